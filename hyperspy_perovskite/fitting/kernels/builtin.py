@@ -1,0 +1,114 @@
+"""Compiled point kernels for HyperSpy's own components.
+
+Every kernel follows one contract (see :mod:`hyperspy_perovskite.fitting.kernels`)::
+
+    value = kernel(x, P, o, grad, c)
+
+``x`` is one axis value, ``P`` the full parameter vector of the model at one
+pixel, ``o`` the index in ``P`` of the component's first parameter, ``grad`` a
+vector as long as ``P`` into which the kernel writes the partial derivatives of
+its value with respect to its own parameters (``grad[o + k]``), and ``c`` a
+small float vector of per-component constants. The expressions mirror the
+sympy strings of ``hyperspy._components`` exactly; the test suite checks every
+kernel against ``component.function`` and against finite differences.
+"""
+
+import math
+
+from numba import njit
+
+_SQRT2PI = math.sqrt(2.0 * math.pi)
+_SQRT2 = math.sqrt(2.0)
+_FOUR_LN2 = 4.0 * math.log(2.0)
+_TWO_OVER_SQRTPI = 2.0 / math.sqrt(math.pi)
+
+
+@njit(cache=True, nogil=True)
+def offset(x, P, o, grad, c):
+    """``offset``; parameters (offset,)."""
+    grad[o] = 1.0
+    return P[o]
+
+
+@njit(cache=True, nogil=True)
+def gaussian(x, P, o, grad, c):
+    """``A / (sigma sqrt(2 pi)) exp(-(x - centre)^2 / (2 sigma^2))``;
+    parameters (A, sigma, centre)."""
+    A = P[o]
+    sigma = P[o + 1]
+    u = (x - P[o + 2]) / sigma
+    g = math.exp(-0.5 * u * u) / (sigma * _SQRT2PI)
+    f = A * g
+    grad[o] = g
+    grad[o + 1] = f * (u * u - 1.0) / sigma
+    grad[o + 2] = f * u / sigma
+    return f
+
+
+@njit(cache=True, nogil=True)
+def gaussian_hf(x, P, o, grad, c):
+    """``height exp(-(x - centre)^2 4 ln2 / fwhm^2)``;
+    parameters (height, fwhm, centre)."""
+    h = P[o]
+    w = P[o + 1]
+    d = x - P[o + 2]
+    e = math.exp(-d * d * _FOUR_LN2 / (w * w))
+    f = h * e
+    grad[o] = e
+    grad[o + 1] = f * 2.0 * _FOUR_LN2 * d * d / (w * w * w)
+    grad[o + 2] = f * 2.0 * _FOUR_LN2 * d / (w * w)
+    return f
+
+
+@njit(cache=True, nogil=True)
+def lorentzian(x, P, o, grad, c):
+    """``A / pi * gamma / ((x - centre)^2 + gamma^2)``;
+    parameters (A, gamma, centre)."""
+    A = P[o]
+    gam = P[o + 1]
+    d = x - P[o + 2]
+    den = d * d + gam * gam
+    base = gam / (math.pi * den)
+    grad[o] = base
+    grad[o + 1] = A / math.pi * (d * d - gam * gam) / (den * den)
+    grad[o + 2] = A / math.pi * gam * 2.0 * d / (den * den)
+    return A * base
+
+
+@njit(cache=True, nogil=True)
+def polynomial(x, P, o, grad, c):
+    """``sum_i a_i x^i``; parameters (a0, a1, ..., an), ``c[0]`` = order n."""
+    n = int(c[0])
+    f = 0.0
+    xp = 1.0
+    for i in range(n + 1):
+        grad[o + i] = xp
+        f += P[o + i] * xp
+        xp *= x
+    return f
+
+
+@njit(cache=True, nogil=True)
+def exponential(x, P, o, grad, c):
+    """``A exp(-x / tau)``; parameters (A, tau)."""
+    A = P[o]
+    tau = P[o + 1]
+    e = math.exp(-x / tau)
+    f = A * e
+    grad[o] = e
+    grad[o + 1] = f * x / (tau * tau)
+    return f
+
+
+@njit(cache=True, nogil=True)
+def erf_step(x, P, o, grad, c):
+    """``A erf((x - origin) / (sqrt(2) sigma)) / 2``; parameters (A, sigma, origin)."""
+    A = P[o]
+    sigma = P[o + 1]
+    z = (x - P[o + 2]) / (_SQRT2 * sigma)
+    er = math.erf(z)
+    dz = 0.5 * A * _TWO_OVER_SQRTPI * math.exp(-z * z)
+    grad[o] = 0.5 * er
+    grad[o + 1] = -dz * z / sigma
+    grad[o + 2] = -dz / (_SQRT2 * sigma)
+    return 0.5 * A * er

@@ -1,0 +1,155 @@
+"""Which HyperSpy components the batched engine can fit, and how.
+
+A :class:`KernelSpec` links a component class to its compiled point kernel
+(:mod:`hyperspy_perovskite.fitting.kernels`): the kernel code, the names of
+the component's parameters in the order the kernel reads them, and optional
+hints the engine uses to flag pixels where a peak was not found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hyperspy_perovskite.fitting.kernels import _dispatch as codes
+
+__all__ = ["KernelSpec", "UnsupportedComponentError", "kernel_spec", "supported_components"]
+
+
+class UnsupportedComponentError(TypeError):
+    """Raised when a model holds a component without a compiled kernel."""
+
+
+def _no_constants(component):
+    return ()
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """How the compiled engine evaluates one component class.
+
+    Parameters
+    ----------
+    code : int
+        Branch of :func:`~hyperspy_perovskite.fitting.kernels.model_point`.
+    parameters : tuple of str or callable
+        Parameter names in kernel order, or ``f(component) -> tuple of str``
+        when the number of parameters depends on the instance (Polynomial).
+    position : str or None
+        Name of a position parameter (a peak centre). A fit whose position
+        ends outside the fitted signal range is flagged "no peak in range".
+    amplitude : str or None
+        Name of the parameter whose significance (value / std) tells whether
+        a peak was found.
+    constants : callable
+        ``f(component) -> tuple of float`` (at most 4), passed to the kernel.
+    """
+
+    code: int
+    parameters: tuple | Callable
+    position: str | None = None
+    amplitude: str | None = None
+    constants: Callable = field(default=_no_constants)
+
+    def parameter_names(self, component):
+        if callable(self.parameters):
+            return tuple(self.parameters(component))
+        return tuple(self.parameters)
+
+
+def _polynomial_names(component):
+    order = component.get_polynomial_order()
+    names = {p.name for p in component.parameters}
+    width = len(str(order))
+    out = tuple(f"a{str(i).zfill(width)}" for i in range(order + 1))
+    if set(out) != names:  # pragma: no cover - guards HyperSpy renaming
+        raise UnsupportedComponentError(
+            f"Unexpected Polynomial parameter names {sorted(names)}."
+        )
+    return out
+
+
+def _polynomial_constants(component):
+    return (float(component.get_polynomial_order()),)
+
+
+def _builtin_specs():
+    from hyperspy.api import model
+
+    c1d = model.components1D
+
+    return {
+        c1d.Offset: KernelSpec(codes.OFFSET, ("offset",)),
+        c1d.Gaussian: KernelSpec(
+            codes.GAUSSIAN, ("A", "sigma", "centre"), position="centre", amplitude="A"
+        ),
+        c1d.GaussianHF: KernelSpec(
+            codes.GAUSSIAN_HF,
+            ("height", "fwhm", "centre"),
+            position="centre",
+            amplitude="height",
+        ),
+        c1d.Lorentzian: KernelSpec(
+            codes.LORENTZIAN, ("A", "gamma", "centre"), position="centre", amplitude="A"
+        ),
+        c1d.Polynomial: KernelSpec(
+            codes.POLYNOMIAL, _polynomial_names, constants=_polynomial_constants
+        ),
+        c1d.Exponential: KernelSpec(codes.EXPONENTIAL, ("A", "tau")),
+        c1d.Erf: KernelSpec(codes.ERF, ("A", "sigma", "origin")),
+    }
+
+
+def _suite_specs():
+    """Kernel specs of this suite's own components (one line per component)."""
+    specs = {}
+    # --- cathodoluminescence components ---
+    # --- in situ kinetics components ---
+    # --- migration / interdiffusion components ---
+    return specs
+
+
+_REGISTRY: dict | None = None
+
+
+def _registry():
+    global _REGISTRY
+    if _REGISTRY is None:
+        reg = _builtin_specs()
+        reg.update(_suite_specs())
+        _REGISTRY = reg
+    return _REGISTRY
+
+
+def supported_components():
+    """Names of the component classes :func:`fast_multifit` can fit.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.fitting import supported_components
+    >>> "Gaussian" in supported_components()
+    True
+    """
+    return sorted(cls.__name__ for cls in _registry())
+
+
+def kernel_spec(component):
+    """The :class:`KernelSpec` of ``component``.
+
+    The exact class is looked up (a subclass may change the function), so a
+    user-defined subclass must be registered on its own.
+
+    Raises
+    ------
+    UnsupportedComponentError
+        If the component has no compiled kernel.
+    """
+    spec = _registry().get(type(component))
+    if spec is None:
+        raise UnsupportedComponentError(
+            f"Component '{component.name}' ({type(component).__name__}) has no "
+            "compiled kernel, so fast_multifit cannot fit it. Supported: "
+            f"{', '.join(supported_components())}. Fit this model with "
+            "m.multifit() instead, or replace the component."
+        )
+    return spec
