@@ -104,8 +104,41 @@ def _suite_specs():
     """Kernel specs of this suite's own components (one line per component)."""
     specs = {}
     # --- cathodoluminescence components ---
+    from hyperspy_perovskite.components import GaussianEmission, UrbachTail
+
+    specs[GaussianEmission] = KernelSpec(
+        codes.GAUSSIAN_EMISSION, ("A", "centre", "sigma"), position="centre", amplitude="A"
+    )
+    specs[UrbachTail] = KernelSpec(codes.URBACH_TAIL, ("A", "E0", "Eu"))
     # --- in situ kinetics components ---
+    from hyperspy_perovskite.components import CrystallinityJMAK
+
+    specs[CrystallinityJMAK] = KernelSpec(
+        codes.CRYSTALLINITY_JMAK, ("A", "k", "n", "t0"), amplitude="A"
+    )
     # --- migration / interdiffusion components ---
+    from hyperspy_perovskite.components.drift_diffusion_accumulation import (
+        DriftDiffusionAccumulation,
+    )
+    from hyperspy_perovskite.components.drift_diffusion_transient import (
+        DriftDiffusionTransient,
+    )
+    from hyperspy_perovskite.components.interdiffusion import Interdiffusion
+
+    def _side(component):
+        return (float(1 if component.side == "right" else -1),)
+
+    specs[Interdiffusion] = KernelSpec(
+        codes.INTERDIFFUSION, ("c_left", "c_right", "centre", "length")
+    )
+    specs[DriftDiffusionAccumulation] = KernelSpec(
+        codes.DD_ACCUMULATION, ("A", "decay_length", "wall"), constants=_side
+    )
+    specs[DriftDiffusionTransient] = KernelSpec(
+        codes.DD_TRANSIENT,
+        ("c_bulk", "drift_distance", "length", "wall"),
+        constants=_side,
+    )
     return specs
 
 

@@ -1,6 +1,8 @@
 """Compiled point kernels, one per supported component, and their dispatch.
 
-Contract of a point kernel (numba ``@njit(cache=True, nogil=True)``)::
+Contract of a point kernel (numba
+``@njit(cache=True, nogil=True, error_model="numpy")``: a division by zero
+must give inf/nan, which the engine flags, never raise)::
 
     value = kernel(x, P, o, grad, c)
 
@@ -16,6 +18,6 @@ Binning (multiplying by the bin width) and weighting are applied by the
 engine, never by a kernel.
 """
 
-from hyperspy_perovskite.fitting.kernels._dispatch import model_point
+from hyperspy_perovskite.fitting.kernels._dispatch import model_block, model_point
 
-__all__ = ["model_point"]
+__all__ = ["model_block", "model_point"]

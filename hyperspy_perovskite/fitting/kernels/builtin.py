@@ -23,14 +23,14 @@ _FOUR_LN2 = 4.0 * math.log(2.0)
 _TWO_OVER_SQRTPI = 2.0 / math.sqrt(math.pi)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def offset(x, P, o, grad, c):
     """``offset``; parameters (offset,)."""
     grad[o] = 1.0
     return P[o]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def gaussian(x, P, o, grad, c):
     """``A / (sigma sqrt(2 pi)) exp(-(x - centre)^2 / (2 sigma^2))``;
     parameters (A, sigma, centre)."""
@@ -45,7 +45,7 @@ def gaussian(x, P, o, grad, c):
     return f
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def gaussian_hf(x, P, o, grad, c):
     """``height exp(-(x - centre)^2 4 ln2 / fwhm^2)``;
     parameters (height, fwhm, centre)."""
@@ -60,7 +60,7 @@ def gaussian_hf(x, P, o, grad, c):
     return f
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def lorentzian(x, P, o, grad, c):
     """``A / pi * gamma / ((x - centre)^2 + gamma^2)``;
     parameters (A, gamma, centre)."""
@@ -75,7 +75,7 @@ def lorentzian(x, P, o, grad, c):
     return A * base
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def polynomial(x, P, o, grad, c):
     """``sum_i a_i x^i``; parameters (a0, a1, ..., an), ``c[0]`` = order n."""
     n = int(c[0])
@@ -88,7 +88,7 @@ def polynomial(x, P, o, grad, c):
     return f
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def exponential(x, P, o, grad, c):
     """``A exp(-x / tau)``; parameters (A, tau)."""
     A = P[o]
@@ -100,7 +100,7 @@ def exponential(x, P, o, grad, c):
     return f
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def erf_step(x, P, o, grad, c):
     """``A erf((x - origin) / (sqrt(2) sigma)) / 2``; parameters (A, sigma, origin)."""
     A = P[o]

@@ -1,0 +1,334 @@
+"""fast_multifit against ground truth, against m.multifit, and on bad input."""
+
+import dask.array as da
+import hyperspy.api as hs
+import numpy as np
+import pytest
+
+from hyperspy_perovskite.data import simulated_emission_map
+from hyperspy_perovskite.fitting import (
+    UnsupportedComponentError,
+    fast_multifit,
+    flags,
+)
+
+c1d = hs.model.components1D
+
+
+def _gauss_offset_model(s):
+    m = s.create_model()
+    g = c1d.Gaussian()
+    o = c1d.Offset()
+    m.extend([g, o])
+    return m, g, o
+
+
+@pytest.fixture(scope="module")
+def weighted_map():
+    """Poisson map weighted by its true variance (the noise-free expectation).
+
+    Weighting by the observed counts (``estimate_poissonian_noise_variance``)
+    biases low-count parameters such as the offset (Neyman's chi-squared), so
+    the uncertainty test uses the true variance.
+    """
+    s, truth = simulated_emission_map(shape=(32, 32), n_channels=256, seed=7)
+    expected, _ = simulated_emission_map(
+        shape=(32, 32), n_channels=256, seed=7, noise=False
+    )
+    s.metadata.set_item("Signal.Noise_properties.variance", expected)
+    return s, truth
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_ground_truth_within_reported_uncertainty(weighted_map, lazy):
+    s, truth = weighted_map
+    s = s.as_lazy() if lazy else s
+    m, g, o = _gauss_offset_model(s)
+    result = fast_multifit(m, starting_values="estimate")
+    assert result.n_converged == 32 * 32
+    for name, comp in (("centre", g), ("sigma", g), ("A", g), ("offset", o)):
+        par = getattr(comp, name)
+        z = np.abs(par.map["values"] - truth[name]) / par.map["std"]
+        assert np.mean(z < 3) >= 0.98, name
+        # the reported std is not inflated either: most errors are within 1 std
+        assert np.mean(z < 1) >= 0.55, name
+    assert np.all(g.A.map["is_set"])
+    # Poisson-weighted fit: reduced chi-squared close to 1
+    assert 0.9 < np.median(result.reduced_chisq.data) < 1.15
+
+
+def test_lazy_equals_eager(weighted_map):
+    s, _ = weighted_map
+    m1, g1, _ = _gauss_offset_model(s)
+    fast_multifit(m1, starting_values="estimate")
+    m2, g2, _ = _gauss_offset_model(s.as_lazy())
+    fast_multifit(m2, starting_values="estimate")
+    for name in ("A", "sigma", "centre"):
+        a = getattr(g1, name).map
+        b = getattr(g2, name).map
+        np.testing.assert_allclose(a["values"], b["values"], rtol=1e-9)
+        np.testing.assert_allclose(a["std"], b["std"], rtol=1e-9)
+    np.testing.assert_allclose(m1.chisq.data, m2.chisq.data, rtol=1e-9)
+
+
+def test_lazy_input_is_streamed_in_chunks():
+    s, _ = simulated_emission_map(shape=(16, 16), n_channels=128, seed=3, lazy=True)
+    s.data = s.data.rechunk((4, 16, 128))
+    m, g, _ = _gauss_offset_model(s)
+    result = fast_multifit(m, starting_values="estimate")
+    assert result.n_converged == 256
+    assert isinstance(s.data, da.Array)
+
+
+def test_agrees_with_multifit():
+    s, _ = simulated_emission_map(shape=(3, 4), n_channels=256, seed=11)
+    s.estimate_poissonian_noise_variance()
+    m1, g1, o1 = _gauss_offset_model(s)
+    m2, g2, o2 = _gauss_offset_model(s)
+    for m, g, o in ((m1, g1, o1), (m2, g2, o2)):
+        g.estimate_parameters(s, 600, 820, only_current=False)
+        o.estimate_parameters(s, 600, 820, only_current=False)
+    m1.multifit(grad="analytical")
+    fast_multifit(m2)
+    for name in ("A", "sigma", "centre"):
+        a = getattr(g1, name).map
+        b = getattr(g2, name).map
+        np.testing.assert_allclose(b["values"], a["values"], rtol=1e-5)
+        np.testing.assert_allclose(b["std"], a["std"], rtol=1e-3)
+    np.testing.assert_allclose(m2.chisq.data, m1.chisq.data, rtol=1e-6)
+    np.testing.assert_array_equal(m2.dof.data, m1.dof.data)
+    np.testing.assert_allclose(m2.red_chisq.data, m1.red_chisq.data, rtol=1e-6)
+
+
+def _synthetic(component, x, n=3, noise=0.01, seed=0):
+    rng = np.random.default_rng(seed)
+    y = component.function(x)
+    data = y + noise * np.abs(y).max() * rng.standard_normal((n, x.size))
+    s = hs.signals.Signal1D(data)
+    ax = s.axes_manager[-1]
+    ax.offset, ax.scale = x[0], x[1] - x[0]
+    return s
+
+
+@pytest.mark.parametrize(
+    "make, start",
+    [
+        (lambda: c1d.Lorentzian(A=50.0, gamma=2.0, centre=12.0), {"centre": 11.0, "gamma": 3.0}),
+        (lambda: c1d.GaussianHF(height=9.0, fwhm=4.0, centre=10.0), {"centre": 11.0, "fwhm": 6.0}),
+        (lambda: c1d.Exponential(A=30.0, tau=6.0), {"tau": 4.0, "A": 20.0}),
+        (lambda: c1d.Erf(A=4.0, sigma=2.0, origin=9.0), {"origin": 10.0, "sigma": 1.0}),
+    ],
+    ids=["Lorentzian", "GaussianHF", "Exponential", "Erf"],
+)
+def test_other_components_agree_with_multifit(make, start):
+    x = np.linspace(0.0, 24.0, 200)
+    truth = make()
+    s = _synthetic(truth, x)
+    results = []
+    for fit in ("multifit", "fast"):
+        m = s.create_model()
+        comp = make()
+        for k, v in start.items():
+            getattr(comp, k).value = v
+        m.append(comp)
+        if fit == "multifit":
+            m.multifit()
+        else:
+            assert fast_multifit(m).n_converged == 3
+        results.append({p.name: p.map["values"].copy() for p in comp.parameters})
+    for name in results[0]:
+        np.testing.assert_allclose(results[1][name], results[0][name], rtol=1e-4)
+        truth_value = getattr(truth, name).value
+        np.testing.assert_allclose(results[1][name], truth_value, rtol=0.05)
+
+
+def test_polynomial_is_linear_and_exact():
+    x = np.linspace(-5, 5, 101)
+    p = c1d.Polynomial(order=3)
+    p.a0.value, p.a1.value, p.a2.value, p.a3.value = 1.0, -2.0, 0.5, 0.1
+    s = _synthetic(p, x, noise=0.0)
+    m = s.create_model()
+    q = c1d.Polynomial(order=3)
+    m.append(q)
+    fast_multifit(m)
+    for name, v in (("a0", 1.0), ("a1", -2.0), ("a2", 0.5), ("a3", 0.1)):
+        np.testing.assert_allclose(getattr(q, name).map["values"], v, rtol=1e-8)
+
+
+def test_fixed_parameters_twins_and_bounds():
+    s, truth = simulated_emission_map(shape=(2, 3), n_channels=256, seed=5, noise=False)
+    m = s.create_model()
+    g1, g2, o = c1d.Gaussian(), c1d.Gaussian(), c1d.Offset()
+    m.extend([g1, g2, o])
+    g1.estimate_parameters(s, 600, 820, only_current=False)
+    # fixed: offset known exactly
+    o.offset.value = 20.0
+    o.offset.free = False
+    # twin: g2 is the same band split in two halves of the area
+    g2.sigma.twin = g1.sigma
+    g2.centre.twin = g1.centre
+    g2.A.twin_function_expr = "x"
+    g2.A.twin = g1.A
+    fast_multifit(m)
+    np.testing.assert_allclose(o.offset.map["values"], 20.0)
+    np.testing.assert_allclose(g2.sigma.map["values"], g1.sigma.map["values"])
+    np.testing.assert_allclose(g1.A.map["values"] * 2, truth["A"], rtol=1e-6)
+    np.testing.assert_allclose(g1.centre.map["values"], truth["centre"], rtol=1e-8)
+    # bounds: a ceiling below the true centre holds
+    m2, g, _ = _gauss_offset_model(s)
+    g.estimate_parameters(s, 600, 820, only_current=False)
+    g.centre.bmax = 700.0
+    g.centre.map["values"] = np.minimum(g.centre.map["values"], 699.0)
+    fast_multifit(m2)
+    assert np.all(g.centre.map["values"] <= 700.0)
+    fast_multifit(m2, bounded=False)
+    np.testing.assert_allclose(g.centre.map["values"], truth["centre"], rtol=1e-6)
+
+
+def test_linear_twin_function():
+    s, truth = simulated_emission_map(shape=(2, 2), n_channels=256, seed=2, noise=False)
+    m = s.create_model()
+    g1, g2, o = c1d.Gaussian(), c1d.Gaussian(), c1d.Offset()
+    m.extend([g1, g2, o])
+    g1.estimate_parameters(s, 600, 820, only_current=False)
+    g2.A.twin_function_expr = "3 * x"
+    g2.A.twin = g1.A
+    g2.sigma.twin = g1.sigma
+    g2.centre.twin = g1.centre
+    fast_multifit(m)
+    np.testing.assert_allclose(g1.A.map["values"] * 4, truth["A"], rtol=1e-6)
+    np.testing.assert_allclose(g2.A.map["values"], 3 * g1.A.map["values"])
+    g2.A.twin_function_expr = "x**2"
+    with pytest.raises(UnsupportedComponentError, match="not linear"):
+        fast_multifit(m)
+
+
+def test_signal_range_and_binned_axis_match_multifit():
+    s, _ = simulated_emission_map(shape=(2, 2), n_channels=256, seed=9)
+    s.axes_manager[-1].is_binned = True
+    fits = []
+    for fit in ("multifit", "fast"):
+        m, g, o = _gauss_offset_model(s)
+        m.set_signal_range(650.0, 780.0)
+        g.estimate_parameters(s, 650, 780, only_current=False)
+        o.estimate_parameters(s, 650, 780, only_current=False)
+        if fit == "multifit":
+            m.multifit()
+        else:
+            fast_multifit(m)
+        fits.append((g.A.map["values"].copy(), g.centre.map["values"].copy()))
+    np.testing.assert_allclose(fits[1][0], fits[0][0], rtol=1e-5)
+    np.testing.assert_allclose(fits[1][1], fits[0][1], rtol=1e-6)
+
+
+def test_bad_pixels_are_flagged_never_set():
+    s, truth = simulated_emission_map(shape=(3, 4), n_channels=256, seed=4)
+    s.data[0, 0, 10] = np.nan
+    s.data[0, 1] = 0.0
+    s.data[0, 2, 50] = np.inf
+    rng = np.random.default_rng(0)
+    s.data[1, 0] = rng.poisson(20.0, 256)  # background only: no peak
+    m, g, o = _gauss_offset_model(s)
+    g.estimate_parameters(s, 600, 820, only_current=False)
+    result = fast_multifit(m)
+    conv = result.convergence.data
+    assert conv[0, 0] == flags.NOT_FINITE_DATA
+    assert conv[0, 1] == flags.EMPTY
+    assert conv[0, 2] == flags.NOT_FINITE_DATA
+    assert conv[1, 0] in (flags.NO_PEAK, flags.SINGULAR)
+    good = conv == flags.CONVERGED
+    assert good.sum() == 12 - 4
+    assert not g.A.map["is_set"][~good].any()
+    assert np.isnan(g.centre.map["values"][0, :3]).all()
+    np.testing.assert_allclose(
+        g.centre.map["values"][good], truth["centre"][good], atol=1.0
+    )
+
+
+def test_saturated_pixels_flagged_for_integer_data():
+    s, _ = simulated_emission_map(shape=(2, 2), n_channels=128, seed=4)
+    s.data = np.clip(s.data, 0, 250).astype(np.uint8)
+    s.data[1, 1, 60:64] = 255
+    m, g, _ = _gauss_offset_model(s)
+    g.estimate_parameters(s, 600, 820, only_current=False)
+    result = fast_multifit(m)
+    assert result.convergence.data[1, 1] == flags.SATURATED
+    result = fast_multifit(m, saturation=1e9)
+    assert result.convergence.data[1, 1] != flags.SATURATED
+
+
+def test_mask_leaves_maps_untouched():
+    s, _ = simulated_emission_map(shape=(2, 3), n_channels=128, seed=4)
+    m, g, _ = _gauss_offset_model(s)
+    g.estimate_parameters(s, 600, 820, only_current=False)
+    before = g.centre.map["values"].copy()
+    mask = np.zeros((2, 3), bool)
+    mask[1, 2] = True
+    result = fast_multifit(m, mask=mask)
+    assert result.convergence.data[1, 2] == flags.MASKED
+    assert g.centre.map["values"][1, 2] == before[1, 2]
+    assert result.n_converged == 5
+    with pytest.raises(ValueError, match="navigation shape"):
+        fast_multifit(m, mask=np.zeros((3, 2), bool))
+
+
+def test_single_spectrum():
+    s, truth = simulated_emission_map(shape=(1, 1), n_channels=256, seed=1)
+    s = s.inav[0, 0]
+    m, g, _ = _gauss_offset_model(s)
+    g.estimate_parameters(s, 600, 820)
+    result = fast_multifit(m)
+    assert result.n_converged == 1
+    assert g.centre.value == pytest.approx(truth["centre"][0, 0], abs=1.0)
+
+
+def test_clear_errors():
+    s, _ = simulated_emission_map(shape=(2, 2), n_channels=64, seed=0)
+    m = s.create_model()
+    m.append(c1d.Voigt())
+    with pytest.raises(UnsupportedComponentError, match=r"Voigt.*m\.multifit"):
+        fast_multifit(m)
+    m = s.create_model()
+    with pytest.raises(ValueError, match="no active component"):
+        fast_multifit(m)
+    m, g, _ = _gauss_offset_model(s)
+    with pytest.raises(ValueError, match="starting_values"):
+        fast_multifit(m, starting_values="guess")
+    s.metadata.set_item("Signal.Noise_properties.variance", -1.0)
+    with pytest.raises(ValueError, match="positive finite"):
+        fast_multifit(m)
+    s.metadata.Signal.Noise_properties.variance = hs.signals.Signal1D(np.ones((2, 2, 3)))
+    with pytest.raises(ValueError, match="same shape"):
+        fast_multifit(m)
+
+
+def test_results_work_with_hyperspy_tools(tmp_path):
+    s, truth = simulated_emission_map(shape=(4, 4), n_channels=128, seed=2)
+    m, g, o = _gauss_offset_model(s)
+    fast_multifit(m, starting_values="estimate")
+    model_signal = m.as_signal()
+    assert model_signal.data.shape == s.data.shape
+    assert np.abs(model_signal.data - s.data).mean() < 5 * np.sqrt(s.data.mean())
+    centre = g.centre.as_signal()
+    np.testing.assert_allclose(centre.data, truth["centre"], atol=1.0)
+    m.export_results(folder=str(tmp_path), format="hspy")
+    assert any(tmp_path.iterdir())
+    for ext in ("hspy", "zspy"):
+        m.save(str(tmp_path / f"model.{ext}"), name="fast", overwrite=True)
+        s2 = hs.load(str(tmp_path / f"model.{ext}"))
+        m2 = s2.models.restore("fast")
+        np.testing.assert_allclose(m2[0].centre.map["values"], g.centre.map["values"])
+        np.testing.assert_array_equal(m2[0].centre.map["is_set"], True)
+
+
+def test_local_cluster():
+    distributed = pytest.importorskip("distributed")
+    s, truth = simulated_emission_map(shape=(8, 8), n_channels=128, seed=12, lazy=True)
+    s.data = s.data.rechunk((4, 8, 128))
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster):
+        m, g, _ = _gauss_offset_model(s)
+        result = fast_multifit(m, starting_values="estimate")
+    assert result.n_converged == 64
+    np.testing.assert_allclose(g.centre.map["values"], truth["centre"], atol=1.0)

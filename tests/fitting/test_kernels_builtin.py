@@ -1,0 +1,115 @@
+"""Every compiled kernel equals its HyperSpy component, value and gradient."""
+
+import numpy as np
+import pytest
+from hyperspy.api import model
+
+from hyperspy_perovskite.fitting.kernels import model_block, model_point
+from hyperspy_perovskite.fitting.registry import _registry, kernel_spec
+
+c1d = model.components1D
+
+
+def _arrays(components):
+    codes, offsets, consts, params = [], [], [], []
+    for comp in components:
+        spec = kernel_spec(comp)
+        codes.append(spec.code)
+        offsets.append(len(params))
+        c = tuple(spec.constants(comp))
+        consts.append(c + (0.0,) * (4 - len(c)))
+        params.extend(getattr(comp, n) for n in spec.parameter_names(comp))
+    return (
+        np.array(codes, dtype=np.int64),
+        np.array(offsets, dtype=np.int64),
+        np.array(consts, dtype=np.float64).reshape(len(codes), 4),
+        params,
+    )
+
+
+def _poly3():
+    p = c1d.Polynomial(order=3)
+    p.a0.value, p.a1.value, p.a2.value, p.a3.value = 2.0, -0.3, 0.02, -1e-3
+    return p
+
+
+CASES = {
+    "Gaussian": lambda: c1d.Gaussian(A=120.0, sigma=3.0, centre=12.0),
+    "GaussianHF": lambda: c1d.GaussianHF(height=40.0, fwhm=5.0, centre=9.0),
+    "Lorentzian": lambda: c1d.Lorentzian(A=50.0, gamma=2.5, centre=11.0),
+    "Offset": lambda: c1d.Offset(offset=3.5),
+    "Polynomial": _poly3,
+    "Exponential": lambda: c1d.Exponential(A=30.0, tau=7.0),
+    "Erf": lambda: c1d.Erf(A=10.0, sigma=2.0, origin=10.0),
+}
+
+
+def test_every_builtin_component_has_a_case():
+    builtin_names = {
+        cls.__name__ for cls in _registry() if cls.__module__.startswith("hyperspy.")
+    }
+    assert builtin_names == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_kernel_matches_component_function_and_gradient(name):
+    comp = CASES[name]()
+    codes, offsets, consts, params = _arrays([comp])
+    P = np.array([p.value for p in params], dtype=float)
+    x = np.linspace(0.5, 25.0, 57)
+    grad = np.zeros(P.size)
+    values = np.array([model_point(xi, P, codes, offsets, consts, grad) for xi in x])
+    np.testing.assert_allclose(values, comp.function(x), rtol=1e-10, atol=1e-12)
+    for k, par in enumerate(params):
+        analytic = np.empty(x.size)
+        for j, xi in enumerate(x):
+            model_point(xi, P, codes, offsets, consts, grad)
+            analytic[j] = grad[k]
+        h = 1e-6 * max(abs(P[k]), 1.0)
+        Pp, Pm = P.copy(), P.copy()
+        Pp[k] += h
+        Pm[k] -= h
+        g2 = np.zeros(P.size)
+        fp = np.array([model_point(xi, Pp, codes, offsets, consts, g2) for xi in x])
+        fm = np.array([model_point(xi, Pm, codes, offsets, consts, g2) for xi in x])
+        numeric = (fp - fm) / (2 * h)
+        scale = np.abs(numeric).max() + 1e-12
+        np.testing.assert_allclose(
+            analytic, numeric, atol=1e-6 * scale, err_msg=f"{name}.{par.name}"
+        )
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_model_block_equals_model_point(name):
+    comps = [CASES[name](), c1d.Offset(offset=1.0)]
+    codes, offsets, consts, params = _arrays(comps)
+    P = np.array([p.value for p in params], dtype=float)
+    x = np.linspace(0.5, 25.0, 31)
+    grad = np.zeros(P.size)
+    f = np.empty(x.size)
+    G = np.zeros((P.size, x.size))
+    model_block(x, P, codes, offsets, consts, grad, f, G)
+    for j, xi in enumerate(x):
+        v = model_point(xi, P, codes, offsets, consts, grad)
+        assert f[j] == pytest.approx(v, rel=1e-12, abs=1e-12)
+        np.testing.assert_allclose(G[:, j], grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "cls", sorted(_registry(), key=lambda c: c.__name__), ids=lambda c: c.__name__
+)
+def test_every_registered_kernel_has_a_block_branch(cls):
+    """model_block must have a branch for every registered code (suite ones too)."""
+    comp = cls()
+    codes, offsets, consts, params = _arrays([comp])
+    P = np.array([p.value for p in params], dtype=float)
+    x = np.linspace(0.5, 25.0, 17)
+    grad = np.full(P.size, np.nan)
+    f = np.empty(x.size)
+    G = np.full((P.size, x.size), np.nan)
+    model_block(x, P, codes, offsets, consts, grad, f, G)
+    point = np.array([model_point(xi, P, codes, offsets, consts, grad) for xi in x])
+    np.testing.assert_allclose(f, point, rtol=1e-12, equal_nan=True)
+    # a missing branch leaves the gradient rows untouched (NaN)
+    assert not np.isnan(G).all(), f"model_block has no branch for {cls.__name__}"
+    assert not np.isnan(grad).all(), f"model_point has no branch for {cls.__name__}"
