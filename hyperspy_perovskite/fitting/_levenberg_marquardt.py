@@ -12,9 +12,11 @@ minimised quantity is HyperSpy's: ``sum(((y - model) * w) ** 2)`` with
 Parameter standard deviations follow HyperSpy's ``_calculate_parameter_std``:
 ``sqrt(diag((J^T W J)^-1) * chisq / (n_channels - n_free))``.
 
-Algorithm: Levenberg-Marquardt with Marquardt's diagonal scaling and his
-tenfold damping decrease after an accepted step and increase after a rejected
-one (Marquardt, J. Soc. Ind. Appl. Math. 11, 431 (1963)); a trial step that would cross a bound goes halfway to it, so
+Algorithm: Levenberg-Marquardt with Marquardt's diagonal scaling
+(Marquardt, J. Soc. Ind. Appl. Math. 11, 431 (1963)); the damping starts at
+0.1, is divided by 5 after an accepted step and multiplied by 10 after a
+rejected one (values chosen on simulated emission maps: fewest iterations
+from ``estimate_parameters`` starting values); a trial step that would cross a bound goes halfway to it, so
 iterates stay feasible.
 """
 
@@ -238,7 +240,7 @@ def fit_block(
             codes, offsets, consts,
         )
         flag = MAX_ITERATIONS
-        lam = 1e-3
+        lam = 0.1
         it = 0
         if not math.isfinite(chi2):
             flag = NOT_FINITE_RESULT
@@ -291,7 +293,7 @@ def fit_block(
                         for b in range(nf):
                             JtJ[k, b] = JtJ_t[k, b]
                     chi2 = chi2_t
-                    lam = max(lam / 10.0, 1e-12)
+                    lam = max(lam / 5.0, 1e-12)
                     if decrease < ftol or step < xtol:
                         flag = CONVERGED
                         break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -100,7 +101,31 @@ def _channel_selection(switches):
     return idx
 
 
-def _starting_parameters(model, desc, nav_shape, starting_values, x_range):
+def _estimate_starting_values(model, desc, x_range, mask):
+    """Run each component's whole-map estimator; keep fixed and masked values.
+
+    HyperSpy's estimators write every parameter of their component for every
+    pixel; fixed parameters and masked pixels get their previous maps back.
+    """
+    for comp in desc.components:
+        estimate = getattr(comp, "estimate_parameters", None)
+        if estimate is None or not any(p.free for p in comp.parameters):
+            continue
+        saved = [(p, p.map.copy(), p.value) for p in comp.parameters]
+        try:
+            estimate(model.signal, x_range[0], x_range[1], only_current=False)
+        except TypeError:
+            # estimators without the (signal, x1, x2, only_current) signature
+            continue
+        for par, old_map, old_value in saved:
+            if not par.free or par.twin is not None:
+                par.map[...] = old_map
+                par.value = old_value
+            elif mask.any():
+                par.map[mask] = old_map[mask]
+
+
+def _starting_parameters(model, desc, nav_shape, starting_values, x_range, mask):
     """``(n_pixels, n_params)`` starting values from maps, current values or estimates."""
     if starting_values not in _STARTING_VALUES:
         raise ValueError(
@@ -108,15 +133,7 @@ def _starting_parameters(model, desc, nav_shape, starting_values, x_range):
             f"not {starting_values!r}."
         )
     if starting_values == "estimate":
-        for comp in desc.components:
-            estimate = getattr(comp, "estimate_parameters", None)
-            if estimate is None or not any(p.free for p in comp.parameters):
-                continue
-            try:
-                estimate(model.signal, x_range[0], x_range[1], only_current=False)
-            except TypeError:
-                # estimators without the (signal, x1, x2, only_current) signature
-                continue
+        _estimate_starting_values(model, desc, x_range, mask)
     n_pix = int(np.prod(nav_shape)) if nav_shape else 1
     P0 = np.empty((n_pix, desc.n_parameters))
     for i, par in enumerate(desc.parameters):
@@ -136,6 +153,7 @@ def _fit_chunk(
     *,
     selection,
     saturation,
+    min_variance,
     x,
     binw,
     desc_arrays,
@@ -158,10 +176,12 @@ def _fit_chunk(
     if variance is None:
         V = np.full((1, 1), np.nan)
     elif np.ndim(variance) == 0:
-        V = np.full((1, 1), float(variance))
+        V = np.full((1, 1), max(float(variance), min_variance or 0.0))
     else:
         V = np.asarray(variance).reshape(n, data.shape[-1])[:, selection]
         V = np.ascontiguousarray(V, dtype=np.float64)
+        if min_variance is not None:
+            V = np.maximum(V, min_variance)
         bad = ~(np.isfinite(V) & (V > 0)).all(axis=1)
         flags[bad & (flags == 0)] = F.BAD_VARIANCE
     m = np.asarray(mask).reshape(n)
@@ -182,6 +202,7 @@ def fast_multifit(
     ftol=1.49012e-08,
     xtol=1.49012e-08,
     saturation=None,
+    min_variance=None,
     min_peak_significance=1.0,
     chunk_pixels=8192,
     show_progressbar=None,
@@ -229,6 +250,12 @@ def fast_multifit(
         Spectra with any fitted channel at or above this level are flagged
         ``SATURATED`` and not fitted. None: the largest value of an integer
         dtype; no check for float data.
+    min_variance : float or None
+        Lower bound applied to the noise variance, e.g. 1 for Poisson counts
+        whose variance was estimated from the data
+        (``estimate_poissonian_noise_variance`` gives 0 in empty channels).
+        None: a pixel with a zero, negative or non-finite variance is flagged
+        ``BAD_VARIANCE`` and not fitted.
     min_peak_significance : float
         A peak component (one with an amplitude parameter) whose
         ``|amplitude| / std`` is below this, or whose position ends outside
@@ -311,7 +338,9 @@ def fast_multifit(
             "number or a signal (see s.estimate_poissonian_noise_variance())."
         )
 
-    P0 = _starting_parameters(model, desc, nav_shape, starting_values, x_range)
+    P0 = _starting_parameters(
+        model, desc, nav_shape, starting_values, x_range, mask
+    )
 
     # One dask graph for every case: chunks along navigation, one along signal.
     data = signal.data
@@ -355,6 +384,7 @@ def fast_multifit(
         _fit_chunk,
         selection=selection,
         saturation=saturation,
+        min_variance=None if min_variance is None else float(min_variance),
         x=x,
         binw=binw,
         desc_arrays=desc_arrays,
@@ -388,6 +418,13 @@ def fast_multifit(
         F.FLAG_NAMES[int(c)]: int(n)
         for c, n in zip(*np.unique(flag_map, return_counts=True), strict=True)
     }
+    if counts.get("bad_variance"):
+        warnings.warn(
+            f"{counts['bad_variance']} pixel(s) were not fitted because their noise "
+            "variance is zero, negative or not finite in the fitted range. For "
+            "Poisson counts estimated from the data, pass min_variance=1.",
+            stacklevel=2,
+        )
     elapsed = time.perf_counter() - t0
     return FastFitResult(
         convergence=_navigation_signal(model, flag_map.reshape(nav_shape), "fit convergence flags"),
@@ -430,7 +467,7 @@ def _compute(out_d, show_progressbar, num_workers):
     if show_progressbar and not distributed:
         from dask.diagnostics import ProgressBar
 
-        with ProgressBar():
+        with ProgressBar(minimum=1.0):
             return dask.compute(out_d, **kwargs)[0]
     return dask.compute(out_d, **kwargs)[0]
 

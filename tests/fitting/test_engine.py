@@ -332,3 +332,31 @@ def test_local_cluster():
         result = fast_multifit(m, starting_values="estimate")
     assert result.n_converged == 64
     np.testing.assert_allclose(g.centre.map["values"], truth["centre"], atol=1.0)
+
+
+def test_zero_variance_flagged_or_floored():
+    s, truth = simulated_emission_map(shape=(2, 2), n_channels=128, seed=8, offset=0.0)
+    s.estimate_poissonian_noise_variance()
+    m, g, _ = _gauss_offset_model(s)
+    g.estimate_parameters(s, 600, 820, only_current=False)
+    assert (s.metadata.Signal.Noise_properties.variance.data == 0).any()
+    with pytest.warns(UserWarning, match="min_variance=1"):
+        result = fast_multifit(m)
+    assert (result.convergence.data == flags.BAD_VARIANCE).all()
+    result = fast_multifit(m, min_variance=1.0)
+    assert result.n_converged == 4
+    np.testing.assert_allclose(g.centre.map["values"], truth["centre"], atol=1.0)
+
+
+def test_estimate_keeps_fixed_parameters_and_masked_pixels():
+    s, truth = simulated_emission_map(shape=(2, 3), n_channels=128, seed=4)
+    m, g, o = _gauss_offset_model(s)
+    g.sigma.value = 12.0
+    g.sigma.free = False
+    mask = np.zeros((2, 3), bool)
+    mask[0, 0] = True
+    result = fast_multifit(m, starting_values="estimate", mask=mask)
+    np.testing.assert_allclose(g.sigma.map["values"][~mask], 12.0)
+    assert not g.A.map["is_set"][0, 0]
+    assert g.A.map["is_set"][~mask].all()
+    assert result.convergence.data[0, 0] == flags.MASKED

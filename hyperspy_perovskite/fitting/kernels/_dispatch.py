@@ -18,9 +18,11 @@ registering its
 
 from numba import njit
 
-from hyperspy_perovskite.fitting.kernels import builtin
-from hyperspy_perovskite.fitting.kernels import migration  # migration components
-from hyperspy_perovskite.fitting.kernels import kinetics  # in situ kinetics (20-29)
+from hyperspy_perovskite.fitting.kernels import (
+    builtin,
+    kinetics,  # in situ kinetics (20-29)
+    migration,  # migration components (30-39)
+)
 
 # Kernel codes. Values are part of no file format: they only link the Python
 # registry to the branches below.
