@@ -109,10 +109,10 @@ def model_block(x, P, codes, offsets, consts, grad, f, G):
         o = offsets[k]
         c = consts[k]
         end = offsets[k + 1] if k + 1 < n_comp else P.shape[0]
-        if code == GAUSSIAN:
-            _accumulate(builtin.gaussian, x, P, o, end, grad, c, f, G)
+        if code == GAUSSIAN:  # (A, sigma, centre)
+            builtin.gaussian_block(x, P, o, o + 1, o + 2, f, G)
         elif code == OFFSET:
-            _accumulate(builtin.offset, x, P, o, end, grad, c, f, G)
+            builtin.offset_block(x, P, o, f, G)
         elif code == GAUSSIAN_HF:
             _accumulate(builtin.gaussian_hf, x, P, o, end, grad, c, f, G)
         elif code == LORENTZIAN:
@@ -124,8 +124,8 @@ def model_block(x, P, codes, offsets, consts, grad, f, G):
         elif code == ERF:
             _accumulate(builtin.erf_step, x, P, o, end, grad, c, f, G)
         # --- cathodoluminescence block branches ---
-        elif code == GAUSSIAN_EMISSION:
-            _accumulate(_cl.gaussian_emission, x, P, o, end, grad, c, f, G)
+        elif code == GAUSSIAN_EMISSION:  # (A, centre, sigma): the Gaussian block
+            builtin.gaussian_block(x, P, o, o + 2, o + 1, f, G)
         elif code == URBACH_TAIL:
             _accumulate(_cl.urbach_tail, x, P, o, end, grad, c, f, G)
         # --- in situ kinetics block branches ---

@@ -112,3 +112,39 @@ def erf_step(x, P, o, grad, c):
     grad[o + 1] = -dz * z / sigma
     grad[o + 2] = -dz / (_SQRT2 * sigma)
     return 0.5 * A * er
+
+
+# --- Block kernels: the same functions over a whole spectrum -----------------
+# Optional fast paths for the most used components; :func:`model_block` uses
+# them instead of looping over the point kernel. They must equal the point
+# kernels (tested in tests/fitting/test_kernels_builtin.py).
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gaussian_block(x, P, i_area, i_sigma, i_centre, f, G):
+    """Gaussian over all ``x``: adds to ``f``, writes its rows of ``G``.
+
+    The parameter indices are passed explicitly, so that Gaussians whose
+    parameters come in another order (GaussianEmission) share this loop.
+    """
+    A = P[i_area]
+    inv_sigma = 1.0 / P[i_sigma]
+    centre = P[i_centre]
+    k = inv_sigma * _INV_SQRT2PI
+    for j in range(x.shape[0]):
+        u = (x[j] - centre) * inv_sigma
+        g = math.exp(-0.5 * u * u) * k
+        v = A * g
+        f[j] += v
+        G[i_area, j] = g
+        G[i_sigma, j] = v * (u * u - 1.0) * inv_sigma
+        G[i_centre, j] = v * u * inv_sigma
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def offset_block(x, P, o, f, G):
+    """Offset over all ``x``: adds to ``f``, writes its row of ``G``."""
+    value = P[o]
+    for j in range(x.shape[0]):
+        f[j] += value
+        G[o, j] = 1.0
