@@ -5,9 +5,13 @@
 all have compiled kernels (:func:`supported_components`).
 """
 
-from hyperspy_perovskite.fitting import flags
-from hyperspy_perovskite.fitting.engine import FastFitResult, fast_multifit
-from hyperspy_perovskite.fitting.registry import (
+from hyperspy_perovskite.fitting._cache import refresh_numba_cache
+
+refresh_numba_cache()  # before any compiled function is loaded from disk
+
+from hyperspy_perovskite.fitting import flags  # noqa: E402
+from hyperspy_perovskite.fitting.engine import FastFitResult, fast_multifit  # noqa: E402
+from hyperspy_perovskite.fitting.registry import (  # noqa: E402
     KernelSpec,
     UnsupportedComponentError,
     supported_components,

@@ -80,3 +80,11 @@ def test_built_wheel_carries_registry_and_entry_point(tmp_path):
     assert "hspy-perovskite = hyperspy_perovskite.cli:main" in text
     for module in ("fitting/engine.py", "cli.py", "__init__.py"):
         assert f"hyperspy_perovskite/{module}" in names
+
+
+def test_components_are_restorable_by_name():
+    """A saved model restores a component through its ``module`` and ``class``."""
+    reg = _registry()
+    for name, spec in (reg.get("components1D") or {}).items():
+        assert spec.get("class") == name, f"{name}: 'class' key missing or different"
+        assert spec.get("description"), f"{name}: no description"
