@@ -1,0 +1,643 @@
+"""Array algorithms for luminescence emission bands (numpy / dask, no HyperSpy).
+
+Spectra are arrays whose LAST axis is the spectral axis; every function is
+vectorised over the leading (navigation) axes. Dask arrays are processed block
+by block with :func:`dask.array.map_blocks` (the spectral axis is one chunk),
+so the memory needed is bounded by the chunk size.
+
+The Gaussian band follows HyperSpy's ``Gaussian``: area ``A``, ``centre``,
+``sigma``; ``fwhm = 2 sqrt(2 ln 2) sigma`` and ``height = A / (sigma sqrt(2 pi))``.
+"""
+
+import math
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+
+__all__ = [
+    "SIGMA2FWHM",
+    "estimate_band",
+    "estimate_urbach",
+    "centroid",
+    "quality_flags",
+    "QUALITY_FLAGS",
+    "histogram_valid",
+    "histogram2d_valid",
+    "poisson_variance",
+    "estimate_tail_on_residual",
+    "emission_starting_values",
+    "STARTING_VALUE_COLUMNS",
+]
+
+SIGMA2FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
+_SQRT2PI = math.sqrt(2.0 * math.pi)
+_BASELINES = ("offset", "linear", "none")
+
+
+def _is_dask(a):
+    return type(a).__module__.startswith("dask")
+
+
+def _map_last_axis(func, y, n_out, **kwargs):
+    """Apply ``func(y_block, **kwargs) -> (..., n_out)`` block-wise."""
+    if _is_dask(y):
+        import dask.array as da
+
+        y = y.rechunk({y.ndim - 1: -1})
+        out = da.map_blocks(
+            func,
+            y,
+            dtype=float,
+            chunks=y.chunks[:-1] + ((n_out,),),
+            **kwargs,
+        )
+        return out.compute()
+    return func(np.asarray(y), **kwargs)
+
+
+def _smooth_width(n):
+    """Boxcar width (channels) used for the starting-value estimates."""
+    return int(max(1, min(9, n // 40)) // 2 * 2 + 1)
+
+
+def _baseline(ys, x, baseline):
+    """Per-spectrum baseline ``a0 + a1 * x`` from the smoothed spectra ``ys``."""
+    n = ys.shape[-1]
+    shape = ys.shape[:-1]
+    if baseline == "none":
+        return np.zeros(shape), np.zeros(shape)
+    if baseline == "offset":
+        return np.percentile(ys, 10.0, axis=-1), np.zeros(shape)
+    m = max(2, n // 10)
+    yl = np.median(ys[..., :m], axis=-1)
+    yr = np.median(ys[..., -m:], axis=-1)
+    xl = np.median(x[:m])
+    xr = np.median(x[-m:])
+    a1 = (yr - yl) / (xr - xl)
+    return yl - a1 * xl, a1
+
+
+def _estimate_band_np(y, x, baseline, binned_width, side="both"):
+    y = np.nan_to_num(np.asarray(y, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
+    n = y.shape[-1]
+    w = _smooth_width(n)
+    ys = uniform_filter1d(y, w, axis=-1, mode="nearest") if w > 1 else y
+    a0, a1 = _baseline(ys, x, baseline)
+    r = ys - (a0[..., None] + a1[..., None] * x)
+    peak = np.argmax(r, axis=-1)
+    h = np.take_along_axis(r, peak[..., None], axis=-1)[..., 0]
+    half = 0.5 * h
+    idx = np.arange(n)
+    below = r < half[..., None]
+    left = np.max(np.where(below & (idx < peak[..., None]), idx, -1), axis=-1)
+    right = np.min(np.where(below & (idx > peak[..., None]), idx, n), axis=-1)
+
+    def _cross(i0, i1):
+        # linear interpolation of the half-maximum crossing between i0 and i1
+        i0c = np.clip(i0, 0, n - 1)
+        i1c = np.clip(i1, 0, n - 1)
+        r0 = np.take_along_axis(r, i0c[..., None], axis=-1)[..., 0]
+        r1 = np.take_along_axis(r, i1c[..., None], axis=-1)[..., 0]
+        den = np.where(r1 != r0, r1 - r0, 1.0)
+        t = np.clip((half - r0) / den, 0.0, 1.0)
+        return x[i0c] + t * (x[i1c] - x[i0c])
+
+    xl = np.where(left >= 0, _cross(left, left + 1), x[0])
+    xr = np.where(right < n, _cross(right - 1, right), x[-1])
+    dx = np.abs(np.median(np.diff(x)))
+    fwhm = np.abs(xr - xl)
+    if side == "upper":
+        # width from the half of the band above the maximum only (free of a
+        # low-energy tail); centre at the parabolic vertex of the maximum
+        pm = np.clip(peak, 1, n - 2)
+        r_m = np.take_along_axis(r, (pm - 1)[..., None], axis=-1)[..., 0]
+        r_0 = np.take_along_axis(r, pm[..., None], axis=-1)[..., 0]
+        r_p = np.take_along_axis(r, (pm + 1)[..., None], axis=-1)[..., 0]
+        den = r_m - 2 * r_0 + r_p
+        shift = np.where(den < 0, 0.5 * (r_m - r_p) / np.where(den < 0, den, -1.0), 0.0)
+        xpk = x[pm] + np.clip(shift, -0.5, 0.5) * (x[pm + 1] - x[pm])
+        fwhm = 2.0 * np.abs(xr - xpk)
+    sigma2 = (fwhm / SIGMA2FWHM) ** 2 - (w * dx) ** 2 / 12.0  # boxcar broadening
+    sigma = np.sqrt(np.maximum(sigma2, (0.5 * dx) ** 2))
+    h = h * np.sqrt(sigma**2 + (w * dx) ** 2 / 12.0) / sigma  # boxcar lowers the peak
+    inside = (idx >= np.minimum(left + 1, peak)[..., None]) & (
+        idx <= np.maximum(right - 1, peak)[..., None]
+    )
+    wts = np.where(inside, np.clip(r, 0.0, None), 0.0)
+    sw = wts.sum(axis=-1)
+    centre = np.where(
+        sw > 0, (wts * x).sum(axis=-1) / np.where(sw > 0, sw, 1.0), x[peak]
+    )
+    if side == "upper":
+        centre = xpk
+    dark = ~(h > 0) | ~np.isfinite(h)
+    span = abs(x[-1] - x[0])
+    centre = np.where(dark, 0.5 * (x[0] + x[-1]), centre)
+    sigma = np.where(dark, span / 10.0, sigma)
+    h = np.where(dark, 0.0, h)
+    area = h * sigma * _SQRT2PI / binned_width
+    return np.stack([centre, sigma, h, area, a0, a1], axis=-1)
+
+
+def estimate_band(x, y, baseline="offset", binned_width=1.0, half="both"):
+    """Robust starting values of one Gaussian band plus a baseline.
+
+    The spectra are smoothed with a short boxcar (its broadening is removed
+    from sigma), a baseline is taken (10th percentile for ``"offset"``, a line
+    through the medians of both ends for ``"linear"``), the band maximum is
+    located and its full width at half maximum is measured by interpolating
+    the two half-maximum crossings; the centre is the centroid of the
+    above-half-maximum part. Dark spectra (no positive band) get the middle of
+    the range, a tenth of the range as sigma and zero area. NaN counts are read
+    as zero.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+        Spectral axis values (monotonic).
+    y : numpy.ndarray or dask.array.Array, shape (..., n)
+        Spectra.
+    baseline : {"offset", "linear", "none"}
+    binned_width : float or array_like
+        Channel width when the data are binned counts (divides the area), else 1.
+    half : {"both", "upper"}
+        Measure the width from both half-maximum crossings, or (``"upper"``)
+        from the one above the maximum only, with the centre at the maximum:
+        for a band with a tail on its lower side (Urbach tail in energy).
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., 6)
+        ``centre, sigma, height, area, a0, a1`` (baseline ``a0 + a1 x``).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_emission import estimate_band
+    >>> x = np.linspace(650, 770, 241)
+    >>> y = 10 + 100 * np.exp(-0.5 * ((x - 710) / 8) ** 2)
+    >>> c, s, h, a, b0, b1 = estimate_band(x, y[None])[0]
+    >>> print(round(c, 1), round(s, 1), round(h), round(b0))
+    710.0 8.0 100 10
+    """
+    if baseline not in _BASELINES:
+        raise ValueError(f"baseline must be one of {_BASELINES}, not {baseline!r}.")
+    if half not in ("both", "upper"):
+        raise ValueError(f"half must be 'both' or 'upper', not {half!r}.")
+    x = np.asarray(x, dtype=float)
+    if y.shape[-1] != x.size:
+        raise ValueError(
+            f"The spectra have {y.shape[-1]} channels but the axis has {x.size} values."
+        )
+    return _map_last_axis(
+        _estimate_band_np,
+        y,
+        6,
+        x=x,
+        baseline=baseline,
+        binned_width=binned_width,
+        side=half,
+    )
+
+
+def _estimate_urbach_np(y, x, lo, hi):
+    y = np.nan_to_num(np.asarray(y, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
+    n = y.shape[-1]
+    w = _smooth_width(n)
+    ys = uniform_filter1d(y, w, axis=-1, mode="nearest") if w > 1 else y
+    b = np.percentile(ys, 5.0, axis=-1)
+    r = ys - b[..., None]
+    peak = np.argmax(r, axis=-1)
+    h = np.take_along_axis(r, peak[..., None], axis=-1)[..., 0]
+    e0 = x[peak]
+    low_side = (x[None, :] < e0[..., None]) if x.ndim == 1 else None
+    sel = low_side & (r > lo * h[..., None]) & (r < hi * h[..., None])
+    ly = np.log(np.where(sel, r, 1.0))
+    wt = sel.astype(float)
+    s0 = wt.sum(-1)
+    sx = (wt * x).sum(-1)
+    sy = (wt * ly).sum(-1)
+    sxx = (wt * x * x).sum(-1)
+    sxy = (wt * x * ly).sum(-1)
+    den = s0 * sxx - sx * sx
+    ok = (s0 >= 3) & (den > 0)
+    slope = np.where(ok, (s0 * sxy - sx * sy) / np.where(ok, den, 1.0), np.nan)
+    inter = np.where(ok, (sy - slope * sx) / np.where(s0 > 0, s0, 1.0), np.nan)
+    good = ok & (slope > 0)
+    span = abs(x[-1] - x[0])
+    eu = np.where(good, 1.0 / np.where(good, slope, 1.0), span / 20.0)
+    a = np.where(good, np.exp(np.clip(inter + slope * e0, -700, 700)), 0.5 * h)
+    a = np.where(np.isfinite(a) & (h > 0), a, 0.0)
+    return np.stack([a, e0, eu, b], axis=-1)
+
+
+def estimate_urbach(x, y, fraction=(0.02, 0.5)):
+    """Urbach tail starting values from the low-energy side of each spectrum.
+
+    A straight line is fitted to ``log(I - baseline)`` over the channels
+    below the emission maximum whose intensity lies between ``fraction[0]``
+    and ``fraction[1]`` of the maximum: ``I = A exp((E - E0) / Eu)`` with
+    ``E0`` at the maximum.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+        Photon energies, increasing.
+    y : numpy.ndarray or dask.array.Array, shape (..., n)
+    fraction : tuple of float
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., 4)
+        ``A, E0, Eu, baseline``.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_emission import estimate_urbach
+    >>> E = np.linspace(1.5, 1.8, 301)
+    >>> y = np.where(E < 1.75, 50 * np.exp((E - 1.75) / 0.02), 0.0) + 1.0
+    >>> A, E0, Eu, b = estimate_urbach(E, y[None])[0]
+    >>> print(round(Eu, 3), round(E0, 2))
+    0.02 1.75
+    """
+    x = np.asarray(x, dtype=float)
+    return _map_last_axis(
+        _estimate_urbach_np, y, 4, x=x, lo=float(fraction[0]), hi=float(fraction[1])
+    )
+
+
+def _centroid_np(y, x, subtract_baseline):
+    y = np.asarray(y, dtype=float)
+    if subtract_baseline:
+        b = np.nanpercentile(y, 10.0, axis=-1)
+        y = np.clip(y - b[..., None], 0.0, None)
+    y = np.where(np.isfinite(y), y, 0.0)
+    s = y.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.where(s > 0, (y * x).sum(-1) / np.where(s > 0, s, 1.0), np.nan)
+    return c[..., None]
+
+
+def centroid(x, y, subtract_baseline=True):
+    """Intensity-weighted mean of the spectral axis (no fit).
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+    y : numpy.ndarray or dask.array.Array, shape (..., n)
+    subtract_baseline : bool
+        Subtract each spectrum's 10th percentile and clip negatives first, so
+        that a flat background does not pull the centroid to the middle of
+        the window.
+
+    Returns
+    -------
+    numpy.ndarray or dask.array.Array, shape (...)
+        NaN where a spectrum has no positive intensity. Lazy in, lazy out.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_emission import centroid
+    >>> x = np.linspace(690, 730, 81)
+    >>> y = 5 + np.exp(-0.5 * ((x - 712) / 4) ** 2)
+    >>> round(float(centroid(x, y)), 1)
+    712.0
+    """
+    x = np.asarray(x, dtype=float)
+    if _is_dask(y):
+        import dask.array as da
+
+        y = y.rechunk({y.ndim - 1: -1})
+        out = da.map_blocks(
+            _centroid_np,
+            y,
+            x=x,
+            subtract_baseline=subtract_baseline,
+            dtype=float,
+            chunks=y.chunks[:-1] + ((1,),),
+        )
+        return out[..., 0]
+    return _centroid_np(y, x, subtract_baseline)[..., 0]
+
+
+#: Bits of the fit-quality flag map (0 = good pixel).
+QUALITY_FLAGS = {
+    1: "fit did not converge (engine flag)",
+    2: "non-finite parameter or uncertainty",
+    4: "band not significant (area / std below threshold)",
+    8: "centre outside the fitted range",
+    16: "sigma outside [channel width / 2, range / 2]",
+    32: "reduced chi-squared above threshold",
+}
+
+
+def quality_flags(
+    area,
+    area_std,
+    centre,
+    sigma,
+    x_range,
+    channel_width,
+    convergence=None,
+    reduced_chisq=None,
+    min_significance=3.0,
+    max_reduced_chisq=None,
+):
+    """Bit flags of fit quality per pixel (see :data:`QUALITY_FLAGS`).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_emission import quality_flags
+    >>> quality_flags(
+    ...     np.array([100.0, 1.0]), np.array([5.0, 2.0]), np.array([710.0, 705.0]),
+    ...     np.array([8.0, 8.0]), (650, 770), 0.5)
+    array([0, 4], dtype=uint8)
+    """
+    area = np.asarray(area, dtype=float)
+    flags = np.zeros(area.shape, dtype=np.uint8)
+    if convergence is not None:
+        flags |= np.where(np.asarray(convergence) != 0, 1, 0).astype(np.uint8)
+    finite = (
+        np.isfinite(area)
+        & np.isfinite(area_std)
+        & np.isfinite(centre)
+        & np.isfinite(sigma)
+    )
+    flags |= np.where(~finite, 2, 0).astype(np.uint8)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        signif = np.abs(area) / np.asarray(area_std, dtype=float)
+        flags |= np.where(~(signif >= min_significance), 4, 0).astype(np.uint8)
+    lo, hi = min(x_range), max(x_range)
+    flags |= np.where(~((centre >= lo) & (centre <= hi)), 8, 0).astype(np.uint8)
+    ok_s = (sigma >= 0.5 * channel_width) & (sigma <= 0.5 * (hi - lo))
+    flags |= np.where(~ok_s, 16, 0).astype(np.uint8)
+    if reduced_chisq is not None and max_reduced_chisq is not None:
+        bad = ~(np.asarray(reduced_chisq) <= max_reduced_chisq)
+        flags |= np.where(bad, 32, 0).astype(np.uint8)
+    return flags
+
+
+def histogram_valid(values, valid, bins=30, range=None):
+    """Histogram of ``values`` over the pixels where ``valid`` is True.
+
+    Returns
+    -------
+    counts, edges : numpy.ndarray
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_emission import histogram_valid
+    >>> c, e = histogram_valid(np.array([1.0, 2.0, 2.5, np.nan]),
+    ...                        np.array([True, True, True, True]), bins=2)
+    >>> c.tolist()
+    [1, 2]
+    """
+    v = np.asarray(values, dtype=float)[np.asarray(valid, dtype=bool)]
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        raise ValueError(
+            "No valid pixel to build the histogram from: loosen the quality "
+            "criteria or check the fit."
+        )
+    return np.histogram(v, bins=bins, range=range)
+
+
+def histogram2d_valid(a, b, valid, bins=30, range=None):
+    """2D histogram of ``(a, b)`` over the valid pixels.
+
+    Returns
+    -------
+    counts : numpy.ndarray, shape (bins_a, bins_b)
+    edges_a, edges_b : numpy.ndarray
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_emission import histogram2d_valid
+    >>> h, ea, eb = histogram2d_valid([1, 2, 2], [5, 6, 6], [True] * 3, bins=2)
+    >>> h.tolist()
+    [[1.0, 0.0], [0.0, 2.0]]
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    m = np.asarray(valid, dtype=bool) & np.isfinite(a) & np.isfinite(b)
+    if not m.any():
+        raise ValueError(
+            "No valid pixel to build the 2D histogram from: loosen the quality "
+            "criteria or check the fit."
+        )
+    return np.histogram2d(a[m], b[m], bins=bins, range=range)
+
+
+def _poisson_variance_np(y, width):
+    y = np.asarray(y, dtype=float)
+    sm = uniform_filter1d(np.nan_to_num(y), width, axis=-1, mode="nearest")
+    return np.where(np.isfinite(y), np.maximum(sm, 1.0), np.nan)
+
+
+def poisson_variance(y, width=7):
+    """Variance of photon counts for weighting a fit: smoothed counts, >= 1.
+
+    Weighting by the raw counts (Neyman's chi-squared) biases fits low where
+    counts are few; the counts averaged over ``width`` channels are a close
+    estimate of the expected counts and remove most of that bias.
+
+    Parameters
+    ----------
+    y : numpy.ndarray or dask.array.Array, shape (..., n)
+    width : int
+        Boxcar width in channels.
+
+    Returns
+    -------
+    Array of the same type and shape (NaN where ``y`` is NaN).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_emission import poisson_variance
+    >>> poisson_variance(np.array([0.0, 0.0, 9.0, 0.0, 0.0]), width=3).tolist()
+    [1.0, 3.0, 3.0, 3.0, 1.0]
+    """
+    if _is_dask(y):
+        import dask.array as da
+
+        y = y.rechunk({y.ndim - 1: -1})
+        return da.map_blocks(_poisson_variance_np, y, width=int(width), dtype=float)
+    return _poisson_variance_np(y, int(width))
+
+
+#: Urbach energies (eV) tried by :func:`estimate_tail_on_residual`: the span
+#: of tens of meV reported for CsPbX3 (seed 004_8cebbc4d0365d822, ref. 33,
+#: Falsini et al., J. Appl. Phys. 131 (2022)).
+EU_CANDIDATES = (0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.06, 0.08, 0.12)
+
+
+def estimate_tail_on_residual(x, resid, e0, candidates=EU_CANDIDATES):
+    """Best Urbach tail ``A exp((x - E0)/Eu)`` (x <= E0) for a residual.
+
+    For each candidate ``Eu`` the amplitude is the non-negative linear
+    least-squares solution on the channels below ``E0``; the candidate with
+    the smallest squared residual is returned. Vectorised over pixels.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+        Photon energies.
+    resid : numpy.ndarray, shape (..., n)
+        Data minus the band(s) and background already estimated.
+    e0 : numpy.ndarray, shape (...)
+        Band edge per pixel (the main band centre).
+    candidates : sequence of float
+
+    Returns
+    -------
+    A, Eu : numpy.ndarray, shape (...)
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_emission import estimate_tail_on_residual
+    >>> E = np.linspace(1.5, 1.8, 301)
+    >>> r = np.where(E <= 1.75, 30 * np.exp((E - 1.75) / 0.04), 0)[None]
+    >>> A, eu = estimate_tail_on_residual(E, r, np.array([1.75]))
+    >>> print(round(float(A[0]), 1), float(eu[0]))
+    30.0 0.04
+    """
+    x = np.asarray(x, dtype=float)
+    r = np.nan_to_num(np.asarray(resid, dtype=float))
+    d = x - np.asarray(e0, dtype=float)[..., None]
+    below = d <= 0
+    best_cost = np.full(r.shape[:-1], np.inf)
+    best_a = np.zeros(r.shape[:-1])
+    best_eu = np.full(r.shape[:-1], candidates[0], dtype=float)
+    for eu in candidates:
+        basis = np.where(below, np.exp(np.minimum(d, 0.0) / eu), 0.0)
+        bb = (basis * basis).sum(-1)
+        a = np.maximum((basis * r).sum(-1) / np.where(bb > 0, bb, 1.0), 0.0)
+        cost = (np.where(below, r - a[..., None] * basis, 0.0) ** 2).sum(-1)
+        better = cost < best_cost
+        best_cost = np.where(better, cost, best_cost)
+        best_a = np.where(better, a, best_a)
+        best_eu = np.where(better, eu, best_eu)
+    return best_a, best_eu
+
+
+#: Columns of :func:`emission_starting_values`.
+STARTING_VALUE_COLUMNS = (
+    "centre",
+    "sigma",
+    "height",
+    "area",
+    "a0",
+    "a1",
+    "centre2",
+    "sigma2",
+    "area2",
+    "tail_A",
+    "tail_Eu",
+)
+
+
+def _starting_np(y, x, baseline, n_peaks, tail, variant, binned_width):
+    half = "upper" if tail and variant == 0 else "both"  # a tail widens the lower half
+    est = _estimate_band_np(y, x, baseline, binned_width, side=half)
+    centre, sigma, height, area, a0, a1 = np.moveaxis(est, -1, 0)
+    span = abs(x[-1] - x[0])
+    dx = abs(float(np.median(np.diff(x))))
+    sigma = np.clip(sigma, dx, span / 2)
+    out = np.zeros(y.shape[:-1] + (len(STARTING_VALUE_COLUMNS),))
+    out[..., :6] = np.stack([centre, sigma, height, area, a0, a1], axis=-1)
+    if n_peaks == 2 or tail:
+        resid = np.nan_to_num(np.asarray(y, dtype=float))
+        resid -= a0[..., None] + a1[..., None] * x
+        resid -= height[..., None] * np.exp(
+            -0.5 * ((x - centre[..., None]) / sigma[..., None]) ** 2
+        )
+    if n_peaks == 2:
+        # second band from the residual of the first, kept >= sigma apart
+        est2 = _estimate_band_np(resid, x, "none", binned_width)
+        c2, s2, A2 = est2[..., 0], est2[..., 1], est2[..., 3]
+        too_close = np.abs(c2 - centre) < sigma
+        side = np.where(c2 >= centre, 1.0, -1.0)
+        c2 = np.where(too_close, centre + side * 1.5 * sigma, c2)
+        s2 = np.clip(np.where(too_close, sigma, s2), dx, span / 2)
+        A2 = np.maximum(A2, 0.05 * area)
+        out[..., 6], out[..., 7], out[..., 8] = c2, s2, A2
+        h2 = A2 * binned_width / (s2 * _SQRT2PI)
+        resid -= h2[..., None] * np.exp(
+            -0.5 * ((x - c2[..., None]) / s2[..., None]) ** 2
+        )
+    if tail:
+        if variant == 1:
+            tA, eu = 0.1 * height, np.full(centre.shape, 0.025)
+        else:
+            tA, eu = estimate_tail_on_residual(x, resid, centre)
+        out[..., 9] = np.maximum(tA, 0.01 * height)
+        out[..., 10] = eu
+    return out
+
+
+def emission_starting_values(
+    x,
+    y,
+    baseline="offset",
+    n_peaks=1,
+    tail=False,
+    variant=0,
+    binned_width=1.0,
+    block=2048,
+):
+    """Starting values of the emission model of ``fit_emission`` for all pixels.
+
+    The main band comes from :func:`estimate_band` (with ``side="upper"``
+    when a tail is fitted, first variant); a second band from the residual of
+    the first (kept at least one sigma away); an Urbach tail from
+    :func:`estimate_tail_on_residual` on what the bands leave, or, for
+    ``variant=1``, at Eu = 25 meV (tens of meV for CsPbX3: seed
+    004_8cebbc4d0365d822, ref. 33) and a tenth of the band height.
+
+    Memory stays bounded: numpy input is processed ``block`` spectra at a
+    time, dask input chunk by chunk.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+    y : numpy.ndarray or dask.array.Array, shape (..., n)
+    baseline : {"offset", "linear", "none"}
+    n_peaks : {1, 2}
+    tail : bool
+    variant : {0, 1}
+    binned_width : float
+    block : int
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., 11)
+        Columns :data:`STARTING_VALUE_COLUMNS` (unused columns are 0).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_emission import emission_starting_values
+    >>> x = np.linspace(650, 770, 241)
+    >>> y = 5 + 100 * np.exp(-0.5 * ((x - 700) / 6) ** 2) + 30 * np.exp(-0.5 * ((x - 730) / 6) ** 2)
+    >>> sv = emission_starting_values(x, y[None], n_peaks=2)[0]
+    >>> print(round(sv[0]), round(sv[6]))
+    700 730
+    """
+    if baseline not in _BASELINES:
+        raise ValueError(f"baseline must be one of {_BASELINES}, not {baseline!r}.")
+    x = np.asarray(x, dtype=float)
+    kw = dict(
+        x=x,
+        baseline=baseline,
+        n_peaks=int(n_peaks),
+        tail=bool(tail),
+        variant=int(variant),
+        binned_width=float(binned_width),
+    )
+    k = len(STARTING_VALUE_COLUMNS)
+    if _is_dask(y):
+        return _map_last_axis(_starting_np, y, k, **kw)
+    y = np.asarray(y)
+    flat = y.reshape(-1, y.shape[-1])
+    out = np.empty((flat.shape[0], k))
+    for i in range(0, flat.shape[0], block):
+        out[i : i + block] = _starting_np(flat[i : i + block], **kw)
+    return out.reshape(y.shape[:-1] + (k,))

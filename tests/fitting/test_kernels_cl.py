@@ -1,0 +1,86 @@
+"""The compiled CL kernels against the components and finite differences."""
+
+import numpy as np
+import pytest
+
+from hyperspy_perovskite.components import GaussianEmission, UrbachTail
+from hyperspy_perovskite.fitting.kernels import _dispatch, model_point
+from hyperspy_perovskite.fitting.registry import kernel_spec
+
+
+def _evaluate(code, names, values, x):
+    P = np.asarray(values, dtype=float)
+    codes = np.array([code], dtype=np.int64)
+    offsets = np.array([0], dtype=np.int64)
+    consts = np.zeros((1, 4))
+    grad = np.zeros(len(names))
+    f = np.empty(x.size)
+    g = np.empty((x.size, len(names)))
+    for i, xi in enumerate(x):
+        grad[:] = 0.0
+        f[i] = model_point(xi, P, codes, offsets, consts, grad)
+        g[i] = grad
+    return f, g
+
+
+GAUSS_SETS = [
+    {"A": 100.0, "centre": 710.0, "sigma": 8.0},
+    {"A": 3.0, "centre": 690.0, "sigma": 1.5},
+    {"A": 0.02, "centre": 1.74, "sigma": 0.03},
+]
+TAIL_SETS = [
+    {"A": 10.0, "E0": 1.74, "Eu": 0.02},
+    {"A": 0.5, "E0": 1.65, "Eu": 0.05},
+    {"A": 2.0, "E0": 1.70, "Eu": 1e-4},  # lower bound of Eu
+]
+
+
+def _check(component, spec_code, values, x, exclude_near=None):
+    spec = kernel_spec(component)
+    assert spec.code == spec_code
+    names = spec.parameter_names(component)
+    assert set(names) == {p.name for p in component.parameters}
+    for n, v in values.items():
+        getattr(component, n).value = v
+    P = [values[n] for n in names]
+    f, g = _evaluate(spec.code, names, P, x)
+    np.testing.assert_allclose(f, component.function(x), rtol=1e-10, atol=1e-300)
+    assert np.all(np.isfinite(f)) and np.all(np.isfinite(g))
+    for k, n in enumerate(names):
+        h = 1e-6 * max(abs(P[k]), 1e-3)
+        Pp, Pm = list(P), list(P)
+        Pp[k] += h
+        Pm[k] -= h
+        fp, _ = _evaluate(spec.code, names, Pp, x)
+        fm, _ = _evaluate(spec.code, names, Pm, x)
+        fd = (fp - fm) / (2 * h)
+        keep = np.ones(x.size, bool)
+        if exclude_near is not None:  # the tail is not differentiable at E0
+            keep = np.abs(x - exclude_near) > 3 * h
+        scale = np.max(np.abs(g[:, k])) + 1e-300
+        np.testing.assert_allclose(
+            g[keep, k], fd[keep], rtol=1e-5, atol=1e-6 * scale, err_msg=n
+        )
+
+
+@pytest.mark.parametrize("values", GAUSS_SETS)
+def test_gaussian_emission_kernel(values):
+    c = values["centre"]
+    s = values["sigma"]
+    x = np.linspace(c - 8 * s, c + 8 * s, 97)
+    _check(GaussianEmission(), _dispatch.GAUSSIAN_EMISSION, values, x)
+
+
+@pytest.mark.parametrize("values", TAIL_SETS)
+def test_urbach_tail_kernel(values):
+    x = np.linspace(values["E0"] - 0.3, values["E0"] + 0.3, 121)
+    _check(UrbachTail(), _dispatch.URBACH_TAIL, values, x, exclude_near=values["E0"])
+
+
+def test_kernels_no_overflow_far_from_centre():
+    x = np.array([-1e6, 0.0, 1e6])
+    f, g = _evaluate(_dispatch.GAUSSIAN_EMISSION, "Acs", [1e6, 1.0, 1e-6], x)
+    assert np.all(np.isfinite(f)) and np.all(np.isfinite(g))
+    f, g = _evaluate(_dispatch.URBACH_TAIL, "AEe", [1e6, 1.0, 1e-4], x)
+    assert np.all(np.isfinite(f)) and np.all(np.isfinite(g))
+    assert f[2] == 0.0 and f[1] == 0.0
