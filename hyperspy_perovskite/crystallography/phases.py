@@ -1,0 +1,321 @@
+"""The phase library: lattices, space groups and (where known) atom sites.
+
+Every entry carries the literature source of its numbers (``source``). The
+lattice parameters were entered from the cited references while writing this
+module without database access; ``note`` says where a setting was changed or
+where atom sites are idealised. Check an entry against its CIF before using
+it for quantitative structure refinement; for ring and spot indexing (errors
+of 0.1 % in a lattice parameter shift a ring by far less than its width) they
+are adequate.
+
+Atom sites are given as the asymmetric unit ``(element, x, y, z, occupancy)``;
+the full cell is generated from the space group's symmetry operations
+(:mod:`hyperspy_perovskite.crystallography.reflections`). Phases without
+atom sites still give allowed reflections and d-spacings, but no structure
+factors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Phase", "get_phase", "list_phases", "PHASES"]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One crystalline phase.
+
+    Parameters
+    ----------
+    name : str
+        Library key, e.g. ``"alpha-FAPbI3"``.
+    formula : str
+    a, b, c : float
+        Lattice parameters in angstrom.
+    alpha, beta, gamma : float
+        Cell angles in degrees.
+    space_group : str
+        Hermann-Mauguin symbol as understood by ``diffpy.structure``
+        (``"H-3c"`` is R-3c in the hexagonal setting).
+    atoms : tuple
+        Asymmetric unit, ``(element, x, y, z, occupancy)``; may be empty.
+    source : str
+        Literature reference of the lattice (and atom sites).
+    note : str
+        Settings, idealisations, temperature.
+    """
+
+    name: str
+    formula: str
+    a: float
+    b: float
+    c: float
+    alpha: float
+    beta: float
+    gamma: float
+    space_group: str
+    atoms: tuple = field(default=())
+    source: str = ""
+    note: str = ""
+
+    @property
+    def has_atoms(self):
+        """True when atom sites are known (structure factors can be computed)."""
+        return len(self.atoms) > 0
+
+
+def _cubic(name, formula, a, sg, atoms, source, note=""):
+    return Phase(name, formula, a, a, a, 90.0, 90.0, 90.0, sg, atoms, source, note)
+
+
+# Ideal cubic perovskite ABX3 (Pm-3m): B at 1a (0,0,0), X at 3d (1/2,0,0),
+# A at 1b (1/2,1/2,1/2).
+PHASES = {
+    p.name: p
+    for p in (
+        _cubic(
+            "alpha-FAPbI3",
+            "HC(NH2)2PbI3",
+            6.3620,
+            "Pm-3m",
+            (
+                ("Pb", 0.0, 0.0, 0.0, 1.0),
+                ("I", 0.5, 0.0, 0.0, 1.0),
+                # Disordered formamidinium approximated by C + 2 N at the
+                # cage centre (hydrogen neglected).
+                ("C", 0.5, 0.5, 0.5, 1.0),
+                ("N", 0.5, 0.5, 0.5, 2.0),
+            ),
+            "M. T. Weller et al., Chem. Commun. 51, 4180 (2015): cubic "
+            "alpha-[HC(NH2)2]PbI3 at 298 K, a = 6.3620(8) A. Seed 001 quotes "
+            "the perovskite (001) spacing as 6.36 A.",
+            "FA cation placed at the cube centre as C + 2N (orientational disorder).",
+        ),
+        Phase(
+            "MAPbI3",
+            "CH3NH3PbI3",
+            8.855,
+            8.855,
+            12.659,
+            90.0,
+            90.0,
+            90.0,
+            "I4/mcm",
+            (),
+            "A. Poglitsch and D. Weber, J. Chem. Phys. 87, 6373 (1987): "
+            "tetragonal CH3NH3PbI3 at room temperature, I4/mcm, a = 8.855 A, "
+            "c = 12.659 A.",
+            "Tetragonal room-temperature phase; atom sites not included.",
+        ),
+        _cubic(
+            "alpha-CsPbI3",
+            "CsPbI3",
+            6.2894,
+            "Pm-3m",
+            (
+                ("Pb", 0.0, 0.0, 0.0, 1.0),
+                ("I", 0.5, 0.0, 0.0, 1.0),
+                ("Cs", 0.5, 0.5, 0.5, 1.0),
+            ),
+            "D. M. Trots and S. V. Myagkota, J. Phys. Chem. Solids 69, 2520 "
+            "(2008): cubic alpha-CsPbI3 at 634 K, a = 6.2894(1) A.",
+            "High-temperature cubic phase.",
+        ),
+        Phase(
+            "gamma-CsPbI3",
+            "CsPbI3",
+            8.6185,
+            8.8191,
+            12.5017,
+            90.0,
+            90.0,
+            90.0,
+            "Pbnm",
+            (),
+            "A. Marronnier et al., ACS Nano 12, 3477 (2018): orthorhombic "
+            "gamma-CsPbI3 at 325 K, Pbnm, a = 8.6185, b = 8.8191, c = 12.5017 A.",
+            "Pbnm setting of Pnma (No. 62) as published; atom sites not included.",
+        ),
+        Phase(
+            "delta-CsPbI3",
+            "CsPbI3",
+            10.4342,
+            4.7905,
+            17.761,
+            90.0,
+            90.0,
+            90.0,
+            "Pnma",
+            (),
+            "R. J. Sutton et al., ACS Energy Lett. 3, 1787 (2018): yellow "
+            "non-perovskite delta-CsPbI3 at room temperature, Pnma, "
+            "a = 10.4342, b = 4.7905, c = 17.761 A.",
+            "Atom sites not included.",
+        ),
+        Phase(
+            "CsPbBr3",
+            "CsPbBr3",
+            8.244,
+            11.735,
+            8.198,
+            90.0,
+            90.0,
+            90.0,
+            "Pnma",
+            (),
+            "C. C. Stoumpos et al., Cryst. Growth Des. 13, 2722 (2013): "
+            "orthorhombic CsPbBr3 at room temperature, Pnma, a = 8.244, "
+            "b = 11.735, c = 8.198 A.",
+            "Room-temperature orthorhombic phase (-> tetragonal at 88 C -> cubic "
+            "at 130 C, review 000); atom sites not included.",
+        ),
+        _cubic(
+            "cubic-CsPbBr3",
+            "CsPbBr3",
+            5.874,
+            "Pm-3m",
+            (
+                ("Pb", 0.0, 0.0, 0.0, 1.0),
+                ("Br", 0.5, 0.0, 0.0, 1.0),
+                ("Cs", 0.5, 0.5, 0.5, 1.0),
+            ),
+            "C. K. Moller, Nature 182, 1436 (1958): cubic CsPbBr3 above 130 C, "
+            "a = 5.874 A.",
+            "High-temperature cubic phase.",
+        ),
+        Phase(
+            "PbI2",
+            "PbI2",
+            4.557,
+            4.557,
+            6.979,
+            90.0,
+            90.0,
+            120.0,
+            "P-3m1",
+            (("Pb", 0.0, 0.0, 0.0, 1.0), ("I", 1 / 3, 2 / 3, 0.265, 1.0)),
+            "R. W. G. Wyckoff, Crystal Structures vol. 1 (1963) and JCPDS "
+            "07-0235: 2H-PbI2 (CdI2 type), P-3m1, a = 4.557, c = 6.979 A. "
+            "Seed 001 quotes PbI2 (001) as 6.96 A.",
+            "CdI2-type sites; I z = 0.265 (idealised value 1/4 in CdI2).",
+        ),
+        Phase(
+            "PbBr2",
+            "PbBr2",
+            8.059,
+            4.7319,
+            9.540,
+            90.0,
+            90.0,
+            90.0,
+            "Pnma",
+            (),
+            "PbCl2 (cotunnite) type PbBr2, Pnma; a = 805.90, b = 954.0, "
+            "c = 473.19 pm as tabulated in Wikipedia 'Lead(II) bromide' "
+            "(chembox, ref. 3).",
+            "Axes re-ordered to the standard Pnma setting of cotunnite "
+            "(short axis = b); atom sites not included.",
+        ),
+        _cubic(
+            "Pb",
+            "Pb",
+            4.9502,
+            "Fm-3m",
+            (("Pb", 0.0, 0.0, 0.0, 1.0),),
+            "R. W. G. Wyckoff, Crystal Structures vol. 1 (1963); JCPDS "
+            "04-0686: fcc lead, a = 4.9502 A.",
+        ),
+        Phase(
+            "Cs4PbI6",
+            "Cs4PbI6",
+            14.50,
+            14.50,
+            18.30,
+            90.0,
+            90.0,
+            120.0,
+            "H-3c",
+            (),
+            "K4CdCl6-type Cs4PbI6, R-3c (hexagonal axes), a = 14.50, c = 18.30 A "
+            "(approximate values of the Cs4PbX6 literature, e.g. review 000 for "
+            "its formation from CsPbI3 at 300 C).",
+            "Lattice given to 0.01 A only; verify against a CIF before "
+            "quantitative use. Atom sites not included.",
+        ),
+        Phase(
+            "CsPb2Br5",
+            "CsPb2Br5",
+            8.48,
+            8.48,
+            15.25,
+            90.0,
+            90.0,
+            90.0,
+            "I4/mcm",
+            (),
+            "JCPDS 25-0211: tetragonal CsPb2Br5, I4/mcm, a = 8.48, c = 15.25 A "
+            "(also I. Dursun et al., ChemSusChem 10, 3746 (2017)).",
+            "Atom sites not included.",
+        ),
+        Phase(
+            "AlCl3",
+            "AlCl3",
+            5.93,
+            10.24,
+            6.17,
+            90.0,
+            108.0,
+            90.0,
+            "C2/m",
+            (),
+            "J. A. A. Ketelaar, C. H. MacGillavry and P. A. Renes, Rec. Trav. "
+            "Chim. 66, 501 (1947): monoclinic AlCl3, C2/m, a = 5.93, b = 10.24, "
+            "c = 6.17 A, beta = 108 deg (AFLOW prototype AB3_mC16_12_g_ij). "
+            "Forms at the Al cathode of perovskite LEDs (seed 002).",
+            "Atom sites not included.",
+        ),
+    )
+}
+
+
+def list_phases():
+    """Names of the phases in the library.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.crystallography import list_phases
+    >>> "alpha-FAPbI3" in list_phases()
+    True
+    """
+    return sorted(PHASES)
+
+
+def get_phase(phase):
+    """A :class:`Phase` from its library name (or the phase itself).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the known ones).
+    TypeError
+        If ``phase`` is neither a string nor a :class:`Phase`.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.crystallography import get_phase
+    >>> get_phase("PbI2").c
+    6.979
+    """
+    if isinstance(phase, Phase):
+        return phase
+    if not isinstance(phase, str):
+        raise TypeError(
+            f"phase must be a library name (str) or a Phase, got {type(phase).__name__}."
+        )
+    try:
+        return PHASES[phase]
+    except KeyError:
+        raise ValueError(
+            f"Unknown phase {phase!r}; known phases: {', '.join(list_phases())}."
+        ) from None

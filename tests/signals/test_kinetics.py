@@ -1,0 +1,96 @@
+"""fit_kinetics: ground truth from the SAED simulator through fast_multifit,
+onset vs the bias switch-on of the stimulus record, first order, bad input."""
+
+import json
+
+import hyperspy.api as hs
+import numpy as np
+import pytest
+
+from hyperspy_perovskite.analysis.kinetics import jmak
+from hyperspy_perovskite.data.saed_simulation import simulate_saed_series
+from hyperspy_perovskite.signals.kinetics import fit_kinetics
+
+FAMS = ["001", "111", "002"]
+
+
+@pytest.fixture(scope="module")
+def traces():
+    s, truth = simulate_saed_series(
+        n_frames=31, frame_interval=10.0, size=112, scale=0.011
+    )
+    return s.hkl_intensities(families=FAMS), truth
+
+
+def test_ground_truth_within_uncertainty(traces):
+    inten, truth = traces
+    r = fit_kinetics(inten)
+    for i in (0, 2):  # (001) and (002) fade: JMAK parameters recovered
+        assert r.converged[i]
+        assert abs(r.rate[i] - truth["rate"]) < 3 * r.rate_std[i] + 0.05 * truth["rate"]
+        assert abs(r.avrami_n[i] - truth["avrami_n"]) < 3 * r.avrami_n_std[i] + 0.1
+        assert abs(r.onset[i] - truth["t0"]) < 3 * r.onset_std[i] + 2.0
+        frac = r.residual[i] / (r.residual[i] + r.amplitude[i])
+        assert frac == pytest.approx(truth["residual"], abs=0.05)
+    # onset against the bias switch-on read from the stimulus record (30 s)
+    assert r.bias_on == pytest.approx(truth["bias_on"])
+    assert r.onset_after_bias[0] == pytest.approx(r.onset[0] - 30.0)
+    assert abs(r.onset_after_bias[0] - 30.0) < 3 * r.onset_std[0] + 2.0
+    # the half time follows from the fitted law
+    half = r.onset[0] + np.log(2) ** (1 / r.avrami_n[0]) / r.rate[0]
+    assert r.half_time[0] == pytest.approx(half)
+    # result is JSON-serialisable
+    json.dumps(r.to_dict())
+    # input untouched
+    assert inten.metadata.Diffraction_analysis.families == FAMS
+
+
+def test_first_order_and_lazy(traces):
+    inten, truth = traces
+    r = fit_kinetics(inten.inav[0], first_order=True)
+    assert r.avrami_n == 1.0 and r.avrami_n_std == 0.0 and r.first_order
+    rl = fit_kinetics(inten.inav[0].as_lazy(), first_order=True)
+    assert rl.rate == pytest.approx(float(r.rate), rel=1e-6)
+    assert rl.onset == pytest.approx(float(r.onset), rel=1e-6)
+
+
+def test_exact_trace_single():
+    t = np.arange(0, 400, 4.0)
+    s = hs.signals.Signal1D(jmak(t, 5.0, 0.015, 1.5, 80.0, residual=0.5))
+    s.axes_manager[-1].scale, s.axes_manager[-1].units = 4.0, "s"
+    r = fit_kinetics(s, bias_on=50.0)
+    assert float(r.rate) == pytest.approx(0.015, rel=1e-4)
+    assert float(r.avrami_n) == pytest.approx(1.5, rel=1e-4)
+    assert float(r.onset) == pytest.approx(80.0, abs=1e-2)
+    assert float(r.onset_after_bias) == pytest.approx(30.0, abs=1e-2)
+    r2 = fit_kinetics(s, residual=False, time_range=(0.0, 200.0), bias_on=None)
+    assert r2.onset_after_bias is None and float(r2.residual) == 0.0
+
+
+def _trace(n=50, units="s"):
+    s = hs.signals.Signal1D(np.linspace(2, 1, n))
+    s.axes_manager[-1].units = units
+    return s
+
+
+@pytest.mark.parametrize(
+    "sig, kw, err, match",
+    [
+        (hs.signals.Signal2D(np.zeros((4, 4))), {}, TypeError, "Signal1D"),
+        (_trace(units="nm"), {}, ValueError, "time"),
+        (_trace(n=4), {}, ValueError, "6 time points"),
+        (_trace(), dict(time_range=(30.0, 10.0)), ValueError, "time_range"),
+        (_trace(), dict(time_range=(0.0, 3.0)), ValueError, "fewer than 6"),
+        (_trace(), dict(bias_on="later"), ValueError, "bias_on"),
+    ],
+)
+def test_bad_input(sig, kw, err, match):
+    with pytest.raises(err, match=match):
+        fit_kinetics(sig, **kw)
+
+
+def test_nan_refused():
+    s = _trace()
+    s.data[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fit_kinetics(s)
