@@ -22,7 +22,7 @@ from numba import njit
 _INV_SQRTPI = 1.0 / math.sqrt(math.pi)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def interdiffusion(x, P, o, grad, c):
     """``c_right + (c_left - c_right) / 2 erfc((x - centre) / length)``;
     parameters (c_left, c_right, centre, length)."""
@@ -39,7 +39,7 @@ def interdiffusion(x, P, o, grad, c):
     return cr + 0.5 * (cl - cr) * ec
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def accumulation(x, P, o, grad, c):
     """``A exp(-z / decay_length)`` with ``z = side (x - wall) >= 0``, else 0;
     parameters (A, decay_length, wall), ``c[0]`` = side (+1 or -1)."""
@@ -59,7 +59,7 @@ def accumulation(x, P, o, grad, c):
     return f
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def transient(x, P, o, grad, c):
     """Semi-infinite drift-diffusion transient at a blocking wall.
 
@@ -106,7 +106,7 @@ def transient(x, P, o, grad, c):
     return cb * g
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def transient_array(x, P, side):
     """:func:`transient` over an array ``x``: values and ``(n, 4)`` gradients.
 

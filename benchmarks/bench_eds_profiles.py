@@ -1,0 +1,233 @@
+"""Element profiles and quantification of a large EDX map, lazily.
+
+ONE run measures, on the same simulated cross-section (default
+256 x 256 x 2048, stored as a chunked zarr array and opened lazily):
+
+- this package: ``get_element_profiles`` (one chunked pass: band summed into
+  a line scan, then all line windows) and ``get_composition_profiles``
+  (exSpy Cliff-Lorimer on the line scan);
+- the straightforward exSpy route: ``get_lines_intensity`` on the map (with
+  exSpy's background windows), all lines computed together, profile by
+  summing the intensity maps over the rows, then exSpy ``quantification``;
+- profile fits of the iodide accumulation of ``n_bands`` horizontal bands
+  through ``fast_multifit`` and through HyperSpy's ``m.multifit``.
+
+It prints one JSON line: times, ratio, peak memory (tracemalloc) and the
+accuracy of the bulk composition and of the decay length against the
+ground truth.
+
+Usage::
+
+    python benchmarks/bench_eds_profiles.py [ny nx n_channels]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+import tracemalloc
+import warnings
+
+import dask
+import dask.array as da
+import numpy as np
+
+LINES = ["Pb_La", "I_La", "Br_Ka"]
+
+
+def _build(path, ny, nx, n_channels, block=32):
+    import zarr
+
+    from hyperspy_perovskite.data.device_simulation import simulate_device_eds
+
+    pixel = 512.0 / nx
+    z = zarr.open(
+        path,
+        mode="w",
+        shape=(ny, nx, n_channels),
+        chunks=(block, max(nx // 4, 1), n_channels),
+        dtype="uint16",
+    )
+    truth = None
+    for i, y0 in enumerate(range(0, ny, block)):
+        rows = min(block, ny - y0)
+        s, t = simulate_device_eds(
+            shape=(rows, nx),
+            n_channels=n_channels,
+            energy_scale=20.48 / n_channels,
+            pixel_size=pixel,
+            seed=100 + i,
+        )
+        z[y0 : y0 + rows] = np.asarray(s.data, dtype=np.uint16)
+        if truth is None:
+            truth, template = t, s
+    return template, truth
+
+
+def _bulk_truth(truth):
+    comp = truth["composition"][0].mean(axis=0)
+    els = truth["elements"]
+    m = comp[:, [els.index(ln.split("_")[0]) for ln in LINES]]
+    return 100 * m / m.sum(axis=1, keepdims=True)
+
+
+def main(ny=256, nx=256, n_channels=2048, n_bands=32):
+    import hyperspy.api as hs
+
+    from hyperspy_perovskite.signals.eds_biased import EDSTEMBiasedSpectrum
+    from hyperspy_perovskite.signals.migration_fit import fit_migration_profile
+
+    hs.preferences.General.show_progressbar = False
+    warnings.simplefilter("ignore")
+    tmp = tempfile.mkdtemp()
+    path = f"{tmp}/map.zarr"
+    template, truth = _build(path, ny, nx, n_channels)
+    data = da.from_zarr(path)
+    axes = [a.get_axis_dictionary() for a in template.axes_manager._axes]
+    axes[0]["size"] = ny
+    s = EDSTEMBiasedSpectrum(
+        data, axes=axes, metadata=template.metadata.as_dictionary()
+    ).as_lazy()
+    kf = truth["k_factors"]
+    true_at = _bulk_truth(truth)
+    x_cols = (np.arange(nx) + 0.5) * truth["pixel_size"]
+    ref = truth["interfaces"]["SnO2/perovskite"]
+    bulk_cols = (x_cols > ref + 150) & (
+        x_cols < truth["interfaces"]["perovskite/Spiro-OMeTAD"] - 20
+    )
+
+    def ours():
+        with dask.config.set(scheduler="threads"):
+            t0 = time.perf_counter()
+            prof = s.get_element_profiles(
+                LINES, check_overlaps=False, lazy_output=False
+            )
+            t_prof = time.perf_counter() - t0
+            comp = s.get_composition_profiles(kf, LINES, check_overlaps=False)
+        return prof, comp, t_prof
+
+    def exspy_route():
+        with s._as_eds_tem(), dask.config.set(scheduler="threads"):
+            bw = s.estimate_background_windows(xray_lines=LINES)
+            ints = s.get_lines_intensity(LINES, background_windows=bw)
+            maps = dask.compute(*[i.data for i in ints])
+            prof_ints = [
+                i._deepcopy_with_new_data(np.asarray(m)).sum(axis=1)  # over rows
+                for i, m in zip(ints, maps, strict=True)
+            ]
+            row = s.inav[:, 0]
+            return row.quantification(
+                prof_ints, "CL", [kf[ln] for ln in LINES], navigation_mask=None
+            )
+
+    def timed(f):
+        t0 = time.perf_counter()
+        out = f()
+        return out, time.perf_counter() - t0
+
+    def peak(f):
+        # separate run: tracemalloc slows allocation-heavy code down
+        tracemalloc.start()
+        f()
+        mem = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return mem
+
+    timed(ours)  # warm-up (numba caches, imports) for both routes
+    timed(exspy_route)
+    (prof, comp, t_prof), t_ours = timed(ours)
+    ex_comp, t_exspy = timed(exspy_route)
+    mem_ours, mem_exspy = peak(ours), peak(exspy_route)
+
+    xs = prof[0].axes_manager.signal_axes[0].axis + truth["interfaces"]["ITO/SnO2"]
+    sel = np.isin(np.round(xs, 6), np.round(x_cols[bulk_cols], 6))
+    err_ours = [
+        float(np.mean(np.abs(c.data[sel] - true_at[bulk_cols, k])))
+        for k, c in enumerate(comp)
+    ]
+    err_exspy = [
+        float(np.mean(np.abs(np.asarray(c.data)[bulk_cols] - true_at[bulk_cols, k])))
+        for k, c in enumerate(ex_comp)
+    ]
+
+    # ---- profile fits: fast_multifit vs m.multifit --------------------
+    with s._as_eds_tem():
+        raw = s.get_lines_intensity(["I_La"])[0]  # raw window counts (Poisson)
+    raw.compute()
+    bands = raw.data.reshape(n_bands, ny // n_bands, nx).sum(axis=1)
+    ax = {
+        "name": "x",
+        "units": "nm",
+        "scale": truth["pixel_size"],
+        "offset": truth["pixel_size"] / 2 - ref,
+        "size": nx,
+    }
+    bp = hs.signals.Signal1D(
+        bands.astype(float), axes=[{"size": n_bands, "navigate": True}, ax]
+    )
+    thick = truth["interfaces"]["perovskite/Spiro-OMeTAD"] - ref
+    half = truth["pixel_size"] / 2
+    rng = (half, thick - half)
+
+    def fit(method):
+        return fit_migration_profile(
+            bp,
+            "steady",
+            wall=0.0,
+            field=truth["field"],
+            signal_range=rng,
+            method=method,
+        )
+
+    fit("fast")  # warm-up (numba kernels)
+    fast, t_fast = timed(lambda: fit("fast"))
+    slow, t_slow = timed(lambda: fit("multifit"))
+    lam_true = truth["decay_length"]
+
+    def lam_stats(fit):
+        v, e = fit["decay_length"].value, fit["decay_length"].std
+        return {
+            "median_nm": float(np.median(v)),
+            "median_std_nm": float(np.median(e)),
+            "frac_within_3sigma": float(np.mean(np.abs(v - lam_true) < 3 * e)),
+        }
+
+    out = {
+        "benchmark": "eds_profiles",
+        "shape": [ny, nx, n_channels],
+        "lazy": True,
+        "ours_profiles_s": round(t_prof, 3),
+        "ours_profiles_and_quantification_s": round(t_ours, 3),
+        "exspy_route_s": round(t_exspy, 3),
+        "speedup_vs_exspy": round(t_exspy / t_ours, 2),
+        "ours_throughput_spectra_per_s": round(ny * nx / t_ours, 1),
+        "exspy_throughput_spectra_per_s": round(ny * nx / t_exspy, 1),
+        "peak_python_mem_MB": {
+            "ours": round(mem_ours / 2**20, 1),
+            "exspy": round(mem_exspy / 2**20, 1),
+        },
+        "bulk_composition_abs_error_at%": {
+            "ours": dict(zip(LINES, np.round(err_ours, 2).tolist(), strict=False)),
+            "exspy_default_windows": dict(
+                zip(LINES, np.round(err_exspy, 2).tolist(), strict=False)
+            ),
+        },
+        "fits": {
+            "n_profiles": n_bands,
+            "fast_multifit_s": round(t_fast, 3),
+            "multifit_s": round(t_slow, 3),
+            "speedup": round(t_slow / t_fast, 1),
+            "decay_length_truth_nm": lam_true,
+            "fast": lam_stats(fast),
+            "multifit": lam_stats(slow),
+        },
+    }
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    args = [int(v) for v in sys.argv[1:4]]
+    main(*args)

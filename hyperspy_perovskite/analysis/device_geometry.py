@@ -1,0 +1,438 @@
+"""Geometry of a device cross-section: stack direction, band and interfaces.
+
+Pure numpy/dask array code (no HyperSpy objects). A cross-section map has two
+spatial axes; the *stack direction* is a line from ``start`` to ``end`` (in nm)
+crossing the layers, and every position is expressed as the distance ``s``
+along that line. A *band* of width ``w`` around the line selects the pixels
+whose perpendicular distance ``|t| <= w / 2``; the pixels are binned in ``s``
+and summed, which turns a spectrum image into a line scan across the stack.
+
+The signal methods of :class:`~hyperspy_perovskite.signals.eds_biased.EDSTEMBiasedSpectrum`
+call these functions; the metadata node they fill is documented there.
+"""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+from scipy import ndimage, signal, sparse
+
+__all__ = [
+    "UNIT_TO_NM",
+    "to_nm",
+    "stack_coordinates",
+    "band_bin_index",
+    "project_to_stack",
+    "find_stack_direction",
+    "line_across_map",
+    "find_interfaces",
+]
+
+#: Length units understood for spatial axes, as a factor to nanometres.
+UNIT_TO_NM = {
+    "nm": 1.0,
+    "µm": 1e3,
+    "um": 1e3,
+    "μm": 1e3,  # Greek mu (U+03BC) as well as micro sign (U+00B5)
+    "micron": 1e3,
+    "mm": 1e6,
+    "m": 1e9,
+    "Å": 0.1,
+    "A": 0.1,
+    "angstrom": 0.1,
+    "pm": 1e-3,
+}
+
+
+def to_nm(units):
+    """Factor converting a length in ``units`` to nanometres.
+
+    Parameters
+    ----------
+    units : str
+        Unit string of a spatial axis (``"nm"``, ``"µm"``, ``"Å"``, ...).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If the unit is not a known length unit (for example an uncalibrated
+        axis with ``<undefined>`` units).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.device_geometry import to_nm
+    >>> to_nm("µm")
+    1000.0
+    """
+    key = str(units).strip()
+    if key not in UNIT_TO_NM:
+        raise ValueError(
+            f"Spatial axis units {units!r} are not a length unit this package "
+            f"knows ({', '.join(UNIT_TO_NM)}). Calibrate the navigation axes "
+            "first, e.g. s.axes_manager[0].units = 'nm' and set its scale."
+        )
+    return UNIT_TO_NM[key]
+
+
+def stack_coordinates(x, y, start, end):
+    """Distance along and across the stack line for pixel positions.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Pixel-centre coordinates (nm), broadcastable to each other.
+    start, end : sequence of 2 float
+        ``(x, y)`` of the two points defining the stack direction (nm).
+
+    Returns
+    -------
+    s, t : numpy.ndarray
+        ``s`` is the distance from ``start`` along ``end - start``; ``t`` is
+        the signed perpendicular distance (positive to the left of the
+        direction).
+
+    Raises
+    ------
+    ValueError
+        If ``start`` and ``end`` coincide.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.device_geometry import stack_coordinates
+    >>> s, t = stack_coordinates(np.array([0.0, 1.0]), np.array([1.0, 1.0]),
+    ...                          (0, 0), (0, 10))
+    >>> s.tolist(), t.tolist()
+    ([1.0, 1.0], [0.0, -1.0])
+    """
+    start = np.asarray(start, dtype=float)
+    end = np.asarray(end, dtype=float)
+    d = end - start
+    length = float(np.hypot(*d))
+    if not length > 0:
+        raise ValueError(
+            "The two points defining the stack direction coincide; give two "
+            "distinct points (start != end)."
+        )
+    u = d / length
+    dx = np.asarray(x, dtype=float) - start[0]
+    dy = np.asarray(y, dtype=float) - start[1]
+    s = dx * u[0] + dy * u[1]
+    t = -dx * u[1] + dy * u[0]
+    return s, t
+
+
+def band_bin_index(x, y, start, end, width, bin_size):
+    """Bin index of every pixel in a band around the stack line.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Pixel-centre coordinates (nm) of the map, both of shape ``(ny, nx)``.
+    start, end : sequence of 2 float
+        The stack line (nm).
+    width : float
+        Full width of the band (nm); ``None`` or ``inf`` for the whole map.
+    bin_size : float
+        Bin size along the stack (nm).
+
+    Returns
+    -------
+    index : numpy.ndarray of int
+        ``(ny, nx)`` bin of each pixel, ``-1`` outside the band.
+    centres : numpy.ndarray
+        Bin centres (nm from ``start``).
+    counts : numpy.ndarray of int
+        Number of pixels in each bin.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive width or bin size, or when the band contains no
+        pixel or some bins contain no pixel (bins smaller than the pixels).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.device_geometry import band_bin_index
+    >>> y, x = np.mgrid[0:4, 0:3] + 0.5
+    >>> idx, centres, n = band_bin_index(x, y, (1.5, 0), (1.5, 4), 3, 1.0)
+    >>> centres.tolist(), n.tolist()
+    ([0.5, 1.5, 2.5, 3.5], [3, 3, 3, 3])
+    """
+    if not (bin_size is not None and np.isfinite(bin_size) and bin_size > 0):
+        raise ValueError(f"bin_size must be a positive length in nm, got {bin_size}.")
+    if width is None:
+        width = np.inf
+    if not width > 0:
+        raise ValueError(f"The band width must be positive (nm), got {width}.")
+    s, t = stack_coordinates(x, y, start, end)
+    length = float(np.hypot(*(np.asarray(end, float) - np.asarray(start, float))))
+    nbins = max(int(np.floor(length / bin_size + 1e-9)), 1)
+    edges = np.arange(nbins + 1) * bin_size
+    # pixels exactly on a bin edge (e.g. a line drawn through pixel centres)
+    # go to the upper bin, whatever the rounding of s
+    s = s + 1e-6 * bin_size
+    inside = (np.abs(t) <= width / 2 * (1 + 1e-9)) & (s >= 0) & (s < edges[-1])
+    index = np.where(inside, np.floor(s / bin_size).astype(int), -1)
+    index[index >= nbins] = -1
+    counts = np.bincount(index[index >= 0].ravel(), minlength=nbins)
+    if counts.sum() == 0:
+        raise ValueError(
+            "The band around the stack line contains no pixel: the line lies "
+            "outside the map or the band is too narrow. Check start/end and "
+            "increase the width."
+        )
+    if np.any(counts == 0):
+        raise ValueError(
+            f"{int(np.sum(counts == 0))} of {nbins} bins along the stack "
+            "contain no pixel (band with zero counts): increase bin_size or the "
+            "band width (bins must be at least about one pixel)."
+        )
+    return index, 0.5 * (edges[:-1] + edges[1:]), counts
+
+
+def _project_block(block, index, nbins):
+    # block: (..., by, bx, ne); index: (by, bx) -> (..., 1, 1, nbins, ne)
+    lead = block.shape[:-3]
+    ne = block.shape[-1]
+    flat = block.reshape((-1, index.size, ne))
+    idx = index.ravel()
+    keep = np.flatnonzero(idx >= 0)
+    out = np.zeros((flat.shape[0], nbins, ne), dtype=np.float64)
+    if keep.size:
+        # sparse (bins x pixels) indicator times the spectra: no copy of the
+        # block, exact sums of the counts
+        P = sparse.csr_matrix(
+            (np.ones(keep.size), (idx[keep], keep)), shape=(nbins, index.size)
+        )
+        for k in range(flat.shape[0]):
+            out[k] = P @ flat[k]
+    return out.reshape(lead + (1, 1, nbins, ne))
+
+
+def project_to_stack(data, index, nbins):
+    """Sum a spectrum image over the pixels of each bin along the stack.
+
+    One pass over the data, chunk by chunk (memory bounded by one chunk),
+    identical for numpy and dask input.
+
+    Parameters
+    ----------
+    data : numpy.ndarray or dask.array.Array
+        ``(..., ny, nx, ne)``: leading axes (time, state, frames) are kept.
+    index : numpy.ndarray of int
+        ``(ny, nx)`` bin index from :func:`band_bin_index` (``-1`` = skip).
+    nbins : int
+        Number of bins.
+
+    Returns
+    -------
+    numpy.ndarray or dask.array.Array
+        ``(..., nbins, ne)`` float64 sums (lazy when ``data`` is dask).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.device_geometry import project_to_stack
+    >>> data = np.ones((2, 4, 3, 5))
+    >>> index = np.array([[0, 0, 0], [1, 1, 1], [2, 2, -1], [3, 3, 3]])
+    >>> project_to_stack(data, index, 4)[0, :, 0].tolist()
+    [3.0, 3.0, 2.0, 3.0]
+    """
+    lazy = isinstance(data, da.Array)
+    arr = data if lazy else da.from_array(data, chunks=data.shape)
+    index = np.asarray(index)
+    if arr.ndim < 3 or arr.shape[-3:-1] != index.shape:
+        raise ValueError(
+            f"data of shape {arr.shape} does not match the bin index map of "
+            f"shape {index.shape} (expected (..., ny, nx, ne))."
+        )
+    ychunks, xchunks = arr.chunks[-3], arr.chunks[-2]
+    idx_da = da.from_array(index, chunks=(ychunks, xchunks))
+    nlead = arr.ndim - 3
+    lead = "".join(chr(ord("a") + i) for i in range(nlead))
+    out = da.blockwise(
+        _project_block,
+        lead + "yxbe",
+        arr,
+        lead + "yxe",
+        idx_da,
+        "yx",
+        nbins=nbins,
+        new_axes={"b": nbins},
+        adjust_chunks={"y": 1, "x": 1},
+        dtype=np.float64,
+        concatenate=True,
+    )
+    out = out.sum(axis=(nlead, nlead + 1))
+    if lazy:
+        return out
+    return out.compute(scheduler="synchronous")
+
+
+def find_stack_direction(maps):
+    """Dominant direction across which the maps change (the stack normal).
+
+    The largest-eigenvalue eigenvector of the structure tensor summed over
+    the (normalised, smoothed) maps: layers are stripes, so the intensity
+    gradients point along the stack.
+
+    Parameters
+    ----------
+    maps : numpy.ndarray
+        ``(n, ny, nx)`` element maps or an HAADF image ``(ny, nx)``.
+
+    Returns
+    -------
+    direction : numpy.ndarray
+        Unit ``(ux, uy)`` in pixel coordinates, oriented so that its larger
+        component is positive.
+    anisotropy : float
+        ``(l1 - l2) / (l1 + l2)`` of the tensor: near 0 means no layered
+        structure was found.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.device_geometry import find_stack_direction
+    >>> y, x = np.mgrid[0:32, 0:32]
+    >>> u, a = find_stack_direction((y > 16).astype(float))
+    >>> np.round(np.abs(u), 3).tolist(), a > 0.9
+    ([0.0, 1.0], True)
+    """
+    maps = np.asarray(maps, dtype=float)
+    if maps.ndim == 2:
+        maps = maps[None]
+    jxx = jyy = jxy = 0.0
+    for m in maps:
+        rng = np.ptp(m)
+        if not rng > 0:
+            continue
+        m = ndimage.gaussian_filter((m - m.min()) / rng, 1.0)
+        gy, gx = np.gradient(m)
+        jxx = jxx + np.sum(gx * gx)
+        jyy = jyy + np.sum(gy * gy)
+        jxy = jxy + np.sum(gx * gy)
+    tensor = np.array([[jxx, jxy], [jxy, jyy]], dtype=float)
+    if not np.trace(tensor) > 0:
+        raise ValueError(
+            "The maps are uniform: no layer structure to find the stack "
+            "direction from. Set the direction by hand (two points)."
+        )
+    w, v = np.linalg.eigh(tensor)
+    u = v[:, 1]
+    if u[np.argmax(np.abs(u))] < 0:
+        u = -u
+    return u, float((w[1] - w[0]) / (w[1] + w[0]))
+
+
+def line_across_map(direction, x, y):
+    """Longest segment along ``direction`` through the map centre (nm).
+
+    Parameters
+    ----------
+    direction : sequence of 2 float
+        Unit vector ``(ux, uy)`` in calibrated coordinates.
+    x, y : numpy.ndarray
+        Pixel-centre coordinates (nm) of the map.
+
+    Returns
+    -------
+    start, end : numpy.ndarray
+        End points inside the map (pixel-centre hull).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.device_geometry import line_across_map
+    >>> y, x = np.mgrid[0:5, 0:3] * 2.0
+    >>> [p.tolist() for p in line_across_map((0, 1), x, y)]
+    [[2.0, 0.0], [2.0, 8.0]]
+    """
+    u = np.asarray(direction, dtype=float)
+    u = u / np.hypot(*u)
+    xmin, xmax = float(np.min(x)), float(np.max(x))
+    ymin, ymax = float(np.min(y)), float(np.max(y))
+    c = np.array([(xmin + xmax) / 2, (ymin + ymax) / 2])
+    ts = []
+    for k, (lo, hi) in enumerate(((xmin, xmax), (ymin, ymax))):
+        if abs(u[k]) > 1e-12:
+            ts.append(sorted(((lo - c[k]) / u[k], (hi - c[k]) / u[k])))
+    tmin = max(t[0] for t in ts)
+    tmax = min(t[1] for t in ts)
+    return c + tmin * u, c + tmax * u
+
+
+def find_interfaces(profiles, positions, n_interfaces, smooth=1.0):
+    """Interface positions from profiles across the stack.
+
+    Each profile is normalised to its range; the summed absolute gradient
+    peaks where the composition (or HAADF contrast) changes. The
+    ``n_interfaces`` highest peaks are refined to sub-bin precision by a
+    parabola through the peak and its neighbours.
+
+    Parameters
+    ----------
+    profiles : numpy.ndarray
+        ``(n, nbins)`` or ``(nbins,)`` profiles along the stack.
+    positions : numpy.ndarray
+        ``(nbins,)`` bin centres (nm), uniformly spaced.
+    n_interfaces : int
+        How many interfaces to return.
+    smooth : float
+        Gaussian smoothing (in bins) before differentiation.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted interface positions (nm).
+
+    Raises
+    ------
+    ValueError
+        If fewer than ``n_interfaces`` changes are found.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.device_geometry import find_interfaces
+    >>> pos = np.arange(100) + 0.5
+    >>> prof = np.where(pos < 30.0, 1.0, 0.0) + np.where(pos > 70.0, 2.0, 0.0)
+    >>> find_interfaces(prof, pos, 2).round(1).tolist()
+    [30.0, 70.0]
+    """
+    p = np.atleast_2d(np.asarray(profiles, dtype=float))
+    positions = np.asarray(positions, dtype=float)
+    if p.shape[-1] != positions.size:
+        raise ValueError("profiles and positions have different lengths.")
+    n_interfaces = int(n_interfaces)
+    if n_interfaces < 1:
+        raise ValueError("n_interfaces must be at least 1.")
+    g = np.zeros(positions.size)
+    for row in p:
+        rng = np.nanmax(row) - np.nanmin(row)
+        if not rng > 0:
+            continue
+        r = (row - np.nanmin(row)) / rng
+        if smooth:
+            r = ndimage.gaussian_filter1d(r, smooth, mode="nearest")
+        g += np.abs(np.gradient(r))
+    peaks, props = signal.find_peaks(g, height=0.05 * g.max() if g.max() > 0 else 1)
+    if peaks.size < n_interfaces:
+        raise ValueError(
+            f"Found {peaks.size} composition changes along the stack but "
+            f"{n_interfaces} interfaces were asked for: set them by hand, use "
+            "other elements, or a wider band."
+        )
+    best = np.sort(peaks[np.argsort(props["peak_heights"])[::-1][:n_interfaces]])
+    step = positions[1] - positions[0] if positions.size > 1 else 1.0
+    out = []
+    for k in best:
+        if 0 < k < g.size - 1:
+            a, b, c = g[k - 1], g[k], g[k + 1]
+            den = a - 2 * b + c
+            shift = 0.5 * (a - c) / den if den != 0 else 0.0
+            shift = float(np.clip(shift, -0.5, 0.5))
+        else:
+            shift = 0.0
+        out.append(positions[k] + shift * step)
+    return np.asarray(out)

@@ -1,0 +1,201 @@
+"""Steady-state ion accumulation next to a blocking electrode."""
+
+import numpy as np
+from hyperspy.component import Component
+
+from hyperspy_perovskite.analysis.drift_diffusion import (
+    thermal_voltage,
+)
+from hyperspy_perovskite.analysis.migration_estimates import estimate_accumulation
+from hyperspy_perovskite.components._profile_common import (
+    axis_nm_factor,
+    parameter_arrays,
+    profile_slice,
+    side_sign,
+)
+
+__all__ = ["DriftDiffusionAccumulation"]
+
+
+class DriftDiffusionAccumulation(Component):
+    r"""Steady-state drift-diffusion accumulation at a blocking electrode.
+
+    .. math::
+
+        c(x) = \begin{cases} A \exp(-z / \lambda) & z \ge 0 \\
+               0 & z < 0 \end{cases}, \qquad z = \pm (x - x_w)
+
+    Zero ionic flux ``-D dc/dz - mu E c = 0`` next to a blocking electrode
+    at ``x_w`` gives an exponential accumulation with the decay length
+    ``lambda = D / (mu E)``; the Einstein relation ``D = mu k_B T / (z q)``
+    predicts ``lambda = k_B T / (z q E)`` (seed 001_9c8fdbe6e6b83347.txt:
+    ions follow the drift-diffusion model and accumulate at the interfaces
+    under bias). Add an ``Offset`` for the bulk level or the other species.
+    ``z < 0`` is the electrode: the component is 0 there. Restrict the fitted
+    range to the layer (``m.set_signal_range``); ``wall`` is fixed by default
+    (set it from the device geometry).
+
+    ================ =============
+    Variable         Parameter
+    ================ =============
+    :math:`A`        A
+    :math:`\lambda`  decay_length
+    :math:`x_w`      wall
+    ================ =============
+
+    Parameters
+    ----------
+    A : float
+        Excess concentration at the electrode (linear).
+    decay_length : float
+        ``lambda`` in the axis unit (> 0).
+    wall : float
+        Electrode position in the axis unit (fixed by default).
+    side : {"right", "left"}
+        The layer is at ``x > wall`` ("right") or ``x < wall`` ("left").
+        Saved with the model.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.components import DriftDiffusionAccumulation
+    >>> c = DriftDiffusionAccumulation(A=2.0, decay_length=10.0, wall=5.0)
+    >>> np.round(c.function(np.array([0.0, 5.0, 15.0])), 4)
+    array([0.    , 2.    , 0.7358])
+    """
+
+    def __init__(self, A=1.0, decay_length=10.0, wall=0.0, side="right", **kwargs):
+        Component.__init__(self, ("A", "decay_length", "wall"), ["A"], **kwargs)
+        self._id_name = "DriftDiffusionAccumulation"
+        self.name = "DriftDiffusionAccumulation"
+        self.side = "right" if side_sign(side) == 1 else "left"
+        self._whitelist["side"] = ("init", self.side)
+        self.A.value = A
+        self.decay_length.value = decay_length
+        self.wall.value = wall
+        self.decay_length.bmin = 1e-3
+        self.decay_length.bmax = None
+        self.wall.free = False
+        self._position = self.wall
+        self.isbackground = False
+        self.convolved = True
+
+    @property
+    def _sign(self):
+        return side_sign(self.side)
+
+    def _z(self, x, wall):
+        return self._sign * (np.asarray(x, dtype=float) - wall)
+
+    def _eval(self, x, A, lam, wall):
+        z = self._z(x, wall)
+        inside = z >= 0
+        e = np.exp(-np.where(inside, z, 0.0) / lam)
+        return np.where(inside, A * e, 0.0), np.where(inside, e, 0.0), z
+
+    def function(self, x):
+        return self._eval(x, self.A.value, self.decay_length.value, self.wall.value)[0]
+
+    def function_nd(self, axis, parameters_values=None):
+        """Component over ``axis`` for every navigation position."""
+        if not self._is_navigation_multidimensional:
+            return self.function(axis)
+        if parameters_values is None:
+            parameters_values = [p.map["values"] for p in self.parameters]
+        v = {
+            p.name: np.asarray(a)[..., None]
+            for p, a in zip(self.parameters, parameters_values, strict=True)
+        }
+        return self._eval(axis, v["A"], v["decay_length"], v["wall"])[0]
+
+    def grad_A(self, x):
+        return self._eval(x, 1.0, self.decay_length.value, self.wall.value)[1]
+
+    def grad_decay_length(self, x):
+        lam = self.decay_length.value
+        f, _, z = self._eval(x, self.A.value, lam, self.wall.value)
+        return f * np.where(z >= 0, z, 0.0) / lam**2
+
+    def grad_wall(self, x):
+        lam = self.decay_length.value
+        f = self._eval(x, self.A.value, lam, self.wall.value)[0]
+        return f * self._sign / lam
+
+    def estimate_parameters(self, signal, x1, x2, only_current=False):
+        """Estimate ``A`` and ``decay_length`` over the layer (wall kept).
+
+        The bulk level (farthest 20 % of the layer) is subtracted; ``A`` is
+        the excess at the wall and ``lambda`` the excess area over ``A``
+        (:func:`~hyperspy_perovskite.analysis.migration_estimates.estimate_accumulation`).
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> from hyperspy_perovskite.components import DriftDiffusionAccumulation
+        >>> x = np.arange(0, 200.0, 0.5)
+        >>> s = hs.signals.Signal1D(1 + 3 * np.exp(-x / 12))
+        >>> s.axes_manager[-1].scale = 0.5
+        >>> c = DriftDiffusionAccumulation(wall=0.0)
+        >>> c.estimate_parameters(s, 0, 200, only_current=True)
+        True
+        >>> round(c.decay_length.value)
+        12
+        """
+        super()._estimate_parameters(signal)
+        x, data = profile_slice(signal, x1, x2, only_current)
+        if only_current:
+            est = estimate_accumulation(x, data, self.wall.value, self._sign)
+            self.A.value = float(est[0])
+            self.decay_length.value = float(est[1])
+            return True
+        if self.A.map is None:
+            self._create_arrays()
+        wall = (
+            self.wall.map["values"]
+            if self.wall.map["is_set"].all()
+            else (np.full(self.wall.map.shape, self.wall.value))
+        )
+        est = estimate_accumulation(x, data, wall, self._sign)
+        self.wall.map["values"][:] = wall
+        self.wall.map["is_set"][:] = True
+        for k, p in enumerate((self.A, self.decay_length)):
+            p.map["values"][:] = est[..., k]
+            p.map["is_set"][:] = True
+        self.fetch_stored_values()
+        return True
+
+    def field_from_einstein(self, temperature=300.0, charge_number=1):
+        """Field (V/m) that the Einstein relation predicts from ``lambda``.
+
+        ``E = k_B T / (z q lambda)``: compare with the applied ``V / L`` to
+        test the Einstein relation (a larger fitted ``lambda`` means a
+        screened field or an enhanced ``D / mu``).
+
+        Returns
+        -------
+        E, E_std : ndarray
+            Navigation-shaped maps.
+        """
+        lam, lam_std = parameter_arrays(self.decay_length)
+        lam_m = np.abs(lam) * axis_nm_factor(self) * 1e-9
+        E = thermal_voltage(temperature, charge_number) / lam_m
+        return E, E * lam_std / np.abs(lam)
+
+    def diffusion_to_mobility(self, field):
+        """``D / mu = lambda E`` in volts and its std, for an applied field (V/m).
+
+        The Einstein relation predicts ``k_B T / (z q)`` (25.85 mV at 300 K,
+        ``ELEMENTARY_CHARGE`` exact in the SI).
+
+        Returns
+        -------
+        ratio, ratio_std : ndarray
+        """
+        E = float(field)
+        if not np.isfinite(E) or E <= 0:
+            raise ValueError(f"field must be a positive field in V/m, got {field!r}.")
+        lam, lam_std = parameter_arrays(self.decay_length)
+        f = axis_nm_factor(self) * 1e-9
+        return np.abs(lam) * f * E, lam_std * f * E

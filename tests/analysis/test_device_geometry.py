@@ -1,0 +1,75 @@
+"""Array geometry of device cross-sections."""
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from hyperspy_perovskite.analysis import device_geometry as geo
+
+
+def test_to_nm_and_errors():
+    assert geo.to_nm("nm") == 1.0 and geo.to_nm("µm") == 1e3 and geo.to_nm("Å") == 0.1
+    with pytest.raises(ValueError, match="not a length unit"):
+        geo.to_nm("<undefined>")
+
+
+def test_stack_coordinates_rotated_line():
+    ang = np.deg2rad(30)
+    u = np.array([np.cos(ang), np.sin(ang)])
+    p = np.array([2.0, 1.0]) + 5.0 * u + 2.0 * np.array([-u[1], u[0]])
+    s, t = geo.stack_coordinates(p[0], p[1], (2.0, 1.0), (2.0, 1.0) + 10 * u)
+    assert s == pytest.approx(5.0) and t == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="coincide"):
+        geo.stack_coordinates(0, 0, (1, 1), (1, 1))
+
+
+def test_band_bin_index_counts_and_errors():
+    y, x = np.mgrid[0:10, 0:20] + 0.5
+    idx, centres, n = geo.band_bin_index(x, y, (0, 5), (20, 5), 4.0, 2.0)
+    assert centres.size == 10 and np.all(n == 8)  # 4 rows x 2 columns
+    assert np.all(idx[[0, 1, 2, 7, 8, 9]] == -1)
+    with pytest.raises(ValueError, match="no pixel"):
+        geo.band_bin_index(x, y, (0, 5.0), (20, 5.0), 0.5, 1.0)
+    with pytest.raises(ValueError, match="contain no pixel"):
+        geo.band_bin_index(x, y, (0, 5.5), (20, 5.5), 0.5, 0.3)
+    with pytest.raises(ValueError, match="positive"):
+        geo.band_bin_index(x, y, (0, 5), (20, 5), -1, 1.0)
+    with pytest.raises(ValueError, match="bin_size"):
+        geo.band_bin_index(x, y, (0, 5), (20, 5), 1, 0)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_project_to_stack_matches_bincount(lazy):
+    rng = np.random.default_rng(0)
+    data = rng.poisson(5.0, (3, 12, 16, 7)).astype(float)
+    y, x = np.mgrid[0:12, 0:16] + 0.5
+    idx, centres, _ = geo.band_bin_index(x, y, (0.0, 0.0), (16.0, 12.0), 6.0, 1.5)
+    ref = np.zeros((3, centres.size, 7))
+    for b in range(centres.size):
+        ref[:, b] = data[:, idx == b].sum(axis=1)
+    arr = da.from_array(data, chunks=(2, 5, 7, 7)) if lazy else data
+    out = geo.project_to_stack(arr, idx, centres.size)
+    assert isinstance(out, da.Array) == lazy
+    np.testing.assert_allclose(np.asarray(out), ref)
+    with pytest.raises(ValueError, match="does not match"):
+        geo.project_to_stack(data, idx[:-1], centres.size)
+
+
+def test_direction_line_and_interfaces_of_tilted_stripes():
+    ang = np.deg2rad(20)
+    y, x = np.mgrid[0:64, 0:64] + 0.5
+    s = x * np.cos(ang) + y * np.sin(ang)
+    maps = np.stack([(s < 30).astype(float), ((s >= 30) & (s < 50)).astype(float)])
+    u, aniso = geo.find_stack_direction(maps)
+    assert aniso > 0.9
+    assert abs(abs(u @ [np.cos(ang), np.sin(ang)]) - 1) < 0.01
+    p0, p1 = geo.line_across_map(u, x, y)
+    idx, centres, n = geo.band_bin_index(x, y, p0, p1, 20.0, 1.0)
+    prof = np.stack([np.bincount(idx[idx >= 0], weights=m[idx >= 0]) / n for m in maps])
+    pos = geo.find_interfaces(prof, centres, 2)
+    s0 = p0 @ [np.cos(ang), np.sin(ang)]
+    np.testing.assert_allclose(pos + s0, [30.0, 50.0], atol=1.0)
+    with pytest.raises(ValueError, match="uniform"):
+        geo.find_stack_direction(np.ones((8, 8)))
+    with pytest.raises(ValueError, match="composition changes"):
+        geo.find_interfaces(prof, centres, 5)

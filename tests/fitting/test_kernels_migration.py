@@ -1,0 +1,154 @@
+"""The compiled migration kernels against the components and finite differences."""
+
+import numpy as np
+import pytest
+
+from hyperspy_perovskite.components import (
+    DriftDiffusionAccumulation,
+    DriftDiffusionTransient,
+    Interdiffusion,
+)
+from hyperspy_perovskite.fitting.kernels import _dispatch as codes
+from hyperspy_perovskite.fitting.kernels import model_point
+from hyperspy_perovskite.fitting.registry import kernel_spec
+
+X = np.linspace(-60.0, 120.0, 181)
+
+CASES = [
+    (Interdiffusion, {"c_left": 2.0, "c_right": 0.5, "centre": 3.0, "length": 7.0}, {}),
+    (
+        Interdiffusion,
+        {"c_left": -1.0, "c_right": 4.0, "centre": -20.0, "length": 0.8},
+        {},
+    ),
+    (
+        Interdiffusion,
+        {"c_left": 1e3, "c_right": 10.0, "centre": 50.0, "length": 40.0},
+        {},
+    ),
+    (
+        DriftDiffusionAccumulation,
+        {"A": 3.0, "decay_length": 8.0, "wall": 2.5},
+        {"side": "right"},
+    ),
+    (
+        DriftDiffusionAccumulation,
+        {"A": -1.0, "decay_length": 0.5, "wall": 60.0},
+        {"side": "left"},
+    ),
+    (DriftDiffusionAccumulation, {"A": 50.0, "decay_length": 200.0, "wall": -30.0}, {}),
+    (
+        DriftDiffusionTransient,
+        {"c_bulk": 1.5, "drift_distance": 4.0, "length": 9.0, "wall": 2.0},
+        {"side": "right"},
+    ),
+    (
+        DriftDiffusionTransient,
+        {"c_bulk": 0.3, "drift_distance": 40.0, "length": 3.0, "wall": 80.0},
+        {"side": "left"},
+    ),
+    (
+        DriftDiffusionTransient,
+        {"c_bulk": 7.0, "drift_distance": 0.01, "length": 60.0, "wall": -10.0},
+        {"side": "right"},
+    ),
+]
+
+
+def _arrays(comp):
+    spec = kernel_spec(comp)
+    names = spec.parameter_names(comp)
+    P = np.array([getattr(comp, n).value for n in names], dtype=float)
+    consts = np.zeros((1, 4))
+    c = spec.constants(comp)
+    consts[0, : len(c)] = c
+    return (
+        names,
+        P,
+        np.array([spec.code], dtype=np.int64),
+        np.array([0], dtype=np.int64),
+        consts,
+    )
+
+
+def _eval(x, P, cds, offs, consts):
+    g = np.zeros_like(P)
+    f = model_point(x, P, cds, offs, consts, g)
+    return f, g.copy()
+
+
+@pytest.mark.parametrize("cls, values, init", CASES)
+def test_kernel_matches_component_and_finite_differences(cls, values, init):
+    comp = cls(**init)
+    for k, v in values.items():
+        getattr(comp, k).value = v
+    names, P, cds, offs, consts = _arrays(comp)
+    ref = comp.function(X)
+    for i, x in enumerate(X):
+        f, g = _eval(x, P, cds, offs, consts)
+        assert f == pytest.approx(ref[i], rel=1e-12, abs=1e-12)
+        # skip points within one step of the wall (derivative jumps there)
+        if "wall" in values and abs(x - values["wall"]) < 1e-3:
+            continue
+        for k in range(P.size):
+            h = 1e-6 * max(1.0, abs(P[k]))
+            Pp, Pm = P.copy(), P.copy()
+            Pp[k] += h
+            Pm[k] -= h
+            num = (
+                _eval(x, Pp, cds, offs, consts)[0] - _eval(x, Pm, cds, offs, consts)[0]
+            ) / (2 * h)
+            assert g[k] == pytest.approx(num, rel=1e-5, abs=1e-7 * max(1.0, abs(f))), (
+                names[k]
+            )
+
+
+@pytest.mark.parametrize("cls, values, init", CASES)
+def test_component_gradients_match_kernel(cls, values, init):
+    comp = cls(**init)
+    for k, v in values.items():
+        getattr(comp, k).value = v
+    names, P, cds, offs, consts = _arrays(comp)
+    grads = np.array([_eval(x, P, cds, offs, consts)[1] for x in X])
+    for k, n in enumerate(names):
+        np.testing.assert_allclose(getattr(comp, n).grad(X), grads[:, k], atol=1e-12)
+
+
+def test_codes_are_in_migration_range():
+    assert {codes.INTERDIFFUSION, codes.DD_ACCUMULATION, codes.DD_TRANSIENT} <= set(
+        range(30, 40)
+    )
+
+
+def test_kernels_are_finite_at_extreme_bounds():
+    # no overflow for any parameter within bounds, anywhere on the axis
+    for comp in (
+        DriftDiffusionAccumulation(A=1e6, decay_length=1e-3, wall=0.0),
+        DriftDiffusionAccumulation(A=1e6, decay_length=1e-3, wall=0.0, side="left"),
+        DriftDiffusionTransient(c_bulk=1e6, drift_distance=1e4, length=1e-3),
+        DriftDiffusionTransient(c_bulk=1e6, drift_distance=0.0, length=1e-3),
+        Interdiffusion(c_left=1e6, length=1e-3),
+    ):
+        names, P, cds, offs, consts = _arrays(comp)
+        for x in np.linspace(-1e4, 1e4, 2001):
+            f, g = _eval(x, P, cds, offs, consts)
+            assert np.isfinite(f) and np.all(np.isfinite(g))
+
+
+@pytest.mark.parametrize("cls, values, init", CASES)
+def test_model_block_matches_model_point(cls, values, init):
+    """The engine's block evaluation has a branch for every migration code."""
+    from hyperspy_perovskite.fitting.kernels import model_block
+
+    comp = cls(**init)
+    for k, v in values.items():
+        getattr(comp, k).value = v
+    names, P, cds, offs, consts = _arrays(comp)
+    f = np.empty(X.size)
+    G = np.zeros((P.size, X.size))
+    model_block(X, P, cds, offs, consts, np.zeros_like(P), f, G)
+    for j, x in enumerate(X):
+        fp, gp = _eval(x, P, cds, offs, consts)
+        assert f[j] == pytest.approx(fp, rel=1e-13, abs=1e-300)
+        np.testing.assert_allclose(G[:, j], gp, rtol=1e-13, atol=1e-300)
+    assert np.any(f != 0)
