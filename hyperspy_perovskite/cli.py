@@ -68,7 +68,10 @@ def run_demo(out_dir, parts=None, stream=sys.stdout):
                 "version": __version__,
                 "parts_seconds": timings,
                 "failed": [t for t, _ in failures],
-                "files": [str(p.relative_to(out_dir)) if p.is_relative_to(out_dir) else str(p) for p in written],
+                "files": [
+                    str(p.relative_to(out_dir)) if p.is_relative_to(out_dir) else str(p)
+                    for p in written
+                ],
             },
             indent=2,
         )

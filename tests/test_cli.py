@@ -52,7 +52,14 @@ def test_version():
 def test_full_demo_command(tmp_path):
     """The installed console script runs every demo part and exits 0."""
     proc = subprocess.run(
-        [sys.executable, "-m", "hyperspy_perovskite.cli", "demo", "--out", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "hyperspy_perovskite.cli",
+            "demo",
+            "--out",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=900,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -187,9 +188,7 @@ def _fit_chunk(
     m = np.asarray(mask).reshape(n)
     flags[m] = F.MASKED
     P0 = np.ascontiguousarray(np.asarray(p0).reshape(n, -1), dtype=np.float64)
-    out = fit_block(
-        x, Y, V, P0, flags, binw, *desc_arrays, max_iterations, ftol, xtol
-    )
+    out = fit_block(x, Y, V, P0, flags, binw, *desc_arrays, max_iterations, ftol, xtol)
     return out.reshape(nav_shape + (out.shape[-1],))
 
 
@@ -261,7 +260,9 @@ def fast_multifit(
         ``|amplitude| / std`` is below this, or whose position ends outside
         the fitted range, is flagged ``NO_PEAK``.
     chunk_pixels : int
-        Spectra per block for in-memory data (lazy data keep their chunks).
+        Largest number of spectra per block for in-memory data; smaller
+        blocks are used so that every core gets several (lazy data keep
+        their chunks).
     %s
     num_workers : int or None
         Threads of the local dask scheduler (ignored under dask.distributed).
@@ -338,16 +339,17 @@ def fast_multifit(
             "number or a signal (see s.estimate_poissonian_noise_variance())."
         )
 
-    P0 = _starting_parameters(
-        model, desc, nav_shape, starting_values, x_range, mask
-    )
+    P0 = _starting_parameters(model, desc, nav_shape, starting_values, x_range, mask)
 
     # One dask graph for every case: chunks along navigation, one along signal.
     data = signal.data
     if isinstance(data, da.Array):
         data = data.rechunk(data.chunks[:-1] + (-1,)) if nav_shape else data
     else:
-        rows = max(1, int(chunk_pixels))
+        # blocks of at most chunk_pixels spectra, and enough blocks (4 per
+        # core, of at least 256 spectra) to keep every core busy
+        per_core = -(-n_pix // (4 * (os.cpu_count() or 1)))
+        rows = max(1, min(int(chunk_pixels), max(256, per_core)))
         if nav_shape:
             inner = int(np.prod(nav_shape[1:])) if len(nav_shape) > 1 else 1
             first = max(1, rows // max(inner, 1))
@@ -427,7 +429,9 @@ def fast_multifit(
         )
     elapsed = time.perf_counter() - t0
     return FastFitResult(
-        convergence=_navigation_signal(model, flag_map.reshape(nav_shape), "fit convergence flags"),
+        convergence=_navigation_signal(
+            model, flag_map.reshape(nav_shape), "fit convergence flags"
+        ),
         chisq=_navigation_signal(model, chisq, "chi-squared"),
         reduced_chisq=_navigation_signal(model, red, "reduced chi-squared"),
         iterations=_navigation_signal(

@@ -85,7 +85,7 @@ def test_agrees_with_multifit():
     s.estimate_poissonian_noise_variance()
     m1, g1, o1 = _gauss_offset_model(s)
     m2, g2, o2 = _gauss_offset_model(s)
-    for m, g, o in ((m1, g1, o1), (m2, g2, o2)):
+    for g, o in ((g1, o1), (g2, o2)):
         g.estimate_parameters(s, 600, 820, only_current=False)
         o.estimate_parameters(s, 600, 820, only_current=False)
     m1.multifit(grad="analytical")
@@ -113,8 +113,14 @@ def _synthetic(component, x, n=3, noise=0.01, seed=0):
 @pytest.mark.parametrize(
     "make, start",
     [
-        (lambda: c1d.Lorentzian(A=50.0, gamma=2.0, centre=12.0), {"centre": 11.0, "gamma": 3.0}),
-        (lambda: c1d.GaussianHF(height=9.0, fwhm=4.0, centre=10.0), {"centre": 11.0, "fwhm": 6.0}),
+        (
+            lambda: c1d.Lorentzian(A=50.0, gamma=2.0, centre=12.0),
+            {"centre": 11.0, "gamma": 3.0},
+        ),
+        (
+            lambda: c1d.GaussianHF(height=9.0, fwhm=4.0, centre=10.0),
+            {"centre": 11.0, "fwhm": 6.0},
+        ),
         (lambda: c1d.Exponential(A=30.0, tau=6.0), {"tau": 4.0, "A": 20.0}),
         (lambda: c1d.Erf(A=4.0, sigma=2.0, origin=9.0), {"origin": 10.0, "sigma": 1.0}),
     ],
@@ -297,7 +303,9 @@ def test_clear_errors():
     s.metadata.set_item("Signal.Noise_properties.variance", -1.0)
     with pytest.raises(ValueError, match="positive finite"):
         fast_multifit(m)
-    s.metadata.Signal.Noise_properties.variance = hs.signals.Signal1D(np.ones((2, 2, 3)))
+    s.metadata.Signal.Noise_properties.variance = hs.signals.Signal1D(
+        np.ones((2, 2, 3))
+    )
     with pytest.raises(ValueError, match="same shape"):
         fast_multifit(m)
 
@@ -325,9 +333,12 @@ def test_local_cluster():
     distributed = pytest.importorskip("distributed")
     s, truth = simulated_emission_map(shape=(8, 8), n_channels=128, seed=12, lazy=True)
     s.data = s.data.rechunk((4, 8, 128))
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
         m, g, _ = _gauss_offset_model(s)
         result = fast_multifit(m, starting_values="estimate")
     assert result.n_converged == 64
