@@ -10,5 +10,21 @@ from here::
 
 __all__ = []
 # --- cathodoluminescence components ---
+from hyperspy_perovskite.components.gaussian_emission import GaussianEmission  # noqa: E402
+from hyperspy_perovskite.components.urbach_tail import UrbachTail  # noqa: E402
+
+__all__ += ["GaussianEmission", "UrbachTail"]
 # --- in situ kinetics components ---
+from hyperspy_perovskite.components.crystallinity_jmak import CrystallinityJMAK  # noqa: E402
+
+__all__ += ["CrystallinityJMAK"]
 # --- migration / interdiffusion components ---
+from hyperspy_perovskite.components.drift_diffusion_accumulation import (  # noqa: E402
+    DriftDiffusionAccumulation,
+)
+from hyperspy_perovskite.components.drift_diffusion_transient import (  # noqa: E402
+    DriftDiffusionTransient,
+)
+from hyperspy_perovskite.components.interdiffusion import Interdiffusion  # noqa: E402
+
+__all__ += ["DriftDiffusionAccumulation", "DriftDiffusionTransient", "Interdiffusion"]

@@ -53,8 +53,26 @@ _REDUCE = {"reassoc", "contract"}
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_REDUCE)
 def _chi2_and_normal(
-    theta, P, grad, f, G, Jc, r, bw, JtJ, Jtr, x, y, w, binw, src, scale, shift,
-    codes, offsets, consts,
+    theta,
+    P,
+    grad,
+    f,
+    G,
+    Jc,
+    r,
+    bw,
+    JtJ,
+    Jtr,
+    x,
+    y,
+    w,
+    binw,
+    src,
+    scale,
+    shift,
+    codes,
+    offsets,
+    consts,
 ):
     """chi-squared, ``J^T W J`` (full, symmetric) and ``J^T W r`` at ``theta``.
 
@@ -236,8 +254,26 @@ def fit_block(
                 t = upper[k]
             theta[k] = t
         chi2 = _chi2_and_normal(
-            theta, P, grad, f, G, Jc, r, bw, JtJ, Jtr, x, y, w, binw, src, scale, shift,
-            codes, offsets, consts,
+            theta,
+            P,
+            grad,
+            f,
+            G,
+            Jc,
+            r,
+            bw,
+            JtJ,
+            Jtr,
+            x,
+            y,
+            w,
+            binw,
+            src,
+            scale,
+            shift,
+            codes,
+            offsets,
+            consts,
         )
         flag = MAX_ITERATIONS
         lam = 0.1
@@ -263,7 +299,9 @@ def fit_block(
                 # predicted decrease of chi-squared for the linearised model
                 pred = 0.0
                 for a in range(nf):
-                    pred += delta[a] * (lam * max(JtJ[a, a], 1e-300) * delta[a] + Jtr[a])
+                    pred += delta[a] * (
+                        lam * max(JtJ[a, a], 1e-300) * delta[a] + Jtr[a]
+                    )
                 if pred <= ftol * chi2:
                     # no step can lower chi-squared by a relative ftol (MINPACK's test)
                     flag = CONVERGED
@@ -282,8 +320,26 @@ def fit_block(
                     if rel > step:
                         step = rel
                 chi2_t = _chi2_and_normal(
-                    theta_t, P, grad, f, G, Jc, r, bw, JtJ_t, Jtr_t, x, y, w, binw, src, scale,
-                    shift, codes, offsets, consts,
+                    theta_t,
+                    P,
+                    grad,
+                    f,
+                    G,
+                    Jc,
+                    r,
+                    bw,
+                    JtJ_t,
+                    Jtr_t,
+                    x,
+                    y,
+                    w,
+                    binw,
+                    src,
+                    scale,
+                    shift,
+                    codes,
+                    offsets,
+                    consts,
                 )
                 if math.isfinite(chi2_t) and chi2_t < chi2:
                     decrease = (chi2 - chi2_t) / chi2

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 
 from hyperspy_perovskite.fitting.kernels import _dispatch as codes
 
-__all__ = ["KernelSpec", "UnsupportedComponentError", "kernel_spec", "supported_components"]
+__all__ = [
+    "KernelSpec",
+    "UnsupportedComponentError",
+    "kernel_spec",
+    "supported_components",
+]
 
 
 class UnsupportedComponentError(TypeError):
@@ -107,7 +112,10 @@ def _suite_specs():
     from hyperspy_perovskite.components import GaussianEmission, UrbachTail
 
     specs[GaussianEmission] = KernelSpec(
-        codes.GAUSSIAN_EMISSION, ("A", "centre", "sigma"), position="centre", amplitude="A"
+        codes.GAUSSIAN_EMISSION,
+        ("A", "centre", "sigma"),
+        position="centre",
+        amplitude="A",
     )
     specs[UrbachTail] = KernelSpec(codes.URBACH_TAIL, ("A", "E0", "Eu"))
     # --- in situ kinetics components ---
