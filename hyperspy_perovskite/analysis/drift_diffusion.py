@@ -51,7 +51,10 @@ __all__ = [
     "interdiffusion_profile",
     "steady_state_profile",
     "transient_profile_semi_infinite",
+    "transient_profile_closed_layer",
     "transient_profile_layer",
+    "estimate_closed_layer",
+    "weighted_mean",
 ]
 
 #: Boltzmann constant, J/K (exact, 2019 SI; scipy.constants, CODATA).
@@ -325,6 +328,181 @@ def transient_profile_semi_infinite(z, drift_distance, length, c_bulk=1.0):
         + (2.0 * d / s) * damp * _ierfc(a)
     )
     return np.where(z < 0, 0.0, c_bulk * c)
+
+
+def transient_profile_closed_layer(z, drift_distance, length, thickness, c_mean=1.0):
+    """Transient accumulation in a closed layer between two blocking electrodes.
+
+    Exact solution of the problem of :func:`transient_profile_layer` (zero
+    flux at ``z = 0`` and ``z = thickness``, uniform initial concentration
+    ``c_mean``, drift towards ``z = 0``) in closed form, in the variables of
+    :func:`transient_profile_semi_infinite`: the drift distance ``d = v t``
+    and the diffusion length ``s = 2 sqrt(D t)``. It is the eigenfunction
+    expansion of the Mason-Weaver equation (Mason & Weaver, Phys. Rev. 23,
+    412 (1924); the substitution ``c = exp(-v z / 2D) u`` gives Robin
+    eigenfunctions ``k_n cos(k_n z) - a sin(k_n z)``, ``k_n = n pi / L``), or,
+    while the accumulation at ``z = 0`` and the depletion at ``z = L`` do not
+    overlap, the sum of the two semi-infinite solutions (accumulation, and
+    depletion with ``d -> -d``). The numerics (the compiled kernel of
+    :class:`~hyperspy_perovskite.components.DriftDiffusionTransient`) are in
+    :func:`hyperspy_perovskite.fitting.kernels.migration.closed_layer_point`,
+    which documents the precision (better than 1e-5 while
+    ``thickness / lambda < 50``, ``lambda = s^2 / (4 d)``).
+
+    Parameters
+    ----------
+    z : array
+        Distance from the accumulating electrode in nm; 0 outside the layer.
+    drift_distance : float or array
+        ``d = mu E t`` in nm (>= 0); broadcast against ``z``.
+    length : float or array
+        ``s = 2 sqrt(D t)`` in nm (> 0).
+    thickness : float
+        Layer thickness ``L`` in nm.
+    c_mean : float or array
+        Mean (= initial) concentration.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.drift_diffusion import (
+    ...     transient_profile_closed_layer)
+    >>> z = np.linspace(0.0, 200.0, 4001)
+    >>> c = transient_profile_closed_layer(z, 60.0, 40.0, 200.0)
+    >>> round(float(np.trapezoid(c, z) / 200.0), 4)  # ions conserved
+    1.0
+    >>> bool(c[0] > 1.0 > c[-1])  # accumulation at 0, depletion at L
+    True
+    """
+    from hyperspy_perovskite.fitting.kernels.migration import closed_layer_values
+
+    L = float(_positive("thickness", thickness))
+    d = _non_negative("drift_distance", drift_distance)
+    s = _positive("length", length)
+    zb, db, sb = np.broadcast_arrays(np.asarray(z, dtype=float), d, s)
+    h = closed_layer_values(
+        np.ascontiguousarray(zb, dtype=float).ravel(),
+        np.ascontiguousarray(db, dtype=float).ravel(),
+        np.ascontiguousarray(sb, dtype=float).ravel(),
+        L,
+    ).reshape(zb.shape)
+    return np.asarray(c_mean, dtype=float) * h
+
+
+def estimate_closed_layer(z, y, thickness, background=True, n_grid=16):
+    """Starting values of a closed-layer transient fit (plus a constant).
+
+    A grid search: for each ``(d, s)`` on a logarithmic grid (``d`` from
+    a tenth of a point spacing to three thicknesses, ``s`` from one point
+    spacing to two thicknesses), the linear parameters ``c_mean`` (and the
+    constant ``offset`` when ``background``) are solved by least squares for
+    every profile at once; the node with the smallest residual wins.
+
+    Parameters
+    ----------
+    z : 1D array
+        Distances from the accumulating electrode (nm, increasing, inside the
+        layer).
+    y : array
+        Profiles, the last axis along ``z`` (numpy or dask).
+    thickness : float
+        Layer thickness (nm).
+    background : bool
+        Fit a constant as well (the immobile part and the background).
+    n_grid : int
+        Grid nodes per parameter.
+
+    Returns
+    -------
+    ndarray
+        ``(..., 4)``: ``c_mean, d, s, offset`` (offset 0 without background).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.drift_diffusion import (
+    ...     estimate_closed_layer, transient_profile_closed_layer)
+    >>> z = np.arange(2.0, 200.0, 4.0)
+    >>> y = 5.0 + transient_profile_closed_layer(z, 30.0, 40.0, 200.0, 2.0)
+    >>> est = estimate_closed_layer(z, y, 200.0)
+    >>> bool(abs(est[1] / 30.0 - 1) < 0.4 and abs(est[3] - 5.0) < 1.0)
+    True
+    """
+    z = np.asarray(z, dtype=float)
+    L = float(_positive("thickness", thickness))
+    if z.ndim != 1 or z.size < 4 or np.any(np.diff(z) <= 0):
+        raise ValueError("z must be at least 4 increasing positions inside the layer.")
+    y = np.asarray(y.compute() if hasattr(y, "compute") else y, dtype=float)
+    if y.shape[-1] != z.size:
+        raise ValueError(f"y has {y.shape[-1]} points along z, expected {z.size}.")
+    shape = y.shape[:-1]
+    Y = y.reshape(-1, z.size)
+    dz = float(np.min(np.diff(z)))
+    ds = np.geomspace(0.1 * dz, 3.0 * L, n_grid)
+    ss = np.geomspace(dz, 2.0 * L, n_grid)
+    best = np.full(Y.shape[0], np.inf)
+    out = np.zeros((Y.shape[0], 4))
+    ones = np.ones(z.size)
+    for d in ds:
+        for s in ss:
+            h = transient_profile_closed_layer(z, d, s, L)
+            basis = np.stack([h, ones]) if background else h[None, :]
+            coef, *_ = np.linalg.lstsq(basis.T, Y.T, rcond=None)
+            res = ((Y - (basis.T @ coef).T) ** 2).sum(axis=1)
+            ok = (res < best) & (coef[0] > 0)
+            best = np.where(ok, res, best)
+            out[ok, 0] = coef[0][ok]
+            out[ok, 1] = d
+            out[ok, 2] = s
+            if background:
+                out[ok, 3] = coef[1][ok]
+    none = ~np.isfinite(best)  # no positive amplitude anywhere: flat profile
+    out[none] = [max(float(np.mean(Y[none])) if none.any() else 1.0, 0.0), 0.0, L, 0.0]
+    return out.reshape(shape + (4,))
+
+
+def weighted_mean(values, std, valid=None):
+    """Inverse-variance weighted mean of independent estimates, and its std.
+
+    Parameters
+    ----------
+    values, std : array
+        Estimates and their standard deviations (same shape).
+    valid : bool array or None
+        Entries to use (default: finite values with finite, positive std).
+
+    Returns
+    -------
+    mean, std, reduced_chisq, n : float, float, float, int
+        ``reduced_chisq = sum(((v - mean) / std)^2) / (n - 1)`` tests that the
+        estimates agree within their errors (about 1 if they do; NaN for n < 2).
+
+    Raises
+    ------
+    ValueError
+        If no entry is usable.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.drift_diffusion import weighted_mean
+    >>> m, s, chi2, n = weighted_mean([1.0, 3.0], [1.0, 1.0])
+    >>> float(m), round(float(s), 4), float(chi2), n
+    (2.0, 0.7071, 2.0, 2)
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    e = np.broadcast_to(np.asarray(std, dtype=float), np.shape(values)).ravel()
+    ok = np.isfinite(v) & np.isfinite(e) & (e > 0)
+    if valid is not None:
+        ok &= np.broadcast_to(np.asarray(valid, dtype=bool), np.shape(values)).ravel()
+    n = int(ok.sum())
+    if n == 0:
+        raise ValueError(
+            "No estimate with a finite value and a finite, positive std to "
+            "average (check the convergence flags of the fits)."
+        )
+    w = 1.0 / e[ok] ** 2
+    mean = float(np.sum(w * v[ok]) / np.sum(w))
+    std = float(1.0 / np.sqrt(np.sum(w)))
+    chi2 = float(np.sum(w * (v[ok] - mean) ** 2) / (n - 1)) if n > 1 else np.nan
+    return mean, std, chi2, n
 
 
 def _bernoulli(x):

@@ -5,6 +5,7 @@ from hyperspy.component import Component
 
 from hyperspy_perovskite.analysis.drift_diffusion import (
     diffusion_coefficient_from_length,
+    transient_profile_closed_layer,
     transient_profile_semi_infinite,
 )
 from hyperspy_perovskite.analysis.migration_estimates import estimate_transient
@@ -18,6 +19,18 @@ from hyperspy_perovskite.components._profile_common import (
 from hyperspy_perovskite.fitting.kernels.migration import transient_array
 
 __all__ = ["DriftDiffusionTransient"]
+
+
+def _thickness(thickness):
+    if thickness is None:
+        return None
+    L = float(thickness)
+    if not np.isfinite(L) or L <= 0:
+        raise ValueError(
+            f"thickness must be a positive layer thickness in the axis unit, or "
+            f"None for a semi-infinite layer, got {thickness!r}."
+        )
+    return L
 
 
 class DriftDiffusionTransient(Component):
@@ -38,6 +51,19 @@ class DriftDiffusionTransient(Component):
     ``E``, a fit yields ``D = s^2 / (4 t)`` and ``mu = d / (E t)`` separately,
     so the Einstein relation ``D / mu = k_B T / (z q)`` can be tested.
     Valid while the accumulation is thin compared with the layer.
+
+    With ``thickness=L`` the layer is closed by a second blocking electrode
+    at ``z = L`` (a real device layer: the ions cannot leave it), and the
+    exact closed-layer solution is used
+    (:func:`~hyperspy_perovskite.analysis.drift_diffusion.transient_profile_closed_layer`:
+    eigenfunction series of the Mason-Weaver problem, or the two
+    semi-infinite solutions while the accumulation and the far-wall
+    depletion do not overlap); ``c_bulk`` is then the mean (initial)
+    concentration of the layer and the component is 0 beyond ``z = L``.
+    Once the profile reaches its steady state (``d`` well above ``L``)
+    only ``lambda = s^2 / (4 d)`` is determined, not ``d`` and ``s``
+    separately: use profiles taken before the depletion front crosses the
+    layer.
 
     ================ ===============
     Variable          Parameter
@@ -62,7 +88,11 @@ class DriftDiffusionTransient(Component):
         The layer is at ``x > wall`` ("right") or ``x < wall`` ("left").
     time : float or None
         Bias duration in s, used by :meth:`diffusion_coefficient` and
-        :meth:`mobility`. Both are saved with the model.
+        :meth:`mobility`.
+    thickness : float or None
+        Thickness of a closed layer in the axis unit (> 0), or ``None`` for a
+        semi-infinite layer. ``side``, ``time`` and ``thickness`` are saved
+        with the model.
 
     Examples
     --------
@@ -80,6 +110,7 @@ class DriftDiffusionTransient(Component):
         wall=0.0,
         side="right",
         time=None,
+        thickness=None,
         **kwargs,
     ):
         Component.__init__(
@@ -91,6 +122,8 @@ class DriftDiffusionTransient(Component):
         self.time = optional_time(time)
         self._whitelist["side"] = ("init", self.side)
         self._whitelist["time"] = ("init", self.time)
+        self.thickness = _thickness(thickness)
+        self._whitelist["thickness"] = ("init", self.thickness)
         self.c_bulk.value = c_bulk
         self.drift_distance.value = drift_distance
         self.length.value = length
@@ -107,9 +140,14 @@ class DriftDiffusionTransient(Component):
     def _sign(self):
         return side_sign(self.side)
 
+    def _profile(self, z, d, s, cb):
+        if self.thickness is None:
+            return transient_profile_semi_infinite(z, d, s, cb)
+        return transient_profile_closed_layer(z, d, s, self.thickness, cb)
+
     def function(self, x):
         z = self._sign * (np.asarray(x, dtype=float) - self.wall.value)
-        return transient_profile_semi_infinite(
+        return self._profile(
             z, self.drift_distance.value, self.length.value, self.c_bulk.value
         )
 
@@ -124,9 +162,7 @@ class DriftDiffusionTransient(Component):
             for p, a in zip(self.parameters, parameters_values, strict=True)
         }
         z = self._sign * (np.asarray(axis, dtype=float) - v["wall"])
-        return transient_profile_semi_infinite(
-            z, v["drift_distance"], v["length"], v["c_bulk"]
-        )
+        return self._profile(z, v["drift_distance"], v["length"], v["c_bulk"])
 
     def _grads(self, x):
         P = np.array(
@@ -138,7 +174,8 @@ class DriftDiffusionTransient(Component):
             ],
             dtype=float,
         )
-        return transient_array(np.asarray(x, dtype=float), P, float(self._sign))[1]
+        L = 0.0 if self.thickness is None else float(self.thickness)
+        return transient_array(np.asarray(x, dtype=float), P, float(self._sign), L)[1]
 
     def grad_c_bulk(self, x):
         return self._grads(x)[:, 0]

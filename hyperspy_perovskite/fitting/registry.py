@@ -142,10 +142,16 @@ def _suite_specs():
     specs[DriftDiffusionAccumulation] = KernelSpec(
         codes.DD_ACCUMULATION, ("A", "decay_length", "wall"), constants=_side
     )
+
+    def _side_thickness(component):
+        # closed-layer thickness (axis units), 0 for a semi-infinite layer
+        L = getattr(component, "thickness", None)
+        return _side(component) + (0.0 if L is None else float(L),)
+
     specs[DriftDiffusionTransient] = KernelSpec(
         codes.DD_TRANSIENT,
         ("c_bulk", "drift_distance", "length", "wall"),
-        constants=_side,
+        constants=_side_thickness,
     )
     return specs
 

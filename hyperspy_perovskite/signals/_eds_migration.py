@@ -440,3 +440,96 @@ class MigrationMixin:
             method=method,
             show_progressbar=show_progressbar,
         )
+
+    def fit_migration_transient(
+        self,
+        xray_line,
+        interface,
+        layer,
+        field=None,
+        temperature=300.0,
+        width=None,
+        bin_size=None,
+        method="fast",
+        show_progressbar=None,
+    ):
+        """Fit D and the mobility of an ion from the frames of a bias series.
+
+        Builds the element profile of every series entry (raw window counts:
+        Poisson; the immobile part and the bremsstrahlung are the fitted
+        ``Offset``) and fits the exact closed-layer drift-diffusion transient
+        of :class:`~hyperspy_perovskite.components.DriftDiffusionTransient`
+        over ``layer`` (both of its interfaces block the ions), each frame
+        with its own bias time from the series axis, through
+        :func:`hyperspy_perovskite.signals.migration_fit.fit_migration_profile`
+        (:func:`~hyperspy_perovskite.fitting.fast_multifit`). Only frames
+        taken before the depletion front crosses the layer (``t`` below
+        about ``L / (mu E)``) determine ``D`` and ``mu`` separately; later
+        frames give ``lambda`` only (their ``D`` and ``mu`` are NaN), the
+        pristine frame (t = 0) is not fitted.
+
+        Parameters
+        ----------
+        xray_line : str
+            e.g. ``"I_La"``.
+        interface : str
+            The blocking interface the ions drift to (a geometry name).
+        layer : str
+            The layer the ions are in (bounded by ``interface``).
+        field : float, optional
+            Field in the layer (V/m). Default: the bias condition's voltage
+            over the layer thickness (an upper bound: part of the bias drops
+            at the contacts, so ``mu`` is then a lower bound).
+        temperature : float
+            K.
+        width, bin_size
+            See :meth:`get_element_profiles`.
+        method : {"fast", "multifit"}
+        show_progressbar : bool, optional
+
+        Returns
+        -------
+        MigrationFit
+            Per frame ``D`` (m^2/s), ``mobility`` (m^2/(V s)),
+            ``decay_length`` (nm), ``einstein_ratio``,
+            ``transient_significance``; ``fit.combined("D")`` averages the
+            frames.
+        """
+        from hyperspy_perovskite.signals.migration_fit import fit_migration_profile
+
+        geom = self.get_device_geometry()
+        if layer not in geom["layers"]:
+            raise ValueError(f"Unknown layer {layer!r}; have {geom['layers']}.")
+        prof = self._series_profile(xray_line, width, bin_size, interface, False)[0]
+        lo, hi = self._layer_range(prof, layer)
+        if not (abs(lo) < 1e-9 or abs(hi) < 1e-9):
+            raise ValueError(
+                f"The interface {interface!r} is not a boundary of layer {layer!r}."
+            )
+        side = "right" if abs(lo) < 1e-9 else "left"
+        times = self.metadata.get_item("Device.Series.times")
+        time_axes = [
+            ax for ax in prof.axes_manager.navigation_axes if str(ax.units) == "s"
+        ]
+        if times is None and len(time_axes) != 1:
+            raise ValueError(
+                "The series has no bias times: give the maps a navigation axis "
+                "in s (stack_bias_series) to fit the transient."
+            )
+        if field is None:
+            bias = self.bias_condition
+            if bias["voltage"] is None:
+                raise ValueError("No voltage in the bias condition: give field= (V/m).")
+            field = abs(bias["voltage"]) / ((hi - lo) * 1e-9)
+        return fit_migration_profile(
+            prof,
+            "transient",
+            wall=0.0,
+            side=side,
+            field=field,
+            time=None if len(time_axes) == 1 else np.asarray(times, dtype=float),
+            temperature=temperature,
+            thickness=hi - lo,
+            method=method,
+            show_progressbar=show_progressbar,
+        )

@@ -12,6 +12,7 @@ the fitted lengths into physical quantities with
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,9 +82,37 @@ class MigrationFit:
     result: object
     quantities: dict = field(default_factory=dict)
     kind: str = ""
+    converged: object = None
 
     def __getitem__(self, name):
         return self.quantities[name]
+
+    def combined(self, name):
+        """Inverse-variance weighted mean of ``name`` over the navigation.
+
+        Uses the converged fits with a finite value and std (e.g. the frames
+        of an operando series taken at different bias times: each frame gives
+        ``D`` and ``mu``; frames at the steady state carry large errors on
+        them and weigh little).
+
+        Returns
+        -------
+        MigrationQuantity
+            Scalar value and std; ``description`` gives the number of
+            estimates and the reduced chi-squared of their scatter (about 1
+            when they agree within their errors).
+        """
+        from hyperspy_perovskite.analysis.drift_diffusion import weighted_mean
+
+        q = self.quantities[name]
+        valid = None if self.converged is None else self.converged
+        mean, std, chi2, n = weighted_mean(q.value, q.std, valid)
+        return MigrationQuantity(
+            np.asarray(mean),
+            np.asarray(std),
+            q.units,
+            f"weighted mean of {n} estimates of {name}; reduced chi2 {chi2:.3g}",
+        )
 
     def to_dict(self):
         """JSON-ready summary (scalars, or means over the navigation)."""
@@ -188,6 +217,19 @@ def _resolve_position(value, interfaces, what):
     return float(value)
 
 
+def _layer_end(axis, wall, side, interfaces):
+    """The far end of the layer next to the wall: the next interface of the
+    profile geometry on that side, or ``None`` when the axis ends first."""
+    lo, hi = float(axis.axis.min()), float(axis.axis.max())
+    eps = 1e-9 * max(1.0, abs(wall))
+    others = np.array(list(interfaces.values()), dtype=float)
+    if side == 1:
+        far = others[(others > wall + eps) & (others <= hi)]
+        return float(far.min()) if far.size else None
+    far = others[(others < wall - eps) & (others >= lo)]
+    return float(far.max()) if far.size else None
+
+
 def _range_for_layer(axis, wall, side, signal_range, interfaces, half_layer=False):
     lo, hi = float(axis.axis.min()), float(axis.axis.max())
     half_bin = 0.5 * float(np.abs(np.gradient(axis.axis)).max())
@@ -200,20 +242,111 @@ def _range_for_layer(axis, wall, side, signal_range, interfaces, half_layer=Fals
     if signal_range is not None:
         return tuple(float(v) for v in signal_range)
     # the layer ends at the next interface on its side (profile geometry)
-    eps = 1e-9 * max(1.0, abs(wall))
-    others = np.array(list(interfaces.values()), dtype=float)
-    if side == 1:
-        far = others[others > wall + eps]
-        end = min(hi, float(far.min())) if far.size else hi
+    far_end = _layer_end(axis, wall, side, interfaces)
+    if far_end is None:
+        end = hi if side == 1 else lo
     else:
-        far = others[others < wall - eps]
-        end = max(lo, float(far.max())) if far.size else lo
+        # only bins entirely inside the layer at the far interface too
+        end = far_end - side * half_bin
     if half_layer:
         # the semi-infinite transient ignores the far electrode: fit the half
         # of the layer next to the wall (the far half depletes in a closed
         # layer once d + 3 s approaches the thickness)
-        end = 0.5 * (wall + end)
-    return (wall, end) if side == 1 else (end, wall)
+        end = 0.5 * (wall + (end if far_end is None else far_end))
+    # a bin straddling the wall holds the electrode's counts as well: keep
+    # only bins whose lower (upper) edge is at or beyond the wall
+    start = wall + side * half_bin
+    return (start, end) if side == 1 else (end, start)
+
+
+#: below this significance (sqrt of the chi-squared between the fitted
+#: closed-layer transient and the steady state of the same decay length) a
+#: profile is taken as steady: D and mu are not separately determined
+_MIN_SIGNIFICANCE = 5.0
+#: above this reduced chi-squared (Poisson or supplied variance) a closed-layer
+#: transient fit is taken as a misfit: D and mu are not reported
+_MAX_REDUCED_CHISQ = 4.0
+
+
+def _transient_significance(s, comp, offset, x1, x2, wall, sgn, thickness):
+    """``sqrt(sum(((transient - steady) / sigma)^2))`` over the fitted bins.
+
+    The steady state has the fitted ``lambda = s^2 / (4 d)`` and the same
+    mean level (:func:`~hyperspy_perovskite.analysis.drift_diffusion.steady_state_profile`).
+    """
+    from hyperspy_perovskite.analysis.drift_diffusion import (
+        steady_state_profile,
+        transient_profile_closed_layer,
+    )
+    from hyperspy_perovskite.components._profile_common import profile_slice
+
+    var = s.metadata.get_item("Signal.Noise_properties.variance")
+    xx, _ = profile_slice(s, x1, x2, False)
+    z = sgn * (xx - wall)
+    cb, _ = parameter_arrays(comp.c_bulk)
+    d, _ = parameter_arrays(comp.drift_distance)
+    sl, _ = parameter_arrays(comp.length)
+    cb, d, sl = (np.asarray(a, dtype=float)[..., None] for a in (cb, d, sl))
+    lam = np.where(d > 0, sl**2 / (4 * np.where(d > 0, d, 1.0)), np.inf)
+    with np.errstate(invalid="ignore", over="ignore"):
+        tr = transient_profile_closed_layer(
+            z, np.nan_to_num(d), np.where(sl > 0, sl, 1.0), thickness
+        )
+        st = np.where(
+            np.isfinite(lam),
+            steady_state_profile(
+                np.clip(z, 0, thickness),
+                np.where(np.isfinite(lam) & (lam > 0), lam, 1.0),
+                1.0,
+                thickness,
+            ),
+            1.0,
+        )
+    if var is None:
+        sigma2 = np.ones_like(tr)
+    else:
+        v = var.data if hasattr(var, "data") else var
+        ax = s.axes_manager.signal_axes[0]
+        i1, i2 = ax.value_range_to_indices(x1, x2)
+        v = np.broadcast_to(np.asarray(v, dtype=float), s.data.shape)[..., i1:i2]
+        sigma2 = np.asarray(v.compute() if hasattr(v, "compute") else v, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(np.sum((cb * (tr - st)) ** 2 / sigma2, axis=-1))
+
+
+def _times(profile, time, required):
+    """Bias time(s) in s: a scalar, a navigation-shaped array, or (``None``)
+    the values of the profile's one navigation axis in s."""
+    nav = profile.axes_manager.navigation_shape[::-1]
+    if time is None:
+        axes = [
+            ax
+            for ax in profile.axes_manager.navigation_axes
+            if str(ax.units).strip() == "s"
+        ]
+        if required and len(axes) == 1 and len(nav) >= 1:
+            ax = axes[0]
+            # navigation axes are listed fastest first; the array order is
+            # reversed
+            k = len(nav) - 1 - profile.axes_manager.navigation_axes.index(ax)
+            shape = [1] * len(nav)
+            shape[k] = nav[k]
+            t = np.broadcast_to(ax.axis.astype(float).reshape(shape), nav).copy()
+        else:
+            return optional_time(None, required=required)
+    elif np.ndim(time) == 0:
+        return optional_time(time, required=required)
+    else:
+        try:
+            t = np.broadcast_to(np.asarray(time, dtype=float), nav).copy()
+        except ValueError:
+            raise ValueError(
+                f"time must be a duration in s or an array broadcastable to the "
+                f"navigation shape {nav}, got shape {np.shape(time)}."
+            ) from None
+    if not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise ValueError("time values must be finite durations >= 0 (s).")
+    return t
 
 
 def fit_migration_profile(
@@ -225,6 +358,7 @@ def fit_migration_profile(
     interface=None,
     field=None,
     time=None,
+    thickness=None,
     temperature=300.0,
     charge_number=1,
     diffusion_coefficient=None,
@@ -262,9 +396,21 @@ def fit_migration_profile(
         estimated).
     field : float or None
         Applied field magnitude in V/m (e.g. bias / layer thickness).
-    time : float or None
-        Bias or sintering duration in s (transient: required; interdiffusion:
-        needed for ``D``).
+    time : float, array or None
+        Bias or sintering duration in s: one value, or one per navigation
+        position (an array broadcastable to the navigation shape, e.g. the
+        bias times of an operando series). ``None`` for "transient": the
+        values of the profile's navigation axis in s (a series from
+        ``get_element_profiles``). Entries with ``time == 0`` (the pristine
+        state) are not fitted (their quantities are NaN). Required for
+        "transient"; "interdiffusion" needs it for ``D``.
+    thickness : float or None
+        "transient" only: thickness of the layer (axis units) closed by a
+        second blocking electrode, for the exact closed-layer solution
+        (:func:`~hyperspy_perovskite.analysis.drift_diffusion.transient_profile_closed_layer`).
+        ``None``: the distance from the wall to the next interface of the
+        profile geometry when there is one (a device layer), otherwise a
+        semi-infinite layer. ``numpy.inf`` forces the semi-infinite form.
     temperature : float
         K, for the Einstein relation ``D / mu = k_B T / (z q)``.
     charge_number : int
@@ -274,20 +420,24 @@ def fit_migration_profile(
         with ``field`` the steady state then gives the mobility
         ``D / (lambda E)``.
     background : bool or None
-        Add an ``Offset`` (default: True for "steady", False otherwise).
+        Add an ``Offset``: the immobile part of the element and the X-ray
+        background (default: True for "steady" and the closed-layer
+        transient, False otherwise).
     signal_range : (float, float) or None
         Fitted range; default: the layer next to the wall, up to the next
-        interface of the profile geometry or the axis end ("steady"), its
-        half next to the wall ("transient": the closed form is for a
-        semi-infinite layer, so the far electrode's depletion must stay
-        outside the range, i.e. ``d + 3 s`` well below the range), the whole
-        axis ("interdiffusion").
+        interface of the profile geometry or the axis end, without the bins
+        that straddle the wall or that interface ("steady", closed-layer
+        "transient"); its half next to the wall (semi-infinite "transient":
+        the far electrode's depletion must stay outside the range, i.e.
+        ``d + 3 s`` well below the range); the whole axis ("interdiffusion").
     poisson : bool
         Weight by Poisson variance (the counts, floored at 1) unless the
-        profile already carries ``metadata.Signal.Noise_properties.variance``.
+        profile already carries ``metadata.Signal.Noise_properties.variance``
+        (which is then used as is, and the data may be negative, e.g.
+        background-subtracted).
     method : {"fast", "multifit"}
-        :func:`~hyperspy_perovskite.fitting.fast_multifit` (default) or
-        HyperSpy's ``m.multifit`` (reference path).
+        :func:`~hyperspy_perovskite.fitting.fast_multifit` (default, also for
+        a single profile) or HyperSpy's ``m.multifit`` (reference path).
     show_progressbar, num_workers
         Passed to the fit.
 
@@ -299,7 +449,9 @@ def fit_migration_profile(
         Einstein relation implies), ``D_over_mu`` (V), ``einstein_ratio``
         (``(D / mu) / (k_B T / z q)``, 1 when the Einstein relation holds
         with the applied field), ``D`` (m^2/s), ``mobility`` (m^2/(V s)),
-        ``drift_distance``/``length``/``interface`` (nm).
+        ``drift_distance``/``length``/``interface`` (nm). Entries whose fit
+        did not converge are NaN; :meth:`MigrationFit.combined` averages a
+        quantity over a series.
 
     Raises
     ------
@@ -307,6 +459,15 @@ def fit_migration_profile(
         For a profile that is not a Signal1D on a length axis, a missing or
         out-of-range wall, a missing time or field where needed, an unknown
         kind or method.
+
+    Notes
+    -----
+    ``D`` and ``mu`` are determined separately only by a profile that has not
+    reached its steady state: in a closed layer of thickness ``L`` that means
+    a bias time below about ``L / (mu E)`` (the time the depletion front
+    takes to cross the layer); a later profile gives only ``lambda = D / (mu
+    E)`` ("steady"). For an operando series fit every frame with its own time
+    and combine them with :meth:`MigrationFit.combined`.
 
     Examples
     --------
@@ -328,7 +489,7 @@ def fit_migration_profile(
         raise ValueError(f"method must be 'fast' or 'multifit', got {method!r}.")
     axis, nm = _validate_profile(profile)
     sgn = side_sign(side)
-    t = optional_time(time, required=(kind == "transient"))
+    t = _times(profile, time, required=(kind == "transient"))
     if field is not None:
         field = float(field)
         if not np.isfinite(field) or field <= 0:
@@ -342,31 +503,57 @@ def fit_migration_profile(
                 f"diffusion_coefficient must be positive (m^2/s), got "
                 f"{diffusion_coefficient!r}."
             )
-    if background is None:
-        background = kind == "steady"
+    if thickness is not None and kind != "transient":
+        raise ValueError("thickness applies to kind='transient' only.")
 
     interfaces = _interfaces_nm(profile, nm)
     if isinstance(interface, str):
         interface = _resolve_position(interface, interfaces, "interface")
-    s = _poisson_copy(profile, poisson)
-    m = s.create_model()
-    if kind == "interdiffusion":
-        comp = Interdiffusion(time=t)
-        rng = signal_range
-    else:
+    closed = None  # closed-layer thickness (axis units) of the transient
+    if kind != "interdiffusion":
         if wall is None:
             raise ValueError(
                 "wall (the blocking-electrode position, axis units) is required "
                 f"for kind={kind!r}; take it from the device geometry."
             )
         wall = _resolve_position(wall, interfaces, "wall")
+        _range_for_layer(axis, wall, sgn, None, {})  # validates the wall
+        if kind == "transient":
+            if thickness is None:
+                far = _layer_end(axis, wall, sgn, interfaces)
+                closed = None if far is None else abs(far - wall)
+            else:
+                L = float(thickness)
+                if np.isnan(L) or L <= 0:
+                    raise ValueError(
+                        f"thickness must be a positive layer thickness (axis "
+                        f"units) or numpy.inf, got {thickness!r}."
+                    )
+                closed = None if np.isinf(L) else L
+    if background is None:
+        background = kind == "steady" or closed is not None
+
+    s = _poisson_copy(profile, poisson)
+    m = s.create_model()
+    t_scalar = None if t is None or np.ndim(t) else t
+    if kind == "interdiffusion":
+        comp = Interdiffusion(time=t_scalar)
+        rng = signal_range
+    else:
         rng = _range_for_layer(
-            axis, wall, sgn, signal_range, interfaces, half_layer=(kind == "transient")
+            axis,
+            wall,
+            sgn,
+            signal_range,
+            interfaces,
+            half_layer=(kind == "transient" and closed is None),
         )
         if kind == "steady":
             comp = DriftDiffusionAccumulation(wall=wall, side=side)
         else:
-            comp = DriftDiffusionTransient(wall=wall, side=side, time=t)
+            comp = DriftDiffusionTransient(
+                wall=wall, side=side, time=t_scalar, thickness=closed
+            )
     m.append(comp)
     offset = None
     if background:
@@ -389,19 +576,34 @@ def fit_migration_profile(
     x1, x2 = rng if rng is not None else (axis.axis.min(), axis.axis.max())
 
     # starting values: the vectorised estimators over the fitted range
-    comp.estimate_parameters(s, x1, x2, only_current=False)
+    from hyperspy_perovskite.components._profile_common import profile_slice
+
+    if closed is not None:
+        from hyperspy_perovskite.analysis.drift_diffusion import estimate_closed_layer
+
+        xx, dd_ = profile_slice(s, x1, x2, False)
+        est = estimate_closed_layer(sgn * (xx - wall), dd_, closed, background)
+        comp._create_arrays()
+        for k, p in enumerate((comp.c_bulk, comp.drift_distance, comp.length)):
+            p.map["values"][:] = est[..., k]
+            p.map["is_set"][:] = True
+        comp.wall.map["values"][:] = wall
+        comp.wall.map["is_set"][:] = True
+    else:
+        comp.estimate_parameters(s, x1, x2, only_current=False)
     if kind == "interdiffusion" and interface is not None:
         comp.centre.map["values"][:] = float(interface)
     if offset is not None:
         offset._create_arrays()
-        if kind == "steady":
+        if closed is not None:
+            bulk = est[..., 3]
+        elif kind == "steady":
             from hyperspy_perovskite.analysis.migration_estimates import (
                 estimate_accumulation,
             )
-            from hyperspy_perovskite.components._profile_common import profile_slice
 
-            xx, dd = profile_slice(s, x1, x2, False)
-            bulk = estimate_accumulation(xx, dd, wall, sgn)[..., 2]
+            xx, dd_ = profile_slice(s, x1, x2, False)
+            bulk = estimate_accumulation(xx, dd_, wall, sgn)[..., 2]
         else:
             bulk = 0.0
         offset.offset.map["values"][:] = bulk
@@ -409,16 +611,25 @@ def fit_migration_profile(
     for c in m:
         c.fetch_stored_values()
 
+    # the pristine entries of a series (t = 0) hold no transient to fit
+    mask = None
+    if kind == "transient" and np.ndim(t) and np.any(t <= 0):
+        mask = t <= 0
+        if mask.all():
+            raise ValueError("Every time is 0: there is no transient to fit.")
+
     result = None
     if method == "fast":
         from hyperspy_perovskite.fitting import fast_multifit
 
         result = fast_multifit(
             m,
+            mask=mask,
             starting_values="current",
             show_progressbar=show_progressbar,
             num_workers=num_workers,
         )
+        conv = np.asarray(result.convergence.data) == 0
     else:
         # grad="fd": with Poisson weights, HyperSpy 2.5's analytical-gradient
         # path stalled near the start for DriftDiffusionTransient in our
@@ -426,9 +637,18 @@ def fit_migration_profile(
         m.multifit(
             bounded=True,
             grad="fd",
+            mask=mask,
             show_progressbar=show_progressbar,
             iterpath="serpentine",
         )
+        conv = np.ones(s.axes_manager.navigation_shape[::-1], dtype=bool)
+        if mask is not None:
+            conv &= ~mask
+    if conv.ndim == 0 or s.axes_manager.navigation_dimension == 0:
+        conv = np.asarray(bool(np.all(conv)))
+    red = result.reduced_chisq.data if result is not None else m.red_chisq.data
+    redchi = np.asarray(red.compute() if hasattr(red, "compute") else red, float)
+    redchi = redchi.reshape(conv.shape)
 
     q = {}
 
@@ -470,18 +690,60 @@ def fit_migration_profile(
         d, d_e = nmq(comp.drift_distance, "drift_distance", "mu E t")
         sl, sl_e = nmq(comp.length, "length", "2 sqrt(D t)")
         cb, cb_e = parameter_arrays(comp.c_bulk)
-        q["c_bulk"] = MigrationQuantity(cb, cb_e, "", "far-field level")
-        D = (sl * 1e-9) ** 2 / (4 * t)
+        q["c_bulk"] = MigrationQuantity(
+            cb, cb_e, "", "mean mobile level" if closed else "far-field level"
+        )
+        if offset is not None:
+            o, o_e = parameter_arrays(offset.offset)
+            q["offset"] = MigrationQuantity(o, o_e, "", "immobile part + background")
+        tt = np.where(t > 0, t, np.nan)
+        if closed is not None:
+            sig = _transient_significance(s, comp, offset, x1, x2, wall, sgn, closed)
+            q["transient_significance"] = MigrationQuantity(
+                sig, np.zeros_like(sig), "", "sqrt(chi2 of steady vs transient)"
+            )
+            # a profile indistinguishable from the steady state (same lambda)
+            # fixes lambda = s^2 / (4 d) but not d and s: D and mu undetermined
+            steady = ~(sig >= _MIN_SIGNIFICANCE)
+            # a profile the model does not describe (e.g. a Pb-rich cluster
+            # in the accumulation layer) mimics a transient: no D and mu
+            misfit = np.asarray(redchi > _MAX_REDUCED_CHISQ) & conv
+            if np.any(misfit):
+                warnings.warn(
+                    f"{int(np.sum(misfit))} profile(s) are not described by "
+                    f"drift-diffusion (reduced chi-squared > {_MAX_REDUCED_CHISQ:g}"
+                    "): D and mu are NaN there. Check the band for Pb-rich "
+                    "clusters or other layers, and the noise variance.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            steady = steady | misfit
+            n_steady = int(np.sum(steady & ~misfit & conv & (t > 0)))
+            if n_steady:
+                warnings.warn(
+                    f"{n_steady} profile(s) are indistinguishable from the "
+                    "steady state (transient_significance < "
+                    f"{_MIN_SIGNIFICANCE:g}): they fix lambda = D / (mu E) but "
+                    "not D and mu, which are NaN there. Use profiles taken "
+                    "before the depletion front crossed the layer (t < L / "
+                    "(mu E)), or kind='steady'.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            sl_e = np.where(steady, np.nan, sl_e)
+            d_e = np.where(steady, np.nan, d_e)
+            tt = np.where(steady, np.nan, tt)
+        D = (sl * 1e-9) ** 2 / (4 * tt)
         D_e = 2 * D * sl_e / sl
         q["D"] = MigrationQuantity(D, D_e, "m^2/s", "s^2 / (4 t)")
-        v = d * 1e-9 / t
-        q["velocity"] = MigrationQuantity(v, d_e * 1e-9 / t, "m/s", "d / t")
+        v = d * 1e-9 / tt
+        q["velocity"] = MigrationQuantity(v, d_e * 1e-9 / tt, "m/s", "d / t")
         lam = np.where(d > 0, sl**2 / (4 * np.where(d > 0, d, 1)), np.inf)
         lam_e = lam * np.sqrt((2 * sl_e / sl) ** 2 + (d_e / np.where(d > 0, d, 1)) ** 2)
         q["decay_length"] = MigrationQuantity(lam, lam_e, "nm", "D / v")
         if field is not None:
             mu = v / field
-            mu_e = d_e * 1e-9 / t / field
+            mu_e = d_e * 1e-9 / tt / field
             q["mobility"] = MigrationQuantity(mu, mu_e, "m^2/(V s)", "d / (E t)")
             ratio = lam * 1e-9 * field
             q["D_over_mu"] = MigrationQuantity(
@@ -501,6 +763,14 @@ def fit_migration_profile(
         q["c_left"] = MigrationQuantity(cl, cl_e, "", "far left level")
         q["c_right"] = MigrationQuantity(cr, cr_e, "", "far right level")
         if t is not None:
-            D = (L * 1e-9) ** 2 / (4 * t)
+            tt = np.where(t > 0, t, np.nan)
+            D = (L * 1e-9) ** 2 / (4 * tt)
             q["D"] = MigrationQuantity(D, 2 * D * L_e / L, "m^2/s", "L^2 / (4 t)")
-    return MigrationFit(model=m, result=result, quantities=q, kind=kind)
+    # no wrong value presented as a result: NaN where the fit did not converge
+    bad = ~conv
+    if np.any(bad):
+        for qq in q.values():
+            if np.shape(qq.value) == bad.shape:
+                qq.value = np.where(bad, np.nan, qq.value)
+                qq.std = np.where(bad, np.nan, np.broadcast_to(qq.std, bad.shape))
+    return MigrationFit(model=m, result=result, quantities=q, kind=kind, converged=conv)

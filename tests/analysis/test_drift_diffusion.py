@@ -141,3 +141,67 @@ def test_ierfc():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "L, t, D, v",
+    [
+        (280.0, 0.5, 2.585e-15, 7.14e-8),  # simulator solar cell, early
+        (280.0, 6.0, 2.585e-15, 7.14e-8),  # front has crossed: near steady
+        (400.0, 50.0, 2.585e-18, 2.5e-10),  # L / lambda = 39, thin layers
+        (400.0, 200.0, 2.585e-18, 2.5e-10),
+        (300.0, 20.0, 1e-17, 0.0),  # no field: stays uniform
+    ],
+)
+def test_closed_layer_closed_form_matches_finite_volume(L, t, D, v):
+    """The closed form against the independent finite-volume solver."""
+    z, c = dd.transient_profile_layer(L, t, D, v, n_cells=600)
+    d, s = v * t * 1e9, 2 * np.sqrt(D * t) * 1e9
+    h = dd.transient_profile_closed_layer(z, d, s, L, c_mean=2.0)
+    # finite-volume discretisation error ~ (cell / lambda)^2
+    np.testing.assert_allclose(h, 2.0 * c, atol=1e-3 * max(1.0, c.max()))
+    # ions conserved, zero outside the layer
+    zz = np.linspace(0, L, 20001)
+    cc = dd.transient_profile_closed_layer(zz, d, s, L)
+    assert np.trapezoid(cc, zz) / L == pytest.approx(1.0, abs=1e-4)
+    assert np.all(dd.transient_profile_closed_layer([-1.0, L + 1], d, s, L) == 0)
+
+
+def test_closed_layer_tends_to_steady_state_and_broadcasts():
+    L, lam = 200.0, 20.0
+    # d >> L at fixed lambda = s^2 / (4 d): the steady state
+    d = 5000.0
+    s = np.sqrt(4 * d * lam)
+    z = np.linspace(0, L, 101)
+    np.testing.assert_allclose(
+        dd.transient_profile_closed_layer(z, d, s, L),
+        dd.steady_state_profile(z, lam, 1.0, L),
+        rtol=1e-8,
+    )
+    out = dd.transient_profile_closed_layer(z, np.array([[1.0], [30.0]]), 25.0, L)
+    assert out.shape == (2, z.size)
+    np.testing.assert_allclose(
+        out[1], dd.transient_profile_closed_layer(z, 30.0, 25.0, L)
+    )
+
+
+def test_estimate_closed_layer_and_weighted_mean():
+    z = np.arange(4.0, 280.0, 8.0)
+    truth = 7000.0 + dd.transient_profile_closed_layer(z, 70.0, 100.0, 280.0, 2000.0)
+    y = np.random.default_rng(1).poisson(truth, size=(3, z.size)).astype(float)
+    est = dd.estimate_closed_layer(z, y, 280.0)
+    assert est.shape == (3, 4)
+    # within a grid step (factor ~1.5) of the truth: a starting value
+    assert np.all(np.abs(np.log(est[:, 1] / 70.0)) < 0.6)
+    assert np.all(np.abs(np.log(est[:, 2] / 100.0)) < 0.6)
+    np.testing.assert_allclose(est[:, 3], 7000.0, rtol=0.05)
+    with pytest.raises(ValueError, match="points along z"):
+        dd.estimate_closed_layer(z, y[:, :-1], 280.0)
+    with pytest.raises(ValueError, match="increasing"):
+        dd.estimate_closed_layer(z[::-1], y, 280.0)
+    m, s, chi2, n = dd.weighted_mean([1.0, 2.0, np.nan], [1.0, 2.0, 1.0])
+    assert n == 2 and m == pytest.approx((1 + 2 / 4) / 1.25)
+    assert s == pytest.approx(1 / np.sqrt(1.25))
+    assert chi2 == pytest.approx(1.0 * 0.2**2 + 0.25 * 0.8**2)  # n - 1 = 1
+    with pytest.raises(ValueError, match="No estimate"):
+        dd.weighted_mean([np.nan], [1.0])

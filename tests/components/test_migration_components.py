@@ -137,3 +137,39 @@ def test_component_bad_input():
     m2.append(c2)
     with pytest.raises(ValueError, match="units"):
         c2.diffusion_coefficient()
+
+
+def test_closed_layer_transient_function_nd_save_load(tmp_path):
+    """A closed layer (``thickness``): function_nd == function, the closed form
+    of the analysis module, 0 in both electrodes, thickness saved."""
+    x = np.linspace(-20, 140, 161)
+    s = _map(np.zeros((3, x.size)), x)
+    m = s.create_model()
+    c = DriftDiffusionTransient(
+        c_bulk=2.0,
+        drift_distance=30.0,
+        length=25.0,
+        wall=110.0,
+        side="left",
+        thickness=100.0,
+        time=4.0,
+    )
+    m.append(c)
+    m.assign_current_values_to_all()
+    c.drift_distance.map["values"][:] = [5.0, 30.0, 400.0]
+    nd = c.function_nd(x)
+    for i, d in enumerate([5.0, 30.0, 400.0]):
+        c.drift_distance.value = d
+        f = c.function(x)
+        np.testing.assert_allclose(nd[i], f)
+        z = 110.0 - x
+        ref = dd.transient_profile_closed_layer(z, d, 25.0, 100.0, 2.0)
+        np.testing.assert_allclose(f, ref)
+        assert np.all(f[(x < 10.0) | (x > 110.0)] == 0)
+    for ext in ("hspy", "zspy"):
+        m.save(tmp_path / f"c.{ext}", name="closed")
+        c2 = hs.load(tmp_path / f"c.{ext}").models.restore("closed")[0]
+        assert c2.thickness == 100.0 and c2.side == "left" and c2.time == 4.0
+        np.testing.assert_allclose(c2.function(x), c.function(x))
+    with pytest.raises(ValueError, match="thickness"):
+        DriftDiffusionTransient(thickness=-5.0)

@@ -52,6 +52,28 @@ CASES = [
         {"c_bulk": 7.0, "drift_distance": 0.01, "length": 60.0, "wall": -10.0},
         {"side": "right"},
     ),
+    # closed layer: two semi-infinite solutions (thin boundary layers) ...
+    (
+        DriftDiffusionTransient,
+        {"c_bulk": 1.5, "drift_distance": 4.0, "length": 9.0, "wall": 2.5},
+        {"side": "right", "thickness": 97.3},
+    ),
+    # ... and the eigenfunction series (overlapping, near steady, no drift)
+    (
+        DriftDiffusionTransient,
+        {"c_bulk": 2.0, "drift_distance": 40.0, "length": 30.0, "wall": -10.5},
+        {"side": "right", "thickness": 97.3},
+    ),
+    (
+        DriftDiffusionTransient,
+        {"c_bulk": 0.7, "drift_distance": 300.0, "length": 80.0, "wall": 110.5},
+        {"side": "left", "thickness": 97.3},
+    ),
+    (
+        DriftDiffusionTransient,
+        {"c_bulk": 3.0, "drift_distance": 0.01, "length": 60.0, "wall": -10.5},
+        {"side": "right", "thickness": 97.3},
+    ),
 ]
 
 
@@ -127,6 +149,19 @@ def test_kernels_are_finite_at_extreme_bounds():
         DriftDiffusionAccumulation(A=1e6, decay_length=1e-3, wall=0.0, side="left"),
         DriftDiffusionTransient(c_bulk=1e6, drift_distance=1e4, length=1e-3),
         DriftDiffusionTransient(c_bulk=1e6, drift_distance=0.0, length=1e-3),
+        DriftDiffusionTransient(
+            c_bulk=1e6, drift_distance=1e4, length=1e-3, thickness=100.0
+        ),
+        DriftDiffusionTransient(
+            c_bulk=1e6, drift_distance=99.999, length=1e-3, thickness=100.0
+        ),
+        DriftDiffusionTransient(
+            c_bulk=1e6, drift_distance=50.0, length=1e-3, thickness=100.0
+        ),
+        DriftDiffusionTransient(
+            c_bulk=1e6, drift_distance=1e4, length=1e4, thickness=100.0
+        ),
+        DriftDiffusionTransient(c_bulk=1e6, drift_distance=0.0, length=1e4),
         Interdiffusion(c_left=1e6, length=1e-3),
     ):
         names, P, cds, offs, consts = _arrays(comp)
@@ -152,3 +187,19 @@ def test_model_block_matches_model_point(cls, values, init):
         assert f[j] == pytest.approx(fp, rel=1e-13, abs=1e-300)
         np.testing.assert_allclose(G[:, j], gp, rtol=1e-13, atol=1e-300)
     assert np.any(f != 0)
+
+
+def test_closed_layer_kernel_branches_agree_where_both_hold():
+    """The two representations of the closed layer agree (thin boundary
+    layers, moderate L / lambda), and the series conserves the ions."""
+    from hyperspy_perovskite.fitting.kernels.migration import (
+        _closed_layer_series,
+        _smoluchowski,
+    )
+
+    for d, s, L in ((12.5, 22.7, 400.0), (50.0, 45.5, 400.0), (20.0, 30.0, 280.0)):
+        A, tau = 2 * d * L / s**2, s**2 / (4 * L**2)
+        for z in np.linspace(0.0, L, 41):
+            ser = _closed_layer_series(z / L, A, tau)[0]
+            sup = _smoluchowski(z, d, s)[0] + _smoluchowski(L - z, -d, s)[0] - 1
+            assert ser == pytest.approx(sup, abs=1e-6)
