@@ -46,6 +46,7 @@ from exspy._misc.eds import utils as eds_utils
 from exspy.material import elements as elements_db
 from exspy.signals import EDSTEMSpectrum
 from hyperspy._signals.lazy import LazySignal
+from hyperspy.misc.utils import DictionaryTreeBrowser
 from hyperspy.signals import Signal1D, Signal2D
 
 from hyperspy_perovskite.analysis import device_geometry as geo
@@ -447,6 +448,26 @@ class EDSTEMBiasedSpectrum(MigrationMixin, EDSTEMSpectrum):
         """
         del show_progressbar
         lazy = _lazy_flag(self, lazy_output)
+        index, centres, _, axes, md = self._band_setup(width, bin_size, reference)
+        out = geo.project_to_stack(self.data, index, centres.size)
+        if not lazy and isinstance(out, da.Array):
+            out = out.compute()
+        elif lazy and not isinstance(out, da.Array):
+            out = da.from_array(out, chunks=out.shape)
+        res = EDSTEMBiasedSpectrum(out, axes=axes, metadata=md)
+        if lazy:
+            res = res.as_lazy()
+        return res
+
+    def _band_setup(self, width, bin_size, reference, full_metadata=True):
+        """Bin index, line-scan axes and metadata of a band (no data read).
+
+        Returns ``index, centres, pixels_per_bin, axes, metadata``: the axes
+        (array order: series axes, distance, energy) and the metadata
+        (with ``Device.Profile``) of the stack line scan; only the nodes that
+        profiles keep unless ``full_metadata`` (a copy of the whole metadata
+        would copy e.g. a variance map).
+        """
         geom = self.get_device_geometry()
         xx, yy, sx, sy = self._pixel_grid_nm()
         width = geom["width"] if width is None else width
@@ -455,12 +476,6 @@ class EDSTEMBiasedSpectrum(MigrationMixin, EDSTEMSpectrum):
             xx, yy, geom["start"], geom["end"], width, bin_size
         )
         ref_name, ref_pos = self._reference_position(geom, reference)
-        data = self.data
-        out = geo.project_to_stack(data, index, centres.size)
-        if not lazy and isinstance(out, da.Array):
-            out = out.compute()
-        elif lazy and not isinstance(out, da.Array):
-            out = da.from_array(out, chunks=out.shape)
         nav = self.axes_manager.navigation_axes
         axes = [self.axes_manager.signal_axes[0].get_axis_dictionary()]
         for ax in nav[2:]:
@@ -479,12 +494,20 @@ class EDSTEMBiasedSpectrum(MigrationMixin, EDSTEMSpectrum):
         for a in axes[:-1]:
             a["navigate"] = True
         axes[-1]["navigate"] = False
-        md = self.metadata.deepcopy().as_dictionary()
-        res = EDSTEMBiasedSpectrum(out, axes=axes, metadata=md)
-        if lazy:
-            res = res.as_lazy()
-        res.metadata.General.title = f"Stack line scan of {self.metadata.General.title}"
-        res.metadata.set_item(
+        if full_metadata:
+            md = self.metadata.deepcopy()
+        else:
+            md = DictionaryTreeBrowser(
+                {
+                    node: self.metadata.get_item(node).as_dictionary()
+                    for node in _PROFILE_NODES
+                    if self.metadata.has_item(node)
+                }
+            )
+        md.set_item(
+            "General.title", f"Stack line scan of {self.metadata.General.title}"
+        )
+        md.set_item(
             "Device.Profile",
             {
                 "width": None if width is None else float(width),
@@ -494,7 +517,42 @@ class EDSTEMBiasedSpectrum(MigrationMixin, EDSTEMSpectrum):
                 "pixels_per_bin": npix.tolist(),
             },
         )
-        return res
+        return index, centres, npix, axes, md.as_dictionary()
+
+    def _band_line_sums(
+        self, xray_lines, width, bin_size, reference, background, integration_windows
+    ):
+        """Line intensities, variances and gross window counts of a band.
+
+        ONE streaming pass over the data: only the channels of the line and
+        background windows are summed over the band's bins
+        (:func:`~hyperspy_perovskite.analysis.device_geometry.project_to_stack`
+        with ``channels``), each chunk reduced at once to its
+        ``(..., n_bins, n_channels)`` partial sums; the windows are then
+        applied to the small result. Equal to the window sums of the line
+        scan (:meth:`get_stack_linescan`): the weights are linear.
+
+        Returns
+        -------
+        intensity, variance, gross : numpy.ndarray
+            ``(..., n_bins, n_lines)`` each.
+        header : tuple
+            ``(axes, metadata)`` of the line scan, for :func:`_wrap_profiles`.
+        """
+        index, centres, _, axes, md = self._band_setup(
+            width, bin_size, reference, full_metadata=False
+        )
+        w = self._weights(xray_lines, background, integration_windows)
+        g = self._weights(xray_lines, False, integration_windows)
+        wg = np.concatenate([w, w**2, g], axis=1)
+        used = np.flatnonzero(np.any(wg != 0, axis=1))
+        sums = geo.project_to_stack(self.data, index, centres.size, channels=used)
+        if isinstance(sums, da.Array):
+            sums = sums.compute()
+        res = sums @ wg[used]
+        n = len(xray_lines)
+        md = {node: md[node] for node in _PROFILE_NODES if node in md}
+        return res[..., :n], res[..., n : 2 * n], res[..., 2 * n :], (axes[:-1], md)
 
     # ------------------------------------------------------ line intensities
     def _lines_in_range(self, xray_lines):
@@ -781,64 +839,30 @@ class EDSTEMBiasedSpectrum(MigrationMixin, EDSTEMSpectrum):
             raise ValueError(f"method must be 'windows' or 'fit', got {method!r}.")
         if check_overlaps and method == "windows":
             self.check_line_overlaps(lines)
-        ls = self.get_stack_linescan(
-            width=width,
-            bin_size=bin_size,
-            reference=reference,
-            show_progressbar=show_progressbar,
-            lazy_output=lazy_output,
-        )
+        lazy = _lazy_flag(self, lazy_output)
         if method == "fit":
+            ls = self.get_stack_linescan(
+                width=width, bin_size=bin_size, reference=reference, lazy_output=False
+            )
             inten, var = ls._fit_intensities(lines, show_progressbar)
-            if ls._lazy:
-                inten, var = da.from_array(inten), da.from_array(var)
+            gross = ls._intensity_arrays(lines, False, integration_windows)[0]
+            header = _linescan_header(ls)
         else:
-            inten, var = ls._intensity_arrays(lines, background, integration_windows)
-        gross = ls._intensity_arrays(lines, False, integration_windows)[0]
-        gross = gross.reshape((-1, len(lines))).sum(axis=0)
-        if isinstance(gross, da.Array):
-            gross = gross.compute()
-        for name, g in zip(lines, np.asarray(gross), strict=False):
+            inten, var, gross, header = self._band_line_sums(
+                lines, width, bin_size, reference, background, integration_windows
+            )
+        gross = np.asarray(gross).reshape((-1, len(lines))).sum(axis=0)
+        for name, g in zip(lines, gross, strict=False):
             if not g > 0:
                 raise ValueError(
                     f"The band has zero counts in the {name} window: the element "
                     "is absent there or the band misses the device; widen or move "
                     "the band, or choose another line."
                 )
-        return ls._wrap_profiles(lines, inten, var, "X-ray counts")
-
-    def _wrap_profiles(self, names, values, variances, quantity):
-        """Wrap (..., nbins, n) arrays of a line scan as Signal1D profiles."""
-        out = []
-        dist_ax = self.axes_manager.navigation_axes[0]
-        for k, name in enumerate(names):
-            d = values[..., k]
-            v = variances[..., k]
-            axes = [
-                a.get_axis_dictionary()
-                for a in self.axes_manager.navigation_axes[:0:-1]
-            ]
-            sig_ax = dist_ax.get_axis_dictionary()
-            sig_ax["navigate"] = False
-            for a in axes:
-                a["navigate"] = True
-            axes.append(sig_ax)
-            md = {
-                "General": {"title": f"{name} profile"},
-                "Signal": {"quantity": quantity},
-                "Sample": {"xray_lines": [name], "elements": [name.split("_")[0]]},
-            }
-            for node in ("Device", "Stimulus", "Acquisition_instrument"):
-                if self.metadata.has_item(node):
-                    md[node] = self.metadata.get_item(node).as_dictionary()
-            prof = Signal1D(d, axes=axes, metadata=md)
-            var = Signal1D(v, axes=copy.deepcopy(axes))
-            if isinstance(d, da.Array):
-                prof = prof.as_lazy()
-                var = var.as_lazy()
-            prof.metadata.set_item("Signal.Noise_properties.variance", var)
-            out.append(prof)
-        return out
+        if lazy:
+            inten = da.from_array(inten, chunks=inten.shape)
+            var = da.from_array(var, chunks=var.shape)
+        return _wrap_profiles(*header, lines, inten, var, "X-ray counts")
 
     # ----------------------------------------------------------- composition
     def _k_list(self, kfactors, lines):
@@ -868,14 +892,18 @@ class EDSTEMBiasedSpectrum(MigrationMixin, EDSTEMSpectrum):
         background=True,
         check_overlaps=True,
         method="windows",
+        profiles=None,
         show_progressbar=None,
         lazy_output=None,
     ):
         """Composition profiles (at%) across the stack by exSpy's Cliff-Lorimer.
 
-        The band is summed into a line scan (:meth:`get_stack_linescan`); its
-        line intensities (exSpy ``get_lines_intensity`` with background
-        windows) are quantified with exSpy's ``quantification(method="CL")``
+        The line intensities of the band are those of
+        :meth:`get_element_profiles` (one streaming pass over the map, or
+        none when its ``profiles`` are passed); they are quantified with
+        exSpy's Cliff-Lorimer (the array core of
+        ``EDSTEMSpectrum.quantification(method="CL")``:
+        :func:`~hyperspy_perovskite.analysis.xray_lines.cliff_lorimer_atomic`)
         and the user's k-factors. Uncertainties are propagated linearly from
         the Poisson variances of the intensities
         (:func:`~hyperspy_perovskite.analysis.xray_lines.cliff_lorimer_variance`)
@@ -890,6 +918,13 @@ class EDSTEMBiasedSpectrum(MigrationMixin, EDSTEMSpectrum):
         xray_lines, width, bin_size, reference, background, check_overlaps, method
             See :meth:`get_element_profiles` (``method="fit"`` separates
             overlapped lines).
+        profiles : list of hyperspy.signals.Signal1D, optional
+            Element profiles already returned by :meth:`get_element_profiles`
+            (at least two lines): they are quantified as they are, without
+            reading the map again (``width``, ``bin_size``, ``reference``,
+            ``background``, ``check_overlaps`` and ``method`` are then those
+            the profiles were made with). ``xray_lines``, if given, must list
+            the same lines.
         show_progressbar, lazy_output
             As in ``BaseSignal.map``. The line scan is small, so it is
             computed; ``lazy_output=True`` returns lazy signals.
@@ -909,36 +944,54 @@ class EDSTEMBiasedSpectrum(MigrationMixin, EDSTEMSpectrum):
         >>> c[0].metadata.Signal.quantity
         'Composition (at%)'
         """
-        lines = self._lines_in_range(xray_lines)
-        k = self._k_list(kfactors, lines)
         lazy = _lazy_flag(self, lazy_output)
         if method not in ("windows", "fit"):
             raise ValueError(f"method must be 'windows' or 'fit', got {method!r}.")
-        if check_overlaps and method == "windows":
-            self.check_line_overlaps(lines)
-        ls = self.get_stack_linescan(
-            width=width, bin_size=bin_size, reference=reference, lazy_output=False
-        )
-        if method == "fit":
-            inten, var = ls._fit_intensities(lines, show_progressbar)
-        else:
-            inten, var = ls._intensity_arrays(lines, background)
-        inten, var = np.asarray(inten), np.asarray(var)
-        with ls._as_eds_tem(), np.errstate(divide="ignore", invalid="ignore"):
-            # exSpy's intensity signals (format), filled with our intensities
-            ints = ls.get_lines_intensity(xray_lines=lines)
-            for i, sig in enumerate(ints):
-                sig.data = np.ascontiguousarray(inten[..., i])
-            comp = ls.quantification(
-                ints, "CL", k, navigation_mask=None, show_progressbar=show_progressbar
+        if profiles is None:
+            lines = self._lines_in_range(xray_lines)
+            k = self._k_list(kfactors, lines)
+            profiles = self.get_element_profiles(
+                lines,
+                width=width,
+                bin_size=bin_size,
+                reference=reference,
+                background=background,
+                check_overlaps=check_overlaps,
+                method=method,
+                show_progressbar=show_progressbar,
+                lazy_output=False,
             )
+        else:
+            lines = _profile_lines(profiles, xray_lines)
+            k = self._k_list(kfactors, lines)
+        inten = np.stack([_eager(p.data) for p in profiles], axis=-1)
+        var = np.stack(
+            [
+                _eager(p.metadata.Signal.Noise_properties.variance.data)
+                for p in profiles
+            ],
+            axis=-1,
+        )
+        # exSpy's Cliff-Lorimer (EDSTEMSpectrum.quantification(method="CL"),
+        # no absorption, no mask), at the array level
+        at = xl.cliff_lorimer_atomic(
+            np.moveaxis(inten, -1, 0), k, [ln.split("_")[0] for ln in lines]
+        )
         _, cvar = xl.cliff_lorimer_variance(
             np.moveaxis(inten, -1, 0), np.moveaxis(var, -1, 0), _atomic_k(lines, k)
         )
-        values = np.stack([np.asarray(c.data, dtype=float) for c in comp], axis=-1)
+        values = np.moveaxis(at, 0, -1)
         # exSpy quantification's at% against the propagated variance (fraction^2)
-        out = ls._wrap_profiles(
-            lines, values, np.moveaxis(cvar, 0, -1) * 100.0**2, "Composition (at%)"
+        cvar = np.moveaxis(cvar, 0, -1) * 100.0**2
+        if lazy:
+            values = da.from_array(values, chunks=values.shape)
+            cvar = da.from_array(cvar, chunks=cvar.shape)
+        out = _wrap_profiles(
+            *_linescan_header(profiles[0], drop_energy=False),
+            lines,
+            values,
+            cvar,
+            "Composition (at%)",
         )
         for p, line in zip(out, lines, strict=False):
             p.metadata.General.title = f"{line.split('_')[0]} composition profile"
@@ -946,8 +999,6 @@ class EDSTEMBiasedSpectrum(MigrationMixin, EDSTEMSpectrum):
             p.metadata.set_item(
                 "Quantification.k_factors", dict(zip(lines, k, strict=False))
             )
-        if lazy:
-            out = [p.as_lazy() for p in out]
         return out
 
     @staticmethod
@@ -1059,8 +1110,10 @@ class EDSTEMBiasedSpectrum(MigrationMixin, EDSTEMSpectrum):
         """Halide-to-Pb ratio profile across the stack, with variance.
 
         Same as :meth:`get_halide_ratio_map` on the band summed into a line
-        scan (:meth:`get_stack_linescan`). Returns a Signal1D over the
-        distance (nm) from the reference interface.
+        scan (:meth:`get_stack_linescan`), computed in one streaming pass
+        over the window channels only (as :meth:`get_element_profiles`).
+        Returns a Signal1D over the distance (nm) from the reference
+        interface.
 
         Examples
         --------
@@ -1070,18 +1123,26 @@ class EDSTEMBiasedSpectrum(MigrationMixin, EDSTEMSpectrum):
         >>> p.axes_manager.signal_axes[0].units
         'nm'
         """
-        ls = self.get_stack_linescan(
-            width=width,
-            bin_size=bin_size,
-            reference=reference,
-            show_progressbar=show_progressbar,
-            lazy_output=lazy_output,
+        del show_progressbar
+        lazy = _lazy_flag(self, lazy_output)
+        lines = self._halide_lines(halide_lines, pb_line)
+        k_at = _atomic_k(lines, self._k_list(kfactors, lines))
+        # one streaming pass over the band (see get_element_profiles)
+        inten, var, _, header = self._band_line_sums(
+            lines, width, bin_size, reference, background, 2.0
         )
-        lines, r, v, _, _ = self._ratio_arrays(
-            kfactors, halide_lines, pb_line, background, ls
+        n = len(lines)
+        r, v = xl.halide_ratio(
+            [inten[..., i] for i in range(n)],
+            [var[..., i] for i in range(n)],
+            k_at[:-1],
+            k_at[-1],
         )
-        prof = ls._wrap_profiles(
-            ["X/Pb"], r[..., None], v[..., None], "Halide/Pb (atomic)"
+        if lazy:
+            r = da.from_array(r, chunks=r.shape)
+            v = da.from_array(v, chunks=v.shape)
+        prof = _wrap_profiles(
+            *header, ["X/Pb"], r[..., None], v[..., None], "Halide/Pb (atomic)"
         )[0]
         prof.metadata.General.title = "X/Pb ratio profile"
         prof.metadata.Sample.xray_lines = lines
@@ -1200,9 +1261,9 @@ class EDSTEMBiasedSpectrum(MigrationMixin, EDSTEMSpectrum):
         lines, r, var, pb, pbvar = self._ratio_arrays(
             kfactors, halide_lines, pb_line, background, self
         )
+        # one pass over a lazy map for the four arrays (shared graph)
         r, var, pb, pbvar = (
-            np.asarray(a.compute() if isinstance(a, da.Array) else a, dtype=float)
-            for a in (r, var, pb, pbvar)
+            np.asarray(a, dtype=float) for a in da.compute(r, var, pb, pbvar)
         )
         # only where Pb is significantly present ...
         with np.errstate(invalid="ignore"):
@@ -1316,6 +1377,100 @@ class LazyEDSTEMBiasedSpectrum(LazySignal, EDSTEMBiasedSpectrum):
     """Lazy EDX spectrum image of a device cross-section under bias."""
 
     _lazy = True
+
+
+_PROFILE_NODES = ("Device", "Stimulus", "Acquisition_instrument")
+
+
+def _linescan_header(sig, drop_energy=True):
+    """``(axes, metadata)`` for :func:`_wrap_profiles` from a line scan or profile.
+
+    The axes are the series axes and the distance axis, in array order (the
+    energy axis of a line scan is dropped); the metadata holds the nodes
+    profiles keep.
+    """
+    axes = [a.get_axis_dictionary() for a in sig.axes_manager._axes]
+    if drop_energy:
+        axes = axes[:-1]
+    md = {
+        node: sig.metadata.get_item(node).as_dictionary()
+        for node in _PROFILE_NODES
+        if sig.metadata.has_item(node)
+    }
+    return axes, md
+
+
+def _wrap_profiles(axes, metadata, names, values, variances, quantity):
+    """Wrap ``(..., nbins, n)`` arrays as one Signal1D profile per name.
+
+    ``axes`` are the axis dictionaries in array order (series axes, then the
+    distance) and ``metadata`` a metadata dictionary: the distance becomes
+    the signal axis, the series axes navigate, and the ``Device``,
+    ``Stimulus`` and ``Acquisition_instrument`` nodes are kept.
+    """
+    out = []
+    for k, name in enumerate(names):
+        d = values[..., k]
+        v = variances[..., k]
+        prof_axes = [dict(a, navigate=True) for a in copy.deepcopy(axes[:-1])]
+        prof_axes.append(dict(copy.deepcopy(axes[-1]), navigate=False))
+        md = {
+            "General": {"title": f"{name} profile"},
+            "Signal": {"quantity": quantity},
+            "Sample": {"xray_lines": [name], "elements": [name.split("_")[0]]},
+        }
+        for node in _PROFILE_NODES:
+            if node in metadata:
+                md[node] = copy.deepcopy(metadata[node])
+        prof = Signal1D(d, axes=prof_axes, metadata=md)
+        var = Signal1D(v, axes=copy.deepcopy(prof_axes))
+        if isinstance(d, da.Array):
+            prof = prof.as_lazy()
+            var = var.as_lazy()
+        prof.metadata.set_item("Signal.Noise_properties.variance", var)
+        out.append(prof)
+    return out
+
+
+def _eager(a):
+    """A numpy array from a numpy or dask array."""
+    return np.asarray(a.compute() if isinstance(a, da.Array) else a, dtype=float)
+
+
+def _profile_lines(profiles, xray_lines):
+    """Validate element profiles passed for quantification; their lines."""
+    if not isinstance(profiles, (list, tuple)) or not all(
+        isinstance(p, Signal1D) for p in profiles
+    ):
+        raise TypeError(
+            "profiles must be the list of Signal1D returned by "
+            "get_element_profiles(...)."
+        )
+    lines = []
+    for p in profiles:
+        xr = p.metadata.get_item("Sample.xray_lines", [])
+        if (
+            len(xr) != 1
+            or p.metadata.get_item("Signal.quantity") != "X-ray counts"
+            or not p.metadata.has_item("Signal.Noise_properties.variance")
+        ):
+            raise ValueError(
+                "Each profile must be an X-ray line intensity profile with its "
+                "variance, as returned by get_element_profiles(...) (one line "
+                "in metadata.Sample.xray_lines)."
+            )
+        lines.append(xr[0])
+    if len(lines) < 2:
+        raise ValueError("Cliff-Lorimer quantification needs at least two lines.")
+    if len({p.data.shape for p in profiles}) != 1:
+        raise ValueError("The profiles do not share one shape (same band and bins).")
+    if xray_lines is not None:
+        given = [xray_lines] if isinstance(xray_lines, str) else list(xray_lines)
+        if given != lines:
+            raise ValueError(
+                f"xray_lines {given} differ from the lines of the profiles {lines}."
+            )
+    return lines
 
 
 def _atomic_k(lines, k):

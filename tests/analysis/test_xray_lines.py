@@ -1,6 +1,7 @@
 """Line intensities, Cliff-Lorimer errors, ratios, masks, overlaps."""
 
 import dask.array as da
+import hyperspy.api as hs
 import numpy as np
 import pytest
 
@@ -74,3 +75,65 @@ def test_free_background_windows_avoid_lines():
     for e in (4.221, 4.508, 3.485):
         assert not (w[0] - 0.12 < e < w[1] + 0.12)
         assert not (w[2] - 0.12 < e < w[3] + 0.12)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_line_intensities_read_only_window_channels(lazy):
+    rng = np.random.default_rng(3)
+    data = rng.poisson(4.0, (6, 5, 64)).astype(np.uint16)
+    w = xl.window_weights(64, [(10, 14), (22, 25)], [(4, 8, 16, 20), (18, 20, 27, 30)])
+    ref_i = data.astype(float) @ w
+    ref_v = data.astype(float) @ w**2
+    read = []
+
+    def count(block, block_info=None):
+        if block.size:
+            read.append(block_info[0]["chunk-location"][-1])
+        return block
+
+    arr = data
+    if lazy:
+        arr = da.from_array(data, chunks=(3, 5, 16)).map_blocks(count, dtype=data.dtype)
+    i, v = xl.line_intensities(arr, w)
+    assert isinstance(i, da.Array) == lazy
+    if lazy:
+        i, v = da.compute(i, v)
+        # the windows lie in channels 4..30: energy chunks 2 and 3 are not read
+        assert sorted(set(read)) == [0, 1] and len(read) == 4
+    np.testing.assert_allclose(i, ref_i, rtol=1e-12)
+    np.testing.assert_allclose(v, ref_v, rtol=1e-12)
+    with pytest.raises(ValueError, match="all zero"):
+        xl.line_intensities(data, np.zeros((64, 1)))
+
+
+def test_cliff_lorimer_atomic_equals_exspy_quantification():
+    import exspy
+
+    rng = np.random.default_rng(4)
+    inten = rng.uniform(0, 500, (3, 5, 7))
+    inten[:, 0, 0] = 0.0  # no line above threshold -> 0
+    inten[1:, 0, 1] = 0.0  # one line -> 100 % of it
+    lines = ["Pb_La", "I_La", "Br_Ka"]
+    k = [1.9, 1.1, 1.3]
+    s = exspy.signals.EDSTEMSpectrum(np.zeros((5, 7, 16)))
+    s.set_microscope_parameters(beam_energy=200)
+    ints = []
+    for i, ln in enumerate(lines):
+        sig = hs.signals.BaseSignal(inten[i]).T
+        sig.metadata.set_item("Sample.xray_lines", [ln])
+        sig.metadata.set_item("Sample.elements", [ln.split("_")[0]])
+        ints.append(sig)
+    ref = np.stack(
+        [c.data for c in s.quantification(ints, "CL", k, navigation_mask=None)]
+    )
+    at = xl.cliff_lorimer_atomic(inten, k, [ln.split("_")[0] for ln in lines])
+    np.testing.assert_allclose(at, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(at[:, 0, 0], [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(at[:, 0, 1], [100.0, 0.0, 0.0])
+    np.testing.assert_allclose(at.sum(axis=0)[1:], 100.0)
+    # 1-D input: one point
+    np.testing.assert_allclose(
+        xl.cliff_lorimer_atomic(inten[:, 2, 3], k, ["Pb", "I", "Br"]), ref[:, 2, 3]
+    )
+    with pytest.raises(ValueError, match="one k-factor"):
+        xl.cliff_lorimer_atomic(inten, k[:2], ["Pb", "I", "Br"])

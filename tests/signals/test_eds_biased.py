@@ -443,3 +443,157 @@ def test_real_jeol_pts_frames():
     assert out[0].shape == (2, 511)
     np.testing.assert_allclose(out[0], out[1])
     assert out[1].sum() > 0
+
+
+# ------------------------------------------------ streaming profiles (perf)
+def _counting_lazy(s, chunks):
+    """Lazy copy of ``s`` whose chunk reads are counted."""
+    import dask.array as da
+
+    reads = []
+
+    def read(block):
+        if block.size:  # not dask's meta probes on empty arrays
+            reads.append(block.shape)
+        return block
+
+    lz = s.as_lazy()
+    lz.data = da.from_array(np.asarray(s.data), chunks=chunks).map_blocks(
+        read, dtype=s.data.dtype
+    )
+    return lz, reads
+
+
+def test_profiles_and_composition_read_each_chunk_once(series):
+    s, truth = series
+    lz, reads = _counting_lazy(s, (1, 8, 12, -1))
+    nchunks = lz.data.npartitions
+    prof = lz.get_element_profiles(LINES, check_overlaps=False, lazy_output=False)
+    assert len(reads) == nchunks  # ONE pass over the map
+    comp = lz.get_composition_profiles(truth["k_factors"], profiles=prof)
+    ratio = lz.get_halide_ratio_profile(truth["k_factors"], ["I_La", "Br_Ka"])
+    assert len(reads) == 2 * nchunks  # no pass for comp, one for the ratio
+    assert all(c._lazy for c in comp) and ratio._lazy
+    # lazy profiles are computed once, at call time: computing them reads nothing
+    lp = lz.get_element_profiles(LINES, check_overlaps=False)
+    assert lp[0]._lazy and len(reads) == 3 * nchunks
+    lp[0].compute()
+    assert len(reads) == 3 * nchunks
+    # same numbers as the eager map, from scratch, and as the line scan
+    ce = s.get_composition_profiles(truth["k_factors"], LINES, check_overlaps=False)
+    pe = s.get_element_profiles(LINES, check_overlaps=False)
+    ls = s.get_stack_linescan()
+    w = s._weights(LINES, True, 2.0)
+    for k in range(3):
+        comp[k].compute()
+        np.testing.assert_allclose(prof[k].data, pe[k].data, rtol=1e-12)
+        np.testing.assert_allclose(prof[k].data, ls.data @ w[:, k], rtol=1e-9)
+        np.testing.assert_allclose(comp[k].data, ce[k].data, rtol=1e-9)
+        vc = comp[k].metadata.Signal.Noise_properties.variance
+        vc.compute()
+        np.testing.assert_allclose(
+            vc.data, ce[k].metadata.Signal.Noise_properties.variance.data, rtol=1e-9
+        )
+        assert comp[k].metadata.Quantification.method == "CL"
+        assert comp[k].metadata.Signal.quantity == "Composition (at%)"
+        assert comp[k].metadata.Device.Profile.bin_size == pytest.approx(10.0)
+        assert comp[k].axes_manager.navigation_shape == (2,)
+    ratio.compute()
+    re_ = s.get_halide_ratio_profile(truth["k_factors"], ["I_La", "Br_Ka"])
+    np.testing.assert_allclose(ratio.data, re_.data, rtol=1e-12, equal_nan=True)
+    assert np.nanmedian(ratio.data) > 0
+
+
+@pytest.mark.parametrize("ext", ["hspy", "zspy"])
+def test_composition_from_profiles_survives_save_load(sim, tmp_path, ext):
+    s, truth = sim
+    prof = s.get_element_profiles(LINES, check_overlaps=False)
+    comp = s.get_composition_profiles(truth["k_factors"], profiles=prof)
+    f = tmp_path / f"c.{ext}"
+    comp[1].save(f)
+    r = hs.load(f)
+    np.testing.assert_allclose(r.data, comp[1].data)
+    assert r.metadata.Quantification.k_factors["I_La"] == truth["k_factors"]["I_La"]
+    assert r.axes_manager.signal_axes[0].units == "nm"
+    np.testing.assert_allclose(
+        r.metadata.Signal.Noise_properties.variance.data,
+        comp[1].metadata.Signal.Noise_properties.variance.data,
+    )
+
+
+def test_composition_from_profiles_bad_input(sim):
+    s, truth = sim
+    prof = s.get_element_profiles(LINES, check_overlaps=False)
+    before = [p.data.copy() for p in prof]
+    with pytest.raises(TypeError, match="list of Signal1D"):
+        s.get_composition_profiles(truth["k_factors"], profiles=prof[0])
+    with pytest.raises(ValueError, match="at least two"):
+        s.get_composition_profiles(truth["k_factors"], profiles=prof[:1])
+    with pytest.raises(ValueError, match="differ from the lines"):
+        s.get_composition_profiles(
+            truth["k_factors"], ["Pb_La", "Br_Ka", "I_La"], profiles=prof
+        )
+    comp = s.get_composition_profiles(truth["k_factors"], profiles=prof)
+    with pytest.raises(ValueError, match="intensity profile"):
+        s.get_composition_profiles(truth["k_factors"], profiles=comp)
+    with pytest.raises(ValueError, match="k-factor"):
+        s.get_composition_profiles({"Pb_La": 1.0}, profiles=prof)
+    for p, b in zip(prof, before, strict=True):
+        np.testing.assert_array_equal(p.data, b)
+        assert p.metadata.Signal.quantity == "X-ray counts"
+
+
+def test_lazy_profile_memory_bounded():
+    # a 128 x 128 x 1024 map generated lazily in 64 chunks: as float64 it
+    # would take 128 MB; the streaming profile holds a few chunks (2 MB of
+    # uint16 each) and partial sums of the window channels only
+    import tracemalloc
+
+    import dask
+    import dask.array as da
+
+    t, _ = simulate_device_eds(shape=(2, 128), n_channels=1024, seed=5)
+    axes = [a.get_axis_dictionary() for a in t.axes_manager._axes]
+    axes[0]["size"] = 128
+    data = da.random.default_rng(0).integers(
+        0, 4, size=(128, 128, 1024), chunks=(16, 16, 1024), dtype=np.uint16
+    )
+    lz = EDSTEMBiasedSpectrum(data, axes=axes, metadata=t.metadata.as_dictionary())
+    lz = lz.as_lazy()
+    lz.get_element_profiles(["Pb_La"], check_overlaps=False)  # warm-up
+    tracemalloc.start()
+    try:
+        with dask.config.set(scheduler="threads", num_workers=2):
+            p = lz.get_element_profiles(LINES, check_overlaps=False)
+            c = lz.get_composition_profiles({ln: 1.0 for ln in LINES}, profiles=p)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+    assert peak < 24.0, peak
+    # uniform counts 0..3 (mean 1.5) in every channel: gross window sums are
+    # 1.5 x pixels x channels; the background-subtracted lines vanish
+    g = lz.get_element_profiles(LINES, check_overlaps=False, background=False)
+    npix = np.asarray(p[0].metadata.Device.Profile.pixels_per_bin)
+    w = lz._weights(LINES, False, 2.0)
+    for k in range(3):
+        g[k].compute()
+        n = npix * w[:, k].sum()  # values summed per bin
+        z = (g[k].data - 1.5 * n) / np.sqrt(1.25 * n)  # uniform 0..3: var 1.25
+        assert np.all(np.abs(z) < 5.5) and abs(z.mean()) < 0.5, z
+        assert np.all(np.isfinite(np.asarray(c[k].data)))
+
+
+def test_lazy_clusters_read_each_chunk_once_and_equal_eager(series):
+    s, truth = series
+    kf = truth["k_factors"]
+    lz, reads = _counting_lazy(s, (1, 12, 24, -1))
+    res = lz.find_pb_clusters(kf, ["I_La", "Br_Ka"], haadf=truth["haadf"])
+    assert len(reads) == lz.data.npartitions  # ratio, variance, Pb: one pass
+    ref = s.find_pb_clusters(kf, ["I_La", "Br_Ka"], haadf=truth["haadf"])
+    assert (
+        list(res["count"]) == list(ref["count"]) == [len(c) for c in truth["clusters"]]
+    )
+    lab = res["labels"]
+    if lab._lazy:
+        lab.compute()
+    np.testing.assert_array_equal(lab.data, ref["labels"].data)
