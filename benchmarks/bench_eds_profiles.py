@@ -199,10 +199,13 @@ def main(ny=256, nx=256, n_channels=2048, n_bands=32):
 
     def lam_stats(fit):
         v, e = fit["decay_length"].value, fit["decay_length"].std
+        ok = np.isfinite(v) & np.isfinite(e)  # unconverged bands are NaN
         return {
-            "median_nm": float(np.median(v)),
-            "median_std_nm": float(np.median(e)),
-            "frac_within_3sigma": float(np.mean(np.abs(v - lam_true) < 3 * e)),
+            "n_fitted": int(ok.sum()),
+            "n_bands": int(np.size(v)),
+            "median_nm": float(np.median(v[ok])),
+            "median_std_nm": float(np.median(e[ok])),
+            "frac_within_3sigma": float(np.mean(np.abs(v[ok] - lam_true) < 3 * e[ok])),
         }
 
     out = {

@@ -1,0 +1,556 @@
+"""The hyperspyUI plugin, driven headless (QT_QPA_PLATFORM=offscreen).
+
+One hyperspyUI main window is started for the module, with its settings in a
+temporary directory and the plugin installed by
+``install_hyperspyui_plugin`` (so the installation path is what is tested).
+Actions are triggered as a user would (QAction.trigger, dialog fields,
+OK button); modal message boxes and the file dialog are intercepted.
+"""
+
+import builtins
+import os
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("hyperspyui")
+pytest.importorskip("PyQt5")
+
+import hyperspy.api as hs  # noqa: E402
+import matplotlib  # noqa: E402
+from qtpy import QtCore, QtWidgets  # noqa: E402
+
+from hyperspy_perovskite.data import simulated_emission_map  # noqa: E402
+from hyperspy_perovskite.gui import (  # noqa: E402
+    install_hyperspyui_plugin,
+    uninstall_hyperspyui_plugin,
+)
+from hyperspy_perovskite.gui._install import SETTING, SHIM_NAME  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")
+PROTOCHIPS = os.path.join(DATA, "protochips", "protochips_electrical.csv")
+INVALID = os.path.join(DATA, "protochips", "invalid_protochips_file.csv")
+
+
+# ------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def settings_dir(tmp_path_factory):
+    """hyperspyUI's QSettings redirected to a temporary directory."""
+    path = tmp_path_factory.mktemp("qsettings")
+    QS = QtCore.QSettings
+    for fmt in (QS.NativeFormat, QS.IniFormat):
+        QS.setPath(fmt, QS.UserScope, str(path))
+        QS.setPath(fmt, QS.SystemScope, str(path))
+    QtCore.QCoreApplication.setOrganizationName("Hyperspy")
+    QtCore.QCoreApplication.setApplicationName("HyperSpyUI")
+    QS().setValue("plugins/Version selector/check_for_updates_on_start", False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ui(settings_dir, tmp_path_factory):
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    plugin_dir = tmp_path_factory.mktemp("hyperspyui_plugins")
+    install_hyperspyui_plugin(plugin_dir)
+    saved = _process_globals()
+    preloaded = "hyperspy_perovskite.gui.hyperspyui_plugin" in sys.modules
+    # pyqode (hyperspyUI's editor) calls builtins._ as gettext when it exists;
+    # a doctest run earlier in this process leaves its last result there
+    if not callable(getattr(builtins, "_", print)):
+        del builtins._
+    from hyperspyui.mainwindow import MainWindow
+
+    window = MainWindow(None, argv=[])
+    # hyperspyUI replaces hyperspy.signal.BaseSignal by a subclass whose plot()
+    # registers the signal; in a shared test process HyperSpy's signal classes
+    # already exist without it, and a half-hooked process cannot plot image
+    # stacks (their navigator fails isinstance(navigator, BaseSignal)). Undo
+    # it: the plugin's add_signal registers signals with the window itself.
+    from hyperspyui import hooksignal
+
+    hooksignal.dehook_signal()
+    window.plugin_dir = plugin_dir
+    window.plugin_preloaded = preloaded
+    yield window
+    # no app.processEvents(): it would first paint every pending plot (slow)
+    window.close_all_signals()
+    window.close()
+    window.deleteLater()
+    app.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+    _restore_process(window, saved)
+
+
+def _process_globals():
+    """What importing and starting hyperspyUI changes for the whole process."""
+    import hyperspy.drawing.utils as dutils
+    import hyperspy.external.progressbar as pbar
+    import hyperspy.signal
+    from hyperspy.defaults_parser import preferences
+
+    return {
+        "backend": matplotlib.get_backend(),
+        "excepthook": sys.excepthook,
+        "progressbar": pbar.progressbar,
+        "BaseSignal": hyperspy.signal.BaseSignal,
+        "on_figure_window_close": dutils.on_figure_window_close,
+        "ipywidgets": preferences.GUIs.enable_ipywidgets_gui,
+        "traitsui": preferences.GUIs.enable_traitsui_gui,
+    }
+
+
+def _restore_process(window, saved):
+    """Undo hyperspyUI's process-wide hooks so that later tests run as before."""
+    import hyperspy.drawing.utils as dutils
+    import hyperspy.external.progressbar as pbar
+    import hyperspy.signal
+    import matplotlib.pyplot as plt
+    from hyperspy.defaults_parser import preferences
+    from hyperspyui import hooksignal, mdi_mpl_backend
+
+    hooksignal.disconnect_plotting(window.on_signal_plotting)
+    hooksignal._plotted_cbs.disconnect(window.on_signal_plotted)
+    mdi_mpl_backend.disconnect_on_new_figure(window.on_new_figure)
+    mdi_mpl_backend.disconnect_on_destroy(window.on_destroy_figure)
+    hyperspy.signal.BaseSignal = saved["BaseSignal"]
+    pbar.progressbar = saved["progressbar"]
+    dutils.on_figure_window_close = saved["on_figure_window_close"]
+    preferences.GUIs.enable_ipywidgets_gui = saved["ipywidgets"]
+    preferences.GUIs.enable_traitsui_gui = saved["traitsui"]
+    sys.excepthook = saved["excepthook"]
+    plt.switch_backend(saved["backend"])
+
+
+@pytest.fixture(autouse=True)
+def _close_figures(request):
+    """Replaces the suite's ``plt.close("all")``, which fails on hyperspyUI's
+    matplotlib backend (its figure managers have no canvas once closed):
+    close the signals through hyperspyUI instead."""
+    yield
+    if "ui" in request.fixturenames:
+        window = request.getfixturevalue("ui")
+        window.close_all_signals()  # no processEvents: it would paint every plot
+
+
+@pytest.fixture
+def plugin(ui):
+    return ui.plugins["Perovskite"]
+
+
+@pytest.fixture(autouse=True)
+def errors(monkeypatch):
+    """Texts of the error message boxes shown (instead of blocking on exec_:
+    autouse, so that an unexpected dialog fails a test instead of hanging it)."""
+    shown = []
+
+    def fake_exec(box):
+        shown.append(box.text())
+        return QtWidgets.QMessageBox.Ok
+
+    monkeypatch.setattr(QtWidgets.QMessageBox, "exec_", fake_exec)
+    return shown
+
+
+def select(ui, signal):
+    """Select ``signal`` as a user clicking its plot would."""
+    sw = next(sw for sw in ui.signals if sw.signal is signal)
+    ui.tree.tree.setCurrentItem(ui.tree.lut[sw])
+    ui.check_action_selections(sw.signal_plot)
+    return sw
+
+
+def run_dialog(plugin, key, fill=None):
+    """Trigger an action, fill its dialog and press OK."""
+    n = len(plugin.dialogs)
+    plugin.action(key).trigger()
+    assert len(plugin.dialogs) == n + 1, "the action opened no dialog"
+    dialog = plugin.dialogs[-1]
+    if fill is not None:
+        fill(dialog)
+    dialog.buttons.button(QtWidgets.QDialogButtonBox.Ok).click()
+    return dialog
+
+
+def new_signals(ui, before):
+    ids = {id(s) for s in before}
+    return [sw.signal for sw in ui.signals if id(sw.signal) not in ids]
+
+
+def signals_of(ui):
+    return [sw.signal for sw in ui.signals]
+
+
+@pytest.fixture
+def cl():
+    s, truth = simulated_emission_map(shape=(3, 4), n_channels=160, seed=1)
+    s.set_signal_type("CL_STEM_perovskite")
+    s.metadata.General.title = "CL map"
+    return s, truth
+
+
+def fringe_series(units="A", amplitudes=(2.0, 1.5, 1.0, 0.5)):
+    """Frames with fringes of period 6.4 A (1 A pixels) fading in time."""
+    y, x = np.mgrid[:64, :64]
+    frames = np.stack([10 + a * np.cos(2 * np.pi * x / 6.4) for a in amplitudes])
+    s = hs.signals.Signal2D(frames)
+    s.set_signal_type("insitu_image_series")
+    for ax in s.axes_manager.signal_axes:
+        ax.units = units
+    s.metadata.General.title = "HRTEM"
+    return s
+
+
+# --------------------------------------------------------------- installing
+def test_installed_plugin_is_loaded_from_plugin_directory(ui, settings_dir):
+    assert "Perovskite" in ui.plugins
+    # hyperspyUI reads the directory from its own settings ...
+    dirs = ui.plugin_manager.settings["extra_plugin_directories"]
+    assert str(ui.plugin_dir) in dirs.split(os.pathsep)
+    assert (ui.plugin_dir / SHIM_NAME).is_file()
+    # ... and imported the plugin module through the shim (unless another test
+    # of this session imported it before the window was created)
+    if not ui.plugin_preloaded:
+        assert "hyperspy_perovskite.gui.hyperspyui_plugin" in sys.modules
+    labels = [a.text() for a in ui.menus["Perovskite"].actions()]
+    assert labels == [
+        "Fast multifit",
+        "Fit emission",
+        "Emission maps",
+        "Attach stimulus log",
+        "Fringe intensity",
+    ]
+
+
+def test_install_is_idempotent_and_uninstall(settings_dir, tmp_path):
+    qs = QtCore.QSettings("Hyperspy", "HyperSpyUI")
+    before = qs.value(SETTING)
+    d = tmp_path / "plugins"
+    shim = install_hyperspyui_plugin(d)
+    install_hyperspyui_plugin(d)
+    assert shim == d / SHIM_NAME and shim.is_file()
+    assert "PerovskitePlugin" in shim.read_text()
+    dirs = qs.value(SETTING).split(os.pathsep)
+    assert dirs.count(str(d)) == 1
+    assert uninstall_hyperspyui_plugin(d) is True
+    assert not shim.exists()
+    assert str(d) not in (qs.value(SETTING) or "").split(os.pathsep)
+    assert qs.value(SETTING) == before  # other directories kept
+    assert uninstall_hyperspyui_plugin(d) is False
+
+
+def test_install_into_a_file_raises(settings_dir, tmp_path):
+    f = tmp_path / "not_a_dir"
+    f.write_text("")
+    with pytest.raises(ValueError, match="is a file"):
+        install_hyperspyui_plugin(f)
+
+
+# ---------------------------------------------------------- action enabling
+def test_actions_enabled_for_the_right_signal_types(ui, plugin, cl, errors):
+    s, _ = cl
+    series = fringe_series()
+    plugin.add_signal(s)
+    plugin.add_signal(series)
+    select(ui, s)
+    assert plugin.action("fit_emission").isEnabled()
+    assert not plugin.action("fringe_intensity").isEnabled()
+    assert not plugin.action("attach_stimulus").isEnabled()
+    assert not plugin.action("emission_maps").isEnabled()  # no fit yet
+    assert not plugin.action("fast_multifit").isEnabled()  # no model yet
+    select(ui, series)
+    assert not plugin.action("fit_emission").isEnabled()
+    assert plugin.action("fringe_intensity").isEnabled()
+    assert plugin.action("attach_stimulus").isEnabled()
+    plain = hs.signals.Signal1D(np.ones((2, 8)))
+    plugin.add_signal(plain)
+    select(ui, plain)
+    assert not any(plugin.action(k).isEnabled() for k, _, _ in plugin._ACTIONS)
+    assert errors == []
+
+
+# ------------------------------------------------------------- CL emission
+def test_fit_emission_and_maps(ui, plugin, cl, errors):
+    s, truth = cl
+    plugin.add_signal(s)
+    select(ui, s)
+    data = s.data.copy()
+    before = signals_of(ui)
+
+    def fill(d):
+        d.range_start.setText("640")
+        d.range_end.setText("780")
+
+    run_dialog(plugin, "fit_emission", fill)
+    assert errors == []
+    sw = select(ui, s)
+    assert len(sw.models) == 1
+    m = sw.models[0].model
+    c = m["Emission"].centre.map
+    assert np.all(c["is_set"])
+    # fitted centres agree with the simulated truth within 4 standard errors
+    assert np.all(np.abs(c["values"] - truth["centre"]) < 4 * c["std"] + 0.05)
+    # it is the suite's fit_emission (same options -> same numbers)
+    ref = s.fit_emission(signal_range=(640.0, 780.0))
+    np.testing.assert_allclose(c["values"], ref["Emission"].centre.map["values"])
+    np.testing.assert_array_equal(s.data, data)  # input not modified
+    assert new_signals(ui, before) == []  # wavelength fit: the model's signal is s
+
+    assert plugin.action("emission_maps").isEnabled()
+
+    def pick(d):
+        for i in range(d.maps.count()):
+            item = d.maps.item(i)
+            on = item.text() in ("centre", "sigma_std")
+            item.setCheckState(QtCore.Qt.Checked if on else QtCore.Qt.Unchecked)
+
+    run_dialog(plugin, "emission_maps", pick)
+    assert errors == []
+    added = new_signals(ui, before)
+    titles = sorted(a.metadata.General.title for a in added)
+    assert titles == ["CL map: centre", "CL map: sigma_std"]
+    centre = next(a for a in added if a.metadata.General.title.endswith("centre"))
+    np.testing.assert_allclose(centre.data, c["values"])
+    assert centre.axes_manager.navigation_shape == () and centre.data.shape == (3, 4)
+
+
+def test_fit_emission_energy_axis_adds_converted_signal(ui, plugin, cl, errors):
+    s, truth = cl
+    plugin.add_signal(s)
+    select(ui, s)
+    before = signals_of(ui)
+    m = plugin.fit_emission(axis="energy")
+    added = new_signals(ui, before)
+    assert len(added) == 1 and added[0] is m.signal
+    assert m.signal.axes_manager.signal_axes[0].units == "eV"
+    assert m.signal.metadata.General.title == "CL map (energy fit)"
+    wrappers = [sw for sw in ui.signals if sw.signal is m.signal][0].models
+    assert [mw.model for mw in wrappers] == [m]
+    # 1239.84 eV nm (hc), centre in eV vs truth in nm
+    e = m["Emission"].centre.map["values"]
+    np.testing.assert_allclose(1239.84198 / e, truth["centre"], atol=1.0)
+
+
+def test_fit_emission_bad_range_shows_error(ui, plugin, cl, errors):
+    s, _ = cl
+    plugin.add_signal(s)
+    sw = select(ui, s)
+
+    def fill(d):
+        d.range_start.setText("abc")
+        d.range_end.setText("780")
+
+    run_dialog(plugin, "fit_emission", fill)
+    assert len(errors) == 1 and "must be two numbers" in errors[0]
+
+    def outside(d):
+        d.range_start.setText("100")
+        d.range_end.setText("200")
+
+    run_dialog(plugin, "fit_emission", outside)
+    assert len(errors) == 2 and "must lie within the axis" in errors[1]
+
+    def tail(d):
+        d.tail.setChecked(True)  # the tail needs the energy axis
+
+    run_dialog(plugin, "fit_emission", tail)
+    assert len(errors) == 3 and "axis='energy'" in errors[2]
+    assert sw.models == []
+
+
+def test_script_api_raises_on_wrong_signal(ui, plugin):
+    series = fringe_series()
+    with pytest.raises(TypeError, match="CL_STEM_perovskite"):
+        plugin.fit_emission(signal=series)
+    with pytest.raises(TypeError, match="insitu_image_series"):
+        plugin.fringe_intensity(6.4, signal=hs.signals.Signal2D(np.ones((2, 8, 8))))
+
+
+# ------------------------------------------------------------ fast multifit
+def test_fast_multifit_on_selected_model(ui, plugin, cl, errors):
+    s, truth = cl
+    s.estimate_poissonian_noise_variance()  # weights: reduced chi2 ~ 1
+    m = s.create_model()
+    g = hs.model.components1D.Gaussian()
+    m.extend([g, hs.model.components1D.Offset()])
+    g.centre.value, g.sigma.value, g.A.value = 705.0, 10.0, 1.5e4
+    plugin.add_model(m)
+    select(ui, s)
+    assert plugin.action("fast_multifit").isEnabled()
+    before = signals_of(ui)
+    plugin.action("fast_multifit").trigger()
+    assert errors == []
+    c = g.centre.map
+    assert np.all(c["is_set"])
+    assert np.all(np.abs(c["values"] - truth["centre"]) < 4 * c["std"] + 0.05)
+    added = new_signals(ui, before)
+    titles = sorted(a.metadata.General.title for a in added)
+    assert titles == ["CL map: convergence", "CL map: reduced chi-squared"]
+    conv = next(a for a in added if "convergence" in a.metadata.General.title)
+    assert conv.data.shape == (3, 4) and np.all(conv.data == 0)
+    red = next(a for a in added if "chi" in a.metadata.General.title)
+    assert 0.7 < np.median(red.data) < 1.3  # Poisson data, Poisson weights
+
+
+def test_fast_multifit_unsupported_component_shows_error(ui, plugin, errors):
+    s = hs.signals.Signal1D(np.random.default_rng(0).random((2, 3, 32)))
+    m = s.create_model()
+    m.append(hs.model.components1D.Expression("a * x ** 3", "cubic", a=1.0))
+    plugin.add_model(m)
+    select(ui, s)
+    plugin.action("fast_multifit").trigger()
+    assert len(errors) == 1 and "UnsupportedComponentError" in errors[0]
+    assert not np.any(m[0].a.map["is_set"])
+
+
+def test_fast_multifit_without_model_raises(ui, plugin):
+    s = hs.signals.Signal1D(np.ones((2, 8)))
+    plugin.add_signal(s)
+    select(ui, s)
+    with pytest.raises(ValueError, match="Select a model"):
+        plugin.fast_multifit()
+
+
+# ---------------------------------------------------------------- in situ
+def test_fringe_intensity_dialog(ui, plugin, errors):
+    s = fringe_series()
+    plugin.add_signal(s)
+    select(ui, s)
+    before = signals_of(ui)
+    dialog = run_dialog(
+        plugin, "fringe_intensity", lambda d: d.d_spacing.setText("6.4")
+    )
+    assert errors == []
+    (out,) = new_signals(ui, before)
+    # a fringe of amplitude a carries power a**2 / 2
+    np.testing.assert_allclose(
+        out.data, np.array([2.0, 1.5, 1.0, 0.5]) ** 2 / 2, rtol=0.02
+    )
+    assert out.metadata.General.title == "HRTEM: fringe power at 6.4 A"
+    np.testing.assert_allclose(out.data, s.fringe_intensity(6.4).data)
+    assert plugin.settings["d_spacing"] == "6.4"  # remembered for next time
+    assert dialog.d_spacing.text() == "6.4"
+
+
+def test_fringe_intensity_two_spacings(ui, plugin, errors):
+    s = fringe_series()
+    plugin.add_signal(s)
+    select(ui, s)
+    before = signals_of(ui)
+    run_dialog(plugin, "fringe_intensity", lambda d: d.d_spacing.setText("6.4, 9.1"))
+    assert errors == []
+    (out,) = new_signals(ui, before)
+    assert out.data.shape == (2, 4)
+    assert out.data[0, 0] == pytest.approx(2.0, rel=0.02)
+    assert abs(out.data[1, 0]) < 0.05  # no fringes at 9.1 A
+
+
+@pytest.mark.parametrize(
+    "units, text, message",
+    [
+        ("A", "abc", "not a number"),
+        ("A", "", "at least one d-spacing"),
+        ("A", "-3", "must be positive"),
+        ("<undefined>", "6.4", "unit"),
+    ],
+)
+def test_fringe_intensity_bad_input_shows_error(
+    ui, plugin, errors, units, text, message
+):
+    s = fringe_series(units=units)
+    plugin.add_signal(s)
+    select(ui, s)
+    before = signals_of(ui)
+    run_dialog(plugin, "fringe_intensity", lambda d: d.d_spacing.setText(text))
+    assert len(errors) == 1 and message in errors[0]
+    assert new_signals(ui, before) == []
+
+
+def test_attach_stimulus_with_file_dialog(ui, plugin, errors, monkeypatch):
+    s = fringe_series(amplitudes=np.linspace(2, 0.5, 8))
+    s.axes_manager[0].scale = 2.0  # frames every 2 s, the log spans 15.3 s
+    plugin.add_signal(s)
+    select(ui, s)
+    asked = []
+
+    def fake_prompt(*args, **kwargs):
+        asked.append(kwargs.get("title"))
+        return [PROTOCHIPS]
+
+    monkeypatch.setattr(ui, "prompt_files", fake_prompt)
+    before = signals_of(ui)
+    dialog = run_dialog(plugin, "attach_stimulus")
+    assert asked == ["Stimulus log"]  # the action opened the file dialog
+    assert dialog.path.text() == PROTOCHIPS
+    assert errors == []
+    (out,) = new_signals(ui, before)
+    assert out.metadata.General.title == "HRTEM (stimulus)"
+    assert "Stimulus" not in s.metadata  # the selected signal is not modified
+    ref = s.attach_stimulus(PROTOCHIPS)
+    assert sorted(out.stimulus) == sorted(ref.stimulus) and len(out.stimulus) > 0
+    for name in ref.stimulus:
+        np.testing.assert_allclose(out.stimulus[name].data, ref.stimulus[name].data)
+    assert out.data is s.data  # shares the data
+
+
+def test_attach_stimulus_time_offset(ui, plugin, errors, monkeypatch):
+    s = fringe_series()
+    plugin.add_signal(s)
+    select(ui, s)
+    monkeypatch.setattr(ui, "prompt_files", lambda *a, **k: [PROTOCHIPS])
+    before = signals_of(ui)
+    run_dialog(plugin, "attach_stimulus", lambda d: d.time_offset.setValue(-5.0))
+    assert errors == []
+    (out,) = new_signals(ui, before)
+    ref = s.attach_stimulus(PROTOCHIPS, time_offset=-5.0)
+    other = s.attach_stimulus(PROTOCHIPS)
+    name = next(iter(ref.stimulus))
+    np.testing.assert_allclose(out.stimulus[name].data, ref.stimulus[name].data)
+    assert not np.allclose(ref.stimulus[name].data, other.stimulus[name].data)
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [(INVALID, "Error"), ("", "Choose a stimulus log file")],
+)
+def test_attach_stimulus_bad_file_shows_error(
+    ui, plugin, errors, monkeypatch, path, message
+):
+    s = fringe_series()
+    plugin.add_signal(s)
+    select(ui, s)
+    monkeypatch.setattr(ui, "prompt_files", lambda *a, **k: [path] if path else [])
+    before = signals_of(ui)
+    run_dialog(plugin, "attach_stimulus")
+    assert len(errors) == 1 and message in errors[0]
+    assert new_signals(ui, before) == []
+
+
+def test_cancel_runs_nothing(ui, plugin, errors):
+    s = fringe_series()
+    plugin.add_signal(s)
+    select(ui, s)
+    before = signals_of(ui)
+    plugin.action("fringe_intensity").trigger()
+    plugin.dialogs[-1].buttons.button(QtWidgets.QDialogButtonBox.Cancel).click()
+    assert errors == [] and new_signals(ui, before) == []
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_lazy_signals_give_the_eager_results(ui, plugin, errors, lazy):
+    s, truth = simulated_emission_map(shape=(2, 3), n_channels=128, seed=2)
+    s.set_signal_type("CL_STEM_perovskite")
+    series = fringe_series()
+    if lazy:
+        s, series = s.as_lazy(), series.as_lazy()
+    m = plugin.fit_emission(signal=s)
+    c = m["Emission"].centre.map
+    assert np.all(np.abs(c["values"] - truth["centre"]) < 4 * c["std"] + 0.05)
+    eager, _ = simulated_emission_map(shape=(2, 3), n_channels=128, seed=2)
+    eager.set_signal_type("CL_STEM_perovskite")
+    ref = eager.fit_emission()["Emission"].centre.map["values"]
+    np.testing.assert_allclose(c["values"], ref, rtol=1e-6)
+    out = plugin.fringe_intensity("6.4", signal=series)
+    np.testing.assert_allclose(
+        np.asarray(out.data), np.array([2.0, 1.5, 1.0, 0.5]) ** 2 / 2, rtol=0.02
+    )
+    assert errors == []
