@@ -113,3 +113,35 @@ def test_every_registered_kernel_has_a_block_branch(cls):
     # a missing branch leaves the gradient rows untouched (NaN)
     assert not np.isnan(G).all(), f"model_block has no branch for {cls.__name__}"
     assert not np.isnan(grad).all(), f"model_point has no branch for {cls.__name__}"
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        np.linspace(600.0, 820.0, 1024),  # uniform: recurrence path
+        np.geomspace(600.0, 820.0, 300),  # non-uniform: exp at every channel
+        np.r_[np.linspace(600, 650, 50), np.linspace(700, 820, 80)],  # gap
+    ],
+    ids=["uniform", "non-uniform", "with-gap"],
+)
+@pytest.mark.parametrize(
+    "sigma, centre",
+    [(12.0, 710.0), (12.0, 560.0), (12.0, 900.0), (0.05, 700.3), (400.0, 710.0)],
+)
+def test_gaussian_block_matches_point_kernel_everywhere(x, sigma, centre):
+    """The block's recurrence equals exp() at every channel, tails included."""
+    comp = c1d.Gaussian(A=5e4, sigma=sigma, centre=centre)
+    codes, offsets, consts, params = _arrays([comp])
+    P = np.array([p.value for p in params], dtype=float)
+    grad = np.zeros(P.size)
+    f = np.empty(x.size)
+    G = np.zeros((P.size, x.size))
+    model_block(x, P, codes, offsets, consts, grad, f, G)
+    expected = comp.function(x)
+    # relative 1e-9 anywhere, and 1e-13 of the peak: far below any data noise
+    np.testing.assert_allclose(f, expected, rtol=1e-9, atol=1e-13 * expected.max())
+    scale = np.abs(G).max(axis=1)
+    for j in range(0, x.size, 7):
+        model_point(x[j], P, codes, offsets, consts, grad)
+        for i in range(P.size):
+            assert G[i, j] == pytest.approx(grad[i], rel=1e-9, abs=1e-13 * scale[i])
