@@ -15,8 +15,6 @@ EXAMPLES = sorted((ROOT / "examples").rglob("plot_*.py"))
 
 @pytest.mark.slow
 def test_docs_build_without_warnings(tmp_path):
-    pytest.importorskip("sphinx_gallery")
-    pytest.importorskip("pydata_sphinx_theme")
     env = dict(os.environ, MPLBACKEND="Agg")
     proc = subprocess.run(
         [
