@@ -350,6 +350,41 @@ class MigrationMixin:
             ),
         }
 
+    def _wall_profile(self, xray_line, interface, layer, width, bin_size, series):
+        """Profile of ``xray_line`` from ``interface``, the extent of ``layer``
+        on it (nm) and the side of the wall the layer lies on."""
+        geom = self.get_device_geometry()
+        if layer not in geom["layers"]:
+            raise ValueError(f"Unknown layer {layer!r}; have {geom['layers']}.")
+        if series:
+            prof = self._series_profile(xray_line, width, bin_size, interface, False)[0]
+        else:
+            prof = self.get_element_profiles(
+                [xray_line],
+                width=width,
+                bin_size=bin_size,
+                reference=interface,
+                background=False,
+                check_overlaps=True,
+                lazy_output=False,
+            )[0]
+        lo, hi = self._layer_range(prof, layer)
+        if not (abs(lo) < 1e-9 or abs(hi) < 1e-9):
+            raise ValueError(
+                f"The interface {interface!r} is not a boundary of layer {layer!r}."
+            )
+        side = "right" if abs(lo) < 1e-9 else "left"
+        return prof, lo, hi, side
+
+    def _layer_field(self, field, lo, hi):
+        """``field`` (V/m), or the bias voltage over the layer thickness."""
+        if field is None:
+            bias = self.bias_condition
+            if bias["voltage"] is None:
+                raise ValueError("No voltage in the bias condition: give field= (V/m).")
+            field = abs(bias["voltage"]) / ((hi - lo) * 1e-9)
+        return field
+
     def fit_accumulation(
         self,
         xray_line,
@@ -401,34 +436,15 @@ class MigrationMixin:
         """
         from hyperspy_perovskite.signals.migration_fit import fit_migration_profile
 
-        geom = self.get_device_geometry()
-        if layer not in geom["layers"]:
-            raise ValueError(f"Unknown layer {layer!r}; have {geom['layers']}.")
-        prof = self.get_element_profiles(
-            [xray_line],
-            width=width,
-            bin_size=bin_size,
-            reference=interface,
-            background=False,
-            check_overlaps=True,
-            lazy_output=False,
-        )[0]
-        lo, hi = self._layer_range(prof, layer)
-        if not (abs(lo) < 1e-9 or abs(hi) < 1e-9):
-            raise ValueError(
-                f"The interface {interface!r} is not a boundary of layer {layer!r}."
-            )
-        side = "right" if abs(lo) < 1e-9 else "left"
+        prof, lo, hi, side = self._wall_profile(
+            xray_line, interface, layer, width, bin_size, series=False
+        )
         ax = prof.axes_manager.signal_axes[0]
         half = 0.5 * abs(ax.scale)
         # only bins entirely inside the layer (a bin across the wall would
         # carry the neighbour layer's counts)
         rng = (lo + half, hi - half)
-        if field is None:
-            bias = self.bias_condition
-            if bias["voltage"] is None:
-                raise ValueError("No voltage in the bias condition: give field= (V/m).")
-            field = abs(bias["voltage"]) / ((hi - lo) * 1e-9)
+        field = self._layer_field(field, lo, hi)
         return fit_migration_profile(
             prof,
             "steady",
@@ -497,16 +513,9 @@ class MigrationMixin:
         """
         from hyperspy_perovskite.signals.migration_fit import fit_migration_profile
 
-        geom = self.get_device_geometry()
-        if layer not in geom["layers"]:
-            raise ValueError(f"Unknown layer {layer!r}; have {geom['layers']}.")
-        prof = self._series_profile(xray_line, width, bin_size, interface, False)[0]
-        lo, hi = self._layer_range(prof, layer)
-        if not (abs(lo) < 1e-9 or abs(hi) < 1e-9):
-            raise ValueError(
-                f"The interface {interface!r} is not a boundary of layer {layer!r}."
-            )
-        side = "right" if abs(lo) < 1e-9 else "left"
+        prof, lo, hi, side = self._wall_profile(
+            xray_line, interface, layer, width, bin_size, series=True
+        )
         times = self.metadata.get_item("Device.Series.times")
         time_axes = [
             ax for ax in prof.axes_manager.navigation_axes if str(ax.units) == "s"
@@ -516,11 +525,7 @@ class MigrationMixin:
                 "The series has no bias times: give the maps a navigation axis "
                 "in s (stack_bias_series) to fit the transient."
             )
-        if field is None:
-            bias = self.bias_condition
-            if bias["voltage"] is None:
-                raise ValueError("No voltage in the bias condition: give field= (V/m).")
-            field = abs(bias["voltage"]) / ((hi - lo) * 1e-9)
+        field = self._layer_field(field, lo, hi)
         return fit_migration_profile(
             prof,
             "transient",
