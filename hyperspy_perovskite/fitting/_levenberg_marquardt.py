@@ -52,15 +52,71 @@ _REDUCE = {"reassoc", "contract"}
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_REDUCE)
+def _normal_products(G, rb, bw2, unit_weights, active, M, Mr):
+    """``M = G_a W2 G_a^T`` and ``Mr = G_a rb`` over the ``active`` rows of ``G``.
+
+    Each sweep over the channels multiplies one row by three partner rows
+    (and by ``rb`` on its first sweep), so every load of the row serves
+    several products; ``W2 = diag(bw2)`` unless ``unit_weights``.
+    """
+    na = active.shape[0]
+    n_ch = G.shape[1]
+    last = na - 1
+    for ia in range(na):
+        a = active[ia]
+        ib = ia
+        first = True
+        while first or ib < na:
+            b0 = active[min(ib, last)]
+            b1 = active[min(ib + 1, last)]
+            b2 = active[min(ib + 2, last)]
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            sr = 0.0
+            if unit_weights:
+                for j in range(n_ch):
+                    ga = G[a, j]
+                    sr += ga * rb[j]
+                    s0 += ga * G[b0, j]
+                    s1 += ga * G[b1, j]
+                    s2 += ga * G[b2, j]
+            else:
+                for j in range(n_ch):
+                    sr += G[a, j] * rb[j]
+                    ga = G[a, j] * bw2[j]
+                    s0 += ga * G[b0, j]
+                    s1 += ga * G[b1, j]
+                    s2 += ga * G[b2, j]
+            if first:
+                Mr[ia] = sr
+                first = False
+            if ib < na:
+                M[ia, ib] = s0
+                M[ib, ia] = s0
+            if ib + 1 < na:
+                M[ia, ib + 1] = s1
+                M[ib + 1, ia] = s1
+            if ib + 2 < na:
+                M[ia, ib + 2] = s2
+                M[ib + 2, ia] = s2
+            ib += 3
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_REDUCE)
 def _chi2_and_normal(
     theta,
     P,
     grad,
     f,
     G,
-    Jc,
-    r,
+    rb,
     bw,
+    bw2,
+    unit_weights,
+    active,
+    M,
+    Mr,
     JtJ,
     Jtr,
     x,
@@ -76,38 +132,42 @@ def _chi2_and_normal(
 ):
     """chi-squared, ``J^T W J`` (full, symmetric) and ``J^T W r`` at ``theta``.
 
-    ``G`` (n_params, n_channels) receives the model gradients, ``Jc``
-    (n_free, n_channels) the weighted Jacobian columns, ``r`` the weighted
-    residuals and ``bw`` the per-channel factor bin width x weight.
+    ``G`` (n_params, n_channels) receives the model gradients. The weighted
+    Jacobian column of free parameter ``s`` is ``sum_i scale[i] G[i] bw`` over
+    the parameters ``i`` with ``src[i] == s`` (``bw`` = bin width x weight),
+    so the normal equations are reductions over the rows of ``G`` of the
+    ``active`` (non-fixed) parameters (:func:`_normal_products`; ``bw2 =
+    bw ** 2``, ``rb`` = weighted residual x ``bw``), contracted to the free
+    parameters through ``src`` and ``scale``. With
+    ``unit_weights`` (unbinned, unweighted) the weights are skipped.
     """
     _expand(theta, P, src, scale, shift)
     model_block(x, P, codes, offsets, consts, grad, f, G)
     n_ch = x.shape[0]
     nf = theta.shape[0]
+    na = active.shape[0]
     chi2 = 0.0
-    for j in range(n_ch):
-        bw[j] = binw[j] * w[j]
-        rj = (y[j] - f[j] * binw[j]) * w[j]
-        r[j] = rj
-        chi2 += rj * rj
-    Jc[:, :] = 0.0
-    for i in range(P.shape[0]):
-        s = src[i]
-        if s >= 0:
-            sc = scale[i]
-            for j in range(n_ch):
-                Jc[s, j] += sc * G[i, j] * bw[j]
-    for a in range(nf):
-        acc = 0.0
+    if unit_weights:
         for j in range(n_ch):
-            acc += Jc[a, j] * r[j]
-        Jtr[a] = acc
-        for b in range(a, nf):
-            acc = 0.0
-            for j in range(n_ch):
-                acc += Jc[a, j] * Jc[b, j]
-            JtJ[a, b] = acc
-            JtJ[b, a] = acc
+            rj = y[j] - f[j]
+            rb[j] = rj
+            chi2 += rj * rj
+    else:
+        for j in range(n_ch):
+            rj = (y[j] - f[j] * binw[j]) * w[j]
+            rb[j] = rj * bw[j]
+            chi2 += rj * rj
+    _normal_products(G, rb, bw2, unit_weights, active, M, Mr)
+    for k in range(nf):
+        Jtr[k] = 0.0
+        for q in range(nf):
+            JtJ[k, q] = 0.0
+    for ia in range(na):
+        sa = src[active[ia]]
+        ca = scale[active[ia]]
+        Jtr[sa] += ca * Mr[ia]
+        for ib in range(na):
+            JtJ[sa, src[active[ib]]] += ca * scale[active[ib]] * M[ia, ib]
     return chi2
 
 
@@ -215,9 +275,12 @@ def fit_block(
     grad = np.zeros(n_p)
     f = np.empty(n_ch)
     G = np.zeros((n_p, n_ch))
-    Jc = np.zeros((nf, n_ch))
-    r = np.empty(n_ch)
+    rb = np.empty(n_ch)
     bw = np.empty(n_ch)
+    bw2 = np.empty(n_ch)
+    active = np.nonzero(src >= 0)[0]
+    M = np.empty((active.shape[0], active.shape[0]))
+    Mr = np.empty(active.shape[0])
     JtJ = np.empty((nf, nf))
     Jtr = np.empty(nf)
     JtJ_t = np.empty((nf, nf))
@@ -244,6 +307,12 @@ def fit_block(
         if per_pixel_var:
             for j in range(n_ch):
                 w[j] = 1.0 / math.sqrt(V[p, j])
+        unit_weights = True
+        for j in range(n_ch):
+            bw[j] = binw[j] * w[j]
+            bw2[j] = bw[j] * bw[j]
+            if bw[j] != 1.0 or w[j] != 1.0:
+                unit_weights = False
         for i in range(n_p):
             P[i] = P0[p, i]
         for k in range(nf):
@@ -259,9 +328,13 @@ def fit_block(
             grad,
             f,
             G,
-            Jc,
-            r,
+            rb,
             bw,
+            bw2,
+            unit_weights,
+            active,
+            M,
+            Mr,
             JtJ,
             Jtr,
             x,
@@ -325,9 +398,13 @@ def fit_block(
                     grad,
                     f,
                     G,
-                    Jc,
-                    r,
+                    rb,
                     bw,
+                    bw2,
+                    unit_weights,
+                    active,
+                    M,
+                    Mr,
                     JtJ_t,
                     Jtr_t,
                     x,

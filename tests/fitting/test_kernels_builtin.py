@@ -119,10 +119,12 @@ def test_every_registered_kernel_has_a_block_branch(cls):
     "x",
     [
         np.linspace(600.0, 820.0, 1024),  # uniform: recurrence path
+        np.linspace(820.0, 600.0, 1024),  # uniform, decreasing
+        np.linspace(600.0, 820.0, 4099),  # long: lanes re-anchored, ragged tail
         np.geomspace(600.0, 820.0, 300),  # non-uniform: exp at every channel
         np.r_[np.linspace(600, 650, 50), np.linspace(700, 820, 80)],  # gap
     ],
-    ids=["uniform", "non-uniform", "with-gap"],
+    ids=["uniform", "decreasing", "long", "non-uniform", "with-gap"],
 )
 @pytest.mark.parametrize(
     "sigma, centre",
