@@ -81,6 +81,25 @@ class FastFitResult:
         }
 
 
+class _InMemory:
+    """An in-memory array handed to ``da.from_array`` without a copy.
+
+    ``dask.array.from_array`` copies any array-like that has a ``copy``
+    method (dask >= 2025), which for a map doubles the memory and costs more
+    than the fit; this read-only wrapper has none, so the chunks are views
+    (``name=False``: no hashing either).
+    """
+
+    def __init__(self, array):
+        self._array = array
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.ndim = array.ndim
+
+    def __getitem__(self, key):
+        return self._array[key]
+
+
 def _navigation_signal(model, data, title):
     if model.signal.axes_manager.navigation_dimension == 0:
         data = np.reshape(data, (1,))
@@ -356,7 +375,7 @@ def fast_multifit(
             chunks = (first,) + tuple(-1 for _ in nav_shape[1:]) + (-1,)
         else:
             chunks = (-1,)
-        data = da.from_array(data, chunks=chunks, name=False)  # no hashing
+        data = da.from_array(_InMemory(data), chunks=chunks, name=False)
     nav_chunks = data.chunks[:-1]
     p0 = da.from_array(
         P0.reshape(nav_shape + (desc.n_parameters,)),
@@ -365,8 +384,10 @@ def fast_multifit(
     )
     # trailing length-1 axis: map_blocks aligns arrays on their last axes
     mask_d = da.from_array(mask[..., None], chunks=nav_chunks + (1,), name=False)
-    if isinstance(variance, (np.ndarray, da.Array)):
-        var_d = da.asarray(variance).rechunk(data.chunks)
+    if isinstance(variance, np.ndarray):
+        var_d = da.from_array(_InMemory(variance), chunks=data.chunks, name=False)
+    elif isinstance(variance, da.Array):
+        var_d = variance.rechunk(data.chunks)
     else:
         var_d = variance
 
