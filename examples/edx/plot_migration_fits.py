@@ -153,11 +153,12 @@ for name, key in (("D", "diffusion_coefficient"), ("mobility", "mobility")):
     )
 fig, ax = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
 xo = op_iodine.axes_manager.signal_axes[0].axis
-model_op = fit_op.model.as_signal().data
 for i, t in enumerate(op_truth["times"]):
     if 0 < t < 10:
         (line,) = ax.plot(xo, op_iodine.data[i], ".", ms=4, label=f"t = {t:g} s")
-        ax.plot(xo, model_op[i], color=line.get_color())
+        # the model of this frame (the steady frame at 300 s is not needed)
+        model_i = fit_op.model.inav[i].as_signal().data
+        ax.plot(xo, model_i, color=line.get_color())
 ax.set(
     xlim=(-10, 290),
     xlabel="distance from SnO2/perovskite (nm)",

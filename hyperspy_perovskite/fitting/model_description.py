@@ -36,6 +36,8 @@ class ModelDescription:
     fixed_twins: list  # (index, master index, scale, shift) for twins of fixed params
     position_index: list  # indices in P of position parameters
     amplitude_index: list  # indices in P of amplitude parameters
+    amplitude_of: np.ndarray  # index in P of the amplitude a parameter scales with
+    theta_linear: np.ndarray  # free parameters in which the model is linear
 
     @property
     def n_parameters(self):
@@ -113,6 +115,7 @@ def describe_model(model, bounded=True):
         )
     parameters, codes, offsets, consts = [], [], [], []
     position_index, amplitude_index = [], []
+    linear, amplitude_of = [], []
     for comp in components:
         if comp.active_is_multidimensional:
             raise UnsupportedComponentError(
@@ -141,6 +144,12 @@ def describe_model(model, bounded=True):
                 position_index.append(len(parameters))
             if name == spec.amplitude:
                 amplitude_index.append(len(parameters))
+            linear.append(spec.linear or name == spec.proportional_to)
+            amplitude_of.append(
+                offsets[-1] + names.index(spec.proportional_to)
+                if spec.proportional_to is not None and name != spec.proportional_to
+                else -1
+            )
             parameters.append(par)
     index_of = {id(p): i for i, p in enumerate(parameters)}
 
@@ -190,6 +199,11 @@ def describe_model(model, bounded=True):
             shift[i] = a * shift[j] + b
         else:
             fixed_twins.append((i, j, a, b))
+    # a free parameter is linear when every parameter it sets is
+    theta_linear = np.ones(len(theta_index), dtype=bool)
+    for i in range(n_p):
+        if src[i] >= 0 and not linear[i]:
+            theta_linear[src[i]] = False
     return ModelDescription(
         components=components,
         parameters=parameters,
@@ -205,4 +219,6 @@ def describe_model(model, bounded=True):
         fixed_twins=fixed_twins,
         position_index=position_index,
         amplitude_index=amplitude_index,
+        amplitude_of=np.asarray(amplitude_of, dtype=np.int64),
+        theta_linear=theta_linear,
     )

@@ -48,6 +48,14 @@ class KernelSpec:
         a peak was found.
     constants : callable
         ``f(component) -> tuple of float`` (at most 4), passed to the kernel.
+    proportional_to : str or None
+        Name of the parameter ``a`` when the component is ``a * shape(other
+        parameters)``: the model is linear in ``a`` and the derivatives with
+        respect to the others scale with it, which the engine's exact solve
+        of the linear parameters uses (checked for every kernel by the tests).
+    linear : bool
+        The component is linear in every parameter, with basis functions that
+        depend on none of them (Offset, Polynomial).
     """
 
     code: int
@@ -55,6 +63,8 @@ class KernelSpec:
     position: str | None = None
     amplitude: str | None = None
     constants: Callable = field(default=_no_constants)
+    proportional_to: str | None = None
+    linear: bool = False
 
     def parameter_names(self, component):
         if callable(self.parameters):
@@ -84,24 +94,38 @@ def _builtin_specs():
     c1d = model.components1D
 
     return {
-        c1d.Offset: KernelSpec(codes.OFFSET, ("offset",)),
+        c1d.Offset: KernelSpec(codes.OFFSET, ("offset",), linear=True),
         c1d.Gaussian: KernelSpec(
-            codes.GAUSSIAN, ("A", "sigma", "centre"), position="centre", amplitude="A"
+            codes.GAUSSIAN,
+            ("A", "sigma", "centre"),
+            position="centre",
+            amplitude="A",
+            proportional_to="A",
         ),
         c1d.GaussianHF: KernelSpec(
             codes.GAUSSIAN_HF,
             ("height", "fwhm", "centre"),
             position="centre",
             amplitude="height",
+            proportional_to="height",
         ),
         c1d.Lorentzian: KernelSpec(
-            codes.LORENTZIAN, ("A", "gamma", "centre"), position="centre", amplitude="A"
+            codes.LORENTZIAN,
+            ("A", "gamma", "centre"),
+            position="centre",
+            amplitude="A",
+            proportional_to="A",
         ),
         c1d.Polynomial: KernelSpec(
-            codes.POLYNOMIAL, _polynomial_names, constants=_polynomial_constants
+            codes.POLYNOMIAL,
+            _polynomial_names,
+            constants=_polynomial_constants,
+            linear=True,
         ),
-        c1d.Exponential: KernelSpec(codes.EXPONENTIAL, ("A", "tau")),
-        c1d.Erf: KernelSpec(codes.ERF, ("A", "sigma", "origin")),
+        c1d.Exponential: KernelSpec(
+            codes.EXPONENTIAL, ("A", "tau"), proportional_to="A"
+        ),
+        c1d.Erf: KernelSpec(codes.ERF, ("A", "sigma", "origin"), proportional_to="A"),
     }
 
 
@@ -116,13 +140,19 @@ def _suite_specs():
         ("A", "centre", "sigma"),
         position="centre",
         amplitude="A",
+        proportional_to="A",
     )
-    specs[UrbachTail] = KernelSpec(codes.URBACH_TAIL, ("A", "E0", "Eu"))
+    specs[UrbachTail] = KernelSpec(
+        codes.URBACH_TAIL, ("A", "E0", "Eu"), proportional_to="A"
+    )
     # --- in situ kinetics components ---
     from hyperspy_perovskite.components import CrystallinityJMAK
 
     specs[CrystallinityJMAK] = KernelSpec(
-        codes.CRYSTALLINITY_JMAK, ("A", "k", "n", "t0"), amplitude="A"
+        codes.CRYSTALLINITY_JMAK,
+        ("A", "k", "n", "t0"),
+        amplitude="A",
+        proportional_to="A",
     )
     # --- migration / interdiffusion components ---
     from hyperspy_perovskite.components.drift_diffusion_accumulation import (
@@ -140,7 +170,10 @@ def _suite_specs():
         codes.INTERDIFFUSION, ("c_left", "c_right", "centre", "length")
     )
     specs[DriftDiffusionAccumulation] = KernelSpec(
-        codes.DD_ACCUMULATION, ("A", "decay_length", "wall"), constants=_side
+        codes.DD_ACCUMULATION,
+        ("A", "decay_length", "wall"),
+        constants=_side,
+        proportional_to="A",
     )
 
     def _side_thickness(component):
@@ -152,6 +185,7 @@ def _suite_specs():
         codes.DD_TRANSIENT,
         ("c_bulk", "drift_distance", "length", "wall"),
         constants=_side_thickness,
+        proportional_to="c_bulk",
     )
     return specs
 

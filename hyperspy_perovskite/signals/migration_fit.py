@@ -768,6 +768,16 @@ def fit_migration_profile(
             q["D"] = MigrationQuantity(D, 2 * D * L_e / L, "m^2/s", "L^2 / (4 t)")
     # no wrong value presented as a result: NaN where the fit did not converge
     bad = ~conv
+    n_failed = int(np.sum(bad if mask is None else bad & ~np.asarray(mask)))
+    if n_failed:
+        warnings.warn(
+            f"{n_failed} profile(s) did not converge (see the flags in "
+            "result.convergence): their quantities are NaN. A profile "
+            "indistinguishable from the steady state in a transient fit has "
+            "no minimum in D and mu; fit it with kind='steady'.",
+            UserWarning,
+            stacklevel=2,
+        )
     if np.any(bad):
         for qq in q.values():
             if np.shape(qq.value) == bad.shape:

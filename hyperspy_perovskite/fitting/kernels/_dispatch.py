@@ -86,7 +86,7 @@ def model_point(x, P, codes, offsets, consts, grad):
     return total
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def _accumulate(kernel, x, P, o, end, grad, c, f, G):
     """Add ``kernel`` over all channels to ``f``; its gradients to ``G[o:end, :]``."""
     for j in range(x.shape[0]):
@@ -95,7 +95,7 @@ def _accumulate(kernel, x, P, o, end, grad, c, f, G):
             G[q, j] = grad[q]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def model_block(x, P, codes, offsets, consts, grad, f, G):
     """Model over all channels ``x`` into ``f``; partial derivatives into ``G``.
 

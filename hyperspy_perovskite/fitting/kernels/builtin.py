@@ -123,7 +123,7 @@ def erf_step(x, P, o, grad, c):
 _REANCHOR = 32  # steps of 8 channels between exact exp() anchors in gaussian_block
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def _is_uniform(x):
     """True when the channels of ``x`` are equally spaced (relative 1e-9).
 
@@ -143,7 +143,7 @@ def _is_uniform(x):
     return bad == 0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def _gaussian_channel(
     x, j, g, A, inv_sigma, k, centre, i_area, i_sigma, i_centre, f, G
 ):
@@ -156,7 +156,7 @@ def _gaussian_channel(
     G[i_centre, j] = v * u * inv_sigma
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def _exp_half_square_outwards(v0, h, j_start, direction, count, out):
     """Write ``exp(-v^2 / 2)`` at ``count`` channels from ``j_start`` outwards.
 
@@ -271,7 +271,7 @@ def _exp_half_square_outwards(v0, h, j_start, direction, count, out):
         out[j_start + direction * m] = math.exp(-0.5 * v * v)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def gaussian_block(x, P, i_area, i_sigma, i_centre, f, G):
     """Gaussian over all ``x``: adds to ``f``, writes its rows of ``G``.
 
@@ -325,7 +325,7 @@ def gaussian_block(x, P, i_area, i_sigma, i_centre, f, G):
         G[i_centre, j] = v * u * inv_sigma
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def offset_block(x, P, o, f, G):
     """Offset over all ``x``: adds to ``f``, writes its row of ``G``."""
     value = P[o]
