@@ -12,6 +12,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from hyperspy_perovskite._dask import dask_view
 from hyperspy_perovskite.fitting import flags as F
 from hyperspy_perovskite.fitting._levenberg_marquardt import fit_block
 from hyperspy_perovskite.fitting.model_description import describe_model
@@ -79,25 +80,6 @@ class FastFitResult:
             "spectra_per_second": float(self.spectra_per_second),
             "median_reduced_chisq": float(np.median(red[ok])) if ok.any() else None,
         }
-
-
-class _InMemory:
-    """An in-memory array handed to ``da.from_array`` without a copy.
-
-    ``dask.array.from_array`` copies any array-like that has a ``copy``
-    method (dask >= 2025), which for a map doubles the memory and costs more
-    than the fit; this read-only wrapper has none, so the chunks are views
-    (``name=False``: no hashing either).
-    """
-
-    def __init__(self, array):
-        self._array = array
-        self.shape = array.shape
-        self.dtype = array.dtype
-        self.ndim = array.ndim
-
-    def __getitem__(self, key):
-        return self._array[key]
 
 
 def _navigation_signal(model, data, title):
@@ -395,7 +377,7 @@ def fast_multifit(
             chunks = (first,) + tuple(-1 for _ in nav_shape[1:]) + (-1,)
         else:
             chunks = (-1,)
-        data = da.from_array(_InMemory(data), chunks=chunks, name=False)
+        data = dask_view(data, chunks)
     nav_chunks = data.chunks[:-1]
     p0 = da.from_array(
         P0.reshape(nav_shape + (desc.n_parameters,)),
@@ -405,7 +387,7 @@ def fast_multifit(
     # trailing length-1 axis: map_blocks aligns arrays on their last axes
     mask_d = da.from_array(mask[..., None], chunks=nav_chunks + (1,), name=False)
     if isinstance(variance, np.ndarray):
-        var_d = da.from_array(_InMemory(variance), chunks=data.chunks, name=False)
+        var_d = dask_view(variance, data.chunks)
     elif isinstance(variance, da.Array):
         var_d = variance.rechunk(data.chunks)
     else:

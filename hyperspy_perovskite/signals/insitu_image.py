@@ -15,6 +15,7 @@ import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy.signals import Signal2D
 
+from hyperspy_perovskite._dask import dask_view
 from hyperspy_perovskite.analysis import drift as _drift
 from hyperspy_perovskite.analysis import fringes as _fringes
 from hyperspy_perovskite.analysis import regions as _regions
@@ -116,7 +117,20 @@ class InSituImageSeries(Signal2D):
             )
         return px
 
-    def _dask_frames(self):
+    def _dask_frames(self, copy=True):
+        """The frames as a dask array chunked along time (whole frames).
+
+        Parameters
+        ----------
+        copy : bool
+            For eager data: let dask copy the array (it does so to guard the
+            graph against later changes of the data). Pass False only when
+            the graph is computed before control returns to the user.
+
+        Returns
+        -------
+        dask.array.Array
+        """
         import dask.array as da
 
         data = self.data
@@ -125,6 +139,8 @@ class InSituImageSeries(Signal2D):
         frame_bytes = max(data[0].nbytes, 1)
         c = int(max(1, min(data.shape[0], _FRAME_BYTES_PER_CHUNK // frame_bytes)))
         # name=False: no hashing of the whole array to name the dask graph
+        if not copy:
+            return dask_view(data, (c, -1, -1))
         return da.from_array(data, chunks=(c, -1, -1), name=False)
 
     def _roi_slices(self, roi):
@@ -616,7 +632,8 @@ class InSituImageSeries(Signal2D):
         d = np.atleast_1d(np.asarray(d_spacing, dtype=float))
         scalar_d = np.ndim(d_spacing) == 0
         px = self._pixel_size_angstrom()
-        data = self._dask_frames()
+        # eager data: the graph is computed here unless a lazy output is asked
+        data = self._dask_frames(copy=bool(lazy_output))
         d_axis = {"name": "d-spacing", "units": "A", "axis": d}
         workers = 1
         if tile_size is not None:

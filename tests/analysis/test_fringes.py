@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from hyperspy_perovskite.analysis.fringes import (
+    _power_scipy,
     band_weights,
     fringe_power,
+    fringe_power_frames,
     tile_origins,
 )
 
@@ -99,3 +101,37 @@ def test_bad_shapes():
         fringe_power(np.zeros((64, 64)), 1.0, [6.0])
     with pytest.raises(ValueError, match="step"):
         fringe_power(np.zeros((1, 64, 64)), 1.0, [6.0], window_shape=(32, 32), step=0)
+
+
+@pytest.mark.parametrize(
+    "shape, tile, step, d",
+    [
+        ((256, 320), (64, 64), (32, 32), [6.36, 6.96]),  # odd number of tile rows
+        ((200, 300), (32, 64), (16, 24), [6.36]),
+        ((300, 200), (64, 32), (20, 16), [6.36, 8.0]),
+        ((256, 256), (16, 16), (8, 8), [6.36]),
+        ((256, 256), (32, 32), (32, 40), [6.36]),  # tiles apart along x
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16])
+@pytest.mark.filterwarnings("ignore:The annulus of d")
+def test_compiled_tiles_match_scipy(shape, tile, step, d, dtype):
+    """The compiled tile kernel agrees with the scipy.fft path."""
+    rng = np.random.default_rng(shape[0] + tile[1])
+    frames = 100 + _fringe(shape, 1.5, 6.36, 5.0) + rng.poisson(50, (3, *shape))
+    frames = frames.astype(dtype)
+    W, win = band_weights(tile, 1.5, d)
+    oy = tile_origins(shape[0], tile[0], step[0])
+    ox = tile_origins(shape[1], tile[1], step[1])
+    got = fringe_power_frames(frames, oy, ox, win, W)
+    ref = _power_scipy(
+        frames, oy, ox, win.sum(axis=1), win.sum(axis=0) / win.sum(), W, 1
+    )
+    assert got.shape == (3, oy.size, ox.size, len(d))
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
+
+
+def test_windows_must_fit():
+    W, win = band_weights((32, 32), 1.0, [6.4])
+    with pytest.raises(ValueError, match="do not fit"):
+        fringe_power_frames(np.zeros((1, 64, 64)), [0, 40], [0], win, W)

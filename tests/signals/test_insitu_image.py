@@ -209,6 +209,18 @@ def test_lazy_equals_eager(movie, mode):
     assert s.fringe_intensity(6.36, lazy_output=True, **kw)._lazy
 
 
+def test_lazy_output_of_eager_data_keeps_its_frames(movie):
+    """A lazy result of eager data is not changed by later edits of the data
+    (the eager result, computed at once, reads the frames without a copy)."""
+    s, _ = movie
+    s = s.deepcopy()
+    eager = s.fringe_intensity(6.36, tile_size=64)
+    lazy = s.fringe_intensity(6.36, tile_size=64, lazy_output=True)
+    s.data[:] = 0.0
+    lazy.compute()
+    np.testing.assert_allclose(lazy.data, eager.data, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("ext", ["hspy", "zspy"])
 def test_fringe_result_survives_save_load(movie, tmp_path, ext):
     s, truth = movie
