@@ -266,7 +266,7 @@ def _contract(M, Mr, active, src, scale, JtJ, Jtr):
             JtJ[sa, src[active[ib]]] += ca * scale[active[ib]] * M[ia, ib]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always", _nrt=False)
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def _solve_linear_parameters(
     theta,
     P,
@@ -509,6 +509,10 @@ def fit_block(
     scalar_var = V.shape[0] == 1 and V.shape[1] == 1 and math.isfinite(V[0, 0])
     if scalar_var:
         w[:] = 1.0 / math.sqrt(V[0, 0])
+    all_unit = True
+    for j in range(n_ch):
+        if binw[j] * w[j] != 1.0 or w[j] != 1.0:
+            all_unit = False
     for p in range(n_pix):
         if flags_in[p] != 0:
             out[p, 2 * n_p + 1] = flags_in[p]
@@ -518,12 +522,15 @@ def fit_block(
         if per_pixel_var:
             for j in range(n_ch):
                 w[j] = 1.0 / math.sqrt(V[p, j])
-        unit_weights = True
-        for j in range(n_ch):
-            bw[j] = binw[j] * w[j]
-            bw2[j] = bw[j] * bw[j]
-            if bw[j] != 1.0 or w[j] != 1.0:
-                unit_weights = False
+        # unbinned and unweighted: the same for every pixel, no weights needed
+        unit_weights = not per_pixel_var and all_unit
+        if not unit_weights:
+            n_other = 0
+            for j in range(n_ch):
+                bw[j] = binw[j] * w[j]
+                bw2[j] = bw[j] * bw[j]
+                n_other += (bw[j] != 1.0) | (w[j] != 1.0)
+            unit_weights = n_other == 0
         for i in range(n_p):
             P[i] = P0[p, i]
         for k in range(nf):

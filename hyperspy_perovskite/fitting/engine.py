@@ -15,6 +15,7 @@ import numpy as np
 from hyperspy_perovskite._dask import dask_view
 from hyperspy_perovskite.fitting import flags as F
 from hyperspy_perovskite.fitting._levenberg_marquardt import fit_block
+from hyperspy_perovskite.fitting._screen import screen_inputs
 from hyperspy_perovskite.fitting.model_description import describe_model
 
 __all__ = ["FastFitResult", "fast_multifit"]
@@ -169,13 +170,6 @@ def _fit_chunk(
     n = int(np.prod(nav_shape))
     Y = np.asarray(data).reshape(n, data.shape[-1])[:, selection]
     Y = np.ascontiguousarray(Y, dtype=np.float64)
-    flags = np.zeros(n, dtype=np.int8)
-    finite = np.isfinite(Y).all(axis=1)
-    flags[~finite] = F.NOT_FINITE_DATA
-    flags[finite & ~np.any(Y != 0, axis=1)] = F.EMPTY
-    if saturation is not None:
-        sat = finite & (Y >= saturation).any(axis=1)
-        flags[sat & (flags == 0)] = F.SATURATED
     if variance is None:
         V = np.full((1, 1), np.nan)
     elif np.ndim(variance) == 0:
@@ -185,10 +179,8 @@ def _fit_chunk(
         V = np.ascontiguousarray(V, dtype=np.float64)
         if min_variance is not None:
             V = np.maximum(V, min_variance)
-        bad = ~(np.isfinite(V) & (V > 0)).all(axis=1)
-        flags[bad & (flags == 0)] = F.BAD_VARIANCE
-    m = np.asarray(mask).reshape(n)
-    flags[m] = F.MASKED
+    flags = np.where(np.asarray(mask).reshape(n), F.MASKED, 0).astype(np.int8)
+    screen_inputs(Y, V, np.inf if saturation is None else float(saturation), flags)
     P0 = np.ascontiguousarray(np.asarray(p0).reshape(n, -1), dtype=np.float64)
     out = fit_block(
         x,
