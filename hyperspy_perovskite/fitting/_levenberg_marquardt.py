@@ -17,13 +17,18 @@ Algorithm: Levenberg-Marquardt with Marquardt's diagonal scaling
 0.1, is divided by 5 after an accepted step and multiplied by 10 after a
 rejected one (values chosen on simulated emission maps: fewest iterations
 from ``estimate_parameters`` starting values); a trial step that would cross
-a bound goes halfway to it, so iterates stay feasible. The parameters in which
-the model is linear (offsets, polynomial coefficients, amplitudes of
-amplitude x shape components) are moved to their exact optimum at the start
-and after every accepted step, from the normal equations already at hand (a
-variable-projection step, :func:`_solve_linear_parameters`): on Gaussian +
-Offset maps from ``estimate_parameters`` starts this saves about a quarter of
-the model evaluations.
+a bound goes halfway to it, so iterates stay feasible.
+
+The parameters in which the model is linear (offsets, polynomial
+coefficients, amplitudes of amplitude x shape components) are moved to their
+exact optimum after every accepted step that lowered chi-squared by more
+than 0.1 %, from the normal equations already at hand (a variable-projection
+step, :func:`_solve_linear_parameters`). On two-band + Urbach-tail emission
+maps this ends in lower chi-squared minima (median 16 % lower, emission
+centres and Urbach energies closer to the truth); on Gaussian + Offset maps
+it saves a tenth of the model evaluations, about what the solves cost. It is
+not applied at the starting point, where it moved two-band + tail fits into
+worse minima.
 """
 
 import math
@@ -38,6 +43,11 @@ from hyperspy_perovskite.fitting.flags import (
     SINGULAR,
 )
 from hyperspy_perovskite.fitting.kernels import model_block
+
+# The linear parameters are solved after an accepted step that lowered
+# chi-squared by more than this fraction; closer to the minimum they are
+# already at their optimum and the solve would cost more than it saves.
+_LINEAR_SOLVE_MIN_DECREASE = 1e-3
 
 # Columns of the per-pixel output row, after the 2 * n_parameters values/stds.
 N_EXTRA_COLUMNS = 3  # chisq, flag, iterations
@@ -465,8 +475,8 @@ def fit_block(
     ftol, xtol : float
         Relative chi-squared decrease and relative step size that end the fit.
     linear_solve : bool
-        Move the linear parameters to their exact optimum at the start and
-        after every accepted step (:func:`_solve_linear_parameters`).
+        Move the linear parameters to their exact optimum after every
+        accepted step (:func:`_solve_linear_parameters`).
     """
     n_pix, n_ch = Y.shape
     n_p = P0.shape[1]
@@ -566,12 +576,6 @@ def fit_block(
             offsets,
             consts,
         )
-        if linear_solve and math.isfinite(chi2):
-            chi2 = _solve_linear_parameters(
-                theta, P, chi2, M, Mr, JtJ, Jtr, active, src, scale,
-                amplitude_of, lower, upper,
-                lin, H, b_lin, L_lin, d_lin, fac, dP, work,
-            )  # fmt: skip
         flag = MAX_ITERATIONS
         lam = 0.1
         it = 0
@@ -650,7 +654,7 @@ def fit_block(
                         for b in range(nf):
                             JtJ[k, b] = JtJ_t[k, b]
                     chi2 = chi2_t
-                    if linear_solve:
+                    if linear_solve and decrease > _LINEAR_SOLVE_MIN_DECREASE:
                         chi2 = _solve_linear_parameters(
                             theta, P, chi2, M, Mr, JtJ, Jtr, active, src, scale,
                             amplitude_of, lower, upper,

@@ -275,10 +275,11 @@ def fast_multifit(
         Threads of the local dask scheduler (ignored under dask.distributed).
     linear_solve : bool
         Move the parameters in which the model is linear (offsets, polynomial
-        coefficients, amplitudes) to their exact least-squares optimum at the
-        start and after every accepted step, without evaluating the model
-        again (a variable-projection step); it reaches the same minimum in
-        fewer iterations. False gives plain Levenberg-Marquardt.
+        coefficients, amplitudes) to their exact least-squares optimum after
+        every accepted step, without evaluating the model again (a
+        variable-projection step): fewer iterations, and models with local
+        minima (two bands and a tail) end in lower ones. False gives plain
+        Levenberg-Marquardt.
 
     Returns
     -------

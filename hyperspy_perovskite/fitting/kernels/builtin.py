@@ -143,7 +143,7 @@ def _is_uniform(x):
     return bad == 0
 
 
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+@njit(cache=True, nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _gaussian_channel(
     x, j, g, A, inv_sigma, k, centre, i_area, i_sigma, i_centre, f, G
 ):
@@ -316,13 +316,9 @@ def gaussian_block(x, P, i_area, i_sigma, i_centre, f, G):
         v_down = -(u0 - dx * inv_sigma) * up
         _exp_half_square_outwards(v_down, h, j0 - 1, -1, j0, row)
     for j in range(n):
-        u = (x[j] - centre) * inv_sigma
-        gn = row[j] * k
-        v = A * gn
-        f[j] += v
-        G[i_area, j] = gn
-        G[i_sigma, j] = v * (u * u - 1.0) * inv_sigma
-        G[i_centre, j] = v * u * inv_sigma
+        _gaussian_channel(
+            x, j, row[j], A, inv_sigma, k, centre, i_area, i_sigma, i_centre, f, G
+        )
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
