@@ -417,6 +417,17 @@ def _inverse_diagonal(A, L, e, col, diag):
     return True
 
 
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def _channel_weights(binw, w, bw, bw2):
+    """``bw = binw * w`` and ``bw2 = bw ** 2``; True when all are one (no weights)."""
+    n_other = 0
+    for j in range(w.shape[0]):
+        bw[j] = binw[j] * w[j]
+        bw2[j] = bw[j] * bw[j]
+        n_other += (bw[j] != 1.0) | (w[j] != 1.0)
+    return n_other == 0
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def fit_block(
     x,
@@ -519,10 +530,8 @@ def fit_block(
     scalar_var = V.shape[0] == 1 and V.shape[1] == 1 and math.isfinite(V[0, 0])
     if scalar_var:
         w[:] = 1.0 / math.sqrt(V[0, 0])
-    all_unit = True
-    for j in range(n_ch):
-        if binw[j] * w[j] != 1.0 or w[j] != 1.0:
-            all_unit = False
+    # weights shared by every pixel unless each has its own variance
+    unit_weights = _channel_weights(binw, w, bw, bw2)
     for p in range(n_pix):
         if flags_in[p] != 0:
             out[p, 2 * n_p + 1] = flags_in[p]
@@ -532,15 +541,7 @@ def fit_block(
         if per_pixel_var:
             for j in range(n_ch):
                 w[j] = 1.0 / math.sqrt(V[p, j])
-        # unbinned and unweighted: the same for every pixel, no weights needed
-        unit_weights = not per_pixel_var and all_unit
-        if not unit_weights:
-            n_other = 0
-            for j in range(n_ch):
-                bw[j] = binw[j] * w[j]
-                bw2[j] = bw[j] * bw[j]
-                n_other += (bw[j] != 1.0) | (w[j] != 1.0)
-            unit_weights = n_other == 0
+            unit_weights = _channel_weights(binw, w, bw, bw2)
         for i in range(n_p):
             P[i] = P0[p, i]
         for k in range(nf):
