@@ -292,6 +292,17 @@ def _pattern_params(cfg, ti, yi, xi):
     step, width, kpix = cfg["step"], cfg["width"], cfg["kpix"]
     xs, ys = xi * step + off[:, 1], yi * step + off[:, 0]
     bounds = np.array([f for _, f in LAYERS[1:]]) * width
+    # interfaces are not abrupt in projection (roughness through the lamella
+    # and the probe size): occupancy of each layer with erf edges of 0.6 nm
+    from scipy.special import erf
+
+    edges = np.concatenate([[-np.inf], bounds, [np.inf]])
+    occ = np.stack(
+        [
+            0.5 * (erf((xs - edges[i]) / (np.sqrt(2) * 0.6)) - erf((xs - edges[i + 1]) / (np.sqrt(2) * 0.6)))
+            for i in range(len(LAYERS))
+        ]
+    )
     layer = np.searchsorted(bounds, xs, side="right")
     th, cl = _thickness(xs, ys, cfg["field"])
     e = strain_field(xs, t, width, cfg["t_on"], cfg["tau"])
@@ -305,7 +316,7 @@ def _pattern_params(cfg, ti, yi, xi):
     dist = np.hypot(xs[:, None] - nuc[None, :, 0], ys[:, None] - nuc[None, :, 1])
     inside = dist <= radius
     grain = np.where(inside.any(axis=1), np.argmax(inside, axis=1), -1)
-    mu = np.array([0.25, 0.6, 0.25, 0.45])[layer] + 0.5 * cl
+    mu = np.array([0.25, 0.6, 0.25, 0.45]) @ occ + 0.5 * cl
     fs = 1.0 - np.exp(-mu * th)
     n_e = cfg["dose"]
     refl, pbr = cfg["refl"], cfg["pb"]
@@ -313,7 +324,7 @@ def _pattern_params(cfg, ti, yi, xi):
     spots = np.zeros((ti.size, nsp, 3))
     spots[:, 0, :2] = cen
     spots[:, 0, 2] = n_e * (1 - fs)
-    emitter = layer == 1
+    emitter = occ[1] > 0.5
     pb = grain >= 0
     exx, eyy, exy, th_rot = e
     c, s = np.cos(th_rot), np.sin(th_rot)
@@ -325,7 +336,7 @@ def _pattern_params(cfg, ti, yi, xi):
     det = f11 * f22 - f12 * f21
     # inverse transpose of [[f11, f12], [f21, f22]]
     m11, m12, m21, m22 = f22 / det, -f21 / det, -f12 / det, f11 / det
-    bragg = np.where(emitter, 0.45 * fs * n_e, 0.0) * np.where(pb, 0.6, 1.0)
+    bragg = occ[1] * 0.45 * fs * n_e * np.where(pb, 0.6, 1.0)
     gx = m11[:, None] * refl[None, :, 0] + m12[:, None] * refl[None, :, 1]
     gy = m21[:, None] * refl[None, :, 0] + m22[:, None] * refl[None, :, 1]
     spots[:, 1 : 1 + len(refl), 0] = cen[:, :1] + gx / kpix
@@ -336,12 +347,11 @@ def _pattern_params(cfg, ti, yi, xi):
     spots[:, j:, 0] = cen[:, :1] + pbr[None, :, 0] * np.cos(phi) / kpix
     spots[:, j:, 1] = cen[:, 1:] + pbr[None, :, 0] * np.sin(phi) / kpix
     spots[:, j:, 2] = np.where(pb, 0.3 * fs * n_e, 0.0)[:, None] * pbr[None, :, 2]
-    organic = (layer == 0) | (layer == 2)
     w = np.column_stack(
         [
             (0.35 * fs + 0.08 * cl) * n_e,
-            np.where(organic, 0.5 * fs * n_e, 0.0),
-            np.where(layer == 3, 0.5 * fs * n_e, 0.0),
+            (occ[0] + occ[2]) * 0.5 * fs * n_e,
+            occ[3] * 0.5 * fs * n_e,
         ]
     )
     truth = {"strain": e, "emitter": emitter, "pb": pb, "centre": cen, "layer": layer}
