@@ -43,8 +43,13 @@ gives one nano-beam electron diffraction pattern:
 from __future__ import annotations
 
 import dask.array as da
-import numba
 import numpy as np
+
+from hyperspy_perovskite.data._operando_render import (
+    _radial_tables,
+    _render,
+    _spot_profile,
+)
 
 __all__ = ["simulate_operando_4dstem", "LAYERS", "strain_field"]
 
@@ -162,82 +167,21 @@ def _thickness(xs, ys, rng_params):
     return th, cl
 
 
-def _radial_tables(kpix, n):
-    r = np.arange(n) * 0.25  # px
-    g = r * kpix
-    diffuse = 1.0 / (1.0 + (g / 0.15) ** 2) ** 1.5
-    halo = np.exp(-0.5 * ((g - 0.22) / 0.045) ** 2) + 0.5 * np.exp(
-        -0.5 * ((g - 0.45) / 0.08) ** 2
-    )
-    al = np.zeros_like(g)
-    for hkl, w in (((1, 1, 1), 1.0), ((2, 0, 0), 0.55), ((2, 2, 0), 0.35)):
-        g0 = np.sqrt(sum(v * v for v in hkl)) / A_AL
-        al += w * np.exp(-0.5 * ((g - g0) / (1.2 * kpix)) ** 2) / max(g0, 1e-9)
-    tabs = np.stack([diffuse, halo, al])
-    # normalise each to unit integral over the plane (2 pi r dr)
-    norm = (tabs * 2 * np.pi * np.maximum(r, 0.125) * 0.25).sum(axis=1)
-    return tabs / norm[:, None]
-
-
-def _spot_profile(radius, psf):
-    # disk of radius `radius` (px) convolved with a Gaussian psf, radial table
-    f = 8
-    half = int(np.ceil(radius + 5 * psf)) + 1
-    ax = (np.arange(-half * f, half * f) + 0.5) / f
-    yy, xx = np.meshgrid(ax, ax, indexing="ij")
-    disk = (np.hypot(xx, yy) <= radius).astype(float)
-    kx = np.fft.fftfreq(ax.size, d=1 / f)
-    kk = np.hypot(*np.meshgrid(kx, kx, indexing="ij"))
-    img = np.fft.ifft2(np.fft.fft2(disk) * np.exp(-2 * (np.pi * psf * kk) ** 2)).real
-    rr = np.hypot(xx, yy).ravel()
-    r = np.arange(0, half, 0.05)
-    prof = np.interp(r, np.sort(rr), img.ravel()[np.argsort(rr)])
-    prof = np.clip(prof, 0, None)
-    prof /= (prof * 2 * np.pi * np.maximum(r, 0.025) * 0.05).sum()
-    return prof, 0.05
-
-
-@numba.njit(cache=False, nogil=True)
-def _render(out, centres, spots, prof, pdr, bg, bdr, seeds):  # pragma: no cover
-    n, ny, nx = out.shape
-    nprof = prof.size
-    nbg = bg.shape[1]
-    lam = np.zeros((ny, nx))
-    for i in range(n):
-        np.random.seed(seeds[i])
-        cx, cy = centres[i, 0], centres[i, 1]
-        for y in range(ny):
-            for x in range(nx):
-                r = np.sqrt((x - cx) ** 2 + (y - cy) ** 2) / bdr
-                j = int(r)
-                if j < nbg - 1:
-                    w = r - j
-                    lam[y, x] = bg[i, j] * (1 - w) + bg[i, j + 1] * w
-                else:
-                    lam[y, x] = bg[i, nbg - 1]
-        rmax = (nprof - 2) * pdr
-        for s in range(spots.shape[1]):
-            amp = spots[i, s, 2]
-            if amp <= 0:
-                continue
-            sx, sy = spots[i, s, 0], spots[i, s, 1]
-            x0, x1 = max(int(sx - rmax), 0), min(int(sx + rmax) + 2, nx)
-            y0, y1 = max(int(sy - rmax), 0), min(int(sy + rmax) + 2, ny)
-            for y in range(y0, y1):
-                for x in range(x0, x1):
-                    r = np.sqrt((x - sx) ** 2 + (y - sy) ** 2) / pdr
-                    j = int(r)
-                    if j < nprof - 1:
-                        w = r - j
-                        lam[y, x] += amp * (prof[j] * (1 - w) + prof[j + 1] * w)
-        for y in range(ny):
-            for x in range(nx):
-                v = np.random.poisson(lam[y, x]) if lam[y, x] > 0 else 0
-                out[i, y, x] = min(v, 65535)
-
-
-def _config(n_time, scan_shape, pattern_size, dt, t_on, tau, pb_onset, dose, seed,
-            convergence_angle, drift_per_step, step, beam_energy):
+def _config(
+    n_time,
+    scan_shape,
+    pattern_size,
+    dt,
+    t_on,
+    tau,
+    pb_onset,
+    dose,
+    seed,
+    convergence_angle,
+    drift_per_step,
+    step,
+    beam_energy,
+):
     rng = np.random.default_rng(seed)
     ny, nx = scan_shape
     width = nx * step
@@ -258,7 +202,11 @@ def _config(n_time, scan_shape, pattern_size, dt, t_on, tau, pb_onset, dose, see
         rng.uniform(0, 2 * np.pi, nk),
         0.18 / np.sqrt(nk),
         [
-            (rng.uniform(0, width), rng.uniform(0, ny * step), rng.uniform(1.0, 2.0) * step)
+            (
+                rng.uniform(0, width),
+                rng.uniform(0, ny * step),
+                rng.uniform(1.0, 2.0) * step,
+            )
             for _ in range(max(2, (nx * ny) // 120))
         ],
     )
@@ -276,11 +224,26 @@ def _config(n_time, scan_shape, pattern_size, dt, t_on, tau, pb_onset, dose, see
     descan = np.array([0.03, -0.02])  # px of beam shift per scan pixel (x, y)
     jitter = rng.normal(0, 0.05, (n_time, ny, nx, 2))
     return {
-        "rng_seed": seed, "ny": ny, "nx": nx, "K": pattern_size, "step": step,
-        "width": width, "kpix": kpix, "lam": lam, "refl": refl, "times": times,
-        "offset": offset, "field": field, "nuclei": nuclei, "descan": descan,
-        "jitter": jitter, "t_on": t_on, "tau": tau, "dose": dose,
-        "disk": convergence_angle * 1e-3 / lam / kpix, "pb": _pb_reflections(),
+        "rng_seed": seed,
+        "ny": ny,
+        "nx": nx,
+        "K": pattern_size,
+        "step": step,
+        "width": width,
+        "kpix": kpix,
+        "lam": lam,
+        "refl": refl,
+        "times": times,
+        "offset": offset,
+        "field": field,
+        "nuclei": nuclei,
+        "descan": descan,
+        "jitter": jitter,
+        "t_on": t_on,
+        "tau": tau,
+        "dose": dose,
+        "disk": convergence_angle * 1e-3 / lam / kpix,
+        "pb": _pb_reflections(),
         "tables": _radial_tables(kpix, int(pattern_size * 3)),
     }
 
@@ -299,16 +262,24 @@ def _pattern_params(cfg, ti, yi, xi):
     edges = np.concatenate([[-np.inf], bounds, [np.inf]])
     occ = np.stack(
         [
-            0.5 * (erf((xs - edges[i]) / (np.sqrt(2) * 0.6)) - erf((xs - edges[i + 1]) / (np.sqrt(2) * 0.6)))
+            0.5
+            * (
+                erf((xs - edges[i]) / (np.sqrt(2) * 0.6))
+                - erf((xs - edges[i + 1]) / (np.sqrt(2) * 0.6))
+            )
             for i in range(len(LAYERS))
         ]
     )
     layer = np.searchsorted(bounds, xs, side="right")
     th, cl = _thickness(xs, ys, cfg["field"])
-    e = strain_field(xs, t, width, cfg["t_on"], cfg["tau"])
+    # emitter that projects beyond an interface (roughness) carries the strain
+    # of the emitter at that interface
+    x_em = np.clip(xs, LAYERS[1][1] * width, LAYERS[2][1] * width - 1e-6)
+    e = strain_field(x_em, t, width, cfg["t_on"], cfg["tau"])
     k = cfg["K"]
-    cen = np.column_stack([(k - 1) / 2 + cfg["descan"][0] * xi,
-                           (k - 1) / 2 + cfg["descan"][1] * yi])
+    cen = np.column_stack(
+        [(k - 1) / 2 + cfg["descan"][0] * xi, (k - 1) / 2 + cfg["descan"][1] * yi]
+    )
     cen = cen + cfg["jitter"][ti, yi, xi][:, ::-1]
     nuc = cfg["nuclei"]
     age = t[:, None] - nuc[None, :, 2]
@@ -463,9 +434,21 @@ def simulate_operando_4dstem(
     """
     if n_time < 1 or min(scan_shape) < 1 or pattern_size < 16:
         raise ValueError("n_time >= 1, scan sizes >= 1 and pattern_size >= 16.")
-    cfg = _config(n_time, scan_shape, pattern_size, dt, bias_on, tau, pb_onset,
-                  dose, seed, convergence_angle, drift_per_step, scan_step,
-                  beam_energy)
+    cfg = _config(
+        n_time,
+        scan_shape,
+        pattern_size,
+        dt,
+        bias_on,
+        tau,
+        pb_onset,
+        dose,
+        seed,
+        convergence_angle,
+        drift_per_step,
+        scan_step,
+        beam_energy,
+    )
     prof, _ = _spot_profile(max(cfg["disk"], 0.3), 0.7)
     ny, nx = scan_shape
     k = pattern_size
@@ -473,7 +456,11 @@ def simulate_operando_4dstem(
     if lazy:
         ch = chunks or (1, ny, nx)
         arr = da.map_blocks(
-            _block, cfg, prof, seed, dtype=np.uint16,
+            _block,
+            cfg,
+            prof,
+            seed,
+            dtype=np.uint16,
             chunks=da.core.normalize_chunks(tuple(ch) + (k, k), shape),
             meta=np.empty((0,) * 5, np.uint16),
         )
@@ -504,7 +491,9 @@ def _truth(cfg, sig):
         "offset": cfg["offset"].copy(),
         "pb_onset": float(cfg["nuclei"][:, 2].min()),
         "bias_on": float(cfg["t_on"]),
-        "interfaces": {n: f * width for n, (_, f) in zip(names, LAYERS[1:], strict=True)},
+        "interfaces": {
+            n: f * width for n, (_, f) in zip(names, LAYERS[1:], strict=True)
+        },
         "layers": [n for n, _ in LAYERS],
         "kpix": cfg["kpix"],
         "wavelength": lam,
@@ -524,14 +513,22 @@ def _make_signal(arr, cfg, calibrated, beam_energy, pixel_size):
     cls = LazyOperando4DSTEM if isinstance(arr, da.Array) else Operando4DSTEM
     s = cls(arr)
     ax_x, ax_y, ax_t = s.axes_manager.navigation_axes
-    ax_t.name, ax_t.units, ax_t.scale = "time", "s", float(cfg["times"][1] - cfg["times"][0]) if len(cfg["times"]) > 1 else 1.0
+    ax_t.name, ax_t.units, ax_t.scale = (
+        "time",
+        "s",
+        float(cfg["times"][1] - cfg["times"][0]) if len(cfg["times"]) > 1 else 1.0,
+    )
     for ax, name in ((ax_x, "x"), (ax_y, "y")):
         ax.name, ax.units, ax.scale = name, "nm", cfg["step"]
     k = cfg["K"]
     for ax, name in zip(s.axes_manager.signal_axes, ("kx", "ky"), strict=True):
         ax.name = name
         if calibrated:
-            ax.units, ax.scale, ax.offset = "k_A^-1", cfg["kpix"], -(k - 1) / 2 * cfg["kpix"]
+            ax.units, ax.scale, ax.offset = (
+                "k_A^-1",
+                cfg["kpix"],
+                -(k - 1) / 2 * cfg["kpix"],
+            )
         else:
             ax.units = "px"
     lam = cfg["lam"]
@@ -540,8 +537,12 @@ def _make_signal(arr, cfg, calibrated, beam_energy, pixel_size):
     md.General.title = "Simulated operando 4D-STEM (nanoLED under constant current)"
     md.set_item("Acquisition_instrument.TEM.beam_energy", float(beam_energy))
     md.set_item("Acquisition_instrument.TEM.camera_length", float(cam))
-    md.set_item("Acquisition_instrument.TEM.Detector.Diffraction.pixel_size", float(pixel_size))
-    md.set_item("Acquisition_instrument.TEM.Detector.Diffraction.pixel_size_units", "um")
+    md.set_item(
+        "Acquisition_instrument.TEM.Detector.Diffraction.pixel_size", float(pixel_size)
+    )
+    md.set_item(
+        "Acquisition_instrument.TEM.Detector.Diffraction.pixel_size_units", "um"
+    )
     md.set_item("Sample.phase", "cubic-CsPbBr3")
     return s
 
@@ -550,13 +551,24 @@ def _annotate(sig, record, bias_on, truth):
     from hyperspy_perovskite.stimulus import attach_stimulus, set_bias_condition
 
     attach_stimulus(sig, record, inplace=True)
-    set_bias_condition(sig, "galvanostatic", current=10e-9, start_time=bias_on,
-                       anode="ITO", cathode="Al")
+    set_bias_condition(
+        sig,
+        "galvanostatic",
+        current=10e-9,
+        start_time=bias_on,
+        anode="ITO",
+        cathode="Al",
+    )
     ny = sig.axes_manager.navigation_axes[1].size
     width = truth["interfaces"]["Al" and "TPBi/Al"] / LAYERS[3][1]
     step = sig.axes_manager.navigation_axes[0].scale
-    _write_geometry(sig.metadata, (0.0, ny * step / 2), (width, ny * step / 2),
-                    truth["layers"], truth["interfaces"])
+    _write_geometry(
+        sig.metadata,
+        (0.0, ny * step / 2),
+        (width, ny * step / 2),
+        truth["layers"],
+        truth["interfaces"],
+    )
     truth["camera_length"] = sig.metadata.Acquisition_instrument.TEM.camera_length
 
 
@@ -567,13 +579,24 @@ def _write_geometry(md, start, end, layers, interfaces):
         DeviceGeometry = None
     if DeviceGeometry is not None:
         DeviceGeometry(
-            start=tuple(start), end=tuple(end), layers=tuple(layers),
-            interface_names=tuple(interfaces), interface_positions=tuple(interfaces.values()),
+            start=tuple(start),
+            end=tuple(end),
+            layers=tuple(layers),
+            interface_names=tuple(interfaces),
+            interface_positions=tuple(interfaces.values()),
             method="manual",
         ).to_metadata(md)
         return
-    md.set_item("Device.Geometry", {
-        "start": list(start), "end": list(end), "position_units": "nm", "width": None,
-        "layers": list(layers), "interface_names": list(interfaces),
-        "interface_positions": [float(v) for v in interfaces.values()], "method": "manual",
-    })
+    md.set_item(
+        "Device.Geometry",
+        {
+            "start": list(start),
+            "end": list(end),
+            "position_units": "nm",
+            "width": None,
+            "layers": list(layers),
+            "interface_names": list(interfaces),
+            "interface_positions": [float(v) for v in interfaces.values()],
+            "method": "manual",
+        },
+    )

@@ -174,13 +174,17 @@ class Operando4DSTEM(InSituDiffraction2D):
             d = parse_quantity(d_spacing, "angstrom", name="d_spacing")
             first = self.data[0].reshape((-1,) + self.data.shape[-2:])
             mean = np.asarray(first.mean(axis=0))
-            r, _, _ = cal.measure_reflection_radius(mean, center, first.shape[0], radius)
+            r, _, _ = cal.measure_reflection_radius(
+                mean, center, first.shape[0], radius
+            )
             scale = cal.scale_from_reflection(r, d)
         elif detector_pixel_size is not None and camera_length is not None:
             p = parse_quantity(detector_pixel_size, "um", name="detector_pixel_size")
             L = parse_quantity(camera_length, "mm", name="camera_length")
             if beam_energy is None:
-                beam_energy = self.metadata.get_item("Acquisition_instrument.TEM.beam_energy")
+                beam_energy = self.metadata.get_item(
+                    "Acquisition_instrument.TEM.beam_energy"
+                )
                 if beam_energy is None:
                     raise ValueError(
                         "No beam energy: give beam_energy= (kV) or set "
@@ -197,7 +201,11 @@ class Operando4DSTEM(InSituDiffraction2D):
             raise ValueError(f"scale must be positive (1/A per pixel), got {scale}.")
         out = self if inplace else self._deepcopy_with_new_data(self.data)
         for ax, c in zip(out.axes_manager.signal_axes, center, strict=True):
-            ax.scale, ax.units, ax.offset = float(scale), "k_A^-1", -float(c) * float(scale)
+            ax.scale, ax.units, ax.offset = (
+                float(scale),
+                "k_A^-1",
+                -float(c) * float(scale),
+            )
         return None if inplace else out
 
     calibrate.__doc__ %= OPTIONS_PARAMETERS["inplace"]
@@ -206,7 +214,9 @@ class Operando4DSTEM(InSituDiffraction2D):
     def _detectors(self, detectors, kpix, vdf):
         if detectors is None:
             kx = self.axes_manager.signal_axes[0]
-            rmax = kpix * min(kx.size - 1 - (-kx.offset / kx.scale), -kx.offset / kx.scale)
+            rmax = kpix * min(
+                kx.size - 1 - (-kx.offset / kx.scale), -kx.offset / kx.scale
+            )
             detectors = [
                 Detector("BF", "disk", 0.0, 2.5 * kpix),
                 Detector("ADF", "annulus", 0.7 * rmax, 10 * rmax),
@@ -220,7 +230,11 @@ class Operando4DSTEM(InSituDiffraction2D):
         return detectors
 
     def get_virtual_image_series(
-        self, detectors=None, vdf=None, show_progressbar=None, lazy_output=None,
+        self,
+        detectors=None,
+        vdf=None,
+        show_progressbar=None,
+        lazy_output=None,
         num_workers=None,
     ):
         """Virtual images per time step (BF, ADF, virtual dark fields).
@@ -253,26 +267,41 @@ class Operando4DSTEM(InSituDiffraction2D):
         (['ADF', 'BF', 'VDF_d2.9'], (2,))
         """
         self._check_series()
-        opts = resolve_options(self, lazy_output=lazy_output,
-                               show_progressbar=show_progressbar, num_workers=num_workers)
+        opts = resolve_options(
+            self,
+            lazy_output=lazy_output,
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
+        )
         kpix, beam = self._kpix_beam()
         dets = self._detectors(detectors, kpix, vdf)
         yy, xx = np.indices(self.data.shape[-2:])
-        ptr, col, n, _ = build_accumulator((xx - beam[0]) * kpix, (yy - beam[1]) * kpix, dets)
+        ptr, col, n, _ = build_accumulator(
+            (xx - beam[0]) * kpix, (yy - beam[1]) * kpix, dets
+        )
         data = self.data
         if isinstance(data, da.Array):
             nd = data.ndim
             data = data.rechunk({nd - 2: -1, nd - 1: -1})
-            arr = da.map_blocks(accumulate, data, ptr, col, n, dtype=float,
-                                drop_axis=[nd - 2, nd - 1], new_axis=[nd - 2],
-                                chunks=data.chunks[:-2] + ((n,),))
+            arr = da.map_blocks(
+                accumulate,
+                data,
+                ptr,
+                col,
+                n,
+                dtype=float,
+                drop_axis=[nd - 2, nd - 1],
+                new_axis=[nd - 2],
+                chunks=data.chunks[:-2] + ((n,),),
+            )
         else:
             arr = accumulate(data, ptr, col, n)
         arr = compute(arr, opts)
         return {d.name: self._image_series(arr[..., i], d) for i, d in enumerate(dets)}
 
     get_virtual_image_series.__doc__ %= (
-        OPTIONS_PARAMETERS["show_progressbar"], OPTIONS_PARAMETERS["lazy_output"],
+        OPTIONS_PARAMETERS["show_progressbar"],
+        OPTIONS_PARAMETERS["lazy_output"],
         OPTIONS_PARAMETERS["num_workers"],
     )
 
@@ -285,18 +314,33 @@ class Operando4DSTEM(InSituDiffraction2D):
         ax_x, ax_y, ax_t = self.axes_manager.navigation_axes
         for new, old in zip(
             list(s.axes_manager.signal_axes) + list(s.axes_manager.navigation_axes),
-            (ax_x, ax_y, ax_t), strict=True,
+            (ax_x, ax_y, ax_t),
+            strict=True,
         ):
-            new.name, new.units, new.scale, new.offset = old.name, old.units, old.scale, old.offset
+            new.name, new.units, new.scale, new.offset = (
+                old.name,
+                old.units,
+                old.scale,
+                old.offset,
+            )
         s.metadata.General.title = title or f"Virtual {det.name} ({det!r})"
         s.metadata.set_item("Signal.quantity", quantity)
         for node in ("Stimulus", "Device"):
             if self.metadata.has_item(node):
-                s.metadata.add_dictionary({node: self.metadata.get_item(node).as_dictionary()})
+                s.metadata.add_dictionary(
+                    {node: self.metadata.get_item(node).as_dictionary()}
+                )
         return s
 
-    def estimate_scan_drift(self, detector="ADF", upsample=20, sigma=1.0, images=None,
-                            show_progressbar=None, num_workers=None):
+    def estimate_scan_drift(
+        self,
+        detector="ADF",
+        upsample=20,
+        sigma=1.0,
+        images=None,
+        show_progressbar=None,
+        num_workers=None,
+    ):
         """Sample drift between scans, from a virtual image series.
 
         Each scan's virtual image is registered on the first one
@@ -326,7 +370,8 @@ class Operando4DSTEM(InSituDiffraction2D):
         self._check_series(calibrated=images is None)
         if images is None:
             images = self.get_virtual_image_series(
-                show_progressbar=show_progressbar, num_workers=num_workers,
+                show_progressbar=show_progressbar,
+                num_workers=num_workers,
                 lazy_output=False,
             )[detector]
         frames = np.asarray(images.data, float)
@@ -339,7 +384,9 @@ class Operando4DSTEM(InSituDiffraction2D):
 
         ax_t = self.axes_manager.navigation_axes[2]
         s = hs.signals.Signal1D(offsets)
-        s.axes_manager.navigation_axes[0].update_from(ax_t, ("name", "units", "scale", "offset"))
+        s.axes_manager.navigation_axes[0].update_from(
+            ax_t, ("name", "units", "scale", "offset")
+        )
         s.axes_manager.signal_axes[0].name = "(dy, dx)"
         s.metadata.General.title = "Sample drift under the scan"
         s.metadata.set_item("Signal.quantity", "Offset (nm)")
@@ -417,7 +464,9 @@ def stack_scans(scans, times, time_units="s"):
         raise ValueError("A single time step: give at least two scans to stack.")
     t = np.asarray(times, float)
     if t.shape != (len(scans),) or np.any(np.diff(t) <= 0):
-        raise ValueError(f"times must be {len(scans)} increasing values, got {times!r}.")
+        raise ValueError(
+            f"times must be {len(scans)} increasing values, got {times!r}."
+        )
     s0 = scans[0]
     for i, s in enumerate(scans[1:], 1):
         if s.axes_manager.signal_shape != s0.axes_manager.signal_shape:
@@ -430,12 +479,18 @@ def stack_scans(scans, times, time_units="s"):
                 f"Scan {i} has {s.axes_manager.navigation_shape} positions, scan 0 "
                 f"{s0.axes_manager.navigation_shape}: crop them to one scan shape."
             )
-        for a, b in zip(s.axes_manager.signal_axes, s0.axes_manager.signal_axes, strict=True):
+        for a, b in zip(
+            s.axes_manager.signal_axes, s0.axes_manager.signal_axes, strict=True
+        ):
             if a.units != b.units or not np.isclose(a.scale, b.scale):
-                raise ValueError(f"Scan {i} has another diffraction calibration than scan 0.")
+                raise ValueError(
+                    f"Scan {i} has another diffraction calibration than scan 0."
+                )
     out = hs.stack(scans, new_axis_name="time", show_progressbar=False)
     ax = out.axes_manager.navigation_axes[-1]
-    ax.convert_to_non_uniform_axis() if not np.allclose(np.diff(t), t[1] - t[0]) else None
+    ax.convert_to_non_uniform_axis() if not np.allclose(
+        np.diff(t), t[1] - t[0]
+    ) else None
     if ax.is_uniform:
         ax.offset, ax.scale = float(t[0]), float(t[1] - t[0])
     else:

@@ -2,7 +2,10 @@
 
 import numpy as np
 
-from hyperspy_perovskite.analysis.diffraction.peaks import fit_spots, find_reference_spots
+from hyperspy_perovskite.analysis.diffraction.peaks import (
+    find_reference_spots,
+    fit_spots,
+)
 from hyperspy_perovskite.crystallography import reciprocal_pixel_size
 
 __all__ = ["scale_from_camera", "scale_from_reflection", "measure_reflection_radius"]
@@ -20,8 +23,9 @@ def scale_from_camera(detector_pixel_size, camera_length, beam_energy):
     return reciprocal_pixel_size(detector_pixel_size, camera_length, beam_energy)
 
 
-def measure_reflection_radius(mean_pattern, beam, n_patterns, radius=None,
-                              half_window=4, tolerance=2.0):
+def measure_reflection_radius(
+    mean_pattern, beam, n_patterns, radius=None, half_window=4, tolerance=2.0
+):
     """Distance (px) of a reflection family from the beam, from fitted spots.
 
     The spots of ``mean_pattern`` are found and fitted; those within

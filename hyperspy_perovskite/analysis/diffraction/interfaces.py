@@ -90,7 +90,9 @@ def band_mean(values, std, s, centre, half_width, extra_std=0.0):
         mean = (w * v).sum(axis=ax) / wsum
         chi = (w * (v - mean.reshape((-1,) + (1,) * len(ax))) ** 2).sum(axis=ax)
         red = np.where(n > 1, chi / np.maximum(n - 1, 1), np.nan)
-        err = np.sqrt(1.0 / wsum * np.where(np.isfinite(red), np.maximum(red, 1.0), 1.0))
+        err = np.sqrt(
+            1.0 / wsum * np.where(np.isfinite(red), np.maximum(red, 1.0), 1.0)
+        )
     err = np.sqrt(err**2 + np.asarray(extra_std, float) ** 2)
     mean = np.where(n > 0, mean, np.nan)
     err = np.where(n > 0, err, np.nan)
@@ -148,7 +150,9 @@ def onset(times, fraction, n, baseline, n_sigma=3.0):
         )
     nb = n[base].sum()
     p0 = np.nansum(fraction[base] * n[base]) / max(nb, 1)
-    for i in np.flatnonzero(~base & (np.arange(len(times)) > np.flatnonzero(base).max())):
+    for i in np.flatnonzero(
+        ~base & (np.arange(len(times)) > np.flatnonzero(base).max())
+    ):
         pe = max(p0, 1.0 / max(n[i], 1))
         sig = np.sqrt(pe * (1 - pe) / max(n[i], 1) + pe * (1 - pe) / max(nb, 1))
         if fraction[i] - p0 > n_sigma * sig:

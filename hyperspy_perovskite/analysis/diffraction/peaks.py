@@ -22,7 +22,17 @@ import numpy as np
 
 __all__ = ["SPOT_FIELDS", "fit_spots", "fit_gaussian_window", "find_reference_spots"]
 
-SPOT_FIELDS = ("x", "y", "sx", "sy", "amplitude", "amplitude_std", "sigma", "redchi", "ok")
+SPOT_FIELDS = (
+    "x",
+    "y",
+    "sx",
+    "sy",
+    "amplitude",
+    "amplitude_std",
+    "sigma",
+    "redchi",
+    "ok",
+)
 NF = len(SPOT_FIELDS)
 
 
@@ -197,9 +207,14 @@ def fit_gaussian_window(win, x0a, y0a, sigma0, out):  # pragma: no cover - compi
     out[6] = p[3]
     out[7] = red
     inside = (
-        p[1] >= x0a + 1 and p[1] <= x0a + nx - 2 and p[2] >= y0a + 1 and p[2] <= y0a + ny - 2
+        p[1] >= x0a + 1
+        and p[1] <= x0a + nx - 2
+        and p[2] >= y0a + 1
+        and p[2] <= y0a + ny - 2
     )
-    out[8] = 1.0 if (ok and inside and np.isfinite(out[2]) and np.isfinite(out[3])) else 0.0
+    out[8] = (
+        1.0 if (ok and inside and np.isfinite(out[2]) and np.isfinite(out[3])) else 0.0
+    )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -240,7 +255,9 @@ def _fit_block(block, guess, g0, half, beam_half, sigma0, out):  # pragma: no co
             fit_gaussian_window(wins, xa, ya, sigma0, out[i, s + 1])
 
 
-def fit_spots(patterns, beam_guess, g0, half_window=4, beam_half_window=None, sigma=1.5):
+def fit_spots(
+    patterns, beam_guess, g0, half_window=4, beam_half_window=None, sigma=1.5
+):
     """Fit the direct beam and the spots ``g0`` in every pattern.
 
     Parameters
@@ -278,13 +295,15 @@ def fit_spots(patterns, beam_guess, g0, half_window=4, beam_half_window=None, si
     g0 = np.ascontiguousarray(g0, dtype=float).reshape(-1, 2)
     out = np.empty((flat.shape[0], g0.shape[0] + 1, NF))
     bh = int(half_window) + 2 if beam_half_window is None else int(beam_half_window)
-    _fit_block(flat, np.asarray(beam_guess, float), g0, int(half_window), bh,
-               float(sigma), out)
+    _fit_block(
+        flat, np.asarray(beam_guess, float), g0, int(half_window), bh, float(sigma), out
+    )
     return out.reshape(lead + out.shape[1:])
 
 
-def find_reference_spots(mean_pattern, beam, n_patterns, half_window=4, n_sigma=6.0,
-                         min_radius=None):
+def find_reference_spots(
+    mean_pattern, beam, n_patterns, half_window=4, n_sigma=6.0, min_radius=None
+):
     """Spots of a mean pattern (the reference region's), strongest first.
 
     A spot is a local maximum of the Gaussian-smoothed excess over the
@@ -327,8 +346,9 @@ def find_reference_spots(mean_pattern, beam, n_patterns, half_window=4, n_sigma=
     yy, xx = np.indices(m.shape)
     r = np.hypot(xx - beam[0], yy - beam[1])
     ri = np.round(r).astype(int)
-    med = np.array([np.median(m[ri == k]) if np.any(ri == k) else 0.0
-                    for k in range(ri.max() + 1)])
+    med = np.array(
+        [np.median(m[ri == k]) if np.any(ri == k) else 0.0 for k in range(ri.max() + 1)]
+    )
     excess = ndimage.gaussian_filter(m - med[ri], 1.0)
     # the smoothed mean of ~ 4 pi pixels: its noise is sqrt(bg / (4 pi n))
     noise = np.sqrt(np.maximum(med[ri], 1e-3) / (4 * np.pi * max(int(n_patterns), 1)))
@@ -338,7 +358,9 @@ def find_reference_spots(mean_pattern, beam, n_patterns, half_window=4, n_sigma=
     )
     rmin = 2 * half_window + 1 if min_radius is None else min_radius
     edge = half_window + 1
-    peak &= (r > rmin) & (xx >= edge) & (xx < kx - edge) & (yy >= edge) & (yy < ky - edge)
+    peak &= (
+        (r > rmin) & (xx >= edge) & (xx < kx - edge) & (yy >= edge) & (yy < ky - edge)
+    )
     ys, xs = np.nonzero(peak)
     order = np.argsort(-z[ys, xs])
     off = np.column_stack([xs[order] - float(beam[0]), ys[order] - float(beam[1])])

@@ -29,6 +29,7 @@ from hyperspy_perovskite.analysis.diffraction.virtual import (
     Detector,
     accumulate,
     build_accumulator,
+    radial_profiles,
 )
 
 __all__ = ["Plan", "make_plan", "process", "split"]
@@ -51,11 +52,18 @@ class Plan:
     edges : numpy.ndarray
         Radial bin edges (1/A) of the masked profile.
     ptr, col, n_out, npix
-        The sparse accumulator (:func:`~.virtual.build_accumulator`).
+        The sparse accumulator of the detectors
+        (:func:`~.virtual.build_accumulator`); ``n_out`` counts the detectors
+        and the radial bins, ``npix`` the pixels of each.
     kpix : float
         1/A per pixel.
     all_offsets : numpy.ndarray
         Every spot found in the reference pattern (masked in the profile).
+    keep : numpy.ndarray of bool
+        Pixels of the radial profile (relative to ``beam``; moved with each
+        pattern's fitted beam).
+    n_det : int
+        Number of detectors.
     """
 
     beam: tuple
@@ -71,6 +79,8 @@ class Plan:
     npix: np.ndarray
     kpix: float
     all_offsets: np.ndarray
+    keep: np.ndarray
+    n_det: int
 
     @property
     def n_fields(self):
@@ -149,22 +159,68 @@ def make_plan(
         radial_range = ((half_window + 3) * kpix, rmax * kpix)
     lo, hi = radial_range
     if not (0 <= lo < hi):
-        raise ValueError(f"radial_range must be (low, high) in 1/A, got {radial_range}.")
-    edges = np.arange(lo, hi + 0.5 * kpix, kpix)
-    excl = lattice_mask(xx, yy, beam, off, half_window + 0.5)
-    ptr, col, n_out, npix = build_accumulator(kxv, kyv, detectors, edges, excl)
+        raise ValueError(
+            f"radial_range must be (low, high) in 1/A, got {radial_range}."
+        )
+    edges = np.arange(lo, hi + 0.25 * kpix, 0.5 * kpix)
+    # refine the spot positions on the mean pattern for the lattice basis
+    fit = fit_spots(m[None] * max(n_reference, 1), beam, off, half_window)[0]
+    good = fit[1:, 8] > 0
+    refined = np.where(good[:, None], fit[1:, :2] - fit[:1, :2], off)
+    basis = refined
+    # mask the matrix's spots out to 2.5 widths (96 % of a spot)
+    mr = max(2.5 * float(sigma), 1.5)
+    excl = lattice_mask(xx, yy, beam, basis, mr)
+    for o in refined:
+        excl |= np.hypot(xx - beam[0] - o[0], yy - beam[1] - o[1]) <= mr
+    ptr, col, nd, npd = build_accumulator(kxv, kyv, detectors)
+    keep = ~excl
+    r = np.hypot(kxv, kyv)
+    b = np.floor((r - edges[0]) / (0.5 * kpix)).astype(int)
+    nb = len(edges) - 1
+    inr = keep & (r >= edges[0]) & (b < nb)
+    npb = np.bincount(b[inr], minlength=nb).astype(float)
     return Plan(
-        tuple(float(v) for v in beam), strain, int(half_window), int(half_window) + 2,
-        float(sigma), list(detectors), edges, ptr, col, n_out, npix, float(kpix), off,
+        tuple(float(v) for v in beam),
+        strain,
+        int(half_window),
+        int(half_window) + 2,
+        float(sigma),
+        list(detectors),
+        edges,
+        ptr,
+        col,
+        nd + 2 * nb,
+        np.concatenate([npd, npb, npb]),
+        float(kpix),
+        refined,
+        keep,
+        nd,
     )
 
 
 def _block(block, plan):
-    spots = fit_spots(block, plan.beam, plan.offsets, plan.half_window,
-                      plan.beam_half_window, plan.sigma)
-    acc = accumulate(block, plan.ptr, plan.col, plan.n_out)
+    spots = fit_spots(
+        block,
+        plan.beam,
+        plan.offsets,
+        plan.half_window,
+        plan.beam_half_window,
+        plan.sigma,
+    )
+    acc = accumulate(block, plan.ptr, plan.col, plan.n_det)
+    nb = (plan.n_out - plan.n_det) // 2
+    prof = radial_profiles(
+        block,
+        spots[..., 0, :2],
+        plan.beam,
+        plan.keep,
+        plan.edges[0] / plan.kpix,
+        0.5,
+        nb,
+    )
     lead = block.shape[:-2]
-    return np.concatenate([spots.reshape(lead + (-1,)), acc], axis=-1)
+    return np.concatenate([spots.reshape(lead + (-1,)), acc, prof], axis=-1)
 
 
 def process(data, plan):

@@ -22,13 +22,19 @@ def _refine(ref, img, d0, n_iter=20):
         # model: img(p) = a + b * ref(p + d)  (d = sample offset, scan px)
         coords = np.array([yy + d[0], xx + d[1]])
         r = ndimage.map_coordinates(ref, coords, order=3, mode="nearest")
-        gy = ndimage.map_coordinates(np.gradient(ref, axis=0), coords, order=3, mode="nearest")
-        gx = ndimage.map_coordinates(np.gradient(ref, axis=1), coords, order=3, mode="nearest")
+        gy = ndimage.map_coordinates(
+            np.gradient(ref, axis=0), coords, order=3, mode="nearest"
+        )
+        gx = ndimage.map_coordinates(
+            np.gradient(ref, axis=1), coords, order=3, mode="nearest"
+        )
         m = int(np.ceil(np.abs(d).max())) + 2
         sl = (slice(m, ny - m), slice(m, nx - m))
         if ny - 2 * m < 3 or nx - 2 * m < 3:
             return d, cov, False
-        a = np.column_stack([np.ones(r[sl].size), r[sl].ravel(), gy[sl].ravel(), gx[sl].ravel()])
+        a = np.column_stack(
+            [np.ones(r[sl].size), r[sl].ravel(), gy[sl].ravel(), gx[sl].ravel()]
+        )
         y = img[sl].ravel()
         # linearise in d around the current estimate, with gain b
         coef, *_ = np.linalg.lstsq(a[:, :2], y, rcond=None)

@@ -28,9 +28,16 @@ __all__ = [
 
 #: Output per pattern of :func:`fit_strain`.
 STRAIN_FIELDS = (
-    "exx", "eyy", "exy", "theta",
-    "exx_std", "eyy_std", "exy_std", "theta_std",
-    "n_spots", "redchi",
+    "exx",
+    "eyy",
+    "exy",
+    "theta",
+    "exx_std",
+    "eyy_std",
+    "exy_std",
+    "theta_std",
+    "n_spots",
+    "redchi",
 )
 
 
@@ -72,6 +79,9 @@ def _row_fit(pos, sig, ok, g0, axis, res):  # pragma: no cover - compiled
             for c in range(3):
                 a[r, c] += w * v[r] * v[c]
         n += 1
+    scale = a[0, 0] * a[1, 1] * a[2, 2]
+    if n < 3 or scale <= 0 or abs(np.linalg.det(a)) < 1e-9 * scale:
+        return -1  # collinear or too few spots: the gradient is undetermined
     cov = np.linalg.inv(a)
     x = cov @ b
     chi = 0.0
@@ -90,7 +100,9 @@ def _row_fit(pos, sig, ok, g0, axis, res):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _strain_block(spots, g0, min_spots, out):  # pragma: no cover - compiled
+def _strain_block(
+    spots, g0, min_spots, sig_lo, sig_hi, n_sigma, out
+):  # pragma: no cover
     n = spots.shape[0]
     rx = np.empty(6)
     ry = np.empty(6)
@@ -100,7 +112,12 @@ def _strain_block(spots, g0, min_spots, out):  # pragma: no cover - compiled
     for i in range(n):
         nok = 0
         for k in range(spots.shape[1]):
-            ok[k] = spots[i, k, 8] > 0 and np.isfinite(spots[i, k, 2])
+            ok[k] = (
+                spots[i, k, 8] > 0
+                and np.isfinite(spots[i, k, 2])
+                and spots[i, k, 4] > n_sigma * spots[i, k, 5]
+                and (k == 0 or sig_lo <= spots[i, k, 6] <= sig_hi)
+            )
             if k > 0 and ok[k]:
                 nok += 1
         out[i, :] = np.nan
@@ -108,8 +125,10 @@ def _strain_block(spots, g0, min_spots, out):  # pragma: no cover - compiled
         if nok < min_spots:
             continue
         # non-collinear check: the 2x2 normal matrix must be well conditioned
-        _row_fit(spots[i, :, 0], spots[i, :, 2], ok, g0, 0, rx)
-        _row_fit(spots[i, :, 1], spots[i, :, 3], ok, g0, 1, ry)
+        if _row_fit(spots[i, :, 0], spots[i, :, 2], ok, g0, 0, rx) < 0:
+            continue
+        if _row_fit(spots[i, :, 1], spots[i, :, 3], ok, g0, 1, ry) < 0:
+            continue
         dof = 2 * (nok + 1) - 6
         d = np.array([rx[0], rx[1], ry[0], ry[1]])
         _decompose(d[0], d[1], d[2], d[3], e0)
@@ -138,7 +157,7 @@ def _strain_block(spots, g0, min_spots, out):  # pragma: no cover - compiled
         out[i, 9] = red
 
 
-def fit_strain(spots, g0, min_spots=3):
+def fit_strain(spots, g0, min_spots=3, sigma_range=(0.0, np.inf), n_sigma=5.0):
     """Strain and rotation per pattern from fitted spots (see module doc).
 
     Parameters
@@ -151,6 +170,11 @@ def fit_strain(spots, g0, min_spots=3):
     min_spots : int
         Fewer valid spots than this gives NaN (at least 2 non-collinear ones
         are needed; 3 leave a degree of freedom to check the fit).
+    sigma_range : (float, float)
+        Accepted Gaussian width (pixels) of a spot (that of the reference
+        region's spots, within a factor): rejects ring segments and noise.
+    n_sigma : float
+        A spot counts only when its amplitude exceeds ``n_sigma`` std.
 
     Returns
     -------
@@ -179,7 +203,15 @@ def fit_strain(spots, g0, min_spots=3):
     out = np.empty((flat.shape[0], len(STRAIN_FIELDS)))
     if min_spots < 2:
         raise ValueError("min_spots must be at least 2 (two non-collinear spots).")
-    _strain_block(flat, g0, int(min_spots), out)
+    _strain_block(
+        flat,
+        g0,
+        int(min_spots),
+        float(sigma_range[0]),
+        float(sigma_range[1]),
+        float(n_sigma),
+        out,
+    )
     return out.reshape(lead + (len(STRAIN_FIELDS),))
 
 
