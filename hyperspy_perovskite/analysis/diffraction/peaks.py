@@ -2,6 +2,8 @@
 
 Each spot (and the direct beam) is fitted in a square window around its
 expected position by ``B + A exp(-((x - x0)^2 + (y - y0)^2) / (2 s^2))``
+integrated over each pixel (erf form: no pixel locking of sharp spots), in
+a circular window recentred on the estimate,
 with Levenberg-Marquardt, weighted by the Poisson variance of the model
 (iteratively reweighted least squares). The covariance of ``(x0, y0)`` is
 ``(J^T W J)^-1`` at the optimum (steps are accepted when the Poisson
@@ -16,6 +18,8 @@ Output per spot (``SPOT_FIELDS``): ``x, y, sx, sy, amplitude,
 amplitude_std, sigma, redchi, ok``; ``x, y`` in detector pixels (column,
 row).
 """
+
+import math
 
 import numba
 import numpy as np
@@ -65,7 +69,21 @@ def _solve(a, b):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _normal(win, x0a, y0a, p, jtj, jtr):  # pragma: no cover - compiled
+def _edges(n, origin, c, s, e, de_dc, de_ds):  # pragma: no cover - compiled
+    # pixel-integrated Gaussian along one axis: E = Phi(u+) - Phi(u-)
+    r2 = np.sqrt(2.0)
+    k = 1.0 / np.sqrt(2.0 * np.pi)
+    for i in range(n):
+        up = (origin + i + 0.5 - c) / s
+        um = (origin + i - 0.5 - c) / s
+        pp, pm = k * np.exp(-0.5 * up * up), k * np.exp(-0.5 * um * um)
+        e[i] = 0.5 * (math.erf(up / r2) - math.erf(um / r2))
+        de_dc[i] = -(pp - pm) / s
+        de_ds[i] = -(up * pp - um * pm) / s
+
+
+@numba.njit(cache=True, nogil=True)
+def _normal(win, x0a, y0a, p, jtj, jtr, wx, wy, wr):  # pragma: no cover - compiled
     ny, nx = win.shape
     amp, xc, yc, s, bg = p[0], p[1], p[2], p[3], p[4]
     chi = 0.0
@@ -74,25 +92,36 @@ def _normal(win, x0a, y0a, p, jtj, jtr):  # pragma: no cover - compiled
         jtr[i] = 0.0
         for j in range(5):
             jtj[i, j] = 0.0
-    inv2 = 1.0 / (2.0 * s * s)
-    g = np.empty(5)  # noqa: F841 (kept as a register-sized scratch)
+    ex, dxc, dxs = np.empty(nx), np.empty(nx), np.empty(nx)
+    ey, dyc, dys = np.empty(ny), np.empty(ny), np.empty(ny)
+    _edges(nx, x0a, xc, s, ex, dxc, dxs)
+    _edges(ny, y0a, yc, s, ey, dyc, dys)
+    kk = 2.0 * np.pi * s * s
+    dk = 4.0 * np.pi * s
+    g = np.empty(5)
     for yy in range(ny):
-        dy = y0a + yy - yc
         for xx in range(nx):
-            dx = x0a + xx - xc
-            r2 = dx * dx + dy * dy
-            e = np.exp(-r2 * inv2)
-            m = bg + amp * e
-            w = 1.0 / max(m, 0.5)
-            r = win[yy, xx] - m
-            chi += r * r * w
+            # circular window centred on the last estimate (anti-aliased edge):
+            # symmetric about the spot, so a non-Gaussian spot is not biased
+            # by a window that sits off its centre
+            cw = 1.0
+            if wr > 0:
+                rw = np.sqrt((x0a + xx - wx) ** 2 + (y0a + yy - wy) ** 2)
+                cw = min(max(wr - rw + 0.5, 0.0), 1.0)
+                if cw == 0.0:
+                    continue
+            e = ex[xx] * ey[yy]
+            m = bg + amp * kk * e
+            w = cw / max(m, 0.5)
             d = win[yy, xx]
+            r = d - m
+            chi += r * r * w
             mm = max(m, 1e-9)
-            dev += mm - d + (d * np.log(d / mm) if d > 0 else 0.0)
-            g[0] = e
-            g[1] = amp * e * dx / (s * s)
-            g[2] = amp * e * dy / (s * s)
-            g[3] = amp * e * r2 / (s * s * s)
+            dev += cw * (mm - d + (d * np.log(d / mm) if d > 0 else 0.0))
+            g[0] = kk * e
+            g[1] = amp * kk * dxc[xx] * ey[yy]
+            g[2] = amp * kk * ex[xx] * dyc[yy]
+            g[3] = amp * (dk * e + kk * (dxs[xx] * ey[yy] + ex[xx] * dys[yy]))
             g[4] = 1.0
             for i in range(5):
                 jtr[i] += g[i] * r * w
@@ -146,11 +175,45 @@ def fit_gaussian_window(win, x0a, y0a, sigma0, out):  # pragma: no cover - compi
     a = np.empty((5, 5))
     b = np.empty(5)
     lam = 1e-3
-    chi, dev = _normal(win, x0a, y0a, p, jtj, jtr)
+    wx, wy, wr = p[1], p[2], 0.0
+    chi, dev = _normal(win, x0a, y0a, p, jtj, jtr, wx, wy, wr)
     ok = True
     trial = np.empty(5)
     j2 = np.empty((5, 5))
     r2 = np.empty(5)
+    half = 0.5 * (min(nx, ny) - 1)
+    for outer in range(3):
+        if outer > 0:
+            # recentre the circular window on the estimate and refit
+            wx, wy = p[1], p[2]
+            # the circle must stay inside the square window
+            off = max(abs(wx - x0a - 0.5 * (nx - 1)), abs(wy - y0a - 0.5 * (ny - 1)))
+            wr = half - off
+            if wr < 2.0:
+                break
+            chi, dev = _normal(win, x0a, y0a, p, jtj, jtr, wx, wy, wr)
+            lam = 1e-3
+        ok = _lm(win, x0a, y0a, p, jtj, jtr, j2, r2, a, b, trial, wx, wy, wr, chi, dev, lam)
+        if not ok:
+            break
+    chi, dev = _normal(win, x0a, y0a, p, jtj, jtr, wx, wy, wr)
+    # degrees of freedom: the pixels inside the window
+    npx = 0.0
+    for yy in range(ny):
+        for xx in range(nx):
+            if wr > 0:
+                rw = np.sqrt((x0a + xx - wx) ** 2 + (y0a + yy - wy) ** 2)
+                npx += min(max(wr - rw + 0.5, 0.0), 1.0)
+            else:
+                npx += 1.0
+    dof = npx - 5
+    red = chi / dof
+    _finish(p, jtj, a, b, red, ok, x0a, y0a, nx, ny, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _lm(win, x0a, y0a, p, jtj, jtr, j2, r2, a, b, trial, wx, wy, wr, chi, dev, lam):  # pragma: no cover
+    ny, nx = win.shape
     for _ in range(25):
         for i in range(5):
             b[i] = jtr[i]
@@ -158,8 +221,7 @@ def fit_gaussian_window(win, x0a, y0a, sigma0, out):  # pragma: no cover - compi
                 a[i, j] = jtj[i, j]
             a[i, i] *= 1.0 + lam
         if not _solve(a, b):
-            ok = False
-            break
+            return False
         for i in range(5):
             trial[i] = p[i] + b[i]
         if trial[3] < 0.2 or trial[3] > 0.5 * max(nx, ny) or trial[0] <= 0:
@@ -167,7 +229,7 @@ def fit_gaussian_window(win, x0a, y0a, sigma0, out):  # pragma: no cover - compi
             if lam > 1e8:
                 break
             continue
-        c2, d2 = _normal(win, x0a, y0a, trial, j2, r2)
+        c2, d2 = _normal(win, x0a, y0a, trial, j2, r2, wx, wy, wr)
         if d2 <= dev:
             conv = (dev - d2 < 1e-7 * dev + 1e-10) or (
                 abs(b[1]) < 1e-4 and abs(b[2]) < 1e-4 and abs(b[3]) < 1e-4 * p[3]
@@ -184,8 +246,11 @@ def fit_gaussian_window(win, x0a, y0a, sigma0, out):  # pragma: no cover - compi
             lam *= 10.0
             if lam > 1e8:
                 break
-    dof = nx * ny - 5
-    red = chi / dof
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _finish(p, jtj, a, b, red, ok, x0a, y0a, nx, ny, out):  # pragma: no cover - compiled
     scale = max(red, 1.0)
     cov = np.zeros(5)
     for k in (0, 1, 2):
