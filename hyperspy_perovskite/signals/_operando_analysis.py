@@ -10,6 +10,8 @@ interface the strain and phase fractions vs time with the electrical record.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from hyperspy_perovskite.analysis.diffraction import interfaces as itf
@@ -258,6 +260,21 @@ def _phases(prof, plan, phases, n_rings=4):
     hw = 0.8 * plan.kpix
     rings = ring_positions(phases, (e[0] + 4 * hw, e[-1] - 4 * hw), n_rings)
     used = rings
+    for i, r in enumerate(rings):
+        close = [
+            phases[j]
+            for j, q in enumerate(rings)
+            if j != i and np.min(np.abs(np.subtract.outer(r[:2], q))) < 2 * hw
+        ]
+        if close:
+            warnings.warn(
+                f"{phases[i]}: its strongest rings lie within {2 * hw:.3f} 1/A of rings of "
+                f"{', '.join(close)} at this calibration; each pattern goes to the phase "
+                "with the most significant rings, which may confuse them. Compare "
+                "phases=[...] one at a time, or use a longer camera length.",
+                UserWarning,
+                stacklevel=3,
+            )
     nb = prof.shape[-1] // 2
     z = ring_scores(
         prof[..., :nb], plan.npix[plan.n_det : plan.n_det + nb], e, used, hw

@@ -428,5 +428,10 @@ def find_reference_spots(
     )
     ys, xs = np.nonzero(peak)
     order = np.argsort(-z[ys, xs])
-    off = np.column_stack([xs[order] - float(beam[0]), ys[order] - float(beam[1])])
-    return np.round(off, 6), z[ys, xs][order]
+    kept = []
+    for i in order:  # equal neighbours of a plateau count once
+        if all(np.hypot(xs[i] - xs[j], ys[i] - ys[j]) > half_window for j in kept):
+            kept.append(i)
+    kept = np.array(kept, int)
+    off = np.column_stack([xs[kept] - float(beam[0]), ys[kept] - float(beam[1])])
+    return np.round(off, 6).reshape(-1, 2), z[ys, xs][kept]
