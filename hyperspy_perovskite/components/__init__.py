@@ -13,7 +13,19 @@ __all__ = []
 from hyperspy_perovskite.components.gaussian_emission import GaussianEmission  # noqa: E402
 from hyperspy_perovskite.components.urbach_tail import UrbachTail  # noqa: E402
 
-__all__ += ["GaussianEmission", "UrbachTail"]
+from hyperspy_perovskite.components.emission_bands import (  # noqa: E402
+    AsymmetricEmission,
+    ContinuousUrbachTail,
+    WavelengthOffset,
+)
+
+__all__ += [
+    "GaussianEmission",
+    "UrbachTail",
+    "AsymmetricEmission",
+    "ContinuousUrbachTail",
+    "WavelengthOffset",
+]
 # --- in situ kinetics components ---
 from hyperspy_perovskite.components.crystallinity_jmak import CrystallinityJMAK  # noqa: E402
 
