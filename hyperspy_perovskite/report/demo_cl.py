@@ -37,7 +37,7 @@ def run(out_dir: Path, shape=(48, 48), n_channels=256, seed=0) -> list[Path]:
     m = cl.fit_emission(poisson=True, show_progressbar=False)
     maps = cl.emission_maps(m)
     integ = cl.integrated_intensity_map((700, 720))
-    cen = cl.centroid_map(signal_range=(660, 760))
+    cen = cl.centroid(signal_range=(660, 760))
     inside = truth["labels"] > 0
     valid = maps["valid"].data & inside
 

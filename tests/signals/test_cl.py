@@ -249,7 +249,7 @@ def test_non_monotonic_axis_refused():
     with pytest.raises(ValueError, match="not strictly monotonic"):
         s.fit_emission()
     with pytest.raises(ValueError, match="not strictly monotonic"):
-        s.centroid_map()
+        s.centroid()
 
 
 def test_energy_axis_cannot_be_fitted_as_wavelength():
@@ -286,9 +286,9 @@ def test_lazy_equals_eager():
     for k in ("centre", "sigma", "area", "centre_std", "reduced_chisq"):
         np.testing.assert_allclose(a[k].data, b[k].data, rtol=1e-7)
     np.testing.assert_allclose(
-        s.centroid_map().data, sl.centroid_map(lazy_output=False).data
+        s.centroid().data, sl.centroid(lazy_output=False).data
     )
-    assert sl.centroid_map()._lazy
+    assert sl.centroid()._lazy
     np.testing.assert_allclose(
         s.integrated_intensity_map((700, 720)).data,
         sl.integrated_intensity_map((700, 720)).data,
@@ -459,7 +459,7 @@ def test_integrated_intensity_and_centroid_truth():
     )
     np.testing.assert_allclose(ii.data, expected, rtol=0.03)
     assert ii.axes_manager.signal_shape == (3, 3)
-    cm = s.centroid_map(signal_range=(670, 750))
+    cm = s.centroid(signal_range=(670, 750))
     np.testing.assert_allclose(cm.data, c, atol=0.5)
     # mm axis: the window is still in nm
     s2 = s.deepcopy()
@@ -475,7 +475,7 @@ def test_integrated_intensity_and_centroid_truth():
 def test_centroid_dark_pixel_is_nan():
     s, _ = band_map(shape=(2, 2))
     s.data[0, 0] = 0
-    assert np.isnan(s.centroid_map().data[0, 0])
+    assert np.isnan(s.centroid().data[0, 0])
 
 
 # ----------------------------------------------------------------- statistics
