@@ -77,13 +77,17 @@ def _pixel_model(m, x, flat_index):
     return total
 
 
-def residual_runs(m, block=4096):
-    """Runs-test z-score of the fit residual in every pixel (NaN if unset).
+def residual_structure(m, block=4096, width=5):
+    """Runs-test z-score and systematic residual size of every pixel's fit.
 
-    See :func:`~hyperspy_perovskite.analysis.cl_checks.runs_test`: strongly
-    negative values mean the model leaves structure in the residuals (a band
-    shape it does not describe).
+    Returns ``z`` (see :func:`~hyperspy_perovskite.analysis.cl_checks.runs_test`:
+    strongly negative values mean the residuals keep structure) and ``size``,
+    the largest absolute residual after a ``width``-channel boxcar, relative
+    to the largest value of the model above its minimum (the band height):
+    how large the structure the model misses is. NaN where unset.
     """
+    from scipy.ndimage import uniform_filter1d
+
     ax = m.signal.axes_manager.signal_axes[0]
     switches = np.asarray(m._channel_switches, dtype=bool)
     x = np.asarray(ax.axis, float)[switches]
@@ -92,6 +96,7 @@ def residual_runs(m, block=4096):
     n = int(np.prod(nav)) if nav else 1
     flat = data.reshape(n, -1)
     z = np.full(n, np.nan)
+    size = np.full(n, np.nan)
     for i in range(0, n, block):
         idx = np.arange(i, min(n, i + block))
         y = flat[idx]
@@ -99,8 +104,13 @@ def residual_runs(m, block=4096):
             y = y.compute()
         y = np.asarray(y, float)[:, switches]
         with np.errstate(all="ignore"):
-            z[idx] = runs_test(y - _pixel_model(m, x, idx))
-    return z.reshape(nav)
+            model = _pixel_model(m, x, idx)
+            r = y - model
+            z[idx] = runs_test(r)
+            smooth = uniform_filter1d(np.nan_to_num(r), width, axis=-1)
+            height = model.max(-1) - model.min(-1)
+            size[idx] = np.abs(smooth).max(-1) / height
+    return z.reshape(nav), size.reshape(nav)
 
 
 #: Default physical ranges of the Urbach energy (eV): tens of meV for CsPbX3
@@ -138,6 +148,7 @@ def emission_validity(
     resolution=None,
     max_reduced_chisq=None,
     residual_test=True,
+    max_residual=0.1,
 ):
     """Validity of a fitted band (and of its tail) from all its parameters.
 
@@ -145,8 +156,10 @@ def emission_validity(
     band area exceeds ``n_sigma`` standard deviations, the centre lies in the
     fitted range, the width is at least the spectral resolution (one channel
     when it is not known: a one-channel "band" is a spike or a sharp line)
-    and at most half the range, the residuals show no structure (runs test,
-    ``z > -n_sigma``) and, when given, the reduced chi-squared is below
+    and at most half the range, the residuals show no structure that is both
+    significant (runs test ``z < -n_sigma``) and large (smoothed residual
+    above ``max_residual`` of the band height: the model does not describe
+    the band), and, when given, the reduced chi-squared is below
     ``max_reduced_chisq``. The tail is valid where the band is and, in
     addition, its amplitude is significant, ``Eu`` lies in
     :data:`URBACH_RANGE_EV` and its edge in the fitted range.
@@ -155,7 +168,7 @@ def emission_validity(
     -------
     band : Validity
     tail : Validity or None
-    residual_z, reduced_chisq : numpy.ndarray
+    residual_z, residual_size, reduced_chisq : numpy.ndarray
     """
     g = _find_band(model, component)
     ax = model.signal.axes_manager.signal_axes[0]
@@ -177,12 +190,14 @@ def emission_validity(
         )
     red = np.where(converged, red, np.nan)
     extra = {}
+    z, size = residual_structure(model)
+    z, size = np.where(converged, z, np.nan), np.where(converged, size, np.nan)
     if residual_test:
-        z = np.where(converged, residual_runs(model), np.nan)
-        values["residual structure (runs z)"] = np.nan_to_num(z, nan=0.0)
-        extra["residual structure (runs z)"] = (-n_sigma, None)
-    else:
-        z = np.full(converged.shape, np.nan)
+        # the model misses structure: significant (runs test) AND large
+        # against the band (a fraction max_residual of its height)
+        misses = (z < -n_sigma) & (size > max_residual)
+        values["residual structure"] = np.where(misses, 1.0, 0.0)
+        extra["residual structure"] = (None, 0.5)
     band = validity_from_fit(
         values,
         std,
@@ -210,7 +225,7 @@ def emission_validity(
             n_sigma=n_sigma,
             ranges={"tail Eu": eu_range, "tail E0": (lo, hi)},
         )
-    return band, tail_v, z, red
+    return band, tail_v, z, size, red
 
 
 def _tail_classes():
@@ -239,6 +254,7 @@ def emission_maps(
     resolution=None,
     max_reduced_chisq=None,
     residual_test=True,
+    max_residual=0.1,
     keep_invalid=False,
 ):
     """Maps of a fitted emission band, with uncertainties and validity.
@@ -263,7 +279,9 @@ def emission_maps(
         Also reject pixels whose reduced chi-squared exceeds this (meaningful
         with Poisson or known-variance weights).
     residual_test : bool
-        Reject pixels whose residuals keep structure (runs test).
+        Reject pixels whose residuals keep structure that is significant
+        (runs test) and larger than ``max_residual`` times the band height.
+    max_residual : float
     keep_invalid : bool
         Keep raw values outside the validity (default: NaN there).
 
@@ -272,14 +290,15 @@ def emission_maps(
     dict of hyperspy signals
         ``centre``, ``fwhm``, ``sigma``, ``height``, ``area`` (``tau`` for an
         asymmetric band), each with ``<name>_std``; ``reduced_chisq``;
-        ``residual_z`` (runs test); ``quality`` (uint32 reasons, 0 = valid,
+        ``residual_z`` (runs test) and ``residual_size`` (largest smoothed
+        residual / band height); ``quality`` (uint32 reasons, 0 = valid,
         names in ``metadata.Validity.reason_names``); ``valid`` (bool); with a
         tail ``urbach_energy`` and ``urbach_energy_std`` (meV on an eV axis),
         NaN where the tail is not valid. Every map carries its
         :class:`~hyperspy_perovskite.validity.Validity`.
     """
     g = _find_band(model, component)
-    band_v, tail_v, z, red = emission_validity(
+    band_v, tail_v, z, size, red = emission_validity(
         model,
         component=g,
         tail=tail,
@@ -287,6 +306,7 @@ def emission_maps(
         resolution=resolution,
         max_reduced_chisq=max_reduced_chisq,
         residual_test=residual_test,
+        max_residual=max_residual,
     )
     ax = model.signal.axes_manager.signal_axes[0]
     units = ax.units
@@ -299,6 +319,9 @@ def emission_maps(
         )
     out["reduced_chisq"] = _map(model, red, "Reduced chi-squared", "", "chi2", None)
     out["residual_z"] = _map(model, z, "Residual runs test z", "", "z", None)
+    out["residual_size"] = _map(
+        model, size, "Largest smoothed residual / band height", "", "size", None
+    )
     out["quality"] = _map(
         model, band_v.reasons, "Rejection reasons (0 = valid)", "", "reasons", band_v
     )

@@ -357,6 +357,7 @@ class CLEmissionMixin:
         resolution=None,
         max_reduced_chisq=None,
         residual_test=True,
+        max_residual=0.1,
         keep_invalid=False,
     ):
         """Maps of a fitted emission band with uncertainties and validity.
@@ -381,7 +382,10 @@ class CLEmissionMixin:
         max_reduced_chisq : float, optional
             Also reject pixels whose reduced chi-squared exceeds this.
         residual_test : bool
-            Reject pixels whose residuals keep structure (runs test).
+            Reject pixels whose residuals keep structure that is significant
+            (runs test) and larger than ``max_residual`` times the band
+            height: the chosen model does not describe the data.
+        max_residual : float
         keep_invalid : bool
 
         Returns
@@ -408,6 +412,7 @@ class CLEmissionMixin:
             resolution=resolution,
             max_reduced_chisq=max_reduced_chisq,
             residual_test=residual_test,
+            max_residual=max_residual,
             keep_invalid=keep_invalid,
         )
 
