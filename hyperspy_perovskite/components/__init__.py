@@ -10,14 +10,13 @@ from here::
 
 __all__ = []
 # --- cathodoluminescence components ---
-from hyperspy_perovskite.components.gaussian_emission import GaussianEmission  # noqa: E402
-from hyperspy_perovskite.components.urbach_tail import UrbachTail  # noqa: E402
-
 from hyperspy_perovskite.components.emission_bands import (  # noqa: E402
     AsymmetricEmission,
     ContinuousUrbachTail,
     WavelengthOffset,
 )
+from hyperspy_perovskite.components.gaussian_emission import GaussianEmission  # noqa: E402
+from hyperspy_perovskite.components.urbach_tail import UrbachTail  # noqa: E402
 
 __all__ += [
     "GaussianEmission",

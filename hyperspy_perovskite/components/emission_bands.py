@@ -67,9 +67,6 @@ def _g_numpy(d, sigma, tau):
     return np.where(z >= 0, pos, neg)
 
 
-
-
-
 @njit(cache=False, nogil=True, error_model="numpy", inline="always")
 def _erfcx(z):
     """Scaled complementary error function ``exp(z^2) erfc(z)`` for z >= 0."""

@@ -93,11 +93,12 @@ def run(out_dir: Path, shape=(48, 48), n_channels=256, seed=0) -> list[Path]:
         peak_counts=400.0,
         seed=seed + 1,
     )
+    # the simulated tail steps at the band centre: the matching "step" model
     mt = clt.fit_emission(
-        tail=True, axis="energy", poisson=True, show_progressbar=False
+        tail="step", axis="energy", poisson=True, show_progressbar=False
     )
     mapst = clt.emission_maps(mt)
-    vt = mapst["valid"].data & (trt["labels"] > 0)
+    vt = mapst["urbach_valid"].data & (trt["labels"] > 0)
     iy, ix = np.argwhere(vt)[0] if vt.any() else (0, 0)
     E = mt.signal.axes_manager.signal_axes[0].axis
     mt.axes_manager.indices = (ix, iy)

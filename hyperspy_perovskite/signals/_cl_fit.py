@@ -13,7 +13,11 @@ import warnings
 
 import numpy as np
 
-from hyperspy_perovskite.analysis.cl_checks import counts_check, remove_spikes
+from hyperspy_perovskite.analysis.cl_checks import (
+    counts_check,
+    find_spikes,
+    remove_spikes,
+)
 from hyperspy_perovskite.analysis.cl_emission import (
     emission_starting_values,
     poisson_variance,
@@ -70,7 +74,9 @@ def prepare_signal(signal, settings, poisson, spikes):
     ``signal`` is never modified: a copy is made when anything changes.
     """
     base = signal
-    if spikes:
+    if spikes and (base._lazy or np.any(find_spikes(base.data))):
+        # a copy only when there is something to remove (the model then
+        # belongs to the copy, as for the energy axis)
         base = base._deepcopy_with_new_data(
             remove_spikes(base.data), copy_variance=True
         )

@@ -337,7 +337,12 @@ def emission_maps(
             model, eu * factor, "Urbach energy", eu_units, "Eu", tail_v, keep_invalid
         )
         out["urbach_energy_std"] = _map(
-            model, seu * factor, "Urbach energy std", eu_units, "Eu std", tail_v,
+            model,
+            seu * factor,
+            "Urbach energy std",
+            eu_units,
+            "Eu std",
+            tail_v,
             keep_invalid,
         )
         out["urbach_valid"] = _map(

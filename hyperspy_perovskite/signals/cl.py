@@ -21,7 +21,6 @@ from hyperspy_perovskite.analysis.cl_units import (
     parse_spectral_unit,
 )
 from hyperspy_perovskite.signals import _cl_fit, _cl_statistics
-from hyperspy_perovskite.units import parse_quantity
 from hyperspy_perovskite.signals._base import (
     OPTIONS_PARAMETERS,
     as_requested,
@@ -30,6 +29,7 @@ from hyperspy_perovskite.signals._base import (
     wrap_navigation_map,
 )
 from hyperspy_perovskite.signals._cl_correlation import CLCorrelationMixin
+from hyperspy_perovskite.units import parse_quantity
 
 __all__ = [
     "CLSEMPerovskiteSpectrum",
@@ -37,7 +37,6 @@ __all__ = [
     "LazyCLSEMPerovskiteSpectrum",
     "LazyCLSTEMPerovskiteSpectrum",
 ]
-
 
 
 def _ascending(s, inplace):
