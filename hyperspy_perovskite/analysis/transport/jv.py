@@ -29,9 +29,12 @@ __all__ = [
     "AM15G_IRRADIANCE",
     "FOM_FIELDS",
     "REASONS",
+    "assemble_figures_of_merit",
+    "estimate_single_diode",
     "figures_of_merit",
     "hysteresis_index",
     "lambertw_exp",
+    "raw_figures_of_merit",
     "single_diode_current",
     "thermal_voltage",
 ]
@@ -206,6 +209,36 @@ def figures_of_merit(
     >>> round(float(f["jsc"]), 2), round(float(f["voc"]), 3), round(float(f["ff"]), 1)
     (23.57, 1.04, 76.2)
     """
+    raw = raw_figures_of_merit(
+        voltage, current_density, sigma=sigma, sc_range=sc_range,
+        oc_fraction=oc_fraction, mpp_fraction=mpp_fraction, min_points=min_points,
+    )  # fmt: skip
+    return assemble_figures_of_merit(raw, irradiance)
+
+
+def raw_figures_of_merit(
+    voltage,
+    current_density,
+    *,
+    sigma=None,
+    sc_range=(-0.25, 0.4),
+    oc_fraction=0.1,
+    mpp_fraction=0.02,
+    min_points=5,
+):
+    """The compiled local fits as one array ``(..., len(FOM_FIELDS))``.
+
+    Same arguments as :func:`figures_of_merit`; lazy (dask) in, lazy out, so
+    that a lazy stack is computed once. :func:`assemble_figures_of_merit`
+    turns it into named values.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.transport.jv import raw_figures_of_merit
+    >>> v = np.linspace(-0.1, 1.2, 27)
+    >>> raw_figures_of_merit(v, np.linspace(20, -5, 27)[None]).shape
+    (1, 17)
+    """
     V = np.ascontiguousarray(voltage, dtype=float)
     if V.ndim != 1 or V.size != current_density.shape[-1]:
         raise ValueError(
@@ -223,18 +256,17 @@ def figures_of_merit(
         if np.ndim(sig) > 0:
             raise ValueError("A per-curve sigma array is not supported for dask input.")
         J = current_density.rechunk({current_density.ndim - 1: -1})
-        raw = da.map_blocks(
+        return da.map_blocks(
             lambda b: _fom_numpy(b, *args),
             J,
             chunks=J.chunks[:-1] + ((len(FOM_FIELDS),),),
             dtype=float,
         )
-    else:
-        raw = _fom_numpy(np.asarray(current_density), *args)
-    return _assemble(raw, irradiance)
+    return _fom_numpy(np.asarray(current_density), *args)
 
 
-def _assemble(raw, irradiance):
+def assemble_figures_of_merit(raw, irradiance):
+    """Named values (see :func:`figures_of_merit`) from :func:`raw_figures_of_merit`."""
     out = {name: raw[..., i] for i, name in enumerate(FOM_FIELDS)}
     out["reasons"] = out["reasons"].astype(np.uint32)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -283,3 +315,56 @@ def hysteresis_index(pce_reverse, pce_forward, pce_reverse_std=0.0, pce_forward_
     hi = (r - f) / r
     std = np.sqrt((f / r**2 * pce_reverse_std) ** 2 + (pce_forward_std / r) ** 2)
     return hi, std
+
+
+def estimate_single_diode(voltage, current_density, *, n=1.5, temperature=298.15):
+    """Starting values of the single-diode parameters from a curve's shape.
+
+    From the local fits of :func:`figures_of_merit`: ``Rsh = 1 / g_sc``;
+    ``Rs = 1 / g_oc - n Vt / Jsc`` (the slope resistance at open circuit
+    minus the diode's own, floored at 0.1 Ω cm²); ``Jph = Jsc (1 + Rs /
+    Rsh)``; ``J0`` from ``J(Voc) = 0`` at the given ideality factor ``n``.
+    Curves without a Voc fall back to a dark-diode guess.
+
+    Parameters
+    ----------
+    voltage : array-like
+        Ascending voltages, V.
+    current_density : numpy.ndarray
+        Curves on the last axis, mA/cm².
+    n : float
+        Assumed ideality factor.
+    temperature : float
+        K.
+
+    Returns
+    -------
+    dict
+        ``jph`` (mA/cm²), ``log10_j0`` (log10 of mA/cm²), ``rs``, ``rsh``
+        (Ω cm²), arrays of the navigation shape.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.transport.jv import (
+    ...     estimate_single_diode, single_diode_current)
+    >>> v = np.linspace(-0.1, 1.2, 261)
+    >>> J = single_diode_current(v, 23.6, 2.4e-10, 1.6, 3.3, 3000.0)
+    >>> e = estimate_single_diode(v, J, n=1.6)
+    >>> round(float(e["jph"]), 1), round(float(e["log10_j0"]), 1)
+    (23.6, -9.6)
+    """
+    J = np.asarray(current_density, dtype=float)
+    f = figures_of_merit(voltage, J, irradiance=None)
+    a = n * thermal_voltage(temperature)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsh = np.clip(np.where(f["g_sc"] > 0, 1e3 / f["g_sc"], 1e6), 10.0, 1e8)
+        rs = 1e3 / f["g_oc"] - 1e3 * a / f["jsc"]
+        rs = np.clip(np.where(np.isfinite(rs), rs, 1.0), 0.1, 1e3)
+        jph = f["jsc"] * (1.0 + rs / rsh)
+        l0 = np.log10(np.clip(jph - f["voc"] * 1e3 / rsh, 1e-6, None)) - f["voc"] / (
+            a * np.log(10.0)
+        )
+    ok = np.isfinite(jph) & np.isfinite(l0)
+    jph = np.where(ok, jph, np.clip(np.nan_to_num(f["jsc"]), 0.0, None))
+    l0 = np.where(ok, l0, -10.0)
+    return {"jph": jph, "log10_j0": np.clip(l0, -39.0, -0.1), "rs": rs, "rsh": rsh}
