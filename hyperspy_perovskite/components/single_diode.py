@@ -61,8 +61,8 @@ class SingleDiode(Component):
     --------
     >>> from hyperspy_perovskite.components import SingleDiode
     >>> d = SingleDiode(Jph=23.6, log10_J0=-9.62, n=1.6, Rs=3.3, Rsh=3000.0)
-    >>> d.function(np.array([0.0, 1.04])).round(2)
-    array([23.57, -0.  ])
+    >>> d.function(np.array([0.0, 0.5])).round(2)
+    array([23.57, 23.41])
     >>> float(d.J0) < 1e-9
     True
     """
@@ -254,9 +254,9 @@ def single_diode_kernel(x, P, o, grad, c):
         J = jph - j0 * (e - 1.0) - x / rsh
     else:
         tot = rs + rsh
-        ln_theta = math.log(rs * rsh * j0 / (a * tot)) + rsh * (
-            rs * (jph + j0) + x
-        ) / (a * tot)
+        ln_theta = math.log(rs * rsh * j0 / (a * tot)) + rsh * (rs * (jph + j0) + x) / (
+            a * tot
+        )
         J = (rsh * (jph + j0) - x) / tot - a / rs * lambertw_exp_nb(ln_theta)
     vd = x + J * rs
     D = math.exp(min(l0 * _LN10 + vd / a, 700.0))

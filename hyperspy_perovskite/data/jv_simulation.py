@@ -65,12 +65,20 @@ TABLE_S1_DIODE = {
     ("open-circuit aging", "initial"): (23.6258, 2.3971e-10, 1.6, 3.2827, 3000.0),
     ("open-circuit aging", "aged 16 h"): (23.662, 3.1049e-07, 2.0, 5.5164, 800.0),
     ("open-circuit aging", "dark-recovered 16 h"): (
-        23.9064, 4.3018e-12, 1.3, 2.1561, 8000.0
+        23.9064,
+        4.3018e-12,
+        1.3,
+        2.1561,
+        8000.0,
     ),
     ("thermal recovery", "initial"): (23.9276, 3.0974e-10, 1.6, 3.4638, 3000.0),
     ("thermal recovery", "aged"): (23.3016, 4.4809e-07, 2.0, 6.1101, 700.0),
     ("thermal recovery", "recovered 50 C 3 h"): (
-        24.0865, 4.5450e-09, 1.8, 4.7025, 2000.0
+        24.0865,
+        4.5450e-09,
+        1.8,
+        4.7025,
+        2000.0,
     ),
 }
 
@@ -158,7 +166,7 @@ def simulate_jv(voltage, jph, j0, n, rs, rsh, temperature=298.15):
     Examples
     --------
     >>> from hyperspy_perovskite.data.jv_simulation import simulate_jv
-    >>> J = simulate_jv([0.0, 1.2], 23.6, 1e-15, 1.5, 2.0, 5000.0)
+    >>> J = simulate_jv([0.0, 1.6], 23.6, 1e-15, 1.5, 2.0, 5000.0)
     >>> bool(J[0] > 23.5 and J[1] < 0)
     True
     """
@@ -222,17 +230,19 @@ def simulate_jv_scans(
     curves, truth = [], []
     for d in directions:
         if d not in ("reverse", "forward"):
-            raise ValueError(f"Scan direction must be 'reverse' or 'forward', got {d!r}.")
+            raise ValueError(
+                f"Scan direction must be 'reverse' or 'forward', got {d!r}."
+            )
         p = params if (d == "reverse" or forward_params is None) else forward_params
-        clean = simulate_jv(v, p["jph"], p["j0"], p["n"], p["rs"], p["rsh"], temperature)
+        clean = simulate_jv(
+            v, p["jph"], p["j0"], p["n"], p["rs"], p["rsh"], temperature
+        )
         curves.append(clean + rng.normal(0.0, noise, v.size))
         truth.append({"direction": d, "params": dict(p), "clean": clean})
     return v, np.array(curves), truth
 
 
-def simulate_table_s1(
-    *, step=0.005, noise=0.02, seed=None, lazy=False, rows=None
-):
+def simulate_table_s1(*, step=0.005, noise=0.02, seed=None, lazy=False, rows=None):
     """J-V curves of every Table S1 condition, reverse and forward scans.
 
     Curves from :data:`TABLE_S1_DIODE` (reverse) and the forward-scan series
@@ -268,14 +278,21 @@ def simulate_table_s1(
     for key in rows:
         p = table_s1_params(*key)
         v, J, _ = simulate_jv_scans(
-            p, step=step, noise=noise, forward_params=table_s1_params(*key, "forward"),
+            p,
+            step=step,
+            noise=noise,
+            forward_params=table_s1_params(*key, "forward"),
             seed=rng.integers(2**31),
         )
         data.append(J)
     s = jv_curve(
-        v, np.array(data), area=0.07, scan_rate=0.1,
+        v,
+        np.array(data),
+        area=0.07,
+        scan_rate=0.1,
         scan_directions=["reverse", "forward"],
-        conditions=[f"{a}: {b}" for a, b in rows], lazy=lazy,
+        conditions=[f"{a}: {b}" for a, b in rows],
+        lazy=lazy,
     )
     s.metadata.General.title = "Simulated J-V curves (Table S1 conditions)"
     return s
@@ -297,13 +314,16 @@ def simulate_electrical_log(
 ):
     """Current-time (constant V) or voltage-time (constant I) log of a device.
 
-    The conductance is constant, ``G0 = 1 / r0``, until ``onset`` and then
-    falls linearly, ``G(t) = G0 (1 - rate (t - onset))`` (floored at 5 % of
-    ``G0``): the rising resistance of the biased cell ("Imaging real-time
-    amorphization of hybrid perovskite solar cells under electrical biasing",
-    Fig. S2b) and nanoLED ("Multimodal electron microscopy of halide
-    perovskite interfacial dynamics", Nature (2026)). Electroluminescence, when
-    ``el0`` is given, is proportional to the conductance (falls together).
+    The device changes after ``onset`` ("Imaging real-time amorphization of
+    hybrid perovskite solar cells under electrical biasing", Fig. S2b: current
+    at constant 1 V; "Multimodal electron microscopy of halide perovskite
+    interfacial dynamics", Nature (2026): rising resistance and falling
+    electroluminescence of a nanoLED under constant current). At constant
+    voltage the conductance falls linearly, ``G = G0 (1 - rate (t - onset))``
+    (floored at 5 % of ``G0``); at constant current the resistance rises
+    linearly, ``R = r0 (1 + rate (t - onset))``. The measured channel gets
+    Gaussian noise. Electroluminescence, when ``el0`` is given, is
+    proportional to the conductance.
 
     Parameters
     ----------
@@ -342,7 +362,11 @@ def simulate_electrical_log(
     rng = np.random.default_rng(seed)
     t = np.round(np.arange(0.0, duration + dt / 2, dt), 9)
     g0 = 1.0 / r0
-    g = g0 * np.maximum(1.0 - rate * np.clip(t - onset, 0.0, None), 0.05)
+    dt_on = np.clip(t - onset, 0.0, None)
+    if mode == "galvanostatic":
+        g = g0 / (1.0 + rate * dt_on)
+    else:
+        g = g0 * np.maximum(1.0 - rate * dt_on, 0.05)
     out = {"time": t}
     if mode == "potentiostatic":
         i_clean = setpoint * g

@@ -178,7 +178,11 @@ def _read_table(path, delimiter):
             continue
         if ln.strip().startswith("#") or not ln.strip():
             continue
-        cells = re.split(r"[,;\t]|\s{2,}", ln.strip()) if delimiter is None else ln.split(delimiter)
+        cells = (
+            re.split(r"[,;\t]|\s{2,}", ln.strip())
+            if delimiter is None
+            else ln.split(delimiter)
+        )
         if len(cells) >= 2 and any(re.search(r"[A-Za-z]", c) for c in cells):
             try:
                 float(cells[0])
@@ -190,7 +194,9 @@ def _read_table(path, delimiter):
             f"No header line of column names found in {path!r}; the first table "
             "line must name the columns, e.g. 'Voltage (V), Current (A)'."
         )
-    body = "\n".join(ln for ln in lines[header_i:] if ln.strip() and not ln.startswith("#"))
+    body = "\n".join(
+        ln for ln in lines[header_i:] if ln.strip() and not ln.startswith("#")
+    )
     dialect_delim = delimiter
     if dialect_delim is None:
         dialect_delim = csv.Sniffer().sniff(body.splitlines()[0], ",;\t").delimiter
@@ -218,18 +224,32 @@ def _column_role(name):
 
 
 def _split_sweeps(v, min_points=5):
-    """Index ranges of the monotonic parts of a voltage record."""
+    """Index ranges of the monotonic parts of a voltage record.
+
+    A turning point belongs to the sweep it ends; a turning point written
+    twice (common in exports) starts the next sweep with its copy.
+    """
     d = np.sign(np.diff(v))
-    if np.any(d == 0):
-        raise ValueError(
-            "Repeated voltage values within a scan: the voltage axis is not "
-            "monotonic within a scan. Remove the duplicate points."
-        )
-    turns = np.flatnonzero(d[1:] != d[:-1]) + 1
-    bounds = [0, *turns.tolist(), v.size - 1]
+    starts, cur = [0], 0.0
+    for k, step in enumerate(d, start=1):
+        if step == 0:
+            after = d[k] if k < d.size else 0.0
+            if cur != 0 and after == cur:
+                raise ValueError(
+                    f"Repeated voltage {v[k]:.6g} V inside a scan (row {k}): the "
+                    "voltage axis is not monotonic within a scan. Remove the "
+                    "duplicate points."
+                )
+            starts.append(k)
+            cur = 0.0
+        elif cur != 0 and step != cur:
+            starts.append(k)
+            cur = step
+        else:
+            cur = step
+    bounds = starts + [v.size]
     parts = []
-    for k in range(len(bounds) - 1):
-        lo, hi = bounds[k] + (1 if k else 0), bounds[k + 1] + 1
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         if hi - lo < min_points:
             raise ValueError(
                 f"The voltage axis is not monotonic within a scan: a part of "
@@ -313,7 +333,11 @@ def read_jv_text(
                        ("scan_rate", scan_rate), ("temperature", temperature)):  # fmt: skip
         if val is not None:
             info[field] = val
-    pairs = list(zip(vcols, icols, strict=False)) if len(vcols) > 1 else [(vcols[0], icols[0])]
+    pairs = (
+        list(zip(vcols, icols, strict=False))
+        if len(vcols) > 1
+        else [(vcols[0], icols[0])]
+    )
     scans = []
     for vc, ic in pairs:
         ok = np.isfinite(data[:, vc]) & np.isfinite(data[:, ic])
@@ -352,7 +376,9 @@ def _assemble_scans(scans, sign, illumination, info):
         elif sign in (1, -1):
             f = float(sign)
         else:
-            raise ValueError(f"photocurrent_sign must be 'auto', 1 or -1, got {sign!r}.")
+            raise ValueError(
+                f"photocurrent_sign must be 'auto', 1 or -1, got {sign!r}."
+            )
         out.append((v, f * y, direction))
     dark = str(illumination).lower() == "dark"
     kw = {

@@ -83,7 +83,10 @@ class JVFiguresOfMerit:
         reasons = values["reasons"]
         if isinstance(reasons, np.ndarray):
             validity = Validity(
-                np.atleast_1d(reasons == 0), np.atleast_1d(reasons), _jv.REASONS, criteria
+                np.atleast_1d(reasons == 0),
+                np.atleast_1d(reasons),
+                _jv.REASONS,
+                criteria,
             )
         maps, units = {}, {}
         nav_shape = tuple(source.axes_manager.navigation_shape[::-1])

@@ -165,7 +165,10 @@ class JVCurve(Signal1D):
             put(f"{DEVICE_JV}.irradiance", val)
             put(f"{DEVICE_JV}.irradiance_units", "mW/cm^2")
         if scan_rate is not None:
-            put(f"{DEVICE_JV}.scan_rate", parse_quantity(scan_rate, "V/s", name="scan_rate"))
+            put(
+                f"{DEVICE_JV}.scan_rate",
+                parse_quantity(scan_rate, "V/s", name="scan_rate"),
+            )
             put(f"{DEVICE_JV}.scan_rate_units", "V/s")
         if temperature is not None:
             put(
@@ -173,7 +176,10 @@ class JVCurve(Signal1D):
                 parse_quantity(temperature, "K", name="temperature"),
             )
             put(f"{DEVICE_JV}.temperature_units", "K")
-        for key, labels in (("scan_directions", scan_directions), ("conditions", conditions)):
+        for key, labels in (
+            ("scan_directions", scan_directions),
+            ("conditions", conditions),
+        ):
             if labels is not None:
                 labels = [str(x) for x in labels]
                 if key == "scan_directions" and set(labels) - {"reverse", "forward"}:
@@ -296,7 +302,9 @@ class JVCurve(Signal1D):
         from hyperspy_perovskite.signals._jv_results import JVFiguresOfMerit
 
         if on_invalid not in ("raise", "flag"):
-            raise ValueError(f"on_invalid must be 'raise' or 'flag', got {on_invalid!r}.")
+            raise ValueError(
+                f"on_invalid must be 'raise' or 'flag', got {on_invalid!r}."
+            )
         opts = resolve_options(
             self,
             lazy_output=lazy_output,

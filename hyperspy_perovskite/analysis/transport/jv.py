@@ -115,7 +115,7 @@ def single_diode_current(voltage, jph, j0, n, rs, rsh, temperature=298.15):
     >>> from hyperspy_perovskite.analysis.transport.jv import single_diode_current
     >>> J = single_diode_current([0.0, 0.5], 23.6, 2.4e-10, 1.6, 3.3, 3000.0)
     >>> np.round(J, 3)
-    array([23.574, 23.408])
+    array([23.574, 23.407])
     """
     V = np.asarray(voltage, dtype=float)
     a = n * thermal_voltage(temperature)
@@ -282,7 +282,9 @@ def assemble_figures_of_merit(raw, irradiance):
     return out
 
 
-def hysteresis_index(pce_reverse, pce_forward, pce_reverse_std=0.0, pce_forward_std=0.0):
+def hysteresis_index(
+    pce_reverse, pce_forward, pce_reverse_std=0.0, pce_forward_std=0.0
+):
     """Hysteresis index ``HI = (PCE_reverse - PCE_forward) / PCE_reverse``.
 
     The definition discussed by S. N. Habisreutinger, N. K. Noel, H. J.
@@ -303,7 +305,7 @@ def hysteresis_index(pce_reverse, pce_forward, pce_reverse_std=0.0, pce_forward_
     >>> from hyperspy_perovskite.analysis.transport.jv import hysteresis_index
     >>> hi, s = hysteresis_index(18.7, 17.2, 0.1, 0.1)
     >>> round(float(hi), 4), round(float(s), 4)
-    (0.0802, 0.0071)
+    (0.0802, 0.0073)
     """
     r = np.asarray(pce_reverse, dtype=float)
     f = np.asarray(pce_forward, dtype=float)
