@@ -253,7 +253,7 @@ class JVCurve(Signal1D):
         *,
         sigma=None,
         irradiance=None,
-        sc_range=(-0.25, 0.4),
+        sc_range=(-0.25, 0.3),
         oc_fraction=0.1,
         mpp_fraction=0.02,
         min_points=5,

@@ -63,7 +63,7 @@ def _onsets(source, time_units):
         return [("", source["onset"] * f, source.get("onset_std", np.nan) * f, None)]
     if isinstance(source, (tuple, list)) and len(source) == 2:
         return [("", float(source[0]) * f, float(source[1]) * f, None)]
-    if np.ndim(source) == 0:
+    if isinstance(source, (int, float, np.number)):
         return [("", float(source) * f, np.nan, None)]
     raise TypeError(
         f"Cannot read an onset from {type(source).__name__}: give a kinetics "
