@@ -11,9 +11,11 @@ current-density noise) gives its standard deviation:
 - open circuit: quadratic in ``V`` over the points with ``|J| <= oc_fraction
   Jsc`` around the zero crossing (at least ``min_points``), ``Voc`` its root,
   slope conductance ``g_oc = -dJ/dV`` there;
-- maximum power: quadratic in ``V`` of ``P = V J`` (weights ``1 / V``: the
+- maximum power: cubic in ``V`` of ``P = V J`` (weights ``1 / V``: the
   noise of ``P`` is ``V sigma_J``) over the points with ``P >= (1 -
-  mpp_fraction) P_max`` (at least ``min_points``), ``Pmax`` its vertex.
+  mpp_fraction) P_max`` (at least ``min_points + 2``; the window is doubled,
+  up to three times, while the cubic has no maximum inside it), ``Pmax`` its
+  maximum.
 
 Uncertainties follow by first-order propagation through each fit. The noise
 ``sigma`` is given, or pooled from the residuals of the three fits.
@@ -138,6 +140,38 @@ def _crossing(V, J):
 
 
 @njit(cache=True, nogil=True)
+def _mpp_fit(V, P, voc, im, frac, min_pts, c4, cov4):
+    """Cubic of ``P`` around ``im`` over ``P >= (1 - frac) P[im]``.
+
+    Returns (ok, x of the maximum relative to ``V[im]``, P'' there, rss,
+    number of points); ok is False when the cubic has no maximum inside the
+    window.
+    """
+    n = V.shape[0]
+    lo, hi = im, im + 1
+    lim = (1.0 - frac) * P[im]
+    while lo > 0 and V[lo - 1] > 0.0 and P[lo - 1] >= lim:
+        lo -= 1
+    while hi < n and V[hi] < voc and P[hi] >= lim:
+        hi += 1
+    lo, hi = _grow(lo, hi, n, min_pts)
+    w = np.zeros(n)
+    for i in range(lo, hi):
+        w[i] = 1.0 / max(abs(V[i]), 1e-3)
+    rss = _polyfit(V, P, w, lo, hi, V[im], 3, c4, cov4)
+    b, c, d = c4[1], c4[2], c4[3]
+    xm = 0.0  # Newton on P' from the sampled maximum
+    for _ in range(20):
+        d2 = 2.0 * c + 6.0 * d * xm
+        if d2 == 0.0:
+            break
+        xm -= (b + 2.0 * c * xm + 3.0 * d * xm * xm) / d2
+    d2 = 2.0 * c + 6.0 * d * xm
+    ok = rss >= 0.0 and d2 < 0.0 and V[lo] - V[im] <= xm <= V[hi - 1] - V[im]
+    return ok, xm, d2, rss, hi - lo
+
+
+@njit(cache=True, nogil=True)
 def fom_curve(V, J, sigma, sc_lo, sc_hi, oc_fraction, mpp_fraction, min_points, out):
     """Figures of merit of one curve (ascending ``V``) into ``out``."""
     n = V.shape[0]
@@ -205,51 +239,37 @@ def fom_curve(V, J, sigma, sc_lo, sc_hi, oc_fraction, mpp_fraction, min_points, 
     voc = voc0 + x
     dof += hi - lo - 3
     rss += rss_oc
-    # --- maximum power: quadratic of P = V J, weights 1 / V
+    # --- maximum power: cubic of P = V J, weights 1 / V
     P = V * J
     im = -1
     for i in range(n):
         if V[i] > 0.0 and V[i] < voc and (im < 0 or P[i] > P[im]):
             im = i
-    if im < 0 or P[im] <= 0.0:
+    ok = False
+    if im >= 0 and P[im] > 0.0:
+        frac = mpp_fraction
+        for _ in range(4):  # widen the window while the cubic has no maximum in it
+            ok, xm, d2, rss_mp, npts = _mpp_fit(
+                V, P, voc, im, frac, min_points + 2, c4, cov4
+            )
+            if ok:
+                break
+            frac *= 2.0
+    if not ok:
         reasons |= 1 << NO_MPP
     else:
-        lo, hi = im, im + 1
-        lim = (1.0 - mpp_fraction) * P[im]
-        while lo > 0 and V[lo - 1] > 0.0 and P[lo - 1] >= lim:
-            lo -= 1
-        while hi < n and V[hi] < voc and P[hi] >= lim:
-            hi += 1
-        lo, hi = _grow(lo, hi, n, min_points)
-        w = np.zeros(n)
-        for i in range(lo, hi):
-            w[i] = 1.0 / max(abs(V[i]), 1e-3)
-        rss_mp = _polyfit(V, P, w, lo, hi, V[im], 3, c4, cov4)
         a, b, c, d = c4[0], c4[1], c4[2], c4[3]
-        # stationary point of the cubic nearest to the sampled maximum
-        xm = 0.0
-        for _ in range(20):
-            d2 = 2.0 * c + 6.0 * d * xm
-            if d2 == 0.0:
-                break
-            xm -= (b + 2.0 * c * xm + 3.0 * d * xm * xm) / d2
-        d2 = 2.0 * c + 6.0 * d * xm
-        if rss_mp < 0.0 or not d2 < 0.0:
-            reasons |= 1 << NO_MPP
-        elif xm < V[lo] - V[im] or xm > V[hi - 1] - V[im]:
-            reasons |= 1 << NO_MPP
-        else:
-            # envelope theorem: dPmax/dtheta = dP/dtheta at the maximum
-            g4[0], g4[1], g4[2], g4[3] = 1.0, xm, xm * xm, xm * xm * xm
-            var_pm_u = _quad_form(g4, cov4)
-            g4[0], g4[1] = 0.0, -1.0 / d2
-            g4[2], g4[3] = -2.0 * xm / d2, -3.0 * xm * xm / d2
-            var_vm_u = _quad_form(g4, cov4)
-            out[4] = a + xm * (b + xm * (c + xm * d))
-            out[6] = V[im] + xm
-            out[8] = out[4] / out[6]
-            dof += hi - lo - 4
-            rss += rss_mp
+        # envelope theorem: dPmax/dtheta = dP/dtheta at the maximum
+        g4[0], g4[1], g4[2], g4[3] = 1.0, xm, xm * xm, xm * xm * xm
+        var_pm_u = _quad_form(g4, cov4)
+        g4[0], g4[1] = 0.0, -1.0 / d2
+        g4[2], g4[3] = -2.0 * xm / d2, -3.0 * xm * xm / d2
+        var_vm_u = _quad_form(g4, cov4)
+        out[4] = a + xm * (b + xm * (c + xm * d))
+        out[6] = V[im] + xm
+        out[8] = out[4] / out[6]
+        dof += npts - 4
+        rss += rss_mp
     sig = sigma
     if not sig > 0.0:
         sig = math.sqrt(rss / dof) if dof > 0 else np.nan
