@@ -129,7 +129,7 @@ class JVModel(Model1D):
         bounds = {p: (getattr(d, p).bmin, getattr(d, p).bmax) for p in _PARAMS}
         return validity_from_fit(
             vals, std, bounds=bounds, ranges=RANGES, significant=("Jph",),
-            n_sigma=n_sigma,
+            n_sigma=n_sigma, bound_tolerance=1e-10,
         )  # fmt: skip
 
     def diode_table(self, title="Single-diode fit"):

@@ -210,15 +210,22 @@ def _read_table(path, delimiter):
 
 
 def _column_role(name):
+    """(role, unit) of a column from its header, e.g. ``"Current (mA)"`` or the
+    BioLogic form ``"<I>/mA"``."""
     m = re.match(r"^(.*?)\s*[\(\[]\s*(.*?)\s*[\)\]]\s*$", name)
-    label, unit = (m.group(1), m.group(2)) if m else (name, "")
-    low = label.lower()
+    if m:
+        label, unit = m.group(1), m.group(2)
+    elif "/" in name:
+        label, unit = name.split("/", 1)
+    else:
+        label, unit = name, ""
+    low = label.lower().strip("<> ")
     unit = _unit_text(unit) if unit else ""
-    if re.search(r"volt|^v(_|\b)|^e(we)?\b|^u\b|^bias", low):
+    if re.search(r"volt|^v(\b|_)|^ewe|^e(\b|_)|^u(\b|_)|^bias", low):
         return "voltage", unit or "V"
-    if re.search(r"density|^j(_|\b)", low):
+    if re.search(r"density|^j(\b|_)", low):
         return "current_density", unit or "mA/cm^2"
-    if re.search(r"current|^i(_|\b)", low):
+    if re.search(r"current|^i(\b|_)", low):
         return "current", unit or "A"
     return None, unit
 

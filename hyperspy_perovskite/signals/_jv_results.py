@@ -181,7 +181,7 @@ class JVFiguresOfMerit:
         labels = np.array(self.labels, dtype=object).reshape(pce.shape)
         rows = [
             ", ".join(p for p in str(lab).split(", ") if p not in dirs) or "curve"
-            for lab in np.take(labels, ir, axis=axis).ravel()
+            for lab in np.atleast_1d(np.take(labels, ir, axis=axis)).ravel()
         ]
         return ResultTable(
             {"PCE_reverse": r, "PCE_forward": f, "HI": hi, "type": kind},

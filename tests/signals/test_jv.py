@@ -109,8 +109,10 @@ def test_units_and_no_modification(clean):
 
 
 def test_hysteresis_and_results_survive_save_load(tmp_path):
-    s = simulate_table_s1(seed=0, rows=[("open-circuit aging", "initial"),
-                                        ("open-circuit aging", "aged 16 h")])
+    s = simulate_table_s1(
+        seed=0,
+        rows=[("open-circuit aging", "initial"), ("open-circuit aging", "aged 16 h")],
+    )
     f = s.figures_of_merit()
     hi = f.hysteresis_index()
     assert hi["type"].tolist() == ["normal", "inverted"]

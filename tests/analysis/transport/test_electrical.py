@@ -16,8 +16,13 @@ from hyperspy_perovskite.data.jv_simulation import simulate_electrical_log
 def test_onset_pulls_over_seeds(mode):
     pulls = []
     for seed in range(150):
-        d = simulate_electrical_log(seed=seed, noise=0.01, rate=0.002, mode=mode,
-                                    setpoint=1.0 if mode == "potentiostatic" else 5e-5)
+        d = simulate_electrical_log(
+            seed=seed,
+            noise=0.01,
+            rate=0.002,
+            mode=mode,
+            setpoint=1.0 if mode == "potentiostatic" else 5e-5,
+        )
         if mode == "potentiostatic":  # measured current: conductance has flat noise
             y, _ = conductance(d["voltage"], d["current"])
         else:  # measured voltage: resistance has flat noise

@@ -121,7 +121,9 @@ def test_flags_for_bad_curves():
     assert r[3] == 1 << jv._local.NEGATIVE
     assert r[4] & (1 << jv._local.DARK)
     vp = np.linspace(0.05, 1.2, 116)  # no V = 0
-    rp = jv.figures_of_merit(vp, jv.single_diode_current(vp, 23.6, 2.4e-10, 1.6, 3.3, 3e3))
+    rp = jv.figures_of_merit(
+        vp, jv.single_diode_current(vp, 23.6, 2.4e-10, 1.6, 3.3, 3e3)
+    )
     assert rp["reasons"] == 1 << jv._local.NO_SC
 
 

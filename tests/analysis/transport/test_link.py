@@ -24,14 +24,21 @@ def test_table_and_figure():
     log = electrical_log({"time": d["time"], "Bias": (d["voltage"], "V"),
                           "Current": (d["current"], "A")})  # fmt: skip
     link = StructureDeviceLink()
-    link.add_onset("region B", "perovskite (001) fringes",
-                   _Kinetics(np.array([1.5, 1.6]), np.array([0.1, 0.1]), "min", 5.0))
+    link.add_onset(
+        "region B",
+        "perovskite (001) fringes",
+        _Kinetics(np.array([1.5, 1.6]), np.array([0.1, 0.1]), "min", 5.0),
+    )
     saed = ResultTable({"onset": [95.0]}, units={"onset": "s"}, std={"onset": [3.0]})
     link.add_onset("region B", "SAED {001} family", saed)
     link.add_onset("device", "conductance", log)
     link.add_onset("region B", "I accumulation at SnO2", (2.0, 0.5), time_units="min")
-    fom = ResultTable({"Jsc": [23.6], "PCE": [18.7]}, std={"PCE": [0.1]},
-                      units={"Jsc": "mA/cm^2", "PCE": "%"}, index=["initial"])
+    fom = ResultTable(
+        {"Jsc": [23.6], "PCE": [18.7]},
+        std={"PCE": [0.1]},
+        units={"Jsc": "mA/cm^2", "PCE": "%"},
+        index=["initial"],
+    )
     link.add_figures_of_merit("device", "before", fom, row="initial")
     t = link.table()
     assert len(t) == 6
