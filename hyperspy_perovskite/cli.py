@@ -2,6 +2,10 @@
 
 ``hspy-perovskite demo [--out DIR]`` runs the suite's main job on embedded,
 simulated data with known truth and writes figures and summaries to DIR.
+``hspy-perovskite report EXPERIMENT.toml`` analyses your own files and writes
+one HTML report (``--example DIR`` writes an experiment file for the real
+files shipped with the package). The subcommands are the table
+:data:`COMMANDS`; without one, the help is printed.
 """
 
 from __future__ import annotations
@@ -79,25 +83,7 @@ def run_demo(out_dir, parts=None, stream=sys.stdout):
     return written + [index], failures
 
 
-def main(argv=None):
-    """Entry point of ``hspy-perovskite``."""
-    parser = argparse.ArgumentParser(
-        prog="hspy-perovskite",
-        description="HyperSpy extension suite for in situ electron microscopy "
-        "of halide perovskites.",
-    )
-    parser.add_argument("--version", action="version", version=__version__)
-    sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser(
-        "demo", help="run the main analyses on built-in simulated data"
-    )
-    demo.add_argument(
-        "--out", default="hspy_perovskite_demo", help="output folder (created)"
-    )
-    args = parser.parse_args(argv)
-    if args.command != "demo":
-        parser.print_help()
-        return 2
+def _cmd_demo(args):
     written, failures = run_demo(args.out)
     out = Path(args.out).resolve()
     print(f"\nOutputs in {out}:")
@@ -107,6 +93,137 @@ def main(argv=None):
         print(f"\n{len(failures)} part(s) failed: " + ", ".join(t for t, _ in failures))
         return 1
     return 0
+
+
+def _args_demo(parser):
+    parser.add_argument(
+        "--out", default="hspy_perovskite_demo", help="output folder (created)"
+    )
+
+
+def _cmd_report(args):
+    from hyperspy_perovskite.report.experiment import ExperimentError
+
+    if args.list:
+        from hyperspy_perovskite.report.sections import get_sections
+
+        for key, section in get_sections().items():
+            print(f"[{key}]  {section.title}")
+            for option, default in section.defaults.items():
+                req = " (required)" if option in section.required else ""
+                print(
+                    f"    {option} = {default!r}{req}: {section.help.get(option, '')}"
+                )
+        return 0
+    if args.example is not None:
+        from hyperspy_perovskite.report.example import write_example
+
+        path = write_example(args.example)
+        print(f"Wrote {path}\nRun it with:\n    hspy-perovskite report {path}")
+        return 0
+    if args.experiment is None:
+        print(
+            "Give an experiment file (hspy-perovskite report EXPERIMENT.toml), or "
+            "write an example with hspy-perovskite report --example DIR.",
+            file=sys.stderr,
+        )
+        return 2
+    from hyperspy_perovskite.report.pipeline import build_report
+
+    try:
+        result = build_report(args.experiment, output=args.out)
+    except (ExperimentError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"\nReport: {result['html']}")
+    print(f"Numbers (JSON): {result['json']}")
+    print(
+        f"{len(result['results'])} result file(s) in {result['html'].parent / 'results'}"
+    )
+    if result["failed"]:
+        print(
+            f"{len(result['failed'])} section(s) failed: {', '.join(result['failed'])}"
+        )
+        return 1
+    return 0
+
+
+def _args_report(parser):
+    parser.add_argument(
+        "experiment", nargs="?", help="experiment file (TOML) naming your data"
+    )
+    parser.add_argument("--out", help="output folder (default: the file's `output`)")
+    parser.add_argument(
+        "--example",
+        metavar="DIR",
+        help="write DIR/experiment.toml for the real files shipped with the package",
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="list the sections and their options"
+    )
+
+
+def _cmd_hyperspyui(args):
+    from hyperspy_perovskite.gui import install_hyperspyui_plugin
+
+    try:
+        path = install_hyperspyui_plugin(args.directory)
+    except ImportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"Installed the Perovskite menu for hyperspyUI: {path}")
+    print("Start hyperspyUI with: hyperspyui")
+    return 0
+
+
+def _args_hyperspyui(parser):
+    parser.add_argument(
+        "--directory", help="plugin folder (default ~/.hyperspy_perovskite/hyperspyui)"
+    )
+
+
+#: The subcommands: name -> (help, add arguments, run). One table.
+COMMANDS = {
+    "demo": (
+        "run the main analyses on built-in simulated data with known truth",
+        _args_demo,
+        _cmd_demo,
+    ),
+    "report": (
+        "analyse your own files named in an experiment file; write an HTML report",
+        _args_report,
+        _cmd_report,
+    ),
+    "install-hyperspyui-plugin": (
+        "add the Perovskite menu to hyperspyUI (needs the gui extra)",
+        _args_hyperspyui,
+        _cmd_hyperspyui,
+    ),
+}
+
+
+def build_parser():
+    """The argument parser of ``hspy-perovskite`` (from :data:`COMMANDS`)."""
+    parser = argparse.ArgumentParser(
+        prog="hspy-perovskite",
+        description="HyperSpy extension suite for in situ electron microscopy "
+        "of halide perovskites.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_, add_args, _) in COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_, description=help_))
+    return parser
+
+
+def main(argv=None):
+    """Entry point of ``hspy-perovskite``: without a command, print the help."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return COMMANDS[args.command][2](args)
 
 
 if __name__ == "__main__":  # pragma: no cover
