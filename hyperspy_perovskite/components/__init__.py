@@ -28,3 +28,7 @@ from hyperspy_perovskite.components.drift_diffusion_transient import (  # noqa: 
 from hyperspy_perovskite.components.interdiffusion import Interdiffusion  # noqa: E402
 
 __all__ += ["DriftDiffusionAccumulation", "DriftDiffusionTransient", "Interdiffusion"]
+# --- device performance (J-V) components ---
+from hyperspy_perovskite.components.single_diode import SingleDiode  # noqa: E402
+
+__all__ += ["SingleDiode"]
