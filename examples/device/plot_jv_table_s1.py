@@ -50,8 +50,13 @@ v = s.axes_manager[-1].axis
 labels = s.metadata.Device.JV.conditions
 for i, colour in zip(range(3), ("tab:blue", "tab:red", "tab:green"), strict=True):
     for j, ls in ((0, "-"), (1, "--")):
-        ax.plot(v, s.data[i, j], ls, color=colour,
-                label=f"{labels[i].split(': ')[1]}, {('reverse', 'forward')[j]}")
+        ax.plot(
+            v,
+            s.data[i, j],
+            ls,
+            color=colour,
+            label=f"{labels[i].split(': ')[1]}, {('reverse', 'forward')[j]}",
+        )
 ax.set_xlabel("Voltage (V)")
 ax.set_ylabel("Current density (mA/cm²)")
 ax.set_ylim(0, 26)
