@@ -14,7 +14,6 @@ hysteresis index (Habisreutinger, Noel, Snaith, ACS Energy Lett. 3, 2472
 """
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from hyperspy_perovskite.data.jv_simulation import TABLE_S1, simulate_table_s1
 
