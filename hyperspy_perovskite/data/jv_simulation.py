@@ -247,8 +247,9 @@ def simulate_table_s1(*, step=0.005, noise=0.02, seed=None, lazy=False, rows=Non
 
     Curves from :data:`TABLE_S1_DIODE` (reverse) and the forward-scan series
     resistance factor :data:`FORWARD_RS_FACTOR`, from -0.1 V to 1.2 V, with
-    Gaussian current noise, as a :class:`~hyperspy_perovskite.signals.jv.
-    JVCurve` with navigation axes ``condition`` and ``scan``; conditions are
+    Gaussian current noise, as a
+    :class:`~hyperspy_perovskite.signals.jv.JVCurve` with navigation axes
+    ``condition`` and ``scan``; conditions are
     labelled ``"<series>: <condition>"``. Metadata as in the paper: AM1.5G
     100 mW/cm², aperture 0.07 cm², 0.1 V/s.
 

@@ -265,8 +265,9 @@ class JVCurve(Signal1D):
         """Jsc, Voc, FF, PCE, maximum-power point and slope resistances, with std.
 
         Local least-squares fits around ``V = 0``, ``J = 0`` and the power
-        maximum; see :func:`hyperspy_perovskite.analysis.transport.jv.
-        figures_of_merit` for the method and the keyword arguments.
+        maximum; see
+        :func:`hyperspy_perovskite.analysis.transport.jv.figures_of_merit`
+        for the method and the keyword arguments.
 
         Parameters
         ----------

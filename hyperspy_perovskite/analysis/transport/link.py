@@ -16,9 +16,10 @@ Accepted onset sources (duck-typed, nothing is modified):
   ``onset``, ``onset_std``, ``time_units``, ``bias_on``), one row per value;
 - a :class:`~hyperspy_perovskite.results.ResultTable` with an ``onset``
   column (and its std), one row per table row;
-- an electrical log (:class:`hyperspy_perovskite.signals.electrical.
-  ElectricalLog`) or the dict of :func:`~hyperspy_perovskite.analysis.
-  transport.electrical.change_point_onset`;
+- an electrical log
+  (:class:`~hyperspy_perovskite.signals.electrical.ElectricalLog`) or the
+  dict of
+  :func:`~hyperspy_perovskite.analysis.transport.electrical.change_point_onset`;
 - ``(value, std)`` or a number, with ``time_units``.
 """
 
@@ -218,10 +219,14 @@ class StructureDeviceLink:
             ax2 = ax.twinx()
             ax2.plot(electrical.time[ok] - (self.bias_on or 0.0),
                      tr[ok] / tr[ok][0], color="0.6", lw=0.8, zorder=0)  # fmt: skip
-            ax2.set_ylabel(f"{q.capitalize()} / initial (1)")
+            ax2.set_ylabel(f"{q.capitalize()} / initial value")
+            ax.set_zorder(ax2.get_zorder() + 1)  # onsets above the trace
+            ax.patch.set_visible(False)
+        ax.set_ylim(-0.6, max(y.size, 1) - 0.4)
         handles, labels = ax.get_legend_handles_labels()
         uniq = dict(zip(labels, handles, strict=True))
-        ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="lower right")
+        ax.legend(uniq.values(), uniq.keys(), fontsize=8, ncol=3, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.16), frameon=False)  # fmt: skip
         if ncols == 2:
             bx = axes[0, 1]
             key = "PCE" if "PCE" in t else next(k for k in _FOM if k in t)
