@@ -477,10 +477,20 @@ def refine_stack_direction(maps, x, y, variances):
     best = theta0
     for step, half in (
         (np.radians(1.0), np.radians(45.0)),
-        (np.radians(0.1), np.radians(1.0)),
+        (np.radians(0.1), np.radians(2.0)),
     ):
         grid = best + np.arange(-half, half + step / 2, step)
-        best = float(grid[np.argmax([score(t) for t in grid])])
+        sc = np.array([score(t) for t in grid])
+        # on narrow maps the peak is a plateau: the centroid of the angles
+        # whose contrast is within noise of the maximum (a non-central
+        # chi-squared of mean dof + lambda has a variance 2 (dof + 2 lambda))
+        top = sc.max()
+        dof = len(maps) * max(x.shape + y.shape)
+        tol = np.sqrt(2.0 * (dof + 2.0 * max(top, 0.0)))
+        if score(theta0) >= top - tol:  # the structure tensor is as good
+            best = theta0
+            break
+        best = float(np.mean(grid[sc >= top - tol]))
     u = np.array([np.cos(best), np.sin(best)])
     if u[np.argmax(np.abs(u))] < 0:
         u = -u
@@ -541,6 +551,7 @@ def find_interfaces(
     smooth=1.0,
     variance=None,
     return_significance=False,
+    min_significance=3.0,
 ):
     """Interface positions from profiles across the stack.
 
@@ -567,6 +578,8 @@ def find_interfaces(
     return_significance : bool
         Also return the step significance (standard deviations; NaN
         without ``variance``).
+    min_significance : float
+        With ``variance``: steps below it (standard deviations) are noise.
 
     Returns
     -------
@@ -610,6 +623,8 @@ def find_interfaces(
     if variance is not None:
         v = np.atleast_2d(np.asarray(variance, dtype=float))
         z = np.array([_step_significance(p, v, k, 3) for k in peaks])
+        keep = z >= min_significance  # a step, not noise
+        peaks, z = peaks[keep], z[keep]
     else:
         z = g[peaks]
     chosen = []

@@ -232,7 +232,9 @@ class FramesMixin:
         for k, (lo, hi, a) in enumerate(((y0, y1, nav[1]), (x0, x1, nav[0]))):
             d = axes[1 + k]
             d.update(size=hi - lo, offset=a.offset + lo * a.scale)
-        out = type(self)(
+        from hyperspy_perovskite.signals.eds_biased import EDSTEMBiasedSpectrum
+
+        out = EDSTEMBiasedSpectrum(
             data,
             axes=axes,
             metadata=self.metadata.deepcopy().as_dictionary(),

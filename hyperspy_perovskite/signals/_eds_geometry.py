@@ -439,7 +439,9 @@ class GeometryMixin:
         var = self._map_variance()
         if var is not None:
             var = compute(geo.project_to_stack(var, index, centres.size), opts)
-        res = type(self)(out, axes=axes, metadata=md)
+        from hyperspy_perovskite.signals.eds_biased import EDSTEMBiasedSpectrum
+
+        res = EDSTEMBiasedSpectrum(out, axes=axes, metadata=md)
         if isinstance(out, da.Array):
             res = res.as_lazy()
         if var is not None:

@@ -26,7 +26,17 @@ from hyperspy_perovskite.signals._base import compute, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import PROFILE_NODES, options_doc
 from hyperspy_perovskite.units import parse_quantity
 
-__all__ = ["ProfilesMixin", "NonPoissonWarning", "wrap_profiles", "linescan_header"]
+__all__ = [
+    "ProfilesMixin",
+    "NonPoissonWarning",
+    "LineAbsentWarning",
+    "wrap_profiles",
+    "linescan_header",
+]
+
+
+class LineAbsentWarning(UserWarning):
+    """An X-ray line has no significant net counts: the element may be absent."""
 
 
 class NonPoissonWarning(UserWarning):
@@ -70,58 +80,59 @@ class ProfilesMixin:
             width, bin_size, reference, full_metadata=False
         )
         w = self._weights(xray_lines, background, integration_windows)
-        wb = (
-            self._weights(xray_lines, True, integration_windows)
-            if not background
-            else w
-        )
+        wb = self._weights(xray_lines, True, integration_windows)
+        wg = self._weights(xray_lines, False, integration_windows)
         n = len(xray_lines)
-        used = np.flatnonzero(np.any(np.concatenate([w, wb], axis=1) != 0, axis=1))
+        wall = np.concatenate([w, wb, wg], axis=1)
+        used = np.flatnonzero(np.any(wall != 0, axis=1))
         sums = geo.project_to_stack(self.data, index, centres.size, channels=used)
         var_map = self._map_variance()
-        if var_map is None:
-            vsums = sums
-        else:
+        vsums = sums
+        if var_map is not None:
             vsums = geo.project_to_stack(var_map, index, centres.size, channels=used)
-        stacked = (
-            da.stack([da.asarray(sums), da.asarray(vsums)])
-            if isinstance(sums, da.Array) or isinstance(vsums, da.Array)
-            else np.stack([sums, vsums])
-        )
-        res = stacked[0] @ np.concatenate([w[used], wb[used]], axis=1)
-        var = stacked[1] @ np.concatenate([w[used] ** 2, wb[used] ** 2], axis=1)
+        res = sums @ wall[used]
+        var = vsums @ (wall[used] ** 2)
         if not options.lazy_output:
-            res, var, counts = (
-                (
-                    _eager(a)
-                    for a in da.compute(res, var, stacked[0], **options.compute_kwargs)
-                )
-                if isinstance(res, da.Array)
-                else (res, var, stacked[0])
-            )
+            parts = (res, var, sums)
+            if any(isinstance(a, da.Array) for a in parts):
+                parts = da.compute(*parts, **options.compute_kwargs)
+            res, var, counts = (np.asarray(a, dtype=float) for a in parts)
             self._check_band_counts(
-                xray_lines, res[..., n:], var[..., n:], counts, var_map is None
+                xray_lines,
+                res[..., n : 2 * n],
+                var[..., n : 2 * n],
+                res[..., 2 * n :],
+                counts,
+                var_map is None,
             )
         md = {node: md[node] for node in PROFILE_NODES if node in md}
         return res[..., :n], var[..., :n], (axes[:-1], md)
 
-    def _check_band_counts(self, lines, net, var, counts, poisson, n_sigma=3.0):
-        """Refuse NaN data and lines without significant net counts in the band;
-        warn when summed counts are not integers (not raw counts)."""
+    def _check_band_counts(self, lines, net, var, gross, counts, poisson, n_sigma=3.0):
+        """Refuse NaN data and empty windows; warn about lines without
+        significant net counts and about summed counts that are not integers."""
         net = np.asarray(net).reshape((-1, len(lines))).sum(axis=0)
         sd = np.sqrt(np.asarray(var).reshape((-1, len(lines))).sum(axis=0))
-        for name, v, s in zip(lines, net, sd, strict=True):
-            if not np.isfinite(v):
+        gross = np.asarray(gross).reshape((-1, len(lines))).sum(axis=0)
+        for name, v, s, g in zip(lines, net, sd, gross, strict=True):
+            if not (np.isfinite(v) and np.isfinite(g)):
                 raise ValueError(
                     f"The map holds NaN or infinite values in the channels of "
                     f"{name}: remove them first (e.g. s.data = np.nan_to_num(s.data))."
                 )
-            if not v > n_sigma * s:
+            if not g > 0:
                 raise ValueError(
-                    f"The band has no significant net {name} counts "
-                    f"({v:.4g} +- {s:.3g} after the background): the element is "
-                    "absent there or the band misses the device; widen or move "
+                    f"The band has zero counts in the {name} window: the element "
+                    "is absent there or the band misses the device; widen or move "
                     "the band, or choose another line."
+                )
+            if not v > n_sigma * s:
+                warnings.warn(
+                    f"The band has no significant net {name} counts ({v:.4g} +- "
+                    f"{s:.3g} after the background, below {n_sigma:g} sigma): the "
+                    "element may be absent, its profile is bremsstrahlung noise.",
+                    LineAbsentWarning,
+                    stacklevel=4,
                 )
         if poisson and np.any(np.abs(counts - np.round(counts)) > 1e-6):
             warnings.warn(
@@ -130,7 +141,7 @@ class ProfilesMixin:
                 "do not apply. Set the map's variance "
                 "(metadata.Signal.Noise_properties.variance) or use the raw map.",
                 NonPoissonWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
     @options_doc()
@@ -191,11 +202,14 @@ class ProfilesMixin:
         ------
         ValueError
             For lines outside the energy range, NaN values in the windows,
-            or a band without significant net counts of a line (checked
-            when the output is computed).
+            or a band with zero counts in a line window (checked when the
+            output is computed, i.e. not for ``lazy_output=True``).
 
         Warns
         -----
+        LineAbsentWarning
+            When a line's net counts in the band are below 3 standard
+            deviations (e.g. Cl Ka of a sample without Cl: bremsstrahlung).
         NonPoissonWarning
             When the counts are not raw counts and no variance is set.
 

@@ -45,7 +45,11 @@ from hyperspy_perovskite.signals._eds_frames import FramesMixin
 from hyperspy_perovskite.signals._eds_geometry import GeometryMixin, GeometryWarning
 from hyperspy_perovskite.signals._eds_lines import LineOverlapWarning, XrayLinesMixin
 from hyperspy_perovskite.signals._eds_migration import MigrationMixin
-from hyperspy_perovskite.signals._eds_profiles import NonPoissonWarning, ProfilesMixin
+from hyperspy_perovskite.signals._eds_profiles import (
+    LineAbsentWarning,
+    NonPoissonWarning,
+    ProfilesMixin,
+)
 from hyperspy_perovskite.signals._eds_ratios import RatiosMixin
 from hyperspy_perovskite.signals._eds_series import stack_bias_series
 
@@ -53,6 +57,7 @@ __all__ = [
     "EDSTEMBiasedSpectrum",
     "LazyEDSTEMBiasedSpectrum",
     "GeometryWarning",
+    "LineAbsentWarning",
     "LineOverlapWarning",
     "NonPoissonWarning",
     "stack_bias_series",

@@ -227,7 +227,13 @@ def holography_stack_profiles(
     if ref_data is not None:
         data = data - ref_data
     pos, mean, var = holo.phase_to_stack_profile(
-        data, x, y, geom["start"], geom["end"], geom["width"], bin_size
+        data,
+        x,
+        y,
+        geom.start,
+        geom.end,
+        geom.width,
+        None if bin_size is None else _nm(bin_size, "bin_size"),
     )
     if hasattr(mean, "compute"):
         import dask
