@@ -507,7 +507,6 @@ def test_profiles_and_composition_read_each_chunk_once(series):
         assert comp[k].metadata.Signal.quantity == "Composition (at%)"
         assert comp[k].metadata.Device.Profile.bin_size == pytest.approx(10.0)
         assert comp[k].axes_manager.navigation_shape == (2,)
-    ratio.compute()
     re_ = s.get_halide_ratio_profile(truth["k_factors"], ["I_La", "Br_Ka"])
     np.testing.assert_allclose(ratio.data, re_.data, rtol=1e-12, equal_nan=True)
     assert np.nanmedian(ratio.data) > 0
