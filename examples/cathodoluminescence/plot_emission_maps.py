@@ -2,7 +2,7 @@
 Emission maps and their statistics from a STEM-CL spectrum image
 ================================================================
 
-STEM-CL of CsPbI3 nanocrystals in a ZIF-62 glass (seed 004_8cebbc4d0365d822,
+STEM-CL of CsPbI3 nanocrystals in a ZIF-62 glass (Li et al., Nat. Commun. 14, 7612 (2023),
 Fig. 2c-f, S10-S11): fit a Gaussian emission band to every pixel, map its
 centre, width and intensity with their uncertainties, flag bad fits, and show
 histograms and 2D histograms over the valid pixels. Then fit a Gaussian plus
@@ -54,7 +54,7 @@ print(
 # Maps that need no fit: the intensity integrated over 700-720 nm (Fig. 2d)
 # and the centroid.
 integ = cl.integrated_intensity_map((700, 720))
-cen = cl.centroid_map(signal_range=(660, 760))
+cen = cl.centroid(signal_range=(660, 760))
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), constrained_layout=True)
 axes[0].imshow(integ.data, cmap="inferno")
 axes[0].set_title(integ.metadata.General.title)

@@ -1,0 +1,1 @@
+"""Domain models of the suite (fit-derived methods live here)."""
