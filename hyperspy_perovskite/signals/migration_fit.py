@@ -236,9 +236,8 @@ def _range_for_layer(axis, wall, side, signal_range, interfaces, half_layer=Fals
             f"wall={wall} lies outside the profile ({lo} to {hi} "
             f"{axis.units}); give the electrode position in the axis units."
         )
-    if signal_range is not None:
-        return tuple(float(v) for v in signal_range)
-    # the layer ends at the next interface on its side (profile geometry)
+    # the layer ends at the next interface on its side (profile geometry or
+    # the thickness given)
     far_end = _layer_end(axis, wall, side, interfaces)
     if far_end is None:
         end = hi if side == 1 else lo
@@ -253,7 +252,27 @@ def _range_for_layer(axis, wall, side, signal_range, interfaces, half_layer=Fals
     # a bin straddling the wall holds the electrode's counts as well: keep
     # only bins whose lower (upper) edge is at or beyond the wall
     start = wall + side * half_bin
-    return (start, end) if side == 1 else (end, start)
+    layer = (start, end) if side == 1 else (end, start)
+    if signal_range is None:
+        return layer
+    # a range of the user's: never past the layer (the fit would include the
+    # electrode or the next layer)
+    a, b = sorted(float(v) for v in signal_range)
+    lo_l, hi_l = sorted(layer)
+    clipped = (max(a, lo_l), min(b, hi_l))
+    if clipped != (a, b):
+        warnings.warn(
+            f"signal_range ({a:g}, {b:g}) {axis.units} reaches beyond the layer "
+            f"({lo_l:g}, {hi_l:g}): fitted over ({clipped[0]:g}, {clipped[1]:g}).",
+            UserWarning,
+            stacklevel=3,
+        )
+    if not clipped[1] > clipped[0]:
+        raise ValueError(
+            f"signal_range ({a:g}, {b:g}) lies outside the layer ({lo_l:g}, "
+            f"{hi_l:g}) {axis.units}."
+        )
+    return clipped
 
 
 #: below this significance (sqrt of the chi-squared between the fitted
@@ -402,8 +421,10 @@ def fit_migration_profile(
         state) are not fitted (their quantities are NaN). Required for
         "transient"; "interdiffusion" needs it for ``D``.
     thickness : float or None
-        "transient" only: thickness of the layer (axis units) closed by a
-        second blocking electrode, for the exact closed-layer solution
+        Thickness of the layer next to the wall (axis units): the fitted
+        range never goes past ``wall + thickness`` ("steady" and
+        "transient"). For "transient" the layer is closed by a second
+        blocking electrode there, for the exact closed-layer solution
         (:func:`~hyperspy_perovskite.analysis.drift_diffusion.transient_profile_closed_layer`).
         ``None``: the distance from the wall to the next interface of the
         profile geometry when there is one (a device layer), otherwise a
@@ -427,6 +448,7 @@ def fit_migration_profile(
         "transient"); its half next to the wall (semi-infinite "transient":
         the far electrode's depletion must stay outside the range, i.e.
         ``d + 3 s`` well below the range); the whole axis ("interdiffusion").
+        A range given is clipped to the layer (with a warning).
     poisson : bool
         Weight by Poisson variance (the counts, floored at 1) unless the
         profile already carries ``metadata.Signal.Noise_properties.variance``
@@ -500,8 +522,11 @@ def fit_migration_profile(
                 f"diffusion_coefficient must be positive (m^2/s), got "
                 f"{diffusion_coefficient!r}."
             )
-    if thickness is not None and kind != "transient":
-        raise ValueError("thickness applies to kind='transient' only.")
+    if thickness is not None and kind == "interdiffusion":
+        raise ValueError(
+            "thickness bounds the layer of kind='steady' or 'transient'; for "
+            "interdiffusion give signal_range."
+        )
 
     interfaces = _interfaces_nm(profile, nm)
     if isinstance(interface, str):
@@ -527,6 +552,9 @@ def fit_migration_profile(
                         f"units) or numpy.inf, got {thickness!r}."
                     )
                 closed = None if np.isinf(L) else L
+        if thickness is not None and np.isfinite(float(thickness)):
+            # the layer ends at wall + thickness: never fit past it
+            interfaces = {**interfaces, "_layer_end": wall + sgn * float(thickness)}
     if background is None:
         background = kind == "steady" or closed is not None
 
