@@ -227,7 +227,9 @@ def _layer_end(axis, wall, side, interfaces):
     return float(far.max()) if far.size else None
 
 
-def _range_for_layer(axis, wall, side, signal_range, interfaces, half_layer=False):
+def _range_for_layer(
+    axis, wall, side, signal_range, interfaces, half_layer=False, blur=0.0
+):
     lo, hi = float(axis.axis.min()), float(axis.axis.max())
     half_bin = 0.5 * float(np.abs(np.gradient(axis.axis)).max())
     # the electrode may sit at the edge of the first or last bin
@@ -251,7 +253,9 @@ def _range_for_layer(axis, wall, side, signal_range, interfaces, half_layer=Fals
         end = 0.5 * (wall + (end if far_end is None else far_end))
     # a bin straddling the wall holds the electrode's counts as well: keep
     # only bins whose lower (upper) edge is at or beyond the wall
-    start = wall + side * half_bin
+    # with a blur, the bins within 3 std of the wall also hold the blurred
+    # step of the immobile level and of the electrode's own signal
+    start = wall + side * max(half_bin, 3.0 * blur)
     layer = (start, end) if side == 1 else (end, start)
     if signal_range is None:
         return layer
@@ -330,6 +334,33 @@ def _transient_significance(s, comp, offset, x1, x2, wall, sgn, thickness):
         return np.sqrt(np.sum((cb * (tr - st)) ** 2 / sigma2, axis=-1))
 
 
+def _resolution(profile, resolution, kind):
+    """Blur std in nm: given, from ``Device.Profile.resolution``, or 0."""
+    from hyperspy_perovskite.units import parse_quantity
+
+    given = resolution is not None
+    if resolution is None:
+        resolution = profile.metadata.get_item("Device.Profile.resolution", 0.0)
+    r = parse_quantity(resolution, "nm", name="resolution")
+    if not (np.isfinite(r) and r >= 0):
+        raise ValueError(f"resolution must be a length >= 0 (nm), got {resolution!r}.")
+    if r > 0 and kind == "transient":
+        if given:
+            raise ValueError(
+                "The transient model has no blur: leave the bins within about "
+                "2 x resolution of the wall out with signal_range instead."
+            )
+        warnings.warn(
+            f"The profile is blurred ({r:g} nm, Device.Profile.resolution) but the "
+            "transient model has none: leave the bins next to the wall out "
+            "(signal_range).",
+            UserWarning,
+            stacklevel=3,
+        )
+        return 0.0
+    return r
+
+
 def _times(profile, time, required):
     """Bias time(s) in s: a scalar, a navigation-shaped array, or (``None``)
     the values of the profile's one navigation axis in s."""
@@ -380,6 +411,7 @@ def fit_migration_profile(
     diffusion_coefficient=None,
     background=None,
     signal_range=None,
+    resolution=None,
     poisson=True,
     method="fast",
     show_progressbar=None,
@@ -449,6 +481,18 @@ def fit_migration_profile(
         the far electrode's depletion must stay outside the range, i.e.
         ``d + 3 s`` well below the range); the whole axis ("interdiffusion").
         A range given is clipped to the layer (with a warning).
+    resolution : float, str or None
+        Standard deviation of the Gaussian blur of the profile (probe size,
+        interface roughness; number in nm, or ``"1.5 nm"``), convolved into
+        the "interdiffusion" and "steady" models so that the length and
+        ``lambda`` are not biased by it; the default "steady" range then
+        starts 3 std past the wall (where the blurred steps of the immobile
+        level and of the electrode's own signal have died out). The bins'
+        own width is added (a box of width ``b`` blurs by ``b / sqrt(12)``).
+        Default:
+        ``metadata.Device.Profile.resolution`` (nm) when set, else none.
+        Not available for "transient" (give a ``signal_range`` that leaves
+        the blurred bins out).
     poisson : bool
         Weight by Poisson variance (the counts, floored at 1) unless the
         profile already carries ``metadata.Signal.Noise_properties.variance``
@@ -558,11 +602,14 @@ def fit_migration_profile(
     if background is None:
         background = kind == "steady" or closed is not None
 
+    blur = _resolution(profile, resolution, kind) / nm
+    if blur > 0:  # a bin is a box average: add its variance, width^2 / 12
+        blur = float(np.sqrt(blur**2 + np.abs(np.gradient(axis.axis)).mean() ** 2 / 12))
     s = _poisson_copy(profile, poisson)
     m = s.create_model()
     t_scalar = None if t is None or np.ndim(t) else t
     if kind == "interdiffusion":
-        comp = Interdiffusion(time=t_scalar)
+        comp = Interdiffusion(time=t_scalar, resolution=blur)
         rng = signal_range
     else:
         rng = _range_for_layer(
@@ -572,9 +619,10 @@ def fit_migration_profile(
             signal_range,
             interfaces,
             half_layer=(kind == "transient" and closed is None),
+            blur=blur,
         )
         if kind == "steady":
-            comp = DriftDiffusionAccumulation(wall=wall, side=side)
+            comp = DriftDiffusionAccumulation(wall=wall, side=side, resolution=blur)
         else:
             comp = DriftDiffusionTransient(
                 wall=wall, side=side, time=t_scalar, thickness=closed
