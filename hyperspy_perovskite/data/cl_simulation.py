@@ -516,6 +516,7 @@ def simulate_emission_spectra(
     second_shift=0.08,
     dark_counts=5.0,
     n_spikes=0,
+    space="energy",
     seed=None,
 ):
     """Photon-counting spectra from the emission physics, with the truth.
@@ -538,6 +539,11 @@ def simulate_emission_spectra(
     - Minor second band ``second_shift`` eV below, with ``second_band``
       times the main band's photons and 1.3 times its sigma.
 
+    With ``space="wavelength"`` the bands are Gaussians (or exponentially
+    modified towards long wavelengths) in wavelength instead: ``band_energy``,
+    ``band_sigma``, ``asymmetry`` and ``second_shift`` are then in nm (the
+    second band ``second_shift`` nm above); no Urbach tail.
+
     Returns
     -------
     signal : CLSTEMPerovskiteSpectrum
@@ -554,14 +560,22 @@ def simulate_emission_spectra(
     >>> s.data.shape, bool(abs(s.data.sum(-1).mean() - 4.0e5 - 800 * 5) < 4000)
     ((4, 800), True)
     """
+    from scipy.signal import fftconvolve
+
     from hyperspy_perovskite.signals.cl import CLSTEMPerovskiteSpectrum
 
+    if space not in ("energy", "wavelength"):
+        raise ValueError(f"space must be 'energy' or 'wavelength', not {space!r}.")
+    if space == "wavelength" and urbach_energy:
+        raise ValueError("An Urbach tail is simulated in energy: space='energy'.")
     rng = np.random.default_rng(seed)
     edges = np.linspace(*wavelength_range, n_channels + 1)
-    e_edges = _air_energy(edges)  # decreasing
-    de = 1e-4
-    grid = np.arange(e_edges.min() - 0.3, e_edges.max() + 0.3, de)
-    kern_x = np.arange(-0.4, 0.4 + de / 2, de)
+    e_edges = _air_energy(edges) if space == "energy" else edges
+    sign = 1.0 if space == "energy" else -1.0  # side of tails and minor band
+    de = min(band_sigma) / 300.0
+    half = 12.0 * max(band_sigma) + 10.0 * asymmetry
+    grid = np.arange(e_edges.min() - half, e_edges.max() + half, de)
+    kern_x = np.arange(-half, half + de / 2, de)
     ec = rng.uniform(*band_energy, n_pixels)
     sig = rng.uniform(*band_sigma, n_pixels)
     expected = np.empty((n_pixels, n_channels))
@@ -569,19 +583,19 @@ def simulate_emission_spectra(
     for i in range(n_pixels):
         gauss = np.exp(-0.5 * (kern_x / sig[i]) ** 2)
         gauss /= gauss.sum()
-        density = _band_density(grid, ec[i], asymmetry, gauss, de)
+        density = _band_density(sign * (grid - ec[i]), asymmetry, gauss, de)
         if urbach_energy:
             d = grid - (ec[i] - edge_offset)
             tail = np.where(d <= 0, np.exp(np.minimum(d, 0) / urbach_energy), 0.0)
-            tail = np.convolve(tail, gauss, mode="same")
+            tail = np.clip(fftconvolve(tail, gauss, mode="same"), 0.0, None)
             density += tail_fraction * tail / (tail.sum() * de)
         if second_band:
-            d = grid - (ec[i] - second_shift)
+            d = grid - (ec[i] - sign * second_shift)
             g2 = np.exp(-0.5 * (d / (1.3 * sig[i])) ** 2)
             density += second_band * g2 / (g2.sum() * de)
         cum = np.concatenate([[0.0], np.cumsum(density) * de]) * band_photons
         at = np.interp(e_edges, grid - de / 2, cum[:-1])
-        expected[i] = at[:-1] - at[1:]
+        expected[i] = np.abs(at[:-1] - at[1:])
     counts = rng.poisson(expected + dark_counts).astype(np.float64)
     spikes = []
     for _ in range(int(n_spikes)):
@@ -593,7 +607,7 @@ def simulate_emission_spectra(
         Eu=urbach_energy,
         E0=ec - edge_offset,
         tail_photons=tail_fraction * band_photons if urbach_energy else 0.0,
-        second_centre=ec - second_shift,
+        second_centre=ec - sign * second_shift,
         second_photons=second_band * band_photons,
         spikes=spikes,
         channel_width=float(edges[1] - edges[0]),
@@ -607,13 +621,15 @@ def simulate_emission_spectra(
     return s, truth
 
 
-def _band_density(grid, ec, tau, gauss, de):
-    """Normalised photon density (per eV) of the main band on ``grid``."""
-    d = grid - ec
+def _band_density(d, tau, gauss, de):
+    """Normalised photon density of the main band at offsets ``d`` from its
+    centre (tail towards negative ``d``)."""
+    from scipy.signal import fftconvolve
+
     if tau > 0:
         base = np.where(d <= 0, np.exp(np.minimum(d, 0) / tau), 0.0)
     else:
-        base = np.zeros_like(grid)
+        base = np.zeros_like(d)
         base[np.argmin(np.abs(d))] = 1.0
-    band = np.convolve(base, gauss, mode="same")
+    band = np.clip(fftconvolve(base, gauss, mode="same"), 0.0, None)
     return band / (band.sum() * de)
