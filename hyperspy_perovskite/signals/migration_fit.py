@@ -246,25 +246,27 @@ def _range_for_layer(
     else:
         # only bins entirely inside the layer at the far interface too
         end = far_end - side * half_bin
+    # with a blur, the bins within 3 std of the wall also hold the blurred
+    # step of the immobile level and of the electrode's own signal
+    start = wall + side * max(half_bin, 3.0 * blur)
+    full = (start, end) if side == 1 else (end, start)
     if half_layer:
         # the semi-infinite transient ignores the far electrode: fit the half
         # of the layer next to the wall (the far half depletes in a closed
         # layer once d + 3 s approaches the thickness)
         end = 0.5 * (wall + (end if far_end is None else far_end))
-    # a bin straddling the wall holds the electrode's counts as well: keep
-    # only bins whose lower (upper) edge is at or beyond the wall
-    # with a blur, the bins within 3 std of the wall also hold the blurred
-    # step of the immobile level and of the electrode's own signal
-    start = wall + side * max(half_bin, 3.0 * blur)
     layer = (start, end) if side == 1 else (end, start)
     if signal_range is None:
         return layer
     # a range of the user's: never past the layer (the fit would include the
     # electrode or the next layer)
     a, b = sorted(float(v) for v in signal_range)
-    lo_l, hi_l = sorted(layer)
+    lo_l, hi_l = sorted(full)
     clipped = (max(a, lo_l), min(b, hi_l))
-    if clipped != (a, b):
+    x = axis.axis
+    n_given = np.count_nonzero((x >= a - 1e-9) & (x <= b + 1e-9))
+    n_kept = np.count_nonzero((x >= clipped[0] - 1e-9) & (x <= clipped[1] + 1e-9))
+    if n_kept < n_given:
         warnings.warn(
             f"signal_range ({a:g}, {b:g}) {axis.units} reaches beyond the layer "
             f"({lo_l:g}, {hi_l:g}): fitted over ({clipped[0]:g}, {clipped[1]:g}).",

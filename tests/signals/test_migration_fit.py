@@ -426,8 +426,8 @@ def test_operando_series_lazy_equals_eager_and_times_given(operando_iodine_profi
         fit_migration_profile(prof, "transient", time=np.zeros(6), **kw)
     with pytest.raises(ValueError, match="thickness"):
         fit_migration_profile(prof, "transient", thickness=-1.0, time=1.0, **kw)
-    with pytest.raises(ValueError, match="thickness applies"):
-        fit_migration_profile(prof, "steady", thickness=100.0, **kw)
+    with pytest.raises(ValueError, match="thickness bounds"):
+        fit_migration_profile(prof, "interdiffusion", thickness=100.0)
 
 
 def test_supplied_variance_is_used_and_negative_data_allowed():
