@@ -192,13 +192,19 @@ def _suite_specs():
     def _side(component):
         return (float(1 if component.side == "right" else -1),)
 
+    def _resolution(component):
+        # Gaussian blur (std, axis units) of the probe / interface, 0: none
+        return (float(getattr(component, "resolution", 0.0) or 0.0),)
+
     specs[Interdiffusion] = KernelSpec(
-        codes.INTERDIFFUSION, ("c_left", "c_right", "centre", "length")
+        codes.INTERDIFFUSION,
+        ("c_left", "c_right", "centre", "length"),
+        constants=_resolution,
     )
     specs[DriftDiffusionAccumulation] = KernelSpec(
         codes.DD_ACCUMULATION,
         ("A", "decay_length", "wall"),
-        constants=_side,
+        constants=lambda c: _side(c) + _resolution(c),
         proportional_to="A",
     )
 
