@@ -1,7 +1,10 @@
 """Steady-state ion accumulation next to a blocking electrode."""
 
+import math
+
 import numpy as np
 from hyperspy.component import Component
+from numba import njit
 
 from hyperspy_perovskite.analysis.drift_diffusion import (
     thermal_voltage,
@@ -13,6 +16,7 @@ from hyperspy_perovskite.components._profile_common import (
     profile_slice,
     side_sign,
 )
+from hyperspy_perovskite.fitting.registry import register_kernel
 
 __all__ = ["DriftDiffusionAccumulation"]
 
@@ -199,3 +203,39 @@ class DriftDiffusionAccumulation(Component):
         lam, lam_std = parameter_arrays(self.decay_length)
         f = axis_nm_factor(self) * 1e-9
         return np.abs(lam) * f * E, lam_std * f * E
+
+
+# --- compiled kernel (fast_multifit) ---
+
+
+@njit(nogil=True, error_model="numpy")
+def accumulation_kernel(x, P, o, grad, c):
+    """``A exp(-z / decay_length)`` with ``z = side (x - wall) >= 0``, else 0;
+    parameters (A, decay_length, wall), ``c[0]`` = side (+1 or -1)."""
+    side = c[0]
+    z = side * (x - P[o + 2])
+    if z < 0.0:
+        grad[o] = 0.0
+        grad[o + 1] = 0.0
+        grad[o + 2] = 0.0
+        return 0.0
+    lam = P[o + 1]
+    e = math.exp(-z / lam)
+    f = P[o] * e
+    grad[o] = e
+    grad[o + 1] = f * z / (lam * lam)
+    grad[o + 2] = f * side / lam
+    return f
+
+
+def _side(component):
+    return (float(1 if component.side == "right" else -1),)
+
+
+register_kernel(
+    DriftDiffusionAccumulation,
+    accumulation_kernel,
+    ("A", "decay_length", "wall"),
+    constants=_side,
+    proportional_to="A",
+)

@@ -4,8 +4,9 @@ One serial, GIL-free numba function fits every spectrum of a block; dask
 spreads blocks over threads, processes or a dask.distributed cluster, so the
 same compiled code serves eager, lazy and distributed data.
 
-The model is the sum of the compiled component kernels
-(:func:`hyperspy_perovskite.fitting.kernels.model_point`), multiplied by the
+The model is the sum of the compiled component kernels (registered with
+:func:`hyperspy_perovskite.fitting.register_kernel`; one compiled function
+per model signature, :mod:`hyperspy_perovskite.fitting._compile`), multiplied by the
 bin width when the axis is binned, exactly as ``Model1D.__call__`` does. The
 minimised quantity is HyperSpy's: ``sum(((y - model) * w) ** 2)`` with
 ``w = 1 / sqrt(variance)`` when a noise variance is set, else ``w = 1``.
@@ -42,18 +43,21 @@ from hyperspy_perovskite.fitting.flags import (
     NOT_FINITE_RESULT,
     SINGULAR,
 )
-from hyperspy_perovskite.fitting.kernels import model_block
 
 # The linear parameters are solved after an accepted step that lowered
 # chi-squared by more than this fraction; closer to the minimum they are
 # already at their optimum and the solve would cost more than it saves.
 _LINEAR_SOLVE_MIN_DECREASE = 1e-3
 
+# ``model_block`` (and ``_chi2_and_normal``) are bound per model signature by
+# hyperspy_perovskite.fitting._compile; these placeholders only say so.
+model_block = None
+
 # Columns of the per-pixel output row, after the 2 * n_parameters values/stds.
 N_EXTRA_COLUMNS = 3  # chisq, flag, iterations
 
 
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", _nrt=False)
 def _expand(theta, P, src, scale, shift):
     """Write the free vector ``theta`` into the full parameter vector ``P``."""
     for i in range(P.shape[0]):
@@ -67,7 +71,7 @@ def _expand(theta, P, src, scale, shift):
 _REDUCE = {"reassoc", "contract"}
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_REDUCE, _nrt=False)
+@njit(nogil=True, error_model="numpy", fastmath=_REDUCE, _nrt=False)
 def _normal_products(G, rb, bw2, unit_weights, active, M, Mr):
     """``M = G_a W2 G_a^T`` and ``Mr = G_a rb`` over the ``active`` rows of ``G``.
 
@@ -176,7 +180,7 @@ def _normal_products(G, rb, bw2, unit_weights, active, M, Mr):
             )  # fmt: skip
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always", _nrt=False)
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _store_tile(
     M, Mr, ti, tj, na, r0, r1, r2, r3,
     t00, t01, t02, t03, t10, t11, t12, t13,
@@ -202,7 +206,10 @@ def _store_tile(
             M[tj + k, ti + i] = tile[i][k]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_REDUCE, _nrt=False)
+# --- Templates compiled once per model by hyperspy_perovskite.fitting._compile,
+# with ``model_block`` (and ``_chi2_and_normal``) bound to the model's kernels.
+
+
 def _chi2_and_normal(
     theta,
     P,
@@ -225,7 +232,6 @@ def _chi2_and_normal(
     src,
     scale,
     shift,
-    codes,
     offsets,
     consts,
 ):
@@ -241,7 +247,7 @@ def _chi2_and_normal(
     ``unit_weights`` (unbinned, unweighted) the weights are skipped.
     """
     _expand(theta, P, src, scale, shift)
-    model_block(x, P, codes, offsets, consts, grad, f, G)
+    model_block(x, P, offsets, consts, grad, f, G)
     n_ch = x.shape[0]
     chi2 = 0.0
     if unit_weights:
@@ -259,7 +265,7 @@ def _chi2_and_normal(
     return chi2
 
 
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", _nrt=False)
 def _contract(M, Mr, active, src, scale, JtJ, Jtr):
     """Normal equations of the free parameters from those of the active ones."""
     nf = Jtr.shape[0]
@@ -276,7 +282,7 @@ def _contract(M, Mr, active, src, scale, JtJ, Jtr):
             JtJ[sa, src[active[ib]]] += ca * scale[active[ib]] * M[ia, ib]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", _nrt=False)
 def _solve_linear_parameters(
     theta,
     P,
@@ -368,7 +374,7 @@ def _solve_linear_parameters(
     return new_chi2
 
 
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", _nrt=False)
 def _cholesky_solve(A, rhs, L, out, n=-1):
     """Solve ``A out = rhs`` for symmetric positive definite ``A``.
 
@@ -403,7 +409,7 @@ def _cholesky_solve(A, rhs, L, out, n=-1):
     return True
 
 
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", _nrt=False)
 def _inverse_diagonal(A, L, e, col, diag):
     """Diagonal of ``A^-1`` for symmetric positive definite ``A``; False if singular."""
     n = A.shape[0]
@@ -417,7 +423,7 @@ def _inverse_diagonal(A, L, e, col, diag):
     return True
 
 
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", _nrt=False)
 def _channel_weights(binw, w, bw, bw2):
     """``bw = binw * w`` and ``bw2 = bw ** 2``; True when all are one (no weights)."""
     n_other = 0
@@ -428,7 +434,6 @@ def _channel_weights(binw, w, bw, bw2):
     return n_other == 0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
 def fit_block(
     x,
     Y,
@@ -442,7 +447,6 @@ def fit_block(
     theta_index,
     lower,
     upper,
-    codes,
     offsets,
     consts,
     amplitude_of,
@@ -475,8 +479,9 @@ def fit_block(
         For each free parameter, its index in ``P`` (to start ``theta``).
     lower, upper : (n_free,) float64
         Bounds (``-inf``/``inf`` where unbounded).
-    codes, offsets, consts
-        The model description for :func:`model_point`.
+    offsets, consts
+        The model description: index of each component's first parameter
+        in ``P`` (one more entry: ``n_params``) and its constants.
     amplitude_of : (n_params,) int64
         For a parameter of an amplitude x shape component (other than the
         amplitude), the index in ``P`` of that amplitude; -1 otherwise.
@@ -573,7 +578,6 @@ def fit_block(
             src,
             scale,
             shift,
-            codes,
             offsets,
             consts,
         )
@@ -643,7 +647,6 @@ def fit_block(
                     src,
                     scale,
                     shift,
-                    codes,
                     offsets,
                     consts,
                 )

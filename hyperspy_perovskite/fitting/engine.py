@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ import numpy as np
 
 from hyperspy_perovskite._dask import dask_view
 from hyperspy_perovskite.fitting import flags as F
-from hyperspy_perovskite.fitting._levenberg_marquardt import fit_block
+from hyperspy_perovskite.fitting._cache import cache_once
+from hyperspy_perovskite.fitting._compile import compiled_model
 from hyperspy_perovskite.fitting._screen import screen_inputs
 from hyperspy_perovskite.fitting.model_description import describe_model
 
@@ -160,6 +162,7 @@ def _fit_chunk(
     x,
     binw,
     desc_arrays,
+    fit_block,
     max_iterations,
     ftol,
     xtol,
@@ -307,6 +310,7 @@ def fast_multifit(
     """
     t0 = time.perf_counter()
     desc = describe_model(model, bounded=bounded)
+    cache_once(screen_inputs)
     signal = model.signal
     axis = model.axis
     nav_shape = tuple(signal.data.shape[:-1])
@@ -393,7 +397,6 @@ def fast_multifit(
         desc.theta_index,
         desc.lower,
         desc.upper,
-        desc.codes,
         desc.offsets,
         desc.consts,
         desc.amplitude_of,
@@ -408,6 +411,7 @@ def fast_multifit(
         x=x,
         binw=binw,
         desc_arrays=desc_arrays,
+        fit_block=compiled_model(desc.signature).fit_block,
         max_iterations=int(max_iterations),
         ftol=float(ftol),
         xtol=float(xtol),
@@ -476,13 +480,15 @@ def _compute(out_d, show_progressbar, num_workers):
     if show_progressbar is None:
         show_progressbar = preferences.General.show_progressbar
     kwargs = {}
-    try:
-        from distributed import default_client
+    distributed = False
+    if "distributed" in sys.modules:  # no client can exist before it is imported
+        try:
+            from distributed import default_client
 
-        default_client()
-        distributed = True
-    except (ImportError, ValueError):
-        distributed = False
+            default_client()
+            distributed = True
+        except (ImportError, ValueError):
+            pass
     if not distributed:
         kwargs["scheduler"] = "threads"
         if num_workers is not None:

@@ -9,7 +9,8 @@ all its parameters.
 import numpy as np
 import pytest
 
-from hyperspy_perovskite.fitting.kernels import model_point
+import hyperspy_perovskite.components  # noqa: F401  (registers the suite's kernels)
+from hyperspy_perovskite.fitting._compile import for_components
 from hyperspy_perovskite.fitting.registry import _registry, kernel_spec
 
 # parameter values (by name) and an axis where every part of the kernel is hit
@@ -53,15 +54,11 @@ def test_every_registered_component_has_a_case():
 
 
 def _evaluate(comp, P, x):
-    spec = kernel_spec(comp)
-    codes = np.array([spec.code], dtype=np.int64)
-    offsets = np.zeros(1, dtype=np.int64)
-    c = tuple(spec.constants(comp))
-    consts = np.array([c + (0.0,) * (4 - len(c))], dtype=np.float64)
+    cm, offsets, consts, _ = for_components([comp])
     grad = np.zeros(P.size)
     values, grads = np.empty(x.size), np.empty((x.size, P.size))
     for j, xj in enumerate(x):
-        values[j] = model_point(xj, P, codes, offsets, consts, grad)
+        values[j] = cm.model_point(xj, P, offsets, consts, grad)
         grads[j] = grad
     return values, grads
 
