@@ -1,9 +1,8 @@
 """CL emission fit: 2 Gaussians + Urbach tail + offset, fast_multifit vs m.multifit.
 
 Simulates a photon-energy CL map (default 128 x 128 x 1024) with Poisson
-noise and known truth: a main band near 1.74 eV (CsPbI3, ~710 nm, seed
-004_8cebbc4d0365d822) with an Urbach tail (Eu = 25 meV) and a minor
-low-energy band 100 meV below (seed 004, Fig. S12-S14). It is fitted with the
+noise and known truth: a main band near 1.74 eV (CsPbI3, ~710 nm, Li et al., Nat. Commun. 14, 7612 (2023)) with an Urbach tail (Eu = 25 meV) and a minor
+low-energy band 100 meV below (Li et al., Nat. Commun. 14, 7612 (2023), Fig. S12-S14). It is fitted with the
 same model (``Emission`` + ``Emission_2`` + ``Urbach`` with E0 tied to the
 main centre + ``Background`` offset) from the same starting values:
 

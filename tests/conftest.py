@@ -1,6 +1,9 @@
-"""Shared test configuration: no progress bars, no windows."""
+"""Shared test configuration: no progress bars, no windows, no writes to the tree."""
 
+import hashlib
 import os
+import subprocess
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -14,6 +17,7 @@ import pytest  # noqa: E402
 hs.preferences.General.show_progressbar = False
 
 REALDATA = os.path.join(os.path.dirname(__file__), "data")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +26,56 @@ def _close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+# ------------------------------------------- tests write nothing into the tree
+def _tree_state():
+    """Untracked/ignored files and the diff of tracked ones (None: not in git).
+
+    ``__pycache__`` folders (Python's and numba's caches, written on import;
+    the read-only install test covers numba's) are left out; anything else a
+    test writes into the source tree (build/, egg-info, figures) shows.
+    """
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, check=True
+        ).stdout
+
+    try:
+        status = git("status", "--porcelain", "--ignored", "--untracked-files=all")
+        diff = git("diff", "--no-ext-diff", "--binary")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    lines = {
+        line
+        for line in status.decode(errors="replace").splitlines()
+        if "__pycache__/" not in line
+    }
+    return lines, hashlib.sha256(diff).hexdigest()
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # the xdist controller or no xdist
+        session.config._tree_state = _tree_state()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_tree_state", None)
+    if before is None:
+        return
+    after = _tree_state()
+    if after == before:
+        return
+    new = sorted(after[0] - before[0])
+    changed = after[1] != before[1]
+    message = (
+        "The test run wrote into the source tree (tests must use tmp_path): "
+        f"new or changed entries {new}"
+        + ("; tracked files were modified" if changed else "")
+    )
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("")
+        reporter.write_sep("!", message, red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

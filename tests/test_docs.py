@@ -2,6 +2,7 @@
 
 import os
 import runpy
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,20 @@ EXAMPLES = sorted((ROOT / "examples").rglob("plot_*.py"))
 
 @pytest.mark.slow
 def test_docs_build_without_warnings(tmp_path):
-    env = dict(os.environ, MPLBACKEND="Agg")
+    # build a copy: sphinx-gallery and autosummary write into the source folder
+    src = tmp_path / "src"
+    for name in ("docs", "examples"):
+        shutil.copytree(
+            ROOT / name,
+            src / name,
+            ignore=shutil.ignore_patterns(
+                "_build", "auto_examples", "gen_modules", "generated", "__pycache__"
+            ),
+        )
+    pythonpath = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
+    )
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=pythonpath)
     proc = subprocess.run(
         [
             sys.executable,
@@ -30,7 +44,7 @@ def test_docs_build_without_warnings(tmp_path):
             str(tmp_path / "doctrees"),
             "-D",
             "sphinx_gallery_conf.plot_gallery=0",
-            str(ROOT / "docs"),
+            str(src / "docs"),
             str(tmp_path / "html"),
         ],
         capture_output=True,

@@ -2,7 +2,7 @@
 Is the emission broader at particle edges?
 ==========================================
 
-STEM-CL of CsPbI3 nanocrystals in a ZIF-62 glass (seed 004_8cebbc4d0365d822,
+STEM-CL of CsPbI3 nanocrystals in a ZIF-62 glass (Li et al., Nat. Commun. 14, 7612 (2023),
 Fig. 2c-f): a Gaussian fitted to every pixel gives the emission centre and
 width sigma. Here we simulate such a map with known truth, fit it, segment
 the particles in the simultaneously acquired HAADF image (recorded with finer

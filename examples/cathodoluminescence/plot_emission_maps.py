@@ -2,7 +2,7 @@
 Emission maps and their statistics from a STEM-CL spectrum image
 ================================================================
 
-STEM-CL of CsPbI3 nanocrystals in a ZIF-62 glass (seed 004_8cebbc4d0365d822,
+STEM-CL of CsPbI3 nanocrystals in a ZIF-62 glass (Li et al., Nat. Commun. 14, 7612 (2023),
 Fig. 2c-f, S10-S11): fit a Gaussian emission band to every pixel, map its
 centre, width and intensity with their uncertainties, flag bad fits, and show
 histograms and 2D histograms over the valid pixels. Then fit a Gaussian plus

@@ -3,7 +3,7 @@ EDX profiles across a solar cell before and after bias
 ======================================================
 
 A simulated STEM-EDX map of a perovskite solar-cell cross-section (ITO /
-SnO2 / perovskite / Spiro-OMeTAD / Au, as in seed 001) before and after 300 s
+SnO2 / perovskite / Spiro-OMeTAD / Au, as in “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”) before and after 300 s
 at 1 V forward bias: the device geometry is found from the element maps,
 iodide profiles with Poisson error bars are compared, the iodide piled up at
 the cathode-side interface is measured and fitted, and Pb-rich clusters are

@@ -17,8 +17,7 @@ Units (everywhere in this module)
 Physics
 -------
 Mobile ions of charge number ``z`` follow the drift-diffusion (Nernst-Planck)
-flux ``J = -D dc/dx + v c`` with the drift velocity ``v = mu E`` (seed
-001_9c8fdbe6e6b83347.txt: "ions ... will be simply governed by drift-diffusion
+flux ``J = -D dc/dx + v c`` with the drift velocity ``v = mu E`` (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: "ions ... will be simply governed by drift-diffusion
 model. As a consequence, ion accumulation ..."). Next to a blocking electrode
 (zero flux) the steady state is an exponential accumulation with the decay
 length ``lambda = D / (mu E)``, which the Einstein relation
@@ -26,7 +25,7 @@ length ``lambda = D / (mu E)``, which the Einstein relation
 Interdiffusion across an interface from two semi-infinite media with a
 constant ``D`` gives the erfc profile with the diffusion length
 ``L = 2 sqrt(D t)`` (Crank, *The Mathematics of Diffusion*, 2nd ed., 1975,
-eq. 2.14). Seed 004_8cebbc4d0365d822.txt: after 350 C sintering iodine
+eq. 2.14). Li et al., Nat. Commun. 14, 7612 (2023): after 350 C sintering iodine
 diffuses up to ~10 nm from CsPbI3 into the ZIF-62 glass, Cs stays within ~1 nm.
 
 Constants: Boltzmann constant and elementary charge are exact in the 2019 SI

@@ -24,7 +24,7 @@ with ``x`` the iodide fraction. The emission (PL/CL peak) energy is taken as
   ``b = 0`` is used and can be overridden (``bowing=``).
 
 Segregation of a mixed-halide particle into I-rich and Br-rich domains under
-light or the electron beam (seed 000_0260929cb156cd09, Fig. 3B:
+light or the electron beam (Hao & Cai, Microstructures 5, 2025012 (2025), Fig. 3B:
 CsPb(Br0.8I0.2)3 -> I-rich CsPb(Br0.6I0.4)3) shows in the emission as a red
 shift or a split peak; :func:`segregation_from_two_peaks` and
 :func:`segregation_from_shift` turn fitted peak maps into a segregation map.

@@ -32,8 +32,7 @@ class CrystallinityJMAK(Component):
 
     Johnson-Mehl-Avrami-Kolmogorov kinetics (M. Avrami, J. Chem. Phys. 7,
     1103 (1939)) of the fraction still crystalline, e.g. the lattice-fringe
-    power or a {hkl} ring intensity during bias-induced amorphization (seed
-    001). Add an ``Offset`` for a residual crystalline level. ``n = 1`` is
+    power or a {hkl} ring intensity during bias-induced amorphization (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”). Add an ``Offset`` for a residual crystalline level. ``n = 1`` is
     first-order (exponential) decay: ``first_order=True`` fixes it. A custom
     :class:`~hyperspy.component.Component` rather than an ``Expression``
     because the piecewise onset needs gradients that stay finite at

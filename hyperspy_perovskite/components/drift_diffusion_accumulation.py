@@ -32,7 +32,7 @@ class DriftDiffusionAccumulation(Component):
     Zero ionic flux ``-D dc/dz - mu E c = 0`` next to a blocking electrode
     at ``x_w`` gives an exponential accumulation with the decay length
     ``lambda = D / (mu E)``; the Einstein relation ``D = mu k_B T / (z q)``
-    predicts ``lambda = k_B T / (z q E)`` (seed 001_9c8fdbe6e6b83347.txt:
+    predicts ``lambda = k_B T / (z q E)`` (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”:
     ions follow the drift-diffusion model and accumulate at the interfaces
     under bias). Add an ``Offset`` for the bulk level or the other species.
     ``z < 0`` is the electrode: the component is 0 there. Restrict the fitted

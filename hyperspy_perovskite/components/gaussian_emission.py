@@ -37,7 +37,7 @@ class GaussianEmission(Expression):
 
     The same function and parameters as HyperSpy's ``Gaussian`` (``A`` area,
     ``centre``, ``sigma``), fitted on a wavelength (nm) or photon energy (eV)
-    axis; seed 004_8cebbc4d0365d822 fits one per pixel of a STEM-CL map
+    axis; Li et al., Nat. Commun. 14, 7612 (2023) fits one per pixel of a STEM-CL map
     (Fig. 2f, S10-S11). ``fwhm`` and ``height`` are derived, as in HyperSpy's
     ``Gaussian``. :meth:`estimate_parameters` is robust on noisy spectra with
     a background (half-maximum width on a smoothed spectrum, not moments).

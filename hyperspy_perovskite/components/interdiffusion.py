@@ -32,8 +32,7 @@ class Interdiffusion(Expression):
 
     Two semi-infinite media with the same diffusion coefficient ``D``,
     initially ``c_left`` for ``x < centre`` and ``c_right`` beyond (Crank,
-    *The Mathematics of Diffusion*, 2nd ed., 1975, eq. 2.14). Seed
-    004_8cebbc4d0365d822.txt: I diffuses up to ~10 nm from CsPbI3 into the
+    *The Mathematics of Diffusion*, 2nd ed., 1975, eq. 2.14). Li et al., Nat. Commun. 14, 7612 (2023): I diffuses up to ~10 nm from CsPbI3 into the
     glass after 350 C sintering, Cs stays within ~1 nm. Fits any Signal1D
     profile (EDX or EELS line scans) on a length axis.
 

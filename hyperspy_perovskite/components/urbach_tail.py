@@ -23,7 +23,7 @@ class UrbachTail(Expression):
 
     on a photon-energy axis (eV). With a :class:`GaussianEmission` it fits
     PL/CL spectra on a log scale, the tail carrying the low-energy shoulder
-    that seed 004_8cebbc4d0365d822 (Fig. 2g, S12) attributes to disorder at
+    that Li et al., Nat. Commun. 14, 7612 (2023) (Fig. 2g, S12) attributes to disorder at
     the crystal surface; ``Eu`` is the Urbach energy. Above ``E0`` the tail is
     zero: the band itself is described by the Gaussian (``fit_emission`` ties
     ``E0`` to the Gaussian centre).

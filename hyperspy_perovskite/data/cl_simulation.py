@@ -1,22 +1,22 @@
 """Physics-based simulator of a STEM-CL map of perovskite nanocrystals in a glass.
 
-The scene follows seed 004_8cebbc4d0365d822 (Fig. 2c-f, S10-S14): CsPbI3
+The scene follows Li et al., Nat. Commun. 14, 7612 (2023) (Fig. 2c-f, S10-S14): CsPbI3
 nanocrystals embedded in an amorphous ZIF-62 glass, recorded as a HAADF image
 plus a simultaneously acquired cathodoluminescence (CL) spectrum image.
 
-* Only the nanocrystals emit (seed 004: "the CsPbI3 nanometer-scale particles
+* Only the nanocrystals emit (Li et al., Nat. Commun. 14, 7612 (2023): "the CsPbI3 nanometer-scale particles
   were indeed the source of the light emitted"); the glass is dark.
 * The emission is a Gaussian in wavelength near 710 nm whose centre varies
-  between particles within +/-5 nm (seed 004, Fig. S10-S11).
-* The width sigma is larger near the particle edges (seed 004, Fig. 2f): inside
+  between particles within +/-5 nm (Li et al., Nat. Commun. 14, 7612 (2023), Fig. S10-S11).
+* The width sigma is larger near the particle edges (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2f): inside
   a particle ``sigma(d) = sigma_core + (sigma_edge - sigma_core) exp(-d / L)``
   with ``d`` the depth below the particle edge.
 * The emitted intensity (Gaussian area) of a particle is drawn independently of
-  its size (seed 004: intensity "not directly related to the size of the
+  its size (Li et al., Nat. Commun. 14, 7612 (2023): intensity "not directly related to the size of the
   particles").
-* Options: a low-energy Urbach tail, a minor low-energy second peak (seed 004,
+* Options: a low-energy Urbach tail, a minor low-energy second peak (Li et al., Nat. Commun. 14, 7612 (2023),
   Fig. 2g, S12-S14) and halide segregation of mixed-halide particles into an
-  iodide-rich rim (seed 000_0260929cb156cd09, Fig. 3B: CsPb(Br0.8I0.2)3 forms
+  iodide-rich rim (Hao & Cai, Microstructures 5, 2025012 (2025), Fig. 3B: CsPb(Br0.8I0.2)3 forms
   I-rich CsPb(Br0.6I0.4)3 under the beam), which shows as peak splitting.
 * HAADF: Z-contrast of a lamella of thickness ``thickness`` in which cube-like
   particles of edge ``2 R`` (capped by the lamella) replace glass; heavy Cs, Pb,
@@ -130,27 +130,27 @@ def simulate_cl_map(
         ``(start, end)`` of the wavelength axis in nm. Default: every simulated
         peak +/- 6 sigma (600-820 nm for the default CsPbI3 scene).
     pixel_size : float
-        CL pixel size in nm (seed 004 Fig. 2c: a 200 nm scale bar over a few
+        CL pixel size in nm (Li et al., Nat. Commun. 14, 7612 (2023) Fig. 2c: a 200 nm scale bar over a few
         hundred nm field of view).
     n_particles : int, optional
         Number of particles; default fills ~25 % of the field of view.
     radius_range : tuple of float
         Particle radii in nm, drawn uniformly.
     centre : float
-        Mean emission wavelength in nm of pure CsPbI3 (seed 004: ~710 nm).
+        Mean emission wavelength in nm of pure CsPbI3 (Li et al., Nat. Commun. 14, 7612 (2023): ~710 nm).
         Ignored when ``halide_x`` is given.
     centre_spread : float
         Particle centres are drawn uniformly in ``centre +/- centre_spread`` nm
-        (seed 004, Fig. S11: +/-5 nm).
+        (Li et al., Nat. Commun. 14, 7612 (2023), Fig. S11: +/-5 nm).
     sigma_core, sigma_edge, edge_length : float
         Gaussian width (nm) deep inside a particle and at its edge, and the
-        depth (nm) over which it relaxes (seed 004, Fig. 2f: larger at edges).
+        depth (nm) over which it relaxes (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2f: larger at edges).
     intensity_spread : float
         Log-normal spread of the particle brightness, drawn independently of
         particle size.
     intensity_size_exponent : float
         Scale each particle's brightness by ``(R / <R>) ** exponent``; the
-        default 0 makes intensity independent of size as in seed 004 (a
+        default 0 makes intensity independent of size as in Li et al., Nat. Commun. 14, 7612 (2023) (a
         non-zero value gives a positive control for the correlation test).
     peak_counts : float
         Expected counts per channel at the emission maximum of an average
@@ -163,12 +163,12 @@ def simulate_cl_map(
         with ``E0`` the peak energy and ``h_t = tail_fraction * I_E(E0)``,
         converted to counts per nm with the Jacobian ``hc / lambda^2``.
     urbach_energy : float
-        Urbach energy Eu in eV (tens of meV for CsPbX3; seed 004 ref. 33-35,
+        Urbach energy Eu in eV (tens of meV for CsPbX3; ref. 33-35 of Li et al., Nat. Commun. 14, 7612 (2023),
         Falsini et al., J. Appl. Phys. 131 (2022)).
     tail_fraction : float
         Tail amplitude at ``E0`` relative to the Gaussian's peak in energy.
     second_peak : bool
-        Add a minor low-energy Gaussian (seed 004, Fig. S13-S14).
+        Add a minor low-energy Gaussian (Li et al., Nat. Commun. 14, 7612 (2023), Fig. S13-S14).
     second_peak_shift : float
         Its energy below the main peak, in eV.
     second_peak_fraction : float
@@ -184,7 +184,7 @@ def simulate_cl_map(
     segregation : bool
         Let a fraction ``segregated_fraction`` of the particles segregate into an
         I-rich rim of composition ``iodide_rich_x`` (default ``halide_x + 0.2``,
-        seed 000 Fig. 3B) whose emission weight decays as ``exp(-d / rim_width)``
+        Hao & Cai, Microstructures 5, 2025012 (2025) Fig. 3B) whose emission weight decays as ``exp(-d / rim_width)``
         with depth ``d``; the rest of the particle keeps its composition.
         Requires ``halide_x``.
     haadf_oversampling : int
@@ -193,7 +193,7 @@ def simulate_cl_map(
     haadf_dose : float
         Expected HAADF counts per (CL-sized) pixel of glass.
     thickness : float
-        Lamella thickness in nm (~100 nm FIB lamella, seed 004 / seed 001).
+        Lamella thickness in nm (~100 nm FIB lamella, Li et al., Nat. Commun. 14, 7612 (2023) / “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”).
     z_contrast : float
         HAADF scattering of the perovskite relative to the glass per unit
         thickness.

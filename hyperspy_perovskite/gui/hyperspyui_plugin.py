@@ -224,7 +224,7 @@ class EmissionMapsDialog(_OkCancelDialog):
 class FringeIntensityDialog(_OkCancelDialog):
     """d-spacing(s) in angstrom and the annulus tolerance."""
 
-    # default: perovskite (001) fringes, d = 6.36 A (seed 001_9c8fdbe6e6b83347)
+    # default: perovskite (001) fringes, d = 6.36 A (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”)
     def __init__(self, default="6.36", parent=None):
         super().__init__("Fringe intensity", parent)
         self.d_spacing = QtWidgets.QLineEdit(default)
@@ -320,7 +320,7 @@ class PerovskitePlugin(Plugin):
     def __init__(self, main_window):
         super().__init__(main_window)
         # perovskite (FAPbI3)x(MAPbBr3)1-x (001), d = 6.36 A (seed
-        # 001_9c8fdbe6e6b83347, Fig. 1c); the last value used is remembered
+        # “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”, Fig. 1c); the last value used is remembered
         self.settings.set_default("d_spacing", "6.36")
 
     # --------------------------------------------------------------- set-up

@@ -1,7 +1,6 @@
 """Demo part: CL emission maps, their statistics and the edge-vs-core figure.
 
-A simulated STEM-CL map of CsPbI3 nanocrystals in a glass (seed
-004_8cebbc4d0365d822, Fig. 2c-f, S10-S11) is fitted with one Gaussian band per
+A simulated STEM-CL map of CsPbI3 nanocrystals in a glass (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2c-f, S10-S11) is fitted with one Gaussian band per
 pixel; the demo writes the emission maps, the histograms and 2D histograms,
 the edge-versus-core figure and a Gaussian + Urbach tail fit on an energy
 scale (Fig. 2g, S12), with a JSON summary compared against the ground truth.
@@ -42,7 +41,7 @@ def run(out_dir: Path, shape=(48, 48), n_channels=256, seed=0) -> list[Path]:
     inside = truth["labels"] > 0
     valid = maps["valid"].data & inside
 
-    # emission maps (seed 004, Fig. 2c-f)
+    # emission maps (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2c-f)
     fig, axes = plt.subplots(2, 3, figsize=(12, 7.5), constrained_layout=True)
     panels = [
         (haadf.data, "HAADF", "gray"),

@@ -1,6 +1,6 @@
 """Demo part: EDX maps of a solar-cell cross-section before and after bias.
 
-Simulated device (seed 001_9c8fdbe6e6b83347: ITO / SnO2 / perovskite /
+Simulated device (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: ITO / SnO2 / perovskite /
 Spiro-OMeTAD / Au, 1 V forward bias for 300 s) with its ground truth:
 iodide profiles pristine vs biased, the fitted accumulation at the
 cathode-side interface (decay length, Einstein check), the accumulated

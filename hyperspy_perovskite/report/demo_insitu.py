@@ -1,6 +1,6 @@
 """Demo part: lattice-fringe tracking in a simulated in situ HRTEM movie under bias.
 
-Seed 001_9c8fdbe6e6b83347 (Fig. 1c, S5): perovskite (001) fringes (6.36 A)
+“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing” (Fig. 1c, S5): perovskite (001) fringes (6.36 A)
 fade under 1 V forward bias, PbI2 (001) fringes (6.96 A) persist, and the
 beam-only control region A does not change. The demo simulates such a movie
 with its potentiostat log, attaches the log, tracks fringe power per grain and

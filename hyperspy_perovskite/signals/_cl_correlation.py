@@ -8,7 +8,7 @@ through the calibrated axes, call the array code of
 :mod:`~hyperspy_perovskite.analysis.edge_statistics`,
 :mod:`~hyperspy_perovskite.analysis.particle_statistics` and
 :mod:`~hyperspy_perovskite.analysis.halide`, and wrap the results as HyperSpy
-signals with axes, units and metadata (seed 004_8cebbc4d0365d822, Fig. 2c-f).
+signals with axes, units and metadata (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2c-f).
 
 Parameter maps (``parameter``, ``centre``, ``intensity``, ...) may be given as
 a HyperSpy model :class:`~hyperspy.component.Parameter` (values, std and
@@ -416,7 +416,7 @@ class CLCorrelationMixin:
     ):
         """Profile of a parameter versus depth below the particle edge, with a test.
 
-        Answers "is sigma larger at particle edges?" (seed 004, Fig. 2f): the
+        Answers "is sigma larger at particle edges?" (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2f): the
         mean and standard error of ``parameter`` per distance bin inside the
         particles, and an edge-versus-core test
         (:func:`~hyperspy_perovskite.analysis.edge_statistics.edge_core_test`:
@@ -566,7 +566,7 @@ class CLCorrelationMixin:
         grid); areas are counted on the CL grid in nm^2. The intensity-size
         rank correlation
         (:func:`~hyperspy_perovskite.analysis.particle_statistics.size_intensity_correlation`)
-        answers seed 004's question "does intensity follow particle size?".
+        answers Li et al.'s question "does intensity follow particle size?".
 
         Parameters
         ----------
@@ -781,7 +781,7 @@ class CLCorrelationMixin:
         """Map of halide segregation: split peaks (two-peak fit) or shifted peaks.
 
         Mixed-halide perovskites segregate into I-rich and Br-rich domains
-        under light or the beam (seed 000_0260929cb156cd09, Fig. 3B), which
+        under light or the beam (Hao & Cai, Microstructures 5, 2025012 (2025), Fig. 3B), which
         splits the emission peak or shifts it.
 
         * ``model``: a fitted model with exactly two peak components (each with
@@ -951,7 +951,7 @@ def _param_name(parameter):
 def edge_vs_core_figure(
     cl, parameter, haadf=None, mask=None, parameter_label=None, fig=None, **kwargs
 ):
-    """The edge-versus-core figure (seed 004, Fig. 2c, 2f): three panels.
+    """The edge-versus-core figure (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2c, 2f): three panels.
 
     1. HAADF image (or mask) with the particle outlines found on the CL grid.
     2. The parameter map (e.g. fitted sigma) with the same outlines.

@@ -2,7 +2,7 @@
 
 Thin wrappers: the arrays are computed in
 :mod:`hyperspy_perovskite.analysis.cl_emission`; here they become signals
-with axes, units and titles (seed 004_8cebbc4d0365d822, Fig. 2c-f, S10-S11).
+with axes, units and titles (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2c-f, S10-S11).
 """
 
 import math
@@ -241,7 +241,7 @@ def emission_histogram2d(maps, x="centre", y="sigma", bins=30, valid=None):
     Returns
     -------
     hyperspy.signals.Signal2D
-        Counts; horizontal axis ``x``, vertical axis ``y`` (seed 004, Fig.
+        Counts; horizontal axis ``x``, vertical axis ``y`` (Li et al., Nat. Commun. 14, 7612 (2023), Fig.
         S11: centre vs width and centre vs intensity).
     """
     v = _valid(maps, valid)
@@ -270,7 +270,7 @@ def _valid(maps, valid):
 
 
 def plot_emission_statistics(maps, bins=30, valid=None, intensity="area", fig=None):
-    """Figure of the emission statistics (after seed 004, Fig. S11).
+    """Figure of the emission statistics (after Li et al., Nat. Commun. 14, 7612 (2023), Fig. S11).
 
     Histograms of centre, sigma and intensity, and 2D histograms of centre vs
     sigma and centre vs intensity, over the valid pixels.

@@ -4,8 +4,8 @@ A mixin of :class:`~hyperspy_perovskite.signals.eds_biased.EDSTEMBiasedSpectrum`
 thin methods that take element profiles of a series (pristine / biased /
 recovered, or operando frames: the navigation axes after x and y) and call
 the array functions of :mod:`hyperspy_perovskite.analysis.migration`, which
-propagate the Poisson variances. Seed 001_9c8fdbe6e6b83347 (Fig. S12:
-iodine accumulates at the cathode after 1 V) and seed 002_6f886a722d8ac9c3
+propagate the Poisson variances. “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing” (Fig. S12:
+iodine accumulates at the cathode after 1 V) and Nature (2026), doi:10.1038/s41586-026-10238-8
 (Cl reaches the Al cathode) are the use cases.
 """
 
@@ -186,7 +186,7 @@ class MigrationMixin:
 
         For each series entry (:func:`~hyperspy_perovskite.analysis.migration.accumulated_fraction`):
         e.g. iodide within 30 nm of the cathode-side interface before and
-        after bias (seed 001, Fig. S12).
+        after bias (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”, Fig. S12).
 
         Parameters
         ----------
@@ -314,7 +314,7 @@ class MigrationMixin:
         bin_size=None,
         background=True,
     ):
-        """Halide that crossed into a metal contact (Cl at Al, seed 002).
+        """Halide that crossed into a metal contact (Cl at Al, Nature (2026), doi:10.1038/s41586-026-10238-8).
 
         :func:`~hyperspy_perovskite.analysis.migration.contact_uptake` for
         each series entry. With ``background_state`` (e.g. 0, pristine), the

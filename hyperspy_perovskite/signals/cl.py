@@ -3,7 +3,7 @@
 The classes subclass LumiSpy's :class:`~lumispy.signals.CLSTEMSpectrum` and
 :class:`~lumispy.signals.CLSEMSpectrum`, so ``to_eV`` (with its Jacobian),
 background and spike removal keep working, and add emission fitting, emission
-maps and their statistics (seed 004_8cebbc4d0365d822, Fig. 2, S10-S14).
+maps and their statistics (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2, S10-S14).
 
 The spectral axis unit is validated and normalised before any use (nm for a
 wavelength, eV for a photon energy): an Attolight ``.sur`` file writes its
@@ -277,7 +277,7 @@ class CLEmissionMixin:
         starting values for the whole map at once
         (:func:`~hyperspy_perovskite.analysis.cl_emission.estimate_band`), and
         fits all pixels with :func:`hyperspy_perovskite.fitting.fast_multifit`.
-        Seed 004_8cebbc4d0365d822 fits one Gaussian per pixel of a STEM-CL map
+        Li et al., Nat. Commun. 14, 7612 (2023) fits one Gaussian per pixel of a STEM-CL map
         (Fig. 2f, S10-S11), two Gaussians (Fig. S13-S14) and a Gaussian with
         an Urbach tail on an energy scale (Fig. 2g, S12).
 
@@ -438,7 +438,7 @@ class CLEmissionMixin:
 
         ``variant=1`` is the second start of models with local minima: band
         width from both half-maximum crossings and the tail starting at
-        Eu = 25 meV (seed 004 ref. 33: tens of meV for CsPbX3).
+        Eu = 25 meV (ref. 33 of Li et al., Nat. Commun. 14, 7612 (2023): tens of meV for CsPbX3).
         """
         ax = s.axes_manager.signal_axes[0]
         i1, i2 = ax.value_range_to_indices(x1, x2)
@@ -554,7 +554,7 @@ class CLEmissionMixin:
     def integrated_intensity_map(self, window, lazy_output=None):
         """Intensity integrated over a spectral window, per pixel (no fit).
 
-        Seed 004_8cebbc4d0365d822, Fig. 2d: the CL map integrated around the
+        Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2d: the CL map integrated around the
         710 nm emission.
 
         Parameters
@@ -683,7 +683,7 @@ class CLEmissionMixin:
 
     @staticmethod
     def plot_emission_statistics(maps, bins=30, valid=None, intensity="area"):
-        """Figure of histograms and 2D histograms (after seed 004, Fig. S11).
+        """Figure of histograms and 2D histograms (after Li et al., Nat. Commun. 14, 7612 (2023), Fig. S11).
 
         Returns
         -------

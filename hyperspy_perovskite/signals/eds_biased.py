@@ -3,8 +3,7 @@
 :class:`EDSTEMBiasedSpectrum` (``signal_type="EDS_TEM_biased"``) subclasses
 exSpy's :class:`~exspy.signals.EDSTEMSpectrum`, so X-ray line intensities,
 Cliff-Lorimer / zeta-factor quantification and the X-ray line database keep
-working, and adds what a cross-section under bias needs (seed
-001_9c8fdbe6e6b83347, Fig. S11-S12; seed 002_6f886a722d8ac9c3): the device
+working, and adds what a cross-section under bias needs (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”, Fig. S11-S12; Nature (2026), doi:10.1038/s41586-026-10238-8): the device
 geometry, element and composition profiles across the layer stack with
 Poisson uncertainties, halide-to-Pb ratios, line-overlap checks, migration
 between states and Pb-rich cluster detection. A series of maps (pristine /

@@ -4,7 +4,7 @@
 :class:`~pyxem.signals.ElectronDiffraction2D` (signal_type
 ``insitu_SAED_series``, distinct from pyxem's ``insitu_diffraction``, which is
 for 4D-STEM), so pyxem's centre finding and azimuthal integration keep
-working. It adds, on the time axis (seed 001: facet-dependent amorphization
+working. It adds, on the time axis (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: facet-dependent amorphization
 under bias, Fig. 2 and S6):
 
 * :meth:`~InSituSAEDSeries.azimuthal_profile`: pyxem's azimuthal integral per
@@ -58,7 +58,7 @@ _DECOMP_PARAMS = """phase : str or Phase, optional
             default ``metadata.Sample.phase``.
         halo_d : float or None
             d-spacing (A) of the amorphous halo; default the phase's (002)
-            spacing (seed 001: the amorphous ring overlaps (002)).
+            spacing (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: the amorphous ring overlaps (002)).
         ring_width : float or None
             Gaussian standard deviation of the rings (1/A); default fitted
             (with the halo width) to the mean profiles of the first and last
@@ -634,7 +634,7 @@ class InSituSAEDSeries(ElectronDiffraction2D):
         background (:mod:`hyperspy_perovskite.analysis.saed`; linear least
         squares with fixed positions and widths, all frames at once). The
         result are the counts in each ring per frame: facet-dependent
-        amorphization shows as (001)/(002) fading while (111) stays (seed 001).
+        amorphization shows as (001)/(002) fading while (111) stays (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”).
 
         Parameters
         ----------

@@ -1,7 +1,7 @@
 """In situ image series (HRTEM/STEM movies) with their stimulus record.
 
 An :class:`InSituImageSeries` is a Signal2D whose navigation axis is time in
-seconds (seed 001_9c8fdbe6e6b83347: 4k x 4k HRTEM at 25 fps for 300 s under
+seconds (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: 4k x 4k HRTEM at 25 fps for 300 s under
 1 V). Methods are thin: they validate inputs, read axes and metadata, call the
 array kernels of :mod:`hyperspy_perovskite.analysis` (one dask code path for
 eager and lazy data, chunked along time) and wrap the results as signals on
@@ -589,7 +589,7 @@ class InSituImageSeries(Signal2D):
         ----------
         d_spacing : float or list of float
             Lattice spacings in angstrom, e.g. ``[6.36, 6.96]`` for perovskite
-            (001) and PbI2 (001) (seed 001_9c8fdbe6e6b83347, Fig. 1c).
+            (001) and PbI2 (001) (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”, Fig. 1c).
         tolerance : float
             Relative half-width of the annulus in spatial frequency (widened
             by one frequency step of the window).

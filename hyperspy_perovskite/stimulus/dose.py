@@ -1,6 +1,6 @@
 """Electron dose: fluence per frame, cumulative dose and critical doses.
 
-Halide perovskites are beam sensitive; the review (seed 000_0260929cb156cd09,
+Halide perovskites are beam sensitive; the review (Hao & Cai, Microstructures 5, 2025012 (2025),
 section on electron-beam effects) stresses that every in situ study must first
 establish a safe dose. Doses are in electrons per square angstrom (e/A^2),
 dose rates in e/A^2/s.
@@ -10,8 +10,7 @@ From a beam current ``I`` spread uniformly over an illuminated area ``S``
 SI 2019). The fluence of one frame is ``dose_rate * exposure``; the cumulative
 dose at frame ``i`` is the sum of the fluences of frames ``0..i`` (the dose
 received by the end of that frame). For continuous acquisition (no beam
-blanking between frames, as with a OneView camera at 25 fps, seed
-001_9c8fdbe6e6b83347) the exposure is the frame interval.
+blanking between frames, as with a OneView camera at 25 fps, “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”) the exposure is the frame interval.
 """
 
 import numpy as np
@@ -38,7 +37,7 @@ CRITICAL_DOSES = {
         "criterion": "loss of MA+ columns visible in HRTEM (pristine at 0.7 e/A^2; "
         "MA0.5PbI3 intermediate at 28.0 e/A^2)",
         "source": "Chen et al., Nat. Commun. 12, 5516 (2021), Fig. 2 (ref. 39 of "
-        "seed 000_0260929cb156cd09)",
+        "Hao & Cai, Microstructures 5, 2025012 (2025))",
     },
     "FA0.83Cs0.17PbI3": {
         "dose": 4.2,
@@ -59,7 +58,7 @@ CRITICAL_DOSES = {
     "CsPb(Br0.8I0.2)3": {
         "dose": 1140.0,
         "criterion": "Pb nanoparticles formed (phase segregation under the beam)",
-        "source": "seed 000_0260929cb156cd09, Fig. 3B (Funk et al., J. Phys. Chem. "
+        "source": "Hao & Cai, Microstructures 5, 2025012 (2025), Fig. 3B (Funk et al., J. Phys. Chem. "
         "Lett. 11, 4945 (2020), ref. 99)",
     },
 }

@@ -1,5 +1,6 @@
 """The built wheel carries the registry; HyperSpy sees every entry of it."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -61,6 +62,18 @@ def test_every_registered_class_imports():
 
 @pytest.mark.slow
 def test_built_wheel_carries_registry_and_entry_point(tmp_path):
+    # build a copy: setuptools writes build/ and *.egg-info beside pyproject.toml
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE", "hspy_extension.yaml"):
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(
+        ROOT / "hyperspy_perovskite",
+        src / "hyperspy_perovskite",
+        symlinks=True,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc"),
+    )
+    outdir = tmp_path / "dist"
     subprocess.run(
         [
             sys.executable,
@@ -69,13 +82,13 @@ def test_built_wheel_carries_registry_and_entry_point(tmp_path):
             "--wheel",
             "--no-isolation",
             "--outdir",
-            str(tmp_path),
-            str(ROOT),
+            str(outdir),
+            str(src),
         ],
         check=True,
         capture_output=True,
     )
-    (wheel,) = tmp_path.glob("hyperspy_perovskite-*.whl")
+    (wheel,) = outdir.glob("hyperspy_perovskite-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         assert "hyperspy_perovskite/hyperspy_extension.yaml" in names

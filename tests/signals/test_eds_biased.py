@@ -50,7 +50,10 @@ def test_registration_and_lazy_twin(alias):
     lz2 = hs.signals.Signal1D(np.ones((2, 3, 16))).as_lazy()
     lz2.set_signal_type(alias)
     assert isinstance(lz2, LazyEDSTEMBiasedSpectrum)
-    assert isinstance(lz.compute() or lz, EDSTEMBiasedSpectrum)
+    eager = lz.deepcopy()
+    eager.compute()  # in place: the Lazy twin becomes the eager class
+    assert type(eager) is EDSTEMBiasedSpectrum
+    assert not eager._lazy and isinstance(eager.data, np.ndarray)
 
 
 @pytest.mark.parametrize("ext", ["hspy", "zspy"])
@@ -72,9 +75,12 @@ def test_save_load_keeps_type_bias_and_geometry(sim, tmp_path, ext):
 
 def test_exspy_still_works(sim):
     s, _ = sim
-    assert s.get_take_off_angle() == pytest.approx(18.0, abs=1e-6) or np.isfinite(
-        s.get_take_off_angle()
-    )
+    # untilted stage: the take-off angle is the detector elevation (35 deg here)
+    tem = s.metadata.Acquisition_instrument.TEM
+    assert tem.get_item("Stage.tilt_alpha", 0.0) == 0.0
+    elevation = tem.Detector.EDS.elevation_angle
+    assert elevation == 35.0
+    assert s.get_take_off_angle() == pytest.approx(elevation, abs=1e-6)
     ints = s.get_lines_intensity(["Pb_La"])
     assert ints[0].axes_manager.navigation_shape == (32, 16)
 

@@ -10,7 +10,7 @@ from hyperspy_perovskite.signals.holography import holography_stack_profiles
 
 PIX = 0.5  # nm
 N = 128
-T = 120.0  # nm, lamella thickness (seed 001: ~120 nm FIB lamella)
+T = 120.0  # nm, lamella thickness (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: ~120 nm FIB lamella)
 THETA = np.deg2rad(20.0)
 U = np.array([np.cos(THETA), np.sin(THETA)])
 CENTRE = np.array([32.0, 32.0])

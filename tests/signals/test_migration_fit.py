@@ -134,8 +134,8 @@ def test_steady_state_left_side_single_profile(steady_counts):
     assert abs(v - lam) < 3 * e
 
 
-def test_interdiffusion_seed004_like():
-    # seed 004: I reaches ~10 nm into the glass; length 2 sqrt(D t) = 6 nm
+def test_interdiffusion_li2023_like():
+    # Li et al., Nat. Commun. 14, 7612 (2023): I reaches ~10 nm into the glass; length 2 sqrt(D t) = 6 nm
     t = 3600.0
     L = 6.0
     x = np.arange(-40.0, 40.0, 0.5)

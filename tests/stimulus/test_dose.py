@@ -43,7 +43,7 @@ def test_critical_dose_table_is_sourced():
     for entry in CRITICAL_DOSES.values():
         assert entry["dose"] > 0 and entry["source"] and entry["criterion"]
     d, e = critical_dose("CsPb(Br0.8I0.2)3")
-    assert d == 1140.0 and "seed 000" in e["source"]
+    assert d == 1140.0 and "Hao & Cai, Microstructures 5, 2025012 (2025)" in e["source"]
     with pytest.raises(ValueError, match="No sourced critical dose"):
         critical_dose("unobtainium")
 

@@ -1,0 +1,139 @@
+"""The units layer: every kind of argument with a number, a string and a quantity."""
+
+import hyperspy.api as hs
+import numpy as np
+import pytest
+
+from hyperspy_perovskite.units import (
+    UnitError,
+    axis_factor,
+    axis_values,
+    parse_quantity,
+    parse_unit,
+    same_dimension,
+    unit_label,
+    ureg,
+)
+
+# (argument name, working unit, default unit of a plain number, plain number,
+#  string form, quantity form, expected magnitude in the working unit)
+MATRIX = [
+    ("d_spacing", "nm", "Å", 6.36, "6.36 A", 6.36 * ureg.angstrom, 0.636),
+    ("d_spacing", "nm", "Å", 6.36, "0.636 nm", 0.636 * ureg.nanometer, 0.636),
+    ("thickness", "nm", "nm", 280, "0.28 um", 0.28 * ureg.micrometer, 280.0),
+    ("frame_time", "s", "s", 0.04, "40 ms", 40 * ureg.millisecond, 0.04),
+    ("duration", "s", "s", 300, "5 min", 5 * ureg.minute, 300.0),
+    ("beam_energy", "kV", "kV", 300, "300 kV", 300e3 * ureg.volt, 300.0),
+    ("bias", "V", "V", 1.0, "1000 mV", 1000 * ureg.millivolt, 1.0),
+    ("current", "A", "A", 2e-3, "2 mA", 2 * ureg.milliampere, 2e-3),
+    ("beam_current", "A", "pA", 50.0, "50 pA", 50 * ureg.picoampere, 50e-12),
+    ("camera_length", "mm", "mm", 300, "0.3 m", 0.3 * ureg.meter, 300.0),
+    ("energy", "eV", "eV", 1.75, "1750 meV", 1.75 * ureg.electron_volt, 1.75),
+    (
+        "current_density",
+        "mA/cm^2",
+        "mA/cm^2",
+        23.6,
+        "236 A/m^2",
+        236 * ureg("A/m^2"),
+        23.6,
+    ),
+    (
+        "dose_rate",
+        "e/A^2/s",
+        "e/A^2/s",
+        90,
+        "9000 e/nm^2/s",
+        9000 * ureg("elementary_charge/nm^2/s"),
+        90.0,
+    ),
+    ("temperature", "degC", "degC", 90, "363.15 K", ureg.Quantity(363.15, "K"), 90.0),
+]
+
+
+@pytest.mark.parametrize("row", MATRIX, ids=[f"{r[0]}-{r[4]}" for r in MATRIX])
+@pytest.mark.parametrize("form", ["number", "string", "quantity"])
+def test_matrix(row, form):
+    name, unit, default, number, text, quantity, expected = row
+    value = {"number": number, "string": text, "quantity": quantity}[form]
+    if form == "number":
+        expected = float(
+            (ureg.Quantity(number, parse_unit(default, expected=unit)))
+            .to(parse_unit(unit, expected=unit))
+            .magnitude
+        )
+    got = parse_quantity(value, unit, name=name, default_unit=default)
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "value, unit, fragment",
+    [
+        ("6.36 s", "nm", "a time, but a length is expected"),
+        ("300", "kV", "has no unit"),
+        ("1 V", "A", "voltage, but a current is expected"),
+        (3 * ureg.second, "nm", "expected a length"),
+        ("five nm", "nm", "cannot read"),
+        ("2 blorps", "m", "unknown unit"),
+        (None, "nm", "a value in nm is needed"),
+        ("2 px", "nm", "not a physical unit"),
+    ],
+)
+def test_wrong_units_refused_with_clear_message(value, unit, fragment):
+    with pytest.raises(UnitError, match="my_arg") as err:
+        parse_quantity(value, unit, name="my_arg")
+    assert fragment in str(err.value)
+
+
+def test_ampere_or_angstrom_decided_by_dimension():
+    assert parse_quantity("1 A", "nm", name="x") == pytest.approx(0.1)
+    assert parse_quantity("1 A", "mA", name="x") == pytest.approx(1000)
+    assert parse_quantity("1 A/cm^2", "mA/cm^2", name="x") == pytest.approx(1000)
+    assert parse_quantity("1 e/A^2", "e/nm^2", name="x") == pytest.approx(100)
+    assert same_dimension("A", "nm") and same_dimension("A", "mA")
+    assert not same_dimension("s", "nm")
+
+
+def test_arrays_keep_shape():
+    got = parse_quantity([[1, 2], [3, 4]], "nm", name="x", default_unit="um")
+    assert got.shape == (2, 2) and got[1, 1] == pytest.approx(4000)
+
+
+@pytest.mark.parametrize(
+    "units, factor", [("s", 1), ("ms", 1e-3), ("min", 60), ("h", 3600), ("us", 1e-6)]
+)
+def test_time_axes_in_any_unit(units, factor):
+    s = hs.signals.Signal1D(np.zeros((5, 3)))
+    ax = s.axes_manager[0]
+    ax.units, ax.scale = units, 2.0
+    assert axis_factor(ax, "s", name="time") == pytest.approx(factor)
+    np.testing.assert_allclose(axis_values(ax, "s"), np.arange(5) * 2 * factor)
+
+
+@pytest.mark.parametrize("units", ["<undefined>", "", "px", "z", "frame"])
+def test_uncalibrated_axis_refused_with_how_to(units):
+    s = hs.signals.Signal1D(np.zeros((5, 3)))
+    s.axes_manager[0].units = units
+    with pytest.raises(UnitError, match=r"axes_manager\[0\]\.units = 's'"):
+        axis_factor(s.axes_manager[0], "s", name="frame time")
+
+
+def test_wrong_dimension_axis_refused():
+    s = hs.signals.Signal1D(np.zeros((5, 3)))
+    s.axes_manager[0].units = "nm"
+    with pytest.raises(UnitError, match="a length, but a time is expected"):
+        axis_values(s.axes_manager[0], "s", name="frame time")
+
+
+def test_non_uniform_axis():
+    s = hs.signals.Signal1D(np.zeros((3, 4)))
+    s.axes_manager[-1].convert_to_non_uniform_axis()
+    ax = s.axes_manager[-1]
+    ax.units = "um"
+    np.testing.assert_allclose(axis_values(ax, "nm"), np.arange(4) * 1000.0)
+
+
+def test_labels():
+    assert unit_label("A") == "Å"
+    assert unit_label("e/A^2/s") == "e⁻/(Å² s)"
+    assert unit_label("nm") == "nm"
