@@ -451,7 +451,7 @@ def fast_multifit(
             stacklevel=2,
         )
     elapsed = time.perf_counter() - t0
-    return FastFitResult(
+    result = FastFitResult(
         convergence=_navigation_signal(
             model, flag_map.reshape(nav_shape), "fit convergence flags"
         ),
@@ -466,6 +466,12 @@ def fast_multifit(
         elapsed=elapsed,
         flag_counts=counts,
     )
+    # a model class that keeps fit results (flags, validity) with the model,
+    # e.g. hyperspy_perovskite.models.PerovskiteModel1D, receives them here
+    store = getattr(model, "_store_fast_fit", None)
+    if callable(store):
+        store(result)
+    return result
 
 
 fast_multifit.__doc__ = fast_multifit.__doc__ % (
