@@ -8,11 +8,13 @@ active components. For each signature this module builds, once per session:
   exactly the kernels of the model in straight-line code (no dispatch over
   kernels that the model does not use);
 - ``model_point(x, P, offsets, consts, grad)``: the model at one axis value;
-- ``fit_block``: the Levenberg-Marquardt solver of
-  :mod:`~hyperspy_perovskite.fitting._levenberg_marquardt` bound to that
-  ``model_block``, with its machine code cached on disk
-  (:mod:`~hyperspy_perovskite.fitting._cache`), so a new session loads it
-  instead of compiling.
+- the Levenberg-Marquardt solver of
+  :mod:`~hyperspy_perovskite.fitting._levenberg_marquardt` takes
+  ``model_block`` as a first-class function: it is compiled once for every
+  model, and each new model compiles only its ``model_block``.
+
+Both are cached on disk (:mod:`~hyperspy_perovskite.fitting._cache`), so a
+new session loads them instead of compiling.
 
 ``offsets`` holds the index in ``P`` of each component's first parameter,
 plus one last entry equal to ``len(P)``; ``consts`` is ``(n_components, 4)``.
@@ -20,15 +22,16 @@ plus one last entry equal to ``len(P)``; ``consts`` is ``(n_components, 4)``.
 
 from __future__ import annotations
 
+import functools
 import threading
-import types
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 from hyperspy_perovskite.fitting import _cache
 from hyperspy_perovskite.fitting import _levenberg_marquardt as _lm
+from hyperspy_perovskite.fitting._normal_equations import _chi2_and_normal
 
 __all__ = ["CompiledModel", "compiled_model"]
 
@@ -68,30 +71,16 @@ def _generate(signature, point):
 
 
 def _model_functions(signature):
-    namespace = {}
+    # a cached function's environment is rebuilt from its module's name
+    namespace = {"__name__": __name__}
     for k, (kernel, block) in enumerate(signature):
         namespace[f"kernel_{k}"] = kernel
         namespace[f"block_{k}"] = block
-    exec(compile(_generate(signature, False), "<model_block>", "exec"), namespace)
-    exec(compile(_generate(signature, True), "<model_point>", "exec"), namespace)
+    exec(compile(_generate(signature, False), "generated_model", "exec"), namespace)
+    exec(compile(_generate(signature, True), "generated_model", "exec"), namespace)
     block = njit(_nrt=False, **_OPTIONS)(namespace["model_block"])
     point = njit(**_OPTIONS)(namespace["model_point"])
     return block, point
-
-
-def _rebind(function, namespace):
-    """``function`` with its globals replaced by ``namespace``."""
-    new = types.FunctionType(
-        function.__code__,
-        namespace,
-        function.__name__,
-        function.__defaults__,
-        function.__closure__,
-    )
-    new.__qualname__ = function.__qualname__
-    new.__module__ = function.__module__
-    new.__doc__ = function.__doc__
-    return new
 
 
 @dataclass(frozen=True)
@@ -101,38 +90,96 @@ class CompiledModel:
     signature: tuple
     model_block: object
     model_point: object
-    chi2_and_normal: object
-    fit_block: object
     cached: bool
+
+    @property
+    def fit_block(self):
+        """``fit_block(*args)`` of the solver with this model bound first."""
+        return functools.partial(fit_block(), self.model_block)
+
+    def chi2_and_normal(self, *args):
+        """:func:`~._normal_equations._chi2_and_normal` with this model."""
+        return _chi2_and_normal(self.model_block, *args)
 
 
 _COMPILED: dict = {}
 _LOCK = threading.Lock()
 
 
+_A1 = types.float64[::1]
+_A2 = types.float64[:, ::1]
+_I1 = types.int64[::1]
+
+#: Type of a compiled ``model_block(x, P, offsets, consts, grad, f, G)``.
+MODEL_BLOCK_TYPE = types.FunctionType(types.void(_A1, _A1, _I1, _A2, _A1, _A1, _A2))
+
+_FIT_BLOCK_ARGS = (
+    MODEL_BLOCK_TYPE,
+    _A1,  # x
+    _A2,  # Y
+    _A2,  # V
+    _A2,  # P0
+    types.int8[::1],  # flags_in
+    _A1,  # binw
+    _I1,  # src
+    _A1,  # scale
+    _A1,  # shift
+    _I1,  # theta_index
+    _A1,  # lower
+    _A1,  # upper
+    _I1,  # offsets
+    _A2,  # consts
+    _I1,  # amplitude_of
+    types.boolean[::1],  # theta_linear
+    types.int64,  # max_iterations
+    types.float64,  # ftol
+    types.float64,  # xtol
+    types.boolean,  # linear_solve
+)
+
+
+def fit_block():
+    """The solver (:func:`~._levenberg_marquardt.fit_block`), compiled once.
+
+    It takes the model as a first-class function, so one compiled solver
+    serves every model; its machine code is cached on disk, keyed by the
+    engine's sources.
+    """
+    global _FIT_BLOCK
+    if _FIT_BLOCK is None:
+        with _LOCK:
+            if _FIT_BLOCK is None:
+                dispatcher = _lm.fit_block
+                key = _cache.source_fingerprint([dispatcher])
+                if key is not None:
+                    _cache.enable_disk_cache(dispatcher, _cache.keyed(key, "fit_block"))
+                dispatcher.compile(_FIT_BLOCK_ARGS)
+                dispatcher.disable_compile()  # never a per-model specialisation
+                _FIT_BLOCK = dispatcher
+    return _FIT_BLOCK
+
+
+_FIT_BLOCK = None
+
+
 def _build(signature):
     block, point = _model_functions(signature)
-    namespace = dict(vars(_lm))
-    namespace["model_block"] = block
-    chi2 = njit(fastmath=_lm._REDUCE, _nrt=False, **_OPTIONS)(
-        _rebind(_lm._chi2_and_normal, namespace)
-    )
-    namespace["_chi2_and_normal"] = chi2
-    fit = njit(**_OPTIONS)(_rebind(_lm.fit_block, namespace))
-    functions = [_lm.fit_block] + [f for pair in signature for f in pair if f]
-    key = _cache.source_fingerprint(functions)
+    functions = [f for pair in signature for f in pair if f is not None]
+    # the generator (this package) and the kernels' packages
+    key = _cache.source_fingerprint([_lm.fit_block, *functions])
     cached = False
     if key is not None:
-        # the kernels' identity (module and name) is part of the key too
-        names = "|".join(
-            f"{f.py_func.__module__}.{f.py_func.__qualname__}"
+        # the model's structure: its kernels (module and name) in order
+        names = ";".join(
+            ",".join(
+                "-" if f is None else f"{f.py_func.__module__}.{f.py_func.__qualname__}"
+                for f in pair
+            )
             for pair in signature
-            for f in pair
-            if f is not None
         )
-        key = _cache.keyed(key, names)
-        cached = _cache.enable_disk_cache(fit, key)
-    return CompiledModel(signature, block, point, chi2, fit, cached)
+        cached = _cache.enable_disk_cache(block, _cache.keyed(key, names))
+    block.compile(MODEL_BLOCK_TYPE.signature)
+    return CompiledModel(signature, block, point, cached)
 
 
 def compiled_model(signature):
