@@ -19,7 +19,6 @@ import numpy as np
 from hyperspy.signal import BaseSignal
 from hyperspy.signals import Signal1D
 
-from hyperspy_perovskite.analysis.device_geometry import to_nm
 from hyperspy_perovskite.analysis.drift_diffusion import thermal_voltage
 from hyperspy_perovskite.components import (
     DriftDiffusionAccumulation,
@@ -31,6 +30,8 @@ from hyperspy_perovskite.components._profile_common import (
     parameter_arrays,
     side_sign,
 )
+from hyperspy_perovskite.metadata import DeviceGeometry
+from hyperspy_perovskite.units import axis_factor
 
 __all__ = ["MigrationQuantity", "MigrationFit", "fit_migration_profile"]
 
@@ -159,7 +160,7 @@ def _validate_profile(profile):
             "s.as_signal1D(axis) or a line profile from the EDX signal."
         )
     axis = profile.axes_manager.signal_axes[0]
-    factor = to_nm(axis.units)
+    factor = axis_factor(axis, "nm", name="the profile position")
     if axis.size < 5:
         raise ValueError(
             f"The profile has {axis.size} points; at least 5 are needed to fit."
@@ -193,16 +194,12 @@ def _interfaces_nm(profile, nm):
     carry ``Device.Geometry`` (positions in nm from the line start) and
     ``Device.Profile.reference`` (the interface the axis is measured from).
     """
-    geom = profile.metadata.get_item("Device.Geometry")
+    geom = DeviceGeometry.from_metadata(profile.metadata, required=False)
     if geom is None:
         return {}
-    names = list(geom.get_item("interface_names", []) or [])
-    pos = [float(v) for v in (geom.get_item("interface_positions", []) or [])]
     ref = profile.metadata.get_item("Device.Profile.reference", "start")
-    ref_pos = 0.0
-    if ref in names:
-        ref_pos = pos[names.index(ref)]
-    return {n: (p - ref_pos) / nm for n, p in zip(names, pos, strict=True)}
+    ref_pos = geom.interface(ref) if ref in geom.interface_names else 0.0
+    return {n: (p - ref_pos) / nm for n, p in geom.interfaces.items()}
 
 
 def _resolve_position(value, interfaces, what):

@@ -41,6 +41,19 @@ CASES = {
         np.linspace(2.0, 2.6, 61),
     ),
     "UrbachTail": ({"A": 2.0, "E0": 1.7, "Eu": 0.03}, np.linspace(1.5, 1.9, 41)),
+    "AsymmetricEmission": (
+        {"A": 5.0, "centre": 1.6, "sigma": 0.03, "tau": 0.05, "s": -1.0},
+        np.linspace(1.3, 1.8, 61),
+    ),
+    "ContinuousUrbachTail": (
+        {"A": 2.0, "E0": 1.7, "Eu": 0.03, "sigma": 0.01},
+        np.linspace(1.5, 1.9, 41),
+    ),
+    "WavelengthOffset": ({"offset": 3.0}, np.linspace(1.4, 2.0, 31)),
+    "SingleDiode": (
+        {"Jph": 20.0, "log10_J0": -9.0, "n": 1.5, "Rs": 1.0, "Rsh": 1000.0},
+        np.linspace(0.0, 1.1, 45),
+    ),
     "CrystallinityJMAK": (
         {"A": 3.0, "k": 0.012, "n": 2.0, "t0": 60.0},
         np.linspace(0, 300, 61),
