@@ -68,7 +68,7 @@ def run(out_dir: Path, shape=(48, 48), n_channels=256, seed=0) -> list[Path]:
     plt.close(fig)
     written.append(p)
     prof = cl.edge_profile(sigma_param, haadf=haadf, valid=maps["valid"])
-    test = prof.metadata.Edge_profile.test.as_dictionary()
+    test = prof.metadata.Processing.Edge_profile.test.as_dictionary()
 
     # Gaussian + Urbach tail on an energy scale (Fig. 2g, S12)
     _, clt, trt = simulate_cl_map(

@@ -157,3 +157,23 @@ def test_pl_type_and_lazy_twin_fit():
     a = pl.emission_maps(pl.fit_emission())["centre"].data
     b = lazy.emission_maps(lazy.fit_emission())["centre"].data
     np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_halide_fraction_uses_validity_of_centre_map():
+    from hyperspy_perovskite.data.cl_simulation import simulate_cl_map
+
+    haadf, cl, truth = simulate_cl_map(
+        shape=(16, 16), n_channels=128, halide_x=0.5, centre_spread=0.0, seed=3
+    )
+    maps = cl.emission_maps(cl.fit_emission())
+    x = cl.halide_fraction(maps["centre"])
+    glass = truth["labels"] == 0
+    # glass pixels hold no band: not valid, so no composition there
+    assert np.isnan(x.data[glass]).mean() > 0.95
+    v = Validity.from_metadata(x.metadata)
+    assert v is not None and v.mask[glass].mean() < 0.05
+    inside = v.mask & ~glass
+    assert abs(np.nanmedian(x.data[inside]) - 0.5) < 0.02
+    # an explicit valid mask overrides
+    x_all = cl.halide_fraction(maps["centre"], valid=np.ones((16, 16), bool))
+    assert np.isfinite(x_all.data).sum() >= np.isfinite(x.data).sum()
