@@ -61,7 +61,7 @@ import warnings
 import numpy as np
 
 PX = 1.5  # A per pixel
-D = [6.36, 6.96]  # perovskite (001), PbI2 (001), seed 001_9c8fdbe6e6b83347
+D = [6.36, 6.96]  # perovskite (001), PbI2 (001), the amorphization-under-bias study
 
 
 def simulate(n_frames, size):

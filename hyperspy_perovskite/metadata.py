@@ -14,6 +14,9 @@ node                        what
 ``Device.Geometry``         stack direction, band width, layers, interfaces
                             (:class:`DeviceGeometry`)
 ``Device.Series``           times and labels of maps stacked into a series
+``Device.JV``               J-V measurement: area, illumination, scan rate,
+                            temperature, scan directions
+                            (:mod:`hyperspy_perovskite.signals.jv`)
 ``Validity``                per-pixel validity of a result
                             (:class:`hyperspy_perovskite.validity.Validity`)
 ``Results.<Name>``          tables that belong to a signal
@@ -34,6 +37,7 @@ __all__ = [
     "STIMULUS",
     "DEVICE_GEOMETRY",
     "DEVICE_SERIES",
+    "DEVICE_JV",
     "VALIDITY",
     "RESULTS",
     "PROCESSING",
@@ -44,6 +48,7 @@ __all__ = [
 STIMULUS = "Stimulus"
 DEVICE_GEOMETRY = "Device.Geometry"
 DEVICE_SERIES = "Device.Series"
+DEVICE_JV = "Device.JV"
 VALIDITY = "Validity"
 RESULTS = "Results"
 PROCESSING = "Processing"
@@ -189,7 +194,7 @@ class DeviceGeometry:
         if self.confidence is not None:
             node["confidence"] = float(self.confidence)
         if metadata.has_item(DEVICE_GEOMETRY):
-            metadata.Device.del_item("Geometry")
+            del metadata.Device.Geometry
         metadata.set_item(DEVICE_GEOMETRY, node)
 
     @classmethod

@@ -38,7 +38,7 @@ def test_demo_reports_outputs_and_fails_loudly(tmp_path, monkeypatch, capsys):
 
 
 def test_no_command_prints_help(capsys):
-    assert cli.main([]) == 2
+    assert cli.main([]) == 0
     assert "demo" in capsys.readouterr().out
 
 
@@ -71,3 +71,23 @@ def test_full_demo_command(tmp_path):
     for name in index["files"]:
         assert (tmp_path / name).stat().st_size > 0
     assert "Outputs in" in proc.stdout
+
+
+def test_commands_come_from_one_table(capsys):
+    parser = cli.build_parser()
+    help_text = " ".join(parser.format_help().split())
+    for name, (help_, _, _) in cli.COMMANDS.items():
+        assert name in help_text and help_ in help_text
+
+
+def test_report_example_list_and_missing_file(tmp_path, capsys):
+    assert cli.main(["report", "--example", str(tmp_path)]) == 0
+    assert (tmp_path / "experiment.toml").is_file()
+    assert "hspy-perovskite report" in capsys.readouterr().out
+    assert cli.main(["report", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "[cl]" in out and "map" in out and "(required)" in out
+    assert cli.main(["report"]) == 2
+    assert "--example DIR" in capsys.readouterr().err
+    assert cli.main(["report", str(tmp_path / "missing.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err

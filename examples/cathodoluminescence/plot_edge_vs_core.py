@@ -2,7 +2,7 @@
 Is the emission broader at particle edges?
 ==========================================
 
-STEM-CL of CsPbI3 nanocrystals in a ZIF-62 glass (seed 004_8cebbc4d0365d822,
+STEM-CL of CsPbI3 nanocrystals in a ZIF-62 glass (Li et al., Nat. Commun. 14, 7612 (2023),
 Fig. 2c-f): a Gaussian fitted to every pixel gives the emission centre and
 width sigma. Here we simulate such a map with known truth, fit it, segment
 the particles in the simultaneously acquired HAADF image (recorded with finer
@@ -36,7 +36,7 @@ sigma = m["Emission"].sigma
 # Edge versus core: mean sigma +/- standard error per depth below the particle
 # edge, and a per-particle paired t-test of edge pixels against core pixels.
 profile = cl.edge_profile(sigma, haadf=haadf, valid=valid)
-test = profile.metadata.Edge_profile.test
+test = profile.metadata.Processing.Edge_profile.test
 print(
     f"sigma(edge) - sigma(core) = {test.difference:.2f} +/- {test.difference_sem:.2f} nm, "
     f"p = {test.p_value:.2g} ({test.test} test): "
@@ -56,7 +56,7 @@ table = cl.particle_table(
     sigma=sigma,
     valid=valid,
 )
-corr = table.metadata.Particle_table.Intensity_size_correlation
+corr = table.metadata.Processing.Particle_table.Intensity_size_correlation
 print(
     f"{corr.n} particles, Spearman rho = {corr.spearman_rho:.2f}, p = {corr.p_value:.2g}: "
     + (

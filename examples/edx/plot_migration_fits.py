@@ -3,7 +3,7 @@ Ion migration: drift-diffusion fits, migration metrics and holography
 =====================================================================
 
 Under a forward bias, mobile halide ions drift towards a blocking electrode
-and pile up there (seed 001: iodine accumulates near the cathode after 1 V).
+and pile up there (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: iodine accumulates near the cathode after 1 V).
 This example simulates an operando series of iodine line scans across a
 400 nm perovskite layer with the finite-volume drift-diffusion solver of
 :mod:`hyperspy_perovskite.analysis.drift_diffusion`, then
@@ -14,7 +14,7 @@ This example simulates an operando series of iodine line scans across a
    :func:`hyperspy_perovskite.signals.migration_fit.fit_migration_profile`
    (compiled :func:`~hyperspy_perovskite.fitting.fast_multifit`) to recover
    the diffusion coefficient, the mobility and the Einstein relation;
-3. fits an interdiffusion profile (seed 004: iodine diffusing into a glass);
+3. fits an interdiffusion profile (Li et al., Nat. Commun. 14, 7612 (2023): iodine diffusing into a glass);
 4. turns a phase image of a charged interface into potential, field and
    charge-density profiles (biased holography).
 """
@@ -168,7 +168,7 @@ ax.set(
 ax.legend()
 
 # %%
-# Interdiffusion of iodine into a glass (seed 004: up to ~10 nm after 350 C
+# Interdiffusion of iodine into a glass (Li et al., Nat. Commun. 14, 7612 (2023): up to ~10 nm after 350 C
 # sintering): an erfc profile gives the diffusion length 2 sqrt(D t).
 xi = np.arange(-30.0, 30.0, 0.5)
 prof = rng.poisson(dd.interdiffusion_profile(xi, 300.0, 15.0, 0.0, 5.0))

@@ -3,7 +3,7 @@ EDX profiles across a solar cell before and after bias
 ======================================================
 
 A simulated STEM-EDX map of a perovskite solar-cell cross-section (ITO /
-SnO2 / perovskite / Spiro-OMeTAD / Au, as in seed 001) before and after 300 s
+SnO2 / perovskite / Spiro-OMeTAD / Au, as in “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”) before and after 300 s
 at 1 V forward bias: the device geometry is found from the element maps,
 iodide profiles with Poisson error bars are compared, the iodide piled up at
 the cathode-side interface is measured and fitted, and Pb-rich clusters are
@@ -26,10 +26,9 @@ layers = [name for name, _ in truth["layers"]]
 geom = s.find_device_geometry(
     4, xray_lines=["In_La", "Sn_La", "Pb_La", "Au_La"], layers=layers
 )
-for name, pos in zip(
-    geom["interface_names"], geom["interface_positions"], strict=False
-):
-    true = truth["interfaces"][name] - geom["start"][0]
+print(f"confidence of the automatic geometry: {geom.confidence:.2f}")
+for name, pos in geom.interfaces.items():
+    true = truth["interfaces"][name] - geom.start[0]
     print(f"{name:25s} found {pos:6.1f} nm   true {true:6.1f} nm")
 
 # %%

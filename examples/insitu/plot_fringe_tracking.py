@@ -2,7 +2,7 @@
 Lattice fringes fading under bias
 =================================
 
-Seed 001_9c8fdbe6e6b83347 (Fig. 1c, S5): under a 1 V forward bias, the
+“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing” (Fig. 1c, S5): under a 1 V forward bias, the
 perovskite (001) fringes (6.36 A) of a nano solar cell fade within 300 s
 while the PbI2 (001) fringes (6.96 A) persist, and a region under the beam
 only does not change. This example simulates such an HRTEM movie with its

@@ -2,7 +2,7 @@
 Facet-dependent amorphization in an SAED movie
 ==============================================
 
-Seed 001_9c8fdbe6e6b83347 (Fig. 2, S6): under a 1 V forward bias the
+“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing” (Fig. 2, S6): under a 1 V forward bias the
 perovskite (001) and (002) reflections fade while (111) and (022) stay, and an
 amorphous ring grows at the (002) spacing. This example simulates such an
 SAED movie with its bias record, indexes the rings against the phase library,

@@ -465,7 +465,7 @@ def poisson_variance(y, width=7):
 
 
 #: Urbach energies (eV) tried by :func:`estimate_tail_on_residual`: the span
-#: of tens of meV reported for CsPbX3 (seed 004_8cebbc4d0365d822, ref. 33,
+#: of tens of meV reported for CsPbX3 (ref. 33 of Li et al., Nat. Commun. 14, 7612 (2023),
 #: Falsini et al., J. Appl. Phys. 131 (2022)).
 EU_CANDIDATES = (0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.06, 0.08, 0.12)
 
@@ -590,8 +590,7 @@ def emission_starting_values(
     when a tail is fitted, first variant); a second band from the residual of
     the first (kept at least one sigma away); an Urbach tail from
     :func:`estimate_tail_on_residual` on what the bands leave, or, for
-    ``variant=1``, at Eu = 25 meV (tens of meV for CsPbX3: seed
-    004_8cebbc4d0365d822, ref. 33) and a tenth of the band height.
+    ``variant=1``, at Eu = 25 meV (tens of meV for CsPbX3: ref. 33 of Li et al., Nat. Commun. 14, 7612 (2023)) and a tenth of the band height.
 
     Memory stays bounded: numpy input is processed ``block`` spectra at a
     time, dask input chunk by chunk.

@@ -1,8 +1,7 @@
 """Pb-rich cluster detection from halide/Pb ratio maps (arrays only).
 
 Pb-rich clusters (metallic Pb, PbX2, CsPb2X5) exist in pristine perovskite
-LEDs and form near the emitter/transport-layer interfaces under bias (seed
-002_6f886a722d8ac9c3). In an ``X/Pb`` ratio map they are connected groups of
+LEDs and form near the emitter/transport-layer interfaces under bias (Nature (2026), doi:10.1038/s41586-026-10238-8). In an ``X/Pb`` ratio map they are connected groups of
 pixels whose ratio lies significantly below the ABX3 value of 3.
 """
 

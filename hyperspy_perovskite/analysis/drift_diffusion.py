@@ -17,8 +17,7 @@ Units (everywhere in this module)
 Physics
 -------
 Mobile ions of charge number ``z`` follow the drift-diffusion (Nernst-Planck)
-flux ``J = -D dc/dx + v c`` with the drift velocity ``v = mu E`` (seed
-001_9c8fdbe6e6b83347.txt: "ions ... will be simply governed by drift-diffusion
+flux ``J = -D dc/dx + v c`` with the drift velocity ``v = mu E`` (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: "ions ... will be simply governed by drift-diffusion
 model. As a consequence, ion accumulation ..."). Next to a blocking electrode
 (zero flux) the steady state is an exponential accumulation with the decay
 length ``lambda = D / (mu E)``, which the Einstein relation
@@ -26,7 +25,7 @@ length ``lambda = D / (mu E)``, which the Einstein relation
 Interdiffusion across an interface from two semi-infinite media with a
 constant ``D`` gives the erfc profile with the diffusion length
 ``L = 2 sqrt(D t)`` (Crank, *The Mathematics of Diffusion*, 2nd ed., 1975,
-eq. 2.14). Seed 004_8cebbc4d0365d822.txt: after 350 C sintering iodine
+eq. 2.14). Li et al., Nat. Commun. 14, 7612 (2023): after 350 C sintering iodine
 diffuses up to ~10 nm from CsPbI3 into the ZIF-62 glass, Cs stays within ~1 nm.
 
 Constants: Boltzmann constant and elementary charge are exact in the 2019 SI
@@ -345,7 +344,7 @@ def transient_profile_closed_layer(z, drift_distance, length, thickness, c_mean=
     overlap, the sum of the two semi-infinite solutions (accumulation, and
     depletion with ``d -> -d``). The numerics (the compiled kernel of
     :class:`~hyperspy_perovskite.components.DriftDiffusionTransient`) are in
-    :func:`hyperspy_perovskite.fitting.kernels.migration.closed_layer_point`,
+    :func:`hyperspy_perovskite.analysis._drift_diffusion_numba.closed_layer_point`,
     which documents the precision (better than 1e-5 while
     ``thickness / lambda < 50``, ``lambda = s^2 / (4 d)``).
 
@@ -373,7 +372,9 @@ def transient_profile_closed_layer(z, drift_distance, length, thickness, c_mean=
     >>> bool(c[0] > 1.0 > c[-1])  # accumulation at 0, depletion at L
     True
     """
-    from hyperspy_perovskite.fitting.kernels.migration import closed_layer_values
+    from hyperspy_perovskite.analysis._drift_diffusion_numba import (
+        closed_layer_values,
+    )
 
     L = float(_positive("thickness", thickness))
     d = _non_negative("drift_distance", drift_distance)

@@ -1,6 +1,6 @@
 """Emission parameters versus distance to the particle edge (arrays only).
 
-Answers the question of seed 004_8cebbc4d0365d822 (Fig. 2f): "is the Gaussian
+Answers the question of Li et al., Nat. Commun. 14, 7612 (2023) (Fig. 2f): "is the Gaussian
 width sigma larger at the edges of the particles?". Two pieces:
 
 * :func:`profile_vs_distance`: mean, standard error and count of a parameter

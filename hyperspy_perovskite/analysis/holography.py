@@ -192,8 +192,7 @@ def electrostatic_profiles(
     beam_energy : float
         kV.
     thickness : float
-        Specimen thickness along the beam, nm (FIB lamella: ~120 nm in seed
-        001_9c8fdbe6e6b83347.txt).
+        Specimen thickness along the beam, nm (FIB lamella: ~120 nm in “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”).
     eps_r : float
         Relative permittivity of the layer (e.g. ~30-60 for MAPbI3-type
         perovskites; give the value of your material).

@@ -15,8 +15,8 @@ along the stack. Conventions, shared by every function:
   Poisson counts).
 
 :class:`~hyperspy_perovskite.signals.eds_biased` wires them into signal
-methods (SCIENCE.md, workflow 2: seed 001 iodine accumulating at the cathode
-after 1 V, seed 002 Cl reaching the Al cathode).
+methods: iodine accumulating at the cathode after 1 V (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”), Cl reaching
+the Al cathode (Nature (2026), doi:10.1038/s41586-026-10238-8).
 """
 
 from __future__ import annotations
@@ -336,7 +336,7 @@ def contact_uptake(
     background_variance=0.0,
     variance=None,
 ):
-    """Halide counts that crossed into a metal contact (Cl in Al, seed 002).
+    """Halide counts that crossed into a metal contact (Cl in Al, Nature (2026), doi:10.1038/s41586-026-10238-8).
 
     The counts in the bins on the metal side of ``interface`` (up to
     ``depth`` nm into the contact), minus a background level per bin (the

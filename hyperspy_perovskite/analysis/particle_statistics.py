@@ -1,6 +1,6 @@
 """Per-particle table and the intensity-size correlation (arrays only).
 
-Answers the question of seed 004_8cebbc4d0365d822: "does the emission
+Answers the question of Li et al., Nat. Commun. 14, 7612 (2023): "does the emission
 intensity follow particle size?" (there: it does not, so quantum confinement
 is not the main contributor). The correlation uses Spearman's rank
 coefficient (robust to the skewed, log-normal-like distributions of

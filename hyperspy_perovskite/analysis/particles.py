@@ -1,7 +1,7 @@
 """Particle segmentation, distance to particle edges, and grid registration.
 
 Arrays only (numpy/scipy/scikit-image). Used to correlate a CL spectrum image
-with its simultaneously acquired HAADF image (seed 004_8cebbc4d0365d822,
+with its simultaneously acquired HAADF image (Li et al., Nat. Commun. 14, 7612 (2023),
 Fig. 2c-f): which pixels belong to which nanocrystal, and how deep below the
 particle edge each pixel lies.
 """

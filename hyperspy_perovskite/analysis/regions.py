@@ -1,6 +1,6 @@
 """Compare time traces of two regions (e.g. biased vs beam-only control).
 
-Seed 001_9c8fdbe6e6b83347 compares region A (beam only, no bias: no change in
+“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing” compares region A (beam only, no bias: no change in
 5 min) with region B (under bias: amorphizes). For each trace the change is
 the mean of the final window minus the mean of the initial window, relative
 to the initial mean. The frame-to-frame noise is estimated robustly from

@@ -88,7 +88,7 @@ PHASES = {
                 ("N", 0.5, 0.5, 0.5, 2.0),
             ),
             "M. T. Weller et al., Chem. Commun. 51, 4180 (2015): cubic "
-            "alpha-[HC(NH2)2]PbI3 at 298 K, a = 6.3620(8) A. Seed 001 quotes "
+            "alpha-[HC(NH2)2]PbI3 at 298 K, a = 6.3620(8) A. “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing” quotes "
             "the perovskite (001) spacing as 6.36 A.",
             "FA cation placed at the cube centre as C + 2N (orientational disorder).",
         ),
@@ -197,7 +197,7 @@ PHASES = {
             (("Pb", 0.0, 0.0, 0.0, 1.0), ("I", 1 / 3, 2 / 3, 0.265, 1.0)),
             "R. W. G. Wyckoff, Crystal Structures vol. 1 (1963) and JCPDS "
             "07-0235: 2H-PbI2 (CdI2 type), P-3m1, a = 4.557, c = 6.979 A. "
-            "Seed 001 quotes PbI2 (001) as 6.96 A.",
+            "“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing” quotes PbI2 (001) as 6.96 A.",
             "CdI2-type sites; I z = 0.265 (idealised value 1/4 in CdI2).",
         ),
         Phase(
@@ -282,7 +282,7 @@ PHASES = {
             "J. A. A. Ketelaar, C. H. MacGillavry and P. A. Renes, Rec. Trav. "
             "Chim. 66, 501 (1947): monoclinic AlCl3, C2/m, a = 5.93, b = 10.24, "
             "c = 6.17 A, beta = 108 deg (AFLOW prototype AB3_mC16_12_g_ij). "
-            "Forms at the Al cathode of perovskite LEDs (seed 002).",
+            "Forms at the Al cathode of perovskite LEDs (Nature (2026), doi:10.1038/s41586-026-10238-8).",
             "Atom sites not included.",
         ),
     )

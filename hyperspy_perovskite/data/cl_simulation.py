@@ -1,22 +1,22 @@
 """Physics-based simulator of a STEM-CL map of perovskite nanocrystals in a glass.
 
-The scene follows seed 004_8cebbc4d0365d822 (Fig. 2c-f, S10-S14): CsPbI3
+The scene follows Li et al., Nat. Commun. 14, 7612 (2023) (Fig. 2c-f, S10-S14): CsPbI3
 nanocrystals embedded in an amorphous ZIF-62 glass, recorded as a HAADF image
 plus a simultaneously acquired cathodoluminescence (CL) spectrum image.
 
-* Only the nanocrystals emit (seed 004: "the CsPbI3 nanometer-scale particles
+* Only the nanocrystals emit (Li et al., Nat. Commun. 14, 7612 (2023): "the CsPbI3 nanometer-scale particles
   were indeed the source of the light emitted"); the glass is dark.
 * The emission is a Gaussian in wavelength near 710 nm whose centre varies
-  between particles within +/-5 nm (seed 004, Fig. S10-S11).
-* The width sigma is larger near the particle edges (seed 004, Fig. 2f): inside
+  between particles within +/-5 nm (Li et al., Nat. Commun. 14, 7612 (2023), Fig. S10-S11).
+* The width sigma is larger near the particle edges (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2f): inside
   a particle ``sigma(d) = sigma_core + (sigma_edge - sigma_core) exp(-d / L)``
   with ``d`` the depth below the particle edge.
 * The emitted intensity (Gaussian area) of a particle is drawn independently of
-  its size (seed 004: intensity "not directly related to the size of the
+  its size (Li et al., Nat. Commun. 14, 7612 (2023): intensity "not directly related to the size of the
   particles").
-* Options: a low-energy Urbach tail, a minor low-energy second peak (seed 004,
+* Options: a low-energy Urbach tail, a minor low-energy second peak (Li et al., Nat. Commun. 14, 7612 (2023),
   Fig. 2g, S12-S14) and halide segregation of mixed-halide particles into an
-  iodide-rich rim (seed 000_0260929cb156cd09, Fig. 3B: CsPb(Br0.8I0.2)3 forms
+  iodide-rich rim (Hao & Cai, Microstructures 5, 2025012 (2025), Fig. 3B: CsPb(Br0.8I0.2)3 forms
   I-rich CsPb(Br0.6I0.4)3 under the beam), which shows as peak splitting.
 * HAADF: Z-contrast of a lamella of thickness ``thickness`` in which cube-like
   particles of edge ``2 R`` (capped by the lamella) replace glass; heavy Cs, Pb,
@@ -130,27 +130,27 @@ def simulate_cl_map(
         ``(start, end)`` of the wavelength axis in nm. Default: every simulated
         peak +/- 6 sigma (600-820 nm for the default CsPbI3 scene).
     pixel_size : float
-        CL pixel size in nm (seed 004 Fig. 2c: a 200 nm scale bar over a few
+        CL pixel size in nm (Li et al., Nat. Commun. 14, 7612 (2023) Fig. 2c: a 200 nm scale bar over a few
         hundred nm field of view).
     n_particles : int, optional
         Number of particles; default fills ~25 % of the field of view.
     radius_range : tuple of float
         Particle radii in nm, drawn uniformly.
     centre : float
-        Mean emission wavelength in nm of pure CsPbI3 (seed 004: ~710 nm).
+        Mean emission wavelength in nm of pure CsPbI3 (Li et al., Nat. Commun. 14, 7612 (2023): ~710 nm).
         Ignored when ``halide_x`` is given.
     centre_spread : float
         Particle centres are drawn uniformly in ``centre +/- centre_spread`` nm
-        (seed 004, Fig. S11: +/-5 nm).
+        (Li et al., Nat. Commun. 14, 7612 (2023), Fig. S11: +/-5 nm).
     sigma_core, sigma_edge, edge_length : float
         Gaussian width (nm) deep inside a particle and at its edge, and the
-        depth (nm) over which it relaxes (seed 004, Fig. 2f: larger at edges).
+        depth (nm) over which it relaxes (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2f: larger at edges).
     intensity_spread : float
         Log-normal spread of the particle brightness, drawn independently of
         particle size.
     intensity_size_exponent : float
         Scale each particle's brightness by ``(R / <R>) ** exponent``; the
-        default 0 makes intensity independent of size as in seed 004 (a
+        default 0 makes intensity independent of size as in Li et al., Nat. Commun. 14, 7612 (2023) (a
         non-zero value gives a positive control for the correlation test).
     peak_counts : float
         Expected counts per channel at the emission maximum of an average
@@ -163,12 +163,12 @@ def simulate_cl_map(
         with ``E0`` the peak energy and ``h_t = tail_fraction * I_E(E0)``,
         converted to counts per nm with the Jacobian ``hc / lambda^2``.
     urbach_energy : float
-        Urbach energy Eu in eV (tens of meV for CsPbX3; seed 004 ref. 33-35,
+        Urbach energy Eu in eV (tens of meV for CsPbX3; ref. 33-35 of Li et al., Nat. Commun. 14, 7612 (2023),
         Falsini et al., J. Appl. Phys. 131 (2022)).
     tail_fraction : float
         Tail amplitude at ``E0`` relative to the Gaussian's peak in energy.
     second_peak : bool
-        Add a minor low-energy Gaussian (seed 004, Fig. S13-S14).
+        Add a minor low-energy Gaussian (Li et al., Nat. Commun. 14, 7612 (2023), Fig. S13-S14).
     second_peak_shift : float
         Its energy below the main peak, in eV.
     second_peak_fraction : float
@@ -184,7 +184,7 @@ def simulate_cl_map(
     segregation : bool
         Let a fraction ``segregated_fraction`` of the particles segregate into an
         I-rich rim of composition ``iodide_rich_x`` (default ``halide_x + 0.2``,
-        seed 000 Fig. 3B) whose emission weight decays as ``exp(-d / rim_width)``
+        Hao & Cai, Microstructures 5, 2025012 (2025) Fig. 3B) whose emission weight decays as ``exp(-d / rim_width)``
         with depth ``d``; the rest of the particle keeps its composition.
         Requires ``halide_x``.
     haadf_oversampling : int
@@ -193,7 +193,7 @@ def simulate_cl_map(
     haadf_dose : float
         Expected HAADF counts per (CL-sized) pixel of glass.
     thickness : float
-        Lamella thickness in nm (~100 nm FIB lamella, seed 004 / seed 001).
+        Lamella thickness in nm (~100 nm FIB lamella, Li et al., Nat. Commun. 14, 7612 (2023) / “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”).
     z_contrast : float
         HAADF scattering of the perovskite relative to the glass per unit
         thickness.
@@ -487,3 +487,149 @@ def _to_map(values, inside, fill=np.nan):
     )
     out[inside] = values
     return out
+
+
+def _n_air(wavelength_nm):
+    """Refractive index of standard air (E. R. Peck and K. Reeder, J. Opt.
+    Soc. Am. 62, 958 (1972), their Eq. 2), wavelength in nm."""
+    s2 = (1e3 / np.asarray(wavelength_nm, float)) ** 2  # (1/um)^2
+    return 1.0 + 1e-8 * (5791817.0 / (238.0183 - s2) + 167909.0 / (57.362 - s2))
+
+
+def _air_energy(wavelength_nm):
+    """Photon energy (eV) of a wavelength measured in air (CODATA hc)."""
+    return 1239.841984 / (_n_air(wavelength_nm) * np.asarray(wavelength_nm, float))
+
+
+def simulate_emission_spectra(
+    n_pixels=64,
+    wavelength_range=(620.0, 820.0),
+    n_channels=800,
+    band_energy=(1.72, 1.76),
+    band_sigma=(0.030, 0.040),
+    band_photons=4.0e5,
+    asymmetry=0.0,
+    urbach_energy=None,
+    edge_offset=0.03,
+    tail_fraction=0.3,
+    second_band=0.0,
+    second_shift=0.08,
+    dark_counts=5.0,
+    n_spikes=0,
+    space="energy",
+    seed=None,
+):
+    """Photon-counting spectra from the emission physics, with the truth.
+
+    Built independently of the fitting code: every band is a photon density
+    in energy, evaluated on a fine energy grid (0.1 meV) and convolved there
+    numerically; the expected counts of each wavelength channel are the
+    integral of that density between the energies of the channel edges
+    (wavelengths in air, refractive index of Peck and Reeder 1972), plus a
+    dark level flat in wavelength (counts per channel); then Poisson noise
+    and, optionally, one-channel cosmic-ray spikes.
+
+    - Main band: Gaussian in energy (area ``band_photons``), or with
+      ``asymmetry = tau`` (eV) > 0 a Gaussian convolved with a one-sided
+      exponential of decay ``tau`` towards low energy.
+    - Urbach tail (``urbach_energy`` in eV): an exponential density of
+      states ``exp((E - E0)/Eu)`` below the edge ``E0 = E_band -
+      edge_offset``, broadened by the band's Gaussian, holding
+      ``tail_fraction`` of the band's photons.
+    - Minor second band ``second_shift`` eV below, with ``second_band``
+      times the main band's photons and 1.3 times its sigma.
+
+    With ``space="wavelength"`` the bands are Gaussians (or exponentially
+    modified towards long wavelengths) in wavelength instead: ``band_energy``,
+    ``band_sigma``, ``asymmetry`` and ``second_shift`` are then in nm (the
+    second band ``second_shift`` nm above); no Urbach tail.
+
+    Returns
+    -------
+    signal : CLSTEMPerovskiteSpectrum
+        ``(n_pixels, n_channels)`` counts on an increasing wavelength axis (nm).
+    truth : dict
+        Per pixel ``centre`` (eV), ``sigma`` (eV), ``photons``; and
+        ``tau``, ``Eu``, ``E0``, ``tail_photons``, ``second_centre``,
+        ``second_photons``, ``spikes`` (pixel, channel) as simulated.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.data.cl_simulation import simulate_emission_spectra
+    >>> s, truth = simulate_emission_spectra(n_pixels=4, seed=0)
+    >>> s.data.shape, bool(abs(s.data.sum(-1).mean() - 4.0e5 - 800 * 5) < 4000)
+    ((4, 800), True)
+    """
+    from scipy.signal import fftconvolve
+
+    from hyperspy_perovskite.signals.cl import CLSTEMPerovskiteSpectrum
+
+    if space not in ("energy", "wavelength"):
+        raise ValueError(f"space must be 'energy' or 'wavelength', not {space!r}.")
+    if space == "wavelength" and urbach_energy:
+        raise ValueError("An Urbach tail is simulated in energy: space='energy'.")
+    rng = np.random.default_rng(seed)
+    edges = np.linspace(*wavelength_range, n_channels + 1)
+    e_edges = _air_energy(edges) if space == "energy" else edges
+    sign = 1.0 if space == "energy" else -1.0  # side of tails and minor band
+    de = min(band_sigma) / 300.0
+    half = 12.0 * max(band_sigma) + 10.0 * asymmetry
+    grid = np.arange(e_edges.min() - half, e_edges.max() + half, de)
+    kern_x = np.arange(-half, half + de / 2, de)
+    ec = rng.uniform(*band_energy, n_pixels)
+    sig = rng.uniform(*band_sigma, n_pixels)
+    expected = np.empty((n_pixels, n_channels))
+    truth = {"centre": ec, "sigma": sig, "photons": np.full(n_pixels, band_photons)}
+    for i in range(n_pixels):
+        gauss = np.exp(-0.5 * (kern_x / sig[i]) ** 2)
+        gauss /= gauss.sum()
+        density = _band_density(sign * (grid - ec[i]), asymmetry, gauss, de)
+        if urbach_energy:
+            d = grid - (ec[i] - edge_offset)
+            tail = np.where(d <= 0, np.exp(np.minimum(d, 0) / urbach_energy), 0.0)
+            tail = np.clip(fftconvolve(tail, gauss, mode="same"), 0.0, None)
+            density += tail_fraction * tail / (tail.sum() * de)
+        if second_band:
+            d = grid - (ec[i] - sign * second_shift)
+            g2 = np.exp(-0.5 * (d / (1.3 * sig[i])) ** 2)
+            density += second_band * g2 / (g2.sum() * de)
+        cum = np.concatenate([[0.0], np.cumsum(density) * de]) * band_photons
+        at = np.interp(e_edges, grid - de / 2, cum[:-1])
+        expected[i] = np.abs(at[:-1] - at[1:])
+    counts = rng.poisson(expected + dark_counts).astype(np.float64)
+    spikes = []
+    for _ in range(int(n_spikes)):
+        p, c = int(rng.integers(n_pixels)), int(rng.integers(5, n_channels - 5))
+        counts[p, c] += np.round(rng.uniform(20, 60) * np.sqrt(counts[p].max()))
+        spikes.append((p, c))
+    truth.update(
+        tau=float(asymmetry),
+        Eu=urbach_energy,
+        E0=ec - edge_offset,
+        tail_photons=tail_fraction * band_photons if urbach_energy else 0.0,
+        second_centre=ec - sign * second_shift,
+        second_photons=second_band * band_photons,
+        spikes=spikes,
+        channel_width=float(edges[1] - edges[0]),
+    )
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    s = CLSTEMPerovskiteSpectrum(counts)
+    ax = s.axes_manager.signal_axes[0]
+    ax.name, ax.units = "Wavelength", "nm"
+    ax.offset, ax.scale = float(centres[0]), float(edges[1] - edges[0])
+    s.metadata.General.title = "Simulated emission spectra"
+    return s, truth
+
+
+def _band_density(d, tau, gauss, de):
+    """Normalised photon density of the main band at offsets ``d`` from its
+    centre (tail towards negative ``d``)."""
+    from scipy.signal import fftconvolve
+
+    if tau > 0:
+        base = np.where(d <= 0, np.exp(np.minimum(d, 0) / tau), 0.0)
+    else:
+        base = np.zeros_like(d)
+        base[np.argmin(np.abs(d))] = 1.0
+    band = np.clip(fftconvolve(base, gauss, mode="same"), 0.0, None)
+    return band / (band.sum() * de)

@@ -12,20 +12,20 @@ the nanoLED) is redistributed by the drift-diffusion solution of
 :func:`hyperspy_perovskite.analysis.drift_diffusion.transient_profile_layer`
 for the given bias and time; Pb-rich clusters (halide-poor discs) are placed
 in the perovskite (present in the pristine device and formed near interfaces
-under bias, seed 002_6f886a722d8ac9c3). Everything returned in ``truth`` is
+under bias, Nature (2026), doi:10.1038/s41586-026-10238-8). Everything returned in ``truth`` is
 exact, for tests and demos.
 
 Stacks (layer thicknesses are scaled down to a small map; compositions are
 atomic fractions with hydrogen omitted because it emits no X-rays):
 
-- ``"solar_cell"`` (seed 001_9c8fdbe6e6b83347: ITO / SnO2 /
+- ``"solar_cell"`` (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: ITO / SnO2 /
   (FAPbI3)x(MAPbBr3)1-x / Spiro-OMeTAD / Au; x = 0.85 chosen here). Under
   forward bias ITO is the cathode and iodide accumulates at the cathode-side
-  interface (SnO2/perovskite), as reported in seed 001, Fig. S12.
-- ``"nanoled"`` (seed 002_6f886a722d8ac9c3: ITO / PEDOT:PSS / CsPbBr2Cl
+  interface (SnO2/perovskite), as reported in “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”, Fig. S12.
+- ``"nanoled"`` (Nature (2026), doi:10.1038/s41586-026-10238-8: ITO / PEDOT:PSS / CsPbBr2Cl
   emitter / TPBi electron transport layer / Al cathode). Chloride drifts
   through the transport layer and piles up at the Al cathode (the AlCl3
-  corrosion of seed 002).
+  corrosion reported in Nature (2026), doi:10.1038/s41586-026-10238-8).
 """
 
 from __future__ import annotations

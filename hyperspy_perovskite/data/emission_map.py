@@ -2,7 +2,7 @@
 
 One Gaussian emission band on a constant background per pixel, with Poisson
 noise. Centres wander smoothly by a few nm around 710 nm and widths by a few
-nm, the CsPbI3 emission seen in STEM-CL (seed 004_8cebbc4d0365d822, Fig. 2:
+nm, the CsPbI3 emission seen in STEM-CL (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2:
 peaks near 710 nm, centres varying by about +/-5 nm between particles).
 """
 

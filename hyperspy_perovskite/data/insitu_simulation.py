@@ -1,15 +1,15 @@
 """Simulated in situ HRTEM movie of perovskite and PbI2 grains under bias.
 
-Physics (seed 001_9c8fdbe6e6b83347, Fig. 1c and S5): a lamella with grains of
+Physics (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”, Fig. 1c and S5): a lamella with grains of
 the perovskite (FAPbI3)x(MAPbBr3)1-x, (001) fringes at d = 6.36 A, and of PbI2,
 (001) fringes at d = 6.96 A, on an amorphous/mass-thickness background. A
 forward bias is switched on at ``bias_on``; after an onset ``t0 = bias_on +
 onset_delay`` the perovskite grains in the biased region B amorphize with
 JMAK kinetics, crystalline fraction ``X(t) = exp(-(k (t - t0))^n)``
 (M. Avrami, J. Chem. Phys. 7, 1103 (1939)), while PbI2 persists and a
-perovskite grain in the beam-only control region A does not change (seed 001,
+perovskite grain in the beam-only control region A does not change (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”,
 regions A and B). The amorphization proceeds through the thickness of the
-lamella (~120 nm, seed 001), so that in the weak-phase approximation the
+lamella (~120 nm, “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”), so that in the weak-phase approximation the
 fringe amplitude is proportional to the crystalline fraction of the
 thickness, ``X(t)``, and the fringe POWER to ``X(t)**2``: a JMAK law again,
 with the same onset and exponent and the rate ``2**(1/n) k``
@@ -29,9 +29,9 @@ import scipy.ndimage
 
 __all__ = ["simulate_insitu_hrtem", "D_PEROVSKITE_001", "D_PBI2_001"]
 
-#: (FAPbI3)x(MAPbBr3)1-x (001) spacing, A (seed 001_9c8fdbe6e6b83347, Fig. 1c).
+#: (FAPbI3)x(MAPbBr3)1-x (001) spacing, A (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”, Fig. 1c).
 D_PEROVSKITE_001 = 6.36
-#: PbI2 (001) spacing, A (seed 001_9c8fdbe6e6b83347, Fig. 1c).
+#: PbI2 (001) spacing, A (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”, Fig. 1c).
 D_PBI2_001 = 6.96
 
 
@@ -176,7 +176,7 @@ def simulate_insitu_hrtem(
     frame_interval : float
         Time between frames, s (a subsampled movie: the seed recorded 25 fps).
     exposure : float
-        Exposure per frame, s (0.04 s at 25 fps, seed 001).
+        Exposure per frame, s (0.04 s at 25 fps, “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”).
     dose_rate : float
         e/A^2/s; the mean counts per pixel are ``dose_rate * exposure *
         pixel_size**2`` (a counting camera, Poisson noise).
@@ -190,7 +190,7 @@ def simulate_insitu_hrtem(
         region, amorphizes``; default a perovskite and a PbI2 grain in the
         biased region B and a perovskite grain in the control region A.
     bias_voltage : float
-        Forward bias, V (1 V in seed 001).
+        Forward bias, V (1 V in “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”).
     bias_on : float
         Frame time at which the bias is switched on, s.
     onset_delay : float
@@ -309,7 +309,7 @@ def simulate_insitu_hrtem(
     v = np.where(t_frame >= bias_on, float(bias_voltage), 0.0)
     lrng = np.random.default_rng(seed + 2)
     # measured current: a capacitive spike decaying to a steady ionic/electronic
-    # current (shape of seed 001, Fig. S2b), with noise
+    # current (shape of “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”, Fig. S2b), with noise
     on = t_frame >= bias_on
     tau = np.clip(t_frame - bias_on, 0, None)
     cur = np.where(on, 2.0 + 6.0 * np.exp(-tau / 20.0), 0.0)

@@ -1,6 +1,6 @@
 """Physics-based simulator of an in situ SAED movie under bias, with ground truth.
 
-The scene follows seed 001_9c8fdbe6e6b83347 (Fig. 2, S6): a polycrystalline
+The scene follows “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing” (Fig. 2, S6): a polycrystalline
 perovskite film under 1 V forward bias for 300 s.
 
 * Debye-Scherrer rings of every allowed {hkl} family of the phase
@@ -8,11 +8,11 @@ perovskite film under 1 V forward bias for 300 s.
   kinematic ring intensity ``multiplicity |F|^2 / g^2`` (electron scattering
   factors, International Tables Vol. C 4.3.2.3) and a Gaussian radial
   profile of standard deviation ``ring_width`` (1/A).
-* Facet-dependent amorphization (seed 001: "(001)/(002) fade, (111) and
+* Facet-dependent amorphization (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: "(001)/(002) fade, (111) and
   (022) remain"): the families in ``fading`` lose intensity after the onset
   ``t0`` following JMAK kinetics ``residual + (1 - residual)
   exp(-(k (t - t0))^n)``; the others stay constant.
-* The amorphous ring grows at the (002) d-spacing (seed 001: "the amorphous
+* The amorphous ring grows at the (002) d-spacing (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: "the amorphous
   ring mostly overlapped with d-spacing of (002)"): its amplitude is
   proportional to the crystalline intensity lost, ``halo_gain`` times it.
 * Optional single-crystal spots of one grain along a zone axis, fading with
@@ -131,7 +131,7 @@ def simulate_saed_series(
     scale : float
         Camera calibration in 1/A per pixel.
     phase : str
-        Library phase with atom sites (default alpha-FAPbI3, seed 001).
+        Library phase with atom sites (default alpha-FAPbI3, “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”).
     beam_energy : float
         kV, written to the metadata.
     fading : sequence of str

@@ -217,14 +217,14 @@ class EmissionMapsDialog(_OkCancelDialog):
     def options(self):
         return {
             "names": self.selected(),
-            "min_significance": self.min_significance.value(),
+            "n_sigma": self.min_significance.value(),
         }
 
 
 class FringeIntensityDialog(_OkCancelDialog):
     """d-spacing(s) in angstrom and the annulus tolerance."""
 
-    # default: perovskite (001) fringes, d = 6.36 A (seed 001_9c8fdbe6e6b83347)
+    # default: perovskite (001) fringes, d = 6.36 A (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”)
     def __init__(self, default="6.36", parent=None):
         super().__init__("Fringe intensity", parent)
         self.d_spacing = QtWidgets.QLineEdit(default)
@@ -320,7 +320,7 @@ class PerovskitePlugin(Plugin):
     def __init__(self, main_window):
         super().__init__(main_window)
         # perovskite (FAPbI3)x(MAPbBr3)1-x (001), d = 6.36 A (seed
-        # 001_9c8fdbe6e6b83347, Fig. 1c); the last value used is remembered
+        # “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”, Fig. 1c); the last value used is remembered
         self.settings.set_default("d_spacing", "6.36")
 
     # --------------------------------------------------------------- set-up
@@ -594,7 +594,7 @@ class PerovskitePlugin(Plugin):
         names : list of str, optional
             Maps to add (default centre, fwhm, area, quality).
         **kwargs
-            ``component``, ``min_significance``, ``max_reduced_chisq``.
+            ``component``, ``n_sigma``, ``max_reduced_chisq``.
 
         Returns
         -------

@@ -1,6 +1,6 @@
 """Demo part: facet-dependent amorphization in a simulated in situ SAED movie.
 
-Seed 001_9c8fdbe6e6b83347 (Fig. 2, S6): under 1 V forward bias the perovskite
+“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing” (Fig. 2, S6): under 1 V forward bias the perovskite
 (001) and (002) reflections fade while (111) and (022) stay, and an amorphous
 ring grows at the (002) spacing. The demo simulates such a movie with its
 bias record, indexes the rings against the phase library, measures the
@@ -50,7 +50,7 @@ def run(out_dir: Path, n_frames=41, size=128, seed=0) -> list[Path]:
     written = []
 
     prof = s.azimuthal_profile(show_progressbar=False)
-    # the phases of seed 001 (perovskite and its PbI2 decomposition product)
+    # the phases of “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing” (perovskite and its PbI2 decomposition product)
     rings = s.index_rings(["alpha-FAPbI3", "PbI2"], profile=prof)
     best = {}
     for r in rings:
@@ -87,7 +87,7 @@ def run(out_dir: Path, n_frames=41, size=128, seed=0) -> list[Path]:
     axes[0].set_ylabel("$k_y$ (1/Å)")
     fig.tight_layout()
     p1 = out_dir / "diffraction_pattern.png"
-    fig.savefig(p1, dpi=90)
+    fig.savefig(p1, dpi=150, bbox_inches="tight")
     plt.close(fig)
     written.append(p1)
 
@@ -97,7 +97,7 @@ def run(out_dir: Path, n_frames=41, size=128, seed=0) -> list[Path]:
         inten, ax=a1, normalize=True, labels=[f"({f})" for f in FAMILIES]
     )
     a1.set_ylabel("intensity / initial")
-    a1.set_title("{hkl} intensities under bias (seed 001: (001)/(002) fade)")
+    a1.set_title("{hkl} family intensities under bias: (001)/(002) fade")
     a2.plot(t, halo.data, "o-", ms=3, label="measured")
     a2.plot(t, truth["halo_fraction"], "k--", label="ground truth")
     a2.set_xlabel("time (s)")
@@ -105,7 +105,7 @@ def run(out_dir: Path, n_frames=41, size=128, seed=0) -> list[Path]:
     a2.legend()
     fig.tight_layout()
     p2 = out_dir / "diffraction_facets.png"
-    fig.savefig(p2, dpi=90)
+    fig.savefig(p2, dpi=150, bbox_inches="tight")
     plt.close(fig)
     written.append(p2)
 
@@ -132,7 +132,7 @@ def run(out_dir: Path, n_frames=41, size=128, seed=0) -> list[Path]:
     ax.legend(fontsize=8)
     fig.tight_layout()
     p3 = out_dir / "diffraction_kinetics_fit.png"
-    fig.savefig(p3, dpi=90)
+    fig.savefig(p3, dpi=150, bbox_inches="tight")
     plt.close(fig)
     written.append(p3)
 

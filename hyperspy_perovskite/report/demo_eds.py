@@ -1,6 +1,6 @@
 """Demo part: EDX maps of a solar-cell cross-section before and after bias.
 
-Simulated device (seed 001_9c8fdbe6e6b83347: ITO / SnO2 / perovskite /
+Simulated device (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: ITO / SnO2 / perovskite /
 Spiro-OMeTAD / Au, 1 V forward bias for 300 s) with its ground truth:
 iodide profiles pristine vs biased, the fitted accumulation at the
 cathode-side interface (decay length, Einstein check), the accumulated
@@ -86,7 +86,7 @@ def run(out_dir: pathlib.Path) -> list[pathlib.Path]:
     axs[0].legend()
     fig.tight_layout()
     p1 = out_dir / "eds_profiles.png"
-    fig.savefig(p1, dpi=100)
+    fig.savefig(p1, dpi=150, bbox_inches="tight")
     plt.close(fig)
     paths.append(p1)
 
@@ -98,7 +98,7 @@ def run(out_dir: pathlib.Path) -> list[pathlib.Path]:
         axs[k].set_title(f"X/Pb {label}: {int(clusters['count'][k])} Pb-rich clusters")
     fig.colorbar(im, ax=axs, shrink=0.8)
     p2 = out_dir / "eds_ratio_clusters.png"
-    fig.savefig(p2, dpi=100)
+    fig.savefig(p2, dpi=150, bbox_inches="tight")
     plt.close(fig)
     paths.append(p2)
 

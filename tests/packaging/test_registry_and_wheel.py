@@ -101,6 +101,14 @@ def test_built_wheel_carries_registry_and_entry_point(tmp_path):
     assert "hspy-perovskite = hyperspy_perovskite.cli:main" in text
     for module in ("fitting/engine.py", "cli.py", "__init__.py"):
         assert f"hyperspy_perovskite/{module}" in names
+    # the real files `hspy-perovskite report --example` points at
+    for f in (
+        "cl/test_spectral_map.sur",
+        "eds/test_TEM.bcf",
+        "protochips/protochips_electrical.csv",
+        "README.md",
+    ):
+        assert f"hyperspy_perovskite/data/files/{f}" in names
 
 
 def test_components_are_restorable_by_name():

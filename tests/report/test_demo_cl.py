@@ -22,7 +22,7 @@ def test_demo_cl(tmp_path):
     assert s["n_valid_particle_pixels"] > 0.8 * s["n_particle_pixels"]
     # centres recovered to a fraction of a nm (uncertainty-sized)
     assert s["median_abs_centre_error_nm"] < 2 * s["median_centre_std_nm"]
-    # the simulated particles have larger sigma at their edges (seed 004)
+    # the simulated particles have larger sigma at their edges (Li et al., Nat. Commun. 14, 7612 (2023))
     assert s["edge_vs_core_sigma_test"]["significant"]
     assert s["edge_vs_core_sigma_test"]["difference"] > 0
     eu = s["urbach_energy_meV"]

@@ -37,7 +37,7 @@ def test_accumulated_fraction_recovers_truth(operando):
     sd = np.sqrt(f.metadata.Signal.Noise_properties.variance.data)
     true = _true_fraction(truth, 40.0)
     assert f.axes_manager.signal_axes[0].name == "Time"
-    # grows with bias time, as iodide piles up at the cathode side (seed 001)
+    # grows with bias time, as iodide piles up at the cathode side (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”)
     assert np.all(np.diff(f.data) > 0)
     # within the propagated uncertainty (plus 1 % for the background model)
     assert np.all(np.abs(f.data - true) < 3 * sd + 0.01 * true)

@@ -10,7 +10,7 @@ from hyperspy_perovskite.signals.holography import holography_stack_profiles
 
 PIX = 0.5  # nm
 N = 128
-T = 120.0  # nm, lamella thickness (seed 001: ~120 nm FIB lamella)
+T = 120.0  # nm, lamella thickness (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: ~120 nm FIB lamella)
 THETA = np.deg2rad(20.0)
 U = np.array([np.cos(THETA), np.sin(THETA)])
 CENTRE = np.array([32.0, 32.0])
@@ -134,7 +134,7 @@ def test_profiles_survive_save_load(phase_stack, tmp_path, ext):
     back = hs.load(f)
     np.testing.assert_allclose(back.data, out["field"].data)
     assert back.metadata.Holography.thickness == T
-    assert back.metadata.Device.Geometry.reference == "HTL/perovskite"
+    assert back.metadata.Device.Profile.reference == "HTL/perovskite"
     np.testing.assert_allclose(
         back.metadata.Signal.Noise_properties.variance.data,
         out["field"].metadata.Signal.Noise_properties.variance.data,
