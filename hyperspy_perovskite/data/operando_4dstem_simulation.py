@@ -129,7 +129,7 @@ def strain_field(x, t, width, t_on, tau, step=None, pre_left=None):
     >>> from hyperspy_perovskite.data.operando_4dstem_simulation import strain_field
     >>> e = strain_field(np.array([20.0, 27.0]), 120.0, 40.0, 45.0, 60.0)
     >>> np.round(e[0], 4).tolist()  # exx in the bulk and in the step
-    [0.0, 0.0154]
+    [0.0, 0.0146]
     """
     step = step or _DEFAULT_STEP
     pre_left = pre_left or _DEFAULT_LEFT

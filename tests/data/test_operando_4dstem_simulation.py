@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from hyperspy_perovskite.crystallography import electron_wavelength, reciprocal_pixel_size
+from hyperspy_perovskite.crystallography import (
+    electron_wavelength,
+    reciprocal_pixel_size,
+)
 from hyperspy_perovskite.data.operando_4dstem_simulation import (
     A_EMITTER,
     simulate_operando_4dstem,
@@ -14,7 +17,9 @@ from hyperspy_perovskite.metadata import DeviceGeometry
 
 @pytest.fixture(scope="module")
 def small():
-    return simulate_operando_4dstem(n_time=3, scan_shape=(6, 20), pattern_size=48, seed=2)
+    return simulate_operando_4dstem(
+        n_time=3, scan_shape=(6, 20), pattern_size=48, seed=2
+    )
 
 
 def test_shapes_axes_metadata(small):
@@ -32,7 +37,12 @@ def test_shapes_axes_metadata(small):
 def test_lazy_equals_eager(small):
     s, _ = small
     lazy, _ = simulate_operando_4dstem(
-        n_time=3, scan_shape=(6, 20), pattern_size=48, seed=2, lazy=True, chunks=(2, 4, 7)
+        n_time=3,
+        scan_shape=(6, 20),
+        pattern_size=48,
+        seed=2,
+        lazy=True,
+        chunks=(2, 4, 7),
     )
     assert lazy._lazy
     np.testing.assert_array_equal(lazy.data.compute(), s.data)
@@ -77,7 +87,9 @@ def test_strain_step_grows_after_bias():
 
 
 def test_pb_appears_only_after_onset():
-    s, tr = simulate_operando_4dstem(n_time=6, scan_shape=(9, 20), pattern_size=32, seed=1)
+    s, tr = simulate_operando_4dstem(
+        n_time=6, scan_shape=(9, 20), pattern_size=32, seed=1
+    )
     first = tr["times"][tr["pb"].any(axis=(1, 2))]
     assert first.size and first[0] >= tr["pb_onset"]
     assert not tr["pb"][tr["times"] < tr["pb_onset"]].any()

@@ -31,7 +31,9 @@ def runs():
 
 def _truth_at(tr, name, t):
     x = tr["interfaces"][name] + (-0.5 if name.endswith("TPBi") else 0.5)
-    return np.array([strain_field(np.array([x]), tt, 40.0, 45.0, 60.0)[:, 0] for tt in t])
+    return np.array(
+        [strain_field(np.array([x]), tt, 40.0, 45.0, 60.0)[:, 0] for tt in t]
+    )
 
 
 def test_interface_strain_pulls_and_coverage(runs):
@@ -73,7 +75,11 @@ def test_drift_recovered(runs):
 def test_pb_onset_not_before_truth_and_no_false_phase(runs):
     for _, tr, r in runs:
         on = r.onsets
-        i = [k for k in range(len(on)) if on["interface"][k] == "CsPbBr2Cl/TPBi" and on["phase"][k] == "Pb"][0]
+        i = [
+            k
+            for k in range(len(on))
+            if on["interface"][k] == "CsPbBr2Cl/TPBi" and on["phase"][k] == "Pb"
+        ][0]
         # truth: Pb in the band (1.5 nm each side of the interface, in the sample)
         sx = np.arange(40.0)[None, None, :] + tr["offset"][:, 1, None, None]
         band = np.abs(sx - tr["interfaces"]["CsPbBr2Cl/TPBi"]) <= 1.5
@@ -99,7 +105,9 @@ def test_timeline_resistance_and_figure(runs):
     tl = r.timeline
     t = np.asarray(tl["time"])
     on = t >= 45
-    expected = np.interp(t, tr["resistance"]["time"], np.nan_to_num(tr["resistance"]["resistance"]))
+    expected = np.interp(
+        t, tr["resistance"]["time"], np.nan_to_num(tr["resistance"]["resistance"])
+    )
     np.testing.assert_allclose(tl["resistance"][on], expected[on], rtol=0.01)
     assert np.isnan(tl["resistance"][~on]).all()
     fig = r.plot_timeline()
@@ -136,7 +144,9 @@ def test_save_load_keeps_tables_and_validity(runs, tmp_path, ext):
 
 
 def test_lazy_equals_eager():
-    s, _ = simulate_operando_4dstem(n_time=3, scan_shape=(8, 30), pattern_size=48, seed=3)
+    s, _ = simulate_operando_4dstem(
+        n_time=3, scan_shape=(8, 30), pattern_size=48, seed=3
+    )
     lazy = s.as_lazy()
     assert isinstance(lazy, LazyOperando4DSTEM)
     a, b = s.analyse(), lazy.analyse()
@@ -149,10 +159,14 @@ def test_lazy_equals_eager():
 
 
 def test_calibrate_from_camera_and_reflection():
-    s, tr = simulate_operando_4dstem(n_time=2, scan_shape=(6, 20), pattern_size=48, calibrated=False)
+    s, tr = simulate_operando_4dstem(
+        n_time=2, scan_shape=(6, 20), pattern_size=48, calibrated=False
+    )
     with pytest.raises(UnitError, match="calibrat"):
         s.analyse()
-    c = s.calibrate(detector_pixel_size="55 um", camera_length=f"{tr['camera_length']} mm")
+    c = s.calibrate(
+        detector_pixel_size="55 um", camera_length=f"{tr['camera_length']} mm"
+    )
     assert c.axes_manager.signal_axes[0].scale == pytest.approx(tr["kpix"], rel=1e-6)
     assert s.axes_manager.signal_axes[0].units == "px"  # input untouched
     # the emitter's (200) spots are the strongest: d = a / 2

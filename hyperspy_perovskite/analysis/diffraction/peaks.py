@@ -193,7 +193,9 @@ def fit_gaussian_window(win, x0a, y0a, sigma0, out):  # pragma: no cover - compi
                 break
             chi, dev = _normal(win, x0a, y0a, p, jtj, jtr, wx, wy, wr)
             lam = 1e-3
-        ok = _lm(win, x0a, y0a, p, jtj, jtr, j2, r2, a, b, trial, wx, wy, wr, chi, dev, lam)
+        ok = _lm(
+            win, x0a, y0a, p, jtj, jtr, j2, r2, a, b, trial, wx, wy, wr, chi, dev, lam
+        )
         if not ok:
             break
     chi, dev = _normal(win, x0a, y0a, p, jtj, jtr, wx, wy, wr)
@@ -212,7 +214,9 @@ def fit_gaussian_window(win, x0a, y0a, sigma0, out):  # pragma: no cover - compi
 
 
 @numba.njit(cache=True, nogil=True)
-def _lm(win, x0a, y0a, p, jtj, jtr, j2, r2, a, b, trial, wx, wy, wr, chi, dev, lam):  # pragma: no cover
+def _lm(
+    win, x0a, y0a, p, jtj, jtr, j2, r2, a, b, trial, wx, wy, wr, chi, dev, lam
+):  # pragma: no cover
     ny, nx = win.shape
     for _ in range(25):
         for i in range(5):
@@ -229,13 +233,12 @@ def _lm(win, x0a, y0a, p, jtj, jtr, j2, r2, a, b, trial, wx, wy, wr, chi, dev, l
             if lam > 1e8:
                 break
             continue
-        c2, d2 = _normal(win, x0a, y0a, trial, j2, r2, wx, wy, wr)
+        _, d2 = _normal(win, x0a, y0a, trial, j2, r2, wx, wy, wr)
         if d2 <= dev:
             conv = (dev - d2 < 1e-7 * dev + 1e-10) or (
                 abs(b[1]) < 1e-4 and abs(b[2]) < 1e-4 and abs(b[3]) < 1e-4 * p[3]
             )
             p[:] = trial
-            chi = c2
             dev = d2
             jtj[:, :] = j2
             jtr[:] = r2
@@ -250,7 +253,9 @@ def _lm(win, x0a, y0a, p, jtj, jtr, j2, r2, a, b, trial, wx, wy, wr, chi, dev, l
 
 
 @numba.njit(cache=True, nogil=True)
-def _finish(p, jtj, a, b, red, ok, x0a, y0a, nx, ny, out):  # pragma: no cover - compiled
+def _finish(
+    p, jtj, a, b, red, ok, x0a, y0a, nx, ny, out
+):  # pragma: no cover - compiled
     scale = max(red, 1.0)
     cov = np.zeros(5)
     for k in (0, 1, 2):

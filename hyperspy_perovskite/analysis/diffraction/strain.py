@@ -187,6 +187,7 @@ def fit_strain(spots, g0, min_spots=3, sigma_range=(0.0, np.inf), n_sigma=5.0):
     >>> from hyperspy_perovskite.analysis.diffraction.strain import fit_strain
     >>> g0 = np.array([[10.0, 0], [0, 10.0], [-10.0, 0], [0, -10.0]])
     >>> spots = np.zeros((1, 5, 9)); spots[..., 2:4] = 0.05; spots[..., 8] = 1
+    >>> spots[..., 4:7] = 100.0, 1.0, 1.5  # amplitude, its std, width
     >>> spots[0, 0, :2] = 32, 32
     >>> spots[0, 1:, :2] = 32 + g0 / 1.01   # lattice 1 % larger
     >>> np.round(fit_strain(spots, g0)[0, :4], 6).tolist()

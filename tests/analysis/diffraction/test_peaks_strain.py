@@ -88,7 +88,9 @@ def test_strain_from_gradient_exact():
     th = -0.01
     rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
     d = np.linalg.inv(rot @ (np.eye(2) + eps)).T
-    np.testing.assert_allclose(strain_from_gradient(d), [0.02, 0.01, -0.004, th], atol=1e-12)
+    np.testing.assert_allclose(
+        strain_from_gradient(d), [0.02, 0.01, -0.004, th], atol=1e-12
+    )
 
 
 def test_collinear_spots_give_nan():

@@ -60,7 +60,9 @@ def test_radial_profile_follows_the_beam():
 
     p = np.stack([ring(23.5, 23.5), ring(24.7, 22.8)])
     keep = np.ones((48, 48), bool)
-    out = radial_profiles(p, np.array([[23.5, 23.5], [24.7, 22.8]]), (23.5, 23.5), keep, 4, 0.5, 30)
+    out = radial_profiles(
+        p, np.array([[23.5, 23.5], [24.7, 22.8]]), (23.5, 23.5), keep, 4, 0.5, 30
+    )
     s0, s1 = out[0, :30], out[1, :30]
     assert abs(np.argmax(s0) - np.argmax(s1)) <= 1
     assert np.argmax(s0) * 0.5 + 4 == pytest.approx(12, abs=0.5)
@@ -104,13 +106,17 @@ def test_calibration_from_reflection_and_camera():
     r = 0.346 / kpix
     m = 1.0 + 300 * np.exp(-((xx - 31.5) ** 2 + (yy - 31.5) ** 2) / 2)
     for a in np.radians([0, 90, 180, 270]):
-        m += 40 * np.exp(-((xx - 31.5 - r * np.cos(a)) ** 2 + (yy - 31.5 - r * np.sin(a)) ** 2) / 2)
+        m += 40 * np.exp(
+            -((xx - 31.5 - r * np.cos(a)) ** 2 + (yy - 31.5 - r * np.sin(a)) ** 2) / 2
+        )
     rad, err, n = measure_reflection_radius(m, (31.5, 31.5), 100)
     assert n == 4 and rad == pytest.approx(r, abs=0.02)
     assert scale_from_reflection(rad, 1 / 0.346) == pytest.approx(kpix, rel=1e-3)
     # camera: p / (L lambda), lambda from the relativistic formula
     lam = electron_wavelength(300.0)
-    assert scale_from_camera(55.0, 146.0, 300.0) == pytest.approx(55e-6 / 0.146 / lam, rel=1e-9)
+    assert scale_from_camera(55.0, 146.0, 300.0) == pytest.approx(
+        55e-6 / 0.146 / lam, rel=1e-9
+    )
     with pytest.raises(ValueError, match="positive"):
         scale_from_reflection(-1, 2.0)
 
@@ -125,7 +131,9 @@ def test_band_mean_and_onset():
     np.testing.assert_allclose(e, 0.01 / 5, rtol=0.3)
     assert np.all(np.abs(m - 0.02) < 4 * e)
     t = np.arange(6.0) * 10
-    assert itf.onset(t, np.array([0, 0, 0, 0.02, 0.3, 0.5]), np.full(6, 40), t < 25) == (4, 30.0, 40.0)
+    assert itf.onset(
+        t, np.array([0, 0, 0, 0.02, 0.3, 0.5]), np.full(6, 40), t < 25
+    ) == (4, 30.0, 40.0)
     with pytest.raises(ValueError, match="baseline"):
         itf.onset(t, np.zeros(6), np.full(6, 40), np.zeros(6, bool))
 
