@@ -11,6 +11,7 @@ files shipped with the package). The subcommands are the table
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import sys
@@ -24,6 +25,43 @@ from hyperspy_perovskite import __version__
 def _load(target):
     module, _, func = target.partition(":")
     return getattr(importlib.import_module(module), func)
+
+
+@contextlib.contextmanager
+def _captured_warnings():
+    """Warnings and HyperSpy/RosettaSciIO log warnings of a demo part, as text
+    (each once), so that the console shows progress rather than warnings."""
+    import logging
+    import warnings
+
+    texts = []
+
+    class Handler(logging.Handler):
+        def emit(self, record):
+            texts.append(f"{record.name}: {record.getMessage()}")
+
+    handler = Handler(level=logging.WARNING)
+    loggers = [logging.getLogger(n) for n in ("hyperspy", "rsciio", "exspy", "lumispy")]
+    saved = [lg.propagate for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for category in (DeprecationWarning, PendingDeprecationWarning):
+                warnings.filterwarnings("ignore", category=category)
+            warnings.filterwarnings("ignore", message="Importing `")
+            warnings.filterwarnings("ignore", message="The NestedDirectoryStore")
+            yield texts
+    finally:
+        for lg, prop in zip(loggers, saved, strict=True):
+            lg.removeHandler(handler)
+            lg.propagate = prop
+    for w in caught:
+        text = f"{w.category.__name__}: {w.message}"
+        if text not in texts:
+            texts.append(text)
 
 
 def run_demo(out_dir, parts=None, stream=sys.stdout):
@@ -50,12 +88,13 @@ def run_demo(out_dir, parts=None, stream=sys.stdout):
     parts = DEMO_PARTS if parts is None else parts
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    written, failures, timings = [], [], {}
+    written, failures, timings, warned = [], [], {}, {}
     for i, (title, target) in enumerate(parts, start=1):
         print(f"[{i}/{len(parts)}] {title} ...", file=stream, flush=True)
         t0 = time.perf_counter()
         try:
-            paths = [Path(p) for p in _load(target)(out_dir)]
+            with _captured_warnings() as caught:
+                paths = [Path(p) for p in _load(target)(out_dir)]
         except Exception as exc:  # report and go on with the other parts
             failures.append((title, exc))
             print(f"    FAILED: {exc!r}", file=stream, flush=True)
@@ -64,7 +103,21 @@ def run_demo(out_dir, parts=None, stream=sys.stdout):
         dt = time.perf_counter() - t0
         timings[title] = round(dt, 2)
         written.extend(paths)
-        print(f"    done in {dt:.1f} s, {len(paths)} file(s)", file=stream, flush=True)
+        note = ""
+        if caught:
+            warned[title] = caught
+            note = f", {len(caught)} warning(s) in demo_warnings.txt"
+        print(
+            f"    done in {dt:.1f} s, {len(paths)} file(s){note}",
+            file=stream,
+            flush=True,
+        )
+    if warned:
+        wpath = out_dir / "demo_warnings.txt"
+        wpath.write_text(
+            "\n".join(f"[{t}] {w}" for t, ws in warned.items() for w in ws) + "\n"
+        )
+        written.append(wpath)
     index = out_dir / "demo_index.json"
     index.write_text(
         json.dumps(

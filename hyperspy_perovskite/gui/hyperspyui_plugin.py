@@ -217,7 +217,7 @@ class EmissionMapsDialog(_OkCancelDialog):
     def options(self):
         return {
             "names": self.selected(),
-            "min_significance": self.min_significance.value(),
+            "n_sigma": self.min_significance.value(),
         }
 
 
@@ -594,7 +594,7 @@ class PerovskitePlugin(Plugin):
         names : list of str, optional
             Maps to add (default centre, fwhm, area, quality).
         **kwargs
-            ``component``, ``min_significance``, ``max_reduced_chisq``.
+            ``component``, ``n_sigma``, ``max_reduced_chisq``.
 
         Returns
         -------

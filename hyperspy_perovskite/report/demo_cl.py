@@ -37,28 +37,16 @@ def run(out_dir: Path, shape=(48, 48), n_channels=256, seed=0) -> list[Path]:
     m = cl.fit_emission(poisson=True, show_progressbar=False)
     maps = cl.emission_maps(m)
     integ = cl.integrated_intensity_map((700, 720))
-    cen = cl.centroid_map(signal_range=(660, 760))
+    cen = cl.centroid(signal_range=(660, 760))
     inside = truth["labels"] > 0
     valid = maps["valid"].data & inside
 
     # emission maps (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2c-f)
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7.5), constrained_layout=True)
-    panels = [
-        (haadf.data, "HAADF", "gray"),
-        (integ.data, "CL integrated 700-720 nm", "inferno"),
-        (np.where(valid, maps["centre"].data, np.nan), "centre (nm)", "viridis"),
-        (np.where(valid, maps["sigma"].data, np.nan), "sigma (nm)", "magma"),
-        (np.where(inside, cen.data, np.nan), "centroid, no fit (nm)", "viridis"),
-        (maps["quality"].data, "fit quality flags (0 = good)", "tab10"),
-    ]
-    for ax, (img, title, cmap) in zip(axes.flat, panels, strict=True):
-        im = ax.imshow(img, cmap=cmap)
-        ax.set_title(title)
-        ax.axis("off")
-        fig.colorbar(im, ax=ax, shrink=0.8)
     p = out_dir / "cl_emission_maps.png"
-    fig.savefig(p, dpi=90)
-    plt.close(fig)
+    _maps_figure(haadf, integ, maps, cen, valid, inside).savefig(
+        p, dpi=150, bbox_inches="tight"
+    )
+    plt.close("all")
     written.append(p)
 
     # histograms and 2D histograms over valid particle pixels (Fig. S11)
@@ -66,7 +54,7 @@ def run(out_dir: Path, shape=(48, 48), n_channels=256, seed=0) -> list[Path]:
     valid_sig.data = valid
     fig = cl.plot_emission_statistics(maps, bins=25, valid=valid_sig)
     p = out_dir / "cl_statistics.png"
-    fig.savefig(p, dpi=90)
+    fig.savefig(p, dpi=150, bbox_inches="tight")
     plt.close(fig)
     written.append(p)
 
@@ -76,11 +64,11 @@ def run(out_dir: Path, shape=(48, 48), n_channels=256, seed=0) -> list[Path]:
         sigma_param, haadf=haadf, valid=maps["valid"], parameter_label="sigma (nm)"
     )
     p = out_dir / "cl_edge_vs_core.png"
-    fig.savefig(p, dpi=90)
+    fig.savefig(p, dpi=150, bbox_inches="tight")
     plt.close(fig)
     written.append(p)
     prof = cl.edge_profile(sigma_param, haadf=haadf, valid=maps["valid"])
-    test = prof.metadata.Edge_profile.test.as_dictionary()
+    test = prof.metadata.Processing.Edge_profile.test.as_dictionary()
 
     # Gaussian + Urbach tail on an energy scale (Fig. 2g, S12)
     _, clt, trt = simulate_cl_map(
@@ -93,11 +81,12 @@ def run(out_dir: Path, shape=(48, 48), n_channels=256, seed=0) -> list[Path]:
         peak_counts=400.0,
         seed=seed + 1,
     )
+    # the simulated tail steps at the band centre: the matching "step" model
     mt = clt.fit_emission(
-        tail=True, axis="energy", poisson=True, show_progressbar=False
+        tail="step", axis="energy", poisson=True, show_progressbar=False
     )
     mapst = clt.emission_maps(mt)
-    vt = mapst["valid"].data & (trt["labels"] > 0)
+    vt = mapst["urbach_valid"].data & (trt["labels"] > 0)
     iy, ix = np.argwhere(vt)[0] if vt.any() else (0, 0)
     E = mt.signal.axes_manager.signal_axes[0].axis
     mt.axes_manager.indices = (ix, iy)
@@ -111,12 +100,16 @@ def run(out_dir: Path, shape=(48, 48), n_channels=256, seed=0) -> list[Path]:
     ax.set_xlabel("photon energy (eV)")
     ax.set_ylabel("intensity (counts / meV)")
     eu_px = mapst["urbach_energy"].data[iy, ix]
+    eu_med = float(np.median(mapst["urbach_energy"].data[vt])) if vt.any() else np.nan
     ax.set_title(
-        f"Urbach energy {eu_px:.1f} meV (truth {trt['urbach_energy'] * 1e3:.0f} meV)"
+        f"pixel (x, y) = ({ix}, {iy}): Eu = {eu_px:.1f} meV; median over "
+        f"{int(vt.sum())} valid pixels {eu_med:.1f} meV "
+        f"(truth {trt['urbach_energy'] * 1e3:.0f} meV)",
+        fontsize=9,
     )
     ax.legend()
     p = out_dir / "cl_urbach_tail.png"
-    fig.savefig(p, dpi=90)
+    fig.savefig(p, dpi=150, bbox_inches="tight")
     plt.close(fig)
     written.append(p)
 
@@ -145,6 +138,80 @@ def run(out_dir: Path, shape=(48, 48), n_channels=256, seed=0) -> list[Path]:
     p.write_text(json.dumps(summary, indent=2))
     written.append(p)
     return written
+
+
+def _flag_panel(ax, quality):
+    """Rejected pixels coloured by their first reason, with a legend."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    from hyperspy_perovskite.analysis.cl_emission import QUALITY_FLAGS
+
+    q = np.asarray(quality, dtype=int)
+    bits = list(QUALITY_FLAGS)
+    code = np.zeros(q.shape, dtype=int)  # 0 = valid
+    for i, bit in reversed(list(enumerate(bits, start=1))):
+        code[(q & bit) != 0] = i
+    colours = [
+        "#f0f0f0",
+        "#d62728",
+        "#9467bd",
+        "#ff7f0e",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+    ]
+    ax.imshow(
+        code,
+        cmap=ListedColormap(colours[: len(bits) + 1]),
+        vmin=-0.5,
+        vmax=len(bits) + 0.5,
+        interpolation="nearest",
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    present = sorted(set(np.unique(code)))
+    handles = [
+        Patch(color=colours[i], label="valid" if i == 0 else QUALITY_FLAGS[bits[i - 1]])
+        for i in present
+    ]
+    ax.legend(
+        handles=handles,
+        fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.02),
+        frameon=False,
+    )
+
+
+def _maps_figure(haadf, integ, maps, cen, valid, inside):
+    import matplotlib.pyplot as plt
+
+    from hyperspy_perovskite.report.figures import show_map
+
+    fig, axes = plt.subplots(2, 3, figsize=(13, 8.5), layout="constrained")
+    panels = [
+        (haadf, "HAADF", "HAADF intensity", "", "gray", None),
+        (
+            integ,
+            "CL integrated 700-720 nm",
+            "CL intensity",
+            "counts nm",
+            "inferno",
+            None,
+        ),
+        (maps["centre"], "emission centre", "centre", "nm", "viridis", valid),
+        (maps["sigma"], "emission width", "sigma", "nm", "magma", valid),
+        (cen, "centroid (no fit)", "centroid", "nm", "viridis", inside),
+    ]
+    for ax, (sig, title, label, unit, cmap, mask) in zip(
+        axes.flat, panels, strict=False
+    ):
+        show_map(ax, sig, label, unit, cmap=cmap, valid=mask)
+        ax.set_title(title)
+    _flag_panel(axes.flat[5], maps["quality"].data)
+    axes.flat[5].set_title("fit quality: why pixels were rejected")
+    return fig
 
 
 def _jsonable(v):

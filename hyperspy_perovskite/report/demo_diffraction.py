@@ -87,7 +87,7 @@ def run(out_dir: Path, n_frames=41, size=128, seed=0) -> list[Path]:
     axes[0].set_ylabel("$k_y$ (1/Å)")
     fig.tight_layout()
     p1 = out_dir / "diffraction_pattern.png"
-    fig.savefig(p1, dpi=90)
+    fig.savefig(p1, dpi=150, bbox_inches="tight")
     plt.close(fig)
     written.append(p1)
 
@@ -105,7 +105,7 @@ def run(out_dir: Path, n_frames=41, size=128, seed=0) -> list[Path]:
     a2.legend()
     fig.tight_layout()
     p2 = out_dir / "diffraction_facets.png"
-    fig.savefig(p2, dpi=90)
+    fig.savefig(p2, dpi=150, bbox_inches="tight")
     plt.close(fig)
     written.append(p2)
 
@@ -132,7 +132,7 @@ def run(out_dir: Path, n_frames=41, size=128, seed=0) -> list[Path]:
     ax.legend(fontsize=8)
     fig.tight_layout()
     p3 = out_dir / "diffraction_kinetics_fit.png"
-    fig.savefig(p3, dpi=90)
+    fig.savefig(p3, dpi=150, bbox_inches="tight")
     plt.close(fig)
     written.append(p3)
 

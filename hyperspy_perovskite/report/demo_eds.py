@@ -86,7 +86,7 @@ def run(out_dir: pathlib.Path) -> list[pathlib.Path]:
     axs[0].legend()
     fig.tight_layout()
     p1 = out_dir / "eds_profiles.png"
-    fig.savefig(p1, dpi=100)
+    fig.savefig(p1, dpi=150, bbox_inches="tight")
     plt.close(fig)
     paths.append(p1)
 
@@ -98,7 +98,7 @@ def run(out_dir: pathlib.Path) -> list[pathlib.Path]:
         axs[k].set_title(f"X/Pb {label}: {int(clusters['count'][k])} Pb-rich clusters")
     fig.colorbar(im, ax=axs, shrink=0.8)
     p2 = out_dir / "eds_ratio_clusters.png"
-    fig.savefig(p2, dpi=100)
+    fig.savefig(p2, dpi=150, bbox_inches="tight")
     plt.close(fig)
     paths.append(p2)
 

@@ -68,7 +68,7 @@ def run(out_dir: Path, n_frames=61, shape=(256, 256), seed=0) -> list[Path]:
     )
     ax.set_title("Fringe power per grain, bias overlaid (dashed)")
     p1 = out_dir / "insitu_fringe_traces.png"
-    fig.savefig(p1, dpi=90)
+    fig.savefig(p1, dpi=150, bbox_inches="tight")
     plt.close(fig)
     written.append(p1)
 
@@ -84,7 +84,7 @@ def run(out_dir: Path, n_frames=61, shape=(256, 256), seed=0) -> list[Path]:
         a.set_axis_off()
     fig.colorbar(im, ax=axes, shrink=0.8, label="6.36 A fringe power")
     p2 = out_dir / "insitu_crystallinity_tiles.png"
-    fig.savefig(p2, dpi=90)
+    fig.savefig(p2, dpi=150, bbox_inches="tight")
     plt.close(fig)
     written.append(p2)
 
@@ -100,7 +100,7 @@ def run(out_dir: Path, n_frames=61, shape=(256, 256), seed=0) -> list[Path]:
     ax.set_ylabel("Fringe power (counts^2)")
     ax.legend(fontsize="small")
     p3 = out_dir / "insitu_kinetics_fit.png"
-    fig.savefig(p3, dpi=90)
+    fig.savefig(p3, dpi=150, bbox_inches="tight")
     plt.close(fig)
     written.append(p3)
 
@@ -113,7 +113,7 @@ def run(out_dir: Path, n_frames=61, shape=(256, 256), seed=0) -> list[Path]:
     ax.set_ylabel("Drift correction (A)")
     ax.legend(fontsize="small")
     p4 = out_dir / "insitu_drift.png"
-    fig.savefig(p4, dpi=90)
+    fig.savefig(p4, dpi=150, bbox_inches="tight")
     plt.close(fig)
     written.append(p4)
 
