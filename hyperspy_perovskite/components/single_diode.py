@@ -12,6 +12,7 @@ from hyperspy_perovskite.analysis.transport.jv import (
     single_diode_current,
     thermal_voltage,
 )
+from hyperspy_perovskite.fitting import register_kernel
 
 __all__ = ["SingleDiode"]
 
@@ -79,7 +80,7 @@ class SingleDiode(Component):
         self.log10_J0.bmin, self.log10_J0.bmax = -40.0, 0.0
         self.n.bmin, self.n.bmax = 0.5, 10.0
         self.Rs.bmin, self.Rs.bmax = 0.0, 1e4
-        self.Rsh.bmin, self.Rsh.bmax = 1.0, 1e9
+        self.Rsh.bmin, self.Rsh.bmax = 1.0, 1e7
         self.isbackground = False
         self.convolved = False
         for name in _NAMES:
@@ -281,9 +282,4 @@ def _vt(component):
     return (thermal_voltage(component.temperature),)
 
 
-try:  # the public registry of the fitting engine
-    from hyperspy_perovskite.fitting.registry import register_kernel
-except ImportError:  # pragma: no cover - engine without register_kernel
-    register_kernel = None
-if register_kernel is not None:
-    register_kernel(SingleDiode, single_diode_kernel, _NAMES, constants=_vt)
+register_kernel(SingleDiode, single_diode_kernel, _NAMES, constants=_vt)
