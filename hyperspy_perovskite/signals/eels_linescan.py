@@ -95,6 +95,11 @@ def set_linescan_interfaces(signal, interfaces, layers=None):
     ).to_metadata(signal.metadata)
 
 
+def _edge_block(block, energy, onset, width, window):
+    i, v = edge_intensity(energy, block, onset, width, window)
+    return np.stack([i, v], axis=-1)
+
+
 @options_doc()
 def get_edge_profiles(
     signal,
@@ -160,20 +165,17 @@ def get_edge_profiles(
         w = float(width[edge] if isinstance(width, dict) else width)
         bw = (background_window or {}).get(edge, (e0 - 60.0, e0 - 5.0))
         if hasattr(data, "map_blocks"):  # dask: blockwise over the positions
-            import dask.array as da
-
-            inten = da.map_blocks(
-                lambda b: edge_intensity(energy, b, e0, w, bw)[0],
-                data,
-                drop_axis=-1,
+            arr = data.rechunk({-1: -1})
+            both = arr.map_blocks(
+                _edge_block,
+                energy=energy,
+                onset=e0,
+                width=w,
+                window=tuple(bw),
+                chunks=arr.chunks[:-1] + ((2,),),
                 dtype=float,
             )
-            var = da.map_blocks(
-                lambda b: edge_intensity(energy, b, e0, w, bw)[1],
-                data,
-                drop_axis=-1,
-                dtype=float,
-            )
+            inten, var = both[..., 0], both[..., 1]
         else:
             inten, var = edge_intensity(energy, data, e0, w, bw)
         prof = Signal1D(inten)
