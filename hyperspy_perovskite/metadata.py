@@ -194,7 +194,7 @@ class DeviceGeometry:
         if self.confidence is not None:
             node["confidence"] = float(self.confidence)
         if metadata.has_item(DEVICE_GEOMETRY):
-            metadata.Device.del_item("Geometry")
+            del metadata.Device.Geometry
         metadata.set_item(DEVICE_GEOMETRY, node)
 
     @classmethod

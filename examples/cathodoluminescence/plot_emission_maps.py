@@ -54,7 +54,7 @@ print(
 # Maps that need no fit: the intensity integrated over 700-720 nm (Fig. 2d)
 # and the centroid.
 integ = cl.integrated_intensity_map((700, 720))
-cen = cl.centroid_map(signal_range=(660, 760))
+cen = cl.centroid(signal_range=(660, 760))
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), constrained_layout=True)
 axes[0].imshow(integ.data, cmap="inferno")
 axes[0].set_title(integ.metadata.General.title)

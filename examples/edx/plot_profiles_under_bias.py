@@ -26,10 +26,9 @@ layers = [name for name, _ in truth["layers"]]
 geom = s.find_device_geometry(
     4, xray_lines=["In_La", "Sn_La", "Pb_La", "Au_La"], layers=layers
 )
-for name, pos in zip(
-    geom["interface_names"], geom["interface_positions"], strict=False
-):
-    true = truth["interfaces"][name] - geom["start"][0]
+print(f"confidence of the automatic geometry: {geom.confidence:.2f}")
+for name, pos in geom.interfaces.items():
+    true = truth["interfaces"][name] - geom.start[0]
     print(f"{name:25s} found {pos:6.1f} nm   true {true:6.1f} nm")
 
 # %%

@@ -1,78 +1,51 @@
-"""Units and validity of the spectral axis of luminescence spectrum images.
+"""Spectral-axis logic of luminescence spectrum images (no HyperSpy objects).
 
-Plain numpy, no HyperSpy objects. Instrument files write the wavelength unit
-in many ways: ``"nm"``, ``"um"``, ``"µm"`` (micro sign U+00B5), ``"μm"`` (Greek
-mu U+03BC), ``"mm"`` (Attolight .sur files), ``"$\\mu$m"``,
-``"\\mathrm{nm}"``... LumiSpy's ``to_eV`` recognises only ``"µm"`` and treats
-every other unit as nm, so a wavelength axis in mm gives energies wrong by a
-factor of 10**6. :func:`parse_spectral_unit` maps each spelling to one
-canonical unit and a factor to nanometres, or refuses it with a clear error;
-:func:`check_wavelength_values` catches an axis whose values are implausible
-for its unit (a unit label that is wrong).
+Units themselves are parsed by :mod:`hyperspy_perovskite.units` (pint through
+HyperSpy's registry): this module only adds what is specific to a spectral
+axis of light.
+
+- Instrument files write wavelength units in LaTeX or long forms
+  (``"$\\mu$m"``, ``"\\si{\\micro\\metre}"``, ``"nanometre"``); they are reduced
+  to plain unit text before :func:`~hyperspy_perovskite.units.parse_unit`.
+- Whether the axis is a wavelength or a photon energy is decided by the
+  dimension of its unit (a length or an energy), never by the string.
+- An axis whose values are implausible for light in its unit (an Attolight
+  ``.sur`` file in mm read as nm) is refused by
+  :func:`check_wavelength_values`; a non-monotonic axis by
+  :func:`check_monotonic`.
+
+Wavelengths are those measured in air by the spectrometer; conversions to
+photon energy use the refractive index of air (E. R. Peck and K. Reeder,
+J. Opt. Soc. Am. 62, 958 (1972)), as LumiSpy's ``to_eV`` does.
 """
 
 import re
 
 import numpy as np
 
+from hyperspy_perovskite.units import UnitError, parse_quantity, parse_unit
+
 __all__ = [
-    "WAVELENGTH_FACTORS_TO_NM",
-    "ENERGY_FACTORS_TO_EV",
     "parse_spectral_unit",
     "check_wavelength_values",
     "check_monotonic",
 ]
 
-#: Factor that converts a value in the canonical unit to nanometres.
-WAVELENGTH_FACTORS_TO_NM = {
-    "pm": 1e-3,
-    "Å": 0.1,
-    "nm": 1.0,
-    "µm": 1e3,
-    "mm": 1e6,
-    "m": 1e9,
-}
-#: Factor that converts a value in the canonical unit to electronvolts.
-ENERGY_FACTORS_TO_EV = {"eV": 1.0, "meV": 1e-3}
-
 _MICRO = ("µ", "μ", "u", "micro", "\\mu", "\\micro", "mu")
+# long and LaTeX (siunitx) spellings that pint does not read
 _ALIASES = {
-    "nm": "nm",
-    "nanometer": "nm",
-    "nanometers": "nm",
-    "nanometre": "nm",
-    "nanometres": "nm",
     "\\nano\\metre": "nm",
     "\\nano\\meter": "nm",
-    "mm": "mm",
-    "millimeter": "mm",
-    "millimeters": "mm",
-    "millimetre": "mm",
-    "millimetres": "mm",
     "\\milli\\metre": "mm",
     "\\milli\\meter": "mm",
-    "m": "m",
-    "meter": "m",
-    "meters": "m",
-    "metre": "m",
-    "metres": "m",
-    "pm": "pm",
-    "å": "Å",
-    "angstrom": "Å",
-    "\\angstrom": "Å",
-    "\\micro\\metre": "µm",
-    "\\micro\\meter": "µm",
-    "micron": "µm",
-    "microns": "µm",
-    "micrometer": "µm",
-    "micrometers": "µm",
-    "micrometre": "µm",
-    "micrometres": "µm",
-    "ev": "eV",
+    "\\micro\\metre": "um",
+    "\\micro\\meter": "um",
+    "\\angstrom": "angstrom",
+    "å": "angstrom",
     "\\electronvolt": "eV",
-    "mev": "meV",
     "\\milli\\electronvolt": "meV",
 }
+_PRETTY = {"micrometer": "µm", "angstrom": "Å", "nanometer": "nm"}
 
 
 def _strip_latex(units):
@@ -90,8 +63,17 @@ def _strip_latex(units):
     return re.sub(r"\s+", "", u)
 
 
+def _plain_unit(units):
+    """Plain unit text for :func:`~hyperspy_perovskite.units.parse_unit`."""
+    u = _strip_latex(units)
+    u = _ALIASES.get(u.lower(), u)
+    if u.endswith("m") and u[:-1] in _MICRO:
+        u = "um"
+    return u
+
+
 def parse_spectral_unit(units):
-    r"""Canonical unit and kind of a spectral axis unit string.
+    r"""Canonical unit, kind and factor of a spectral axis unit string.
 
     Parameters
     ----------
@@ -101,18 +83,18 @@ def parse_spectral_unit(units):
     Returns
     -------
     canonical : str
-        ``"nm"``, ``"µm"``, ``"mm"``, ``"m"``, ``"pm"``, ``"Å"``, ``"eV"`` or
-        ``"meV"``.
+        The unit as the suite writes it (``"nm"``, ``"µm"``, ``"mm"``,
+        ``"Å"``, ``"eV"``, ``"meV"``...).
     kind : str
-        ``"wavelength"`` or ``"energy"``.
+        ``"wavelength"`` (a length) or ``"energy"`` (a photon energy).
     factor : float
-        Multiply a value in ``canonical`` by ``factor`` to get nm
-        (wavelength) or eV (energy).
+        Multiply a value in ``units`` by ``factor`` to get nm (wavelength) or
+        eV (energy).
 
     Raises
     ------
-    ValueError
-        If the unit is missing or not a wavelength or photon-energy unit.
+    hyperspy_perovskite.units.UnitError
+        (a ValueError) If the unit is missing or not a length or an energy.
 
     Examples
     --------
@@ -121,42 +103,28 @@ def parse_spectral_unit(units):
     ('mm', 'wavelength', 1000000.0)
     >>> parse_spectral_unit(r"$\mu$m")
     ('µm', 'wavelength', 1000.0)
-    >>> parse_spectral_unit(r"\mathrm{nm}")
-    ('nm', 'wavelength', 1.0)
+    >>> parse_spectral_unit("meV")
+    ('meV', 'energy', 0.001)
     """
-    if (
-        units is None
-        or not isinstance(units, str)
-        or units.strip()
-        in (
-            "",
-            "<undefined>",
-            "<Undefined>",
+    how = "Set them, e.g. `s.axes_manager.signal_axes[0].units = 'nm'`."
+    if not isinstance(units, str) or units.strip() in ("", "<undefined>"):
+        raise UnitError(
+            f"The spectral axis has no units ({units!r}), so wavelength and "
+            f"energy cannot be told apart. {how}"
         )
-    ):
-        raise ValueError(
-            f"The spectral axis has no units ({units!r}), so wavelength and energy "
-            "cannot be told apart. Set them, e.g. "
-            "`s.axes_manager.signal_axes[0].units = 'nm'`."
-        )
-    u = _strip_latex(units)
-    low = u.lower()
-    canonical = _ALIASES.get(low)
-    if canonical is None and low.endswith("m"):
-        prefix = u[:-1]
-        if prefix in _MICRO or prefix.lower() in _MICRO:
-            canonical = "µm"
-    if canonical is None and u == "meV":
-        canonical = "meV"
-    if canonical is None:
-        raise ValueError(
-            f"Spectral axis unit {units!r} is not understood. Use a wavelength "
-            "unit (nm, µm/um, mm, m, Å) or a photon energy unit (eV, meV), e.g. "
-            "`s.axes_manager.signal_axes[0].units = 'nm'`."
-        )
-    if canonical in WAVELENGTH_FACTORS_TO_NM:
-        return canonical, "wavelength", WAVELENGTH_FACTORS_TO_NM[canonical]
-    return canonical, "energy", ENERGY_FACTORS_TO_EV[canonical]
+    plain = _plain_unit(units)
+    for kind, target in (("wavelength", "nm"), ("energy", "eV")):
+        try:
+            unit = parse_unit(plain, expected=target, name="spectral axis")
+        except UnitError:
+            continue
+        factor = parse_quantity(1.0, target, name="spectral axis", default_unit=plain)
+        text = f"{unit:~P}" if str(unit) not in _PRETTY else _PRETTY[str(unit)]
+        return text.replace("μ", "µ"), kind, float(f"{factor:.12g}")
+    raise UnitError(
+        f"Spectral axis unit {units!r} is not understood: it is neither a "
+        "wavelength (nm, µm/um, mm, m, Å) nor a photon energy (eV, meV). " + how
+    )
 
 
 #: Wavelengths (nm) a luminescence spectrometer can plausibly record: deep UV

@@ -3,177 +3,494 @@
 A lattice fringe of spacing ``d`` puts power in the FFT ring of radius
 ``k0 = 1/d``. For every frame and every window (one region of interest, or
 half-overlapping square tiles) the frame is mean-subtracted, each window
-multiplied by a 2D Hann apodisation and Fourier transformed, and the power
-``|F|^2`` is summed over the annulus ``|k - k0| <= tolerance * k0 + dk``,
+multiplied by a periodic 2D Hann apodisation and Fourier transformed, and the
+power ``|F|^2`` is summed over the band ``|k - k0| <= tolerance * k0 + dk``,
 widened by one frequency step ``dk = 1 / (window size * pixel size)`` because
-the Hann window spreads a fringe over about one step on each side (about 94 %
-of the fringe power, at least 88 %, is kept for 64-px windows, about 99 % for
-128 px).
+the Hann window spreads a fringe over one step on each side. With a spot
+``direction`` the band is restricted to an angular sector around the
+reciprocal-lattice vector (both ``+g`` and ``-g``), so that phases of close
+d-spacing but different orientation are separated (perovskite (001),
+6.36 A, and PbI2 (001), 6.96 A, are 0.014 1/A apart: closer than the
+frequency step of any tile below 70 nm).
 
-The transforms are separable and batched over all windows of a frame. Tile
-grids of power-of-two tiles go through compiled, GIL-free kernels: the
-transforms along y are shared by horizontally overlapping tiles (two tile
-rows per complex FFT, as the real and imaginary parts) and only the rows
-``0 <= ky <= `` outer ring are kept (the power of a real window is symmetric,
-so the weights are folded onto that half-plane); the transforms along x then
-run per tile. Both are radix-4 FFTs vectorised across the batch, in float32;
-the power is contracted with the weights of the nonzero frequency pixels
-without being stored. Other windows (single regions of any size) use
-``scipy.fft``: row transforms shared by vertically overlapping tiles, and
-only the columns up to the outer ring transformed along y. The two paths
-agree to float32 rounding.
+Normalisation: a cosine fringe of amplitude ``a`` filling the window gives
+``a**2 / 2`` (its variance, Parseval), whatever the window size.
 
-Normalisation: the band sum is divided by ``N * sum(w**2)`` (``N`` pixels
-per window, ``w`` the apodisation), so that a cosine fringe of amplitude
-``a`` filling the window gives ``a**2 / 2`` (its variance, Parseval), whatever
-the window size. With ``background=True`` the mean power per frequency pixel
-of two rings inside and outside the annulus (each as wide as the annulus,
-beyond a guard of two frequency steps that keeps the Hann leakage of the
-fringes out, and away from the other requested annuli) is subtracted, which
-removes the white shot-noise floor and the smooth amorphous background, so
-the result is the fringe variance alone (zero on average for an amorphous
-region).
+Background (``background=True``): the mean power per frequency pixel of a
+ring inside and a ring outside the band (each as wide as the band, beyond a
+guard of one frequency step, in the same angular sector widened to at least
+30 degrees, away from every other requested band) is interpolated
+geometrically in ``k`` to every band pixel (exact for a flat noise floor and
+for a power-law amorphous background) and subtracted. Ring pixels never come
+closer than two frequency steps to ``k = 0`` (where the Hann leakage of the
+window's mean lives) nor beyond Nyquist. The expected result of an amorphous
+or empty window is therefore zero at any sampling; a band whose inner ring
+cannot be placed above ``2 dk`` is refused with the tile size that would
+resolve it.
 
-The whole computation is linear in ``|F|^2``: a weighted sum with a
-precomputed weight matrix per window shape (:func:`band_weights`).
+Uncertainty: for complex Gaussian Fourier coefficients ``|F|^2`` has a
+variance equal to its mean squared; the periodic Hann window correlates the
+complex coefficients of neighbouring frequency pixels by -2/3 (lag 1) and 1/6
+(lag 2) (its transform has the three taps -1/4, 1/2, -1/4), i.e. their powers
+by 4/9 and 1/36, and a real image makes ``|F(k)|^2 = |F(-k)|^2``. The
+variance of the band-minus-background estimate is computed from these
+correlations with the local background level, plus the signal-noise cross
+term ``4 kappa B P`` of a fringe (its +g and -g spots are the same noise) (``kappa`` = 3.78, the Hann spot's
+``S^H rho S / |S|^2`` in 2D).
+
+The transforms themselves are in
+:mod:`hyperspy_perovskite.analysis._fringe_fft` (compiled tile kernels and a
+``scipy.fft`` path).
 """
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
-from numba import njit
+
+from hyperspy_perovskite.analysis._fringe_fft import fringe_power_frames
 
 __all__ = [
+    "FringeBands",
     "band_weights",
+    "combine_bands",
     "fringe_power_frames",
     "fringe_power",
+    "minimum_tile",
     "tile_origins",
 ]
 
+# power correlation of frequency pixels at lags -2..2 for periodic-Hann
+# windowed white noise (complex correlations 1/6, -2/3, 1, -2/3, 1/6, squared)
+_HANN_POWER_CORR = np.array([1 / 36, 4 / 9, 1.0, 4 / 9, 1 / 36])
+# S^H rho S / |S|^2 of an on-bin Hann spot, in 2D (1.944 per axis)
+_KAPPA = 1.944**2
+_MIN_RING_PIXELS = 8
+_RING_SECTOR_MIN = 30.0  # degrees, half-width of the background sector
+
 
 def _hann2d(h, w):
-    # periodic-free symmetric Hann window
-    wy = np.hanning(h) if h > 1 else np.ones(1)
-    wx = np.hanning(w) if w > 1 else np.ones(1)
+    """Periodic 2D Hann window: its DFT has exactly three taps per axis."""
+    wy = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(h) / h)
+    wx = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(w) / w)
     return np.outer(wy, wx)
 
 
-def band_weights(shape, pixel_size, d_spacings, tolerance=0.02, background=True):
-    """Weight matrix mapping rfft2 power of a window to fringe power per band.
+@dataclass(frozen=True)
+class FringeBands:
+    """Weights and constants of the fringe power of one window shape.
 
-    Parameters
+    Attributes
     ----------
-    shape : tuple of int
-        Window shape ``(h, w)`` in pixels.
-    pixel_size : float
-        Pixel size in the units of ``d_spacings`` (e.g. A).
-    d_spacings : array-like of float
-        Lattice spacings.
-    tolerance : float
-        Relative half-width of each annulus in spatial frequency.
-    background : bool
-        Subtract the mean power of the neighbouring rings.
-
-    Returns
-    -------
-    weights : numpy.ndarray, shape (h * (w // 2 + 1), n_bands), float64
+    weights : numpy.ndarray, shape (h * (w // 2 + 1), n_columns)
+        Columns: band sums, then the sub-ring means of each band, of ``|F|^2``
+        (rfft layout), normalised so that a fringe of amplitude ``a`` gives
+        ``a**2 / 2``.
     window : numpy.ndarray, shape (h, w)
-        The apodisation window.
+    d_spacings : numpy.ndarray
+    n_band : numpy.ndarray
+        Full-plane pixel count of each band.
+    alpha : list of (numpy.ndarray, numpy.ndarray)
+        Per band: exponents ``lambda`` (distinct band radii x sub-rings) of
+        the log-space interpolation of the background, and the number of
+        band pixels at each radius.
+    rings : numpy.ndarray of int
+        Number of background sub-rings (columns) of each band.
+    variance : list of numpy.ndarray
+        Per band: covariance of (band sum, sub-ring means) for white noise,
+        in units of the background power per pixel squared.
+    background : bool
+    """
 
-    Raises
-    ------
-    ValueError
-        If an annulus contains no frequency pixel or lies beyond Nyquist.
+    weights: np.ndarray
+    window: np.ndarray
+    d_spacings: np.ndarray
+    n_band: np.ndarray
+    alpha: list
+    rings: np.ndarray
+    variance: np.ndarray
+    background: bool
+
+
+def minimum_tile(d_spacing, pixel_size, tolerance=0.02):
+    """Smallest power-of-two tile (px) whose bands resolve ``d_spacing``.
+
+    The band must fit below Nyquist and leave room for a background ring
+    above ``2 dk`` (where the leakage of the window's mean ends).
 
     Examples
     --------
-    >>> from hyperspy_perovskite.analysis.fringes import band_weights
-    >>> W, win = band_weights((256, 256), 1.2, [6.36, 6.96])
-    >>> W.shape
-    (33024, 2)
+    >>> from hyperspy_perovskite.analysis.fringes import minimum_tile
+    >>> minimum_tile(6.36, 0.5), minimum_tile(6.36, 1.5)
+    (64, 32)
     """
-    h, w = (int(shape[0]), int(shape[1]))
+    for n in 2 ** np.arange(3, 14):
+        k = np.hypot(
+            *np.meshgrid(
+                np.fft.fftfreq(n, pixel_size),
+                np.fft.rfftfreq(n, pixel_size),
+                indexing="ij",
+            )
+        )
+        dk = 1.0 / (n * pixel_size)
+        k0 = 1.0 / d_spacing
+        g = tolerance * k0 + 2 * dk
+        ring = (k >= 2 * dk) & (k < k0 - g)
+        if (
+            np.count_nonzero(ring) >= _MIN_RING_PIXELS
+            and k0 + g - dk <= 0.5 / pixel_size
+        ):
+            return int(n)
+    raise ValueError(f"No tile up to 8192 px resolves d = {d_spacing:g} A.")
+
+
+def _sector(theta, direction, half_width):
+    """Pixels within ``half_width`` degrees of ``direction`` (mod 180)."""
+    if direction is None:
+        return np.ones(theta.shape, bool)
+    diff = (theta - direction + 90.0) % 180.0 - 90.0
+    return np.abs(diff) <= half_width
+
+
+def _check_inputs(h, w, d, tolerance, pixel_size):
     if h < 8 or w < 8:
         raise ValueError(f"Windows must be at least 8x8 pixels, got {h}x{w}.")
-    d = np.atleast_1d(np.asarray(d_spacings, dtype=float))
     if d.ndim != 1 or not np.all(np.isfinite(d)) or np.any(d <= 0):
-        raise ValueError(f"d_spacings must be positive numbers, got {d_spacings!r}.")
+        raise ValueError(f"d_spacings must be positive numbers (A), got {d!r}.")
     if not (0 < tolerance < 0.5):
         raise ValueError(
             f"tolerance is a relative half-width in spatial frequency and must be "
             f"in (0, 0.5), got {tolerance!r}."
         )
     if not (np.isfinite(pixel_size) and pixel_size > 0):
-        raise ValueError(f"pixel_size must be positive, got {pixel_size!r}.")
+        raise ValueError(f"pixel_size must be positive (A), got {pixel_size!r}.")
+
+
+def _directions(directions, n):
+    if directions is None:
+        return [None] * n
+    dirs = list(np.atleast_1d(np.asarray(directions, dtype=object)))
+    if len(dirs) == 1 and n > 1:
+        dirs = dirs * n
+    if len(dirs) != n:
+        raise ValueError(
+            f"Give one direction (degrees) per d-spacing: {n} d-spacings, "
+            f"{len(dirs)} directions."
+        )
+    return [None if v is None else float(v) % 180.0 for v in dirs]
+
+
+def _grids(h, w, pixel_size):
+    """rfft-layout k (1/A), angle (deg, mod 180) and half-plane weights."""
     ky = np.fft.fftfreq(h, d=pixel_size)
     kx = np.fft.rfftfreq(w, d=pixel_size)
     k = np.hypot(ky[:, None], kx[None, :])
-    # half-plane weights: columns kx > 0 (except Nyquist of even w) stand for +-kx
+    theta = np.degrees(np.arctan2(ky[:, None], kx[None, :])) % 180.0
     colw = np.full(kx.shape, 2.0)
     colw[0] = 1.0
     if w % 2 == 0:
         colw[-1] = 1.0
-    cw = np.broadcast_to(colw[None, :], k.shape)
+    return k, theta, np.broadcast_to(colw[None, :], k.shape)
+
+
+def band_weights(
+    shape,
+    pixel_size,
+    d_spacings,
+    tolerance=0.02,
+    background=True,
+    directions=None,
+    angular_width=15.0,
+):
+    """Weights that map the rfft power of a window to band sums and rings.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Window shape ``(h, w)`` in pixels.
+    pixel_size : float
+        Pixel size, A.
+    d_spacings : array-like of float
+        Lattice spacings, A.
+    tolerance : float
+        Relative half-width of each band in spatial frequency.
+    background : bool
+        Build the background rings.
+    directions : float or sequence of (float or None), optional
+        Direction of each band's reciprocal-lattice vector (the normal to the
+        fringes), degrees from the image x axis towards +y (rows), modulo
+        180; None: the full annulus.
+    angular_width : float
+        Half-width of the angular sector of a directional band, degrees.
+
+    Returns
+    -------
+    FringeBands
+
+    Raises
+    ------
+    ValueError
+        If a band lies beyond Nyquist, contains no frequency pixel, or (with
+        ``background``) sits too close to ``k = 0`` for an inner ring: the
+        message gives the smallest tile that resolves it.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.fringes import band_weights
+    >>> b = band_weights((256, 256), 1.2, [6.36, 6.96], directions=[0, 60])
+    >>> b.weights.shape, b.rings.tolist()
+    ((33024, 10), [4, 4])
+    """
+    h, w = (int(shape[0]), int(shape[1]))
+    d = np.atleast_1d(np.asarray(d_spacings, dtype=float))
+    _check_inputs(h, w, d, tolerance, pixel_size)
+    dirs = _directions(directions, d.size)
+    if not 0 < angular_width <= 90:
+        raise ValueError(
+            f"angular_width must be in (0, 90] degrees, got {angular_width}."
+        )
+    k, theta, cw = _grids(h, w, pixel_size)
     k_nyq = 0.5 / pixel_size
-    k0 = 1.0 / d
-    # the annulus is widened by one frequency step: the Hann window spreads a
-    # fringe over +-1 step, so a narrower annulus would miss part of its power
     dk = 1.0 / (min(h, w) * pixel_size)
+    k0 = 1.0 / d
     half = tolerance * k0 + dk
-    bands = [np.abs(k - kk) <= hh for kk, hh in zip(k0, half, strict=True)]
     win = _hann2d(h, w)
     norm = h * w * np.sum(win**2)
-    W = np.zeros((k.size, d.size))
-    # guard zone: the Hann leakage of a band's fringes reaches ~2 frequency
-    # steps beyond it; background rings must not pick it up
-    near_band = np.zeros(k.shape, bool)
-    for kk, hh in zip(k0, half, strict=True):
-        near_band |= np.abs(k - kk) <= hh + 2 * dk
-    any_band = np.zeros(k.shape, bool)
-    for i, b in enumerate(bands):
-        if (any_band & b).any():
-            warnings.warn(
-                f"The annulus of d = {d[i]:g} overlaps another requested annulus "
-                f"at this window size ({h}x{w} px, frequency step {dk:.3g}): their "
-                "powers are not independent. Use larger windows or a smaller "
-                "tolerance to separate them.",
-                UserWarning,
-            )
-        any_band |= b
-    for i, (kk, b) in enumerate(zip(k0, bands, strict=True)):
-        hh = half[i]
-        if kk + hh > k_nyq:
+    guard_deg = [np.degrees(dk / kk) for kk in k0]
+    bands, near = [], np.zeros(k.shape, bool)
+    for i in range(d.size):
+        if k0[i] + half[i] > k_nyq:
             raise ValueError(
-                f"d = {d[i]:g} is below the Nyquist limit of this pixel size "
-                f"({2 * pixel_size:g}): the fringes are not resolved."
+                f"d = {d[i]:g} A is below the Nyquist limit of this pixel size "
+                f"({2 * pixel_size:g} A): the fringes are not resolved."
             )
+        b = (np.abs(k - k0[i]) <= half[i]) & _sector(theta, dirs[i], angular_width)
         if not b.any():
             raise ValueError(
-                f"The annulus for d = {d[i]:g} (tolerance {tolerance:g}) contains no "
-                f"frequency pixel of a {h}x{w} window (frequency step "
-                f"{1 / (max(h, w) * pixel_size):.3g}). Use a larger window or a "
-                "larger tolerance."
+                f"The band for d = {d[i]:g} A (tolerance {tolerance:g}) contains no "
+                f"frequency pixel of a {h}x{w} window (frequency step {dk:.3g} 1/A). "
+                "Use a larger window, tolerance or angular_width."
             )
-        wb = np.where(b, cw, 0.0)
-        if background:
-            g = hh + 2 * dk
-            inner = (k >= kk - g - 2 * hh) & (k < kk - g)
-            outer = (k > kk + g) & (k <= kk + g + 2 * hh)
-            inner &= ~near_band
-            outer &= ~near_band & (k <= k_nyq)
-            rings = [r for r in (inner, outer) if r.any()]
-            if not rings:
-                raise ValueError(
-                    f"No background ring around d = {d[i]:g}: the requested "
-                    "annuli overlap. Use a smaller tolerance or background=False."
+        for j, other in enumerate(bands):
+            if (other & b).any():
+                warnings.warn(
+                    f"The band of d = {d[i]:g} A overlaps the band of d = {d[j]:g} A "
+                    f"at this window size ({h}x{w} px, frequency step {dk:.3g} 1/A): "
+                    "their powers are not independent. Give spot directions, use "
+                    "larger windows or a smaller tolerance to separate them.",
+                    UserWarning,
+                    stacklevel=3,
                 )
-            nb = wb.sum()
-            for r in rings:
-                rw = np.where(r, cw, 0.0)
-                wb = wb - nb * rw / rw.sum() / len(rings)
-        W[:, i] = (wb / norm).ravel()
-    return W, win
+        bands.append(b)
+        near |= (np.abs(k - k0[i]) <= half[i] + dk) & _sector(
+            theta, dirs[i], angular_width + guard_deg[i]
+        )
+    return _assemble(
+        k,
+        theta,
+        cw,
+        bands,
+        dirs,
+        d,
+        k0,
+        half,
+        dk,
+        k_nyq,
+        win,
+        norm,
+        near,
+        background,
+        angular_width,
+        (h, w),
+        pixel_size,
+        tolerance,
+    )
+
+
+def _assemble(
+    k,
+    theta,
+    cw,
+    bands,
+    dirs,
+    d,
+    k0,
+    half,
+    dk,
+    k_nyq,
+    win,
+    norm,
+    near,
+    background,
+    angular_width,
+    shape,
+    pixel_size,
+    tolerance,
+):
+    """Weight columns (band sums, then the sub-ring means of every band)."""
+    h, w = shape
+    cols = [(np.where(b, cw, 0.0) / norm).ravel() for b in bands]
+    lam, var, ring_cols = [], [], []
+    for i, b in enumerate(bands):
+        if not background:
+            lam.append(None)
+            var.append(None)
+            ring_cols.append(0)
+            continue
+        subrings = _rings(
+            k, theta, k0[i], half[i], dk, k_nyq, dirs[i], angular_width, near
+        )
+        counts = [(cw * r).sum() for r in subrings]
+        inner = [
+            r
+            for r, c, side in zip(subrings, counts, "iioo", strict=False)
+            if side == "i" and c >= _MIN_RING_PIXELS
+        ]
+        if not inner:
+            raise ValueError(
+                f"A {h}x{w} px window ({h * pixel_size:.3g} x {w * pixel_size:.3g} A) "
+                f"cannot resolve d = {d[i]:g} A: no background can be measured "
+                "inside its band (it reaches within three frequency steps of "
+                "k = 0, or other requested bands cover the rest). "
+                f"Use tiles of at least {minimum_tile(d[i], pixel_size, tolerance)} "
+                "px (or a region), or background=False."
+            )
+        rings = [
+            r for r, c in zip(subrings, counts, strict=False) if c >= _MIN_RING_PIXELS
+        ]
+        for r in rings:
+            cols.append((np.where(r, cw, 0.0) / (cw * r).sum() / norm).ravel())
+        ring_cols.append(len(rings))
+        lam.append(_interpolation(k, cw, b, rings))
+        var.append(_covariance(b, rings, h, w))
+    W = np.stack(cols, axis=1)
+    n_band = np.array([(cw * b).sum() for b in bands])
+    return FringeBands(
+        W, win, d, n_band, lam, np.array(ring_cols), var, bool(background)
+    )
+
+
+def _rings(k, theta, kk, hh, dk, k_nyq, direction, width, near):
+    """Two inner and two outer background sub-rings of one band.
+
+    Each side takes the free frequency pixels (in the sector, away from
+    every requested band and its guard, above ``2 dk`` and below Nyquist)
+    nearest to the band, over a width ``2 hh``, split in two by radius.
+    """
+    g = hh + dk
+    free = _sector(theta, direction, max(width, _RING_SECTOR_MIN)) & ~near
+    free &= (k >= 2 * dk) & (k <= k_nyq)
+    out = []
+    below = free & (k < kk - g)
+    if below.any():
+        top = k[below].max()
+        out += [below & (k > top - hh), below & (k <= top - hh) & (k > top - 2 * hh)]
+    else:
+        out += [below, below]
+    above = free & (k > kk + g)
+    if above.any():
+        bot = k[above].min()
+        out += [above & (k < bot + hh), above & (k >= bot + hh) & (k < bot + 2 * hh)]
+    else:
+        out += [above, above]
+    return out
+
+
+def _interpolation(k, cw, band, rings):
+    """Exponents ``lambda`` with ``log B(k) = sum_r lambda_r(k) log M_r``.
+
+    A least-squares polynomial in ``log k`` (degree up to 2, below the number
+    of rings) through the sub-ring means, evaluated at every band pixel;
+    returned per distinct band radius with the number of pixels at it.
+    """
+    u_r = np.array([np.average(np.log(k[r]), weights=cw[r]) for r in rings])
+    deg = min(2, len(rings) - 1)
+    uc = u_r.mean()
+    A = np.vander(u_r - uc, deg + 1)
+    pinv = np.linalg.pinv(A)  # (deg + 1, n_rings)
+    kb = np.round(k[band], 10)
+    radii, inverse = np.unique(kb, return_inverse=True)
+    counts = np.bincount(inverse, weights=cw[band])
+    lam = np.vander(np.log(radii) - uc, deg + 1) @ pinv  # (n_radii, n_rings)
+    return lam, counts
+
+
+def _full_plane(mask_rfft, h, w):
+    """rfft-layout mask/weights spread to the full (h, w) frequency plane."""
+    nc = w // 2 + 1
+    full = np.zeros((h, w))
+    full[:, :nc] = mask_rfft
+    neg_ky = -np.arange(h) % h
+    cols = np.arange(nc, w)
+    full[:, cols] = mask_rfft[neg_ky][:, w - cols]
+    return full
+
+
+def _covariance(band, rings, h, w):
+    """Noise covariance of [band sum, ring means] in units of B**2 (full plane)."""
+    kern = np.outer(_HANN_POWER_CORR, _HANN_POWER_CORR)
+    kf = np.zeros((h, w))
+    for iy, oy in enumerate(range(-2, 3)):
+        for ix, ox in enumerate(range(-2, 3)):
+            kf[oy % h, ox % w] += kern[iy, ix]
+    kf_hat = np.fft.rfft2(kf)
+    vecs = [_full_plane(band.astype(float), h, w)]
+    for ring in rings:
+        u = _full_plane(ring.astype(float), h, w)
+        vecs.append(u / u.sum())
+    conv = [np.fft.irfft2(np.fft.rfft2(v) * kf_hat, s=(h, w)) for v in vecs]
+    # R = K(i - j) + K(i + j) and every map is symmetric under k -> -k
+    n = len(vecs)
+    return np.array(
+        [[2.0 * float(np.sum(vecs[a] * conv[b])) for b in range(n)] for a in range(n)]
+    )
+
+
+def combine_bands(raw, bands):
+    """Fringe power and its standard deviation from the band/ring columns.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray, shape (..., 3 * n_bands)
+        Output of :func:`fringe_power_frames` with ``bands.weights``.
+    bands : FringeBands
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., n_bands, 2)
+        Power (``a**2 / 2`` units) and standard deviation; the standard
+        deviation is NaN without background rings (nothing to estimate the
+        noise from).
+    """
+    nb = bands.d_spacings.size
+    out = np.empty(raw.shape[:-1] + (nb, 2))
+    col = nb
+    for i in range(nb):
+        s = raw[..., i]
+        if not bands.background:
+            out[..., i, 0] = s
+            out[..., i, 1] = np.nan
+            continue
+        nr = int(bands.rings[i])
+        m = np.clip(raw[..., col : col + nr], 1e-300, None)
+        col += nr
+        lam, counts = bands.alpha[i]
+        C = bands.variance[i]
+        n_b = bands.n_band[i]
+        # B(k) = prod_r M_r ** lambda_r(k), summed over the band pixels
+        log_m = np.log(m)
+        bsum = np.exp(log_m @ lam.T) @ counts
+        lbar = np.average(lam, axis=0, weights=counts)
+        crr = C[1:, 1:]
+        # log-normal (Jensen) bias of the interpolation in log space
+        bsum = bsum * np.exp(lbar @ np.diag(crr) / 2 - lbar @ crr @ lbar / 2)
+        p = s - bsum
+        bbar = np.maximum(bsum / n_b, 0.0)
+        var_noise = C[0, 0] + n_b**2 * (lbar @ crr @ lbar) - 2 * n_b * (lbar @ C[0, 1:])
+        var = bbar**2 * var_noise + 4 * _KAPPA * bbar * np.maximum(p, 0.0)
+        out[..., i, 0] = p
+        out[..., i, 1] = np.sqrt(np.maximum(var, 0.0))
+    return out
 
 
 def tile_origins(length, tile, step):
@@ -190,494 +507,9 @@ def tile_origins(length, tile, step):
     return np.arange(0, length - tile + 1, step)
 
 
-def fringe_power_frames(frames, oy, ox, window, weights, workers=None):
-    """Fringe power of every window of every frame (the batched kernel).
-
-    Tiles of power-of-two size on a regular grid of column origins (every
-    tile grid of :func:`tile_origins` with at least two rows) go through
-    compiled, GIL-free kernels (batched radix-4 FFTs in float32; the power
-    is contracted with the weights without being stored, summed in float32
-    within a batch of ky rows and in float64 across batches); other windows
-    (single regions, any size) through ``scipy.fft``. Both give the same
-    result to float32 rounding.
-
-    Parameters
-    ----------
-    frames : numpy.ndarray, shape (t, Y, X)
-    oy, ox : numpy.ndarray of int
-        Window origins (a grid: every ``oy`` with every ``ox``).
-    window : numpy.ndarray, shape (h, w)
-        Separable apodisation window.
-    weights : numpy.ndarray, shape (h * (w // 2 + 1), n_bands)
-    workers : int, optional
-        Threads for ``scipy.fft`` (windows that are not powers of two).
-
-    Returns
-    -------
-    numpy.ndarray, shape (t, len(oy), len(ox), n_bands), float64
-
-    Raises
-    ------
-    ValueError
-        If the window is not separable.
-    """
-    frames = np.asarray(frames)
-    oy = np.asarray(oy, dtype=np.int64)
-    ox = np.asarray(ox, dtype=np.int64)
-    h, w = window.shape
-    # separable apodisation: window = outer(win_y, win_x)
-    win_y = window.sum(axis=1)
-    win_x = window.sum(axis=0) / window.sum()
-    if not np.allclose(np.outer(win_y, win_x), window, atol=1e-9):
-        raise ValueError("The apodisation window must be separable.")
-    if frames.ndim != 3:
-        raise ValueError(f"Expected (time, y, x) frames, got shape {frames.shape}.")
-    for o, n, L, name in (
-        (oy, h, frames.shape[1], "oy"),
-        (ox, w, frames.shape[2], "ox"),
-    ):
-        if o.ndim != 1 or o.size == 0 or o.min() < 0 or o.max() + n > L:
-            raise ValueError(f"The windows at {name} do not fit in the frames.")
-    steps = np.diff(ox)
-    regular = ox.size == 1 or (steps[0] > 0 and np.all(steps == steps[0]))
-    tiled = oy.size >= 2 and np.all(np.diff(oy) >= 0)
-    if tiled and regular and _is_pow2(h) and _is_pow2(w):
-        return _power_compiled(frames, oy, ox, win_y, win_x, weights)
-    return _power_scipy(frames, oy, ox, win_y, win_x, weights, workers)
-
-
-def _is_pow2(n):
-    return n >= 4 and (n & (n - 1)) == 0
-
-
-def _twiddles(n):
-    k = np.exp(-2j * np.pi * np.arange(n) / n)
-    return k.real.astype(np.float32), k.imag.astype(np.float32)
-
-
-def _folded_weights(weights, h, w):
-    """Band weights of the rfft layout moved to the ``ky >= 0`` half-plane.
-
-    The power of a real window is symmetric, ``|F(-k)|^2 = |F(k)|^2``; the
-    rfft layout (all ky, ``0 <= kx <= w/2``, inner columns counting twice)
-    is spread over the full plane and folded onto ``0 <= ky <= h/2`` (all
-    kx, FFT order). Returns the rows ``kys`` with a weight, the start of
-    each row's pixels in ``pair_kx`` (CSR) and their weights (pixels, bands).
-    """
-    nc = w // 2 + 1
-    nb = weights.shape[1]
-    colf = np.full(nc, 2.0)
-    colf[0] = 1.0
-    if w % 2 == 0:
-        colf[-1] = 1.0
-    full = np.zeros((h, w, nb))
-    full[:, :nc] = weights.reshape(h, nc, nb) / colf[:, None]
-    neg_ky = -np.arange(h) % h
-    full[:, nc:] = full[neg_ky][:, w - np.arange(nc, w)]
-    hh = h // 2
-    fold = full[: hh + 1].copy()
-    fold[1:hh] += full[neg_ky[1:hh]][:, -np.arange(w) % w]
-    nz = np.any(fold != 0, axis=2)
-    kys = np.nonzero(nz.any(axis=1))[0]
-    ky_idx, kx = np.nonzero(nz[kys])
-    start = np.searchsorted(ky_idx, np.arange(kys.size + 1))
-    return (
-        kys.astype(np.int64),
-        start.astype(np.int64),
-        kx.astype(np.int64),
-        np.ascontiguousarray(fold[kys[ky_idx], kx]),
-    )
-
-
-def _power_compiled(frames, oy, ox, win_y, win_x, weights):
-    """:func:`fringe_power_frames` through :func:`_tiles_frame`."""
-    h, w = win_y.size, win_x.size
-    t = frames.shape[0]
-    ny, nx = oy.size, ox.size
-    nb = weights.shape[1]
-    out = np.empty((t, ny, nx, nb))
-    kys, start, kx, pw = _folded_weights(weights, h, w)
-    if kys.size == 0:
-        out[:] = 0.0
-        return out
-    native = frames.dtype.isnative and (
-        frames.dtype.kind in "iu" or frames.dtype in (np.float32, np.float64)
-    )
-    if not native:  # float16, bool, big-endian...: the kernel reads float32
-        frames = frames.astype(np.float32)
-    sx = int(ox[1] - ox[0]) if nx > 1 else w
-    nbk = -(-((nx - 1) * sx + w) // sx)  # column blocks of sx pixels
-    lanes = nbk * sx
-    # transforms per batch: about 32k samples (4 buffers: half the L2 cache)
-    chunk = max(16, min(512, 32768 // max(h, w)), nbk)
-    # ring of frame rows: the rows of two tile rows
-    n_ring = int(np.max(oy[1::2] - oy[: oy.size - 1 : 2], initial=0)) + h
-    ring = np.zeros((n_ring, lanes), np.float32)
-    # pass-1 output, padded for the shifted reads of the last row
-    hr = np.zeros((2, lanes * kys.size + nbk), np.float32)
-    hi = np.zeros_like(hr)
-    bufs = [np.empty((max(h, w), chunk), np.float32) for _ in range(4)]
-    acc32 = np.empty((nb, nbk), np.float32)
-    acc = np.empty((nb, nbk))
-    twy = _twiddles(h)
-    twx = _twiddles(w)
-    wy = win_y.astype(np.float32)
-    wx = win_x.astype(np.float32)
-    pw = pw.astype(np.float32)
-    for i in range(t):
-        _tiles_frame(
-            frames[i],
-            oy,
-            int(ox[0]),
-            sx,
-            nx,
-            wy,
-            wx,
-            *twy,
-            *twx,
-            kys,
-            start,
-            kx,
-            pw,
-            out[i],
-            ring,
-            hr,
-            hi,
-            *bufs,
-            acc32,
-            acc,
-        )
-    return out
-
-
-def _power_scipy(frames, oy, ox, win_y, win_x, weights, workers):
-    """:func:`fringe_power_frames` with ``scipy.fft`` (any window size).
-
-    The row transforms along x are shared by vertically overlapping tiles;
-    only the rfft columns up to the outer ring are transformed along y.
-    """
-    h, w = win_y.size, win_x.size
-    t = frames.shape[0]
-    out = np.empty((t, len(oy), len(ox), weights.shape[1]))
-    win_y = win_y.astype(np.float32)
-    win_x = win_x.astype(np.float32)
-    # only the rfft columns (kx) that carry a weight are transformed along y
-    ncol = w // 2 + 1
-    W3 = weights.reshape(h, ncol, -1)
-    used = np.nonzero(np.any(W3 != 0, axis=(0, 2)))[0]
-    nc = int(used.max()) + 1 if used.size else 1
-    # weights in the (kx, ky) layout of F below
-    Wt = np.ascontiguousarray(
-        W3[:, :nc, :].transpose(1, 0, 2).reshape(nc * h, -1), dtype=np.float32
-    )
-    sw = np.lib.stride_tricks.sliding_window_view
-    for i in range(t):
-        f = np.asarray(frames[i], dtype=np.float32)
-        # the frame mean (not each tile's) is removed: the residual DC of a
-        # tile leaks nothing measurable into annuli many frequency steps away
-        f = f - f.mean(dtype=np.float64).astype(np.float32)
-        # transform along x once per row segment: vertically overlapping
-        # tiles share these row transforms
-        V = sw(f, w, axis=1)[:, ox] * win_x  # (Y, nx, w)
-        G = scipy.fft.rfft(V, axis=-1, workers=workers)[..., :nc]  # (Y, nx, nc)
-        # y last and contiguous, so that the tile windows are contiguous runs
-        G = np.ascontiguousarray(G.transpose(1, 2, 0))  # (nx, nc, Y)
-        T = sw(G, h, axis=-1)[:, :, oy] * win_y  # (nx, nc, ny, h)
-        F = scipy.fft.fft(T, axis=-1, workers=workers, overwrite_x=True)
-        P = F.real * F.real
-        P += F.imag * F.imag
-        P = np.ascontiguousarray(P.transpose(2, 0, 1, 3))  # (ny, nx, nc, h)
-        out[i] = P.reshape(len(oy), len(ox), -1) @ Wt
-    return out
-
-
-# --------------------------------------------------------------------------
-# compiled path: batched radix-4 Stockham FFTs, vectorised across transforms
-
-
-@njit(nogil=True, cache=True, fastmath={"contract", "nsz"})
-def _fft_batched(n_total, xr, xi, yr, yi, nb, twr, twi):  # pragma: no cover
-    """Forward FFT along axis 0 of ``xr + 1j * xi`` for the columns ``:nb``.
-
-    Stockham radix-4 passes (one radix-2 pass for odd powers of two) that
-    alternate between ``(xr, xi)`` and ``(yr, yi)``; the innermost loop runs
-    over the batch of transforms, contiguous in memory, so that it
-    vectorises. ``n_total`` is a power of two and ``twr + 1j * twi`` holds
-    ``exp(-2j pi k / n_total)``. Returns True if the result is in
-    ``(yr, yi)``, False if in ``(xr, xi)``.
-    """
-    n = n_total
-    s = 1
-    in_y = False
-    while n >= 4:
-        n1 = n // 4
-        n2 = n // 2
-        n3 = n1 + n2
-        st = n_total // n
-        if in_y:
-            sr, si, dr, di = yr, yi, xr, xi
-        else:
-            sr, si, dr, di = xr, xi, yr, yi
-        for p in range(n1):
-            w1r = twr[p * st]
-            w1i = twi[p * st]
-            w2r = twr[2 * p * st]
-            w2i = twi[2 * p * st]
-            w3r = twr[3 * p * st]
-            w3i = twi[3 * p * st]
-            for q in range(s):
-                ar = sr[q + s * p]
-                ai = si[q + s * p]
-                br = sr[q + s * (p + n1)]
-                bi = si[q + s * (p + n1)]
-                cr = sr[q + s * (p + n2)]
-                ci = si[q + s * (p + n2)]
-                er = sr[q + s * (p + n3)]
-                ei = si[q + s * (p + n3)]
-                o = q + 4 * s * p
-                r0 = dr[o]
-                i0 = di[o]
-                r1 = dr[o + s]
-                i1 = di[o + s]
-                r2 = dr[o + 2 * s]
-                i2 = di[o + 2 * s]
-                r3 = dr[o + 3 * s]
-                i3 = di[o + 3 * s]
-                if p == 0:  # unit twiddles (the whole last pass)
-                    for b in range(nb):
-                        apcr = ar[b] + cr[b]
-                        apci = ai[b] + ci[b]
-                        amcr = ar[b] - cr[b]
-                        amci = ai[b] - ci[b]
-                        bper = br[b] + er[b]
-                        bpei = bi[b] + ei[b]
-                        jr = ei[b] - bi[b]
-                        ji = br[b] - er[b]
-                        r0[b] = apcr + bper
-                        i0[b] = apci + bpei
-                        r1[b] = amcr - jr
-                        i1[b] = amci - ji
-                        r2[b] = apcr - bper
-                        i2[b] = apci - bpei
-                        r3[b] = amcr + jr
-                        i3[b] = amci + ji
-                    continue
-                for b in range(nb):
-                    apcr = ar[b] + cr[b]
-                    apci = ai[b] + ci[b]
-                    amcr = ar[b] - cr[b]
-                    amci = ai[b] - ci[b]
-                    bper = br[b] + er[b]
-                    bpei = bi[b] + ei[b]
-                    jr = ei[b] - bi[b]  # 1j * (b - e)
-                    ji = br[b] - er[b]
-                    r0[b] = apcr + bper
-                    i0[b] = apci + bpei
-                    ur = amcr - jr
-                    ui = amci - ji
-                    r1[b] = w1r * ur - w1i * ui
-                    i1[b] = w1r * ui + w1i * ur
-                    ur = apcr - bper
-                    ui = apci - bpei
-                    r2[b] = w2r * ur - w2i * ui
-                    i2[b] = w2r * ui + w2i * ur
-                    ur = amcr + jr
-                    ui = amci + ji
-                    r3[b] = w3r * ur - w3i * ui
-                    i3[b] = w3r * ui + w3i * ur
-        n = n1
-        s *= 4
-        in_y = not in_y
-    if n == 2:
-        if in_y:
-            sr, si, dr, di = yr, yi, xr, xi
-        else:
-            sr, si, dr, di = xr, xi, yr, yi
-        for q in range(s):
-            ar = sr[q]
-            ai = si[q]
-            br = sr[q + s]
-            bi = si[q + s]
-            r0 = dr[q]
-            i0 = di[q]
-            r1 = dr[q + s]
-            i1 = di[q + s]
-            for b in range(nb):
-                r0[b] = ar[b] + br[b]
-                i0[b] = ai[b] + bi[b]
-                r1[b] = ar[b] - br[b]
-                i1[b] = ai[b] - bi[b]
-        in_y = not in_y
-    return in_y
-
-
-@njit(nogil=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
-def _frame_mean(frame):  # pragma: no cover
-    """Mean of a 2D array, accumulated in float64."""
-    tot = 0.0
-    for y in range(frame.shape[0]):
-        acc = 0.0
-        for x in range(frame.shape[1]):
-            acc += frame[y, x]
-        tot += acc
-    return tot / frame.size
-
-
-@njit(nogil=True, cache=True, fastmath={"contract"})
-def _tiles_frame(
-    frame,
-    oy,
-    ox0,
-    sx,
-    nx,
-    win_y,
-    win_x,
-    twy_r,
-    twy_i,
-    twx_r,
-    twx_i,
-    kys,
-    pair_start,
-    pair_kx,
-    pair_w,
-    out,
-    ring,
-    hr,
-    hi,
-    ar,
-    ai,
-    br,
-    bi,
-    acc32,
-    acc,
-):  # pragma: no cover
-    """Fringe power of every tile of one frame into ``out`` (ny, nx, n_bands).
-
-    Rows of ``frame`` (Y, X) are mean-subtracted in float32 and stored in
-    the ring buffer ``ring`` in block-transposed order: ``x = ox0 + b * sx +
-    m`` at lane ``m * nbk + b``. Pass 1 transforms along y two tile rows at
-    a time (one complex FFT of two real inputs), batched over the lanes, and
-    keeps the rows ``ky = kys`` (``0 <= ky <= h / 2``) in ``hr + 1j * hi``
-    with layout ``(tile row of the pair, m, ky, b)`` (lane ``m * nbk + b``),
-    so that sample ``s`` of the tile in column ``j``, at ``(s % sx, ky, j +
-    s // sx)``, is for all ``(ky, j)`` one contiguous run shifted by
-    ``s // sx``. Pass 2 transforms along x, batched over (ky, b), and
-    contracts ``|F|^2`` with the folded band weights ``pair_w`` of the nonzero
-    ``(ky, kx)`` pixels (grouped by ky row: ``pair_start``): in float32
-    within a chunk of ky rows, in float64 across chunks.
-    """
-    h = win_y.size
-    w = win_x.size
-    ny = oy.size
-    nky = kys.size
-    nbands = pair_w.shape[1]
-    n_ring, lanes = ring.shape
-    nbk = lanes // sx
-    x_hi = ox0 + (nx - 1) * sx + w
-    row_len = nky * nbk  # one m of hr
-    # the frame mean is removed (not each tile's): the residual DC of a tile
-    # leaks nothing measurable into annuli many frequency steps away
-    mean = _frame_mean(frame)
-    y_next = oy[0]  # next frame row to copy into the ring
-    chunk = ar.shape[1]
-    g1 = max(1, chunk // nbk)  # values of m per lane chunk of pass 1
-    # ky rows per lane chunk of pass 2, as even as possible
-    kc = max(1, chunk // nbk)
-    kc = -(-nky // -(-nky // kc))
-    for i0 in range(0, ny, 2):
-        i1 = min(i0 + 1, ny - 1)
-        # rows of this pair into the ring (lanes beyond x_hi stay zero)
-        while y_next < oy[i1] + h:
-            row = ring[y_next % n_ring]
-            for b in range(nbk):
-                x0 = ox0 + b * sx
-                seg = frame[y_next, x0 : min(x0 + sx, x_hi)]
-                for m in range(seg.size):
-                    row[m * nbk + b] = np.float32(seg[m] - mean)
-            y_next += 1
-        # ---- pass 1: along y, tile rows i0 (real part) and i1 (imaginary)
-        for m0 in range(0, sx, g1):
-            g = min(g1, sx - m0)
-            l0 = m0 * nbk
-            nl = g * nbk
-            for r in range(h):
-                wr = win_y[r]
-                s0 = ring[(oy[i0] + r) % n_ring, l0 : l0 + nl]
-                s1 = ring[(oy[i1] + r) % n_ring, l0 : l0 + nl]
-                dr = ar[r]
-                di = ai[r]
-                for b in range(nl):
-                    dr[b] = s0[b] * wr
-                    di[b] = s1[b] * wr
-            if _fft_batched(h, ar, ai, br, bi, nl, twy_r, twy_i):
-                zr, zi = br, bi
-            else:
-                zr, zi = ar, ai
-            # split the two real transforms: A = (Z_k + conj Z_-k) / 2,
-            # B = (Z_k - conj Z_-k) / 2j
-            for k in range(nky):
-                ky = kys[k]
-                kn = (h - ky) % h
-                pr = zr[ky]
-                pi = zi[ky]
-                nr = zr[kn]
-                ni = zi[kn]
-                for mm in range(g):
-                    s = mm * nbk
-                    d = (m0 + mm) * row_len + k * nbk
-                    a_r = pr[s : s + nbk]
-                    a_i = pi[s : s + nbk]
-                    n_r = nr[s : s + nbk]
-                    n_i = ni[s : s + nbk]
-                    h0r = hr[0, d : d + nbk]
-                    h0i = hi[0, d : d + nbk]
-                    h1r = hr[1, d : d + nbk]
-                    h1i = hi[1, d : d + nbk]
-                    for b in range(nbk):
-                        h0r[b] = np.float32(0.5) * (a_r[b] + n_r[b])
-                        h0i[b] = np.float32(0.5) * (a_i[b] - n_i[b])
-                        h1r[b] = np.float32(0.5) * (a_i[b] + n_i[b])
-                        h1i[b] = np.float32(0.5) * (n_r[b] - a_r[b])
-        # ---- pass 2: along x for each of the (one or two) tile rows
-        for half in range(2 if i1 != i0 else 1):
-            gr = hr[half]
-            gi = hi[half]
-            acc[:, :] = 0.0
-            for k0 in range(0, nky, kc):
-                k1 = min(nky, k0 + kc)
-                nl = (k1 - k0) * nbk
-                for m in range(w):
-                    wm = win_x[m]
-                    src = (m % sx) * row_len + k0 * nbk + m // sx
-                    s_r = gr[src : src + nl]
-                    s_i = gi[src : src + nl]
-                    dr = ar[m]
-                    di = ai[m]
-                    for b in range(nl):
-                        dr[b] = s_r[b] * wm
-                        di[b] = s_i[b] * wm
-                if _fft_batched(w, ar, ai, br, bi, nl, twx_r, twx_i):
-                    fr, fi = br, bi
-                else:
-                    fr, fi = ar, ai
-                acc32[:, :] = 0.0
-                for k in range(k0, k1):
-                    d0 = (k - k0) * nbk
-                    for p in range(pair_start[k], pair_start[k + 1]):
-                        vr = fr[pair_kx[p], d0 : d0 + nbk]
-                        vi = fi[pair_kx[p], d0 : d0 + nbk]
-                        for c in range(nbands):
-                            wgt = pair_w[p, c]
-                            a = acc32[c]
-                            for b in range(nbk):
-                                a[b] += wgt * (vr[b] * vr[b] + vi[b] * vi[b])
-                for c in range(nbands):
-                    for b in range(nbk):
-                        acc[c, b] += acc32[c, b]
-            i = i0 + half
-            for j in range(nx):
-                for c in range(nbands):
-                    out[i, j, c] = acc[c, j]
+def _power_and_std(frames, oy, ox, bands, workers):
+    raw = fringe_power_frames(frames, oy, ox, bands.window, bands.weights, workers)
+    return combine_bands(raw, bands)
 
 
 def fringe_power(
@@ -689,8 +521,10 @@ def fringe_power(
     step=None,
     background=True,
     workers=None,
+    directions=None,
+    angular_width=15.0,
 ):
-    """Fringe power vs time for a stack of frames (numpy or dask, lazy stays lazy).
+    """Fringe power and its uncertainty vs time (numpy or dask, lazy stays lazy).
 
     Parameters
     ----------
@@ -698,7 +532,9 @@ def fringe_power(
         Dask arrays are processed chunk by chunk along time (frames are
         rechunked to whole frames); the result is a dask array.
     pixel_size : float
+        A per pixel.
     d_spacings : array-like
+        A.
     tolerance : float
     window_shape : tuple, optional
         ``(h, w)`` of the tiles; default the whole frame (one window).
@@ -706,10 +542,15 @@ def fringe_power(
         Tile step; default half the tile (half-overlapping).
     background : bool
     workers : int, optional
+    directions, angular_width
+        Spot directions (degrees, mod 180) and sector half-width, see
+        :func:`band_weights`.
 
     Returns
     -------
-    numpy.ndarray or dask.array.Array, shape (t, ny, nx, n_bands)
+    numpy.ndarray or dask.array.Array, shape (t, ny, nx, n_bands, 2)
+        ``[..., 0]`` the fringe power (``a**2 / 2`` for a fringe of
+        amplitude ``a``), ``[..., 1]`` its standard deviation.
 
     Examples
     --------
@@ -717,7 +558,7 @@ def fringe_power(
     >>> y, x = np.mgrid[:64, :64]
     >>> frame = 10 + 2.0 * np.cos(2 * np.pi * x / 6.4)
     >>> p = fringe_power(frame[None], 1.0, [6.4])
-    >>> round(float(p[0, 0, 0, 0]), 2)  # a**2 / 2
+    >>> round(float(p[0, 0, 0, 0, 0]), 2)  # a**2 / 2
     2.0
     """
     import dask.array as da
@@ -734,25 +575,26 @@ def fringe_power(
         step = (int(step), int(step))
     if min(step) < 1:
         raise ValueError(f"step must be >= 1, got {step!r}.")
-    W, win = band_weights((h, w), pixel_size, d_spacings, tolerance, background)
+    bands = band_weights(
+        (h, w), pixel_size, d_spacings, tolerance, background, directions, angular_width
+    )
     oy = tile_origins(Y, h, step[0])
     ox = tile_origins(X, w, step[1])
-    nb = W.shape[1]
+    nb = bands.d_spacings.size
     if isinstance(data, da.Array):
         data = data.rechunk({1: -1, 2: -1})
         # axes 1 and 2 (one chunk each) become the tile rows and columns: no
         # drop_axis, which would make dask copy every block first
         return da.map_blocks(
-            fringe_power_frames,
+            _power_and_std,
             data,
             oy,
             ox,
-            win,
-            W,
+            bands,
             workers,
             dtype=float,
-            new_axis=[3],
-            chunks=(data.chunks[0], (len(oy),), (len(ox),), (nb,)),
-            meta=np.empty((0, 0, 0, 0)),
+            new_axis=[3, 4],
+            chunks=(data.chunks[0], (len(oy),), (len(ox),), (nb,), (2,)),
+            meta=np.empty((0, 0, 0, 0, 0)),
         )
-    return fringe_power_frames(data, oy, ox, win, W, workers)
+    return _power_and_std(data, oy, ox, bands, workers)

@@ -58,32 +58,39 @@ HALIDE_SYSTEMS = {
 
 
 def wavelength_to_energy(wavelength):
-    """Photon energy (eV) of a vacuum wavelength (nm), ``E = hc / lambda``.
+    """Photon energy (eV) of a wavelength measured in air (nm).
 
-    LumiSpy's ``to_eV`` uses the refractive index of air instead; the two
-    differ by < 0.03 % in the visible (Peck & Reeder, J. Opt. Soc. Am. 62, 958
-    (1972)), i.e. < 0.6 meV at 710 nm, far below typical fit uncertainties.
+    Spectrometers measure wavelengths in air: as LumiSpy's ``to_eV`` (whose
+    ``nm2eV`` this is), ``E = hc / (n_air lambda)`` with the refractive index
+    of air of E. R. Peck and K. Reeder, J. Opt. Soc. Am. 62, 958 (1972). The
+    whole suite (fits on the energy axis, compositions, simulators) uses this
+    one convention; the vacuum value ``hc / lambda`` is 0.5 meV higher at
+    710 nm.
 
     Examples
     --------
     >>> from hyperspy_perovskite.analysis.halide import wavelength_to_energy
     >>> round(float(wavelength_to_energy(710.0)), 4)
-    1.7463
+    1.7458
     """
-    return HC_EV_NM / np.asarray(wavelength, dtype=float)
+    from lumispy.utils.axes import nm2eV
+
+    return nm2eV(np.asarray(wavelength, dtype=float))
 
 
 def energy_to_wavelength(energy):
-    """Vacuum wavelength (nm) of a photon energy (eV); inverse of
-    :func:`wavelength_to_energy`.
+    """Wavelength in air (nm) of a photon energy (eV); inverse of
+    :func:`wavelength_to_energy` (LumiSpy's ``eV2nm``).
 
     Examples
     --------
     >>> from hyperspy_perovskite.analysis.halide import energy_to_wavelength
     >>> round(float(energy_to_wavelength(1.73)), 1)
-    716.7
+    716.5
     """
-    return HC_EV_NM / np.asarray(energy, dtype=float)
+    from lumispy.utils.axes import eV2nm
+
+    return eV2nm(np.asarray(energy, dtype=float))
 
 
 def _system(system, bowing=None, e_br=None, e_i=None):

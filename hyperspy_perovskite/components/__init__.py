@@ -10,10 +10,21 @@ from here::
 
 __all__ = []
 # --- cathodoluminescence components ---
+from hyperspy_perovskite.components.emission_bands import (  # noqa: E402
+    AsymmetricEmission,
+    ContinuousUrbachTail,
+    WavelengthOffset,
+)
 from hyperspy_perovskite.components.gaussian_emission import GaussianEmission  # noqa: E402
 from hyperspy_perovskite.components.urbach_tail import UrbachTail  # noqa: E402
 
-__all__ += ["GaussianEmission", "UrbachTail"]
+__all__ += [
+    "GaussianEmission",
+    "UrbachTail",
+    "AsymmetricEmission",
+    "ContinuousUrbachTail",
+    "WavelengthOffset",
+]
 # --- in situ kinetics components ---
 from hyperspy_perovskite.components.crystallinity_jmak import CrystallinityJMAK  # noqa: E402
 

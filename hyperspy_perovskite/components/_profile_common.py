@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from hyperspy_perovskite.analysis.device_geometry import to_nm
+from hyperspy_perovskite.units import axis_factor
 
 
 def optional_time(time, required=False):
@@ -71,4 +71,6 @@ def axis_nm_factor(component):
             f"Component '{component.name}' is not in a model: add it to a model "
             "of a profile signal (length axis) to get physical quantities."
         )
-    return to_nm(model.axes_manager.signal_axes[0].units)
+    return axis_factor(
+        model.axes_manager.signal_axes[0], "nm", name="the profile position"
+    )

@@ -49,6 +49,11 @@ class DriftDiffusionAccumulation(Component):
         Excess concentration at the electrode (linear).
     decay_length : float
         ``lambda`` in the axis unit (> 0).
+    resolution : float
+        Standard deviation (axis unit) of a Gaussian blur of the measured
+        profile (probe, interface roughness), fixed; the accumulation is
+        then convolved with it (and spills past the wall), so the fit can
+        use the bins next to the wall. Saved with the model.
     wall : float
         Electrode position in the axis unit (fixed by default).
     side : {"right", "left"}
@@ -63,12 +68,21 @@ class DriftDiffusionAccumulation(Component):
     array([0.    , 2.    , 0.7358])
     """
 
-    def __init__(self, A=1.0, decay_length=10.0, wall=0.0, side="right", **kwargs):
+    def __init__(
+        self, A=1.0, decay_length=10.0, wall=0.0, side="right", resolution=0.0, **kwargs
+    ):
         Component.__init__(self, ("A", "decay_length", "wall"), ["A"], **kwargs)
         self._id_name = "DriftDiffusionAccumulation"
         self.name = "DriftDiffusionAccumulation"
         self.side = "right" if side_sign(side) == 1 else "left"
         self._whitelist["side"] = ("init", self.side)
+        r = float(resolution or 0.0)
+        if not (np.isfinite(r) and r >= 0):
+            raise ValueError(
+                f"resolution is a Gaussian std in the axis unit (>= 0), got {resolution!r}."
+            )
+        self.resolution = r
+        self._whitelist["resolution"] = ("init", r)
         self.A.value = A
         self.decay_length.value = decay_length
         self.wall.value = wall
@@ -88,6 +102,9 @@ class DriftDiffusionAccumulation(Component):
 
     def _eval(self, x, A, lam, wall):
         z = self._z(x, wall)
+        if self.resolution > 0:
+            e = _blurred_unit(z, lam, self.resolution)
+            return A * e, e, z
         inside = z >= 0
         e = np.exp(-np.where(inside, z, 0.0) / lam)
         return np.where(inside, A * e, 0.0), np.where(inside, e, 0.0), z
@@ -112,11 +129,24 @@ class DriftDiffusionAccumulation(Component):
 
     def grad_decay_length(self, x):
         lam = self.decay_length.value
+        if self.resolution > 0:
+            h = 1e-6 * lam
+            return (
+                self._eval(x, self.A.value, lam + h, self.wall.value)[0]
+                - self._eval(x, self.A.value, lam - h, self.wall.value)[0]
+            ) / (2 * h)
         f, _, z = self._eval(x, self.A.value, lam, self.wall.value)
         return f * np.where(z >= 0, z, 0.0) / lam**2
 
     def grad_wall(self, x):
         lam = self.decay_length.value
+        if self.resolution > 0:
+            h = 1e-6 * max(lam, self.resolution)
+            w = self.wall.value
+            return (
+                self._eval(x, self.A.value, lam, w + h)[0]
+                - self._eval(x, self.A.value, lam, w - h)[0]
+            ) / (2 * h)
         f = self._eval(x, self.A.value, lam, self.wall.value)[0]
         return f * self._sign / lam
 
@@ -199,3 +229,18 @@ class DriftDiffusionAccumulation(Component):
         lam, lam_std = parameter_arrays(self.decay_length)
         f = axis_nm_factor(self) * 1e-9
         return np.abs(lam) * f * E, lam_std * f * E
+
+
+def _blurred_unit(z, lam, sig):
+    """``exp(-z/lam) H(z)`` convolved with a Gaussian of std ``sig``:
+    ``1/2 exp(sig^2/(2 lam^2) - z/lam) erfc((sig/lam - z/sig)/sqrt(2))``
+    (through ``erfcx`` where the exponential alone would overflow)."""
+    from scipy.special import erfc, erfcx
+
+    z = np.asarray(z, dtype=float)
+    lam = np.asarray(lam, dtype=float)
+    u = (sig / lam - z / sig) / np.sqrt(2.0)
+    gauss = np.exp(-0.5 * z**2 / sig**2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        neg = np.exp(0.5 * sig**2 / lam**2 - z / lam) * erfc(u)
+    return 0.5 * np.where(u >= 0, gauss * erfcx(np.maximum(u, 0.0)), neg)

@@ -52,6 +52,12 @@ class Interdiffusion(Expression):
     time : float or None
         Duration of the diffusion in s (sintering or bias time), used by
         :meth:`diffusion_coefficient`. Saved with the model.
+    resolution : float
+        Standard deviation (axis unit) of a Gaussian blur of the measured
+        profile (probe size, interface roughness and tilt through the
+        lamella), fixed: the erfc convolved with it is an erfc of length
+        ``sqrt(length^2 + 2 resolution^2)``, so ``length`` stays the
+        diffusion length. Saved with the model.
 
     Examples
     --------
@@ -62,11 +68,27 @@ class Interdiffusion(Expression):
     """
 
     def __init__(
-        self, c_left=1.0, c_right=0.0, centre=0.0, length=1.0, time=None, **kwargs
+        self,
+        c_left=1.0,
+        c_right=0.0,
+        centre=0.0,
+        length=1.0,
+        time=None,
+        resolution=0.0,
+        **kwargs,
     ):
         kwargs.pop("module", None)
+        kwargs.pop("expression", None)
+        r = float(resolution or 0.0)
+        if not (np.isfinite(r) and r >= 0):
+            raise ValueError(
+                f"resolution is a Gaussian std in the axis unit (>= 0), got {resolution!r}."
+            )
+        scale = "length" if r == 0 else f"sqrt(length**2 + {2.0 * r * r!r})"
         super().__init__(
-            expression="c_right + (c_left - c_right) / 2 * erfc((x - centre) / length)",
+            expression=(
+                f"c_right + (c_left - c_right) / 2 * erfc((x - centre) / {scale})"
+            ),
             name="Interdiffusion",
             c_left=c_left,
             c_right=c_right,
@@ -80,6 +102,8 @@ class Interdiffusion(Expression):
         )
         self.time = optional_time(time)
         self._whitelist["time"] = ("init", self.time)
+        self.resolution = r
+        self._whitelist["resolution"] = ("init", r)
         self.length.bmin = 1e-3
         self.length.bmax = None
         self.isbackground = False

@@ -145,6 +145,32 @@ def _suite_specs():
     specs[UrbachTail] = KernelSpec(
         codes.URBACH_TAIL, ("A", "E0", "Eu"), proportional_to="A"
     )
+    # bridge until the public register_kernel lands (emission_bands registers)
+    from hyperspy_perovskite.components import (
+        AsymmetricEmission,
+        ContinuousUrbachTail,
+        WavelengthOffset,
+    )
+    from hyperspy_perovskite.components.emission_bands import (
+        WAVELENGTH_OFFSET_CONSTANT,
+    )
+
+    specs[AsymmetricEmission] = KernelSpec(
+        codes.ASYMMETRIC_EMISSION,
+        ("A", "centre", "sigma", "tau", "s"),
+        position="centre",
+        amplitude="A",
+        proportional_to="A",
+    )
+    specs[ContinuousUrbachTail] = KernelSpec(
+        codes.CONTINUOUS_URBACH, ("A", "E0", "Eu", "sigma"), proportional_to="A"
+    )
+    specs[WavelengthOffset] = KernelSpec(
+        codes.WAVELENGTH_OFFSET,
+        ("offset",),
+        constants=lambda c: (WAVELENGTH_OFFSET_CONSTANT,),
+        linear=True,
+    )
     # --- in situ kinetics components ---
     from hyperspy_perovskite.components import CrystallinityJMAK
 
@@ -166,13 +192,19 @@ def _suite_specs():
     def _side(component):
         return (float(1 if component.side == "right" else -1),)
 
+    def _resolution(component):
+        # Gaussian blur (std, axis units) of the probe / interface, 0: none
+        return (float(getattr(component, "resolution", 0.0) or 0.0),)
+
     specs[Interdiffusion] = KernelSpec(
-        codes.INTERDIFFUSION, ("c_left", "c_right", "centre", "length")
+        codes.INTERDIFFUSION,
+        ("c_left", "c_right", "centre", "length"),
+        constants=_resolution,
     )
     specs[DriftDiffusionAccumulation] = KernelSpec(
         codes.DD_ACCUMULATION,
         ("A", "decay_length", "wall"),
-        constants=_side,
+        constants=lambda c: _side(c) + _resolution(c),
         proportional_to="A",
     )
 

@@ -251,7 +251,7 @@ class EmissionMapsDialog(_OkCancelDialog):
     def options(self):
         return {
             "names": self.selected(),
-            "min_significance": self.min_significance.value(),
+            "n_sigma": self.min_significance.value(),
         }
 
 

@@ -398,7 +398,7 @@ class PerovskitePlugin(WorkflowActions, UIBase, Plugin):
         names : list of str, optional
             Maps to add (default centre, fwhm, area, quality).
         **kwargs
-            ``component``, ``min_significance``, ``max_reduced_chisq``.
+            ``component``, ``n_sigma``, ``max_reduced_chisq``.
 
         Returns
         -------

@@ -37,7 +37,7 @@ def run(out_dir: Path, shape=(48, 48), n_channels=256, seed=0) -> list[Path]:
     m = cl.fit_emission(poisson=True, show_progressbar=False)
     maps = cl.emission_maps(m)
     integ = cl.integrated_intensity_map((700, 720))
-    cen = cl.centroid_map(signal_range=(660, 760))
+    cen = cl.centroid(signal_range=(660, 760))
     inside = truth["labels"] > 0
     valid = maps["valid"].data & inside
 
@@ -68,7 +68,7 @@ def run(out_dir: Path, shape=(48, 48), n_channels=256, seed=0) -> list[Path]:
     plt.close(fig)
     written.append(p)
     prof = cl.edge_profile(sigma_param, haadf=haadf, valid=maps["valid"])
-    test = prof.metadata.Edge_profile.test.as_dictionary()
+    test = prof.metadata.Processing.Edge_profile.test.as_dictionary()
 
     # Gaussian + Urbach tail on an energy scale (Fig. 2g, S12)
     _, clt, trt = simulate_cl_map(
@@ -81,11 +81,12 @@ def run(out_dir: Path, shape=(48, 48), n_channels=256, seed=0) -> list[Path]:
         peak_counts=400.0,
         seed=seed + 1,
     )
+    # the simulated tail steps at the band centre: the matching "step" model
     mt = clt.fit_emission(
-        tail=True, axis="energy", poisson=True, show_progressbar=False
+        tail="step", axis="energy", poisson=True, show_progressbar=False
     )
     mapst = clt.emission_maps(mt)
-    vt = mapst["valid"].data & (trt["labels"] > 0)
+    vt = mapst["urbach_valid"].data & (trt["labels"] > 0)
     iy, ix = np.argwhere(vt)[0] if vt.any() else (0, 0)
     E = mt.signal.axes_manager.signal_axes[0].axis
     mt.axes_manager.indices = (ix, iy)

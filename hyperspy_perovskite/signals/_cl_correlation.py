@@ -27,6 +27,10 @@ import numpy as np
 from hyperspy_perovskite.analysis import edge_statistics, halide, particle_statistics
 from hyperspy_perovskite.analysis import particles as _particles
 from hyperspy_perovskite.analysis.cl_units import parse_spectral_unit
+from hyperspy_perovskite.metadata import PROCESSING
+from hyperspy_perovskite.signals._base import resolve_options
+from hyperspy_perovskite.units import UnitError, parse_quantity
+from hyperspy_perovskite.validity import Validity
 
 __all__ = ["CLCorrelationMixin", "edge_vs_core_figure", "particle_table_as_dict"]
 
@@ -35,18 +39,15 @@ __all__ = ["CLCorrelationMixin", "edge_vs_core_figure", "particle_table_as_dict"
 # helpers
 # ----------------------------------------------------------------------------
 def _length_factor(units, what):
-    """Factor to nm of a spatial axis unit, or None when undefined."""
-    if units is None or str(units).strip() in ("", "<undefined>"):
+    """Factor to nm of a spatial axis unit, or None when uncalibrated."""
+    if units is None or str(units).strip().lower() in ("", "<undefined>", "px"):
         return None
     try:
-        canonical, kind, factor = parse_spectral_unit(units)
-    except ValueError as err:
+        return parse_quantity(1.0, "nm", name=f"{what} axis", default_unit=units)
+    except UnitError as err:
         raise ValueError(
             f"{what} axis unit {units!r} is not a length unit: {err}"
         ) from None
-    if kind != "wavelength":
-        raise ValueError(f"{what} axis unit {units!r} is not a length unit.")
-    return factor
 
 
 def _image_grid(axes_yx, what):
@@ -106,8 +107,8 @@ def _as_map(obj, shape, name):
             std = np.sqrt(_to_numpy(var.data).astype(float))
         elif var is not None:
             std = np.full(values.shape, np.sqrt(float(var)))
-        units = obj.metadata.get_item("Signal.units")
-        if not units:  # "centre (nm)" as written by emission_maps
+        units = None
+        if True:  # "centre (nm)" as written by emission_maps
             found = re.search(
                 r"\(([^()]*)\)\s*$", str(obj.metadata.get_item("Signal.quantity", ""))
             )
@@ -170,7 +171,7 @@ def particle_table_as_dict(table):
     >>> sorted(t)[:3]
     ['area', 'centre_mean', 'centre_sem']
     """
-    cols = list(table.metadata.Particle_table.columns)
+    cols = list(table.metadata.Processing.Particle_table.columns)
     data = _to_numpy(table.data).reshape(-1, len(cols))
     return {c: data[:, i].copy() for i, c in enumerate(cols)}
 
@@ -211,11 +212,10 @@ class CLCorrelationMixin:
         s.metadata.Signal.quantity = (
             quantity if units is None else f"{quantity} ({units})"
         )
-        if units is not None:
-            s.metadata.Signal.units = units
-        if lazy_output is None:
-            lazy_output = self._lazy
-        return s.as_lazy() if lazy_output else s
+        return s.as_lazy() if self._lazy_output(lazy_output) else s
+
+    def _lazy_output(self, lazy_output):
+        return resolve_options(self, lazy_output=lazy_output).lazy_output
 
     def _labels_and_distance(
         self,
@@ -350,10 +350,11 @@ class CLCorrelationMixin:
             labels, "Particle labels", "Particle label", lazy_output=lazy_output
         )
         s.metadata.set_item(
-            "Particles.n_particles", int(len(np.unique(labels[labels > 0])))
+            f"{PROCESSING}.Particles.n_particles",
+            int(len(np.unique(labels[labels > 0]))),
         )
         s.metadata.set_item(
-            "Particles.source",
+            f"{PROCESSING}.Particles.source",
             "HAADF segmentation" if haadf is not None else "user mask",
         )
         return s
@@ -449,14 +450,14 @@ class CLCorrelationMixin:
         hyperspy.signals.Signal1D
             Mean parameter per distance bin (axis "Distance to edge", nm) with
             the squared standard error as variance; the pixel counts and the
-            test result are in ``metadata.Edge_profile``.
+            test result are in ``metadata.Processing.Edge_profile``.
 
         Examples
         --------
         >>> from hyperspy_perovskite.data.cl_simulation import simulate_cl_map
         >>> haadf, cl, truth = simulate_cl_map(shape=(32, 32), n_channels=32, seed=1)
         >>> prof = cl.edge_profile(truth["sigma"], haadf=haadf)
-        >>> bool(prof.metadata.Edge_profile.test.significant)
+        >>> bool(prof.metadata.Processing.Edge_profile.test.significant)
         True
         """
         import hyperspy.api as hs
@@ -514,17 +515,15 @@ class CLCorrelationMixin:
         )
         var = hs.signals.Signal1D(prof["sem"] ** 2, axes=[dict(axis)])
         s.metadata.set_item("Signal.Noise_properties.variance", var)
-        s.metadata.set_item("Edge_profile.count", prof["count"])
-        s.metadata.set_item("Edge_profile.std", prof["std"])
-        s.metadata.set_item("Edge_profile.bin_edges", edges)
-        s.metadata.set_item("Edge_profile.test", test)
+        s.metadata.set_item(f"{PROCESSING}.Edge_profile.count", prof["count"])
+        s.metadata.set_item(f"{PROCESSING}.Edge_profile.std", prof["std"])
+        s.metadata.set_item(f"{PROCESSING}.Edge_profile.bin_edges", edges)
+        s.metadata.set_item(f"{PROCESSING}.Edge_profile.test", test)
         s.metadata.set_item(
-            "Edge_profile.source",
+            f"{PROCESSING}.Edge_profile.source",
             "HAADF segmentation" if haadf is not None else "user mask",
         )
-        if lazy_output is None:
-            lazy_output = self._lazy
-        return s.as_lazy() if lazy_output else s
+        return s.as_lazy() if self._lazy_output(lazy_output) else s
 
     def _valid_array(self, valid):
         from hyperspy.signal import BaseSignal
@@ -585,7 +584,7 @@ class CLCorrelationMixin:
         -------
         hyperspy.signals.Signal1D
             Navigation axis "Particle", signal axis "Column"; the column names
-            and units are in ``metadata.Particle_table`` together with the
+            and units are in ``metadata.Processing.Particle_table`` together with the
             correlation result (``Intensity_size_correlation``). Use
             :func:`particle_table_as_dict` for a dict of columns.
 
@@ -594,7 +593,7 @@ class CLCorrelationMixin:
         >>> from hyperspy_perovskite.data.cl_simulation import simulate_cl_map
         >>> haadf, cl, truth = simulate_cl_map(shape=(48, 48), n_channels=32, seed=3)
         >>> t = cl.particle_table(haadf=haadf, intensity=truth["area"])
-        >>> bool(t.metadata.Particle_table.Intensity_size_correlation.significant)
+        >>> bool(t.metadata.Processing.Particle_table.Intensity_size_correlation.significant)
         False
         """
         import hyperspy.api as hs
@@ -648,20 +647,22 @@ class CLCorrelationMixin:
             "sigma_mean": units.get("sigma", ""),
             "sigma_sem": units.get("sigma", ""),
         }
-        s.metadata.set_item("Particle_table.columns", cols)
-        s.metadata.set_item("Particle_table.units", [col_units[c] for c in cols])
+        s.metadata.set_item(f"{PROCESSING}.Particle_table.columns", cols)
         s.metadata.set_item(
-            "Particle_table.source",
+            f"{PROCESSING}.Particle_table.units", [col_units[c] for c in cols]
+        )
+        s.metadata.set_item(
+            f"{PROCESSING}.Particle_table.source",
             "HAADF segmentation" if haadf is not None else "user mask",
         )
         if intensity is not None and np.isfinite(table["intensity_mean"]).sum() >= 4:
             corr = particle_statistics.size_intensity_correlation(
                 table["area"], table["intensity_mean"], alpha=alpha
             )
-            s.metadata.set_item("Particle_table.Intensity_size_correlation", corr)
-        if lazy_output is None:
-            lazy_output = self._lazy
-        return s.as_lazy() if lazy_output else s
+            s.metadata.set_item(
+                f"{PROCESSING}.Particle_table.Intensity_size_correlation", corr
+            )
+        return s.as_lazy() if self._lazy_output(lazy_output) else s
 
     def halide_fraction(
         self,
@@ -671,6 +672,7 @@ class CLCorrelationMixin:
         system="CsPb(Br1-xIx)3",
         bowing=None,
         stokes_shift=0.0,
+        valid=None,
         lazy_output=None,
     ):
         """Iodide fraction x of ``APb(Br1-xIx)3`` from a peak-centre map.
@@ -699,6 +701,11 @@ class CLCorrelationMixin:
             Override the bowing parameter (eV).
         stokes_shift : float
             Emission energy below the band gap (eV).
+        valid : array of bool or signal, optional
+            Pixels where the centre is valid. Default: the
+            ``metadata.Validity`` the centre map carries (from
+            :meth:`emission_maps`), or a Parameter's ``is_set``; glass and
+            failed-fit pixels then get no composition.
         lazy_output : bool, optional
             Return a lazy signal (default: lazy if this signal is lazy).
 
@@ -708,7 +715,7 @@ class CLCorrelationMixin:
             ``x`` with its variance (``std**2``) in
             ``metadata.Signal.Noise_properties.variance``; NaN where the energy
             lies outside the end-member range (counted in
-            ``metadata.Halide_composition.n_out_of_range``).
+            ``metadata.Processing.Halide_composition.n_out_of_range``).
 
         Examples
         --------
@@ -729,8 +736,8 @@ class CLCorrelationMixin:
                 "The unit of the centre map is unknown: pass units='nm' (or 'eV', ...)."
             )
         canonical, kind, factor = parse_spectral_unit(units)
-        if is_set is not None:
-            values = np.where(is_set, values, np.nan)
+        ok = self._centre_validity(centre, valid, is_set)
+        values = np.where(ok, values, np.nan)
         if kind == "wavelength":
             wl = values * factor
             energy = halide.wavelength_to_energy(wl)
@@ -744,12 +751,17 @@ class CLCorrelationMixin:
         s = self._map_signal(
             x, "Iodide fraction x", "Iodide fraction x", lazy_output=False
         )
+        Validity(
+            ok & ~out,
+            np.where(ok, 0, 1) | np.where(out & ok, 2, 0),
+            ("centre not valid", "energy outside the end members"),
+        ).to_metadata(s.metadata)
         if e_std is not None:
             var = s._deepcopy_with_new_data(x_std**2)
             s.metadata.set_item("Signal.Noise_properties.variance", var)
         e_br, e_i, b = halide._system(system, bowing)
         s.metadata.set_item(
-            "Halide_composition",
+            f"{PROCESSING}.Halide_composition",
             {
                 "system": system if isinstance(system, str) else "custom",
                 "E_Br_eV": e_br,
@@ -760,9 +772,22 @@ class CLCorrelationMixin:
                 "n_out_of_range": int(out.sum()),
             },
         )
-        if lazy_output is None:
-            lazy_output = self._lazy
-        return s.as_lazy() if lazy_output else s
+        return s.as_lazy() if self._lazy_output(lazy_output) else s
+
+    def _centre_validity(self, centre, valid, is_set):
+        """Boolean mask of the pixels whose centre may be used."""
+        from hyperspy.signal import BaseSignal
+
+        ok = np.ones(self._nav_shape(), bool)
+        if is_set is not None:
+            ok &= is_set
+        if valid is not None:
+            ok &= self._valid_array(valid)
+        elif isinstance(centre, BaseSignal):
+            v = Validity.from_metadata(centre.metadata)
+            if v is not None and v.mask.shape == ok.shape:
+                ok &= v.mask
+        return ok
 
     def segregation_map(
         self,
@@ -802,7 +827,7 @@ class CLCorrelationMixin:
         Returns
         -------
         hyperspy.signals.Signal2D or tuple
-            Boolean segregation map (``metadata.Segregation`` holds the method,
+            Boolean segregation map (``metadata.Processing.Segregation`` holds the method,
             thresholds and segregated fraction); with ``return_separation``
             also the peak separation (or signed shift) map with its variance.
 
@@ -906,9 +931,8 @@ class CLCorrelationMixin:
             finite &= is_set
         info["fraction_segregated"] = float(seg.sum() / max(1, finite.sum()))
         info["n_segregated"] = int(seg.sum())
-        s.metadata.set_item("Segregation", info)
-        if lazy_output is None:
-            lazy_output = self._lazy
+        s.metadata.set_item(f"{PROCESSING}.Segregation", info)
+        lazy_output = self._lazy_output(lazy_output)
         if not return_separation:
             return s.as_lazy() if lazy_output else s
         d = self._map_signal(
@@ -1053,7 +1077,7 @@ def edge_vs_core_figure(
     )
     ax2.set_xlabel(f"Distance to particle edge ({du})")
     ax2.set_ylabel(label)
-    t = prof.metadata.Edge_profile.test
+    t = prof.metadata.Processing.Edge_profile.test
     ax2.axvline(t.edge_width, color="0.6", ls="--", lw=0.8)
     ax2.set_title(
         f"edge - core = {t.difference:.3g} +/- {t.difference_sem:.2g}\n"

@@ -10,13 +10,14 @@ import math
 import numpy as np
 from hyperspy.signals import BaseSignal, Signal1D, Signal2D
 
+from hyperspy_perovskite.analysis.cl_checks import runs_test
 from hyperspy_perovskite.analysis.cl_emission import (
-    QUALITY_FLAGS,
     SIGMA2FWHM,
     histogram2d_valid,
     histogram_valid,
-    quality_flags,
 )
+from hyperspy_perovskite.signals._base import Options, wrap_navigation_map
+from hyperspy_perovskite.validity import validity_from_fit
 
 _SQRT2PI = math.sqrt(2.0 * math.pi)
 
@@ -54,120 +55,356 @@ def _map_signal(model, data, title, units, quantity):
     return _map_signal_from_signal(model.signal, data, title, units, quantity)
 
 
+def _pixel_model(m, x, flat_index):
+    """The model of the pixels ``flat_index`` on channels ``x`` (rows x channels)."""
+    total = np.zeros((len(flat_index), x.size))
+    for c in m:
+        if not c.active:
+            continue
+        names = sorted(p.name for p in c.parameters)
+        values = [
+            np.asarray(getattr(c, n).map["values"], float).reshape(-1)[flat_index][
+                :, None
+            ]
+            for n in names
+        ]
+        if hasattr(c, "_f"):  # Expression: parameters in alphabetical order
+            total += np.broadcast_to(c._f(x[None, :], *values), total.shape)
+        elif names == ["offset"]:  # HyperSpy's Offset
+            total += values[0]
+        else:  # pragma: no cover - components of the emission model only
+            raise TypeError(f"Cannot evaluate {type(c).__name__} over a map.")
+    return total
+
+
+def residual_structure(m, block=4096, width=5):
+    """Runs-test z-score and systematic residual size of every pixel's fit.
+
+    Returns ``z`` (see :func:`~hyperspy_perovskite.analysis.cl_checks.runs_test`:
+    strongly negative values mean the residuals keep structure) and ``size``,
+    the largest absolute residual after a ``width``-channel boxcar, relative
+    to the largest value of the model above its minimum (the band height):
+    how large the structure the model misses is. NaN where unset.
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    ax = m.signal.axes_manager.signal_axes[0]
+    switches = np.asarray(m._channel_switches, dtype=bool)
+    x = np.asarray(ax.axis, float)[switches]
+    data = m.signal.data
+    nav = m.signal.axes_manager._navigation_shape_in_array
+    n = int(np.prod(nav)) if nav else 1
+    flat = data.reshape(n, -1)
+    z = np.full(n, np.nan)
+    size = np.full(n, np.nan)
+    for i in range(0, n, block):
+        idx = np.arange(i, min(n, i + block))
+        y = flat[idx]
+        if not isinstance(y, np.ndarray):
+            y = y.compute()
+        y = np.asarray(y, float)[:, switches]
+        with np.errstate(all="ignore"):
+            model = _pixel_model(m, x, idx)
+            r = y - model
+            z[idx] = runs_test(r)
+            smooth = uniform_filter1d(np.nan_to_num(r), width, axis=-1)
+            height = model.max(-1) - model.min(-1)
+            size[idx] = np.abs(smooth).max(-1) / height
+    return z.reshape(nav), size.reshape(nav)
+
+
+#: Default physical ranges of the Urbach energy (eV): tens of meV for CsPbX3
+#: (ref. 33 of X. Li et al., Nat. Commun. 14, 7612 (2023)); below 2 meV the
+#: tail is steeper than any broadening of a room-temperature band, above
+#: 200 meV it is a background, not a tail.
+URBACH_RANGE_EV = (0.002, 0.2)
+
+
+def _param(c, name):
+    p = getattr(c, name)
+    return (
+        np.asarray(p.map["values"], float),
+        np.asarray(p.map["std"], float),
+        p,
+    )
+
+
+def _bounds(c, names, bounded=True):
+    out = {}
+    if not bounded:
+        return out
+    for n in names:
+        p = getattr(c, n)
+        if p.free and p.twin is None and (p.bmin is not None or p.bmax is not None):
+            out[n] = (p.bmin, p.bmax)
+    return out
+
+
+def emission_validity(
+    model,
+    component=None,
+    tail=None,
+    n_sigma=3.0,
+    resolution=None,
+    max_reduced_chisq=None,
+    residual_test=True,
+    max_residual=0.1,
+):
+    """Validity of a fitted band (and of its tail) from all its parameters.
+
+    A pixel is valid when the fit converged, no parameter is at a bound, the
+    band area exceeds ``n_sigma`` standard deviations, the centre lies in the
+    fitted range, the width is at least the spectral resolution (one channel
+    when it is not known: a one-channel "band" is a spike or a sharp line)
+    and at most half the range, the residuals show no structure that is both
+    significant (runs test ``z < -n_sigma``) and large (smoothed residual
+    above ``max_residual`` of the band height: the model does not describe
+    the band), and, when given, the reduced chi-squared is below
+    ``max_reduced_chisq``. The tail is valid where the band is and, in
+    addition, its amplitude is significant, ``Eu`` lies in
+    :data:`URBACH_RANGE_EV` and its edge in the fitted range.
+
+    Returns
+    -------
+    band : Validity
+    tail : Validity or None
+    residual_z, residual_size, reduced_chisq : numpy.ndarray
+    """
+    g = _find_band(model, component)
+    ax = model.signal.axes_manager.signal_axes[0]
+    switches = np.asarray(model._channel_switches, dtype=bool)
+    x = np.asarray(ax.axis, float)[switches]
+    lo, hi = float(x.min()), float(x.max())
+    dx = float(np.median(np.abs(np.diff(x)))) if x.size > 1 else 1.0
+    w_min = dx if resolution is None else max(dx, resolution / SIGMA2FWHM)
+    width = "gamma" if hasattr(g, "gamma") else "sigma"
+    w_min = w_min * (SIGMA2FWHM / 2.0 if width == "gamma" else 1.0)
+    names = ["A", "centre", width] + (["tau"] if hasattr(g, "tau") else [])
+    values = {n: _param(g, n)[0] for n in names}
+    std = {n: _param(g, n)[1] for n in names}
+    converged = np.asarray(g.A.map["is_set"], bool)
+    n_ch = int(switches.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        red = np.asarray(model.chisq.data, float) / (
+            n_ch - np.asarray(model.dof.data, float)
+        )
+    red = np.where(converged, red, np.nan)
+    extra = {}
+    z, size = residual_structure(model)
+    z, size = np.where(converged, z, np.nan), np.where(converged, size, np.nan)
+    if residual_test:
+        # the model misses structure: significant (runs test) AND large
+        # against the band (a fraction max_residual of its height)
+        misses = (z < -n_sigma) & (size > max_residual)
+        values["residual structure"] = np.where(misses, 1.0, 0.0)
+        extra["residual structure"] = (None, 0.5)
+    band = validity_from_fit(
+        values,
+        std,
+        converged=converged,
+        bounds=_bounds(g, names),
+        significant=["A"],
+        n_sigma=n_sigma,
+        ranges={"centre": (lo, hi), width: (w_min, 0.5 * (hi - lo)), **extra},
+        reduced_chisq=red,
+        max_reduced_chisq=max_reduced_chisq,
+    )
+    t = _find(model, tail, _tail_classes(), required=False)
+    tail_v = None
+    if t is not None:
+        tnames = ["A", "E0", "Eu"]
+        tv = {f"tail {n}": _param(t, n)[0] for n in tnames}
+        ts = {f"tail {n}": _param(t, n)[1] for n in tnames}
+        eu_range = URBACH_RANGE_EV if ax.units == "eV" else (None, None)
+        tb = {f"tail {k}": b for k, b in _bounds(t, tnames).items()}
+        tail_v = band & validity_from_fit(
+            tv,
+            ts,
+            bounds=tb,
+            significant=["tail A"],
+            n_sigma=n_sigma,
+            ranges={"tail Eu": eu_range, "tail E0": (lo, hi)},
+        )
+    return band, tail_v, z, size, red
+
+
+def _tail_classes():
+    from hyperspy_perovskite.components import ContinuousUrbachTail, UrbachTail
+
+    return (UrbachTail, ContinuousUrbachTail)
+
+
+def _band_classes():
+    from hyperspy.api import model as hs_model
+
+    from hyperspy_perovskite.components import AsymmetricEmission, GaussianEmission
+
+    return (GaussianEmission, AsymmetricEmission, hs_model.components1D.Lorentzian)
+
+
+def _find_band(model, component):
+    return _find(model, component, _band_classes())
+
+
 def emission_maps(
     model,
     component=None,
     tail=None,
-    min_significance=3.0,
+    n_sigma=3.0,
+    resolution=None,
     max_reduced_chisq=None,
+    residual_test=True,
+    max_residual=0.1,
+    keep_invalid=False,
 ):
-    """Maps of a fitted Gaussian emission band, with their uncertainties.
+    """Maps of a fitted emission band, with uncertainties and validity.
 
     Parameters
     ----------
     model : hyperspy.models.model1d.Model1D
-        A model fitted by ``fit_emission`` (or any model holding a
-        :class:`~hyperspy_perovskite.components.GaussianEmission`).
-    component : str or GaussianEmission or None
-        The band to map; default the first ``GaussianEmission``.
-    tail : str or UrbachTail or None
-        The tail to map as ``urbach_energy``; default the first ``UrbachTail``.
-    min_significance : float
-        A band whose area is below ``min_significance`` standard deviations
-        is flagged (bit 4).
-    max_reduced_chisq : float or None
-        Flag pixels whose reduced chi-squared exceeds this (bit 32).
+        A model fitted by ``fit_emission`` (or holding a band component:
+        ``GaussianEmission``, ``AsymmetricEmission`` or ``Lorentzian``).
+    component : str or component, optional
+        The band to map; default the first band (``"Emission"``, the
+        higher-energy band of a two-band fit).
+    tail : str or component, optional
+        The tail to map as ``urbach_energy``; default the first Urbach tail.
+    n_sigma : float
+        Significance threshold of the band (and tail) amplitude, and of the
+        residual runs test.
+    resolution : float, optional
+        Spectral resolution (FWHM, axis unit): narrower "bands" are
+        rejected. Default: one channel.
+    max_reduced_chisq : float, optional
+        Also reject pixels whose reduced chi-squared exceeds this (meaningful
+        with Poisson or known-variance weights).
+    residual_test : bool
+        Reject pixels whose residuals keep structure that is significant
+        (runs test) and larger than ``max_residual`` times the band height.
+    max_residual : float
+    keep_invalid : bool
+        Keep raw values outside the validity (default: NaN there).
 
     Returns
     -------
     dict of hyperspy signals
-        ``centre``, ``fwhm``, ``sigma``, ``height``, ``area`` and each
-        ``<name>_std``; ``reduced_chisq``; ``quality`` (uint8 bit flags,
-        :data:`~hyperspy_perovskite.analysis.cl_emission.QUALITY_FLAGS`, 0 =
-        good); ``valid`` (bool); with a tail, ``urbach_energy`` and
-        ``urbach_energy_std`` (meV on an eV axis).
+        ``centre``, ``fwhm``, ``sigma``, ``height``, ``area`` (``tau`` for an
+        asymmetric band), each with ``<name>_std``; ``reduced_chisq``;
+        ``residual_z`` (runs test) and ``residual_size`` (largest smoothed
+        residual / band height); ``quality`` (uint32 reasons, 0 = valid,
+        names in ``metadata.Validity.reason_names``); ``valid`` (bool); with a
+        tail ``urbach_energy`` and ``urbach_energy_std`` (meV on an eV axis),
+        NaN where the tail is not valid. Every map carries its
+        :class:`~hyperspy_perovskite.validity.Validity`.
     """
-    from hyperspy_perovskite.components import GaussianEmission, UrbachTail
-
-    g = _find(model, component, GaussianEmission)
-    axis = model.signal.axes_manager.signal_axes[0]
-    units = axis.units
-    A = np.asarray(g.A.map["values"], dtype=float)
-    sA = np.asarray(g.A.map["std"], dtype=float)
-    c = np.asarray(g.centre.map["values"], dtype=float)
-    sc = np.asarray(g.centre.map["std"], dtype=float)
-    s = np.asarray(g.sigma.map["values"], dtype=float)
-    ss = np.asarray(g.sigma.map["std"], dtype=float)
-    unset = ~np.asarray(g.A.map["is_set"], dtype=bool)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        h = A / (s * _SQRT2PI)
-        # first-order propagation; the A-sigma covariance is not stored in the
-        # parameter maps and is neglected
-        sh = np.abs(h) * np.sqrt((sA / A) ** 2 + (ss / s) ** 2)
-    mask = np.asarray(model._channel_switches, dtype=bool)
-    x = axis.axis[mask] if mask.size == axis.size else axis.axis
-    n_ch = int(mask.sum())
-    dof = np.asarray(model.dof.data, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        red = np.asarray(model.chisq.data, dtype=float) / (n_ch - dof)
-    red = np.where(unset, np.nan, red)
-    dx = float(np.abs(np.median(np.diff(x)))) if x.size > 1 else 1.0
-    flags = quality_flags(
-        A,
-        sA,
-        c,
-        s,
-        (float(x.min()), float(x.max())),
-        dx,
-        convergence=unset.astype(np.int8),
-        reduced_chisq=red,
-        min_significance=min_significance,
+    g = _find_band(model, component)
+    band_v, tail_v, z, size, red = emission_validity(
+        model,
+        component=g,
+        tail=tail,
+        n_sigma=n_sigma,
+        resolution=resolution,
         max_reduced_chisq=max_reduced_chisq,
+        residual_test=residual_test,
+        max_residual=max_residual,
     )
-    area_units = f"counts {units}" if not axis.is_binned else "counts"
+    ax = model.signal.axes_manager.signal_axes[0]
+    units = ax.units
+    area_units = f"counts {units}" if not ax.is_binned else "counts"
     out = {}
-    for name, v, sv, un in (
-        ("centre", c, sc, units),
-        ("fwhm", s * SIGMA2FWHM, ss * SIGMA2FWHM, units),
-        ("sigma", s, ss, units),
-        ("height", h, sh, "counts"),
-        ("area", A, sA, area_units),
-    ):
-        out[name] = _map_signal(model, v, f"Emission {name}", un, name)
-        out[f"{name}_std"] = _map_signal(
-            model, sv, f"Emission {name} standard deviation", un, f"{name} std"
+    for name, v, sv, un in _band_quantities(g, units, area_units):
+        out[name] = _map(model, v, f"Emission {name}", un, name, band_v, keep_invalid)
+        out[f"{name}_std"] = _map(
+            model, sv, f"Emission {name} std", un, f"{name} std", band_v, keep_invalid
         )
-    out["reduced_chisq"] = _map_signal(
-        model, red, "Reduced chi-squared", "", "reduced chi-squared"
+    out["reduced_chisq"] = _map(model, red, "Reduced chi-squared", "", "chi2", None)
+    out["residual_z"] = _map(model, z, "Residual runs test z", "", "z", None)
+    out["residual_size"] = _map(
+        model, size, "Largest smoothed residual / band height", "", "size", None
     )
-    q = _map_signal(model, flags, "Fit quality flags (0 = good)", "", "quality flags")
-    q.metadata.set_item(
-        "Signal.quality_flags", {str(k): v for k, v in QUALITY_FLAGS.items()}
+    out["quality"] = _map(
+        model, band_v.reasons, "Rejection reasons (0 = valid)", "", "reasons", band_v
     )
-    out["quality"] = q
-    out["valid"] = _map_signal(model, flags == 0, "Valid fit mask", "", "valid")
-    t = _find(model, tail, UrbachTail, required=False)
+    out["valid"] = _map(model, band_v.mask, "Valid fit mask", "", "valid", band_v)
+    out["quality"].data = band_v.reasons  # raw bit flags, not masked
+    out["valid"].data = band_v.mask
+    t = _find(model, tail, _tail_classes(), required=False)
     if t is not None:
         eu = np.asarray(t.Eu.map["values"], dtype=float)
         seu = np.asarray(t.Eu.map["std"], dtype=float)
         factor, eu_units = (1e3, "meV") if units == "eV" else (1.0, units)
-        out["urbach_energy"] = _map_signal(
-            model, eu * factor, "Urbach energy", eu_units, "Eu"
+        out["urbach_energy"] = _map(
+            model, eu * factor, "Urbach energy", eu_units, "Eu", tail_v, keep_invalid
         )
-        out["urbach_energy_std"] = _map_signal(
-            model, seu * factor, "Urbach energy standard deviation", eu_units, "Eu std"
+        out["urbach_energy_std"] = _map(
+            model,
+            seu * factor,
+            "Urbach energy std",
+            eu_units,
+            "Eu std",
+            tail_v,
+            keep_invalid,
         )
+        out["urbach_valid"] = _map(
+            model, tail_v.mask, "Valid Urbach tail mask", "", "valid", tail_v
+        )
+        out["urbach_valid"].data = tail_v.mask
     return out
 
 
+def _band_quantities(g, units, area_units):
+    A, sA = _param(g, "A")[:2]
+    c, sc = _param(g, "centre")[:2]
+    if hasattr(g, "gamma"):  # Lorentzian: gamma is the half width
+        w, sw = _param(g, "gamma")[:2]
+        fwhm, sfwhm = 2 * w, 2 * sw
+        with np.errstate(invalid="ignore", divide="ignore"):
+            h = A / (np.pi * w)
+            sh = np.abs(h) * np.sqrt((sA / A) ** 2 + (sw / w) ** 2)
+    else:
+        w, sw = _param(g, "sigma")[:2]
+        fwhm, sfwhm = w * SIGMA2FWHM, sw * SIGMA2FWHM
+        with np.errstate(invalid="ignore", divide="ignore"):
+            h = A / (w * _SQRT2PI)
+            # first-order propagation; the A-sigma covariance is not stored
+            # in the parameter maps and is neglected
+            sh = np.abs(h) * np.sqrt((sA / A) ** 2 + (sw / w) ** 2)
+    rows = [
+        ("centre", c, sc, units),
+        ("fwhm", fwhm, sfwhm, units),
+        ("sigma", w, sw, units),
+        ("height", h, sh, "counts"),
+        ("area", A, sA, area_units),
+    ]
+    if hasattr(g, "tau"):
+        tau, stau = _param(g, "tau")[:2]
+        rows.append(("tau", tau, stau, units))
+    return rows
+
+
+def _map(model, data, title, units, quantity, validity, keep_invalid=True):
+    return wrap_navigation_map(
+        np.asarray(data),
+        model.signal,
+        title=title,
+        quantity=quantity,
+        units=units,
+        options=Options(),
+        validity=validity,
+        keep_invalid=keep_invalid,
+    )
+
+
 def _find(model, which, cls, required=True):
+    classes = cls if isinstance(cls, tuple) else (cls,)
+    names = " or ".join(k.__name__ for k in classes)
     if which is None:
-        found = [c for c in model if type(c) is cls]
+        found = [c for c in model if type(c) in classes]
         if not found:
             if not required:
                 return None
             raise ValueError(
-                f"The model holds no {cls.__name__} component; fit it with "
+                f"The model holds no {names} component; fit it with "
                 "`s.fit_emission(...)` or add one."
             )
         return found[0]
@@ -176,10 +413,8 @@ def _find(model, which, cls, required=True):
             which = model[which]
         except (ValueError, KeyError, IndexError) as err:
             raise ValueError(f"The model has no component named {which!r}.") from err
-    if not isinstance(which, cls):
-        raise TypeError(
-            f"Expected a {cls.__name__} component, got {type(which).__name__}."
-        )
+    if not isinstance(which, classes):
+        raise TypeError(f"Expected a {names} component, got {type(which).__name__}.")
     return which
 
 

@@ -51,20 +51,14 @@ class MigrationMixin:
 
     def _interface_in_profile(self, prof, name):
         geom = self.get_device_geometry()
-        if name not in geom["interface_names"]:
+        if name not in geom.interface_names:
             raise ValueError(
                 f"Unknown interface {name!r}; the geometry has "
-                f"{geom['interface_names'] or 'no interfaces'}."
+                f"{geom.interface_names or 'no interfaces'}."
             )
         ref = prof.metadata.Device.Profile.reference
-        ref_pos = (
-            0.0
-            if ref == "start"
-            else geom["interface_positions"][geom["interface_names"].index(ref)]
-        )
-        return (
-            geom["interface_positions"][geom["interface_names"].index(name)] - ref_pos
-        )
+        ref_pos = 0.0 if ref == "start" else geom.interface(ref)
+        return geom.interface(name) - ref_pos
 
     def _layer_range(self, prof, layer):
         if layer is None:
@@ -72,10 +66,10 @@ class MigrationMixin:
         if not isinstance(layer, str):
             return tuple(float(v) for v in layer)
         geom = self.get_device_geometry()
-        if layer not in geom["layers"]:
-            raise ValueError(f"Unknown layer {layer!r}; have {geom['layers']}.")
-        i = geom["layers"].index(layer)
-        names = geom["interface_names"]
+        if layer not in geom.layers:
+            raise ValueError(f"Unknown layer {layer!r}; have {geom.layers}.")
+        i = geom.layers.index(layer)
+        names = geom.interface_names
         x = prof.axes_manager.signal_axes[0].axis
         lo = self._interface_in_profile(prof, names[i - 1]) if i > 0 else x[0]
         hi = self._interface_in_profile(prof, names[i]) if i < len(names) else x[-1]
@@ -354,8 +348,8 @@ class MigrationMixin:
         """Profile of ``xray_line`` from ``interface``, the extent of ``layer``
         on it (nm) and the side of the wall the layer lies on."""
         geom = self.get_device_geometry()
-        if layer not in geom["layers"]:
-            raise ValueError(f"Unknown layer {layer!r}; have {geom['layers']}.")
+        if layer not in geom.layers:
+            raise ValueError(f"Unknown layer {layer!r}; have {geom.layers}.")
         if series:
             prof = self._series_profile(xray_line, width, bin_size, interface, False)[0]
         else:
@@ -395,6 +389,7 @@ class MigrationMixin:
         width=None,
         bin_size=None,
         method="fast",
+        signal_range=None,
         show_progressbar=None,
     ):
         """Fit the steady-state accumulation of an ion at a blocking interface.
@@ -426,6 +421,9 @@ class MigrationMixin:
             See :meth:`get_element_profiles`.
         method : {"fast", "multifit"}
             Fitting engine.
+        signal_range : (float, float), optional
+            Fitted range (nm from ``interface``), clipped to the layer: e.g.
+            drop the bins next to the wall blurred by the probe.
         show_progressbar : bool, optional
 
         Returns
@@ -444,6 +442,9 @@ class MigrationMixin:
         # only bins entirely inside the layer (a bin across the wall would
         # carry the neighbour layer's counts)
         rng = (lo + half, hi - half)
+        if signal_range is not None:  # within the layer (e.g. past a blur)
+            a, b = sorted(float(v) for v in signal_range)
+            rng = (max(a, rng[0]), min(b, rng[1]))
         field = self._layer_field(field, lo, hi)
         return fit_migration_profile(
             prof,
@@ -467,6 +468,7 @@ class MigrationMixin:
         width=None,
         bin_size=None,
         method="fast",
+        signal_range=None,
         show_progressbar=None,
     ):
         """Fit D and the mobility of an ion from the frames of a bias series.
@@ -501,6 +503,8 @@ class MigrationMixin:
         width, bin_size
             See :meth:`get_element_profiles`.
         method : {"fast", "multifit"}
+        signal_range : (float, float), optional
+            Fitted range (nm from ``interface``), clipped to the layer.
         show_progressbar : bool, optional
 
         Returns
@@ -535,6 +539,7 @@ class MigrationMixin:
             time=None if len(time_axes) == 1 else np.asarray(times, dtype=float),
             temperature=temperature,
             thickness=hi - lo,
+            signal_range=signal_range,
             method=method,
             show_progressbar=show_progressbar,
         )

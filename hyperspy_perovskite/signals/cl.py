@@ -12,25 +12,24 @@ wavelengths in mm, which LumiSpy's ``to_eV`` would read as nm.
 
 import numpy as np
 from hyperspy._signals.lazy import LazySignal
-from hyperspy.docstrings.signal import (
-    LAZY_OUTPUT_ARG,
-    NUM_WORKERS_ARG,
-    SHOW_PROGRESSBAR_ARG,
-)
 from lumispy.signals import CLSEMSpectrum, CLSTEMSpectrum
 
-from hyperspy_perovskite.analysis.cl_emission import (
-    centroid,
-    emission_starting_values,
-    poisson_variance,
-)
+from hyperspy_perovskite.analysis.cl_emission import centroid
 from hyperspy_perovskite.analysis.cl_units import (
     check_monotonic,
     check_wavelength_values,
     parse_spectral_unit,
 )
-from hyperspy_perovskite.signals import _cl_statistics
+from hyperspy_perovskite.signals import _cl_fit, _cl_statistics
+from hyperspy_perovskite.signals._base import (
+    OPTIONS_PARAMETERS,
+    as_requested,
+    compute,
+    resolve_options,
+    wrap_navigation_map,
+)
 from hyperspy_perovskite.signals._cl_correlation import CLCorrelationMixin
+from hyperspy_perovskite.units import parse_quantity
 
 __all__ = [
     "CLSEMPerovskiteSpectrum",
@@ -39,62 +38,20 @@ __all__ = [
     "LazyCLSTEMPerovskiteSpectrum",
 ]
 
-_BACKGROUNDS = ("offset", "linear", "none")
-_AXES = ("wavelength", "energy")
 
-
-def _lazy_output(result, lazy_output):
-    """Return ``result`` lazy or computed as asked (None: as it is)."""
-    if lazy_output is None:
-        return result
-    if lazy_output and not result._lazy:
-        return result.as_lazy()
-    if not lazy_output and result._lazy:
-        result.compute()
-    return result
-
-
-def _snapshot(m, result):
-    """Copies of a fitted model's maps, chi-squared and outcome flags."""
-    return {
-        "maps": [p.map.copy() for c in m for p in c.parameters],
-        "chisq": m.chisq.data.copy(),
-        "dof": m.dof.data.copy(),
-        "result": result,
-    }
-
-
-def _keep_better(m, result, first):
-    """Per pixel, restore the first fit where it has the lower chi-squared.
-
-    A converged fit beats one that did not converge; among converged (or
-    among unconverged) fits the lower chi-squared wins. The engine's outcome
-    maps in ``result`` are updated to match.
-    """
-    r0 = first["result"]
-    f0 = np.asarray(r0.convergence.data)
-    f1 = np.asarray(result.convergence.data)
-    c0 = np.nan_to_num(first["chisq"], nan=np.inf)
-    c1 = np.nan_to_num(np.asarray(m.chisq.data, dtype=float), nan=np.inf)
-    ok0, ok1 = f0 == 0, f1 == 0
-    take0 = (ok0 & ~ok1) | ((ok0 == ok1) & (c0 < c1))
-    params = [p for c in m for p in c.parameters]
-    for p, saved in zip(params, first["maps"], strict=True):
-        p.map[take0] = saved[take0]
-    m.chisq.data[take0] = first["chisq"][take0]
-    m.dof.data[take0] = first["dof"][take0]
-    for name in ("convergence", "chisq", "reduced_chisq", "iterations"):
-        new = getattr(result, name)
-        new.data[take0] = np.asarray(getattr(r0, name).data)[take0]
-    from hyperspy_perovskite.fitting.flags import FLAG_NAMES
-
-    codes, counts = np.unique(np.asarray(result.convergence.data), return_counts=True)
-    result.flag_counts = {
-        FLAG_NAMES[int(k)]: int(n) for k, n in zip(codes, counts, strict=True)
-    }
-    result.elapsed += r0.elapsed
-    for c in m:
-        c.fetch_stored_values()
+def _ascending(s, inplace):
+    """``s`` with its decreasing spectral axis made increasing."""
+    flipped = s.isig[::-1]
+    if not inplace:
+        return flipped
+    ax = s.axes_manager.signal_axes[0]
+    index = ax.index_in_axes_manager
+    var = s.metadata.get_item("Signal.Noise_properties.variance")
+    s.data = flipped.data
+    s.axes_manager.set_axis(flipped.axes_manager.signal_axes[0], index)
+    if var is not None and hasattr(var, "isig"):
+        s.set_noise_variance(flipped.metadata.Signal.Noise_properties.variance)
+    return s
 
 
 class CLEmissionMixin:
@@ -122,7 +79,8 @@ class CLEmissionMixin:
         values are rescaled, never reinterpreted. Missing or unknown units,
         values implausible for light in the given unit, and non-monotonic
         axes raise a ValueError that says how to fix them. Non-uniform axes
-        (Delmic) are rescaled point by point. Data are not copied.
+        (Delmic) are rescaled point by point. A decreasing axis is made
+        increasing (channels reversed). Data are not copied unless reversed.
 
         Parameters
         ----------
@@ -152,6 +110,8 @@ class CLEmissionMixin:
             if inplace
             else self._deepcopy_with_new_data(self.data, copy_variance=True)
         )
+        if check_monotonic(s.axes_manager.signal_axes[0].axis) < 0:
+            s = _ascending(s, inplace)
         ax = s.axes_manager.signal_axes[0]
         target = "nm" if kind == "wavelength" else "eV"
         if factor != 1.0:
@@ -206,6 +166,8 @@ class CLEmissionMixin:
         evaxis, jfactor = axis2eV(ax0)
         rev = s.isig[::-1]
         data = rev.data
+        if data.dtype.kind != "f" or data.dtype.itemsize < 4:
+            data = data.astype(np.float32)  # float16 overflows in the Jacobian
         if jacobian:
             data = data2eV(data, jfactor, evaxis.axis, ax0)
         elif not s._lazy:
@@ -238,21 +200,19 @@ class CLEmissionMixin:
 
     def _fit_signal(self, axis):
         """The signal a fit runs on: normalised units, in nm or eV."""
-        if axis not in _AXES:
-            raise ValueError(f"axis must be one of {_AXES}, not {axis!r}.")
+        if axis not in _cl_fit.AXES:
+            raise ValueError(f"axis must be one of {_cl_fit.AXES}, not {axis!r}.")
         canonical, kind, factor = self._spectral_kind()
+        ax = self.axes_manager.signal_axes[0]
+        ready = check_monotonic(ax.axis) > 0 and ax.units in ("nm", "eV")
         if axis == "wavelength":
             if kind == "energy":
                 raise ValueError(
                     "The spectral axis is a photon energy; fit it with axis='energy'."
                 )
-            if canonical == "nm" and self.axes_manager.signal_axes[0].units == "nm":
-                return self
-            return self.normalize_spectral_axis(inplace=False)
+            return self if ready else self.normalize_spectral_axis(inplace=False)
         if kind == "energy":
-            if canonical == "eV" and self.axes_manager.signal_axes[0].units == "eV":
-                return self
-            return self.normalize_spectral_axis(inplace=False)
+            return self if ready else self.normalize_spectral_axis(inplace=False)
         return self.to_eV(inplace=False, jacobian=True)
 
     # ---------------------------------------------------------------- fitting
@@ -260,56 +220,82 @@ class CLEmissionMixin:
         self,
         n_peaks=1,
         tail=False,
+        band="gaussian",
         background="offset",
         axis="wavelength",
         signal_range=None,
         mask=None,
         poisson=False,
+        spikes=True,
         bounded=True,
         max_iterations=100,
         show_progressbar=None,
         num_workers=None,
     ):
-        """Fit Gaussian emission band(s) to every pixel with the compiled engine.
+        """Fit emission band(s) to every pixel with the compiled engine.
 
-        Builds a HyperSpy ``Model1D`` of :class:`GaussianEmission` band(s),
-        an optional :class:`UrbachTail` and a background, fills robust
-        starting values for the whole map at once
-        (:func:`~hyperspy_perovskite.analysis.cl_emission.estimate_band`), and
-        fits all pixels with :func:`hyperspy_perovskite.fitting.fast_multifit`.
-        Li et al., Nat. Commun. 14, 7612 (2023) fits one Gaussian per pixel of a STEM-CL map
-        (Fig. 2f, S10-S11), two Gaussians (Fig. S13-S14) and a Gaussian with
-        an Urbach tail on an energy scale (Fig. 2g, S12).
+        Builds a HyperSpy ``Model1D`` of band(s), an optional Urbach tail and
+        a background, fills robust starting values for the whole map at once,
+        and fits all pixels with :func:`hyperspy_perovskite.fitting.fast_multifit`.
+        X. Li et al., Nat. Commun. 14, 7612 (2023) fit one Gaussian per pixel
+        of a STEM-CL map (Fig. 2f, S10-S11), two Gaussians (Fig. S13-S14) and a
+        Gaussian with an Urbach tail on an energy scale (Fig. 2g, S12).
 
         Parameters
         ----------
         n_peaks : {1, 2}
-            Number of Gaussian bands (components ``"Emission"`` and
-            ``"Emission_2"``, the second starting on the residual).
-        tail : bool
-            Add an ``"Urbach"`` tail whose ``E0`` is tied to the main band's
-            centre. Needs ``axis="energy"``.
-        background : {"offset", "linear", "none"}
-            ``Offset`` or first-order ``Polynomial`` component ``"Background"``.
+            Number of bands. With two, ``"Emission"`` is always the band at
+            the higher photon energy and ``"Emission_2"`` the lower-energy
+            one, pixel by pixel (the rule every map, histogram and the
+            segregation map use).
+        tail : {False, True, "continuous", "step"}
+            Add an ``"Urbach"`` tail (needs ``axis="energy"``). True is
+            ``"continuous"``: :class:`~hyperspy_perovskite.components.ContinuousUrbachTail`
+            with its edge ``E0`` free and its broadening twinned to the band
+            width. ``"step"``: :class:`~hyperspy_perovskite.components.UrbachTail`
+            with ``E0`` tied to the band centre (biased when the edge is not
+            at the centre).
+        band : {"gaussian", "asymmetric", "lorentzian"}
+            Band shape: :class:`~hyperspy_perovskite.components.GaussianEmission`,
+            :class:`~hyperspy_perovskite.components.AsymmetricEmission` (tail
+            on the low-energy side) or HyperSpy's ``Lorentzian`` (sharp lines
+            of quantum emitters; width ``gamma``).
+        background : {"offset", "linear", "none", "energy_offset"}
+            ``"offset"`` (default) is a level constant in the measured
+            wavelength space (a detector dark level): an ``Offset`` on the
+            wavelength axis, and on the energy axis a
+            :class:`~hyperspy_perovskite.components.WavelengthOffset`, the same
+            level carried through the Jacobian. ``"linear"`` is a first-order
+            polynomial on the fitted axis; ``"energy_offset"`` a constant on
+            the energy axis (both warn on the energy axis).
         axis : {"wavelength", "energy"}
             Fit on the wavelength axis (nm) or on photon energy (eV) after
-            :meth:`to_eV` with its Jacobian. The model then belongs to the
-            converted signal (``m.signal``); this signal is not modified.
-            As in LumiSpy, the converted intensity is per meV, so the band
-            area ``A`` (over eV) is the wavelength-integrated counts / 1000.
+            :meth:`to_eV` with its Jacobian (air wavelengths, as LumiSpy).
+            The model then belongs to the converted signal (``m.signal``);
+            this signal is not modified. The converted intensity is per meV,
+            so a band area ``A`` over eV is the wavelength-integrated counts /
+            1000.
         signal_range : tuple of float, optional
             ``(start, end)`` of the fitted range in the unit of ``axis`` (nm
             or eV).
         mask : array of bool, optional
-            Navigation-shaped; True pixels are not fitted.
+            Navigation-shaped; True pixels are not fitted (their parameters
+            are NaN with ``is_set`` False).
         poisson : bool
             Weight the fit for photon counting, with the variance estimated
             as the counts smoothed over 7 channels (at least 1; see
-            :func:`~hyperspy_perovskite.analysis.cl_emission.poisson_variance`)
-            on the fitted copy (this signal's metadata are not changed), so
-            that the reported standard deviations are those of Poisson data.
-            Otherwise an existing ``metadata.Signal.Noise_properties.variance``
-            is used, or the fit is unweighted as ``m.multifit()``.
+            :func:`~hyperspy_perovskite.analysis.cl_emission.poisson_variance`).
+            The data are first checked to look like counts (non-negative,
+            integer, variance near the mean;
+            :func:`~hyperspy_perovskite.analysis.cl_checks.counts_check`) and
+            a warning says why when they do not. Default (False): an existing
+            ``metadata.Signal.Noise_properties.variance`` is used, or the fit
+            is unweighted as ``m.multifit()``.
+        spikes : bool
+            Replace one- and two-channel spikes (cosmic rays) by the running
+            median before fitting
+            (:func:`~hyperspy_perovskite.analysis.cl_checks.remove_spikes`);
+            this signal is not modified.
         bounded : bool
             Keep parameters within their bounds (A >= 0, sigma > 0, Eu > 0).
         max_iterations : int
@@ -321,11 +307,9 @@ class CLEmissionMixin:
         -------
         hyperspy.models.model1d.Model1D
             The fitted model; the engine's per-pixel outcome is in
-            ``m.fast_fit_result`` (convergence flags, reduced chi-squared).
-            Pixels that did not converge have ``is_set`` False. The model
-            belongs to ``m.signal`` (this signal, or its unit-normalised,
-            energy-converted or Poisson-weighted copy): save it with
-            ``m.save(filename)``.
+            ``m.fast_fit_result``. Pixels that did not converge or were masked
+            have ``is_set`` False. Maps with a validity from every parameter:
+            :meth:`emission_maps`.
 
         Examples
         --------
@@ -337,184 +321,76 @@ class CLEmissionMixin:
         >>> bool(np.all(np.abs(c - truth["centre"]) < 1.0))
         True
         """
-        from hyperspy.api import model as hs_model
-
-        from hyperspy_perovskite.components import GaussianEmission, UrbachTail
-        from hyperspy_perovskite.fitting import fast_multifit
-
-        if isinstance(n_peaks, bool) or n_peaks not in (1, 2):
-            raise ValueError(f"n_peaks must be 1 or 2, not {n_peaks!r}.")
-        if background not in _BACKGROUNDS:
-            raise ValueError(
-                f"background must be one of {_BACKGROUNDS}, not {background!r}."
-            )
-        if not isinstance(tail, bool):
-            raise TypeError(f"tail must be True or False, not {tail!r}.")
-        if tail and axis != "energy":
-            raise ValueError(
-                "The Urbach tail is exponential in photon energy: use "
-                "fit_emission(tail=True, axis='energy')."
-            )
-        base = self
-        if poisson:  # before any Jacobian, which then transforms the variance
-            base = self._deepcopy_with_new_data(self.data, copy_variance=False)
-            var = poisson_variance(base.data)
-            base.set_noise_variance(
-                base._deepcopy_with_new_data(var, copy_variance=False)
-            )
-        s = base._fit_signal(axis)
-        ax = s.axes_manager.signal_axes[0]
-        if signal_range is not None:
-            try:
-                x1, x2 = (float(v) for v in signal_range)
-            except (TypeError, ValueError) as err:
-                raise ValueError(
-                    f"signal_range must be (start, end) in {ax.units}, got {signal_range!r}."
-                ) from err
-            lo, hi = min(ax.low_value, ax.high_value), max(ax.low_value, ax.high_value)
-            if not (lo <= min(x1, x2) < max(x1, x2) <= hi):
-                raise ValueError(
-                    f"signal_range {signal_range} must lie within the axis "
-                    f"({lo:.6g}-{hi:.6g} {ax.units}) and have start < end."
-                )
-            x1, x2 = min(x1, x2), max(x1, x2)
-        else:
-            x1, x2 = ax.low_value, ax.high_value
-        if mask is not None:
-            mask = np.asarray(mask, dtype=bool)
-            if mask.shape != s.axes_manager._navigation_shape_in_array:
-                raise ValueError(
-                    f"mask has shape {mask.shape}; it must have the navigation shape "
-                    f"{s.axes_manager._navigation_shape_in_array}."
-                )
-
-        m = s.create_model()
-        g1 = GaussianEmission()
-        g1.name = "Emission"
-        comps = [g1]
-        if n_peaks == 2:
-            g2 = GaussianEmission()
-            g2.name = "Emission_2"
-            comps.append(g2)
-        if tail:
-            t = UrbachTail()
-            t.name = "Urbach"
-            comps.append(t)
-        if background == "offset":
-            b = hs_model.components1D.Offset()
-        elif background == "linear":
-            b = hs_model.components1D.Polynomial(order=1)
-        if background != "none":
-            b.name = "Background"
-            comps.append(b)
-        m.extend(comps)
-        m.set_signal_range(x1, x2)
-
-        kw = dict(
-            mask=mask,
-            starting_values="current",
+        settings = _cl_fit.FitSettings(n_peaks, band, tail, background, axis)
+        options = resolve_options(
+            self, show_progressbar=show_progressbar, num_workers=num_workers
+        )
+        s = _cl_fit.prepare_signal(self, settings, poisson, spikes)
+        x1, x2 = _cl_fit.fit_range(s, signal_range)
+        mask = _cl_fit.check_mask(s, mask)
+        m = _cl_fit.build_model(s, settings, x1, x2)
+        fit_kwargs = dict(
             bounded=bounded,
             max_iterations=max_iterations,
-            show_progressbar=show_progressbar,
-            num_workers=num_workers,
+            show_progressbar=options.show_progressbar,
+            num_workers=options.num_workers,
         )
-        self._starting_values(m, s, x1, x2, background, n_peaks, tail)
-        result = fast_multifit(m, **kw)
-        if tail or n_peaks == 2:
-            # these models have local minima: a second start, and each pixel
-            # keeps the fit with the lower chi-squared
-            first = _snapshot(m, result)
-            self._starting_values(m, s, x1, x2, background, n_peaks, tail, variant=1)
-            result = fast_multifit(m, **kw)
-            _keep_better(m, result, first)
+        result = _cl_fit.run_fit(m, s, settings, x1, x2, mask, fit_kwargs)
+        if settings.n_peaks == 2:
+            _cl_fit.order_bands(m, settings.axis)
+        _cl_fit.unset_unfitted(m, mask)
         m.fast_fit_result = result
         return m
 
-    fit_emission.__doc__ %= (SHOW_PROGRESSBAR_ARG, NUM_WORKERS_ARG)
-
-    @staticmethod
-    def _starting_values(m, s, x1, x2, background, n_peaks, tail, variant=0):
-        """Fill every parameter map with vectorised robust estimates.
-
-        ``variant=1`` is the second start of models with local minima: band
-        width from both half-maximum crossings and the tail starting at
-        Eu = 25 meV (ref. 33 of Li et al., Nat. Commun. 14, 7612 (2023): tens of meV for CsPbX3).
-        """
-        ax = s.axes_manager.signal_axes[0]
-        i1, i2 = ax.value_range_to_indices(x1, x2)
-        x = np.asarray(ax.axis[i1 : i2 + 1], dtype=float)
-        data = s.data[..., i1 : i2 + 1]
-        width = 1.0
-        if ax.is_binned:
-            width = (
-                ax.scale if ax.is_uniform else np.gradient(ax.axis)[i1 : i2 + 1].mean()
-            )
-        sv = emission_starting_values(
-            x,
-            data,
-            baseline=background,
-            n_peaks=n_peaks,
-            tail=tail,
-            variant=variant,
-            binned_width=width,
-        )
-        centre, sigma, height, area, a0, a1, c2, s2, A2, tA, eu = np.moveaxis(sv, -1, 0)
-
-        def put(param, values):
-            if param.map is None or param.map.shape != np.shape(values):
-                param._create_array()
-            param.map["values"][:] = values
-            param.map["is_set"][:] = True
-
-        g1 = m["Emission"]
-        put(g1.A, area)
-        put(g1.centre, centre)
-        put(g1.sigma, sigma)
-        if n_peaks == 2:
-            put(m["Emission_2"].A, A2)
-            put(m["Emission_2"].centre, c2)
-            put(m["Emission_2"].sigma, s2)
-        if tail:
-            t = m["Urbach"]
-            t.E0.twin_function_expr = "x"  # explicit identity twin: E0 = centre
-            t.E0.twin_inverse_function_expr = "x"
-            t.E0.twin = g1.centre
-            put(t.A, tA)
-            put(t.E0, centre)
-            put(t.Eu, eu)
-        if background == "offset":
-            put(m["Background"].offset, a0 + a1 * 0.5 * (x[0] + x[-1]))
-        elif background == "linear":
-            b = m["Background"]
-            put(b.a0, a0)
-            put(b.a1, a1)
-        for c in m:
-            c.fetch_stored_values()
+    fit_emission.__doc__ %= (
+        OPTIONS_PARAMETERS["show_progressbar"],
+        OPTIONS_PARAMETERS["num_workers"],
+    )
 
     # ------------------------------------------------------------------- maps
     def emission_maps(
-        self, model, component=None, min_significance=3.0, max_reduced_chisq=None
+        self,
+        model,
+        component=None,
+        n_sigma=3.0,
+        resolution=None,
+        max_reduced_chisq=None,
+        residual_test=True,
+        max_residual=0.1,
+        keep_invalid=False,
     ):
-        """Maps of the fitted emission band with uncertainties and quality.
+        """Maps of a fitted emission band with uncertainties and validity.
+
+        Every map is NaN where the fit is not valid (``keep_invalid=True``
+        keeps the raw values); the validity is built from all parameters
+        (see :func:`~hyperspy_perovskite.signals._cl_statistics.emission_validity`)
+        and travels in ``metadata.Validity``.
 
         Parameters
         ----------
         model : hyperspy.models.model1d.Model1D
             From :meth:`fit_emission` (or restored from a file).
-        component : str or GaussianEmission, optional
-            Band to map (default ``"Emission"``, the first band).
-        min_significance : float
-            Bands whose area is below this many standard deviations are
-            flagged invalid.
+        component : str or component, optional
+            Band to map (default ``"Emission"``, the higher-energy band).
+        n_sigma : float
+            Significance threshold (band and tail amplitudes, residual test).
+        resolution : float or str, optional
+            Spectral resolution (FWHM) in the unit of the fitted axis (nm or
+            eV; a string with a unit such as ``"0.5 nm"`` is converted):
+            narrower bands are rejected. Default: one channel.
         max_reduced_chisq : float, optional
-            Also flag pixels whose reduced chi-squared exceeds this.
+            Also reject pixels whose reduced chi-squared exceeds this.
+        residual_test : bool
+            Reject pixels whose residuals keep structure that is significant
+            (runs test) and larger than ``max_residual`` times the band
+            height: the chosen model does not describe the data.
+        max_residual : float
+        keep_invalid : bool
 
         Returns
         -------
         dict of hyperspy signals
-            ``centre``, ``fwhm``, ``sigma``, ``height``, ``area``, each with
-            ``<name>_std``; ``reduced_chisq``; ``quality`` (bit flags, 0 =
-            good); ``valid``; with a tail ``urbach_energy`` (meV) and its std.
+            See :func:`~hyperspy_perovskite.signals._cl_statistics.emission_maps`.
 
         Examples
         --------
@@ -525,43 +401,57 @@ class CLEmissionMixin:
         >>> int(maps["valid"].data.sum())
         16
         """
+        if resolution is not None:
+            unit = model.signal.axes_manager.signal_axes[0].units
+            resolution = parse_quantity(resolution, unit, name="resolution")
         return _cl_statistics.emission_maps(
             model,
             component=component,
-            min_significance=min_significance,
+            n_sigma=n_sigma,
+            resolution=resolution,
             max_reduced_chisq=max_reduced_chisq,
+            residual_test=residual_test,
+            max_residual=max_residual,
+            keep_invalid=keep_invalid,
         )
 
-    def urbach_energy_map(self, model, component=None):
+    def urbach_energy_map(self, model, component=None, **kwargs):
         """Urbach energy map (meV) and its standard deviation from a tail fit.
+
+        NaN where the tail is not valid (amplitude not significant, Eu out of
+        its physical range or at a bound, or the band itself not valid).
 
         Parameters
         ----------
         model : hyperspy.models.model1d.Model1D
             From ``fit_emission(tail=True, axis="energy")``.
-        component : str or UrbachTail, optional
+        component : str or tail component, optional
+        **kwargs
+            Passed to :meth:`emission_maps`.
 
         Returns
         -------
         eu, eu_std : hyperspy signals
         """
-        from hyperspy_perovskite.components import UrbachTail
-
-        t = _cl_statistics._find(model, component, UrbachTail)
-        maps = _cl_statistics.emission_maps(model, tail=t)
+        t = _cl_statistics._find(model, component, _cl_statistics._tail_classes())
+        maps = _cl_statistics.emission_maps(model, tail=t, **kwargs)
         return maps["urbach_energy"], maps["urbach_energy_std"]
 
-    def integrated_intensity_map(self, window, lazy_output=None):
-        """Intensity integrated over a spectral window, per pixel (no fit).
+    def integrated_intensity_map(
+        self, signal_range, lazy_output=None, show_progressbar=None, num_workers=None
+    ):
+        """Intensity integrated over a spectral range, per pixel (no fit).
 
-        Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2d: the CL map integrated around the
-        710 nm emission.
+        X. Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2d: the CL map
+        integrated around the 710 nm emission.
 
         Parameters
         ----------
-        window : tuple of float
+        signal_range : tuple of float
             ``(start, end)`` in nm for a wavelength axis (whatever unit the
             file uses) or in eV for an energy axis.
+        %s
+        %s
         %s
 
         Returns
@@ -578,18 +468,26 @@ class CLEmissionMixin:
         >>> s.integrated_intensity_map((700, 720)).data[0, 0]
         np.float64(19.0)
         """
-        s = self._fit_signal(
-            "energy" if self._spectral_kind()[1] == "energy" else "wavelength"
+        options = resolve_options(
+            self,
+            lazy_output=lazy_output,
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
         )
-        x1, x2 = self._window(s, window)
+        s = self._fit_signal(self._spectral_kind()[1])
+        x1, x2 = self._window(s, signal_range)
         out = s.isig[x1:x2].integrate1D(-1)
         ax = s.axes_manager.signal_axes[0]
         out.metadata.General.title = f"Integrated intensity {x1:g}-{x2:g} {ax.units}"
         out.metadata.Signal.quantity = f"intensity (counts {ax.units})"
         out = out.T if out.axes_manager.navigation_dimension else out
-        return _lazy_output(out, lazy_output)
+        return as_requested(out, options)
 
-    integrated_intensity_map.__doc__ %= (LAZY_OUTPUT_ARG,)
+    integrated_intensity_map.__doc__ %= (
+        OPTIONS_PARAMETERS["lazy_output"],
+        OPTIONS_PARAMETERS["show_progressbar"],
+        OPTIONS_PARAMETERS["num_workers"],
+    )
 
     @staticmethod
     def _window(s, window):
@@ -598,19 +496,32 @@ class CLEmissionMixin:
             x1, x2 = (float(v) for v in window)
         except (TypeError, ValueError) as err:
             raise ValueError(
-                f"window must be (start, end) in {ax.units}, got {window!r}."
+                f"signal_range must be (start, end) in {ax.units}, got {window!r}."
             ) from err
         lo, hi = sorted((ax.low_value, ax.high_value))
         x1, x2 = sorted((x1, x2))
         if x1 == x2 or x2 < lo or x1 > hi:
             raise ValueError(
-                f"window ({x1:g}, {x2:g}) {ax.units} does not overlap the spectral "
-                f"axis ({lo:.6g}-{hi:.6g} {ax.units}) or is empty."
+                f"signal_range ({x1:g}, {x2:g}) {ax.units} does not overlap the "
+                f"spectral axis ({lo:.6g}-{hi:.6g} {ax.units}) or is empty."
             )
         return max(x1, lo), min(x2, hi)
 
-    def centroid_map(self, signal_range=None, subtract_baseline=True, lazy_output=None):
+    def centroid(
+        self,
+        signal_range=None,
+        subtract_baseline=True,
+        lazy_output=None,
+        show_progressbar=None,
+        num_workers=None,
+    ):
         """Intensity-weighted mean wavelength (or energy) per pixel, no fit.
+
+        LumiSpy's ``centroid`` with the same name and ``signal_range``, made
+        vectorised (one pass over the data, lazy stays lazy), unit-safe (an
+        axis in mm is read as such) and, by default, with each spectrum's
+        baseline removed so that a flat background does not pull the centroid
+        to the middle of the range.
 
         Parameters
         ----------
@@ -619,6 +530,8 @@ class CLEmissionMixin:
         subtract_baseline : bool
             Remove each spectrum's 10th percentile first (see
             :func:`~hyperspy_perovskite.analysis.cl_emission.centroid`).
+        %s
+        %s
         %s
 
         Returns
@@ -633,23 +546,35 @@ class CLEmissionMixin:
         >>> s.set_signal_type("CL_STEM_perovskite")
         >>> ax = s.axes_manager.signal_axes[0]
         >>> ax.units, ax.offset = "nm", 650.0
-        >>> np.round(s.centroid_map().data, 1)
+        >>> np.round(s.centroid().data, 1)
         array([712., 712.])
         """
-        s = self._fit_signal(
-            "energy" if self._spectral_kind()[1] == "energy" else "wavelength"
+        options = resolve_options(
+            self,
+            lazy_output=lazy_output,
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
         )
+        s = self._fit_signal(self._spectral_kind()[1])
         if signal_range is not None:
             x1, x2 = self._window(s, signal_range)
             s = s.isig[x1:x2]
         ax = s.axes_manager.signal_axes[0]
         data = centroid(ax.axis, s.data, subtract_baseline=subtract_baseline)
-        out = _cl_statistics._map_signal_from_signal(
-            s, data, "Centroid", ax.units, "centroid"
+        return wrap_navigation_map(
+            compute(data, options),
+            s,
+            title="Centroid",
+            quantity="Centroid",
+            units=ax.units,
+            options=options,
         )
-        return _lazy_output(out, lazy_output)
 
-    centroid_map.__doc__ %= (LAZY_OUTPUT_ARG,)
+    centroid.__doc__ %= (
+        OPTIONS_PARAMETERS["lazy_output"],
+        OPTIONS_PARAMETERS["show_progressbar"],
+        OPTIONS_PARAMETERS["num_workers"],
+    )
 
     # ------------------------------------------------------------- statistics
     @staticmethod

@@ -21,7 +21,8 @@ import numpy as np
 from hyperspy.signals import ComplexSignal2D, Signal1D, Signal2D
 
 from hyperspy_perovskite.analysis import holography as holo
-from hyperspy_perovskite.analysis.device_geometry import to_nm
+from hyperspy_perovskite.metadata import DeviceGeometry
+from hyperspy_perovskite.units import axis_factor, parse_quantity
 
 __all__ = ["holography_stack_profiles"]
 
@@ -52,59 +53,68 @@ def _unwrapped_phase(signal):
 
 def _pixel_grid_nm(signal):
     ax_x, ax_y = signal.axes_manager.signal_axes
-    fx, fy = to_nm(ax_x.units), to_nm(ax_y.units)
-    if fx != fy:
-        raise ValueError("The two image axes must have the same length unit.")
+    fx = axis_factor(ax_x, "nm", name="an image axis (x)")
+    fy = axis_factor(ax_y, "nm", name="an image axis (y)")
     y, x = np.meshgrid(ax_y.axis * fy, ax_x.axis * fx, indexing="ij")
     return x, y
 
 
 def _geometry(phase, geometry, start, end, width):
-    geom = {}
-    src = geometry
-    if src is None:
-        src = phase.metadata.get_item("Device.Geometry")
-        src = src.as_dictionary() if src is not None else None
-    elif hasattr(src, "metadata"):
-        node = src.metadata.get_item("Device.Geometry")
-        if node is None:
+    """The stack geometry (:class:`DeviceGeometry`) with any overrides."""
+    if geometry is None:
+        geom = DeviceGeometry.from_metadata(phase.metadata, required=False)
+    elif hasattr(geometry, "metadata"):
+        geom = DeviceGeometry.from_metadata(geometry.metadata, required=False)
+        if geom is None:
             raise ValueError(
                 "The signal given as geometry has no metadata.Device.Geometry: "
                 "set it first (set_device_geometry / find_device_geometry)."
             )
-        src = node.as_dictionary()
-    if src is not None:
-        geom.update(dict(src))
-    if start is not None:
-        geom["start"] = [float(v) for v in start]
-    if end is not None:
-        geom["end"] = [float(v) for v in end]
-    if width is not None:
-        geom["width"] = float(width)
-    if "start" not in geom or "end" not in geom:
+    elif isinstance(geometry, DeviceGeometry):
+        geom = geometry
+    else:
+        raise TypeError(
+            "geometry must be a signal carrying metadata.Device.Geometry or a "
+            f"DeviceGeometry, got {type(geometry).__name__}."
+        )
+    if geom is None and (start is None or end is None):
         raise ValueError(
             "No stack geometry: pass start=(x, y) and end=(x, y) in nm, or "
-            "geometry=<signal or dict with metadata.Device.Geometry>."
+            "geometry=<signal with metadata.Device.Geometry>."
         )
-    geom.setdefault("width", None)
-    geom.setdefault("interface_names", [])
-    geom.setdefault("interface_positions", [])
-    return geom
+    if geom is None:
+        geom = DeviceGeometry(start, end)
+    start = geom.start if start is None else [_nm(v, "start") for v in start]
+    end = geom.end if end is None else [_nm(v, "end") for v in end]
+    keep = (start, end) == (geom.start, geom.end)
+    return DeviceGeometry(
+        start,
+        end,
+        geom.interface_positions if keep else [],
+        geom.interface_names if keep else None,
+        geom.layers if keep else [],
+        geom.width if width is None else _nm(width, "width"),
+        geom.method,
+        geom.confidence,
+    )
+
+
+def _nm(value, name):
+    return parse_quantity(value, "nm", name=name)
 
 
 def _reference(geom, reference):
-    names = list(geom["interface_names"])
-    pos = list(geom["interface_positions"])
     if reference is None:
-        return (names[0], pos[0]) if names else ("start", 0.0)
+        names = geom.interface_names
+        return (names[0], geom.interface_positions[0]) if names else ("start", 0.0)
     if reference == "start":
         return "start", 0.0
-    if reference not in names:
+    if reference not in geom.interface_names:
         raise ValueError(
             f"Unknown interface {reference!r}; the geometry has "
-            f"{names or 'no interfaces'} (or use 'start')."
+            f"{geom.interface_names or 'no interfaces'} (or use 'start')."
         )
-    return reference, pos[names.index(reference)]
+    return reference, geom.interface(reference)
 
 
 def _beam_energy(phase, beam_energy):
@@ -115,7 +125,13 @@ def _beam_energy(phase, beam_energy):
             "No beam energy: pass beam_energy=<kV> or set "
             "metadata.Acquisition_instrument.TEM.beam_energy."
         )
-    return float(beam_energy)
+    kv = parse_quantity(beam_energy, "kV", name="beam_energy")
+    if not 1.0 <= kv <= 3000.0:
+        raise ValueError(
+            f"beam_energy = {kv:g} kV is not an electron microscope's: give it in "
+            "kV (e.g. 300) or as a string with a unit ('300 kV')."
+        )
+    return kv
 
 
 def holography_stack_profiles(
@@ -143,19 +159,20 @@ def holography_stack_profiles(
         ``reconstruct_phase``), whose phase is unwrapped here. Navigation
         axes (bias steps, times) are kept. Lazy signals are projected chunk
         by chunk; the returned profiles are in memory.
-    thickness : float
-        Specimen thickness along the beam (nm).
-    beam_energy : float or None
-        kV; default ``metadata.Acquisition_instrument.TEM.beam_energy``.
+    thickness : float or str
+        Specimen thickness along the beam (number in nm, or ``"120 nm"``).
+    beam_energy : float, str or None
+        kV (or ``"300 kV"``); default ``metadata.Acquisition_instrument.TEM.beam_energy``.
     eps_r : float
         Relative permittivity used for the charge density.
     geometry : signal, dict or None
         Source of ``Device.Geometry`` (e.g. the EDX map of the same area);
         default: the phase's own metadata.
     start, end, width : optional
-        Override the stack line (nm, calibrated image frame) and band width.
-    bin_size : float or None
-        nm along the stack (default: pixel size).
+        Override the stack line and band width (numbers in nm in the
+        calibrated image frame, or strings with a unit).
+    bin_size : float, str or None
+        Along the stack (number in nm; default: pixel size).
     reference : str or None
         Interface the positions are measured from (default: the first
         interface, else the line start).
@@ -202,6 +219,7 @@ def holography_stack_profiles(
     else:
         ref_data = None
     E0 = _beam_energy(phase, beam_energy)
+    thickness = _nm(thickness, "thickness")
     geom = _geometry(phase, geometry, start, end, width)
     ref_name, ref_pos = _reference(geom, reference)
     x, y = _pixel_grid_nm(ph)
@@ -209,7 +227,13 @@ def holography_stack_profiles(
     if ref_data is not None:
         data = data - ref_data
     pos, mean, var = holo.phase_to_stack_profile(
-        data, x, y, geom["start"], geom["end"], geom["width"], bin_size
+        data,
+        x,
+        y,
+        geom.start,
+        geom.end,
+        geom.width,
+        None if bin_size is None else _nm(bin_size, "bin_size"),
     )
     if hasattr(mean, "compute"):
         import dask
@@ -256,17 +280,7 @@ def holography_stack_profiles(
                 "savgol_polyorder": int(polyorder),
             },
         )
-        s.metadata.set_item(
-            "Device.Geometry",
-            {
-                "start": [float(v) for v in geom["start"]],
-                "end": [float(v) for v in geom["end"]],
-                "position_units": "nm",
-                "width": None if geom["width"] is None else float(geom["width"]),
-                "interface_names": list(geom["interface_names"]),
-                "interface_positions": [float(v) for v in geom["interface_positions"]],
-                "reference": ref_name,
-            },
-        )
+        geom.to_metadata(s.metadata)
+        s.metadata.set_item("Device.Profile.reference", ref_name)
         out[name] = s
     return out

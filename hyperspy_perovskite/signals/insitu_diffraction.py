@@ -43,6 +43,7 @@ from hyperspy_perovskite.crystallography import (
 from hyperspy_perovskite.crystallography import (
     index_spots as _index_spots_fn,
 )
+from hyperspy_perovskite.units import UnitError, parse_quantity
 
 __all__ = ["InSituSAEDSeries", "LazyInSituSAEDSeries"]
 
@@ -74,6 +75,41 @@ _DECOMP_PARAMS = """phase : str or Phase, optional
             A precomputed :meth:`azimuthal_profile` (saves recomputing it).
         npt : int or None
             Radial bins of the azimuthal profile when it is computed."""
+
+
+# plausible ranges of plain numbers in the default units (TEMs run at
+# 20-3000 kV; SAED camera lengths are 0.01-100 m; detector pixels 0.5-1000 um)
+_PLAUSIBLE = {
+    "beam_energy": ("kV", 20.0, 3000.0, "eV"),
+    "camera_length": ("mm", 10.0, 1e5, "m"),
+    "detector_pixel_size": ("um", 0.5, 1000.0, "mm"),
+}
+
+
+def _camera_geometry(detector_pixel_size, camera_length, beam_energy):
+    """Detector pixel (um), camera length (mm), beam energy (kV), checked."""
+    out = []
+    for name, value in (
+        ("detector_pixel_size", detector_pixel_size),
+        ("camera_length", camera_length),
+        ("beam_energy", beam_energy),
+    ):
+        unit, lo, hi, other = _PLAUSIBLE[name]
+        try:
+            v = parse_quantity(value, unit, name=name)
+        except UnitError:
+            if name != "beam_energy":
+                raise
+            # an electron energy in eV is the accelerating voltage in V
+            v = parse_quantity(value, "keV", name=name)
+        if not lo <= v <= hi:
+            raise UnitError(
+                f"{name}={value!r} is {v:g} {unit}, outside the range of TEMs "
+                f"({lo:g}-{hi:g} {unit}). A plain number is in {unit}; if it is "
+                f"in {other}, write it with its unit, e.g. {name}='{value} {other}'."
+            )
+        out.append(v)
+    return out
 
 
 def _check_not_both(lazy_output, inplace=False):
@@ -155,15 +191,27 @@ class InSituSAEDSeries(ElectronDiffraction2D):
         """Calibrate the diffraction axes in 1/A with the direct beam at 0.
 
         Give either ``scale`` (1/A per pixel) or the camera geometry
-        (``detector_pixel_size`` in um and ``camera_length`` in mm; the beam
-        energy in kV is read from ``metadata.Acquisition_instrument.TEM`` when
+        (``detector_pixel_size``, ``camera_length`` and the beam energy, read
+        from ``metadata.Acquisition_instrument.TEM.beam_energy`` in kV when
         not given), see
         :func:`~hyperspy_perovskite.crystallography.reciprocal_pixel_size`.
+        Every length and energy accepts a plain number in its default unit
+        or a string with a unit (``"15 um"``, ``"0.3 m"``, ``"300 kV"``);
+        a plain number far outside the range of TEMs (a beam energy above
+        3000 kV, a camera length below 10 mm, a detector pixel outside
+        0.5-1000 um) is refused: it is almost always a value in another unit
+        (eV for kV, m for mm).
 
         Parameters
         ----------
-        scale : float, optional
-        detector_pixel_size, camera_length, beam_energy : float, optional
+        scale : float or str, optional
+            1/A per pixel (``"0.0025 1/A"``).
+        detector_pixel_size : float or str, optional
+            Default unit um.
+        camera_length : float or str, optional
+            Default unit mm.
+        beam_energy : float or str, optional
+            Default unit kV.
         center : (float, float), optional
             Direct-beam position (x, y) in pixels; default the frame centre.
         inplace : bool
@@ -174,12 +222,17 @@ class InSituSAEDSeries(ElectronDiffraction2D):
         -------
         InSituSAEDSeries or None
 
+        Raises
+        ------
+        hyperspy_perovskite.units.UnitError
+            For a value of the wrong dimension or a plain number out of range.
+
         Examples
         --------
         >>> from hyperspy_perovskite.signals.insitu_diffraction import InSituSAEDSeries
         >>> s = InSituSAEDSeries(np.zeros((3, 64, 64)))
         >>> s.metadata.set_item("Acquisition_instrument.TEM.beam_energy", 300.0)
-        >>> c = s.calibrate(detector_pixel_size=15.0, camera_length=300.0)
+        >>> c = s.calibrate(detector_pixel_size=15.0, camera_length="0.3 m")
         >>> ax = c.axes_manager.signal_axes[0]
         >>> ax.units, round(ax.scale, 5), ax.value2index(0.0)
         ('k_A^-1', 0.00254, 32)
@@ -201,9 +254,14 @@ class InSituSAEDSeries(ElectronDiffraction2D):
                         "No beam energy: give beam_energy= (kV) or set "
                         "metadata.Acquisition_instrument.TEM.beam_energy."
                     )
+            detector_pixel_size, camera_length, beam_energy = _camera_geometry(
+                detector_pixel_size, camera_length, beam_energy
+            )
             scale = reciprocal_pixel_size(
                 detector_pixel_size, camera_length, beam_energy
             )
+        else:
+            scale = parse_quantity(scale, "1/angstrom", name="scale")
         if not (np.isfinite(scale) and scale > 0):
             raise ValueError(f"scale must be positive (1/A per pixel), got {scale}.")
         out = self if inplace else self._deepcopy_with_new_data(self.data)

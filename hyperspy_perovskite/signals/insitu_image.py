@@ -19,31 +19,49 @@ from hyperspy_perovskite._dask import dask_view
 from hyperspy_perovskite.analysis import drift as _drift
 from hyperspy_perovskite.analysis import fringes as _fringes
 from hyperspy_perovskite.analysis import regions as _regions
+from hyperspy_perovskite.signals._base import (
+    OPTIONS_PARAMETERS,
+    compute,
+    resolve_options,
+)
 from hyperspy_perovskite.stimulus import dose as _dose
 from hyperspy_perovskite.stimulus import record as _record
+from hyperspy_perovskite.stimulus.dose_source import resolve_dose_rate
+from hyperspy_perovskite.units import axis_factor, parse_quantity
 
 __all__ = ["InSituImageSeries", "LazyInSituImageSeries"]
 
 # eager data are wrapped in dask chunks of about this size along time, so that
 # the threaded scheduler spreads frames over the cores with bounded memory
 _FRAME_BYTES_PER_CHUNK = 16 * 2**20
+_OPTS = "\n".join(
+    "        " + OPTIONS_PARAMETERS[k]
+    for k in ("show_progressbar", "lazy_output", "num_workers")
+)
 
 
-def _compute(arr, lazy_output, show_progressbar, num_workers):
-    """Compute a dask array unless a lazy output is wanted."""
-    if lazy_output:
-        return arr
-    if show_progressbar is None:
-        import hyperspy.api as hs
+def _options(signal, show_progressbar, lazy_output, num_workers, inplace=False):
+    """Resolved options; eager in-memory data show no bar unless asked."""
+    if show_progressbar is None and not signal._lazy:
+        show_progressbar = False
+    return resolve_options(
+        signal,
+        inplace=inplace,
+        lazy_output=lazy_output,
+        show_progressbar=show_progressbar,
+        num_workers=num_workers,
+    )
 
-        show_progressbar = hs.preferences.General.show_progressbar
-    kwargs = {} if num_workers is None else {"num_workers": int(num_workers)}
-    if show_progressbar:
-        from dask.diagnostics import ProgressBar
 
-        with ProgressBar():
-            return arr.compute(**kwargs)
-    return arr.compute(**kwargs)
+def _d_spacings(d_spacing):
+    """d-spacings in A from numbers (A), strings ("0.636 nm") or quantities."""
+    items = (
+        d_spacing if isinstance(d_spacing, (list, tuple, np.ndarray)) else [d_spacing]
+    )
+    d = np.array([parse_quantity(v, "angstrom", name="d_spacing") for v in items])
+    if d.size == 0 or not np.all(np.isfinite(d)) or np.any(d <= 0):
+        raise ValueError(f"d_spacing must be positive lengths (A), got {d_spacing!r}.")
+    return d
 
 
 def _axis_dict(ax):
@@ -76,22 +94,23 @@ class InSituImageSeries(Signal2D):
     --------
     >>> s = hs.signals.Signal2D(np.zeros((3, 32, 32)))
     >>> s.set_signal_type("insitu_image_series")
-    >>> s.axes_manager[0].name, s.axes_manager[0].units
-    ('time', 's')
+    >>> s.axes_manager[0].name  # its unit is not guessed: set it
+    'time'
+    >>> s.axes_manager[0].units, s.axes_manager[0].scale = "s", 0.04
     """
 
     _signal_type = "insitu_image_series"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # idempotent: name a bare navigation axis "time" in s, never overwrite
+        # idempotent: name a bare navigation axis "time", never overwrite; its
+        # unit is NOT set: a frame axis without a time unit is refused by the
+        # methods that need times until the user gives the frame time
         nav = self.axes_manager.navigation_axes
         if len(nav) == 1:
             ax = nav[0]
             if not isinstance(ax.name, str) or ax.name in ("", "<undefined>"):
                 ax.name = "time"
-            if not isinstance(ax.units, str) or ax.units in ("", "<undefined>"):
-                ax.units = "s"
 
     # ------------------------------------------------------------------ utils
     def _time_axis(self):
@@ -103,13 +122,23 @@ class InSituImageSeries(Signal2D):
             )
         return _record.frame_time_axis(self)
 
+    def _frame_axis(self):
+        """The navigation axis of the frames (any unit: drift needs no times)."""
+        nav = self.axes_manager.navigation_axes
+        if len(nav) != 1:
+            raise ValueError(
+                "An in situ image series needs exactly one navigation axis (time); "
+                f"this signal has {len(nav)}. Use s.inav / s.transpose to select it."
+            )
+        return nav[0]
+
     def _pixel_size_angstrom(self):
         ax_x, ax_y = self.axes_manager.signal_axes
         for ax in (ax_x, ax_y):
             if not ax.is_uniform:
                 raise ValueError("The image axes must be uniform.")
-        px = _dose.length_to_angstrom(abs(ax_x.scale), ax_x.units)
-        py = _dose.length_to_angstrom(abs(ax_y.scale), ax_y.units)
+        px = abs(ax_x.scale) * axis_factor(ax_x, "angstrom", name="pixel size")
+        py = abs(ax_y.scale) * axis_factor(ax_y, "angstrom", name="pixel size")
         if not np.isclose(px, py, rtol=1e-6):
             raise ValueError(
                 f"Non-square pixels ({py} x {px} A) are not supported for fringe "
@@ -198,6 +227,7 @@ class InSituImageSeries(Signal2D):
         --------
         >>> s = hs.signals.Signal2D(np.zeros((4, 16, 16)))
         >>> s.set_signal_type("insitu_image_series")
+        >>> s.axes_manager[0].units = "s"
         >>> s2 = s.attach_stimulus({"time": [0, 1, 2, 3], "Bias": ([0, 1, 1, 1], "V")})
         >>> s2.stimulus["Bias"].data
         array([0., 1., 1., 1.])
@@ -210,134 +240,14 @@ class InSituImageSeries(Signal2D):
         return _record.stimulus_channels(self)
 
     # ------------------------------------------------------------------ dose
-    def electron_dose(
-        self,
-        dose_rate=None,
-        beam_current=None,
-        illuminated_area=None,
-        exposure=None,
-        regions=None,
-        beam_profile=None,
-        critical_dose=None,
-        material=None,
-        cumulative=True,
-    ):
-        """Electron fluence per frame or cumulative dose (e/A^2), per region.
-
-        The dose rate comes from, in this order: ``dose_rate`` (e/A^2/s),
-        ``beam_current`` (A) over ``illuminated_area`` (A^2, default the frame
-        area), a ``dose_rate`` or ``beam_current`` channel of the stimulus
-        record (time-resolved), ``metadata.Stimulus.Dose``, or
-        ``metadata.Acquisition_instrument.TEM.beam_current`` (nA, HyperSpy
-        convention).
-
-        Parameters
-        ----------
-        dose_rate, beam_current, illuminated_area : float, optional
-        exposure : float or array, optional
-            Exposure per frame, s (default the frame interval).
-        regions : dict, optional
-            ``{name: RectangularROI, (left, right, top, bottom) or boolean mask}``;
-            default one region "frame".
-        beam_profile : numpy.ndarray, optional
-            Relative beam intensity over the frame (1 = nominal dose rate), e.g.
-            0 where the beam was blanked or outside the illuminated disc.
-        critical_dose : float, optional
-            Critical dose (e/A^2); frames beyond it are flagged.
-        material : str, optional
-            Take the critical dose from
-            :data:`hyperspy_perovskite.stimulus.dose.CRITICAL_DOSES`.
-        cumulative : bool
-            Cumulative dose (default) or fluence per frame.
-
-        Returns
-        -------
-        Signal1D
-            Navigation axis: region; signal axis: time. ``metadata.Dose``
-            holds the dose rate source, critical dose and, per region,
-            ``exceeded`` and the first frame/time beyond it.
-
-        Examples
-        --------
-        >>> s = hs.signals.Signal2D(np.zeros((5, 16, 16)))
-        >>> s.set_signal_type("insitu_image_series")
-        >>> s.axes_manager[0].scale = 0.04
-        >>> d = s.electron_dose(dose_rate=100.0, critical_dose=10.0)
-        >>> d.data
-        array([ 4.,  8., 12., 16., 20.])
-        >>> d.metadata.Dose.Regions.frame.critical_time
-        0.08
-        """
-        import hyperspy.api as hs
-
-        ax_t, times = self._time_axis()
+    def _region_masks(self, regions):
+        """``{name: boolean mask}`` of the frame from ROIs, tuples or masks."""
         ny, nx = self.axes_manager.signal_shape[::-1]
-        if dose_rate is not None and beam_current is not None:
-            raise ValueError("Give either dose_rate or beam_current, not both.")
-        source = None
-        if dose_rate is not None:
-            rate = np.asarray(dose_rate, dtype=float)
-            source = "dose_rate argument"
-        else:
-            if beam_current is None and _record.has_record(self):
-                rec = _record.get_record(self)
-                for name, ch in rec["channels"].items():
-                    if ch["quantity"] in ("dose_rate", "beam_current"):
-                        vals = _record.interpolate_channel(
-                            rec["time"] + rec["time_offset"],
-                            ch["values"],
-                            times,
-                            ch["interpolation"],
-                        )
-                        if ch["quantity"] == "dose_rate":
-                            rate = vals
-                        else:
-                            beam_current = vals
-                        source = f"stimulus record channel {name}"
-                        break
-            if source is None and beam_current is None:
-                md = self.metadata
-                if md.has_item("Stimulus.Dose.dose_rate"):
-                    rate = float(md.Stimulus.Dose.dose_rate)
-                    source = "metadata.Stimulus.Dose.dose_rate"
-                elif md.has_item("Stimulus.Dose.beam_current"):
-                    beam_current = float(md.Stimulus.Dose.beam_current)
-                    source = "metadata.Stimulus.Dose.beam_current"
-                elif md.has_item("Acquisition_instrument.TEM.beam_current"):
-                    # HyperSpy stores the beam current in nA
-                    beam_current = (
-                        float(md.Acquisition_instrument.TEM.beam_current) * 1e-9
-                    )
-                    source = "metadata.Acquisition_instrument.TEM.beam_current"
-                else:
-                    raise ValueError(
-                        "No dose rate: pass dose_rate (e/A^2/s) or beam_current (A), "
-                        "or attach a stimulus record with a dose_rate/beam_current "
-                        "channel."
-                    )
-            if beam_current is not None:
-                if illuminated_area is None:
-                    px = self._pixel_size_angstrom()
-                    illuminated_area = ny * nx * px * px
-                rate = _dose.dose_rate_from_beam_current(beam_current, illuminated_area)
-                source = source or "beam_current argument"
-        if np.any(np.asarray(rate) < 0):
-            raise ValueError("The dose rate must be >= 0.")
-        fluence, cum = _dose.cumulative_dose(times, rate, exposure)
         if regions is None:
             regions = {"frame": None}
         if not isinstance(regions, dict) or not regions:
             raise TypeError("regions must be a non-empty dict {name: ROI or mask}.")
-        if beam_profile is not None:
-            beam_profile = np.asarray(beam_profile, dtype=float)
-            if beam_profile.shape != (ny, nx):
-                raise ValueError(
-                    f"beam_profile must have the frame shape {(ny, nx)}, got "
-                    f"{beam_profile.shape}."
-                )
-            if np.any(beam_profile < 0):
-                raise ValueError("beam_profile must be >= 0.")
-        names, factors = [], []
+        masks = {}
         for name, reg in regions.items():
             if reg is None:
                 mask = np.ones((ny, nx), bool)
@@ -353,62 +263,355 @@ class InSituImageSeries(Signal2D):
                 mask[ys, xs] = True
             if not mask.any():
                 raise ValueError(f"Region {name!r} is empty.")
-            f = 1.0 if beam_profile is None else float(beam_profile[mask].mean())
-            names.append(str(name))
-            factors.append(f)
-        base = cum if cumulative else fluence
-        data = np.asarray(factors)[:, None] * base[None, :]
-        if material is not None:
-            crit, entry = _dose.critical_dose(material)
-            if critical_dose is not None:
-                raise ValueError("Give either critical_dose or material, not both.")
-            crit_source = entry["source"]
-        else:
-            crit = critical_dose
-            crit_source = "user" if crit is not None else ""
-        md = self._result_metadata(
-            "Cumulative electron dose" if cumulative else "Electron fluence per frame",
-            "Dose (e/A^2)",
+            masks[str(name)] = mask
+        return masks
+
+    def _beam_profile(self, beam_profile):
+        if beam_profile is None:
+            return None
+        ny, nx = self.axes_manager.signal_shape[::-1]
+        beam_profile = np.asarray(beam_profile, dtype=float)
+        if beam_profile.shape != (ny, nx):
+            raise ValueError(
+                f"beam_profile must have the frame shape {(ny, nx)}, got "
+                f"{beam_profile.shape}."
+            )
+        if np.any(beam_profile < 0) or not np.all(np.isfinite(beam_profile)):
+            raise ValueError("beam_profile must be finite and >= 0.")
+        return beam_profile
+
+    def _dose_inputs(
+        self, dose_rate, beam_current, illuminated_area, exposure, pre_dose
+    ):
+        """Frame times, rates, exposures and pre-dose (all checked)."""
+        ax_t, times = self._time_axis()
+        ny, nx = self.axes_manager.signal_shape[::-1]
+        rate, source = resolve_dose_rate(
+            self,
+            times,
+            lambda: ny * nx * self._pixel_size_angstrom() ** 2,
+            dose_rate,
+            beam_current,
+            illuminated_area,
         )
+        if exposure is None:
+            if times.size < 2:
+                raise ValueError("Give the exposure (s) of a single frame.")
+            exposure = np.append(np.diff(times), times[-1] - times[-2])
+        exposure = np.broadcast_to(
+            parse_quantity(exposure, "s", name="exposure"), times.shape
+        ).astype(float)
+        fluence, cum = _dose.cumulative_dose(times, rate, exposure)
+        pre_source = "given"
+        if isinstance(pre_dose, str) and pre_dose == "auto":
+            # frames sliced off the start of the movie (time axis not at 0)
+            # were exposed at the first frame's rate from t = 0
+            pre_dose = float(rate[0] * times[0]) if times[0] > 0 else 0.0
+            pre_source = (
+                "first frame's dose rate from t = 0" if times[0] > 0 else "none"
+            )
+        else:
+            pre_dose = parse_quantity(pre_dose, "e/A^2", name="pre_dose")
+        if not np.isfinite(pre_dose) or pre_dose < 0:
+            raise ValueError(f"pre_dose must be >= 0 e/A^2, got {pre_dose!r}.")
+        return (
+            ax_t,
+            times,
+            rate,
+            source,
+            exposure,
+            fluence,
+            cum + pre_dose,
+            (float(pre_dose), pre_source),
+        )
+
+    def _dose_metadata(self, title, source, cumulative, rate, times, pre):
+        md = self._result_metadata(title, "Dose (e/A^2)")
         md.pop("Stimulus", None)
-        dose_md = {
+        guide = _dose.DOSE_RATE_GUIDELINE
+        above = np.nonzero(rate > guide["dose_rate"])[0]
+        if above.size:
+            warnings.warn(
+                f"The dose rate exceeds the guideline of {guide['dose_rate']:g} "
+                f"e/(A^2 s) ({guide['source']}) in {above.size} frame(s), first at "
+                f"t = {times[above[0]]:g} s (max {rate.max():.3g} e/(A^2 s)).",
+                UserWarning,
+                stacklevel=3,
+            )
+        md["Dose"] = {
             "dose_rate_source": source,
             "cumulative": bool(cumulative),
             "dose_units": "e/A^2",
+            "pre_dose": pre[0],
+            "pre_dose_units": "e/A^2",
+            "pre_dose_source": pre[1],
+            "max_dose_rate": float(np.max(rate)),
+            "max_dose_rate_units": "e/A^2/s",
+            "dose_rate_guideline": guide["dose_rate"],
+            "dose_rate_guideline_units": guide["units"],
+            "dose_rate_guideline_source": guide["source"],
+            "dose_rate_guideline_exceeded": bool(above.size),
             "Regions": {},
         }
+        return md
+
+    def _critical(self, critical_dose, material):
+        if material is not None:
+            if critical_dose is not None:
+                raise ValueError("Give either critical_dose or material, not both.")
+            crit, entry = _dose.critical_dose(material)
+            return crit, entry["source"]
+        if critical_dose is None:
+            return None, ""
+        return parse_quantity(critical_dose, "e/A^2", name="critical_dose"), "user"
+
+    def electron_dose(
+        self,
+        dose_rate=None,
+        beam_current=None,
+        illuminated_area=None,
+        exposure=None,
+        regions=None,
+        beam_profile=None,
+        critical_dose=None,
+        material=None,
+        cumulative=True,
+        pre_dose="auto",
+    ):
+        """Electron fluence per frame or cumulative dose (e/A^2), per region.
+
+        The dose rate comes from, in this order: ``dose_rate`` (e/A^2/s),
+        ``beam_current`` (A) over ``illuminated_area`` (A^2, default the frame
+        area), a ``dose_rate`` or ``beam_current`` channel of the stimulus
+        record (time-resolved; frames it does not cover are refused, never
+        counted as zero), ``metadata.Stimulus.Dose``, or
+        ``metadata.Acquisition_instrument.TEM.beam_current`` (nA, HyperSpy
+        convention). Every value accepts a string with a unit (``"20 pA"``).
+        Frames above the dose-rate guideline of
+        :data:`~hyperspy_perovskite.stimulus.dose.DOSE_RATE_GUIDELINE`
+        (90 e/(A^2 s), Hao & Cai, Microstructures 5, 2025012 (2025)) are
+        flagged with a warning and in ``metadata.Dose``.
+
+        Parameters
+        ----------
+        dose_rate, beam_current, illuminated_area : float or str, optional
+        exposure : float, str or array, optional
+            Exposure per frame, s (default the frame interval).
+        regions : dict, optional
+            ``{name: RectangularROI, (left, right, top, bottom) or boolean mask}``;
+            default one region "frame".
+        beam_profile : numpy.ndarray, optional
+            Relative beam intensity over the frame (1 = nominal dose rate).
+        critical_dose : float or str, optional
+            Critical dose (e/A^2); frames beyond it are flagged.
+        material : str, optional
+            Take the critical dose from
+            :data:`hyperspy_perovskite.stimulus.dose.CRITICAL_DOSES`.
+        cumulative : bool
+            Cumulative dose (default) or fluence per frame.
+        pre_dose : "auto", float or str
+            Dose before the first frame (e/A^2). "auto": a movie whose time
+            axis starts after 0 (e.g. sliced with ``s.inav[100:]``) received
+            the first frame's dose rate since t = 0, so slicing keeps the
+            cumulative dose.
+
+        Returns
+        -------
+        Signal1D
+            Navigation axis: region; signal axis: time. ``metadata.Dose``
+            holds the sources, the guideline flag, and per region
+            ``exceeded`` and the first frame/time beyond the critical dose.
+
+        Examples
+        --------
+        >>> s = hs.signals.Signal2D(np.zeros((5, 16, 16)))
+        >>> s.set_signal_type("insitu_image_series")
+        >>> s.axes_manager[0].units, s.axes_manager[0].scale = "s", 0.04
+        >>> d = s.electron_dose(dose_rate=50.0, critical_dose=5.0)
+        >>> d.data
+        array([ 2.,  4.,  6.,  8., 10.])
+        >>> d.metadata.Dose.Regions.frame.critical_time  # 6 > 5 e/A^2 at frame 2
+        0.08
+        >>> s.inav[2:].electron_dose(dose_rate=50.0).data  # slicing keeps the dose
+        array([ 6.,  8., 10.])
+        """
+        import hyperspy.api as hs
+
+        ax_t, times, rate, source, _, fluence, cum, pre = self._dose_inputs(
+            dose_rate, beam_current, illuminated_area, exposure, pre_dose
+        )
+        masks = self._region_masks(regions)
+        profile = self._beam_profile(beam_profile)
+        names = list(masks)
+        factors = [
+            1.0 if profile is None else float(profile[m].mean()) for m in masks.values()
+        ]
+        base = cum if cumulative else fluence
+        data = np.asarray(factors)[:, None] * base[None, :]
+        crit, crit_source = self._critical(critical_dose, material)
+        md = self._dose_metadata(
+            "Cumulative electron dose" if cumulative else "Electron fluence per frame",
+            source,
+            cumulative,
+            rate,
+            times,
+            pre,
+        )
         if crit is not None:
-            dose_md.update(
+            md["Dose"].update(
                 critical_dose=float(crit),
                 critical_dose_units="e/A^2",
                 critical_dose_source=crit_source,
             )
         for name, f in zip(names, factors, strict=True):
-            reg_md = {"beam_factor": f}
-            if crit is not None:
-                i = _dose.first_exceedance(f * cum, crit)
-                reg_md["exceeded"] = i is not None
-                reg_md["critical_frame"] = -1 if i is None else i
-                reg_md["critical_time"] = float("nan") if i is None else float(times[i])
-                if i is not None:
-                    warnings.warn(
-                        f"Region {name!r} passes the critical dose {crit:g} e/A^2 at "
-                        f"frame {i} (t = {times[i]:g} s).",
-                        UserWarning,
-                    )
-            dose_md["Regions"][name] = reg_md
-        md["Dose"] = dose_md
+            md["Dose"]["Regions"][name] = self._region_flags(name, f * cum, crit, times)
+        md["Dose"]["Regions"] = {
+            k: dict(v, beam_factor=f)
+            for (k, v), f in zip(md["Dose"]["Regions"].items(), factors, strict=True)
+        }
         t_axis = _axis_dict(ax_t)
         if len(names) == 1:
-            out = hs.signals.Signal1D(data[0], axes=[t_axis], metadata=md)
-        else:
-            out = hs.signals.Signal1D(
-                data,
-                axes=[{"name": "region", "size": len(names)}, t_axis],
-                metadata=md,
-            )
-            out.metadata.set_item("Dose.region_names", names)
+            return hs.signals.Signal1D(data[0], axes=[t_axis], metadata=md)
+        out = hs.signals.Signal1D(
+            data, axes=[{"name": "region", "size": len(names)}, t_axis], metadata=md
+        )
+        out.metadata.set_item("Dose.region_names", names)
         return out
+
+    @staticmethod
+    def _region_flags(name, cum, crit, times):
+        if crit is None:
+            return {}
+        i = _dose.first_exceedance(cum, crit)
+        if i is not None:
+            warnings.warn(
+                f"Region {name!r} passes the critical dose {crit:g} e/A^2 at "
+                f"frame {i} (t = {times[i]:g} s).",
+                UserWarning,
+                stacklevel=3,
+            )
+        return {
+            "exceeded": i is not None,
+            "critical_frame": -1 if i is None else i,
+            "critical_time": float("nan") if i is None else float(times[i]),
+        }
+
+    def electron_dose_map(
+        self,
+        dose_rate=None,
+        beam_current=None,
+        illuminated_area=None,
+        exposure=None,
+        beam_profile=None,
+        shifts=None,
+        counts_per_electron=None,
+        cumulative=True,
+        pre_dose="auto",
+        show_progressbar=None,
+        lazy_output=None,
+        num_workers=None,
+    ):
+        """Per-pixel dose-rate or cumulative-dose maps in sample coordinates.
+
+        From the beam (dose rate as for :meth:`electron_dose` times a relative
+        ``beam_profile``, moved onto the sample by the drift ``shifts``) or,
+        with ``counts_per_electron``, from the recorded counts of every pixel
+        (``counts / counts_per_electron / pixel area / exposure``).
+
+        Parameters
+        ----------
+        dose_rate, beam_current, illuminated_area, exposure, pre_dose
+            As for :meth:`electron_dose`.
+        beam_profile : numpy.ndarray, optional
+            Relative beam intensity on the detector, default uniform.
+        shifts : Signal1D, optional
+            :meth:`estimate_drift` output: the dose is accumulated where each
+            sample point was (drift-aware).
+        counts_per_electron : float, optional
+            Detector counts per incident electron: the dose from the image
+            itself.
+        cumulative : bool
+            Cumulative dose (e/A^2, default) or dose rate (e/A^2/s).
+        show_progressbar, lazy_output, num_workers
+            As for :meth:`hyperspy.api.signals.BaseSignal.map`.
+
+        Returns
+        -------
+        InSituImageSeries
+            Same axes as the movie; ``metadata.Dose`` as for
+            :meth:`electron_dose` (sources, pre-dose, guideline flag).
+
+        Examples
+        --------
+        >>> s = hs.signals.Signal2D(np.full((4, 8, 8), 200.0))
+        >>> s.set_signal_type("insitu_image_series")
+        >>> s.axes_manager[0].units, s.axes_manager[0].scale = "s", 0.5
+        >>> for ax in s.axes_manager.signal_axes:
+        ...     ax.units, ax.scale = "A", 2.0
+        >>> m = s.electron_dose_map(counts_per_electron=10.0)
+        >>> m.data[:, 0, 0].tolist()  # 200 / 10 / 4 A^2 / 0.5 s = 10 e/(A^2 s)
+        [5.0, 10.0, 15.0, 20.0]
+        """
+        opts = _options(self, show_progressbar, lazy_output, num_workers)
+        ny, nx = self.axes_manager.signal_shape[::-1]
+        px = self._pixel_size_angstrom()
+        if counts_per_electron is not None:
+            if dose_rate is not None or beam_current is not None:
+                raise ValueError(
+                    "Give counts_per_electron (dose from the image counts) or a "
+                    "beam dose rate / current, not both."
+                )
+            ax_t, times = self._time_axis()
+            if exposure is None:
+                exposure = np.append(np.diff(times), times[-1] - times[-2])
+            exposure = np.broadcast_to(
+                parse_quantity(exposure, "s", name="exposure"), times.shape
+            ).astype(float)
+            rmap = _dose.dose_rate_map(
+                None,
+                counts=self._dask_frames(copy=opts.lazy_output),
+                counts_per_electron=float(counts_per_electron),
+                pixel_area=px * px,
+                exposure=exposure,
+            )
+            rate = np.full(times.shape, np.nan)
+            source = f"image counts / {counts_per_electron:g} counts per electron"
+            pre = (
+                (0.0, "none")
+                if pre_dose == "auto"
+                else (parse_quantity(pre_dose, "e/A^2", name="pre_dose"), "given")
+            )
+        else:
+            ax_t, times, rate, source, exposure, _, _, pre = self._dose_inputs(
+                dose_rate, beam_current, illuminated_area, exposure, pre_dose
+            )
+            profile = self._beam_profile(beam_profile)
+            profile = np.ones((ny, nx)) if profile is None else profile
+            sh = None
+            if shifts is not None:
+                ax_x, ax_y = self.axes_manager.signal_axes
+                sh = np.asarray(shifts.data, float).T / np.array(
+                    [ax_y.scale, ax_x.scale]
+                )
+            rmap = _dose.dose_rate_map(rate, profile, sh)
+        out = _dose.cumulative_dose_map(rmap, exposure, pre[0]) if cumulative else rmap
+        out = compute(out, opts)
+        md = self._dose_metadata(
+            "Cumulative dose map" if cumulative else "Dose-rate map",
+            source,
+            cumulative,
+            np.nan_to_num(rate),
+            times,
+            pre,
+        )
+        md["Signal"]["quantity"] = (
+            "Dose (e/A^2)" if cumulative else "Dose rate (e/A^2/s)"
+        )
+        md["Signal"]["signal_type"] = "insitu_image_series"
+        axes = [_axis_dict(ax) for ax in (ax_t, *self.axes_manager.signal_axes[::-1])]
+        res = _make_signal(Signal2D, out, axes, md)
+        res.set_signal_type("insitu_image_series")
+        return res
 
     # ---------------------------------------------------------------- drift
     def estimate_drift(
@@ -416,23 +619,34 @@ class InSituImageSeries(Signal2D):
         reference=0,
         roi=None,
         upsample=20,
-        sigma=None,
+        sigma=2.0,
+        blank="nan",
         show_progressbar=None,
         lazy_output=None,
         num_workers=None,
     ):
         """Estimate the drift of every frame against a reference (sub-pixel).
 
+        Coarse phase correlation on binned frames, then a sub-pixel
+        refinement on a central crop (:mod:`hyperspy_perovskite.analysis.drift`):
+        fast enough for 4k x 4k movies. Blank or featureless frames (beam
+        off, no correlation peak above the noise) get NaN shifts and are
+        listed in ``metadata.Validity`` of the result; they are never given
+        a false shift.
+
         Parameters
         ----------
         reference : int or numpy.ndarray
             Index of the reference frame, or the reference image.
         roi : RectangularROI or tuple, optional
-            Register on this region only (e.g. a region that does not change).
+            Register on this region only (calibrated units of the image axes).
         upsample : int
             Precision ``1 / upsample`` pixel.
-        sigma : float, optional
-            Gaussian low-pass (pixels) before correlation; useful at low dose.
+        sigma : float or None
+            Gaussian low-pass (pixels) before correlation (default 2).
+        blank : {"nan", "interpolate"}
+            Shifts of blank frames: NaN (default; :meth:`correct_drift` then
+            refuses them) or interpolated in time from their neighbours.
         show_progressbar, lazy_output, num_workers
             As for :meth:`hyperspy.api.signals.BaseSignal.map`.
 
@@ -441,7 +655,7 @@ class InSituImageSeries(Signal2D):
         Signal1D
             Shape (2 | time): the shifts (y, x) in calibrated units that move
             each frame back onto the reference (a feature drifting by ``+d``
-            gives ``-d``). Plot with ``shifts.plot()`` or ``shifts.T.plot()``.
+            gives ``-d``).
 
         Examples
         --------
@@ -452,10 +666,13 @@ class InSituImageSeries(Signal2D):
         """
         import hyperspy.api as hs
 
-        ax_t, _ = self._time_axis()
-        if lazy_output is None:
-            lazy_output = self._lazy
-        data = self._dask_frames()
+        from hyperspy_perovskite.validity import Validity
+
+        if blank not in ("nan", "interpolate"):
+            raise ValueError(f"blank must be 'nan' or 'interpolate', got {blank!r}.")
+        ax_t = self._frame_axis()
+        opts = _options(self, show_progressbar, lazy_output, num_workers)
+        data = self._dask_frames(copy=opts.lazy_output)
         ys, xs = (slice(None), slice(None)) if roi is None else self._roi_slices(roi)
         data = data[:, ys, xs]
         if isinstance(reference, (int, np.integer)):
@@ -470,20 +687,40 @@ class InSituImageSeries(Signal2D):
         shifts = _drift.estimate_shifts(data, ref, upsample=upsample, sigma=sigma)
         ax_x, ax_y = self.axes_manager.signal_axes
         scale = np.array([ax_y.scale, ax_x.scale])
-        shifts = _compute(shifts * scale, lazy_output, show_progressbar, num_workers)
+        validity = None
+        if not opts.lazy_output:
+            shifts = np.asarray(compute(shifts, opts))
+            ok = np.all(np.isfinite(shifts), axis=1)
+            validity = Validity(
+                np.broadcast_to(ok, (2, ok.size)),
+                np.broadcast_to(np.where(ok, 0, 1).astype(np.uint32), (2, ok.size)),
+                ("blank or featureless frame",),
+                {"sigma": -1.0 if sigma is None else float(sigma)},
+            )
+            if blank == "interpolate" and not ok.all():
+                shifts = _drift.fill_blank(shifts)
+        else:
+            if blank == "interpolate":
+                raise ValueError("blank='interpolate' needs an eager result.")
+            shifts = compute(shifts, opts)
+        shifts = shifts * scale
         md = self._result_metadata("Drift correction shifts", f"Shift ({ax_x.units})")
         md.pop("Stimulus", None)
         md["Drift"] = {
             "reference": int(reference) if np.ndim(reference) == 0 else -1,
             "upsample": int(upsample),
-            "shift_units": ax_x.units,
+            "shift_units": str(ax_x.units),
+            "blank": blank,
         }
-        return _make_signal(
+        out = _make_signal(
             hs.signals.Signal1D,
             shifts.T,
             [{"name": "shift (y, x)", "size": 2}, _axis_dict(ax_t)],
             md,
         )
+        if validity is not None:
+            validity.to_metadata(out.metadata)
+        return out
 
     def correct_drift(
         self,
@@ -500,7 +737,7 @@ class InSituImageSeries(Signal2D):
         ----------
         shifts : Signal1D, optional
             Output of :meth:`estimate_drift` (estimated here if None, with
-            ``estimate_kwargs``).
+            ``estimate_kwargs``). NaN shifts (blank frames) are refused.
         inplace : bool
             Replace the data of this signal.
         show_progressbar, lazy_output, num_workers
@@ -521,10 +758,11 @@ class InSituImageSeries(Signal2D):
         >>> c.metadata.Processing.Drift_correction.shifts.shape
         (3, 2)
         """
-        if lazy_output and inplace:
-            raise ValueError("lazy_output=True and inplace=True are incompatible.")
-        if lazy_output is None:
-            lazy_output = self._lazy
+        from hyperspy.signal import BaseSignal
+
+        from hyperspy_perovskite.metadata import record_processing
+
+        opts = _options(self, show_progressbar, lazy_output, num_workers, inplace)
         if shifts is None:
             shifts = self.estimate_drift(
                 show_progressbar=show_progressbar,
@@ -536,8 +774,6 @@ class InSituImageSeries(Signal2D):
             raise TypeError(
                 f"Unexpected arguments {sorted(estimate_kwargs)} with given shifts."
             )
-        from hyperspy.signal import BaseSignal
-
         if not isinstance(shifts, BaseSignal) or shifts.data.shape != (
             2,
             self.axes_manager.navigation_size,
@@ -547,25 +783,43 @@ class InSituImageSeries(Signal2D):
                 f"(2, {self.axes_manager.navigation_size})."
             )
         ax_x, ax_y = self.axes_manager.signal_axes
-        sh = np.asarray(shifts.data).T / np.array([ax_y.scale, ax_x.scale])
-        corrected = _drift.apply_shifts(self._dask_frames(), sh)
-        corrected = _compute(corrected, lazy_output, show_progressbar, num_workers)
+        sh = np.asarray(shifts.data, dtype=float).T / np.array([ax_y.scale, ax_x.scale])
+        corrected = _drift.apply_shifts(self._dask_frames(copy=opts.lazy_output), sh)
+        corrected = compute(corrected, opts)
         if inplace:
             self.data = corrected
             target = self
         else:
             target = self._deepcopy_with_new_data(corrected)
-            if lazy_output and not target._lazy:
+            if opts.lazy_output and not target._lazy:
                 target = target.as_lazy()
-            elif not lazy_output and target._lazy:
+            elif not opts.lazy_output and target._lazy:
                 target._lazy = False
                 target._assign_subclass()
-        target.metadata.set_item("Processing.Drift_correction.shifts", sh)
-        target.metadata.set_item("Processing.Drift_correction.shifts_units", "px")
-        target.metadata.set_item("Processing.Drift_correction.method", "Fourier shift")
+        record_processing(
+            target.metadata,
+            "Drift_correction",
+            shifts=sh,
+            shifts_units="px",
+            method="Fourier shift",
+        )
         return None if inplace else target
 
     # -------------------------------------------------------------- fringes
+    def _tile_axes(self, shape, tile_size, step):
+        ax_x, ax_y = self.axes_manager.signal_axes
+        sy, sx = (step, step) if np.ndim(step) == 0 else step
+        return [
+            {
+                "name": ax.name if isinstance(ax.name, str) else n,
+                "units": ax.units,
+                "size": int(shape[k]),
+                "offset": ax.offset + (tile_size - 1) / 2 * ax.scale,
+                "scale": st * ax.scale,
+            }
+            for k, (ax, st, n) in enumerate(((ax_y, sy, "y"), (ax_x, sx, "x")))
+        ]
+
     def fringe_intensity(
         self,
         d_spacing,
@@ -574,36 +828,55 @@ class InSituImageSeries(Signal2D):
         tile_size=None,
         step=None,
         background=True,
+        direction=None,
+        angular_width=15.0,
         show_progressbar=None,
         lazy_output=None,
         num_workers=None,
     ):
-        """Lattice-fringe power at given d-spacings vs time.
+        """Lattice-fringe power at given d-spacings vs time, with its uncertainty.
 
-        The power in the FFT annulus at ``1/d`` (Hann-apodised window,
-        background rings subtracted) is normalised so that a fringe of
-        amplitude ``a`` counts gives ``a**2 / 2`` (see
-        :mod:`hyperspy_perovskite.analysis.fringes`).
+        The power in the FFT band at ``1/d`` (periodic Hann window, background
+        interpolated in log space from rings on both sides, never from
+        ``k = 0`` or beyond Nyquist) is normalised so that a fringe of
+        amplitude ``a`` counts gives ``a**2 / 2``; an amorphous or empty
+        region gives zero within its standard deviation at any sampling (see
+        :mod:`hyperspy_perovskite.analysis.fringes`). The standard deviation
+        of every value is in ``metadata.Signal.Noise_properties.variance``
+        (as a variance, HyperSpy's convention). A tile too small to resolve
+        a band is refused with the smallest tile that does.
 
         Parameters
         ----------
-        d_spacing : float or list of float
-            Lattice spacings in angstrom, e.g. ``[6.36, 6.96]`` for perovskite
-            (001) and PbI2 (001) (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”, Fig. 1c).
+        d_spacing : float, str or list of them
+            Lattice spacings; a plain number is in A, a string carries its
+            unit (``"0.636 nm"``), e.g. ``[6.36, 6.96]`` for the perovskite
+            (001) and PbI2 (001) fringes ("Imaging real-time amorphization of
+            hybrid perovskite solar cells under electrical biasing", Fig. 1c).
         tolerance : float
-            Relative half-width of the annulus in spatial frequency (widened
+            Relative half-width of the band in spatial frequency (widened
             by one frequency step of the window).
         roi : RectangularROI, tuple or list of them, optional
-            Region(s) of interest (default the whole frame).
+            Region(s) of interest in the calibrated units of the image axes
+            (default the whole frame).
         tile_size : int, optional
             Square tiles of this many pixels, overlapping by half (``step``
             default ``tile_size // 2``): a crystallinity map per frame.
         step : int or (int, int), optional
             Tile step in pixels (default half the tile).
         background : bool
-            Subtract the noise/amorphous background around each annulus.
+            Subtract the noise/amorphous background around each band.
+        direction : float or list of (float or None), optional
+            Orientation-selective power: direction of each band's spot
+            (reciprocal-lattice vector, normal to the fringes) in degrees from
+            the image x axis towards +y, modulo 180; only the sector within
+            ``angular_width`` of it (both ``+g`` and ``-g``) counts. Separates
+            phases of close d-spacing and different orientation.
+        angular_width : float
+            Half-width of the sector, degrees.
         show_progressbar, lazy_output, num_workers
-            As for :meth:`hyperspy.api.signals.BaseSignal.map`.
+            As for :meth:`hyperspy.api.signals.BaseSignal.map`. Eager data
+            show no progress bar unless asked.
 
         Returns
         -------
@@ -619,100 +892,110 @@ class InSituImageSeries(Signal2D):
         >>> frames = np.stack([10 + a * np.cos(2 * np.pi * x / 6.4) for a in (2, 1)])
         >>> s = hs.signals.Signal2D(frames)
         >>> s.set_signal_type("insitu_image_series")
+        >>> s.axes_manager[0].units = "s"
         >>> for ax in s.axes_manager.signal_axes:
         ...     ax.units = "A"
-        >>> np.round(s.fringe_intensity(6.4).data, 2)
+        >>> np.round(s.fringe_intensity("0.64 nm").data, 2)
         array([2. , 0.5])
         """
-        import hyperspy.api as hs
-
-        ax_t, _ = self._time_axis()
-        if lazy_output is None:
-            lazy_output = self._lazy
-        d = np.atleast_1d(np.asarray(d_spacing, dtype=float))
-        scalar_d = np.ndim(d_spacing) == 0
+        self._frame_axis()
+        opts = _options(self, show_progressbar, lazy_output, num_workers)
+        d = _d_spacings(d_spacing)
+        scalar_d = not isinstance(d_spacing, (list, tuple, np.ndarray))
         px = self._pixel_size_angstrom()
         # eager data: the graph is computed here unless a lazy output is asked
-        data = self._dask_frames(copy=bool(lazy_output))
-        d_axis = {"name": "d-spacing", "units": "A", "axis": d}
-        workers = 1
+        data = self._dask_frames(copy=opts.lazy_output)
+        kw = dict(
+            tolerance=tolerance,
+            background=background,
+            directions=direction,
+            angular_width=angular_width,
+        )
         if tile_size is not None:
-            if roi is not None:
-                raise ValueError("Give either roi or tile_size, not both.")
-            if int(tile_size) != tile_size or tile_size < 8:
-                raise ValueError(
-                    f"tile_size must be an integer >= 8, got {tile_size!r}."
-                )
-            tile_size = int(tile_size)
-            step = tile_size // 2 if step is None else step
-            p = _fringes.fringe_power(
-                data,
-                px,
-                d,
-                tolerance,
-                window_shape=(tile_size, tile_size),
-                step=step,
-                background=background,
-                workers=workers,
+            out = self._fringe_tiles(
+                data, px, d, scalar_d, tile_size, step, roi, kw, opts
             )
-            p = p.transpose(3, 0, 1, 2)  # (nb, t, ny, nx)
-            if scalar_d:
-                p = p[0]
-            p = _compute(p, lazy_output, show_progressbar, num_workers)
-            ax_x, ax_y = self.axes_manager.signal_axes
-            sy, sx = (step, step) if np.ndim(step) == 0 else step
-            tile_axes = [
-                {
-                    "name": ax.name if isinstance(ax.name, str) else n,
-                    "units": ax.units,
-                    "size": int(p.shape[-2 + k]),
-                    "offset": ax.offset + (tile_size - 1) / 2 * ax.scale,
-                    "scale": st * ax.scale,
-                }
-                for k, (ax, st, n) in enumerate(((ax_y, sy, "y"), (ax_x, sx, "x")))
-            ]
-            axes = ([] if scalar_d else [d_axis]) + [_axis_dict(ax_t)] + tile_axes
-            md = self._result_metadata(
-                "Crystallinity map (fringe power)", "Fringe power (counts^2)"
-            )
-            cls = hs.signals.Signal2D
         else:
-            rois = [None] if roi is None else (roi if isinstance(roi, list) else [roi])
-            parts = []
-            for r in rois:
-                ys, xs = (
-                    (slice(None), slice(None)) if r is None else self._roi_slices(r)
-                )
-                sub = data[:, ys, xs]
-                p = _fringes.fringe_power(
-                    sub, px, d, tolerance, background=background, workers=workers
-                )
-                parts.append(p[:, 0, 0, :].T)  # (nb, t)
-            import dask.array as da
-
-            p = da.stack(parts) if len(parts) > 1 else parts[0]
-            if scalar_d:
-                p = p[..., 0, :] if len(parts) > 1 else p[0]
-            p = _compute(p, lazy_output, show_progressbar, num_workers)
-            axes = []
-            if len(parts) > 1:
-                axes.append({"name": "ROI", "size": len(parts)})
-            if not scalar_d:
-                axes.append(d_axis)
-            axes.append(_axis_dict(ax_t))
-            md = self._result_metadata("Fringe power", "Fringe power (counts^2)")
-            cls = hs.signals.Signal1D
-        md["Fringe_tracking"] = {
-            "d_spacings": d,
-            "d_spacings_units": "A",
-            "tolerance": float(tolerance),
-            "background": bool(background),
-            "tile_size": -1 if tile_size is None else int(tile_size),
-            "pixel_size": px,
-            "pixel_size_units": "A",
-        }
-        out = _make_signal(cls, p, axes, md)
+            out = self._fringe_rois(data, px, d, scalar_d, roi, kw, opts)
+        out.metadata.set_item(
+            "Fringe_tracking",
+            {
+                "d_spacings": d,
+                "d_spacings_units": "A",
+                "tolerance": float(tolerance),
+                "background": bool(background),
+                "direction": "None"
+                if direction is None
+                else np.atleast_1d(np.asarray(direction, dtype=float)),
+                "direction_units": "deg",
+                "angular_width": float(angular_width),
+                "tile_size": -1 if tile_size is None else int(tile_size),
+                "pixel_size": px,
+                "pixel_size_units": "A",
+            },
+        )
         return out
+
+    def _with_variance(self, cls, p, axes, md):
+        power = _make_signal(cls, p[..., 0], axes, md)
+        var = _make_signal(
+            cls, p[..., 1] ** 2, axes, {"General": {"title": "variance"}}
+        )
+        power.metadata.set_item("Signal.Noise_properties.variance", var)
+        return power
+
+    def _fringe_tiles(self, data, px, d, scalar_d, tile_size, step, roi, kw, opts):
+        import hyperspy.api as hs
+
+        if roi is not None:
+            raise ValueError("Give either roi or tile_size, not both.")
+        if int(tile_size) != tile_size or tile_size < 8:
+            raise ValueError(f"tile_size must be an integer >= 8, got {tile_size!r}.")
+        tile_size = int(tile_size)
+        step = tile_size // 2 if step is None else step
+        p = _fringes.fringe_power(
+            data,
+            px,
+            d,
+            window_shape=(tile_size, tile_size),
+            step=step,
+            workers=1,
+            **kw,
+        )
+        p = p.transpose(3, 0, 1, 2, 4)  # (nb, t, ny, nx, 2)
+        if scalar_d:
+            p = p[0]
+        p = compute(p, opts)
+        d_axis = {"name": "d-spacing", "units": "A", "axis": d}
+        axes = ([] if scalar_d else [d_axis]) + [_axis_dict(self._frame_axis())]
+        axes += self._tile_axes(p.shape[-3:-1], tile_size, step)
+        md = self._result_metadata(
+            "Crystallinity map (fringe power)", "Fringe power (counts^2)"
+        )
+        return self._with_variance(hs.signals.Signal2D, p, axes, md)
+
+    def _fringe_rois(self, data, px, d, scalar_d, roi, kw, opts):
+        import dask.array as da
+        import hyperspy.api as hs
+
+        rois = [None] if roi is None else (roi if isinstance(roi, list) else [roi])
+        parts = []
+        for r in rois:
+            ys, xs = (slice(None), slice(None)) if r is None else self._roi_slices(r)
+            p = _fringes.fringe_power(data[:, ys, xs], px, d, workers=1, **kw)
+            parts.append(p[:, 0, 0].transpose(1, 0, 2))  # (nb, t, 2)
+        p = da.stack(parts) if len(parts) > 1 else parts[0]
+        if scalar_d:
+            p = p[:, 0] if len(parts) > 1 else p[0]
+        p = compute(p, opts)
+        axes = []
+        if len(parts) > 1:
+            axes.append({"name": "ROI", "size": len(parts)})
+        if not scalar_d:
+            axes.append({"name": "d-spacing", "units": "A", "axis": d})
+        axes.append(_axis_dict(self._frame_axis()))
+        md = self._result_metadata("Fringe power", "Fringe power (counts^2)")
+        return self._with_variance(hs.signals.Signal1D, p, axes, md)
 
     # ------------------------------------------------------------- regions
     def compare_regions(

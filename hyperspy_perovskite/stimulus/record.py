@@ -413,36 +413,60 @@ def frame_time_axis(signal):
     """Return the time axis of a signal (navigation first), in seconds.
 
     The axis is the one named ``time``/``t`` (any case), else the one whose
-    units are a time unit.
+    units are a time unit (s, ms, min, h, ...: read by
+    :func:`hyperspy_perovskite.units.axis_values`). An axis named time
+    without a time unit (an undefined unit, ``"px"``, ``"z"``, ``"frame"``)
+    is refused with a message that says how to set the frame time: it is
+    never taken as seconds.
 
     Returns
     -------
     axis : hyperspy.axes.DataAxis
     times : numpy.ndarray
         Axis values converted to s.
+
+    Raises
+    ------
+    hyperspy_perovskite.units.UnitError
+        If the time axis has no time unit.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs, numpy as np
+    >>> from hyperspy_perovskite.stimulus.record import frame_time_axis
+    >>> s = hs.signals.Signal2D(np.zeros((3, 4, 4)))
+    >>> s.axes_manager[0].name, s.axes_manager[0].units = "time", "ms"
+    >>> s.axes_manager[0].scale = 40
+    >>> frame_time_axis(s)[1]
+    array([0.  , 0.04, 0.08])
     """
+    from hyperspy_perovskite.units import UnitError, axis_values, same_dimension
+
     _check_signal(signal)
     axes = list(signal.axes_manager.navigation_axes) + list(
         signal.axes_manager.signal_axes
     )
 
     def unit_is_time(ax):
-        try:
-            return isinstance(ax.units, str) and quantity_of_unit(ax.units) == "time"
-        except ValueError:
-            return False
+        return isinstance(ax.units, str) and same_dimension(ax.units, "s")
 
     named = [a for a in axes if str(a.name).lower() in ("time", "t")]
     timed = [a for a in axes if unit_is_time(a)]
     cand = [a for a in named if unit_is_time(a)] or timed or named
     if not cand:
-        raise ValueError(
-            "The signal has no time axis: name an axis 'time' with units 's' "
-            "(e.g. s.axes_manager[0].name = 'time'; s.axes_manager[0].units = 's')."
+        nav = signal.axes_manager.navigation_axes
+        hint = (
+            f" The navigation axis {nav[0].name!r} has units {nav[0].units!r}."
+            if len(nav) == 1
+            else ""
+        )
+        raise UnitError(
+            "The signal has no time axis." + hint + " Give the frame time, e.g. "
+            "s.axes_manager[0].name = 'time'; s.axes_manager[0].units = 's'; "
+            "s.axes_manager[0].scale = 0.04 (for 25 frames/s)."
         )
     ax = cand[0]
-    units = ax.units if unit_is_time(ax) else "s"
-    return ax, to_canonical(np.asarray(ax.axis, dtype=float), units, "time")[0]
+    return ax, axis_values(ax, "s", name="frame time")
 
 
 def _parse_frame_datetime(signal):

@@ -79,96 +79,104 @@ QUANTITIES = {
     "time": "s",
 }
 
-# unit spelling -> (dimension, factor to the canonical unit of that dimension)
-# Pressure factors: 1 Torr = 101325/760 Pa, 1 mbar = 100 Pa, 1 atm = 101325 Pa
-# (CODATA / ISO 80000-4 definitions).
-_UNITS = {
-    "V": ("voltage", 1.0),
-    "volt": ("voltage", 1.0),
-    "volts": ("voltage", 1.0),
-    "mV": ("voltage", 1e-3),
-    "uV": ("voltage", 1e-6),
-    "µV": ("voltage", 1e-6),
-    "kV": ("voltage", 1e3),
-    "A": ("current", 1.0),
-    "amp": ("current", 1.0),
-    "amps": ("current", 1.0),
-    "ampere": ("current", 1.0),
-    "mA": ("current", 1e-3),
-    "uA": ("current", 1e-6),
-    "µA": ("current", 1e-6),
-    "nA": ("current", 1e-9),
-    "pA": ("current", 1e-12),
-    "Ohm": ("resistance", 1.0),
-    "ohm": ("resistance", 1.0),
-    "ohms": ("resistance", 1.0),
-    "Ω": ("resistance", 1.0),
-    "kOhm": ("resistance", 1e3),
-    "MOhm": ("resistance", 1e6),
-    "degC": ("temperature", 1.0),
-    "C": ("temperature", 1.0),
-    "°C": ("temperature", 1.0),
-    "degrees C": ("temperature", 1.0),
-    "celsius": ("temperature", 1.0),
-    "K": ("temperature", "kelvin"),
-    "Pa": ("pressure", 1.0),
-    "kPa": ("pressure", 1e3),
-    "hPa": ("pressure", 1e2),
-    "mbar": ("pressure", 1e2),
-    "bar": ("pressure", 1e5),
-    "Torr": ("pressure", 101325.0 / 760.0),
-    "torr": ("pressure", 101325.0 / 760.0),
-    "mTorr": ("pressure", 101325.0 / 760.0e3),
-    "atm": ("pressure", 101325.0),
-    "%": ("humidity", 1.0),
-    "percent": ("humidity", 1.0),
-    "%RH": ("humidity", 1.0),
-    "sccm": ("gas_flow", 1.0),
-    "on/off": ("illumination", 1.0),
-    "bool": ("illumination", 1.0),
-    "nm": ("wavelength", 1.0),
-    "um": ("wavelength", 1e3),
-    "µm": ("wavelength", 1e3),
-    "W": ("power", 1.0),
-    "mW": ("power", 1e-3),
-    "uW": ("power", 1e-6),
-    "µW": ("power", 1e-6),
-    "mW/cm^2": ("irradiance", 1.0),
-    "mW/cm2": ("irradiance", 1.0),
-    "W/m^2": ("irradiance", 0.1),
-    "W/m2": ("irradiance", 0.1),
-    "e/A^2/s": ("dose_rate", 1.0),
-    "e/Å^2/s": ("dose_rate", 1.0),
-    "e/nm^2/s": ("dose_rate", 1e-2),
-    "s": ("time", 1.0),
-    "sec": ("time", 1.0),
-    "seconds": ("time", 1.0),
-    "ms": ("time", 1e-3),
-    "milliseconds": ("time", 1e-3),
-    "us": ("time", 1e-6),
-    "µs": ("time", 1e-6),
-    "min": ("time", 60.0),
-    "minutes": ("time", 60.0),
-    "h": ("time", 3600.0),
-    "hours": ("time", 3600.0),
+# Labels that are not physical units (a stimulus log writes them in place of
+# one) and the quantity they stand for; every physical unit is read by
+# :mod:`hyperspy_perovskite.units` (pint through HyperSpy's registry).
+_LABELS = {
+    "on/off": "illumination",
+    "bool": "illumination",
+    "%": "humidity",
+    "percent": "humidity",
+    "%rh": "humidity",
+    "rh": "humidity",
+    "sccm": "gas_flow",
 }
-_UNITS_CI = {k.lower(): v for k, v in _UNITS.items()}
+
+# spellings of holder/potentiostat logs that pint reads otherwise or not at
+# all: in a stimulus log "C" is a temperature in degrees Celsius (a charge is
+# not a stimulus quantity), "Ohms"/"kOhm"/"MOhm" are resistances, "Torr" the
+# torr (1 Torr = 101325/760 Pa, ISO 80000-4).
+_LOG_SPELLINGS = {
+    "c": "degC",
+    "degrees c": "degC",
+    "deg c": "degC",
+    "celsius": "degC",
+    "ohms": "ohm",
+    "kohm": "kohm",
+    "mohm": None,  # ambiguous case-folded: decided below
+    "torr": "torr",
+    "mtorr": "millitorr",
+    "amp": "A",
+    "amps": "A",
+    "volts": "V",
+    "seconds": "s",
+    "milliseconds": "ms",
+    "microseconds": "us",
+    "minutes": "min",
+    "hours": "h",
+}
+
+# the order in which a unit without a stated quantity is matched: "A" alone
+# is a current here, "nm" a wavelength (the only length of the record)
+_MATCH_ORDER = (
+    "voltage",
+    "current",
+    "resistance",
+    "temperature",
+    "pressure",
+    "time",
+    "wavelength",
+    "power",
+    "irradiance",
+    "dose_rate",
+)
 
 # quantities sharing a dimension with another quantity
 _DIMENSION_OF = {"beam_current": "current"}
 
 
-def _lookup_unit(units):
+def _pint_unit(quantity):
+    """The canonical unit of a quantity as pint reads it."""
+    return {"Ohm": "ohm"}.get(QUANTITIES[quantity], QUANTITIES[quantity])
+
+
+def _log_spelling(units):
+    key = units.strip()
+    low = key.lower()
+    if low == "mohm":
+        return "megaohm" if key.startswith("M") else "milliohm"
+    return _LOG_SPELLINGS.get(low, key)
+
+
+def _lookup_unit(units, quantity=None):
+    """``(quantity, pint unit or None)`` of a unit string of a stimulus log."""
+    from hyperspy_perovskite.units import UnitError, parse_unit
+
     if not isinstance(units, str):
         raise TypeError(f"units must be a string, got {type(units).__name__}.")
-    key = units.strip()
-    if key in _UNITS:
-        return _UNITS[key]
-    if key.lower() in _UNITS_CI:
-        return _UNITS_CI[key.lower()]
+    label = _LABELS.get(units.strip().lower())
+    if label is not None:
+        return label, None
+    text = _log_spelling(units)
+    candidates = (
+        [_DIMENSION_OF.get(quantity, quantity)] if quantity else list(_MATCH_ORDER)
+    )
+    for q in candidates:
+        if q in _LABELS.values():
+            continue
+        try:
+            return q, parse_unit(text, expected=_pint_unit(q), name="units")
+        except UnitError:
+            continue
+    if quantity is not None:
+        raise ValueError(
+            f"Unit {units!r} does not measure {quantity}; give a unit of "
+            f"{quantity} (canonical {QUANTITIES[quantity]!r})."
+        )
     raise ValueError(
-        f"Unknown unit {units!r}. Known units: {sorted(_UNITS)}. Convert the "
-        "values to one of these or pass the units explicitly."
+        f"Unknown unit {units!r}: not a unit of any stimulus quantity "
+        f"({', '.join(f'{q} [{QUANTITIES[q]}]' for q in _MATCH_ORDER)}). "
+        "Pass the units explicitly (units={channel: unit})."
     )
 
 
@@ -198,12 +206,22 @@ def canonical_unit(quantity):
 
 
 def quantity_of_unit(units):
-    """Return the quantity (dimension) a unit measures, e.g. ``"mV" -> "voltage"``."""
+    """Return the quantity a unit measures, e.g. ``"mV" -> "voltage"``.
+
+    A bare ``"A"`` is a current, a length a wavelength (the only lengths of a
+    stimulus record).
+    """
     return _lookup_unit(units)[0]
 
 
 def to_canonical(values, units, quantity=None):
     """Convert values to the canonical unit of their quantity.
+
+    Units are read by :func:`hyperspy_perovskite.units.parse_unit` (pint
+    through HyperSpy's registry), with the spellings of holder logs
+    (``"Degrees C"``, ``"Amps"``, ``"Milliseconds"``, ``"Torr"``); ``"A"`` is
+    an ampere unless ``quantity`` asks for a length-based unit (a dose rate in
+    ``"e/A^2/s"`` is per square angstrom).
 
     Parameters
     ----------
@@ -226,29 +244,29 @@ def to_canonical(values, units, quantity=None):
     >>> from hyperspy_perovskite.stimulus.schema import to_canonical
     >>> to_canonical(1500.0, "Milliseconds")
     (1.5, 'time', 's')
-    >>> to_canonical(300.0, "K", "temperature")[0]
-    26.85...
+    >>> round(to_canonical(300.0, "K", "temperature")[0], 2)
+    26.85
+    >>> to_canonical(0.05, "e/nm^2/s", "dose_rate")[0]
+    0.0005
     """
-    dim, factor = _lookup_unit(units)
+    from hyperspy_perovskite.units import parse_unit, ureg
+
     if quantity is not None:
         canonical_unit(quantity)
-        expected = _DIMENSION_OF.get(quantity, quantity)
-        if dim != expected:
-            raise ValueError(
-                f"Unit {units!r} measures {dim}, not {quantity}; give a unit of "
-                f"{quantity} (canonical {QUANTITIES[quantity]!r})."
-            )
-    else:
-        quantity = dim
+    found, unit = _lookup_unit(units, quantity)
+    if quantity is None:
+        quantity = found
+    elif _DIMENSION_OF.get(quantity, quantity) != found:
+        raise ValueError(
+            f"Unit {units!r} measures {found}, not {quantity}; give a unit of "
+            f"{quantity} (canonical {QUANTITIES[quantity]!r})."
+        )
     scalar = np.ndim(values) == 0
     v = np.asarray(values, dtype=float)
-    if factor == "kelvin":
-        # 0 degC = 273.15 K (ITS-90 definition)
-        out = v - 273.15
-    else:
-        out = v * factor
-    if scalar:
-        out = float(out)
+    if unit is not None:
+        target = parse_unit(_pint_unit(quantity), expected=_pint_unit(quantity))
+        v = np.asarray(ureg.Quantity(v, unit).to(target).magnitude, dtype=float)
+    out = float(v) if scalar else v
     return out, quantity, QUANTITIES[quantity]
 
 

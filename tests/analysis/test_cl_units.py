@@ -28,6 +28,7 @@ from hyperspy_perovskite.analysis.cl_units import (
         (r"$\mathrm{nm}$", "nm", 1.0),
         ("$nm$", "nm", 1.0),
         (" nm ", "nm", 1.0),
+        ("A", "Å", 0.1),  # a length where a length is expected (units.py rule)
     ],
 )
 def test_wavelength_units(units, canonical, factor):
@@ -48,7 +49,7 @@ def test_missing_units(units):
         parse_spectral_unit(units)
 
 
-@pytest.mark.parametrize("units", ["counts", "s", "Hz", "cm-1", "A"])
+@pytest.mark.parametrize("units", ["counts", "s", "Hz", "cm-1", "kV"])
 def test_unknown_units(units):
     with pytest.raises(ValueError, match="not understood"):
         parse_spectral_unit(units)

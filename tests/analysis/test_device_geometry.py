@@ -7,10 +7,32 @@ import pytest
 from hyperspy_perovskite.analysis import device_geometry as geo
 
 
-def test_to_nm_and_errors():
-    assert geo.to_nm("nm") == 1.0 and geo.to_nm("µm") == 1e3 and geo.to_nm("Å") == 0.1
-    with pytest.raises(ValueError, match="not a length unit"):
-        geo.to_nm("<undefined>")
+def test_layering_contrast_refuses_noise_and_finds_tilted_layers():
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:64, 0:64].astype(float) * 5.0
+    flat = rng.poisson(30.0, (2, 64, 64)).astype(float)
+    var = np.maximum(flat, 1.0)
+    for u in ((1, 0), (0, 1), (0.6, 0.8)):
+        assert geo.layering_contrast(flat, x, y, u, var) == 0.0
+    # noisy stripes tilted by 12 degrees, low counts
+    t = np.radians(12.0)
+    s = x * np.cos(t) + y * np.sin(t)
+    lam = np.stack([np.where(s < 120, 4.0, 1.0), np.where(s > 200, 3.0, 0.5)])
+    maps = rng.poisson(lam).astype(float)
+    u = geo.refine_stack_direction(maps, x, y, np.maximum(maps, 1.0))
+    assert abs(np.degrees(np.arctan2(u[1], u[0])) - 12.0) < 3.0
+    assert geo.layering_contrast(maps, x, y, u, np.maximum(maps, 1.0)) > 0.8
+    pos = np.arange(0.0, 320.0, 5.0) + 2.5
+    bins = np.floor(s / 5.0).astype(int)
+    prof = np.stack([np.bincount(bins.ravel(), m.ravel())[:64] for m in maps])
+    n = np.bincount(bins.ravel())[:64]
+    got, z = geo.find_interfaces(
+        prof / n, pos, 2, variance=np.maximum(prof, 1) / n**2, return_significance=True
+    )
+    np.testing.assert_allclose(got, [120.0, 200.0], atol=7.5)
+    assert np.all(z > 5)
+    with pytest.raises(ValueError, match="composition changes"):
+        geo.find_interfaces(prof / n, pos, 5, variance=np.maximum(prof, 1) / n**2)
 
 
 def test_stack_coordinates_rotated_line():

@@ -205,6 +205,7 @@ def fringe_series(units="A", amplitudes=(2.0, 1.5, 1.0, 0.5)):
     frames = np.stack([10 + a * np.cos(2 * np.pi * x / 6.4) for a in amplitudes])
     s = hs.signals.Signal2D(frames)
     s.set_signal_type("insitu_image_series")
+    s.axes_manager[0].units = "s"  # frame times are never guessed
     for ax in s.axes_manager.signal_axes:
         ax.units = units
     s.metadata.General.title = "HRTEM"

@@ -61,7 +61,7 @@ def flat_scene():
 def test_fitted_sigma_larger_at_edges(edge_scene):
     haadf, cl, truth, m, g, ok = edge_scene
     prof = cl.edge_profile(g.sigma, haadf=haadf, valid=ok)
-    test = prof.metadata.Edge_profile.test
+    test = prof.metadata.Processing.Edge_profile.test
     assert test.significant and test.test == "paired" and test.p_value < 1e-3
     # the profile follows the simulated law within its standard error
     x = prof.axes_manager[0].axis
@@ -69,7 +69,7 @@ def test_fitted_sigma_larger_at_edges(edge_scene):
         -x / truth["edge_length"]
     )
     sem = np.sqrt(prof.metadata.Signal.Noise_properties.variance.data)
-    good = np.isfinite(sem) & (prof.metadata.Edge_profile.count >= 10)
+    good = np.isfinite(sem) & (prof.metadata.Processing.Edge_profile.count >= 10)
     # binning over a pixel of depth and the fit's noise: within 4 sem + 0.7 nm
     assert np.all(np.abs(prof.data - law)[good] < 4 * sem[good] + 0.7)
     assert prof.axes_manager[0].units == "nm"
@@ -78,7 +78,9 @@ def test_fitted_sigma_larger_at_edges(edge_scene):
 
 def test_no_edge_effect_is_not_reported(flat_scene):
     haadf, cl, truth, m, g, ok = flat_scene
-    test = cl.edge_profile(g.sigma, haadf=haadf, valid=ok).metadata.Edge_profile.test
+    test = cl.edge_profile(
+        g.sigma, haadf=haadf, valid=ok
+    ).metadata.Processing.Edge_profile.test
     assert not test.significant
     assert abs(test.difference) < 4 * test.difference_sem + 0.2
 
@@ -88,7 +90,7 @@ def test_intensity_does_not_follow_size(edge_scene):
     tab = cl.particle_table(
         haadf=haadf, intensity=g.A, centre=g.centre, sigma=g.sigma, valid=ok
     )
-    corr = tab.metadata.Particle_table.Intensity_size_correlation
+    corr = tab.metadata.Processing.Particle_table.Intensity_size_correlation
     assert corr.n >= 8 and not corr.significant
     cols = particle_table_as_dict(tab)
     # particle centres recovered: match each segmented particle to the truth
@@ -101,7 +103,7 @@ def test_intensity_does_not_follow_size(edge_scene):
         assert abs(c - truth["particle_centre"][true_id - 1]) < 4 * sem + 0.3
     # areas: within two pixel perimeters of the true disc area
     assert np.all(cols["area"] > 0)
-    assert tab.metadata.Particle_table.units[2] == "nm^2"
+    assert tab.metadata.Processing.Particle_table.units[2] == "nm^2"
 
 
 def test_intensity_size_correlation_detected_when_present():
@@ -113,7 +115,7 @@ def test_intensity_size_correlation_detected_when_present():
         intensity_spread=0.2,
     )
     tab = cl.particle_table(haadf=haadf, intensity=truth["area"])
-    corr = tab.metadata.Particle_table.Intensity_size_correlation
+    corr = tab.metadata.Processing.Particle_table.Intensity_size_correlation
     assert corr.significant and corr.spearman_rho > 0.5
 
 
@@ -135,14 +137,16 @@ def test_halide_fraction_recovered():
     z = (x.data - 0.5)[inside] / xs[inside]
     assert np.mean(np.abs(z) < 3) > 0.9
     assert np.nanmean(x.data[inside]) == pytest.approx(0.5, abs=0.01)
-    assert x.metadata.Halide_composition.bowing_eV == 0.33
+    assert x.metadata.Processing.Halide_composition.bowing_eV == 0.33
     # units: from the model; the same from a wavelength array in nm or an energy map in eV
     x_nm = cl.halide_fraction(
         np.where(inside, g.centre.map["values"], np.nan),
         units="nm",
         system="MAPb(Br1-xIx)3",
     )
-    e = 1239.8419843320026 / g.centre.map["values"]
+    from hyperspy_perovskite.analysis.halide import wavelength_to_energy
+
+    e = wavelength_to_energy(g.centre.map["values"])
     x_ev = cl.halide_fraction(
         np.where(inside, e, np.nan), units="eV", system="MAPb(Br1-xIx)3"
     )
@@ -193,7 +197,7 @@ def test_segregation_found_where_simulated():
         bandgap_from_fraction(0.2)
     )
     assert np.median(sep.data[rim & s]) == pytest.approx(true_sep, rel=0.1)
-    assert seg.metadata.Segregation.method == "two_peak_fit"
+    assert seg.metadata.Processing.Segregation.method == "two_peak_fit"
     # shift method: single-peak centres move red where the I-rich rim emits
     m1 = cl.create_model()
     g = hs.model.components1D.Gaussian()
@@ -353,8 +357,8 @@ def test_lazy_equals_eager(lazy):
         np.testing.assert_array_equal(a.data, b.data)
     prof = pairs[2][0]
     assert (
-        prof.metadata.Edge_profile.test.p_value
-        == pairs[2][1].metadata.Edge_profile.test.p_value
+        prof.metadata.Processing.Edge_profile.test.p_value
+        == pairs[2][1].metadata.Processing.Edge_profile.test.p_value
     )
 
 
@@ -379,23 +383,28 @@ def test_results_survive_save_load(tmp_path, ext):
         np.testing.assert_array_equal(r.data, s.data)
         assert r.axes_manager[0].units == s.axes_manager[0].units
     r = hs.load(tmp_path / f"profile.{ext}")
-    t0, t1 = results["profile"].metadata.Edge_profile.test, r.metadata.Edge_profile.test
+    t0, t1 = (
+        results["profile"].metadata.Processing.Edge_profile.test,
+        r.metadata.Processing.Edge_profile.test,
+    )
     assert t1.p_value == t0.p_value and t1.significant == t0.significant
     np.testing.assert_array_equal(
         r.metadata.Signal.Noise_properties.variance.data,
         results["profile"].metadata.Signal.Noise_properties.variance.data,
     )
     r = hs.load(tmp_path / f"table.{ext}")
-    assert list(r.metadata.Particle_table.columns) == list(
-        results["table"].metadata.Particle_table.columns
+    assert list(r.metadata.Processing.Particle_table.columns) == list(
+        results["table"].metadata.Processing.Particle_table.columns
     )
-    assert r.metadata.Particle_table.Intensity_size_correlation.p_value == (
-        results["table"].metadata.Particle_table.Intensity_size_correlation.p_value
+    assert r.metadata.Processing.Particle_table.Intensity_size_correlation.p_value == (
+        results[
+            "table"
+        ].metadata.Processing.Particle_table.Intensity_size_correlation.p_value
     )
     r = hs.load(tmp_path / f"x.{ext}")
-    assert r.metadata.Halide_composition.system == "MAPb(Br1-xIx)3"
+    assert r.metadata.Processing.Halide_composition.system == "MAPb(Br1-xIx)3"
     r = hs.load(tmp_path / f"seg.{ext}")
-    assert r.metadata.Segregation.method == "peak_shift"
+    assert r.metadata.Processing.Segregation.method == "peak_shift"
 
 
 def test_edge_vs_core_figure(edge_scene, tmp_path):

@@ -134,7 +134,7 @@ def test_profiles_survive_save_load(phase_stack, tmp_path, ext):
     back = hs.load(f)
     np.testing.assert_allclose(back.data, out["field"].data)
     assert back.metadata.Holography.thickness == T
-    assert back.metadata.Device.Geometry.reference == "HTL/perovskite"
+    assert back.metadata.Device.Profile.reference == "HTL/perovskite"
     np.testing.assert_allclose(
         back.metadata.Signal.Noise_properties.variance.data,
         out["field"].metadata.Signal.Noise_properties.variance.data,

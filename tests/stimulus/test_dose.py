@@ -34,9 +34,11 @@ def test_cumulative_dose_continuous_and_given_exposure():
     # beam blanked between frames: only the exposure counts
     f, c = cumulative_dose(np.arange(5) * 10.0, 50.0, exposure=0.04)
     np.testing.assert_allclose(c[-1], 10.0)
-    # time-varying dose rate; NaN = beam off
-    f, c = cumulative_dose([0, 1, 2, 3], [10.0, np.nan, 20.0, 0.0])
+    # time-varying dose rate; 0 = beam off; NaN (unknown) is refused
+    f, c = cumulative_dose([0, 1, 2, 3], [10.0, 0.0, 20.0, 0.0])
     np.testing.assert_allclose(c, [10, 10, 30, 30])
+    with pytest.raises(ValueError, match=r"unknown \(NaN\) for 1 frame"):
+        cumulative_dose([0, 1, 2, 3], [10.0, np.nan, 20.0, 0.0])
 
 
 def test_critical_dose_table_is_sourced():
@@ -67,6 +69,6 @@ def test_bad_inputs():
         cumulative_dose([0, 2, 1], 1.0)
     with pytest.raises(ValueError, match="single frame"):
         cumulative_dose([0.0], 1.0)
-    with pytest.raises(ValueError, match="Unknown length unit"):
+    with pytest.raises(ValueError, match="not a physical unit"):
         length_to_angstrom(1.0, "<undefined>")
     assert length_to_angstrom(2.5, "pm") == pytest.approx(0.025)

@@ -150,7 +150,7 @@ def test_interpolation_override_and_trigger(tmp_path):
         ("time, b (V)\n0, 1\n1, 2\n", "time column of .* has no units"),
         ("time (s), b (V)\n0, 1\n1, 2, 3\n", "malformed"),
         ("time (s), b (V)\n0, 1\n1, x\n", "malformed"),
-        ("time (s), b (parsec)\n0, 1\n1, 2\n", "Unknown unit"),
+        ("time (s), b (blarg)\n0, 1\n1, 2\n", "Unknown unit"),
         ("time (s), b\n0, 1\n1, 2\n", "has no units"),
         ("time (s), b (V)\n0, 1\n2, 2\n1, 3\n", "Non-monotonic"),
         ("time (s), b (V)\n0, 1\n1, 2\n1, 3\n", "Duplicated time"),

@@ -65,12 +65,12 @@ def test_bias_condition_roundtrip_and_units():
         (
             dict(mode="potentiostatic", voltage=1.0, voltage_units="furlong"),
             ValueError,
-            "Unknown unit",
+            "does not measure",
         ),
         (
             dict(mode="potentiostatic", voltage=1.0, voltage_units="A"),
             ValueError,
-            "not voltage",
+            "does not measure voltage",
         ),
     ],
 )

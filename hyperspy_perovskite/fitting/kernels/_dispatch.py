@@ -38,6 +38,9 @@ from hyperspy_perovskite.fitting.kernels import cl as _cl  # noqa: E402
 
 GAUSSIAN_EMISSION = 10
 URBACH_TAIL = 11
+ASYMMETRIC_EMISSION = 12
+CONTINUOUS_URBACH = 13
+WAVELENGTH_OFFSET = 14
 # --- in situ kinetics components (20-29) ---
 CRYSTALLINITY_JMAK = 20
 # --- migration / interdiffusion components (30-39) ---
@@ -73,6 +76,12 @@ def model_point(x, P, codes, offsets, consts, grad):
             total += _cl.gaussian_emission(x, P, o, grad, c)
         elif code == URBACH_TAIL:
             total += _cl.urbach_tail(x, P, o, grad, c)
+        elif code == ASYMMETRIC_EMISSION:
+            total += _cl.asymmetric_emission_kernel(x, P, o, grad, c)
+        elif code == CONTINUOUS_URBACH:
+            total += _cl.continuous_urbach_kernel(x, P, o, grad, c)
+        elif code == WAVELENGTH_OFFSET:
+            total += _cl.wavelength_offset_kernel(x, P, o, grad, c)
         # --- in situ kinetics branches ---
         elif code == CRYSTALLINITY_JMAK:
             total += kinetics.crystallinity_jmak(x, P, o, grad, c)
@@ -128,6 +137,12 @@ def model_block(x, P, codes, offsets, consts, grad, f, G):
             builtin.gaussian_block(x, P, o, o + 2, o + 1, f, G)
         elif code == URBACH_TAIL:
             _accumulate(_cl.urbach_tail, x, P, o, end, grad, c, f, G)
+        elif code == ASYMMETRIC_EMISSION:
+            _accumulate(_cl.asymmetric_emission_kernel, x, P, o, end, grad, c, f, G)
+        elif code == CONTINUOUS_URBACH:
+            _accumulate(_cl.continuous_urbach_kernel, x, P, o, end, grad, c, f, G)
+        elif code == WAVELENGTH_OFFSET:
+            _accumulate(_cl.wavelength_offset_kernel, x, P, o, end, grad, c, f, G)
         # --- in situ kinetics block branches ---
         elif code == CRYSTALLINITY_JMAK:
             _accumulate(kinetics.crystallinity_jmak, x, P, o, end, grad, c, f, G)

@@ -24,39 +24,72 @@ _INV_SQRTPI = 1.0 / math.sqrt(math.pi)
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def interdiffusion(x, P, o, grad, c):
-    """``c_right + (c_left - c_right) / 2 erfc((x - centre) / length)``;
+    """``c_right + (c_left - c_right) / 2 erfc((x - centre) / L_eff)``, with
+    ``L_eff = sqrt(length^2 + 2 resolution^2)`` (the erfc blurred by a
+    Gaussian of std ``resolution`` = ``c[0]``, axis units);
     parameters (c_left, c_right, centre, length)."""
     cl = P[o]
     cr = P[o + 1]
     L = P[o + 3]
-    u = (x - P[o + 2]) / L
+    Le = math.sqrt(L * L + 2.0 * c[0] * c[0])
+    u = (x - P[o + 2]) / Le
     ec = math.erfc(u)
-    g = (cl - cr) * _INV_SQRTPI * math.exp(-u * u) / L
+    g = (cl - cr) * _INV_SQRTPI * math.exp(-u * u) / Le
     grad[o] = 0.5 * ec
     grad[o + 1] = 1.0 - 0.5 * ec
     grad[o + 2] = g
-    grad[o + 3] = g * u
+    grad[o + 3] = g * u * L / Le
     return cr + 0.5 * (cl - cr) * ec
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def accumulation(x, P, o, grad, c):
-    """``A exp(-z / decay_length)`` with ``z = side (x - wall) >= 0``, else 0;
+    """``A exp(-z / decay_length)`` with ``z = side (x - wall) >= 0``, else 0,
+    blurred by a Gaussian of std ``c[1]`` (axis units; 0: none);
     parameters (A, decay_length, wall), ``c[0]`` = side (+1 or -1)."""
     side = c[0]
+    sig = c[1]
     z = side * (x - P[o + 2])
+    lam = P[o + 1]
+    if sig > 0.0:
+        return _accumulation_blurred(z, P[o], lam, sig, side, grad, o)
     if z < 0.0:
         grad[o] = 0.0
         grad[o + 1] = 0.0
         grad[o + 2] = 0.0
         return 0.0
-    lam = P[o + 1]
     e = math.exp(-z / lam)
     f = P[o] * e
     grad[o] = e
     grad[o + 1] = f * z / (lam * lam)
     grad[o + 2] = f * side / lam
     return f
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _accumulation_blurred(z, A, lam, sig, side, grad, o):
+    """``A exp(-z/lam) H(z)`` convolved with a Gaussian of std ``sig``:
+    ``A/2 exp(sig^2/(2 lam^2) - z/lam) erfc((sig/lam - z/sig)/sqrt(2))``,
+    evaluated through ``erfcx`` where the exponential alone would overflow."""
+    u = (sig / lam - z / sig) / math.sqrt(2.0)
+    gauss = math.exp(-0.5 * z * z / (sig * sig))  # E exp(-u^2)
+    if u >= 0.0:
+        eq = gauss * _erfcx(u)
+    else:
+        eq = math.exp(0.5 * sig * sig / (lam * lam) - z / lam) * math.erfc(u)
+    d = 2.0 * _INV_SQRTPI * gauss  # E * 2/sqrt(pi) exp(-u^2)
+    grad[o] = 0.5 * eq
+    grad[o + 1] = (
+        0.5
+        * A
+        * (
+            eq * (z / (lam * lam) - sig * sig / (lam * lam * lam))
+            + d * sig / (lam * lam * math.sqrt(2.0))
+        )
+    )
+    dfdz = 0.5 * A * (-eq / lam + d / (sig * math.sqrt(2.0)))
+    grad[o + 2] = -side * dfdz
+    return 0.5 * A * eq
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -1,0 +1,247 @@
+"""Checks of luminescence spectra before and after a fit (numpy / dask arrays).
+
+- :func:`find_spikes` / :func:`remove_spikes`: one- or two-channel cosmic-ray
+  spikes, found against a running median and replaced by it, vectorised over
+  all pixels (HyperSpy's ``spikes_removal_tool`` walks spikes one by one in
+  Python on eager data only; LumiSpy has no spike tool of its own).
+- :func:`counts_check`: whether data look like photon counts (non-negative,
+  integer, variance near the mean), before Poisson weights are used.
+- :func:`runs_test`: the Wald-Wolfowitz runs test of the residual signs, which
+  tells, without knowing the noise level, when a model leaves structure in
+  the residuals (A. Wald and J. Wolfowitz, Ann. Math. Stat. 11, 147 (1940)).
+
+Spectra are arrays whose LAST axis is the spectral axis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+__all__ = ["find_spikes", "remove_spikes", "counts_check", "runs_test"]
+
+
+def _is_dask(a):
+    return type(a).__module__.startswith("dask")
+
+
+def _spikes_np(y, n_sigma, width, max_width):
+    y = np.asarray(y, dtype=float)
+    med = median_filter(y, size=(1,) * (y.ndim - 1) + (width,), mode="nearest")
+    # noise from the median absolute deviation of the residual of each
+    # spectrum, floored by Poisson noise of the median for count data
+    r = y - med
+    mad = 1.4826 * np.median(np.abs(r), axis=-1, keepdims=True)
+    noise = np.maximum(mad, np.sqrt(np.clip(med, 0.0, None)))
+    noise = np.maximum(noise, 1e-12)
+    hot = r > n_sigma * noise
+    # a spike is a run of at most max_width hot channels: a band is wider
+    length = max_width + 1
+    wide = np.zeros_like(hot)
+    if hot.shape[-1] >= length:
+        full = np.lib.stride_tricks.sliding_window_view(hot, length, axis=-1)
+        full = full.all(axis=-1)
+        for j in range(length):
+            wide[..., j : j + full.shape[-1]] |= full
+    return hot & ~wide, med
+
+
+def find_spikes(y, n_sigma=8.0, width=7, max_width=2):
+    """Channels that hold a cosmic-ray spike.
+
+    A channel is a spike when it exceeds the running median of ``width``
+    channels by more than ``n_sigma`` times the noise (median absolute
+    deviation of the spectrum's residual, at least the Poisson noise of the
+    median) and belongs to a run of at most ``max_width`` such channels:
+    emission bands, several channels wide, are never touched.
+
+    Parameters
+    ----------
+    y : numpy.ndarray or dask.array.Array, shape (..., n)
+    n_sigma : float
+    width : int
+        Running-median width in channels (odd, > 2 * max_width).
+    max_width : int
+        Widest spike in channels.
+
+    Returns
+    -------
+    Array of bool, shape (..., n); lazy in, lazy out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_perovskite.analysis.cl_checks import find_spikes
+    >>> x = np.arange(100.0)
+    >>> y = 10 + 50 * np.exp(-0.5 * ((x - 50) / 6) ** 2)
+    >>> y[20] += 500
+    >>> np.flatnonzero(find_spikes(y[None])[0]).tolist()
+    [20]
+    """
+    if width <= 2 * max_width:
+        raise ValueError(
+            f"width ({width} channels) must exceed twice max_width ({max_width})."
+        )
+    if _is_dask(y):
+        import dask.array as da
+
+        y = y.rechunk({y.ndim - 1: -1})
+        return da.map_blocks(
+            lambda b: _spikes_np(b, n_sigma, width, max_width)[0], y, dtype=bool
+        )
+    return _spikes_np(y, n_sigma, width, max_width)[0]
+
+
+def _remove_np(y, n_sigma, width, max_width):
+    spikes, med = _spikes_np(y, n_sigma, width, max_width)
+    out = np.where(spikes, med, y).astype(np.result_type(y.dtype, np.float32))
+    return out
+
+
+def remove_spikes(y, n_sigma=8.0, width=7, max_width=2):
+    """Spectra with spikes (:func:`find_spikes`) replaced by the running median.
+
+    Returns a new array (float); lazy in, lazy out. The input is not modified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_perovskite.analysis.cl_checks import remove_spikes
+    >>> y = np.full((1, 30), 10.0)
+    >>> y[0, 7] = 900.0
+    >>> float(remove_spikes(y)[0, 7])
+    10.0
+    """
+    if _is_dask(y):
+        import dask.array as da
+
+        y = y.rechunk({y.ndim - 1: -1})
+        return da.map_blocks(
+            _remove_np,
+            y,
+            n_sigma,
+            width,
+            max_width,
+            dtype=np.result_type(y.dtype, np.float32),
+        )
+    return _remove_np(np.asarray(y), n_sigma, width, max_width)
+
+
+def counts_check(y, max_pixels=4096, seed=0):
+    """Whether ``y`` looks like photon counts; the reasons when it does not.
+
+    Three tests on up to ``max_pixels`` spectra drawn at random: no negative
+    value; integer values (within 1e-6); and the variance of the second
+    difference ``y[i-1] - 2 y[i] + y[i+1]`` close to six times the mean, as
+    for Poisson counts on a spectrum that varies slowly over three channels
+    (variance-to-mean ratio within 0.5-2). Scaled, smoothed or
+    background-subtracted data fail one of them.
+
+    Parameters
+    ----------
+    y : array-like or dask array, shape (..., n)
+
+    Returns
+    -------
+    ok : bool
+    reasons : list of str
+        Empty when ``ok``.
+    dispersion : float
+        Variance-to-mean ratio estimated from channel differences (NaN when
+        it cannot be told).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_perovskite.analysis.cl_checks import counts_check
+    >>> rng = np.random.default_rng(0)
+    >>> counts_check(rng.poisson(50.0, (200, 100)))[0]
+    True
+    >>> counts_check(rng.poisson(50.0, (200, 100)) * 3.7)[1][0]
+    'values are not integers (scaled data?)'
+    """
+    flat = y.reshape(-1, y.shape[-1])
+    rng = np.random.default_rng(seed)
+    n = flat.shape[0]
+    take = np.sort(rng.choice(n, size=min(n, max_pixels), replace=False))
+    sample = flat[take]
+    if _is_dask(sample):
+        sample = sample.compute()
+    sample = np.asarray(sample, dtype=float)
+    sample = sample[np.all(np.isfinite(sample), axis=-1)]
+    reasons = []
+    if sample.size == 0:
+        return False, ["no finite spectrum"], np.nan
+    if np.any(sample < 0):
+        frac = float(np.mean(sample < 0))
+        reasons.append(
+            f"{100 * frac:.2g} % negative values (background-subtracted data?)"
+        )
+    if np.max(np.abs(sample - np.round(sample))) > 1e-6:
+        reasons.append("values are not integers (scaled data?)")
+    # second differences y[i-1] - 2 y[i] + y[i+1] of Poisson counts have
+    # variance ~ 6 lambda where the spectrum varies slowly over 3 channels
+    if sample.shape[-1] > 4:
+        d2 = np.diff(sample, 2, axis=-1)
+        mean = sample[:, 1:-1]
+        m = float(np.mean(mean))
+        dispersion = float(np.mean(d2**2) / (6.0 * m)) if m > 0 else np.nan
+    else:
+        dispersion = np.nan
+    if np.isfinite(dispersion) and not 0.5 <= dispersion <= 2.0:
+        reasons.append(
+            f"variance/mean = {dispersion:.3g} (Poisson counts give ~1: gain "
+            "not 1, or smoothed data?)"
+        )
+    return not reasons, reasons, dispersion
+
+
+def runs_test(residual):
+    """Wald-Wolfowitz runs test of the residual signs, per spectrum.
+
+    Under a model that describes the data, the signs of the residuals are
+    random and the number of runs ``R`` (blocks of equal sign) has mean
+    ``1 + 2 n+ n- / n`` and variance ``(mu - 1)(mu - 2) / (n - 1)``; a model
+    that misses a feature leaves long runs, and ``z = (R - mu) / sd`` is then
+    strongly negative (Wald and Wolfowitz 1940).
+
+    Parameters
+    ----------
+    residual : numpy.ndarray, shape (..., n)
+        Data minus model over the fitted channels (NaN channels ignored by
+        counting them as neither sign).
+
+    Returns
+    -------
+    numpy.ndarray, shape (...)
+        z-score (NaN where all residuals have one sign).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_perovskite.analysis.cl_checks import runs_test
+    >>> rng = np.random.default_rng(1)
+    >>> white = rng.normal(size=(1, 400))
+    >>> structured = np.sin(np.linspace(0, 6, 400))[None] + 0.1 * white
+    >>> bool(abs(runs_test(white)[0]) < 3), bool(runs_test(structured)[0] < -10)
+    (True, True)
+    """
+    r = np.asarray(residual, dtype=float)
+    sign = np.sign(np.nan_to_num(r))
+    pos = np.sum(sign > 0, axis=-1).astype(float)
+    neg = np.sum(sign < 0, axis=-1).astype(float)
+    nz = sign != 0
+    # runs: count sign changes between consecutive non-zero residuals
+    # (zeros are skipped by carrying the previous sign forward)
+    idx = np.where(nz, np.arange(r.shape[-1]), 0)
+    np.maximum.accumulate(idx, axis=-1, out=idx)
+    carried = np.take_along_axis(sign, idx, axis=-1)
+    changes = np.sum((carried[..., 1:] != carried[..., :-1]) & nz[..., 1:], axis=-1)
+    first_nz = np.any(nz, axis=-1)
+    runs = changes + first_nz
+    n = pos + neg
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = 1.0 + 2.0 * pos * neg / n
+        var = (mu - 1.0) * (mu - 2.0) / (n - 1.0)
+        z = (runs - mu) / np.sqrt(var)
+    return np.where((pos > 0) & (neg > 0) & (var > 0), z, np.nan)

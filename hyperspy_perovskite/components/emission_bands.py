@@ -1,0 +1,372 @@
+"""Emission-band components beyond the Gaussian, each with its compiled kernel.
+
+- :class:`AsymmetricEmission`: an exponentially modified Gaussian band (a
+  Gaussian convolved with a one-sided exponential), for bands with a tail on
+  one side.
+- :class:`ContinuousUrbachTail`: an exponential (Urbach) tail below an edge
+  ``E0`` that is free, broadened by a Gaussian so that it is continuous and
+  smooth at the edge (no step).
+- :class:`WavelengthOffset`: a level that is constant in wavelength (a dark
+  level, counts per nm) as it appears on a photon-energy axis after the
+  Jacobian, ``offset * hc / (n_air E^2)``.
+
+Sharp lines (quantum emitters) use HyperSpy's own ``Lorentzian`` (area ``A``,
+half width ``gamma``, ``centre``), which the engine already fits.
+
+All share one numerically stable helper for the exponentially modified
+Gaussian,
+
+.. math::
+
+    g(d; \\sigma, \\tau) = \\tfrac12 \\exp\\left(\\frac{d}{\\tau}
+        + \\frac{\\sigma^2}{2\\tau^2}\\right)
+        \\operatorname{erfc}\\left(\\frac{1}{\\sqrt2}\\left(\\frac{d}{\\sigma}
+        + \\frac{\\sigma}{\\tau}\\right)\\right),
+
+the convolution of :math:`e^{d/\\tau}` for :math:`d \\le 0` (zero above) with
+a normalised Gaussian of standard deviation :math:`\\sigma`; its integral over
+:math:`d` is :math:`\\tau` (E. Grushka, Anal. Chem. 44, 1733 (1972)).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hyperspy._components.expression import Expression
+from numba import njit
+from scipy.special import erfc, erfcx
+
+__all__ = ["AsymmetricEmission", "ContinuousUrbachTail", "WavelengthOffset"]
+
+_SQRT2 = math.sqrt(2.0)
+_SQRT2PI = math.sqrt(2.0 * math.pi)
+_SQRTPI = math.sqrt(math.pi)
+#: hc / e in eV nm (CODATA 2018, exact), times 1e-3 for intensities per meV as
+#: LumiSpy's ``to_eV`` writes them.
+_HC_EV_NM = 1239.841984
+#: Refractive index of air at 700 nm (E. R. Peck and K. Reeder, J. Opt. Soc.
+#: Am. 62, 958 (1972)); it varies by < 1e-5 over 400-1000 nm.
+_N_AIR_700 = 1.000275654
+
+
+# ----------------------------------------------------------------- helpers
+def _g_numpy(d, sigma, tau):
+    """Stable exponentially modified Gaussian ``g(d; sigma, tau)`` (numpy)."""
+    d, sigma, tau = np.broadcast_arrays(
+        np.asarray(d, float), np.asarray(sigma, float), np.asarray(tau, float)
+    )
+    z = (d / sigma + sigma / tau) / _SQRT2
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        pos = 0.5 * np.exp(-0.5 * (d / sigma) ** 2) * erfcx(np.maximum(z, 0.0))
+        neg = (
+            0.5
+            * np.exp(np.minimum(d / tau + 0.5 * (sigma / tau) ** 2, 700.0))
+            * erfc(np.minimum(z, 0.0))
+        )
+    return np.where(z >= 0, pos, neg)
+
+
+@njit(cache=False, nogil=True, error_model="numpy", inline="always")
+def _erfcx(z):
+    """Scaled complementary error function ``exp(z^2) erfc(z)`` for z >= 0."""
+    if z < 25.0:
+        return math.exp(z * z) * math.erfc(z)
+    iz2 = 1.0 / (z * z)
+    return (1.0 - 0.5 * iz2 * (1.0 - 1.5 * iz2 * (1.0 - 2.5 * iz2))) / (z * _SQRTPI)
+
+
+@njit(cache=False, nogil=True, error_model="numpy", inline="always")
+def _g_and_partials(d, sigma, tau):
+    """``g``, ``dg/dd``, ``dg/dsigma``, ``dg/dtau`` (see the module doc).
+
+    With the normal density ``N = exp(-d^2 / 2 sigma^2) / (sigma sqrt(2 pi))``:
+    ``dg/dd = g / tau - N``, ``dg/dsigma = g sigma / tau^2 - N (sigma / tau -
+    d / sigma)`` and ``dg/dtau = -g (d + sigma^2 / tau) / tau^2 + N sigma^2 /
+    tau^2``.
+    """
+    u = d / sigma
+    z = (u + sigma / tau) / _SQRT2
+    gauss = math.exp(-0.5 * u * u)
+    if z >= 0.0:
+        g = 0.5 * gauss * _erfcx(z)
+    else:
+        g = 0.5 * math.exp(d / tau + 0.5 * (sigma / tau) ** 2) * math.erfc(z)
+    n = gauss / (sigma * _SQRT2PI)
+    it = 1.0 / tau
+    dd = g * it - n
+    ds = g * sigma * it * it - n * (sigma * it - u)
+    dt = -g * (d + sigma * sigma * it) * it * it + n * sigma * sigma * it * it
+    return g, dd, ds, dt
+
+
+# ------------------------------------------------------- asymmetric band
+@njit(cache=False, nogil=True, error_model="numpy")
+def asymmetric_emission_kernel(x, P, o, grad, c):
+    """``A / tau g(s (centre - x); sigma, tau)``, parameters (A, centre,
+    sigma, tau, s); ``s`` (fixed) is -1 for a tail towards lower x, +1
+    towards higher x."""
+    A = P[o]
+    centre = P[o + 1]
+    sigma = P[o + 2]
+    tau = P[o + 3]
+    s = P[o + 4]
+    g, dd, ds, dt = _g_and_partials(s * (centre - x), sigma, tau)
+    it = 1.0 / tau
+    f = A * g * it
+    grad[o] = g * it
+    grad[o + 1] = s * A * dd * it
+    grad[o + 2] = A * ds * it
+    grad[o + 3] = A * (dt * it - g * it * it)
+    grad[o + 4] = 0.0
+    return f
+
+
+class AsymmetricEmission(Expression):
+    r"""Emission band with an exponential tail on one side (exponentially
+    modified Gaussian).
+
+    .. math::
+
+        f(x) = \frac{A}{\tau}\, g\big(s\,(x_0 - x); \sigma, \tau\big)
+
+    with :math:`g` of the module doc (E. Grushka, Anal. Chem. 44, 1733
+    (1972)): a Gaussian band of standard deviation :math:`\sigma` convolved
+    with a one-sided exponential of decay length :math:`\tau` on the side
+    :math:`s` (``tail_side=-1``: towards lower x, the low-energy side on a
+    photon-energy axis, e.g. an exponential density of tail states; ``+1``:
+    towards higher x, the long-wavelength side on a wavelength axis).
+    ``A`` is the band area; :math:`x_0` is the centre of the Gaussian
+    part, so the maximum lies on the tail side of it; the mean is
+    :math:`x_0 + s\tau`. As :math:`\tau \to 0` it becomes HyperSpy's
+    ``Gaussian``.
+
+    Parameters
+    ----------
+    A : float
+        Area (counts x axis unit).
+    centre : float
+        Centre of the Gaussian part.
+    sigma : float
+        Standard deviation of the Gaussian part.
+    tau : float
+        Decay length of the exponential tail (axis unit, > 0).
+    tail_side : {-1, 1}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_perovskite.components import AsymmetricEmission
+    >>> b = AsymmetricEmission(A=10.0, centre=1.75, sigma=0.02, tau=0.015)
+    >>> x = np.linspace(1.4, 2.0, 6001)
+    >>> round(float(np.trapezoid(b.function(x), x)), 4)
+    10.0
+    >>> round(float(np.trapezoid(x * b.function(x), x) / 10.0), 4)  # mean
+    1.735
+    """
+
+    def __init__(
+        self, A=1.0, centre=0.0, sigma=1.0, tau=1.0, tail_side=-1, module=None, **kw
+    ):
+        super().__init__(
+            expression="A / tau / 2 * exp(s * (centre - x) / tau + sigma ** 2 / "
+            "(2 * tau ** 2)) * erfc((s * (x - centre) / sigma + sigma / tau) "
+            "/ sqrt(2))",
+            name="AsymmetricEmission",
+            A=A,
+            centre=centre,
+            sigma=sigma,
+            tau=tau,
+            s=float(tail_side),
+            position="centre",
+            module=module,
+            autodoc=False,
+            **kw,
+        )
+        self.s.free = False
+        self.A.bmin, self.A.bmax = 0.0, None
+        self.sigma.bmin, self.sigma.bmax = 1e-6, None
+        self.tau.bmin, self.tau.bmax = 1e-6, None
+        self.isbackground = False
+        self.convolved = True
+        self._f = self._stable
+
+    @property
+    def tail_side(self):
+        """-1: tail towards lower x; +1: towards higher x."""
+        return int(np.sign(self.s.value)) or -1
+
+    @staticmethod
+    def _stable(x, A, centre, s, sigma, tau):
+        # parameters in the alphabetical order Expression passes them
+        return A / tau * _g_numpy(s * (centre - x), sigma, tau)
+
+
+# ---------------------------------------------------- continuous Urbach tail
+@njit(cache=False, nogil=True, error_model="numpy")
+def continuous_urbach_kernel(x, P, o, grad, c):
+    """``A g(x - E0; sigma, Eu)``, parameters (A, E0, Eu, sigma)."""
+    A = P[o]
+    e0 = P[o + 1]
+    eu = P[o + 2]
+    sigma = P[o + 3]
+    g, dd, ds, dt = _g_and_partials(x - e0, sigma, eu)
+    grad[o] = g
+    grad[o + 1] = -A * dd
+    grad[o + 2] = A * dt
+    grad[o + 3] = A * ds
+    return A * g
+
+
+class ContinuousUrbachTail(Expression):
+    r"""Urbach tail below a free edge, continuous and smooth at the edge.
+
+    .. math::
+
+        f(E) = A\, g(E - E_0; \sigma, E_u)
+             = \int A\, e^{(E' - E_0)/E_u}\, \Theta(E_0 - E')\,
+               \frac{e^{-(E - E')^2 / 2\sigma^2}}{\sigma\sqrt{2\pi}}\, dE'
+
+    An exponential (Urbach) density of tail states below the edge
+    :math:`E_0` (F. Urbach, Phys. Rev. 92, 1324 (1953)) broadened by a
+    Gaussian of standard deviation :math:`\sigma` (the band's broadening),
+    i.e. an exponentially modified Gaussian (E. Grushka, Anal. Chem. 44, 1733
+    (1972)). Far below the edge :math:`f \propto e^{(E - E_0)/E_u}` with the
+    Urbach energy :math:`E_u`; unlike :class:`UrbachTail` it has no step at
+    :math:`E_0`, and :math:`E_0` is a free parameter, not tied to the band
+    centre. As :math:`\sigma \to 0` it becomes :class:`UrbachTail`.
+
+    Parameters
+    ----------
+    A : float
+        Amplitude of the unbroadened exponential at :math:`E_0`.
+    E0 : float
+        Edge (eV on a photon-energy axis).
+    Eu : float
+        Urbach energy (axis unit; tens of meV for CsPbX3).
+    sigma : float
+        Gaussian broadening (axis unit); ``fit_emission`` twins it to the
+        band's sigma.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_perovskite.components import ContinuousUrbachTail
+    >>> t = ContinuousUrbachTail(A=10.0, E0=1.75, Eu=0.02, sigma=0.005)
+    >>> f = t.function(np.array([1.55, 1.57, 1.75, 1.80]))
+    >>> round(float(f[0] / f[1]), 4), round(float(np.exp(-1)), 4)
+    (0.3679, 0.3679)
+    >>> bool(f[3] < 1e-3 * f[2])
+    True
+    """
+
+    def __init__(self, A=1.0, E0=1.7, Eu=0.02, sigma=0.01, module=None, **kw):
+        super().__init__(
+            expression="A / 2 * exp((x - E0) / Eu + sigma ** 2 / (2 * Eu ** 2)) "
+            "* erfc(((x - E0) / sigma + sigma / Eu) / sqrt(2))",
+            name="ContinuousUrbachTail",
+            A=A,
+            E0=E0,
+            Eu=Eu,
+            sigma=sigma,
+            position="E0",
+            module=module,
+            autodoc=False,
+            **kw,
+        )
+        self.A.bmin, self.A.bmax = 0.0, None
+        self.Eu.bmin, self.Eu.bmax = 1e-4, None
+        self.sigma.bmin, self.sigma.bmax = 1e-6, None
+        self.isbackground = False
+        self.convolved = True
+        self._f = self._stable
+
+    @staticmethod
+    def _stable(x, A, E0, Eu, sigma):
+        return A * _g_numpy(x - E0, sigma, Eu)
+
+
+# ------------------------------------------------------ wavelength offset
+@njit(cache=False, nogil=True, error_model="numpy")
+def wavelength_offset_kernel(x, P, o, grad, c):
+    """``offset * c[0] / x^2``, parameter (offset,); linear."""
+    b = c[0] / (x * x)
+    grad[o] = b
+    return P[o] * b
+
+
+class WavelengthOffset(Expression):
+    r"""A level constant in wavelength, on a photon-energy axis.
+
+    .. math::
+
+        f(E) = b\, \frac{hc}{n_{\mathrm{air}} E^2} \times 10^{-3}
+
+    A detector dark level (or any background) flat in the measured
+    wavelength space becomes proportional to :math:`\lambda^2` after the
+    Jacobian :math:`I(E) = I(\lambda)\, d\lambda/dE` (Mooney and
+    Kambhampati, J. Phys. Chem. Lett. 4, 3316 (2013)) that LumiSpy's
+    ``to_eV`` applies (intensity per meV, hence :math:`10^{-3}`): a constant
+    offset on the energy axis would be wrong. ``b`` is the level as it
+    appears on the wavelength axis (data units); :math:`hc` = 1239.841984
+    eV nm (CODATA 2018) and :math:`n_{\mathrm{air}}` = 1.000276 at 700 nm
+    (E. R. Peck and K. Reeder, J. Opt. Soc. Am. 62, 958 (1972); it varies by
+    less than 1e-5 over 400-1000 nm). Needs an axis in eV.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_perovskite.components import WavelengthOffset
+    >>> b = WavelengthOffset(offset=5.0)
+    >>> round(float(b.function(np.array([1.771]))[0]), 3)  # 5 x 0.395 nm/meV
+    1.976
+    """
+
+    def __init__(self, offset=0.0, module=None, **kw):
+        super().__init__(
+            expression=f"offset * {_HC_EV_NM * 1e-3 / _N_AIR_700!r} / x ** 2",
+            name="WavelengthOffset",
+            offset=offset,
+            module=module,
+            autodoc=False,
+            **kw,
+        )
+        self.isbackground = True
+        self.convolved = False
+        self.offset._linear = True
+
+
+#: Constant of the :class:`WavelengthOffset` kernel.
+WAVELENGTH_OFFSET_CONSTANT = _HC_EV_NM * 1e-3 / _N_AIR_700
+
+
+def _register():
+    """Register the kernels with the engine (public ``register_kernel``)."""
+    try:
+        from hyperspy_perovskite.fitting.registry import register_kernel
+    except ImportError:  # pragma: no cover - engine without the public registry
+        return
+    register_kernel(
+        AsymmetricEmission,
+        asymmetric_emission_kernel,
+        ("A", "centre", "sigma", "tau", "s"),
+        position="centre",
+        amplitude="A",
+        proportional_to="A",
+    )
+    register_kernel(
+        ContinuousUrbachTail,
+        continuous_urbach_kernel,
+        ("A", "E0", "Eu", "sigma"),
+        proportional_to="A",
+    )
+    register_kernel(
+        WavelengthOffset,
+        wavelength_offset_kernel,
+        ("offset",),
+        constants=lambda c: (WAVELENGTH_OFFSET_CONSTANT,),
+        linear=True,
+    )
+
+
+_register()
