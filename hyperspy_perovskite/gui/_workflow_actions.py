@@ -40,7 +40,7 @@ class WorkflowActions:
         return signal._plot
 
     def add_image_roi(self, signal=None):
-        """Draw a rectangle on the selected series' image (a quarter of it).
+        """Draw a rectangle on the selected series' image (half its size).
 
         Move and resize it with the mouse; :meth:`fringe_intensity` with
         ``roi=`` uses it. Returns the ``RectangularROI`` (axis units).
@@ -56,9 +56,11 @@ class WorkflowActions:
         ax_x, ax_y = signal.axes_manager.signal_axes
         x0, x1 = ax_x.axis[0], ax_x.axis[-1]
         y0, y1 = ax_y.axis[0], ax_y.axis[-1]
-        wx, wy = (x1 - x0) / 4, (y1 - y0) / 4
+        # half the frame: fringe power needs windows of >= 32 px
+        wx, wy = (x1 - x0) / 2, (y1 - y0) / 2
         n = len(getattr(self, "_rois", []))
-        cx, cy = x0 + (1.5 + (n % 2)) * wx, y0 + (1.5 + (n // 2) % 2) * wy
+        cx = x0 + (0.75 + 0.5 * (n % 2)) * wx
+        cy = y0 + (0.75 + 0.5 * ((n // 2) % 2)) * wy
         roi = RectangularROI(cx - wx / 2, cy - wy / 2, cx + wx / 2, cy + wy / 2)
         roi.add_widget(signal, axes=signal.axes_manager.signal_axes)
         self._rois = [*getattr(self, "_rois", []), roi]
