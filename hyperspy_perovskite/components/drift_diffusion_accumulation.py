@@ -1,8 +1,12 @@
 """Steady-state ion accumulation next to a blocking electrode."""
 
+import math
+
 import numpy as np
 from hyperspy.component import Component
+from numba import njit
 
+from hyperspy_perovskite.analysis._drift_diffusion_numba import _erfcx
 from hyperspy_perovskite.analysis.drift_diffusion import (
     thermal_voltage,
 )
@@ -13,6 +17,7 @@ from hyperspy_perovskite.components._profile_common import (
     profile_slice,
     side_sign,
 )
+from hyperspy_perovskite.fitting.registry import register_kernel
 
 __all__ = ["DriftDiffusionAccumulation"]
 
@@ -49,6 +54,11 @@ class DriftDiffusionAccumulation(Component):
         Excess concentration at the electrode (linear).
     decay_length : float
         ``lambda`` in the axis unit (> 0).
+    resolution : float
+        Standard deviation (axis unit) of a Gaussian blur of the measured
+        profile (probe, interface roughness), fixed; the accumulation is
+        then convolved with it (and spills past the wall), so the fit can
+        use the bins next to the wall. Saved with the model.
     wall : float
         Electrode position in the axis unit (fixed by default).
     side : {"right", "left"}
@@ -63,12 +73,21 @@ class DriftDiffusionAccumulation(Component):
     array([0.    , 2.    , 0.7358])
     """
 
-    def __init__(self, A=1.0, decay_length=10.0, wall=0.0, side="right", **kwargs):
+    def __init__(
+        self, A=1.0, decay_length=10.0, wall=0.0, side="right", resolution=0.0, **kwargs
+    ):
         Component.__init__(self, ("A", "decay_length", "wall"), ["A"], **kwargs)
         self._id_name = "DriftDiffusionAccumulation"
         self.name = "DriftDiffusionAccumulation"
         self.side = "right" if side_sign(side) == 1 else "left"
         self._whitelist["side"] = ("init", self.side)
+        r = float(resolution or 0.0)
+        if not (np.isfinite(r) and r >= 0):
+            raise ValueError(
+                f"resolution is a Gaussian std in the axis unit (>= 0), got {resolution!r}."
+            )
+        self.resolution = r
+        self._whitelist["resolution"] = ("init", r)
         self.A.value = A
         self.decay_length.value = decay_length
         self.wall.value = wall
@@ -88,6 +107,9 @@ class DriftDiffusionAccumulation(Component):
 
     def _eval(self, x, A, lam, wall):
         z = self._z(x, wall)
+        if self.resolution > 0:
+            e = _blurred_unit(z, lam, self.resolution)
+            return A * e, e, z
         inside = z >= 0
         e = np.exp(-np.where(inside, z, 0.0) / lam)
         return np.where(inside, A * e, 0.0), np.where(inside, e, 0.0), z
@@ -112,11 +134,24 @@ class DriftDiffusionAccumulation(Component):
 
     def grad_decay_length(self, x):
         lam = self.decay_length.value
+        if self.resolution > 0:
+            h = 1e-6 * lam
+            return (
+                self._eval(x, self.A.value, lam + h, self.wall.value)[0]
+                - self._eval(x, self.A.value, lam - h, self.wall.value)[0]
+            ) / (2 * h)
         f, _, z = self._eval(x, self.A.value, lam, self.wall.value)
         return f * np.where(z >= 0, z, 0.0) / lam**2
 
     def grad_wall(self, x):
         lam = self.decay_length.value
+        if self.resolution > 0:
+            h = 1e-6 * max(lam, self.resolution)
+            w = self.wall.value
+            return (
+                self._eval(x, self.A.value, lam, w + h)[0]
+                - self._eval(x, self.A.value, lam, w - h)[0]
+            ) / (2 * h)
         f = self._eval(x, self.A.value, lam, self.wall.value)[0]
         return f * self._sign / lam
 
@@ -199,3 +234,89 @@ class DriftDiffusionAccumulation(Component):
         lam, lam_std = parameter_arrays(self.decay_length)
         f = axis_nm_factor(self) * 1e-9
         return np.abs(lam) * f * E, lam_std * f * E
+
+
+def _blurred_unit(z, lam, sig):
+    """``exp(-z/lam) H(z)`` convolved with a Gaussian of std ``sig``:
+    ``1/2 exp(sig^2/(2 lam^2) - z/lam) erfc((sig/lam - z/sig)/sqrt(2))``
+    (through ``erfcx`` where the exponential alone would overflow)."""
+    from scipy.special import erfc, erfcx
+
+    z = np.asarray(z, dtype=float)
+    lam = np.asarray(lam, dtype=float)
+    u = (sig / lam - z / sig) / np.sqrt(2.0)
+    gauss = np.exp(-0.5 * z**2 / sig**2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        neg = np.exp(0.5 * sig**2 / lam**2 - z / lam) * erfc(u)
+    return 0.5 * np.where(u >= 0, gauss * erfcx(np.maximum(u, 0.0)), neg)
+
+
+# --- compiled kernel (fast_multifit) ---
+
+
+@njit(nogil=True, error_model="numpy")
+def accumulation_kernel(x, P, o, grad, c):
+    """``A exp(-z / decay_length)`` with ``z = side (x - wall) >= 0``, else 0,
+    blurred by a Gaussian of std ``c[1]`` (axis units; 0: none);
+    parameters (A, decay_length, wall), ``c[0]`` = side (+1 or -1)."""
+    side = c[0]
+    sig = c[1]
+    z = side * (x - P[o + 2])
+    lam = P[o + 1]
+    if sig > 0.0:
+        return _accumulation_blurred(z, P[o], lam, sig, side, grad, o)
+    if z < 0.0:
+        grad[o] = 0.0
+        grad[o + 1] = 0.0
+        grad[o + 2] = 0.0
+        return 0.0
+    e = math.exp(-z / lam)
+    f = P[o] * e
+    grad[o] = e
+    grad[o + 1] = f * z / (lam * lam)
+    grad[o + 2] = f * side / lam
+    return f
+
+
+@njit(nogil=True, error_model="numpy")
+def _accumulation_blurred(z, A, lam, sig, side, grad, o):
+    """``A exp(-z/lam) H(z)`` convolved with a Gaussian of std ``sig``:
+    ``A/2 exp(sig^2/(2 lam^2) - z/lam) erfc((sig/lam - z/sig)/sqrt(2))``,
+    evaluated through ``erfcx`` where the exponential alone would overflow."""
+    u = (sig / lam - z / sig) / math.sqrt(2.0)
+    gauss = math.exp(-0.5 * z * z / (sig * sig))  # E exp(-u^2)
+    if u >= 0.0:
+        eq = gauss * _erfcx(u)
+    else:
+        eq = math.exp(0.5 * sig * sig / (lam * lam) - z / lam) * math.erfc(u)
+    d = 2.0 * _INV_SQRTPI * gauss  # E * 2/sqrt(pi) exp(-u^2)
+    grad[o] = 0.5 * eq
+    grad[o + 1] = (
+        0.5
+        * A
+        * (
+            eq * (z / (lam * lam) - sig * sig / (lam * lam * lam))
+            + d * sig / (lam * lam * math.sqrt(2.0))
+        )
+    )
+    dfdz = 0.5 * A * (-eq / lam + d / (sig * math.sqrt(2.0)))
+    grad[o + 2] = -side * dfdz
+    return 0.5 * A * eq
+
+
+_INV_SQRTPI = 1.0 / math.sqrt(math.pi)
+
+
+def _side_resolution(component):
+    """(side, Gaussian blur std in axis units, 0: none)."""
+    side = float(1 if component.side == "right" else -1)
+    return (side, float(getattr(component, "resolution", 0.0) or 0.0))
+
+
+register_kernel(
+    DriftDiffusionAccumulation,
+    accumulation_kernel,
+    ("A", "decay_length", "wall"),
+    constants=_side_resolution,
+    proportional_to="A",
+)

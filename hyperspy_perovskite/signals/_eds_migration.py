@@ -389,6 +389,7 @@ class MigrationMixin:
         width=None,
         bin_size=None,
         method="fast",
+        signal_range=None,
         show_progressbar=None,
     ):
         """Fit the steady-state accumulation of an ion at a blocking interface.
@@ -420,6 +421,9 @@ class MigrationMixin:
             See :meth:`get_element_profiles`.
         method : {"fast", "multifit"}
             Fitting engine.
+        signal_range : (float, float), optional
+            Fitted range (nm from ``interface``), clipped to the layer: e.g.
+            drop the bins next to the wall blurred by the probe.
         show_progressbar : bool, optional
 
         Returns
@@ -438,6 +442,9 @@ class MigrationMixin:
         # only bins entirely inside the layer (a bin across the wall would
         # carry the neighbour layer's counts)
         rng = (lo + half, hi - half)
+        if signal_range is not None:  # within the layer (e.g. past a blur)
+            a, b = sorted(float(v) for v in signal_range)
+            rng = (max(a, rng[0]), min(b, rng[1]))
         field = self._layer_field(field, lo, hi)
         return fit_migration_profile(
             prof,
@@ -461,6 +468,7 @@ class MigrationMixin:
         width=None,
         bin_size=None,
         method="fast",
+        signal_range=None,
         show_progressbar=None,
     ):
         """Fit D and the mobility of an ion from the frames of a bias series.
@@ -495,6 +503,8 @@ class MigrationMixin:
         width, bin_size
             See :meth:`get_element_profiles`.
         method : {"fast", "multifit"}
+        signal_range : (float, float), optional
+            Fitted range (nm from ``interface``), clipped to the layer.
         show_progressbar : bool, optional
 
         Returns
@@ -529,6 +539,7 @@ class MigrationMixin:
             time=None if len(time_axes) == 1 else np.asarray(times, dtype=float),
             temperature=temperature,
             thickness=hi - lo,
+            signal_range=signal_range,
             method=method,
             show_progressbar=show_progressbar,
         )

@@ -227,7 +227,9 @@ def _layer_end(axis, wall, side, interfaces):
     return float(far.max()) if far.size else None
 
 
-def _range_for_layer(axis, wall, side, signal_range, interfaces, half_layer=False):
+def _range_for_layer(
+    axis, wall, side, signal_range, interfaces, half_layer=False, blur=0.0
+):
     lo, hi = float(axis.axis.min()), float(axis.axis.max())
     half_bin = 0.5 * float(np.abs(np.gradient(axis.axis)).max())
     # the electrode may sit at the edge of the first or last bin
@@ -236,24 +238,47 @@ def _range_for_layer(axis, wall, side, signal_range, interfaces, half_layer=Fals
             f"wall={wall} lies outside the profile ({lo} to {hi} "
             f"{axis.units}); give the electrode position in the axis units."
         )
-    if signal_range is not None:
-        return tuple(float(v) for v in signal_range)
-    # the layer ends at the next interface on its side (profile geometry)
+    # the layer ends at the next interface on its side (profile geometry or
+    # the thickness given)
     far_end = _layer_end(axis, wall, side, interfaces)
     if far_end is None:
         end = hi if side == 1 else lo
     else:
         # only bins entirely inside the layer at the far interface too
         end = far_end - side * half_bin
+    # with a blur, the bins within 3 std of the wall also hold the blurred
+    # step of the immobile level and of the electrode's own signal
+    start = wall + side * max(half_bin, 3.0 * blur)
+    full = (start, end) if side == 1 else (end, start)
     if half_layer:
         # the semi-infinite transient ignores the far electrode: fit the half
         # of the layer next to the wall (the far half depletes in a closed
         # layer once d + 3 s approaches the thickness)
         end = 0.5 * (wall + (end if far_end is None else far_end))
-    # a bin straddling the wall holds the electrode's counts as well: keep
-    # only bins whose lower (upper) edge is at or beyond the wall
-    start = wall + side * half_bin
-    return (start, end) if side == 1 else (end, start)
+    layer = (start, end) if side == 1 else (end, start)
+    if signal_range is None:
+        return layer
+    # a range of the user's: never past the layer (the fit would include the
+    # electrode or the next layer)
+    a, b = sorted(float(v) for v in signal_range)
+    lo_l, hi_l = sorted(full)
+    clipped = (max(a, lo_l), min(b, hi_l))
+    x = axis.axis
+    n_given = np.count_nonzero((x >= a - 1e-9) & (x <= b + 1e-9))
+    n_kept = np.count_nonzero((x >= clipped[0] - 1e-9) & (x <= clipped[1] + 1e-9))
+    if n_kept < n_given:
+        warnings.warn(
+            f"signal_range ({a:g}, {b:g}) {axis.units} reaches beyond the layer "
+            f"({lo_l:g}, {hi_l:g}): fitted over ({clipped[0]:g}, {clipped[1]:g}).",
+            UserWarning,
+            stacklevel=3,
+        )
+    if not clipped[1] > clipped[0]:
+        raise ValueError(
+            f"signal_range ({a:g}, {b:g}) lies outside the layer ({lo_l:g}, "
+            f"{hi_l:g}) {axis.units}."
+        )
+    return clipped
 
 
 #: below this significance (sqrt of the chi-squared between the fitted
@@ -311,6 +336,33 @@ def _transient_significance(s, comp, offset, x1, x2, wall, sgn, thickness):
         return np.sqrt(np.sum((cb * (tr - st)) ** 2 / sigma2, axis=-1))
 
 
+def _resolution(profile, resolution, kind):
+    """Blur std in nm: given, from ``Device.Profile.resolution``, or 0."""
+    from hyperspy_perovskite.units import parse_quantity
+
+    given = resolution is not None
+    if resolution is None:
+        resolution = profile.metadata.get_item("Device.Profile.resolution", 0.0)
+    r = parse_quantity(resolution, "nm", name="resolution")
+    if not (np.isfinite(r) and r >= 0):
+        raise ValueError(f"resolution must be a length >= 0 (nm), got {resolution!r}.")
+    if r > 0 and kind == "transient":
+        if given:
+            raise ValueError(
+                "The transient model has no blur: leave the bins within about "
+                "2 x resolution of the wall out with signal_range instead."
+            )
+        warnings.warn(
+            f"The profile is blurred ({r:g} nm, Device.Profile.resolution) but the "
+            "transient model has none: leave the bins next to the wall out "
+            "(signal_range).",
+            UserWarning,
+            stacklevel=3,
+        )
+        return 0.0
+    return r
+
+
 def _times(profile, time, required):
     """Bias time(s) in s: a scalar, a navigation-shaped array, or (``None``)
     the values of the profile's one navigation axis in s."""
@@ -361,6 +413,7 @@ def fit_migration_profile(
     diffusion_coefficient=None,
     background=None,
     signal_range=None,
+    resolution=None,
     poisson=True,
     method="fast",
     show_progressbar=None,
@@ -402,8 +455,10 @@ def fit_migration_profile(
         state) are not fitted (their quantities are NaN). Required for
         "transient"; "interdiffusion" needs it for ``D``.
     thickness : float or None
-        "transient" only: thickness of the layer (axis units) closed by a
-        second blocking electrode, for the exact closed-layer solution
+        Thickness of the layer next to the wall (axis units): the fitted
+        range never goes past ``wall + thickness`` ("steady" and
+        "transient"). For "transient" the layer is closed by a second
+        blocking electrode there, for the exact closed-layer solution
         (:func:`~hyperspy_perovskite.analysis.drift_diffusion.transient_profile_closed_layer`).
         ``None``: the distance from the wall to the next interface of the
         profile geometry when there is one (a device layer), otherwise a
@@ -427,6 +482,19 @@ def fit_migration_profile(
         "transient"); its half next to the wall (semi-infinite "transient":
         the far electrode's depletion must stay outside the range, i.e.
         ``d + 3 s`` well below the range); the whole axis ("interdiffusion").
+        A range given is clipped to the layer (with a warning).
+    resolution : float, str or None
+        Standard deviation of the Gaussian blur of the profile (probe size,
+        interface roughness; number in nm, or ``"1.5 nm"``), convolved into
+        the "interdiffusion" and "steady" models so that the length and
+        ``lambda`` are not biased by it; the default "steady" range then
+        starts 3 std past the wall (where the blurred steps of the immobile
+        level and of the electrode's own signal have died out). The bins'
+        own width is added (a box of width ``b`` blurs by ``b / sqrt(12)``).
+        Default:
+        ``metadata.Device.Profile.resolution`` (nm) when set, else none.
+        Not available for "transient" (give a ``signal_range`` that leaves
+        the blurred bins out).
     poisson : bool
         Weight by Poisson variance (the counts, floored at 1) unless the
         profile already carries ``metadata.Signal.Noise_properties.variance``
@@ -500,8 +568,11 @@ def fit_migration_profile(
                 f"diffusion_coefficient must be positive (m^2/s), got "
                 f"{diffusion_coefficient!r}."
             )
-    if thickness is not None and kind != "transient":
-        raise ValueError("thickness applies to kind='transient' only.")
+    if thickness is not None and kind == "interdiffusion":
+        raise ValueError(
+            "thickness bounds the layer of kind='steady' or 'transient'; for "
+            "interdiffusion give signal_range."
+        )
 
     interfaces = _interfaces_nm(profile, nm)
     if isinstance(interface, str):
@@ -527,14 +598,20 @@ def fit_migration_profile(
                         f"units) or numpy.inf, got {thickness!r}."
                     )
                 closed = None if np.isinf(L) else L
+        if thickness is not None and np.isfinite(float(thickness)):
+            # the layer ends at wall + thickness: never fit past it
+            interfaces = {**interfaces, "_layer_end": wall + sgn * float(thickness)}
     if background is None:
         background = kind == "steady" or closed is not None
 
+    blur = _resolution(profile, resolution, kind) / nm
+    if blur > 0:  # a bin is a box average: add its variance, width^2 / 12
+        blur = float(np.sqrt(blur**2 + np.abs(np.gradient(axis.axis)).mean() ** 2 / 12))
     s = _poisson_copy(profile, poisson)
     m = s.create_model()
     t_scalar = None if t is None or np.ndim(t) else t
     if kind == "interdiffusion":
-        comp = Interdiffusion(time=t_scalar)
+        comp = Interdiffusion(time=t_scalar, resolution=blur)
         rng = signal_range
     else:
         rng = _range_for_layer(
@@ -544,9 +621,10 @@ def fit_migration_profile(
             signal_range,
             interfaces,
             half_layer=(kind == "transient" and closed is None),
+            blur=blur,
         )
         if kind == "steady":
-            comp = DriftDiffusionAccumulation(wall=wall, side=side)
+            comp = DriftDiffusionAccumulation(wall=wall, side=side, resolution=blur)
         else:
             comp = DriftDiffusionTransient(
                 wall=wall, side=side, time=t_scalar, thickness=closed

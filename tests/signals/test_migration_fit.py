@@ -426,8 +426,8 @@ def test_operando_series_lazy_equals_eager_and_times_given(operando_iodine_profi
         fit_migration_profile(prof, "transient", time=np.zeros(6), **kw)
     with pytest.raises(ValueError, match="thickness"):
         fit_migration_profile(prof, "transient", thickness=-1.0, time=1.0, **kw)
-    with pytest.raises(ValueError, match="thickness applies"):
-        fit_migration_profile(prof, "steady", thickness=100.0, **kw)
+    with pytest.raises(ValueError, match="thickness bounds"):
+        fit_migration_profile(prof, "interdiffusion", thickness=100.0)
 
 
 def test_supplied_variance_is_used_and_negative_data_allowed():
@@ -529,3 +529,34 @@ def test_single_steady_map_gives_no_D_and_mu(clusters):
         assert fit["transient_significance"].value < 5
         lam = fit["decay_length"].value
         assert lam == pytest.approx(truth["decay_length"], rel=0.05)
+
+
+def test_transient_range_bounded_by_thickness_and_clipped_ranges():
+    """thickness limits the fit to the layer (it fitted 1 to 299 nm before)."""
+    L = 280.0
+    z, c = dd.transient_profile_layer(L, TIME, D, MU * FIELD, n_cells=400)
+    x = np.arange(0.0, 300.0, BIN) + 0.5 * BIN
+    truth = np.where(x < L, np.interp(x, z, c), 3.0)  # another layer beyond
+    rng = np.random.default_rng(7)
+    s = _signal(rng.poisson(300.0 * truth, size=(4, x.size)))
+    fit = fit_migration_profile(
+        s, "transient", wall=0.0, field=FIELD, time=TIME, thickness=L
+    )
+    used = s.axes_manager[-1].axis[np.asarray(fit.model._channel_switches)]
+    assert used.max() < L and used.min() > 0.0
+    with pytest.warns(UserWarning, match="beyond the layer"):
+        f2 = fit_migration_profile(
+            s,
+            "transient",
+            wall=0.0,
+            field=FIELD,
+            time=TIME,
+            thickness=L,
+            signal_range=(10.0, 299.0),
+        )
+    used2 = s.axes_manager[-1].axis[np.asarray(f2.model._channel_switches)]
+    assert used2.max() < L and used2.min() >= 10.0
+    # steady state: the thickness bounds the range too
+    f3 = fit_migration_profile(s.inav[0], "steady", wall=0.0, field=FIELD, thickness=L)
+    used3 = s.axes_manager[-1].axis[np.asarray(f3.model._channel_switches)]
+    assert used3.max() < L
