@@ -96,8 +96,7 @@ def accuracy(m, truth, sl):
 def main(argv=None):
     import hyperspy.api as hs
 
-    from hyperspy_perovskite.components import GaussianEmission, UrbachTail
-    from hyperspy_perovskite.signals.cl import CLEmissionMixin
+    from hyperspy_perovskite.signals import _cl_fit
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shape", type=int, nargs=2, default=(128, 128))
@@ -112,11 +111,12 @@ def main(argv=None):
     n = shape[0] * shape[1]
 
     # warm the compiled code on a tiny map (compilation is cached on disk)
-    s.inav[:2, :2].fit_emission(n_peaks=2, tail=True, axis="energy")
+    kw = dict(n_peaks=2, tail="step", axis="energy", spikes=False)
+    s.inav[:2, :2].fit_emission(**kw)
 
     tracemalloc.start()
     t0 = time.perf_counter()
-    m_fast = s.fit_emission(n_peaks=2, tail=True, axis="energy")
+    m_fast = s.fit_emission(**kw)
     t_fast = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -124,16 +124,11 @@ def main(argv=None):
     # HyperSpy's way on a crop, same model, same starting values
     k = a.crop
     crop = s.inav[:k, :k]
-    m = crop.create_model()
-    g1, g2, t = GaussianEmission(), GaussianEmission(), UrbachTail()
-    g1.name, g2.name, t.name = "Emission", "Emission_2", "Urbach"
-    off = hs.model.components1D.Offset()
-    off.name = "Background"
-    m.extend([g1, g2, t, off])
+    settings = _cl_fit.FitSettings(2, "gaussian", "step", "offset", "energy")
     ax = crop.axes_manager.signal_axes[0]
-    CLEmissionMixin._starting_values(
-        m, crop, ax.low_value, ax.high_value, "offset", 2, True
-    )
+    x1, x2 = ax.low_value, ax.high_value
+    m = _cl_fit.build_model(crop, settings, x1, x2)
+    _cl_fit.starting_values(m, crop, settings, x1, x2)
     t0 = time.perf_counter()
     m.multifit()
     t_hs = time.perf_counter() - t0

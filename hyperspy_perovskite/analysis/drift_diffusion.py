@@ -344,7 +344,7 @@ def transient_profile_closed_layer(z, drift_distance, length, thickness, c_mean=
     overlap, the sum of the two semi-infinite solutions (accumulation, and
     depletion with ``d -> -d``). The numerics (the compiled kernel of
     :class:`~hyperspy_perovskite.components.DriftDiffusionTransient`) are in
-    :func:`hyperspy_perovskite.fitting.kernels.migration.closed_layer_point`,
+    :func:`hyperspy_perovskite.analysis._drift_diffusion_numba.closed_layer_point`,
     which documents the precision (better than 1e-5 while
     ``thickness / lambda < 50``, ``lambda = s^2 / (4 d)``).
 
@@ -372,7 +372,9 @@ def transient_profile_closed_layer(z, drift_distance, length, thickness, c_mean=
     >>> bool(c[0] > 1.0 > c[-1])  # accumulation at 0, depletion at L
     True
     """
-    from hyperspy_perovskite.fitting.kernels.migration import closed_layer_values
+    from hyperspy_perovskite.analysis._drift_diffusion_numba import (
+        closed_layer_values,
+    )
 
     L = float(_positive("thickness", thickness))
     d = _non_negative("drift_distance", drift_distance)

@@ -1,8 +1,12 @@
 """Steady-state ion accumulation next to a blocking electrode."""
 
+import math
+
 import numpy as np
 from hyperspy.component import Component
+from numba import njit
 
+from hyperspy_perovskite.analysis._drift_diffusion_numba import _erfcx
 from hyperspy_perovskite.analysis.drift_diffusion import (
     thermal_voltage,
 )
@@ -13,6 +17,7 @@ from hyperspy_perovskite.components._profile_common import (
     profile_slice,
     side_sign,
 )
+from hyperspy_perovskite.fitting.registry import register_kernel
 
 __all__ = ["DriftDiffusionAccumulation"]
 
@@ -244,3 +249,74 @@ def _blurred_unit(z, lam, sig):
     with np.errstate(over="ignore", invalid="ignore"):
         neg = np.exp(0.5 * sig**2 / lam**2 - z / lam) * erfc(u)
     return 0.5 * np.where(u >= 0, gauss * erfcx(np.maximum(u, 0.0)), neg)
+
+
+# --- compiled kernel (fast_multifit) ---
+
+
+@njit(nogil=True, error_model="numpy")
+def accumulation_kernel(x, P, o, grad, c):
+    """``A exp(-z / decay_length)`` with ``z = side (x - wall) >= 0``, else 0,
+    blurred by a Gaussian of std ``c[1]`` (axis units; 0: none);
+    parameters (A, decay_length, wall), ``c[0]`` = side (+1 or -1)."""
+    side = c[0]
+    sig = c[1]
+    z = side * (x - P[o + 2])
+    lam = P[o + 1]
+    if sig > 0.0:
+        return _accumulation_blurred(z, P[o], lam, sig, side, grad, o)
+    if z < 0.0:
+        grad[o] = 0.0
+        grad[o + 1] = 0.0
+        grad[o + 2] = 0.0
+        return 0.0
+    e = math.exp(-z / lam)
+    f = P[o] * e
+    grad[o] = e
+    grad[o + 1] = f * z / (lam * lam)
+    grad[o + 2] = f * side / lam
+    return f
+
+
+@njit(nogil=True, error_model="numpy")
+def _accumulation_blurred(z, A, lam, sig, side, grad, o):
+    """``A exp(-z/lam) H(z)`` convolved with a Gaussian of std ``sig``:
+    ``A/2 exp(sig^2/(2 lam^2) - z/lam) erfc((sig/lam - z/sig)/sqrt(2))``,
+    evaluated through ``erfcx`` where the exponential alone would overflow."""
+    u = (sig / lam - z / sig) / math.sqrt(2.0)
+    gauss = math.exp(-0.5 * z * z / (sig * sig))  # E exp(-u^2)
+    if u >= 0.0:
+        eq = gauss * _erfcx(u)
+    else:
+        eq = math.exp(0.5 * sig * sig / (lam * lam) - z / lam) * math.erfc(u)
+    d = 2.0 * _INV_SQRTPI * gauss  # E * 2/sqrt(pi) exp(-u^2)
+    grad[o] = 0.5 * eq
+    grad[o + 1] = (
+        0.5
+        * A
+        * (
+            eq * (z / (lam * lam) - sig * sig / (lam * lam * lam))
+            + d * sig / (lam * lam * math.sqrt(2.0))
+        )
+    )
+    dfdz = 0.5 * A * (-eq / lam + d / (sig * math.sqrt(2.0)))
+    grad[o + 2] = -side * dfdz
+    return 0.5 * A * eq
+
+
+_INV_SQRTPI = 1.0 / math.sqrt(math.pi)
+
+
+def _side_resolution(component):
+    """(side, Gaussian blur std in axis units, 0: none)."""
+    side = float(1 if component.side == "right" else -1)
+    return (side, float(getattr(component, "resolution", 0.0) or 0.0))
+
+
+register_kernel(
+    DriftDiffusionAccumulation,
+    accumulation_kernel,
+    ("A", "decay_length", "wall"),
+    constants=_side_resolution,
+    proportional_to="A",
+)

@@ -2,7 +2,12 @@
 
 import numpy as np
 from hyperspy.component import Component
+from numba import njit
 
+from hyperspy_perovskite.analysis._drift_diffusion_numba import (
+    _smoluchowski,
+    closed_layer_point,
+)
 from hyperspy_perovskite.analysis.drift_diffusion import (
     diffusion_coefficient_from_length,
     transient_profile_closed_layer,
@@ -16,7 +21,7 @@ from hyperspy_perovskite.components._profile_common import (
     profile_slice,
     side_sign,
 )
-from hyperspy_perovskite.fitting.kernels.migration import transient_array
+from hyperspy_perovskite.fitting.registry import register_kernel
 
 __all__ = ["DriftDiffusionTransient"]
 
@@ -250,3 +255,79 @@ class DriftDiffusionTransient(Component):
         d, d_std = parameter_arrays(self.drift_distance)
         f = axis_nm_factor(self) * 1e-9 / (E * t)
         return d * f, d_std * f
+
+
+# --- compiled kernel (fast_multifit) ---
+
+
+@njit(nogil=True, error_model="numpy")
+def transient_kernel(x, P, o, grad, c):
+    """Drift-diffusion transient at a blocking wall.
+
+    Parameters (c_bulk, drift_distance, length, wall); ``c[0]`` = side,
+    ``c[1]`` = layer thickness ``L`` (axis units) of a closed layer, or 0 for
+    a semi-infinite layer. Semi-infinite: ``c_bulk [1/2 erfc(-(z + d)/s) +
+    exp(-4 z d / s^2) (1/2 erfc(a) + 2 d / s ierfc(a))]`` with ``a = (z -
+    d)/s``, ``z = side (x - wall)``; closed layer: :func:`closed_layer_point`
+    (``c_bulk`` is then the mean, i.e. initial, concentration). 0 inside the
+    electrode(s).
+    """
+    side = c[0]
+    L = c[1]
+    cb = P[o]
+    d = P[o + 1]
+    s = P[o + 2]
+    z = side * (x - P[o + 3])
+    if z < 0.0 or (L > 0.0 and z > L):
+        grad[o] = 0.0
+        grad[o + 1] = 0.0
+        grad[o + 2] = 0.0
+        grad[o + 3] = 0.0
+        return 0.0
+    if L > 0.0:
+        g, g_z, g_d, g_s = closed_layer_point(z, d, s, L)
+    else:
+        g, g_z, g_d, g_s = _smoluchowski(z, d, s)
+    grad[o] = g
+    grad[o + 1] = cb * g_d
+    grad[o + 2] = cb * g_s
+    grad[o + 3] = -side * cb * g_z
+    return cb * g
+
+
+@njit(nogil=True, error_model="numpy")
+def transient_array(x, P, side, thickness=0.0):
+    """:func:`transient` over an array ``x``: values and ``(n, 4)`` gradients.
+
+    ``thickness``: closed-layer thickness (axis units), 0 for semi-infinite.
+
+    Used by :class:`~hyperspy_perovskite.components.DriftDiffusionTransient`
+    for its analytical gradients (one home for the derivatives).
+    """
+    n = x.shape[0]
+    f = np.empty(n)
+    g = np.empty((n, 4))
+    grad = np.zeros(4)
+    c = np.array([side, thickness, 0.0, 0.0])
+    for i in range(n):
+        f[i] = transient_kernel(x[i], P, 0, grad, c)
+        g[i, :] = grad
+    return f, g
+
+
+def _side_thickness(component):
+    """(side, closed-layer thickness in axis units or 0 for a semi-infinite layer)."""
+    L = getattr(component, "thickness", None)
+    return (
+        float(1 if component.side == "right" else -1),
+        0.0 if L is None else float(L),
+    )
+
+
+register_kernel(
+    DriftDiffusionTransient,
+    transient_kernel,
+    ("c_bulk", "drift_distance", "length", "wall"),
+    constants=_side_thickness,
+    proportional_to="c_bulk",
+)

@@ -7,6 +7,8 @@ from hyperspy._components.expression import Expression
 from hyperspy.component import _get_scaling_factor
 
 from hyperspy_perovskite.analysis.cl_emission import SIGMA2FWHM, estimate_band
+from hyperspy_perovskite.fitting.kernels.builtin import gaussian, gaussian_block
+from hyperspy_perovskite.fitting.registry import register_kernel
 
 __all__ = ["GaussianEmission"]
 
@@ -149,3 +151,18 @@ class GaussianEmission(Expression):
             p.map["is_set"][:] = True
         self.fetch_stored_values()
         return True
+
+
+# --- compiled kernel (fast_multifit) ---
+# The function of HyperSpy's Gaussian: its kernels, with the parameters in
+# the kernel order (A, sigma, centre).
+
+register_kernel(
+    GaussianEmission,
+    gaussian,
+    ("A", "sigma", "centre"),
+    block=gaussian_block,
+    position="centre",
+    amplitude="A",
+    proportional_to="A",
+)

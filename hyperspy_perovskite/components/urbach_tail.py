@@ -1,10 +1,14 @@
 """The exponential (Urbach) sub-band-gap tail of a luminescence spectrum."""
 
+import math
+
 import numpy as np
 from hyperspy._components.expression import Expression
+from numba import njit
 
 from hyperspy_perovskite.analysis.cl_emission import estimate_urbach
 from hyperspy_perovskite.components.gaussian_emission import _signal_slice
+from hyperspy_perovskite.fitting.registry import register_kernel
 
 __all__ = ["UrbachTail"]
 
@@ -102,3 +106,30 @@ class UrbachTail(Expression):
             p.map["is_set"][:] = True
         self.fetch_stored_values()
         return True
+
+
+# --- compiled kernel (fast_multifit) ---
+
+
+@njit(nogil=True, error_model="numpy")
+def urbach_tail_kernel(x, P, o, grad, c):
+    """``A exp((x - E0) / Eu)`` for ``x <= E0``, else 0; parameters (A, E0, Eu).
+    The exponent is <= 0 wherever it is evaluated, so nothing overflows."""
+    A = P[o]
+    e0 = P[o + 1]
+    eu = P[o + 2]
+    d = x - e0
+    if d > 0.0:
+        grad[o] = 0.0
+        grad[o + 1] = 0.0
+        grad[o + 2] = 0.0
+        return 0.0
+    e = math.exp(d / eu)
+    f = A * e
+    grad[o] = e
+    grad[o + 1] = -f / eu
+    grad[o + 2] = -f * d / (eu * eu)
+    return f
+
+
+register_kernel(UrbachTail, urbach_tail_kernel, ("A", "E0", "Eu"), proportional_to="A")

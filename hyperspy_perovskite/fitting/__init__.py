@@ -2,18 +2,22 @@
 
 :func:`fast_multifit` fills an ordinary HyperSpy ``Model1D`` the way
 ``m.multifit()`` does, hundreds of times faster, for models whose components
-all have compiled kernels (:func:`supported_components`).
+all have compiled kernels (:func:`supported_components`). A component joins
+through :func:`register_kernel`; the engine compiles only the kernels of the
+model it fits, once, and keeps the machine code in a user cache folder
+(:func:`cache_dir`), never in the installed package.
+
+The engine knows components only through their registered kernels: it
+imports nothing from the rest of the suite.
 """
 
-from hyperspy_perovskite.fitting._cache import refresh_numba_cache
-
-refresh_numba_cache()  # before any compiled function is loaded from disk
-
-from hyperspy_perovskite.fitting import flags  # noqa: E402
-from hyperspy_perovskite.fitting.engine import FastFitResult, fast_multifit  # noqa: E402
-from hyperspy_perovskite.fitting.registry import (  # noqa: E402
+from hyperspy_perovskite.fitting import flags
+from hyperspy_perovskite.fitting._cache import cache_dir
+from hyperspy_perovskite.fitting.engine import FastFitResult, fast_multifit
+from hyperspy_perovskite.fitting.registry import (
     KernelSpec,
     UnsupportedComponentError,
+    register_kernel,
     supported_components,
 )
 
@@ -21,7 +25,9 @@ __all__ = [
     "FastFitResult",
     "KernelSpec",
     "UnsupportedComponentError",
+    "cache_dir",
     "fast_multifit",
     "flags",
+    "register_kernel",
     "supported_components",
 ]

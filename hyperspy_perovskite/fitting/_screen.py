@@ -4,6 +4,8 @@ One pass over each spectrum (and its noise variance) flags what cannot be
 fitted, with the priority of :mod:`hyperspy_perovskite.fitting.flags`: data
 that are not finite, empty (all zero), saturated, then a variance that is not
 finite and positive. Pixels already flagged (masked) are left as they are.
+Its machine code is cached in the engine's cache folder on first use
+(:func:`hyperspy_perovskite.fitting._cache.cache_once`).
 """
 
 import math
@@ -18,7 +20,7 @@ from hyperspy_perovskite.fitting.flags import (
 )
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def screen_inputs(Y, V, saturation, flags):
     """Set ``flags[p]`` for every unflagged spectrum ``Y[p]`` that cannot be fitted.
 

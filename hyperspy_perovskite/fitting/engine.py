@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ import numpy as np
 
 from hyperspy_perovskite._dask import dask_view
 from hyperspy_perovskite.fitting import flags as F
-from hyperspy_perovskite.fitting._levenberg_marquardt import fit_block
+from hyperspy_perovskite.fitting._cache import cache_once
+from hyperspy_perovskite.fitting._compile import compiled_model
 from hyperspy_perovskite.fitting._screen import screen_inputs
 from hyperspy_perovskite.fitting.model_description import describe_model
 
@@ -160,6 +162,7 @@ def _fit_chunk(
     x,
     binw,
     desc_arrays,
+    fit_block,
     max_iterations,
     ftol,
     xtol,
@@ -307,14 +310,55 @@ def fast_multifit(
     """
     t0 = time.perf_counter()
     desc = describe_model(model, bounded=bounded)
+    cache_once(screen_inputs)
     signal = model.signal
-    axis = model.axis
     nav_shape = tuple(signal.data.shape[:-1])
-    n_pix = int(np.prod(nav_shape)) if nav_shape else 1
-    switches = np.asarray(model._channel_switches, dtype=bool)
-    selection = _channel_selection(switches)
+    selection, x, binw = _axis_arrays(model)
+    x_range = (float(x.min()), float(x.max()))
+    mask = _navigation_mask(mask, nav_shape)
+    if saturation is None and np.issubdtype(signal.data.dtype, np.integer):
+        saturation = float(np.iinfo(signal.data.dtype).max)
+    variance = _noise_variance(signal)
+    P0 = _starting_parameters(model, desc, nav_shape, starting_values, x_range, mask)
+    func = partial(
+        _fit_chunk,
+        selection=selection,
+        saturation=saturation,
+        min_variance=None if min_variance is None else float(min_variance),
+        x=x,
+        binw=binw,
+        desc_arrays=_description_arrays(desc),
+        fit_block=compiled_model(desc.signature).fit_block,
+        max_iterations=int(max_iterations),
+        ftol=float(ftol),
+        xtol=float(xtol),
+        linear_solve=bool(linear_solve),
+    )
+    out = _run(
+        func,
+        signal,
+        variance,
+        P0,
+        mask,
+        desc,
+        chunk_pixels,
+        show_progressbar,
+        num_workers,
+    )
+    result = _finish(model, desc, out, x, x_range, min_peak_significance, t0)
+    # a model class that keeps fit results (flags, validity) with the model,
+    # e.g. hyperspy_perovskite.models.PerovskiteModel1D, receives them here
+    store = getattr(model, "_store_fast_fit", None)
+    if callable(store):
+        store(result)
+    return result
+
+
+def _axis_arrays(model):
+    """Channel selection, axis values and bin widths of the fitted channels."""
+    axis = model.axis
+    selection = _channel_selection(np.asarray(model._channel_switches, dtype=bool))
     x_all = np.asarray(axis.axis, dtype=np.float64)
-    x = np.ascontiguousarray(x_all[selection])
     if axis.is_binned:
         bw_all = (
             np.full(x_all.shape, float(axis.scale))
@@ -323,21 +367,27 @@ def fast_multifit(
         )
     else:
         bw_all = np.ones_like(x_all)
-    binw = np.ascontiguousarray(bw_all[selection])
-    x_range = (float(x.min()), float(x.max()))
+    return (
+        selection,
+        np.ascontiguousarray(x_all[selection]),
+        np.ascontiguousarray(bw_all[selection]),
+    )
 
+
+def _navigation_mask(mask, nav_shape):
     if mask is None:
-        mask = np.zeros(nav_shape, dtype=bool)
-    else:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != nav_shape:
-            raise ValueError(
-                f"mask has shape {mask.shape} but the navigation shape of the "
-                f"signal (numpy order) is {nav_shape}."
-            )
-    if saturation is None and np.issubdtype(signal.data.dtype, np.integer):
-        saturation = float(np.iinfo(signal.data.dtype).max)
+        return np.zeros(nav_shape, dtype=bool)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != nav_shape:
+        raise ValueError(
+            f"mask has shape {mask.shape} but the navigation shape of the "
+            f"signal (numpy order) is {nav_shape}."
+        )
+    return mask
 
+
+def _noise_variance(signal):
+    """The noise variance: None, a positive number or an array like the data."""
     variance = signal.get_noise_variance()
     if variance is not None and not np.isscalar(variance):
         variance = variance.data
@@ -352,25 +402,51 @@ def fast_multifit(
             f"The noise variance is {variance}; it must be a positive finite "
             "number or a signal (see s.estimate_poissonian_noise_variance())."
         )
+    return variance
 
-    P0 = _starting_parameters(model, desc, nav_shape, starting_values, x_range, mask)
 
-    # One dask graph for every case: chunks along navigation, one along signal.
-    data = signal.data
+def _description_arrays(desc):
+    return (
+        desc.src,
+        desc.scale,
+        desc.shift,
+        desc.theta_index,
+        desc.lower,
+        desc.upper,
+        desc.offsets,
+        desc.consts,
+        desc.amplitude_of,
+        desc.theta_linear,
+    )
+
+
+def _data_chunks(data, nav_shape, n_pix, chunk_pixels):
+    """The data as dask: navigation chunks, one chunk along the signal."""
     if isinstance(data, da.Array):
-        data = data.rechunk(data.chunks[:-1] + (-1,)) if nav_shape else data
+        return data.rechunk(data.chunks[:-1] + (-1,)) if nav_shape else data
+    # blocks of at most chunk_pixels spectra, and enough blocks (4 per core,
+    # of at least 256 spectra) to keep every core busy
+    per_core = -(-n_pix // (4 * (os.cpu_count() or 1)))
+    rows = max(1, min(int(chunk_pixels), max(256, per_core)))
+    if nav_shape:
+        inner = int(np.prod(nav_shape[1:])) if len(nav_shape) > 1 else 1
+        first = max(1, rows // max(inner, 1))
+        chunks = (first,) + tuple(-1 for _ in nav_shape[1:]) + (-1,)
     else:
-        # blocks of at most chunk_pixels spectra, and enough blocks (4 per
-        # core, of at least 256 spectra) to keep every core busy
-        per_core = -(-n_pix // (4 * (os.cpu_count() or 1)))
-        rows = max(1, min(int(chunk_pixels), max(256, per_core)))
-        if nav_shape:
-            inner = int(np.prod(nav_shape[1:])) if len(nav_shape) > 1 else 1
-            first = max(1, rows // max(inner, 1))
-            chunks = (first,) + tuple(-1 for _ in nav_shape[1:]) + (-1,)
-        else:
-            chunks = (-1,)
-        data = dask_view(data, chunks)
+        chunks = (-1,)
+    return dask_view(data, chunks)
+
+
+def _run(func, signal, variance, P0, mask, desc, chunk_pixels, progress, workers):
+    """Fit every block through one dask graph; ``(n_pixels, n_out)`` results."""
+    nav_shape = tuple(signal.data.shape[:-1])
+    n_pix = int(np.prod(nav_shape)) if nav_shape else 1
+    n_out = 2 * desc.n_parameters + 3
+    if not nav_shape:
+        var_1 = np.asarray(variance) if isinstance(variance, np.ndarray) else variance
+        out = func(np.asarray(signal.data)[None], var_1, P0, np.zeros(1, bool))
+        return np.asarray(out).reshape(n_pix, n_out)
+    data = _data_chunks(signal.data, nav_shape, n_pix, chunk_pixels)
     nav_chunks = data.chunks[:-1]
     p0 = da.from_array(
         P0.reshape(nav_shape + (desc.n_parameters,)),
@@ -385,54 +461,20 @@ def fast_multifit(
         var_d = variance.rechunk(data.chunks)
     else:
         var_d = variance
-
-    desc_arrays = (
-        desc.src,
-        desc.scale,
-        desc.shift,
-        desc.theta_index,
-        desc.lower,
-        desc.upper,
-        desc.codes,
-        desc.offsets,
-        desc.consts,
-        desc.amplitude_of,
-        desc.theta_linear,
+    out_d = da.map_blocks(
+        func, data, var_d, p0, mask_d, dtype=np.float64, chunks=nav_chunks + ((n_out,),)
     )
-    n_out = 2 * desc.n_parameters + 3
-    func = partial(
-        _fit_chunk,
-        selection=selection,
-        saturation=saturation,
-        min_variance=None if min_variance is None else float(min_variance),
-        x=x,
-        binw=binw,
-        desc_arrays=desc_arrays,
-        max_iterations=int(max_iterations),
-        ftol=float(ftol),
-        xtol=float(xtol),
-        linear_solve=bool(linear_solve),
-    )
-    if not nav_shape:
-        var_1 = np.asarray(variance) if isinstance(variance, np.ndarray) else variance
-        out = func(np.asarray(signal.data)[None], var_1, P0, np.zeros(1, bool))
-    else:
-        out_d = da.map_blocks(
-            func,
-            data,
-            var_d,
-            p0,
-            mask_d,
-            dtype=np.float64,
-            chunks=nav_chunks + ((n_out,),),
-        )
-        out = _compute(out_d, show_progressbar, num_workers)
-    out = np.asarray(out).reshape(n_pix, n_out)
+    return np.asarray(_compute(out_d, progress, workers)).reshape(n_pix, n_out)
 
-    flag_map = out[:, 2 * desc.n_parameters + 1].astype(np.int8)
+
+def _finish(model, desc, out, x, x_range, min_peak_significance, t0):
+    """Flags, maps written into the model, and the :class:`FastFitResult`."""
+    nav_shape = tuple(model.signal.data.shape[:-1])
+    n_p = desc.n_parameters
+    flag_map = out[:, 2 * n_p + 1].astype(np.int8)
     _apply_peak_checks(desc, out, flag_map, x_range, min_peak_significance)
     _write_maps(model, desc, out, flag_map)
-    chisq = out[:, 2 * desc.n_parameters].reshape(nav_shape)
+    chisq = out[:, 2 * n_p].reshape(nav_shape)
     dof_fit = x.size - desc.n_free
     red = chisq / dof_fit if dof_fit > 0 else np.full_like(chisq, np.nan)
     counts = {
@@ -444,9 +486,8 @@ def fast_multifit(
             f"{counts['bad_variance']} pixel(s) were not fitted because their noise "
             "variance is zero, negative or not finite in the fitted range. For "
             "Poisson counts estimated from the data, pass min_variance=1.",
-            stacklevel=2,
+            stacklevel=3,
         )
-    elapsed = time.perf_counter() - t0
     return FastFitResult(
         convergence=_navigation_signal(
             model, flag_map.reshape(nav_shape), "fit convergence flags"
@@ -455,11 +496,11 @@ def fast_multifit(
         reduced_chisq=_navigation_signal(model, red, "reduced chi-squared"),
         iterations=_navigation_signal(
             model,
-            out[:, 2 * desc.n_parameters + 2].reshape(nav_shape).astype(np.int32),
+            out[:, 2 * n_p + 2].reshape(nav_shape).astype(np.int32),
             "fit iterations",
         ),
-        n_pixels=n_pix,
-        elapsed=elapsed,
+        n_pixels=out.shape[0],
+        elapsed=time.perf_counter() - t0,
         flag_counts=counts,
     )
 
@@ -476,13 +517,15 @@ def _compute(out_d, show_progressbar, num_workers):
     if show_progressbar is None:
         show_progressbar = preferences.General.show_progressbar
     kwargs = {}
-    try:
-        from distributed import default_client
+    distributed = False
+    if "distributed" in sys.modules:  # no client can exist before it is imported
+        try:
+            from distributed import default_client
 
-        default_client()
-        distributed = True
-    except (ImportError, ValueError):
-        distributed = False
+            default_client()
+            distributed = True
+        except (ImportError, ValueError):
+            pass
     if not distributed:
         kwargs["scheduler"] = "threads"
         if num_workers is not None:

@@ -6,6 +6,8 @@ Only pixels with :data:`CONVERGED` have their parameters marked as set
 no wrong value is ever presented as a fit result.
 """
 
+NOT_FITTED = -1
+"""The pixel has not been fitted by :func:`fast_multifit` (model flags only)."""
 CONVERGED = 0
 """The fit met the tolerance on chi-squared or on the step size."""
 MAX_ITERATIONS = 1
@@ -28,6 +30,7 @@ BAD_VARIANCE = 9
 """The noise variance is zero, negative or not finite (not fitted, values NaN)."""
 
 FLAG_NAMES = {
+    NOT_FITTED: "not_fitted",
     CONVERGED: "converged",
     MAX_ITERATIONS: "max_iterations",
     NOT_FINITE_DATA: "not_finite_data",

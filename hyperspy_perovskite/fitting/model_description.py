@@ -24,8 +24,8 @@ class ModelDescription:
 
     components: list
     parameters: list  # HyperSpy Parameter objects in kernel order
-    codes: np.ndarray
-    offsets: np.ndarray
+    signature: tuple  # (kernel, block) per component: the compiled model's key
+    offsets: np.ndarray  # first parameter of each component, then n_parameters
     consts: np.ndarray
     src: np.ndarray
     scale: np.ndarray
@@ -113,7 +113,7 @@ def describe_model(model, bounded=True):
             "The model has no active component: add one (m.append(...)) or "
             "activate it (component.active = True) before fitting."
         )
-    parameters, codes, offsets, consts = [], [], [], []
+    parameters, signature, offsets, consts = [], [], [], []
     position_index, amplitude_index = [], []
     linear, amplitude_of = [], []
     for comp in components:
@@ -127,7 +127,7 @@ def describe_model(model, bounded=True):
         spec = kernel_spec(comp)
         names = spec.parameter_names(comp)
         offsets.append(len(parameters))
-        codes.append(spec.code)
+        signature.append((spec.kernel, spec.block))
         c = tuple(spec.constants(comp))
         if len(c) > _MAX_CONSTANTS:  # pragma: no cover - guards new kernels
             raise ValueError(f"At most {_MAX_CONSTANTS} kernel constants.")
@@ -207,9 +207,11 @@ def describe_model(model, bounded=True):
     return ModelDescription(
         components=components,
         parameters=parameters,
-        codes=np.asarray(codes, dtype=np.int64),
-        offsets=np.asarray(offsets, dtype=np.int64),
-        consts=np.asarray(consts, dtype=np.float64).reshape(len(codes), _MAX_CONSTANTS),
+        signature=tuple(signature),
+        offsets=np.asarray(offsets + [n_p], dtype=np.int64),
+        consts=np.asarray(consts, dtype=np.float64).reshape(
+            len(signature), _MAX_CONSTANTS
+        ),
         src=src,
         scale=scale,
         shift=shift,

@@ -1,22 +1,48 @@
 """Which HyperSpy components the batched engine can fit, and how.
 
-A :class:`KernelSpec` links a component class to its compiled point kernel
-(:mod:`hyperspy_perovskite.fitting.kernels`): the kernel code, the names of
-the component's parameters in the order the kernel reads them, and optional
-hints the engine uses to flag pixels where a peak was not found.
+A component joins :func:`~hyperspy_perovskite.fitting.fast_multifit` by
+registering its compiled point kernel with :func:`register_kernel`, usually
+right below the component class, in the same module. The engine knows
+components only through these registrations: it never imports them.
+HyperSpy's own components (Offset, Gaussian, GaussianHF, Lorentzian,
+Polynomial, Exponential, Erf) are registered here, on first use.
+
+Contract of a point kernel (numba ``@njit(nogil=True, error_model="numpy")``:
+a division by zero must give inf/nan, which the engine flags, never raise)::
+
+    value = kernel(x, P, o, grad, c)
+
+- ``x``: float, one value of the signal axis (in the axis units);
+- ``P``: float64 vector, all parameters of the model at one pixel;
+- ``o``: int, index in ``P`` of this component's first parameter, the others
+  follow in the order given by ``parameters``;
+- ``grad``: float64 vector as long as ``P``; the kernel writes
+  ``d value / d P[o + k]`` into ``grad[o + k]`` for each of its parameters;
+- ``c``: float64 vector of 4 per-component constants (``constants``).
+
+An optional block kernel evaluates the component over a whole spectrum
+(faster for the most used components)::
+
+    block(x, P, o, c, f, G)
+
+adds the component at every ``x[j]`` to ``f[j]`` and writes its partial
+derivatives into the rows ``G[o + k, :]``. Binning and weighting are applied
+by the engine, never by a kernel. The engine compiles, for each model, one
+function that calls exactly the kernels of its components, and caches it on
+disk (:mod:`hyperspy_perovskite.fitting._cache`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from hyperspy_perovskite.fitting.kernels import _dispatch as codes
 
 __all__ = [
     "KernelSpec",
     "UnsupportedComponentError",
     "kernel_spec",
+    "register_kernel",
     "supported_components",
 ]
 
@@ -35,11 +61,13 @@ class KernelSpec:
 
     Parameters
     ----------
-    code : int
-        Branch of :func:`~hyperspy_perovskite.fitting.kernels.model_point`.
+    kernel : numba dispatcher
+        The point kernel (contract in :mod:`hyperspy_perovskite.fitting.registry`).
     parameters : tuple of str or callable
         Parameter names in kernel order, or ``f(component) -> tuple of str``
         when the number of parameters depends on the instance (Polynomial).
+    block : numba dispatcher or None
+        Optional block kernel over a whole spectrum.
     position : str or None
         Name of a position parameter (a peak centre). A fit whose position
         ends outside the fitted signal range is flagged "no peak in range".
@@ -52,14 +80,15 @@ class KernelSpec:
         Name of the parameter ``a`` when the component is ``a * shape(other
         parameters)``: the model is linear in ``a`` and the derivatives with
         respect to the others scale with it, which the engine's exact solve
-        of the linear parameters uses (checked for every kernel by the tests).
+        of the linear parameters uses.
     linear : bool
         The component is linear in every parameter, with basis functions that
         depend on none of them (Offset, Polynomial).
     """
 
-    code: int
+    kernel: Callable
     parameters: tuple | Callable
+    block: Callable | None = None
     position: str | None = None
     amplitude: str | None = None
     constants: Callable = field(default=_no_constants)
@@ -72,170 +101,169 @@ class KernelSpec:
         return tuple(self.parameters)
 
 
-def _polynomial_names(component):
-    order = component.get_polynomial_order()
-    names = {p.name for p in component.parameters}
-    width = len(str(order))
-    out = tuple(f"a{str(i).zfill(width)}" for i in range(order + 1))
-    if set(out) != names:  # pragma: no cover - guards HyperSpy renaming
-        raise UnsupportedComponentError(
-            f"Unexpected Polynomial parameter names {sorted(names)}."
+_REGISTRY: dict = {}
+_BUILTINS_DONE = False
+_LOCK = threading.RLock()
+
+
+def _as_kernel(function, what):
+    """A numba dispatcher for ``function`` (jitted here if plain Python)."""
+    if function is None:
+        return None
+    if hasattr(function, "py_func"):
+        return function
+    if not callable(function):
+        raise TypeError(f"{what} must be a function, not {type(function).__name__}.")
+    from numba import njit
+
+    return njit(nogil=True, error_model="numpy")(function)
+
+
+def register_kernel(
+    component_class,
+    kernel,
+    parameters,
+    *,
+    block=None,
+    position=None,
+    amplitude=None,
+    constants=None,
+    proportional_to=None,
+    linear=False,
+    replace=False,
+):
+    """Let :func:`~hyperspy_perovskite.fitting.fast_multifit` fit a component.
+
+    Registers the compiled point kernel of ``component_class`` (and an
+    optional block kernel). The exact class is registered: a subclass that
+    changes the function must register its own kernel. The engine compiles
+    the kernels of a model only when that model is first fitted, and keeps
+    the machine code in a user cache folder for the next sessions.
+
+    Parameters
+    ----------
+    component_class : type
+        A HyperSpy ``Component`` (or ``Expression``) subclass.
+    kernel : callable
+        ``kernel(x, P, o, grad, c) -> float``: the component's value at the
+        axis value ``x`` for the parameters ``P[o], P[o + 1], ...`` (in the
+        order of ``parameters``), writing its partial derivatives to
+        ``grad[o + k]``; ``c`` holds the constants. A numba-jitted function,
+        or plain Python that numba can compile (it is jitted with
+        ``nogil=True, error_model="numpy"``). Define it in a module (a file):
+        kernels typed at the prompt work but are compiled in every session.
+    parameters : tuple of str or callable
+        The component's parameter names in kernel order, or
+        ``f(component) -> tuple of str``.
+    block : callable, optional
+        ``block(x, P, o, c, f, G)``: the component over all channels ``x``,
+        added to ``f``, derivatives written into rows ``G[o + k]``.
+    position, amplitude : str, optional
+        Peak position and amplitude parameters, used to flag pixels where no
+        peak was found (``flags.NO_PEAK``).
+    constants : callable, optional
+        ``f(component) -> tuple of at most 4 floats`` passed as ``c``.
+    proportional_to : str, optional
+        The amplitude ``a`` when the component is ``a * shape(others)``.
+    linear : bool
+        True when the component is linear in all its parameters with
+        parameter-free basis functions.
+    replace : bool
+        Replace an existing registration (else a second registration of the
+        same class with another kernel is refused).
+
+    Returns
+    -------
+    KernelSpec
+
+    Examples
+    --------
+    A user's own component, an exponential decay with a constant floor:
+
+    >>> import math
+    >>> Expression = hs.model.components1D.Expression
+    >>> from hyperspy_perovskite.fitting import fast_multifit, register_kernel
+    >>> class Decay(Expression):
+    ...     def __init__(self, A=1.0, tau=1.0):
+    ...         super().__init__("A * exp(-x / tau)", name="Decay", A=A, tau=tau)
+    >>> def decay_kernel(x, P, o, grad, c):
+    ...     e = math.exp(-x / P[o + 1])
+    ...     grad[o] = e
+    ...     grad[o + 1] = P[o] * e * x / P[o + 1] ** 2
+    ...     return P[o] * e
+    >>> spec = register_kernel(Decay, decay_kernel, ("A", "tau"), proportional_to="A")
+    >>> t = np.linspace(0, 10, 200)
+    >>> rng = np.random.default_rng(0)
+    >>> s = hs.signals.Signal1D(50 * np.exp(-t / 2.5) + rng.normal(0, 0.5, (3, 200)))
+    >>> s.axes_manager[-1].scale = t[1]
+    >>> m = s.create_model()
+    >>> m.append(Decay(A=30.0, tau=1.0))
+    >>> result = fast_multifit(m)
+    >>> result.n_converged
+    3
+    >>> bool(np.all(np.abs(m[0].tau.map["values"] - 2.5) < 0.1))
+    True
+    """
+    if not isinstance(component_class, type):
+        raise TypeError(
+            "register_kernel needs the component class (e.g. MyComponent), not "
+            f"an instance of {type(component_class).__name__}."
         )
-    return out
-
-
-def _polynomial_constants(component):
-    return (float(component.get_polynomial_order()),)
-
-
-def _builtin_specs():
-    from hyperspy.api import model
-
-    c1d = model.components1D
-
-    return {
-        c1d.Offset: KernelSpec(codes.OFFSET, ("offset",), linear=True),
-        c1d.Gaussian: KernelSpec(
-            codes.GAUSSIAN,
-            ("A", "sigma", "centre"),
-            position="centre",
-            amplitude="A",
-            proportional_to="A",
-        ),
-        c1d.GaussianHF: KernelSpec(
-            codes.GAUSSIAN_HF,
-            ("height", "fwhm", "centre"),
-            position="centre",
-            amplitude="height",
-            proportional_to="height",
-        ),
-        c1d.Lorentzian: KernelSpec(
-            codes.LORENTZIAN,
-            ("A", "gamma", "centre"),
-            position="centre",
-            amplitude="A",
-            proportional_to="A",
-        ),
-        c1d.Polynomial: KernelSpec(
-            codes.POLYNOMIAL,
-            _polynomial_names,
-            constants=_polynomial_constants,
-            linear=True,
-        ),
-        c1d.Exponential: KernelSpec(
-            codes.EXPONENTIAL, ("A", "tau"), proportional_to="A"
-        ),
-        c1d.Erf: KernelSpec(codes.ERF, ("A", "sigma", "origin"), proportional_to="A"),
-    }
-
-
-def _suite_specs():
-    """Kernel specs of this suite's own components (one line per component)."""
-    specs = {}
-    # --- cathodoluminescence components ---
-    from hyperspy_perovskite.components import GaussianEmission, UrbachTail
-
-    specs[GaussianEmission] = KernelSpec(
-        codes.GAUSSIAN_EMISSION,
-        ("A", "centre", "sigma"),
-        position="centre",
-        amplitude="A",
-        proportional_to="A",
+    if not callable(parameters):
+        parameters = tuple(parameters)
+        if not parameters or not all(isinstance(p, str) for p in parameters):
+            raise ValueError(
+                "parameters must be the component's parameter names in kernel "
+                f"order (a tuple of str), got {parameters!r}."
+            )
+        named = (position, amplitude, proportional_to)
+        unknown = [n for n in named if n is not None and n not in parameters]
+        if unknown:
+            raise ValueError(f"{unknown} not among the kernel parameters {parameters}.")
+    spec = KernelSpec(
+        kernel=_as_kernel(kernel, "kernel"),
+        parameters=parameters,
+        block=_as_kernel(block, "block"),
+        position=position,
+        amplitude=amplitude,
+        constants=constants if constants is not None else _no_constants,
+        proportional_to=proportional_to,
+        linear=bool(linear),
     )
-    specs[UrbachTail] = KernelSpec(
-        codes.URBACH_TAIL, ("A", "E0", "Eu"), proportional_to="A"
-    )
-    # bridge until the public register_kernel lands (emission_bands registers)
-    from hyperspy_perovskite.components import (
-        AsymmetricEmission,
-        ContinuousUrbachTail,
-        WavelengthOffset,
-    )
-    from hyperspy_perovskite.components.emission_bands import (
-        WAVELENGTH_OFFSET_CONSTANT,
-    )
-
-    specs[AsymmetricEmission] = KernelSpec(
-        codes.ASYMMETRIC_EMISSION,
-        ("A", "centre", "sigma", "tau", "s"),
-        position="centre",
-        amplitude="A",
-        proportional_to="A",
-    )
-    specs[ContinuousUrbachTail] = KernelSpec(
-        codes.CONTINUOUS_URBACH, ("A", "E0", "Eu", "sigma"), proportional_to="A"
-    )
-    specs[WavelengthOffset] = KernelSpec(
-        codes.WAVELENGTH_OFFSET,
-        ("offset",),
-        constants=lambda c: (WAVELENGTH_OFFSET_CONSTANT,),
-        linear=True,
-    )
-    # --- in situ kinetics components ---
-    from hyperspy_perovskite.components import CrystallinityJMAK
-
-    specs[CrystallinityJMAK] = KernelSpec(
-        codes.CRYSTALLINITY_JMAK,
-        ("A", "k", "n", "t0"),
-        amplitude="A",
-        proportional_to="A",
-    )
-    # --- migration / interdiffusion components ---
-    from hyperspy_perovskite.components.drift_diffusion_accumulation import (
-        DriftDiffusionAccumulation,
-    )
-    from hyperspy_perovskite.components.drift_diffusion_transient import (
-        DriftDiffusionTransient,
-    )
-    from hyperspy_perovskite.components.interdiffusion import Interdiffusion
-
-    def _side(component):
-        return (float(1 if component.side == "right" else -1),)
-
-    def _resolution(component):
-        # Gaussian blur (std, axis units) of the probe / interface, 0: none
-        return (float(getattr(component, "resolution", 0.0) or 0.0),)
-
-    specs[Interdiffusion] = KernelSpec(
-        codes.INTERDIFFUSION,
-        ("c_left", "c_right", "centre", "length"),
-        constants=_resolution,
-    )
-    specs[DriftDiffusionAccumulation] = KernelSpec(
-        codes.DD_ACCUMULATION,
-        ("A", "decay_length", "wall"),
-        constants=lambda c: _side(c) + _resolution(c),
-        proportional_to="A",
-    )
-
-    def _side_thickness(component):
-        # closed-layer thickness (axis units), 0 for a semi-infinite layer
-        L = getattr(component, "thickness", None)
-        return _side(component) + (0.0 if L is None else float(L),)
-
-    specs[DriftDiffusionTransient] = KernelSpec(
-        codes.DD_TRANSIENT,
-        ("c_bulk", "drift_distance", "length", "wall"),
-        constants=_side_thickness,
-        proportional_to="c_bulk",
-    )
-    return specs
-
-
-_REGISTRY: dict | None = None
+    with _LOCK:
+        old = _REGISTRY.get(component_class)
+        if old is not None and not replace and old.kernel is not spec.kernel:
+            same_code = getattr(old.kernel, "py_func", None) is getattr(
+                spec.kernel, "py_func", None
+            )
+            if not same_code:
+                raise ValueError(
+                    f"{component_class.__name__} already has a kernel; pass "
+                    "replace=True to change it."
+                )
+        _REGISTRY[component_class] = spec
+    return spec
 
 
 def _registry():
-    global _REGISTRY
-    if _REGISTRY is None:
-        reg = _builtin_specs()
-        reg.update(_suite_specs())
-        _REGISTRY = reg
+    """All registrations, HyperSpy's own components included."""
+    global _BUILTINS_DONE
+    if not _BUILTINS_DONE:
+        from hyperspy_perovskite.fitting.kernels.builtin import register_builtins
+
+        with _LOCK:
+            if not _BUILTINS_DONE:
+                register_builtins()
+                _BUILTINS_DONE = True
     return _REGISTRY
 
 
 def supported_components():
     """Names of the component classes :func:`fast_multifit` can fit.
+
+    Components register on import: those of this suite when
+    :mod:`hyperspy_perovskite.components` is imported, a user's when
+    :func:`register_kernel` is called.
 
     Examples
     --------
@@ -262,7 +290,8 @@ def kernel_spec(component):
         raise UnsupportedComponentError(
             f"Component '{component.name}' ({type(component).__name__}) has no "
             "compiled kernel, so fast_multifit cannot fit it. Supported: "
-            f"{', '.join(supported_components())}. Fit this model with "
+            f"{', '.join(supported_components())}. Register one with "
+            "hyperspy_perovskite.fitting.register_kernel, fit this model with "
             "m.multifit() instead, or replace the component."
         )
     return spec

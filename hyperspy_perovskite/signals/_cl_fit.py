@@ -61,6 +61,7 @@ class FitSettings:
             )
         self.n_peaks, self.band, self.tail = int(n_peaks), band, tail
         self.background, self.axis = background, axis
+        self.converted = False  # fitted on an energy axis converted by to_eV
 
     @property
     def multistart(self):
@@ -100,8 +101,11 @@ def prepare_signal(signal, settings, poisson, spikes):
         base = base._deepcopy_with_new_data(
             base.data.astype(np.float32), copy_variance=True
         )
+    settings.converted = (
+        settings.axis == "energy" and signal._spectral_kind()[1] == "wavelength"
+    )
     s = base._fit_signal(settings.axis)
-    if settings.axis == "energy" and settings.background in ("linear", "energy_offset"):
+    if settings.converted and settings.background in ("linear", "energy_offset"):
         warnings.warn(
             f"background={settings.background!r} fits a "
             f"{'line' if settings.background == 'linear' else 'constant'} on "
@@ -187,7 +191,7 @@ def build_model(s, settings, x1, x2):
         comps.append(t)
     bg = settings.background
     if bg == "offset":
-        b = WavelengthOffset() if settings.axis == "energy" else None
+        b = WavelengthOffset() if settings.converted else None
         b = b or hs_model.components1D.Offset()
     elif bg == "energy_offset":
         b = hs_model.components1D.Offset()
@@ -305,11 +309,28 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     starting_values(m, s, settings, x1, x2)
     result = fast_multifit(m, mask=mask, starting_values="current", **fit_kwargs)
     if settings.multistart:
-        first = _snapshot(m, result)
-        starting_values(m, s, settings, x1, x2, variant=1)
-        result = fast_multifit(m, mask=mask, starting_values="current", **fit_kwargs)
-        _keep_better(m, result, first)
+        redo = _needs_second_start(result, mask)
+        if redo.any():
+            first = _snapshot(m, result)
+            starting_values(m, s, settings, x1, x2, variant=1)
+            result = fast_multifit(
+                m, mask=~redo, starting_values="current", **fit_kwargs
+            )
+            _keep_better(m, result, first)
     return result
+
+
+def _needs_second_start(result, mask):
+    """Pixels a second start may improve: not converged, or a reduced
+    chi-squared above 1.1 times the median of the map (a local minimum)."""
+    flags = np.asarray(result.convergence.data)
+    red = np.asarray(result.reduced_chisq.data, dtype=float)
+    ok = flags == 0
+    typical = np.nanmedian(red[ok]) if ok.any() else np.inf
+    redo = ~ok | ~(red <= 1.1 * typical)
+    if mask is not None:
+        redo &= ~mask
+    return redo
 
 
 def _snapshot(m, result):

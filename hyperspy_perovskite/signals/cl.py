@@ -262,9 +262,10 @@ class CLEmissionMixin:
             of quantum emitters; width ``gamma``).
         background : {"offset", "linear", "none", "energy_offset"}
             ``"offset"`` (default) is a level constant in the measured
-            wavelength space (a detector dark level): an ``Offset`` on the
-            wavelength axis, and on the energy axis a
-            :class:`~hyperspy_perovskite.components.WavelengthOffset`, the same
+            space (a detector dark level): an ``Offset`` on the axis the data
+            were recorded on, and, for wavelength data fitted with
+            ``axis="energy"``, a
+            :class:`~hyperspy_perovskite.components.WavelengthOffset`: the same
             level carried through the Jacobian. ``"linear"`` is a first-order
             polynomial on the fitted axis; ``"energy_offset"`` a constant on
             the energy axis (both warn on the energy axis).

@@ -4,27 +4,26 @@ import numpy as np
 import pytest
 from hyperspy.api import model
 
-from hyperspy_perovskite.fitting.kernels import model_block, model_point
-from hyperspy_perovskite.fitting.registry import _registry, kernel_spec
+import hyperspy_perovskite.components  # noqa: F401  (registers the suite's kernels)
+from hyperspy_perovskite.fitting._compile import for_components
+from hyperspy_perovskite.fitting.registry import _registry
+
+
+def _shipped():
+    """Registered classes of HyperSpy and of this suite (not users' test ones)."""
+    return sorted(
+        (c for c in _registry() if c.__module__.split(".")[0] in _PACKAGES),
+        key=lambda c: c.__name__,
+    )
+
+
+_PACKAGES = ("hyperspy", "hyperspy_perovskite")
 
 c1d = model.components1D
 
 
 def _arrays(components):
-    codes, offsets, consts, params = [], [], [], []
-    for comp in components:
-        spec = kernel_spec(comp)
-        codes.append(spec.code)
-        offsets.append(len(params))
-        c = tuple(spec.constants(comp))
-        consts.append(c + (0.0,) * (4 - len(c)))
-        params.extend(getattr(comp, n) for n in spec.parameter_names(comp))
-    return (
-        np.array(codes, dtype=np.int64),
-        np.array(offsets, dtype=np.int64),
-        np.array(consts, dtype=np.float64).reshape(len(codes), 4),
-        params,
-    )
+    return for_components(components)
 
 
 def _poly3():
@@ -54,24 +53,24 @@ def test_every_builtin_component_has_a_case():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_kernel_matches_component_function_and_gradient(name):
     comp = CASES[name]()
-    codes, offsets, consts, params = _arrays([comp])
+    cm, offsets, consts, params = _arrays([comp])
     P = np.array([p.value for p in params], dtype=float)
     x = np.linspace(0.5, 25.0, 57)
     grad = np.zeros(P.size)
-    values = np.array([model_point(xi, P, codes, offsets, consts, grad) for xi in x])
+    values = np.array([cm.model_point(xi, P, offsets, consts, grad) for xi in x])
     np.testing.assert_allclose(values, comp.function(x), rtol=1e-10, atol=1e-12)
     for k, par in enumerate(params):
         analytic = np.empty(x.size)
         for j, xi in enumerate(x):
-            model_point(xi, P, codes, offsets, consts, grad)
+            cm.model_point(xi, P, offsets, consts, grad)
             analytic[j] = grad[k]
         h = 1e-6 * max(abs(P[k]), 1.0)
         Pp, Pm = P.copy(), P.copy()
         Pp[k] += h
         Pm[k] -= h
         g2 = np.zeros(P.size)
-        fp = np.array([model_point(xi, Pp, codes, offsets, consts, g2) for xi in x])
-        fm = np.array([model_point(xi, Pm, codes, offsets, consts, g2) for xi in x])
+        fp = np.array([cm.model_point(xi, Pp, offsets, consts, g2) for xi in x])
+        fm = np.array([cm.model_point(xi, Pm, offsets, consts, g2) for xi in x])
         numeric = (fp - fm) / (2 * h)
         scale = np.abs(numeric).max() + 1e-12
         np.testing.assert_allclose(
@@ -82,33 +81,31 @@ def test_kernel_matches_component_function_and_gradient(name):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_model_block_equals_model_point(name):
     comps = [CASES[name](), c1d.Offset(offset=1.0)]
-    codes, offsets, consts, params = _arrays(comps)
+    cm, offsets, consts, params = _arrays(comps)
     P = np.array([p.value for p in params], dtype=float)
     x = np.linspace(0.5, 25.0, 31)
     grad = np.zeros(P.size)
     f = np.empty(x.size)
     G = np.zeros((P.size, x.size))
-    model_block(x, P, codes, offsets, consts, grad, f, G)
+    cm.model_block(x, P, offsets, consts, grad, f, G)
     for j, xi in enumerate(x):
-        v = model_point(xi, P, codes, offsets, consts, grad)
+        v = cm.model_point(xi, P, offsets, consts, grad)
         assert f[j] == pytest.approx(v, rel=1e-12, abs=1e-12)
         np.testing.assert_allclose(G[:, j], grad, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize(
-    "cls", sorted(_registry(), key=lambda c: c.__name__), ids=lambda c: c.__name__
-)
+@pytest.mark.parametrize("cls", _shipped(), ids=lambda c: c.__name__)
 def test_every_registered_kernel_has_a_block_branch(cls):
     """model_block must have a branch for every registered code (suite ones too)."""
     comp = cls()
-    codes, offsets, consts, params = _arrays([comp])
+    cm, offsets, consts, params = _arrays([comp])
     P = np.array([p.value for p in params], dtype=float)
     x = np.linspace(0.5, 25.0, 17)
     grad = np.full(P.size, np.nan)
     f = np.empty(x.size)
     G = np.full((P.size, x.size), np.nan)
-    model_block(x, P, codes, offsets, consts, grad, f, G)
-    point = np.array([model_point(xi, P, codes, offsets, consts, grad) for xi in x])
+    cm.model_block(x, P, offsets, consts, grad, f, G)
+    point = np.array([cm.model_point(xi, P, offsets, consts, grad) for xi in x])
     np.testing.assert_allclose(f, point, rtol=1e-12, equal_nan=True)
     # a missing branch leaves the gradient rows untouched (NaN)
     assert not np.isnan(G).all(), f"model_block has no branch for {cls.__name__}"
@@ -133,17 +130,17 @@ def test_every_registered_kernel_has_a_block_branch(cls):
 def test_gaussian_block_matches_point_kernel_everywhere(x, sigma, centre):
     """The block's recurrence equals exp() at every channel, tails included."""
     comp = c1d.Gaussian(A=5e4, sigma=sigma, centre=centre)
-    codes, offsets, consts, params = _arrays([comp])
+    cm, offsets, consts, params = _arrays([comp])
     P = np.array([p.value for p in params], dtype=float)
     grad = np.zeros(P.size)
     f = np.empty(x.size)
     G = np.zeros((P.size, x.size))
-    model_block(x, P, codes, offsets, consts, grad, f, G)
+    cm.model_block(x, P, offsets, consts, grad, f, G)
     expected = comp.function(x)
     # relative 1e-9 anywhere, and 1e-13 of the peak: far below any data noise
     np.testing.assert_allclose(f, expected, rtol=1e-9, atol=1e-13 * expected.max())
     scale = np.abs(G).max(axis=1)
     for j in range(0, x.size, 7):
-        model_point(x[j], P, codes, offsets, consts, grad)
+        cm.model_point(x[j], P, offsets, consts, grad)
         for i in range(P.size):
             assert G[i, j] == pytest.approx(grad[i], rel=1e-9, abs=1e-13 * scale[i])

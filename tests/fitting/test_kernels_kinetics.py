@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from hyperspy_perovskite.components import CrystallinityJMAK
-from hyperspy_perovskite.fitting.kernels import _dispatch, model_point
+from hyperspy_perovskite.components.crystallinity_jmak import (
+    crystallinity_jmak_kernel,
+)
+
+
+def model_point(x, P, kernel, offsets, consts, grad):
+    """The kernel at ``x``, its parameters starting at ``P[offsets[0]]``."""
+    return kernel(x, P, int(offsets[0]), grad, consts[0])
+
 
 PARAMS = [
     (1.0, 0.01, 1.0, 0.0),
@@ -18,7 +26,7 @@ X = np.linspace(-10.0, 300.0, 63)
 
 def _arrays(A, k, n, t0):
     P = np.array([0.0, A, k, n, t0])  # a leading slot: the kernel honours offsets
-    codes = np.array([_dispatch.CRYSTALLINITY_JMAK], dtype=np.int64)
+    codes = crystallinity_jmak_kernel
     offsets = np.array([1], dtype=np.int64)
     consts = np.zeros((1, 4))
     return P, codes, offsets, consts

@@ -8,9 +8,14 @@ from hyperspy_perovskite.components import (
     DriftDiffusionTransient,
     Interdiffusion,
 )
-from hyperspy_perovskite.fitting.kernels import _dispatch as codes
-from hyperspy_perovskite.fitting.kernels import model_point
+from hyperspy_perovskite.fitting._compile import for_components
 from hyperspy_perovskite.fitting.registry import kernel_spec
+
+
+def model_point(x, P, kernel, offsets, consts, grad):
+    """The kernel at ``x``, its parameters starting at ``P[offsets[0]]``."""
+    return kernel(x, P, int(offsets[0]), grad, consts[0])
+
 
 X = np.linspace(-60.0, 120.0, 181)
 
@@ -87,7 +92,7 @@ def _arrays(comp):
     return (
         names,
         P,
-        np.array([spec.code], dtype=np.int64),
+        spec.kernel,
         np.array([0], dtype=np.int64),
         consts,
     )
@@ -136,12 +141,6 @@ def test_component_gradients_match_kernel(cls, values, init):
         np.testing.assert_allclose(getattr(comp, n).grad(X), grads[:, k], atol=1e-12)
 
 
-def test_codes_are_in_migration_range():
-    assert {codes.INTERDIFFUSION, codes.DD_ACCUMULATION, codes.DD_TRANSIENT} <= set(
-        range(30, 40)
-    )
-
-
 def test_kernels_are_finite_at_extreme_bounds():
     # no overflow for any parameter within bounds, anywhere on the axis
     for comp in (
@@ -172,16 +171,15 @@ def test_kernels_are_finite_at_extreme_bounds():
 
 @pytest.mark.parametrize("cls, values, init", CASES)
 def test_model_block_matches_model_point(cls, values, init):
-    """The engine's block evaluation has a branch for every migration code."""
-    from hyperspy_perovskite.fitting.kernels import model_block
-
+    """The engine's compiled model over a spectrum equals the kernel point-wise."""
     comp = cls(**init)
     for k, v in values.items():
         getattr(comp, k).value = v
     names, P, cds, offs, consts = _arrays(comp)
     f = np.empty(X.size)
     G = np.zeros((P.size, X.size))
-    model_block(X, P, cds, offs, consts, np.zeros_like(P), f, G)
+    cm, offsets, consts_m, _ = for_components([comp])
+    cm.model_block(X, P, offsets, consts_m, np.zeros_like(P), f, G)
     for j, x in enumerate(X):
         fp, gp = _eval(x, P, cds, offs, consts)
         assert f[j] == pytest.approx(fp, rel=1e-13, abs=1e-300)
@@ -192,7 +190,7 @@ def test_model_block_matches_model_point(cls, values, init):
 def test_closed_layer_kernel_branches_agree_where_both_hold():
     """The two representations of the closed layer agree (thin boundary
     layers, moderate L / lambda), and the series conserves the ions."""
-    from hyperspy_perovskite.fitting.kernels.migration import (
+    from hyperspy_perovskite.analysis._drift_diffusion_numba import (
         _closed_layer_series,
         _smoluchowski,
     )

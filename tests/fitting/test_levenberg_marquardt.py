@@ -4,8 +4,7 @@ import hyperspy.api as hs
 import numpy as np
 import pytest
 
-from hyperspy_perovskite.fitting._levenberg_marquardt import _chi2_and_normal
-from hyperspy_perovskite.fitting.kernels import model_block
+from hyperspy_perovskite.fitting._compile import compiled_model
 from hyperspy_perovskite.fitting.model_description import describe_model
 
 c1d = hs.model.components1D
@@ -39,7 +38,7 @@ def _call(desc, theta, x, y, w, binw):
     JtJ, Jtr = np.empty((nf, nf)), np.empty(nf)
     P = np.array([par.value for par in desc.parameters])  # fixed values kept
     f = np.empty(n_ch)
-    chi2 = _chi2_and_normal(
+    chi2 = compiled_model(desc.signature).chi2_and_normal(
         theta.copy(),
         P,
         np.zeros(n_p),
@@ -61,7 +60,6 @@ def _call(desc, theta, x, y, w, binw):
         desc.src,
         desc.scale,
         desc.shift,
-        desc.codes,
         desc.offsets,
         desc.consts,
     )
@@ -89,10 +87,9 @@ def test_normal_equations_match_finite_differences(weighted, binned):
             ]
         )
         f = np.empty(x.size)
-        model_block(
+        compiled_model(desc.signature).model_block(
             x,
             P,
-            desc.codes,
             desc.offsets,
             desc.consts,
             np.zeros(P.size),

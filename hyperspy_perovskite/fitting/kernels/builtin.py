@@ -1,6 +1,6 @@
 """Compiled point kernels for HyperSpy's own components.
 
-Every kernel follows one contract (see :mod:`hyperspy_perovskite.fitting.kernels`)::
+Every kernel follows one contract (see :mod:`hyperspy_perovskite.fitting.registry`)::
 
     value = kernel(x, P, o, grad, c)
 
@@ -23,14 +23,14 @@ _FOUR_LN2 = 4.0 * math.log(2.0)
 _TWO_OVER_SQRTPI = 2.0 / math.sqrt(math.pi)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def offset(x, P, o, grad, c):
     """``offset``; parameters (offset,)."""
     grad[o] = 1.0
     return P[o]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def gaussian(x, P, o, grad, c):
     """``A / (sigma sqrt(2 pi)) exp(-(x - centre)^2 / (2 sigma^2))``;
     parameters (A, sigma, centre)."""
@@ -45,7 +45,7 @@ def gaussian(x, P, o, grad, c):
     return f
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def gaussian_hf(x, P, o, grad, c):
     """``height exp(-(x - centre)^2 4 ln2 / fwhm^2)``;
     parameters (height, fwhm, centre)."""
@@ -60,7 +60,7 @@ def gaussian_hf(x, P, o, grad, c):
     return f
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def lorentzian(x, P, o, grad, c):
     """``A / pi * gamma / ((x - centre)^2 + gamma^2)``;
     parameters (A, gamma, centre)."""
@@ -75,7 +75,7 @@ def lorentzian(x, P, o, grad, c):
     return A * base
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def polynomial(x, P, o, grad, c):
     """``sum_i a_i x^i``; parameters (a0, a1, ..., an), ``c[0]`` = order n."""
     n = int(c[0])
@@ -88,7 +88,7 @@ def polynomial(x, P, o, grad, c):
     return f
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def exponential(x, P, o, grad, c):
     """``A exp(-x / tau)``; parameters (A, tau)."""
     A = P[o]
@@ -100,7 +100,7 @@ def exponential(x, P, o, grad, c):
     return f
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def erf_step(x, P, o, grad, c):
     """``A erf((x - origin) / (sqrt(2) sigma)) / 2``; parameters (A, sigma, origin)."""
     A = P[o]
@@ -123,7 +123,7 @@ def erf_step(x, P, o, grad, c):
 _REANCHOR = 32  # steps of 8 channels between exact exp() anchors in gaussian_block
 
 
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", _nrt=False)
 def _is_uniform(x):
     """True when the channels of ``x`` are equally spaced (relative 1e-9).
 
@@ -143,7 +143,7 @@ def _is_uniform(x):
     return bad == 0
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always", _nrt=False)
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _gaussian_channel(
     x, j, g, A, inv_sigma, k, centre, i_area, i_sigma, i_centre, f, G
 ):
@@ -156,7 +156,7 @@ def _gaussian_channel(
     G[i_centre, j] = v * u * inv_sigma
 
 
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", _nrt=False)
 def _exp_half_square_outwards(v0, h, j_start, direction, count, out):
     """Write ``exp(-v^2 / 2)`` at ``count`` channels from ``j_start`` outwards.
 
@@ -271,12 +271,12 @@ def _exp_half_square_outwards(v0, h, j_start, direction, count, out):
         out[j_start + direction * m] = math.exp(-0.5 * v * v)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def gaussian_block(x, P, i_area, i_sigma, i_centre, f, G):
+@njit(nogil=True, error_model="numpy", _nrt=False)
+def gaussian_block(x, P, o, c, f, G):
     """Gaussian over all ``x``: adds to ``f``, writes its rows of ``G``.
 
-    The parameter indices are passed explicitly, so that Gaussians whose
-    parameters come in another order (GaussianEmission) share this loop.
+    Parameters (A, sigma, centre) at ``P[o:o + 3]`` (block-kernel contract
+    of :mod:`hyperspy_perovskite.fitting.registry`).
 
     On equally spaced channels ``exp(-u^2 / 2)`` is propagated outwards from
     the channel nearest the centre by interleaved multiplicative recurrences
@@ -284,6 +284,9 @@ def gaussian_block(x, P, i_area, i_sigma, i_centre, f, G):
     then one vectorised loop forms the value and the three derivatives.
     Other axes evaluate ``exp`` at every channel.
     """
+    i_area = o
+    i_sigma = o + 1
+    i_centre = o + 2
     A = P[i_area]
     inv_sigma = 1.0 / P[i_sigma]
     centre = P[i_centre]
@@ -321,10 +324,72 @@ def gaussian_block(x, P, i_area, i_sigma, i_centre, f, G):
         )
 
 
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def offset_block(x, P, o, f, G):
+@njit(nogil=True, error_model="numpy", _nrt=False)
+def offset_block(x, P, o, c, f, G):
     """Offset over all ``x``: adds to ``f``, writes its row of ``G``."""
     value = P[o]
     for j in range(x.shape[0]):
         f[j] += value
         G[o, j] = 1.0
+
+
+def _polynomial_names(component):
+    order = component.get_polynomial_order()
+    names = {p.name for p in component.parameters}
+    width = len(str(order))
+    out = tuple(f"a{str(i).zfill(width)}" for i in range(order + 1))
+    if set(out) != names:  # pragma: no cover - guards HyperSpy renaming
+        from hyperspy_perovskite.fitting.registry import UnsupportedComponentError
+
+        raise UnsupportedComponentError(
+            f"Unexpected Polynomial parameter names {sorted(names)}."
+        )
+    return out
+
+
+def _polynomial_constants(component):
+    return (float(component.get_polynomial_order()),)
+
+
+def register_builtins():
+    """Register the kernels of HyperSpy's own components (not this suite's)."""
+    from hyperspy.api import model
+
+    from hyperspy_perovskite.fitting.registry import register_kernel
+
+    c1d = model.components1D
+    register_kernel(c1d.Offset, offset, ("offset",), block=offset_block, linear=True)
+    register_kernel(
+        c1d.Gaussian,
+        gaussian,
+        ("A", "sigma", "centre"),
+        block=gaussian_block,
+        position="centre",
+        amplitude="A",
+        proportional_to="A",
+    )
+    register_kernel(
+        c1d.GaussianHF,
+        gaussian_hf,
+        ("height", "fwhm", "centre"),
+        position="centre",
+        amplitude="height",
+        proportional_to="height",
+    )
+    register_kernel(
+        c1d.Lorentzian,
+        lorentzian,
+        ("A", "gamma", "centre"),
+        position="centre",
+        amplitude="A",
+        proportional_to="A",
+    )
+    register_kernel(
+        c1d.Polynomial,
+        polynomial,
+        _polynomial_names,
+        constants=_polynomial_constants,
+        linear=True,
+    )
+    register_kernel(c1d.Exponential, exponential, ("A", "tau"), proportional_to="A")
+    register_kernel(c1d.Erf, erf_step, ("A", "sigma", "origin"), proportional_to="A")

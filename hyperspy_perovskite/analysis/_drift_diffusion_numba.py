@@ -1,17 +1,11 @@
-"""Compiled point kernels of the ion-migration components.
+"""Compiled closed forms of the drift-diffusion transient (numba).
 
-Contract: see :mod:`hyperspy_perovskite.fitting.kernels`. The expressions are
-those of :mod:`hyperspy_perovskite.analysis.drift_diffusion` (which documents
-the physics and its sources); the components in
-:mod:`hyperspy_perovskite.components` evaluate the same formulas, and
-``tests/fitting/test_kernels_migration.py`` checks every kernel against
-``component.function`` and against finite differences.
-
-``c[0]`` of the two drift-diffusion kernels is the side of the wall on which
-the layer lies: ``+1`` for ``x > wall``, ``-1`` for ``x < wall``. Outside the
-layer (inside the electrode) both return 0 with zero derivatives, so no
-parameter value within bounds can overflow: every exponential has a
-non-positive argument there.
+The semi-infinite solution at a blocking wall and the closed-layer solution
+between two blocking walls, with their derivatives: used by
+:func:`hyperspy_perovskite.analysis.drift_diffusion.transient_profile_closed_layer`
+and by the kernel of
+:class:`~hyperspy_perovskite.components.DriftDiffusionTransient`, one home
+for the numerics.
 """
 
 import math
@@ -22,77 +16,7 @@ from numba import njit
 _INV_SQRTPI = 1.0 / math.sqrt(math.pi)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def interdiffusion(x, P, o, grad, c):
-    """``c_right + (c_left - c_right) / 2 erfc((x - centre) / L_eff)``, with
-    ``L_eff = sqrt(length^2 + 2 resolution^2)`` (the erfc blurred by a
-    Gaussian of std ``resolution`` = ``c[0]``, axis units);
-    parameters (c_left, c_right, centre, length)."""
-    cl = P[o]
-    cr = P[o + 1]
-    L = P[o + 3]
-    Le = math.sqrt(L * L + 2.0 * c[0] * c[0])
-    u = (x - P[o + 2]) / Le
-    ec = math.erfc(u)
-    g = (cl - cr) * _INV_SQRTPI * math.exp(-u * u) / Le
-    grad[o] = 0.5 * ec
-    grad[o + 1] = 1.0 - 0.5 * ec
-    grad[o + 2] = g
-    grad[o + 3] = g * u * L / Le
-    return cr + 0.5 * (cl - cr) * ec
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def accumulation(x, P, o, grad, c):
-    """``A exp(-z / decay_length)`` with ``z = side (x - wall) >= 0``, else 0,
-    blurred by a Gaussian of std ``c[1]`` (axis units; 0: none);
-    parameters (A, decay_length, wall), ``c[0]`` = side (+1 or -1)."""
-    side = c[0]
-    sig = c[1]
-    z = side * (x - P[o + 2])
-    lam = P[o + 1]
-    if sig > 0.0:
-        return _accumulation_blurred(z, P[o], lam, sig, side, grad, o)
-    if z < 0.0:
-        grad[o] = 0.0
-        grad[o + 1] = 0.0
-        grad[o + 2] = 0.0
-        return 0.0
-    e = math.exp(-z / lam)
-    f = P[o] * e
-    grad[o] = e
-    grad[o + 1] = f * z / (lam * lam)
-    grad[o + 2] = f * side / lam
-    return f
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _accumulation_blurred(z, A, lam, sig, side, grad, o):
-    """``A exp(-z/lam) H(z)`` convolved with a Gaussian of std ``sig``:
-    ``A/2 exp(sig^2/(2 lam^2) - z/lam) erfc((sig/lam - z/sig)/sqrt(2))``,
-    evaluated through ``erfcx`` where the exponential alone would overflow."""
-    u = (sig / lam - z / sig) / math.sqrt(2.0)
-    gauss = math.exp(-0.5 * z * z / (sig * sig))  # E exp(-u^2)
-    if u >= 0.0:
-        eq = gauss * _erfcx(u)
-    else:
-        eq = math.exp(0.5 * sig * sig / (lam * lam) - z / lam) * math.erfc(u)
-    d = 2.0 * _INV_SQRTPI * gauss  # E * 2/sqrt(pi) exp(-u^2)
-    grad[o] = 0.5 * eq
-    grad[o + 1] = (
-        0.5
-        * A
-        * (
-            eq * (z / (lam * lam) - sig * sig / (lam * lam * lam))
-            + d * sig / (lam * lam * math.sqrt(2.0))
-        )
-    )
-    dfdz = 0.5 * A * (-eq / lam + d / (sig * math.sqrt(2.0)))
-    grad[o + 2] = -side * dfdz
-    return 0.5 * A * eq
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _erfcx(x):
     """Scaled complementary error function ``exp(x^2) erfc(x)`` for ``x >= 0``.
 
@@ -108,7 +32,7 @@ def _erfcx(x):
     return _INV_SQRTPI / f
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _smoluchowski(z, d, s):
     """Semi-infinite solution ``g(z; d, s)`` (c_bulk = 1) and its derivatives.
 
@@ -154,7 +78,7 @@ def _smoluchowski(z, d, s):
 _MAX_EXP = 600.0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _closed_layer_series(zeta, A, tau):
     """Eigenfunction series of the closed layer, ``h(zeta; A, tau)``.
 
@@ -205,7 +129,7 @@ def _closed_layer_series(zeta, A, tau):
     return h, h_z, h_A, h_t
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def closed_layer_point(z, d, s, L):
     """Drift-diffusion transient of a closed layer ``0 <= z <= L`` (c_mean = 1).
 
@@ -257,62 +181,7 @@ def closed_layer_point(z, d, s, L):
     )
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def transient(x, P, o, grad, c):
-    """Drift-diffusion transient at a blocking wall.
-
-    Parameters (c_bulk, drift_distance, length, wall); ``c[0]`` = side,
-    ``c[1]`` = layer thickness ``L`` (axis units) of a closed layer, or 0 for
-    a semi-infinite layer. Semi-infinite: ``c_bulk [1/2 erfc(-(z + d)/s) +
-    exp(-4 z d / s^2) (1/2 erfc(a) + 2 d / s ierfc(a))]`` with ``a = (z -
-    d)/s``, ``z = side (x - wall)``; closed layer: :func:`closed_layer_point`
-    (``c_bulk`` is then the mean, i.e. initial, concentration). 0 inside the
-    electrode(s).
-    """
-    side = c[0]
-    L = c[1]
-    cb = P[o]
-    d = P[o + 1]
-    s = P[o + 2]
-    z = side * (x - P[o + 3])
-    if z < 0.0 or (L > 0.0 and z > L):
-        grad[o] = 0.0
-        grad[o + 1] = 0.0
-        grad[o + 2] = 0.0
-        grad[o + 3] = 0.0
-        return 0.0
-    if L > 0.0:
-        g, g_z, g_d, g_s = closed_layer_point(z, d, s, L)
-    else:
-        g, g_z, g_d, g_s = _smoluchowski(z, d, s)
-    grad[o] = g
-    grad[o + 1] = cb * g_d
-    grad[o + 2] = cb * g_s
-    grad[o + 3] = -side * cb * g_z
-    return cb * g
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def transient_array(x, P, side, thickness=0.0):
-    """:func:`transient` over an array ``x``: values and ``(n, 4)`` gradients.
-
-    ``thickness``: closed-layer thickness (axis units), 0 for semi-infinite.
-
-    Used by :class:`~hyperspy_perovskite.components.DriftDiffusionTransient`
-    for its analytical gradients (one home for the derivatives).
-    """
-    n = x.shape[0]
-    f = np.empty(n)
-    g = np.empty((n, 4))
-    grad = np.zeros(4)
-    c = np.array([side, thickness, 0.0, 0.0])
-    for i in range(n):
-        f[i] = transient(x[i], P, 0, grad, c)
-        g[i, :] = grad
-    return f, g
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def closed_layer_values(z, d, s, L):
     """:func:`closed_layer_point` element-wise over flat arrays (c_mean = 1).
 

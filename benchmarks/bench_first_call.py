@@ -1,0 +1,152 @@
+"""The first fast_multifit of a session, from a fresh install and a warm cache.
+
+Side by side with ``m.multifit`` on the same Poisson-weighted map, in one run,
+each measurement in a fresh Python process:
+
+1. **cold**: an empty numba cache (``NUMBA_CACHE_DIR`` pointed at a new
+   folder), as after a fresh install. Reported: the time to import
+   HyperSpy and the engine, the first ``fast_multifit`` call (compilation
+   included) and their total, wall clock and CPU.
+2. **warm**: a new process with that cache on disk: the first call of the
+   session against the steady state (the median of three further calls,
+   each from the same starting values).
+3. **multifit**: ``m.multifit()`` on a crop of pixels from the same starting
+   values, scaled per spectrum to the whole map (one Python-level fit per
+   pixel is how it scales), and its ratio to the warm first and steady calls.
+
+The map: Gaussian + Offset, 96 x 96 x 800 channels, Poisson counts (peak 300,
+background 50, so no channel is empty), noise variance from
+``s.estimate_poissonian_noise_variance()`` (a weighted fit). Prints one JSON
+object. CPU time is printed beside wall time and the load average beside
+both, because the wall clock on a shared machine depends on its load.
+
+Usage::
+
+    python benchmarks/bench_first_call.py                  # 96 x 96 x 800
+    python benchmarks/bench_first_call.py --shape 32 32 --crop 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+_CHILD = r"""
+import json, sys, time
+t_start = time.perf_counter(); c_start = time.process_time()
+import numpy as np
+import hyperspy.api as hs
+t_hs = time.perf_counter()
+from hyperspy_perovskite.fitting import fast_multifit
+t_import = time.perf_counter(); c_import = time.process_time()
+
+shape, n_ch, mode, crop = json.loads(sys.argv[1])
+rng = np.random.default_rng(0)
+x = np.arange(n_ch, dtype=float)
+centre = 400.0 + rng.normal(0.0, 15.0, tuple(shape) + (1,))
+sigma = 30.0 + rng.normal(0.0, 2.0, tuple(shape) + (1,))
+expected = 300.0 * np.exp(-0.5 * ((x - centre) / sigma) ** 2) + 50.0
+s = hs.signals.Signal1D(rng.poisson(expected).astype(float))
+s.estimate_poissonian_noise_variance()
+START = {"A": 300.0 * 30.0 * 2.5066, "sigma": 25.0, "centre": 395.0, "offset": 40.0}
+
+
+def model(signal):
+    m = signal.create_model()
+    g = hs.model.components1D.Gaussian(A=START["A"], sigma=START["sigma"],
+                                       centre=START["centre"])
+    o = hs.model.components1D.Offset(offset=START["offset"])
+    m.extend([g, o])
+    return m
+
+
+def timed_fast(m):
+    t = time.perf_counter(); c = time.process_time()
+    r = fast_multifit(m, show_progressbar=False)
+    return time.perf_counter() - t, time.process_time() - c, r
+
+
+out = {}
+if mode in ("cold", "warm"):
+    m = model(s)
+    wall, cpu, r = timed_fast(m)
+    out.update(
+        import_hyperspy_s=t_hs - t_start,
+        import_engine_s=t_import - t_hs,
+        first_call_s=wall,
+        first_call_cpu_s=cpu,
+        total_s=time.perf_counter() - t_start,
+        total_cpu_s=time.process_time() - c_start,
+        n_converged=int(r.n_converged),
+        median_centre_error=float(np.median(np.abs(
+            m[0].centre.map["values"] - centre[..., 0]))),
+    )
+    steady = []
+    for _ in range(3):
+        m = model(s)
+        steady.append(timed_fast(m)[0])
+    out["steady_call_s"] = float(np.median(steady))
+else:
+    sub = s.inav[:crop, :crop]
+    m = model(sub)
+    t = time.perf_counter()
+    m.multifit(show_progressbar=False)
+    wall = time.perf_counter() - t
+    out.update(multifit_s_per_spectrum=wall / (crop * crop),
+               multifit_pixels=crop * crop)
+print(json.dumps(out))
+"""
+
+
+def _run(mode, args, cache):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+    payload = json.dumps([args.shape, args.channels, mode, args.crop])
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, payload],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shape", type=int, nargs=2, default=[96, 96])
+    parser.add_argument("--channels", type=int, default=800)
+    parser.add_argument("--crop", type=int, default=12)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as cache:
+        load = os.getloadavg()[0]
+        cold = _run("cold", args, cache)
+        warm = _run("warm", args, cache)
+        ref = _run("multifit", args, cache)
+    n_pix = args.shape[0] * args.shape[1]
+    multifit_s = ref["multifit_s_per_spectrum"] * n_pix
+    result = {
+        "map": [*args.shape, args.channels],
+        "weighted": "estimate_poissonian_noise_variance",
+        "cold": cold,
+        "warm": warm,
+        "multifit": {**ref, "whole_map_s_scaled": multifit_s},
+        "cold_total_s": cold["total_s"],
+        "warm_first_minus_steady_s": warm["first_call_s"] - warm["steady_call_s"],
+        "ratio_first_call_vs_multifit": multifit_s / warm["first_call_s"],
+        "ratio_steady_vs_multifit": multifit_s / warm["steady_call_s"],
+        "load_average_1min": [load, os.getloadavg()[0]],
+        "cpu_count": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

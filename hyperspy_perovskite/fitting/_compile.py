@@ -1,0 +1,225 @@
+"""Compile the engine for one model signature, only when that model is fitted.
+
+A model signature is the sequence of (point kernel, block kernel) of its
+active components. For each signature this module builds, once per session:
+
+- ``model_block(x, P, offsets, consts, grad, f, G)``: the model over all
+  channels into ``f``, partial derivatives into the rows of ``G``, calling
+  exactly the kernels of the model in straight-line code (no dispatch over
+  kernels that the model does not use);
+- ``model_point(x, P, offsets, consts, grad)``: the model at one axis value;
+- the Levenberg-Marquardt solver of
+  :mod:`~hyperspy_perovskite.fitting._levenberg_marquardt` takes
+  ``model_block`` as a first-class function: it is compiled once for every
+  model, and each new model compiles only its ``model_block``.
+
+Both are cached on disk (:mod:`~hyperspy_perovskite.fitting._cache`), so a
+new session loads them instead of compiling.
+
+``offsets`` holds the index in ``P`` of each component's first parameter,
+plus one last entry equal to ``len(P)``; ``consts`` is ``(n_components, 4)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, types
+
+from hyperspy_perovskite.fitting import _cache
+from hyperspy_perovskite.fitting import _levenberg_marquardt as _lm
+from hyperspy_perovskite.fitting._normal_equations import _chi2_and_normal
+
+__all__ = ["CompiledModel", "compiled_model"]
+
+_OPTIONS = {"nogil": True, "error_model": "numpy"}
+
+
+def _generate(signature, point):
+    """Source of ``model_block`` (or ``model_point``) for ``signature``.
+
+    Straight-line code with one call per component: each compiled level of
+    calls costs numba and LLVM a re-optimisation of everything below it, so
+    the model is one level, whatever its number of components.
+    """
+    if point:
+        lines = ["def model_point(x, P, offsets, consts, grad):", "    total = 0.0"]
+        for k in range(len(signature)):
+            lines.append(
+                f"    total += kernel_{k}(x, P, offsets[{k}], grad, consts[{k}])"
+            )
+        lines.append("    return total")
+        return "\n".join(lines) + "\n"
+    lines = ["def model_block(x, P, offsets, consts, grad, f, G):", "    f[:] = 0.0"]
+    for k, (_, block) in enumerate(signature):
+        if block is not None:
+            lines.append(f"    block_{k}(x, P, offsets[{k}], consts[{k}], f, G)")
+            continue
+        lines += [
+            f"    o = offsets[{k}]",
+            f"    end = offsets[{k + 1}]",
+            f"    c = consts[{k}]",
+            "    for j in range(x.shape[0]):",
+            f"        f[j] += kernel_{k}(x[j], P, o, grad, c)",
+            "        for q in range(o, end):",
+            "            G[q, j] = grad[q]",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _model_functions(signature):
+    # a cached function's environment is rebuilt from its module's name
+    namespace = {"__name__": __name__}
+    for k, (kernel, block) in enumerate(signature):
+        namespace[f"kernel_{k}"] = kernel
+        namespace[f"block_{k}"] = block
+    exec(compile(_generate(signature, False), "generated_model", "exec"), namespace)
+    exec(compile(_generate(signature, True), "generated_model", "exec"), namespace)
+    block = njit(_nrt=False, **_OPTIONS)(namespace["model_block"])
+    point = njit(**_OPTIONS)(namespace["model_point"])
+    return block, point
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """The compiled functions of one model signature (see the module doc)."""
+
+    signature: tuple
+    model_block: object
+    model_point: object
+    cached: bool
+
+    @property
+    def fit_block(self):
+        """``fit_block(*args)`` of the solver with this model bound first."""
+        return functools.partial(fit_block(), self.model_block)
+
+    def chi2_and_normal(self, *args):
+        """:func:`~._normal_equations._chi2_and_normal` with this model."""
+        return _chi2_and_normal(self.model_block, *args)
+
+
+_COMPILED: dict = {}
+_LOCK = threading.Lock()
+
+
+_A1 = types.float64[::1]
+_A2 = types.float64[:, ::1]
+_I1 = types.int64[::1]
+
+#: Type of a compiled ``model_block(x, P, offsets, consts, grad, f, G)``.
+MODEL_BLOCK_TYPE = types.FunctionType(types.void(_A1, _A1, _I1, _A2, _A1, _A1, _A2))
+
+_FIT_BLOCK_ARGS = (
+    MODEL_BLOCK_TYPE,
+    _A1,  # x
+    _A2,  # Y
+    _A2,  # V
+    _A2,  # P0
+    types.int8[::1],  # flags_in
+    _A1,  # binw
+    _I1,  # src
+    _A1,  # scale
+    _A1,  # shift
+    _I1,  # theta_index
+    _A1,  # lower
+    _A1,  # upper
+    _I1,  # offsets
+    _A2,  # consts
+    _I1,  # amplitude_of
+    types.boolean[::1],  # theta_linear
+    types.int64,  # max_iterations
+    types.float64,  # ftol
+    types.float64,  # xtol
+    types.boolean,  # linear_solve
+)
+
+
+def fit_block():
+    """The solver (:func:`~._levenberg_marquardt.fit_block`), compiled once.
+
+    It takes the model as a first-class function, so one compiled solver
+    serves every model; its machine code is cached on disk, keyed by the
+    engine's sources.
+    """
+    global _FIT_BLOCK
+    if _FIT_BLOCK is None:
+        with _LOCK:
+            if _FIT_BLOCK is None:
+                dispatcher = _lm.fit_block
+                key = _cache.source_fingerprint([dispatcher])
+                if key is not None:
+                    _cache.enable_disk_cache(dispatcher, _cache.keyed(key, "fit_block"))
+                dispatcher.compile(_FIT_BLOCK_ARGS)
+                dispatcher.disable_compile()  # never a per-model specialisation
+                _FIT_BLOCK = dispatcher
+    return _FIT_BLOCK
+
+
+_FIT_BLOCK = None
+
+
+def _build(signature):
+    block, point = _model_functions(signature)
+    functions = [f for pair in signature for f in pair if f is not None]
+    # the generator (this package) and the kernels' packages
+    key = _cache.source_fingerprint([_lm.fit_block, *functions])
+    cached = False
+    if key is not None:
+        # the model's structure: its kernels (module and name) in order
+        names = ";".join(
+            ",".join(
+                "-" if f is None else f"{f.py_func.__module__}.{f.py_func.__qualname__}"
+                for f in pair
+            )
+            for pair in signature
+        )
+        cached = _cache.enable_disk_cache(block, _cache.keyed(key, names))
+    block.compile(MODEL_BLOCK_TYPE.signature)
+    return CompiledModel(signature, block, point, cached)
+
+
+def compiled_model(signature):
+    """The :class:`CompiledModel` of ``signature`` (built on first request).
+
+    Parameters
+    ----------
+    signature : tuple of (kernel, block or None)
+        One pair per active component, in model order.
+    """
+    signature = tuple(signature)
+    compiled = _COMPILED.get(signature)
+    if compiled is None:
+        with _LOCK:
+            compiled = _COMPILED.get(signature)
+            if compiled is None:
+                compiled = _COMPILED[signature] = _build(signature)
+    return compiled
+
+
+def for_components(components):
+    """Compiled model and arrays of a list of components (for checks and tests).
+
+    Returns ``(compiled, offsets, consts, parameters)``: the
+    :class:`CompiledModel`, the offsets (with the closing entry), the
+    constants and the HyperSpy parameters in kernel order.
+    """
+    from hyperspy_perovskite.fitting.registry import kernel_spec
+
+    signature, offsets, consts, params = [], [], [], []
+    for comp in components:
+        spec = kernel_spec(comp)
+        signature.append((spec.kernel, spec.block))
+        offsets.append(len(params))
+        c = tuple(spec.constants(comp))
+        consts.append(c + (0.0,) * (4 - len(c)))
+        params.extend(getattr(comp, n) for n in spec.parameter_names(comp))
+    return (
+        compiled_model(signature),
+        np.array(offsets + [len(params)], dtype=np.int64),
+        np.array(consts, dtype=np.float64).reshape(len(signature), 4),
+        params,
+    )

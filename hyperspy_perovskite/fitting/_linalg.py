@@ -1,0 +1,168 @@
+"""Small dense linear algebra of the engine (no allocation, GIL-free)."""
+
+import math
+
+from numba import njit
+
+# The linear parameters are solved after an accepted step that lowered
+# chi-squared by more than this fraction; closer to the minimum they are
+# already at their optimum and the solve would cost more than it saves.
+_LINEAR_SOLVE_MIN_DECREASE = 1e-3
+
+
+@njit(nogil=True, error_model="numpy", _nrt=False)
+def _contract(M, Mr, active, src, scale, JtJ, Jtr):
+    """Normal equations of the free parameters from those of the active ones."""
+    nf = Jtr.shape[0]
+    na = active.shape[0]
+    for k in range(nf):
+        Jtr[k] = 0.0
+        for q in range(nf):
+            JtJ[k, q] = 0.0
+    for ia in range(na):
+        sa = src[active[ia]]
+        ca = scale[active[ia]]
+        Jtr[sa] += ca * Mr[ia]
+        for ib in range(na):
+            JtJ[sa, src[active[ib]]] += ca * scale[active[ib]] * M[ia, ib]
+
+
+@njit(nogil=True, error_model="numpy", _nrt=False)
+def _solve_linear_parameters(
+    theta,
+    P,
+    chi2,
+    M,
+    Mr,
+    JtJ,
+    Jtr,
+    active,
+    src,
+    scale,
+    amplitude_of,
+    lower,
+    upper,
+    lin,
+    H,
+    b,
+    L,
+    delta,
+    fac,
+    dP,
+    work,
+):
+    """Move the linear parameters to their exact optimum; return the new chi2.
+
+    The model is linear in the free parameters ``lin`` (indices: an
+    Offset, Polynomial coefficients, the amplitude of a component that is
+    amplitude x shape), so with the others held, the least-squares step
+    ``H delta = b`` (``H``, ``b`` the linear block of ``J^T W J`` and
+    ``J^T W r``) reaches their optimum exactly and lowers chi-squared by
+    ``delta . b``. The normal equations at the new point follow without
+    evaluating the model: a column of a linear parameter does not change,
+    the column of a parameter ``p`` of an amplitude x shape component scales
+    by ``f_p`` = new / old amplitude, and the residual changes by minus the
+    linear columns times ``delta``, so ``M' = f M f`` and ``Mr' = f (Mr - M
+    dP)`` on the active parameters (variable projection, Golub & Pereyra,
+    SIAM J. Numer. Anal. 10, 413 (1973), applied after every accepted
+    Levenberg-Marquardt step). Nothing changes if the step would cross a
+    bound, ``H`` is not positive definite or an amplitude is zero.
+    """
+    nf = theta.shape[0]
+    na = active.shape[0]
+    nl = lin.shape[0]
+    if nl == 0:
+        return chi2
+    for i in range(nl):
+        b[i] = Jtr[lin[i]]
+        for j in range(nl):
+            H[i, j] = JtJ[lin[i], lin[j]]
+    if not _cholesky_solve(H, b, L, delta, nl):
+        return chi2
+    decrease = 0.0
+    for i in range(nl):
+        t = theta[lin[i]] + delta[i]
+        if not (lower[lin[i]] <= t <= upper[lin[i]]):
+            return chi2
+        decrease += delta[i] * b[i]
+    new_chi2 = chi2 - decrease
+    if not (math.isfinite(new_chi2) and 0.0 <= new_chi2 <= chi2):
+        return chi2
+    # step of every free parameter (zero for the non-linear ones)
+    for k in range(nf):
+        work[k] = 0.0
+    for i in range(nl):
+        work[lin[i]] = delta[i]
+    for ia in range(na):
+        p = active[ia]
+        dP[ia] = scale[p] * work[src[p]]
+        q = amplitude_of[p]
+        fac[ia] = 1.0
+        if q >= 0:
+            old = P[q]
+            new = old + (scale[q] * work[src[q]] if src[q] >= 0 else 0.0)
+            if old == 0.0 or not math.isfinite(new):
+                return chi2
+            fac[ia] = new / old
+    for ia in range(na):
+        acc = Mr[ia]
+        for ib in range(na):
+            acc -= M[ia, ib] * dP[ib]
+        work[nf + ia] = fac[ia] * acc
+    for ia in range(na):
+        Mr[ia] = work[nf + ia]
+        for ib in range(na):
+            M[ia, ib] *= fac[ia] * fac[ib]
+    for i in range(nl):
+        theta[lin[i]] += delta[i]
+    _contract(M, Mr, active, src, scale, JtJ, Jtr)
+    return new_chi2
+
+
+@njit(nogil=True, error_model="numpy", _nrt=False)
+def _cholesky_solve(A, rhs, L, out, n=-1):
+    """Solve ``A out = rhs`` for symmetric positive definite ``A``.
+
+    Only the leading ``n`` x ``n`` block is used when ``n >= 0`` (no slicing:
+    the engine calls this for tiny systems in its inner loop). Returns False
+    when ``A`` is not positive definite.
+    """
+    if n < 0:
+        n = A.shape[0]
+    for i in range(n):
+        for j in range(i + 1):
+            s = A[i, j]
+            for k in range(j):
+                s -= L[i, k] * L[j, k]
+            if i == j:
+                if not (s > 0.0) or not math.isfinite(s):
+                    return False
+                L[i, i] = math.sqrt(s)
+            else:
+                L[i, j] = s / L[j, j]
+    # forward then backward substitution
+    for i in range(n):
+        s = rhs[i]
+        for k in range(i):
+            s -= L[i, k] * out[k]
+        out[i] = s / L[i, i]
+    for i in range(n - 1, -1, -1):
+        s = out[i]
+        for k in range(i + 1, n):
+            s -= L[k, i] * out[k]
+        out[i] = s / L[i, i]
+    return True
+
+
+@njit(nogil=True, error_model="numpy", _nrt=False)
+def _inverse_diagonal(A, L, e, col, diag):
+    """Diagonal of ``A^-1`` for symmetric positive definite ``A``; False if singular."""
+    n = A.shape[0]
+    for k in range(n):
+        for i in range(n):
+            e[i] = 0.0
+        e[k] = 1.0
+        if not _cholesky_solve(A, e, L, col, n):
+            return False
+        diag[k] = col[k]
+    return True

@@ -1,0 +1,230 @@
+"""Normal equations of the weighted least-squares problem of one spectrum.
+
+``_chi2_and_normal`` evaluates the model (a compiled ``model_block`` of
+:mod:`hyperspy_perovskite.fitting._compile`, passed as a first-class
+function, so this code is compiled once for every model) and reduces its
+gradients to ``J^T W J`` and ``J^T W r``.
+"""
+
+from numba import njit
+
+from hyperspy_perovskite.fitting._linalg import _contract
+
+
+@njit(nogil=True, error_model="numpy", _nrt=False)
+def _expand(theta, P, src, scale, shift):
+    """Write the free vector ``theta`` into the full parameter vector ``P``."""
+    for i in range(P.shape[0]):
+        s = src[i]
+        if s >= 0:
+            P[i] = scale[i] * theta[s] + shift[i]
+
+
+# Reassociation lets LLVM vectorise the channel reductions; NaN/inf semantics
+# are kept (no "nnan"/"ninf"), so a non-finite chi-squared is still seen.
+
+# Reassociation lets LLVM vectorise the channel reductions; NaN/inf semantics
+_REDUCE = {"reassoc", "contract"}
+
+
+@njit(nogil=True, error_model="numpy", fastmath=_REDUCE, _nrt=False)
+def _normal_products(G, rb, bw2, unit_weights, active, M, Mr):
+    """``M = G_a W2 G_a^T`` and ``Mr = G_a rb`` over the ``active`` rows of ``G``.
+
+    ``W2 = diag(bw2)`` unless ``unit_weights``. The rows are taken four at a
+    time: one sweep over the channels gives a diagonal 4 x 4 tile (10
+    products) and the four products with ``rb``, one sweep per off-diagonal
+    tile gives 16 products, so every load of a row serves several products
+    and the accumulators vectorise (Gaussian + Offset: one sweep in all).
+    Rows past the last are repeats of it, computed and not stored.
+    """
+    na = active.shape[0]
+    n_ch = G.shape[1]
+    last = na - 1
+    for ti in range(0, na, 4):
+        a0 = active[ti]
+        a1 = active[min(ti + 1, last)]
+        a2 = active[min(ti + 2, last)]
+        a3 = active[min(ti + 3, last)]
+        r0 = r1 = r2 = r3 = 0.0
+        m00 = m01 = m02 = m03 = m11 = m12 = m13 = m22 = m23 = m33 = 0.0
+        for j in range(n_ch):
+            g0 = G[a0, j]
+            g1 = G[a1, j]
+            g2 = G[a2, j]
+            g3 = G[a3, j]
+            rj = rb[j]
+            r0 += g0 * rj
+            r1 += g1 * rj
+            r2 += g2 * rj
+            r3 += g3 * rj
+            if not unit_weights:
+                wj = bw2[j]
+                g0 *= wj
+                g1 *= wj
+                g2 *= wj
+                g3 *= wj
+                # the second factor unweighted: re-read the rows
+                m00 += g0 * G[a0, j]
+                m01 += g0 * G[a1, j]
+                m02 += g0 * G[a2, j]
+                m03 += g0 * G[a3, j]
+                m11 += g1 * G[a1, j]
+                m12 += g1 * G[a2, j]
+                m13 += g1 * G[a3, j]
+                m22 += g2 * G[a2, j]
+                m23 += g2 * G[a3, j]
+                m33 += g3 * G[a3, j]
+            else:
+                m00 += g0 * g0
+                m01 += g0 * g1
+                m02 += g0 * g2
+                m03 += g0 * g3
+                m11 += g1 * g1
+                m12 += g1 * g2
+                m13 += g1 * g3
+                m22 += g2 * g2
+                m23 += g2 * g3
+                m33 += g3 * g3
+        _store_tile(
+            M, Mr, ti, ti, na, r0, r1, r2, r3,
+            m00, m01, m02, m03, m01, m11, m12, m13,
+            m02, m12, m22, m23, m03, m13, m23, m33,
+        )  # fmt: skip
+        for tj in range(ti + 4, na, 4):
+            b0 = active[tj]
+            b1 = active[min(tj + 1, last)]
+            b2 = active[min(tj + 2, last)]
+            b3 = active[min(tj + 3, last)]
+            t00 = t01 = t02 = t03 = t10 = t11 = t12 = t13 = 0.0
+            t20 = t21 = t22 = t23 = t30 = t31 = t32 = t33 = 0.0
+            for j in range(n_ch):
+                g0 = G[a0, j]
+                g1 = G[a1, j]
+                g2 = G[a2, j]
+                g3 = G[a3, j]
+                if not unit_weights:
+                    wj = bw2[j]
+                    g0 *= wj
+                    g1 *= wj
+                    g2 *= wj
+                    g3 *= wj
+                h0 = G[b0, j]
+                h1 = G[b1, j]
+                h2 = G[b2, j]
+                h3 = G[b3, j]
+                t00 += g0 * h0
+                t01 += g0 * h1
+                t02 += g0 * h2
+                t03 += g0 * h3
+                t10 += g1 * h0
+                t11 += g1 * h1
+                t12 += g1 * h2
+                t13 += g1 * h3
+                t20 += g2 * h0
+                t21 += g2 * h1
+                t22 += g2 * h2
+                t23 += g2 * h3
+                t30 += g3 * h0
+                t31 += g3 * h1
+                t32 += g3 * h2
+                t33 += g3 * h3
+            _store_tile(
+                M, Mr, ti, tj, na, 0.0, 0.0, 0.0, 0.0,
+                t00, t01, t02, t03, t10, t11, t12, t13,
+                t20, t21, t22, t23, t30, t31, t32, t33,
+            )  # fmt: skip
+
+
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
+def _store_tile(
+    M, Mr, ti, tj, na, r0, r1, r2, r3,
+    t00, t01, t02, t03, t10, t11, t12, t13,
+    t20, t21, t22, t23, t30, t31, t32, t33,
+):  # fmt: skip
+    """Store the valid entries of a 4 x 4 tile (and, on the diagonal, of ``Mr``)."""
+    tile = (
+        (t00, t01, t02, t03),
+        (t10, t11, t12, t13),
+        (t20, t21, t22, t23),
+        (t30, t31, t32, t33),
+    )
+    rr = (r0, r1, r2, r3)
+    for i in range(4):
+        if ti + i >= na:
+            break
+        if ti == tj:
+            Mr[ti + i] = rr[i]
+        for k in range(4):
+            if tj + k >= na:
+                break
+            M[ti + i, tj + k] = tile[i][k]
+            M[tj + k, ti + i] = tile[i][k]
+
+
+@njit(nogil=True, error_model="numpy", fastmath=_REDUCE, _nrt=False)
+def _chi2_and_normal(
+    model_block,
+    theta,
+    P,
+    grad,
+    f,
+    G,
+    rb,
+    bw,
+    bw2,
+    unit_weights,
+    active,
+    M,
+    Mr,
+    JtJ,
+    Jtr,
+    x,
+    y,
+    w,
+    binw,
+    src,
+    scale,
+    shift,
+    offsets,
+    consts,
+):
+    """chi-squared, ``J^T W J`` (full, symmetric) and ``J^T W r`` at ``theta``.
+
+    ``G`` (n_params, n_channels) receives the model gradients. The weighted
+    Jacobian column of free parameter ``s`` is ``sum_i scale[i] G[i] bw`` over
+    the parameters ``i`` with ``src[i] == s`` (``bw`` = bin width x weight),
+    so the normal equations are reductions over the rows of ``G`` of the
+    ``active`` (non-fixed) parameters (:func:`_normal_products`; ``bw2 =
+    bw ** 2``, ``rb`` = weighted residual x ``bw``), contracted to the free
+    parameters through ``src`` and ``scale``. With
+    ``unit_weights`` (unbinned, unweighted) the weights are skipped.
+    """
+    _expand(theta, P, src, scale, shift)
+    model_block(x, P, offsets, consts, grad, f, G)
+    n_ch = x.shape[0]
+    chi2 = 0.0
+    if unit_weights:
+        for j in range(n_ch):
+            rj = y[j] - f[j]
+            rb[j] = rj
+            chi2 += rj * rj
+    else:
+        for j in range(n_ch):
+            rj = (y[j] - f[j] * binw[j]) * w[j]
+            rb[j] = rj * bw[j]
+            chi2 += rj * rj
+    _normal_products(G, rb, bw2, unit_weights, active, M, Mr)
+    _contract(M, Mr, active, src, scale, JtJ, Jtr)
+    return chi2
+
+
+@njit(nogil=True, error_model="numpy", _nrt=False)
+def _channel_weights(binw, w, bw, bw2):
+    """``bw = binw * w`` and ``bw2 = bw ** 2``; True when all are one (no weights)."""
+    n_other = 0
+    for j in range(w.shape[0]):
+        bw[j] = binw[j] * w[j]
+        bw2[j] = bw[j] * bw[j]
+        n_other += (bw[j] != 1.0) | (w[j] != 1.0)
+    return n_other == 0
