@@ -23,7 +23,7 @@ def _from_record(signal, times):
     for name, ch in rec["channels"].items():
         if ch["quantity"] in ("dose_rate", "beam_current"):
             vals = _record.interpolate_channel(
-                rec["time"] + rec["time_offset"],
+                ch["time"] + ch["time_offset"],
                 ch["values"],
                 times,
                 ch["interpolation"],
