@@ -36,7 +36,6 @@ import numpy as np
 from .schema import (
     _check_signal,
     get_record,
-    has_record,
     quantity_of_unit,
     to_canonical,
 )

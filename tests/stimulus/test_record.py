@@ -278,7 +278,7 @@ def test_real_protochips_logs_combined():
         )
     rec = get_record(s)
     by_source = {}
-    for name, ch in rec["channels"].items():
+    for ch in rec["channels"].values():
         by_source.setdefault(ch["source"], []).append(ch["quantity"])
     assert set(by_source) == {
         "protochips_electrical.csv",
