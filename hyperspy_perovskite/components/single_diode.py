@@ -5,8 +5,8 @@ import math
 import dask.array as da
 import numpy as np
 from hyperspy.component import Component
-from numba import njit
 
+from hyperspy_perovskite._numba_cache import njit_cached
 from hyperspy_perovskite.analysis.transport.jv import (
     estimate_single_diode,
     single_diode_current,
@@ -202,7 +202,7 @@ class SingleDiode(Component):
 # --- compiled kernel (fast_multifit) -------------------------------------------
 
 
-@njit(nogil=True, error_model="numpy", cache=True)
+@njit_cached(nogil=True, error_model="numpy")
 def lambertw_exp_nb(x):
     """Principal branch ``W(exp(x))`` for any real ``x`` (no overflow).
 
@@ -235,7 +235,7 @@ def lambertw_exp_nb(x):
     return w
 
 
-@njit(nogil=True, error_model="numpy", cache=True)
+@njit_cached(nogil=True, error_model="numpy")
 def single_diode_kernel(x, P, o, grad, c):
     """Single-diode ``J(V)``; parameters (Jph, log10_J0, n, Rs, Rsh), ``c[0] = Vt``.
 
