@@ -36,7 +36,7 @@ sigma = m["Emission"].sigma
 # Edge versus core: mean sigma +/- standard error per depth below the particle
 # edge, and a per-particle paired t-test of edge pixels against core pixels.
 profile = cl.edge_profile(sigma, haadf=haadf, valid=valid)
-test = profile.metadata.Edge_profile.test
+test = profile.metadata.Processing.Edge_profile.test
 print(
     f"sigma(edge) - sigma(core) = {test.difference:.2f} +/- {test.difference_sem:.2f} nm, "
     f"p = {test.p_value:.2g} ({test.test} test): "
@@ -56,7 +56,7 @@ table = cl.particle_table(
     sigma=sigma,
     valid=valid,
 )
-corr = table.metadata.Particle_table.Intensity_size_correlation
+corr = table.metadata.Processing.Particle_table.Intensity_size_correlation
 print(
     f"{corr.n} particles, Spearman rho = {corr.spearman_rho:.2f}, p = {corr.p_value:.2g}: "
     + (

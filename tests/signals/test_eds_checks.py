@@ -45,7 +45,9 @@ def test_energy_axis_in_ev_gives_the_same_profiles(sim):
 
 def test_lengths_with_units(sim):
     s, _ = sim
-    a = s.get_element_profiles(["I_La"], width=64.0, bin_size=16.0, check_overlaps=False)
+    a = s.get_element_profiles(
+        ["I_La"], width=64.0, bin_size=16.0, check_overlaps=False
+    )
     b = s.get_element_profiles(
         ["I_La"], width="0.064 um", bin_size="160 A", check_overlaps=False
     )
