@@ -27,12 +27,13 @@ Fourier shift is periodic: a border as wide as the shift wraps around.
 import numpy as np
 import scipy.fft
 import scipy.ndimage
-from numba import njit
+
+from hyperspy_perovskite._numba_cache import njit_cached
 
 __all__ = ["estimate_shifts", "apply_shifts", "bin_factor", "fill_blank"]
 
 
-@njit(nogil=True, cache=True)
+@njit_cached(nogil=True)
 def _bin_frame(frame, b, out):  # pragma: no cover
     """Mean of ``b x b`` blocks of ``frame`` into ``out`` (float32).
 
