@@ -12,7 +12,7 @@ with rate ``k`` (1/s) and Avrami exponent ``n``; ``n = 1`` is first-order
 
 import numpy as np
 
-__all__ = ["jmak", "estimate_jmak", "significant_decrease"]
+__all__ = ["jmak", "estimate_jmak", "significant_decrease", "profile_onset"]
 
 
 def jmak(t, A, k, n, t0, residual=0.0):
@@ -142,3 +142,111 @@ def significant_decrease(t, y, fraction=0.1, nsigma=5.0, min_drop=0.1):
     sig = drop / np.where(se > 0, se, np.finfo(float).tiny)
     rel = drop / np.where(a.mean(-1) != 0, a.mean(-1), np.nan)
     return (sig > nsigma) & (rel > min_drop), rel, sig
+
+
+def _residuals_fixed_t0(p, t, y, t0, first_order, residual):
+    A, k = p[0], p[1]
+    n = 1.0 if first_order else p[2]
+    R = p[-1] if residual else 0.0
+    return jmak(t, A, k, n, t0, R) - y
+
+
+def _chisq_at(t, y, t0, start, first_order, residual, bounds):
+    from scipy.optimize import least_squares
+
+    r = least_squares(
+        _residuals_fixed_t0,
+        start,
+        args=(t, y, t0, first_order, residual),
+        bounds=bounds,
+        method="trf",
+        x_scale="jac",
+        max_nfev=200,
+    )
+    return 2.0 * r.cost, r.x
+
+
+def profile_onset(t, y, params, first_order=False, residual=True, n_grid=25):
+    """Profile-likelihood interval of the JMAK onset ``t0`` of one trace.
+
+    The other parameters are refitted with ``t0`` held at every point of a
+    grid around the best fit; the noise variance is estimated from the best
+    fit (``chi2_min / (m - p)``), and the interval is where the profile rises
+    by less than 1 (68 %). The JMAK law has a kink at ``t0``, so the
+    curvature of the likelihood at its minimum (the fit covariance)
+    underestimates this uncertainty; the profile does not.
+
+    Parameters
+    ----------
+    t, y : numpy.ndarray
+        Times and one trace.
+    params : dict
+        Best fit: ``A``, ``k``, ``n``, ``t0``, ``residual``.
+    first_order, residual : bool
+        As in the fit.
+    n_grid : int
+        Grid points of the profile.
+
+    Returns
+    -------
+    lo, hi, std : float
+        68 % interval and half its width (``std``); ``hi`` or ``lo`` is the
+        edge of the time axis when the interval reaches it.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.kinetics import jmak, profile_onset
+    >>> t = np.arange(0, 300, 5.0)
+    >>> rng = np.random.default_rng(1)
+    >>> y = jmak(t, 8.0, 0.02, 2.0, 60.0, 2.0) + rng.normal(0, 0.3, t.size)
+    >>> lo, hi, sd = profile_onset(t, y, dict(A=8, k=0.02, n=2, t0=60, residual=2))
+    >>> bool(lo < 60 < hi), bool(0 < sd < 20)
+    (True, True)
+    """
+    t = np.asarray(t, float)
+    y = np.asarray(y, float)
+    start = [params["A"], params["k"]]
+    lo_b, hi_b = [0.0, 0.0], [np.inf, np.inf]
+    if not first_order:
+        start.append(min(max(params["n"], 1.0), 10.0))
+        lo_b.append(1.0)
+        hi_b.append(10.0)
+    if residual:
+        start.append(params["residual"])
+        lo_b.append(-np.inf)
+        hi_b.append(np.inf)
+    start = np.clip(
+        np.asarray(start, float), np.asarray(lo_b) + 1e-12, np.asarray(hi_b) - 1e-12
+    )
+    bounds = (lo_b, hi_b)
+    n_par = len(start) + 1
+    chi_best, best = _chisq_at(t, y, params["t0"], start, first_order, residual, bounds)
+    sigma2 = max(chi_best, 1e-300) / max(t.size - n_par, 1)
+    span = t[-1] - t[0]
+    width = min(span / 4, 4 * max(1.0 / max(params["k"], 1e-12), np.diff(t).mean()))
+    grid = params["t0"] + np.linspace(-width, width, n_grid)
+    grid = np.clip(grid, t[0] - span, t[-1])
+    prof = np.empty(grid.size)
+    for i, g in enumerate(grid):
+        prof[i], _ = _chisq_at(t, y, g, best, first_order, residual, bounds)
+    prof = (prof - min(prof.min(), chi_best)) / sigma2
+    j = int(np.argmin(prof))
+    t_min = grid[j]
+    below = prof <= 1.0
+    left = j
+    while left > 0 and below[left - 1]:
+        left -= 1
+    right = j
+    while right < grid.size - 1 and below[right + 1]:
+        right += 1
+    lo = _cross(grid, prof, left - 1, left) if left > 0 else grid[0]
+    hi = _cross(grid, prof, right, right + 1) if right < grid.size - 1 else grid[-1]
+    lo, hi = min(lo, t_min), max(hi, t_min)
+    return float(lo), float(hi), float((hi - lo) / 2)
+
+
+def _cross(x, p, i, j):
+    """x where p crosses 1 between indices i and j (linear)."""
+    if p[j] == p[i]:
+        return x[i]
+    return x[i] + (1.0 - p[i]) * (x[j] - x[i]) / (p[j] - p[i])

@@ -1,41 +1,54 @@
 """hyperspyUI plugin: the suite's main actions on the selected signal.
 
-The plugin adds a "Perovskite" menu to hyperspyUI with five
-actions, each enabled only for the signals it applies to:
+The plugin adds a "Perovskite" menu to hyperspyUI, each action enabled only
+for the signal selected in the Data View (or the active figure) when it
+applies:
 
 * **Fast multifit** - fit the selected model (or the selected signal's last
   model) with :func:`hyperspy_perovskite.fitting.fast_multifit`;
 * **Fit emission** - :meth:`~hyperspy_perovskite.signals.cl.CLEmissionMixin.fit_emission`
   on a ``CL_STEM_perovskite`` / ``CL_SEM_perovskite`` spectrum image;
 * **Emission maps** - :meth:`~hyperspy_perovskite.signals.cl.CLEmissionMixin.emission_maps`
-  of the fitted emission model;
-* **Attach stimulus log** - :meth:`~hyperspy_perovskite.signals.insitu_image.InSituImageSeries.attach_stimulus`
-  on an ``insitu_image_series`` (file dialog);
-* **Fringe intensity** - :meth:`~hyperspy_perovskite.signals.insitu_image.InSituImageSeries.fringe_intensity`
-  at d-spacings given in angstrom.
+  of the fitted emission model, invalid pixels masked (NaN);
+* **Attach stimulus log** - ``attach_stimulus`` on an ``insitu_image_series``;
+* **Fringe intensity** - ``fringe_intensity`` at d-spacings in angstrom, for
+  the whole frame or for regions drawn on the image;
+* **Stimulus overlay** - a time trace with the stimulus channels, or the
+  channels of a series, against time;
+* **EDX profiles** - element profiles across the device stack of an
+  ``EDS_TEM_biased`` map, along a line typed or drawn on the map;
+* **SAED families** - ``hkl_intensities`` of an ``insitu_SAED_series``.
 
-Every action calls the public API of the suite; nothing is re-implemented
-here. Results are added to hyperspyUI as new signals (plotted, so that they
-appear in the data view) or, for fits, as models of their signal. Bad input
-(for example a d-spacing that is not a number, image axes without a length
-unit, or a log that does not overlap the frames) is reported in an error
-dialog with the message of the underlying ``ValueError``/``TypeError``.
+Long actions run off the UI thread (:mod:`hyperspy_perovskite.gui._jobs`):
+the window stays responsive, the dialog shows progress and a Cancel button,
+and results are added as new signals (the selected signal is never modified
+or replotted). Bad input and errors are shown inside the dialog, in the
+dialog's terms, and the dialog stays open.
 
 The same operations are methods of the plugin for scripts and for
 hyperspyUI's code recorder, e.g. ``ui.plugins["Perovskite"].fringe_intensity(6.36)``;
-these raise instead of showing a dialog.
+these run synchronously and raise instead of showing a dialog.
 
 Install the plugin into hyperspyUI with
 :func:`hyperspy_perovskite.gui.install_hyperspyui_plugin`.
 """
 
-import traceback
-
 import numpy as np
-from hyperspyui.modelwrapper import ModelWrapper
 from hyperspyui.plugins.plugin import Plugin
 from hyperspyui.util import win2sig
-from qtpy import QtCore, QtWidgets
+from qtpy import QtCore
+
+from hyperspy_perovskite.gui._ui_base import UIBase, explain
+from hyperspy_perovskite.gui._workflow_actions import WorkflowActions
+from hyperspy_perovskite.gui.dialogs import (
+    _DEFAULT_MAPS,
+    AttachStimulusDialog,
+    EmissionMapsDialog,
+    FitEmissionDialog,
+    FringeIntensityDialog,
+    parse_d_spacings,
+    parse_range,
+)
 
 __all__ = [
     "AttachStimulusDialog",
@@ -43,10 +56,12 @@ __all__ = [
     "FitEmissionDialog",
     "FringeIntensityDialog",
     "PerovskitePlugin",
+    "explain",
+    "parse_d_spacings",
+    "parse_range",
 ]
 
 _MENU = "Perovskite"
-_DEFAULT_MAPS = ("centre", "fwhm", "area", "quality")
 
 
 def tr(text):
@@ -71,232 +86,7 @@ def _emission_components(model):
     return [c for c in model if isinstance(c, GaussianEmission)]
 
 
-def parse_d_spacings(text):
-    """Parse one or more d-spacings (angstrom) from a comma-separated string.
-
-    Parameters
-    ----------
-    text : str
-        E.g. ``"6.36"`` or ``"6.36, 6.96"``.
-
-    Returns
-    -------
-    float or list of float
-        A float for one value, a list for several.
-
-    Examples
-    --------
-    >>> parse_d_spacings("6.36, 6.96")
-    [6.36, 6.96]
-    >>> parse_d_spacings(" 6.36 ")
-    6.36
-    """
-    parts = [p.strip() for p in str(text).replace(";", ",").split(",")]
-    parts = [p for p in parts if p]
-    if not parts:
-        raise ValueError(
-            "Enter at least one d-spacing in angstrom, e.g. 6.36 or 6.36, 6.96."
-        )
-    values = []
-    for p in parts:
-        try:
-            v = float(p)
-        except ValueError:
-            raise ValueError(
-                f"{p!r} is not a number: enter d-spacings in angstrom separated "
-                "by commas, e.g. 6.36, 6.96."
-            ) from None
-        if not np.isfinite(v) or v <= 0:
-            raise ValueError(f"d-spacings must be positive (angstrom), got {p}.")
-        values.append(v)
-    return values[0] if len(values) == 1 else values
-
-
-def parse_range(start, end):
-    """Parse a signal range from two text fields; both empty means the whole axis.
-
-    Examples
-    --------
-    >>> parse_range("", "") is None
-    True
-    >>> parse_range("650", "780")
-    (650.0, 780.0)
-    """
-    start, end = str(start).strip(), str(end).strip()
-    if not start and not end:
-        return None
-    try:
-        return float(start), float(end)
-    except ValueError:
-        raise ValueError(
-            f"The fit range ({start!r}, {end!r}) must be two numbers in the unit "
-            "of the fitted axis (nm or eV), or both left empty for the whole axis."
-        ) from None
-
-
-class _OkCancelDialog(QtWidgets.QDialog):
-    """A form dialog with OK / Cancel buttons."""
-
-    def __init__(self, title, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle(tr(title))
-        self.form = QtWidgets.QFormLayout()
-        self.buttons = QtWidgets.QDialogButtonBox(
-            QtWidgets.QDialogButtonBox.Ok | QtWidgets.QDialogButtonBox.Cancel
-        )
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        vbox = QtWidgets.QVBoxLayout(self)
-        vbox.addLayout(self.form)
-        vbox.addWidget(self.buttons)
-
-
-class FitEmissionDialog(_OkCancelDialog):
-    """Options of :meth:`fit_emission`: bands, tail, background, axis, range."""
-
-    def __init__(self, parent=None):
-        super().__init__("Fit emission", parent)
-        self.n_peaks = QtWidgets.QSpinBox()
-        self.n_peaks.setRange(1, 2)
-        self.tail = QtWidgets.QCheckBox(tr("Urbach tail (energy axis only)"))
-        self.background = QtWidgets.QComboBox()
-        self.background.addItems(["offset", "linear", "none"])
-        self.axis = QtWidgets.QComboBox()
-        self.axis.addItems(["wavelength", "energy"])
-        self.range_start = QtWidgets.QLineEdit()
-        self.range_end = QtWidgets.QLineEdit()
-        for w in (self.range_start, self.range_end):
-            w.setPlaceholderText(tr("whole axis"))
-        self.poisson = QtWidgets.QCheckBox(tr("Poisson weights (photon counts)"))
-        self.form.addRow(tr("Gaussian bands"), self.n_peaks)
-        self.form.addRow("", self.tail)
-        self.form.addRow(tr("Background"), self.background)
-        self.form.addRow(tr("Axis"), self.axis)
-        self.form.addRow(tr("Range start"), self.range_start)
-        self.form.addRow(tr("Range end"), self.range_end)
-        self.form.addRow("", self.poisson)
-
-    def options(self):
-        """Keyword arguments of ``fit_emission`` (ValueError on a bad range)."""
-        return {
-            "n_peaks": self.n_peaks.value(),
-            "tail": self.tail.isChecked(),
-            "background": self.background.currentText(),
-            "axis": self.axis.currentText(),
-            "signal_range": parse_range(self.range_start.text(), self.range_end.text()),
-            "poisson": self.poisson.isChecked(),
-        }
-
-
-class EmissionMapsDialog(_OkCancelDialog):
-    """Which emission maps to show, and the significance threshold."""
-
-    def __init__(self, names, parent=None):
-        super().__init__("Emission maps", parent)
-        self.maps = QtWidgets.QListWidget()
-        for name in names:
-            item = QtWidgets.QListWidgetItem(name)
-            item.setFlags(item.flags() | QtCore.Qt.ItemIsUserCheckable)
-            item.setCheckState(
-                QtCore.Qt.Checked if name in _DEFAULT_MAPS else QtCore.Qt.Unchecked
-            )
-            self.maps.addItem(item)
-        self.min_significance = QtWidgets.QDoubleSpinBox()
-        self.min_significance.setRange(0.0, 1000.0)
-        self.min_significance.setValue(3.0)
-        self.form.addRow(tr("Maps"), self.maps)
-        self.form.addRow(tr("Min. significance (std)"), self.min_significance)
-
-    def selected(self):
-        return [
-            self.maps.item(i).text()
-            for i in range(self.maps.count())
-            if self.maps.item(i).checkState() == QtCore.Qt.Checked
-        ]
-
-    def options(self):
-        return {
-            "names": self.selected(),
-            "n_sigma": self.min_significance.value(),
-        }
-
-
-class FringeIntensityDialog(_OkCancelDialog):
-    """d-spacing(s) in angstrom and the annulus tolerance."""
-
-    # default: perovskite (001) fringes, d = 6.36 A (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”)
-    def __init__(self, default="6.36", parent=None):
-        super().__init__("Fringe intensity", parent)
-        self.d_spacing = QtWidgets.QLineEdit(default)
-        self.d_spacing.setToolTip(
-            tr("One or more d-spacings in angstrom, separated by commas")
-        )
-        self.tolerance = QtWidgets.QDoubleSpinBox()
-        self.tolerance.setDecimals(3)
-        self.tolerance.setRange(0.001, 0.5)
-        self.tolerance.setSingleStep(0.005)
-        self.tolerance.setValue(0.02)
-        self.form.addRow(tr("d-spacing (\u00c5)"), self.d_spacing)
-        self.form.addRow(tr("Relative tolerance"), self.tolerance)
-
-    def options(self):
-        return {
-            "d_spacing": parse_d_spacings(self.d_spacing.text()),
-            "tolerance": self.tolerance.value(),
-        }
-
-
-class AttachStimulusDialog(_OkCancelDialog):
-    """Stimulus log file (with a Browse button), time offset, replace."""
-
-    def __init__(self, ui, parent=None):
-        super().__init__("Attach stimulus log", parent)
-        self.ui = ui
-        self.path = QtWidgets.QLineEdit()
-        browse = QtWidgets.QPushButton(tr("Browse..."))
-        browse.clicked.connect(self.browse)
-        self.browse_button = browse
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(self.path)
-        row.addWidget(browse)
-        self.time_offset = QtWidgets.QDoubleSpinBox()
-        self.time_offset.setRange(-1e6, 1e6)
-        self.time_offset.setDecimals(3)
-        self.time_offset.setSuffix(" s")
-        self.time_offset.setToolTip(
-            tr("Frame time of the log's t = 0 (frame_time = log_time + offset)")
-        )
-        self.replace = QtWidgets.QCheckBox(tr("Replace an existing record"))
-        self.form.addRow(tr("Log file"), row)
-        self.form.addRow(tr("Time offset"), self.time_offset)
-        self.form.addRow("", self.replace)
-
-    def browse(self):
-        """Choose the log with hyperspyUI's file dialog."""
-        names = self.ui.prompt_files(
-            tr("Stimulus logs (*.csv *.txt);;All files (*)"),
-            exists=True,
-            title=tr("Stimulus log"),
-        )
-        if isinstance(names, str):
-            names = [names] if names else []
-        if names:
-            self.path.setText(names[0])
-
-    def options(self):
-        path = self.path.text().strip()
-        if not path:
-            raise ValueError(
-                "Choose a stimulus log file (Browse...), e.g. a Protochips CSV."
-            )
-        return {
-            "path": path,
-            "time_offset": self.time_offset.value(),
-            "replace": self.replace.isChecked(),
-        }
-
-
-class PerovskitePlugin(Plugin):
+class PerovskitePlugin(WorkflowActions, UIBase, Plugin):
     """hyperspyUI actions of hyperspy-perovskite (menu "Perovskite").
 
     Examples
@@ -315,35 +105,59 @@ class PerovskitePlugin(Plugin):
         ("emission_maps", "Emission maps", "Maps of the fitted emission band"),
         ("attach_stimulus", "Attach stimulus log", "Attach a bias/heat/gas log"),
         ("fringe_intensity", "Fringe intensity", "Lattice-fringe power vs time"),
+        ("stimulus_overlay", "Stimulus overlay", "Plot against the stimulus record"),
+        ("edx_profiles", "EDX profiles", "Element profiles across the device stack"),
+        ("saed_families", "SAED families", "{hkl} family intensities vs time"),
     )
 
     def __init__(self, main_window):
+        self.jobs = []
         super().__init__(main_window)
-        # perovskite (FAPbI3)x(MAPbBr3)1-x (001), d = 6.36 A (seed
-        # “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”, Fig. 1c); the last value used is remembered
+        # perovskite (FAPbI3)x(MAPbBr3)1-x (001), d = 6.36 Å (the amorphization-
+        # under-bias study, Fig. 1c); the last value used is remembered
         self.settings.set_default("d_spacing", "6.36")
 
     # --------------------------------------------------------------- set-up
-    def create_actions(self):
-        rules = {
-            "fast_multifit": self._select_model,
-            "fit_emission": self._select_cl,
-            "emission_maps": self._select_cl_model,
-            "attach_stimulus": self._select_insitu,
-            "fringe_intensity": self._select_insitu,
+    def _rules(self):
+        return {
+            "fast_multifit": self._has_model,
+            "fit_emission": lambda sw: self._is(sw, _cl_classes),
+            "emission_maps": self._has_emission_model,
+            "attach_stimulus": lambda sw: self._is(sw, _insitu_classes),
+            "fringe_intensity": lambda sw: self._is(sw, _insitu_classes),
+            "stimulus_overlay": self._has_stimulus,
+            "edx_profiles": lambda sw: self._is(sw, self._eds_classes),
+            "saed_families": lambda sw: self._is(sw, self._saed_classes),
         }
+
+    def create_actions(self):
+        rules = self._rules()
         for key, label, tip in self._ACTIONS:
+            rule = rules[key]
             self.add_action(
                 self._key(key),
                 label,
                 getattr(self, "_on_" + key),
                 tip=tip,
-                selection_callback=rules[key],
+                selection_callback=lambda win, action, rule=rule: action.setEnabled(
+                    bool(rule(self._wrapper_of(win)))
+                ),
             )
 
     def create_menu(self):
         for key, _, _ in self._ACTIONS:
             self.add_menuitem(_MENU, self.ui.actions[self._key(key)])
+        self._hook_tree()
+
+    def _hook_tree(self):
+        """Follow the Data View selection, not only the active figure (the
+        Data View may be created after the plugins: hooked at first use)."""
+        if getattr(self, "_tree_hooked", False):
+            return
+        tree = getattr(getattr(self.ui, "tree", None), "tree", None)
+        if tree is not None:
+            tree.itemSelectionChanged.connect(self.update_actions)
+            self._tree_hooked = True
 
     def _key(self, key):
         return f"{self.name}.{key}"
@@ -353,31 +167,39 @@ class PerovskitePlugin(Plugin):
         return self.ui.actions[self._key(key)]
 
     # ------------------------------------------------------ selection rules
+    def _tree_wrapper(self):
+        try:
+            return self.ui.tree.get_selected_wrapper()
+        except (AttributeError, TypeError):
+            return None
+
     def _wrapper_of(self, win):
-        return win2sig(win, self.ui.signals, self.ui._plotting_signal)
+        """The active figure's signal, else the Data View's selected one."""
+        self._hook_tree()
+        sw = win2sig(win, self.ui.signals, self.ui._plotting_signal) if win else None
+        return sw if sw is not None else self._tree_wrapper()
 
-    def _select_type(self, classes, win, action):
-        sw = self._wrapper_of(win)
-        action.setEnabled(sw is not None and isinstance(sw.signal, classes()))
+    def update_actions(self):
+        """Enable the actions for the signal selected in the Data View."""
+        sw = self._tree_wrapper()
+        if sw is None:
+            sw = self._wrapper_of(self.ui.main_frame.activeSubWindow())
+        for key, rule in self._rules().items():
+            self.action(key).setEnabled(bool(rule(sw)))
 
-    def _select_cl(self, win, action):
-        self._select_type(_cl_classes, win, action)
+    @staticmethod
+    def _is(sw, classes):
+        return sw is not None and isinstance(sw.signal, classes())
 
-    def _select_insitu(self, win, action):
-        self._select_type(_insitu_classes, win, action)
-
-    def _select_model(self, win, action):
-        sw = self._wrapper_of(win)
-        ok = self.ui.get_selected_model() is not None or (
+    def _has_model(self, sw):
+        return self.ui.get_selected_model() is not None or (
             sw is not None and len(sw.models) > 0
         )
-        action.setEnabled(ok)
 
-    def _select_cl_model(self, win, action):
-        sw = self._wrapper_of(win)
-        ok = sw is not None and isinstance(sw.signal, _cl_classes())
-        ok = ok and any(_emission_components(mw.model) for mw in sw.models)
-        action.setEnabled(ok)
+    def _has_emission_model(self, sw):
+        return self._is(sw, _cl_classes) and any(
+            _emission_components(mw.model) for mw in sw.models
+        )
 
     # --------------------------------------------------------------- helpers
     def _wrapper(self, signal):
@@ -414,86 +236,37 @@ class PerovskitePlugin(Plugin):
             )
         return model
 
-    def add_signal(self, signal):
-        """Show ``signal`` in hyperspyUI (plot it and add it to the data view).
-
-        hyperspyUI registers plotted signals through a hook in the class of
-        the signal, present only in classes created after hyperspyUI started;
-        for other signals the main window's plotting callbacks are called
-        here, exactly as the hook calls them.
-
-        Returns
-        -------
-        hyperspyui.signalwrapper.SignalWrapper
-        """
-        from hyperspyui.hooksignal import HookedSignal
-
-        sw = self._wrapper(signal)
-        if sw is not None:
-            return sw
-        if isinstance(signal, HookedSignal):
-            signal.plot()
-        else:
-            self.ui.on_signal_plotting(signal)
-            try:
-                signal.plot()
-            except Exception:
-                sw = self._wrapper(signal)
-                if sw is not None:
-                    self.ui.signals.remove(sw)
-                self.ui._plotting_signal = None
-                raise
-            self.ui.on_signal_plotted(signal)
-        return self._wrapper(signal)
-
-    def add_model(self, model, name=None):
-        """Add a model of a signal (added first if needed) to hyperspyUI."""
-        sw = self.add_signal(model.signal)
-        for mw in sw.models:
-            if mw.model is model:
-                return mw
-        mw = ModelWrapper(model, sw, name or f"Model {sw._model_id}")
-        sw._model_id += 1
-        sw.add_model(mw)
-        mw.plot()
-        return mw
-
-    def show_error(self, title, error):
-        """Report ``error`` in a modal message box, as hyperspyUI's plugins do."""
-        mb = QtWidgets.QMessageBox(
-            QtWidgets.QMessageBox.Critical,
-            tr(title),
-            f"{type(error).__name__}: {error}",
-            QtWidgets.QMessageBox.Ok,
-            self.ui,
-        )
-        mb.setDetailedText(
-            "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        )
-        mb.exec_()
-        return mb
-
-    def _guarded(self, title, func, *args, **kwargs):
-        """Run ``func``; an exception becomes an error dialog (returns None)."""
-        try:
-            return func(*args, **kwargs)
-        except Exception as err:  # the GUI boundary: report, never crash the UI
-            self.show_error(title, err)
-            return None
-
-    def _open(self, dialog, title, run):
-        """Open ``dialog`` (non-modal); on OK call ``run(**dialog.options())``."""
-
-        def on_accept():
-            opts = self._guarded(title, dialog.options)
-            if opts is not None:
-                self._guarded(title, run, **opts)
-
-        dialog.accepted.connect(on_accept)
-        self.open_dialog(dialog)
-        return dialog
-
     # --------------------------------------------------------- fast multifit
+    def _prepare_fast_multifit(self, model=None, **kwargs):
+        from hyperspy_perovskite.fitting import fast_multifit
+
+        model = self._selected_model(model)
+        if model.axes_manager.navigation_dimension == 0:
+            raise ValueError(
+                "Fast multifit fits every navigation pixel; this model's signal "
+                "has a single spectrum: use the model's Fit instead."
+            )
+        kwargs.setdefault("show_progressbar", False)
+
+        def deliver(result):
+            title = model.signal.metadata.General.title or "model"
+            for name, sig in (
+                ("convergence", result.convergence),
+                ("reduced chi-squared", result.reduced_chisq),
+            ):
+                sig.metadata.General.title = f"{title}: {name}"
+                self.add_signal(sig)
+            if model._plot is not None and model._plot.is_active:
+                model.update_plot()
+            self.ui.set_status(
+                f"Fast multifit: {result.n_converged}/{result.n_pixels} pixels "
+                f"converged in {result.elapsed:.2f} s"
+            )
+            self.record_code(f"<p>.fast_multifit({_kw(kwargs)})")
+            return result
+
+        return (lambda: fast_multifit(model, **kwargs)), deliver
+
     def fast_multifit(self, model=None, **kwargs):
         """Fit ``model`` (default: the selected one) at every pixel.
 
@@ -505,66 +278,65 @@ class PerovskitePlugin(Plugin):
         -------
         hyperspy_perovskite.fitting.FastFitResult
         """
-        from hyperspy_perovskite.fitting import fast_multifit
-
-        model = self._selected_model(model)
-        if model.axes_manager.navigation_dimension == 0:
-            raise ValueError(
-                "Fast multifit fits every navigation pixel; this model's signal "
-                "has a single spectrum: use the model's Fit instead."
-            )
-        result = fast_multifit(model, **kwargs)
-        title = model.signal.metadata.General.title or "model"
-        for name, sig in (
-            ("convergence", result.convergence),
-            ("reduced chi-squared", result.reduced_chisq),
-        ):
-            sig.metadata.General.title = f"{title}: {name}"
-            self.add_signal(sig)
-        if model._plot is not None and model._plot.is_active:
-            model.update_plot()
-        n = result.n_pixels
-        self.ui.set_status(
-            f"Fast multifit: {result.n_converged}/{n} pixels converged in "
-            f"{result.elapsed:.2f} s"
-        )
-        self.record_code(f"<p>.fast_multifit({_kw(kwargs)})")
-        return result
+        return self._run_now(*self._prepare_fast_multifit(model, **kwargs))
 
     def _on_fast_multifit(self):
-        self._guarded("Fast multifit", self.fast_multifit)
+        prep = self._guarded("Fast multifit", self._prepare_fast_multifit)
+        if prep is not None:
+            self.run_job("Fast multifit", *prep)
 
     # ---------------------------------------------------------- fit emission
+    def _prepare_fit_emission(self, signal=None, **kwargs):
+        signal = self._selected_signal(
+            signal, _cl_classes, "a CL_STEM_perovskite or CL_SEM_perovskite signal"
+        )
+        rng = kwargs.get("signal_range")
+        if rng is not None and kwargs.get("axis", "wavelength") == "wavelength":
+            ax = signal.axes_manager.signal_axes[0]
+            lo, hi = sorted((ax.axis[0], ax.axis[-1]))
+            if not (lo <= min(rng) and max(rng) <= hi):
+                raise ValueError(
+                    f"Range start/end {rng[0]:g}-{rng[1]:g} must lie within the axis "
+                    f"({lo:.4g}-{hi:.4g} {ax.units})."
+                )
+        kwargs.setdefault("show_progressbar", False)
+
+        def deliver(model):
+            if model.signal is not signal:
+                t = signal.metadata.General.title or "CL"
+                axis = kwargs.get("axis", "wavelength")
+                model.signal.metadata.General.title = f"{t} ({axis} fit)"
+            self.add_model(model, name="Emission fit")
+            res = model.fast_fit_result
+            self.ui.set_status(
+                f"Fit emission: {res.n_converged}/{res.n_pixels} pixels converged"
+            )
+            shown = {k: v for k, v in kwargs.items() if k != "show_progressbar"}
+            self.record_code(f"<p>.fit_emission({_kw(shown)})")
+            self.update_actions()
+            return model
+
+        return (lambda: signal.fit_emission(**kwargs)), deliver
+
     def fit_emission(self, signal=None, **kwargs):
         """Fit emission band(s) to a CL spectrum image; add the model to the UI.
 
         ``kwargs`` are those of ``fit_emission`` (``n_peaks``, ``tail``,
         ``background``, ``axis``, ``signal_range``, ``poisson``, ...). When
         the fit runs on a converted copy (energy axis, normalised units,
-        Poisson weights) that copy is added to hyperspyUI with the model.
+        Poisson weights) that copy is added to hyperspyUI with the model; the
+        original stays as it is.
 
         Returns
         -------
         hyperspy.models.model1d.Model1D
         """
-        signal = self._selected_signal(
-            signal, _cl_classes, "a CL_STEM_perovskite or CL_SEM_perovskite signal"
-        )
-        model = signal.fit_emission(**kwargs)
-        if model.signal is not signal:
-            t = signal.metadata.General.title or "CL"
-            axis = kwargs.get("axis", "wavelength")
-            model.signal.metadata.General.title = f"{t} ({axis} fit)"
-        self.add_model(model, name="Emission fit")
-        res = model.fast_fit_result
-        self.ui.set_status(
-            f"Fit emission: {res.n_converged}/{res.n_pixels} pixels converged"
-        )
-        self.record_code(f"<p>.fit_emission({_kw(kwargs)})")
-        return model
+        return self._run_now(*self._prepare_fit_emission(signal, **kwargs))
 
     def _on_fit_emission(self):
-        self._open(FitEmissionDialog(self.ui), "Fit emission", self.fit_emission)
+        self._open(
+            FitEmissionDialog(self.ui), "Fit emission", self._prepare_fit_emission
+        )
 
     # --------------------------------------------------------- emission maps
     def _emission_model(self, signal):
@@ -582,8 +354,40 @@ class PerovskitePlugin(Plugin):
             "(a model with GaussianEmission components)."
         )
 
+    def _prepare_emission_maps(self, signal=None, model=None, names=None, **kwargs):
+        signal = self._selected_signal(
+            signal, _cl_classes, "a CL_STEM_perovskite or CL_SEM_perovskite signal"
+        )
+        if model is None:
+            model = self._emission_model(signal)
+        names = list(_DEFAULT_MAPS if names is None else names)
+        if not names:
+            raise ValueError("Tick at least one map.")
+
+        def work():
+            maps = signal.emission_maps(model, **kwargs)
+            unknown = [n for n in names if n not in maps]
+            if unknown:
+                raise ValueError(
+                    f"Unknown emission map(s) {unknown}; choose from {sorted(maps)}."
+                )
+            return _masked(maps)
+
+        def deliver(maps):
+            t = signal.metadata.General.title or "CL"
+            for n in names:
+                maps[n].metadata.General.title = f"{t}: {n}"
+                self.add_signal(maps[n])
+            self.record_code(f"<p>.emission_maps(names={names!r}{_kw(kwargs, ', ')})")
+            return maps
+
+        return work, deliver
+
     def emission_maps(self, signal=None, model=None, names=None, **kwargs):
         """Emission maps of a fitted model, added to hyperspyUI.
+
+        Maps of fitted values are NaN where the fit is not valid (the
+        ``valid`` map); ``quality`` and ``valid`` themselves are kept whole.
 
         Parameters
         ----------
@@ -601,24 +405,9 @@ class PerovskitePlugin(Plugin):
         dict of hyperspy signals
             All maps of ``emission_maps``; those in ``names`` are shown.
         """
-        signal = self._selected_signal(
-            signal, _cl_classes, "a CL_STEM_perovskite or CL_SEM_perovskite signal"
+        return self._run_now(
+            *self._prepare_emission_maps(signal, model, names, **kwargs)
         )
-        if model is None:
-            model = self._emission_model(signal)
-        maps = signal.emission_maps(model, **kwargs)
-        names = list(_DEFAULT_MAPS if names is None else names)
-        unknown = [n for n in names if n not in maps]
-        if unknown:
-            raise ValueError(
-                f"Unknown emission map(s) {unknown}; choose from {sorted(maps)}."
-            )
-        t = signal.metadata.General.title or "CL"
-        for n in names:
-            maps[n].metadata.General.title = f"{t}: {n}"
-            self.add_signal(maps[n])
-        self.record_code(f"<p>.emission_maps(names={names!r}{_kw(kwargs, ', ')})")
-        return maps
 
     def _on_emission_maps(self):
         def names_of_maps():
@@ -628,10 +417,26 @@ class PerovskitePlugin(Plugin):
         names = self._guarded("Emission maps", names_of_maps)
         if names is not None:
             self._open(
-                EmissionMapsDialog(names, self.ui), "Emission maps", self.emission_maps
+                EmissionMapsDialog(names, self.ui),
+                "Emission maps",
+                self._prepare_emission_maps,
             )
 
     # ------------------------------------------------------- attach stimulus
+    def _prepare_attach_stimulus(self, path, signal=None, **kwargs):
+        signal = self._selected_signal(
+            signal, _insitu_classes, "an insitu_image_series signal"
+        )
+
+        def deliver(out):
+            t = signal.metadata.General.title or "series"
+            out.metadata.General.title = f"{t} (stimulus)"
+            self.add_signal(out)
+            self.record_code(f"<p>.attach_stimulus({str(path)!r}{_kw(kwargs, ', ')})")
+            return out
+
+        return (lambda: signal.attach_stimulus(path, **kwargs)), deliver
+
     def attach_stimulus(self, path, signal=None, **kwargs):
         """Attach a stimulus log to an in situ series; add the result to the UI.
 
@@ -646,45 +451,72 @@ class PerovskitePlugin(Plugin):
         **kwargs
             ``time_offset``, ``trigger_channel``, ``replace``, ...
         """
-        signal = self._selected_signal(
-            signal, _insitu_classes, "an insitu_image_series signal"
-        )
-        out = signal.attach_stimulus(path, **kwargs)
-        t = signal.metadata.General.title or "series"
-        out.metadata.General.title = f"{t} (stimulus)"
-        self.add_signal(out)
-        self.record_code(f"<p>.attach_stimulus({str(path)!r}{_kw(kwargs, ', ')})")
-        return out
+        return self._run_now(*self._prepare_attach_stimulus(path, signal, **kwargs))
 
     def _on_attach_stimulus(self):
         dialog = AttachStimulusDialog(self.ui, self.ui)
-        self._open(dialog, "Attach stimulus log", self.attach_stimulus)
+        self._open(dialog, "Attach stimulus log", self._prepare_attach_stimulus)
         if not dialog.path.text():
             dialog.browse()
 
     # ------------------------------------------------------ fringe intensity
+    def _prepare_fringe_intensity(self, d_spacing, signal=None, **kwargs):
+        signal = self._selected_signal(
+            signal, _insitu_classes, "an insitu_image_series signal"
+        )
+        if isinstance(d_spacing, str):
+            d_spacing = parse_d_spacings(d_spacing)
+        kwargs.setdefault("show_progressbar", False)
+
+        def work():
+            out = signal.fringe_intensity(d_spacing, **kwargs)
+            if out._lazy:
+                out.compute(show_progressbar=False)
+            return out
+
+        def deliver(out):
+            t = signal.metadata.General.title or "series"
+            out.metadata.General.title = f"{t}: fringe power at {d_spacing} A"
+            self.settings["d_spacing"] = ", ".join(
+                str(v) for v in np.atleast_1d(d_spacing)
+            )
+            self.add_signal(out)
+            shown = {
+                k: v for k, v in kwargs.items() if k not in ("show_progressbar", "roi")
+            }
+            self.record_code(f"<p>.fringe_intensity({d_spacing!r}{_kw(shown, ', ')})")
+            return out
+
+        return work, deliver
+
     def fringe_intensity(self, d_spacing, signal=None, **kwargs):
         """Fringe power at ``d_spacing`` (angstrom) vs time, added to the UI.
 
         ``kwargs`` are those of ``fringe_intensity`` (``tolerance``, ``roi``,
         ``tile_size``, ...).
         """
-        signal = self._selected_signal(
-            signal, _insitu_classes, "an insitu_image_series signal"
+        return self._run_now(
+            *self._prepare_fringe_intensity(d_spacing, signal, **kwargs)
         )
-        if isinstance(d_spacing, str):
-            d_spacing = parse_d_spacings(d_spacing)
-        out = signal.fringe_intensity(d_spacing, **kwargs)
-        t = signal.metadata.General.title or "series"
-        out.metadata.General.title = f"{t}: fringe power at {d_spacing} A"
-        self.settings["d_spacing"] = ", ".join(str(v) for v in np.atleast_1d(d_spacing))
-        self.add_signal(out)
-        self.record_code(f"<p>.fringe_intensity({d_spacing!r}{_kw(kwargs, ', ')})")
-        return out
 
     def _on_fringe_intensity(self):
         dialog = FringeIntensityDialog(str(self.settings["d_spacing"]), self.ui)
-        self._open(dialog, "Fringe intensity", self.fringe_intensity)
+        dialog.on_add_roi = lambda: self._guarded(
+            "Fringe intensity", self.add_image_roi
+        )
+        self._open(dialog, "Fringe intensity", self._prepare_fringe_intensity)
+
+
+def _masked(maps):
+    """Emission maps with invalid pixels NaN (fitted values and their std)."""
+    valid = np.asarray(maps["valid"].data, dtype=bool)
+    for name, sig in maps.items():
+        if name in ("valid", "quality") or not np.issubdtype(
+            sig.data.dtype, np.floating
+        ):
+            continue
+        sig.data = np.where(valid, sig.data, np.nan)
+    return maps
 
 
 def _kw(kwargs, lead=""):

@@ -88,6 +88,13 @@ def _maps_figure(maps, haadf, geometry=None, binning=1):
     return fig
 
 
+def _geo(geometry, name):
+    """A field of the device geometry (a DeviceGeometry or a dict)."""
+    if isinstance(geometry, dict):
+        return geometry.get(name)
+    return getattr(geometry, name, None)
+
+
 def _draw_line(ax, sig, geometry):
     """The stack line (start -> end) on a map, in pixel coordinates."""
     am = sig.axes_manager
@@ -100,7 +107,7 @@ def _draw_line(ax, sig, geometry):
         fy = axis_factor(ax_y, "nm", name="y axis")
     except ValueError:
         return
-    (x0, y0), (x1, y1) = geometry["start"], geometry["end"]
+    (x0, y0), (x1, y1) = _geo(geometry, "start"), _geo(geometry, "end")
     px = [(x0 / fx - ax_x.offset) / ax_x.scale, (x1 / fx - ax_x.offset) / ax_x.scale]
     py = [(y0 / fy - ax_y.offset) / ax_y.scale, (y1 / fy - ax_y.offset) / ax_y.scale]
     ax.annotate(
@@ -132,8 +139,8 @@ def _profiles_figure(profiles, geometry):
         else:
             ax.plot(x, y, ".-", label=label)
     for name, pos in zip(
-        geometry.get("interface_names", []),
-        geometry.get("interface_positions", []),
+        _geo(geometry, "interface_names") or [],
+        _geo(geometry, "interface_positions") or [],
         strict=False,
     ):
         ax.axvline(pos, color="0.5", ls=":", lw=1)

@@ -148,7 +148,12 @@ def errors(monkeypatch):
         return QtWidgets.QMessageBox.Ok
 
     monkeypatch.setattr(QtWidgets.QMessageBox, "exec_", fake_exec)
+    global _SHOWN
+    _SHOWN = shown
     return shown
+
+
+_SHOWN = []
 
 
 def select(ui, signal):
@@ -168,6 +173,12 @@ def run_dialog(plugin, key, fill=None):
     if fill is not None:
         fill(dialog)
     dialog.buttons.button(QtWidgets.QDialogButtonBox.Ok).click()
+    plugin.wait()  # the action runs in a background thread
+    if dialog.error_text():  # errors are shown in the dialog, which stays open
+        assert dialog.isVisible()
+        _SHOWN.append(dialog.error_text())
+    else:
+        assert not dialog.isVisible()
     return dialog
 
 
@@ -219,6 +230,9 @@ def test_installed_plugin_is_loaded_from_plugin_directory(ui, settings_dir):
         "Emission maps",
         "Attach stimulus log",
         "Fringe intensity",
+        "Stimulus overlay",
+        "EDX profiles",
+        "SAED families",
     ]
 
 
@@ -354,7 +368,7 @@ def test_fit_emission_bad_range_shows_error(ui, plugin, cl, errors):
         d.tail.setChecked(True)  # the tail needs the energy axis
 
     run_dialog(plugin, "fit_emission", tail)
-    assert len(errors) == 3 and "axis='energy'" in errors[2]
+    assert len(errors) == 3 and "'Urbach tail' needs Axis = energy" in errors[2]
     assert sw.models == []
 
 
@@ -379,6 +393,7 @@ def test_fast_multifit_on_selected_model(ui, plugin, cl, errors):
     assert plugin.action("fast_multifit").isEnabled()
     before = signals_of(ui)
     plugin.action("fast_multifit").trigger()
+    plugin.wait()
     assert errors == []
     c = g.centre.map
     assert np.all(c["is_set"])
@@ -399,7 +414,8 @@ def test_fast_multifit_unsupported_component_shows_error(ui, plugin, errors):
     plugin.add_model(m)
     select(ui, s)
     plugin.action("fast_multifit").trigger()
-    assert len(errors) == 1 and "UnsupportedComponentError" in errors[0]
+    plugin.wait()
+    assert len(errors) == 1 and "Fast multifit: " in errors[0] and "kernel" in errors[0]
     assert not np.any(m[0].a.map["is_set"])
 
 
@@ -511,7 +527,7 @@ def test_attach_stimulus_time_offset(ui, plugin, errors, monkeypatch):
 
 @pytest.mark.parametrize(
     "path, message",
-    [(INVALID, "Error"), ("", "Choose a stimulus log file")],
+    [(INVALID, "is not a valid Protochips log"), ("", "Choose a stimulus log file")],
 )
 def test_attach_stimulus_bad_file_shows_error(
     ui, plugin, errors, monkeypatch, path, message
@@ -555,3 +571,192 @@ def test_lazy_signals_give_the_eager_results(ui, plugin, errors, lazy):
         np.asarray(out.data), np.array([2.0, 1.5, 1.0, 0.5]) ** 2 / 2, rtol=0.02
     )
     assert errors == []
+
+
+# ------------------------------------------------------ threads and cancel
+def test_dialog_runs_in_background_with_progress(ui, plugin, errors):
+    s, _ = simulated_emission_map(shape=(24, 24), n_channels=200, seed=3)
+    s.set_signal_type("CL_STEM_perovskite")
+    s.metadata.General.title = "big CL map"
+    plugin.add_signal(s)
+    select(ui, s)
+    plugin.action("fit_emission").trigger()
+    dialog = plugin.dialogs[-1]
+    dialog.buttons.button(QtWidgets.QDialogButtonBox.Ok).click()
+    # OK returned at once: the fit runs in a thread, the dialog shows progress
+    job = plugin.jobs[-1]
+    assert job._thread.is_alive() or job.finished
+    assert dialog.progress.isVisibleTo(dialog) or job.finished
+    assert not dialog.buttons.button(QtWidgets.QDialogButtonBox.Ok).isEnabled()
+    plugin.wait()
+    assert errors == [] and not dialog.isVisible()
+    assert len(select(ui, s).models) == 1
+
+
+def test_cancel_discards_the_result(ui, plugin, errors):
+    import time
+
+    delivered = []
+    job = plugin.run_job("slow", lambda: time.sleep(0.3) or 1, delivered.append)
+    job.cancel()
+    job.wait()
+    assert delivered == [] and job.delivered
+
+
+def test_cancel_stops_dask_work_at_the_next_task(ui, plugin):
+    import time
+
+    import dask
+    import dask.array as da
+
+    @dask.delayed
+    def slow(i):
+        time.sleep(0.05)
+        return np.array([i])
+
+    arr = da.concatenate([da.from_delayed(slow(i), (1,), dtype=int) for i in range(60)])
+    out = []
+    job = plugin.run_job("dask", lambda: arr.compute(scheduler="sync"), out.append)
+    time.sleep(0.3)
+    job.cancel()
+    t0 = time.perf_counter()
+    job.wait()
+    assert time.perf_counter() - t0 < 1.0  # not the 3 s of the whole graph
+    assert out == [] and job.error is not None  # stopped, nothing delivered
+    assert 0 < job.fraction < 1
+
+
+# ------------------------------------------------- no lost signals, Data View
+def test_energy_fit_keeps_the_original_signal(ui, plugin, cl, errors):
+    s, _ = cl
+    plugin.add_signal(s)
+    select(ui, s)
+    run_dialog(plugin, "fit_emission", lambda d: d.axis.setCurrentText("energy"))
+    assert errors == []
+    copy = next(
+        sw
+        for sw in ui.signals
+        if sw.signal.metadata.General.title.endswith("(energy fit)")
+    )
+    assert any(sw.signal is s for sw in ui.signals)  # the original is kept
+    assert [mw.name for mw in copy.models] == ["Emission fit"]
+
+
+def test_actions_follow_the_data_view_selection(ui, plugin, cl, errors):
+    s, _ = cl
+    series = fringe_series()
+    plugin.add_signal(s)
+    plugin.add_signal(series)
+    for sig, on, off in (
+        (s, "fit_emission", "fringe_intensity"),
+        (series, "fringe_intensity", "fit_emission"),
+    ):
+        sw = next(w for w in ui.signals if w.signal is sig)
+        ui.tree.tree.setCurrentItem(ui.tree.lut[sw])  # only the Data View
+        assert plugin.action(on).isEnabled()
+        assert not plugin.action(off).isEnabled()
+
+
+def test_emission_maps_are_masked_where_invalid(ui, plugin, errors):
+    s, _ = simulated_emission_map(shape=(3, 4), n_channels=160, seed=1)
+    s.data[0, 0] = np.random.default_rng(0).poisson(5.0, s.data.shape[-1])  # no band
+    s.set_signal_type("CL_STEM_perovskite")
+    plugin.fit_emission(signal=s)
+    maps = plugin.emission_maps(signal=s, names=["centre", "quality"])
+    valid = maps["valid"].data
+    assert not valid[0, 0] and valid.sum() >= 10
+    assert np.isnan(maps["centre"].data[0, 0])
+    assert np.all(np.isfinite(maps["centre"].data[valid]))
+    assert maps["quality"].data[0, 0] != 0  # flags kept whole
+
+
+# ------------------------------------------------------- workflow actions
+def test_stimulus_overlay(ui, plugin, errors):
+    s = fringe_series()
+    s.axes_manager[0].units, s.axes_manager[0].name = "s", "time"
+    s = s.attach_stimulus({"time": [0, 1, 2, 3], "Bias": ([0, 1, 1, 1], "V")})
+    plugin.add_signal(s)
+    select(ui, s)
+    assert plugin.action("stimulus_overlay").isEnabled()
+    fig = plugin.stimulus_overlay()
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["Bias (V)"]
+    power = plugin.fringe_intensity(6.4, signal=s)
+    fig = plugin.stimulus_overlay(power)
+    assert any(ax.get_ylabel() == "Bias (V)" for ax in fig.axes)
+
+
+def test_edx_profiles_dialog_with_line_on_the_map(ui, plugin, errors):
+    from hyperspy_perovskite.data.device_simulation import simulate_device_eds
+
+    s, truth = simulate_device_eds(shape=(8, 32), pixel_size=16.0, seed=3)
+    s.metadata.General.title = "device"
+    plugin.add_signal(s)
+    select(ui, s)
+    assert plugin.action("edx_profiles").isEnabled()
+    before = signals_of(ui)
+
+    def pick(d):
+        d.pick_button.click()  # a line across the map, its ends in the fields
+        assert d.x0.text() and d.x1.text()
+
+    run_dialog(plugin, "edx_profiles", pick)
+    assert errors == []
+    added = new_signals(ui, before)
+    assert {a.metadata.General.title for a in added} >= {"device: Pb_La profile"}
+    prof = next(a for a in added if "I_La" in a.metadata.General.title)
+    assert prof.axes_manager.signal_axes[0].units == "nm"
+    # iodine piles up at the cathode side after the bias (simulated truth)
+    assert truth["accumulate_at"] in truth["interfaces"]
+
+
+def test_edx_profiles_bad_point_stays_in_dialog(ui, plugin, errors):
+    from hyperspy_perovskite.data.device_simulation import simulate_device_eds
+
+    s, _ = simulate_device_eds(shape=(8, 32), pixel_size=16.0, seed=3)
+    plugin.add_signal(s)
+    select(ui, s)
+
+    def fill(d):
+        d.x0.setText("abc")
+
+    run_dialog(plugin, "edx_profiles", fill)
+    assert len(errors) == 1 and errors[0].startswith("Start: give x and y as numbers")
+
+
+def test_saed_families_dialog(ui, plugin, errors):
+    from hyperspy_perovskite.data.saed_simulation import simulate_saed_series
+
+    s, truth = simulate_saed_series(
+        n_frames=10, frame_interval=30.0, size=72, scale=0.016
+    )
+    plugin.add_signal(s)
+    select(ui, s)
+    assert plugin.action("saed_families").isEnabled()
+    before = signals_of(ui)
+    run_dialog(plugin, "saed_families", lambda d: d.families.setText("001, 111, 002"))
+    assert errors == []
+    (out,) = new_signals(ui, before)
+    ratio = out.data[:, -1] / out.data[:, 0]
+    assert ratio[0] < 0.5 and 0.8 < ratio[1] < 1.2  # (001) fades, (111) stays
+    run_dialog(plugin, "saed_families", lambda d: d.families.setText("1a1"))
+    assert "not Miller indices" in errors[-1]
+
+
+def test_fringe_intensity_in_regions_drawn_on_the_image(ui, plugin, errors):
+    s = fringe_series()
+    plugin.add_signal(s)
+    select(ui, s)
+    before = signals_of(ui)
+
+    def regions(d):
+        d.d_spacing.setText("6.4")
+        d.roi_button.click()
+        d.roi_button.click()
+        assert d.roi_label.text() == "2 region(s)"
+
+    run_dialog(plugin, "fringe_intensity", regions)
+    assert errors == []
+    (out,) = new_signals(ui, before)
+    assert out.data.shape[0] == 2  # one trace per region
+    np.testing.assert_allclose(out.data[:, 0] / out.data[:, -1], 16.0, rtol=0.1)

@@ -10,6 +10,7 @@ import pytest
 from hyperspy_perovskite.analysis.kinetics import jmak
 from hyperspy_perovskite.data.saed_simulation import simulate_saed_series
 from hyperspy_perovskite.signals.kinetics import fit_kinetics
+from hyperspy_perovskite.units import UnitError
 
 FAMS = ["001", "111", "002"]
 
@@ -93,4 +94,54 @@ def test_nan_refused():
     s = _trace()
     s.data[3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
+        fit_kinetics(s)
+
+
+def _jmak_traces(n_seeds, units="min", sigma=0.3):
+    """Independent noisy JMAK traces (A 8, k 0.02/s, n 2, t0 60 s, residual 2)
+    on a time axis in ``units``, 5 s apart."""
+    t = np.arange(0, 300, 5.0)
+    rng = np.random.default_rng(2024)
+    y = jmak(t, 8.0, 0.02, 2.0, 60.0, 2.0) + rng.normal(0, sigma, (n_seeds, t.size))
+    s = hs.signals.Signal1D(y)
+    factor = {"s": 1.0, "ms": 1e3, "min": 1 / 60, "h": 1 / 3600}[units]
+    ax = s.axes_manager.signal_axes[0]
+    ax.scale, ax.units = 5.0 * factor, units
+    return s
+
+
+@pytest.mark.parametrize("units", ["ms", "min"])
+def test_any_time_unit_gives_seconds(units):
+    r = fit_kinetics(_jmak_traces(2, units, sigma=0.05), bias_on=None)
+    assert r.time_units == "s"
+    np.testing.assert_allclose(r.onset, 60.0, atol=3.0)
+    np.testing.assert_allclose(r.rate, 0.02, rtol=0.05)  # per s
+
+
+def test_onset_uncertainty_calibrated_over_seeds():
+    """Pulls of the profile-likelihood onset over 30 independent traces."""
+    r = fit_kinetics(_jmak_traces(30), bias_on=None)
+    assert r.onset_method == "profile"
+    lo, hi = r.onset_interval[:, 0], r.onset_interval[:, 1]
+    d = 60.0 - r.onset
+    pull = np.where(d > 0, d / (hi - r.onset), d / (r.onset - lo))
+    assert abs(pull.mean()) < 0.35
+    assert 0.75 < pull.std() < 1.3
+    assert np.mean(np.abs(pull) < 2) >= 0.88
+    t = r.table()
+    assert t.units["onset"] == "s" and len(t) == 30
+
+
+def test_onset_before_stimulus_flagged():
+    with pytest.warns(UserWarning, match="before the stimulus"):
+        r = fit_kinetics(_jmak_traces(1, "s", sigma=0.05), bias_on="2 min")
+    assert r.bias_on == 120.0 and bool(r.onset_before_stimulus[0])
+    r = fit_kinetics(_jmak_traces(1, "s", sigma=0.05), bias_on=30.0)
+    assert not r.onset_before_stimulus[0]
+
+
+def test_frame_axis_without_time_unit_refused():
+    s = _jmak_traces(1, "s")
+    s.axes_manager.signal_axes[0].units = "px"
+    with pytest.raises(UnitError, match="no physical unit"):
         fit_kinetics(s)
