@@ -47,6 +47,8 @@ from hyperspy_perovskite.crystallography.wavelength import (
 )
 
 __all__ = [
+    "noise_autocovariance",
+    "bin_covariance",
     "VACUUM_PERMITTIVITY",
     "interaction_constant",
     "phase_to_stack_profile",
@@ -139,7 +141,9 @@ def _stack_moments(phase):
     return np.stack([ph, ph * ph], axis=-1)
 
 
-def _savgol_with_variance(y, var, window, polyorder, deriv, delta):
+def _savgol_with_variance(y, var, window, polyorder, deriv, delta, cov=None):
+    """Savitzky-Golay filter of ``y`` and the variance of the result, from the
+    variances ``var`` or, for correlated bins, the covariance ``cov``."""
     coeffs = _signal.savgol_coeffs(
         window, polyorder, deriv=deriv, delta=delta, use="dot"
     )
@@ -157,7 +161,10 @@ def _savgol_with_variance(y, var, window, polyorder, deriv, delta):
             c = _offset_coeffs(window, polyorder, deriv, delta, i - lo)
         seg = slice(lo, lo + window)
         out[..., i] = (y[..., seg] * c).sum(axis=-1)
-        vout[..., i] = (var[..., seg] * c * c).sum(axis=-1)
+        if cov is None:
+            vout[..., i] = (var[..., seg] * c * c).sum(axis=-1)
+        else:
+            vout[..., i] = np.einsum("...ij,i,j->...", cov[..., seg, seg], c, c)
     return out, vout
 
 
@@ -179,6 +186,7 @@ def electrostatic_profiles(
     eps_r=1.0,
     window=7,
     polyorder=3,
+    phase_covariance=None,
 ):
     """Potential, field and charge density along the stack from the phase.
 
@@ -200,6 +208,11 @@ def electrostatic_profiles(
         Savitzky-Golay window (odd, bins): larger smooths more.
     polyorder : int
         Polynomial order (>= 2 for the charge density).
+    phase_covariance : ndarray ``(..., n, n)``, optional
+        Covariance of the phase profile's bins (correlated noise, see
+        :func:`bin_covariance`); when given, the variances of the field and
+        the charge density are propagated through it, not through
+        ``phase_variance``.
 
     Returns
     -------
@@ -251,8 +264,12 @@ def electrostatic_profiles(
     V = ph * scale
     vV = var * scale**2
     h = float(steps[0]) * 1e-9  # m
-    dV, vdV = _savgol_with_variance(V, vV, window, polyorder, 1, h)
-    d2V, vd2V = _savgol_with_variance(V, vV, window, polyorder, 2, h)
+    cV = None
+    if phase_covariance is not None:
+        cV = np.asarray(phase_covariance, dtype=float) * scale**2
+        vV = np.broadcast_to(np.diagonal(cV, axis1=-2, axis2=-1), V.shape).copy()
+    dV, vdV = _savgol_with_variance(V, vV, window, polyorder, 1, h, cV)
+    d2V, vd2V = _savgol_with_variance(V, vV, window, polyorder, 2, h, cV)
     k = VACUUM_PERMITTIVITY * float(eps_r)
     return {
         "potential": V,
@@ -285,3 +302,104 @@ def potential_from_charge(position, charge_density, eps_r=1.0):
     k = VACUUM_PERMITTIVITY * float(eps_r)
     dV = cumulative_trapezoid(-rho / k, x, initial=0.0)
     return cumulative_trapezoid(dV, x, initial=0.0)
+
+
+def _lag_pairs(index, dy, dx):
+    """Bin indices of the pixel pairs ``(i, i + (dy, dx))`` inside the band."""
+    ny, nx = index.shape
+    a = index[max(0, -dy) : ny - max(0, dy), max(0, -dx) : nx - max(0, dx)]
+    b = index[max(0, dy) : ny + min(0, dy), max(0, dx) : nx + min(0, dx)]
+    return a, b
+
+
+def noise_autocovariance(residual, index, max_lag=8):
+    """Autocovariance ``C(dy, dx)`` of the phase noise inside the band.
+
+    Parameters
+    ----------
+    residual : ndarray ``(m, ny, nx)``
+        Phase minus its bin mean (the profile), for ``m`` images with the
+        same noise statistics.
+    index : ndarray of int ``(ny, nx)``
+        Bin of each pixel (-1 outside the band).
+    max_lag : int
+        Largest lag (pixels) in each direction.
+
+    Returns
+    -------
+    ndarray ``(2 max_lag + 1, 2 max_lag + 1)``
+        ``C[dy + max_lag, dx + max_lag]``; lags whose estimate is within 3
+        standard errors of zero are set to 0 (noise of the estimate).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.holography import noise_autocovariance
+    >>> rng = np.random.default_rng(0)
+    >>> r = rng.normal(0, 2.0, (4, 64, 64))
+    >>> C = noise_autocovariance(r, np.zeros((64, 64), int), max_lag=2)
+    >>> round(float(C[2, 2]), 1), float(np.abs(C[0, 0]))
+    (4.0, 0.0)
+    """
+    r = np.asarray(residual, dtype=float).reshape((-1,) + index.shape)
+    K = int(max_lag)
+    C = np.zeros((2 * K + 1, 2 * K + 1))
+    inside = index >= 0
+    c0 = None
+    for dy in range(-K, K + 1):
+        for dx in range(-K, K + 1):
+            ma, mb = _lag_pairs(inside, dy, dx)
+            ok = ma & mb
+            n = np.count_nonzero(ok) * r.shape[0]
+            if n < 10:
+                continue
+            total = 0.0
+            for img in r:
+                a, b = _lag_pairs(img, dy, dx)
+                total += float(np.sum((a * b)[ok]))
+            C[dy + K, dx + K] = total / n
+            if dy == 0 and dx == 0:
+                c0 = C[K, K]
+    if c0 is not None and c0 > 0:
+        n_tot = np.count_nonzero(inside) * r.shape[0]
+        C[np.abs(C) < 3.0 * c0 / np.sqrt(n_tot)] = 0.0
+        C[K, K] = c0
+    return C
+
+
+def bin_covariance(index, nbins, autocov):
+    """Covariance matrix of the bin means from the noise autocovariance.
+
+    ``Cov(m_a, m_b) = sum_{i in a, j in b} C(r_j - r_i) / (n_a n_b)``.
+
+    Parameters
+    ----------
+    index : ndarray of int ``(ny, nx)``
+        Bin of each pixel (-1 outside).
+    nbins : int
+    autocov : ndarray ``(2K + 1, 2K + 1)``
+        From :func:`noise_autocovariance`.
+
+    Returns
+    -------
+    ndarray ``(nbins, nbins)``
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.holography import bin_covariance
+    >>> idx = np.repeat(np.arange(4)[None, :], 10, axis=0)  # 4 bins of 10 px
+    >>> C = np.zeros((3, 3)); C[1, 1] = 1.0  # white noise
+    >>> np.diag(bin_covariance(idx, 4, C)).tolist()
+    [0.1, 0.1, 0.1, 0.1]
+    """
+    K = autocov.shape[0] // 2
+    n = np.bincount(index[index >= 0], minlength=nbins).astype(float)
+    cov = np.zeros((nbins, nbins))
+    for dy in range(-K, K + 1):
+        for dx in range(-K, K + 1):
+            c = autocov[dy + K, dx + K]
+            if c == 0.0:
+                continue
+            a, b = _lag_pairs(index, dy, dx)
+            ok = (a >= 0) & (b >= 0)
+            np.add.at(cov, (a[ok], b[ok]), c)
+    return cov / np.outer(n, n)

@@ -38,16 +38,17 @@ class GeometryWarning(UserWarning):
 
 
 def options_doc(*names):
-    """Fill ``%(options)s`` in a method's docstring with HyperSpy's text of
-    the common options (``show_progressbar``, ``lazy_output``,
-    ``num_workers`` by default)."""
+    """Fill ``%(options)s`` in a docstring with HyperSpy's text of the common
+    options (``show_progressbar``, ``lazy_output``, ``num_workers`` by
+    default), indented like the placeholder."""
     names = names or ("show_progressbar", "lazy_output", "num_workers")
-    text = "\n        ".join(
-        OPTIONS_PARAMETERS[n].replace("\n", "\n        ") for n in names
-    )
 
     def decorate(func):
-        func.__doc__ = func.__doc__.replace("%(options)s", text)
+        doc = func.__doc__
+        line = next(ln for ln in doc.splitlines() if "%(options)s" in ln)
+        pad = "\n" + line[: len(line) - len(line.lstrip())]
+        text = pad.join(OPTIONS_PARAMETERS[n].replace("\n", pad) for n in names)
+        func.__doc__ = doc.replace("%(options)s", text)
         return func
 
     return decorate

@@ -117,6 +117,25 @@ def _reference(geom, reference):
     return reference, geom.interface(reference)
 
 
+def _correlated_covariance(data, x, y, geom, bin_size, pos, mean, max_lag):
+    """Bin covariance ``(n, n)`` of the phase profile under correlated noise."""
+    from hyperspy_perovskite.analysis.device_geometry import band_bin_index
+
+    if bin_size is None:
+        bin_size = float(
+            min(np.abs(np.diff(x[0, :2]))[0], np.abs(np.diff(y[:2, 0]))[0])
+        )
+    else:
+        bin_size = _nm(bin_size, "bin_size")
+    index, _, _ = band_bin_index(x, y, geom.start, geom.end, geom.width, bin_size)
+    img = np.asarray(data.compute() if hasattr(data, "compute") else data, float)
+    img = img.reshape((-1,) + index.shape)
+    m = np.asarray(mean, float).reshape((-1, pos.size))
+    resid = np.where(index >= 0, img - m[:, np.maximum(index, 0)], 0.0)
+    autocov = holo.noise_autocovariance(resid, index, max_lag)
+    return holo.bin_covariance(index, pos.size, autocov)
+
+
 def _beam_energy(phase, beam_energy):
     if beam_energy is None:
         beam_energy = phase.metadata.get_item("Acquisition_instrument.TEM.beam_energy")
@@ -149,6 +168,8 @@ def holography_stack_profiles(
     zero_bias_phase=None,
     window=7,
     polyorder=3,
+    noise="correlated",
+    max_lag=8,
 ):
     """Potential, field and charge density across the stack from a phase image.
 
@@ -181,6 +202,18 @@ def holography_stack_profiles(
         inner potential of the layers, leaving the bias-induced potential.
     window, polyorder : int
         Savitzky-Golay derivative window (bins) and order.
+    noise : {"correlated", "independent"}
+        "correlated" (default): the phase noise of a reconstructed hologram
+        is correlated over a few pixels (the sideband aperture); its
+        autocovariance is estimated from the residuals inside the band
+        (pooled over the navigation) and propagated to the covariance of
+        the bins and on to the potential, field and charge density
+        (:func:`~hyperspy_perovskite.analysis.holography.noise_autocovariance`,
+        :func:`~hyperspy_perovskite.analysis.holography.bin_covariance`).
+        "independent": the scatter of the pixels in a bin over their number
+        (too small an error under correlated noise).
+    max_lag : int
+        Largest correlation lag estimated (pixels).
 
     Returns
     -------
@@ -239,8 +272,22 @@ def holography_stack_profiles(
         import dask
 
         mean, var = dask.compute(mean, var)
+    cov = None
+    if noise == "correlated":
+        cov = _correlated_covariance(data, x, y, geom, bin_size, pos, mean, max_lag)
+        var = np.broadcast_to(np.diagonal(cov), mean.shape).copy()
+    elif noise != "independent":
+        raise ValueError(f"noise must be 'correlated' or 'independent', got {noise!r}.")
     res = holo.electrostatic_profiles(
-        pos, mean, var, E0, thickness, eps_r=eps_r, window=window, polyorder=polyorder
+        pos,
+        mean,
+        var,
+        E0,
+        thickness,
+        eps_r=eps_r,
+        window=window,
+        polyorder=polyorder,
+        phase_covariance=cov,
     )
     res["phase"], res["phase_variance"] = mean, var
     out = {}

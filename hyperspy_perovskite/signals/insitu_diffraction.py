@@ -178,6 +178,35 @@ class InSituSAEDSeries(ElectronDiffraction2D):
         if ax.name in (None, "<undefined>"):
             ax.name = "time"
 
+    # --------------------------------------------------------------- stimulus
+    def attach_stimulus(self, source, inplace=False, **kwargs):
+        """Attach a stimulus log (bias, temperature, gas, ...) to the series.
+
+        Same as :meth:`InSituImageSeries.attach_stimulus
+        <hyperspy_perovskite.signals.insitu_image.InSituImageSeries.attach_stimulus>`
+        (:func:`hyperspy_perovskite.stimulus.attach_stimulus`): several logs
+        can be attached one after the other, each channel keeping its source.
+
+        Examples
+        --------
+        >>> from hyperspy_perovskite.signals.insitu_diffraction import InSituSAEDSeries
+        >>> s = InSituSAEDSeries(np.zeros((4, 16, 16)))
+        >>> s.axes_manager[0].name, s.axes_manager[0].units = "time", "s"
+        >>> s2 = s.attach_stimulus({"time": [0, 1, 2, 3], "T": ([25, 90, 130, 140], "degC")})
+        >>> s2.stimulus["T"].data
+        array([ 25.,  90., 130., 140.])
+        """
+        from hyperspy_perovskite.stimulus import record as _record
+
+        return _record.attach_stimulus(self, source, inplace=inplace, **kwargs)
+
+    @property
+    def stimulus(self):
+        """Each stimulus channel as a Signal1D on the frame time axis (dict)."""
+        from hyperspy_perovskite.stimulus import record as _record
+
+        return _record.stimulus_channels(self)
+
     # ------------------------------------------------------------ calibration
     def calibrate(
         self,

@@ -13,17 +13,18 @@ import numpy as np
 
 from hyperspy_perovskite.stimulus import dose as _dose
 from hyperspy_perovskite.stimulus import record as _record
+from hyperspy_perovskite.stimulus.schema import get_record, has_record
 from hyperspy_perovskite.units import parse_quantity
 
 __all__ = ["resolve_dose_rate"]
 
 
 def _from_record(signal, times):
-    rec = _record.get_record(signal)
+    rec = get_record(signal)
     for name, ch in rec["channels"].items():
         if ch["quantity"] in ("dose_rate", "beam_current"):
             vals = _record.interpolate_channel(
-                rec["time"] + rec["time_offset"],
+                ch["time"] + ch["time_offset"],
                 ch["values"],
                 times,
                 ch["interpolation"],
@@ -103,7 +104,7 @@ def resolve_dose_rate(
             parse_quantity(beam_current, "A", name="beam_current"),
             "beam_current argument",
         )
-    elif _record.has_record(signal):
+    elif has_record(signal):
         found = _from_record(signal, times)
     if found is None:
         found = _from_metadata(signal.metadata)

@@ -98,7 +98,7 @@ def plot_with_stimulus(trace, channels=None, ax=None, normalize=False, labels=No
                 color=f"C{(k + data.shape[0]) % 10}",
                 ls="--",
                 drawstyle="steps-post"
-                if s.metadata.Signal.stimulus_interpolation == "hold"
+                if s.metadata.get_item("Stimulus.interpolation") == "hold"
                 else "default",
                 label=n,
             )

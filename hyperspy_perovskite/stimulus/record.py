@@ -36,7 +36,6 @@ import numpy as np
 from .schema import (
     _check_signal,
     get_record,
-    has_record,
     quantity_of_unit,
     to_canonical,
 )
@@ -222,13 +221,27 @@ def _read_protochips(path, units=None, interpolation=None):
     return _make_record(t, channels, os.path.basename(path), start, interpolation)
 
 
+def _spreadsheet_rows(lines):
+    """Rows of a CSV, semicolon- (decimal comma) or tab-separated export."""
+    header = lines[0]
+    delim = max((",", ";", "\t"), key=header.count)
+    if header.count(delim) == 0:
+        delim = ","
+    rows = list(csv.reader(lines, delimiter=delim))
+    if delim != ",":
+        # European spreadsheets write 1,5 for 1.5 when ';' separates fields
+        rows = [rows[0]] + [[x.replace(",", ".") for x in r] for r in rows[1:]]
+    return rows
+
+
 def _read_csv(path, time_column=None, units=None, interpolation=None):
     base = os.path.basename(path)
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+    # utf-8-sig: spreadsheet exports start with a byte-order mark
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
         lines = [ln for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise ValueError(f"{base} is empty: expected a header line and data rows.")
-    rows = list(csv.reader(lines))
+    rows = _spreadsheet_rows(lines)
     header = [h.strip() for h in rows[0]]
     parsed = [_split_name_units(h) for h in header]
     names = [p[0] for p in parsed]
@@ -528,7 +541,10 @@ def attach_stimulus(
     file_format, time_column, units, interpolation
         Passed to :func:`read_stimulus`.
     replace : bool
-        Replace an existing record instead of raising.
+        Replace an existing record. By default a second log (temperature
+        after bias, gas after temperature, ...) is added to the record: its
+        channels keep their own clock, time offset and source (a channel
+        whose name is taken gets a ``_2`` suffix).
     inplace : bool
         Write into ``signal``'s metadata; otherwise return a new signal that
         shares the data (the input is not modified).
@@ -556,11 +572,6 @@ def attach_stimulus(
     """
     _check_signal(signal)
     _, ftimes = frame_time_axis(signal)
-    if has_record(signal) and not replace:
-        raise ValueError(
-            "The signal already has a stimulus record; pass replace=True to "
-            "replace it (or put all channels in one source)."
-        )
     rec = read_stimulus(source, file_format, time_column, units, interpolation)
     t = rec["time"]
     if trigger_channel is not None:
@@ -610,6 +621,9 @@ def attach_stimulus(
         )
     out = signal if inplace else signal._deepcopy_with_new_data(signal.data)
     md = out.metadata
+    if md.has_item("Stimulus.Record") and not replace:
+        _add_log(md, rec, t, offset)
+        return None if inplace else out
     if md.has_item("Stimulus.Record"):
         del md.Stimulus.Record
     base = "Stimulus.Record"
@@ -623,6 +637,32 @@ def attach_stimulus(
         for k, v in ch.items():
             md.set_item(f"{base}.Channels.{name}.{k}", v)
     return None if inplace else out
+
+
+def _add_log(md, rec, t, offset):
+    """Add the channels of another log, each with its own clock and source."""
+    base = "Stimulus.Record.Channels"
+    existing = set(dict(md.Stimulus.Record.Channels).keys())
+    for name, ch in rec["channels"].items():
+        node, k = name, 2
+        while node in existing:
+            node, k = f"{name}_{k}", k + 1
+        if node != name:
+            warnings.warn(
+                f"Channel {name!r} of {rec['source']} is already in the record; "
+                f"stored as {node!r}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        existing.add(node)
+        for key, v in ch.items():
+            md.set_item(f"{base}.{node}.{key}", v)
+        md.set_item(f"{base}.{node}.time", t)
+        md.set_item(f"{base}.{node}.time_units", "s")
+        md.set_item(f"{base}.{node}.time_offset", offset)
+        md.set_item(f"{base}.{node}.time_offset_units", "s")
+        md.set_item(f"{base}.{node}.source", rec["source"])
+        md.set_item(f"{base}.{node}.start_datetime", rec["start_datetime"])
 
 
 def interpolate_channel(t_log, values, frame_times, interpolation):
@@ -675,9 +715,9 @@ def stimulus_channels(signal):
 
     rec = get_record(signal)
     ax, ftimes = frame_time_axis(signal)
-    t = rec["time"] + rec["time_offset"]
     out = {}
     for name, ch in rec["channels"].items():
+        t = ch["time"] + ch["time_offset"]
         vals = interpolate_channel(t, ch["values"], ftimes, ch["interpolation"])
         if ax.is_uniform:
             axis = {
@@ -692,6 +732,7 @@ def stimulus_channels(signal):
         s = hs.signals.Signal1D(vals, axes=[axis])
         s.metadata.General.title = name
         s.metadata.Signal.quantity = f"{ch['quantity']} ({ch['values_units']})"
-        s.metadata.set_item("Signal.stimulus_interpolation", ch["interpolation"])
+        s.metadata.set_item("Stimulus.interpolation", ch["interpolation"])
+        s.metadata.set_item("Stimulus.source", ch["source"])
         out[name] = s
     return out

@@ -436,7 +436,9 @@ def get_record(signal):
     dict
         ``time`` (log clock, s), ``time_offset`` (s), ``source``,
         ``start_datetime`` and ``channels``: name -> dict with ``values``,
-        ``values_units``, ``quantity``, ``interpolation``.
+        ``values_units``, ``quantity``, ``interpolation`` and the channel's
+        own ``time``, ``time_offset`` and ``source`` (those of the record
+        unless the channel came from another log).
 
     Raises
     ------
@@ -457,6 +459,12 @@ def get_record(signal):
             "values_units": node.values_units,
             "quantity": node.quantity,
             "interpolation": node.interpolation,
+            # a channel added from another log has its own clock and source
+            "time": np.asarray(node.get_item("time", rec.time), dtype=float),
+            "time_offset": float(
+                node.get_item("time_offset", rec.get_item("time_offset", 0.0))
+            ),
+            "source": node.get_item("source", rec.get_item("source", "")),
         }
     return {
         "time": np.asarray(rec.time, dtype=float),
@@ -532,7 +540,7 @@ def bias_switch_on_time(signal, channel=None, threshold=None):
             f"{list(rec['channels'])}."
         )
     v = np.abs(rec["channels"][channel]["values"])
-    t = rec["time"] + rec["time_offset"]
+    t = rec["channels"][channel]["time"] + rec["channels"][channel]["time_offset"]
     if threshold is None:
         setpoint = None
         if bias is not None:

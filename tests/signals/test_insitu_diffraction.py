@@ -278,3 +278,24 @@ def test_poisson_uncertainty_is_right(series):
     with pytest.raises(ValueError, match="counts"):
         neg = s._deepcopy_with_new_data(s.data - 1e4)
         neg.hkl_intensities(poisson=True, ring_width=0.015, halo_width=0.06)
+
+
+def test_attach_stimulus_and_calibration_units():
+    from hyperspy_perovskite.signals.insitu_diffraction import InSituSAEDSeries
+    from hyperspy_perovskite.units import UnitError
+
+    s = InSituSAEDSeries(np.zeros((4, 32, 32)))
+    s.axes_manager[0].name, s.axes_manager[0].units = "time", "min"
+    s2 = s.attach_stimulus(
+        {"time": [0.0, 60.0, 120.0, 180.0], "Heater": ([25, 90, 130, 140], "degC")}
+    )
+    s3 = s2.attach_stimulus({"time": [0.0, 200.0], "Bias": ([1.0, 1.0], "V")})
+    assert set(s3.stimulus) == {"Heater", "Bias"}
+    np.testing.assert_allclose(s3.stimulus["Heater"].data, [25, 90, 130, 140])
+    c = s.calibrate(detector_pixel_size="15 um", camera_length="0.3 m", beam_energy=300)
+    ref = s.calibrate(detector_pixel_size=15.0, camera_length=300.0, beam_energy=300)
+    assert c.axes_manager[1].scale == pytest.approx(ref.axes_manager[1].scale)
+    with pytest.raises(UnitError, match="eV"):
+        s.calibrate(detector_pixel_size=15.0, camera_length=300.0, beam_energy=300000)
+    with pytest.raises(UnitError, match="'0.3 m'"):
+        s.calibrate(detector_pixel_size=15.0, camera_length=0.3, beam_energy=300)

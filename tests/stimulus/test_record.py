@@ -175,8 +175,9 @@ def test_attach_errors():
     with pytest.warns(UserWarning, match="frames outside the log get NaN"):
         attach_stimulus(s, {"time": t, "Bias": (t, "V")})
     s2 = attach_stimulus(s, {"time": t * 3, "Bias": (t, "V")})
-    with pytest.raises(ValueError, match="already has a stimulus record"):
-        attach_stimulus(s2, {"time": t * 3, "Bias": (t, "V")})
+    with pytest.warns(UserWarning, match="stored as 'Bias_2'"):
+        s2b = attach_stimulus(s2, {"time": t * 3, "Bias": (t, "V")})
+    assert list(get_record(s2b)["channels"]) == ["Bias", "Bias_2"]
     s3 = attach_stimulus(s2, {"time": t * 3, "I": (t, "mA")}, replace=True)
     assert list(get_record(s3)["channels"]) == ["I"]
     with pytest.raises(ValueError, match="does not exist"):
@@ -259,3 +260,53 @@ def test_record_survives_save_load(tmp_path, lazy, ext):
         stimulus_channels(r)["Channel_A_Current"].data,
         s2.stimulus["Channel_A_Current"].data,
     )
+
+
+REAL = os.path.join(os.path.dirname(__file__), "..", "data", "protochips")
+
+
+def test_real_protochips_logs_combined():
+    """Bias, temperature and gas-cell logs on one movie, each with its source."""
+    s = hs.signals.Signal2D(np.zeros((16, 4, 4)))
+    s.axes_manager[0].units, s.axes_manager[0].scale = "s", 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # logs longer/shorter than the movie
+        s = attach_stimulus(s, os.path.join(REAL, "protochips_electrical.csv"))
+        s = attach_stimulus(s, os.path.join(REAL, "protochips_thermal.csv"))
+        s = attach_stimulus(
+            s, os.path.join(REAL, "protochips_gas_cell.csv"), time_offset=-2.0
+        )
+    rec = get_record(s)
+    by_source = {}
+    for ch in rec["channels"].values():
+        by_source.setdefault(ch["source"], []).append(ch["quantity"])
+    assert set(by_source) == {
+        "protochips_electrical.csv",
+        "protochips_thermal.csv",
+        "protochips_gas_cell.csv",
+    }
+    assert "voltage" in by_source["protochips_electrical.csv"]
+    assert "temperature" in by_source["protochips_thermal.csv"]
+    assert "pressure" in by_source["protochips_gas_cell.csv"]
+    ch = stimulus_channels(s)
+    gas = [n for n in rec["channels"] if rec["channels"][n]["quantity"] == "pressure"]
+    # the gas log keeps its own clock and offset: ~733 Torr = 97.7 kPa at t = 0
+    assert rec["channels"][gas[0]]["time_offset"] == -2.0
+    assert ch[gas[0]].data[0] == pytest.approx(97_700, rel=0.01)
+    assert ch[gas[0]].metadata.Stimulus.source == "protochips_gas_cell.csv"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\ufefftime (s),Bias (V)\n0,0\n1,1\n2,1\n",
+        "time (s);Bias (V)\n0;0\n1;1,0\n2;1,0\n",
+        "time (s)\tBias (V)\n0\t0\n1\t1\n2\t1\n",
+    ],
+    ids=["utf8-bom", "semicolon-decimal-comma", "tab"],
+)
+def test_spreadsheet_exports(tmp_path, text):
+    f = tmp_path / "log.csv"
+    f.write_text(text, encoding="utf-8")
+    rec = read_stimulus(str(f))
+    np.testing.assert_allclose(rec["channels"]["Bias"]["values"], [0, 1, 1])
