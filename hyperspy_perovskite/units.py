@@ -111,6 +111,9 @@ def _normalise(text):
     text = _LATEX.sub("", str(text)).strip()
     for old, new in _ALIASES.items():
         text = text.replace(old, new)
+    # "cm2", "mm2", "mW/cm2" (exports, spreadsheets): a unit symbol directly
+    # followed by its power
+    text = re.sub(r"(?<=[A-Za-z])([23])(?![\d.*^])", r"^\1", text)
     return text.replace("^", "**")
 
 
@@ -345,7 +348,7 @@ def _parse_string(text, unit, name):
             "pass a plain number in the documented default unit."
         )
     parsed = parse_unit(unit_text, expected=unit, name=name)
-    return float(number) * parsed
+    return ureg.Quantity(float(number), parsed)  # offset units (degC) too
 
 
 def _axis_label(axis):

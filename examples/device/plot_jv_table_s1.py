@@ -64,5 +64,5 @@ fig.tight_layout()
 
 # %%
 # Single-diode fit of every curve (Lambert W solution; n, Rs, Rsh with std).
-m = s.fit_single_diode(n=1.5, method="multifit")
+m = s.fit_single_diode(n=1.5)
 print(m.diode_table())

@@ -16,7 +16,8 @@ without being stored. Other windows (single regions of any size) use
 
 import numpy as np
 import scipy.fft
-from numba import njit
+
+from hyperspy_perovskite._numba_cache import njit_cached
 
 __all__ = ["fringe_power_frames"]
 
@@ -226,7 +227,7 @@ def _power_scipy(frames, oy, ox, win_y, win_x, weights, workers):
 # compiled path: batched radix-4 Stockham FFTs, vectorised across transforms
 
 
-@njit(nogil=True, cache=True, fastmath={"contract", "nsz"})
+@njit_cached(nogil=True, fastmath={"contract", "nsz"})
 def _fft_batched(n_total, xr, xi, yr, yi, nb, twr, twi):  # pragma: no cover
     """Forward FFT along axis 0 of ``xr + 1j * xi`` for the columns ``:nb``.
 
@@ -342,7 +343,7 @@ def _fft_batched(n_total, xr, xi, yr, yi, nb, twr, twi):  # pragma: no cover
     return in_y
 
 
-@njit(nogil=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
+@njit_cached(nogil=True, fastmath={"reassoc", "contract", "nsz"})
 def _frame_mean(frame):  # pragma: no cover
     """Mean of a 2D array, accumulated in float64."""
     tot = 0.0
@@ -354,7 +355,7 @@ def _frame_mean(frame):  # pragma: no cover
     return tot / frame.size
 
 
-@njit(nogil=True, cache=True, fastmath={"contract"})
+@njit_cached(nogil=True, fastmath={"contract"})
 def _tiles_frame(
     frame,
     oy,

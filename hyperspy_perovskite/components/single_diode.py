@@ -12,6 +12,7 @@ from hyperspy_perovskite.analysis.transport.jv import (
     single_diode_current,
     thermal_voltage,
 )
+from hyperspy_perovskite.fitting import register_kernel
 
 __all__ = ["SingleDiode"]
 
@@ -79,7 +80,7 @@ class SingleDiode(Component):
         self.log10_J0.bmin, self.log10_J0.bmax = -40.0, 0.0
         self.n.bmin, self.n.bmax = 0.5, 10.0
         self.Rs.bmin, self.Rs.bmax = 0.0, 1e4
-        self.Rsh.bmin, self.Rsh.bmax = 1.0, 1e9
+        self.Rsh.bmin, self.Rsh.bmax = 1.0, 1e7
         self.isbackground = False
         self.convolved = False
         for name in _NAMES:
@@ -202,7 +203,7 @@ class SingleDiode(Component):
 # --- compiled kernel (fast_multifit) -------------------------------------------
 
 
-@njit(nogil=True, error_model="numpy", cache=True)
+@njit(nogil=True, error_model="numpy")
 def lambertw_exp_nb(x):
     """Principal branch ``W(exp(x))`` for any real ``x`` (no overflow).
 
@@ -210,7 +211,13 @@ def lambertw_exp_nb(x):
     otherwise Halley on ``w e^w = e^x`` from Winitzki's approximation.
     """
     if x > 1.0:
-        w = x - math.log(x)
+        L1 = math.log(x)
+        w = x - L1
+        if (
+            x > 3.0
+        ):  # asymptotic series (Corless et al., Adv. Comput. Math. 5, 329 (1996))
+            L2 = math.log(L1)
+            w += L2 / L1 + L2 * (L2 - 2.0) / (2.0 * L1 * L1)
         for _ in range(30):
             f = w + math.log(w) - x
             d1 = 1.0 + 1.0 / w
@@ -222,6 +229,8 @@ def lambertw_exp_nb(x):
     t = math.exp(x)
     if t < 1e-300:
         return t
+    if t < 1e-6:  # W(t) = t - t^2 + 3 t^3 / 2 - ..., next term 8 t^4 / 3
+        return t * (1.0 - t * (1.0 - 1.5 * t))
     L = math.log1p(t)
     w = L * (1.0 - math.log1p(L) / (2.0 + L))
     for _ in range(30):
@@ -235,7 +244,7 @@ def lambertw_exp_nb(x):
     return w
 
 
-@njit(nogil=True, error_model="numpy", cache=True)
+@njit(nogil=True, error_model="numpy")
 def single_diode_kernel(x, P, o, grad, c):
     """Single-diode ``J(V)``; parameters (Jph, log10_J0, n, Rs, Rsh), ``c[0] = Vt``.
 
@@ -273,9 +282,4 @@ def _vt(component):
     return (thermal_voltage(component.temperature),)
 
 
-try:  # the public registry of the fitting engine
-    from hyperspy_perovskite.fitting.registry import register_kernel
-except ImportError:  # pragma: no cover - engine without register_kernel
-    register_kernel = None
-if register_kernel is not None:
-    register_kernel(SingleDiode, single_diode_kernel, _NAMES, constants=_vt)
+register_kernel(SingleDiode, single_diode_kernel, _NAMES, constants=_vt)

@@ -226,6 +226,16 @@ PHASES = {
             "R. W. G. Wyckoff, Crystal Structures vol. 1 (1963); JCPDS "
             "04-0686: fcc lead, a = 4.9502 A.",
         ),
+        _cubic(
+            "Al",
+            "Al",
+            4.0495,
+            "Fm-3m",
+            (("Al", 0.0, 0.0, 0.0, 1.0),),
+            "R. W. G. Wyckoff, Crystal Structures vol. 1 (1963); JCPDS "
+            "04-0787: fcc aluminium, a = 4.0495 A (the Al cathode of perovskite "
+            "LEDs, seed 002).",
+        ),
         Phase(
             "Cs4PbI6",
             "Cs4PbI6",

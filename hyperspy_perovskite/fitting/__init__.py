@@ -11,7 +11,7 @@ The engine knows components only through their registered kernels: it
 imports nothing from the rest of the suite.
 """
 
-from hyperspy_perovskite.fitting import flags
+from hyperspy_perovskite.fitting import _compile, flags
 from hyperspy_perovskite.fitting._cache import cache_dir
 from hyperspy_perovskite.fitting.engine import FastFitResult, fast_multifit
 from hyperspy_perovskite.fitting.registry import (
@@ -20,6 +20,8 @@ from hyperspy_perovskite.fitting.registry import (
     register_kernel,
     supported_components,
 )
+
+_compile.prefetch()  # the cached solver, in the background (reads only)
 
 __all__ = [
     "FastFitResult",

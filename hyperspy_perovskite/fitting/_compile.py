@@ -150,9 +150,9 @@ def fit_block():
         with _LOCK:
             if _FIT_BLOCK is None:
                 dispatcher = _lm.fit_block
-                key = _cache.source_fingerprint([dispatcher])
+                key = _solver_cache_key()
                 if key is not None:
-                    _cache.enable_disk_cache(dispatcher, _cache.keyed(key, "fit_block"))
+                    _cache.enable_disk_cache(dispatcher, key)
                 dispatcher.compile(_FIT_BLOCK_ARGS)
                 dispatcher.disable_compile()  # never a per-model specialisation
                 _FIT_BLOCK = dispatcher
@@ -223,3 +223,45 @@ def for_components(components):
         np.array(consts, dtype=np.float64).reshape(len(signature), 4),
         params,
     )
+
+
+def _solver_cache_key():
+    key = _cache.source_fingerprint([_lm.fit_block])
+    return None if key is None else _cache.keyed(key, "fit_block")
+
+
+def _prefetch():
+    try:
+        key = _solver_cache_key()
+        if key is None:
+            return
+        if not (_cache.cache_dir() / "models" / f"fit_block-{key}").is_dir():
+            return  # never compiled here: compile on first fit, not now
+        fit_block()
+        from hyperspy_perovskite.fitting._screen import screen_inputs
+
+        _cache.cache_once(screen_inputs)
+        screen_inputs.compile((_A2, _A2, types.float64, types.int8[::1]))
+    except Exception:  # noqa: BLE001 - best effort: the first fit loads it anyway
+        pass
+
+
+def prefetch():
+    """Load the cached solver in a background thread (nothing if not cached).
+
+    Called when :mod:`hyperspy_perovskite.fitting` is imported: loading the
+    machine code and numba's own start-up then overlap with the user's data
+    loading and model building instead of delaying the first fit. Nothing is
+    compiled here (a solver that was never compiled is compiled by the first
+    fit) and nothing is written. Set ``HYPERSPY_PEROVSKITE_NO_PREFETCH=1`` to
+    turn it off.
+    """
+    import os
+
+    if os.environ.get("HYPERSPY_PEROVSKITE_NO_PREFETCH"):
+        return None
+    thread = threading.Thread(
+        target=_prefetch, name="hyperspy_perovskite-prefetch", daemon=True
+    )
+    thread.start()
+    return thread

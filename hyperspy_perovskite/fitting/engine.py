@@ -11,6 +11,7 @@ from functools import partial
 
 import dask
 import dask.array as da
+import dask.threaded
 import numpy as np
 
 from hyperspy_perovskite._dask import dask_view
@@ -527,7 +528,9 @@ def _compute(out_d, show_progressbar, num_workers):
         except (ImportError, ValueError):
             pass
     if not distributed:
-        kwargs["scheduler"] = "threads"
+        # the threaded scheduler itself: naming it "threads" makes dask import
+        # distributed to look for a client (over a second on a first call)
+        kwargs["scheduler"] = dask.threaded.get
         if num_workers is not None:
             kwargs["num_workers"] = int(num_workers)
     if show_progressbar and not distributed:

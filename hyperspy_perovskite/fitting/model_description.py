@@ -113,9 +113,54 @@ def describe_model(model, bounded=True):
             "The model has no active component: add one (m.append(...)) or "
             "activate it (component.active = True) before fitting."
         )
-    parameters, signature, offsets, consts = [], [], [], []
-    position_index, amplitude_index = [], []
-    linear, amplitude_of = [], []
+    layout = _component_layout(components)
+    parameters = layout["parameters"]
+    n_p = len(parameters)
+    src, scale, shift, theta_index, lower, upper = _free_parameters(parameters, bounded)
+    fixed_twins = _resolve_twins(parameters, src, scale, shift)
+    # a free parameter is linear when every parameter it sets is
+    theta_linear = np.ones(len(theta_index), dtype=bool)
+    for i in range(n_p):
+        if src[i] >= 0 and not layout["linear"][i]:
+            theta_linear[src[i]] = False
+    return ModelDescription(
+        components=components,
+        parameters=parameters,
+        signature=tuple(layout["signature"]),
+        offsets=np.asarray(layout["offsets"] + [n_p], dtype=np.int64),
+        consts=np.asarray(layout["consts"], dtype=np.float64).reshape(
+            len(components), _MAX_CONSTANTS
+        ),
+        src=src,
+        scale=scale,
+        shift=shift,
+        theta_index=np.asarray(theta_index, dtype=np.int64),
+        lower=np.asarray(lower, dtype=np.float64),
+        upper=np.asarray(upper, dtype=np.float64),
+        fixed_twins=fixed_twins,
+        position_index=layout["position_index"],
+        amplitude_index=layout["amplitude_index"],
+        amplitude_of=np.asarray(layout["amplitude_of"], dtype=np.int64),
+        theta_linear=theta_linear,
+    )
+
+
+def _component_layout(components):
+    """Kernels, parameters (kernel order), offsets and roles of the components."""
+    out = {
+        k: []
+        for k in (
+            "parameters",
+            "signature",
+            "offsets",
+            "consts",
+            "position_index",
+            "amplitude_index",
+            "linear",
+            "amplitude_of",
+        )
+    }
+    parameters = out["parameters"]
     for comp in components:
         if comp.active_is_multidimensional:
             raise UnsupportedComponentError(
@@ -126,12 +171,13 @@ def describe_model(model, bounded=True):
             )
         spec = kernel_spec(comp)
         names = spec.parameter_names(comp)
-        offsets.append(len(parameters))
-        signature.append((spec.kernel, spec.block))
+        first = len(parameters)
+        out["offsets"].append(first)
+        out["signature"].append((spec.kernel, spec.block))
         c = tuple(spec.constants(comp))
         if len(c) > _MAX_CONSTANTS:  # pragma: no cover - guards new kernels
             raise ValueError(f"At most {_MAX_CONSTANTS} kernel constants.")
-        consts.append(c + (0.0,) * (_MAX_CONSTANTS - len(c)))
+        out["consts"].append(c + (0.0,) * (_MAX_CONSTANTS - len(c)))
         for name in names:
             par = getattr(comp, name)
             if par._number_of_elements != 1:
@@ -141,18 +187,21 @@ def describe_model(model, bounded=True):
                     "single-valued parameters only. Use m.multifit()."
                 )
             if name == spec.position:
-                position_index.append(len(parameters))
+                out["position_index"].append(len(parameters))
             if name == spec.amplitude:
-                amplitude_index.append(len(parameters))
-            linear.append(spec.linear or name == spec.proportional_to)
-            amplitude_of.append(
-                offsets[-1] + names.index(spec.proportional_to)
+                out["amplitude_index"].append(len(parameters))
+            out["linear"].append(spec.linear or name == spec.proportional_to)
+            out["amplitude_of"].append(
+                first + names.index(spec.proportional_to)
                 if spec.proportional_to is not None and name != spec.proportional_to
                 else -1
             )
             parameters.append(par)
-    index_of = {id(p): i for i, p in enumerate(parameters)}
+    return out
 
+
+def _free_parameters(parameters, bounded):
+    """``src`` (free index or -1), scale, shift, free indices and bounds."""
     n_p = len(parameters)
     src = np.full(n_p, -1, dtype=np.int64)
     scale = np.ones(n_p)
@@ -171,6 +220,13 @@ def describe_model(model, bounded=True):
                 )
             lower.append(lo)
             upper.append(hi)
+    return src, scale, shift, theta_index, lower, upper
+
+
+def _resolve_twins(parameters, src, scale, shift):
+    """Twinned parameters follow their master (``src``, ``scale``, ``shift``
+    updated in place); returns the twins of fixed masters."""
+    index_of = {id(p): i for i, p in enumerate(parameters)}
     fixed_twins = []
     for i, par in enumerate(parameters):
         if par.twin is None:
@@ -199,28 +255,4 @@ def describe_model(model, bounded=True):
             shift[i] = a * shift[j] + b
         else:
             fixed_twins.append((i, j, a, b))
-    # a free parameter is linear when every parameter it sets is
-    theta_linear = np.ones(len(theta_index), dtype=bool)
-    for i in range(n_p):
-        if src[i] >= 0 and not linear[i]:
-            theta_linear[src[i]] = False
-    return ModelDescription(
-        components=components,
-        parameters=parameters,
-        signature=tuple(signature),
-        offsets=np.asarray(offsets + [n_p], dtype=np.int64),
-        consts=np.asarray(consts, dtype=np.float64).reshape(
-            len(signature), _MAX_CONSTANTS
-        ),
-        src=src,
-        scale=scale,
-        shift=shift,
-        theta_index=np.asarray(theta_index, dtype=np.int64),
-        lower=np.asarray(lower, dtype=np.float64),
-        upper=np.asarray(upper, dtype=np.float64),
-        fixed_twins=fixed_twins,
-        position_index=position_index,
-        amplitude_index=amplitude_index,
-        amplitude_of=np.asarray(amplitude_of, dtype=np.int64),
-        theta_linear=theta_linear,
-    )
+    return fixed_twins

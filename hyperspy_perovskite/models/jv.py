@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import numpy as np
-from hyperspy.models.model1d import Model1D
 
 from hyperspy_perovskite.metadata import DEVICE_JV
+from hyperspy_perovskite.models.base import PerovskiteModel1D
 from hyperspy_perovskite.results import ResultTable
-from hyperspy_perovskite.validity import validity_from_fit
 
 __all__ = ["JVModel"]
 
 _PARAMS = ("Jph", "log10_J0", "n", "Rs", "Rsh")
 _UNITS = {"Jph": "mA/cm^2", "J0": "mA/cm^2", "log10_J0": "", "n": "", "Rs": "Ω cm^2",
           "Rsh": "Ω cm^2"}  # fmt: skip
-#: Physical ranges outside which a fitted value is flagged (not a bound).
-RANGES = {"n": (0.8, 5.0), "Rs": (0.0, 100.0), "Rsh": (10.0, 1e8)}
+#: Physical ranges outside which a fitted value is flagged (not a bound):
+#: ideality factors of real cells lie between 1 and 2 (up to ~5 with
+#: recombination through deep traps and contact barriers); Rs above
+#: 100 Ω cm² or Rsh below 10 Ω cm² leave no working solar cell.
+RANGES = {"n": (0.8, 5.0), "Rs": (0.0, 100.0), "Rsh": (10.0, 1e7)}
 
 
-class JVModel(Model1D):
-    """A ``Model1D`` of J-V curves holding one
+class JVModel(PerovskiteModel1D):
+    """A domain model of J-V curves holding one
     :class:`~hyperspy_perovskite.components.SingleDiode`.
+
+    A :class:`~hyperspy_perovskite.models.PerovskiteModel1D`: fit flags and
+    validity persist with the model.
 
     Created by :meth:`hyperspy_perovskite.signals.jv.JVCurve.create_model`;
     saved and restored like any HyperSpy model (``m.store()``,
@@ -84,7 +89,9 @@ class JVModel(Model1D):
         >>> from hyperspy_perovskite.data.jv_simulation import simulate_table_s1
         >>> s = simulate_table_s1(seed=0, rows=[("open-circuit aging", "initial")])
         >>> m = s.create_model()
-        >>> _ = m.fit_single_diode(n=1.5, method="multifit")
+        >>> result = m.fit_single_diode(n=1.5, show_progressbar=False)
+        >>> result.n_converged, m.validity.fraction
+        (2, 1.0)
         >>> round(float(m.diode.n.map["values"][0, 0]), 1)
         1.6
         """
@@ -100,11 +107,13 @@ class JVModel(Model1D):
         if method == "fast":
             from hyperspy_perovskite.fitting import fast_multifit
 
-            return fast_multifit(self, starting_values="current", **kwargs)
+            result = fast_multifit(self, starting_values="current", **kwargs)
+            self.diode_validity()
+            return result
         if method == "multifit":
             kwargs.setdefault("bounded", True)
-            kwargs.setdefault("show_progressbar", False)
             self.multifit(**kwargs)
+            self.diode_validity()
             return None
         raise ValueError(f"method must be 'fast' or 'multifit', got {method!r}.")
 
@@ -114,23 +123,22 @@ class JVModel(Model1D):
         std = {p: np.asarray(getattr(d, p).map["std"], float) for p in _PARAMS}
         return vals, std
 
-    def diode_validity(self, n_sigma=2.0):
-        """Validity of the fitted diode parameters per curve.
+    def diode_validity(self, n_sigma=3.0):
+        """Validity of the fitted diode parameters per curve (kept with the model).
 
-        Flags parameters at a bound, ``n``/``Rs``/``Rsh`` outside
-        :data:`RANGES` and ``Rs``, ``Rsh`` not significant at ``n_sigma``.
+        :meth:`~hyperspy_perovskite.models.PerovskiteModel1D.update_validity`
+        with the physical :data:`RANGES` of ``n``, ``Rs`` and ``Rsh``:
+        converged, no parameter at a bound, values in range.
 
         Returns
         -------
         hyperspy_perovskite.validity.Validity
         """
-        d = self.diode
-        vals, std = self._maps()
-        bounds = {p: (getattr(d, p).bmin, getattr(d, p).bmax) for p in _PARAMS}
-        return validity_from_fit(
-            vals, std, bounds=bounds, ranges=RANGES, significant=("Jph",),
-            n_sigma=n_sigma, bound_tolerance=1e-10,
-        )  # fmt: skip
+        name = self.diode.name
+        ranges = {
+            f"{name}.{p}": r for p, r in RANGES.items() if getattr(self.diode, p).free
+        }
+        return self.update_validity(n_sigma=n_sigma, ranges=ranges)
 
     def diode_table(self, title="Single-diode fit"):
         """Jph, J0, n, Rs, Rsh (with std) per curve, and the validity.
@@ -150,7 +158,8 @@ class JVModel(Model1D):
             cols[p], errs[p] = vals[p].ravel(), std[p].ravel()
         j0 = 10.0 ** vals["log10_J0"].ravel()
         cols["J0"], errs["J0"] = j0, np.log(10.0) * j0 * std["log10_J0"].ravel()
-        cols["valid"] = self.diode_validity().mask.ravel()
+        validity = self.validity if self.validity is not None else self.diode_validity()
+        cols["valid"] = validity.mask.ravel()
         return ResultTable(
             cols, units={k: _UNITS.get(k, "") for k in cols}, std=errs,
             index=_axis_labels(self.signal), title=title,

@@ -43,9 +43,8 @@ _PREAMBLE_KEYS = {
 
 
 def _unit_text(text):
-    """``cm2`` -> ``cm^2``, ``µA`` kept; strips spaces."""
-    text = text.strip().replace("²", "^2")
-    return re.sub(r"(?<=[A-Za-zµ])([23])(?![\d.^])", r"^\1", text)
+    """``cm²`` -> ``cm^2`` (``cm2`` is read by :mod:`hyperspy_perovskite.units`)."""
+    return text.strip().replace("²", "^2").replace("³", "^3")
 
 
 def jv_curve(

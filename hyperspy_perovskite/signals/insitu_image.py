@@ -806,7 +806,7 @@ class InSituImageSeries(Signal2D):
         return None if inplace else target
 
     # -------------------------------------------------------------- fringes
-    def _tile_axes(self, shape, tile_size, step):
+    def _tile_axes(self, shape, tile_size, step, first=(0, 0)):
         ax_x, ax_y = self.axes_manager.signal_axes
         sy, sx = (step, step) if np.ndim(step) == 0 else step
         return [
@@ -814,11 +814,32 @@ class InSituImageSeries(Signal2D):
                 "name": ax.name if isinstance(ax.name, str) else n,
                 "units": ax.units,
                 "size": int(shape[k]),
-                "offset": ax.offset + (tile_size - 1) / 2 * ax.scale,
+                "offset": ax.offset + (first[k] + (tile_size - 1) / 2) * ax.scale,
                 "scale": st * ax.scale,
             }
             for k, (ax, st, n) in enumerate(((ax_y, sy, "y"), (ax_x, sx, "x")))
         ]
+
+    def _shifts_px(self, shifts):
+        """Shifts (t, 2) in pixels from an :meth:`estimate_drift` signal."""
+        from hyperspy.signal import BaseSignal
+
+        n = self.axes_manager.navigation_size
+        if not isinstance(shifts, BaseSignal) or shifts.data.shape != (2, n):
+            raise ValueError(
+                "shifts must be the Signal1D returned by estimate_drift, of shape "
+                f"(2, {n})."
+            )
+        ax_x, ax_y = self.axes_manager.signal_axes
+        sh = np.asarray(shifts.data, dtype=float).T / np.array([ax_y.scale, ax_x.scale])
+        bad = np.nonzero(~np.all(np.isfinite(sh), axis=1))[0]
+        if bad.size:
+            raise ValueError(
+                f"{bad.size} frame(s) have no shift (NaN: blank frames), first "
+                f"{bad[:5].tolist()}: drop them or use estimate_drift(blank="
+                "'interpolate')."
+            )
+        return sh
 
     def fringe_intensity(
         self,
@@ -830,6 +851,7 @@ class InSituImageSeries(Signal2D):
         background=True,
         direction=None,
         angular_width=15.0,
+        shifts=None,
         show_progressbar=None,
         lazy_output=None,
         num_workers=None,
@@ -874,6 +896,11 @@ class InSituImageSeries(Signal2D):
             phases of close d-spacing and different orientation.
         angular_width : float
             Half-width of the sector, degrees.
+        shifts : Signal1D, optional
+            :meth:`estimate_drift` output (tile mode): the tiles follow the
+            specimen instead of the frames being resampled (fast on 4k
+            movies; only tiles inside every frame are kept; the tile axes
+            are in the reference frame's coordinates).
         show_progressbar, lazy_output, num_workers
             As for :meth:`hyperspy.api.signals.BaseSignal.map`. Eager data
             show no progress bar unless asked.
@@ -905,7 +932,12 @@ class InSituImageSeries(Signal2D):
         px = self._pixel_size_angstrom()
         # eager data: the graph is computed here unless a lazy output is asked
         data = self._dask_frames(copy=opts.lazy_output)
+        if shifts is not None:
+            if tile_size is None:
+                raise ValueError("shifts= is for tile maps (give tile_size).")
+            shifts = self._shifts_px(shifts)
         kw = dict(
+            shifts=shifts,
             tolerance=tolerance,
             background=background,
             directions=direction,
@@ -968,7 +1000,13 @@ class InSituImageSeries(Signal2D):
         p = compute(p, opts)
         d_axis = {"name": "d-spacing", "units": "A", "axis": d}
         axes = ([] if scalar_d else [d_axis]) + [_axis_dict(self._frame_axis())]
-        axes += self._tile_axes(p.shape[-3:-1], tile_size, step)
+        sh = kw.get("shifts")
+        first = (
+            (0, 0)
+            if sh is None
+            else tuple(max(0, int(np.round(sh[:, k]).max())) for k in (0, 1))
+        )
+        axes += self._tile_axes(p.shape[-3:-1], tile_size, step, first)
         md = self._result_metadata(
             "Crystallinity map (fringe power)", "Fringe power (counts^2)"
         )

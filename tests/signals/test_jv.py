@@ -99,6 +99,10 @@ def test_units_and_no_modification(clean):
     mv.axes_manager[-1].units = "mV"
     np.testing.assert_allclose(mv.figures_of_merit()["voc"].data,
                                s.figures_of_merit()["voc"].data)  # fmt: skip
+    s.set_device(area="7 mm2", temperature="25 degC", scan_rate="100 mV/s")
+    assert s.metadata.Device.JV.area == pytest.approx(0.07)
+    assert s.metadata.Device.JV.temperature == pytest.approx(298.15)
+    assert s.metadata.Device.JV.scan_rate == pytest.approx(0.1)
     cur = jv_curve(V, current=clean * 0.07e-3, area="7 mm^2")
     np.testing.assert_allclose(cur.data, clean)
     s2 = hs.signals.Signal1D(clean * 0.07e-3)

@@ -24,7 +24,8 @@ Uncertainties follow by first-order propagation through each fit. The noise
 import math
 
 import numpy as np
-from numba import njit
+
+from hyperspy_perovskite._numba_cache import njit_cached
 
 FOM_FIELDS = (
     "jsc", "jsc_std", "voc", "voc_std", "pmax", "pmax_std", "vmp", "vmp_std",
@@ -46,7 +47,7 @@ REASONS = (
 NONFINITE, NO_SC, NO_OC, DARK, NO_MPP, FEW_POINTS, NEGATIVE = range(7)
 
 
-@njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _polyfit(x, y, w, lo, hi, x0, deg, coef, cov):
     """Weighted polynomial fit of ``y`` on ``x - x0`` for points ``lo..hi-1``.
 
@@ -109,7 +110,7 @@ def _polyfit(x, y, w, lo, hi, x0, deg, coef, cov):
     return rss
 
 
-@njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _quad_form(g, cov):
     s = 0.0
     for i in range(g.shape[0]):
@@ -118,7 +119,7 @@ def _quad_form(g, cov):
     return s
 
 
-@njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _grow(lo, hi, n, min_points):
     """Widen ``[lo, hi)`` symmetrically until it holds ``min_points`` points."""
     while hi - lo < min_points and (lo > 0 or hi < n):
@@ -129,7 +130,7 @@ def _grow(lo, hi, n, min_points):
     return lo, hi
 
 
-@njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _crossing(V, J):
     """Index i of the last + to - zero crossing (J[i] > 0 >= J[i+1]) with V > 0."""
     idx = -1
@@ -139,7 +140,7 @@ def _crossing(V, J):
     return idx
 
 
-@njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _mpp_fit(V, P, voc, im, frac, min_pts, c4, cov4):
     """Cubic of ``P`` around ``im`` over ``P >= (1 - frac) P[im]``.
 
@@ -171,7 +172,7 @@ def _mpp_fit(V, P, voc, im, frac, min_pts, c4, cov4):
     return ok, xm, d2, rss, hi - lo
 
 
-@njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def fom_curve(V, J, sigma, sc_lo, sc_hi, oc_fraction, mpp_fraction, min_points, out):
     """Figures of merit of one curve (ascending ``V``) into ``out``."""
     n = V.shape[0]
@@ -289,7 +290,7 @@ def fom_curve(V, J, sigma, sc_lo, sc_hi, oc_fraction, mpp_fraction, min_points, 
     out[N_FIELDS - 1] = reasons
 
 
-@njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def fom_block(V, J2, sigma, sc_lo, sc_hi, oc_fraction, mpp_fraction, min_points):
     """:func:`fom_curve` over the rows of ``J2`` (curves x voltages)."""
     out = np.empty((J2.shape[0], N_FIELDS))

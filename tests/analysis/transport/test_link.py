@@ -63,3 +63,27 @@ def test_bad_source():
         link.add_onset("x", "y", object())
     with pytest.raises(ValueError, match="no 'onset' column"):
         link.add_onset("x", "y", ResultTable({"t": [1.0]}))
+
+
+def test_real_kinetics_result_joins_the_link():
+    import hyperspy.api as hs
+
+    from hyperspy_perovskite.analysis.kinetics import jmak
+    from hyperspy_perovskite.signals.kinetics import fit_kinetics
+
+    t = np.linspace(0.0, 300.0, 151)
+    rng = np.random.default_rng(0)
+    y = 0.2 + jmak(t, 1.0, 0.02, 1.5, 90.0) + rng.normal(0, 0.01, (2, t.size))
+    s = hs.signals.Signal1D(y)
+    ax = s.axes_manager[-1]
+    ax.scale, ax.units, ax.name = t[1], "s", "time"
+    k = fit_kinetics(s, bias_on=10.0, onset_uncertainty="covariance")
+    link = StructureDeviceLink()
+    link.add_onset("region B", "(001) fringes", k)
+    link.add_onset("region B", "(001) fringes, table", k.table())
+    tab = link.table()
+    assert link.bias_on == 10.0 and len(tab) == 4
+    np.testing.assert_allclose(tab["onset"][:2], k.onset.ravel())
+    np.testing.assert_allclose(tab["onset"][2:], k.onset.ravel())
+    np.testing.assert_allclose(tab.std["onset"][:2], k.onset_std.ravel())
+    np.testing.assert_allclose(tab["onset_after_bias"][:2], k.onset_after_bias.ravel())

@@ -1,0 +1,273 @@
+"""One pass over an operando 4D-STEM series: every per-pattern number at once.
+
+A :class:`Plan` fixes what is measured in each pattern (the spot windows,
+the virtual detectors and the radial bins of the masked profile); then
+:func:`process` reads each pattern once (numpy, or dask ``map_blocks`` for
+lazy data, so the same call runs on a laptop or a dask.distributed cluster)
+and returns a compact table per pattern:
+
+``[spots (n + 1) x 9 | detector sums | radial profile bins]``
+
+Everything else (strain, phases, drift, profiles, timelines) is computed
+from that table without touching the patterns again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dask.array as da
+import numpy as np
+
+from hyperspy_perovskite.analysis.diffraction.peaks import (
+    NF,
+    find_reference_spots,
+    fit_spots,
+)
+from hyperspy_perovskite.analysis.diffraction.phases import lattice_mask
+from hyperspy_perovskite.analysis.diffraction.virtual import (
+    Detector,
+    accumulate,
+    build_accumulator,
+    radial_profiles,
+)
+
+__all__ = ["Plan", "make_plan", "process", "split"]
+
+
+@dataclass
+class Plan:
+    """What :func:`process` measures in every pattern.
+
+    Attributes
+    ----------
+    beam : (float, float)
+        Direct-beam position (x, y) in pixels where the fit starts.
+    offsets : numpy.ndarray, shape (n, 2)
+        Expected spot offsets from the beam (pixels) of the strain spots.
+    half_window, beam_half_window : int
+    sigma : float
+        Starting Gaussian width (pixels).
+    detectors : list of Detector
+    edges : numpy.ndarray
+        Radial bin edges (1/A) of the masked profile.
+    ptr, col, n_out, npix
+        The sparse accumulator of the detectors
+        (:func:`~.virtual.build_accumulator`); ``n_out`` counts the detectors
+        and the radial bins, ``npix`` the pixels of each.
+    kpix : float
+        1/A per pixel.
+    all_offsets : numpy.ndarray
+        Every spot found in the reference pattern (masked in the profile).
+    keep : numpy.ndarray of bool
+        Pixels of the radial profile (relative to ``beam``; moved with each
+        pattern's fitted beam).
+    n_det : int
+        Number of detectors.
+    """
+
+    beam: tuple
+    offsets: np.ndarray
+    half_window: int
+    beam_half_window: int
+    sigma: float
+    detectors: list
+    edges: np.ndarray
+    ptr: np.ndarray
+    col: np.ndarray
+    n_out: int
+    npix: np.ndarray
+    kpix: float
+    all_offsets: np.ndarray
+    keep: np.ndarray
+    n_det: int
+
+    @property
+    def n_fields(self):
+        """Numbers per pattern in the output of :func:`process`."""
+        return (len(self.offsets) + 1) * NF + self.n_out
+
+
+def make_plan(
+    reference_mean,
+    n_reference,
+    kpix,
+    beam,
+    detectors,
+    n_spots=8,
+    half_window=4,
+    sigma=1.5,
+    radial_range=None,
+    n_sigma=6.0,
+):
+    """Build a :class:`Plan` from the mean pattern of the reference region.
+
+    Parameters
+    ----------
+    reference_mean : numpy.ndarray, shape (ky, kx)
+        Mean pattern of the reference region.
+    n_reference : int
+        Number of patterns in that mean.
+    kpix : float
+        Calibration, 1/A per pixel.
+    beam : (float, float)
+        Direct beam (x, y) in pixels (the calibrated origin).
+    detectors : list of Detector
+    n_spots : int
+        Strongest spots used for strain.
+    half_window : int
+        Half size (pixels) of the spot fitting windows.
+    sigma : float
+        Starting width (pixels) of the spot fits.
+    radial_range : (float, float), optional
+        Range of the masked radial profile (1/A); default from just outside
+        the direct beam's window to the inscribed circle of the detector.
+    n_sigma : float
+        Detection threshold of reference spots.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ValueError
+        When fewer than two non-collinear spots are found (no strain can be
+        measured from that region).
+    """
+    m = np.asarray(reference_mean, float)
+    off, _ = find_reference_spots(m, beam, n_reference, half_window, n_sigma)
+    if len(off) < 2:
+        raise ValueError(
+            f"Only {len(off)} diffraction spot(s) found in the reference region's "
+            "mean pattern: choose a region of the crystal (reference=...) or "
+            "lower n_sigma."
+        )
+    strain = off[: int(n_spots)]
+    g = strain / np.hypot(strain[:, :1], strain[:, 1:])
+    cross = np.abs(g[:, None, 0] * g[None, :, 1] - g[:, None, 1] * g[None, :, 0])
+    if cross.max() < 0.2:
+        raise ValueError(
+            "The strain spots are collinear: a 2D strain tensor needs spots in "
+            "two directions. Increase n_spots or choose another region."
+        )
+    ky, kx = m.shape
+    yy, xx = np.indices(m.shape)
+    kxv, kyv = (xx - beam[0]) * kpix, (yy - beam[1]) * kpix
+    if radial_range is None:
+        rmax = min(beam[0], beam[1], kx - 1 - beam[0], ky - 1 - beam[1])
+        radial_range = ((half_window + 3) * kpix, rmax * kpix)
+    lo, hi = radial_range
+    if not (0 <= lo < hi):
+        raise ValueError(
+            f"radial_range must be (low, high) in 1/A, got {radial_range}."
+        )
+    edges = np.arange(lo, hi + 0.25 * kpix, 0.5 * kpix)
+    # refine the spot positions on the mean pattern for the lattice basis
+    fit = fit_spots(m[None] * max(n_reference, 1), beam, off, half_window)[0]
+    good = fit[1:, 8] > 0
+    refined = np.where(good[:, None], fit[1:, :2] - fit[:1, :2], off)
+    basis = refined
+    # mask the matrix's spots out to 2.5 widths (96 % of a spot)
+    mr = max(2.5 * float(sigma), 1.5)
+    excl = lattice_mask(xx, yy, beam, basis, mr)
+    for o in refined:
+        excl |= np.hypot(xx - beam[0] - o[0], yy - beam[1] - o[1]) <= mr
+    ptr, col, nd, npd = build_accumulator(kxv, kyv, detectors)
+    keep = ~excl
+    r = np.hypot(kxv, kyv)
+    b = np.floor((r - edges[0]) / (0.5 * kpix)).astype(int)
+    nb = len(edges) - 1
+    inr = keep & (r >= edges[0]) & (b < nb)
+    npb = np.bincount(b[inr], minlength=nb).astype(float)
+    return Plan(
+        tuple(float(v) for v in beam),
+        strain,
+        int(half_window),
+        int(half_window) + 2,
+        float(sigma),
+        list(detectors),
+        edges,
+        ptr,
+        col,
+        nd + 2 * nb,
+        np.concatenate([npd, npb, npb]),
+        float(kpix),
+        refined,
+        keep,
+        nd,
+    )
+
+
+def _block(block, plan):
+    spots = fit_spots(
+        block,
+        plan.beam,
+        plan.offsets,
+        plan.half_window,
+        plan.beam_half_window,
+        plan.sigma,
+    )
+    acc = accumulate(block, plan.ptr, plan.col, plan.n_det)
+    nb = (plan.n_out - plan.n_det) // 2
+    prof = radial_profiles(
+        block,
+        spots[..., 0, :2],
+        plan.beam,
+        plan.keep,
+        plan.edges[0] / plan.kpix,
+        0.5,
+        nb,
+    )
+    lead = block.shape[:-2]
+    return np.concatenate([spots.reshape(lead + (-1,)), acc, prof], axis=-1)
+
+
+def process(data, plan):
+    """Measure every pattern of ``data`` (..., ky, kx) according to ``plan``.
+
+    Parameters
+    ----------
+    data : numpy.ndarray or dask.array.Array
+    plan : Plan
+
+    Returns
+    -------
+    numpy.ndarray or dask.array.Array, shape (..., plan.n_fields)
+        Lazy for dask input (one ``map_blocks``; patterns are read once).
+    """
+    if isinstance(data, da.Array):
+        nd = data.ndim
+        if len(data.chunks[-1]) > 1 or len(data.chunks[-2]) > 1:
+            data = data.rechunk({nd - 2: -1, nd - 1: -1})
+        return da.map_blocks(
+            _block,
+            data,
+            plan,
+            dtype=float,
+            drop_axis=[nd - 2, nd - 1],
+            new_axis=[nd - 2],
+            chunks=data.chunks[:-2] + ((plan.n_fields,),),
+            meta=np.empty((0,) * (nd - 1)),
+        )
+    return _block(np.asarray(data), plan)
+
+
+def split(table, plan):
+    """Split the output of :func:`process` into its parts.
+
+    Returns
+    -------
+    spots : (..., n + 1, 9), detectors : (..., n_det), profiles : (..., n_bins)
+    """
+    n = (len(plan.offsets) + 1) * NF
+    nd = len(plan.detectors)
+    spots = table[..., :n].reshape(table.shape[:-1] + (len(plan.offsets) + 1, NF))
+    return spots, table[..., n : n + nd], table[..., n + nd :]
+
+
+def default_detectors(kpix, beam_radius_px, adf=None):
+    """Bright field inside the direct beam, ADF outside the spots' reach."""
+    bf = Detector("BF", "disk", 0.0, beam_radius_px * kpix)
+    lo, hi = adf if adf is not None else (0.6, 1.5)
+    return [bf, Detector("ADF", "annulus", lo, hi)]

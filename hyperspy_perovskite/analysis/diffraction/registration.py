@@ -1,0 +1,118 @@
+"""Sub-pixel registration of small scan images (virtual images between scans).
+
+Phase correlation (:func:`skimage.registration.phase_cross_correlation`,
+unnormalised, robust to shot noise) and the previous frame's offset give
+two starts; the shift is then refined by Gauss-Newton (Lucas-Kanade)
+least squares on the overlap of the two images, without apodisation, which
+biases small scans towards zero shift. The reference is interpolated with
+cubic splines; the residual scatter gives the shift's covariance.
+"""
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["register_series"]
+
+
+def _refine(ref, img, d0, n_iter=20):
+    d = np.array(d0, float)
+    ny, nx = ref.shape
+    yy, xx = np.mgrid[:ny, :nx].astype(float)
+    cov = np.full((2, 2), np.nan)
+    y = a = coef = jac = None
+    for _ in range(n_iter):
+        if not np.all(np.isfinite(d)) or np.abs(d).max() > 0.25 * min(ref.shape):
+            return d, cov, False, np.inf
+        # model: img(p) = a + b * ref(p + d)  (d = sample offset, scan px)
+        coords = np.array([yy + d[0], xx + d[1]])
+        r = ndimage.map_coordinates(ref, coords, order=3, mode="nearest")
+        gy = ndimage.map_coordinates(
+            np.gradient(ref, axis=0), coords, order=3, mode="nearest"
+        )
+        gx = ndimage.map_coordinates(
+            np.gradient(ref, axis=1), coords, order=3, mode="nearest"
+        )
+        m = int(np.ceil(np.abs(d).max())) + 1
+        sl = (slice(m, ny - m), slice(m, nx - m))
+        if ny - 2 * m < 2 or nx - 2 * m < 2:
+            return d, cov, False, np.inf
+        a = np.column_stack(
+            [np.ones(r[sl].size), r[sl].ravel(), gy[sl].ravel(), gx[sl].ravel()]
+        )
+        y = img[sl].ravel()
+        # linearise in d around the current estimate, with gain b
+        coef, *_ = np.linalg.lstsq(a[:, :2], y, rcond=None)
+        jac = np.column_stack([a[:, 0], a[:, 1], coef[1] * a[:, 2], coef[1] * a[:, 3]])
+        res = y - a[:, :2] @ coef
+        step, *_ = np.linalg.lstsq(jac, res, rcond=None)
+        d += step[2:]
+        if np.abs(step[2:]).max() < 1e-4:
+            break
+    res = y - a[:, :2] @ coef
+    s2 = (res**2).sum() / max(len(y) - 4, 1)
+    try:
+        full = np.linalg.inv(jac.T @ jac) * s2
+        cov = full[2:, 2:]
+    except np.linalg.LinAlgError:
+        return d, cov, False, np.inf
+    return d, cov, True, s2
+
+
+def register_series(frames, sigma=1.0, upsample=20):
+    """Sample offsets of every frame relative to the first, with uncertainties.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray, shape (t, ny, nx)
+        Virtual images, one per scan.
+    sigma : float
+        Gaussian low-pass (pixels) applied to all frames first.
+    upsample : int
+        Sub-pixel factor of the phase-correlation start.
+
+    Returns
+    -------
+    offsets : numpy.ndarray, shape (t, 2)
+        ``(dy, dx)`` in scan pixels: the sample point under scan position
+        ``p`` in frame ``t`` is ``p + offsets[t]`` of frame 0's frame.
+    std : numpy.ndarray, shape (t, 2)
+    ok : numpy.ndarray of bool, shape (t,)
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.diffraction.registration import register_series
+    >>> yy, xx = np.mgrid[:24, :40].astype(float)
+    >>> f = lambda dy, dx: np.sin((xx + dx) / 3) + np.cos((yy + dy) / 4) + np.sin((xx + dx + yy + dy) / 5)
+    >>> off, std, ok = register_series(np.stack([f(0, 0), f(0.3, -0.7)]), sigma=0)
+    >>> np.round(off[1], 2).tolist()
+    [0.3, -0.7]
+    """
+    from skimage.registration import phase_cross_correlation
+
+    f = np.asarray(frames, float)
+    if sigma:
+        f = np.stack([ndimage.gaussian_filter(v, sigma) for v in f])
+    off = np.zeros((len(f), 2))
+    std = np.zeros((len(f), 2))
+    ok = np.ones(len(f), bool)
+    for i in range(1, len(f)):
+        # starts: phase correlation, and the previous frame's offset (drift is
+        # smooth); the refined start with the smaller residual wins
+        pcc, _, _ = phase_cross_correlation(
+            f[0] - f[0].mean(),
+            f[i] - f[i].mean(),
+            upsample_factor=upsample,
+            normalization=None,
+        )
+        best = None
+        for start in (np.asarray(pcc, float), off[i - 1], np.zeros(2)):
+            if not np.all(np.isfinite(start)):
+                continue
+            d, cov, good, res = _refine(f[0], f[i], start)
+            if good and (best is None or res < best[3]):
+                best = (d, cov, good, res)
+        if best is None:
+            off[i], std[i], ok[i] = np.nan, np.nan, False
+        else:
+            off[i], std[i], ok[i] = best[0], np.sqrt(np.diag(best[1])), True
+    return off, std, ok

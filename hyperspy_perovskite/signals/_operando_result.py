@@ -1,0 +1,371 @@
+"""Result of an operando 4D-STEM analysis: maps, interface tables, timeline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hyperspy_perovskite.analysis.diffraction import interfaces as itf
+from hyperspy_perovskite.results import ResultTable
+from hyperspy_perovskite.validity import Validity
+
+__all__ = ["OperandoAnalysis"]
+
+_COMP = ("exx", "eyy", "exy", "theta")
+_UNITS = {"exx": "", "eyy": "", "exy": "", "theta": "rad"}
+
+
+class OperandoAnalysis:
+    """Everything :meth:`Operando4DSTEM.analyse` measured.
+
+    Attributes
+    ----------
+    strain : dict of str to Signal2D
+        ``exx, eyy, exy, theta`` (time | y, x), NaN where invalid, and
+        ``<name>_std``; strain is dimensionless, theta in rad.
+    phase_maps : dict of str to Signal2D
+        Significance (amplitude / std) of each candidate phase's rings.
+    virtual_images : dict of str to Signal2D
+    drift : Signal1D
+        Sample offset (time | dy, dx) in nm.
+    validity : Validity
+        Of the strain maps (time, y, x).
+    interface_strain, phase_fractions, onsets, timeline : ResultTable
+    """
+
+    def __init__(
+        self,
+        *,
+        signal,
+        strain,
+        validity,
+        ref_std,
+        phases,
+        phase_z,
+        phase_valid,
+        n_sigma_phase,
+        images,
+        beam,
+        offsets,
+        offsets_std,
+        s,
+        geom,
+        times,
+        plan,
+        reference_band,
+    ):
+        self._src = signal
+        self._strain = strain
+        self.validity = validity
+        self.reference_std = ref_std
+        self.phases = phases
+        self._z = phase_z
+        self._zvalid = phase_valid
+        self.n_sigma_phase = float(n_sigma_phase)
+        self._images = images
+        self._beam = beam
+        self.offsets = offsets
+        self.offsets_std = offsets_std
+        self.stack_coordinate = s
+        self.geometry = geom
+        self.times = times
+        self.plan = plan
+        self.reference_band = reference_band
+        self.bias_on = _bias_on(signal)
+
+    # ------------------------------------------------------------------ maps
+    def _series(self, data, title, quantity, validity=None):
+        out = self._src._image_series(data, title=title, quantity=quantity)
+        if validity is not None:
+            validity.to_metadata(out.metadata)
+        return out
+
+    @property
+    def strain(self):
+        out = {}
+        for i, c in enumerate(_COMP):
+            unit = f" ({_UNITS[c]})" if _UNITS[c] else ""
+            v = self.validity.apply(self._strain[..., i])
+            e = self.validity.apply(self._strain[..., 4 + i])
+            out[c] = self._series(v, f"Strain {c}", f"{c}{unit}", self.validity)
+            out[f"{c}_std"] = self._series(
+                e, f"Std of {c}", f"{c} std{unit}", self.validity
+            )
+        return out
+
+    @property
+    def present(self):
+        """``{phase: bool array (time, y, x)}``: significant rings, and the best candidate.
+
+        Ring positions of different phases may nearly coincide at the
+        detector's resolution; each pattern is given to the candidate whose
+        rings are the most significant (one product phase per position).
+        """
+        z = np.where(np.isfinite(self._z), self._z, -np.inf)
+        best = np.argmax(z, axis=-1) if z.shape[-1] else None
+        return {
+            p: (z[..., i] > self.n_sigma_phase) & self._zvalid & (best == i)
+            for i, p in enumerate(self.phases)
+        }
+
+    @property
+    def phase_maps(self):
+        return {
+            p: self._series(
+                self._z[..., i], f"{p} ring significance", "Significance (std)"
+            )
+            for i, p in enumerate(self.phases)
+        }
+
+    @property
+    def virtual_images(self):
+        return {
+            k: self._series(v, f"Virtual {k}", "Intensity (counts)")
+            for k, v in self._images.items()
+        }
+
+    @property
+    def beam_position(self):
+        """Fitted direct beam (x, y) per pattern in pixels, as two image series."""
+        return {
+            n: self._series(self._beam[..., i], f"Direct beam {n}", f"{n} (px)")
+            for i, n in enumerate(("x", "y"))
+        }
+
+    @property
+    def drift(self):
+        s = self._src._drift_signal(self.offsets)
+        return s
+
+    # ---------------------------------------------------------------- tables
+    def _tables(self, interface_width, phase_width, halide):
+        t = self.times
+        pristine = (
+            t < self.bias_on if np.isfinite(self.bias_on) else np.zeros(t.size, bool)
+        )
+        rows = {k: [] for k in ("interface", "time", "n")}
+        cols, std = {}, {}
+        strain_at = {}
+        for name, pos in self.geometry.interfaces.items():
+            rows["interface"] += [name] * t.size
+            rows["time"] += list(t)
+            for i, c in enumerate(_COMP):
+                v = self.validity.apply(self._strain[..., i])
+                m, e, n, _ = itf.band_mean(
+                    v,
+                    self._strain[..., 4 + i],
+                    self.stack_coordinate,
+                    pos,
+                    interface_width / 2,
+                    self.reference_std[:, i],
+                )
+                cols.setdefault(c, []).extend(m)
+                std.setdefault(c, []).extend(e)
+                pre, pre_e = _weighted(m[pristine], e[pristine])
+                cols.setdefault(f"{c}_pristine", []).extend([pre] * t.size)
+                std.setdefault(f"{c}_pristine", []).extend([pre_e] * t.size)
+                cols.setdefault(f"{c}_bias", []).extend(m - pre)
+                std.setdefault(f"{c}_bias", []).extend(np.sqrt(e**2 + pre_e**2))
+                strain_at[(name, c)] = (m, e)
+            rows["n"] += list(n)
+        units = {c: _UNITS[c] for c in _COMP}
+        units.update(
+            {f"{c}_{k}": _UNITS[c] for c in _COMP for k in ("pristine", "bias")}
+        )
+        units["time"] = "s"
+        self.interface_strain = ResultTable(
+            {**rows, **cols},
+            units=units,
+            std=std,
+            title="Strain at interfaces",
+            description=(
+                f"Inverse-variance mean over valid positions within {interface_width / 2:g} nm "
+                "of each interface (drift-corrected); *_pristine: mean over scans before "
+                "the bias switch-on; *_bias: the change the bias added."
+            ),
+        )
+        self._phase_tables(phase_width, pristine)
+        self._timeline(strain_at, halide)
+
+    def _phase_tables(self, phase_width, pristine):
+        t = self.times
+        rows = {k: [] for k in ("interface", "phase", "time", "fraction", "n")}
+        fstd = []
+        on = {
+            k: []
+            for k in (
+                "interface",
+                "phase",
+                "onset_after",
+                "onset_at",
+                "onset_after_bias",
+                "onset_at_bias",
+            )
+        }
+        self._fractions = {}
+        for name, pos in self.geometry.interfaces.items():
+            for p, pres in self.present.items():
+                f, e, n = itf.band_fraction(
+                    pres, self._zvalid, self.stack_coordinate, pos, phase_width / 2
+                )
+                self._fractions[(name, p)] = (f, e)
+                rows["interface"] += [name] * t.size
+                rows["phase"] += [p] * t.size
+                rows["time"] += list(t)
+                rows["fraction"] += list(f)
+                rows["n"] += list(n)
+                fstd += list(e)
+                o = itf.onset(t, f, n, pristine) if pristine.any() else None
+                on["interface"].append(name)
+                on["phase"].append(p)
+                a, b = (o[1], o[2]) if o else (np.nan, np.nan)
+                on["onset_after"].append(a)
+                on["onset_at"].append(b)
+                on["onset_after_bias"].append(a - self.bias_on)
+                on["onset_at_bias"].append(b - self.bias_on)
+        self.phase_fractions = ResultTable(
+            rows,
+            units={"time": "s"},
+            std={"fraction": fstd},
+            title="Phase fractions at interfaces",
+            description=f"Fraction of valid positions within {phase_width / 2:g} nm of each "
+            f"interface whose rings exceed {self.n_sigma_phase:g} std; binomial std.",
+        )
+        self.onsets = ResultTable(
+            on,
+            units={k: "s" for k in on if k.startswith("onset")},
+            title="Phase onsets",
+            description="First scan whose fraction exceeds the pristine baseline by 3 std: "
+            "the onset lies in (onset_after, onset_at]; *_bias relative to the switch-on. "
+            "NaN: never significant, or no pristine scan.",
+        )
+
+    def _timeline(self, strain_at, halide):
+        from hyperspy_perovskite.stimulus import has_record, stimulus_channels
+
+        t = self.times
+        cols = {"time": t}
+        units = {"time": "s"}
+        std = {}
+        if has_record(self._src):
+            ch = stimulus_channels(self._src)
+            for name, sig in ch.items():
+                q = sig.metadata.Signal.quantity
+                cols[name] = sig.data
+                units[name] = q[q.find("(") + 1 : -1] if "(" in q else ""
+            v = [
+                n
+                for n, s in ch.items()
+                if s.metadata.Signal.quantity.startswith("voltage")
+            ]
+            i = [
+                n
+                for n, s in ch.items()
+                if s.metadata.Signal.quantity.startswith("current")
+            ]
+            if v and i:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    r = cols[v[0]] / np.where(cols[i[0]] != 0, cols[i[0]], np.nan)
+                cols["resistance"], units["resistance"] = r, "Ohm"
+        for (name, c), (m, e) in strain_at.items():
+            if c == "exx" or c == "eyy":
+                cols[f"{c} {name}"], std[f"{c} {name}"] = m, e
+        for (name, p), (f, e) in self._fractions.items():
+            cols[f"{p} fraction {name}"], std[f"{p} fraction {name}"] = f, e
+        if halide is not None:
+            from hyperspy_perovskite.units import axis_values
+
+            th = axis_values(
+                halide.axes_manager.signal_axes[0], "s", name="halide time axis"
+            )
+            cols["halide"] = np.interp(
+                t, th, np.asarray(halide.data, float), left=np.nan, right=np.nan
+            )
+            units["halide"] = str(halide.metadata.get_item("Signal.quantity", ""))
+        self.timeline = ResultTable(
+            cols, units=units, std=std, title="Operando timeline"
+        )
+
+    # ------------------------------------------------------------- profiles
+    def strain_profiles(self, component="exx", bin_width=1.0):
+        """Strain across the stack (time | distance along the stack in nm)."""
+        import hyperspy.api as hs
+
+        i = _COMP.index(component)
+        edges = np.arange(0.0, self.geometry.length + bin_width, bin_width)
+        v = self.validity.apply(self._strain[..., i])
+        m, e = itf.profile_along_stack(
+            v, self._strain[..., 4 + i], self.stack_coordinate, edges
+        )
+        s = hs.signals.Signal1D(np.stack([m, e], axis=1))
+        ax = s.axes_manager.signal_axes[0]
+        ax.name, ax.units, ax.scale, ax.offset = "stack", "nm", bin_width, bin_width / 2
+        tn = s.axes_manager.navigation_axes
+        tn[0].name = "value, std"
+        tn[1].update_from(
+            self._src.axes_manager.navigation_axes[2],
+            ("name", "units", "scale", "offset"),
+        )
+        s.metadata.General.title = f"{component} across the stack"
+        return s
+
+    # ---------------------------------------------------------------- figure
+    def plot_timeline(self, interfaces=None, phases=None, fig=None):
+        """Electrical record, interface strain and phase fractions on one time axis."""
+        from hyperspy_perovskite.signals._operando_plot import plot_timeline
+
+        return plot_timeline(self, interfaces, phases, fig)
+
+    # --------------------------------------------------------------- storage
+    def to_signal(self):
+        """All maps in one signal (time, quantity | y, x) with tables and validity.
+
+        Survives ``save``/``load`` (.hspy, .zspy); :meth:`tables_from_signal`
+        reads the tables back.
+        """
+        import hyperspy.api as hs
+
+        maps = [self.validity.apply(self._strain[..., i]) for i in range(8)]
+        names = list(_COMP) + [f"{c}_std" for c in _COMP]
+        maps += [self._z[..., i] for i in range(len(self.phases))]
+        names += [f"{p}_significance" for p in self.phases]
+        s = hs.stack(
+            [self._series(m, n, n) for m, n in zip(maps, names, strict=True)],
+            new_axis_name="quantity",
+            show_progressbar=False,
+        )
+        s.metadata.General.title = "Operando 4D-STEM analysis"
+        self.validity.to_metadata(s.metadata)
+        ResultTable({"quantity": names}, title="Quantities").to_metadata(
+            s.metadata, "Quantities"
+        )
+        for n in ("interface_strain", "phase_fractions", "onsets", "timeline"):
+            getattr(self, n).to_metadata(s.metadata, n.capitalize())
+        return s
+
+    @staticmethod
+    def tables_from_signal(signal):
+        """``{name: ResultTable}`` stored by :meth:`to_signal`."""
+        return {
+            n: ResultTable.from_metadata(signal.metadata, n.capitalize())
+            for n in ("interface_strain", "phase_fractions", "onsets", "timeline")
+        }
+
+
+def _weighted(m, e):
+    ok = np.isfinite(m) & np.isfinite(e) & (e > 0)
+    if not ok.any():
+        return np.nan, np.nan
+    w = 1.0 / e[ok] ** 2
+    return float((m[ok] * w).sum() / w.sum()), float(np.sqrt(1.0 / w.sum()))
+
+
+def _bias_on(signal):
+    from hyperspy_perovskite.stimulus import bias_switch_on_time
+
+    try:
+        return float(bias_switch_on_time(signal))
+    except ValueError:
+        return np.nan
+
+
+_ = Validity  # re-exported type of the ``validity`` attribute
