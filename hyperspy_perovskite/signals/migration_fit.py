@@ -363,6 +363,66 @@ def _resolution(profile, resolution, kind):
     return r
 
 
+def _length_correlation(s, comp, offset, x1, x2):
+    """Correlation of the fitted ``drift_distance`` and ``length`` per profile.
+
+    From the weighted Jacobian of the model at the fitted values over the
+    fitted channels (numerical derivatives of the component), ``(J^T W J)^-1``
+    with the free parameters ``c_bulk``, ``drift_distance``, ``length`` (and
+    the ``Offset``).
+    """
+    from hyperspy_perovskite.components._profile_common import profile_slice
+
+    xx, _ = profile_slice(s, x1, x2, False)
+    names = [p.name for p in comp.parameters]
+    vals = {
+        n: np.asarray(parameter_arrays(p)[0], float)
+        for n, p in zip(names, comp.parameters, strict=True)
+    }
+    nav = np.shape(vals["length"])
+
+    def f(v):
+        if nav == ():
+            saved = {n: p.value for n, p in zip(names, comp.parameters, strict=True)}
+            for n, p in zip(names, comp.parameters, strict=True):
+                p.value = float(v[n])
+            try:
+                return comp.function(xx)
+            finally:
+                for n, p in zip(names, comp.parameters, strict=True):
+                    p.value = saved[n]
+        return comp.function_nd(xx, [v[n] for n in names])
+
+    cols = []
+    for n in ("c_bulk", "drift_distance", "length"):
+        h = 1e-6 * np.maximum(np.abs(vals[n]), 1e-3)
+        up, dn = dict(vals), dict(vals)
+        up[n], dn[n] = vals[n] + h, vals[n] - h
+        hh = np.asarray(h)[..., None] if nav else h
+        cols.append((f(up) - f(dn)) / (2 * hh))
+    if offset is not None:
+        cols.append(np.ones_like(cols[0]))
+    J = np.stack(cols, axis=-1)  # (..., n_channels, n_params)
+    var = s.metadata.get_item("Signal.Noise_properties.variance")
+    if var is None:
+        w = np.ones(J.shape[:-1])
+    else:
+        v = var.data if hasattr(var, "data") else var
+        ax = s.axes_manager.signal_axes[0]
+        i1, i2 = ax.value_range_to_indices(x1, x2)
+        v = np.broadcast_to(np.asarray(v, dtype=float), s.data.shape)[..., i1:i2]
+        v = np.asarray(v.compute() if hasattr(v, "compute") else v, float)
+        w = 1.0 / np.maximum(v, 1e-300)
+    A = np.einsum("...ci,...c,...cj->...ij", J, w, J)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        try:
+            cov = np.linalg.inv(A)
+        except np.linalg.LinAlgError:
+            return np.zeros(nav)
+        rho = cov[..., 1, 2] / np.sqrt(cov[..., 1, 1] * cov[..., 2, 2])
+    return np.nan_to_num(rho)
+
+
 def _times(profile, time, required):
     """Bias time(s) in s: a scalar, a navigation-shaped array, or (``None``)
     the values of the profile's one navigation axis in s."""
@@ -814,8 +874,13 @@ def fit_migration_profile(
         v = d * 1e-9 / tt
         q["velocity"] = MigrationQuantity(v, d_e * 1e-9 / tt, "m/s", "d / t")
         lam = np.where(d > 0, sl**2 / (4 * np.where(d > 0, d, 1)), np.inf)
-        lam_e = lam * np.sqrt((2 * sl_e / sl) ** 2 + (d_e / np.where(d > 0, d, 1)) ** 2)
-        q["decay_length"] = MigrationQuantity(lam, lam_e, "nm", "D / v")
+        # lambda = s^2 / (4 d): the fitted s and d are correlated
+        rho = _length_correlation(s, comp, offset, x1, x2)
+        rs, rd = 2 * sl_e / sl, d_e / np.where(d > 0, d, 1)
+        lam_e = lam * np.sqrt(np.maximum(rs**2 + rd**2 - 2 * rho * rs * rd, 0.0))
+        q["decay_length"] = MigrationQuantity(
+            lam, lam_e, "nm", "D / v (covariance of s and d included)"
+        )
         if field is not None:
             mu = v / field
             mu_e = d_e * 1e-9 / tt / field
