@@ -507,9 +507,38 @@ def tile_origins(length, tile, step):
     return np.arange(0, length - tile + 1, step)
 
 
-def _power_and_std(frames, oy, ox, bands, workers):
-    raw = fringe_power_frames(frames, oy, ox, bands.window, bands.weights, workers)
+def _power_and_std(frames, oy, ox, bands, workers, shifts=None):
+    if shifts is None:
+        raw = fringe_power_frames(frames, oy, ox, bands.window, bands.weights, workers)
+    else:
+        # drift-following tiles: each frame's grid moves with the specimen
+        shifts = np.asarray(shifts).reshape(frames.shape[0], 2)
+        raw = np.concatenate(
+            [
+                fringe_power_frames(
+                    frames[i : i + 1],
+                    oy - shifts[i, 0],
+                    ox - shifts[i, 1],
+                    bands.window,
+                    bands.weights,
+                    workers,
+                )
+                for i in range(frames.shape[0])
+            ]
+        )
     return combine_bands(raw, bands)
+
+
+def _drift_grid(length, tile, step, sh):
+    """Tile origins (reference frame) that stay inside every shifted frame."""
+    lo = max(0, int(sh.max()))
+    hi = length - tile + min(0, int(sh.min()))
+    if hi < lo:
+        raise ValueError(
+            f"The drift ({sh.min():g} to {sh.max():g} px) leaves no {tile}-px tile "
+            "inside every frame."
+        )
+    return np.arange(lo, hi + 1, step)
 
 
 def fringe_power(
@@ -523,6 +552,7 @@ def fringe_power(
     workers=None,
     directions=None,
     angular_width=15.0,
+    shifts=None,
 ):
     """Fringe power and its uncertainty vs time (numpy or dask, lazy stays lazy).
 
@@ -545,6 +575,12 @@ def fringe_power(
     directions, angular_width
         Spot directions (degrees, mod 180) and sector half-width, see
         :func:`band_weights`.
+    shifts : numpy.ndarray, shape (t, 2), optional
+        Drift shifts (y, x) in pixels that move each frame onto the reference
+        (:func:`hyperspy_perovskite.analysis.drift.estimate_shifts`): the
+        tiles follow the specimen (their origins move by the rounded shift;
+        the power of a tile does not depend on a sub-pixel shift), so no
+        frame has to be resampled. Only tiles inside every frame are kept.
 
     Returns
     -------
@@ -578,11 +614,20 @@ def fringe_power(
     bands = band_weights(
         (h, w), pixel_size, d_spacings, tolerance, background, directions, angular_width
     )
-    oy = tile_origins(Y, h, step[0])
-    ox = tile_origins(X, w, step[1])
+    if shifts is None:
+        oy = tile_origins(Y, h, step[0])
+        ox = tile_origins(X, w, step[1])
+        sh = None
+    else:
+        sh = np.round(np.asarray(shifts, dtype=float)).astype(np.int64)
+        if sh.shape != (T, 2):
+            raise ValueError(f"shifts must have shape ({T}, 2), got {sh.shape}.")
+        oy = _drift_grid(Y, h, step[0], sh[:, 0])
+        ox = _drift_grid(X, w, step[1], sh[:, 1])
     nb = bands.d_spacings.size
     if isinstance(data, da.Array):
         data = data.rechunk({1: -1, 2: -1})
+        sh_arg = None if sh is None else da.from_array(sh, chunks=(data.chunks[0], 2))
         # axes 1 and 2 (one chunk each) become the tile rows and columns: no
         # drop_axis, which would make dask copy every block first
         return da.map_blocks(
@@ -592,9 +637,10 @@ def fringe_power(
             ox,
             bands,
             workers,
+            *(() if sh_arg is None else (sh_arg[:, :, None],)),
             dtype=float,
             new_axis=[3, 4],
             chunks=(data.chunks[0], (len(oy),), (len(ox),), (nb,), (2,)),
             meta=np.empty((0, 0, 0, 0, 0)),
         )
-    return _power_and_std(data, oy, ox, bands, workers)
+    return _power_and_std(data, oy, ox, bands, workers, sh)

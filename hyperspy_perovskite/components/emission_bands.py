@@ -67,7 +67,7 @@ def _g_numpy(d, sigma, tau):
     return np.where(z >= 0, pos, neg)
 
 
-@njit(cache=False, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy")
 def _erfcx(z):
     """Scaled complementary error function ``exp(z^2) erfc(z)`` for z >= 0."""
     if z < 25.0:
@@ -76,7 +76,7 @@ def _erfcx(z):
     return (1.0 - 0.5 * iz2 * (1.0 - 1.5 * iz2 * (1.0 - 2.5 * iz2))) / (z * _SQRTPI)
 
 
-@njit(cache=False, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy")
 def _g_and_partials(d, sigma, tau):
     """``g``, ``dg/dd``, ``dg/dsigma``, ``dg/dtau`` (see the module doc).
 
@@ -101,16 +101,16 @@ def _g_and_partials(d, sigma, tau):
 
 
 # ------------------------------------------------------- asymmetric band
-@njit(cache=False, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def asymmetric_emission_kernel(x, P, o, grad, c):
     """``A / tau g(s (centre - x); sigma, tau)``, parameters (A, centre,
-    sigma, tau, s); ``s`` (fixed) is -1 for a tail towards lower x, +1
-    towards higher x."""
+    sigma, tau); ``s = c[0]`` (the fixed ``s`` parameter, a constant of the
+    kernel) is -1 for a tail towards lower x, +1 towards higher x."""
     A = P[o]
     centre = P[o + 1]
     sigma = P[o + 2]
     tau = P[o + 3]
-    s = P[o + 4]
+    s = c[0]
     g, dd, ds, dt = _g_and_partials(s * (centre - x), sigma, tau)
     it = 1.0 / tau
     f = A * g * it
@@ -118,7 +118,6 @@ def asymmetric_emission_kernel(x, P, o, grad, c):
     grad[o + 1] = s * A * dd * it
     grad[o + 2] = A * ds * it
     grad[o + 3] = A * (dt * it - g * it * it)
-    grad[o + 4] = 0.0
     return f
 
 
@@ -203,7 +202,7 @@ class AsymmetricEmission(Expression):
 
 
 # ---------------------------------------------------- continuous Urbach tail
-@njit(cache=False, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def continuous_urbach_kernel(x, P, o, grad, c):
     """``A g(x - E0; sigma, Eu)``, parameters (A, E0, Eu, sigma)."""
     A = P[o]
@@ -287,7 +286,7 @@ class ContinuousUrbachTail(Expression):
 
 
 # ------------------------------------------------------ wavelength offset
-@njit(cache=False, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def wavelength_offset_kernel(x, P, o, grad, c):
     """``offset * c[0] / x^2``, parameter (offset,); linear."""
     b = c[0] / (x * x)
@@ -349,9 +348,10 @@ def _register():
     register_kernel(
         AsymmetricEmission,
         asymmetric_emission_kernel,
-        ("A", "centre", "sigma", "tau", "s"),
+        ("A", "centre", "sigma", "tau"),
         position="centre",
         amplitude="A",
+        constants=lambda c: (float(c.s.value),),
         proportional_to="A",
     )
     register_kernel(

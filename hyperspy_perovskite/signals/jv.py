@@ -38,6 +38,13 @@ from hyperspy_perovskite.units import UnitError, axis_values, parse_quantity
 __all__ = ["JVCurve", "LazyJVCurve", "STRUCTURAL_REASONS"]
 
 _J_UNIT = "mA/cm^2"
+
+
+def _opt(name):
+    """A common-option entry for a method docstring (8-space indentation)."""
+    return OPTIONS_PARAMETERS[name].replace("\n", "\n" + " " * 8)
+
+
 #: Reasons that make a curve unusable for figures of merit (bits of REASONS).
 STRUCTURAL_REASONS = tuple(range(len(_jv.REASONS)))
 
@@ -245,7 +252,7 @@ class JVCurve(Signal1D):
         out.set_device(area=a)
         return None if inplace else out
 
-    to_current_density.__doc__ %= OPTIONS_PARAMETERS["inplace"]
+    to_current_density.__doc__ %= _opt("inplace")
 
     # -- figures of merit ----------------------------------------------------------
     def figures_of_merit(
@@ -333,9 +340,9 @@ class JVCurve(Signal1D):
         return JVFiguresOfMerit.from_arrays(values, self, opts, criteria)
 
     figures_of_merit.__doc__ %= (
-        OPTIONS_PARAMETERS["show_progressbar"],
-        OPTIONS_PARAMETERS["lazy_output"],
-        OPTIONS_PARAMETERS["num_workers"],
+        _opt("show_progressbar"),
+        _opt("lazy_output"),
+        _opt("num_workers"),
     )
 
     def _noise_sigma(self, sigma, factor):
