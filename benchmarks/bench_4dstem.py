@@ -133,7 +133,7 @@ def pyxem_route(path, n_patterns):
 
 
 def _run(stage, *args):
-    code = (
+    code = (  # noqa: UP031
         "import json, sys, resource; sys.path.insert(0, %r); import bench_4dstem as b; "
         "out = getattr(b, %r)(*%r); "
         "out['peak_rss_gb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2; "

@@ -177,6 +177,8 @@ def test_real_window_stays_responsive_and_screenshots(tmp_path):
     finally:
         xvfb.terminate()
         xvfb.wait(10)
+    if 'Could not load the Qt platform plugin "xcb"' in proc.stderr:
+        pytest.skip("Qt's xcb platform needs libxcb-icccm4, -keysyms1, -xinerama0")
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     assert lines, proc.stdout[-3000:] + proc.stderr[-3000:]
     state = json.loads(lines[-1][len("RESULT ") :])
