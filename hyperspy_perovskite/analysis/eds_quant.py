@@ -111,16 +111,30 @@ def _cl_weight(intensities, k_factors):
 
 
 def _iterate(first, update, max_iterations, tol):
+    """Fixed-point iteration of weight fractions ``(n, ...)``; bins that do
+    not converge (noise: negative or vanishing intensities) become NaN with
+    a warning, never a number that is not a solution."""
     w = first()
+    done = np.zeros(w.shape[1:], dtype=bool)
     for _ in range(max_iterations):
         w_new = update(w)
-        if np.nanmax(np.abs(w_new - w), initial=0.0) < tol:
-            return w_new
+        with np.errstate(invalid="ignore"):
+            done = np.all(np.abs(w_new - w) < tol, axis=0)
         w = w_new
-    raise RuntimeError(
-        f"The absorption correction did not converge in {max_iterations} "
-        "iterations: check the thickness (nm) and the take-off angle."
-    )
+        if done.all():
+            return w
+    bad = ~done & np.all(np.isfinite(w), axis=0)
+    if bad.any():
+        import warnings
+
+        warnings.warn(
+            f"The absorption correction did not converge in {max_iterations} "
+            f"iterations in {int(bad.sum())} of {bad.size} bins (noisy or "
+            "negative intensities): they are NaN. Check the thickness (nm).",
+            UserWarning,
+            stacklevel=3,
+        )
+    return np.where(done, w, np.nan)
 
 
 def cliff_lorimer_absorption(
