@@ -1,0 +1,76 @@
+"""The compiled code goes to a user cache folder keyed by the sources."""
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+import hyperspy_perovskite
+from hyperspy_perovskite import _numba_cache as nc
+
+PACKAGE = Path(hyperspy_perovskite.__file__).parent
+
+
+def test_cache_dir_honours_numba_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert nc.cache_dir() == tmp_path / "hyperspy_perovskite"
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    default = nc.cache_dir()
+    assert default.name == "numba" and "hyperspy_perovskite" in default.parts
+    assert not default.is_relative_to(PACKAGE)
+
+
+def _make_package(root, body):
+    pkg = root / "userkernels"
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "helpers.py").write_text(body)
+    return pkg
+
+
+def test_fingerprint_follows_every_source_of_the_package(tmp_path, monkeypatch):
+    pkg = _make_package(tmp_path, "SCALE = 2.0\n")
+    (pkg / "kern.py").write_text(
+        "from userkernels.helpers import SCALE\n\ndef k(x):\n    return SCALE * x\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [m for m in sys.modules if m.startswith("userkernels")]:
+        monkeypatch.delitem(sys.modules, name)
+    kern = importlib.import_module("userkernels.kern")
+    first = nc.source_fingerprint([kern.k])
+    assert first == nc.source_fingerprint([kern.k])  # stable
+    (pkg / "helpers.py").write_text("SCALE = 3.0\n")  # a callee's module changed
+    # this process still runs the old code: nothing may be cached under a key
+    with pytest.warns(RuntimeWarning, match="changed after they were imported"):
+        assert nc.source_fingerprint([kern.k]) is None
+    # a new process (a new snapshot) gets a new key
+    from hyperspy_perovskite import _sources
+
+    monkeypatch.delitem(_sources._SNAPSHOTS, pkg)
+    assert nc.source_fingerprint([kern.k]) not in (None, first)
+
+    def interactive(x):  # defined here, in a test module: it has a file
+        return x
+
+    interactive.__module__ = "__main__"
+    assert nc.source_fingerprint([interactive]) is None
+
+
+def test_njit_cached_writes_in_the_cache_folder_only(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))
+    src = tmp_path / "src"
+    pkg = _make_package(
+        src,
+        "from hyperspy_perovskite._numba_cache import njit_cached\n\n"
+        "@njit_cached(nogil=True)\ndef triple(x):\n    return 3 * x\n",
+    )
+    monkeypatch.syspath_prepend(str(src))
+    for name in [m for m in sys.modules if m.startswith("userkernels")]:
+        monkeypatch.delitem(sys.modules, name)
+    helpers = importlib.import_module("userkernels.helpers")
+    assert helpers.triple(2) == 6
+    written = list((cache / "hyperspy_perovskite").rglob("*.nbi"))
+    assert written, "no cache index written"
+    assert not list(pkg.rglob("*.nbi")) and not list(pkg.rglob("*.nbc"))
