@@ -133,12 +133,12 @@ def pyxem_route(path, n_patterns):
 
 
 def _run(stage, *args):
-    code = (
+    code = (  # noqa: UP031
         "import json, sys, resource; sys.path.insert(0, %r); import bench_4dstem as b; "
         "out = getattr(b, %r)(*%r); "
         "out['peak_rss_gb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2; "
         "print('RESULT' + json.dumps(out))"
-    ) % (os.path.dirname(os.path.abspath(__file__)), stage, args)  # noqa: UP031
+    ) % (os.path.dirname(os.path.abspath(__file__)), stage, args)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     line = [x for x in p.stdout.splitlines() if x.startswith("RESULT")]
     if not line:

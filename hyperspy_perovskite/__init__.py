@@ -11,3 +11,15 @@ become available with ``s.set_signal_type(...)`` or
 __version__ = "0.1.0"
 
 __all__ = ["__version__"]
+
+
+def _snapshot_sources():
+    # fingerprint the sources as imported (see hyperspy_perovskite._sources)
+    from pathlib import Path
+
+    from hyperspy_perovskite._sources import snapshot
+
+    snapshot(Path(__file__).parent)
+
+
+_snapshot_sources()

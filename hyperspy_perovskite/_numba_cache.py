@@ -24,7 +24,6 @@ doctest) are compiled without a disk cache.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import sys
@@ -35,6 +34,8 @@ from numba.core.caching import (
     FunctionCache,
     _CacheLocator,
 )
+
+from hyperspy_perovskite._sources import tree_fingerprint
 
 __all__ = ["cache_dir", "njit_cached", "source_fingerprint"]
 
@@ -63,20 +64,6 @@ def cache_dir():
 
     base = AppDirs(appname="hyperspy_perovskite", appauthor=False).user_cache_dir
     return Path(base) / "numba"
-
-
-@functools.cache
-def _hash_tree(root):
-    """SHA-256 of every ``.py`` file under ``root`` (a folder or one file)."""
-    root = Path(root)
-    files = [root] if root.is_file() else sorted(root.rglob("*.py"))
-    h = hashlib.sha256()
-    for path in files:
-        if "__pycache__" in path.parts:
-            continue
-        h.update(str(path.relative_to(root.parent)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 def _source_root(module_name):
@@ -118,8 +105,30 @@ def source_fingerprint(functions):
         roots.add(str(root))
     h = hashlib.sha256(f"numba {numba.__version__} {sys.version}".encode())
     for root in sorted(roots):
-        h.update(_hash_tree(root).encode())
+        digest = tree_fingerprint(root)
+        if digest is None:  # sources changed since import: never cache
+            _warn_changed(root)
+            return None
+        h.update(digest.encode())
     return h.hexdigest()[:24]
+
+
+_WARNED: set = set()
+
+
+def _warn_changed(root):
+    if root in _WARNED:
+        return
+    _WARNED.add(root)
+    import warnings
+
+    warnings.warn(
+        f"The source files under {root} changed after they were imported; "
+        "compiled code is not cached on disk in this session (restart Python "
+        "to use the cache again).",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 class _KeyedLocator(_CacheLocator):

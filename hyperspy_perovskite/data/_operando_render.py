@@ -6,8 +6,9 @@ come from tables; counts are Poisson (numba's generator, one seed per
 pattern so that lazy and eager data agree).
 """
 
-import numba
 import numpy as np
+
+from hyperspy_perovskite._numba_cache import njit_cached
 
 A_AL = 4.0495  # fcc Al, Wyckoff, Crystal Structures vol. 1 (1963)
 
@@ -47,7 +48,7 @@ def _spot_profile(radius, psf):
     return prof, 0.05
 
 
-@numba.njit(cache=False, nogil=True)
+@njit_cached(nogil=True)
 def _render(out, centres, spots, prof, pdr, bg, bdr, seeds):  # pragma: no cover
     n, ny, nx = out.shape
     nprof = prof.size

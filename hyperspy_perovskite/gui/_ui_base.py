@@ -199,7 +199,7 @@ class UIBase:
         self.jobs = [j for j in self.jobs if not j.delivered] + [job]
         return job
 
-    def wait(self, timeout=120):
+    def wait(self, timeout=None):
         """Block until every running action has finished and delivered."""
         for job in list(self.jobs):
             job.wait(timeout)

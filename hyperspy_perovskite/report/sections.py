@@ -59,6 +59,7 @@ BUILTIN_SECTIONS = {
     "cl": "hyperspy_perovskite.report.section_cl:SECTION",
     "insitu": "hyperspy_perovskite.report.section_insitu:SECTION",
     "eds": "hyperspy_perovskite.report.section_eds:SECTION",
+    "jv": "hyperspy_perovskite.report.section_jv:SECTION",
 }
 
 _REGISTERED: dict = {}

@@ -15,8 +15,11 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytest.importorskip("hyperspyui")
 pytest.importorskip("PyQt5")
@@ -81,6 +84,10 @@ def test_launcher_opens_main_window_with_perovskite_menu(tmp_path):
         QT_QPA_PLATFORM="offscreen",
         MPLBACKEND="Agg",
         QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox",
+        # this checkout's package, not another install
+        PYTHONPATH=os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
+        ),
     )
     driver = tmp_path / "driver.py"
     driver.write_text(_DRIVER)

@@ -216,3 +216,33 @@ def test_movie_section_against_simulated_truth(tmp_path):
     assert frac[0, -1] < 0.2 and frac[1, -1] == 1.0
     assert perov < 0.2  # the perovskite fringes fade
     assert 0.7 < pbi2 < 1.3  # PbI2 persists
+
+
+def test_jv_section_against_the_diode_it_was_made_from(tmp_path):
+    """Jsc and Voc of an ideal-diode sweep written as a text export."""
+    v = np.round(np.linspace(1.2, -0.1, 131), 4)
+    jsc, j0, nvt = 22.0, 1e-9, 0.05  # mA/cm², mA/cm², V
+    j = jsc - j0 * (np.exp(v / nvt) - 1)  # photocurrent positive
+    i = -j * 0.07 * 1e-3  # A over 0.07 cm², instrument sign
+    rows = "\n".join(
+        f"{a},{b}" for a, b in zip(np.r_[v, v[::-1]], np.r_[i, i[::-1]], strict=True)
+    )
+    (tmp_path / "cell.csv").write_text(
+        "Area: 0.07 cm2\nVoltage (V),Current (A)\n" + rows
+    )
+    (tmp_path / "e.toml").write_text('[jv]\nfile = "cell.csv"\n')
+    result = build_report(tmp_path / "e.toml", stream=io.StringIO())
+    assert result["failed"] == []
+    data = json.loads(result["json"].read_text())
+    (table,) = [
+        it["table"]
+        for it in data["sections"]["jv"]["items"]
+        if it["kind"] == "table" and "Figures of merit" in it["caption"]
+    ]
+    cols = table["columns"]
+    names = {k.lower(): k for k in cols}
+    jcol = next(k for lk, k in names.items() if lk.startswith("jsc"))
+    vcol = next(k for lk, k in names.items() if lk.startswith("voc"))
+    voc = nvt * np.log(jsc / j0 + 1)
+    np.testing.assert_allclose(np.asarray(cols[jcol], float), jsc, rtol=0.01)
+    np.testing.assert_allclose(np.asarray(cols[vcol], float), voc, atol=0.01)

@@ -19,7 +19,9 @@ def test_edge_intensity_variance_matches_scatter():
     mean = 3e11 * e**-3.2 + np.where(e >= 620, 40.0 * (e / 620) ** -2.5, 0.0)
     counts = rng.poisson(mean, size=(2000, e.size)).astype(float)
     i, v = edge_intensity(e, counts, 620.0, 50.0, (560.0, 615.0))
-    true = (np.where(e >= 620, 40.0 * (e / 620) ** -2.5, 0.0)[(e >= 620) & (e < 670)]).sum()
+    true = (
+        np.where(e >= 620, 40.0 * (e / 620) ** -2.5, 0.0)[(e >= 620) & (e < 670)]
+    ).sum()
     z = (i - true) / np.sqrt(v)
     assert abs(z.mean()) < 0.15 and 0.85 < z.std() < 1.15, (z.mean(), z.std())
 

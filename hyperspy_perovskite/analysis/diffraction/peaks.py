@@ -21,8 +21,9 @@ row).
 
 import math
 
-import numba
 import numpy as np
+
+from hyperspy_perovskite._numba_cache import njit_cached
 
 __all__ = ["SPOT_FIELDS", "fit_spots", "fit_gaussian_window", "find_reference_spots"]
 
@@ -40,7 +41,7 @@ SPOT_FIELDS = (
 NF = len(SPOT_FIELDS)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _solve(a, b):  # pragma: no cover - compiled
     # Gaussian elimination with partial pivoting on small systems (in place)
     n = b.size
@@ -68,7 +69,7 @@ def _solve(a, b):  # pragma: no cover - compiled
     return True
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _edges(n, origin, c, s, e, de_dc, de_ds):  # pragma: no cover - compiled
     # pixel-integrated Gaussian along one axis: E = Phi(u+) - Phi(u-)
     r2 = np.sqrt(2.0)
@@ -82,7 +83,7 @@ def _edges(n, origin, c, s, e, de_dc, de_ds):  # pragma: no cover - compiled
         de_ds[i] = -(up * pp - um * pm) / s
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _normal(win, x0a, y0a, p, jtj, jtr, wx, wy, wr):  # pragma: no cover - compiled
     ny, nx = win.shape
     amp, xc, yc, s, bg = p[0], p[1], p[2], p[3], p[4]
@@ -133,7 +134,7 @@ def _normal(win, x0a, y0a, p, jtj, jtr, wx, wy, wr):  # pragma: no cover - compi
     return chi, 2.0 * dev
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def fit_gaussian_window(win, x0a, y0a, sigma0, out):  # pragma: no cover - compiled
     """Fit one window (2D float array whose [0, 0] pixel is at (x0a, y0a))."""
     ny, nx = win.shape
@@ -213,7 +214,7 @@ def fit_gaussian_window(win, x0a, y0a, sigma0, out):  # pragma: no cover - compi
     _finish(p, jtj, a, b, red, ok, x0a, y0a, nx, ny, out)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _lm(
     win, x0a, y0a, p, jtj, jtr, j2, r2, a, b, trial, wx, wy, wr, chi, dev, lam
 ):  # pragma: no cover
@@ -252,7 +253,7 @@ def _lm(
     return True
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _finish(
     p, jtj, a, b, red, ok, x0a, y0a, nx, ny, out
 ):  # pragma: no cover - compiled
@@ -287,7 +288,7 @@ def _finish(
     )
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _fit_block(block, guess, g0, half, beam_half, sigma0, out):  # pragma: no cover
     n, ky, kx = block.shape
     nspot = g0.shape[0]

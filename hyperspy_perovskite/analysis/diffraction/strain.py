@@ -16,8 +16,9 @@ components through the Jacobian (finite differences of the exact
 decomposition).
 """
 
-import numba
 import numpy as np
+
+from hyperspy_perovskite._numba_cache import njit_cached
 
 __all__ = [
     "STRAIN_FIELDS",
@@ -41,7 +42,7 @@ STRAIN_FIELDS = (
 )
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _decompose(d11, d12, d21, d22, out):  # pragma: no cover - compiled
     det = d11 * d22 - d12 * d21
     # F = D^-T
@@ -59,7 +60,7 @@ def _decompose(d11, d12, d21, d22, out):  # pragma: no cover - compiled
     out[3] = th
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _row_fit(pos, sig, ok, g0, axis, res):  # pragma: no cover - compiled
     # fit p = c + D[axis, 0] g0x + D[axis, 1] g0y; pos[0] is the direct beam
     a = np.zeros((3, 3))
@@ -99,7 +100,7 @@ def _row_fit(pos, sig, ok, g0, axis, res):  # pragma: no cover - compiled
     return n
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _strain_block(
     spots, g0, min_spots, sig_lo, sig_hi, n_sigma, out
 ):  # pragma: no cover

@@ -6,8 +6,9 @@ the profile is a column of one sparse pixel-to-output matrix; a pattern is
 read once and each pixel is added to the outputs it belongs to.
 """
 
-import numba
 import numpy as np
+
+from hyperspy_perovskite._numba_cache import njit_cached
 
 __all__ = ["Detector", "build_accumulator", "accumulate", "radial_profiles"]
 
@@ -104,7 +105,7 @@ def build_accumulator(kx, ky, detectors, bin_edges=None, exclude=None):
     return ptr, col, n_out, np.asarray(npix, float)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _accumulate(flat, ptr, col, out):  # pragma: no cover - compiled
     n, p = flat.shape
     for i in range(n):
@@ -141,7 +142,7 @@ def accumulate(patterns, ptr, col, n_out):
     return out.reshape(lead + (n_out,))
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _radial(flat, ky, kx, centres, beam0, keep, lo, bw, out):  # pragma: no cover
     # out[:, :nb] = sum per bin, out[:, nb:] = sum minus the azimuthal median
     n = flat.shape[0]
