@@ -73,19 +73,22 @@ _UNCALIBRATED = {
 }
 
 # spellings pint does not know (instrument files, LaTeX, spreadsheets)
-_ALIASES = {
+# characters pint does not know, replaced wherever they stand
+_SYMBOLS = {
     "µ": "u",  # micro sign
     "μ": "u",  # Greek mu
     "\u00c5": "angstrom",  # Latin capital A with ring
     "\u212b": "angstrom",  # angstrom sign
-    "ohm": "ohm",
     "Ω": "ohm",
     "°C": "degC",
+    "e⁻": "elementary_charge",
+}
+# whole words of instrument files and spreadsheets (never inside a longer word)
+_WORDS = {
     "deg C": "degC",
     "Degrees C": "degC",
     "Celsius": "degC",
     "e-": "elementary_charge",
-    "e⁻": "elementary_charge",
     "sec": "s",
     "secs": "s",
     "seconds": "s",
@@ -100,6 +103,11 @@ _ALIASES = {
     "microns": "um",
     "micron": "um",
 }
+_WORD_PATTERN = re.compile(
+    r"(?<![\w.])("
+    + "|".join(re.escape(w) for w in sorted(_WORDS, key=len, reverse=True))
+    + r")(?![\w])"
+)
 _LATEX = re.compile(r"\$|\\mathrm|\\rm|\{|\}|\\")
 
 
@@ -109,8 +117,9 @@ class UnitError(ValueError):
 
 def _normalise(text):
     text = _LATEX.sub("", str(text)).strip()
-    for old, new in _ALIASES.items():
+    for old, new in _SYMBOLS.items():
         text = text.replace(old, new)
+    text = _WORD_PATTERN.sub(lambda m: _WORDS[m.group(1)], text)
     # "cm2", "mm2", "mW/cm2" (exports, spreadsheets): a unit symbol directly
     # followed by its power
     text = re.sub(r"(?<=[A-Za-z])([23])(?![\d.*^])", r"^\1", text)

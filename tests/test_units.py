@@ -137,3 +137,19 @@ def test_labels():
     assert unit_label("A") == "Å"
     assert unit_label("e/A^2/s") == "e⁻/(Å² s)"
     assert unit_label("nm") == "nm"
+
+
+@pytest.mark.parametrize(
+    "text, unit, expected",
+    [
+        ("3 Milliseconds", "s", 3e-3),
+        ("2 seconds", "s", 2.0),
+        ("2 secs", "ms", 2000.0),
+        ("1e-3 nm", "pm", 1.0),
+        ("5 e-/A^2", "e/nm^2", 500.0),
+        ("4 microns", "nm", 4000.0),
+        ("25 Degrees C", "K", 298.15),
+    ],
+)
+def test_instrument_spellings_are_whole_words(text, unit, expected):
+    assert parse_quantity(text, unit, name="x") == pytest.approx(expected)

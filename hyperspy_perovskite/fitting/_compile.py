@@ -23,6 +23,7 @@ plus one last entry equal to ``len(P)``; ``consts`` is ``(n_components, 4)``.
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 from dataclasses import dataclass
 
@@ -38,7 +39,7 @@ __all__ = ["CompiledModel", "compiled_model"]
 _OPTIONS = {"nogil": True, "error_model": "numpy"}
 
 
-def _generate(signature, point):
+def _generate(signature, point, tag):
     """Source of ``model_block`` (or ``model_point``) for ``signature``.
 
     Straight-line code with one call per component: each compiled level of
@@ -46,14 +47,20 @@ def _generate(signature, point):
     the model is one level, whatever its number of components.
     """
     if point:
-        lines = ["def model_point(x, P, offsets, consts, grad):", "    total = 0.0"]
+        lines = [
+            f"def model_point_{tag}(x, P, offsets, consts, grad):",
+            "    total = 0.0",
+        ]
         for k in range(len(signature)):
             lines.append(
                 f"    total += kernel_{k}(x, P, offsets[{k}], grad, consts[{k}])"
             )
         lines.append("    return total")
         return "\n".join(lines) + "\n"
-    lines = ["def model_block(x, P, offsets, consts, grad, f, G):", "    f[:] = 0.0"]
+    lines = [
+        f"def model_block_{tag}(x, P, offsets, consts, grad, f, G):",
+        "    f[:] = 0.0",
+    ]
     for k, (_, block) in enumerate(signature):
         if block is not None:
             lines.append(f"    block_{k}(x, P, offsets[{k}], consts[{k}], f, G)")
@@ -70,16 +77,18 @@ def _generate(signature, point):
     return "\n".join(lines) + "\n"
 
 
-def _model_functions(signature):
+def _model_functions(signature, tag):
     # a cached function's environment is rebuilt from its module's name
     namespace = {"__name__": __name__}
     for k, (kernel, block) in enumerate(signature):
         namespace[f"kernel_{k}"] = kernel
         namespace[f"block_{k}"] = block
-    exec(compile(_generate(signature, False), "generated_model", "exec"), namespace)
-    exec(compile(_generate(signature, True), "generated_model", "exec"), namespace)
-    block = njit(_nrt=False, **_OPTIONS)(namespace["model_block"])
-    point = njit(**_OPTIONS)(namespace["model_point"])
+    exec(
+        compile(_generate(signature, False, tag), "generated_model", "exec"), namespace
+    )
+    exec(compile(_generate(signature, True, tag), "generated_model", "exec"), namespace)
+    block = njit(_nrt=False, **_OPTIONS)(namespace[f"model_block_{tag}"])
+    point = njit(**_OPTIONS)(namespace[f"model_point_{tag}"])
     return block, point
 
 
@@ -162,21 +171,32 @@ def fit_block():
 _FIT_BLOCK = None
 
 
+def _signature_names(signature):
+    """The model's structure: its kernels (module and name) in order."""
+    return ";".join(
+        ",".join(
+            "-" if f is None else f"{f.py_func.__module__}.{f.py_func.__qualname__}"
+            for f in pair
+        )
+        for pair in signature
+    )
+
+
+_UNCACHED = itertools.count()
+
+
 def _build(signature):
-    block, point = _model_functions(signature)
     functions = [f for pair in signature for f in pair if f is not None]
     # the generator (this package) and the kernels' packages
     key = _cache.source_fingerprint([_lm.fit_block, *functions])
+    names = _signature_names(signature)
+    # A unique function name per model structure: machine code loaded from
+    # the cache keeps the symbol names it was compiled with, and two models
+    # whose functions had the same name would resolve to one of them.
+    tag = _cache.keyed(names) if key is not None else f"u{next(_UNCACHED)}"
+    block, point = _model_functions(signature, tag)
     cached = False
     if key is not None:
-        # the model's structure: its kernels (module and name) in order
-        names = ";".join(
-            ",".join(
-                "-" if f is None else f"{f.py_func.__module__}.{f.py_func.__qualname__}"
-                for f in pair
-            )
-            for pair in signature
-        )
         cached = _cache.enable_disk_cache(block, _cache.keyed(key, names))
     block.compile(MODEL_BLOCK_TYPE.signature)
     return CompiledModel(signature, block, point, cached)

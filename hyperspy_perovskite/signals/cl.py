@@ -215,6 +215,22 @@ class CLEmissionMixin:
             return self if ready else self.normalize_spectral_axis(inplace=False)
         return self.to_eV(inplace=False, jacobian=True)
 
+    def create_model(self, dictionary=None):
+        """An :class:`~hyperspy_perovskite.models.EmissionModel` of this
+        signal (also what ``s.models.restore`` returns), whose fit flags and
+        validity survive ``m.store``, ``.hspy`` and ``.zspy`` files.
+
+        Examples
+        --------
+        >>> s = hs.signals.Signal1D(np.ones((2, 10)))
+        >>> s.set_signal_type("CL_STEM_perovskite")
+        >>> type(s.create_model()).__name__
+        'EmissionModel'
+        """
+        from hyperspy_perovskite.models import EmissionModel
+
+        return EmissionModel(self, dictionary=dictionary)
+
     # ---------------------------------------------------------------- fitting
     def fit_emission(
         self,
@@ -307,10 +323,12 @@ class CLEmissionMixin:
         Returns
         -------
         hyperspy.models.model1d.Model1D
-            The fitted model; the engine's per-pixel outcome is in
-            ``m.fast_fit_result``. Pixels that did not converge or were masked
-            have ``is_set`` False. Maps with a validity from every parameter:
-            :meth:`emission_maps`.
+            The fitted :class:`~hyperspy_perovskite.models.EmissionModel`:
+            the engine's per-pixel outcome is in ``m.fit_flags`` (and
+            ``m.fast_fit_result``), the validity of the main band from every
+            parameter (:meth:`emission_maps`) in ``m.validity``; both survive
+            ``m.store`` and saved files. Pixels that did not converge or were
+            masked have ``is_set`` False.
 
         Examples
         --------
@@ -341,6 +359,7 @@ class CLEmissionMixin:
             _cl_fit.order_bands(m, settings.axis)
         _cl_fit.unset_unfitted(m, mask)
         m.fast_fit_result = result
+        _cl_fit.keep_outcome(m, result)
         return m
 
     fit_emission.__doc__ %= (

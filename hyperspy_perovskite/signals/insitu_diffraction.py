@@ -349,6 +349,7 @@ class InSituSAEDSeries(ElectronDiffraction2D):
         ((46,), (6,))
         """
         self._check_series()
+        self.check_direct_beam()
         if npt is None:  # one bin per pixel of radius, to the furthest corner
             ax_x, ax_y = self.axes_manager.signal_axes
             r = np.hypot(
@@ -376,6 +377,82 @@ class InSituSAEDSeries(ElectronDiffraction2D):
         return prof
 
     azimuthal_profile.__doc__ %= _FMT
+
+    def check_direct_beam(self, frame=0, tolerance=1.0, search=8):
+        """Offset (x, y) in pixels of the direct beam from the axes' origin.
+
+        The brightest spot of the (Gaussian-blurred) pattern near the centre,
+        refined by its centre of mass, against the pixel where both axes are
+        0. Ring intensities need the beam at the origin: an offset of a few
+        pixels smears every ring and can make background-subtracted counts
+        negative. A warning is given above ``tolerance`` pixels, with the
+        call that fixes it.
+
+        Only a peak within ``search`` pixels of the origin that stands at
+        least three times above its surroundings counts as the direct beam;
+        patterns without one (beam stop, blocked beam) return NaN and no
+        warning.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(dx, dy)`` in pixels (NaN when no direct beam is seen).
+
+        Examples
+        --------
+        >>> from hyperspy_perovskite.signals.insitu_diffraction import InSituSAEDSeries
+        >>> y, x = np.mgrid[:64, :64]
+        >>> p = np.exp(-((x - 35) ** 2 + (y - 32) ** 2) / 4.0) * 100
+        >>> s = InSituSAEDSeries(np.stack([p, p])).calibrate(scale=0.01)
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     np.round(s.check_direct_beam(), 1)
+        array([3., 0.])
+        """
+        import warnings
+
+        from scipy.ndimage import center_of_mass, gaussian_filter
+
+        ax_x, ax_y = self.axes_manager.signal_axes
+        img = np.asarray(self.inav[frame].data, dtype=float)
+        ny, nx = img.shape
+        oy = (0.0 - ax_y.offset) / ax_y.scale
+        ox = (0.0 - ax_x.offset) / ax_x.scale
+        # search within `search` px of the origin: a beam further off is not
+        # a centring error but a wrong calibration (and Bragg spots start
+        # further out)
+        blur = gaussian_filter(img, 1.5)
+        yy, xx = np.mgrid[:ny, :nx]
+        near = np.hypot(yy - oy, xx - ox) <= search
+        ring = (np.hypot(yy - oy, xx - ox) > search) & (
+            np.hypot(yy - oy, xx - ox) <= search + 3
+        )
+        if not near.any() or not ring.any():
+            return np.array([np.nan, np.nan])
+        peak = np.max(np.where(near, blur, -np.inf))
+        if not peak > 3 * max(np.median(blur[ring]), np.median(blur), 1e-12):
+            return np.array([np.nan, np.nan])  # no direct beam visible
+        iy, ix = np.unravel_index(
+            int(np.argmax(np.where(near, blur, -np.inf))), img.shape
+        )
+        r = 3
+        win = img[max(iy - r, 0) : iy + r + 1, max(ix - r, 0) : ix + r + 1]
+        win = np.clip(win - np.median(img), 0, None)
+        cy, cx = center_of_mass(win) if win.sum() > 0 else (r, r)
+        by, bx = max(iy - r, 0) + cy, max(ix - r, 0) + cx
+        off = np.array([bx - ox, by - oy])
+        if np.hypot(*off) > tolerance:
+            warnings.warn(
+                f"The direct beam is {off[0]:.1f}, {off[1]:.1f} px (x, y) from the "
+                "origin of the diffraction axes: ring intensities would be "
+                "smeared (even negative after background subtraction). Centre it "
+                f"with s.calibrate(scale=..., center=({bx:.1f}, {by:.1f})) or "
+                "pyxem's s.center_direct_beam(method='blur', sigma=...).",
+                UserWarning,
+                stacklevel=2,
+            )
+        return off
 
     def _copy_time_nav(self, out):
         tax = self.axes_manager.navigation_axes[0]

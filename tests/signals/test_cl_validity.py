@@ -177,3 +177,22 @@ def test_halide_fraction_uses_validity_of_centre_map():
     # an explicit valid mask overrides
     x_all = cl.halide_fraction(maps["centre"], valid=np.ones((16, 16), bool))
     assert np.isfinite(x_all.data).sum() >= np.isfinite(x.data).sum()
+
+
+@pytest.mark.parametrize("ext", ["hspy", "zspy"])
+def test_emission_model_keeps_flags_and_validity(tmp_path, ext):
+    s, t = simulate_emission_spectra(n_pixels=6, seed=11)
+    s.data[2] = 0.0  # an empty spectrum: not fitted
+    m = s.fit_emission()
+    assert type(m).__name__ == "EmissionModel"
+    v = m.validity
+    assert v is not None and not v.mask[2] and v.mask[[0, 1, 3, 4, 5]].all()
+    m.store("emission")
+    s.save(tmp_path / f"fit.{ext}")
+    s2 = hs.load(tmp_path / f"fit.{ext}")
+    m2 = s2.models.restore("emission")
+    assert type(m2).__name__ == "EmissionModel"
+    np.testing.assert_array_equal(m2.validity.mask, v.mask)
+    np.testing.assert_array_equal(m2.fit_flags.data, m.fit_flags.data)
+    centre = m2.parameter_map("Emission", "centre")
+    assert np.isnan(centre.data[2]) and np.isfinite(centre.data[0])

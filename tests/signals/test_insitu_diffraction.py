@@ -1,6 +1,8 @@
 """InSituSAEDSeries: registration, profiles, indexing, {hkl} intensities,
 amorphous fraction, lazy == eager, save/load, bad input."""
 
+import warnings
+
 import hyperspy.api as hs
 import numpy as np
 import pytest
@@ -299,3 +301,23 @@ def test_attach_stimulus_and_calibration_units():
         s.calibrate(detector_pixel_size=15.0, camera_length=300.0, beam_energy=300000)
     with pytest.raises(UnitError, match="'0.3 m'"):
         s.calibrate(detector_pixel_size=15.0, camera_length=0.3, beam_energy=300)
+
+
+def test_off_centre_direct_beam_is_flagged():
+    from hyperspy_perovskite.signals.insitu_diffraction import InSituSAEDSeries
+
+    y, x = np.mgrid[:96, :96]
+    ring = np.exp(-((np.hypot(x - 51, y - 48) - 30) ** 2) / 4.0) * 50
+    beam = np.exp(-((x - 51) ** 2 + (y - 48) ** 2) / 3.0) * 1000
+    p = ring + beam + 5
+    s = InSituSAEDSeries(np.stack([p, p])).calibrate(scale=0.01)  # centre 48, 48
+    s.axes_manager[0].name, s.axes_manager[0].units = "time", "s"
+    with pytest.warns(UserWarning, match="direct beam is 3.0, 0.0 px"):
+        off = s.check_direct_beam()
+    np.testing.assert_allclose(off, [3.0, 0.0], atol=0.2)
+    with pytest.warns(UserWarning, match="direct beam"):
+        s.azimuthal_profile()
+    c = s.calibrate(scale=0.01, center=(51, 48))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        np.testing.assert_allclose(c.check_direct_beam(), 0.0, atol=0.2)

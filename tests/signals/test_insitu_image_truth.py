@@ -216,3 +216,17 @@ def test_tiles_follow_the_drift():
     assert fixed.std(axis=0).max() > 0.1 * scale
     with pytest.raises(ValueError, match="tile maps"):
         s.fringe_intensity(D_PVK, shifts=sh)
+
+
+def test_frame_averaging_carries_counts_and_dose():
+    s = _flat(n_frames=9, dt=0.04)
+    a = s.average_frames(3)
+    np.testing.assert_allclose(a.data, 300.0)  # counts summed
+    full = s.electron_dose(dose_rate=50.0).data
+    np.testing.assert_allclose(a.electron_dose(dose_rate=50.0).data, full[2::3])
+    # dose from the counts is the same before and after
+    m1 = s.electron_dose_map(counts_per_electron=2.0).data[2::3, 0, 0]
+    m3 = a.electron_dose_map(counts_per_electron=2.0).data[:, 0, 0]
+    np.testing.assert_allclose(m3, m1, rtol=1e-6)
+    lazy = s.as_lazy().average_frames(3)
+    assert lazy._lazy and lazy.metadata.Processing.Frame_averaging.n == 3
