@@ -272,13 +272,16 @@ def prefetch():
     Called when :mod:`hyperspy_perovskite.fitting` is imported: loading the
     machine code and numba's own start-up then overlap with the user's data
     loading and model building instead of delaying the first fit. Nothing is
-    compiled here (a solver that was never compiled is compiled by the first
-    fit) and nothing is written. Set ``HYPERSPY_PEROVSKITE_NO_PREFETCH=1`` to
-    turn it off.
+    written here.
+
+    It is OFF unless ``HYPERSPY_PEROVSKITE_PREFETCH=1`` is set: numba work in
+    a background thread while the main thread imports or compiles other numba
+    code (orix compiles its gufuncs on import) crashed a test process, so the
+    default keeps all numba work on the caller's thread.
     """
     import os
 
-    if os.environ.get("HYPERSPY_PEROVSKITE_NO_PREFETCH"):
+    if os.environ.get("HYPERSPY_PEROVSKITE_PREFETCH", "") not in ("1", "true", "yes"):
         return None
     thread = threading.Thread(
         target=_prefetch, name="hyperspy_perovskite-prefetch", daemon=True
