@@ -16,7 +16,6 @@ dask array (one code path), and wraps the answer here.
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass
 
 import dask.array as da
@@ -42,18 +41,14 @@ _INPLACE_ARG = """inplace : bool
             untouched. Cannot be combined with ``lazy_output=True``."""
 
 
-def _dedent(text):
-    first, _, rest = text.partition("\n")
-    return first + "\n" + textwrap.indent(textwrap.dedent(rest), "    ")
-
-
 #: numpydoc entries of the common options (HyperSpy's own text), for methods'
 #: docstrings: ``OPTIONS_PARAMETERS["lazy_output"]`` etc.
+#: They are indented for a method's docstring, as HyperSpy's templates are.
 OPTIONS_PARAMETERS = {
-    "inplace": _dedent(_INPLACE_ARG),
-    "lazy_output": _dedent(LAZY_OUTPUT_ARG),
-    "show_progressbar": _dedent(SHOW_PROGRESSBAR_ARG),
-    "num_workers": _dedent(NUM_WORKERS_ARG),
+    "inplace": _INPLACE_ARG,
+    "lazy_output": LAZY_OUTPUT_ARG,
+    "show_progressbar": SHOW_PROGRESSBAR_ARG,
+    "num_workers": NUM_WORKERS_ARG,
 }
 
 

@@ -385,8 +385,8 @@ class CLCorrelationMixin:
         >>> from hyperspy_perovskite.data.cl_simulation import simulate_cl_map
         >>> haadf, cl, truth = simulate_cl_map(shape=(24, 24), n_channels=32, seed=1)
         >>> d = cl.edge_distance(haadf=haadf)
-        >>> d.metadata.Signal.units
-        'nm'
+        >>> d.metadata.Signal.quantity
+        'Distance to edge (nm)'
         """
         _, dist, _, units = self._labels_and_distance(
             haadf, mask, threshold, smoothing, min_size, split
