@@ -234,7 +234,9 @@ PHASES = {
             (("Al", 0.0, 0.0, 0.0, 1.0),),
             "R. W. G. Wyckoff, Crystal Structures vol. 1 (1963); JCPDS "
             "04-0787: fcc aluminium, a = 4.0495 A (the Al cathode of perovskite "
-            "LEDs, seed 002).",
+            'LEDs in "Multimodal electron microscopy of halide perovskite '
+            'interfacial dynamics", Nature (2026), '
+            "doi:10.1038/s41586-026-10238-8).",
         ),
         Phase(
             "Cs4PbI6",

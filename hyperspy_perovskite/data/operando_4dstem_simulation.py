@@ -3,7 +3,7 @@
 Written from the physics, independently of the analysis code: every number a
 test compares against is returned in ``truth``.
 
-The device (seed 002, "Multimodal electron microscopy of halide perovskite
+The device ("Multimodal electron microscopy of halide perovskite
 interfacial dynamics", Nature (2026), doi:10.1038/s41586-026-10238-8, as in
 :mod:`hyperspy_perovskite.data.device_simulation`) is a cross-section along
 the scan x axis: PEDOT:PSS hole-transport layer (amorphous) / CsPbBr2Cl

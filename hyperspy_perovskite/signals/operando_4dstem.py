@@ -5,7 +5,7 @@
 ``get_drift_vectors``, ``correct_real_space_drift``,
 ``get_direct_beam_position`` and ``center_direct_beam`` keep working) and
 adds, for the operando study of perovskite LEDs under constant current
-(seed 002, "Multimodal electron microscopy of halide perovskite interfacial
+("Multimodal electron microscopy of halide perovskite interfacial
 dynamics", Nature (2026), doi:10.1038/s41586-026-10238-8):
 
 * :meth:`~Operando4DSTEM.calibrate`: 1/A per pixel from the camera geometry
