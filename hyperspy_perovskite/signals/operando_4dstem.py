@@ -77,9 +77,6 @@ class Operando4DSTEM(InSituDiffraction2D):
 
     _signal_type = "operando_4DSTEM_perovskite"
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-
     # ------------------------------------------------------------------ checks
     def _check_series(self, calibrated=True):
         am = self.axes_manager
@@ -412,9 +409,6 @@ class LazyOperando4DSTEM(LazySignal, Operando4DSTEM):
     """Lazy twin of :class:`Operando4DSTEM`."""
 
     _lazy = True
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
 
 
 def _vdf_detector(spec, kpix, i):
