@@ -212,7 +212,7 @@ class VoigtEmission(Expression):
     >>> round(float(np.trapezoid(v.function(x), x)), 2)  # area (wings cut at +/-70)
     9.98
     >>> round(v.fwhm, 3)
-    0.499
+    0.514
     """
 
     def __init__(self, A=1.0, centre=0.0, sigma=1.0, gamma=1.0, module=None, **kw):
