@@ -32,7 +32,11 @@ from numba import njit, types
 
 from hyperspy_perovskite.fitting import _cache
 from hyperspy_perovskite.fitting import _levenberg_marquardt as _lm
-from hyperspy_perovskite.fitting._normal_equations import _chi2_and_normal
+from hyperspy_perovskite.fitting._normal_equations import (
+    _REDUCE,
+    _expand,
+    _residual_and_normal,
+)
 
 __all__ = ["CompiledModel", "compiled_model"]
 
@@ -77,9 +81,40 @@ def _generate(signature, point, tag):
     return "\n".join(lines) + "\n"
 
 
+_EVALUATE_ARGS = (
+    "theta, P, grad, f, G, rb, bw, bw2, unit_weights, active, M, Mr, JtJ, Jtr, "
+    "x, y, w, binw, src, scale, shift, offsets, consts"
+)
+
+
+def _generate_evaluate(signature, tag):
+    """Source of ``evaluate``: the model, then chi-squared and normal equations.
+
+    Compiled once per model, with the model's kernels and the reduction to
+    the normal equations in one function (the solver calls it through a
+    pointer, so the solver's machine code is shared by every model and none
+    of this is compiled again inside it). The model's code is the body of
+    ``model_block``, inlined: one level of compiled calls fewer.
+    """
+    body = _generate(signature, False, tag).splitlines()[1:]
+    return (
+        f"def evaluate_{tag}({_EVALUATE_ARGS}):\n"
+        "    _expand(theta, P, src, scale, shift)\n"
+        + "\n".join(body)
+        + "\n    return _residual_and_normal(\n"
+        "        f, G, rb, bw, bw2, unit_weights, active, M, Mr, JtJ, Jtr, y, w,\n"
+        "        binw, src, scale\n"
+        "    )\n"
+    )
+
+
 def _model_functions(signature, tag):
     # a cached function's environment is rebuilt from its module's name
-    namespace = {"__name__": __name__}
+    namespace = {
+        "__name__": __name__,
+        "_expand": _expand,
+        "_residual_and_normal": _residual_and_normal,
+    }
     for k, (kernel, block) in enumerate(signature):
         namespace[f"kernel_{k}"] = kernel
         namespace[f"block_{k}"] = block
@@ -88,8 +123,15 @@ def _model_functions(signature, tag):
     )
     exec(compile(_generate(signature, True, tag), "generated_model", "exec"), namespace)
     block = njit(_nrt=False, **_OPTIONS)(namespace[f"model_block_{tag}"])
+    exec(
+        compile(_generate_evaluate(signature, tag), "generated_model", "exec"),
+        namespace,
+    )
+    evaluate = njit(_nrt=False, fastmath=_REDUCE, **_OPTIONS)(
+        namespace[f"evaluate_{tag}"]
+    )
     point = njit(**_OPTIONS)(namespace[f"model_point_{tag}"])
-    return block, point
+    return block, point, evaluate
 
 
 @dataclass(frozen=True)
@@ -99,16 +141,17 @@ class CompiledModel:
     signature: tuple
     model_block: object
     model_point: object
+    evaluate: object
     cached: bool
 
     @property
     def fit_block(self):
         """``fit_block(*args)`` of the solver with this model bound first."""
-        return functools.partial(fit_block(), self.model_block)
+        return functools.partial(fit_block(), self.evaluate)
 
     def chi2_and_normal(self, *args):
-        """:func:`~._normal_equations._chi2_and_normal` with this model."""
-        return _chi2_and_normal(self.model_block, *args)
+        """chi-squared and normal equations of this model (``evaluate``)."""
+        return self.evaluate(*args)
 
 
 _COMPILED: dict = {}
@@ -122,8 +165,16 @@ _I1 = types.int64[::1]
 #: Type of a compiled ``model_block(x, P, offsets, consts, grad, f, G)``.
 MODEL_BLOCK_TYPE = types.FunctionType(types.void(_A1, _A1, _I1, _A2, _A1, _A1, _A2))
 
+#: Type of a compiled ``evaluate`` (arguments: :data:`_EVALUATE_ARGS`).
+EVALUATE_TYPE = types.FunctionType(
+    types.float64(
+        _A1, _A1, _A1, _A1, _A2, _A1, _A1, _A1, types.boolean, _I1, _A2, _A1,
+        _A2, _A1, _A1, _A1, _A1, _A1, _I1, _A1, _A1, _I1, _A2,
+    )
+)  # fmt: skip
+
 _FIT_BLOCK_ARGS = (
-    MODEL_BLOCK_TYPE,
+    EVALUATE_TYPE,
     _A1,  # x
     _A2,  # Y
     _A2,  # V
@@ -147,6 +198,14 @@ _FIT_BLOCK_ARGS = (
 )
 
 
+def _fit_block_args():
+    """The solver's argument types: the above, then its work arrays."""
+    from numba import typeof
+
+    sample = _lm.workspace(1, 2, 2, np.array([0, 1]), np.array([True, False]))
+    return _FIT_BLOCK_ARGS + tuple(typeof(a) for a in sample)
+
+
 def fit_block():
     """The solver (:func:`~._levenberg_marquardt.fit_block`), compiled once.
 
@@ -162,7 +221,7 @@ def fit_block():
                 key = _solver_cache_key()
                 if key is not None:
                     _cache.enable_disk_cache(dispatcher, key)
-                dispatcher.compile(_FIT_BLOCK_ARGS)
+                dispatcher.compile(_fit_block_args())
                 dispatcher.disable_compile()  # never a per-model specialisation
                 _FIT_BLOCK = dispatcher
     return _FIT_BLOCK
@@ -194,12 +253,12 @@ def _build(signature):
     # the cache keeps the symbol names it was compiled with, and two models
     # whose functions had the same name would resolve to one of them.
     tag = _cache.keyed(names) if key is not None else f"u{next(_UNCACHED)}"
-    block, point = _model_functions(signature, tag)
+    block, point, evaluate = _model_functions(signature, tag)
     cached = False
     if key is not None:
-        cached = _cache.enable_disk_cache(block, _cache.keyed(key, names))
-    block.compile(MODEL_BLOCK_TYPE.signature)
-    return CompiledModel(signature, block, point, cached)
+        cached = _cache.enable_disk_cache(evaluate, _cache.keyed(key, names))
+    evaluate.compile(EVALUATE_TYPE.signature)
+    return CompiledModel(signature, block, point, evaluate, cached)
 
 
 def compiled_model(signature):

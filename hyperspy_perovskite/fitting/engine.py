@@ -18,6 +18,7 @@ from hyperspy_perovskite._dask import dask_view
 from hyperspy_perovskite.fitting import flags as F
 from hyperspy_perovskite.fitting._cache import cache_once
 from hyperspy_perovskite.fitting._compile import compiled_model
+from hyperspy_perovskite.fitting._levenberg_marquardt import workspace
 from hyperspy_perovskite.fitting._screen import screen_inputs
 from hyperspy_perovskite.fitting.model_description import describe_model
 
@@ -186,7 +187,9 @@ def _fit_chunk(
     flags = np.where(np.asarray(mask).reshape(n), F.MASKED, 0).astype(np.int8)
     screen_inputs(Y, V, np.inf if saturation is None else float(saturation), flags)
     P0 = np.ascontiguousarray(np.asarray(p0).reshape(n, -1), dtype=np.float64)
-    out = fit_block(
+    src, theta_linear = desc_arrays[0], desc_arrays[-1]
+    work = workspace(n, Y.shape[1], P0.shape[1], src, theta_linear)
+    fit_block(
         x,
         Y,
         V,
@@ -198,7 +201,9 @@ def _fit_chunk(
         ftol,
         xtol,
         linear_solve,
+        *work,
     )
+    out = work[0]
     return out.reshape(nav_shape + (out.shape[-1],))
 
 
