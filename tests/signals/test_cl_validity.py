@@ -124,6 +124,28 @@ def test_poisson_counts_check_warns():
         shifted.fit_emission(poisson=True)
 
 
+def test_counts_check_not_fooled_by_sharp_lines_and_spikes():
+    """Genuine Poisson counts of Voigt lines with cosmic-ray spikes pass."""
+    from hyperspy_perovskite.analysis.cl_checks import counts_check
+
+    s, _ = simulate_emission_spectra(
+        n_pixels=32,
+        space="wavelength",
+        wavelength_range=(660, 680),
+        n_channels=800,
+        band_energy=(668, 672),
+        band_sigma=(0.08, 0.12),
+        line_gamma=0.15,
+        band_photons=2.0e4,
+        n_spikes=4,
+        seed=5,
+    )
+    ok, reasons, dispersion = counts_check(s.data)
+    assert ok, reasons
+    assert 0.8 < dispersion < 1.25
+    assert not counts_check(s.data * 3)[0]  # a gain of 3
+
+
 def test_masked_pixels_unset_and_small_defects():
     s, t = simulate_emission_spectra(n_pixels=6, seed=9)
     mask = np.zeros(6, bool)
