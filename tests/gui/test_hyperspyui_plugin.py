@@ -853,3 +853,26 @@ def test_operando_virtual_images_and_strain_actions(ui, plugin, errors):
     assert np.all(np.isnan(exx.data[~valid.mask]))  # invalid pixels masked
     assert np.all(np.isfinite(exx.data[valid.mask]))
     assert "Interface strain" in plugin._tables[-1].windowTitle()
+
+
+def test_migration_fit_dialog(ui, plugin, errors):
+    from hyperspy_perovskite.data.device_simulation import simulate_device_eds
+
+    s, truth = simulate_device_eds(times=[0.0, 300.0], seed=0)
+    plugin.add_signal(s)
+    select(ui, s)
+
+    def fill(d, field="abc"):
+        d.line.setCurrentText("I_La")
+        d.interface.setCurrentText("SnO2/perovskite")
+        d.layer.setCurrentText("perovskite")
+        d.field.setText(field)
+
+    run_dialog(plugin, "migration_fit", fill)  # a field that is not a number
+    assert errors[-1].startswith("Field: 'abc' is not a number")
+    select(ui, s)
+    run_dialog(plugin, "migration_fit", lambda d: fill(d, repr(truth["field"])))
+    assert len(errors) == 1
+    table = plugin._tables[-1].table
+    lam, std = float(table["decay_length"][-1]), float(table.std["decay_length"][-1])
+    assert abs(lam - truth["decay_length"]) < 3 * std  # the simulated decay length
