@@ -320,7 +320,9 @@ class CLCorrelationMixin:
             A user particle mask instead of ``haadf``.
         threshold, smoothing, min_size, split
             Passed to :func:`~hyperspy_perovskite.analysis.particles.segment_particles`
-            (``split=True`` separates touching particles by a watershed).
+            (``smoothing``: Gaussian sigma in HAADF pixels; ``min_size``: in
+            HAADF pixels; ``split=True`` separates touching particles by a
+            watershed).
         lazy_output : bool, optional
             Return a lazy signal (default: lazy if this signal is lazy).
 
@@ -430,6 +432,8 @@ class CLCorrelationMixin:
             The parameter map (e.g. ``m[0].sigma`` of a fitted model).
         haadf, mask
             The HAADF image to segment, or a particle mask.
+        threshold, smoothing, min_size, split
+            See :meth:`particle_labels`.
         bins : int or array_like, optional
             Number of distance bins or bin edges (nm); default one bin per CL
             pixel of depth.
@@ -569,10 +573,12 @@ class CLCorrelationMixin:
 
         Parameters
         ----------
-        haadf, mask
+        haadf, mask, threshold, smoothing, min_size, split
             See :meth:`particle_labels`.
         intensity, centre, sigma : Parameter, signal or numpy.ndarray, optional
-            Parameter maps (e.g. an integrated-intensity map, ``m[0].centre``).
+            Parameter maps (e.g. an integrated-intensity map, ``m[0].centre``);
+            the column units come from a Parameter or signal (a plain array
+            gives unitless columns).
         valid : array_like of bool or signal, optional
             Pixels whose parameters are used.
         alpha : float
@@ -823,6 +829,29 @@ class CLCorrelationMixin:
           (:func:`~hyperspy_perovskite.analysis.halide.segregation_from_shift`).
           ``centre_std`` gives its standard deviation when ``centre`` does not
           carry it (e.g. ``emission_maps(m)["centre_std"]``).
+
+        Parameters
+        ----------
+        model : hyperspy.models.model1d.Model1D, optional
+            A fitted two-peak model.
+        centre, centre_std : Parameter, signal or numpy.ndarray, optional
+            Single-peak centre map and its std, in the unit of the spectral
+            axis (nm or eV; a Parameter brings its std).
+        reference, reference_std : float
+            Reference centre and its std, in the unit of ``centre``; default
+            the median of the map.
+        min_separation : float, optional
+            Smallest peak separation, in the unit of the spectral axis.
+        min_shift : float
+            Smallest centre shift, in the unit of the spectral axis.
+        n_sigma : float
+            Significance of the separation or shift.
+        min_fraction : float
+            Smallest area fraction of the weaker peak.
+        return_separation : bool
+            Also return the separation (or shift) map with its variance.
+        lazy_output : bool, optional
+            Return a lazy signal (default: lazy if this signal is lazy).
 
         Returns
         -------
