@@ -265,3 +265,41 @@ def test_unit_bearing_arguments_name_their_unit():
 
 
 OPTION_NAMES = ("inplace", "lazy_output", "show_progressbar", "num_workers")
+
+
+# ------------------------------------------------ consistent argument names
+#: Spellings that have one name across the suite (HyperSpy's where it exists).
+SYNONYMS = {
+    "nsigma": "n_sigma",
+    "sigma_threshold": "n_sigma",
+    "spectral_range": "signal_range",
+    "energy_range": "signal_range",
+    "wavelength_range": "signal_range",
+    "fit_range": "signal_range",
+    "progressbar": "show_progressbar",
+    "show_progress": "show_progressbar",
+    "lazy": "lazy_output",
+    "n_workers": "num_workers",
+    "workers": "num_workers",
+    "in_place": "inplace",
+}
+#: Known exceptions being renamed by their owners: "Class.method" -> names.
+SYNONYMS_ALLOWED = {"InSituSAEDSeries.index_spots": {"nsigma"}}
+
+
+def test_argument_names_are_consistent():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_lazy_eager import public_methods
+
+    bad = []
+    for key, (cls, name) in sorted(public_methods().items()):
+        fn = inspect.getattr_static(cls, name)
+        if isinstance(fn, property):
+            continue
+        fn = getattr(fn, "__func__", fn)
+        for arg in inspect.signature(fn).parameters:
+            if arg in SYNONYMS and arg not in SYNONYMS_ALLOWED.get(key, ()):
+                bad.append(f"{key}({arg}=...): call it {SYNONYMS[arg]!r}")
+    assert not bad, "one name per argument across the suite: " + "; ".join(bad)

@@ -145,6 +145,14 @@ def _4d():
     return simulate_operando_4dstem(n_time=3, scan_shape=(6, 20), pattern_size=32)
 
 
+@functools.cache
+@_quiet
+def _saed_profile(lazy):
+    """The azimuthal profile of the SAED series (lazy from the lazy twin):
+    the decompositions below start from it (azimuthal_profile has its case)."""
+    return _twin(_saed()[0], lazy).azimuthal_profile(show_progressbar=False)
+
+
 def _twin(s, lazy):
     """A fresh copy of ``s`` (eager), or its lazy twin."""
     s = s.deepcopy()
@@ -254,7 +262,7 @@ CASES = {
         _clmap,
         lambda s, **o: s.edge_profile(_cl_map()[2]["sigma"], haadf=_haadf(), **o),
     ),
-    "CLCorrelationMixin.halide_fraction": Case(
+    "CLHalideMixin.halide_fraction": Case(
         _clmap,
         lambda s, **o: s.halide_fraction(_cl_map()[2]["centre"], units="nm", **o),
     ),
@@ -267,7 +275,7 @@ CASES = {
             haadf=_haadf(), intensity=_cl_map()[2]["area"], **o
         ),
     ),
-    "CLCorrelationMixin.segregation_map": Case(
+    "CLHalideMixin.segregation_map": Case(
         _clmap,
         lambda s, **o: s.segregation_map(
             centre=_cl_map()[2]["centre"], reference=710.0, min_shift=1.0, **o
@@ -388,7 +396,8 @@ CASES = {
     "MigrationMixin.get_kymograph": Case(_eds, lambda s: s.get_kymograph("I_La")),
     # --- SAED series
     "InSituSAEDSeries.amorphous_fraction": Case(
-        lambda lazy: _twin(_saed()[0], lazy), lambda s, **o: s.amorphous_fraction(**o)
+        lambda lazy: _twin(_saed()[0], lazy),
+        lambda s, **o: s.amorphous_fraction(profile=_saed_profile(s._lazy), **o),
     ),
     "InSituSAEDSeries.attach_stimulus": Case(
         lambda lazy: _twin(_saed()[0], lazy),
@@ -406,11 +415,15 @@ CASES = {
     ),
     "InSituSAEDSeries.hkl_intensities": Case(
         lambda lazy: _twin(_saed()[0], lazy),
-        lambda s, **o: s.hkl_intensities(families=["001", "111"], **o),
+        lambda s, **o: s.hkl_intensities(
+            families=["001", "111"], profile=_saed_profile(s._lazy), **o
+        ),
     ),
     "InSituSAEDSeries.index_rings": Case(
         lambda lazy: _twin(_saed()[0], lazy),
-        lambda s: s.index_rings(["alpha-FAPbI3", "PbI2"]),
+        lambda s: s.index_rings(
+            ["alpha-FAPbI3", "PbI2"], profile=_saed_profile(s._lazy)
+        ),
     ),
     "InSituSAEDSeries.index_spots": Case(
         lambda lazy: _twin(_saed(True)[0], lazy),
@@ -529,10 +542,10 @@ OPTIONS_NOT_APPLICABLE = {
     "CLEmissionMixin.urbach_energy_map": _IN_MEMORY_MAPS,
     "CLCorrelationMixin.edge_distance": _IN_MEMORY_MAPS,
     "CLCorrelationMixin.edge_profile": _IN_MEMORY_MAPS,
-    "CLCorrelationMixin.halide_fraction": _IN_MEMORY_MAPS,
+    "CLHalideMixin.halide_fraction": _IN_MEMORY_MAPS,
     "CLCorrelationMixin.particle_labels": _IN_MEMORY_MAPS,
     "CLCorrelationMixin.particle_table": _IN_MEMORY_MAPS,
-    "CLCorrelationMixin.segregation_map": _IN_MEMORY_MAPS,
+    "CLHalideMixin.segregation_map": _IN_MEMORY_MAPS,
     "DoseMixin.electron_dose": _IN_MEMORY_MAPS,
     "InSituImageSeries.compare_regions": (
         "the options are passed on to fringe_intensity through **fringe_kwargs"
