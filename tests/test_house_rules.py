@@ -41,8 +41,6 @@ ALLOWED_FUNCTIONS = {
     "data/device_simulation.py::simulate_device_eds": 318,
     "data/insitu_simulation.py::simulate_insitu_hrtem": 160,
     "data/saed_simulation.py::simulate_saed_series": 140,
-    "report/demo_diffraction.py::run": 166,
-    "report/demo_insitu.py::run": 130,
     "signals/insitu_diffraction.py::InSituSAEDSeries._decompose": 122,
     "signals/kinetics.py::fit_kinetics": 176,
     "signals/migration_fit.py::fit_migration_profile": 231,

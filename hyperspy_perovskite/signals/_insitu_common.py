@@ -423,7 +423,8 @@ class DoseMixin:
                 sh = np.asarray(shifts.data, float).T / np.array(
                     [ax_y.scale, ax_x.scale]
                 )
-            rmap = _dose.dose_rate_map(rate, profile, sh)
+            frames = self._dask_frames(copy=opts.lazy_output)
+            rmap = _dose.dose_rate_map(rate, profile, sh, chunks=frames.chunks[0])
         out = _dose.cumulative_dose_map(rmap, exposure, pre[0]) if cumulative else rmap
         out = compute(out, opts)
         md = self._dose_metadata(
