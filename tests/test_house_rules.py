@@ -169,7 +169,7 @@ UNIT_ARGS_BY_METHOD = {
     "InSituImageSeries.estimate_drift": {"sigma"},
     "Operando4DSTEM.estimate_scan_drift": {"sigma"},
     "JVCurve.figures_of_merit": {"sigma"},
-    "CLCorrelationMixin.particle_table": {"sigma"},
+    "CLSTEMPerovskiteSpectrum.particle_table": {"sigma"},
 }
 _LOOKS_UNIT = re.compile(
     r"dose|energy|current|voltage|thick|distance|width|length|radius|spacing|"

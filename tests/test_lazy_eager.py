@@ -49,16 +49,26 @@ def _registered_classes():
 
 
 def public_methods():
-    """``{"DefiningClass.name": (registered class, name)}`` over the registry."""
-    found = {}
+    """``{"Class.name": (registered class, name)}`` over the registry.
+
+    Every public method or property that a hyperspy_perovskite class in the
+    MRO defines, keyed by the first registered class (registry order) that
+    has it, so that moving a method between mixins changes nothing; a class
+    that overrides it with its own function gets its own key.
+    """
+    found, seen = {}, set()
     for cls in _registered_classes():
         for name in dir(cls):
             if name.startswith("_"):
                 continue
             for c in cls.__mro__:
                 if name in c.__dict__:
-                    if c.__module__.startswith("hyperspy_perovskite"):
-                        found.setdefault(f"{c.__qualname__}.{name}", (cls, name))
+                    obj = c.__dict__[name]
+                    if c.__module__.startswith("hyperspy_perovskite") and (
+                        (name, id(obj)) not in seen
+                    ):
+                        seen.add((name, id(obj)))
+                        found.setdefault(f"{cls.__name__}.{name}", (cls, name))
                     break
     return found
 
@@ -232,50 +242,52 @@ def _grain_rois():
 
 CASES = {
     # --- CL / PL
-    "CLEmissionMixin.centroid": Case(_cl, lambda s, **o: s.centroid(**o)),
-    "CLEmissionMixin.create_model": Case(_cl, lambda s: s.create_model()),
-    "CLEmissionMixin.emission_histogram2d": Case(
+    "CLSTEMPerovskiteSpectrum.centroid": Case(_cl, lambda s, **o: s.centroid(**o)),
+    "CLSTEMPerovskiteSpectrum.create_model": Case(_cl, lambda s: s.create_model()),
+    "CLSTEMPerovskiteSpectrum.emission_histogram2d": Case(
         _cl, lambda s: s.emission_histogram2d(_maps(s), bins=4)
     ),
-    "CLEmissionMixin.emission_histograms": Case(
+    "CLSTEMPerovskiteSpectrum.emission_histograms": Case(
         _cl, lambda s: s.emission_histograms(_maps(s), bins=4)
     ),
-    "CLEmissionMixin.emission_maps": Case(_cl, _maps),
-    "CLEmissionMixin.fit_emission": Case(_cl, lambda s, **o: s.fit_emission(**o)),
-    "CLEmissionMixin.integrated_intensity_map": Case(
+    "CLSTEMPerovskiteSpectrum.emission_maps": Case(_cl, _maps),
+    "CLSTEMPerovskiteSpectrum.fit_emission": Case(
+        _cl, lambda s, **o: s.fit_emission(**o)
+    ),
+    "CLSTEMPerovskiteSpectrum.integrated_intensity_map": Case(
         _cl, lambda s, **o: s.integrated_intensity_map((690, 730), **o)
     ),
-    "CLEmissionMixin.normalize_spectral_axis": Case(
+    "CLSTEMPerovskiteSpectrum.normalize_spectral_axis": Case(
         _mm, lambda s, **o: s.normalize_spectral_axis(**o)
     ),
-    "CLEmissionMixin.to_eV": Case(_mm, lambda s, **o: s.to_eV(**o)),
-    "CLEmissionMixin.urbach_energy_map": Case(
+    "CLSTEMPerovskiteSpectrum.to_eV": Case(_mm, lambda s, **o: s.to_eV(**o)),
+    "CLSTEMPerovskiteSpectrum.urbach_energy_map": Case(
         _cl,
         lambda s: s.urbach_energy_map(
             s.fit_emission(tail=True, axis="energy", show_progressbar=False)
         ),
     ),
-    "CLCorrelationMixin.edge_distance": Case(
+    "CLSTEMPerovskiteSpectrum.edge_distance": Case(
         _clmap, lambda s, **o: s.edge_distance(haadf=_haadf(), **o)
     ),
-    "CLCorrelationMixin.edge_profile": Case(
+    "CLSTEMPerovskiteSpectrum.edge_profile": Case(
         _clmap,
         lambda s, **o: s.edge_profile(_cl_map()[2]["sigma"], haadf=_haadf(), **o),
     ),
-    "CLHalideMixin.halide_fraction": Case(
+    "CLSTEMPerovskiteSpectrum.halide_fraction": Case(
         _clmap,
         lambda s, **o: s.halide_fraction(_cl_map()[2]["centre"], units="nm", **o),
     ),
-    "CLCorrelationMixin.particle_labels": Case(
+    "CLSTEMPerovskiteSpectrum.particle_labels": Case(
         _clmap, lambda s, **o: s.particle_labels(haadf=_haadf(), **o)
     ),
-    "CLCorrelationMixin.particle_table": Case(
+    "CLSTEMPerovskiteSpectrum.particle_table": Case(
         _clmap,
         lambda s, **o: s.particle_table(
             haadf=_haadf(), intensity=_cl_map()[2]["area"], **o
         ),
     ),
-    "CLHalideMixin.segregation_map": Case(
+    "CLSTEMPerovskiteSpectrum.segregation_map": Case(
         _clmap,
         lambda s, **o: s.segregation_map(
             centre=_cl_map()[2]["centre"], reference=710.0, min_shift=1.0, **o
@@ -306,94 +318,96 @@ CASES = {
     "InSituImageSeries.stimulus": Case(
         lambda lazy: _twin(_movie()[0], lazy), lambda s: s.stimulus
     ),
-    "DoseMixin.electron_dose": Case(
+    "InSituImageSeries.electron_dose": Case(
         lambda lazy: _twin(_movie()[0], lazy),
         lambda s: s.electron_dose(dose_rate=50.0, critical_dose=500.0),
     ),
-    "DoseMixin.electron_dose_map": Case(
+    "InSituImageSeries.electron_dose_map": Case(
         lambda lazy: _twin(_movie()[0], lazy),
         lambda s, **o: s.electron_dose_map(dose_rate=50.0, **o),
     ),
     # --- EDX under bias
-    "FramesMixin.align_frames": Case(_fr, lambda s, **o: s.align_frames(**o)),
-    "FramesMixin.get_composition_vs_frame": Case(
+    "EDSTEMBiasedSpectrum.align_frames": Case(_fr, lambda s, **o: s.align_frames(**o)),
+    "EDSTEMBiasedSpectrum.get_composition_vs_frame": Case(
         _fr, lambda s, **o: s.get_composition_vs_frame(_fkf(), FRAME_LINES, **o)
     ),
-    "FramesMixin.get_frame_times": Case(_fr, lambda s: s.get_frame_times()),
-    "FramesMixin.get_frames_before_damage": Case(
+    "EDSTEMBiasedSpectrum.get_frame_times": Case(_fr, lambda s: s.get_frame_times()),
+    "EDSTEMBiasedSpectrum.get_frames_before_damage": Case(
         _fr, lambda s: s.get_frames_before_damage(_fkf(), FRAME_LINES)
     ),
     "EDSTEMBiasedSpectrum.bias_condition": Case(_eds, lambda s: s.bias_condition),
     "EDSTEMBiasedSpectrum.get_take_off_angle": Case(
         _eds, lambda s: s.get_take_off_angle()
     ),
-    "XrayLinesMixin.check_line_overlaps": Case(
+    "EDSTEMBiasedSpectrum.check_line_overlaps": Case(
         _eds, lambda s: s.check_line_overlaps(HAL, warn=False)
     ),
-    "GeometryMixin.find_device_geometry": Case(
+    "EDSTEMBiasedSpectrum.find_device_geometry": Case(
         _eds,
         lambda s: s.find_device_geometry(
             4, xray_lines=["In_La", "Sn_La", "Pb_La", "Au_La"]
         ),
     ),
-    "GeometryMixin.get_device_geometry": Case(_eds, lambda s: s.get_device_geometry()),
-    "GeometryMixin.set_device_geometry": Case(
+    "EDSTEMBiasedSpectrum.get_device_geometry": Case(
+        _eds, lambda s: s.get_device_geometry()
+    ),
+    "EDSTEMBiasedSpectrum.set_device_geometry": Case(
         _eds,
         lambda s: (
             s.set_device_geometry(*_line(s), interfaces=[100.0, "0.2 um"]),
             s.get_device_geometry(),
         ),
     ),
-    "GeometryMixin.get_stack_linescan": Case(
+    "EDSTEMBiasedSpectrum.get_stack_linescan": Case(
         _eds, lambda s, **o: s.get_stack_linescan(**o)
     ),
-    "RatiosMixin.find_pb_clusters": Case(
+    "EDSTEMBiasedSpectrum.find_pb_clusters": Case(
         _eds, lambda s, **o: s.find_pb_clusters(_kf(), HAL, **o)
     ),
-    "RatiosMixin.get_halide_ratio_map": Case(
+    "EDSTEMBiasedSpectrum.get_halide_ratio_map": Case(
         _eds, lambda s, **o: s.get_halide_ratio_map(_kf(), HAL, **o)
     ),
-    "RatiosMixin.get_halide_ratio_profile": Case(
+    "EDSTEMBiasedSpectrum.get_halide_ratio_profile": Case(
         _eds, lambda s, **o: s.get_halide_ratio_profile(_kf(), HAL, **o)
     ),
-    "RatiosMixin.get_nonstoichiometry_mask": Case(
+    "EDSTEMBiasedSpectrum.get_nonstoichiometry_mask": Case(
         _eds, lambda s, **o: s.get_nonstoichiometry_mask(_kf(), HAL, **o)
     ),
-    "ProfilesMixin.get_element_profiles": Case(
+    "EDSTEMBiasedSpectrum.get_element_profiles": Case(
         _eds, lambda s, **o: s.get_element_profiles(HAL, check_overlaps=False, **o)
     ),
-    "ProfilesMixin.get_composition_profiles": Case(
+    "EDSTEMBiasedSpectrum.get_composition_profiles": Case(
         _eds,
         lambda s, **o: s.get_composition_profiles(
             _kf(), ["Pb_La", *HAL], check_overlaps=False, **o
         ),
     ),
-    "MigrationMixin.fit_accumulation": Case(
+    "EDSTEMBiasedSpectrum.fit_accumulation": Case(
         _eds,
         lambda s, **o: s.fit_accumulation("I_La", "SnO2/perovskite", "perovskite", **o),
     ),
-    "MigrationMixin.fit_migration_transient": Case(
+    "EDSTEMBiasedSpectrum.fit_migration_transient": Case(
         _eds,
         lambda s, **o: s.fit_migration_transient(
             "I_La", "SnO2/perovskite", "perovskite", **o
         ),
     ),
-    "MigrationMixin.get_accumulated_fraction": Case(
+    "EDSTEMBiasedSpectrum.get_accumulated_fraction": Case(
         _eds,
         lambda s: s.get_accumulated_fraction(
             "I_La", "SnO2/perovskite", 40.0, layer="perovskite"
         ),
     ),
-    "MigrationMixin.get_centroid_shift": Case(
+    "EDSTEMBiasedSpectrum.get_centroid_shift": Case(
         _eds, lambda s: s.get_centroid_shift("I_La", layer="perovskite")
     ),
-    "MigrationMixin.get_contact_uptake": Case(
+    "EDSTEMBiasedSpectrum.get_contact_uptake": Case(
         _eds, lambda s: s.get_contact_uptake("I_La", "SnO2/perovskite")
     ),
-    "MigrationMixin.get_difference_profile": Case(
+    "EDSTEMBiasedSpectrum.get_difference_profile": Case(
         _eds, lambda s: s.get_difference_profile("Pb_La")
     ),
-    "MigrationMixin.get_kymograph": Case(_eds, lambda s: s.get_kymograph("I_La")),
+    "EDSTEMBiasedSpectrum.get_kymograph": Case(_eds, lambda s: s.get_kymograph("I_La")),
     # --- SAED series
     "InSituSAEDSeries.amorphous_fraction": Case(
         lambda lazy: _twin(_saed()[0], lazy),
@@ -505,12 +519,12 @@ def _plot_emission_statistics():
 
 
 EXEMPT = {
-    "CLCorrelationMixin.plot_edge_vs_core": (
+    "CLSTEMPerovskiteSpectrum.plot_edge_vs_core": (
         "a plot: drawn from the HAADF and a parameter map, never from the "
         "spectra (checked on a lazy signal whose chunks raise if computed)",
         _plot_edge_vs_core,
     ),
-    "CLEmissionMixin.plot_emission_statistics": (
+    "CLSTEMPerovskiteSpectrum.plot_emission_statistics": (
         "a plot of the maps of a lazy fit (checked to draw); the maps' "
         "lazy == eager is covered by emission_maps",
         _plot_emission_statistics,
@@ -530,23 +544,23 @@ _IN_MEMORY_MAPS = (
     "progress for or to spread over workers"
 )
 OPTIONS_NOT_APPLICABLE = {
-    "CLEmissionMixin.normalize_spectral_axis": _NO_COMPUTE,
+    "CLSTEMPerovskiteSpectrum.normalize_spectral_axis": _NO_COMPUTE,
     "InSituImageSeries.attach_stimulus": _NO_COMPUTE,
     "InSituSAEDSeries.attach_stimulus": _NO_COMPUTE,
     "InSituSAEDSeries.calibrate": _NO_COMPUTE,
     "Operando4DSTEM.calibrate": _NO_COMPUTE,
     "JVCurve.to_current_density": _NO_COMPUTE,
-    "CLEmissionMixin.emission_histogram2d": _IN_MEMORY_MAPS,
-    "CLEmissionMixin.emission_histograms": _IN_MEMORY_MAPS,
-    "CLEmissionMixin.emission_maps": _IN_MEMORY_MAPS,
-    "CLEmissionMixin.urbach_energy_map": _IN_MEMORY_MAPS,
-    "CLCorrelationMixin.edge_distance": _IN_MEMORY_MAPS,
-    "CLCorrelationMixin.edge_profile": _IN_MEMORY_MAPS,
-    "CLHalideMixin.halide_fraction": _IN_MEMORY_MAPS,
-    "CLCorrelationMixin.particle_labels": _IN_MEMORY_MAPS,
-    "CLCorrelationMixin.particle_table": _IN_MEMORY_MAPS,
-    "CLHalideMixin.segregation_map": _IN_MEMORY_MAPS,
-    "DoseMixin.electron_dose": _IN_MEMORY_MAPS,
+    "CLSTEMPerovskiteSpectrum.emission_histogram2d": _IN_MEMORY_MAPS,
+    "CLSTEMPerovskiteSpectrum.emission_histograms": _IN_MEMORY_MAPS,
+    "CLSTEMPerovskiteSpectrum.emission_maps": _IN_MEMORY_MAPS,
+    "CLSTEMPerovskiteSpectrum.urbach_energy_map": _IN_MEMORY_MAPS,
+    "CLSTEMPerovskiteSpectrum.edge_distance": _IN_MEMORY_MAPS,
+    "CLSTEMPerovskiteSpectrum.edge_profile": _IN_MEMORY_MAPS,
+    "CLSTEMPerovskiteSpectrum.halide_fraction": _IN_MEMORY_MAPS,
+    "CLSTEMPerovskiteSpectrum.particle_labels": _IN_MEMORY_MAPS,
+    "CLSTEMPerovskiteSpectrum.particle_table": _IN_MEMORY_MAPS,
+    "CLSTEMPerovskiteSpectrum.segregation_map": _IN_MEMORY_MAPS,
+    "InSituImageSeries.electron_dose": _IN_MEMORY_MAPS,
     "InSituImageSeries.compare_regions": (
         "the options are passed on to fringe_intensity through **fringe_kwargs"
     ),
@@ -554,15 +568,15 @@ OPTIONS_NOT_APPLICABLE = {
 #: Methods that compute from the data but do not take every option yet
 #: (debt for their owners; an entry may only shrink): name -> missing options.
 OPTIONS_MISSING = {
-    "FramesMixin.align_frames": ("lazy_output",),
-    "FramesMixin.get_frames_before_damage": OPTIONS,
-    "MigrationMixin.get_accumulated_fraction": OPTIONS,
-    "MigrationMixin.get_centroid_shift": OPTIONS,
-    "MigrationMixin.get_contact_uptake": OPTIONS,
-    "MigrationMixin.get_difference_profile": OPTIONS,
-    "MigrationMixin.get_kymograph": OPTIONS,
+    "EDSTEMBiasedSpectrum.align_frames": ("lazy_output",),
+    "EDSTEMBiasedSpectrum.get_frames_before_damage": OPTIONS,
+    "EDSTEMBiasedSpectrum.get_accumulated_fraction": OPTIONS,
+    "EDSTEMBiasedSpectrum.get_centroid_shift": OPTIONS,
+    "EDSTEMBiasedSpectrum.get_contact_uptake": OPTIONS,
+    "EDSTEMBiasedSpectrum.get_difference_profile": OPTIONS,
+    "EDSTEMBiasedSpectrum.get_kymograph": OPTIONS,
     "Operando4DSTEM.estimate_scan_drift": ("lazy_output",),
-    "RatiosMixin.find_pb_clusters": ("lazy_output",),
+    "EDSTEMBiasedSpectrum.find_pb_clusters": ("lazy_output",),
 }
 
 

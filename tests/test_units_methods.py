@@ -32,7 +32,7 @@ ROWS = [
         "6.36 eV",
     ),
     (
-        "DoseMixin.electron_dose(dose_rate)",
+        "InSituImageSeries.electron_dose(dose_rate)",
         lambda: le._twin(le._movie()[0], False),
         lambda s, v: s.electron_dose(dose_rate=v),
         50.0,
@@ -41,7 +41,7 @@ ROWS = [
         "50 V",
     ),
     (
-        "DoseMixin.electron_dose(exposure)",
+        "InSituImageSeries.electron_dose(exposure)",
         lambda: le._twin(le._movie()[0], False),
         lambda s, v: s.electron_dose(dose_rate=50.0, exposure=v),
         0.04,
@@ -50,7 +50,7 @@ ROWS = [
         "40 nm",
     ),
     (
-        "DoseMixin.electron_dose(critical_dose)",
+        "InSituImageSeries.electron_dose(critical_dose)",
         lambda: le._twin(le._movie()[0], False),
         lambda s, v: s.electron_dose(dose_rate=50.0, critical_dose=v).metadata.Dose,
         5.0,
@@ -99,7 +99,7 @@ ROWS = [
         "146 eV",
     ),
     (
-        "GeometryMixin.get_stack_linescan(width)",
+        "EDSTEMBiasedSpectrum.get_stack_linescan(width)",
         lambda: le._twin(le._device()[0], False),
         lambda s, v: s.get_stack_linescan(width=v, bin_size=16.0),
         64.0,
@@ -108,7 +108,7 @@ ROWS = [
         "64 eV",
     ),
     (
-        "ProfilesMixin.get_composition_profiles(thickness)",
+        "EDSTEMBiasedSpectrum.get_composition_profiles(thickness)",
         lambda: le._twin(le._device()[0], False),
         lambda s, v: s.get_composition_profiles(
             le._kf(),
