@@ -41,6 +41,7 @@ __all__ = [
     "VALIDITY",
     "RESULTS",
     "PROCESSING",
+    "SPECTRAL_RESOLUTION",
     "DeviceGeometry",
     "record_processing",
 ]
@@ -52,6 +53,10 @@ DEVICE_JV = "Device.JV"
 VALIDITY = "Validity"
 RESULTS = "Results"
 PROCESSING = "Processing"
+#: Spectral resolution (FWHM) of a luminescence spectrometer: a number in nm
+#: or a string with its unit ("0.5 nm", "2 meV"); read by the CL/PL validity
+#: (LumiSpy's ``Acquisition_instrument.Spectrometer`` node).
+SPECTRAL_RESOLUTION = "Acquisition_instrument.Spectrometer.resolution"
 
 
 @dataclass
