@@ -22,7 +22,7 @@ from hyperspy_perovskite.analysis import device_geometry as geo
 from hyperspy_perovskite.analysis import eds_quant as eq
 from hyperspy_perovskite.analysis import xray_lines as xl
 from hyperspy_perovskite.metadata import record_processing
-from hyperspy_perovskite.signals._base import compute, resolve_options
+from hyperspy_perovskite.signals._base import as_requested, compute, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import PROFILE_NODES, options_doc
 from hyperspy_perovskite.units import parse_quantity
 
@@ -283,7 +283,8 @@ class ProfilesMixin:
                 integration_windows,
                 opts,
             )
-        return wrap_profiles(*header, lines, inten, var, "X-ray counts")
+        out = wrap_profiles(*header, lines, inten, var, "X-ray counts")
+        return [as_requested(p, opts) for p in out]
 
     def _k_list(self, kfactors, lines):
         if isinstance(kfactors, dict):
