@@ -295,12 +295,10 @@ class FramesMixin:
                     f"region mask of shape {mask.shape}; the map is "
                     f"{self.data.shape[1:3]} (y, x)."
                 )
-        spec = (
-            self.data[:, mask]
-            if isinstance(self.data, np.ndarray)
-            else self.data[:, da.from_array(mask)]
-        )
-        summed = spec.sum(axis=1)
+        if isinstance(self.data, np.ndarray):
+            summed = self.data[:, mask].sum(axis=1)
+        else:  # dask cannot index two axes with one boolean mask
+            summed = (self.data * mask[None, :, :, None]).sum(axis=(1, 2))
         inten, var = xl.line_intensities(summed, w)
         inten, var = (
             np.asarray(compute(a, options), dtype=float) for a in (inten, var)

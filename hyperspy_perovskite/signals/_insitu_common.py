@@ -223,6 +223,8 @@ class DoseMixin:
         Parameters
         ----------
         dose_rate, beam_current, illuminated_area : float or str, optional
+            Dose rate (a number is in e/A^2/s), beam current (A) and
+            illuminated area (A^2); a string carries its unit ("5 nA").
         exposure : float, str or array, optional
             Exposure per frame, s (default the frame interval).
         regions : dict, optional

@@ -198,21 +198,14 @@ class CLEmissionMixin:
             with ``E0`` tied to the band centre (biased when the edge is not
             at the centre).
         band : {"gaussian", "asymmetric", "lorentzian", "voigt"} or tuple
-            Band shape: :class:`~hyperspy_perovskite.components.GaussianEmission`,
+            :class:`~hyperspy_perovskite.components.GaussianEmission`,
             :class:`~hyperspy_perovskite.components.AsymmetricEmission` (tail
-            on the low-energy side), HyperSpy's ``Lorentzian`` (width
-            ``gamma``, the half width) or
-            :class:`~hyperspy_perovskite.components.VoigtEmission` (a
-            Lorentzian line of half width ``gamma`` convolved with a Gaussian
-            of ``sigma``: the sharp lines of quantum emitters). A tuple gives
-            one shape per band, e.g. ``("asymmetric", "gaussian")`` for an
-            asymmetric main band and a minor Gaussian band: a band fitted
-            with a shape it does not have leaves a parameter at its bound
-            (``tau`` = 0) and inflates the uncertainties of the others. Bands
-            of different shapes keep their names (``"Emission"`` is the
-            first shape, started on the strongest band) instead of being
-            ordered by energy. The validity's residual test says when the
-            chosen shape does not describe the data.
+            on the low-energy side), HyperSpy's ``Lorentzian`` or
+            :class:`~hyperspy_perovskite.components.VoigtEmission` (sharp
+            lines of quantum emitters). A tuple gives one shape per band,
+            e.g. ``("asymmetric", "gaussian")``; such bands keep their names
+            (``"Emission"``: the first shape, started on the strongest band)
+            instead of being ordered by energy.
         background : {"offset", "linear", "none", "energy_offset"}
             ``"offset"`` (default) is a level constant in the measured
             space (a detector dark level): an ``Offset`` on the axis the data

@@ -95,6 +95,28 @@ def wavelength_case(n_pixels=100, seed=1):
     return table, t2
 
 
+def wavelength_asymmetric_case(n_pixels=100, seed=4):
+    """An exponentially modified band (tau 10 nm towards long wavelengths)."""
+    s, t = simulate_emission_spectra(
+        n_pixels=n_pixels,
+        space="wavelength",
+        band_energy=(700, 720),
+        band_sigma=(8, 12),
+        asymmetry=10.0,
+        seed=seed,
+        **COMMON,
+    )
+    m = s.fit_emission(band="asymmetric", poisson=True)
+    maps = s.emission_maps(m)
+    truth = {
+        "centre (nm)": ("centre", t["centre"]),
+        "sigma (nm)": ("sigma", t["sigma"]),
+        "tau (nm)": ("tau", np.full(n_pixels, 10.0)),
+        "area": ("area", t["photons"] * t["channel_width"]),
+    }
+    return recovery_table(maps, truth, "Wavelength axis: asymmetric band"), None
+
+
 def energy_tail_case(n_pixels=100, seed=2):
     s, t = simulate_emission_spectra(
         n_pixels=n_pixels,
@@ -180,6 +202,7 @@ def quantum_emitter_case(n_pixels=100, seed=5):
 
 CASES = {
     "wavelength": (wavelength_case, True),
+    "wavelength_asymmetric": (wavelength_asymmetric_case, True),
     "quantum_emitter": (quantum_emitter_case, True),
     # known misses (issue 10): linearised errors of strongly overlapping
     # components at 2e5 photons; the tail case reaches pull std 1.03-1.06
