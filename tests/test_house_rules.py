@@ -32,7 +32,6 @@ ALLOWED_MODULES = {
     "data/operando_4dstem_simulation.py": 602,
     "signals/_cl_correlation.py": 1089,
     "signals/cl.py": 679,
-    "signals/insitu_diffraction.py": 985,
     "signals/insitu_image.py": 745,
     "signals/migration_fit.py": 686,
 }
@@ -45,7 +44,6 @@ ALLOWED_FUNCTIONS = {
     "data/saed_simulation.py::simulate_saed_series": 140,
     "report/demo_diffraction.py::run": 166,
     "report/demo_insitu.py::run": 130,
-    "signals/insitu_diffraction.py::InSituSAEDSeries._decompose": 122,
     "signals/kinetics.py::fit_kinetics": 176,
     "signals/migration_fit.py::fit_migration_profile": 231,
 }

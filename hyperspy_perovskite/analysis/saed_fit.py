@@ -347,11 +347,11 @@ def fit_ring_positions(
 
 _SYSTEMS = {
     # 1/d^2 = sum_k x_k * term_k(h, k, l); parameters from x
-    "cubic": (lambda h, k, l: [h * h + k * k + l * l], ("a",)),
-    "tetragonal": (lambda h, k, l: [h * h + k * k, l * l], ("a", "c")),
-    "orthorhombic": (lambda h, k, l: [h * h, k * k, l * l], ("a", "b", "c")),
+    "cubic": (lambda h, k, ll: [h * h + k * k + ll * ll], ("a",)),
+    "tetragonal": (lambda h, k, ll: [h * h + k * k, ll * ll], ("a", "c")),
+    "orthorhombic": (lambda h, k, ll: [h * h, k * k, ll * ll], ("a", "b", "c")),
     "hexagonal": (
-        lambda h, k, l: [4.0 / 3.0 * (h * h + h * k + k * k), l * l],
+        lambda h, k, ll: [4.0 / 3.0 * (h * h + h * k + k * k), ll * ll],
         ("a", "c"),
     ),
 }

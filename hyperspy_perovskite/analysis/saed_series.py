@@ -69,9 +69,8 @@ def _halo_start(g, profiles, ring_g, wr, wh, order):
             for h in grid
         ]
         hg = grid[int(np.argmin(chi))]
-        coef = batched_wls(
-            saed.design_matrix(g, ring_g, wr, hg, wh, order), prof[None]
-        )[0][0]
+        D = saed.design_matrix(g, ring_g, wr, hg, wh, order)
+        coef = batched_wls(D, prof[None])[0][0]
         if coef[len(ring_g)] > best_amp:
             best, best_amp = hg, coef[len(ring_g)]
     return float(best)
@@ -99,6 +98,31 @@ def _halo_from_change(g, Ps, ring_g, wr, wh, hg, order):
         if coef[0, j] > 5 * np.sqrt(var):
             return float(wh1), float(h1)
     return wh, hg
+
+
+def _widths(gs, means, ring_g, wr0, halo, halo_d, ring_width, halo_width, order):
+    """Ring width, halo width and starting halo position from the mean profiles."""
+    background_order = order
+    wh = halo_width if halo_width is not None else 5.0 * wr0
+    halo_g0 = None
+    if halo:
+        if halo_d is not None:
+            if not (np.isfinite(halo_d) and halo_d > 0):
+                raise ValueError(
+                    f"halo_d must be a positive d-spacing (A), got {halo_d}."
+                )
+            halo_g0 = 1.0 / halo_d
+        else:
+            halo_g0 = _halo_start(gs, means, ring_g, wr0, wh, background_order)
+    wr = wr0
+    if ring_width is None or (halo and halo_width is None):
+        wr_f, wh_f = saed.refine_widths(
+            gs, means, ring_g, wr0, halo_g0, wh, background_order
+        )
+        wr = wr_f if ring_width is None else ring_width
+        if halo and halo_width is None:
+            wh = wh_f
+    return wr, wh, halo_g0
 
 
 def decompose_series(
@@ -170,25 +194,9 @@ def decompose_series(
     if not groups:
         raise ValueError("No ring of the phase lies inside the radial range.")
     means = [Ps[:q].mean(0), Ps[-q:].mean(0)]
-    wh = halo_width if halo_width is not None else 5.0 * wr0
-    halo_g0 = None
-    if halo:
-        if halo_d is not None:
-            if not (np.isfinite(halo_d) and halo_d > 0):
-                raise ValueError(
-                    f"halo_d must be a positive d-spacing (A), got {halo_d}."
-                )
-            halo_g0 = 1.0 / halo_d
-        else:
-            halo_g0 = _halo_start(gs, means, ring_g, wr0, wh, background_order)
-    wr = wr0
-    if ring_width is None or (halo and halo_width is None):
-        wr_f, wh_f = saed.refine_widths(
-            gs, means, ring_g, wr0, halo_g0, wh, background_order
-        )
-        wr = wr_f if ring_width is None else ring_width
-        if halo and halo_width is None:
-            wh = wh_f
+    wr, wh, halo_g0 = _widths(
+        gs, means, ring_g, wr0, halo, halo_d, ring_width, halo_width, background_order
+    )
     halo_fit = None
     halo_g = np.full(n, np.nan if halo_g0 is None else halo_g0)
     if halo and halo_d is None:
@@ -210,7 +218,10 @@ def decompose_series(
         halo_fit = fit_halo_positions(
             gs, Ps, ring_g, wr, halo_g0, wh, background_order, poisson=poisson
         )
-        halo_g = np.where(halo_fit["valid"], halo_fit["halo_g"], halo_g0)
+        # frames with a strong halo keep their own position; weak ones (where
+        # a noise bump can pull a free position away) use the common one
+        own = halo_fit["valid"] & (halo_fit["amplitude_snr"] >= 10)
+        halo_g = np.where(own, halo_fit["halo_g"], halo_g0)
     D = np.stack(
         [
             saed.design_matrix(
