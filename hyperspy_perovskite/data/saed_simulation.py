@@ -16,8 +16,10 @@ perovskite film under 1 V forward bias for 300 s.
   (022) remain"): the families in ``fading`` lose intensity after the onset
   ``t0`` following JMAK kinetics ``residual + (1 - residual)
   exp(-(k (t - t0))^n)``; the others stay constant.
-* The amorphous ring grows at ``halo_d`` (default the (002) d-spacing (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: "the amorphous
-  ring mostly overlapped with d-spacing of (002)"): its amplitude is
+* The amorphous ring grows at ``halo_d``, by default the (002) d-spacing
+  (“Imaging real-time amorphization of hybrid perovskite solar cells under
+  electrical biasing”: "the amorphous ring mostly overlapped with d-spacing
+  of (002)"); its amplitude is
   proportional to the crystalline intensity lost, ``halo_gain`` times it.
 * Optional single-crystal spots of one grain along a zone axis, fading with
   their family, for spot indexing.

@@ -258,7 +258,8 @@ class SAEDIndexingMixin:
             "scale_d": 1.0 / scale[np.arange(len(ib)), ib],
         }
         units = {"time": str(tax.units)}
-        for ch in self.stimulus.values():
+        channels = self.stimulus if self.metadata.has_item("Stimulus.Record") else {}
+        for ch in channels.values():
             q = str(ch.metadata.Signal.get_item("quantity", ""))
             if q.lower().startswith("temperature"):
                 cols["temperature"] = np.asarray(ch.data, float)
