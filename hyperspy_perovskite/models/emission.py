@@ -38,6 +38,91 @@ class EmissionModel(PerovskiteModel1D):
     True
     """
 
+    def emission_maps(
+        self,
+        component=None,
+        n_sigma=3.0,
+        resolution=None,
+        max_reduced_chisq=None,
+        residual_test=True,
+        max_residual=0.1,
+        keep_invalid=False,
+    ):
+        """Maps of a fitted emission band with uncertainties and validity.
+
+        The fit-derived maps of ``fit_emission``: see
+        :func:`~hyperspy_perovskite.signals._cl_statistics.emission_maps`
+        (``s.emission_maps(m)`` is the same). Every map is NaN where the fit
+        is not valid (``keep_invalid=True`` keeps the raw values).
+
+        Parameters
+        ----------
+        component : str or component, optional
+            Band to map (default ``"Emission"``).
+        n_sigma : float
+            Significance threshold (band and tail amplitudes, residual test).
+        resolution : float or str, optional
+            Spectral resolution (FWHM) in the unit of the fitted axis (nm or
+            eV, or a string with its unit such as ``"0.5 nm"``): narrower
+            bands are rejected. Default: one channel.
+        max_reduced_chisq : float, optional
+        residual_test : bool
+        max_residual : float
+        keep_invalid : bool
+
+        Returns
+        -------
+        dict of hyperspy signals
+
+        Examples
+        --------
+        >>> from hyperspy_perovskite.data import simulated_emission_map
+        >>> s, truth = simulated_emission_map(shape=(4, 4), seed=0)
+        >>> s.set_signal_type("CL_STEM_perovskite")
+        >>> m = s.fit_emission()
+        >>> maps = m.emission_maps()
+        >>> maps["centre"].metadata.Signal.quantity, int(maps["valid"].data.sum())
+        ('centre (nm)', 16)
+        """
+        from hyperspy_perovskite.signals import _cl_statistics
+        from hyperspy_perovskite.units import parse_quantity
+
+        if resolution is not None:
+            unit = self.signal.axes_manager.signal_axes[0].units
+            resolution = parse_quantity(resolution, unit, name="resolution")
+        return _cl_statistics.emission_maps(
+            self,
+            component=component,
+            n_sigma=n_sigma,
+            resolution=resolution,
+            max_reduced_chisq=max_reduced_chisq,
+            residual_test=residual_test,
+            max_residual=max_residual,
+            keep_invalid=keep_invalid,
+        )
+
+    def urbach_energy_map(self, component=None, **kwargs):
+        """Urbach energy map (meV on an eV axis) and its standard deviation.
+
+        NaN where the tail is not valid (amplitude not significant, Eu out of
+        its physical range or at a bound, or the band itself not valid).
+
+        Parameters
+        ----------
+        component : str or tail component, optional
+        **kwargs
+            Passed to :meth:`emission_maps`.
+
+        Returns
+        -------
+        eu, eu_std : hyperspy signals
+        """
+        from hyperspy_perovskite.signals import _cl_statistics
+
+        t = _cl_statistics._find(self, component, _cl_statistics._tail_classes())
+        maps = _cl_statistics.emission_maps(self, tail=t, **kwargs)
+        return maps["urbach_energy"], maps["urbach_energy_std"]
+
     def _bands(self):
         return [
             c
