@@ -146,6 +146,7 @@ UNIT_ARGS = {
     "d_spacing", "halo_d", "max_shift", "min_distance", "tile_size",
     "detector_pixel_size", "camera_length", "min_size", "radius",
     "min_separation", "ring_width", "halo_width", "radial_range", "g_min",
+    "ring_range",
     "scale", "center", "centre", "centre_std", "resolution", "signal_range",
     # energy, time, dose, current, area, angle, temperature, field, J-V
     "stokes_shift", "beam_energy", "exposure", "critical_dose", "pre_dose",

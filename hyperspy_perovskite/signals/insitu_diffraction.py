@@ -433,8 +433,8 @@ class InSituSAEDSeries(
         search : int
             Beam search radius (px) around the origin of the axes.
         ring_range : (float, float), optional
-            Radii (px) holding rings for ``"rings"``; default 15 % to 90 % of
-            the largest full circle.
+            Radii in pixels holding rings for ``"rings"``; default 15 % to 90 %
+            of the largest full circle.
 
         Returns
         -------
