@@ -18,7 +18,11 @@ from hyperspy_perovskite.analysis.saed_fit import (
     poisson_weights,
 )
 
-__all__ = ["decompose_series", "group_families"]
+__all__ = ["HaloUndetermined", "decompose_series", "group_families"]
+
+
+class HaloUndetermined(ValueError):
+    """The halo shape cannot be fitted from these profiles (hold it instead)."""
 
 
 def _ring_width_guess(g, P, fams, has_atoms, q):
@@ -214,6 +218,11 @@ def decompose_series(
         if halo_width is None:
             wh, halo_g0 = _halo_from_change(
                 gs, Ps, ring_g, wr, wh, halo_g0, background_order
+            )
+        upper = max(np.ptp(gs) / 4, 3 * wr)
+        if wh >= 0.95 * upper:
+            raise HaloUndetermined(
+                f"the fitted halo width {wh:.3f} 1/A reached its upper bound"
             )
         halo_fit = fit_halo_positions(
             gs, Ps, ring_g, wr, halo_g0, wh, background_order, poisson=poisson

@@ -127,7 +127,24 @@ class SAEDRingsMixin:
             abs(ax_y.low_value),
             abs(ax_y.high_value),
         )
-        res = saed_series.decompose_series(g, P, fams, ph.has_atoms, r_in, **kw)
+        try:
+            res = saed_series.decompose_series(g, P, fams, ph.has_atoms, r_in, **kw)
+        except saed_series.HaloUndetermined as err:
+            import warnings
+
+            from hyperspy_perovskite.crystallography import d_spacing
+
+            kw["halo_d"] = d_spacing(ph, "002")
+            warnings.warn(
+                f"The halo position could not be fitted ({err}); it is held at "
+                f"the (002) spacing of {ph.name}, {kw['halo_d']:.3f} A, where "
+                "“Imaging real-time amorphization of hybrid perovskite solar "
+                "cells under electrical biasing” saw it. Pass halo_d= (A) and "
+                "halo_width= (1/A) if you know them.",
+                UserWarning,
+                stacklevel=3,
+            )
+            res = saed_series.decompose_series(g, P, fams, ph.has_atoms, r_in, **kw)
         res["phase"] = ph
         halo_g = res["halo_g"]
         info = {
