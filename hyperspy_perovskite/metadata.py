@@ -70,6 +70,7 @@ __all__ = [
     "VALIDITY",
     "RESULTS",
     "PROCESSING",
+    "SPECTRAL_RESOLUTION",
     "DeviceGeometry",
     "record_processing",
 ]
@@ -121,6 +122,10 @@ HYPERSPY_SIGNAL_KEYS = (
     "binned",
     "ragged",
 )
+#: Spectral resolution (FWHM) of a luminescence spectrometer: a number in nm
+#: or a string with its unit ("0.5 nm", "2 meV"); read by the CL/PL validity
+#: (LumiSpy's ``Acquisition_instrument.Spectrometer`` node).
+SPECTRAL_RESOLUTION = "Acquisition_instrument.Spectrometer.resolution"
 
 
 @dataclass

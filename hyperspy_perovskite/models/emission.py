@@ -11,6 +11,39 @@ from hyperspy_perovskite.validity import apply_validity
 
 __all__ = ["EmissionModel"]
 
+
+def _resolution(signal, resolution):
+    """The resolution (FWHM) in the unit of ``signal``'s axis, or None.
+
+    Given, or read from ``metadata`` (:data:`~hyperspy_perovskite.metadata.SPECTRAL_RESOLUTION`);
+    a wavelength resolution on a photon-energy axis is converted at the
+    middle of the axis, ``dE = dlambda E^2 n_air / hc``.
+    """
+    from hyperspy_perovskite.components.emission_bands import (
+        WAVELENGTH_OFFSET_CONSTANT,
+    )
+    from hyperspy_perovskite.metadata import SPECTRAL_RESOLUTION
+    from hyperspy_perovskite.units import UnitError, parse_quantity
+
+    ax = signal.axes_manager.signal_axes[0]
+    name = "resolution"
+    if resolution is None:
+        resolution = signal.metadata.get_item(SPECTRAL_RESOLUTION)
+        if resolution is None:
+            return None
+        name = f"metadata.{SPECTRAL_RESOLUTION}"
+        if ax.units == "eV" and not isinstance(resolution, str):
+            resolution = f"{float(resolution)} nm"  # a number there is in nm
+    try:
+        return parse_quantity(resolution, ax.units, name=name)
+    except UnitError:
+        if ax.units != "eV":
+            raise
+    e = 0.5 * (ax.low_value + ax.high_value)
+    dl = parse_quantity(resolution, "nm", name=name)
+    return dl * e * e / (WAVELENGTH_OFFSET_CONSTANT * 1e3)
+
+
 _SIGMA2FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 
@@ -64,7 +97,10 @@ class EmissionModel(PerovskiteModel1D):
         resolution : float or str, optional
             Spectral resolution (FWHM) in the unit of the fitted axis (nm or
             eV, or a string with its unit such as ``"0.5 nm"``): narrower
-            bands are rejected. Default: one channel.
+            bands are rejected. Default: ``metadata.Acquisition_instrument.
+            Spectrometer.resolution`` (a number in nm or a string with its
+            unit; on an energy axis a wavelength resolution is converted at
+            the middle of the fitted range), else one channel.
         max_reduced_chisq : float, optional
         residual_test : bool
         max_residual : float
@@ -85,11 +121,8 @@ class EmissionModel(PerovskiteModel1D):
         ('centre (nm)', 16)
         """
         from hyperspy_perovskite.signals import _cl_statistics
-        from hyperspy_perovskite.units import parse_quantity
 
-        if resolution is not None:
-            unit = self.signal.axes_manager.signal_axes[0].units
-            resolution = parse_quantity(resolution, unit, name="resolution")
+        resolution = _resolution(self.signal, resolution)
         return _cl_statistics.emission_maps(
             self,
             component=component,

@@ -21,6 +21,21 @@ from hyperspy_perovskite.signals._insitu_common import (
 __all__ = ["FringeMixin"]
 
 
+def _compute_all(arrays, opts):
+    """Several dask arrays of one graph in one pass (progress bar if asked)."""
+    import contextlib
+
+    import dask
+
+    bar = contextlib.nullcontext()
+    if opts.show_progressbar:
+        from dask.diagnostics import ProgressBar
+
+        bar = ProgressBar()
+    with bar:
+        return dask.compute(*arrays, **opts.compute_kwargs)
+
+
 class FringeMixin:
     """Fringe power maps and traces, region comparison (image series)."""
 
@@ -106,12 +121,20 @@ class FringeMixin:
             Tile step in pixels (default half the tile).
         background : bool
             Subtract the noise/amorphous background around each band.
-        direction : float or list of (float or None), optional
+        direction : float, list of (float or None) or "auto", optional
             Orientation-selective power: direction of each band's spot
             (reciprocal-lattice vector, normal to the fringes) in degrees from
             the image x axis towards +y, modulo 180; only the sector within
             ``angular_width`` of it (both ``+g`` and ``-g``) counts. Separates
-            phases of close d-spacing and different orientation.
+            phases of close d-spacing and different orientation. "auto"
+            (tile maps): the strongest spot of every d-spacing in every tile,
+            found on the mean over all frames, each sector direction counted
+            for the d-spacing strongest there
+            (:mod:`hyperspy_perovskite.analysis.fringe_spots`); the spot
+            directions are in ``metadata.Fringe_tracking.spot_direction``
+            (deg, NaN where a tile has no significant spot) and, for eager
+            results, the tiles with a spot in
+            ``metadata.Fringe_tracking.Validity``.
         angular_width : float
             Half-width of the sector, degrees.
         shifts : Signal1D, optional
@@ -167,23 +190,22 @@ class FringeMixin:
             )
         else:
             out = self._fringe_rois(data, px, d, scalar_d, roi, kw, opts)
-        out.metadata.set_item(
-            "Fringe_tracking",
-            {
-                "d_spacings": d,
-                "d_spacings_units": "A",
-                "tolerance": float(tolerance),
-                "background": bool(background),
-                "direction": "None"
-                if direction is None
-                else np.atleast_1d(np.asarray(direction, dtype=float)),
-                "direction_units": "deg",
-                "angular_width": float(angular_width),
-                "tile_size": -1 if tile_size is None else int(tile_size),
-                "pixel_size": px,
-                "pixel_size_units": "A",
-            },
-        )
+        for key, value in {
+            "d_spacings": d,
+            "d_spacings_units": "A",
+            "tolerance": float(tolerance),
+            "background": bool(background),
+            "direction": str(direction)
+            if direction is None or isinstance(direction, str)
+            else np.atleast_1d(np.asarray(direction, dtype=float)),
+            "direction_units": "deg",
+            "angular_width": float(angular_width),
+            "tile_size": -1 if tile_size is None else int(tile_size),
+            "pixel_size": px,
+            "pixel_size_units": "A",
+        }.items():
+            # keys one by one: the node may hold the spot directions already
+            out.metadata.set_item(f"Fringe_tracking.{key}", value)
         return out
 
     def _with_variance(self, cls, p, axes, md):
@@ -203,19 +225,26 @@ class FringeMixin:
             raise ValueError(f"tile_size must be an integer >= 8, got {tile_size!r}.")
         tile_size = int(tile_size)
         step = tile_size // 2 if step is None else step
-        p = _fringes.fringe_power(
-            data,
-            px,
-            d,
-            window_shape=(tile_size, tile_size),
-            step=step,
-            workers=1,
-            **kw,
-        )
+        spots = None
+        if isinstance(kw["directions"], str):
+            p, spots = self._strongest_spot_power(data, px, d, tile_size, step, kw)
+        else:
+            p = _fringes.fringe_power(
+                data,
+                px,
+                d,
+                window_shape=(tile_size, tile_size),
+                step=step,
+                workers=1,
+                **kw,
+            )
         p = p.transpose(3, 0, 1, 2, 4)  # (nb, t, ny, nx, 2)
         if scalar_d:
             p = p[0]
-        p = compute(p, opts)
+        if spots is None:
+            p = compute(p, opts)
+        elif not opts.lazy_output:
+            p, *spots = _compute_all((p, *spots), opts)
         d_axis = {"name": "d-spacing", "units": "A", "axis": d}
         axes = ([] if scalar_d else [d_axis]) + [_axis_dict(self._frame_axis())]
         sh = kw.get("shifts")
@@ -228,7 +257,88 @@ class FringeMixin:
         md = self._result_metadata(
             "Crystallinity map (fringe power)", "Fringe power (counts^2)"
         )
-        return self._with_variance(hs.signals.Signal2D, p, axes, md)
+        out = self._with_variance(hs.signals.Signal2D, p, axes, md)
+        if spots is not None:
+            self._store_spots(out, spots, axes, scalar_d, kw["angular_width"])
+        return out
+
+    def _strongest_spot_power(self, data, px, d, tile_size, step, kw):
+        """Power of every d-spacing at its strongest spot per tile
+        (:mod:`hyperspy_perovskite.analysis.fringe_spots`)."""
+        import warnings
+
+        import dask.array as da
+
+        from hyperspy_perovskite.analysis import fringe_spots
+
+        if kw["directions"] != "auto":
+            raise ValueError(
+                f"direction must be an angle (degrees), a list of them or 'auto', "
+                f"got {kw['directions']!r}."
+            )
+        centres = fringe_spots.sector_directions(kw["angular_width"])
+        kw = dict(kw, directions=list(centres))
+        parts = []
+        # one d-spacing at a time: its background rings may then pass the
+        # other d-spacings' annuli (all their directions are requested; a
+        # joint call would leave no ring between close d-spacings); sectors
+        # where another phase's spot leaks in belong to that phase (below)
+        for di in d:
+            with warnings.catch_warnings():
+                # the sectors of one d-spacing overlap by design
+                warnings.filterwarnings("ignore", message="The band of d =")
+                parts.append(
+                    _fringes.fringe_power(
+                        data,
+                        px,
+                        np.full(centres.size, di),
+                        window_shape=(tile_size, tile_size),
+                        step=step,
+                        workers=1,
+                        **kw,
+                    )
+                )
+        p = parts[0] if len(parts) == 1 else da.concatenate(parts, axis=3)
+        power, sector, significant = fringe_spots.strongest_spot(p, len(d))
+        return power, (sector, significant)
+
+    @staticmethod
+    def _store_spots(out, spots, axes, scalar_d, width):
+        """Spot direction map (deg, NaN without a spot) and validity in metadata."""
+        import dask.array as da
+        import hyperspy.api as hs
+
+        from hyperspy_perovskite.analysis.fringe_spots import sector_directions
+        from hyperspy_perovskite.validity import Validity
+
+        sector, significant = spots
+        angle = sector_directions(width)[sector]
+        angle = (
+            da.where(significant, angle, np.nan)
+            if isinstance(angle, da.Array)
+            else np.where(significant, angle, np.nan)
+        )
+        angle = np.moveaxis(angle, -1, 0)  # (nb, ny, nx)
+        significant = np.moveaxis(significant, -1, 0)
+        if scalar_d:
+            angle, significant = angle[0], significant[0]
+        tile_axes = ([] if scalar_d else [axes[0]]) + axes[-2:]
+        direction = hs.signals.Signal2D(angle)
+        if isinstance(angle, da.Array):
+            direction = direction.as_lazy()
+        for ax, spec in zip(direction.axes_manager._axes, tile_axes, strict=True):
+            for key in ("name", "units", "scale", "offset"):
+                if key in spec:
+                    setattr(ax, key, spec[key])
+        direction.metadata.General.title = "Spot direction (deg from x towards +y)"
+        out.metadata.set_item("Fringe_tracking.spot_direction", direction)
+        if not isinstance(significant, da.Array):
+            Validity(
+                np.asarray(significant),
+                np.where(significant, 0, 1).astype(np.uint32),
+                ("no significant spot in the tile",),
+                {"n_sigma": 3.0},
+            ).to_metadata(out.metadata.Fringe_tracking)
 
     def _fringe_rois(self, data, px, d, scalar_d, roi, kw, opts):
         import dask.array as da

@@ -243,3 +243,26 @@ def test_one_shape_per_band():
         s.fit_emission(n_peaks=2, band=("gaussian",))
     with pytest.raises(ValueError, match="one of them per band"):
         s.fit_emission(band="pseudo")
+
+
+def test_resolution_read_from_metadata_on_both_axes():
+    """metadata.Acquisition_instrument.Spectrometer.resolution (FWHM) rejects
+    bands narrower than it; on the energy axis it is converted from nm."""
+    from hyperspy_perovskite.metadata import SPECTRAL_RESOLUTION
+
+    s, t = simulate_emission_spectra(n_pixels=6, seed=8)  # sigma 30-40 meV
+    m = s.fit_emission(axis="energy", poisson=True)
+    assert m.emission_maps()["valid"].data.all()
+    # 20 nm FWHM is 49 meV at 1.75 eV (sigma 21 meV): the bands are wider
+    m.signal.metadata.set_item(SPECTRAL_RESOLUTION, 20.0)
+    assert m.emission_maps()["valid"].data.all()
+    # 100 nm is 0.25 eV FWHM: every band is narrower, so rejected for that
+    m.signal.metadata.set_item(SPECTRAL_RESOLUTION, "100 nm")
+    maps = m.emission_maps()
+    assert not maps["valid"].data.any()
+    v = Validity.from_metadata(maps["valid"].metadata)
+    assert set(v.counts()) == {"sigma out of range"}
+    m.signal.metadata.set_item(SPECTRAL_RESOLUTION, "300 meV")
+    assert not m.emission_maps()["valid"].data.any()
+    # an explicit argument wins
+    assert m.emission_maps(resolution="10 meV")["valid"].data.all()
