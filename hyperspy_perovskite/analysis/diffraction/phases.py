@@ -22,6 +22,7 @@ __all__ = [
     "background_basis",
     "fit_phase_profiles",
     "lattice_mask",
+    "lattice_points",
     "ring_positions",
     "ring_scores",
     "spot_ring_scores",
@@ -147,26 +148,21 @@ def fit_phase_profiles(profiles, templates, background):
     return out.reshape(lead + (2 * npha + 1,))
 
 
-def lattice_mask(kx_px, ky_px, beam, spot_offsets, radius):
-    """Pixels of the matrix's reciprocal lattice (and direct beam) to mask.
+def lattice_points(spot_offsets, radius, extent):
+    """Offsets of the matrix's reciprocal lattice points (and the given spots).
 
-    The lattice basis is the shortest pair of non-collinear vectors among
-    the spot offsets and their differences (longer than the disk diameter);
-    every integer combination inside the detector is masked by a disk of
-    ``radius`` pixels, and so is every given spot.
+    The basis is the shortest pair of non-collinear vectors among the spot
+    offsets and their differences longer than ``2 radius`` (weak spots
+    reveal a finer lattice than the strong ones); every integer combination
+    reaching ``2 extent`` pixels is listed, with the beam (0, 0) and the
+    spots themselves.
 
-    Parameters
-    ----------
-    kx_px, ky_px : numpy.ndarray
-        Pixel coordinate grids (column, row).
-    beam : (float, float)
-    spot_offsets : numpy.ndarray, shape (n, 2)
-        Spot offsets (x, y) from the beam in pixels.
-    radius : float
-
-    Returns
-    -------
-    numpy.ndarray of bool
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.diffraction.phases import lattice_points
+    >>> p = lattice_points(np.array([[10.0, 0], [0, 10.0]]), 2.0, 10)
+    >>> bool(np.any(np.all(np.isclose(p, [-10.0, 10.0]), axis=1)))
+    True
     """
     off = np.asarray(spot_offsets, float).reshape(-1, 2)
     pts = [np.zeros(2)] + list(off)
@@ -189,7 +185,7 @@ def lattice_mask(kx_px, ky_px, beam, spot_offsets, radius):
                 int(
                     np.ceil(
                         2
-                        * max(kx_px.max(), ky_px.max())
+                        * extent
                         / min(np.hypot(*v1), np.hypot(*v2))
                     )
                 )
@@ -198,6 +194,31 @@ def lattice_mask(kx_px, ky_px, beam, spot_offsets, radius):
             for a in range(-span, span + 1):
                 for b in range(-span, span + 1):
                     pts.append(a * v1 + b * v2)
+    return np.array(pts)
+
+
+def lattice_mask(kx_px, ky_px, beam, spot_offsets, radius):
+    """Pixels of the matrix's reciprocal lattice (and direct beam) to mask.
+
+    The lattice basis is the shortest pair of non-collinear vectors among
+    the spot offsets and their differences (longer than the disk diameter);
+    every integer combination inside the detector is masked by a disk of
+    ``radius`` pixels, and so is every given spot.
+
+    Parameters
+    ----------
+    kx_px, ky_px : numpy.ndarray
+        Pixel coordinate grids (column, row).
+    beam : (float, float)
+    spot_offsets : numpy.ndarray, shape (n, 2)
+        Spot offsets (x, y) from the beam in pixels.
+    radius : float
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    pts = lattice_points(spot_offsets, radius, max(kx_px.max(), ky_px.max()))
     m = np.zeros(kx_px.shape, bool)
     for p in pts:
         x, y = beam[0] + p[0], beam[1] + p[1]
