@@ -56,7 +56,8 @@ table = cl.particle_table(
     sigma=sigma,
     valid=valid,
 )
-corr = table.metadata.Processing.Particle_table.Intensity_size_correlation
+corr = table.correlation
+print(table)
 print(
     f"{corr.n} particles, Spearman rho = {corr.spearman_rho:.2f}, p = {corr.p_value:.2g}: "
     + (
@@ -65,17 +66,8 @@ print(
         else "no significant intensity-size correlation"
     )
 )
-from hyperspy_perovskite.signals._cl_correlation import particle_table_as_dict  # noqa: E402
-
-cols = particle_table_as_dict(table)
-fig2, ax = plt.subplots(figsize=(4, 3.2))
-ax.errorbar(cols["area"], cols["intensity_mean"], yerr=cols["intensity_sem"], fmt="o")
-ax.set_xlabel("Particle area (nm$^2$)")
+ax = table.plot(x="area", y="intensity_mean")
 ax.set_ylabel("Mean fitted area A (counts nm)")
-ax.set_title(
-    f"Spearman rho = {corr.spearman_rho:.2f}, p = {corr.p_value:.2g}", fontsize=9
-)
-fig2.tight_layout()
 
 # %%
 # The fitted profile against the simulated law sigma(d).

@@ -1,4 +1,8 @@
-"""Array algorithms for luminescence emission bands (numpy / dask, no HyperSpy).
+"""Starting values of luminescence emission bands (numpy / dask, no HyperSpy).
+
+Maps, quality flags, histograms and Poisson weights that need no starting
+value are in :mod:`hyperspy_perovskite.analysis.cl_maps` (importable from here
+too, for backward compatibility).
 
 Spectra are arrays whose LAST axis is the spectral axis; every function is
 vectorised over the leading (navigation) axes. Dask arrays are processed block
@@ -14,16 +18,19 @@ import math
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
+from hyperspy_perovskite.analysis.cl_maps import (  # noqa: F401  (moved there)
+    QUALITY_FLAGS,
+    centroid,
+    histogram2d_valid,
+    histogram_valid,
+    poisson_variance,
+    quality_flags,
+)
+
 __all__ = [
     "SIGMA2FWHM",
     "estimate_band",
     "estimate_urbach",
-    "centroid",
-    "quality_flags",
-    "QUALITY_FLAGS",
-    "histogram_valid",
-    "histogram2d_valid",
-    "poisson_variance",
     "estimate_tail_on_residual",
     "emission_starting_values",
     "STARTING_VALUE_COLUMNS",
@@ -263,205 +270,6 @@ def estimate_urbach(x, y, fraction=(0.02, 0.5)):
     return _map_last_axis(
         _estimate_urbach_np, y, 4, x=x, lo=float(fraction[0]), hi=float(fraction[1])
     )
-
-
-def _centroid_np(y, x, subtract_baseline):
-    y = np.asarray(y, dtype=float)
-    if subtract_baseline:
-        b = np.nanpercentile(y, 10.0, axis=-1)
-        y = np.clip(y - b[..., None], 0.0, None)
-    y = np.where(np.isfinite(y), y, 0.0)
-    s = y.sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c = np.where(s > 0, (y * x).sum(-1) / np.where(s > 0, s, 1.0), np.nan)
-    return c[..., None]
-
-
-def centroid(x, y, subtract_baseline=True):
-    """Intensity-weighted mean of the spectral axis (no fit).
-
-    Parameters
-    ----------
-    x : array_like, shape (n,)
-    y : numpy.ndarray or dask.array.Array, shape (..., n)
-    subtract_baseline : bool
-        Subtract each spectrum's 10th percentile and clip negatives first, so
-        that a flat background does not pull the centroid to the middle of
-        the window.
-
-    Returns
-    -------
-    numpy.ndarray or dask.array.Array, shape (...)
-        NaN where a spectrum has no positive intensity. Lazy in, lazy out.
-
-    Examples
-    --------
-    >>> from hyperspy_perovskite.analysis.cl_emission import centroid
-    >>> x = np.linspace(690, 730, 81)
-    >>> y = 5 + np.exp(-0.5 * ((x - 712) / 4) ** 2)
-    >>> round(float(centroid(x, y)), 1)
-    712.0
-    """
-    x = np.asarray(x, dtype=float)
-    if _is_dask(y):
-        import dask.array as da
-
-        y = y.rechunk({y.ndim - 1: -1})
-        out = da.map_blocks(
-            _centroid_np,
-            y,
-            x=x,
-            subtract_baseline=subtract_baseline,
-            dtype=float,
-            chunks=y.chunks[:-1] + ((1,),),
-        )
-        return out[..., 0]
-    return _centroid_np(y, x, subtract_baseline)[..., 0]
-
-
-#: Bits of the fit-quality flag map (0 = good pixel).
-QUALITY_FLAGS = {
-    1: "fit did not converge (engine flag)",
-    2: "non-finite parameter or uncertainty",
-    4: "band not significant (area / std below threshold)",
-    8: "centre outside the fitted range",
-    16: "sigma outside [channel width / 2, range / 2]",
-    32: "reduced chi-squared above threshold",
-}
-
-
-def quality_flags(
-    area,
-    area_std,
-    centre,
-    sigma,
-    x_range,
-    channel_width,
-    convergence=None,
-    reduced_chisq=None,
-    min_significance=3.0,
-    max_reduced_chisq=None,
-):
-    """Bit flags of fit quality per pixel (see :data:`QUALITY_FLAGS`).
-
-    Examples
-    --------
-    >>> from hyperspy_perovskite.analysis.cl_emission import quality_flags
-    >>> quality_flags(
-    ...     np.array([100.0, 1.0]), np.array([5.0, 2.0]), np.array([710.0, 705.0]),
-    ...     np.array([8.0, 8.0]), (650, 770), 0.5)
-    array([0, 4], dtype=uint8)
-    """
-    area = np.asarray(area, dtype=float)
-    flags = np.zeros(area.shape, dtype=np.uint8)
-    if convergence is not None:
-        flags |= np.where(np.asarray(convergence) != 0, 1, 0).astype(np.uint8)
-    finite = (
-        np.isfinite(area)
-        & np.isfinite(area_std)
-        & np.isfinite(centre)
-        & np.isfinite(sigma)
-    )
-    flags |= np.where(~finite, 2, 0).astype(np.uint8)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        signif = np.abs(area) / np.asarray(area_std, dtype=float)
-        flags |= np.where(~(signif >= min_significance), 4, 0).astype(np.uint8)
-    lo, hi = min(x_range), max(x_range)
-    flags |= np.where(~((centre >= lo) & (centre <= hi)), 8, 0).astype(np.uint8)
-    ok_s = (sigma >= 0.5 * channel_width) & (sigma <= 0.5 * (hi - lo))
-    flags |= np.where(~ok_s, 16, 0).astype(np.uint8)
-    if reduced_chisq is not None and max_reduced_chisq is not None:
-        bad = ~(np.asarray(reduced_chisq) <= max_reduced_chisq)
-        flags |= np.where(bad, 32, 0).astype(np.uint8)
-    return flags
-
-
-def histogram_valid(values, valid, bins=30, range=None):
-    """Histogram of ``values`` over the pixels where ``valid`` is True.
-
-    Returns
-    -------
-    counts, edges : numpy.ndarray
-
-    Examples
-    --------
-    >>> from hyperspy_perovskite.analysis.cl_emission import histogram_valid
-    >>> c, e = histogram_valid(np.array([1.0, 2.0, 2.5, np.nan]),
-    ...                        np.array([True, True, True, True]), bins=2)
-    >>> c.tolist()
-    [1, 2]
-    """
-    v = np.asarray(values, dtype=float)[np.asarray(valid, dtype=bool)]
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        raise ValueError(
-            "No valid pixel to build the histogram from: loosen the quality "
-            "criteria or check the fit."
-        )
-    return np.histogram(v, bins=bins, range=range)
-
-
-def histogram2d_valid(a, b, valid, bins=30, range=None):
-    """2D histogram of ``(a, b)`` over the valid pixels.
-
-    Returns
-    -------
-    counts : numpy.ndarray, shape (bins_a, bins_b)
-    edges_a, edges_b : numpy.ndarray
-
-    Examples
-    --------
-    >>> from hyperspy_perovskite.analysis.cl_emission import histogram2d_valid
-    >>> h, ea, eb = histogram2d_valid([1, 2, 2], [5, 6, 6], [True] * 3, bins=2)
-    >>> h.tolist()
-    [[1.0, 0.0], [0.0, 2.0]]
-    """
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    m = np.asarray(valid, dtype=bool) & np.isfinite(a) & np.isfinite(b)
-    if not m.any():
-        raise ValueError(
-            "No valid pixel to build the 2D histogram from: loosen the quality "
-            "criteria or check the fit."
-        )
-    return np.histogram2d(a[m], b[m], bins=bins, range=range)
-
-
-def _poisson_variance_np(y, width):
-    y = np.asarray(y, dtype=float)
-    sm = uniform_filter1d(np.nan_to_num(y), width, axis=-1, mode="nearest")
-    return np.where(np.isfinite(y), np.maximum(sm, 1.0), np.nan)
-
-
-def poisson_variance(y, width=7):
-    """Variance of photon counts for weighting a fit: smoothed counts, >= 1.
-
-    Weighting by the raw counts (Neyman's chi-squared) biases fits low where
-    counts are few; the counts averaged over ``width`` channels are a close
-    estimate of the expected counts and remove most of that bias.
-
-    Parameters
-    ----------
-    y : numpy.ndarray or dask.array.Array, shape (..., n)
-    width : int
-        Boxcar width in channels.
-
-    Returns
-    -------
-    Array of the same type and shape (NaN where ``y`` is NaN).
-
-    Examples
-    --------
-    >>> from hyperspy_perovskite.analysis.cl_emission import poisson_variance
-    >>> poisson_variance(np.array([0.0, 0.0, 9.0, 0.0, 0.0]), width=3).tolist()
-    [1.0, 3.0, 3.0, 3.0, 1.0]
-    """
-    if _is_dask(y):
-        import dask.array as da
-
-        y = y.rechunk({y.ndim - 1: -1})
-        return da.map_blocks(_poisson_variance_np, y, width=int(width), dtype=float)
-    return _poisson_variance_np(y, int(width))
 
 
 #: Urbach energies (eV) tried by :func:`estimate_tail_on_residual`: the span

@@ -144,20 +144,20 @@ def significant_decrease(t, y, fraction=0.1, nsigma=5.0, min_drop=0.1):
     return (sig > nsigma) & (rel > min_drop), rel, sig
 
 
-def _residuals_fixed_t0(p, t, y, t0, first_order, residual):
+def _residuals_fixed_t0(p, t, y, t0, first_order, residual, w):
     A, k = p[0], p[1]
     n = 1.0 if first_order else p[2]
     R = p[-1] if residual else 0.0
-    return jmak(t, A, k, n, t0, R) - y
+    return (jmak(t, A, k, n, t0, R) - y) * w
 
 
-def _chisq_at(t, y, t0, start, first_order, residual, bounds):
+def _chisq_at(t, y, t0, start, first_order, residual, bounds, w=1.0):
     from scipy.optimize import least_squares
 
     r = least_squares(
         _residuals_fixed_t0,
         start,
-        args=(t, y, t0, first_order, residual),
+        args=(t, y, t0, first_order, residual, w),
         bounds=bounds,
         method="trf",
         x_scale="jac",
@@ -166,15 +166,24 @@ def _chisq_at(t, y, t0, start, first_order, residual, bounds):
     return 2.0 * r.cost, r.x
 
 
-def profile_onset(t, y, params, first_order=False, residual=True, n_grid=25):
+def profile_onset(
+    t, y, params, first_order=False, residual=True, n_grid=25, sigma=None
+):
     """Profile-likelihood interval of the JMAK onset ``t0`` of one trace.
 
     The other parameters are refitted with ``t0`` held at every point of a
-    grid around the best fit; the noise variance is estimated from the best
-    fit (``chi2_min / (m - p)``), and the interval is where the profile rises
-    by less than 1 (68 %). The JMAK law has a kink at ``t0``, so the
-    curvature of the likelihood at its minimum (the fit covariance)
-    underestimates this uncertainty; the profile does not.
+    grid around the best fit, and the interval is where the profile rises
+    by less than 1 (68 %). Without ``sigma`` the noise variance is estimated
+    from the best fit (``chi2_min / (m - p)``, uniform noise); with
+    ``sigma`` the residuals are weighted by ``1 / sigma`` and the profile is
+    scaled by ``max(1, chi2_min / (m - p))`` (an underestimated noise or a
+    misfit widens the interval, never narrows it). Noise that changes along
+    the trace (fringe power: the signal-noise cross term makes crystalline
+    frames noisier than amorphous ones) needs ``sigma``: uniform weights
+    then put the interval in the wrong place and make it too narrow. The
+    JMAK law has a kink at ``t0``, so the curvature of the likelihood at its
+    minimum (the fit covariance) underestimates this uncertainty; the
+    profile does not.
 
     Parameters
     ----------
@@ -186,6 +195,8 @@ def profile_onset(t, y, params, first_order=False, residual=True, n_grid=25):
         As in the fit.
     n_grid : int
         Grid points of the profile.
+    sigma : numpy.ndarray or float, optional
+        Standard deviation of every point of ``y``.
 
     Returns
     -------
@@ -205,6 +216,12 @@ def profile_onset(t, y, params, first_order=False, residual=True, n_grid=25):
     """
     t = np.asarray(t, float)
     y = np.asarray(y, float)
+    w = 1.0
+    if sigma is not None:
+        sigma = np.broadcast_to(np.asarray(sigma, float), y.shape)
+        if not np.all(np.isfinite(sigma) & (sigma > 0)):
+            raise ValueError("sigma must be finite and > 0 at every time point.")
+        w = 1.0 / sigma
     start = [params["A"], params["k"]]
     lo_b, hi_b = [0.0, 0.0], [np.inf, np.inf]
     if not first_order:
@@ -220,16 +237,22 @@ def profile_onset(t, y, params, first_order=False, residual=True, n_grid=25):
     )
     bounds = (lo_b, hi_b)
     n_par = len(start) + 1
-    chi_best, best = _chisq_at(t, y, params["t0"], start, first_order, residual, bounds)
+    chi_best, best = _chisq_at(
+        t, y, params["t0"], start, first_order, residual, bounds, w
+    )
     sigma2 = max(chi_best, 1e-300) / max(t.size - n_par, 1)
+    if sigma is not None:
+        sigma2 = max(sigma2, 1.0)
     span = t[-1] - t[0]
     width = min(span / 4, 4 * max(1.0 / max(params["k"], 1e-12), np.diff(t).mean()))
     grid = params["t0"] + np.linspace(-width, width, n_grid)
     grid = np.clip(grid, t[0] - span, t[-1])
+    grid = np.unique(np.append(grid, params["t0"]))
     prof = np.empty(grid.size)
     for i, g in enumerate(grid):
-        prof[i], _ = _chisq_at(t, y, g, best, first_order, residual, bounds)
-    prof = (prof - min(prof.min(), chi_best)) / sigma2
+        prof[i], _ = _chisq_at(t, y, g, best, first_order, residual, bounds, w)
+    c_min = min(prof.min(), chi_best)
+    prof = (prof - c_min) / sigma2
     j = int(np.argmin(prof))
     t_min = grid[j]
     below = prof <= 1.0
@@ -239,14 +262,29 @@ def profile_onset(t, y, params, first_order=False, residual=True, n_grid=25):
     right = j
     while right < grid.size - 1 and below[right + 1]:
         right += 1
-    lo = _cross(grid, prof, left - 1, left) if left > 0 else grid[0]
-    hi = _cross(grid, prof, right, right + 1) if right < grid.size - 1 else grid[-1]
+
+    def excess(g):  # profile rise above 1 at onset g (root: the interval edge)
+        c, _ = _chisq_at(t, y, g, best, first_order, residual, bounds, w)
+        return (c - c_min) / sigma2 - 1.0
+
+    # the crossings to 1/100 of a frame step (the grid may be coarser than
+    # the interval of a precise onset)
+    xtol = np.diff(t).mean() / 100
+    lo = _root(excess, grid[left - 1], grid[left], xtol) if left > 0 else grid[0]
+    hi = (
+        _root(excess, grid[right], grid[right + 1], xtol)
+        if right < grid.size - 1
+        else grid[-1]
+    )
     lo, hi = min(lo, t_min), max(hi, t_min)
     return float(lo), float(hi), float((hi - lo) / 2)
 
 
-def _cross(x, p, i, j):
-    """x where p crosses 1 between indices i and j (linear)."""
-    if p[j] == p[i]:
-        return x[i]
-    return x[i] + (1.0 - p[i]) * (x[j] - x[i]) / (p[j] - p[i])
+def _root(f, a, b, xtol):
+    """Root of ``f`` between a and b (signs differ), or the nearer end."""
+    from scipy.optimize import brentq
+
+    fa, fb = f(a), f(b)
+    if fa * fb > 0:
+        return a if abs(fa) < abs(fb) else b
+    return brentq(f, a, b, xtol=xtol)

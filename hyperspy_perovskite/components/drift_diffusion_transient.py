@@ -4,8 +4,11 @@ import numpy as np
 from hyperspy.component import Component
 from numba import njit
 
+from hyperspy_perovskite._numba_cache import njit_cached
 from hyperspy_perovskite.analysis._drift_diffusion_numba import (
     _smoluchowski,
+    blurred_transient_point,
+    blurred_transient_values,
     closed_layer_point,
 )
 from hyperspy_perovskite.analysis.drift_diffusion import (
@@ -96,8 +99,15 @@ class DriftDiffusionTransient(Component):
         :meth:`mobility`.
     thickness : float or None
         Thickness of a closed layer in the axis unit (> 0), or ``None`` for a
-        semi-infinite layer. ``side``, ``time`` and ``thickness`` are saved
-        with the model.
+        semi-infinite layer.
+    resolution : float
+        Standard deviation (axis unit) of a Gaussian blur of the measured
+        profile (probe size, interface roughness), fixed: the profile (0
+        inside the electrodes) is convolved with it
+        (:func:`~hyperspy_perovskite.analysis._drift_diffusion_numba.blurred_transient_point`,
+        Gauss-Legendre quadrature, relative error < 1e-8), so it spills past
+        the walls as a measured one does. 0: none. ``side``, ``time``,
+        ``thickness`` and ``resolution`` are saved with the model.
 
     Examples
     --------
@@ -116,6 +126,7 @@ class DriftDiffusionTransient(Component):
         side="right",
         time=None,
         thickness=None,
+        resolution=0.0,
         **kwargs,
     ):
         Component.__init__(
@@ -129,6 +140,14 @@ class DriftDiffusionTransient(Component):
         self._whitelist["time"] = ("init", self.time)
         self.thickness = _thickness(thickness)
         self._whitelist["thickness"] = ("init", self.thickness)
+        r = float(resolution or 0.0)
+        if not (np.isfinite(r) and r >= 0):
+            raise ValueError(
+                "resolution is a Gaussian std in the axis unit (>= 0), got "
+                f"{resolution!r}."
+            )
+        self.resolution = r
+        self._whitelist["resolution"] = ("init", r)
         self.c_bulk.value = c_bulk
         self.drift_distance.value = drift_distance
         self.length.value = length
@@ -146,9 +165,26 @@ class DriftDiffusionTransient(Component):
         return side_sign(self.side)
 
     def _profile(self, z, d, s, cb):
-        if self.thickness is None:
-            return transient_profile_semi_infinite(z, d, s, cb)
-        return transient_profile_closed_layer(z, d, s, self.thickness, cb)
+        z, d, s, cb = np.broadcast_arrays(
+            *(np.asarray(a, float) for a in (z, d, s, cb))
+        )
+        # unset (NaN) parameters of unconverged pixels give NaN, not an error
+        ok = np.isfinite(d) & np.isfinite(s) & np.isfinite(cb) & (d >= 0) & (s > 0)
+        if not np.all(ok):
+            d, s, cb = np.where(ok, d, 1.0), np.where(ok, s, 1.0), np.where(ok, cb, 0.0)
+        if self.resolution > 0:
+            L = 0.0 if self.thickness is None else float(self.thickness)
+            g = blurred_transient_values(
+                *(np.ascontiguousarray(a).ravel() for a in (z, d, s)),
+                L,
+                self.resolution,
+            ).reshape(z.shape)
+            out = cb * g
+        elif self.thickness is None:
+            out = transient_profile_semi_infinite(z, d, s, cb)
+        else:
+            out = transient_profile_closed_layer(z, d, s, self.thickness, cb)
+        return np.where(ok, out, np.nan) if not np.all(ok) else out
 
     def function(self, x):
         z = self._sign * (np.asarray(x, dtype=float) - self.wall.value)
@@ -180,7 +216,8 @@ class DriftDiffusionTransient(Component):
             dtype=float,
         )
         L = 0.0 if self.thickness is None else float(self.thickness)
-        return transient_array(np.asarray(x, dtype=float), P, float(self._sign), L)[1]
+        x = np.asarray(x, dtype=float)
+        return transient_array(x, P, float(self._sign), L, self.resolution)[1]
 
     def grad_c_bulk(self, x):
         return self._grads(x)[:, 0]
@@ -266,7 +303,8 @@ def transient_kernel(x, P, o, grad, c):
 
     Parameters (c_bulk, drift_distance, length, wall); ``c[0]`` = side,
     ``c[1]`` = layer thickness ``L`` (axis units) of a closed layer, or 0 for
-    a semi-infinite layer. Semi-infinite: ``c_bulk [1/2 erfc(-(z + d)/s) +
+    a semi-infinite layer; ``c[2]`` = std of a Gaussian blur (axis units,
+    :func:`blurred_transient_point`; 0: none). Semi-infinite: ``c_bulk [1/2 erfc(-(z + d)/s) +
     exp(-4 z d / s^2) (1/2 erfc(a) + 2 d / s ierfc(a))]`` with ``a = (z -
     d)/s``, ``z = side (x - wall)``; closed layer: :func:`closed_layer_point`
     (``c_bulk`` is then the mean, i.e. initial, concentration). 0 inside the
@@ -278,6 +316,13 @@ def transient_kernel(x, P, o, grad, c):
     d = P[o + 1]
     s = P[o + 2]
     z = side * (x - P[o + 3])
+    if c[2] > 0.0:
+        g, g_z, g_d, g_s = blurred_transient_point(z, d, s, L, c[2])
+        grad[o] = g
+        grad[o + 1] = cb * g_d
+        grad[o + 2] = cb * g_s
+        grad[o + 3] = -side * cb * g_z
+        return cb * g
     if z < 0.0 or (L > 0.0 and z > L):
         grad[o] = 0.0
         grad[o + 1] = 0.0
@@ -295,11 +340,12 @@ def transient_kernel(x, P, o, grad, c):
     return cb * g
 
 
-@njit(nogil=True, error_model="numpy")
-def transient_array(x, P, side, thickness=0.0):
+@njit_cached(nogil=True, error_model="numpy")
+def transient_array(x, P, side, thickness=0.0, resolution=0.0):
     """:func:`transient` over an array ``x``: values and ``(n, 4)`` gradients.
 
-    ``thickness``: closed-layer thickness (axis units), 0 for semi-infinite.
+    ``thickness``: closed-layer thickness (axis units), 0 for semi-infinite;
+    ``resolution``: Gaussian blur std (axis units), 0 for none.
 
     Used by :class:`~hyperspy_perovskite.components.DriftDiffusionTransient`
     for its analytical gradients (one home for the derivatives).
@@ -308,7 +354,7 @@ def transient_array(x, P, side, thickness=0.0):
     f = np.empty(n)
     g = np.empty((n, 4))
     grad = np.zeros(4)
-    c = np.array([side, thickness, 0.0, 0.0])
+    c = np.array([side, thickness, resolution, 0.0])
     for i in range(n):
         f[i] = transient_kernel(x[i], P, 0, grad, c)
         g[i, :] = grad
@@ -316,11 +362,13 @@ def transient_array(x, P, side, thickness=0.0):
 
 
 def _side_thickness(component):
-    """(side, closed-layer thickness in axis units or 0 for a semi-infinite layer)."""
+    """(side, closed-layer thickness in axis units or 0 for a semi-infinite
+    layer, Gaussian blur std in axis units or 0 for none)."""
     L = getattr(component, "thickness", None)
     return (
         float(1 if component.side == "right" else -1),
         0.0 if L is None else float(L),
+        float(getattr(component, "resolution", 0.0) or 0.0),
     )
 
 

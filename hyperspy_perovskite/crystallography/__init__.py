@@ -1,12 +1,15 @@
 """Crystallography for indexing in situ diffraction of halide perovskites.
 
 - :mod:`.phases`: the phase library (lattice, space group, atom sites, source);
+- :mod:`.cif`: phases from the user's CIF files (:func:`read_cif`,
+  :meth:`Phase.from_cif`, :func:`add_phase` to use them by name);
 - :mod:`.reflections`: allowed {hkl} families, d-spacings, multiplicities and
   kinematic structure factors;
 - :mod:`.wavelength`: relativistic electron wavelength (CODATA 2018);
 - :mod:`.indexing`: ring and spot indexing against the library.
 """
 
+from hyperspy_perovskite.crystallography.cif import CIFError, read_cif
 from hyperspy_perovskite.crystallography.indexing import (
     PhaseScore,
     RingMatch,
@@ -18,6 +21,7 @@ from hyperspy_perovskite.crystallography.indexing import (
 from hyperspy_perovskite.crystallography.phases import (
     PHASES,
     Phase,
+    add_phase,
     get_phase,
     list_phases,
 )
@@ -38,11 +42,13 @@ from hyperspy_perovskite.crystallography.wavelength import (
 )
 
 __all__ = [
+    "CIFError",
     "PHASES",
     "Phase",
     "PhaseScore",
     "ReflectionFamily",
     "RingMatch",
+    "add_phase",
     "SpotMatch",
     "d_spacing",
     "electron_wavelength",
@@ -55,6 +61,7 @@ __all__ = [
     "list_phases",
     "parse_hkl",
     "reciprocal_pixel_size",
+    "read_cif",
     "reflection_families",
     "scattering_angle",
     "score_phases",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Phase", "get_phase", "list_phases", "PHASES"]
+__all__ = ["Phase", "add_phase", "get_phase", "list_phases", "PHASES"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,26 @@ class Phase:
         Literature reference of the lattice (and atom sites).
     note : str
         Settings, idealisations, temperature.
+    symmetry_operations : tuple, optional
+        Explicit symmetry operations ``((R, t), ...)`` (``R`` a 3x3 nested
+        tuple acting on fractional coordinates, ``t`` a 3-tuple), as listed in
+        a CIF. When given they are used instead of looking ``space_group`` up,
+        so any setting (e.g. ``P 1 21/n 1`` or ``Pbnm``) works. Empty for the
+        library phases.
+    b_iso : tuple of float, optional
+        Isotropic displacement (Debye-Waller) factor ``B = 8 pi^2 U_iso`` in
+        angstrom^2 of each atom of ``atoms`` (same order); empty means 0.
+
+    Examples
+    --------
+    A phase can be typed in, read from a CIF (:meth:`from_cif`) or taken
+    from the library (:func:`get_phase`):
+
+    >>> from hyperspy_perovskite.crystallography import Phase, reflection_families
+    >>> nacl = Phase("NaCl", "NaCl", 5.640, 5.640, 5.640, 90, 90, 90, "Fm-3m",
+    ...              (("Na", 0, 0, 0, 1.0), ("Cl", 0.5, 0.5, 0.5, 1.0)))
+    >>> [f.label for f in reflection_families(nacl, d_min=2.0)]
+    ['111', '002']
     """
 
     name: str
@@ -58,11 +78,36 @@ class Phase:
     atoms: tuple = field(default=())
     source: str = ""
     note: str = ""
+    symmetry_operations: tuple = field(default=(), repr=False)
+    b_iso: tuple = field(default=(), repr=False)
+
+    def __post_init__(self):
+        if self.b_iso and len(self.b_iso) != len(self.atoms):
+            raise ValueError(
+                f"Phase {self.name!r}: b_iso has {len(self.b_iso)} values for "
+                f"{len(self.atoms)} atom sites; give one B (angstrom^2) per site "
+                "or none."
+            )
 
     @property
     def has_atoms(self):
         """True when atom sites are known (structure factors can be computed)."""
         return len(self.atoms) > 0
+
+    @classmethod
+    def from_cif(cls, filename, name=None, *, block=None):
+        """Read a phase from a CIF file; see :func:`~.cif.read_cif`.
+
+        Examples
+        --------
+        >>> from hyperspy_perovskite.crystallography import Phase
+        >>> Phase.from_cif("no_such_file.cif")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        FileNotFoundError: CIF file 'no_such_file.cif' does not exist.
+        """
+        from hyperspy_perovskite.crystallography.cif import read_cif
+
+        return read_cif(filename, name, block=block)
 
 
 def _cubic(name, formula, a, sg, atoms, source, note=""):
@@ -331,3 +376,50 @@ def get_phase(phase):
         raise ValueError(
             f"Unknown phase {phase!r}; known phases: {', '.join(list_phases())}."
         ) from None
+
+
+def add_phase(phase, overwrite=False):
+    """Add a phase (e.g. read from a user's CIF) to the library by its name.
+
+    Once added, the name works everywhere a library name does (indexing,
+    ranking, signal methods, metadata written by them). The library lives
+    for the Python session only; keep the CIF to add it again.
+
+    Parameters
+    ----------
+    phase : Phase
+    overwrite : bool
+        Replace a phase of the same name. Library phases can be replaced only
+        with ``overwrite=True``.
+
+    Returns
+    -------
+    Phase
+        The phase added.
+
+    Raises
+    ------
+    ValueError
+        If the name is taken and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.crystallography import (
+    ...     PHASES, Phase, add_phase, get_phase)
+    >>> p = Phase("my-Pb", "Pb", 4.95, 4.95, 4.95, 90, 90, 90, "Fm-3m",
+    ...           (("Pb", 0, 0, 0, 1.0),), source="typed in for this example")
+    >>> _ = add_phase(p)
+    >>> get_phase("my-Pb").a
+    4.95
+    >>> _ = PHASES.pop("my-Pb")  # remove it again
+    """
+    if not isinstance(phase, Phase):
+        raise TypeError(f"add_phase needs a Phase, got {type(phase).__name__}.")
+    if phase.name in PHASES and not overwrite and PHASES[phase.name] != phase:
+        raise ValueError(
+            f"A phase named {phase.name!r} is already in the library; pass "
+            "overwrite=True to replace it or give the new phase another name "
+            "(read_cif(..., name='...'))."
+        )
+    PHASES[phase.name] = phase
+    return phase

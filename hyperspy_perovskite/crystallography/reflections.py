@@ -180,17 +180,32 @@ def _symops(space_group):
     return R, t
 
 
+def _phase_symops(phase):
+    """Symmetry operations (R, t) of a phase: explicit ones (CIF) first."""
+    if phase.symmetry_operations:
+        R = np.array([op[0] for op in phase.symmetry_operations], dtype=float)
+        t = np.array([op[1] for op in phase.symmetry_operations], dtype=float)
+        return R, t
+    return _symops(phase.space_group)
+
+
+def _b_factors(phase):
+    if phase.b_iso:
+        return [float(b) for b in phase.b_iso]
+    return [0.0] * len(phase.atoms)
+
+
 def _full_cell(phase):
-    R, t = _symops(phase.space_group)
+    R, t = _phase_symops(phase)
     sites = []
-    for el, x, y, z, occ in phase.atoms:
+    for (el, x, y, z, occ), b in zip(phase.atoms, _b_factors(phase), strict=True):
         pos = (R @ np.array([x, y, z]) + t) % 1.0
         pos[np.isclose(pos, 1.0, atol=1e-6)] = 0.0
         uniq = []
         for p in pos:
             if not any(np.allclose(p, q, atol=1e-4) for q in uniq):
                 uniq.append(p)
-        sites.extend((el, p, occ) for p in uniq)
+        sites.extend((el, p, occ, b) for p in uniq)
     return sites
 
 
@@ -206,15 +221,17 @@ def _scattering_factor(element, s2):
     return np.sum(coeffs[:, 0] * np.exp(-np.outer(s2, coeffs[:, 1])), axis=1)
 
 
-def structure_factors(phase, hkl, debye_waller=0.0):
+def structure_factors(phase, hkl, debye_waller=None):
     """Complex kinematic structure factors ``F(hkl)`` (angstrom).
 
     Parameters
     ----------
     phase : str or Phase
     hkl : array-like, shape (n, 3)
-    debye_waller : float
-        Isotropic B factor in angstrom^2 applied to every atom.
+    debye_waller : float, optional
+        Isotropic B factor in angstrom^2 applied to every atom. None (default)
+        uses each site's own ``Phase.b_iso`` (from a CIF's ``U_iso`` or
+        ``B_iso``), 0 where the phase has none.
 
     Raises
     ------
@@ -238,12 +255,18 @@ def structure_factors(phase, hkl, debye_waller=0.0):
     _, Gs = _metric(phase)
     s2 = np.einsum("ni,ij,nj->n", H, Gs, H) / 4.0
     F = np.zeros(len(H), dtype=complex)
-    for el, pos, occ in _full_cell(phase):
-        F += occ * _scattering_factor(el, s2) * np.exp(2j * np.pi * (H @ pos))
-    return F * np.exp(-debye_waller * s2)
+    for el, pos, occ, b in _full_cell(phase):
+        b = b if debye_waller is None else float(debye_waller)
+        F += (
+            occ
+            * _scattering_factor(el, s2)
+            * np.exp(-b * s2)
+            * np.exp(2j * np.pi * (H @ pos))
+        )
+    return F
 
 
-def reflection_families(phase, d_min=1.0, d_max=np.inf, debye_waller=0.0):
+def reflection_families(phase, d_min=1.0, d_max=np.inf, debye_waller=None):
     """All allowed {hkl} families of ``phase`` with ``d_min <= d <= d_max``.
 
     Parameters
@@ -252,8 +275,9 @@ def reflection_families(phase, d_min=1.0, d_max=np.inf, debye_waller=0.0):
         Library name (:func:`list_phases`) or a :class:`Phase`.
     d_min, d_max : float
         Range of interplanar spacings in angstrom.
-    debye_waller : float
-        Isotropic B factor (angstrom^2) for the structure factors.
+    debye_waller : float, optional
+        Isotropic B factor (angstrom^2) for the structure factors; None uses
+        the phase's own per-site values (``Phase.b_iso``, 0 if none).
 
     Returns
     -------
@@ -287,7 +311,7 @@ def reflection_families(phase, d_min=1.0, d_max=np.inf, debye_waller=0.0):
     d = 1.0 / np.sqrt(g2)
     keep = (d >= d_min) & (d <= d_max)
     H, d = H[keep], d[keep]
-    R, t = _symops(phase.space_group)
+    R, t = _phase_symops(phase)
     absent = np.zeros(len(H), dtype=bool)
     members = []
     for Ri, ti in zip(R, t, strict=True):
@@ -340,7 +364,7 @@ def family_members(phase, hkl):
     """
     phase = get_phase(phase)
     h = np.asarray(parse_hkl(hkl))
-    R, _ = _symops(phase.space_group)
+    R, _ = _phase_symops(phase)
     HR = np.rint(np.einsum("i,nij->nj", h, R)).astype(int)
     allm = np.concatenate([HR, -HR])
     return [tuple(int(v) for v in m) for m in np.unique(allm, axis=0)]

@@ -7,7 +7,7 @@ from qtpy import QtCore, QtWidgets
 
 from hyperspy_perovskite.gui._jobs import Job, ProgressPanel
 
-__all__ = ["UIBase", "explain"]
+__all__ = ["UIBase", "explain", "close_only_own_figure"]
 
 #: Messages of the analysis, said again in the terms of the dialogs
 #: (substring of the error -> text shown).
@@ -27,6 +27,36 @@ _EXPLAIN = (
         "time of the log's t = 0).",
     ),
 )
+
+
+def close_only_own_figure():
+    """Make HyperSpy's figure ``close`` close its own figure, never the current one.
+
+    HyperSpy 2.5's ``BlittedFigure.close`` clears ``self.figure`` (in
+    ``_on_close``) before ``plt.close(self.get_mpl_figure())``, so it calls
+    ``plt.close(None)``, which closes matplotlib's *current* figure. In
+    hyperspyUI the current figure is the active window, often the signal a
+    copy was made from: closing the copy's window by hand closed the
+    original's windows and removed it from the Data View. Patched (once, in
+    the hyperspyUI process only, as hyperspyUI's own ``overrides`` patch
+    HyperSpy) to take the figure before clearing it; see the known-issues
+    page.
+    """
+    import matplotlib.pyplot as plt
+    from hyperspy.drawing.figure import BlittedFigure
+
+    if getattr(BlittedFigure.close, "_perovskite_fixed", False):
+        return
+
+    def close(self):
+        figure = self.get_mpl_figure()
+        self._on_close()
+        if figure is not None:
+            plt.close(figure)
+
+    close._perovskite_fixed = True
+    close.__doc__ = BlittedFigure.close.__doc__
+    BlittedFigure.close = close
 
 
 def tr(text):

@@ -38,7 +38,7 @@ from hyperspyui.plugins.plugin import Plugin
 from hyperspyui.util import win2sig
 from qtpy import QtCore
 
-from hyperspy_perovskite.gui._ui_base import UIBase, explain
+from hyperspy_perovskite.gui._ui_base import UIBase, close_only_own_figure, explain
 from hyperspy_perovskite.gui._workflow_actions import WorkflowActions
 from hyperspy_perovskite.gui.dialogs import (
     _DEFAULT_MAPS,
@@ -112,6 +112,7 @@ class PerovskitePlugin(WorkflowActions, UIBase, Plugin):
 
     def __init__(self, main_window):
         self.jobs = []
+        close_only_own_figure()  # closing a copy's window kept closing its original
         super().__init__(main_window)
         # perovskite (FAPbI3)x(MAPbBr3)1-x (001), d = 6.36 Å (the amorphization-
         # under-bias study, Fig. 1c); the last value used is remembered

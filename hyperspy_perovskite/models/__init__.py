@@ -10,6 +10,9 @@ a fit of this suite is a HyperSpy model whose class knows what the fit means:
   ``as_signal()`` works when some pixels did not converge (NaN there).
 - :class:`EmissionModel`: emission-band maps of CL / PL spectra.
 - :class:`JVModel`: single-diode fits of J-V curves.
+- :class:`KineticsModel`: JMAK crystallinity kinetics of time traces.
+- :class:`MigrationModel`: ion-migration profile fits (D, mobility, decay
+  length, Einstein ratio), from ``fit_migration_profile``.
 
 A signal class returns its domain model from ``create_model``, which is also
 what ``s.models.restore(name)`` calls, so a restored model gets its class
@@ -30,5 +33,13 @@ its name to ``self._whitelist`` in ``__init__`` before loading ``dictionary``
 from hyperspy_perovskite.models.base import PerovskiteModel1D
 from hyperspy_perovskite.models.emission import EmissionModel
 from hyperspy_perovskite.models.jv import JVModel
+from hyperspy_perovskite.models.kinetics import KineticsModel
+from hyperspy_perovskite.models.migration import MigrationModel
 
-__all__ = ["EmissionModel", "JVModel", "PerovskiteModel1D"]
+__all__ = [
+    "EmissionModel",
+    "JVModel",
+    "KineticsModel",
+    "MigrationModel",
+    "PerovskiteModel1D",
+]

@@ -81,6 +81,23 @@ class PerovskiteModel1D(Model1D):
         if dictionary is not None:
             self._load_dictionary(dictionary)
 
+    def gui(self, display=True, toolkit=None, **kwargs):
+        """HyperSpy's model widget, also on non-uniform (energy) axes, with units.
+
+        See :func:`hyperspy_perovskite.gui.model_widgets.model_gui`.
+        """
+        from hyperspy_perovskite.gui.model_widgets import model_gui
+
+        return model_gui(self, display=display, toolkit=toolkit, **kwargs)
+
+    def _make_position_adjuster(self, component, fix_it, show_label):
+        # HyperSpy's position label reads axis.offset, which a non-uniform
+        # axis lacks (see hyperspy_perovskite.gui.model_widgets)
+        from hyperspy_perovskite.gui.model_widgets import uniform_axis_attributes
+
+        with uniform_axis_attributes(self.axes_manager):
+            super()._make_position_adjuster(component, fix_it, show_label)
+
     @classmethod
     def restore(cls, signal, name):
         """Restore a model stored in ``signal`` (``m.store(name)``) as this class.

@@ -60,6 +60,7 @@ BUILTIN_SECTIONS = {
     "insitu": "hyperspy_perovskite.report.section_insitu:SECTION",
     "eds": "hyperspy_perovskite.report.section_eds:SECTION",
     "jv": "hyperspy_perovskite.report.section_jv:SECTION",
+    "4dstem": "hyperspy_perovskite.report.section_4dstem:SECTION",
 }
 
 _REGISTERED: dict = {}

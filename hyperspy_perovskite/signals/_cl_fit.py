@@ -18,10 +18,8 @@ from hyperspy_perovskite.analysis.cl_checks import (
     find_spikes,
     remove_spikes,
 )
-from hyperspy_perovskite.analysis.cl_emission import (
-    emission_starting_values,
-    poisson_variance,
-)
+from hyperspy_perovskite.analysis.cl_emission import emission_starting_values
+from hyperspy_perovskite.analysis.cl_maps import poisson_variance
 
 BANDS = ("gaussian", "asymmetric", "lorentzian")
 TAILS = (False, True, "continuous", "step")

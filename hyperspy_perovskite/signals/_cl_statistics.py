@@ -11,11 +11,8 @@ import numpy as np
 from hyperspy.signals import BaseSignal, Signal1D, Signal2D
 
 from hyperspy_perovskite.analysis.cl_checks import runs_test
-from hyperspy_perovskite.analysis.cl_emission import (
-    SIGMA2FWHM,
-    histogram2d_valid,
-    histogram_valid,
-)
+from hyperspy_perovskite.analysis.cl_emission import SIGMA2FWHM
+from hyperspy_perovskite.analysis.cl_maps import histogram2d_valid, histogram_valid
 from hyperspy_perovskite.signals._base import Options, wrap_navigation_map
 from hyperspy_perovskite.validity import validity_from_fit
 

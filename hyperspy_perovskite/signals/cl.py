@@ -10,17 +10,16 @@ wavelength, eV for a photon energy): an Attolight ``.sur`` file writes its
 wavelengths in mm, which LumiSpy's ``to_eV`` would read as nm.
 """
 
-import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from lumispy.signals import CLSEMSpectrum, CLSTEMSpectrum
 
-from hyperspy_perovskite.analysis.cl_emission import centroid
+from hyperspy_perovskite.analysis.cl_maps import centroid
 from hyperspy_perovskite.analysis.cl_units import (
     check_monotonic,
     check_wavelength_values,
     parse_spectral_unit,
 )
-from hyperspy_perovskite.signals import _cl_fit, _cl_statistics
+from hyperspy_perovskite.signals import _cl_axes, _cl_fit, _cl_statistics
 from hyperspy_perovskite.signals._base import (
     OPTIONS_PARAMETERS,
     as_requested,
@@ -37,21 +36,6 @@ __all__ = [
     "LazyCLSEMPerovskiteSpectrum",
     "LazyCLSTEMPerovskiteSpectrum",
 ]
-
-
-def _ascending(s, inplace):
-    """``s`` with its decreasing spectral axis made increasing."""
-    flipped = s.isig[::-1]
-    if not inplace:
-        return flipped
-    ax = s.axes_manager.signal_axes[0]
-    index = ax.index_in_axes_manager
-    var = s.metadata.get_item("Signal.Noise_properties.variance")
-    s.data = flipped.data
-    s.axes_manager.set_axis(flipped.axes_manager.signal_axes[0], index)
-    if var is not None and hasattr(var, "isig"):
-        s.set_noise_variance(flipped.metadata.Signal.Noise_properties.variance)
-    return s
 
 
 class CLEmissionMixin:
@@ -104,24 +88,8 @@ class CLEmissionMixin:
         >>> s.axes_manager.signal_axes[0].units
         'mm'
         """
-        canonical, kind, factor = self._spectral_kind()
-        s = (
-            self
-            if inplace
-            else self._deepcopy_with_new_data(self.data, copy_variance=True)
-        )
-        if check_monotonic(s.axes_manager.signal_axes[0].axis) < 0:
-            s = _ascending(s, inplace)
-        ax = s.axes_manager.signal_axes[0]
-        target = "nm" if kind == "wavelength" else "eV"
-        if factor != 1.0:
-            if ax.is_uniform:
-                ax.offset = ax.offset * factor
-                ax.scale = ax.scale * factor
-            else:
-                ax.axis = np.asarray(ax.axis, dtype=float) * factor
-        ax.units = target
-        return None if inplace else s
+        self._spectral_kind()
+        return _cl_axes.normalize_axis(self, inplace)
 
     def to_eV(self, inplace=True, jacobian=True):
         """Convert the wavelength axis to photon energy (eV), with the Jacobian.
@@ -149,54 +117,13 @@ class CLEmissionMixin:
         >>> round(float(e.axes_manager.signal_axes[0].axis[-1]), 3)
         1.796
         """
-        from lumispy.utils.axes import axis2eV, data2eV, var2eV
-
         canonical, kind, factor = self._spectral_kind()
         if kind == "energy":
             raise ValueError(
                 f"The spectral axis is already a photon energy ({canonical}); "
                 "nothing to convert."
             )
-        if inplace:
-            self.normalize_spectral_axis(inplace=True)
-            s = self
-        else:
-            s = self.normalize_spectral_axis(inplace=False)
-        ax0 = s.axes_manager.signal_axes[0]
-        evaxis, jfactor = axis2eV(ax0)
-        rev = s.isig[::-1]
-        data = rev.data
-        if data.dtype.kind != "f" or data.dtype.itemsize < 4:
-            data = data.astype(np.float32)  # float16 overflows in the Jacobian
-        if jacobian:
-            data = data2eV(data, jfactor, evaxis.axis, ax0)
-        elif not s._lazy:
-            data = np.array(data)
-        var = s.metadata.get_item("Signal.Noise_properties.variance")
-        new_var = None
-        if var is not None:
-            vdata = var.isig[::-1].data if hasattr(var, "isig") else None
-            if jacobian:
-                if vdata is None:
-                    vdata = np.full(rev.data.shape, float(var))
-                new_var = var2eV(vdata, jfactor, evaxis.axis, ax0)
-            elif vdata is not None:
-                new_var = vdata
-        axind = ax0.index_in_axes_manager
-        if inplace:
-            out = self
-            out.data = data
-        else:
-            out = s._deepcopy_with_new_data(data, copy_variance=False)
-        out.axes_manager.set_axis(evaxis, axind)
-        if new_var is not None:
-            vs = out._deepcopy_with_new_data(new_var, copy_variance=False)
-            out.set_noise_variance(vs)
-            if jacobian:
-                out._reset_variance_linear_model()
-        elif var is not None and not inplace:
-            out.set_noise_variance(var)
-        return None if inplace else out
+        return _cl_axes.convert_to_eV(self, inplace, jacobian)
 
     def _fit_signal(self, axis):
         """The signal a fit runs on: normalised units, in nm or eV."""
@@ -301,7 +228,7 @@ class CLEmissionMixin:
         poisson : bool
             Weight the fit for photon counting, with the variance estimated
             as the counts smoothed over 7 channels (at least 1; see
-            :func:`~hyperspy_perovskite.analysis.cl_emission.poisson_variance`).
+            :func:`~hyperspy_perovskite.analysis.cl_maps.poisson_variance`).
             The data are first checked to look like counts (non-negative,
             integer, variance near the mean;
             :func:`~hyperspy_perovskite.analysis.cl_checks.counts_check`) and
@@ -495,7 +422,7 @@ class CLEmissionMixin:
             num_workers=num_workers,
         )
         s = self._fit_signal(self._spectral_kind()[1])
-        x1, x2 = self._window(s, signal_range)
+        x1, x2 = _cl_axes.window(s, signal_range)
         out = s.isig[x1:x2].integrate1D(-1)
         ax = s.axes_manager.signal_axes[0]
         out.metadata.General.title = f"Integrated intensity {x1:g}-{x2:g} {ax.units}"
@@ -508,24 +435,6 @@ class CLEmissionMixin:
         OPTIONS_PARAMETERS["show_progressbar"],
         OPTIONS_PARAMETERS["num_workers"],
     )
-
-    @staticmethod
-    def _window(s, window):
-        ax = s.axes_manager.signal_axes[0]
-        try:
-            x1, x2 = (float(v) for v in window)
-        except (TypeError, ValueError) as err:
-            raise ValueError(
-                f"signal_range must be (start, end) in {ax.units}, got {window!r}."
-            ) from err
-        lo, hi = sorted((ax.low_value, ax.high_value))
-        x1, x2 = sorted((x1, x2))
-        if x1 == x2 or x2 < lo or x1 > hi:
-            raise ValueError(
-                f"signal_range ({x1:g}, {x2:g}) {ax.units} does not overlap the "
-                f"spectral axis ({lo:.6g}-{hi:.6g} {ax.units}) or is empty."
-            )
-        return max(x1, lo), min(x2, hi)
 
     def centroid(
         self,
@@ -549,7 +458,7 @@ class CLEmissionMixin:
             ``(start, end)`` in nm (wavelength axis) or eV.
         subtract_baseline : bool
             Remove each spectrum's 10th percentile first (see
-            :func:`~hyperspy_perovskite.analysis.cl_emission.centroid`).
+            :func:`~hyperspy_perovskite.analysis.cl_maps.centroid`).
         %s
         %s
         %s
@@ -577,7 +486,7 @@ class CLEmissionMixin:
         )
         s = self._fit_signal(self._spectral_kind()[1])
         if signal_range is not None:
-            x1, x2 = self._window(s, signal_range)
+            x1, x2 = _cl_axes.window(s, signal_range)
             s = s.isig[x1:x2]
         ax = s.axes_manager.signal_axes[0]
         data = centroid(ax.axis, s.data, subtract_baseline=subtract_baseline)

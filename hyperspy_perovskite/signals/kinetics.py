@@ -8,128 +8,31 @@ a lattice-fringe power trace, a crystallinity map per tile. All navigation
 positions are fitted at once by
 :func:`~hyperspy_perovskite.fitting.fast_multifit`; the onset is reported
 against the bias switch-on of the stimulus record
-(:func:`~hyperspy_perovskite.stimulus.bias_switch_on_time`).
+(:func:`~hyperspy_perovskite.stimulus.bias_switch_on_time`). The result is a
+:class:`~hyperspy_perovskite.models.KineticsModel` (the fit, its onset
+intervals, flags and validity, kept through save and restore).
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 from hyperspy.signal import BaseSignal
 
 from hyperspy_perovskite.analysis.kinetics import estimate_jmak, profile_onset
+from hyperspy_perovskite.models.kinetics import KineticsModel
 from hyperspy_perovskite.units import axis_factor, parse_quantity
 
-__all__ = ["KineticsResult", "fit_kinetics"]
+__all__ = ["KineticsModel", "KineticsResult", "fit_kinetics"]
 
 #: Traces up to this many get the profile-likelihood onset uncertainty by
 #: default (each costs about 20 constrained refits).
 PROFILE_MAX_TRACES = 64
 
-
-@dataclass
-class KineticsResult:
-    """Fitted kinetics of one or many traces (arrays shaped like the navigation).
-
-    Times are in seconds whatever the unit of the trace's time axis (s, ms,
-    min, h: ``time_units`` is always ``"s"``); ``rate`` in 1/s. ``*_std`` are
-    one-standard-deviation uncertainties from the fit covariance, except
-    ``onset_std``: half the 68 % profile-likelihood interval
-    (``onset_interval``) when ``onset_method == "profile"`` (the JMAK law
-    has a kink at the onset, where the covariance is not a good guide).
-    ``onset_after_bias`` is ``onset - bias_on`` (None without a bias time);
-    ``onset_before_stimulus`` flags onsets significantly (beyond their
-    interval) before the stimulus switch-on. ``half_time`` is when half of
-    the decaying part is gone, ``onset + ln(2)^(1/n) / rate``. ``converged``
-    is False where the engine flagged the fit
-    (see :mod:`hyperspy_perovskite.fitting.flags`).
-    """
-
-    model: object
-    time_units: str
-    rate: np.ndarray
-    rate_std: np.ndarray
-    avrami_n: np.ndarray
-    avrami_n_std: np.ndarray
-    onset: np.ndarray
-    onset_std: np.ndarray
-    amplitude: np.ndarray
-    amplitude_std: np.ndarray
-    residual: np.ndarray
-    residual_std: np.ndarray
-    half_time: np.ndarray
-    reduced_chisq: np.ndarray
-    converged: np.ndarray
-    first_order: bool
-    bias_on: float | None
-    onset_after_bias: np.ndarray | None
-    onset_interval: np.ndarray | None = None
-    onset_method: str = "covariance"
-    onset_before_stimulus: np.ndarray | None = None
-
-    def table(self, title="JMAK kinetics"):
-        """The fitted parameters as a :class:`~hyperspy_perovskite.results.ResultTable`.
-
-        One row per trace (navigation position, flattened), times in s.
-        """
-        from hyperspy_perovskite.results import ResultTable
-
-        def col(a):
-            return np.atleast_1d(np.asarray(a, dtype=float)).ravel()
-
-        cols = {
-            "onset": col(self.onset),
-            "rate": col(self.rate),
-            "avrami_n": col(self.avrami_n),
-            "amplitude": col(self.amplitude),
-            "residual": col(self.residual),
-            "half_time": col(self.half_time),
-            "reduced_chisq": col(self.reduced_chisq),
-            "converged": np.atleast_1d(self.converged).ravel(),
-        }
-        if self.onset_after_bias is not None:
-            cols["onset_after_bias"] = col(self.onset_after_bias)
-            cols["onset_before_stimulus"] = np.atleast_1d(
-                self.onset_before_stimulus
-            ).ravel()
-        std = {
-            "onset": col(self.onset_std),
-            "rate": col(self.rate_std),
-            "avrami_n": col(self.avrami_n_std),
-            "amplitude": col(self.amplitude_std),
-            "residual": col(self.residual_std),
-        }
-        units = {"onset": "s", "rate": "1/s", "half_time": "s", "onset_after_bias": "s"}
-        return ResultTable(
-            cols,
-            units=units,
-            std=std,
-            title=title,
-            description=f"onset uncertainty: {self.onset_method}",
-        )
-
-    def to_dict(self):
-        """JSON-friendly summary (lists and floats)."""
-        out = {}
-        for k, v in self.__dict__.items():
-            if k == "model":
-                continue
-            if isinstance(v, np.ndarray):
-                v = v.tolist()
-            elif isinstance(v, np.generic):
-                v = v.item()
-            out[k] = v
-        return out
-
-
-def _param(par, nav_shape):
-    if nav_shape == ():
-        return np.asarray(par.value, float), np.asarray(
-            np.nan if par.std is None else par.std, float
-        )
-    return par.map["values"].copy(), par.map["std"].copy()
+#: The result of :func:`fit_kinetics` (earlier versions returned a dataclass
+#: of this name with the same attributes).
+KineticsResult = KineticsModel
 
 
 def fit_kinetics(
@@ -170,7 +73,10 @@ def fit_kinetics(
 
     Returns
     -------
-    KineticsResult
+    KineticsModel
+        The fitted model (signal: the trace with its time axis in s), with
+        ``onset``, ``onset_std``, ``onset_interval``, ``rate``, ...,
+        ``table()`` and ``validity``; ``m.store()`` keeps all of them.
 
     Raises
     ------
@@ -180,6 +86,14 @@ def fit_kinetics(
         Fewer than 6 time points, non-finite data or a bad ``time_range``.
     hyperspy_perovskite.units.UnitError
         A time axis without a time unit.
+
+    Notes
+    -----
+    The variance in ``metadata.Signal.Noise_properties.variance`` (e.g. of
+    :meth:`~hyperspy_perovskite.signals.InSituImageSeries.fringe_intensity`)
+    weights the fit and the profile of the onset: fringe power is noisier
+    while the fringes are there (signal-noise cross term), and uniform
+    weights then bias the onset and understate its uncertainty.
 
     Examples
     --------
@@ -193,10 +107,7 @@ def fit_kinetics(
     >>> round(float(r.onset), 0), round(float(r.avrami_n), 1), round(float(r.onset_after_bias), 0)
     (60.0, 2.0, 30.0)
     """
-    from hyperspy.api import model as hs_model
-
-    from hyperspy_perovskite.components import CrystallinityJMAK
-    from hyperspy_perovskite.fitting import fast_multifit, flags
+    from hyperspy_perovskite.fitting import fast_multifit
 
     if not isinstance(trace, BaseSignal) or trace.axes_manager.signal_dimension != 1:
         raise TypeError(
@@ -205,8 +116,56 @@ def fit_kinetics(
             f"{type(trace).__name__}."
         )
     trace, axis_units = _in_seconds(trace)
+    t, lo, hi, i1, i2 = _time_window(trace, time_range, axis_units)
+    data = _as_float(trace.data[..., i1 : i2 + 1])
+    if not np.all(np.isfinite(data)):
+        raise ValueError(
+            "The trace holds NaN or inf values; remove or interpolate them."
+        )
+    m = KineticsModel(trace, first_order=first_order, residual=residual)
+    c = m.jmak
+    c.t0.bmin = float(t[0] - (t[-1] - t[0]))
+    c.t0.bmax = float(t[-1])
+    if (lo, hi) != (t[0], t[-1]):
+        m.set_signal_range(lo, hi)
+    _starting_values(m, trace, t[i1 : i2 + 1], data, lo, hi)
+    fast_multifit(
+        m,
+        starting_values="current",
+        bounded=True,
+        max_iterations=max_iterations,
+        show_progressbar=show_progressbar,
+    )
+    if m._nav_shape() == ():
+        m.fetch_stored_values()
+    b = _bias_time(trace, bias_on, axis_units)
+    params = (m.amplitude, m.rate, m.avrami_n, m.onset, m.residual)
+    sigma = _trace_sigma(trace, data.shape, i1, i2)
+    interval, method = _onset_interval(
+        t[i1 : i2 + 1], data, params, first_order, residual, onset_uncertainty, sigma
+    )
+    m._set_onset_info(interval, method, b)
+    before = m.onset_before_stimulus
+    if before is not None and np.any(before):
+        warnings.warn(
+            f"{int(np.sum(before))} fitted onset(s) lie before the stimulus "
+            f"switch-on at {b:g} s beyond their uncertainty: a change that "
+            "precedes the stimulus (beam damage, drift, an earlier event) or a "
+            "wrong time offset of the stimulus record. See "
+            "result.onset_before_stimulus.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return m
+
+
+def _as_float(data):
+    return np.asarray(data.compute() if hasattr(data, "compute") else data, float)
+
+
+def _time_window(trace, time_range, axis_units):
+    """Times (s), fitted range (s) and its indices; checks the range."""
     ax = trace.axes_manager.signal_axes[0]
-    units = "s"
     if ax.size < 6:
         raise ValueError(f"Need at least 6 time points, the trace has {ax.size}.")
     t = ax.axis
@@ -223,142 +182,66 @@ def fit_kinetics(
             f"[{t[0]}, {t[-1]}] s."
         )
     i1, i2 = ax.value_range_to_indices(lo, hi)
-    data = trace.data[..., i1 : i2 + 1]
-    data = np.asarray(data.compute() if hasattr(data, "compute") else data, float)
-    if not np.all(np.isfinite(data)):
-        raise ValueError(
-            "The trace holds NaN or inf values; remove or interpolate them."
-        )
     if i2 - i1 + 1 < 6:
         raise ValueError("time_range holds fewer than 6 points.")
+    return t, lo, hi, i1, i2
 
-    m = trace.create_model()
-    c = CrystallinityJMAK(first_order=first_order)
-    c.t0.bmin = float(t[0] - (t[-1] - t[0]))
-    c.t0.bmax = float(t[-1])
-    comps = [c]
-    off = None
-    if residual:
-        off = hs_model.components1D.Offset()
-        comps.append(off)
-    m.extend(comps)
-    if (lo, hi) != (t[0], t[-1]):
-        m.set_signal_range(lo, hi)
-    nav_shape = trace.axes_manager.navigation_shape[::-1]
-    c.estimate_parameters(trace, lo, hi, only_current=nav_shape == ())
-    est = estimate_jmak(t[i1 : i2 + 1], data)
-    if not residual:
+
+def _starting_values(m, trace, t, data, lo, hi):
+    """JMAK estimates of every trace into the model's parameter maps."""
+    c, off = m.jmak, m.offset
+    scalar = m._nav_shape() == ()
+    c.estimate_parameters(trace, lo, hi, only_current=scalar)
+    est = estimate_jmak(t, data)
+    if off is None:
         # no residual level: the whole final level belongs to the decay
         amp = est["A"] + est["residual"]
-        if nav_shape == ():
+        if scalar:
             c.A.value = float(amp)
         else:
             c.A.map["values"][:] = amp
+    elif scalar:
+        off.offset.value = float(est["residual"])
     else:
-        if nav_shape == ():
-            off.offset.value = float(est["residual"])
-        else:
-            off._create_arrays()
-            off.offset.map["values"][:] = est["residual"]
-            off.offset.map["is_set"][:] = True
-    if nav_shape != ():
-        for comp in comps:
+        off._create_arrays()
+        off.offset.map["values"][:] = est["residual"]
+        off.offset.map["is_set"][:] = True
+    if not scalar:
+        for comp in m:
             comp.fetch_stored_values()
 
-    res = fast_multifit(
-        m,
-        starting_values="current",
-        bounded=True,
-        max_iterations=max_iterations,
-        show_progressbar=show_progressbar,
-    )
-    conv = np.asarray(res.convergence.data)
-    converged = conv == flags.CONVERGED
-    rchi = np.asarray(res.reduced_chisq.data, float)
-    if nav_shape == ():
-        converged = converged.reshape(())
-        rchi = rchi.reshape(())
-        m.fetch_stored_values()
-    k, ks = _param(c.k, nav_shape)
-    n, ns = _param(c.n, nav_shape)
-    t0, t0s = _param(c.t0, nav_shape)
-    A, As = _param(c.A, nav_shape)
-    if first_order:
-        ns = np.zeros_like(n)
-    if off is not None:
-        R, Rs = _param(off.offset, nav_shape)
-    else:
-        R, Rs = np.zeros_like(A), np.zeros_like(A)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        half = t0 + np.log(2.0) ** (1.0 / n) / k
-    b = None
+
+def _bias_time(trace, bias_on, axis_units):
+    """Stimulus switch-on time in s, or None."""
     if isinstance(bias_on, str) and bias_on != "auto":
         try:
-            bias_on = parse_quantity(
-                bias_on, "s", name="bias_on", default_unit=axis_units
-            )
+            return parse_quantity(bias_on, "s", name="bias_on", default_unit=axis_units)
         except ValueError:
-            pass
-    if isinstance(bias_on, str):
-        if bias_on != "auto":
             raise ValueError(
                 f"bias_on must be 'auto', a time or None, got {bias_on!r}."
-            )
+            ) from None
+    if isinstance(bias_on, str):
         from hyperspy_perovskite.stimulus.schema import bias_switch_on_time
 
         try:
-            b = float(bias_switch_on_time(trace))
+            return float(bias_switch_on_time(trace))
         except (ValueError, AttributeError, KeyError):
-            b = None
-    elif bias_on is not None:
-        b = parse_quantity(bias_on, "s", name="bias_on", default_unit=axis_units)
-    interval, method = _onset_interval(
-        t[i1 : i2 + 1],
-        data,
-        (A, k, n, t0, R),
-        first_order,
-        residual,
-        onset_uncertainty,
-    )
-    if interval is not None:
-        t0s = (interval[..., 1] - interval[..., 0]) / 2
-    before = None
-    if b is not None:
-        upper = interval[..., 1] if interval is not None else t0 + t0s
-        before = np.asarray(upper < b)
-        if np.any(before):
-            warnings.warn(
-                f"{int(np.sum(before))} fitted onset(s) lie before the stimulus "
-                f"switch-on at {b:g} s beyond their uncertainty: a change that "
-                "precedes the stimulus (beam damage, drift, an earlier event) or a "
-                "wrong time offset of the stimulus record. See "
-                "result.onset_before_stimulus.",
-                UserWarning,
-                stacklevel=2,
-            )
-    return KineticsResult(
-        model=m,
-        time_units=units,
-        rate=k,
-        rate_std=ks,
-        avrami_n=n,
-        avrami_n_std=ns,
-        onset=t0,
-        onset_std=t0s,
-        amplitude=A,
-        amplitude_std=As,
-        residual=R,
-        residual_std=Rs,
-        half_time=half,
-        reduced_chisq=rchi,
-        converged=converged,
-        first_order=bool(first_order),
-        bias_on=b,
-        onset_after_bias=None if b is None else t0 - b,
-        onset_interval=interval,
-        onset_method=method,
-        onset_before_stimulus=before,
-    )
+            return None
+    if bias_on is None:
+        return None
+    return parse_quantity(bias_on, "s", name="bias_on", default_unit=axis_units)
+
+
+def _trace_sigma(trace, shape, i1, i2):
+    """Standard deviation of every fitted point from the noise variance, or None."""
+    var = trace.metadata.get_item("Signal.Noise_properties.variance")
+    if var is None:
+        return None
+    v = var.data if isinstance(var, BaseSignal) else var
+    v = np.broadcast_to(_as_float(v), trace.data.shape)[..., i1 : i2 + 1]
+    if not np.all(np.isfinite(v) & (v > 0)):
+        return None
+    return np.sqrt(np.broadcast_to(v, shape))
 
 
 def _in_seconds(trace):
@@ -381,7 +264,7 @@ def _in_seconds(trace):
     return out, units
 
 
-def _onset_interval(t, data, params, first_order, residual, mode):
+def _onset_interval(t, data, params, first_order, residual, mode, sigma=None):
     """Profile-likelihood 68 % intervals of the onsets, or None."""
     if mode not in ("auto", "profile", "covariance"):
         raise ValueError(
@@ -392,6 +275,7 @@ def _onset_interval(t, data, params, first_order, residual, mode):
         return None, "covariance"
     flat = data.reshape(n_traces, -1)
     A, k, n, t0, R = (np.broadcast_to(p, data.shape[:-1]).ravel() for p in params)
+    sig = None if sigma is None else np.asarray(sigma).reshape(n_traces, -1)
     out = np.full((n_traces, 2), np.nan)
     for i in range(n_traces):
         if not np.all(np.isfinite([A[i], k[i], n[i], t0[i], R[i]])):
@@ -402,6 +286,7 @@ def _onset_interval(t, data, params, first_order, residual, mode):
             dict(A=A[i], k=k[i], n=n[i], t0=t0[i], residual=R[i]),
             first_order=first_order,
             residual=residual,
+            sigma=None if sig is None else sig[i],
         )
         out[i] = lo, hi
     return out.reshape(data.shape[:-1] + (2,)), "profile"

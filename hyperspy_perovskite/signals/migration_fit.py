@@ -1,22 +1,22 @@
 """Fit migration profiles: D, mobility, decay length and the Einstein check.
 
-A thin signal-facing layer: it validates the profile signal, builds an
-ordinary HyperSpy model with the migration components
+A thin signal-facing layer: it validates the profile signal, builds the
+domain model :class:`~hyperspy_perovskite.models.MigrationModel` (a HyperSpy
+model, like exSpy's ``EDSTEMModel``) with the migration components
 (:class:`~hyperspy_perovskite.components.Interdiffusion`,
 :class:`~hyperspy_perovskite.components.DriftDiffusionAccumulation`,
 :class:`~hyperspy_perovskite.components.DriftDiffusionTransient`), fits every
-profile with :func:`hyperspy_perovskite.fitting.fast_multifit` and converts
-the fitted lengths into physical quantities with
-:mod:`hyperspy_perovskite.analysis.drift_diffusion`.
+profile with :func:`hyperspy_perovskite.fitting.fast_multifit`; the model
+converts the fitted lengths into physical quantities
+(:mod:`hyperspy_perovskite.analysis.drift_diffusion`) and keeps them, the
+flags and the validity through ``m.save`` / ``MigrationModel.restore``.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
-from hyperspy.signal import BaseSignal
 from hyperspy.signals import Signal1D
 
 from hyperspy_perovskite.analysis.drift_diffusion import thermal_voltage
@@ -30,107 +30,22 @@ from hyperspy_perovskite.components._profile_common import (
     side_sign,
 )
 from hyperspy_perovskite.metadata import DeviceGeometry
-from hyperspy_perovskite.signals._migration_quantities import (  # noqa: E402
-    MigrationQuantity,
-    derive_quantities,
-)
+from hyperspy_perovskite.models.migration import MigrationModel, MigrationQuantity
 from hyperspy_perovskite.units import axis_factor
 
-__all__ = ["MigrationQuantity", "MigrationFit", "fit_migration_profile"]
+__all__ = [
+    "MigrationQuantity",
+    "MigrationFit",
+    "MigrationModel",
+    "fit_migration_profile",
+]
 
 _MODELS = ("steady", "transient", "interdiffusion")
 
 
-@dataclass
-class MigrationFit:
-    """Outcome of :func:`fit_migration_profile`.
-
-    Attributes
-    ----------
-    model : hyperspy.models.model1d.Model1D
-        The fitted model (save it with ``model.save``; the components are
-        restored by name).
-    result : FastFitResult or None
-        Convergence flags and chi-squared maps of ``fast_multifit``
-        (``None`` when ``method="multifit"``).
-    quantities : dict of str -> MigrationQuantity
-        Fitted and derived quantities with their standard deviations
-        (independent parameter errors propagated to first order).
-    kind : str
-        "steady", "transient" or "interdiffusion".
-    """
-
-    model: object
-    result: object
-    quantities: dict = field(default_factory=dict)
-    kind: str = ""
-    converged: object = None
-
-    def __getitem__(self, name):
-        return self.quantities[name]
-
-    def combined(self, name):
-        """Inverse-variance weighted mean of ``name`` over the navigation.
-
-        Uses the converged fits with a finite value and std (e.g. the frames
-        of an operando series taken at different bias times: each frame gives
-        ``D`` and ``mu``; frames at the steady state carry large errors on
-        them and weigh little).
-
-        Returns
-        -------
-        MigrationQuantity
-            Scalar value and std; ``description`` gives the number of
-            estimates and the reduced chi-squared of their scatter (about 1
-            when they agree within their errors).
-        """
-        from hyperspy_perovskite.analysis.drift_diffusion import weighted_mean
-
-        q = self.quantities[name]
-        valid = None if self.converged is None else self.converged
-        mean, std, chi2, n = weighted_mean(q.value, q.std, valid)
-        return MigrationQuantity(
-            np.asarray(mean),
-            np.asarray(std),
-            q.units,
-            f"weighted mean of {n} estimates of {name}; reduced chi2 {chi2:.3g}",
-        )
-
-    def to_dict(self):
-        """JSON-ready summary (scalars, or means over the navigation)."""
-        return {
-            "kind": self.kind,
-            **{k: q.to_dict() for k, q in self.quantities.items()},
-        }
-
-    def as_signal(self, name):
-        """The quantity ``name`` as a HyperSpy signal over the navigation axes.
-
-        Like ``Parameter.as_signal``: the navigation axes of the profile
-        become the signal axes; the std is stored as
-        ``metadata.Signal.Noise_properties.variance``.
-        """
-        q = self.quantities[name]
-        value = np.asarray(q.value, dtype=float)
-        var = np.broadcast_to(np.asarray(q.std, dtype=float) ** 2, value.shape).copy()
-        sig = self.model.signal
-        if sig.axes_manager.navigation_dimension == 0 or value.ndim == 0:
-            out = [BaseSignal(np.atleast_1d(value)), BaseSignal(np.atleast_1d(var))]
-        else:
-            out = []
-            for data in (value.copy(), var):
-                s = sig._get_navigation_signal(data=data)
-                if s._lazy:
-                    s.compute(show_progressbar=False)
-                for ax in s.axes_manager._axes:
-                    ax.navigate = False
-                out.append(s)
-        s, v = out
-        s.metadata.General.title = f"{name} ({q.units})"
-        v.metadata.General.title = "Variance"
-        s.metadata.set_item("Signal.Noise_properties.variance", v)
-        s.metadata.set_item("Signal.quantity", f"{name} ({q.units})")
-        return s
+#: The former name of the result of :func:`fit_migration_profile`, now the
+#: domain model :class:`~hyperspy_perovskite.models.MigrationModel`.
+MigrationFit = MigrationModel
 
 
 def _validate_profile(profile):
@@ -225,8 +140,9 @@ def _range_for_layer(
     if far_end is None:
         end = hi if side == 1 else lo
     else:
-        # only bins entirely inside the layer at the far interface too
-        end = far_end - side * half_bin
+        # only bins entirely inside the layer at the far interface too, and
+        # (with a blur) clear of the next layer's blurred signal
+        end = far_end - side * max(half_bin, 3.0 * blur)
     # with a blur, the bins within 3 std of the wall also hold the blurred
     # step of the immobile level and of the electrode's own signal
     start = wall + side * max(half_bin, 3.0 * blur)
@@ -262,30 +178,15 @@ def _range_for_layer(
     return clipped
 
 
-def _resolution(profile, resolution, kind):
+def _resolution(profile, resolution):
     """Blur std in nm: given, from ``Device.Profile.resolution``, or 0."""
     from hyperspy_perovskite.units import parse_quantity
 
-    given = resolution is not None
     if resolution is None:
         resolution = profile.metadata.get_item("Device.Profile.resolution", 0.0)
     r = parse_quantity(resolution, "nm", name="resolution")
     if not (np.isfinite(r) and r >= 0):
         raise ValueError(f"resolution must be a length >= 0 (nm), got {resolution!r}.")
-    if r > 0 and kind == "transient":
-        if given:
-            raise ValueError(
-                "The transient model has no blur: leave the bins within about "
-                "2 x resolution of the wall out with signal_range instead."
-            )
-        warnings.warn(
-            f"The profile is blurred ({r:g} nm, Device.Profile.resolution) but the "
-            "transient model has none: leave the bins next to the wall out "
-            "(signal_range).",
-            UserWarning,
-            stacklevel=3,
-        )
-        return 0.0
     return r
 
 
@@ -412,15 +313,14 @@ def fit_migration_profile(
     resolution : float, str or None
         Standard deviation of the Gaussian blur of the profile (probe size,
         interface roughness; number in nm, or ``"1.5 nm"``), convolved into
-        the "interdiffusion" and "steady" models so that the length and
-        ``lambda`` are not biased by it; the default "steady" range then
-        starts 3 std past the wall (where the blurred steps of the immobile
-        level and of the electrode's own signal have died out). The bins'
+        all three models so that the lengths, ``lambda``, ``D`` and ``mu``
+        are not biased by it; the default "steady" and "transient" ranges
+        then start 3 std past the wall and end 3 std before the next
+        interface (where the blurred steps of the immobile level, of the
+        electrode's and of the next layer's own signal have died out). The bins'
         own width is added (a box of width ``b`` blurs by ``b / sqrt(12)``).
         Default:
         ``metadata.Device.Profile.resolution`` (nm) when set, else none.
-        Not available for "transient" (give a ``signal_range`` that leaves
-        the blurred bins out).
     poisson : bool
         Weight by Poisson variance (the counts, floored at 1) unless the
         profile already carries ``metadata.Signal.Noise_properties.variance``
@@ -434,14 +334,19 @@ def fit_migration_profile(
 
     Returns
     -------
-    MigrationFit
-        Model, fit result and the quantities with standard deviations:
+    MigrationModel
+        The fitted model (flags, chi-squared, validity and the fit set-up
+        persist with ``m.store()`` / ``m.save()``; restore it with
+        ``MigrationModel.restore(signal, name)``), ``m.result`` (the
+        ``fast_multifit`` flags), and the quantities with standard
+        deviations, read as ``m["D"]`` (:class:`MigrationQuantity`) or as maps
+        with ``m.quantity_map("D")``:
         ``decay_length`` (nm), ``effective_field`` (V/m, the field the
         Einstein relation implies), ``D_over_mu`` (V), ``einstein_ratio``
         (``(D / mu) / (k_B T / z q)``, 1 when the Einstein relation holds
         with the applied field), ``D`` (m^2/s), ``mobility`` (m^2/(V s)),
         ``drift_distance``/``length``/``interface`` (nm). Entries whose fit
-        did not converge are NaN; :meth:`MigrationFit.combined` averages a
+        did not converge are NaN; :meth:`MigrationModel.combined` averages a
         quantity over a series.
 
     Raises
@@ -458,7 +363,7 @@ def fit_migration_profile(
     a bias time below about ``L / (mu E)`` (the time the depletion front
     takes to cross the layer); a later profile gives only ``lambda = D / (mu
     E)`` ("steady"). For an operando series fit every frame with its own time
-    and combine them with :meth:`MigrationFit.combined`.
+    and combine them with :meth:`MigrationModel.combined`.
 
     Examples
     --------
@@ -530,11 +435,11 @@ def fit_migration_profile(
     if background is None:
         background = kind == "steady" or closed is not None
 
-    blur = _resolution(profile, resolution, kind) / nm
+    blur = _resolution(profile, resolution) / nm
     if blur > 0:  # a bin is a box average: add its variance, width^2 / 12
         blur = float(np.sqrt(blur**2 + np.abs(np.gradient(axis.axis)).mean() ** 2 / 12))
     s = _poisson_copy(profile, poisson)
-    m = s.create_model()
+    m = MigrationModel(s)
     t_scalar = None if t is None or np.ndim(t) else t
     if kind == "interdiffusion":
         comp = Interdiffusion(time=t_scalar, resolution=blur)
@@ -553,7 +458,7 @@ def fit_migration_profile(
             comp = DriftDiffusionAccumulation(wall=wall, side=side, resolution=blur)
         else:
             comp = DriftDiffusionTransient(
-                wall=wall, side=side, time=t_scalar, thickness=closed
+                wall=wall, side=side, time=t_scalar, thickness=closed, resolution=blur
             )
     m.append(comp)
     offset = None
@@ -630,7 +535,6 @@ def fit_migration_profile(
             show_progressbar=show_progressbar,
             num_workers=num_workers,
         )
-        conv = np.asarray(result.convergence.data) == 0
     else:
         # grad="fd": with Poisson weights, HyperSpy 2.5's analytical-gradient
         # path stalled near the start for DriftDiffusionTransient in our
@@ -642,45 +546,29 @@ def fit_migration_profile(
             show_progressbar=show_progressbar,
             iterpath="serpentine",
         )
-        conv = np.ones(s.axes_manager.navigation_shape[::-1], dtype=bool)
-        if mask is not None:
-            conv &= ~mask
-    if conv.ndim == 0 or s.axes_manager.navigation_dimension == 0:
-        conv = np.asarray(bool(np.all(conv)))
-    red = result.reduced_chisq.data if result is not None else m.red_chisq.data
-    redchi = np.asarray(red.compute() if hasattr(red, "compute") else red, float)
-    redchi = redchi.reshape(conv.shape)
-
-    q = derive_quantities(
+    m.result = result
+    m._set_setup(
         kind,
-        comp,
-        offset,
-        s,
-        nm,
-        field,
-        D_known,
-        vt,
-        t,
-        closed,
-        (x1, x2, wall, sgn),
-        conv,
-        redchi,
+        field=field,
+        D_known=D_known,
+        vt=vt,
+        time=t,
+        closed=closed,
+        rng=(x1, x2, wall, sgn),
+        nm=nm,
+        temperature=temperature,
+        charge=charge_number,
     )
-    # no wrong value presented as a result: NaN where the fit did not converge
-    bad = ~conv
-    n_failed = int(np.sum(bad if mask is None else bad & ~np.asarray(mask)))
+    conv = m.converged
+    n_failed = int(np.sum(~conv if mask is None else ~conv & ~np.asarray(mask)))
     if n_failed:
         warnings.warn(
-            f"{n_failed} profile(s) did not converge (see the flags in "
-            "result.convergence): their quantities are NaN. A profile "
-            "indistinguishable from the steady state in a transient fit has "
-            "no minimum in D and mu; fit it with kind='steady'.",
+            f"{n_failed} profile(s) did not converge (see m.fit_flags): their "
+            "quantities are NaN. A profile indistinguishable from the steady "
+            "state in a transient fit has no minimum in D and mu; fit it with "
+            "kind='steady'.",
             UserWarning,
             stacklevel=2,
         )
-    if np.any(bad):
-        for qq in q.values():
-            if np.shape(qq.value) == bad.shape:
-                qq.value = np.where(bad, np.nan, qq.value)
-                qq.std = np.where(bad, np.nan, np.broadcast_to(qq.std, bad.shape))
-    return MigrationFit(model=m, result=result, quantities=q, kind=kind, converged=conv)
+    m.update_quantities(warn=True)
+    return m

@@ -2,7 +2,9 @@
 
 The metadata layout (``metadata.Stimulus``) is documented in
 :mod:`hyperspy_perovskite.stimulus.schema`; readers and time alignment are in
-:mod:`hyperspy_perovskite.stimulus.record`; electron dose in
+:mod:`hyperspy_perovskite.stimulus.logs` and
+:mod:`hyperspy_perovskite.stimulus.align` (both re-exported by
+:mod:`hyperspy_perovskite.stimulus.record`); electron dose in
 :mod:`hyperspy_perovskite.stimulus.dose`.
 """
 

@@ -4,10 +4,9 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from hyperspy_perovskite.analysis.cl_emission import (
+from hyperspy_perovskite.analysis.cl_emission import estimate_band, estimate_urbach
+from hyperspy_perovskite.analysis.cl_maps import (
     centroid,
-    estimate_band,
-    estimate_urbach,
     histogram2d_valid,
     histogram_valid,
     poisson_variance,

@@ -205,3 +205,35 @@ def test_estimate_closed_layer_and_weighted_mean():
     assert chi2 == pytest.approx(1.0 * 0.2**2 + 0.25 * 0.8**2)  # n - 1 = 1
     with pytest.raises(ValueError, match="No estimate"):
         dd.weighted_mean([np.nan], [1.0])
+
+
+@pytest.mark.parametrize(
+    "d, s, L, sig",
+    [(10.0, 15.0, 0.0, 1.5), (30.0, 12.0, 280.0, 1.5), (40.0, 6.0, 280.0, 3.0)],
+)
+def test_blurred_transient_matches_adaptive_quadrature(d, s, L, sig):
+    """The Gauss-Legendre blur against scipy's adaptive quadrature of the
+    Gaussian convolution, in and around the layer (walls included)."""
+    from scipy.integrate import quad
+
+    from hyperspy_perovskite.analysis._drift_diffusion_numba import (
+        _transient_unblurred,
+        blurred_transient_values,
+    )
+
+    z = np.array([-4.0, -1.0, 0.0, 0.7, 2.0, 5.0, 20.0, 60.0])
+    if L:
+        z = np.append(z, [L - 1.0, L + 2.0])
+    got = blurred_transient_values(z, np.full(z.size, d), np.full(z.size, s), L, sig)
+    for zi, gi in zip(z, got, strict=True):
+        up = L if L else zi + 1000.0
+
+        def f(zp, zi=zi):
+            g = _transient_unblurred(zp, d, s, L)[0]
+            return (
+                g * np.exp(-0.5 * ((zi - zp) / sig) ** 2) / (np.sqrt(2 * np.pi) * sig)
+            )
+
+        pts = [zi] if 0 < zi < up else None
+        ref = quad(f, 0.0, up, points=pts, limit=400, epsabs=1e-13)[0]
+        assert gi == pytest.approx(ref, rel=1e-6, abs=1e-12)

@@ -122,7 +122,7 @@ def test_urbach_estimate_and_fit_recover_eu():
     # band edge, as fit_emission ties it to the Gaussian centre
     t.E0.map["values"][:] = 1.75
     t.E0.free = False
-    from hyperspy_perovskite.analysis.cl_emission import poisson_variance
+    from hyperspy_perovskite.analysis.cl_maps import poisson_variance
 
     s.set_noise_variance(s._deepcopy_with_new_data(poisson_variance(s.data)))
     r = fast_multifit(m, starting_values="current")

@@ -79,6 +79,17 @@ CASES = [
         {"c_bulk": 3.0, "drift_distance": 0.01, "length": 60.0, "wall": -10.5},
         {"side": "right", "thickness": 97.3},
     ),
+    # blurred (probe / interface): semi-infinite, closed layer, thin layer
+    (
+        DriftDiffusionTransient,
+        {"c_bulk": 1.5, "drift_distance": 10.0, "length": 9.0, "wall": 2.0},
+        {"side": "right", "resolution": 1.5},
+    ),
+    (
+        DriftDiffusionTransient,
+        {"c_bulk": 2.0, "drift_distance": 40.0, "length": 30.0, "wall": 80.5},
+        {"side": "left", "thickness": 97.3, "resolution": 3.0},
+    ),
 ]
 
 

@@ -642,6 +642,29 @@ def test_energy_fit_keeps_the_original_signal(ui, plugin, cl, errors):
     assert [mw.name for mw in copy.models] == ["Emission fit"]
 
 
+def test_closing_the_copy_window_by_hand_keeps_the_original(ui, plugin, cl, errors):
+    s, _ = cl
+    plugin.add_signal(s)
+    select(ui, s)
+    original = next(sw for sw in ui.signals if sw.signal is s)
+    run_dialog(plugin, "fit_emission", lambda d: d.axis.setCurrentText("energy"))
+    assert errors == []
+    copy = next(
+        sw
+        for sw in ui.signals
+        if sw.signal.metadata.General.title.endswith("(energy fit)")
+    )
+    # the copy has its own windows, none of the original's
+    own = {id(w) for w in (copy.signal_plot, copy.navigator_plot) if w is not None}
+    theirs = {id(w) for w in (original.signal_plot, original.navigator_plot) if w}
+    assert own and not own & theirs
+    copy.signal_plot.close()  # the user closes the copy's spectrum window
+    QtWidgets.QApplication.processEvents()
+    assert original in ui.signals and original.signal is s
+    assert original.signal_plot is not None and s._plot.is_active
+    assert copy not in ui.signals
+
+
 def test_actions_follow_the_data_view_selection(ui, plugin, cl, errors):
     s, _ = cl
     series = fringe_series()

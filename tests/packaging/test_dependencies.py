@@ -40,3 +40,15 @@ def test_tests_extra_pulls_gui_and_docs():
     tests = _names(_project()["optional-dependencies"]["tests"])
     assert {"gui", "docs"} <= tests["hyperspy-perovskite"].extras
     assert "ruff" in tests
+
+
+def test_widgets_extra_brings_both_toolkits_and_tests_use_it():
+    """gui() widgets are served by HyperSpy's registry from the two toolkit
+    packages; the widget tests need both, so the tests extra pulls them."""
+    extras = _project()["optional-dependencies"]
+    widgets = _names(extras["widgets"])
+    assert {"hyperspy-gui-ipywidgets", "ipywidgets", "hyperspy-gui-traitsui"} <= {
+        n.replace("_", "-") for n in widgets
+    }
+    assert "widgets" in _names(extras["tests"])["hyperspy-perovskite"].extras
+    assert "widgets" in _names(extras["gui"])["hyperspy-perovskite"].extras

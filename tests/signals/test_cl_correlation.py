@@ -11,7 +11,11 @@ from hyperspy_perovskite.analysis.halide import (
 )
 from hyperspy_perovskite.data.cl_simulation import simulate_cl_map
 from hyperspy_perovskite.fitting import fast_multifit
-from hyperspy_perovskite.signals._cl_correlation import particle_table_as_dict
+from hyperspy_perovskite.results import ResultTable
+from hyperspy_perovskite.signals._cl_correlation import (
+    ParticleTable,
+    particle_table_as_dict,
+)
 
 
 def _fit_gaussian(cl, truth):
@@ -90,7 +94,8 @@ def test_intensity_does_not_follow_size(edge_scene):
     tab = cl.particle_table(
         haadf=haadf, intensity=g.A, centre=g.centre, sigma=g.sigma, valid=ok
     )
-    corr = tab.metadata.Processing.Particle_table.Intensity_size_correlation
+    assert isinstance(tab, ResultTable)
+    corr = tab.correlation
     assert corr.n >= 8 and not corr.significant
     cols = particle_table_as_dict(tab)
     # particle centres recovered: match each segmented particle to the truth
@@ -103,7 +108,9 @@ def test_intensity_does_not_follow_size(edge_scene):
         assert abs(c - truth["particle_centre"][true_id - 1]) < 4 * sem + 0.3
     # areas: within two pixel perimeters of the true disc area
     assert np.all(cols["area"] > 0)
-    assert tab.metadata.Processing.Particle_table.units[2] == "nm^2"
+    assert tab.units["area"] == "nm^2" and tab.units["equivalent_diameter"] == "nm"
+    np.testing.assert_array_equal(tab.std["centre_mean"], cols["centre_sem"])
+    assert tab.plot().get_xlabel() == "area (nm^2)"
 
 
 def test_intensity_size_correlation_detected_when_present():
@@ -115,7 +122,7 @@ def test_intensity_size_correlation_detected_when_present():
         intensity_spread=0.2,
     )
     tab = cl.particle_table(haadf=haadf, intensity=truth["area"])
-    corr = tab.metadata.Processing.Particle_table.Intensity_size_correlation
+    corr = tab.correlation
     assert corr.significant and corr.spearman_rho > 0.5
 
 
@@ -336,10 +343,6 @@ def test_lazy_equals_eager(lazy):
             cl_e.edge_profile(truth["sigma"], haadf=h_e),
         ),
         (
-            cl.particle_table(haadf=haadf, intensity=sigma),
-            cl_e.particle_table(haadf=h_e, intensity=truth["sigma"]),
-        ),
-        (
             cl.halide_fraction(truth["centre"], units="nm"),
             cl_e.halide_fraction(truth["centre"], units="nm"),
         ),
@@ -355,6 +358,8 @@ def test_lazy_equals_eager(lazy):
         if lazy:
             a.compute()
         np.testing.assert_array_equal(a.data, b.data)
+    table = cl.particle_table(haadf=haadf, intensity=sigma)
+    assert table == cl_e.particle_table(haadf=h_e, intensity=truth["sigma"])
     prof = pairs[2][0]
     assert (
         prof.metadata.Processing.Edge_profile.test.p_value
@@ -370,9 +375,6 @@ def test_results_survive_save_load(tmp_path, ext):
         "labels": cl.particle_labels(haadf=haadf),
         "distance": cl.edge_distance(haadf=haadf),
         "profile": cl.edge_profile(truth["sigma"], haadf=haadf),
-        "table": cl.particle_table(
-            haadf=haadf, intensity=truth["area"], centre=truth["centre"]
-        ),
         "x": cl.halide_fraction(truth["centre"], units="nm", system="MAPb(Br1-xIx)3"),
         "seg": cl.segregation_map(centre=c, reference=710.0, min_shift=3.0),
     }
@@ -392,15 +394,16 @@ def test_results_survive_save_load(tmp_path, ext):
         r.metadata.Signal.Noise_properties.variance.data,
         results["profile"].metadata.Signal.Noise_properties.variance.data,
     )
-    r = hs.load(tmp_path / f"table.{ext}")
-    assert list(r.metadata.Processing.Particle_table.columns) == list(
-        results["table"].metadata.Processing.Particle_table.columns
+    table = cl.particle_table(
+        haadf=haadf, intensity=truth["area"], centre=truth["centre"]
     )
-    assert r.metadata.Processing.Particle_table.Intensity_size_correlation.p_value == (
-        results[
-            "table"
-        ].metadata.Processing.Particle_table.Intensity_size_correlation.p_value
+    table.to_metadata(cl.metadata, "Particle_table")
+    cl.save(tmp_path / f"cl.{ext}")
+    r = ParticleTable.from_metadata(
+        hs.load(tmp_path / f"cl.{ext}").metadata, "Particle_table"
     )
+    assert r == table and isinstance(r, ParticleTable)
+    assert r.correlation.p_value == table.correlation.p_value
     r = hs.load(tmp_path / f"x.{ext}")
     assert r.metadata.Processing.Halide_composition.system == "MAPb(Br1-xIx)3"
     r = hs.load(tmp_path / f"seg.{ext}")

@@ -1,6 +1,6 @@
 """Physical quantities derived from a fitted migration model (private).
 
-Used by :func:`hyperspy_perovskite.signals.migration_fit.fit_migration_profile`:
+Used by :class:`hyperspy_perovskite.models.MigrationModel`:
 lengths in nm, ``D`` (m^2/s), mobility (m^2/(V s)), decay length and the
 Einstein ratio, with their standard deviations (the covariance of the fitted
 lengths included where a quantity combines them).

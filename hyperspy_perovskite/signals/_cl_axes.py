@@ -1,0 +1,117 @@
+"""Spectral-axis handling of CL/PL spectrum images: unit normalisation, a
+decreasing axis made increasing, and the wavelength-to-energy conversion with
+its Jacobian (the bodies of ``normalize_spectral_axis`` and ``to_eV``).
+
+The signal's spectral axis is validated by the caller
+(``signal._spectral_kind()``) before these functions run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hyperspy_perovskite.analysis.cl_units import check_monotonic
+
+__all__ = ["convert_to_eV", "normalize_axis", "window"]
+
+
+def _ascending(s, inplace):
+    """``s`` with its decreasing spectral axis made increasing."""
+    flipped = s.isig[::-1]
+    if not inplace:
+        return flipped
+    ax = s.axes_manager.signal_axes[0]
+    index = ax.index_in_axes_manager
+    var = s.metadata.get_item("Signal.Noise_properties.variance")
+    s.data = flipped.data
+    s.axes_manager.set_axis(flipped.axes_manager.signal_axes[0], index)
+    if var is not None and hasattr(var, "isig"):
+        s.set_noise_variance(flipped.metadata.Signal.Noise_properties.variance)
+    return s
+
+
+def normalize_axis(signal, inplace):
+    """The axis in nm or eV, increasing (see ``normalize_spectral_axis``)."""
+    canonical, kind, factor = signal._spectral_kind()
+    s = (
+        signal
+        if inplace
+        else signal._deepcopy_with_new_data(signal.data, copy_variance=True)
+    )
+    if check_monotonic(s.axes_manager.signal_axes[0].axis) < 0:
+        s = _ascending(s, inplace)
+    ax = s.axes_manager.signal_axes[0]
+    target = "nm" if kind == "wavelength" else "eV"
+    if factor != 1.0:
+        if ax.is_uniform:
+            ax.offset = ax.offset * factor
+            ax.scale = ax.scale * factor
+        else:
+            ax.axis = np.asarray(ax.axis, dtype=float) * factor
+    ax.units = target
+    return None if inplace else s
+
+
+def convert_to_eV(signal, inplace, jacobian):
+    """Wavelength axis to photon energy with the Jacobian (see ``to_eV``)."""
+    from lumispy.utils.axes import axis2eV, data2eV, var2eV
+
+    if inplace:
+        signal.normalize_spectral_axis(inplace=True)
+        s = signal
+    else:
+        s = signal.normalize_spectral_axis(inplace=False)
+    ax0 = s.axes_manager.signal_axes[0]
+    evaxis, jfactor = axis2eV(ax0)
+    rev = s.isig[::-1]
+    data = rev.data
+    if data.dtype.kind != "f" or data.dtype.itemsize < 4:
+        data = data.astype(np.float32)  # float16 overflows in the Jacobian
+    if jacobian:
+        data = data2eV(data, jfactor, evaxis.axis, ax0)
+    elif not s._lazy:
+        data = np.array(data)
+    var = s.metadata.get_item("Signal.Noise_properties.variance")
+    new_var = None
+    if var is not None:
+        vdata = var.isig[::-1].data if hasattr(var, "isig") else None
+        if jacobian:
+            if vdata is None:
+                vdata = np.full(rev.data.shape, float(var))
+            new_var = var2eV(vdata, jfactor, evaxis.axis, ax0)
+        elif vdata is not None:
+            new_var = vdata
+    axind = ax0.index_in_axes_manager
+    if inplace:
+        out = signal
+        out.data = data
+    else:
+        out = s._deepcopy_with_new_data(data, copy_variance=False)
+    out.axes_manager.set_axis(evaxis, axind)
+    if new_var is not None:
+        vs = out._deepcopy_with_new_data(new_var, copy_variance=False)
+        out.set_noise_variance(vs)
+        if jacobian:
+            out._reset_variance_linear_model()
+    elif var is not None and not inplace:
+        out.set_noise_variance(var)
+    return None if inplace else out
+
+
+def window(s, window):
+    """``(x1, x2)`` of a spectral range clipped to the axis, checked."""
+    ax = s.axes_manager.signal_axes[0]
+    try:
+        x1, x2 = (float(v) for v in window)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"signal_range must be (start, end) in {ax.units}, got {window!r}."
+        ) from err
+    lo, hi = sorted((ax.low_value, ax.high_value))
+    x1, x2 = sorted((x1, x2))
+    if x1 == x2 or x2 < lo or x1 > hi:
+        raise ValueError(
+            f"signal_range ({x1:g}, {x2:g}) {ax.units} does not overlap the "
+            f"spectral axis ({lo:.6g}-{hi:.6g} {ax.units}) or is empty."
+        )
+    return max(x1, lo), min(x2, hi)
