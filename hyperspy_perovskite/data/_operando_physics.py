@@ -229,5 +229,3 @@ def _pattern_params(cfg, ti, yi, xi):
     )
     truth = {"strain": e, "emitter": emitter, "pb": pb, "centre": cen, "layer": layer}
     return spots, cen, w @ cfg["tables"], truth
-
-

@@ -52,9 +52,9 @@ from hyperspy_perovskite.data._operando_physics import (
     _DEFAULT_STEP,
     A_EMITTER,
     LAYERS,
+    _al_reflections,
     _emitter_reflections,
     _pattern_params,
-    _al_reflections,
     _pb_reflections,
     _wavelength,
     strain_field,
@@ -66,6 +66,7 @@ from hyperspy_perovskite.data._operando_render import (
 )
 
 __all__ = ["simulate_operando_4dstem", "LAYERS", "strain_field"]
+
 
 def _config(
     n_time,

@@ -10,8 +10,6 @@ interface the strain and phase fractions vs time with the electrical record.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from hyperspy_perovskite.analysis.diffraction import interfaces as itf
@@ -112,11 +110,12 @@ def analyse(
     reference : str, (float, float) or None
         Unstrained reference region: a layer name (its middle half), or a
         range (nm) along the stack; default the middle of the widest layer.
-    phases : sequence of str or Phase
+    phases : sequence of str, path or Phase
         Candidate product phases: library names
-        (:func:`~hyperspy_perovskite.crystallography.list_phases`) or
-        :class:`~hyperspy_perovskite.crystallography.Phase` objects (e.g. read
-        from a user's CIF file).
+        (:func:`~hyperspy_perovskite.crystallography.list_phases`), paths of
+        the user's CIF files (read with
+        :func:`~hyperspy_perovskite.crystallography.read_cif`) or
+        :class:`~hyperspy_perovskite.crystallography.Phase` objects.
     n_spots : int
         Strongest reference spots used for strain.
     half_window : int, optional
@@ -195,7 +194,7 @@ def analyse(
     sig_beam, beam_fit = _beam_width(mean, beam)
     hw = int(half_window) if half_window else max(4, int(np.ceil(3 * sig_beam)))
     dets = signal._detectors(None, kpix, None)
-    phases = list(phases)
+    phases = [_phase(p) for p in phases]
     band_hw = max(2.0 * sig_beam, 1.5) * kpix
     plan = pl.make_plan(
         mean,
@@ -207,7 +206,11 @@ def analyse(
         hw,
         sig_beam,
         bands=(
-            (lambda g: prd.make_bands(phases, (g[0] + band_hw, g[1] - band_hw), band_hw, kpix=kpix))
+            (
+                lambda g: prd.make_bands(
+                    phases, (g[0] + band_hw, g[1] - band_hw), band_hw, kpix=kpix
+                )
+            )
             if phases
             else None
         ),
@@ -222,21 +225,31 @@ def analyse(
     offsets = off_px * step
     s = itf.stack_coordinate(y, x, offsets, geom.start, geom.end)
     rho = parse_quantity(diffraction_rotation, "degree", name="diffraction_rotation")
-    psi = np.degrees(np.arctan2(geom.end[1] - geom.start[1], geom.end[0] - geom.start[0]))
+    psi = np.degrees(
+        np.arctan2(geom.end[1] - geom.start[1], geom.end[0] - geom.start[0])
+    )
     frame = np.radians(psi + rho)
     strain, ref_std = _strain(
         to_device_frame(spots, frame), s, band, ref0, reference_time, min_spots
     )
     validity = _strain_validity(strain, min_spots, max_redchi)
     products = _products(
-        band_tab, plan, geom, s, layer_phases, alpha, min_cluster, phase_width
+        band_tab,
+        plan,
+        geom,
+        s,
+        layer_phases,
+        alpha,
+        min_cluster,
+        phase_width,
+        strain[..., 8] > 0,
     )
     res = OperandoAnalysis(
         signal=signal,
         strain=strain,
         validity=validity,
         ref_std=ref_std,
-        phases=[prd.get_phase(p).name for p in phases],
+        phases=[p.name for p in phases],
         products=products,
         images=images,
         beam=spots[..., 0, :4],
@@ -319,6 +332,19 @@ def _strain_validity(strain, min_spots, max_redchi):
     )
 
 
+def _phase(p):
+    """A library name, a Phase, or the path of a CIF file (read with read_cif)."""
+    import os
+
+    from hyperspy_perovskite.crystallography import get_phase, read_cif
+
+    if isinstance(p, os.PathLike) or (
+        isinstance(p, str) and p.lower().endswith((".cif", ".mcif"))
+    ):
+        return read_cif(p)
+    return get_phase(p)
+
+
 def _known_layers(geom, layer_phases):
     """``{layer: phase}`` of the device's layers that are known crystals."""
     from hyperspy_perovskite.crystallography import list_phases
@@ -334,14 +360,31 @@ def _known_layers(geom, layer_phases):
     return out
 
 
-def _products(band_tab, plan, geom, s, layer_phases, alpha, min_cluster, margin):
-    """Product detection and identification (see :mod:`.products`)."""
+def _products(
+    band_tab, plan, geom, s, layer_phases, alpha, min_cluster, margin, matrix
+):
+    """Product detection and identification (see :mod:`.products`).
+
+    Bands are not tested where a known crystal's own spots can fall in them:
+    where matrix spots were found (``matrix``), bands holding a bright ring
+    of the matrix (its masked spots leak at every strain); inside known
+    layers, bands within a spot's reach of the layer's rings.
+    """
     if plan.bands is None:
         return None
     b = plan.bands
     pv = prd.band_pvalues(band_tab, b["n_half"])
     usable = np.isfinite(pv)
-    excluded = {}
+    reach = b.get("spot_reach", b["half_width"].min())
+    # the matrix's spots are masked out to where their tails vanish
+    # (:func:`~.pipeline.product_mask`), but where the matrix is, a band is
+    # not tested when one of its found reflections (3 % of the strongest)
+    # lies in the band's core: the tails of the masked spot fill the windows
+    # next to it with every change of strain
+    d_f = np.abs(np.subtract.outer(b["centre"], b.get("matrix_found", np.zeros(0))))
+    near_m = (d_f <= 0.5 * b["half_width"][:, None]).any(axis=1)
+    usable &= ~(np.asarray(matrix, bool)[..., None] & near_m)
+    excluded = {"matrix": [float(c) for c in b["centre"][near_m]]}
     for layer, ph in _known_layers(geom, layer_phases).items():
         lo, hi = geom.layer_bounds(layer)
         rings = prd.make_bands(
@@ -351,7 +394,7 @@ def _products(band_tab, plan, geom, s, layer_phases, alpha, min_cluster, margin)
         # (measured, :func:`~.pipeline.product_mask`) beyond their ring
         near = (
             np.abs(np.subtract.outer(b["centre"], rings))
-            <= b["half_width"][:, None] + b.get("spot_reach", b["half_width"].min())
+            <= b["half_width"][:, None] + reach
         ).any(axis=1)
         if near.any():
             # inside the layer (and within the phase band's half width of it)

@@ -181,16 +181,7 @@ def lattice_points(spot_offsets, radius, extent):
                 v2 = cand[i]
                 break
         if v2 is not None:
-            span = (
-                int(
-                    np.ceil(
-                        2
-                        * extent
-                        / min(np.hypot(*v1), np.hypot(*v2))
-                    )
-                )
-                + 1
-            )
+            span = int(np.ceil(2 * extent / min(np.hypot(*v1), np.hypot(*v2)))) + 1
             for a in range(-span, span + 1):
                 for b in range(-span, span + 1):
                     pts.append(a * v1 + b * v2)

@@ -99,8 +99,8 @@ class Plan:
     @property
     def n_fields(self):
         """Numbers per pattern in the output of :func:`process`."""
-        return (len(self.offsets) + 1) * NF + self.n_out + self.n_bands * len(
-            BAND_FIELDS
+        return (
+            (len(self.offsets) + 1) * NF + self.n_out + self.n_bands * len(BAND_FIELDS)
         )
 
 
@@ -204,8 +204,14 @@ def make_plan(
     keep_products = None
     if bands is not None:
         bands = bands((lo, hi))
-        keep_products, reach = product_mask(m, beam, refined, keep, radius=mr)
+        keep_products, reach, bright = product_mask(m, beam, refined, keep, radius=mr)
         bands["spot_reach"] = reach * kpix
+        amp = np.where(good, fit[1:, 4], 0.0)
+        found = amp >= 0.03 * amp.max() if amp.size and amp.max() > 0 else amp > 0
+        bands["matrix_rings"] = np.unique(np.round(bright * kpix, 5))
+        bands["matrix_found"] = np.unique(
+            np.round(np.hypot(refined[found, 0], refined[found, 1]) * kpix, 5)
+        )
     return Plan(
         tuple(float(v) for v in beam),
         strain,
@@ -259,6 +265,9 @@ def product_mask(mean, beam, offsets, keep, fraction=0.3, radius=1.5):
     reach : float
         The largest mask radius (pixels): how far a bright spot's tail
         reaches.
+    bright : numpy.ndarray
+        Distances (pixels) from the beam of the spots whose tails reach
+        beyond ``radius``: the matrix's bright rings.
     """
     yy, xx = np.indices(mean.shape)
     rb = np.round(2 * np.hypot(xx - beam[0], yy - beam[1])).astype(int)
@@ -268,6 +277,7 @@ def product_mask(mean, beam, offsets, keep, fraction=0.3, radius=1.5):
     exc = mean - med[rb]
     out = keep.copy()
     reach = float(radius)
+    bright = []
     ky, kx = mean.shape
     for o in lattice_points(offsets, radius, max(kx, ky)):
         px, py = beam[0] + o[0], beam[1] + o[1]
@@ -284,8 +294,10 @@ def product_mask(mean, beam, offsets, keep, fraction=0.3, radius=1.5):
         below = np.flatnonzero(prof < fraction * np.sqrt(bg))
         rmask = (below[0] / 2 if below.size else 30.0) + 0.5
         reach = max(reach, rmask)
+        if rmask > radius:
+            bright.append(float(np.hypot(*o)))
         out &= d > rmask
-    return out, reach
+    return out, reach, np.array(sorted(bright))
 
 
 def _block(block, plan):
@@ -360,7 +372,9 @@ def split(table, plan):
     nd = len(plan.detectors)
     spots = table[..., :n].reshape(table.shape[:-1] + (len(plan.offsets) + 1, NF))
     end = n + plan.n_out
-    bands = table[..., end:].reshape(table.shape[:-1] + (plan.n_bands, len(BAND_FIELDS)))
+    bands = table[..., end:].reshape(
+        table.shape[:-1] + (plan.n_bands, len(BAND_FIELDS))
+    )
     return spots, table[..., n : n + nd], table[..., n + nd : end], bands
 
 
