@@ -27,6 +27,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -140,10 +141,15 @@ def main(ny=256, nx=256, n_channels=2048, n_bands=32):
             )
             return out[0] if isinstance(out, tuple) else out
 
-    def timed(f):
-        t0 = time.perf_counter()
+    cpu = {}
+
+    def timed(f, label=None):
+        t0, c0 = time.perf_counter(), time.process_time()
         out = f()
-        return out, time.perf_counter() - t0
+        wall = time.perf_counter() - t0
+        if label:  # CPU time of all the process's threads, beside the wall time
+            cpu[label] = round(time.process_time() - c0, 3)
+        return out, wall
 
     def peak(f):
         # separate run: tracemalloc slows allocation-heavy code down
@@ -161,16 +167,17 @@ def main(ny=256, nx=256, n_channels=2048, n_bands=32):
 
     timed(ours)  # warm-up (numba caches, imports) for both routes
     timed(exspy_route)
-    (prof, comp, t_prof), t_ours = timed(ours)
-    ex_comp, t_exspy = timed(exspy_route)
+    load_start = os.getloadavg()
+    (prof, comp, t_prof), t_ours = timed(ours, "ours")
+    ex_comp, t_exspy = timed(exspy_route, "exspy_route")
     _, t_floor = timed(read_floor)
     mem_ours, mem_exspy = peak(ours), peak(exspy_route)
     mem_floor = peak(read_floor)
     # absorption-corrected quantification (200 nm lamella), both routes, warm
     timed(lambda: ours(True))
-    (_, comp_abs, _), t_ours_abs = timed(lambda: ours(True))
+    (_, comp_abs, _), t_ours_abs = timed(lambda: ours(True), "ours_absorption")
     try:
-        ex_abs, t_exspy_abs = timed(lambda: exspy_route(True))
+        ex_abs, t_exspy_abs = timed(lambda: exspy_route(True), "exspy_absorption")
         ex_abs_error = None
     except Exception as exc:  # exSpy raises when noisy bins oscillate
         ex_abs, t_exspy_abs, ex_abs_error = None, float("nan"), str(exc)
@@ -242,6 +249,9 @@ def main(ny=256, nx=256, n_channels=2048, n_bands=32):
         "ours_throughput_spectra_per_s": round(ny * nx / t_ours, 1),
         "exspy_throughput_spectra_per_s": round(ny * nx / t_exspy, 1),
         "read_once_floor_s": round(t_floor, 3),
+        "cpu_s": cpu,
+        "load_average_1_5_15_at_start": [round(v, 2) for v in load_start],
+        "load_average_1_5_15_at_end": [round(v, 2) for v in os.getloadavg()],
         "absorption": {
             "thickness_nm": thickness,
             "ours_profiles_and_quantification_s": round(t_ours_abs, 3),

@@ -14,6 +14,8 @@ node                        what
 ``Device.Geometry``         stack direction, band width, layers, interfaces
                             (:class:`DeviceGeometry`)
 ``Device.Series``           times and labels of maps stacked into a series
+``Device.Profile``          how a profile across the stack was made (band
+                            width, bin size, reference interface, blur)
 ``Device.JV``               J-V measurement: area, illumination, scan rate,
                             temperature, scan directions
                             (:mod:`hyperspy_perovskite.signals.jv`)
@@ -23,7 +25,24 @@ node                        what
                             (:class:`hyperspy_perovskite.results.ResultTable`)
 ``Processing.<Step>``       provenance of the suite's processing steps
                             (:func:`record_processing`)
+``Dose``                    on a dose trace (``electron_dose``): dose-rate
+                            source, pre-dose, guideline, critical dose and
+                            per-region flags
+``Device.Migration``        on migration metrics: interface, distance, side,
+                            layer, X-ray line
+``Fringe_tracking``         on fringe power traces: d-spacings, tolerance,
+                            directions, tile size, pixel size
+``Holography``              on holography profiles: interaction constant,
+                            beam energy, thickness, permittivity, smoothing
+``Drift``                   on drift shifts (``estimate_drift``): reference
+                            frame, upsampling, shift units, blank handling
+``Diffraction_analysis``    on SAED time traces (``hkl_intensities``,
+                            ``amorphous_fraction``): phase, families, ring and
+                            halo widths, background order, radial range
 =========================== =================================================
+
+HyperSpy's own nodes (``General``, ``Signal``, ``Acquisition_instrument``,
+``Sample``, ``_HyperSpy``) are used as HyperSpy, exSpy and LumiSpy define them.
 """
 
 from __future__ import annotations
@@ -38,9 +57,20 @@ __all__ = [
     "DEVICE_GEOMETRY",
     "DEVICE_SERIES",
     "DEVICE_JV",
+    "DEVICE_PROFILE",
+    "DOSE",
+    "DRIFT",
+    "DIFFRACTION_ANALYSIS",
+    "DEVICE_MIGRATION",
+    "FRINGE_TRACKING",
+    "HOLOGRAPHY",
+    "SUITE_NODES",
+    "HYPERSPY_NODES",
+    "HYPERSPY_SIGNAL_KEYS",
     "VALIDITY",
     "RESULTS",
     "PROCESSING",
+    "SPECTRAL_RESOLUTION",
     "DeviceGeometry",
     "record_processing",
 ]
@@ -52,6 +82,50 @@ DEVICE_JV = "Device.JV"
 VALIDITY = "Validity"
 RESULTS = "Results"
 PROCESSING = "Processing"
+DEVICE_PROFILE = "Device.Profile"
+DOSE = "Dose"
+DRIFT = "Drift"
+DIFFRACTION_ANALYSIS = "Diffraction_analysis"
+DEVICE_MIGRATION = "Device.Migration"
+FRINGE_TRACKING = "Fringe_tracking"
+HOLOGRAPHY = "Holography"
+
+#: Every node the suite writes (top level, or ``Device.<Name>``); the metadata
+#: page of the user guide documents each, and a test checks every result of
+#: every public method against this list.
+SUITE_NODES = (
+    STIMULUS,
+    DEVICE_GEOMETRY,
+    DEVICE_SERIES,
+    DEVICE_PROFILE,
+    DEVICE_JV,
+    VALIDITY,
+    RESULTS,
+    PROCESSING,
+    DOSE,
+    DRIFT,
+    DIFFRACTION_ANALYSIS,
+    DEVICE_MIGRATION,
+    FRINGE_TRACKING,
+    HOLOGRAPHY,
+)
+#: HyperSpy's own top-level nodes (also used by exSpy, LumiSpy and pyxem).
+HYPERSPY_NODES = ("General", "Signal", "Acquisition_instrument", "Sample", "_HyperSpy")
+#: What HyperSpy defines inside ``metadata.Signal``: the suite adds nothing else.
+HYPERSPY_SIGNAL_KEYS = (
+    "signal_type",
+    "quantity",
+    "Noise_properties",
+    "signal_origin",
+    "FFT",
+    "record_by",
+    "binned",
+    "ragged",
+)
+#: Spectral resolution (FWHM) of a luminescence spectrometer: a number in nm
+#: or a string with its unit ("0.5 nm", "2 meV"); read by the CL/PL validity
+#: (LumiSpy's ``Acquisition_instrument.Spectrometer`` node).
+SPECTRAL_RESOLUTION = "Acquisition_instrument.Spectrometer.resolution"
 
 
 @dataclass

@@ -6,6 +6,10 @@ import subprocess
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# one ETS (traits) toolkit for every test of a worker, the one hyperspyUI sets
+# at import: hyperspy_gui_traitsui would otherwise choose "null" under Agg, and
+# the toolkit cannot change once chosen (hyperspyUI's window then fails)
+os.environ.setdefault("ETS_TOOLKIT", "qt4")
 
 import matplotlib
 

@@ -15,6 +15,19 @@ import numpy as np
 from hyperspy_perovskite.data.cl_simulation import simulate_cl_map
 from hyperspy_perovskite.validity import Validity
 
+
+def show_map(ax, signal, title, cmap="viridis"):
+    """A map in nm with a labelled colour bar; invalid (NaN) pixels grey."""
+    (x_ax, y_ax) = signal.axes_manager.signal_axes
+    extent = [x_ax.low_value, x_ax.high_value, y_ax.high_value, y_ax.low_value]
+    cm = plt.get_cmap(cmap).with_extremes(bad="0.85")
+    im = ax.imshow(signal.data, cmap=cm, extent=extent)
+    ax.set_xlabel(f"x ({x_ax.units})")
+    ax.set_ylabel(f"y ({y_ax.units})")
+    ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(im, ax=ax, shrink=0.8, label=signal.metadata.Signal.quantity)
+
+
 # %%
 # A simulated map with known truth: particles emit near 710 nm (+/-5 nm
 # between particles), sigma is larger at their edges, Poisson noise.
@@ -35,12 +48,9 @@ print(sorted(maps))
 validity = Validity.from_metadata(maps["centre"].metadata)
 print(validity)
 valid = maps["valid"].data
-fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), constrained_layout=True)
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), dpi=150, constrained_layout=True)
 for ax, name in zip(axes, ("centre", "centre_std", "sigma"), strict=True):
-    im = ax.imshow(maps[name].data, cmap="viridis")
-    ax.set_title(f"{name} (valid pixels)")
-    ax.set_axis_off()
-    fig.colorbar(im, ax=ax, shrink=0.8, label=maps[name].metadata.Signal.quantity)
+    show_map(ax, maps[name], f"{name} (grey: not valid)")
 
 # %%
 # Centres are recovered within their reported uncertainty.
@@ -55,11 +65,10 @@ print(
 # and the centroid.
 integ = cl.integrated_intensity_map(signal_range=(700, 720))
 cen = cl.centroid(signal_range=(660, 760))
-fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), constrained_layout=True)
-axes[0].imshow(integ.data, cmap="inferno")
-axes[0].set_title(integ.metadata.General.title)
-axes[1].imshow(np.where(truth["labels"] > 0, cen.data, np.nan))
-axes[1].set_title("centroid (nm)")
+fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.4), dpi=150, constrained_layout=True)
+show_map(axes[0], integ, integ.metadata.General.title, cmap="inferno")
+cen.data = np.where(truth["labels"] > 0, cen.data, np.nan)  # glass: no emission
+show_map(axes[1], cen, "centroid (particles only)")
 
 # %%
 # Histograms and 2D histograms over the valid particle pixels (Fig. S11),

@@ -355,6 +355,110 @@ def _frame_mean(frame):  # pragma: no cover
     return tot / frame.size
 
 
+@njit_cached(nogil=True, fastmath={"contract"}, inline="always")
+def _gather_windowed(dr, di, sr, si, wgt, n):  # pragma: no cover
+    """``dr, di = sr * wgt, si * wgt`` over the first ``n`` lanes."""
+    for b in range(n):
+        dr[b] = sr[b] * wgt
+        di[b] = si[b] * wgt
+
+
+@njit_cached(nogil=True, fastmath={"contract"}, inline="always")
+def _fill_ring(frame, ring, y0, y1, ox0, sx, nbk, x_hi, mean):  # pragma: no cover
+    """Rows ``y0 <= y < y1`` of ``frame``, minus ``mean``, into the ring buffer
+    in block-transposed order (lanes beyond ``x_hi`` stay zero)."""
+    n_ring = ring.shape[0]
+    for y in range(y0, y1):
+        row = ring[y % n_ring]
+        for b in range(nbk):
+            x0 = ox0 + b * sx
+            seg = frame[y, x0 : min(x0 + sx, x_hi)]
+            for m in range(seg.size):
+                row[m * nbk + b] = np.float32(seg[m] - mean)
+
+
+@njit_cached(nogil=True, fastmath={"contract"}, inline="always")
+def _pass_y(
+    ring, r0, r1, sx, nbk, g1, win_y, tw_r, tw_i, kys, hr, hi, bufs
+):  # pragma: no cover
+    """Transforms along y of the tile rows starting at ``r0`` (real part) and
+    ``r1`` (imaginary part), split into the two real transforms, rows ``kys``
+    kept in ``hr + 1j * hi`` (layout: see :func:`_tiles_frame`)."""
+    ar, ai, br, bi = bufs
+    h = win_y.size
+    n_ring = ring.shape[0]
+    nky = kys.size
+    row_len = nky * nbk
+    for m0 in range(0, sx, g1):
+        g = min(g1, sx - m0)
+        l0 = m0 * nbk
+        nl = g * nbk
+        for r in range(h):
+            s0 = ring[(r0 + r) % n_ring, l0 : l0 + nl]
+            s1 = ring[(r1 + r) % n_ring, l0 : l0 + nl]
+            _gather_windowed(ar[r], ai[r], s0, s1, win_y[r], nl)
+        if _fft_batched(h, ar, ai, br, bi, nl, tw_r, tw_i):
+            zr, zi = br, bi
+        else:
+            zr, zi = ar, ai
+        # split the two real transforms: A = (Z_k + conj Z_-k) / 2,
+        # B = (Z_k - conj Z_-k) / 2j
+        for k in range(nky):
+            ky = kys[k]
+            kn = (h - ky) % h
+            for mm in range(g):
+                s = mm * nbk
+                d = (m0 + mm) * row_len + k * nbk
+                for b in range(nbk):
+                    a_r, a_i = zr[ky, s + b], zi[ky, s + b]
+                    n_r, n_i = zr[kn, s + b], zi[kn, s + b]
+                    hr[0, d + b] = np.float32(0.5) * (a_r + n_r)
+                    hi[0, d + b] = np.float32(0.5) * (a_i - n_i)
+                    hr[1, d + b] = np.float32(0.5) * (a_i + n_i)
+                    hi[1, d + b] = np.float32(0.5) * (n_r - a_r)
+
+
+@njit_cached(nogil=True, fastmath={"contract"}, inline="always")
+def _pass_x(
+    gr, gi, sx, nbk, kc, win_x, tw_r, tw_i, pairs, bufs, acc32, acc
+):  # pragma: no cover
+    """Transforms along x of one tile row (``gr + 1j * gi``) and the
+    contraction of ``|F|^2`` with the band weights into ``acc`` (bands, tiles)."""
+    pair_start, pair_kx, pair_w = pairs
+    ar, ai, br, bi = bufs
+    w = win_x.size
+    nky = pair_start.size - 1
+    row_len = nky * nbk
+    nbands = pair_w.shape[1]
+    acc[:, :] = 0.0
+    for k0 in range(0, nky, kc):
+        k1 = min(nky, k0 + kc)
+        nl = (k1 - k0) * nbk
+        for m in range(w):
+            src = (m % sx) * row_len + k0 * nbk + m // sx
+            _gather_windowed(
+                ar[m], ai[m], gr[src : src + nl], gi[src : src + nl], win_x[m], nl
+            )
+        if _fft_batched(w, ar, ai, br, bi, nl, tw_r, tw_i):
+            fr, fi = br, bi
+        else:
+            fr, fi = ar, ai
+        acc32[:, :] = 0.0
+        for k in range(k0, k1):
+            d0 = (k - k0) * nbk
+            for p in range(pair_start[k], pair_start[k + 1]):
+                vr = fr[pair_kx[p], d0 : d0 + nbk]
+                vi = fi[pair_kx[p], d0 : d0 + nbk]
+                for c in range(nbands):
+                    wgt = pair_w[p, c]
+                    a = acc32[c]
+                    for b in range(nbk):
+                        a[b] += wgt * (vr[b] * vr[b] + vi[b] * vi[b])
+        for c in range(nbands):
+            for b in range(nbk):
+                acc[c, b] += acc32[c, b]
+
+
 @njit_cached(nogil=True, fastmath={"contract"})
 def _tiles_frame(
     frame,
@@ -403,10 +507,8 @@ def _tiles_frame(
     ny = oy.size
     nky = kys.size
     nbands = pair_w.shape[1]
-    n_ring, lanes = ring.shape
-    nbk = lanes // sx
+    nbk = ring.shape[1] // sx
     x_hi = ox0 + (nx - 1) * sx + w
-    row_len = nky * nbk  # one m of hr
     # the frame mean is removed (not each tile's): the residual DC of a tile
     # leaks nothing measurable into annuli many frequency steps away
     mean = _frame_mean(frame)
@@ -416,96 +518,31 @@ def _tiles_frame(
     # ky rows per lane chunk of pass 2, as even as possible
     kc = max(1, chunk // nbk)
     kc = -(-nky // -(-nky // kc))
+    bufs = (ar, ai, br, bi)
+    pairs = (pair_start, pair_kx, pair_w)
     for i0 in range(0, ny, 2):
         i1 = min(i0 + 1, ny - 1)
-        # rows of this pair into the ring (lanes beyond x_hi stay zero)
-        while y_next < oy[i1] + h:
-            row = ring[y_next % n_ring]
-            for b in range(nbk):
-                x0 = ox0 + b * sx
-                seg = frame[y_next, x0 : min(x0 + sx, x_hi)]
-                for m in range(seg.size):
-                    row[m * nbk + b] = np.float32(seg[m] - mean)
-            y_next += 1
-        # ---- pass 1: along y, tile rows i0 (real part) and i1 (imaginary)
-        for m0 in range(0, sx, g1):
-            g = min(g1, sx - m0)
-            l0 = m0 * nbk
-            nl = g * nbk
-            for r in range(h):
-                wr = win_y[r]
-                s0 = ring[(oy[i0] + r) % n_ring, l0 : l0 + nl]
-                s1 = ring[(oy[i1] + r) % n_ring, l0 : l0 + nl]
-                dr = ar[r]
-                di = ai[r]
-                for b in range(nl):
-                    dr[b] = s0[b] * wr
-                    di[b] = s1[b] * wr
-            if _fft_batched(h, ar, ai, br, bi, nl, twy_r, twy_i):
-                zr, zi = br, bi
-            else:
-                zr, zi = ar, ai
-            # split the two real transforms: A = (Z_k + conj Z_-k) / 2,
-            # B = (Z_k - conj Z_-k) / 2j
-            for k in range(nky):
-                ky = kys[k]
-                kn = (h - ky) % h
-                pr = zr[ky]
-                pi = zi[ky]
-                nr = zr[kn]
-                ni = zi[kn]
-                for mm in range(g):
-                    s = mm * nbk
-                    d = (m0 + mm) * row_len + k * nbk
-                    a_r = pr[s : s + nbk]
-                    a_i = pi[s : s + nbk]
-                    n_r = nr[s : s + nbk]
-                    n_i = ni[s : s + nbk]
-                    h0r = hr[0, d : d + nbk]
-                    h0i = hi[0, d : d + nbk]
-                    h1r = hr[1, d : d + nbk]
-                    h1i = hi[1, d : d + nbk]
-                    for b in range(nbk):
-                        h0r[b] = np.float32(0.5) * (a_r[b] + n_r[b])
-                        h0i[b] = np.float32(0.5) * (a_i[b] - n_i[b])
-                        h1r[b] = np.float32(0.5) * (a_i[b] + n_i[b])
-                        h1i[b] = np.float32(0.5) * (n_r[b] - a_r[b])
-        # ---- pass 2: along x for each of the (one or two) tile rows
+        if y_next < oy[i1] + h:
+            _fill_ring(frame, ring, y_next, oy[i1] + h, ox0, sx, nbk, x_hi, mean)
+            y_next = oy[i1] + h
+        _pass_y(
+            ring, oy[i0], oy[i1], sx, nbk, g1, win_y, twy_r, twy_i, kys, hr, hi, bufs
+        )
         for half in range(2 if i1 != i0 else 1):
-            gr = hr[half]
-            gi = hi[half]
-            acc[:, :] = 0.0
-            for k0 in range(0, nky, kc):
-                k1 = min(nky, k0 + kc)
-                nl = (k1 - k0) * nbk
-                for m in range(w):
-                    wm = win_x[m]
-                    src = (m % sx) * row_len + k0 * nbk + m // sx
-                    s_r = gr[src : src + nl]
-                    s_i = gi[src : src + nl]
-                    dr = ar[m]
-                    di = ai[m]
-                    for b in range(nl):
-                        dr[b] = s_r[b] * wm
-                        di[b] = s_i[b] * wm
-                if _fft_batched(w, ar, ai, br, bi, nl, twx_r, twx_i):
-                    fr, fi = br, bi
-                else:
-                    fr, fi = ar, ai
-                acc32[:, :] = 0.0
-                for k in range(k0, k1):
-                    d0 = (k - k0) * nbk
-                    for p in range(pair_start[k], pair_start[k + 1]):
-                        vr = fr[pair_kx[p], d0 : d0 + nbk]
-                        vi = fi[pair_kx[p], d0 : d0 + nbk]
-                        for c in range(nbands):
-                            wgt = pair_w[p, c]
-                            a = acc32[c]
-                            for b in range(nbk):
-                                a[b] += wgt * (vr[b] * vr[b] + vi[b] * vi[b])
-                for c in range(nbands):
-                    for b in range(nbk):
-                        acc[c, b] += acc32[c, b]
+            _pass_x(
+                hr[half],
+                hi[half],
+                sx,
+                nbk,
+                kc,
+                win_x,
+                twx_r,
+                twx_i,
+                pairs,
+                bufs,
+                acc32,
+                acc,
+            )
             i = i0 + half
             for j in range(nx):
                 for c in range(nbands):

@@ -312,8 +312,74 @@ def _lag_pairs(index, dy, dx):
     return a, b
 
 
-def noise_autocovariance(residual, index, max_lag=8):
+def _lag_products(r, inside, K):
+    """Mean products ``<r_i r_(i + lag)>`` over the pairs inside the band for
+    every lag up to ``K`` (FFT autocorrelation), and the number of pairs."""
+    ny, nx = inside.shape
+    shape = (ny + K, nx + K)  # zero padding: no wrap-around for lags <= K
+    m = np.fft.rfft2(inside.astype(float), shape)
+    npair = np.fft.irfft2(m * np.conj(m), shape)
+    prod = np.zeros(shape)
+    for img in r:
+        f = np.fft.rfft2(np.where(inside, img, 0.0), shape)
+        prod += np.fft.irfft2(f * np.conj(f), shape)
+    idx_y = np.arange(-K, K + 1) % shape[0]
+    idx_x = np.arange(-K, K + 1) % shape[1]
+    n = np.rint(npair[np.ix_(idx_y, idx_x)]) * r.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        C = np.where(n >= 10, prod[np.ix_(idx_y, idx_x)] / np.maximum(n, 1), 0.0)
+    return C
+
+
+def _residuals(e, index, nbins):
+    """``e`` minus its bin means (0 outside the band), per image."""
+    inside = index >= 0
+    b = index[inside]
+    n = np.bincount(b, minlength=nbins).astype(float)
+    out = np.zeros_like(e)
+    for k, img in enumerate(e):
+        means = np.bincount(b, weights=img[inside], minlength=nbins) / np.maximum(n, 1)
+        out[k][inside] = img[inside] - means[b]
+    return out
+
+
+def _simulate_noise(kernel, shape, n, rng):
+    """``n`` stationary Gaussian fields with the autocovariance ``kernel``
+    (circular embedding on a padded grid). Negative spectral power is
+    clipped, so the fields' true autocovariance, also returned (same lags as
+    ``kernel``), can differ slightly from ``kernel``."""
+    K = kernel.shape[0] // 2
+    big = (shape[0] + 2 * K, shape[1] + 2 * K)
+    emb = np.zeros(big)
+    ly, lx = np.mgrid[-K : K + 1, -K : K + 1]
+    emb[ly % big[0], lx % big[1]] = kernel
+    power = np.maximum(np.fft.rfft2(emb).real, 0.0)
+    generated = np.fft.irfft2(power, big)[ly % big[0], lx % big[1]]
+    white = rng.standard_normal((n,) + big)
+    fields = np.fft.irfft2(np.fft.rfft2(white) * np.sqrt(power), big)
+    return fields[:, : shape[0], : shape[1]], generated
+
+
+def noise_autocovariance(residual, index, max_lag=8, debias=True, n_sim=24, seed=0):
     """Autocovariance ``C(dy, dx)`` of the phase noise inside the band.
+
+    The lag products of the residuals are averaged over the pixel pairs
+    inside the band (FFT autocorrelation). Residuals from the bin means
+    lack the part of the noise the mean took out (a bin is a line of
+    pixels across the band, over which correlated noise is partly common),
+    so their autocovariance is too small (by ~20 % for noise correlated
+    over 3 px in 40 px bins), and so would be the errors. With ``debias``
+    the estimator's own bias is measured and removed by simulation: noise
+    with the current estimate as its autocovariance is drawn on the same
+    band and bins and put through the same estimator; what it loses is
+    added to the observed estimate (two fixed-point iterations, ``n_sim``
+    images each; deterministic with ``seed``). The correction is complete
+    when the bin mean takes out a modest part of the noise (phase
+    profiles with correlation lengths of a few pixels and bins tens of
+    pixels long: pull std 1.00, coverage 0.68 / 0.955 in the tests); when
+    most of a bin's noise is common to the bin (correlation comparable to
+    the band width), it is only partly recovered and the errors stay too
+    small.
 
     Parameters
     ----------
@@ -324,6 +390,12 @@ def noise_autocovariance(residual, index, max_lag=8):
         Bin of each pixel (-1 outside the band).
     max_lag : int
         Largest lag (pixels) in each direction.
+    debias : bool
+        Remove the bias of the bin-mean residuals (see above).
+    n_sim : int
+        Simulated noise images per iteration of the bias correction.
+    seed : int
+        Seed of the simulation.
 
     Returns
     -------
@@ -336,30 +408,38 @@ def noise_autocovariance(residual, index, max_lag=8):
     >>> from hyperspy_perovskite.analysis.holography import noise_autocovariance
     >>> rng = np.random.default_rng(0)
     >>> r = rng.normal(0, 2.0, (4, 64, 64))
-    >>> C = noise_autocovariance(r, np.zeros((64, 64), int), max_lag=2)
+    >>> C = noise_autocovariance(r, np.zeros((64, 64), int), max_lag=2, debias=False)
     >>> round(float(C[2, 2]), 1), float(np.abs(C[0, 0]))
     (4.0, 0.0)
     """
     r = np.asarray(residual, dtype=float).reshape((-1,) + index.shape)
     K = int(max_lag)
-    C = np.zeros((2 * K + 1, 2 * K + 1))
     inside = index >= 0
-    c0 = None
-    for dy in range(-K, K + 1):
-        for dx in range(-K, K + 1):
-            ma, mb = _lag_pairs(inside, dy, dx)
-            ok = ma & mb
-            n = np.count_nonzero(ok) * r.shape[0]
-            if n < 10:
-                continue
-            total = 0.0
-            for img in r:
-                a, b = _lag_pairs(img, dy, dx)
-                total += float(np.sum((a * b)[ok]))
-            C[dy + K, dx + K] = total / n
-            if dy == 0 and dx == 0:
-                c0 = C[K, K]
-    if c0 is not None and c0 > 0:
+    C_obs = _lag_products(r, inside, K)
+    C = C_obs.copy()
+    if debias and np.any(inside) and C_obs[K, K] > 0:
+        nbins = int(index.max()) + 1
+        rng = np.random.default_rng(seed)
+        for _ in range(2):
+            e, _ = _simulate_noise(C, index.shape, int(n_sim), rng)
+            C_sim = _lag_products(_residuals(e, index, nbins), inside, K)
+            # B(C) = C_sim for the estimator B, and B(C_true) = C_obs:
+            # to first order C_true = C + (C_obs - C_sim)
+            C = C + (C_obs - C_sim)
+        C = 0.5 * (C + C[::-1, ::-1])
+    c0 = C[K, K]
+    edge = np.concatenate([C[0], C[-1], C[1:-1, 0], C[1:-1, -1]])
+    if K > 0 and c0 > 0 and np.mean(edge) > 0.1 * c0:
+        import warnings
+
+        warnings.warn(
+            f"The phase noise is still correlated at the largest lag ({K} px: "
+            f"{np.mean(edge) / c0:.0%} of the variance): the errors are "
+            "underestimated; increase max_lag.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if c0 > 0:
         n_tot = np.count_nonzero(inside) * r.shape[0]
         C[np.abs(C) < 3.0 * c0 / np.sqrt(n_tot)] = 0.0
         C[K, K] = c0

@@ -17,6 +17,7 @@ from hyperspy_perovskite.components.emission_bands import (  # noqa: E402
 )
 from hyperspy_perovskite.components.gaussian_emission import GaussianEmission  # noqa: E402
 from hyperspy_perovskite.components.urbach_tail import UrbachTail  # noqa: E402
+from hyperspy_perovskite.components.voigt_emission import VoigtEmission  # noqa: E402
 
 __all__ += [
     "GaussianEmission",
@@ -24,6 +25,7 @@ __all__ += [
     "AsymmetricEmission",
     "ContinuousUrbachTail",
     "WavelengthOffset",
+    "VoigtEmission",
 ]
 # --- in situ kinetics components ---
 from hyperspy_perovskite.components.crystallinity_jmak import CrystallinityJMAK  # noqa: E402

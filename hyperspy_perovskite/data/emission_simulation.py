@@ -31,6 +31,7 @@ def simulate_emission_spectra(
     band_sigma=(0.030, 0.040),
     band_photons=4.0e5,
     asymmetry=0.0,
+    line_gamma=0.0,
     urbach_energy=None,
     edge_offset=0.03,
     tail_fraction=0.3,
@@ -54,6 +55,11 @@ def simulate_emission_spectra(
     - Main band: Gaussian in energy (area ``band_photons``), or with
       ``asymmetry = tau`` (eV) > 0 a Gaussian convolved with a one-sided
       exponential of decay ``tau`` towards low energy.
+    - With ``line_gamma`` > 0 the main band is a Lorentzian line of half
+      width ``line_gamma`` (a homogeneous, lifetime-broadened line of a
+      quantum emitter) convolved numerically with the Gaussian: a Voigt
+      profile; its wings outside the recorded window are lost, as in a
+      measurement.
     - Urbach tail (``urbach_energy`` in eV): an exponential density of
       states ``exp((E - E0)/Eu)`` below the edge ``E0 = E_band -
       edge_offset``, broadened by the band's Gaussian, holding
@@ -63,7 +69,7 @@ def simulate_emission_spectra(
 
     With ``space="wavelength"`` the bands are Gaussians (or exponentially
     modified towards long wavelengths) in wavelength instead: ``band_energy``,
-    ``band_sigma``, ``asymmetry`` and ``second_shift`` are then in nm (the
+    ``band_sigma``, ``asymmetry``, ``line_gamma`` and ``second_shift`` are then in nm (the
     second band ``second_shift`` nm above); no Urbach tail.
 
     Returns
@@ -72,7 +78,7 @@ def simulate_emission_spectra(
         ``(n_pixels, n_channels)`` counts on an increasing wavelength axis (nm).
     truth : dict
         Per pixel ``centre`` (eV), ``sigma`` (eV), ``photons``; and
-        ``tau``, ``Eu``, ``E0``, ``tail_photons``, ``second_centre``,
+        ``tau``, ``gamma``, ``Eu``, ``E0``, ``tail_photons``, ``second_centre``,
         ``second_photons``, ``spikes`` (pixel, channel) as simulated.
 
     Examples
@@ -90,6 +96,8 @@ def simulate_emission_spectra(
         raise ValueError(f"space must be 'energy' or 'wavelength', not {space!r}.")
     if space == "wavelength" and urbach_energy:
         raise ValueError("An Urbach tail is simulated in energy: space='energy'.")
+    if line_gamma and asymmetry:
+        raise ValueError("Give line_gamma (a Voigt line) or asymmetry, not both.")
     rng = np.random.default_rng(seed)
     edges = np.linspace(*wavelength_range, n_channels + 1)
     e_edges = _air_energy(edges) if space == "energy" else edges
@@ -105,7 +113,9 @@ def simulate_emission_spectra(
     for i in range(n_pixels):
         gauss = np.exp(-0.5 * (kern_x / sig[i]) ** 2)
         gauss /= gauss.sum()
-        density = _band_density(sign * (grid - ec[i]), asymmetry, gauss, de)
+        density = _band_density(
+            sign * (grid - ec[i]), asymmetry, gauss, de, float(line_gamma)
+        )
         if urbach_energy:
             d = grid - (ec[i] - edge_offset)
             tail = np.where(d <= 0, np.exp(np.minimum(d, 0) / urbach_energy), 0.0)
@@ -126,6 +136,7 @@ def simulate_emission_spectra(
         spikes.append((p, c))
     truth.update(
         tau=float(asymmetry),
+        gamma=float(line_gamma),
         Eu=urbach_energy,
         E0=ec - edge_offset,
         tail_photons=tail_fraction * band_photons if urbach_energy else 0.0,
@@ -143,10 +154,15 @@ def simulate_emission_spectra(
     return s, truth
 
 
-def _band_density(d, tau, gauss, de):
+def _band_density(d, tau, gauss, de, gamma=0.0):
     """Normalised photon density of the main band at offsets ``d`` from its
-    centre (tail towards negative ``d``)."""
+    centre (tail towards negative ``d``; a Lorentzian line of half width
+    ``gamma`` when given, normalised over all ``d``, not over the grid)."""
     from scipy.signal import fftconvolve
+
+    if gamma > 0:
+        line = gamma / np.pi / (d * d + gamma * gamma)
+        return np.clip(fftconvolve(line, gauss, mode="same"), 0.0, None)
 
     if tau > 0:
         base = np.where(d <= 0, np.exp(np.minimum(d, 0) / tau), 0.0)

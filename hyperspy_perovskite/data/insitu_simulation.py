@@ -234,28 +234,10 @@ def simulate_insitu_hrtem(
     >>> s.data.shape, truth["onset"]
     ((4, 64, 64), 60.0)
     """
-    import dask.array as da
-    import hyperspy.api as hs
-    from hyperspy.signals import LazySignal2D
-
-    from hyperspy_perovskite.stimulus import attach_stimulus, set_bias_condition
-
-    if int(n_frames) < 1:
-        raise ValueError(f"n_frames must be >= 1, got {n_frames!r}.")
-    if len(shape) != 2 or min(shape) < 16:
-        raise ValueError(f"shape must be two sizes >= 16, got {shape!r}.")
-    for name, val in (
-        ("pixel_size", pixel_size),
-        ("frame_interval", frame_interval),
-        ("exposure", exposure),
-        ("dose_rate", dose_rate),
-        ("rate", rate),
-        ("log_interval", log_interval),
-    ):
-        if not (np.isfinite(val) and val > 0):
-            raise ValueError(f"{name} must be positive, got {val!r}.")
-    if exponent < 1:
-        raise ValueError(f"exponent must be >= 1, got {exponent!r}.")
+    _check_parameters(
+        n_frames, shape, pixel_size, frame_interval, exposure, dose_rate, rate,
+        log_interval, exponent,
+    )  # fmt: skip
     shape = (int(shape[0]), int(shape[1]))
     if grains is None:
         grains = _default_grains(shape)
@@ -278,7 +260,40 @@ def simulate_insitu_hrtem(
         seed=int(seed),
     )
     spec = _Specimen(p)
-    T = p["n_frames"]
+    s = _movie(spec, p, lazy, chunk_frames)
+    _attach_log(s, spec, bias_voltage, bias_on, log_interval, log_lead, csv_path, seed)
+    return s, _truth(spec, p, log_lead)
+
+
+def _check_parameters(
+    n_frames, shape, pixel_size, frame_interval, exposure, dose_rate, rate,
+    log_interval, exponent,
+):  # fmt: skip
+    if int(n_frames) < 1:
+        raise ValueError(f"n_frames must be >= 1, got {n_frames!r}.")
+    if len(shape) != 2 or min(shape) < 16:
+        raise ValueError(f"shape must be two sizes >= 16, got {shape!r}.")
+    for name, val in (
+        ("pixel_size", pixel_size),
+        ("frame_interval", frame_interval),
+        ("exposure", exposure),
+        ("dose_rate", dose_rate),
+        ("rate", rate),
+        ("log_interval", log_interval),
+    ):
+        if not (np.isfinite(val) and val > 0):
+            raise ValueError(f"{name} must be positive, got {val!r}.")
+    if exponent < 1:
+        raise ValueError(f"exponent must be >= 1, got {exponent!r}.")
+
+
+def _movie(spec, p, lazy, chunk_frames):
+    """The frames as an InSituImageSeries (lazy: generated chunk by chunk)."""
+    import dask.array as da
+    import hyperspy.api as hs
+    from hyperspy.signals import LazySignal2D
+
+    T, shape = p["n_frames"], p["shape"]
     if lazy:
         idx = da.arange(T, chunks=int(chunk_frames))
         data = da.map_blocks(
@@ -294,15 +309,22 @@ def simulate_insitu_hrtem(
         s = hs.signals.Signal2D(spec.block(np.arange(T)))
     s.set_signal_type("insitu_image_series")
     t_ax = s.axes_manager.navigation_axes[0]
-    t_ax.name, t_ax.units, t_ax.scale, t_ax.offset = "time", "s", frame_interval, 0.0
+    t_ax.name, t_ax.units, t_ax.offset = "time", "s", 0.0
+    t_ax.scale = p["frame_interval"]
     for ax, name in zip(s.axes_manager.signal_axes, ("x", "y"), strict=True):
-        ax.name, ax.units, ax.scale = name, "A", float(pixel_size)
+        ax.name, ax.units, ax.scale = name, "A", p["pixel_size"]
     s.metadata.General.title = "Simulated in situ HRTEM under bias"
     s.metadata.set_item("Acquisition_instrument.TEM.beam_energy", 300.0)
-    s.metadata.set_item("Stimulus.Dose.dose_rate", float(dose_rate))
+    s.metadata.set_item("Stimulus.Dose.dose_rate", p["dose_rate"])
     s.metadata.set_item("Stimulus.Dose.dose_rate_units", "e/A^2/s")
+    return s
 
-    # stimulus log on its own clock, starting log_lead s before the first frame
+
+def _attach_log(s, spec, bias_voltage, bias_on, log_interval, log_lead, csv_path, seed):
+    """The potentiostat log on its own clock (from ``log_lead`` s before the
+    first frame), attached, and the bias condition."""
+    from hyperspy_perovskite.stimulus import attach_stimulus, set_bias_condition
+
     t_end = spec.times[-1] + log_lead + 2 * log_interval
     t_log = np.arange(0.0, t_end, log_interval)
     t_frame = t_log - log_lead
@@ -339,9 +361,13 @@ def simulate_insitu_hrtem(
         cathode="Au",
         start_time=float(bias_on),
     )
-    px = float(pixel_size)
+
+
+def _truth(spec, p, log_lead):
+    """The ground truth of the simulated movie (see simulate_insitu_hrtem)."""
+    px = p["pixel_size"]
     gtruth = []
-    for g in grains:
+    for g in p["grains"]:
         cy, cx = g["centre"]
         half = g["radius"] / np.sqrt(2)  # square inscribed in the disc
         gt = dict(g)
@@ -352,21 +378,21 @@ def simulate_insitu_hrtem(
             (cy + half) * px,
         )
         gtruth.append(gt)
-    mean_counts = dose_rate * exposure * px**2
-    truth = {
+    mean_counts = p["dose_rate"] * p["exposure"] * px**2
+    exponent, rate = p["exponent"], p["rate"]
+    return {
         "times": spec.times,
-        "bias_on": float(bias_on),
-        "onset": float(bias_on + onset_delay),
-        "rate": float(rate),
+        "bias_on": p["bias_on"],
+        "onset": p["bias_on"] + p["onset_delay"],
+        "rate": rate,
         "power_rate": float(2 ** (1 / exponent) * rate),
-        "exponent": float(exponent),
+        "exponent": exponent,
         "time_offset": -float(log_lead),
         "drift": spec.drift,
         "grains": gtruth,
         "crystalline_fraction": spec.fractions,
-        "dose_per_frame": float(dose_rate * exposure),
+        "dose_per_frame": float(p["dose_rate"] * p["exposure"]),
         "mean_counts": float(mean_counts),
-        "fringe_power": float((fringe_contrast * mean_counts) ** 2 / 2),
+        "fringe_power": float((p["fringe_contrast"] * mean_counts) ** 2 / 2),
         "pixel_size": px,
     }
-    return s, truth

@@ -13,6 +13,7 @@ imports nothing from the rest of the suite.
 
 from hyperspy_perovskite.fitting import _compile, flags
 from hyperspy_perovskite.fitting._cache import cache_dir
+from hyperspy_perovskite.fitting._kernel_check import KernelError
 from hyperspy_perovskite.fitting.engine import FastFitResult, fast_multifit
 from hyperspy_perovskite.fitting.registry import (
     KernelSpec,
@@ -25,6 +26,7 @@ _compile.prefetch()  # the cached solver, in the background (reads only)
 
 __all__ = [
     "FastFitResult",
+    "KernelError",
     "KernelSpec",
     "UnsupportedComponentError",
     "cache_dir",

@@ -3,18 +3,28 @@
 A model signature is the sequence of (point kernel, block kernel) of its
 active components. For each signature this module builds, once per session:
 
-- ``model_block(x, P, offsets, consts, grad, f, G)``: the model over all
-  channels into ``f``, partial derivatives into the rows of ``G``, calling
-  exactly the kernels of the model in straight-line code (no dispatch over
-  kernels that the model does not use);
-- ``model_point(x, P, offsets, consts, grad)``: the model at one axis value;
-- the Levenberg-Marquardt solver of
-  :mod:`~hyperspy_perovskite.fitting._levenberg_marquardt` takes
-  ``model_block`` as a first-class function: it is compiled once for every
-  model, and each new model compiles only its ``model_block``.
+- ``evaluate(theta, P, ..., consts) -> chi2``: the model over all channels
+  (straight-line code calling exactly the kernels of the model, no dispatch
+  over kernels it does not use), its chi-squared and the normal equations
+  (:func:`~._normal_equations._residual_and_normal`), in one compiled
+  function cached on disk (:mod:`~hyperspy_perovskite.fitting._cache`);
+- ``model_block(x, P, offsets, consts, grad, f, G)`` and
+  ``model_point(x, P, offsets, consts, grad)`` for checks and tests
+  (compiled on first use only).
 
-Both are cached on disk (:mod:`~hyperspy_perovskite.fitting._cache`), so a
-new session loads them instead of compiling.
+The Levenberg-Marquardt solver of
+:mod:`~hyperspy_perovskite.fitting._levenberg_marquardt` takes ``evaluate``
+as a first-class function (a pointer): it is compiled once for every model
+and cached, allocates nothing and calls nothing that a model compiles again.
+Where the first compilation goes (measured with numba's compile events and
+LLVM pass timings): every compiled call level links and re-optimises all the
+machine code below it, so the solver inlines its thin helpers at numba's IR
+level (one LLVM module), the model's kernels and the reduction to the normal
+equations live in ``evaluate`` (compiled once per model), and the work
+arrays are allocated in Python (no allocation code to compile).
+
+Before a model is first compiled its kernels are probed
+(:mod:`~hyperspy_perovskite.fitting._kernel_check`).
 
 ``offsets`` holds the index in ``P`` of each component's first parameter,
 plus one last entry equal to ``len(P)``; ``consts`` is ``(n_components, 4)``.
@@ -32,7 +42,12 @@ from numba import njit, types
 
 from hyperspy_perovskite.fitting import _cache
 from hyperspy_perovskite.fitting import _levenberg_marquardt as _lm
-from hyperspy_perovskite.fitting._normal_equations import _chi2_and_normal
+from hyperspy_perovskite.fitting._kernel_check import check_kernels
+from hyperspy_perovskite.fitting._normal_equations import (
+    _REDUCE,
+    _expand,
+    _residual_and_normal,
+)
 
 __all__ = ["CompiledModel", "compiled_model"]
 
@@ -77,9 +92,40 @@ def _generate(signature, point, tag):
     return "\n".join(lines) + "\n"
 
 
+_EVALUATE_ARGS = (
+    "theta, P, grad, f, G, rb, bw, bw2, unit_weights, active, M, Mr, JtJ, Jtr, "
+    "x, y, w, binw, src, scale, shift, offsets, consts"
+)
+
+
+def _generate_evaluate(signature, tag):
+    """Source of ``evaluate``: the model, then chi-squared and normal equations.
+
+    Compiled once per model, with the model's kernels and the reduction to
+    the normal equations in one function (the solver calls it through a
+    pointer, so the solver's machine code is shared by every model and none
+    of this is compiled again inside it). The model's code is the body of
+    ``model_block``, inlined: one level of compiled calls fewer.
+    """
+    body = _generate(signature, False, tag).splitlines()[1:]
+    return (
+        f"def evaluate_{tag}({_EVALUATE_ARGS}):\n"
+        "    _expand(theta, P, src, scale, shift)\n"
+        + "\n".join(body)
+        + "\n    return _residual_and_normal(\n"
+        "        f, G, rb, bw, bw2, unit_weights, active, M, Mr, JtJ, Jtr, y, w,\n"
+        "        binw, src, scale\n"
+        "    )\n"
+    )
+
+
 def _model_functions(signature, tag):
     # a cached function's environment is rebuilt from its module's name
-    namespace = {"__name__": __name__}
+    namespace = {
+        "__name__": __name__,
+        "_expand": _expand,
+        "_residual_and_normal": _residual_and_normal,
+    }
     for k, (kernel, block) in enumerate(signature):
         namespace[f"kernel_{k}"] = kernel
         namespace[f"block_{k}"] = block
@@ -88,8 +134,15 @@ def _model_functions(signature, tag):
     )
     exec(compile(_generate(signature, True, tag), "generated_model", "exec"), namespace)
     block = njit(_nrt=False, **_OPTIONS)(namespace[f"model_block_{tag}"])
+    exec(
+        compile(_generate_evaluate(signature, tag), "generated_model", "exec"),
+        namespace,
+    )
+    evaluate = njit(_nrt=False, fastmath=_REDUCE, **_OPTIONS)(
+        namespace[f"evaluate_{tag}"]
+    )
     point = njit(**_OPTIONS)(namespace[f"model_point_{tag}"])
-    return block, point
+    return block, point, evaluate
 
 
 @dataclass(frozen=True)
@@ -99,16 +152,17 @@ class CompiledModel:
     signature: tuple
     model_block: object
     model_point: object
+    evaluate: object
     cached: bool
 
     @property
     def fit_block(self):
         """``fit_block(*args)`` of the solver with this model bound first."""
-        return functools.partial(fit_block(), self.model_block)
+        return functools.partial(fit_block(), self.evaluate)
 
     def chi2_and_normal(self, *args):
-        """:func:`~._normal_equations._chi2_and_normal` with this model."""
-        return _chi2_and_normal(self.model_block, *args)
+        """chi-squared and normal equations of this model (``evaluate``)."""
+        return self.evaluate(*args)
 
 
 _COMPILED: dict = {}
@@ -122,8 +176,16 @@ _I1 = types.int64[::1]
 #: Type of a compiled ``model_block(x, P, offsets, consts, grad, f, G)``.
 MODEL_BLOCK_TYPE = types.FunctionType(types.void(_A1, _A1, _I1, _A2, _A1, _A1, _A2))
 
+#: Type of a compiled ``evaluate`` (arguments: :data:`_EVALUATE_ARGS`).
+EVALUATE_TYPE = types.FunctionType(
+    types.float64(
+        _A1, _A1, _A1, _A1, _A2, _A1, _A1, _A1, types.boolean, _I1, _A2, _A1,
+        _A2, _A1, _A1, _A1, _A1, _A1, _I1, _A1, _A1, _I1, _A2,
+    )
+)  # fmt: skip
+
 _FIT_BLOCK_ARGS = (
-    MODEL_BLOCK_TYPE,
+    EVALUATE_TYPE,
     _A1,  # x
     _A2,  # Y
     _A2,  # V
@@ -147,6 +209,14 @@ _FIT_BLOCK_ARGS = (
 )
 
 
+def _fit_block_args():
+    """The solver's argument types: the above, then its work arrays."""
+    from numba import typeof
+
+    sample = _lm.workspace(1, 2, 2, np.array([0, 1]), np.array([True, False]))
+    return _FIT_BLOCK_ARGS + tuple(typeof(a) for a in sample)
+
+
 def fit_block():
     """The solver (:func:`~._levenberg_marquardt.fit_block`), compiled once.
 
@@ -162,7 +232,7 @@ def fit_block():
                 key = _solver_cache_key()
                 if key is not None:
                     _cache.enable_disk_cache(dispatcher, key)
-                dispatcher.compile(_FIT_BLOCK_ARGS)
+                dispatcher.compile(_fit_block_args())
                 dispatcher.disable_compile()  # never a per-model specialisation
                 _FIT_BLOCK = dispatcher
     return _FIT_BLOCK
@@ -185,7 +255,16 @@ def _signature_names(signature):
 _UNCACHED = itertools.count()
 
 
-def _build(signature):
+def _on_disk(dispatcher):
+    """True when ``dispatcher`` has an entry in the disk cache (no load)."""
+    import os
+
+    cache = getattr(dispatcher, "_cache", None)
+    index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+    return index is not None and os.path.exists(index)
+
+
+def _build(signature, probes=None):
     functions = [f for pair in signature for f in pair if f is not None]
     # the generator (this package) and the kernels' packages
     key = _cache.source_fingerprint([_lm.fit_block, *functions])
@@ -194,21 +273,34 @@ def _build(signature):
     # the cache keeps the symbol names it was compiled with, and two models
     # whose functions had the same name would resolve to one of them.
     tag = _cache.keyed(names) if key is not None else f"u{next(_UNCACHED)}"
-    block, point = _model_functions(signature, tag)
+    block, point, evaluate = _model_functions(signature, tag)
     cached = False
     if key is not None:
-        cached = _cache.enable_disk_cache(block, _cache.keyed(key, names))
-    block.compile(MODEL_BLOCK_TYPE.signature)
-    return CompiledModel(signature, block, point, cached)
+        cached = _cache.enable_disk_cache(evaluate, _cache.keyed(key, names))
+    if probes is not None and not (cached and _on_disk(evaluate)):
+        # checked before its first compilation (a cached model was checked
+        # in the session that compiled it)
+        check_kernels(probes)
+    evaluate.compile(EVALUATE_TYPE.signature)
+    return CompiledModel(signature, block, point, evaluate, cached)
 
 
-def compiled_model(signature):
+def compiled_model(signature, probes=None):
     """The :class:`CompiledModel` of ``signature`` (built on first request).
 
     Parameters
     ----------
     signature : tuple of (kernel, block or None)
         One pair per active component, in model order.
+    probes : list or None
+        Per component ``(name, kernel, block, values, consts, x)``: its
+        kernels are checked (:func:`~._kernel_check.check_kernels`) before
+        the model is first compiled.
+
+    Raises
+    ------
+    KernelError
+        If a kernel reads or writes outside its parameters, or allocates.
     """
     signature = tuple(signature)
     compiled = _COMPILED.get(signature)
@@ -216,8 +308,24 @@ def compiled_model(signature):
         with _LOCK:
             compiled = _COMPILED.get(signature)
             if compiled is None:
-                compiled = _COMPILED[signature] = _build(signature)
+                compiled = _COMPILED[signature] = _build(signature, probes)
     return compiled
+
+
+def kernel_probes(components, parameters, offsets, consts, x):
+    """The ``probes`` of :func:`compiled_model` for a described model."""
+    from hyperspy_perovskite.fitting.registry import kernel_spec
+
+    x = np.asarray(x, dtype=np.float64)
+    sample = x[np.unique(np.linspace(0, x.size - 1, 5).astype(int))]
+    probes = []
+    for k, comp in enumerate(components):
+        spec = kernel_spec(comp)
+        values = [float(p.value) for p in parameters[offsets[k] : offsets[k + 1]]]
+        probes.append(
+            (type(comp).__name__, spec.kernel, spec.block, values, consts[k], sample)
+        )
+    return probes
 
 
 def for_components(components):
@@ -237,10 +345,13 @@ def for_components(components):
         c = tuple(spec.constants(comp))
         consts.append(c + (0.0,) * (4 - len(c)))
         params.extend(getattr(comp, n) for n in spec.parameter_names(comp))
+    offsets.append(len(params))
+    consts = np.array(consts, dtype=np.float64).reshape(len(signature), 4)
+    probes = kernel_probes(components, params, offsets, consts, np.linspace(0, 1, 5))
     return (
-        compiled_model(signature),
-        np.array(offsets + [len(params)], dtype=np.int64),
-        np.array(consts, dtype=np.float64).reshape(len(signature), 4),
+        compiled_model(signature, probes),
+        np.array(offsets, dtype=np.int64),
+        consts,
         params,
     )
 

@@ -45,7 +45,6 @@ from hyperspy_perovskite.fitting._linalg import (
 )
 from hyperspy_perovskite.fitting._normal_equations import (
     _channel_weights,
-    _chi2_and_normal,
     _expand,
 )
 from hyperspy_perovskite.fitting.flags import (
@@ -59,7 +58,56 @@ from hyperspy_perovskite.fitting.flags import (
 N_EXTRA_COLUMNS = 3  # chisq, flag, iterations
 
 
-@njit(nogil=True, error_model="numpy")
+def workspace(n_pix, n_ch, n_p, src, theta_linear):
+    """The arrays :func:`fit_block` works in, allocated once per block.
+
+    Allocated here, in Python, so that the compiled solver allocates nothing:
+    it runs without numba's reference counting and compiles faster (no
+    allocation code to compile). Returns ``(out, active, lin, w,
+    evaluation, normal, linear, uncertainty)``; ``out`` is the
+    ``(n_pix, 2 n_p + 3)`` result, NaN-filled.
+    """
+    nf = int(np.asarray(theta_linear).shape[0])
+    active = np.flatnonzero(np.asarray(src) >= 0).astype(np.int64)
+    lin = np.flatnonzero(np.asarray(theta_linear)).astype(np.int64)
+    na = active.shape[0]
+    evaluation = (
+        np.empty(n_p),  # P
+        np.zeros(n_p),  # grad
+        np.empty(n_ch),  # f
+        np.zeros((n_p, n_ch)),  # G
+        np.empty(n_ch),  # rb
+        np.empty(n_ch),  # bw
+        np.empty(n_ch),  # bw2
+        np.empty((na, na)),  # M
+        np.empty(na),  # Mr
+    )
+    normal = (
+        np.empty((nf, nf)),  # JtJ
+        np.empty(nf),  # Jtr
+        np.empty((nf, nf)),  # JtJ of the trial step
+        np.empty(nf),  # Jtr of the trial step
+        np.empty((nf, nf)),  # A (damped)
+        np.zeros((nf, nf)),  # L (Cholesky factor)
+        np.empty(nf),  # delta
+        np.empty(nf),  # theta
+        np.empty(nf),  # theta of the trial step
+    )
+    linear = (
+        np.empty((nf, nf)),  # H
+        np.empty(nf),  # b
+        np.zeros((nf, nf)),  # L
+        np.empty(nf),  # delta
+        np.empty(na),  # fac
+        np.empty(na),  # dP
+        np.empty(nf + na),  # work
+    )
+    uncertainty = (np.empty(nf), np.empty(nf), np.empty(nf))
+    out = np.full((n_pix, 2 * n_p + 3), np.nan)
+    return out, active, lin, np.ones(n_ch), evaluation, normal, linear, uncertainty
+
+
+@njit(nogil=True, error_model="numpy", _nrt=False)
 def fit_block(
     model_block,
     x,
@@ -82,14 +130,23 @@ def fit_block(
     ftol,
     xtol,
     linear_solve,
+    out,
+    active,
+    lin,
+    w,
+    evaluation,
+    normal,
+    linear,
+    uncertainty,
 ):
-    """Fit every row of ``Y``; return ``(n_pixels, 2 n_params + 3)`` results.
+    """Fit every row of ``Y`` into ``out`` (``(n_pixels, 2 n_params + 3)``).
 
     Parameters
     ----------
     model_block : compiled function
-        The model of :mod:`hyperspy_perovskite.fitting._compile` (a
-        first-class function of signature :data:`MODEL_BLOCK_TYPE`).
+        The model's ``evaluate`` of :mod:`hyperspy_perovskite.fitting._compile`
+        (a first-class function of signature :data:`EVALUATE_TYPE`): the
+        model, chi-squared and normal equations at a point.
     x : (n_channels,) float64
         Axis values of the fitted channels.
     Y : (n_pixels, n_channels) float64
@@ -123,56 +180,22 @@ def fit_block(
     linear_solve : bool
         Move the linear parameters to their exact optimum after every
         accepted step (:func:`_solve_linear_parameters`).
+    out, active, lin, w, evaluation, normal, linear, uncertainty
+        The work arrays of :func:`workspace` (the results go into ``out``).
     """
     n_pix, n_ch = Y.shape
     n_p = P0.shape[1]
     nf = theta_index.shape[0]
-    out = np.full((n_pix, 2 * n_p + 3), np.nan)
-    active = np.nonzero(src >= 0)[0]
-    na = active.shape[0]
-    lin = np.nonzero(theta_linear)[0]
-    # work arrays, allocated once per block and grouped by use
-    evaluation = (
-        np.empty(n_p),  # P
-        np.zeros(n_p),  # grad
-        np.empty(n_ch),  # f
-        np.zeros((n_p, n_ch)),  # G
-        np.empty(n_ch),  # rb
-        np.empty(n_ch),  # bw
-        np.empty(n_ch),  # bw2
-        np.empty((na, na)),  # M
-        np.empty(na),  # Mr
-    )
-    normal = (
-        np.empty((nf, nf)),  # JtJ
-        np.empty(nf),  # Jtr
-        np.empty((nf, nf)),  # JtJ of the trial step
-        np.empty(nf),  # Jtr of the trial step
-        np.empty((nf, nf)),  # A (damped)
-        np.zeros((nf, nf)),  # L (Cholesky factor)
-        np.empty(nf),  # delta
-        np.empty(nf),  # theta
-        np.empty(nf),  # theta of the trial step
-    )
-    linear = (
-        lin,
-        np.empty((nf, nf)),  # H
-        np.empty(nf),  # b
-        np.zeros((nf, nf)),  # L
-        np.empty(nf),  # delta
-        np.empty(na),  # fac
-        np.empty(na),  # dP
-        np.empty(nf + na),  # work
-    )
-    uncertainty = (np.empty(nf), np.empty(nf), np.empty(nf))
     desc = (src, scale, shift, offsets, consts, active, amplitude_of, lower, upper)
     linear_solve = linear_solve and lin.shape[0] > 0
     P = evaluation[0]
     theta = normal[7]
-    w = np.ones(n_ch)
     per_pixel_var = V.shape[0] == n_pix and V.shape[1] == n_ch
+    uniform = 1.0
     if V.shape[0] == 1 and V.shape[1] == 1 and math.isfinite(V[0, 0]):
-        w[:] = 1.0 / math.sqrt(V[0, 0])
+        uniform = 1.0 / math.sqrt(V[0, 0])
+    for j in range(n_ch):
+        w[j] = uniform
     # weights shared by every pixel unless each has its own variance
     unit_weights = _channel_weights(binw, w, evaluation[5], evaluation[6])
     for p in range(n_pix):
@@ -190,33 +213,33 @@ def fit_block(
             theta[k] = min(max(P0[p, theta_index[k]], lower[k]), upper[k])
         chi2, flag, it = _fit_pixel(
             model_block, x, Y[p], w, binw, unit_weights, desc,
-            evaluation, normal, linear, linear_solve, max_iterations, ftol, xtol,
+            evaluation, normal, lin, linear, linear_solve, max_iterations, ftol,
+            xtol,
         )  # fmt: skip
         _write_row(out[p], chi2, flag, it, n_ch, desc, evaluation, normal, uncertainty)
-    return out
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
-def _evaluate(model_block, theta, x, y, w, binw, unit_weights, desc, ev, JtJ, Jtr):
-    """chi-squared and normal equations at ``theta`` (see _chi2_and_normal)."""
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
+def _evaluate(evaluate, theta, x, y, w, binw, unit_weights, desc, ev, JtJ, Jtr):
+    """chi-squared and normal equations at ``theta`` (the model's ``evaluate``)."""
     src, scale, shift, offsets, consts, active, _, _, _ = desc
     P, grad, f, G, rb, bw, bw2, M, Mr = ev
-    return _chi2_and_normal(
-        model_block, theta, P, grad, f, G, rb, bw, bw2, unit_weights, active,
+    return evaluate(
+        theta, P, grad, f, G, rb, bw, bw2, unit_weights, active,
         M, Mr, JtJ, Jtr, x, y, w, binw, src, scale, shift, offsets, consts,
     )  # fmt: skip
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _fit_pixel(
-    model_block, x, y, w, binw, unit_weights, desc, ev, normal, linear,
+    model_block, x, y, w, binw, unit_weights, desc, ev, normal, lin, linear,
     linear_solve, max_iterations, ftol, xtol,
 ):  # fmt: skip
     """Levenberg-Marquardt from ``theta`` (in ``normal``); ``(chi2, flag, its)``."""
     src, scale, _, _, _, active, amplitude_of, lower, upper = desc
     P, _, _, _, _, _, _, M, Mr = ev
     JtJ, Jtr, JtJ_t, Jtr_t, A, L, delta, theta, theta_t = normal
-    lin, H, b_lin, L_lin, d_lin, fac, dP, work = linear
+    H, b_lin, L_lin, d_lin, fac, dP, work = linear
     nf = theta.shape[0]
     chi2 = _evaluate(
         model_block, theta, x, y, w, binw, unit_weights, desc, ev, JtJ, Jtr
@@ -289,7 +312,7 @@ def _fit_pixel(
     return chi2, MAX_ITERATIONS, it
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _write_row(row, chi2, flag, it, n_ch, desc, ev, normal, uncertainty):
     """Values, standard deviations, chi2, flag and iterations of one pixel."""
     src, scale, shift, _, _, _, _, _, _ = desc

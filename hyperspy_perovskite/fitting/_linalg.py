@@ -10,7 +10,7 @@ from numba import njit
 _LINEAR_SOLVE_MIN_DECREASE = 1e-3
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _contract(M, Mr, active, src, scale, JtJ, Jtr):
     """Normal equations of the free parameters from those of the active ones."""
     nf = Jtr.shape[0]

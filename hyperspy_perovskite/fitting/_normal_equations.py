@@ -1,9 +1,10 @@
 """Normal equations of the weighted least-squares problem of one spectrum.
 
-``_chi2_and_normal`` evaluates the model (a compiled ``model_block`` of
-:mod:`hyperspy_perovskite.fitting._compile`, passed as a first-class
-function, so this code is compiled once for every model) and reduces its
-gradients to ``J^T W J`` and ``J^T W r``.
+``_residual_and_normal`` reduces a model and its gradients (from the
+model's compiled ``model_block``) to chi-squared, ``J^T W J`` and ``J^T W
+r``. It is compiled into each model's ``evaluate`` function
+(:mod:`hyperspy_perovskite.fitting._compile`), which the solver calls
+through a pointer.
 """
 
 from numba import njit
@@ -11,7 +12,7 @@ from numba import njit
 from hyperspy_perovskite.fitting._linalg import _contract
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _expand(theta, P, src, scale, shift):
     """Write the free vector ``theta`` into the full parameter vector ``P``."""
     for i in range(P.shape[0]):
@@ -28,15 +29,17 @@ _REDUCE = {"reassoc", "contract"}
 
 
 @njit(nogil=True, error_model="numpy", fastmath=_REDUCE, _nrt=False)
-def _normal_products(G, rb, bw2, unit_weights, active, M, Mr):
-    """``M = G_a W2 G_a^T`` and ``Mr = G_a rb`` over the ``active`` rows of ``G``.
+def _normal_products(G, rb, active, M, Mr):
+    """``M = G_a G_a^T`` and ``Mr = G_a rb`` over the ``active`` rows of ``G``.
 
-    ``W2 = diag(bw2)`` unless ``unit_weights``. The rows are taken four at a
-    time: one sweep over the channels gives a diagonal 4 x 4 tile (10
-    products) and the four products with ``rb``, one sweep per off-diagonal
-    tile gives 16 products, so every load of a row serves several products
-    and the accumulators vectorise (Gaussian + Offset: one sweep in all).
-    Rows past the last are repeats of it, computed and not stored.
+    The rows are taken four at a time: one sweep over the channels gives a
+    diagonal 4 x 4 tile (10 products) and the four products with ``rb``, one
+    sweep per off-diagonal tile gives 16 products, so every load of a row
+    serves several products and the accumulators vectorise (Gaussian +
+    Offset: one sweep in all). Rows past the last are repeats of it,
+    computed and not stored. Weights are applied to ``G`` and ``rb`` before
+    (:func:`_residual_and_normal`): one code path for weighted and
+    unweighted fits.
     """
     na = active.shape[0]
     n_ch = G.shape[1]
@@ -58,34 +61,16 @@ def _normal_products(G, rb, bw2, unit_weights, active, M, Mr):
             r1 += g1 * rj
             r2 += g2 * rj
             r3 += g3 * rj
-            if not unit_weights:
-                wj = bw2[j]
-                g0 *= wj
-                g1 *= wj
-                g2 *= wj
-                g3 *= wj
-                # the second factor unweighted: re-read the rows
-                m00 += g0 * G[a0, j]
-                m01 += g0 * G[a1, j]
-                m02 += g0 * G[a2, j]
-                m03 += g0 * G[a3, j]
-                m11 += g1 * G[a1, j]
-                m12 += g1 * G[a2, j]
-                m13 += g1 * G[a3, j]
-                m22 += g2 * G[a2, j]
-                m23 += g2 * G[a3, j]
-                m33 += g3 * G[a3, j]
-            else:
-                m00 += g0 * g0
-                m01 += g0 * g1
-                m02 += g0 * g2
-                m03 += g0 * g3
-                m11 += g1 * g1
-                m12 += g1 * g2
-                m13 += g1 * g3
-                m22 += g2 * g2
-                m23 += g2 * g3
-                m33 += g3 * g3
+            m00 += g0 * g0
+            m01 += g0 * g1
+            m02 += g0 * g2
+            m03 += g0 * g3
+            m11 += g1 * g1
+            m12 += g1 * g2
+            m13 += g1 * g3
+            m22 += g2 * g2
+            m23 += g2 * g3
+            m33 += g3 * g3
         _store_tile(
             M, Mr, ti, ti, na, r0, r1, r2, r3,
             m00, m01, m02, m03, m01, m11, m12, m13,
@@ -103,12 +88,6 @@ def _normal_products(G, rb, bw2, unit_weights, active, M, Mr):
                 g1 = G[a1, j]
                 g2 = G[a2, j]
                 g3 = G[a3, j]
-                if not unit_weights:
-                    wj = bw2[j]
-                    g0 *= wj
-                    g1 *= wj
-                    g2 *= wj
-                    g3 *= wj
                 h0 = G[b0, j]
                 h1 = G[b1, j]
                 h2 = G[b2, j]
@@ -162,47 +141,24 @@ def _store_tile(
             M[tj + k, ti + i] = tile[i][k]
 
 
-@njit(nogil=True, error_model="numpy", fastmath=_REDUCE, _nrt=False)
-def _chi2_and_normal(
-    model_block,
-    theta,
-    P,
-    grad,
-    f,
-    G,
-    rb,
-    bw,
-    bw2,
-    unit_weights,
-    active,
-    M,
-    Mr,
-    JtJ,
-    Jtr,
-    x,
-    y,
-    w,
-    binw,
-    src,
-    scale,
-    shift,
-    offsets,
-    consts,
+@njit(nogil=True, error_model="numpy", fastmath=_REDUCE, inline="always", _nrt=False)
+def _residual_and_normal(
+    f, G, rb, bw, bw2, unit_weights, active, M, Mr, JtJ, Jtr, y, w, binw, src, scale
 ):
-    """chi-squared, ``J^T W J`` (full, symmetric) and ``J^T W r`` at ``theta``.
+    """chi-squared, ``J^T W J`` (full, symmetric) and ``J^T W r`` of a model.
 
-    ``G`` (n_params, n_channels) receives the model gradients. The weighted
-    Jacobian column of free parameter ``s`` is ``sum_i scale[i] G[i] bw`` over
-    the parameters ``i`` with ``src[i] == s`` (``bw`` = bin width x weight),
-    so the normal equations are reductions over the rows of ``G`` of the
-    ``active`` (non-fixed) parameters (:func:`_normal_products`; ``bw2 =
-    bw ** 2``, ``rb`` = weighted residual x ``bw``), contracted to the free
-    parameters through ``src`` and ``scale``. With
-    ``unit_weights`` (unbinned, unweighted) the weights are skipped.
+    ``f`` holds the model and ``G`` (n_params, n_channels) its gradients
+    (from the model's ``model_block``). The weighted Jacobian column of free
+    parameter ``s`` is ``sum_i scale[i] G[i] bw`` over the parameters ``i``
+    with ``src[i] == s`` (``bw`` = bin width x weight), so the normal
+    equations are reductions over the rows ``G bw`` of the ``active``
+    (non-fixed) parameters with the weighted residual ``rb``
+    (:func:`_normal_products`), contracted to the free parameters through
+    ``src`` and ``scale``. The rows of ``G`` are scaled in place. With
+    ``unit_weights`` (unbinned, unweighted) the weights are skipped; ``bw2``
+    is not used.
     """
-    _expand(theta, P, src, scale, shift)
-    model_block(x, P, offsets, consts, grad, f, G)
-    n_ch = x.shape[0]
+    n_ch = y.shape[0]
     chi2 = 0.0
     if unit_weights:
         for j in range(n_ch):
@@ -212,14 +168,20 @@ def _chi2_and_normal(
     else:
         for j in range(n_ch):
             rj = (y[j] - f[j] * binw[j]) * w[j]
-            rb[j] = rj * bw[j]
+            rb[j] = rj
             chi2 += rj * rj
-    _normal_products(G, rb, bw2, unit_weights, active, M, Mr)
+        # weighted Jacobian rows: G bw (the model's gradients are not used
+        # after this)
+        for a in range(active.shape[0]):
+            q = active[a]
+            for j in range(n_ch):
+                G[q, j] *= bw[j]
+    _normal_products(G, rb, active, M, Mr)
     _contract(M, Mr, active, src, scale, JtJ, Jtr)
     return chi2
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _channel_weights(binw, w, bw, bw2):
     """``bw = binw * w`` and ``bw2 = bw ** 2``; True when all are one (no weights)."""
     n_other = 0

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
 
-import dask
-import dask.array as da
-import dask.threaded
 import numpy as np
 
-from hyperspy_perovskite._dask import dask_view
 from hyperspy_perovskite.fitting import flags as F
 from hyperspy_perovskite.fitting._cache import cache_once
-from hyperspy_perovskite.fitting._compile import compiled_model
+from hyperspy_perovskite.fitting._compile import compiled_model, kernel_probes
+from hyperspy_perovskite.fitting._levenberg_marquardt import workspace
+from hyperspy_perovskite.fitting._schedule import run_blocks
 from hyperspy_perovskite.fitting._screen import screen_inputs
 from hyperspy_perovskite.fitting.model_description import describe_model
 
@@ -186,7 +182,9 @@ def _fit_chunk(
     flags = np.where(np.asarray(mask).reshape(n), F.MASKED, 0).astype(np.int8)
     screen_inputs(Y, V, np.inf if saturation is None else float(saturation), flags)
     P0 = np.ascontiguousarray(np.asarray(p0).reshape(n, -1), dtype=np.float64)
-    out = fit_block(
+    src, theta_linear = desc_arrays[0], desc_arrays[-1]
+    work = workspace(n, Y.shape[1], P0.shape[1], src, theta_linear)
+    fit_block(
         x,
         Y,
         V,
@@ -198,7 +196,9 @@ def _fit_chunk(
         ftol,
         xtol,
         linear_solve,
+        *work,
     )
+    out = work[0]
     return out.reshape(nav_shape + (out.shape[-1],))
 
 
@@ -329,13 +329,18 @@ def fast_multifit(
         x=x,
         binw=binw,
         desc_arrays=_description_arrays(desc),
-        fit_block=compiled_model(desc.signature).fit_block,
+        fit_block=compiled_model(
+            desc.signature,
+            kernel_probes(
+                desc.components, desc.parameters, desc.offsets, desc.consts, x
+            ),
+        ).fit_block,
         max_iterations=int(max_iterations),
         ftol=float(ftol),
         xtol=float(xtol),
         linear_solve=bool(linear_solve),
     )
-    out = _run(
+    out = run_blocks(
         func,
         signal,
         variance,
@@ -421,53 +426,6 @@ def _description_arrays(desc):
     )
 
 
-def _data_chunks(data, nav_shape, n_pix, chunk_pixels):
-    """The data as dask: navigation chunks, one chunk along the signal."""
-    if isinstance(data, da.Array):
-        return data.rechunk(data.chunks[:-1] + (-1,)) if nav_shape else data
-    # blocks of at most chunk_pixels spectra, and enough blocks (4 per core,
-    # of at least 256 spectra) to keep every core busy
-    per_core = -(-n_pix // (4 * (os.cpu_count() or 1)))
-    rows = max(1, min(int(chunk_pixels), max(256, per_core)))
-    if nav_shape:
-        inner = int(np.prod(nav_shape[1:])) if len(nav_shape) > 1 else 1
-        first = max(1, rows // max(inner, 1))
-        chunks = (first,) + tuple(-1 for _ in nav_shape[1:]) + (-1,)
-    else:
-        chunks = (-1,)
-    return dask_view(data, chunks)
-
-
-def _run(func, signal, variance, P0, mask, desc, chunk_pixels, progress, workers):
-    """Fit every block through one dask graph; ``(n_pixels, n_out)`` results."""
-    nav_shape = tuple(signal.data.shape[:-1])
-    n_pix = int(np.prod(nav_shape)) if nav_shape else 1
-    n_out = 2 * desc.n_parameters + 3
-    if not nav_shape:
-        var_1 = np.asarray(variance) if isinstance(variance, np.ndarray) else variance
-        out = func(np.asarray(signal.data)[None], var_1, P0, np.zeros(1, bool))
-        return np.asarray(out).reshape(n_pix, n_out)
-    data = _data_chunks(signal.data, nav_shape, n_pix, chunk_pixels)
-    nav_chunks = data.chunks[:-1]
-    p0 = da.from_array(
-        P0.reshape(nav_shape + (desc.n_parameters,)),
-        chunks=nav_chunks + (-1,),
-        name=False,
-    )
-    # trailing length-1 axis: map_blocks aligns arrays on their last axes
-    mask_d = da.from_array(mask[..., None], chunks=nav_chunks + (1,), name=False)
-    if isinstance(variance, np.ndarray):
-        var_d = dask_view(variance, data.chunks)
-    elif isinstance(variance, da.Array):
-        var_d = variance.rechunk(data.chunks)
-    else:
-        var_d = variance
-    out_d = da.map_blocks(
-        func, data, var_d, p0, mask_d, dtype=np.float64, chunks=nav_chunks + ((n_out,),)
-    )
-    return np.asarray(_compute(out_d, progress, workers)).reshape(n_pix, n_out)
-
-
 def _finish(model, desc, out, x, x_range, min_peak_significance, t0):
     """Flags, maps written into the model, and the :class:`FastFitResult`."""
     nav_shape = tuple(model.signal.data.shape[:-1])
@@ -510,35 +468,6 @@ fast_multifit.__doc__ = fast_multifit.__doc__ % (
     "show_progressbar : None or bool\n"
     "        Show a progress bar; None follows HyperSpy's preferences."
 )
-
-
-def _compute(out_d, show_progressbar, num_workers):
-    from hyperspy.defaults_parser import preferences
-
-    if show_progressbar is None:
-        show_progressbar = preferences.General.show_progressbar
-    kwargs = {}
-    distributed = False
-    if "distributed" in sys.modules:  # no client can exist before it is imported
-        try:
-            from distributed import default_client
-
-            default_client()
-            distributed = True
-        except (ImportError, ValueError):
-            pass
-    if not distributed:
-        # the threaded scheduler itself: naming it "threads" makes dask import
-        # distributed to look for a client (over a second on a first call)
-        kwargs["scheduler"] = dask.threaded.get
-        if num_workers is not None:
-            kwargs["num_workers"] = int(num_workers)
-    if show_progressbar and not distributed:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar(minimum=1.0):
-            return dask.compute(out_d, **kwargs)[0]
-    return dask.compute(out_d, **kwargs)[0]
 
 
 def _apply_peak_checks(desc, out, flag_map, x_range, min_peak_significance):

@@ -152,6 +152,13 @@ def register_kernel(
         or plain Python that numba can compile (it is jitted with
         ``nogil=True, error_model="numpy"``). Define it in a module (a file):
         kernels typed at the prompt work but are compiled in every session.
+        It must compute with scalars (no ``np.empty``, ``np.zeros`` or
+        array expressions) and touch ``P[o + k]`` and ``grad[o + k]`` for
+        ``k < len(parameters)`` only: the engine runs it without numba's
+        reference counting and without bounds checks, so before a model
+        is first compiled each kernel is probed, and one that allocates or
+        reads or writes outside its parameters is refused with
+        ``KernelError``.
     parameters : tuple of str or callable
         The component's parameter names in kernel order, or
         ``f(component) -> tuple of str``.

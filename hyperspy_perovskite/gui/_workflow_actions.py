@@ -2,7 +2,11 @@
 and the regions of interest drawn on figures (a mixin of
 :class:`~hyperspy_perovskite.gui.hyperspyui_plugin.PerovskitePlugin`)."""
 
-from hyperspy_perovskite.gui.dialogs import EDXProfilesDialog, SAEDFamiliesDialog
+from hyperspy_perovskite.gui.dialogs import (
+    EDXProfilesDialog,
+    MigrationFitDialog,
+    SAEDFamiliesDialog,
+)
 
 __all__ = ["WorkflowActions"]
 
@@ -200,6 +204,62 @@ class WorkflowActions:
             "EDX profiles", self.add_map_line, sig
         )
         self._open(dialog, "EDX profiles", self._prepare_edx_profiles)
+
+    # --------------------------------------------------------- migration fit
+    def _prepare_migration_fit(
+        self, xray_line, interface, layer, field=None, signal=None
+    ):
+        signal = self._selected_signal(
+            signal, self._eds_classes, "an EDS_TEM_biased signal"
+        )
+
+        def work():
+            return signal.fit_accumulation(
+                xray_line, interface, layer, field=field, show_progressbar=False
+            )
+
+        def deliver(fit):
+            from hyperspy_perovskite.results import ResultTable
+
+            names = ("decay_length", "D_over_mu", "einstein_ratio")
+            table = ResultTable(
+                {n: [float(v) for v in fit[n].value] for n in names},
+                units={"decay_length": "nm", "D_over_mu": "V", "einstein_ratio": ""},
+                std={n: [float(v) for v in fit[n].std] for n in names},
+                title=f"{xray_line} accumulation at {interface}",
+            )
+            self.show_table(table, "Ion migration fit")
+            self.record_code(
+                f"<p>.migration_fit({xray_line!r}, {interface!r}, {layer!r}, "
+                f"field={field!r})"
+            )
+            return fit
+
+        return work, deliver
+
+    def migration_fit(self, xray_line, interface, layer, field=None, signal=None):
+        """Steady-state accumulation fit (decay length, D/mu, Einstein ratio).
+
+        Needs the device geometry (set by EDX profiles or
+        ``set_device_geometry``); the results are shown as a table with std.
+        """
+        return self._run_now(
+            *self._prepare_migration_fit(xray_line, interface, layer, field, signal)
+        )
+
+    def _on_migration_fit(self):
+        sig = self._guarded(
+            "Ion migration fit", self._selected_signal, None, self._eds_classes,
+            "an EDS_TEM_biased signal",
+        )  # fmt: skip
+        if sig is None:
+            return
+        geometry = sig.metadata.get_item("Device.Geometry")
+        names = list(geometry.interface_names) if geometry is not None else []
+        layers = list(geometry.layers) if geometry is not None else []
+        lines = sig.metadata.get_item("Sample.xray_lines", [])
+        dialog = MigrationFitDialog(lines, names, layers, self.ui)
+        self._open(dialog, "Ion migration fit", self._prepare_migration_fit)
 
     # --------------------------------------------------------- SAED families
     def _prepare_saed_families(self, signal=None, **kwargs):

@@ -17,6 +17,7 @@ __all__ = [
     "EmissionMapsDialog",
     "FitEmissionDialog",
     "FringeIntensityDialog",
+    "MigrationFitDialog",
     "SAEDFamiliesDialog",
     "parse_d_spacings",
     "parse_list",
@@ -463,4 +464,47 @@ class SAEDFamiliesDialog(_OkCancelDialog):
             "families": fam,
             "halo": self.halo.isChecked(),
             "poisson": self.poisson.isChecked(),
+        }
+
+
+class MigrationFitDialog(_OkCancelDialog):
+    """X-ray line, blocking interface, layer and field of a migration fit."""
+
+    def __init__(self, lines=(), interfaces=(), layers=(), parent=None):
+        super().__init__("Ion migration fit (steady-state accumulation)", parent)
+        self.line = QtWidgets.QComboBox()
+        self.line.setEditable(True)
+        self.line.addItems(list(lines))
+        self.interface = QtWidgets.QComboBox()
+        self.interface.addItems(list(interfaces))
+        self.layer = QtWidgets.QComboBox()
+        self.layer.addItems(list(layers))
+        self.field = QtWidgets.QLineEdit()
+        self.field.setPlaceholderText(tr("default: bias / layer thickness"))
+        self.form.addRow(tr("X-ray line"), self.line)
+        self.form.addRow(tr("Blocking interface"), self.interface)
+        self.form.addRow(tr("Layer of the ions"), self.layer)
+        self.form.addRow(tr("Field (V/m)"), self.field)
+
+    def options(self):
+        text = self.field.text().strip()
+        field = None
+        if text:
+            try:
+                field = float(text)
+            except ValueError:
+                raise ValueError(
+                    f"Field: {text!r} is not a number: give the field in the layer "
+                    "in V/m (e.g. 3.3e6), or leave it empty."
+                ) from None
+        if not self.interface.currentText():
+            raise ValueError(
+                "No interfaces: set the device geometry first (EDX profiles, "
+                "with interfaces), then fit."
+            )
+        return {
+            "xray_line": self.line.currentText().strip(),
+            "interface": self.interface.currentText(),
+            "layer": self.layer.currentText(),
+            "field": field,
         }

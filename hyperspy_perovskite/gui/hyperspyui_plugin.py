@@ -38,6 +38,7 @@ from hyperspyui.plugins.plugin import Plugin
 from hyperspyui.util import win2sig
 from qtpy import QtCore
 
+from hyperspy_perovskite.gui._device_actions import DeviceActions
 from hyperspy_perovskite.gui._ui_base import UIBase, close_only_own_figure, explain
 from hyperspy_perovskite.gui._workflow_actions import WorkflowActions
 from hyperspy_perovskite.gui.dialogs import (
@@ -86,7 +87,7 @@ def _emission_components(model):
     return [c for c in model if isinstance(c, GaussianEmission)]
 
 
-class PerovskitePlugin(WorkflowActions, UIBase, Plugin):
+class PerovskitePlugin(WorkflowActions, DeviceActions, UIBase, Plugin):
     """hyperspyUI actions of hyperspy-perovskite (menu "Perovskite").
 
     Examples
@@ -107,7 +108,12 @@ class PerovskitePlugin(WorkflowActions, UIBase, Plugin):
         ("fringe_intensity", "Fringe intensity", "Lattice-fringe power vs time"),
         ("stimulus_overlay", "Stimulus overlay", "Plot against the stimulus record"),
         ("edx_profiles", "EDX profiles", "Element profiles across the device stack"),
+        ("migration_fit", "Ion migration fit", "Accumulation at a blocking interface"),
         ("saed_families", "SAED families", "{hkl} family intensities vs time"),
+        ("saed_halo", "SAED amorphous halo", "Amorphous-halo fraction vs time"),
+        ("virtual_images", "4D-STEM virtual images", "Virtual BF/ADF series"),
+        ("operando_strain", "4D-STEM strain", "Strain maps and interface strain"),
+        ("jv_figures", "J-V figures of merit", "Jsc, Voc, FF, PCE with std"),
     )
 
     def __init__(self, main_window):
@@ -128,7 +134,12 @@ class PerovskitePlugin(WorkflowActions, UIBase, Plugin):
             "fringe_intensity": lambda sw: self._is(sw, _insitu_classes),
             "stimulus_overlay": self._has_stimulus,
             "edx_profiles": lambda sw: self._is(sw, self._eds_classes),
+            "migration_fit": lambda sw: self._is(sw, self._eds_classes),
             "saed_families": lambda sw: self._is(sw, self._saed_classes),
+            "saed_halo": lambda sw: self._is(sw, self._saed_classes),
+            "virtual_images": lambda sw: self._is(sw, self._operando_classes),
+            "operando_strain": lambda sw: self._is(sw, self._operando_classes),
+            "jv_figures": lambda sw: self._is(sw, self._jv_classes),
         }
 
     def create_actions(self):

@@ -11,6 +11,39 @@ from hyperspy_perovskite.validity import apply_validity
 
 __all__ = ["EmissionModel"]
 
+
+def _resolution(signal, resolution):
+    """The resolution (FWHM) in the unit of ``signal``'s axis, or None.
+
+    Given, or read from ``metadata`` (:data:`~hyperspy_perovskite.metadata.SPECTRAL_RESOLUTION`);
+    a wavelength resolution on a photon-energy axis is converted at the
+    middle of the axis, ``dE = dlambda E^2 n_air / hc``.
+    """
+    from hyperspy_perovskite.components.emission_bands import (
+        WAVELENGTH_OFFSET_CONSTANT,
+    )
+    from hyperspy_perovskite.metadata import SPECTRAL_RESOLUTION
+    from hyperspy_perovskite.units import UnitError, parse_quantity
+
+    ax = signal.axes_manager.signal_axes[0]
+    name = "resolution"
+    if resolution is None:
+        resolution = signal.metadata.get_item(SPECTRAL_RESOLUTION)
+        if resolution is None:
+            return None
+        name = f"metadata.{SPECTRAL_RESOLUTION}"
+        if ax.units == "eV" and not isinstance(resolution, str):
+            resolution = f"{float(resolution)} nm"  # a number there is in nm
+    try:
+        return parse_quantity(resolution, ax.units, name=name)
+    except UnitError:
+        if ax.units != "eV":
+            raise
+    e = 0.5 * (ax.low_value + ax.high_value)
+    dl = parse_quantity(resolution, "nm", name=name)
+    return dl * e * e / (WAVELENGTH_OFFSET_CONSTANT * 1e3)
+
+
 _SIGMA2FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 
@@ -37,6 +70,91 @@ class EmissionModel(PerovskiteModel1D):
     >>> bool(np.allclose(maps["fwhm"].data, 2.3548 * m[0].sigma.map["values"], rtol=1e-4))
     True
     """
+
+    def emission_maps(
+        self,
+        component=None,
+        n_sigma=3.0,
+        resolution=None,
+        max_reduced_chisq=None,
+        residual_test=True,
+        max_residual=0.1,
+        keep_invalid=False,
+    ):
+        """Maps of a fitted emission band with uncertainties and validity.
+
+        The fit-derived maps of ``fit_emission``: see
+        :func:`~hyperspy_perovskite.signals._cl_statistics.emission_maps`
+        (``s.emission_maps(m)`` is the same). Every map is NaN where the fit
+        is not valid (``keep_invalid=True`` keeps the raw values).
+
+        Parameters
+        ----------
+        component : str or component, optional
+            Band to map (default ``"Emission"``).
+        n_sigma : float
+            Significance threshold (band and tail amplitudes, residual test).
+        resolution : float or str, optional
+            Spectral resolution (FWHM) in the unit of the fitted axis (nm or
+            eV, or a string with its unit such as ``"0.5 nm"``): narrower
+            bands are rejected. Default: ``metadata.Acquisition_instrument.
+            Spectrometer.resolution`` (a number in nm or a string with its
+            unit; on an energy axis a wavelength resolution is converted at
+            the middle of the fitted range), else one channel.
+        max_reduced_chisq : float, optional
+        residual_test : bool
+        max_residual : float
+        keep_invalid : bool
+
+        Returns
+        -------
+        dict of hyperspy signals
+
+        Examples
+        --------
+        >>> from hyperspy_perovskite.data import simulated_emission_map
+        >>> s, truth = simulated_emission_map(shape=(4, 4), seed=0)
+        >>> s.set_signal_type("CL_STEM_perovskite")
+        >>> m = s.fit_emission()
+        >>> maps = m.emission_maps()
+        >>> maps["centre"].metadata.Signal.quantity, int(maps["valid"].data.sum())
+        ('centre (nm)', 16)
+        """
+        from hyperspy_perovskite.signals import _cl_statistics
+
+        resolution = _resolution(self.signal, resolution)
+        return _cl_statistics.emission_maps(
+            self,
+            component=component,
+            n_sigma=n_sigma,
+            resolution=resolution,
+            max_reduced_chisq=max_reduced_chisq,
+            residual_test=residual_test,
+            max_residual=max_residual,
+            keep_invalid=keep_invalid,
+        )
+
+    def urbach_energy_map(self, component=None, **kwargs):
+        """Urbach energy map (meV on an eV axis) and its standard deviation.
+
+        NaN where the tail is not valid (amplitude not significant, Eu out of
+        its physical range or at a bound, or the band itself not valid).
+
+        Parameters
+        ----------
+        component : str or tail component, optional
+        **kwargs
+            Passed to :meth:`emission_maps`.
+
+        Returns
+        -------
+        eu, eu_std : hyperspy signals
+        """
+        from hyperspy_perovskite.signals import _cl_statistics
+
+        t = _cl_statistics._find(self, component, _cl_statistics._tail_classes())
+        maps = _cl_statistics.emission_maps(self, tail=t, **kwargs)
+        return maps["urbach_energy"], maps["urbach_energy_std"]
 
     def _bands(self):
         return [

@@ -19,38 +19,14 @@ import numpy as np
 FAMILIES = ["001", "011", "111", "002", "022"]
 
 
-def run(out_dir: Path, n_frames=41, size=128, seed=0) -> list[Path]:
-    """Run the diffraction part; write figures and ``diffraction_summary.json``.
-
-    Returns the paths written: ``diffraction_pattern.png``,
-    ``diffraction_facets.png`` ({hkl} intensities with the bias overlay and
-    the halo fraction), ``diffraction_kinetics_fit.png`` and
-    ``diffraction_summary.json``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from hyperspy_perovskite.analysis.kinetics import jmak, significant_decrease
+def _analyse(s):
+    from hyperspy_perovskite.analysis.kinetics import significant_decrease
     from hyperspy_perovskite.crystallography import list_phases, score_phases
-    from hyperspy_perovskite.data.saed_simulation import simulate_saed_series
     from hyperspy_perovskite.signals.kinetics import fit_kinetics
-    from hyperspy_perovskite.stimulus.plot import plot_with_stimulus
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    s, truth = simulate_saed_series(
-        n_frames=n_frames,
-        frame_interval=300.0 / (n_frames - 1),
-        size=size,
-        scale=0.01,
-        seed=seed,
-    )
-    written = []
 
     prof = s.azimuthal_profile(show_progressbar=False)
-    # the phases of “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing” (perovskite and its PbI2 decomposition product)
+    # the phases of the amorphization-under-bias study: the perovskite and its
+    # PbI2 decomposition product
     rings = s.index_rings(["alpha-FAPbI3", "PbI2"], profile=prof)
     best = {}
     for r in rings:
@@ -64,82 +40,103 @@ def run(out_dir: Path, n_frames=41, size=128, seed=0) -> list[Path]:
     )
     halo = s.amorphous_fraction(profile=prof, show_progressbar=False)
     t = inten.axes_manager.signal_axes[0].axis
-    faded, rel, sig = significant_decrease(t, inten.data)
-    fading_idx = [i for i, f in enumerate(faded) if f]
+    faded, rel, _ = significant_decrease(t, inten.data)
     # all families are fitted at once (fast_multifit); the fading ones reported
     res = fit_kinetics(inten, show_progressbar=False)
+    return dict(best=best, ranking=ranking, inten=inten, halo=halo, t=t,
+                faded=faded, rel=rel, res=res)  # fmt: skip
 
-    # 1. first and last frame, with the indexed rings
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.5))
-    ext = [
-        s.axes_manager.signal_axes[0].low_value,
-        s.axes_manager.signal_axes[0].high_value,
-    ] * 2
-    for ax, i, title in ((axes[0], 0, "t = 0 s"), (axes[1], -1, f"t = {t[-1]:.0f} s")):
-        ax.imshow(np.sqrt(s.data[i]), extent=ext, cmap="inferno", origin="lower")
-        ax.set_title(f"SAED {title}")
+
+def _pattern_figure(s, best, t):
+    import matplotlib.pyplot as plt
+
+    ax_k = s.axes_manager.signal_axes[0]
+    ext = [ax_k.low_value, ax_k.high_value] * 2
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), constrained_layout=True)
+    for ax, i in ((axes[0], 0), (axes[1], -1)):
+        im = ax.imshow(np.sqrt(s.data[i]), extent=ext, cmap="inferno", origin="lower")
+        ax.set_title(f"SAED, t = {t[i]:.0f} s", fontsize=10)
         ax.set_xlabel("$k_x$ (1/Å)")
-    for r in best.values():
-        if r.phase == "alpha-FAPbI3" and r.hkl in [(0, 0, 1), (1, 1, 1), (0, 0, 2)]:
-            circ = plt.Circle((0, 0), 1 / r.d, fill=False, ls="--", color="c", lw=0.8)
-            axes[0].add_patch(circ)
-            axes[0].text(0.7 / r.d, 0.75 / r.d, "".join(map(str, r.hkl)), color="c")
-    axes[0].set_ylabel("$k_y$ (1/Å)")
-    fig.tight_layout()
-    p1 = out_dir / "diffraction_pattern.png"
-    fig.savefig(p1, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    written.append(p1)
+        ax.set_ylabel("$k_y$ (1/Å)")
+        fig.colorbar(im, ax=ax, shrink=0.85, label="√intensity (√counts)")
+    shown = [r for r in best.values()
+             if r.phase == "alpha-FAPbI3" and r.hkl in [(0, 0, 1), (1, 1, 1), (0, 0, 2)]]  # fmt: skip
+    angles = (150, 95, 35)  # one direction per ring: labels never overlap
+    for j, r in enumerate(sorted(shown, key=lambda r: r.d, reverse=True)):
+        k, angle = 1 / r.d, np.deg2rad(angles[j % 3])
+        axes[0].add_patch(plt.Circle((0, 0), k, fill=False, ls="--", color="c", lw=0.8))
+        axes[0].annotate(
+            f"({''.join(map(str, r.hkl))}) {r.d:.2f} Å",
+            (k * np.cos(angle), k * np.sin(angle)), color="c", fontsize=7,
+            ha="center", va="center",
+            bbox=dict(boxstyle="round,pad=0.2", fc="black", alpha=0.7, lw=0),
+        )  # fmt: skip
+    axes[0].plot([], [], "c--", lw=0.8, label="α-FAPbI3 rings (indexed)")
+    axes[0].legend(fontsize=7, loc="lower left")
+    return fig
 
-    # 2. facet plot: {hkl} intensity vs time (bias overlay) and halo fraction
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
-    plot_with_stimulus(
-        inten, ax=a1, normalize=True, labels=[f"({f})" for f in FAMILIES]
+
+def _facets_figure(a, truth):
+    import matplotlib.pyplot as plt
+
+    from hyperspy_perovskite.stimulus.plot import plot_with_stimulus
+
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(7.5, 7), sharex=True,
+                                 constrained_layout=True)  # fmt: skip
+    plot_with_stimulus(a["inten"], ax=a1, normalize=True,
+                       labels=[f"({f})" for f in FAMILIES])  # fmt: skip
+    a1.set_ylabel("intensity / first frame")
+    for other in fig.axes:  # the bias axis stays behind the traces and legend
+        if other not in (a1, a2):
+            a1.set_zorder(other.get_zorder() + 1)
+            a1.patch.set_visible(False)
+    a1.set_xlabel("")
+    a1.set_title(
+        "{hkl} family intensities, bias dashed (right axis): (001) and (002) fade",
+        fontsize=10,
     )
-    a1.set_ylabel("intensity / initial")
-    a1.set_title("{hkl} family intensities under bias: (001)/(002) fade")
-    a2.plot(t, halo.data, "o-", ms=3, label="measured")
-    a2.plot(t, truth["halo_fraction"], "k--", label="ground truth")
+    a2.plot(a["t"], a["halo"].data, "o-", ms=3, label="measured")
+    a2.plot(a["t"], truth["halo_fraction"], "k--", label="simulated")
     a2.set_xlabel("time (s)")
     a2.set_ylabel("amorphous-halo fraction")
-    a2.legend()
-    fig.tight_layout()
-    p2 = out_dir / "diffraction_facets.png"
-    fig.savefig(p2, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    written.append(p2)
+    a2.legend(fontsize=8)
+    return fig
 
-    # 3. kinetics fits of the fading families
-    fit = [
-        jmak(
-            t,
+
+def _kinetics_figure(a):
+    import matplotlib.pyplot as plt
+
+    from hyperspy_perovskite.analysis.kinetics import jmak
+
+    res, t, inten = a["res"], a["t"], a["inten"]
+    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    for i, fading in enumerate(a["faded"]):
+        if not fading:
+            continue
+        p = [
             res.amplitude[i],
             res.rate[i],
             res.avrami_n[i],
             res.onset[i],
             res.residual[i],
+        ]
+        ax.plot(
+            t, inten.data[i], "o", ms=3, color=f"C{i}", label=f"({FAMILIES[i]}) data"
         )
-        for i in range(len(FAMILIES))
-    ]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i in fading_idx:
-        ax.plot(t, inten.data[i], "o", ms=3, label=f"({FAMILIES[i]}) data")
-        ax.plot(t, fit[i], "-", label=f"({FAMILIES[i]}) JMAK fit")
+        ax.plot(t, jmak(t, *p), "-", color=f"C{i}", label=f"({FAMILIES[i]}) JMAK fit")
     if res.bias_on is not None:
         ax.axvline(res.bias_on, color="k", ls=":", label="bias on")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("ring intensity (counts)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    p3 = out_dir / "diffraction_kinetics_fit.png"
-    fig.savefig(p3, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    written.append(p3)
+    return fig
 
-    fams = {}
-    for i in fading_idx:
-        j = i
-        fams[FAMILIES[i]] = {
+
+def _summary(a, truth):
+    res, inten = a["res"], a["inten"]
+    fading_idx = [i for i, f in enumerate(a["faded"]) if f]
+    fams = {
+        FAMILIES[j]: {
             "rate_per_s": float(res.rate[j]),
             "rate_std": float(res.rate_std[j]),
             "avrami_n": float(res.avrami_n[j]),
@@ -150,28 +147,22 @@ def run(out_dir: Path, n_frames=41, size=128, seed=0) -> list[Path]:
             if res.onset_after_bias is None
             else float(res.onset_after_bias[j]),
         }
-    summary = {
+        for j in fading_idx
+    }
+    return {
         "rings_indexed": [
-            {
-                "ring": r.ring,
-                "d": round(r.d_measured, 3),
-                "phase": r.phase,
-                "hkl": list(r.hkl),
-            }
-            for r in best.values()
+            {"ring": r.ring, "d": round(r.d_measured, 3), "phase": r.phase,
+             "hkl": list(r.hkl)}
+            for r in a["best"].values()
         ],
         "phase_ranking": [
-            {
-                "phase": p.phase,
-                "matched": p.matched,
-                "score": round(p.score, 2),
-                "strong_present": p.strong_present,
-            }
-            for p in ranking[:4]
+            {"phase": p.phase, "matched": p.matched, "score": round(p.score, 2),
+             "strong_present": p.strong_present}
+            for p in a["ranking"][:4]
         ],
         "families": FAMILIES,
         "faded": [FAMILIES[i] for i in fading_idx],
-        "relative_drop": {f: float(x) for f, x in zip(FAMILIES, rel, strict=True)},
+        "relative_drop": {f: float(x) for f, x in zip(FAMILIES, a["rel"], strict=True)},
         "truth_faded": [
             f for f, x in zip(truth["families"], truth["fading"], strict=True) if x
         ],
@@ -183,12 +174,45 @@ def run(out_dir: Path, n_frames=41, size=128, seed=0) -> list[Path]:
             "bias_on_s": truth["bias_on"],
         },
         "bias_on_s": res.bias_on,
-        "halo_fraction_final": float(halo.data[-1]),
+        "halo_fraction_final": float(a["halo"].data[-1]),
         "halo_fraction_final_truth": float(truth["halo_fraction"][-1]),
         "ring_width": float(inten.metadata.Diffraction_analysis.ring_width),
         "halo_width": float(inten.metadata.Diffraction_analysis.halo_width),
-    }
+    }  # fmt: skip
+
+
+def run(out_dir: Path, n_frames=41, size=128, seed=0, figures=None) -> list[Path]:
+    """Run the diffraction part; write figures and ``diffraction_summary.json``.
+
+    ``figures`` (a dict) receives the matplotlib figures by file stem, not
+    closed. Returns the paths written: ``diffraction_pattern.png``,
+    ``diffraction_facets.png`` ({hkl} intensities with the bias overlay and
+    the halo fraction), ``diffraction_kinetics_fit.png`` and
+    ``diffraction_summary.json``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    from hyperspy_perovskite.data.saed_simulation import simulate_saed_series
+    from hyperspy_perovskite.report.figures import save_figure
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    s, truth = simulate_saed_series(
+        n_frames=n_frames, frame_interval=300.0 / (n_frames - 1), size=size,
+        scale=0.01, seed=seed,
+    )  # fmt: skip
+    a = _analyse(s)
+    written = [
+        save_figure(fig, out_dir / f"{name}.png", figures)
+        for fig, name in (
+            (_pattern_figure(s, a["best"], a["t"]), "diffraction_pattern"),
+            (_facets_figure(a, truth), "diffraction_facets"),
+            (_kinetics_figure(a), "diffraction_kinetics_fit"),
+        )
+    ]
     p4 = out_dir / "diffraction_summary.json"
-    p4.write_text(json.dumps(summary, indent=2))
+    p4.write_text(json.dumps(_summary(a, truth), indent=2))
     written.append(p4)
     return written

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["add_scale_bar", "axis_label", "si_scale", "show_map"]
+__all__ = [
+    "add_scale_bar",
+    "axis_label",
+    "note_warnings",
+    "save_figure",
+    "si_scale",
+    "show_map",
+]
 
 _NICE = (1, 2, 5)
 
@@ -184,3 +191,35 @@ def _map_axes(signal):
         if len(group) == 2 and all(getattr(a, "is_uniform", False) for a in group):
             return group
     return None
+
+
+def note_warnings(fig, messages, y=-0.02):
+    """Write the warnings that concern a figure under it (wrapped, in red).
+
+    Returns the text artist (None when there is nothing to say).
+    """
+    import textwrap
+
+    messages = [m for m in dict.fromkeys(str(m) for m in messages) if m]
+    if not messages:
+        return None
+    width = int(fig.get_figwidth() * 14)
+    text = "\n".join(textwrap.fill(f"Warning: {m}", width) for m in messages)
+    return fig.text(0.01, y, text, ha="left", va="top", fontsize=7, color="C3",
+                    wrap=True)  # fmt: skip
+
+
+def save_figure(fig, path, figures=None, dpi=150):
+    """Save ``fig`` at ``dpi`` (tight); close it unless ``figures`` keeps it.
+
+    ``figures`` (a dict) receives ``{path.stem: fig}`` so that tests can check
+    the matplotlib objects of a demo's figures.
+    """
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    if figures is None:
+        plt.close(fig)
+    else:
+        figures[path.stem] = fig
+    return path

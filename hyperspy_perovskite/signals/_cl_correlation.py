@@ -192,7 +192,9 @@ class CLCorrelationMixin(CLHalideMixin):
             A user particle mask instead of ``haadf``.
         threshold, smoothing, min_size, split
             Passed to :func:`~hyperspy_perovskite.analysis.particles.segment_particles`
-            (``split=True`` separates touching particles by a watershed).
+            (``smoothing``: Gaussian sigma in HAADF pixels; ``min_size``: in
+            HAADF pixels; ``split=True`` separates touching particles by a
+            watershed).
         lazy_output : bool, optional
             Return a lazy signal (default: lazy if this signal is lazy).
 
@@ -302,6 +304,8 @@ class CLCorrelationMixin(CLHalideMixin):
             The parameter map (e.g. ``m[0].sigma`` of a fitted model).
         haadf, mask
             The HAADF image to segment, or a particle mask.
+        threshold, smoothing, min_size, split
+            See :meth:`particle_labels`.
         bins : int or array_like, optional
             Number of distance bins or bin edges (nm); default one bin per CL
             pixel of depth.
@@ -441,7 +445,7 @@ class CLCorrelationMixin(CLHalideMixin):
 
         Parameters
         ----------
-        haadf, mask
+        haadf, mask, threshold, smoothing, min_size, split
             See :meth:`particle_labels`.
         intensity, centre, sigma : Parameter, signal or numpy.ndarray, optional
             Parameter maps (e.g. an integrated-intensity map, ``m[0].centre``).

@@ -21,7 +21,7 @@ from hyperspy_perovskite.analysis.cl_checks import (
 from hyperspy_perovskite.analysis.cl_emission import emission_starting_values
 from hyperspy_perovskite.analysis.cl_maps import poisson_variance
 
-BANDS = ("gaussian", "asymmetric", "lorentzian")
+BANDS = ("gaussian", "asymmetric", "lorentzian", "voigt")
 TAILS = (False, True, "continuous", "step")
 BACKGROUNDS = ("offset", "linear", "none", "energy_offset")
 AXES = ("wavelength", "energy")
@@ -34,8 +34,12 @@ class FitSettings:
     def __init__(self, n_peaks, band, tail, background, axis):
         if isinstance(n_peaks, bool) or n_peaks not in (1, 2):
             raise ValueError(f"n_peaks must be 1 or 2, not {n_peaks!r}.")
-        if band not in BANDS:
-            raise ValueError(f"band must be one of {BANDS}, not {band!r}.")
+        bands = (band,) * int(n_peaks) if isinstance(band, str) else tuple(band)
+        if len(bands) != int(n_peaks) or any(b not in BANDS for b in bands):
+            raise ValueError(
+                f"band must be one of {BANDS}, or a tuple of one of them per band "
+                f"(n_peaks={n_peaks}), not {band!r}."
+            )
         if tail not in TAILS or (not isinstance(tail, (bool, str))):
             raise ValueError(
                 f"tail must be False, True (= 'continuous') or 'step', not {tail!r}."
@@ -57,13 +61,13 @@ class FitSettings:
                 "background='energy_offset' is a constant on the energy axis; "
                 "on the wavelength axis use background='offset'."
             )
-        self.n_peaks, self.band, self.tail = int(n_peaks), band, tail
+        self.n_peaks, self.bands, self.tail = int(n_peaks), bands, tail
         self.background, self.axis = background, axis
         self.converted = False  # fitted on an energy axis converted by to_eV
 
     @property
     def multistart(self):
-        return bool(self.tail) or self.n_peaks == 2 or self.band == "asymmetric"
+        return bool(self.tail) or self.n_peaks == 2 or "asymmetric" in self.bands
 
 
 # ----------------------------------------------------------------- prepare
@@ -150,15 +154,21 @@ def check_mask(s, mask):
 
 
 # ------------------------------------------------------------------- build
-def _band(settings, name, tail_side):
+def _band(shape, name, tail_side):
     from hyperspy.api import model as hs_model
 
-    from hyperspy_perovskite.components import AsymmetricEmission, GaussianEmission
+    from hyperspy_perovskite.components import (
+        AsymmetricEmission,
+        GaussianEmission,
+        VoigtEmission,
+    )
 
-    if settings.band == "gaussian":
+    if shape == "gaussian":
         c = GaussianEmission()
-    elif settings.band == "asymmetric":
+    elif shape == "asymmetric":
         c = AsymmetricEmission(tail_side=tail_side)
+    elif shape == "voigt":
+        c = VoigtEmission()
     else:
         c = hs_model.components1D.Lorentzian()
         c.A.bmin, c.gamma.bmin = 0.0, 1e-6
@@ -180,9 +190,9 @@ def build_model(s, settings, x1, x2):
     # an energy axis has its tail on the low-energy (lower x) side; a
     # wavelength axis on the long-wavelength (higher x) side
     side = -1 if settings.axis == "energy" else 1
-    comps = [_band(settings, "Emission", side)]
+    comps = [_band(settings.bands[0], "Emission", side)]
     if settings.n_peaks == 2:
-        comps.append(_band(settings, "Emission_2", side))
+        comps.append(_band(settings.bands[1], "Emission_2", side))
     if settings.tail:
         t = ContinuousUrbachTail() if settings.tail == "continuous" else UrbachTail()
         t.name = "Urbach"
@@ -204,7 +214,7 @@ def build_model(s, settings, x1, x2):
 
 
 def _width_parameter(c):
-    return c.gamma if hasattr(c, "gamma") else c.sigma
+    return c.sigma if hasattr(c, "sigma") else c.gamma
 
 
 # ---------------------------------------------------------- starting values
@@ -218,7 +228,14 @@ def _put(param, values):
 def _put_band(c, area, centre, sigma):
     _put(c.A, area)
     _put(c.centre, centre)
-    if hasattr(c, "gamma"):  # Lorentzian: half width at half maximum
+    if hasattr(c, "gamma") and hasattr(c, "sigma"):
+        # Voigt: the measured FWHM shared equally by its Gaussian and
+        # Lorentzian parts (FWHM_V = 1.6376 f for fG = fL = f, Olivero and
+        # Longbothum 1977)
+        f = sigma * 2.0 * np.sqrt(2.0 * np.log(2.0)) / 1.6376
+        _put(c.sigma, f / (2.0 * np.sqrt(2.0 * np.log(2.0))))
+        _put(c.gamma, 0.5 * f)
+    elif hasattr(c, "gamma"):  # Lorentzian: half width at half maximum
         _put(c.gamma, sigma * np.sqrt(2.0 * np.log(2.0)))
     else:
         _put(c.sigma, sigma)
@@ -383,6 +400,11 @@ def band_parameters(c):
 def order_bands(m, axis_kind):
     """Make ``"Emission"`` the band at the higher photon energy in every pixel.
 
+    Only when both bands have the same shape: bands of different shapes
+    (``band=("asymmetric", "gaussian")``) are told apart by their shape and
+    keep their names (``"Emission"`` the first shape, started on the
+    strongest band).
+
     On a wavelength axis that is the shorter wavelength. The rule is the one
     used by the maps, histograms and the segregation map: ``"Emission"`` is
     the higher-energy band, ``"Emission_2"`` the lower-energy one (the minor
@@ -390,6 +412,8 @@ def order_bands(m, axis_kind):
     the iodide-rich domain of a segregated mixed-halide particle).
     """
     b1, b2 = m["Emission"], m["Emission_2"]
+    if type(b1) is not type(b2):  # bands of different shapes keep their names
+        return np.zeros(b1.centre.map.shape, bool)
     c1 = b1.centre.map["values"]
     c2 = b2.centre.map["values"]
     swap = (c2 > c1) if axis_kind == "energy" else (c2 < c1)

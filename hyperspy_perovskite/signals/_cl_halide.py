@@ -188,6 +188,29 @@ class CLHalideMixin:
           ``centre_std`` gives its standard deviation when ``centre`` does not
           carry it (e.g. ``emission_maps(m)["centre_std"]``).
 
+        Parameters
+        ----------
+        model : hyperspy.models.model1d.Model1D, optional
+            A fitted two-peak model.
+        centre, centre_std : Parameter, signal or numpy.ndarray, optional
+            Single-peak centre map and its std, in the unit of the spectral
+            axis (nm or eV; a Parameter brings its std).
+        reference, reference_std : float
+            Reference centre and its std, in the unit of ``centre``; default
+            the median of the map.
+        min_separation : float, optional
+            Smallest peak separation, in the unit of the spectral axis.
+        min_shift : float
+            Smallest centre shift, in the unit of the spectral axis.
+        n_sigma : float
+            Significance of the separation or shift.
+        min_fraction : float
+            Smallest area fraction of the weaker peak.
+        return_separation : bool
+            Also return the separation (or shift) map with its variance.
+        lazy_output : bool, optional
+            Return a lazy signal (default: lazy if this signal is lazy).
+
         Returns
         -------
         hyperspy.signals.Signal2D or tuple

@@ -13,6 +13,7 @@ from hyperspy.signals import BaseSignal, Signal1D, Signal2D
 from hyperspy_perovskite.analysis.cl_checks import runs_test
 from hyperspy_perovskite.analysis.cl_emission import SIGMA2FWHM
 from hyperspy_perovskite.analysis.cl_maps import histogram2d_valid, histogram_valid
+from hyperspy_perovskite.components.voigt_emission import voigt_fwhm, voigt_quantities
 from hyperspy_perovskite.signals._base import Options, wrap_navigation_map
 from hyperspy_perovskite.validity import validity_from_fit
 
@@ -174,11 +175,7 @@ def emission_validity(
     lo, hi = float(x.min()), float(x.max())
     dx = float(np.median(np.abs(np.diff(x)))) if x.size > 1 else 1.0
     w_min = dx if resolution is None else max(dx, resolution / SIGMA2FWHM)
-    width = "gamma" if hasattr(g, "gamma") else "sigma"
-    w_min = w_min * (SIGMA2FWHM / 2.0 if width == "gamma" else 1.0)
-    names = ["A", "centre", width] + (["tau"] if hasattr(g, "tau") else [])
-    values = {n: _param(g, n)[0] for n in names}
-    std = {n: _param(g, n)[1] for n in names}
+    names, values, std, widths = _band_widths(g, w_min, 0.5 * (hi - lo))
     converged = np.asarray(g.A.map["is_set"], bool)
     n_ch = int(switches.sum())
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -202,7 +199,7 @@ def emission_validity(
         bounds=_bounds(g, names),
         significant=["A"],
         n_sigma=n_sigma,
-        ranges={"centre": (lo, hi), width: (w_min, 0.5 * (hi - lo)), **extra},
+        ranges={"centre": (lo, hi), **widths, **extra},
         reduced_chisq=red,
         max_reduced_chisq=max_reduced_chisq,
     )
@@ -225,6 +222,26 @@ def emission_validity(
     return band, tail_v, z, size, red
 
 
+def _band_widths(g, w_min, half_range):
+    """The parameters judged for a band and the allowed range of its width.
+
+    ``w_min`` is the smallest standard deviation (one channel, or the
+    resolution); a Lorentzian is judged on its half width, a Voigt on its
+    total FWHM (:func:`~hyperspy_perovskite.components.voigt_emission.voigt_fwhm`).
+    """
+    names = ["A", "centre"] + [n for n in ("sigma", "gamma", "tau") if hasattr(g, n)]
+    values = {n: _param(g, n)[0] for n in names}
+    std = {n: _param(g, n)[1] for n in names}
+    if hasattr(g, "gamma") and hasattr(g, "sigma"):
+        values["fwhm"] = voigt_fwhm(values["sigma"], values["gamma"])
+        ranges = {"fwhm": (SIGMA2FWHM * w_min, SIGMA2FWHM * half_range)}
+    elif hasattr(g, "gamma"):
+        ranges = {"gamma": (w_min * SIGMA2FWHM / 2.0, half_range)}
+    else:
+        ranges = {"sigma": (w_min, half_range)}
+    return names, values, std, ranges
+
+
 def _tail_classes():
     from hyperspy_perovskite.components import ContinuousUrbachTail, UrbachTail
 
@@ -234,9 +251,18 @@ def _tail_classes():
 def _band_classes():
     from hyperspy.api import model as hs_model
 
-    from hyperspy_perovskite.components import AsymmetricEmission, GaussianEmission
+    from hyperspy_perovskite.components import (
+        AsymmetricEmission,
+        GaussianEmission,
+        VoigtEmission,
+    )
 
-    return (GaussianEmission, AsymmetricEmission, hs_model.components1D.Lorentzian)
+    return (
+        GaussianEmission,
+        AsymmetricEmission,
+        VoigtEmission,
+        hs_model.components1D.Lorentzian,
+    )
 
 
 def _find_band(model, component):
@@ -352,27 +378,32 @@ def emission_maps(
 def _band_quantities(g, units, area_units):
     A, sA = _param(g, "A")[:2]
     c, sc = _param(g, "centre")[:2]
-    if hasattr(g, "gamma"):  # Lorentzian: gamma is the half width
-        w, sw = _param(g, "gamma")[:2]
-        fwhm, sfwhm = 2 * w, 2 * sw
-        with np.errstate(invalid="ignore", divide="ignore"):
+    rows = [("centre", c, sc, units)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if hasattr(g, "gamma") and hasattr(g, "sigma"):  # Voigt
+            s, ss = _param(g, "sigma")[:2]
+            gm, sg = _param(g, "gamma")[:2]
+            f, sf, h, sh = voigt_quantities(A, sA, s, ss, gm, sg)
+            rows += [("fwhm", f, sf, units), ("sigma", s, ss, units)]
+            rows += [("gamma", gm, sg, units), ("height", h, sh, "counts")]
+        elif hasattr(g, "gamma"):  # Lorentzian: gamma is the half width
+            w, sw = _param(g, "gamma")[:2]
             h = A / (np.pi * w)
             sh = np.abs(h) * np.sqrt((sA / A) ** 2 + (sw / w) ** 2)
-    else:
-        w, sw = _param(g, "sigma")[:2]
-        fwhm, sfwhm = w * SIGMA2FWHM, sw * SIGMA2FWHM
-        with np.errstate(invalid="ignore", divide="ignore"):
+            rows += [("fwhm", 2 * w, 2 * sw, units), ("sigma", w, sw, units)]
+            rows.append(("height", h, sh, "counts"))
+        else:
+            w, sw = _param(g, "sigma")[:2]
             h = A / (w * _SQRT2PI)
             # first-order propagation; the A-sigma covariance is not stored
             # in the parameter maps and is neglected
             sh = np.abs(h) * np.sqrt((sA / A) ** 2 + (sw / w) ** 2)
-    rows = [
-        ("centre", c, sc, units),
-        ("fwhm", fwhm, sfwhm, units),
-        ("sigma", w, sw, units),
-        ("height", h, sh, "counts"),
-        ("area", A, sA, area_units),
-    ]
+            rows += [
+                ("fwhm", w * SIGMA2FWHM, sw * SIGMA2FWHM, units),
+                ("sigma", w, sw, units),
+                ("height", h, sh, "counts"),
+            ]
+    rows.append(("area", A, sA, area_units))
     if hasattr(g, "tau"):
         tau, stau = _param(g, "tau")[:2]
         rows.append(("tau", tau, stau, units))

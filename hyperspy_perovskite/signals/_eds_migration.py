@@ -240,6 +240,17 @@ class MigrationMixin:
         every series entry against ``reference_state``, optionally within
         a layer.
 
+        Parameters
+        ----------
+        xray_line : str
+        reference_state : int
+            Index of the reference entry of the series (e.g. 0, pristine).
+        layer : str or (float, float), optional
+            Layer name (or nm range from ``reference``); default the whole
+            profile.
+        width, bin_size, reference, background
+            See :meth:`get_element_profiles` (``width`` and ``bin_size`` in nm).
+
         Returns
         -------
         hyperspy.signals.Signal1D
@@ -270,6 +281,16 @@ class MigrationMixin:
 
         :func:`~hyperspy_perovskite.analysis.migration.kymograph` of the
         series (one row per entry), minus the reference entry.
+
+        Parameters
+        ----------
+        xray_line : str
+        reference_state : int
+            Index of the entry subtracted from every row.
+        normalize : bool
+            Normalise each profile to its total first (fraction per bin).
+        width, bin_size, reference, background
+            See :meth:`get_element_profiles` (``width`` and ``bin_size`` in nm).
 
         Returns
         -------
@@ -313,6 +334,21 @@ class MigrationMixin:
         :func:`~hyperspy_perovskite.analysis.migration.contact_uptake` for
         each series entry. With ``background_state`` (e.g. 0, pristine), the
         mean counts per bin inside the contact in that state are subtracted.
+
+        Parameters
+        ----------
+        xray_line : str
+        interface : str
+            The perovskite/contact interface of the device geometry.
+        metal_side : {"right", "left"}
+            Side of ``interface`` (along the stack) where the contact is.
+        depth : float, optional
+            Depth into the contact counted, in nm; default the whole contact.
+        background_state : int, optional
+            Series entry whose mean counts per bin in the contact are
+            subtracted.
+        width, bin_size, background
+            See :meth:`get_element_profiles` (``width`` and ``bin_size`` in nm).
 
         Returns
         -------

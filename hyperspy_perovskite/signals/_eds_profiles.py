@@ -22,7 +22,7 @@ from hyperspy_perovskite.analysis import device_geometry as geo
 from hyperspy_perovskite.analysis import eds_quant as eq
 from hyperspy_perovskite.analysis import xray_lines as xl
 from hyperspy_perovskite.metadata import record_processing
-from hyperspy_perovskite.signals._base import compute, resolve_options
+from hyperspy_perovskite.signals._base import as_requested, compute, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import PROFILE_NODES, options_doc
 from hyperspy_perovskite.units import parse_quantity
 
@@ -92,7 +92,35 @@ class ProfilesMixin:
             vsums = geo.project_to_stack(var_map, index, centres.size, channels=used)
         res = sums @ wall[used]
         var = vsums @ (wall[used] ** 2)
-        if not options.lazy_output:
+        poisson = var_map is None
+        if options.lazy_output and isinstance(res, da.Array):
+            # the same checks, run when the lazy profiles are computed: every
+            # chunk of the result depends on the (small) totals they need,
+            # in the same graph (one pass over the data)
+            def flat(a):
+                return a.reshape((-1, n)).sum(axis=0)
+
+            nonint = da.any(da.abs(sums - da.round(sums)) > 1e-6).astype(float)
+            totals = da.stack(
+                [
+                    flat(res[..., n : 2 * n]),
+                    flat(var[..., n : 2 * n]),
+                    flat(res[..., 2 * n :]),
+                    da.broadcast_to(nonint, (n,)),
+                ]
+            ).rechunk(-1)
+
+            def check(t):
+                self._check_band_counts(
+                    xray_lines, t[0], t[1], t[2], np.array([0.5 * t[3, 0]]), poisson
+                )
+                return np.zeros(())
+
+            zero = da.map_blocks(
+                check, totals, drop_axis=[0, 1], dtype=float, meta=np.zeros(())
+            )
+            res, var = res + zero, var + zero
+        elif not options.lazy_output:
             parts = (res, var, sums)
             if any(isinstance(a, da.Array) for a in parts):
                 parts = da.compute(*parts, **options.compute_kwargs)
@@ -103,7 +131,7 @@ class ProfilesMixin:
                 var[..., n : 2 * n],
                 res[..., 2 * n :],
                 counts,
-                var_map is None,
+                poisson,
             )
         md = {node: md[node] for node in PROFILE_NODES if node in md}
         return res[..., :n], var[..., :n], (axes[:-1], md)
@@ -202,8 +230,9 @@ class ProfilesMixin:
         ------
         ValueError
             For lines outside the energy range, NaN values in the windows,
-            or a band with zero counts in a line window (checked when the
-            output is computed, i.e. not for ``lazy_output=True``).
+            or a band with zero counts in a line window (with
+            ``lazy_output=True`` the same checks run when the profiles are
+            computed).
 
         Warns
         -----
@@ -254,7 +283,8 @@ class ProfilesMixin:
                 integration_windows,
                 opts,
             )
-        return wrap_profiles(*header, lines, inten, var, "X-ray counts")
+        out = wrap_profiles(*header, lines, inten, var, "X-ray counts")
+        return [as_requested(p, opts) for p in out]
 
     def _k_list(self, kfactors, lines):
         if isinstance(kfactors, dict):

@@ -21,7 +21,7 @@ from hyperspy_perovskite.analysis import clusters as cl
 from hyperspy_perovskite.analysis import device_geometry as geo
 from hyperspy_perovskite.analysis import xray_lines as xl
 from hyperspy_perovskite.metadata import record_processing
-from hyperspy_perovskite.signals._base import compute, resolve_options
+from hyperspy_perovskite.signals._base import as_requested, compute, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import PROFILE_NODES, options_doc
 from hyperspy_perovskite.signals._eds_profiles import _atomic_k, wrap_profiles
 from hyperspy_perovskite.validity import Validity
@@ -239,7 +239,7 @@ class RatiosMixin:
         prof.metadata.General.title = "X/Pb ratio profile"
         prof.metadata.Sample.xray_lines = lines
         prof.metadata.Sample.elements = sorted({ln.split("_")[0] for ln in lines})
-        return prof
+        return as_requested(prof, opts)
 
     @options_doc()
     def get_nonstoichiometry_mask(

@@ -223,6 +223,8 @@ class DoseMixin:
         Parameters
         ----------
         dose_rate, beam_current, illuminated_area : float or str, optional
+            Dose rate (a number is in e/A^2/s), beam current (A) and
+            illuminated area (A^2); a string carries its unit ("5 nA").
         exposure : float, str or array, optional
             Exposure per frame, s (default the frame interval).
         regions : dict, optional
@@ -421,7 +423,8 @@ class DoseMixin:
                 sh = np.asarray(shifts.data, float).T / np.array(
                     [ax_y.scale, ax_x.scale]
                 )
-            rmap = _dose.dose_rate_map(rate, profile, sh)
+            frames = self._dask_frames(copy=opts.lazy_output)
+            rmap = _dose.dose_rate_map(rate, profile, sh, chunks=frames.chunks[0])
         out = _dose.cumulative_dose_map(rmap, exposure, pre[0]) if cumulative else rmap
         out = compute(out, opts)
         md = self._dose_metadata(

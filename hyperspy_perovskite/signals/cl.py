@@ -28,7 +28,6 @@ from hyperspy_perovskite.signals._base import (
     wrap_navigation_map,
 )
 from hyperspy_perovskite.signals._cl_correlation import CLCorrelationMixin
-from hyperspy_perovskite.units import parse_quantity
 
 __all__ = [
     "CLSEMPerovskiteSpectrum",
@@ -198,11 +197,15 @@ class CLEmissionMixin:
             width. ``"step"``: :class:`~hyperspy_perovskite.components.UrbachTail`
             with ``E0`` tied to the band centre (biased when the edge is not
             at the centre).
-        band : {"gaussian", "asymmetric", "lorentzian"}
-            Band shape: :class:`~hyperspy_perovskite.components.GaussianEmission`,
+        band : {"gaussian", "asymmetric", "lorentzian", "voigt"} or tuple
+            :class:`~hyperspy_perovskite.components.GaussianEmission`,
             :class:`~hyperspy_perovskite.components.AsymmetricEmission` (tail
-            on the low-energy side) or HyperSpy's ``Lorentzian`` (sharp lines
-            of quantum emitters; width ``gamma``).
+            on the low-energy side), HyperSpy's ``Lorentzian`` or
+            :class:`~hyperspy_perovskite.components.VoigtEmission` (sharp
+            lines of quantum emitters). A tuple gives one shape per band,
+            e.g. ``("asymmetric", "gaussian")``; such bands keep their names
+            (``"Emission"``: the first shape, started on the strongest band)
+            instead of being ordered by energy.
         background : {"offset", "linear", "none", "energy_offset"}
             ``"offset"`` (default) is a level constant in the measured
             space (a detector dark level): an ``Offset`` on the axis the data
@@ -308,6 +311,8 @@ class CLEmissionMixin:
     ):
         """Maps of a fitted emission band with uncertainties and validity.
 
+        The same as ``model.emission_maps(...)``
+        (:meth:`~hyperspy_perovskite.models.EmissionModel.emission_maps`).
         Every map is NaN where the fit is not valid (``keep_invalid=True``
         keeps the raw values); the validity is built from all parameters
         (see :func:`~hyperspy_perovskite.signals._cl_statistics.emission_validity`)
@@ -348,10 +353,10 @@ class CLEmissionMixin:
         >>> int(maps["valid"].data.sum())
         16
         """
-        if resolution is not None:
-            unit = model.signal.axes_manager.signal_axes[0].units
-            resolution = parse_quantity(resolution, unit, name="resolution")
-        return _cl_statistics.emission_maps(
+        from hyperspy_perovskite.models import EmissionModel
+
+        # unbound: a plain Model1D holding the same components works as well
+        return EmissionModel.emission_maps(
             model,
             component=component,
             n_sigma=n_sigma,
@@ -380,9 +385,9 @@ class CLEmissionMixin:
         -------
         eu, eu_std : hyperspy signals
         """
-        t = _cl_statistics._find(model, component, _cl_statistics._tail_classes())
-        maps = _cl_statistics.emission_maps(model, tail=t, **kwargs)
-        return maps["urbach_energy"], maps["urbach_energy_std"]
+        from hyperspy_perovskite.models import EmissionModel
+
+        return EmissionModel.urbach_energy_map(model, component=component, **kwargs)
 
     def integrated_intensity_map(
         self, signal_range, lazy_output=None, show_progressbar=None, num_workers=None

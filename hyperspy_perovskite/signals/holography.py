@@ -206,7 +206,9 @@ def holography_stack_profiles(
         "correlated" (default): the phase noise of a reconstructed hologram
         is correlated over a few pixels (the sideband aperture); its
         autocovariance is estimated from the residuals inside the band
-        (pooled over the navigation) and propagated to the covariance of
+        (pooled over the navigation; the part the bin means take out is
+        restored by simulation, so pulls have std ~1) and propagated to the
+        covariance of
         the bins and on to the potential, field and charge density
         (:func:`~hyperspy_perovskite.analysis.holography.noise_autocovariance`,
         :func:`~hyperspy_perovskite.analysis.holography.bin_covariance`).

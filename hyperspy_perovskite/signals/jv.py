@@ -284,6 +284,14 @@ class JVCurve(Signal1D):
             number, else pooled from the fit residuals.
         irradiance : float or str, optional
             mW/cm²; default ``metadata.Device.JV.irradiance``.
+        sc_range : (float, float)
+            Voltage range of the short-circuit line, in fractions of Voc.
+        oc_fraction : float
+            Open-circuit window: points with ``|J| <= oc_fraction * Jsc``.
+        mpp_fraction : float
+            Maximum-power window: points with ``P >= (1 - mpp_fraction) Pmax``.
+        min_points : int
+            Smallest number of points of the Voc and Pmax fits.
         on_invalid : {"raise", "flag"}
             "raise": a curve without V = 0, without a zero crossing, dark,
             with a negative photocurrent or non-finite values raises a

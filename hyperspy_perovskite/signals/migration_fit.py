@@ -386,52 +386,17 @@ def fit_migration_profile(
     axis, nm = _validate_profile(profile)
     sgn = side_sign(side)
     t = _times(profile, time, required=(kind == "transient"))
-    if field is not None:
-        field = float(field)
-        if not np.isfinite(field) or field <= 0:
-            raise ValueError(f"field must be a positive field in V/m, got {field!r}.")
+    field, D_known = _check_field_and_D(field, diffusion_coefficient)
     vt = float(thermal_voltage(temperature, charge_number))
-    D_known = None
-    if diffusion_coefficient is not None:
-        D_known = float(diffusion_coefficient)
-        if not np.isfinite(D_known) or D_known <= 0:
-            raise ValueError(
-                f"diffusion_coefficient must be positive (m^2/s), got "
-                f"{diffusion_coefficient!r}."
-            )
     if thickness is not None and kind == "interdiffusion":
         raise ValueError(
             "thickness bounds the layer of kind='steady' or 'transient'; for "
             "interdiffusion give signal_range."
         )
-
     interfaces = _interfaces_nm(profile, nm)
     if isinstance(interface, str):
         interface = _resolve_position(interface, interfaces, "interface")
-    closed = None  # closed-layer thickness (axis units) of the transient
-    if kind != "interdiffusion":
-        if wall is None:
-            raise ValueError(
-                "wall (the blocking-electrode position, axis units) is required "
-                f"for kind={kind!r}; take it from the device geometry."
-            )
-        wall = _resolve_position(wall, interfaces, "wall")
-        _range_for_layer(axis, wall, sgn, None, {})  # validates the wall
-        if kind == "transient":
-            if thickness is None:
-                far = _layer_end(axis, wall, sgn, interfaces)
-                closed = None if far is None else abs(far - wall)
-            else:
-                L = float(thickness)
-                if np.isnan(L) or L <= 0:
-                    raise ValueError(
-                        f"thickness must be a positive layer thickness (axis "
-                        f"units) or numpy.inf, got {thickness!r}."
-                    )
-                closed = None if np.isinf(L) else L
-        if thickness is not None and np.isfinite(float(thickness)):
-            # the layer ends at wall + thickness: never fit past it
-            interfaces = {**interfaces, "_layer_end": wall + sgn * float(thickness)}
+    wall, closed, interfaces = _layer(kind, axis, wall, sgn, thickness, interfaces)
     if background is None:
         background = kind == "steady" or closed is not None
 
@@ -467,53 +432,10 @@ def fit_migration_profile(
 
         offset = _hs_model.components1D.Offset()
         m.append(offset)
-    if rng is not None:
-        # snap to the bin centres inside the range: HyperSpy rounds a range
-        # end to the nearest bin, which can put an electrode bin in the fit
-        lo, hi = sorted(rng)
-        inside = axis.axis[(axis.axis >= lo - 1e-9) & (axis.axis <= hi + 1e-9)]
-        if inside.size < 5:
-            raise ValueError(
-                f"The fitted range {rng} holds {inside.size} points; at least 5 "
-                "are needed (check wall, side and signal_range)."
-            )
-        rng = (float(inside.min()), float(inside.max()))
-        m.set_signal_range(*rng)
-    x1, x2 = rng if rng is not None else (axis.axis.min(), axis.axis.max())
-
-    # starting values: the vectorised estimators over the fitted range
-    from hyperspy_perovskite.components._profile_common import profile_slice
-
-    if closed is not None:
-        from hyperspy_perovskite.analysis.drift_diffusion import estimate_closed_layer
-
-        xx, dd_ = profile_slice(s, x1, x2, False)
-        est = estimate_closed_layer(sgn * (xx - wall), dd_, closed, background)
-        comp._create_arrays()
-        for k, p in enumerate((comp.c_bulk, comp.drift_distance, comp.length)):
-            p.map["values"][:] = est[..., k]
-            p.map["is_set"][:] = True
-        comp.wall.map["values"][:] = wall
-        comp.wall.map["is_set"][:] = True
-    else:
-        comp.estimate_parameters(s, x1, x2, only_current=False)
+    x1, x2 = _snap_range(m, axis, rng)
+    _starting_values(s, comp, offset, kind, closed, background, wall, sgn, (x1, x2))
     if kind == "interdiffusion" and interface is not None:
         comp.centre.map["values"][:] = float(interface)
-    if offset is not None:
-        offset._create_arrays()
-        if closed is not None:
-            bulk = est[..., 3]
-        elif kind == "steady":
-            from hyperspy_perovskite.analysis.migration_estimates import (
-                estimate_accumulation,
-            )
-
-            xx, dd_ = profile_slice(s, x1, x2, False)
-            bulk = estimate_accumulation(xx, dd_, wall, sgn)[..., 2]
-        else:
-            bulk = 0.0
-        offset.offset.map["values"][:] = bulk
-        offset.offset.map["is_set"][:] = True
     for c in m:
         c.fetch_stored_values()
 
@@ -523,30 +445,7 @@ def fit_migration_profile(
         mask = t <= 0
         if mask.all():
             raise ValueError("Every time is 0: there is no transient to fit.")
-
-    result = None
-    if method == "fast":
-        from hyperspy_perovskite.fitting import fast_multifit
-
-        result = fast_multifit(
-            m,
-            mask=mask,
-            starting_values="current",
-            show_progressbar=show_progressbar,
-            num_workers=num_workers,
-        )
-    else:
-        # grad="fd": with Poisson weights, HyperSpy 2.5's analytical-gradient
-        # path stalled near the start for DriftDiffusionTransient in our
-        # tests, while finite differences agree with fast_multifit
-        m.multifit(
-            bounded=True,
-            grad="fd",
-            mask=mask,
-            show_progressbar=show_progressbar,
-            iterpath="serpentine",
-        )
-    m.result = result
+    m.result = _run_fit(m, method, mask, show_progressbar, num_workers)
     m._set_setup(
         kind,
         field=field,
@@ -572,3 +471,132 @@ def fit_migration_profile(
         )
     m.update_quantities(warn=True)
     return m
+
+
+def _check_field_and_D(field, diffusion_coefficient):
+    if field is not None:
+        field = float(field)
+        if not np.isfinite(field) or field <= 0:
+            raise ValueError(f"field must be a positive field in V/m, got {field!r}.")
+    D_known = None
+    if diffusion_coefficient is not None:
+        D_known = float(diffusion_coefficient)
+        if not np.isfinite(D_known) or D_known <= 0:
+            raise ValueError(
+                f"diffusion_coefficient must be positive (m^2/s), got "
+                f"{diffusion_coefficient!r}."
+            )
+    return field, D_known
+
+
+def _layer(kind, axis, wall, sgn, thickness, interfaces):
+    """Wall position, closed-layer thickness of the transient (axis units,
+    None: semi-infinite) and the interfaces, with the layer end added when
+    ``thickness`` is given."""
+    closed = None
+    if kind == "interdiffusion":
+        return wall, closed, interfaces
+    if wall is None:
+        raise ValueError(
+            "wall (the blocking-electrode position, axis units) is required "
+            f"for kind={kind!r}; take it from the device geometry."
+        )
+    wall = _resolve_position(wall, interfaces, "wall")
+    _range_for_layer(axis, wall, sgn, None, {})  # validates the wall
+    if kind == "transient":
+        if thickness is None:
+            far = _layer_end(axis, wall, sgn, interfaces)
+            closed = None if far is None else abs(far - wall)
+        else:
+            L = float(thickness)
+            if np.isnan(L) or L <= 0:
+                raise ValueError(
+                    f"thickness must be a positive layer thickness (axis "
+                    f"units) or numpy.inf, got {thickness!r}."
+                )
+            closed = None if np.isinf(L) else L
+    if thickness is not None and np.isfinite(float(thickness)):
+        # the layer ends at wall + thickness: never fit past it
+        interfaces = {**interfaces, "_layer_end": wall + sgn * float(thickness)}
+    return wall, closed, interfaces
+
+
+def _snap_range(m, axis, rng):
+    """Set the fitted range on the bin centres inside ``rng`` (HyperSpy rounds
+    a range end to the nearest bin, which can put an electrode bin in the
+    fit); returns its ends."""
+    if rng is None:
+        return float(axis.axis.min()), float(axis.axis.max())
+    lo, hi = sorted(rng)
+    inside = axis.axis[(axis.axis >= lo - 1e-9) & (axis.axis <= hi + 1e-9)]
+    if inside.size < 5:
+        raise ValueError(
+            f"The fitted range {rng} holds {inside.size} points; at least 5 "
+            "are needed (check wall, side and signal_range)."
+        )
+    m.set_signal_range(float(inside.min()), float(inside.max()))
+    return float(inside.min()), float(inside.max())
+
+
+def _starting_values(s, comp, offset, kind, closed, background, wall, sgn, xr):
+    """Starting values of every profile: the vectorised estimators over the
+    fitted range ``xr``."""
+    from hyperspy_perovskite.components._profile_common import profile_slice
+
+    x1, x2 = xr
+    if closed is not None:
+        from hyperspy_perovskite.analysis.migration_estimates import (
+            estimate_closed_layer,
+        )
+
+        xx, dd_ = profile_slice(s, x1, x2, False)
+        est = estimate_closed_layer(sgn * (xx - wall), dd_, closed, background)
+        comp._create_arrays()
+        for k, p in enumerate((comp.c_bulk, comp.drift_distance, comp.length)):
+            p.map["values"][:] = est[..., k]
+            p.map["is_set"][:] = True
+        comp.wall.map["values"][:] = wall
+        comp.wall.map["is_set"][:] = True
+    else:
+        comp.estimate_parameters(s, x1, x2, only_current=False)
+    if offset is None:
+        return
+    offset._create_arrays()
+    if closed is not None:
+        bulk = est[..., 3]
+    elif kind == "steady":
+        from hyperspy_perovskite.analysis.migration_estimates import (
+            estimate_accumulation,
+        )
+
+        xx, dd_ = profile_slice(s, x1, x2, False)
+        bulk = estimate_accumulation(xx, dd_, wall, sgn)[..., 2]
+    else:
+        bulk = 0.0
+    offset.offset.map["values"][:] = bulk
+    offset.offset.map["is_set"][:] = True
+
+
+def _run_fit(m, method, mask, show_progressbar, num_workers):
+    """``fast_multifit`` (its result) or HyperSpy's ``multifit`` (None)."""
+    if method == "fast":
+        from hyperspy_perovskite.fitting import fast_multifit
+
+        return fast_multifit(
+            m,
+            mask=mask,
+            starting_values="current",
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
+        )
+    # grad="fd": with Poisson weights, HyperSpy 2.5's analytical-gradient
+    # path stalled near the start for DriftDiffusionTransient in our
+    # tests, while finite differences agree with fast_multifit
+    m.multifit(
+        bounded=True,
+        grad="fd",
+        mask=mask,
+        show_progressbar=show_progressbar,
+        iterpath="serpentine",
+    )
+    return None

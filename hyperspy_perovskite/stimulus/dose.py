@@ -227,6 +227,7 @@ def dose_rate_map(
     counts_per_electron=None,
     pixel_area=None,
     exposure=None,
+    chunks=None,
 ):
     """Dose rate per pixel of every frame in sample coordinates (e/A^2/s).
 
@@ -252,6 +253,9 @@ def dose_rate_map(
         A^2 per pixel (with ``counts``).
     exposure : numpy.ndarray, shape (t,), optional
         s (with ``counts``).
+    chunks : tuple of int, optional
+        Frames per chunk along time: the beam map is then a lazy dask array
+        (float32), built chunk by chunk (a 400-frame 4k movie's map is 27 GB).
 
     Returns
     -------
@@ -285,22 +289,41 @@ def dose_rate_map(
         raise ValueError(
             "Give the frame shape through profile= (ones for a flat beam)."
         )
-    profile = np.asarray(profile, dtype=float)
-    if shifts is None:
-        return rate[:, None, None] * profile[None]
+    profile = np.asarray(profile, dtype=np.float32)
+    if shifts is not None:
+        shifts = np.asarray(shifts, dtype=float)
+        if shifts.shape != (rate.size, 2) or not np.all(np.isfinite(shifts)):
+            raise ValueError(
+                f"shifts must be finite, of shape ({rate.size}, 2) in pixels."
+            )
+    if chunks is None:
+        return _beam_block(rate, shifts, profile, 0)
+    rates = da.from_array(rate, chunks=(tuple(chunks),))
+    return da.map_blocks(
+        lambda r, block_info=None: _beam_block(
+            r, shifts, profile, block_info[0]["array-location"][0][0]
+        ),
+        rates,
+        new_axis=[1, 2],
+        chunks=(tuple(chunks), (profile.shape[0],), (profile.shape[1],)),
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0), np.float32),
+    )
+
+
+def _beam_block(rate, shifts, profile, first):
+    """Beam dose-rate map of the frames ``first .. first + rate.size`` (float32)."""
     from scipy.ndimage import shift as nd_shift
 
-    shifts = np.asarray(shifts, dtype=float)
-    if shifts.shape != (rate.size, 2) or not np.all(np.isfinite(shifts)):
-        raise ValueError(f"shifts must be finite, of shape ({rate.size}, 2) in pixels.")
-    # the beam keeps its place on the detector; on the sample it moves by
-    # the shift that brings the frame back onto the reference
-    return np.stack(
-        [
-            r * nd_shift(profile, sh, order=1, mode="nearest")
-            for r, sh in zip(rate, shifts, strict=False)
-        ]
-    )
+    out = np.empty((rate.size,) + profile.shape, np.float32)
+    for i, r in enumerate(rate):
+        p = profile
+        if shifts is not None:
+            # the beam keeps its place on the detector; on the sample it
+            # moves by the shift that brings the frame back onto the reference
+            p = nd_shift(profile, shifts[first + i], order=1, mode="nearest")
+        out[i] = np.float32(r) * p
+    return out
 
 
 def cumulative_dose_map(rate_map, exposure, pre_dose=0.0):

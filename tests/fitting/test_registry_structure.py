@@ -50,6 +50,10 @@ CASES = {
         np.linspace(1.5, 1.9, 41),
     ),
     "WavelengthOffset": ({"offset": 3.0}, np.linspace(1.4, 2.0, 31)),
+    "VoigtEmission": (
+        {"A": 3.0, "centre": 670.0, "sigma": 0.12, "gamma": 0.25},
+        np.linspace(668.0, 672.0, 81),
+    ),
     "SingleDiode": (
         {"Jph": 20.0, "log10_J0": -9.0, "n": 1.5, "Rs": 1.0, "Rsh": 1000.0},
         np.linspace(0.0, 1.1, 45),

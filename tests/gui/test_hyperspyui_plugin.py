@@ -783,3 +783,96 @@ def test_fringe_intensity_in_regions_drawn_on_the_image(ui, plugin, errors):
     (out,) = new_signals(ui, before)
     assert out.data.shape[0] == 2  # one trace per region
     np.testing.assert_allclose(out.data[:, 0] / out.data[:, -1], 16.0, rtol=0.1)
+
+
+# ------------------------------------------ J-V, SAED halo, 4D-STEM actions
+def _trigger(plugin, key):
+    assert plugin.action(key).isEnabled(), key
+    plugin.action(key).trigger()  # runs in the background
+    plugin.wait()
+
+
+def test_jv_figures_of_merit_action(ui, plugin, errors):
+    from hyperspy_perovskite.data.jv_simulation import simulate_jv_scans
+    from hyperspy_perovskite.readers import jv_curve
+
+    p = dict(jph=22.0, j0=1e-10, n=1.5, rs=2.0, rsh=5000.0)  # Voc about 1.0 V
+    v, curves, truth = simulate_jv_scans(p, step=0.01, noise=0.05, seed=2)
+    s = jv_curve(v, curves[0])
+    plugin.add_signal(s)
+    select(ui, s)
+    assert not plugin.action("operando_strain").isEnabled()
+    _trigger(plugin, "jv_figures")
+    assert errors == []
+    table = plugin._tables[-1].table
+    jsc = float(np.interp(0.0, v, truth[0]["clean"]))  # the noise-free curve
+    col = next(c for c in table.column_names if c.lower().startswith("jsc"))
+    got, std = float(table[col][0]), float(table.std[col][0])
+    assert abs(got - jsc) < 3 * std + 0.01, (got, std, jsc)
+
+
+def test_saed_halo_action(ui, plugin, errors):
+    from hyperspy_perovskite.data.saed_simulation import simulate_saed_series
+
+    s, truth = simulate_saed_series(n_frames=10, frame_interval=30.0, size=96, seed=1)
+    plugin.add_signal(s)
+    select(ui, s)
+    before = signals_of(ui)
+    _trigger(plugin, "saed_halo")
+    assert errors == []
+    (halo,) = new_signals(ui, before)
+    assert halo.metadata.General.title.endswith("halo fraction")
+    assert abs(float(halo.data[-1]) - truth["halo_fraction"][-1]) < 0.05
+
+
+def test_operando_virtual_images_and_strain_actions(ui, plugin, errors):
+    from hyperspy_perovskite.data.operando_4dstem_simulation import (
+        simulate_operando_4dstem,
+    )
+
+    s, _ = simulate_operando_4dstem(
+        n_time=2, scan_shape=(6, 24), pattern_size=48, seed=5
+    )
+    plugin.add_signal(s)
+    select(ui, s)
+    assert not plugin.action("jv_figures").isEnabled()
+    before = signals_of(ui)
+    _trigger(plugin, "virtual_images")
+    titles = {a.metadata.General.title for a in new_signals(ui, before)}
+    assert any(t.endswith("virtual BF") for t in titles)
+    assert any(t.endswith("virtual ADF") for t in titles)
+    select(ui, s)
+    before = signals_of(ui)
+    _trigger(plugin, "operando_strain")
+    assert errors == []
+    added = new_signals(ui, before)
+    exx = next(a for a in added if a.metadata.General.title.endswith("strain exx"))
+    from hyperspy_perovskite.validity import Validity
+
+    valid = Validity.from_metadata(exx.metadata)
+    assert np.all(np.isnan(exx.data[~valid.mask]))  # invalid pixels masked
+    assert np.all(np.isfinite(exx.data[valid.mask]))
+    assert "Interface strain" in plugin._tables[-1].windowTitle()
+
+
+def test_migration_fit_dialog(ui, plugin, errors):
+    from hyperspy_perovskite.data.device_simulation import simulate_device_eds
+
+    s, truth = simulate_device_eds(times=[0.0, 300.0], seed=0)
+    plugin.add_signal(s)
+    select(ui, s)
+
+    def fill(d, field="abc"):
+        d.line.setCurrentText("I_La")
+        d.interface.setCurrentText("SnO2/perovskite")
+        d.layer.setCurrentText("perovskite")
+        d.field.setText(field)
+
+    run_dialog(plugin, "migration_fit", fill)  # a field that is not a number
+    assert errors[-1].startswith("Field: 'abc' is not a number")
+    select(ui, s)
+    run_dialog(plugin, "migration_fit", lambda d: fill(d, repr(truth["field"])))
+    assert len(errors) == 1
+    table = plugin._tables[-1].table
+    lam, std = float(table["decay_length"][-1]), float(table.std["decay_length"][-1])
+    assert abs(lam - truth["decay_length"]) < 3 * std  # the simulated decay length

@@ -7,6 +7,8 @@ fringes of known amplitude drawn into a frame, a bias log with a known step
 time, a stack line with known interfaces, a Gaussian band of known centre.
 """
 
+import importlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -19,7 +21,10 @@ import pytest
 import yaml
 
 pytest.importorskip("hyperspy_gui_ipywidgets")
-pytest.importorskip("hyperspy_gui_traitsui")
+if importlib.util.find_spec("hyperspy_gui_traitsui") is None:
+    # not imported here: importing it fixes the process' ETS toolkit ("null"
+    # on Agg), after which hyperspyUI (tests/gui) cannot start in this process
+    pytest.skip("hyperspy_gui_traitsui is not installed", allow_module_level=True)
 
 from hyperspy.ui_registry import UI_REGISTRY  # noqa: E402
 
@@ -45,7 +50,7 @@ def _ipy(tool):
 
 
 def test_registry_serves_both_toolkits():
-    import importlib
+    from traits.etsconfig.api import ETSConfig
 
     with open(os.path.join(ROOT, "hspy_extension.yaml")) as f:
         gui = yaml.safe_load(f)["GUI"]
@@ -57,6 +62,9 @@ def test_registry_serves_both_toolkits():
             assert callable(
                 getattr(importlib.import_module(spec["module"]), spec["function"])
             )
+    # importing the widget modules leaves the ETS toolkit unset (hyperspyUI,
+    # started later in this process, sets Qt)
+    assert not ETSConfig._toolkit
 
 
 def _image_series(n=3, size=96, scale=0.1):

@@ -58,3 +58,34 @@ def test_fixed_ideality_and_bad_method():
     assert abs(m.diode.Rs.value - p["rs"]) < 0.05
     with pytest.raises(ValueError, match="method"):
         m.fit_single_diode(method="magic")
+
+
+@pytest.mark.parametrize("ext", ["hspy", "zspy"])
+def test_jv_model_keeps_flags_and_validity_through_save(tmp_path, ext):
+    """JVModel is a PerovskiteModel1D: flags, reduced chi-squared and validity
+    survive m.save / hs.load / s.models.restore, as the same class."""
+    import hyperspy.api as hs
+
+    from hyperspy_perovskite.models import JVModel
+
+    s, _ = _curves(6, seed=3)
+    s.data[2] = np.nan  # a curve that cannot be fitted
+    m = s.create_model()
+    m.fit_single_diode(n=1.5, show_progressbar=False)
+    v = m.validity
+    assert not v.mask[2] and v.mask.sum() == 5
+    m.save(tmp_path / f"jv.{ext}", name="diode")
+    loaded = hs.load(tmp_path / f"jv.{ext}")
+    restored = loaded.models.restore("diode")
+    assert type(restored) is JVModel
+    np.testing.assert_array_equal(restored.fit_flags.data, m.fit_flags.data)
+    np.testing.assert_array_equal(restored.validity.mask, v.mask)
+    np.testing.assert_array_equal(restored.validity.reasons, v.reasons)
+    np.testing.assert_allclose(
+        restored.reduced_chisq.data, m.reduced_chisq.data, equal_nan=True
+    )
+    t0, t1 = m.diode_table(), restored.diode_table()
+    np.testing.assert_allclose(t1["n"], t0["n"], equal_nan=True)
+    assert np.isnan(t1["n"][2])
+    model = restored.as_signal(show_progressbar=False)
+    assert np.isnan(model.data[2]).all() and np.isfinite(model.data[0]).all()

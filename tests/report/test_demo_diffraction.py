@@ -6,9 +6,10 @@ from hyperspy_perovskite.report.demo import DEMO_PARTS
 from hyperspy_perovskite.report.demo_diffraction import run
 
 
-def test_demo_diffraction(tmp_path):
+def test_demo_diffraction(tmp_path, fig_checks):
     assert any("demo_diffraction:run" in p[1] for p in DEMO_PARTS)
-    paths = run(tmp_path, n_frames=25, size=112)
+    figures = {}
+    paths = run(tmp_path, n_frames=25, size=112, figures=figures)
     names = sorted(p.name for p in paths)
     assert names == [
         "diffraction_facets.png",
@@ -32,3 +33,17 @@ def test_demo_diffraction(tmp_path):
     assert {(0, 0, 1), (1, 1, 1), (0, 0, 2)} <= hkls
     top = {p["phase"] for p in d["phase_ranking"][:2]}
     assert "alpha-FAPbI3" in top  # (alpha-CsPbI3, a 1 % smaller cube, ties)
+    # publication-quality figures: objects and PNGs
+    assert all(fig_checks.png_dpi(p) >= 150 for p in paths if p.suffix == ".png")
+    pattern = figures["diffraction_pattern"]
+    assert [c.get_ylabel() for c in fig_checks.colorbars(pattern)] == [
+        "√intensity (√counts)"
+    ] * 2
+    maps = [a for a in pattern.axes if a.get_label() != "<colorbar>"]
+    assert all(fig_checks.labelled(a) and "1/Å" in a.get_xlabel() for a in maps)
+    ring_labels = [t.get_text() for t in maps[0].texts]
+    assert len(ring_labels) == 3 and all(t.endswith("Å") for t in ring_labels)
+    for name in ("diffraction_pattern", "diffraction_kinetics_fit"):
+        assert fig_checks.no_overlap(figures[name]) is None, name
+    kin = figures["diffraction_kinetics_fit"].axes[0]
+    assert fig_checks.labelled(kin) and kin.get_legend() is not None

@@ -6,9 +6,10 @@ from hyperspy_perovskite.report.demo import DEMO_PARTS
 from hyperspy_perovskite.report.demo_insitu import run
 
 
-def test_demo_insitu(tmp_path):
+def test_demo_insitu(tmp_path, fig_checks):
     assert any("demo_insitu:run" in target for _, target in DEMO_PARTS)
-    paths = run(tmp_path, n_frames=31, shape=(192, 192))
+    figures = {}
+    paths = run(tmp_path, n_frames=31, shape=(192, 192), figures=figures)
     names = {p.name for p in paths}
     assert {
         "insitu_fringe_traces.png",
@@ -32,3 +33,21 @@ def test_demo_insitu(tmp_path):
     assert s["drift_rms_error_px"] < 0.3
     # 200 e/A^2/s during 0.04 s exposures, 31 frames
     assert abs(s["cumulative_dose_e_per_A2"] - 200 * 0.04 * 31) < 1e-6
+    # publication-quality figures: objects and PNGs
+    for p in paths:
+        if p.suffix == ".png":
+            assert fig_checks.png_dpi(p) >= 150
+    tiles = figures["insitu_crystallinity_tiles"]
+    labels = [c.get_ylabel() for c in fig_checks.colorbars(tiles)]
+    assert labels == ["intensity (counts)"] + ["6.36 Å fringe power (counts²)"] * 3
+    maps = [a for a in tiles.axes if a.get_label() != "<colorbar>"]
+    assert all(fig_checks.scale_bar(a, "Å") for a in maps)
+    for name in ("insitu_kinetics_fit", "insitu_drift"):
+        (ax,) = figures[name].axes
+        assert fig_checks.labelled(ax) and ax.get_legend() is not None
+        assert fig_checks.no_overlap(figures[name]) is None
+    assert "Å" in figures["insitu_drift"].axes[0].get_ylabel()
+    traces = figures["insitu_fringe_traces"]
+    assert any("Å" in t.get_text() for t in traces.axes[0].get_legend().get_texts())
+    # the dose warning concerns this movie: it is on the figure
+    assert any("dose rate exceeds" in t.get_text() for t in traces.texts)

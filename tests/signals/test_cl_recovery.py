@@ -7,6 +7,7 @@ within 1 and 2 reported standard errors (aim 0.68 / 0.95) and the pulls'
 mean and spread. ``recovery_table`` is also what the report script prints.
 """
 
+import functools
 import warnings
 
 import numpy as np
@@ -39,12 +40,29 @@ def recovery_table(maps, truth, title):
     return ResultTable(rows, index=names, title=title)
 
 
-def _check(table, one=0.55, two=0.85):
+def _coverage_ok(table, n_pixels, honest=True):
+    """Coverage at the aim 0.68 / 0.95 within 3 binomial standard deviations
+    and the pulls' spread within 3 sampling standard deviations of 1
+    (``honest``); else the documented level of the cases that miss it."""
     print(table)
+    s1 = 3 * np.sqrt(0.68 * 0.32 / n_pixels)
+    s2 = 3 * np.sqrt(0.95 * 0.05 / n_pixels)
+    s_std = 3 / np.sqrt(2 * n_pixels)
+    bad = []
     for name in table.index:
         row = table.row(name)
-        assert row["coverage 2 std"] >= two, (name, row)
-        assert row["coverage 1 std"] >= one, (name, row)
+        if honest:
+            ok = (
+                abs(row["coverage 1 std"] - 0.68) <= s1
+                and row["coverage 2 std"] >= 0.95 - s2
+                and abs(row["pull std"] - 1) <= s_std
+                and abs(row["pull mean"]) <= 3 / np.sqrt(n_pixels)
+            )
+        else:
+            ok = row["coverage 1 std"] >= 0.55 and row["coverage 2 std"] >= 0.8
+        if not ok:
+            bad.append((name, row))
+    return bad
 
 
 COMMON = dict(dark_counts=5.0, n_spikes=6, band_photons=2.0e5)
@@ -75,6 +93,28 @@ def wavelength_case(n_pixels=100, seed=1):
         minor, {"minor band area": ("area", t["second_photons"] * w)}, ""
     )
     return table, t2
+
+
+def wavelength_asymmetric_case(n_pixels=100, seed=4):
+    """An exponentially modified band (tau 10 nm towards long wavelengths)."""
+    s, t = simulate_emission_spectra(
+        n_pixels=n_pixels,
+        space="wavelength",
+        band_energy=(700, 720),
+        band_sigma=(8, 12),
+        asymmetry=10.0,
+        seed=seed,
+        **COMMON,
+    )
+    m = s.fit_emission(band="asymmetric", poisson=True)
+    maps = s.emission_maps(m)
+    truth = {
+        "centre (nm)": ("centre", t["centre"]),
+        "sigma (nm)": ("sigma", t["sigma"]),
+        "tau (nm)": ("tau", np.full(n_pixels, 10.0)),
+        "area": ("area", t["photons"] * t["channel_width"]),
+    }
+    return recovery_table(maps, truth, "Wavelength axis: asymmetric band"), None
 
 
 def energy_tail_case(n_pixels=100, seed=2):
@@ -128,13 +168,81 @@ def energy_asymmetric_case(n_pixels=100, seed=3):
     ), None
 
 
-@pytest.mark.parametrize(
-    "case", [wavelength_case, energy_tail_case, energy_asymmetric_case]
-)
-def test_recovery(case):
+def quantum_emitter_case(n_pixels=100, seed=5):
+    """Voigt lines (Lorentzian half width 0.15 nm, Gaussian sigma 0.08-0.12
+    nm) on 0.025 nm channels. The channel integrates the line: the fitted
+    sigma is that of the recorded profile, sqrt(sigma^2 + w^2 / 12)."""
+    s, t = simulate_emission_spectra(
+        n_pixels=n_pixels,
+        space="wavelength",
+        wavelength_range=(660, 680),
+        n_channels=800,
+        band_energy=(668, 672),
+        band_sigma=(0.08, 0.12),
+        line_gamma=0.15,
+        band_photons=2.0e4,
+        dark_counts=5.0,
+        n_spikes=6,
+        seed=seed,
+    )
+    w = t["channel_width"]
+    m = s.fit_emission(band="voigt", poisson=True)
+    maps = s.emission_maps(m)
+    truth = {
+        "centre (nm)": ("centre", t["centre"]),
+        "sigma (nm)": ("sigma", np.sqrt(t["sigma"] ** 2 + w**2 / 12)),
+        "gamma (nm)": ("gamma", np.full(n_pixels, 0.15)),
+        "area": ("area", t["photons"] * w),
+    }
+    table = recovery_table(maps, truth, "Quantum emitter: Voigt line")
+    # a Gaussian does not describe a Voigt line: the residual test says so
+    gauss = s.emission_maps(s.fit_emission(band="gaussian", poisson=True))
+    return table, None, gauss["valid"].data.mean()
+
+
+CASES = {
+    "wavelength": (wavelength_case, True),
+    "wavelength_asymmetric": (wavelength_asymmetric_case, True),
+    "quantum_emitter": (quantum_emitter_case, True),
+    # known misses (issue 10): linearised errors of strongly overlapping
+    # components at 2e5 photons; the tail case reaches pull std 1.03-1.06
+    # and coverage 0.68 / 0.93 at 2e6 photons (finite-sample nonlinearity)
+    "energy_tail": (energy_tail_case, False),
+    "energy_asymmetric": (energy_asymmetric_case, False),
+}
+
+
+@functools.cache
+def _run(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        table, extra = case()
-    _check(table)
-    if extra is not None:
-        _check(extra)
+        return CASES[name][0]()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_recovery_documented_level(name):
+    """Every case at least at its documented level (regression guard)."""
+    out = _run(name)
+    for table in out[:2]:
+        if table is not None:
+            assert not _coverage_ok(table, 100, honest=CASES[name][1])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=[] if honest else pytest.mark.xfail(strict=True))
+        for n, (_, honest) in CASES.items()
+    ],
+)
+def test_recovery_at_the_aim(name):
+    """Coverage 0.68 / 0.95 and pulls N(0, 1) within binomial tolerance."""
+    out = _run(name)
+    for table in out[:2]:
+        if table is not None:
+            assert not _coverage_ok(table, 100, honest=True)
+
+
+def test_gaussian_rejected_on_voigt_lines():
+    """The residual test rejects a Gaussian fitted to Voigt lines."""
+    assert _run("quantum_emitter")[2] < 0.05

@@ -124,6 +124,28 @@ def test_poisson_counts_check_warns():
         shifted.fit_emission(poisson=True)
 
 
+def test_counts_check_not_fooled_by_sharp_lines_and_spikes():
+    """Genuine Poisson counts of Voigt lines with cosmic-ray spikes pass."""
+    from hyperspy_perovskite.analysis.cl_checks import counts_check
+
+    s, _ = simulate_emission_spectra(
+        n_pixels=32,
+        space="wavelength",
+        wavelength_range=(660, 680),
+        n_channels=800,
+        band_energy=(668, 672),
+        band_sigma=(0.08, 0.12),
+        line_gamma=0.15,
+        band_photons=2.0e4,
+        n_spikes=4,
+        seed=5,
+    )
+    ok, reasons, dispersion = counts_check(s.data)
+    assert ok, reasons
+    assert 0.8 < dispersion < 1.25
+    assert not counts_check(s.data * 3)[0]  # a gain of 3
+
+
 def test_masked_pixels_unset_and_small_defects():
     s, t = simulate_emission_spectra(n_pixels=6, seed=9)
     mask = np.zeros(6, bool)
@@ -196,3 +218,51 @@ def test_emission_model_keeps_flags_and_validity(tmp_path, ext):
     np.testing.assert_array_equal(m2.fit_flags.data, m.fit_flags.data)
     centre = m2.parameter_map("Emission", "centre")
     assert np.isnan(centre.data[2]) and np.isfinite(centre.data[0])
+
+
+def test_one_shape_per_band():
+    """band=("asymmetric", "gaussian"): each band keeps its shape and name."""
+    from hyperspy_perovskite.components import AsymmetricEmission, GaussianEmission
+
+    s, t = simulate_emission_spectra(
+        n_pixels=8,
+        asymmetry=0.04,
+        band_sigma=(0.02, 0.03),
+        second_band=0.3,
+        second_shift=0.15,
+        seed=3,
+    )
+    m = s.fit_emission(
+        axis="energy", band=("asymmetric", "gaussian"), n_peaks=2, poisson=True
+    )
+    assert type(m["Emission"]) is AsymmetricEmission
+    assert type(m["Emission_2"]) is GaussianEmission
+    c2 = m["Emission_2"].centre.map["values"]
+    np.testing.assert_allclose(c2, t["second_centre"], atol=0.02)  # eV
+    with pytest.raises(ValueError, match="one of them per band"):
+        s.fit_emission(n_peaks=2, band=("gaussian",))
+    with pytest.raises(ValueError, match="one of them per band"):
+        s.fit_emission(band="pseudo")
+
+
+def test_resolution_read_from_metadata_on_both_axes():
+    """metadata.Acquisition_instrument.Spectrometer.resolution (FWHM) rejects
+    bands narrower than it; on the energy axis it is converted from nm."""
+    from hyperspy_perovskite.metadata import SPECTRAL_RESOLUTION
+
+    s, t = simulate_emission_spectra(n_pixels=6, seed=8)  # sigma 30-40 meV
+    m = s.fit_emission(axis="energy", poisson=True)
+    assert m.emission_maps()["valid"].data.all()
+    # 20 nm FWHM is 49 meV at 1.75 eV (sigma 21 meV): the bands are wider
+    m.signal.metadata.set_item(SPECTRAL_RESOLUTION, 20.0)
+    assert m.emission_maps()["valid"].data.all()
+    # 100 nm is 0.25 eV FWHM: every band is narrower, so rejected for that
+    m.signal.metadata.set_item(SPECTRAL_RESOLUTION, "100 nm")
+    maps = m.emission_maps()
+    assert not maps["valid"].data.any()
+    v = Validity.from_metadata(maps["valid"].metadata)
+    assert set(v.counts()) == {"sigma out of range"}
+    m.signal.metadata.set_item(SPECTRAL_RESOLUTION, "300 meV")
+    assert not m.emission_maps()["valid"].data.any()
+    # an explicit argument wins
+    assert m.emission_maps(resolution="10 meV")["valid"].data.all()

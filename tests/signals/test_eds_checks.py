@@ -69,6 +69,36 @@ def test_bad_windows_nan_and_absent_lines(sim):
         s.get_element_profiles(["Fe_Ka"], check_overlaps=False)
 
 
+def test_lazy_output_runs_the_same_checks(sim):
+    """lazy_output=True: nothing is computed at the call, and computing the
+    profiles raises and warns exactly as the eager call does."""
+    s, _ = sim
+    t = s.deepcopy()
+    i0 = t.axes_manager.signal_axes[0].value2index(3.94)
+    t.data[0, 0, i0] = np.nan
+    lazy = t.as_lazy()
+    p = lazy.get_element_profiles(["I_La"], check_overlaps=False, lazy_output=True)
+    assert p[0]._lazy
+    with pytest.raises(ValueError, match="NaN"):
+        p[0].compute()
+    q = s.as_lazy().get_element_profiles(
+        ["Fe_Ka"], check_overlaps=False, lazy_output=True
+    )
+    with pytest.warns(LineAbsentWarning, match="Fe_Ka"):
+        q[0].compute()
+    d = s.as_lazy()
+    d.data = d.data * 0.37
+    r = d.get_element_profiles(["I_La"], check_overlaps=False, lazy_output=True)
+    with pytest.warns(NonPoissonWarning):
+        r[0].compute()
+    good = s.as_lazy().get_element_profiles(
+        ["I_La"], check_overlaps=False, lazy_output=True
+    )
+    eager = s.get_element_profiles(["I_La"], check_overlaps=False)
+    good[0].compute()
+    np.testing.assert_allclose(good[0].data, eager[0].data)
+
+
 def test_denoised_map_warns_and_map_variance_is_used(sim):
     s, _ = sim
     d = s.deepcopy()

@@ -22,8 +22,11 @@ def test_align_frames_recovers_drift_and_keeps_counts(seed, lazy):
         s = s.as_lazy()
     a = s.align_frames()
     t = ResultTable.from_metadata(a.metadata, "Frame_shifts")
-    np.testing.assert_array_equal(t["shift_y_px"], truth["shifts_px"][:, 0])
-    np.testing.assert_array_equal(t["shift_x_px"], truth["shifts_px"][:, 1])
+    np.testing.assert_array_equal(t["applied_y_px"], truth["shifts_px"][:, 0])
+    np.testing.assert_array_equal(t["applied_x_px"], truth["shifts_px"][:, 1])
+    # measured to a fraction of a pixel from sparse counts
+    assert np.abs(t["shift_y_px"] - truth["shifts_px"][:, 0]).max() < 0.35
+    assert np.abs(t["shift_x_px"] - truth["shifts_px"][:, 1]).max() < 0.35
     assert a._lazy == lazy
     if lazy:
         a.compute()
@@ -34,7 +37,9 @@ def test_align_frames_recovers_drift_and_keeps_counts(seed, lazy):
     # whole-pixel shifts: raw integer counts, nothing interpolated
     assert np.all(a.data == np.round(a.data))
     assert t.units["shift_x"] == "nm"
-    np.testing.assert_allclose(t["shift_x"], truth["shifts_px"][:, 1] * 5.0)
+    np.testing.assert_allclose(
+        t["shift_x"], truth["shifts_px"][:, 1] * 5.0, atol=0.35 * 5.0
+    )
 
 
 def test_composition_vs_frame_finds_onset_and_keeps_frames_before():
@@ -108,3 +113,66 @@ def test_real_jeol_frames_aligned():
     # same drift (nm) within one coarse pixel (34.8 nm) at both samplings
     assert np.max(np.abs(shifts[0] - shifts[1])) <= 35.0
     assert np.max(np.abs(shifts[1])) > 0  # the specimen did drift
+
+
+def _specimen(y, x, rng_blobs):
+    """A HAADF-like specimen: Gaussian grains (2-4 px) at analytic positions,
+    so any sub-pixel drift is evaluated exactly (no interpolation)."""
+    cy, cx, w, h = rng_blobs
+    img = np.zeros(np.broadcast(y, x).shape)
+    for a, b, s, v in zip(cy, cx, w, h, strict=True):
+        img += v * np.exp(-((y - a) ** 2 + (x - b) ** 2) / (2 * s**2))
+    return img
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_align_frames_subpixel_from_haadf(lazy):
+    """Sub-pixel drift (random, up to 3 px) measured from noisy HAADF frames
+    to < 0.06 px, and applied bilinearly: the aligned count maps match the
+    reference frame far better than whole-pixel alignment."""
+    from hyperspy_perovskite.signals.eds_biased import EDSTEMBiasedSpectrum
+
+    rng = np.random.default_rng(7)
+    n, ny, nx, nch = 6, 48, 48, 4
+    blobs = (
+        rng.uniform(-8, 56, 90),
+        rng.uniform(-8, 56, 90),
+        rng.uniform(2, 4, 90),
+        rng.uniform(0.5, 1.5, 90),
+    )
+    shifts = np.vstack([[0.0, 0.0], rng.uniform(-3, 3, (n - 1, 2))])
+    y, x = np.mgrid[0:ny, 0:nx].astype(float)
+    haadf = np.empty((n, ny, nx))
+    counts = np.empty((n, ny, nx, nch))
+    for f, (dy, dx) in enumerate(shifts):
+        # aligned[y, x] = frame[y - dy, x - dx]: frame[y, x] = specimen[y + dy, x + dx]
+        spec = _specimen(y + dy, x + dx, blobs)
+        haadf[f] = rng.poisson(2000.0 * spec + 200.0)
+        counts[f] = rng.poisson(50.0 * spec[..., None] + 5.0, (ny, nx, nch))
+    s = EDSTEMBiasedSpectrum(counts)
+    s.axes_manager[0].units = s.axes_manager[1].units = "nm"
+    s.axes_manager[2].units, s.axes_manager[2].scale = "s", 10.0
+    s.axes_manager[3].units, s.axes_manager[3].scale = "keV", 1.0
+    h = hs.signals.Signal2D(haadf)
+    if lazy:
+        s = s.as_lazy()
+    a = s.align_frames(haadf=h, interpolation="bilinear")
+    t = ResultTable.from_metadata(a.metadata, "Frame_shifts")
+    measured = np.column_stack([t["shift_y_px"], t["shift_x_px"]])
+    assert np.abs(measured - shifts).max() < 0.06, measured - shifts
+    np.testing.assert_allclose(
+        np.column_stack([t["applied_y_px"], t["applied_x_px"]]), measured
+    )
+    assert a._lazy == lazy
+    near = s.align_frames(haadf=h)  # whole pixels
+    for al in (a, near):
+        if al._lazy:
+            al.compute()
+
+    def similarity(al):
+        maps = np.asarray(al.data, float).sum(axis=-1)
+        ref = maps[0]
+        return np.mean([np.corrcoef(ref.ravel(), m.ravel())[0, 1] for m in maps[1:]])
+
+    # the sub-pixel aligned frames match the reference better
+    assert similarity(a) > similarity(near)

@@ -123,7 +123,7 @@ def erf_step(x, P, o, grad, c):
 _REANCHOR = 32  # steps of 8 channels between exact exp() anchors in gaussian_block
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _is_uniform(x):
     """True when the channels of ``x`` are equally spaced (relative 1e-9).
 
@@ -314,10 +314,15 @@ def gaussian_block(x, P, o, c, f, G):
     # u grows with the channel index when dx > 0: walk up from j0, then down
     up = 1 if dx > 0.0 else -1
     row = G[i_area]
-    _exp_half_square_outwards(u0 * up, h, j0, 1, n - j0, row)
-    if j0 > 0:
-        v_down = -(u0 - dx * inv_sigma) * up
-        _exp_half_square_outwards(v_down, h, j0 - 1, -1, j0, row)
+    # one call site (one compiled specialisation) for both walks
+    for walk in range(2):
+        if walk == 0:
+            v_start, j_start, direction, count = u0 * up, j0, 1, n - j0
+        else:
+            v_start = -(u0 - dx * inv_sigma) * up
+            j_start, direction, count = j0 - 1, -1, j0
+        if count > 0:
+            _exp_half_square_outwards(v_start, h, j_start, direction, count, row)
     for j in range(n):
         _gaussian_channel(
             x, j, row[j], A, inv_sigma, k, centre, i_area, i_sigma, i_centre, f, G

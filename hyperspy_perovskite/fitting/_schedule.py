@@ -1,0 +1,179 @@
+"""Where the blocks of spectra of :func:`~.engine.fast_multifit` are fitted.
+
+The unit of work is one function on one block of spectra, whatever runs it:
+dask (``map_blocks``) for lazy data or under a dask.distributed client, else
+a pool of threads over views of the in-memory arrays (the same blocks,
+without importing dask, so that the first fit of a session starts faster).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+__all__ = ["run_blocks"]
+
+
+def _block_rows(nav_shape, n_pix, chunk_pixels):
+    """Rows of the first navigation axis per block.
+
+    Blocks of at most ``chunk_pixels`` spectra, and enough blocks (4 per
+    core, of at least 256 spectra) to keep every core busy.
+    """
+    per_core = -(-n_pix // (4 * (os.cpu_count() or 1)))
+    rows = max(1, min(int(chunk_pixels), max(256, per_core)))
+    inner = int(np.prod(nav_shape[1:])) if len(nav_shape) > 1 else 1
+    return max(1, rows // max(inner, 1))
+
+
+def _data_chunks(data, nav_shape, n_pix, chunk_pixels):
+    """The data as dask: navigation chunks, one chunk along the signal."""
+    import dask.array as da
+
+    from hyperspy_perovskite._dask import dask_view
+
+    if isinstance(data, da.Array):
+        return data.rechunk(data.chunks[:-1] + (-1,)) if nav_shape else data
+    first = _block_rows(nav_shape, n_pix, chunk_pixels)
+    chunks = (first,) + tuple(-1 for _ in nav_shape[1:]) + (-1,)
+    return dask_view(data, chunks)
+
+
+def _distributed_client():
+    """True when a dask.distributed client is active (never imports dask)."""
+    if "distributed" not in sys.modules:  # no client can exist before
+        return False
+    try:
+        from distributed import default_client
+
+        default_client()
+        return True
+    except (ImportError, ValueError):
+        return False
+
+
+def run_blocks(func, signal, variance, P0, mask, desc, chunk_pixels, progress, workers):
+    """Fit every block; ``(n_pixels, n_out)`` results.
+
+    The unit of work is ``func`` on one block of spectra, whatever runs it:
+    dask (``map_blocks``) for lazy data or under a dask.distributed client,
+    else a pool of threads over views of the in-memory arrays (the same
+    blocks, without importing dask: a first fit in a new session starts
+    faster).
+    """
+    nav_shape = tuple(signal.data.shape[:-1])
+    n_pix = int(np.prod(nav_shape)) if nav_shape else 1
+    n_out = 2 * desc.n_parameters + 3
+    if not nav_shape:
+        var_1 = np.asarray(variance) if isinstance(variance, np.ndarray) else variance
+        out = func(np.asarray(signal.data)[None], var_1, P0, np.zeros(1, bool))
+        return np.asarray(out).reshape(n_pix, n_out)
+    P0 = P0.reshape(nav_shape + (desc.n_parameters,))
+    eager = isinstance(signal.data, np.ndarray) and not isinstance(
+        variance, (list, tuple)
+    )
+    if eager and not _distributed_client() and not _is_dask(variance):
+        out = _run_threads(
+            func, signal.data, variance, P0, mask, n_pix, chunk_pixels, progress,
+            workers,
+        )  # fmt: skip
+        return out.reshape(n_pix, n_out)
+    return _run_dask(func, signal, variance, P0, mask, n_pix, n_out, chunk_pixels,
+                     progress, workers)  # fmt: skip
+
+
+def _is_dask(array):
+    return type(array).__module__.startswith("dask")
+
+
+def _run_threads(
+    func, data, variance, P0, mask, n_pix, chunk_pixels, progress, workers
+):
+    """``func`` on row blocks of in-memory arrays, on a pool of threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    nav_shape = data.shape[:-1]
+    rows = _block_rows(nav_shape, n_pix, chunk_pixels)
+    starts = range(0, nav_shape[0], rows)
+
+    def block(i0):
+        sl = slice(i0, i0 + rows)
+        var = variance[sl] if isinstance(variance, np.ndarray) else variance
+        return func(data[sl], var, P0[sl], mask[sl])
+
+    n_threads = int(workers) if workers else (os.cpu_count() or 1)
+    if n_threads <= 1 or len(starts) == 1:
+        results = [block(i0) for i0 in starts]
+    else:
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            futures = [pool.submit(block, i0) for i0 in starts]
+            _wait_with_progress(futures, progress)
+            results = [f.result() for f in futures]
+    return np.concatenate([r.reshape(-1, r.shape[-1]) for r in results])
+
+
+def _wait_with_progress(futures, show_progressbar):
+    """Wait for ``futures``; a progress bar after one second when asked."""
+    from concurrent.futures import as_completed
+
+    from hyperspy.defaults_parser import preferences
+
+    if show_progressbar is None:
+        show_progressbar = preferences.General.show_progressbar
+    if not show_progressbar:
+        return
+    from hyperspy.external.progressbar import progressbar
+
+    with progressbar(total=len(futures), delay=1.0, desc="fast_multifit") as bar:
+        for _ in as_completed(futures):
+            bar.update(1)
+
+
+def _run_dask(func, signal, variance, P0, mask, n_pix, n_out, chunk_pixels,
+              progress, workers):  # fmt: skip
+    """``func`` on every block through one dask graph (``map_blocks``)."""
+    import dask.array as da
+
+    from hyperspy_perovskite._dask import dask_view
+
+    nav_shape = tuple(signal.data.shape[:-1])
+    data = _data_chunks(signal.data, nav_shape, n_pix, chunk_pixels)
+    nav_chunks = data.chunks[:-1]
+    p0 = da.from_array(P0, chunks=nav_chunks + (-1,), name=False)
+    # trailing length-1 axis: map_blocks aligns arrays on their last axes
+    mask_d = da.from_array(mask[..., None], chunks=nav_chunks + (1,), name=False)
+    if isinstance(variance, np.ndarray):
+        var_d = dask_view(variance, data.chunks)
+    elif isinstance(variance, da.Array):
+        var_d = variance.rechunk(data.chunks)
+    else:
+        var_d = variance
+    out_d = da.map_blocks(
+        func, data, var_d, p0, mask_d, dtype=np.float64, chunks=nav_chunks + ((n_out,),)
+    )
+    return np.asarray(_compute(out_d, progress, workers)).reshape(n_pix, n_out)
+
+
+def _compute(out_d, show_progressbar, num_workers):
+    import dask
+    import dask.threaded
+    from hyperspy.defaults_parser import preferences
+
+    if show_progressbar is None:
+        show_progressbar = preferences.General.show_progressbar
+    kwargs = {}
+    distributed = _distributed_client()
+    if not distributed:
+        # the threaded scheduler itself: naming it "threads" makes dask import
+        # distributed to look for a client (over a second on a first call)
+        kwargs["scheduler"] = dask.threaded.get
+        if num_workers is not None:
+            kwargs["num_workers"] = int(num_workers)
+    if show_progressbar and not distributed:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar(minimum=1.0):
+            return dask.compute(out_d, **kwargs)[0]
+    return dask.compute(out_d, **kwargs)[0]
