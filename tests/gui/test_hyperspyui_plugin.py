@@ -87,8 +87,10 @@ def _process_globals():
     import hyperspy.external.progressbar as pbar
     import hyperspy.signal
     from hyperspy.defaults_parser import preferences
+    from hyperspy.drawing.figure import BlittedFigure
 
     return {
+        "blitted_close": BlittedFigure.close,
         "backend": matplotlib.get_backend(),
         "excepthook": sys.excepthook,
         "progressbar": pbar.progressbar,
@@ -118,6 +120,15 @@ def _restore_process(window, saved):
     preferences.GUIs.enable_ipywidgets_gui = saved["ipywidgets"]
     preferences.GUIs.enable_traitsui_gui = saved["traitsui"]
     sys.excepthook = saved["excepthook"]
+    from hyperspy.drawing.figure import BlittedFigure
+    from matplotlib._pylab_helpers import Gcf
+
+    BlittedFigure.close = saved["blitted_close"]  # the plugin's close patch
+    for num, manager in list(Gcf.figs.items()):
+        try:
+            manager.window.objectName()
+        except (AttributeError, RuntimeError):  # its window went with the UI
+            Gcf.figs.pop(num, None)
     plt.switch_backend(saved["backend"])
 
 
@@ -232,7 +243,12 @@ def test_installed_plugin_is_loaded_from_plugin_directory(ui, settings_dir):
         "Fringe intensity",
         "Stimulus overlay",
         "EDX profiles",
+        "Ion migration fit",
         "SAED families",
+        "SAED amorphous halo",
+        "4D-STEM virtual images",
+        "4D-STEM strain",
+        "J-V figures of merit",
     ]
 
 
