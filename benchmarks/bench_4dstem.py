@@ -139,11 +139,18 @@ def _run(stage, *args):
         "out['peak_rss_gb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2; "
         "print('RESULT' + json.dumps(out))"
     ) % (os.path.dirname(os.path.abspath(__file__)), stage, args)
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = [x for x in p.stdout.splitlines() if x.startswith("RESULT")]
     if not line:
         raise RuntimeError(p.stdout[-3000:] + p.stderr[-3000:])
-    return json.loads(line[-1][6:])
+    out = json.loads(line[-1][6:])
+    # CPU of the stage's process (all its threads; dask.distributed worker
+    # processes are children of it and counted when they exit)
+    out["cpu_seconds"] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    out["load_average"] = list(os.getloadavg())
+    return out
 
 
 def main():
@@ -166,7 +173,8 @@ def main():
     o = _run("ours", path, False)
     print(
         f"ours (local threads): {o['patterns']} patterns in {o['seconds']:.1f} s = "
-        f"{o['patterns_per_s']:.0f} patterns/s, peak RSS {o['peak_rss_gb']:.2f} GB"
+        f"{o['patterns_per_s']:.0f} patterns/s, peak RSS {o['peak_rss_gb']:.2f} GB, "
+        f"process CPU {o['cpu_seconds']:.0f} s, load {o['load_average'][0]:.1f}"
     )
     dd = _run("ours", path, True)
     same = (
@@ -182,7 +190,8 @@ def main():
     px = _run("pyxem_route", path, a.pyxem_patterns)
     print(
         f"pyxem route: {px['patterns']} patterns in {px['seconds']:.1f} s = "
-        f"{px['patterns_per_s']:.1f} patterns/s (centre, template match, vectors, virtual images)"
+        f"{px['patterns_per_s']:.1f} patterns/s (centre, template match, vectors, virtual "
+        f"images), process CPU {px['cpu_seconds']:.0f} s, load {px['load_average'][0]:.1f}"
     )
     ratio = o["patterns_per_s"] / px["patterns_per_s"]
     per_pattern = a.pattern * a.pattern * 2

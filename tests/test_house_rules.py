@@ -31,7 +31,6 @@ ALLOWED_MODULES = {
     "analysis/drift_diffusion.py": 630,
     "analysis/fringes.py": 646,
     "data/operando_4dstem_simulation.py": 602,
-    "signals/insitu_diffraction.py": 985,
     "signals/insitu_image.py": 745,
     "signals/migration_fit.py": 686,
 }
@@ -41,7 +40,6 @@ ALLOWED_FUNCTIONS = {
     "data/device_simulation.py::simulate_device_eds": 318,
     "data/insitu_simulation.py::simulate_insitu_hrtem": 160,
     "data/saed_simulation.py::simulate_saed_series": 140,
-    "signals/insitu_diffraction.py::InSituSAEDSeries._decompose": 122,
     "signals/kinetics.py::fit_kinetics": 176,
     "signals/migration_fit.py::fit_migration_profile": 231,
 }
@@ -148,6 +146,7 @@ UNIT_ARGS = {
     "d_spacing", "halo_d", "max_shift", "min_distance", "tile_size",
     "detector_pixel_size", "camera_length", "min_size", "radius",
     "min_separation", "ring_width", "halo_width", "radial_range", "g_min",
+    "ring_range",
     "scale", "center", "centre", "centre_std", "resolution", "signal_range",
     # energy, time, dose, current, area, angle, temperature, field, J-V
     "stokes_shift", "beam_energy", "exposure", "critical_dose", "pre_dose",

@@ -1,7 +1,8 @@
 """
-Sharp lines of quantum emitters: a Voigt band, and a test that says when a
-model does not describe the data
-=========================================================================
+Sharp lines of quantum emitters: a Voigt band
+=============================================
+
+With a test that says when a model does not describe the data.
 
 A quantum emitter's line is a Lorentzian (its homogeneous, lifetime-limited
 width) broadened by a Gaussian (spectral diffusion and the spectrometer's

@@ -53,6 +53,10 @@ for prof, el, c in ((profiles[0], "I", "C1"), (profiles[1], "Cs", "C2")):
         time=3600.0,
     )
     L, dL = float(fit["length"].value), float(fit["length"].std)
+    if fit.validity.mask.all():
+        result = f"L = {L:.1f} ± {dL:.1f} nm"
+    else:  # a length below the blur: quote the 95 % upper limit
+        result = f"L < {float(fit['length_upper_limit'].value):.1f} nm (95 %)"
     err = np.sqrt(prof.metadata.Signal.Noise_properties.variance.data)
     scale = float(np.max(prof.data))
     axes[1].errorbar(
@@ -69,11 +73,9 @@ for prof, el, c in ((profiles[0], "I", "C1"), (profiles[1], "Cs", "C2")):
         x,
         fit.model.as_signal().data / scale,
         color=c,
-        label=f"{el}: L = {L:.1f} ± {dL:.1f} nm (true {truth['lengths'][el]:g})",
+        label=f"{el}: {result} (true {truth['lengths'][el]:g})",
     )
-    print(
-        f"{el}: diffusion length {L:.2f} +- {dL:.2f} nm, true {truth['lengths'][el]} nm"
-    )
+    print(f"{el}: diffusion length {result}, true {truth['lengths'][el]} nm")
 axes[1].axvline(0, color="0.5", lw=0.8)
 axes[1].set(
     xlabel="Distance from CsPbI3/glass (nm)",

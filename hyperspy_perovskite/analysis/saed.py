@@ -221,7 +221,7 @@ def refine_widths(
     # bounds: ring width within x3 of its start; halo between 1.5 ring
     # widths and a quarter of the profile range (wider is background)
     rb = (np.log(ring_width / 3), np.log(ring_width * 3))
-    hb = (np.log(1.5 * ring_width / 3), np.log(max(np.ptp(g) / 4, 2 * ring_width)))
+    hb = (np.log(2.5 * ring_width), np.log(max(np.ptp(g) / 4, 3 * ring_width)))
     x0 = [np.log(ring_width), np.log(halo_width if halo_g is not None else 1.0)]
     opts = {"xatol": 1e-4, "fatol": 1e-12}
     if halo_g is None:

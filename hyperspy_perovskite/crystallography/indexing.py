@@ -271,7 +271,12 @@ class PhaseScore:
     expected_by_chance``, so a phase with a dense line list (a large cell)
     is not favoured by coincidences; ``strong_present``: fraction of the
     phase's five strongest kinematic rings in range that are observed (None
-    without atom sites).
+    without atom sites); ``score_std``: standard deviation of the score
+    under chance matching (``sqrt(sum p (1 - p))`` over the rings, ``p`` the
+    chance probability of each); ``rms_error``: root-mean-square relative
+    d mismatch of the matched rings; ``tied_with``: the phases whose score
+    differs from this one by less than the combined standard deviation
+    ``sqrt(std_1^2 + std_2^2)``: the data do not tell them apart.
     """
 
     phase: str
@@ -280,6 +285,14 @@ class PhaseScore:
     expected_by_chance: float
     score: float
     strong_present: float | None
+    score_std: float = 0.0
+    rms_error: float | None = None
+    tied_with: tuple = ()
+
+    @property
+    def is_tied(self):
+        """True when another candidate scores within the uncertainty."""
+        return bool(self.tied_with)
 
 
 def score_phases(d_measured, phases, tolerance=0.02):
@@ -296,14 +309,19 @@ def score_phases(d_measured, phases, tolerance=0.02):
     Returns
     -------
     list of PhaseScore
-        Best first.
+        Best first (equal scores: smaller ``rms_error`` first). Phases whose
+        scores differ by less than their combined uncertainty are named in
+        each other's ``tied_with``: report them together, e.g. cubic
+        alpha-FAPbI3 (a = 6.36 A) and alpha-CsPbI3 (a = 6.29 A) match the
+        same rings at a 2 % tolerance.
 
     Examples
     --------
     >>> from hyperspy_perovskite.crystallography.indexing import score_phases
     >>> d = [6.36, 4.50, 3.67, 3.18, 2.25]   # alpha-FAPbI3 rings
-    >>> [p.phase for p in score_phases(d, ["delta-CsPbI3", "alpha-FAPbI3", "PbI2"])][0]
-    'alpha-FAPbI3'
+    >>> res = score_phases(d, ["delta-CsPbI3", "alpha-FAPbI3", "PbI2", "alpha-CsPbI3"])
+    >>> res[0].phase, res[0].tied_with
+    ('alpha-FAPbI3', ('alpha-CsPbI3',))
     """
     _check_tol(tolerance)
     d_meas = np.atleast_1d(np.asarray(d_measured, dtype=float))
@@ -320,13 +338,18 @@ def score_phases(d_measured, phases, tolerance=0.02):
         g = np.array([f.g for f in fams])
         matched = 0
         chance = 0.0
+        var = 0.0
+        errs = []
         for gi in g_meas:
             w = tolerance * gi
             if g.size and np.min(np.abs(g - gi)) <= w:
                 matched += 1
+                errs.append(np.min(np.abs(g - gi)) / gi)
             # local line density from a window 5x wider on each side
             lam = np.count_nonzero(np.abs(g - gi) <= 5 * w) / 5.0
-            chance += 1.0 - np.exp(-lam)
+            p = 1.0 - np.exp(-lam)
+            chance += p
+            var += p * (1.0 - p)
         strong = None
         if ph.has_atoms and fams:
             inside = [f for f in fams if f.d <= d_meas.max() * (1 + tolerance)]
@@ -342,7 +365,21 @@ def score_phases(d_measured, phases, tolerance=0.02):
                 float(chance),
                 float(matched - chance),
                 strong,
+                float(np.sqrt(var)),
+                float(np.sqrt(np.mean(np.square(errs)))) if errs else None,
             )
         )
-    out.sort(key=lambda p: -p.score)
+    from dataclasses import replace
+
+    ties = [
+        tuple(
+            q.phase
+            for q in out
+            if q is not p
+            and abs(q.score - p.score) < np.hypot(q.score_std, p.score_std)
+        )
+        for p in out
+    ]
+    out = [replace(p, tied_with=t) for p, t in zip(out, ties, strict=True)]
+    out.sort(key=lambda p: (-p.score, np.inf if p.rms_error is None else p.rms_error))
     return out

@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Phase", "add_phase", "get_phase", "list_phases", "PHASES"]
+__all__ = [
+    "CSPBBR3_POLYMORPHS",
+    "Phase",
+    "add_phase",
+    "get_phase",
+    "list_phases",
+    "PHASES",
+]
 
 
 @dataclass(frozen=True)
@@ -212,8 +219,32 @@ PHASES = {
             "C. C. Stoumpos et al., Cryst. Growth Des. 13, 2722 (2013): "
             "orthorhombic CsPbBr3 at room temperature, Pnma, a = 8.244, "
             "b = 11.735, c = 8.198 A.",
-            "Room-temperature orthorhombic phase (-> tetragonal at 88 C -> cubic "
-            "at 130 C, review 000); atom sites not included.",
+            "Room-temperature orthorhombic phase: -> tetragonal at 88 C -> cubic "
+            "at 130 C (M. Rodova, J. Brozek, K. Knizek and K. Nitsch, J. Therm. "
+            "Anal. Calorim. 71, 667 (2003); about 90 and 133 C as quoted by L. "
+            "Hao and S. Cai, Microstructures 5, 2025012 (2025)). Atom sites not "
+            "included: read a CIF (read_cif) for structure factors.",
+        ),
+        Phase(
+            "tetragonal-CsPbBr3",
+            "CsPbBr3",
+            8.26,
+            8.26,
+            5.89,
+            90.0,
+            90.0,
+            90.0,
+            "P4/mbm",
+            (),
+            "Tetragonal CsPbBr3 between 88 and 130 C, P4/mbm (a0a0c+ octahedral "
+            "tilt; sqrt(2) a_p x sqrt(2) a_p x a_p cell): M. Rodova, J. Brozek, "
+            "K. Knizek and K. Nitsch, J. Therm. Anal. Calorim. 71, 667 (2003); "
+            "transition temperatures also in C. C. Stoumpos et al., Cryst. Growth "
+            "Des. 13, 2722 (2013).",
+            "Lattice given to 0.01 A only (entered without database access; "
+            "a / sqrt(2) and c lie between the orthorhombic pseudo-cubic cell of "
+            "Stoumpos et al. and the cubic cell of Moller); verify against a CIF "
+            "(read_cif) before quantitative use. Atom sites not included.",
         ),
         _cubic(
             "cubic-CsPbBr3",
@@ -226,7 +257,8 @@ PHASES = {
                 ("Cs", 0.5, 0.5, 0.5, 1.0),
             ),
             "C. K. Moller, Nature 182, 1436 (1958): cubic CsPbBr3 above 130 C, "
-            "a = 5.874 A.",
+            "a = 5.874 A (transition temperatures: Rodova et al., J. Therm. "
+            "Anal. Calorim. 71, 667 (2003)).",
             "High-temperature cubic phase.",
         ),
         Phase(
@@ -334,6 +366,17 @@ PHASES = {
         ),
     )
 }
+
+
+#: CsPbBr3 polymorphs on heating: (library name, space group, stable from,
+#: stable to) in degrees C. M. Rodova, J. Brozek, K. Knizek and K. Nitsch,
+#: J. Therm. Anal. Calorim. 71, 667 (2003): orthorhombic -> tetragonal at
+#: 88 C, tetragonal -> cubic at 130 C.
+CSPBBR3_POLYMORPHS = (
+    ("CsPbBr3", "Pnma", -273.15, 88.0),
+    ("tetragonal-CsPbBr3", "P4/mbm", 88.0, 130.0),
+    ("cubic-CsPbBr3", "Pm-3m", 130.0, 567.0),
+)
 
 
 def list_phases():

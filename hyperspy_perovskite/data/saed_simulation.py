@@ -3,17 +3,23 @@
 The scene follows “Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing” (Fig. 2, S6): a polycrystalline
 perovskite film under 1 V forward bias for 300 s.
 
-* Debye-Scherrer rings of every allowed {hkl} family of the phase
-  (:func:`~hyperspy_perovskite.crystallography.reflection_families`), with
-  kinematic ring intensity ``multiplicity |F|^2 / g^2`` (electron scattering
-  factors, International Tables Vol. C 4.3.2.3) and a Gaussian radial
-  profile of standard deviation ``ring_width`` (1/A).
+* Debye-Scherrer rings of every {hkl} family of an ideal cubic perovskite
+  (:func:`cubic_perovskite_rings`: lattice, families and structure factors
+  computed here, independently of the crystallography code the analysis
+  uses), with kinematic ring intensity ``multiplicity |F|^2 / g^2``
+  (electron scattering factors, International Tables Vol. C 4.3.2.3) and a
+  Gaussian radial profile of standard deviation ``ring_width`` (1/A), out to
+  the corners of the frame.
+* The pattern centre may sit ``center_offset`` pixels from the origin of the
+  axes (an off-centre beam), with or without a direct beam.
 * Facet-dependent amorphization (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: "(001)/(002) fade, (111) and
   (022) remain"): the families in ``fading`` lose intensity after the onset
   ``t0`` following JMAK kinetics ``residual + (1 - residual)
   exp(-(k (t - t0))^n)``; the others stay constant.
-* The amorphous ring grows at the (002) d-spacing (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”: "the amorphous
-  ring mostly overlapped with d-spacing of (002)"): its amplitude is
+* The amorphous ring grows at ``halo_d``, by default the (002) d-spacing
+  (“Imaging real-time amorphization of hybrid perovskite solar cells under
+  electrical biasing”: "the amorphous ring mostly overlapped with d-spacing
+  of (002)"); its amplitude is
   proportional to the crystalline intensity lost, ``halo_gain`` times it.
 * Optional single-crystal spots of one grain along a zone axis, fading with
   their family, for spot indexing.
@@ -33,36 +39,84 @@ import dask.array as da
 import numpy as np
 
 from hyperspy_perovskite.analysis.kinetics import jmak
-from hyperspy_perovskite.crystallography import (
-    d_spacing,
-    family_members,
-    get_phase,
-    parse_hkl,
-    reflection_families,
-)
+from hyperspy_perovskite.crystallography import get_phase
 
-__all__ = ["simulate_saed_series"]
+__all__ = ["simulate_saed_series", "cubic_perovskite_rings", "truth_in_range"]
 
 
-def _family_templates(phase, size, scale, ring_width, spot_zone, spot_fraction):
+def _electron_f(element, s2):
+    """Electron scattering factor (International Tables C 4.3.2.3 fits)."""
+    from diffsims.utils.atomic_scattering_params import ATOMIC_SCATTERING_PARAMS
+
+    c = np.asarray(ATOMIC_SCATTERING_PARAMS[element])
+    return np.sum(c[:, 0] * np.exp(-np.outer(s2, c[:, 1])), axis=1)
+
+
+def cubic_perovskite_rings(phase, g_max):
+    """Rings of an ideal cubic perovskite, computed here from first principles.
+
+    Written independently of :mod:`hyperspy_perovskite.crystallography`
+    (which the analysis uses): every ``hkl`` of the primitive cubic lattice
+    with ``g <= g_max`` is enumerated, grouped by ``sorted(|h|, |k|, |l|)``
+    (the m-3m families) and given ``|F|^2`` from the atoms of the ideal
+    Pm-3m sites (1a, 1b, 3c, 3d: every position is a permutation of 0 and
+    1/2, so its orbit is the set of its permutations).
+
+    Returns
+    -------
+    list of (label, g, members, intensity)
+        ``members`` the list of (h, k, l), ``intensity`` ``sum |F|^2``.
+    """
+    ph = get_phase(phase)
+    if ph.space_group.replace(" ", "") != "Pm-3m" or not ph.atoms:
+        raise ValueError(
+            f"Phase {ph.name!r} has no atom sites of an ideal cubic (Pm-3m) "
+            "perovskite; the simulator needs them (e.g. 'alpha-FAPbI3', "
+            "'alpha-CsPbI3', 'cubic-CsPbBr3')."
+        )
+    from itertools import permutations
+
+    sites = []
+    for el, x, y, z, occ in ph.atoms:
+        p = (x, y, z)
+        if any(v not in (0.0, 0.5) for v in p):
+            raise ValueError(f"Atom {el} of {ph.name} is not on an ideal site.")
+        sites += [(el, q, occ) for q in set(permutations(p))]
+    a = ph.a
+    hmax = int(np.floor(g_max * a))
+    rng = np.arange(-hmax, hmax + 1)
+    H = np.array(np.meshgrid(rng, rng, rng, indexing="ij")).reshape(3, -1).T
+    H = H[np.any(H != 0, axis=1)]
+    g = np.sqrt((H**2).sum(1)) / a
+    H, g = H[g <= g_max], g[g <= g_max]
+    s2 = (g / 2) ** 2
+    F = np.zeros(len(H), complex)
+    for el, q, occ in sites:
+        F += occ * _electron_f(el, s2) * np.exp(2j * np.pi * (H @ np.array(q)))
+    key = np.sort(np.abs(H), axis=1)
+    out = {}
+    for h, k_, gi, Fi in zip(H, map(tuple, key), g, F, strict=True):
+        e = out.setdefault(k_, [gi, [], 0.0])
+        e[1].append(tuple(int(v) for v in h))
+        e[2] += abs(Fi) ** 2
+    rings = [("".join(str(v) for v in k_), e[0], e[1], e[2]) for k_, e in out.items()]
+    return sorted(rings, key=lambda r: (r[1], r[0]))
+
+
+def _family_templates(phase, size, scale, ring_width, spot_zone, spot_fraction, c0):
     """Unit-amplitude image of each family (ring + optional spots)."""
     ph = get_phase(phase)
-    g_max = (size // 2 - 2) * scale - 4 * ring_width
-    fams = reflection_families(ph, d_min=1.0 / g_max)
-    if not ph.has_atoms:
-        raise ValueError(
-            f"Phase {ph.name!r} has no atom sites in the library; the simulator "
-            "needs structure factors. Use e.g. 'alpha-FAPbI3'."
-        )
-    c = np.arange(size) - size // 2
-    gy, gx = np.meshgrid(c * scale, c * scale, indexing="ij")
+    g_max = (size // 2 - 2) * scale * np.sqrt(2) + 4 * ring_width
+    rings = cubic_perovskite_rings(ph, g_max)
+    c = np.arange(size)
+    gy, gx = np.meshgrid((c - c0[1]) * scale, (c - c0[0]) * scale, indexing="ij")
     gr = np.hypot(gx, gy)
-    weights = np.array([f.intensity / f.g**2 for f in fams])
+    weights = np.array([r[3] / r[1] ** 2 for r in rings])
     weights = weights / weights.max()
     templates = []
     zone = None if spot_zone is None else np.asarray(parse_hkl(spot_zone), float)
-    for f, w in zip(fams, weights, strict=True):
-        img = w * np.exp(-0.5 * ((gr - f.g) / ring_width) ** 2)
+    for (_, gf, members, _), w in zip(rings, weights, strict=True):
+        img = w * np.exp(-0.5 * ((gr - gf) / ring_width) ** 2)
         if zone is not None and w > 0.01:
             # spots of one grain: family members perpendicular to the zone
             # axis, placed in the plane with the cubic-metric in-plane basis
@@ -71,11 +125,11 @@ def _family_templates(phase, size, scale, ring_width, spot_zone, spot_fraction):
             )
             e2 = np.cross(zone, e1)
             e2 = e2 / np.linalg.norm(e2)
-            for h in family_members(ph, f.hkl):
+            for h in members:
                 h = np.asarray(h, float)
                 if abs(h @ zone) > 1e-9:
                     continue
-                gvec = h / ph.a  # cubic metric (the simulator's spot phases are cubic)
+                gvec = h / ph.a
                 x0, y0 = gvec @ e1, gvec @ e2
                 img = (
                     img
@@ -88,7 +142,31 @@ def _family_templates(phase, size, scale, ring_width, spot_zone, spot_fraction):
                     * 8
                 )
         templates.append(img)
-    return fams, np.array(templates), gr
+    return rings, np.array(templates), gr
+
+
+def _parse_hkl(hkl):
+    txt = str(hkl).strip("()[] ")
+    vals = [int(v) for v in (txt.split(",") if "," in txt else list(txt))]
+    if len(vals) != 3:
+        raise ValueError(f"Cannot read Miller indices from {hkl!r}.")
+    return tuple(vals)
+
+
+parse_hkl = _parse_hkl
+
+
+def _radial_sums(img, c0, scale, nb):
+    """Sum of an image in radial bins of one pixel about ``c0`` (x, y)."""
+    ny, nx = img.shape[-2:]
+    yy, xx = np.mgrid[:ny, :nx]
+    b = np.floor(np.hypot(xx - c0[0], yy - c0[1])).astype(int)
+    ok = b < nb
+    flat = img.reshape(-1, ny * nx)[:, ok.ravel()]
+    out = np.zeros((flat.shape[0], nb))
+    for i in range(flat.shape[0]):
+        out[i] = np.bincount(b[ok], weights=flat[i], minlength=nb)
+    return out
 
 
 def simulate_saed_series(
@@ -117,6 +195,8 @@ def simulate_saed_series(
     seed=0,
     lazy=False,
     chunk_frames=8,
+    center_offset=(0.0, 0.0),
+    direct_beam=0.0,
 ):
     """Simulate an SAED movie with fading {hkl} families and a growing halo.
 
@@ -160,6 +240,11 @@ def simulate_saed_series(
     seed : int
     lazy : bool
         Return a lazy signal chunked along time (``chunk_frames`` per chunk).
+    center_offset : (float, float)
+        Position (x, y) of the pattern centre in pixels from the origin of
+        the diffraction axes (the frame centre): an off-centre beam.
+    direct_beam : float
+        Peak counts of the direct beam (0: none, as behind a beam stop).
 
     Returns
     -------
@@ -171,7 +256,10 @@ def simulate_saed_series(
         ``halo_integrated`` (n_frames,), ``halo_fraction`` (n_frames,),
         ``crystalline_fraction`` (n_frames,) of the fading families, ``t0``,
         ``rate``, ``avrami_n``, ``residual``, ``bias_on``, ``halo_d``,
-        ``ring_width``, ``halo_width``.
+        ``ring_width``, ``halo_width``, ``center`` (x, y) px, and the
+        unit-amplitude radial sums of each ring and the halo about the true
+        centre (``radial_g``, ``ring_radial``, ``halo_radial``) for
+        :func:`truth_in_range`.
 
     Raises
     ------
@@ -202,40 +290,33 @@ def simulate_saed_series(
     if avrami_n < 1 or not 0 <= residual < 1:
         raise ValueError("Need avrami_n >= 1 and 0 <= residual < 1.")
     ph = get_phase(phase)
-    fams, templates, gr = _family_templates(
-        ph, int(size), scale, ring_width, spot_zone, spot_fraction
+    c0 = (
+        int(size) // 2 + float(center_offset[0]),
+        int(size) // 2 + float(center_offset[1]),
     )
-    labels = [f.label for f in fams]
-    fading_lbl = []
-    for h in fading:
-        lbl = None
-        hk = parse_hkl(h)
-        for f in fams:
-            if tuple(hk) in family_members(ph, f.hkl):
-                lbl = f.label
-        if lbl is None:
-            raise ValueError(
-                f"Family {h!r} is not an allowed reflection of {ph.name} inside "
-                f"the frame; allowed: {labels}."
-            )
-        fading_lbl.append(lbl)
-    fade = np.array([lbl in fading_lbl for lbl in labels])
+    rings, templates, gr = _family_templates(
+        ph, int(size), scale, ring_width, spot_zone, spot_fraction, c0
+    )
+    labels = [r[0] for r in rings]
+    fade = _fading_mask(rings, fading, ph.name)
     t = np.arange(int(n_frames)) * float(frame_interval)
     X = jmak(t, 1.0 - residual, rate, avrami_n, t0, residual=residual)
     amp = np.where(fade[:, None], X[None, :], 1.0) * counts  # (n_fam, n_frames)
-    integ_unit = templates.sum(axis=(1, 2))
-    integrated = amp * integ_unit[:, None]
-    if halo_d is None:
-        halo_d = d_spacing(ph, "002")
+    integrated = amp * templates.sum(axis=(1, 2))[:, None]
+    if halo_d is None:  # (002) of the cubic cell
+        halo_d = ph.a / 2.0
     halo_img = np.exp(-0.5 * ((gr - 1.0 / halo_d) / halo_width) ** 2)
-    lost = (integrated[:, :1] - integrated).sum(axis=0)
-    halo_integrated = halo_gain * lost
+    halo_integrated = halo_gain * (integrated[:, :1] - integrated).sum(axis=0)
     halo_amp = halo_integrated / halo_img.sum()
-    # diffuse background decaying with g (inelastic / thermal diffuse)
+    # diffuse background decaying with g (inelastic / thermal diffuse), and
+    # the direct beam (Gaussian, 1.5 px standard deviation)
     bg_img = counts * background * (1.0 + 4.0 * (0.05 / (gr + 0.05)) ** 2)
+    bg_img = bg_img + float(direct_beam) * np.exp(-0.5 * (gr / (1.5 * scale)) ** 2)
     halo_fraction = halo_integrated / (halo_integrated + integrated.sum(axis=0))
+    nb = int(np.ceil(np.hypot(size, size)))
+    radial = _radial_sums(np.concatenate([templates, halo_img[None]]), c0, 1.0, nb)
 
-    T = templates.reshape(len(fams), -1).astype(np.float64)
+    T = templates.reshape(len(rings), -1).astype(np.float64)
     H = halo_img.ravel()
     B = bg_img.ravel()
     shape = (int(size), int(size))
@@ -272,7 +353,7 @@ def simulate_saed_series(
     tax.name, tax.units, tax.scale, tax.offset = "time", "s", float(frame_interval), 0.0
     for ax, name in zip(s.axes_manager.signal_axes, ("kx", "ky"), strict=True):
         ax.name, ax.units, ax.scale = name, "k_A^-1", float(scale)
-        ax.offset = -(int(size) // 2) * float(scale)
+        ax.offset = -(int(size) // 2) * float(scale)  # origin: frame centre
     s.metadata.set_item("Acquisition_instrument.TEM.beam_energy", float(beam_energy))
     s.metadata.set_item("Sample.phase", ph.name)
     from hyperspy_perovskite.stimulus import attach_stimulus
@@ -283,7 +364,7 @@ def simulate_saed_series(
     truth = {
         "time": t,
         "families": labels,
-        "d": np.array([f.d for f in fams]),
+        "d": np.array([1.0 / r[1] for r in rings]),
         "fading": fade,
         "amplitude": amp,
         "integrated": integrated,
@@ -298,5 +379,46 @@ def simulate_saed_series(
         "halo_d": float(halo_d),
         "ring_width": float(ring_width),
         "halo_width": float(halo_width),
+        "center": np.array(c0),
+        "radial_g": (np.arange(nb) + 0.5) * float(scale),
+        "ring_radial": radial[:-1],
+        "halo_radial": radial[-1],
     }
     return s, truth
+
+
+def _fading_mask(rings, fading, name):
+    labels = [r[0] for r in rings]
+    fade = np.zeros(len(rings), bool)
+    for h in fading:
+        lbl = "".join(str(v) for v in sorted(abs(v) for v in _parse_hkl(h)))
+        if lbl not in labels:
+            raise ValueError(
+                f"Family {h!r} is not an allowed reflection of {name} inside "
+                f"the frame; allowed: {labels}."
+            )
+        fade[labels.index(lbl)] = True
+    return fade
+
+
+def truth_in_range(truth, g_lo, g_hi):
+    """Ring counts (n_families, n_frames) and halo counts (n_frames,) within
+    ``g_lo <= g < g_hi`` (1/A) of the true centre, from the simulated images.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.data.saed_simulation import (
+    ...     simulate_saed_series, truth_in_range)
+    >>> s, truth = simulate_saed_series(n_frames=6, size=64, scale=0.02)
+    >>> rings, halo = truth_in_range(truth, 0.0, 10.0)
+    >>> bool(np.allclose(rings, truth["integrated"]))
+    True
+    """
+    g = truth["radial_g"]
+    sel = (g >= g_lo) & (g < g_hi)
+    unit_r = truth["ring_radial"][:, sel].sum(1)
+    unit_h = truth["halo_radial"][sel].sum()
+    unit_all = truth["halo_radial"].sum()
+    rings = truth["amplitude"] * unit_r[:, None]
+    halo = truth["halo_integrated"] * unit_h / unit_all
+    return rings, halo

@@ -23,6 +23,9 @@ from hyperspy_perovskite.fitting.registry import (
 )
 
 _compile.prefetch()  # the cached solver, in the background (reads only)
+# numba's typing and target contexts (they import scipy and cffi) are set up
+# here rather than inside the first fit, which then costs what later ones do
+_compile.refresh_numba_contexts()
 
 __all__ = [
     "FastFitResult",

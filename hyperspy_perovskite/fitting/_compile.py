@@ -399,3 +399,17 @@ def prefetch():
     )
     thread.start()
     return thread
+
+
+def refresh_numba_contexts():
+    """Set up numba's CPU typing and target contexts now (about 0.5 s, once).
+
+    numba does it on the first call or compilation of any jitted function;
+    doing it when the engine is imported keeps that fixed cost out of the
+    first fit of a session (which otherwise loads the cached machine code
+    only). It imports scipy and cffi, never dask.
+    """
+    from numba.core.registry import cpu_target
+
+    cpu_target.typing_context.refresh()
+    cpu_target.target_context.refresh()

@@ -10,11 +10,6 @@ staying open. These functions are not called directly: ``tool.gui()`` finds
 them through ``hyperspy_extension.yaml``.
 """
 
-# hyperspy_gui_traitsui first: it sets the ETS toolkit from the matplotlib
-# backend ("null" on Agg, so no Qt window is attempted without a display)
-import hyperspy_gui_traitsui  # noqa: F401, I001
-import traitsui.api as tu
-
 __all__ = [
     "device_geometry_traitsui",
     "emission_fit_traitsui",
@@ -24,7 +19,17 @@ __all__ = [
 
 
 def tool_view(obj, title):
-    """The traitsui ``View`` of a tool: one labelled item per field, Apply, status."""
+    """The traitsui ``View`` of a tool: one labelled item per field, Apply, status.
+
+    traitsui is imported here, not with the module: importing it fixes the
+    process' ETS toolkit for good (``hyperspy_gui_traitsui``, imported first,
+    picks it from the matplotlib backend: "null" on Agg, so no Qt window is
+    attempted without a display), which must not happen as a side effect of
+    importing this module (hyperspyUI sets the Qt toolkit itself).
+    """
+    import hyperspy_gui_traitsui  # noqa: F401, I001
+    import traitsui.api as tu
+
     items = [tu.Item(name, label=obj.label_of(name)) for name, _ in obj.fields]
     items.append(tu.Item("apply_button", show_label=False))
     items.append(tu.Item("status", style="readonly", show_label=False))

@@ -47,6 +47,15 @@ def _analyse(s):
                 faded=faded, rel=rel, res=res)  # fmt: skip
 
 
+def _halo_truth(truth, halo):
+    """Simulated amorphous fraction over the fitted radial range (as measured)."""
+    from hyperspy_perovskite.data.saed_simulation import truth_in_range
+
+    lo, hi = halo.metadata.Diffraction_analysis.radial_range
+    rings, h = truth_in_range(truth, lo, hi)
+    return h / (h + rings.sum(0))
+
+
 def _pattern_figure(s, best, t):
     import matplotlib.pyplot as plt
 
@@ -96,7 +105,7 @@ def _facets_figure(a, truth):
         fontsize=10,
     )
     a2.plot(a["t"], a["halo"].data, "o-", ms=3, label="measured")
-    a2.plot(a["t"], truth["halo_fraction"], "k--", label="simulated")
+    a2.plot(a["t"], _halo_truth(truth, a["halo"]), "k--", label="simulated")
     a2.set_xlabel("time (s)")
     a2.set_ylabel("amorphous-halo fraction")
     a2.legend(fontsize=8)
@@ -157,7 +166,7 @@ def _summary(a, truth):
         ],
         "phase_ranking": [
             {"phase": p.phase, "matched": p.matched, "score": round(p.score, 2),
-             "strong_present": p.strong_present}
+             "strong_present": p.strong_present, "tied_with": list(p.tied_with)}
             for p in a["ranking"][:4]
         ],
         "families": FAMILIES,
@@ -175,7 +184,7 @@ def _summary(a, truth):
         },
         "bias_on_s": res.bias_on,
         "halo_fraction_final": float(a["halo"].data[-1]),
-        "halo_fraction_final_truth": float(truth["halo_fraction"][-1]),
+        "halo_fraction_final_truth": float(_halo_truth(truth, a["halo"])[-1]),
         "ring_width": float(inten.metadata.Diffraction_analysis.ring_width),
         "halo_width": float(inten.metadata.Diffraction_analysis.halo_width),
     }  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
 
 from hyperspy_perovskite.analysis.transport import jv as _jv
@@ -67,19 +68,30 @@ class JVFiguresOfMerit:
     the hysteresis index per condition.
     """
 
-    def __init__(self, maps, units, validity, labels, scan, criteria):
+    def __init__(self, maps, units, validity, labels, scan, criteria, reasons=None):
         self.maps = maps
         self.units = units
-        self.validity = validity
+        self._validity = validity
+        self._reasons = reasons  # lazy bit flags, computed on first use
         self.labels = labels
         self._scan = scan  # (array axis index, directions) or None
         self.criteria = criteria
+
+    @property
+    def validity(self):
+        """:class:`~hyperspy_perovskite.validity.Validity` per curve (for a lazy
+        result, computed from the lazy reason flags on first use; the lazy
+        maps are NaN outside it but carry no ``metadata.Validity``)."""
+        if self._validity is None and self._reasons is not None:
+            reasons = np.atleast_1d(np.asarray(self._reasons.compute()))
+            self._validity = Validity(reasons == 0, reasons, _jv.REASONS, self.criteria)
+        return self._validity
 
     @classmethod
     def from_arrays(cls, values, source, options, criteria):
         """Wrap :func:`~hyperspy_perovskite.analysis.transport.jv.assemble_figures_of_merit`
         output as signals on ``source``'s navigation axes."""
-        validity = None
+        validity = lazy_reasons = None
         reasons = values["reasons"]
         if isinstance(reasons, np.ndarray):
             validity = Validity(
@@ -88,6 +100,8 @@ class JVFiguresOfMerit:
                 _jv.REASONS,
                 criteria,
             )
+        else:  # lazy: NaN outside validity applied lazily, as eager does
+            lazy_reasons = reasons
         maps, units = {}, {}
         nav_shape = tuple(source.axes_manager.navigation_shape[::-1])
         for name, (title, unit) in QUANTITIES.items():
@@ -98,6 +112,9 @@ class JVFiguresOfMerit:
                 data = values[key].reshape(nav_shape) if not nav_shape else values[key]
                 if not nav_shape:
                     data = data.reshape((1,))
+                if lazy_reasons is not None:
+                    ok = lazy_reasons.reshape(data.shape) == 0
+                    data = da.where(ok, data, np.nan)
                 maps[key] = wrap_navigation_map(
                     data, source, title=title + (" (std)" if suffix else ""),
                     quantity=title, units=unit, options=options, validity=validity,
@@ -110,7 +127,9 @@ class JVFiguresOfMerit:
         for i, ax in enumerate(nav):
             if ax.name == "scan" and len(p.get("scan_directions", [])) == ax.size:
                 scan = (i, list(p["scan_directions"]))
-        return cls(maps, units, validity, _axis_labels(source), scan, criteria)
+        return cls(
+            maps, units, validity, _axis_labels(source), scan, criteria, lazy_reasons
+        )
 
     def __getitem__(self, name):
         if name not in self.maps:

@@ -10,13 +10,11 @@ interface the strain and phase fractions vs time with the electrical record.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from hyperspy_perovskite.analysis.diffraction import interfaces as itf
 from hyperspy_perovskite.analysis.diffraction import pipeline as pl
-from hyperspy_perovskite.analysis.diffraction.phases import ring_positions, ring_scores
+from hyperspy_perovskite.analysis.diffraction import products as prd
 from hyperspy_perovskite.analysis.diffraction.registration import register_series
 from hyperspy_perovskite.analysis.diffraction.strain import (
     STRAIN_FIELDS,
@@ -27,7 +25,7 @@ from hyperspy_perovskite.metadata import DeviceGeometry
 from hyperspy_perovskite.signals._base import compute, resolve_options
 from hyperspy_perovskite.validity import Validity
 
-__all__ = ["analyse", "OperandoAnalysis", "COMPONENTS"]
+__all__ = ["analyse", "OperandoAnalysis", "COMPONENTS", "to_device_frame"]
 
 COMPONENTS = ("exx", "eyy", "exy", "theta")
 _REASONS = ("too few spots", "lattice misfit", "no strain fit")
@@ -90,10 +88,13 @@ def analyse(
     half_window=None,
     interface_width=3.0,
     phase_width=3.0,
-    n_sigma_phase=5.0,
+    alpha=1e-4,
+    min_cluster=2,
+    layer_phases=None,
     min_spots=3,
     max_redchi=5.0,
     reference_time="each",
+    diffraction_rotation=0.0,
     drift=True,
     halide=None,
     show_progressbar=None,
@@ -109,8 +110,12 @@ def analyse(
     reference : str, (float, float) or None
         Unstrained reference region: a layer name (its middle half), or a
         range (nm) along the stack; default the middle of the widest layer.
-    phases : sequence of str
-        Candidate phases (:func:`~hyperspy_perovskite.crystallography.list_phases`).
+    phases : sequence of str, path or Phase
+        Candidate product phases: library names
+        (:func:`~hyperspy_perovskite.crystallography.list_phases`), paths of
+        the user's CIF files (read with
+        :func:`~hyperspy_perovskite.crystallography.read_cif`) or
+        :class:`~hyperspy_perovskite.crystallography.Phase` objects.
     n_spots : int
         Strongest reference spots used for strain.
     half_window : int, optional
@@ -119,8 +124,17 @@ def analyse(
     interface_width, phase_width : float
         Full width (nm) of the bands at each interface for strain and phase
         fractions.
-    n_sigma_phase : float
-        A phase is present where its ring amplitude exceeds this many std.
+    alpha : float
+        False-positive rate per pattern of the product test (a Friedel pair
+        of spots on a candidate ring; Bonferroni over windows and rings,
+        :mod:`~hyperspy_perovskite.analysis.diffraction.products`).
+    min_cluster : int
+        Product positions count only in 4-connected clusters of at least
+        this many scan positions (a grain larger than the scan step).
+    layer_phases : dict of str to str, optional
+        Phase of a known layer of the device (``{"Al": "Al"}``): its rings are
+        not tested inside that layer. Default: every layer whose name is a
+        library phase.
     min_spots : int
         Fewer valid spots give no strain at that position.
     max_redchi : float
@@ -128,6 +142,12 @@ def analyse(
     reference_time : {"each", "first"}
         Measure the reference lattice in every scan (cancels camera-length
         and descan drifts) or only in the first.
+    diffraction_rotation : float or str
+        Rotation of the diffraction pattern relative to the scan (degrees,
+        anticlockwise on the detector: a reciprocal vector along the scan x
+        axis appears at this angle from kx; "2 deg" or "0.035 rad" accepted).
+        With the stack direction of ``Device.Geometry`` it turns the strain
+        into the device frame (see Returns).
     drift : bool
         Correct positions for sample drift between scans (from the ADF
         series) when assigning them to bands.
@@ -139,8 +159,13 @@ def analyse(
     Returns
     -------
     OperandoAnalysis
+        Strain in the device frame: ``exx`` along the stack (the growth
+        direction, from ``Device.Geometry.start`` to ``end``, normal to the
+        interfaces), ``eyy`` along the interfaces, ``exy`` the shear and
+        ``theta`` the rigid rotation (rad, anticlockwise from the stack
+        direction towards the interfaces' direction).
     """
-    from hyperspy_perovskite.signals.operando_4dstem import _PYXEM_UNITS  # noqa: F401
+    from hyperspy_perovskite.units import parse_quantity
 
     signal._check_series()
     if reference_time not in ("each", "first"):
@@ -169,11 +194,29 @@ def analyse(
     sig_beam, beam_fit = _beam_width(mean, beam)
     hw = int(half_window) if half_window else max(4, int(np.ceil(3 * sig_beam)))
     dets = signal._detectors(None, kpix, None)
+    phases = [_phase(p) for p in phases]
+    band_hw = max(2.0 * sig_beam, 1.5) * kpix
     plan = pl.make_plan(
-        mean, int(ref0.sum()), kpix, beam_fit, dets, n_spots, hw, sig_beam
+        mean,
+        int(ref0.sum()),
+        kpix,
+        beam_fit,
+        dets,
+        n_spots,
+        hw,
+        sig_beam,
+        bands=(
+            (
+                lambda g: prd.make_bands(
+                    phases, (g[0] + band_hw, g[1] - band_hw), band_hw, kpix=kpix
+                )
+            )
+            if phases
+            else None
+        ),
     )
     table = compute(pl.process(signal.data, plan), opts)
-    spots, det, prof = pl.split(table, plan)
+    spots, det, prof, band_tab = pl.split(table, plan)
     images = {d.name: det[..., i] for i, d in enumerate(plan.detectors)}
     if drift:
         off_px, off_std, _ = register_series(images["ADF"])
@@ -181,18 +224,33 @@ def analyse(
         off_px, off_std = np.zeros((len(times), 2)), np.zeros((len(times), 2))
     offsets = off_px * step
     s = itf.stack_coordinate(y, x, offsets, geom.start, geom.end)
-    strain, ref_std = _strain(spots, s, band, ref0, reference_time, min_spots)
+    rho = parse_quantity(diffraction_rotation, "degree", name="diffraction_rotation")
+    psi = np.degrees(
+        np.arctan2(geom.end[1] - geom.start[1], geom.end[0] - geom.start[0])
+    )
+    frame = np.radians(psi + rho)
+    strain, ref_std = _strain(
+        to_device_frame(spots, frame), s, band, ref0, reference_time, min_spots
+    )
     validity = _strain_validity(strain, min_spots, max_redchi)
-    phase_z, phase_valid, rings_used = _phases(prof, plan, list(phases))
+    products = _products(
+        band_tab,
+        plan,
+        geom,
+        s,
+        layer_phases,
+        alpha,
+        min_cluster,
+        phase_width,
+        strain[..., 8] > 0,
+    )
     res = OperandoAnalysis(
         signal=signal,
         strain=strain,
         validity=validity,
         ref_std=ref_std,
-        phases=list(phases),
-        phase_z=phase_z,
-        phase_valid=phase_valid,
-        n_sigma_phase=n_sigma_phase,
+        phases=[p.name for p in phases],
+        products=products,
         images=images,
         beam=spots[..., 0, :4],
         offsets=offsets,
@@ -205,6 +263,35 @@ def analyse(
     )
     res._tables(interface_width, phase_width, halide)
     return res
+
+
+def to_device_frame(spots, angle):
+    """Spot positions turned from the detector frame into the device frame.
+
+    ``angle`` (rad) is the direction of the device's stack on the detector
+    (stack direction in the scan plus the diffraction rotation); the
+    positions are turned by ``-angle`` so that x runs along the stack. The
+    two position errors become their quadrature mean (the spot fits are
+    isotropic Gaussians, ``sx`` and ``sy`` nearly equal).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.signals._operando_analysis import to_device_frame
+    >>> sp = np.zeros((1, 9)); sp[0, :4] = 0.0, 2.0, 0.1, 0.1
+    >>> np.round(to_device_frame(sp, np.pi / 2)[0, :2], 6).tolist()
+    [2.0, -0.0]
+    """
+    if angle == 0:
+        return spots
+    c, s_ = np.cos(angle), np.sin(angle)
+    out = np.array(spots, float, copy=True)
+    x, y = spots[..., 0], spots[..., 1]
+    out[..., 0] = c * x + s_ * y
+    out[..., 1] = -s_ * x + c * y
+    sig = np.sqrt(0.5 * (spots[..., 2] ** 2 + spots[..., 3] ** 2))
+    out[..., 2] = sig
+    out[..., 3] = sig
+    return out
 
 
 def _strain(spots, s, band, ref0, reference_time, min_spots):
@@ -245,44 +332,91 @@ def _strain_validity(strain, min_spots, max_redchi):
     )
 
 
-def _phases(prof, plan, phases, n_rings=4):
-    """Per pattern and phase: the mean z-score of its two best rings.
+def _phase(p):
+    """A library name, a Phase, or the path of a CIF file (read with read_cif)."""
+    import os
 
-    Scores are the counts of the ring band (0.8 px each side) above the local
-    background of the neighbouring bands (:func:`ring_scores`). Rings that fall on a ring of the
-    matrix crystal (its reference spots) are left out: the matrix's masked
-    spots leak there. Returns the scores, the validity and, per phase, the
-    rings used.
-    """
-    if not phases:
-        return np.zeros(prof.shape[:-1] + (0,)), np.ones(prof.shape[:-1], bool), []
-    e = plan.edges
-    hw = 0.8 * plan.kpix
-    rings = ring_positions(phases, (e[0] + 4 * hw, e[-1] - 4 * hw), n_rings)
-    used = rings
-    for i, r in enumerate(rings):
-        close = [
-            phases[j]
-            for j, q in enumerate(rings)
-            if j != i and np.min(np.abs(np.subtract.outer(r[:2], q))) < 2 * hw
-        ]
-        if close:
-            warnings.warn(
-                f"{phases[i]}: its strongest rings lie within {2 * hw:.3f} 1/A of rings of "
-                f"{', '.join(close)} at this calibration; each pattern goes to the phase "
-                "with the most significant rings, which may confuse them. Compare "
-                "phases=[...] one at a time, or use a longer camera length.",
-                UserWarning,
-                stacklevel=3,
+    from hyperspy_perovskite.crystallography import get_phase, read_cif
+
+    if isinstance(p, os.PathLike) or (
+        isinstance(p, str) and p.lower().endswith((".cif", ".mcif"))
+    ):
+        return read_cif(p)
+    return get_phase(p)
+
+
+def _known_layers(geom, layer_phases):
+    """``{layer: phase}`` of the device's layers that are known crystals."""
+    from hyperspy_perovskite.crystallography import list_phases
+
+    if layer_phases is None:
+        return {n: n for n in geom.layers if n in list_phases()}
+    out = dict(layer_phases)
+    for n in out:
+        if n not in geom.layers:
+            raise ValueError(
+                f"layer_phases names layer {n!r}; the device's layers are {geom.layers}."
             )
-    nb = prof.shape[-1] // 2
-    z = ring_scores(
-        prof[..., :nb], plan.npix[plan.n_det : plan.n_det + nb], e, used, hw
-    )
-    zs = -np.sort(-np.where(np.isfinite(z), z, -np.inf), axis=-1)
-    # two rings: a single band can be any phase's; the mean of the two best
-    score = zs[..., 0] if zs.shape[-1] < 2 else 0.5 * (zs[..., 0] + zs[..., 1])
-    return score, np.isfinite(prof).all(axis=-1), used
+    return out
+
+
+def _products(
+    band_tab, plan, geom, s, layer_phases, alpha, min_cluster, margin, matrix
+):
+    """Product detection and identification (see :mod:`.products`).
+
+    Bands are not tested where a known crystal's own spots can fall in them:
+    where matrix spots were found (``matrix``), bands holding a bright ring
+    of the matrix (its masked spots leak at every strain); inside known
+    layers, bands within a spot's reach of the layer's rings.
+    """
+    if plan.bands is None:
+        return None
+    b = plan.bands
+    pv = prd.band_pvalues(band_tab, b["n_half"])
+    usable = np.isfinite(pv)
+    reach = b.get("spot_reach", b["half_width"].min())
+    # the matrix's spots are masked out to where their tails vanish
+    # (:func:`~.pipeline.product_mask`), but where the matrix is, a band is
+    # not tested when one of its found reflections (3 % of the strongest)
+    # lies in the band's core: the tails of the masked spot fill the windows
+    # next to it with every change of strain
+    d_f = np.abs(np.subtract.outer(b["centre"], b.get("matrix_found", np.zeros(0))))
+    near_m = (d_f <= 0.5 * b["half_width"][:, None]).any(axis=1)
+    usable &= ~(np.asarray(matrix, bool)[..., None] & near_m)
+    excluded = {"matrix": [float(c) for c in b["centre"][near_m]]}
+    for layer, ph in _known_layers(geom, layer_phases).items():
+        lo, hi = geom.layer_bounds(layer)
+        rings = prd.make_bands(
+            [ph], (b["centre"].min() / 2, b["centre"].max() * 1.5), 1e-9, n_rings=50
+        )["centre"]
+        # the layer's own spots reach as far as the matrix's brightest
+        # (measured, :func:`~.pipeline.product_mask`) beyond their ring
+        near = (
+            np.abs(np.subtract.outer(b["centre"], rings))
+            <= b["half_width"][:, None] + reach
+        ).any(axis=1)
+        if near.any():
+            # inside the layer (and within the phase band's half width of it)
+            inside = (s >= lo - margin / 2) & (s <= hi + margin / 2)
+            usable &= ~(inside[..., None] & near)
+            excluded[layer] = [float(c) for c in b["centre"][near]]
+    product, hits, p_min = prd.detect_products(pv, usable, alpha, min_cluster)
+    possible, label = prd.identify(product, hits, b["compatible"])
+    ntest = usable.sum(axis=-1)
+    return {
+        "product": product,
+        "hits": hits,
+        "p_min": p_min,
+        "possible": possible,
+        "label": label,
+        "tested": ntest > 0,
+        "angle": band_tab[..., 4],
+        "bands": b,
+        "excluded": excluded,
+        "alpha": float(alpha),
+        "min_cluster": int(min_cluster),
+    }
 
 
 from hyperspy_perovskite.signals._operando_result import OperandoAnalysis  # noqa: E402

@@ -16,7 +16,7 @@ def plot_timeline(res, interfaces=None, phases=None, fig=None):
 
     tl = res.timeline
     interfaces = list(interfaces or res.geometry.interface_names)
-    phases = list(phases or res.phases)
+    phases = ["product"] + list(phases or res.phases)
     has_halide = "halide" in tl
     n = 3 + int(has_halide)
     if fig is None:

@@ -22,8 +22,18 @@ class OperandoAnalysis:
     strain : dict of str to Signal2D
         ``exx, eyy, exy, theta`` (time | y, x), NaN where invalid, and
         ``<name>_std``; strain is dimensionless, theta in rad.
+    product : numpy.ndarray of bool, shape (time, y, x)
+        A nanocrystalline product (a Friedel pair of spots on a candidate
+        ring, significant at ``alpha`` per pattern, in a cluster).
+    present : dict of str to bool array
+        Product positions whose spots all lie on rings of that phase (the
+        phase is *possible*; several phases can be possible at one position).
+    identification : numpy.ndarray of int
+        Index into ``phases`` where exactly one phase is possible; -1
+        ambiguous, -2 unknown product, -3 no product.
     phase_maps : dict of str to Signal2D
-        Significance (amplitude / std) of each candidate phase's rings.
+        ``product_significance`` (-log10 of the corrected p-value),
+        ``identification`` and, per phase, ``possible`` (1/0, NaN untested).
     virtual_images : dict of str to Signal2D
     drift : Signal1D
         Sample offset (time | dy, dx) in nm.
@@ -40,9 +50,7 @@ class OperandoAnalysis:
         validity,
         ref_std,
         phases,
-        phase_z,
-        phase_valid,
-        n_sigma_phase,
+        products,
         images,
         beam,
         offsets,
@@ -58,9 +66,7 @@ class OperandoAnalysis:
         self.validity = validity
         self.reference_std = ref_std
         self.phases = phases
-        self._z = phase_z
-        self._zvalid = phase_valid
-        self.n_sigma_phase = float(n_sigma_phase)
+        self.products = products
         self._images = images
         self._beam = beam
         self.offsets = offsets
@@ -93,28 +99,67 @@ class OperandoAnalysis:
         return out
 
     @property
-    def present(self):
-        """``{phase: bool array (time, y, x)}``: significant rings, and the best candidate.
+    def product(self):
+        """Product positions (time, y, x) bool (see the class doc)."""
+        if self.products is None:
+            return np.zeros(self.stack_coordinate.shape, bool)
+        return self.products["product"]
 
-        Ring positions of different phases may nearly coincide at the
-        detector's resolution; each pattern is given to the candidate whose
-        rings are the most significant (one product phase per position).
+    @property
+    def tested(self):
+        """Positions where at least one band could be tested."""
+        if self.products is None:
+            return np.zeros(self.stack_coordinate.shape, bool)
+        return self.products["tested"]
+
+    @property
+    def present(self):
+        """``{phase: bool (time, y, x)}``: product positions where the phase is possible.
+
+        At a calibration where the candidates' rings overlap, a position is
+        possible for several phases (``identification == -1``); no phase is
+        picked silently.
         """
-        z = np.where(np.isfinite(self._z), self._z, -np.inf)
-        best = np.argmax(z, axis=-1) if z.shape[-1] else None
-        return {
-            p: (z[..., i] > self.n_sigma_phase) & self._zvalid & (best == i)
-            for i, p in enumerate(self.phases)
-        }
+        if self.products is None:
+            return {}
+        pos = self.products["possible"]
+        return {p: pos[..., i] for i, p in enumerate(self.phases)}
+
+    @property
+    def identification(self):
+        """Index of the only possible phase; -1 ambiguous, -2 unknown, -3 none."""
+        if self.products is None:
+            return np.full(self.stack_coordinate.shape, -3)
+        return self.products["label"]
 
     @property
     def phase_maps(self):
-        return {
-            p: self._series(
-                self._z[..., i], f"{p} ring significance", "Significance (std)"
+        out = {}
+        if self.products is None:
+            return out
+        tested = self.tested
+        with np.errstate(divide="ignore"):
+            sig = -np.log10(np.maximum(self.products["p_min"], 1e-300))
+        out["product_significance"] = self._series(
+            np.where(tested, sig, np.nan),
+            "Product significance",
+            "-log10 p (per pattern, corrected)",
+        )
+        lab = np.where(self.product, self.identification, np.nan).astype(float)
+        out["identification"] = self._series(
+            lab,
+            "Product identification ("
+            + ", ".join(f"{i}: {p}" for i, p in enumerate(self.phases))
+            + ", -1: ambiguous, -2: unknown)",
+            "Phase index",
+        )
+        for p, m in self.present.items():
+            out[p] = self._series(
+                np.where(tested, m, np.nan).astype(float),
+                f"{p} possible",
+                "Possible (1) / not (0)",
             )
-            for i, p in enumerate(self.phases)
-        }
+        return out
 
     @property
     def virtual_images(self):
@@ -188,24 +233,35 @@ class OperandoAnalysis:
 
     def _phase_tables(self, phase_width, pristine):
         t = self.times
+        dt = np.diff(t).mean() if t.size > 1 else np.nan
         rows = {k: [] for k in ("interface", "phase", "time", "fraction", "n")}
-        fstd = []
+        fstd, amb = [], []
         on = {
             k: []
             for k in (
                 "interface",
                 "phase",
+                "onset",
                 "onset_after",
                 "onset_at",
-                "onset_after_bias",
-                "onset_at_bias",
+                "onset_bias",
+                "p_value",
             )
         }
+        onstd = []
         self._fractions = {}
+        floor = 5.0 * (self.products["alpha"] ** 2 if self.products else 0.0)
+        valid = self.tested
+        groups = {"product": self.product, **self.present}
         for name, pos in self.geometry.interfaces.items():
-            for p, pres in self.present.items():
+            inb = np.abs(self.stack_coordinate - pos) <= phase_width / 2
+            prod_in = (self.product & inb & valid).sum(axis=(1, 2))
+            amb_in = (self.product & inb & valid & (self.identification == -1)).sum(
+                axis=(1, 2)
+            )
+            for p, pres in groups.items():
                 f, e, n = itf.band_fraction(
-                    pres, self._zvalid, self.stack_coordinate, pos, phase_width / 2
+                    pres, valid, self.stack_coordinate, pos, phase_width / 2
                 )
                 self._fractions[(name, p)] = (f, e)
                 rows["interface"] += [name] * t.size
@@ -214,29 +270,49 @@ class OperandoAnalysis:
                 rows["fraction"] += list(f)
                 rows["n"] += list(n)
                 fstd += list(e)
-                o = itf.onset(t, f, n, pristine) if pristine.any() else None
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    amb += list(np.where(prod_in > 0, amb_in / prod_in, np.nan))
+                k = np.round(f * n).astype(float)
+                o = (
+                    itf.count_onset(t, np.nan_to_num(k), n, pristine, floor)
+                    if pristine.any()
+                    else None
+                )
                 on["interface"].append(name)
                 on["phase"].append(p)
-                a, b = (o[1], o[2]) if o else (np.nan, np.nan)
+                a, b, pv = (o[1], o[2], o[3]) if o else (np.nan, np.nan, np.nan)
                 on["onset_after"].append(a)
                 on["onset_at"].append(b)
-                on["onset_after_bias"].append(a - self.bias_on)
-                on["onset_at_bias"].append(b - self.bias_on)
+                on["onset"].append(0.5 * (a + b))
+                on["onset_bias"].append(0.5 * (a + b) - self.bias_on)
+                on["p_value"].append(pv)
+                # the product appeared between two snapshots: uniform in the
+                # interval (std = width / sqrt(12))
+                onstd.append((b - a) / np.sqrt(12.0) if o else np.nan)
+        rows["ambiguous"] = amb
         self.phase_fractions = ResultTable(
             rows,
             units={"time": "s"},
             std={"fraction": fstd},
             title="Phase fractions at interfaces",
-            description=f"Fraction of valid positions within {phase_width / 2:g} nm of each "
-            f"interface whose rings exceed {self.n_sigma_phase:g} std; binomial std.",
+            description=f"Fraction of tested positions within {phase_width / 2:g} nm of "
+            "each interface holding a product ('product') or a product whose spots all "
+            "lie on rings of the phase (the phase is possible); binomial std. "
+            "ambiguous: fraction of the product positions where several phases are "
+            f"possible. Per-pattern false-positive rate {self.products['alpha'] if self.products else float('nan'):g}, "
+            f"clusters of >= {self.products['min_cluster'] if self.products else 0} positions.",
         )
         self.onsets = ResultTable(
             on,
             units={k: "s" for k in on if k.startswith("onset")},
+            std={"onset": onstd, "onset_bias": onstd},
             title="Phase onsets",
-            description="First scan whose fraction exceeds the pristine baseline by 3 std: "
-            "the onset lies in (onset_after, onset_at]; *_bias relative to the switch-on. "
-            "NaN: never significant, or no pristine scan.",
+            description="First scan after the pristine ones whose count of product "
+            "positions in the band is improbable (Poisson p < 1e-3) under the pristine "
+            "rate (at least the detector's false-positive rate): the product appeared "
+            "in (onset_after, onset_at]; onset is the middle, its std width/sqrt(12); "
+            "onset_bias relative to the bias switch-on. NaN: never significant, or no "
+            f"pristine scan. Scan interval {dt:g} s.",
         )
 
     def _timeline(self, strain_at, halide):
@@ -326,8 +402,9 @@ class OperandoAnalysis:
 
         maps = [self.validity.apply(self._strain[..., i]) for i in range(8)]
         names = list(_COMP) + [f"{c}_std" for c in _COMP]
-        maps += [self._z[..., i] for i in range(len(self.phases))]
-        names += [f"{p}_significance" for p in self.phases]
+        for k, m in self.phase_maps.items():
+            maps.append(m.data)
+            names.append(f"{k}_possible" if k in self.phases else k)
         s = hs.stack(
             [self._series(m, n, n) for m, n in zip(maps, names, strict=True)],
             new_axis_name="quantity",

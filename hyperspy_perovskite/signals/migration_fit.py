@@ -545,7 +545,9 @@ def _starting_values(s, comp, offset, kind, closed, background, wall, sgn, xr):
 
     x1, x2 = xr
     if closed is not None:
-        from hyperspy_perovskite.analysis.drift_diffusion import estimate_closed_layer
+        from hyperspy_perovskite.analysis.migration_estimates import (
+            estimate_closed_layer,
+        )
 
         xx, dd_ = profile_slice(s, x1, x2, False)
         est = estimate_closed_layer(sgn * (xx - wall), dd_, closed, background)

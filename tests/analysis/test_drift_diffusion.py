@@ -3,6 +3,7 @@ import pytest
 from scipy import integrate, special
 
 from hyperspy_perovskite.analysis import drift_diffusion as dd
+from hyperspy_perovskite.analysis import migration_estimates as me
 
 
 def test_thermal_voltage_and_einstein():
@@ -189,16 +190,16 @@ def test_estimate_closed_layer_and_weighted_mean():
     z = np.arange(4.0, 280.0, 8.0)
     truth = 7000.0 + dd.transient_profile_closed_layer(z, 70.0, 100.0, 280.0, 2000.0)
     y = np.random.default_rng(1).poisson(truth, size=(3, z.size)).astype(float)
-    est = dd.estimate_closed_layer(z, y, 280.0)
+    est = me.estimate_closed_layer(z, y, 280.0)
     assert est.shape == (3, 4)
     # within a grid step (factor ~1.5) of the truth: a starting value
     assert np.all(np.abs(np.log(est[:, 1] / 70.0)) < 0.6)
     assert np.all(np.abs(np.log(est[:, 2] / 100.0)) < 0.6)
     np.testing.assert_allclose(est[:, 3], 7000.0, rtol=0.05)
     with pytest.raises(ValueError, match="points along z"):
-        dd.estimate_closed_layer(z, y[:, :-1], 280.0)
+        me.estimate_closed_layer(z, y[:, :-1], 280.0)
     with pytest.raises(ValueError, match="increasing"):
-        dd.estimate_closed_layer(z[::-1], y, 280.0)
+        me.estimate_closed_layer(z[::-1], y, 280.0)
     m, s, chi2, n = dd.weighted_mean([1.0, 2.0, np.nan], [1.0, 2.0, 1.0])
     assert n == 2 and m == pytest.approx((1 + 2 / 4) / 1.25)
     assert s == pytest.approx(1 / np.sqrt(1.25))

@@ -62,7 +62,7 @@ def test_spots_added():
         (dict(counts=-1.0), "counts"),
         (dict(avrami_n=0.5), "avrami_n"),
         (dict(residual=1.0), "residual"),
-        (dict(fading=("100", "005")), "not an allowed"),
+        (dict(fading=("100", "009")), "not an allowed"),
         (dict(phase="MAPbI3"), "atom sites"),
     ],
 )

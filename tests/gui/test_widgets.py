@@ -7,6 +7,8 @@ fringes of known amplitude drawn into a frame, a bias log with a known step
 time, a stack line with known interfaces, a Gaussian band of known centre.
 """
 
+import importlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -19,7 +21,10 @@ import pytest
 import yaml
 
 pytest.importorskip("hyperspy_gui_ipywidgets")
-pytest.importorskip("hyperspy_gui_traitsui")
+if importlib.util.find_spec("hyperspy_gui_traitsui") is None:
+    # not imported here: importing it fixes the process' ETS toolkit ("null"
+    # on Agg), after which hyperspyUI (tests/gui) cannot start in this process
+    pytest.skip("hyperspy_gui_traitsui is not installed", allow_module_level=True)
 
 from hyperspy.ui_registry import UI_REGISTRY  # noqa: E402
 
@@ -45,8 +50,9 @@ def _ipy(tool):
 
 
 def test_registry_serves_both_toolkits():
-    import importlib
+    from traits.etsconfig.api import ETSConfig
 
+    toolkit = ETSConfig._toolkit
     with open(os.path.join(ROOT, "hspy_extension.yaml")) as f:
         gui = yaml.safe_load(f)["GUI"]
     for name in TOOLS:
@@ -57,6 +63,9 @@ def test_registry_serves_both_toolkits():
             assert callable(
                 getattr(importlib.import_module(spec["module"]), spec["function"])
             )
+    # importing the widget modules leaves the ETS toolkit as it was (hyperspyUI,
+    # started later in this process, sets Qt)
+    assert ETSConfig._toolkit == toolkit
 
 
 def _image_series(n=3, size=96, scale=0.1):

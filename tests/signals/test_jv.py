@@ -67,6 +67,13 @@ def test_bad_input_raises_clear_errors(clean):
     flagged = jv_curve(V, np.array([clean, -clean])).figures_of_merit(on_invalid="flag")
     assert flagged.validity.mask.tolist() == [True, False]
     assert np.isnan(flagged["pce"].data[1])
+    # lazy: the same NaN outside validity, and the same validity on demand
+    lazy = jv_curve(V, np.array([clean, -clean])).as_lazy().figures_of_merit()
+    assert lazy["pce"]._lazy
+    np.testing.assert_array_equal(
+        np.isnan(lazy["pce"].data.compute()), np.isnan(flagged["pce"].data)
+    )
+    np.testing.assert_array_equal(lazy.validity.reasons, flagged.validity.reasons)
     cur = s.deepcopy()
     cur.metadata.Signal.quantity = "Current (mA)"
     with pytest.raises(ValueError, match="without the cell area"):

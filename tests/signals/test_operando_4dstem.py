@@ -20,39 +20,64 @@ from hyperspy_perovskite.units import UnitError
 COMP = ("exx", "eyy", "exy", "theta")
 
 
+SIZE = {"scan_shape": (8, 40), "pattern_size": 64}
+ALL = ("Pb", "PbBr2", "CsPb2Br5")
+
+
 @pytest.fixture(scope="module")
 def runs():
+    """Seed 0: detector aligned with the scan, Pb only; seed 1: the pattern
+    turned by 15 deg, three candidate phases."""
     out = []
-    for seed in (0, 1):
-        s, tr = simulate_operando_4dstem(seed=seed)
-        out.append((s, tr, s.analyse(phases=("Pb",))))
+    for seed, rot, phases in ((0, 0.0, ("Pb",)), (1, 15.0, ALL)):
+        s, tr = simulate_operando_4dstem(seed=seed, detector_rotation=rot, **SIZE)
+        res = s.analyse(phases=phases, diffraction_rotation=rot)
+        out.append((s, tr, res))
     return out
 
 
 def _truth_at(tr, name, t):
     x = tr["interfaces"][name] + (-0.5 if name.endswith("TPBi") else 0.5)
+    width = tr["interfaces"]["TPBi/Al"] / 0.85
     return np.array(
-        [strain_field(np.array([x]), tt, 40.0, 45.0, 60.0)[:, 0] for tt in t]
+        [strain_field(np.array([x]), tt, width, 45.0, 60.0)[:, 0] for tt in t]
     )
 
 
-def test_interface_strain_pulls_and_coverage(runs):
+def _pulls(tr, tab):
     pulls = []
-    for _, tr, r in runs:
-        tab = r.interface_strain
-        for name in ("PEDOT:PSS/CsPbBr2Cl", "CsPbBr2Cl/TPBi"):
-            rows = [i for i, n in enumerate(tab["interface"]) if n == name]
-            truth = _truth_at(tr, name, np.asarray(tab["time"])[rows])
-            for c, comp in enumerate(COMP):
-                m = np.asarray(tab[comp])[rows]
-                e = np.asarray(tab.std[comp])[rows]
-                pulls += list((m - truth[:, c]) / e)
-    p = np.array(pulls)
+    for name in ("PEDOT:PSS/CsPbBr2Cl", "CsPbBr2Cl/TPBi"):
+        rows = [i for i, n in enumerate(tab["interface"]) if n == name]
+        truth = _truth_at(tr, name, np.asarray(tab["time"])[rows])
+        for c, comp in enumerate(COMP):
+            m = np.asarray(tab[comp])[rows]
+            e = np.asarray(tab.std[comp])[rows]
+            pulls += list((m - truth[:, c]) / e)
+    return np.array(pulls)
+
+
+def test_interface_strain_pulls_and_coverage(runs):
+    """Strain in the device frame (x along the stack), also with the pattern
+    turned 15 deg on the detector."""
+    p = np.concatenate([_pulls(tr, r.interface_strain) for _, tr, r in runs])
     assert np.isfinite(p).all() and p.size == 96
     assert abs(p.mean()) < 0.4
     assert 0.75 < p.std() < 1.35
-    assert 0.55 < (np.abs(p) < 1).mean() < 0.8
+    assert 0.55 < (np.abs(p) < 1).mean() < 0.85
     assert (np.abs(p) < 2).mean() > 0.88
+
+
+def test_rotated_pattern_needs_the_rotation():
+    """Without the diffraction rotation the 15-deg case is read in the wrong
+    frame: the interface strain misses the truth (the tensor is mixed)."""
+    s, tr = simulate_operando_4dstem(
+        n_time=2, seed=1, detector_rotation=15.0, dt=150.0, **SIZE
+    )
+    good = s.analyse(phases=(), diffraction_rotation="15 deg")
+    bad = s.analyse(phases=())
+    pg, pb = _pulls(tr, good.interface_strain), _pulls(tr, bad.interface_strain)
+    assert np.sqrt(np.mean(pg**2)) < 1.6 and np.abs(pg).max() < 3
+    assert np.sqrt(np.mean(pb**2)) > 2.0 and np.abs(pb).max() > 5
 
 
 def test_pristine_and_bias_induced_strain(runs):
@@ -67,37 +92,102 @@ def test_pristine_and_bias_induced_strain(runs):
     assert np.all(np.abs(bias - growth) < 4 * np.asarray(tab.std["exx_bias"])[rows])
 
 
-def test_drift_recovered(runs):
+def test_drift_within_error_bars(runs):
+    pulls = []
     for _, tr, r in runs:
-        assert np.abs(r.offsets - tr["offset"]).max() < 0.15  # nm
+        assert np.abs(r.offsets - tr["offset"]).max() < 0.5  # nm (8 scan rows)
+        pulls += list(((r.offsets - tr["offset"])[1:] / r.offsets_std[1:]).ravel())
+    p = np.array(pulls)
+    assert np.isfinite(p).all() and abs(p.mean()) < 0.8 and 0.4 < p.std() < 1.6
 
 
-def test_pb_onset_not_before_truth_and_no_false_phase(runs):
+def _pb_in_band(tr, width=1.5):
+    nx = tr["pb"].shape[-1]
+    sx = np.arange(nx)[None, None, :] + tr["offset"][:, 1, None, None]
+    band = np.abs(sx - tr["interfaces"]["CsPbBr2Cl/TPBi"]) <= width
+    return tr["pb"] & np.broadcast_to(band, tr["pb"].shape)
+
+
+def test_pb_onset_at_the_nucleation_scan(runs):
     for _, tr, r in runs:
         on = r.onsets
-        i = [
-            k
-            for k in range(len(on))
-            if on["interface"][k] == "CsPbBr2Cl/TPBi" and on["phase"][k] == "Pb"
-        ][0]
-        # truth: Pb in the band (1.5 nm each side of the interface, in the sample)
-        sx = np.arange(40.0)[None, None, :] + tr["offset"][:, 1, None, None]
-        band = np.abs(sx - tr["interfaces"]["CsPbBr2Cl/TPBi"]) <= 1.5
-        band = np.broadcast_to(band, tr["pb"].shape)
-        frac = (tr["pb"] & band).sum(axis=(1, 2)) / band.sum(axis=(1, 2))
-        first_any = tr["times"][np.flatnonzero(frac > 0)[0]]
-        # detection needs ~25 % of the band (about half of the Pb positions are
-        # recognised, and the onset needs 3 binomial std above the baseline)
-        first_25 = tr["times"][np.flatnonzero(frac >= 0.25)[0]]
-        assert first_any <= on["onset_at"][i] <= first_25
-        f, _ = r._fractions[("CsPbBr2Cl/TPBi", "Pb")]
-        assert np.all(f <= frac + 0.05)  # never more Pb than there is
-        pres = r.present["Pb"]
-        early = tr["times"] < tr["pb_onset"]
-        assert pres[early].mean() < 0.005
-        # every detected position has Pb within one scan pixel (drift)
-        hits = pres & ~tr["pb"]
-        assert hits.mean() < 0.02
+        first = tr["times"][np.flatnonzero(_pb_in_band(tr).any(axis=(1, 2)))[0]]
+        for phase in ("product", "Pb"):
+            i = [
+                k
+                for k in range(len(on))
+                if on["interface"][k] == "CsPbBr2Cl/TPBi" and on["phase"][k] == phase
+            ][0]
+            assert on["onset_at"][i] == first  # the scan where Pb appeared
+            assert on["onset_after"][i] == first - 30.0
+            assert on.std["onset"][i] == pytest.approx(30 / np.sqrt(12))
+            assert on["onset_bias"][i] == pytest.approx(first - 15.0 - 45.0)
+
+
+def test_no_false_products(runs):
+    """Calibrated false-positive rate: no product where there is no Pb (one
+    scan pixel of slack for the probe and the interface roughness)."""
+    from scipy import ndimage
+
+    n_null = n_false = n_single = 0
+    for _, tr, r in runs:
+        near = np.stack([ndimage.binary_dilation(p) for p in tr["pb"]])
+        null = ~near & r.tested
+        n_null += null.sum()
+        n_false += (r.product & null).sum()
+        n_single += (r.products["hits"].any(axis=-1) & null).sum()
+        assert r.product[tr["times"] < tr["pb_onset"]].sum() == 0
+    assert n_null > 2000
+    assert n_false == 0
+    # single-pattern hits before the cluster criterion: at most alpha = 1e-4
+    # by construction (Bonferroni), a few in 3000 allowed for misfit
+    assert n_single / n_null < 2e-3
+
+
+def test_phases_told_apart_or_flagged_ambiguous(runs):
+    _, tr, r0 = runs[0]
+    assert (r0.identification[r0.product] == 0).all()  # Pb, the only candidate
+    _, tr, r1 = runs[1]
+    lab = r1.identification[r1.product]
+    # at this camera length PbBr2 and CsPb2Br5 have rings in every band of Pb:
+    # every product position says so, none is given to one phase silently
+    assert lab.size > 10 and (lab == -1).all()
+    assert all(r1.present[p][r1.product].all() for p in ALL)
+    f = r1.phase_fractions
+    rows = [
+        i
+        for i in range(len(f))
+        if f["phase"][i] == "product" and f["interface"][i] == "CsPbBr2Cl/TPBi"
+    ]
+    amb = np.asarray(f["ambiguous"])[rows]
+    assert np.all(amb[np.isfinite(amb)] == 1.0)
+
+
+def test_al_layer_rings_are_not_read_as_pb(runs):
+    """Al 111 spots (0.428 1/A) sit next to Pb 002 (0.404 1/A): the known Al
+    layer of the device geometry keeps them out; without it they are read as
+    Pb."""
+    s, tr, r = runs[0]
+    al = tr["layer"] == 3
+    assert r.product[al].sum() == 0 and not r.tested[al].any()
+    blind = s.analyse(phases=("Pb",), layer_phases={})
+    assert blind.product[al & ~tr["pb"]].sum() > 20
+
+
+def test_phases_from_a_cif_file(runs, tmp_path):
+    s, _, r = runs[0]
+    cif = tmp_path / "lead.cif"
+    cif.write_text(
+        "data_Pb\n_cell_length_a 4.9502\n_cell_length_b 4.9502\n"
+        "_cell_length_c 4.9502\n_cell_angle_alpha 90\n_cell_angle_beta 90\n"
+        "_cell_angle_gamma 90\n_symmetry_space_group_name_H-M 'F m -3 m'\n"
+        "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n"
+        "_atom_site_fract_y\n_atom_site_fract_z\nPb1 Pb 0 0 0\n"
+    )
+    rc = s.analyse(phases=(cif,))
+    assert rc.phases == ["Pb"] or len(rc.phases) == 1
+    np.testing.assert_array_equal(rc.product, r.product)
+    np.testing.assert_array_equal(rc.onsets["onset_at"], r.onsets["onset_at"])
 
 
 def test_timeline_resistance_and_figure(runs):
@@ -195,15 +285,28 @@ def test_bad_input_errors():
     assert ok.axes_manager.navigation_axes[2].scale == 30
 
 
-def test_ambiguous_phases_warn():
-    s, _ = simulate_operando_4dstem(n_time=2, scan_shape=(6, 20), pattern_size=48)
-    with pytest.warns(UserWarning, match="may confuse them"):
-        r = s.analyse(phases=("Pb", "PbBr2"))
-    assert set(r.present) == {"Pb", "PbBr2"}
-
-
 def test_registration():
     t = hs.signals.Signal2D(np.zeros((2, 3, 4, 16, 16)))
     t.set_signal_type("operando_4DSTEM")
     assert isinstance(t, Operando4DSTEM)
     assert isinstance(t.as_lazy(), LazyOperando4DSTEM)
+
+
+def test_halide_from_an_edx_series_on_the_timeline():
+    """An EDX halide signal on its own time axis (minutes) is put on the
+    timeline's time axis (seconds) and drawn in its own panel."""
+    s, _ = simulate_operando_4dstem(n_time=3, scan_shape=(6, 20), pattern_size=32)
+    t_min = np.linspace(0, 1.5, 7)  # 0 to 90 s
+    hal = hs.signals.Signal1D(0.2 + 0.1 * t_min)
+    ax = hal.axes_manager.signal_axes[0]
+    ax.scale, ax.units = t_min[1] - t_min[0], "min"
+    hal.metadata.set_item("Signal.quantity", "Cl fraction at the Al contact")
+    r = s.analyse(phases=(), halide=hal)
+    tl = r.timeline
+    np.testing.assert_allclose(tl["halide"], 0.2 + 0.1 * np.asarray(tl["time"]) / 60)
+    assert tl.units["halide"] == "Cl fraction at the Al contact"
+    fig = r.plot_timeline()
+    assert len(fig.axes) >= 4
+    bad = hs.signals.Signal1D(np.ones(5))
+    with pytest.raises(Exception, match="units|unit"):
+        s.analyse(phases=(), halide=bad)

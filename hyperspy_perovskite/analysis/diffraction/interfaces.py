@@ -13,6 +13,7 @@ __all__ = [
     "band_mean",
     "band_fraction",
     "onset",
+    "count_onset",
     "profile_along_stack",
 ]
 
@@ -157,6 +158,56 @@ def onset(times, fraction, n, baseline, n_sigma=3.0):
         sig = np.sqrt(pe * (1 - pe) / max(n[i], 1) + pe * (1 - pe) / max(nb, 1))
         if fraction[i] - p0 > n_sigma * sig:
             return int(i), float(times[i - 1]), float(times[i])
+    return None
+
+
+def count_onset(times, k, n, baseline, floor_rate, p_value=1e-3):
+    """First scan whose count of positives is improbable under the baseline.
+
+    Parameters
+    ----------
+    times : numpy.ndarray, shape (t,)
+    k, n : numpy.ndarray, shape (t,)
+        Positive positions and valid positions per scan.
+    baseline : numpy.ndarray of bool, shape (t,)
+        Scans defining the background rate (pristine, before the bias).
+    floor_rate : float
+        Smallest background rate per position (the calibrated false-positive
+        rate of the detector): an empty baseline does not make one chance
+        hit significant.
+    p_value : float
+        Poisson tail probability ``P(K >= k | n * rate)`` below which the
+        scan counts as the onset.
+
+    Returns
+    -------
+    (index, t_before, t_at, p) or None
+        The product appeared in ``(t_before, t_at]`` (the scans are
+        snapshots); None if no scan after the baseline is significant.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.diffraction.interfaces import count_onset
+    >>> t = np.arange(5.0) * 30
+    >>> count_onset(t, np.array([0, 0, 0, 3, 9]), np.full(5, 40), t < 45, 4e-6)[:3]
+    (3, 60.0, 90.0)
+    """
+    from scipy.stats import poisson
+
+    base = np.asarray(baseline, bool)
+    if not base.any():
+        raise ValueError(
+            "No baseline time step (before the bias switch-on): the onset needs "
+            "at least one pristine scan."
+        )
+    k = np.asarray(k, float)
+    n = np.asarray(n, float)
+    rate = max(k[base].sum() / max(n[base].sum(), 1.0), float(floor_rate))
+    after = np.flatnonzero(~base & (np.arange(len(times)) > np.flatnonzero(base).max()))
+    for i in after:
+        p = float(poisson.sf(k[i] - 1, max(n[i] * rate, 1e-300))) if k[i] > 0 else 1.0
+        if p < p_value:
+            return int(i), float(times[i - 1]), float(times[i]), p
     return None
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "background_basis",
     "fit_phase_profiles",
     "lattice_mask",
+    "lattice_points",
     "ring_positions",
     "ring_scores",
     "spot_ring_scores",
@@ -147,6 +148,46 @@ def fit_phase_profiles(profiles, templates, background):
     return out.reshape(lead + (2 * npha + 1,))
 
 
+def lattice_points(spot_offsets, radius, extent):
+    """Offsets of the matrix's reciprocal lattice points (and the given spots).
+
+    The basis is the shortest pair of non-collinear vectors among the spot
+    offsets and their differences longer than ``2 radius`` (weak spots
+    reveal a finer lattice than the strong ones); every integer combination
+    reaching ``2 extent`` pixels is listed, with the beam (0, 0) and the
+    spots themselves.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.diffraction.phases import lattice_points
+    >>> p = lattice_points(np.array([[10.0, 0], [0, 10.0]]), 2.0, 10)
+    >>> bool(np.any(np.all(np.isclose(p, [-10.0, 10.0]), axis=1)))
+    True
+    """
+    off = np.asarray(spot_offsets, float).reshape(-1, 2)
+    pts = [np.zeros(2)] + list(off)
+    if len(off) >= 2:
+        # primitive basis: shortest vectors among the spots and their
+        # differences (weak spots reveal a finer lattice than the strong ones)
+        cand = np.concatenate([off, (off[:, None] - off[None]).reshape(-1, 2)])
+        ln = np.hypot(cand[:, 0], cand[:, 1])
+        cand, ln = cand[ln > 2.0 * radius], ln[ln > 2.0 * radius]
+        order = np.argsort(ln)
+        v1 = cand[order[0]]
+        v2 = None
+        for i in order[1:]:
+            cr = abs(v1[0] * cand[i, 1] - v1[1] * cand[i, 0])
+            if cr > 0.2 * ln[order[0]] * ln[i]:
+                v2 = cand[i]
+                break
+        if v2 is not None:
+            span = int(np.ceil(2 * extent / min(np.hypot(*v1), np.hypot(*v2)))) + 1
+            for a in range(-span, span + 1):
+                for b in range(-span, span + 1):
+                    pts.append(a * v1 + b * v2)
+    return np.array(pts)
+
+
 def lattice_mask(kx_px, ky_px, beam, spot_offsets, radius):
     """Pixels of the matrix's reciprocal lattice (and direct beam) to mask.
 
@@ -168,36 +209,7 @@ def lattice_mask(kx_px, ky_px, beam, spot_offsets, radius):
     -------
     numpy.ndarray of bool
     """
-    off = np.asarray(spot_offsets, float).reshape(-1, 2)
-    pts = [np.zeros(2)] + list(off)
-    if len(off) >= 2:
-        # primitive basis: shortest vectors among the spots and their
-        # differences (weak spots reveal a finer lattice than the strong ones)
-        cand = np.concatenate([off, (off[:, None] - off[None]).reshape(-1, 2)])
-        ln = np.hypot(cand[:, 0], cand[:, 1])
-        cand, ln = cand[ln > 2.0 * radius], ln[ln > 2.0 * radius]
-        order = np.argsort(ln)
-        v1 = cand[order[0]]
-        v2 = None
-        for i in order[1:]:
-            cr = abs(v1[0] * cand[i, 1] - v1[1] * cand[i, 0])
-            if cr > 0.2 * ln[order[0]] * ln[i]:
-                v2 = cand[i]
-                break
-        if v2 is not None:
-            span = (
-                int(
-                    np.ceil(
-                        2
-                        * max(kx_px.max(), ky_px.max())
-                        / min(np.hypot(*v1), np.hypot(*v2))
-                    )
-                )
-                + 1
-            )
-            for a in range(-span, span + 1):
-                for b in range(-span, span + 1):
-                    pts.append(a * v1 + b * v2)
+    pts = lattice_points(spot_offsets, radius, max(kx_px.max(), ky_px.max()))
     m = np.zeros(kx_px.shape, bool)
     for p in pts:
         x, y = beam[0] + p[0], beam[1] + p[1]

@@ -6,7 +6,7 @@ the virtual detectors and the radial bins of the masked profile); then
 lazy data, so the same call runs on a laptop or a dask.distributed cluster)
 and returns a compact table per pattern:
 
-``[spots (n + 1) x 9 | detector sums | radial profile bins]``
+``[spots (n + 1) x 9 | detector sums | radial profile bins | product bands x 5]``
 
 Everything else (strain, phases, drift, profiles, timelines) is computed
 from that table without touching the patterns again.
@@ -24,7 +24,8 @@ from hyperspy_perovskite.analysis.diffraction.peaks import (
     find_reference_spots,
     fit_spots,
 )
-from hyperspy_perovskite.analysis.diffraction.phases import lattice_mask
+from hyperspy_perovskite.analysis.diffraction.phases import lattice_mask, lattice_points
+from hyperspy_perovskite.analysis.diffraction.products import BAND_FIELDS, ring_sectors
 from hyperspy_perovskite.analysis.diffraction.virtual import (
     Detector,
     accumulate,
@@ -64,6 +65,12 @@ class Plan:
         pattern's fitted beam).
     n_det : int
         Number of detectors.
+    bands : dict or None
+        Product-detection bands (:func:`~.products.make_bands`, in pixels).
+    keep_products : numpy.ndarray of bool or None
+        Pixels used by the product test: the matrix's bright spots are
+        masked out to where their tails fall below 0.3 std of the local
+        background (:func:`product_mask`).
     """
 
     beam: tuple
@@ -81,11 +88,20 @@ class Plan:
     all_offsets: np.ndarray
     keep: np.ndarray
     n_det: int
+    bands: dict | None = None
+    keep_products: np.ndarray | None = None
+
+    @property
+    def n_bands(self):
+        """Product-detection bands (0 without)."""
+        return 0 if self.bands is None else len(self.bands["centre"])
 
     @property
     def n_fields(self):
         """Numbers per pattern in the output of :func:`process`."""
-        return (len(self.offsets) + 1) * NF + self.n_out
+        return (
+            (len(self.offsets) + 1) * NF + self.n_out + self.n_bands * len(BAND_FIELDS)
+        )
 
 
 def make_plan(
@@ -99,6 +115,7 @@ def make_plan(
     sigma=1.5,
     radial_range=None,
     n_sigma=6.0,
+    bands=None,
 ):
     """Build a :class:`Plan` from the mean pattern of the reference region.
 
@@ -124,6 +141,10 @@ def make_plan(
         the direct beam's window to the inscribed circle of the detector.
     n_sigma : float
         Detection threshold of reference spots.
+    bands : callable, optional
+        ``bands(g_range) -> dict`` (:func:`~.products.make_bands` with
+        ``kpix``), called with the usable radial range (1/A): the product
+        test runs on these bands.
 
     Returns
     -------
@@ -180,6 +201,17 @@ def make_plan(
     nb = len(edges) - 1
     inr = keep & (r >= edges[0]) & (b < nb)
     npb = np.bincount(b[inr], minlength=nb).astype(float)
+    keep_products = None
+    if bands is not None:
+        bands = bands((lo, hi))
+        keep_products, reach, bright = product_mask(m, beam, refined, keep, radius=mr)
+        bands["spot_reach"] = reach * kpix
+        amp = np.where(good, fit[1:, 4], 0.0)
+        found = amp >= 0.03 * amp.max() if amp.size and amp.max() > 0 else amp > 0
+        bands["matrix_rings"] = np.unique(np.round(bright * kpix, 5))
+        bands["matrix_found"] = np.unique(
+            np.round(np.hypot(refined[found, 0], refined[found, 1]) * kpix, 5)
+        )
     return Plan(
         tuple(float(v) for v in beam),
         strain,
@@ -196,7 +228,76 @@ def make_plan(
         refined,
         keep,
         nd,
+        bands,
+        keep_products,
     )
+
+
+def product_mask(mean, beam, offsets, keep, fraction=0.3, radius=1.5):
+    """Mask the matrix's spots out to where their tails vanish in the noise.
+
+    For each point of the matrix's reciprocal lattice on the detector
+    (:func:`~.phases.lattice_points`), the excess of the reference mean
+    pattern over the
+    azimuthal median (about the beam) is averaged in rings about the spot;
+    the spot is masked out to the first ring where that excess falls below
+    ``fraction`` times the Poisson std of one pattern's background there,
+    plus half a pixel (strain moves spots). Bright spots get wide masks,
+    weak ones narrow (a window summing their residual tails must not look
+    like a nanocrystal's spot).
+
+    Parameters
+    ----------
+    mean : numpy.ndarray, shape (ky, kx)
+        Reference mean pattern (counts per pattern).
+    beam : (float, float)
+    offsets : numpy.ndarray, shape (n, 2)
+        Spot offsets (x, y) from the beam in pixels (they fix the lattice).
+    keep : numpy.ndarray of bool
+        The base mask (every lattice point), narrowed further here.
+    fraction : float
+    radius : float
+        Base mask radius (pixels) of the lattice points.
+
+    Returns
+    -------
+    keep : numpy.ndarray of bool
+    reach : float
+        The largest mask radius (pixels): how far a bright spot's tail
+        reaches.
+    bright : numpy.ndarray
+        Distances (pixels) from the beam of the spots whose tails reach
+        beyond ``radius``: the matrix's bright rings.
+    """
+    yy, xx = np.indices(mean.shape)
+    rb = np.round(2 * np.hypot(xx - beam[0], yy - beam[1])).astype(int)
+    med = np.zeros(rb.max() + 1)
+    for k in np.unique(rb):
+        med[k] = np.median(mean[rb == k])
+    exc = mean - med[rb]
+    out = keep.copy()
+    reach = float(radius)
+    bright = []
+    ky, kx = mean.shape
+    for o in lattice_points(offsets, radius, max(kx, ky)):
+        px, py = beam[0] + o[0], beam[1] + o[1]
+        if not (-radius <= px <= kx - 1 + radius and -radius <= py <= ky - 1 + radius):
+            continue
+        if np.hypot(*o) == 0:
+            continue  # the direct beam lies inside the radial range's hole
+        d = np.hypot(xx - px, yy - py)
+        db = (2 * d).astype(int).ravel()
+        prof = np.bincount(db, exc.ravel(), minlength=60)[:60] / np.maximum(
+            np.bincount(db, minlength=60)[:60], 1
+        )
+        bg = max(float(np.median(med[rb][(d > 5) & (d < 8)])), 0.05)
+        below = np.flatnonzero(prof < fraction * np.sqrt(bg))
+        rmask = (below[0] / 2 if below.size else 30.0) + 0.5
+        reach = max(reach, rmask)
+        if rmask > radius:
+            bright.append(float(np.hypot(*o)))
+        out &= d > rmask
+    return out, reach, np.array(sorted(bright))
 
 
 def _block(block, plan):
@@ -220,7 +321,13 @@ def _block(block, plan):
         nb,
     )
     lead = block.shape[:-2]
-    return np.concatenate([spots.reshape(lead + (-1,)), acc, prof], axis=-1)
+    parts = [spots.reshape(lead + (-1,)), acc, prof]
+    if plan.n_bands:
+        bands = ring_sectors(
+            block, spots[..., 0, :2], plan.beam, plan.keep_products, plan.bands
+        )
+        parts.append(bands.reshape(lead + (-1,)))
+    return np.concatenate(parts, axis=-1)
 
 
 def process(data, plan):
@@ -258,12 +365,17 @@ def split(table, plan):
 
     Returns
     -------
-    spots : (..., n + 1, 9), detectors : (..., n_det), profiles : (..., n_bins)
+    spots : (..., n + 1, 9), detectors : (..., n_det), profiles : (..., n_bins),
+    bands : (..., n_bands, 5)
     """
     n = (len(plan.offsets) + 1) * NF
     nd = len(plan.detectors)
     spots = table[..., :n].reshape(table.shape[:-1] + (len(plan.offsets) + 1, NF))
-    return spots, table[..., n : n + nd], table[..., n + nd :]
+    end = n + plan.n_out
+    bands = table[..., end:].reshape(
+        table.shape[:-1] + (plan.n_bands, len(BAND_FIELDS))
+    )
+    return spots, table[..., n : n + nd], table[..., n + nd : end], bands
 
 
 def default_detectors(kpix, beam_radius_px, adf=None):

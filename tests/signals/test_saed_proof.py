@@ -1,0 +1,66 @@
+"""Issue 11 Proof: SAED with an off-centre beam (blocked: no direct beam) and
+an amorphous halo displaced from the (002) spacing, against the simulator's
+truth (rings computed independently of the crystallography code)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from hyperspy_perovskite.data.saed_simulation import simulate_saed_series
+
+KW = dict(
+    n_frames=12,
+    frame_interval=30.0,
+    size=128,
+    scale=0.0095,
+    halo_d=3.4,
+    center_offset=(3.0, -2.0),
+    direct_beam=0.0,
+)
+
+
+@pytest.fixture(scope="module")
+def case():
+    s, truth = simulate_saed_series(**KW)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        prof = s.azimuthal_profile(show_progressbar=False)
+    return s, truth, prof, [str(w.message) for w in rec]
+
+
+def test_off_centre_found_and_corrected(case):
+    s, truth, prof, msgs = case
+    assert any("ring centre is 3.0, -2.0 px" in m for m in msgs)
+    centres = prof.metadata.Diffraction_analysis.centers
+    np.testing.assert_allclose(
+        centres, np.broadcast_to(truth["center"], centres.shape), atol=0.1
+    )
+    # about the origin instead: smeared rings, negative counts, and a warning
+    p0 = s.azimuthal_profile(center=False, show_progressbar=False)
+    with pytest.warns(UserWarning, match="Negative ring counts"):
+        s.hkl_intensities(families=["001", "002"], profile=p0)
+
+
+def test_facets_right_side_up_with_displaced_halo(case):
+    s, truth, prof, _ = case
+    fams = ["001", "111", "002"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no negative counts
+        inten = s.hkl_intensities(families=fams, profile=prof, poisson=True)
+    ratio = inten.data[:, -1] / inten.data[:, 0]
+    idx = [truth["families"].index(f) for f in fams]
+    want = truth["integrated"][idx, -1] / truth["integrated"][idx, 0]  # .15 1 .15
+    # the issue saw (001) 1.21 with the halo held at (002); now within 0.06
+    np.testing.assert_allclose(ratio, want, atol=0.06)
+
+
+def test_halo_position_found(case):
+    s, truth, prof, _ = case
+    d = s.halo_position(profile=prof, poisson=True)
+    late = d.data[-6:]
+    assert np.isfinite(late).all()
+    # measured 3.49-3.56 A for a 3.40 A halo (a bias of ~3 %, between the
+    # (111) and (002) rings); far from the (002) spacing 3.18 A it was held at
+    assert np.all(np.abs(late - truth["halo_d"]) < 0.2)
+    assert np.isnan(d.data[0])  # no halo yet: no position
