@@ -142,7 +142,11 @@ def pipeline(s):
     out["onset_truth_s"] = float(t_on)
     out["onset_pull"] = float(
         (t_on - r.onset)
-        / (r.onset_interval[1] - r.onset if t_on > r.onset else r.onset - r.onset_interval[0])
+        / (
+            r.onset_interval[1] - r.onset
+            if t_on > r.onset
+            else r.onset - r.onset_interval[0]
+        )
     )
     out["avrami_n"] = float(r.avrami_n)
     out["fit_valid"] = bool(np.all(r.validity.mask))
@@ -187,7 +191,8 @@ def main(n_frames=400, store=None):
     res["load_average_1min_end"] = os.getloadavg()[0]
     a, b = res["threads"], res["cluster"]
     res["cluster_vs_threads_max_abs_diff"] = {
-        "shifts_px": float(np.max(np.abs(np.subtract(a["_shifts"], b["_shifts"])))) / PX,
+        "shifts_px": float(np.max(np.abs(np.subtract(a["_shifts"], b["_shifts"]))))
+        / PX,
         "trace_relative": float(
             np.max(np.abs(np.subtract(a["_trace"], b["_trace"])))
             / np.max(np.abs(a["_trace"]))

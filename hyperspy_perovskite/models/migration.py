@@ -66,6 +66,13 @@ class MigrationModel(PerovskiteModel1D):
     value and std, units, description); ``m["Offset"]`` and other component
     names still give the components, as in any HyperSpy model.
 
+    Its ``validity`` (a :class:`~hyperspy_perovskite.validity.Validity`)
+    keeps the profiles that converged, have no free parameter at a bound,
+    whose accumulation and fitted lengths are significant (above 3 std) and,
+    for a closed-layer transient, that are distinguishable from the steady
+    state (``D`` and ``mu`` determined) with a reduced chi-squared of at
+    most 4.
+
     Attributes
     ----------
     kind : str
@@ -78,11 +85,6 @@ class MigrationModel(PerovskiteModel1D):
         Fitted and derived quantities; NaN where the fit did not converge.
     converged : numpy.ndarray of bool
         Converged profiles (navigation shape, 0-d for one profile).
-    validity : hyperspy_perovskite.validity.Validity
-        Converged, no free parameter at a bound, the accumulation and the
-        fitted lengths significant (above 3 std), and for a closed-layer
-        transient: distinguishable from the steady state (``D`` and ``mu``
-        determined) and a reduced chi-squared of at most 4.
 
     Examples
     --------

@@ -30,15 +30,10 @@ from hyperspy_perovskite.components._profile_common import (
     side_sign,
 )
 from hyperspy_perovskite.metadata import DeviceGeometry
-from hyperspy_perovskite.models.migration import MigrationModel, MigrationQuantity
+from hyperspy_perovskite.models.migration import MigrationModel
 from hyperspy_perovskite.units import axis_factor
 
-__all__ = [
-    "MigrationQuantity",
-    "MigrationFit",
-    "MigrationModel",
-    "fit_migration_profile",
-]
+__all__ = ["MigrationFit", "MigrationModel", "fit_migration_profile"]
 
 _MODELS = ("steady", "transient", "interdiffusion")
 
