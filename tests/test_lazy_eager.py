@@ -443,6 +443,27 @@ CASES = {
         lambda lazy: _twin(_saed(True)[0], lazy),
         lambda s: s.index_spots("alpha-FAPbI3"),
     ),
+    "InSituSAEDSeries.direct_beam_positions": Case(
+        lambda lazy: _twin(_saed()[0], lazy), lambda s: s.direct_beam_positions()
+    ),
+    "InSituSAEDSeries.halo_position": Case(
+        lambda lazy: _twin(_saed()[0], lazy),
+        lambda s, **o: s.halo_position(profile=_saed_profile(s._lazy), **o),
+    ),
+    "InSituSAEDSeries.identify_phases": Case(
+        lambda lazy: _twin(_saed()[0], lazy),
+        lambda s, **o: s.identify_phases(
+            ["alpha-FAPbI3", "PbI2"], profile=_saed_profile(s._lazy), **o
+        ),
+    ),
+    "InSituSAEDSeries.lattice_parameters": Case(
+        lambda lazy: _twin(_saed()[0], lazy),
+        lambda s, **o: s.lattice_parameters(profile=_saed_profile(s._lazy), **o),
+    ),
+    "InSituSAEDSeries.ring_positions": Case(
+        lambda lazy: _twin(_saed()[0], lazy),
+        lambda s, **o: s.ring_positions(profile=_saed_profile(s._lazy), **o),
+    ),
     "InSituSAEDSeries.stimulus": Case(
         lambda lazy: _twin(_saed()[0], lazy), lambda s: s.stimulus
     ),
