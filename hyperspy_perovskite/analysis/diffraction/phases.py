@@ -221,6 +221,41 @@ def lattice_mask(kx_px, ky_px, beam, spot_offsets, radius):
     return m
 
 
+def ring_intensities(phase, g_range):
+    """Ring radii (1/A) of ``phase`` inside ``g_range`` and their intensities.
+
+    Kinematic intensities (multiplicity times the squared structure factor,
+    or a heavy-atom falloff for phases without atom sites) damped by
+    ``exp(-(g/2)^2 / 2)``, in the order of
+    :func:`~hyperspy_perovskite.crystallography.reflection_families`.
+
+    Raises
+    ------
+    ValueError
+        If the phase has no ring in ``g_range``.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.diffraction.phases import ring_intensities
+    >>> g, inten = ring_intensities("Pb", (0.2, 0.45))
+    >>> np.round(g, 3).tolist()
+    [0.35, 0.404]
+    """
+    ph = get_phase(phase)
+    fam = [
+        f
+        for f in reflection_families(ph, d_min=1.0 / g_range[1])
+        if g_range[0] <= f.g <= g_range[1]
+    ]
+    if not fam:
+        raise ValueError(
+            f"Phase {ph.name} has no ring between {g_range[0]:.3f} and "
+            f"{g_range[1]:.3f} 1/A: it cannot be detected on this detector."
+        )
+    g = np.array([f.g for f in fam])
+    return g, _intensities(ph, fam) * np.exp(-0.5 * (g / 2) ** 2)
+
+
 def ring_positions(phases, g_range, n_rings=4):
     """The ``n_rings`` strongest ring positions (1/A) of each phase in ``g_range``.
 
@@ -232,22 +267,8 @@ def ring_positions(phases, g_range, n_rings=4):
     """
     out = []
     for ph in phases:
-        ph = get_phase(ph)
-        fam = [
-            f
-            for f in reflection_families(ph, d_min=1.0 / g_range[1])
-            if g_range[0] <= f.g <= g_range[1]
-        ]
-        if not fam:
-            raise ValueError(
-                f"Phase {ph.name} has no ring between {g_range[0]:.3f} and "
-                f"{g_range[1]:.3f} 1/A: it cannot be detected on this detector."
-            )
-        inten = _intensities(ph, fam) * np.exp(
-            -0.5 * (np.array([f.g for f in fam]) / 2) ** 2
-        )
-        pick = np.argsort(-inten)[: int(n_rings)]
-        out.append(np.sort([fam[i].g for i in pick]))
+        g, inten = ring_intensities(ph, g_range)
+        out.append(np.sort(g[np.argsort(-inten)[: int(n_rings)]]))
     return out
 
 

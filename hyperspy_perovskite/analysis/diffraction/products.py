@@ -42,7 +42,8 @@ import math
 import numpy as np
 
 from hyperspy_perovskite._numba_cache import njit_cached
-from hyperspy_perovskite.crystallography import get_phase, reflection_families
+from hyperspy_perovskite.analysis.diffraction.phases import ring_intensities
+from hyperspy_perovskite.crystallography import get_phase
 
 __all__ = [
     "BAND_FIELDS",
@@ -58,28 +59,6 @@ __all__ = [
 #: (rad), and the best one-sided window's counts and expectation (the
 #: opposite spot may be hidden under a masked matrix spot).
 BAND_FIELDS = ("P", "expected", "T", "N", "angle", "P_single", "expected_single")
-
-
-def _ring_list(phase, g_range):
-    ph = get_phase(phase)
-    fam = [
-        f
-        for f in reflection_families(ph, d_min=1.0 / g_range[1])
-        if g_range[0] <= f.g <= g_range[1]
-    ]
-    if not fam:
-        raise ValueError(
-            f"Phase {ph.name} has no ring between {g_range[0]:.3f} and "
-            f"{g_range[1]:.3f} 1/A: it cannot be detected on this detector."
-        )
-    if ph.has_atoms:
-        inten = np.array([f.multiplicity * f.structure_factor**2 for f in fam])
-    else:
-        # multiplicity times a screened-Rutherford falloff (heavy atom)
-        s = np.array([f.g / 2 for f in fam])
-        inten = np.array([f.multiplicity for f in fam]) / (s**2 + 0.74**2) ** 2
-    g = np.array([f.g for f in fam])
-    return g, inten * np.exp(-0.5 * (g / 2) ** 2)
 
 
 def make_bands(phases, g_range, half_width, n_rings=3, sector=None, kpix=None):
@@ -116,7 +95,7 @@ def make_bands(phases, g_range, half_width, n_rings=3, sector=None, kpix=None):
     [0.35, 0.404, 0.571]
     """
     sector = 4 * half_width if sector is None else sector
-    lists = [_ring_list(p, g_range) for p in phases]
+    lists = [ring_intensities(p, g_range) for p in phases]
     strong = []
     for g, w in lists:
         strong += list(g[np.argsort(-w)[: int(n_rings)]])
