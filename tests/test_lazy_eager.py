@@ -596,7 +596,6 @@ OPTIONS_MISSING = {
     "EDSTEMBiasedSpectrum.get_contact_uptake": OPTIONS,
     "EDSTEMBiasedSpectrum.get_difference_profile": OPTIONS,
     "EDSTEMBiasedSpectrum.get_kymograph": OPTIONS,
-    "Operando4DSTEM.estimate_scan_drift": ("lazy_output",),
     "EDSTEMBiasedSpectrum.find_pb_clusters": ("lazy_output",),
 }
 
