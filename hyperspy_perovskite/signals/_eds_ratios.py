@@ -309,7 +309,7 @@ class RatiosMixin:
         )
         return out
 
-    @options_doc("show_progressbar", "num_workers")
+    @options_doc()
     def find_pb_clusters(
         self,
         kfactors,
@@ -323,6 +323,7 @@ class RatiosMixin:
         layers=None,
         background=True,
         show_progressbar=None,
+        lazy_output=None,
         num_workers=None,
     ):
         """Detect Pb-rich clusters in the ``X/Pb`` ratio map(s).
@@ -354,7 +355,9 @@ class RatiosMixin:
         Returns
         -------
         dict
-            ``labels`` (Signal2D of int32 labels, series as navigation),
+            ``labels`` (Signal2D of int32 labels, series as navigation; lazy
+            as ``lazy_output`` asks: the labelling of connected pixels needs
+            the whole ratio map, which is computed in either case),
             ``count`` (numpy array, one per map), ``clusters`` (list per map
             of lists of dicts, see
             :func:`~hyperspy_perovskite.analysis.clusters.cluster_properties`),
@@ -370,7 +373,7 @@ class RatiosMixin:
         """
         opts = resolve_options(
             self,
-            lazy_output=False,
+            lazy_output=lazy_output,
             show_progressbar=show_progressbar,
             num_workers=num_workers,
         )
@@ -392,9 +395,11 @@ class RatiosMixin:
         xx, yy, _, _ = self._pixel_grid_nm()
         geom = self._geometry_or_none()
         r = np.where(self._layer_mask(geom, layers, xx, yy), r, np.nan)
-        return self._label_clusters(
+        out = self._label_clusters(
             r, var, nominal, tolerance, n_sigma, min_size, haadf, geom, xx, yy, lines
         )
+        out["labels"] = as_requested(out["labels"], opts)
+        return out
 
     def _geometry_or_none(self):
         from hyperspy_perovskite.metadata import DeviceGeometry
