@@ -271,7 +271,7 @@ SYNONYMS = {
     "in_place": "inplace",
 }
 #: Known exceptions being renamed by their owners: "Class.method" -> names.
-SYNONYMS_ALLOWED = {"InSituSAEDSeries.index_spots": {"nsigma"}}
+SYNONYMS_ALLOWED = {}
 
 
 def test_argument_names_are_consistent():
