@@ -30,8 +30,6 @@ MAX_MODULE = 600
 ALLOWED_MODULES = {}
 #: "path::qualified function name" -> lines without the docstring.
 ALLOWED_FUNCTIONS = {
-    "data/device_simulation.py::simulate_device_eds": 318,
-    "data/saed_simulation.py::simulate_saed_series": 139,
 }
 
 

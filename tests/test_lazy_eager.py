@@ -449,6 +449,10 @@ CASES = {
     "InSituSAEDSeries.direct_beam_positions": Case(
         lambda lazy: _twin(_saed()[0], lazy), lambda s: s.direct_beam_positions()
     ),
+    "InSituSAEDSeries.electron_dose": Case(
+        lambda lazy: _twin(_saed()[0], lazy),
+        lambda s: s.electron_dose(dose_rate=2.0, critical_dose=50.0),
+    ),
     "InSituSAEDSeries.halo_position": Case(
         lambda lazy: _twin(_saed()[0], lazy),
         lambda s, **o: s.halo_position(profile=_saed_profile(s._lazy), **o),
@@ -585,6 +589,7 @@ OPTIONS_NOT_APPLICABLE = {
     "CLSTEMPerovskiteSpectrum.particle_table": _IN_MEMORY_MAPS,
     "CLSTEMPerovskiteSpectrum.segregation_map": _IN_MEMORY_MAPS,
     "InSituImageSeries.electron_dose": _IN_MEMORY_MAPS,
+    "InSituSAEDSeries.electron_dose": _IN_MEMORY_MAPS,
     "InSituImageSeries.compare_regions": (
         "the options are passed on to fringe_intensity through **fringe_kwargs"
     ),

@@ -391,6 +391,102 @@ def _keep_better(m, result, first):
         c.fetch_stored_values()
 
 
+# ------------------------------------------------------ gaussian limit
+#: Significance (decay length / its standard error) below which the
+#: exponential tail of an asymmetric band is not identified (as the
+#: amplitudes judged by :func:`emission_validity`).
+TAU_N_SIGMA = 3.0
+
+
+def tau_identified(c, n_sigma=TAU_N_SIGMA):
+    """Pixels where the decay length ``tau`` of the asymmetric band ``c`` is
+    identified: finite, off its lower bound and ``tau > n_sigma * std``.
+
+    As ``tau -> 0`` an exponentially modified Gaussian becomes its Gaussian
+    and ``tau`` is collinear with the centre (the mean is ``centre + s
+    tau``): where the data do not resolve the tail, ``tau`` sits at its
+    bound with a meaningless error that inflates every other error of the
+    pixel.
+    """
+    tau = np.asarray(c.tau.map["values"], float)
+    std = np.asarray(c.tau.map["std"], float)
+    lo = c.tau.bmin if c.tau.bmin is not None else 0.0
+    with np.errstate(invalid="ignore"):
+        return (
+            np.isfinite(tau)
+            & np.isfinite(std)
+            & (tau > 10.0 * lo)
+            & (tau > n_sigma * std)
+        )
+
+
+def gaussian_limit(m, result, mask, fit_kwargs):
+    """Refit as Gaussians the asymmetric bands whose tail is not identified.
+
+    In the pixels where :func:`tau_identified` is False for a band, ``tau``
+    is fixed at its lower bound (the Gaussian limit: at ``tau = 1e-6`` the
+    profile differs from the Gaussian by ``O(tau / sigma)``) and the pixel
+    is fitted again from its current values, so that the errors of the
+    other parameters no longer carry the unresolved ``tau`` direction; the
+    ``tau`` error is then NaN (not identified, reported as such by the
+    maps, see :func:`~hyperspy_perovskite.signals._cl_statistics.emission_maps`).
+    The engine's outcome maps in ``result`` are updated for those pixels.
+    """
+    from hyperspy_perovskite.components import AsymmetricEmission
+
+    bands = [c for c in m if isinstance(c, AsymmetricEmission) and c.tau.free]
+    if not bands:
+        return result
+    ok = np.asarray(result.convergence.data) == 0
+    if mask is not None:
+        ok &= ~mask
+    limit = np.stack([ok & ~tau_identified(c) for c in bands])
+    if not limit.any():
+        return result
+    # one refit per pattern of fixed tails: only the unresolved tau is fixed
+    for pattern in {tuple(col) for col in limit.reshape(len(bands), -1).T}:
+        if not any(pattern):
+            continue
+        redo = np.all(limit == np.reshape(pattern, (-1,) + (1,) * (limit.ndim - 1)), 0)
+        fixed = [c for c, f in zip(bands, pattern, strict=True) if f]
+        _refit_fixed_tau(m, result, fixed, redo, fit_kwargs)
+    for c, lim in zip(bands, limit, strict=True):
+        c.tau.map["std"][lim] = np.nan
+    _recount(result)
+    for c in m:
+        c.fetch_stored_values()
+    return result
+
+
+def _refit_fixed_tau(m, result, fixed, redo, fit_kwargs):
+    """Refit the pixels ``redo`` with the ``tau`` of the bands ``fixed`` held
+    at its lower bound; ``result`` updated there."""
+    from hyperspy_perovskite.fitting import fast_multifit
+
+    for c in fixed:
+        c.tau.map["values"][redo] = c.tau.bmin
+        c.tau.free = False
+    try:
+        for c in m:
+            c.fetch_stored_values()
+        new = fast_multifit(m, mask=~redo, starting_values="current", **fit_kwargs)
+    finally:
+        for c in fixed:
+            c.tau.free = True
+    for name in ("convergence", "chisq", "reduced_chisq", "iterations"):
+        getattr(result, name).data[redo] = np.asarray(getattr(new, name).data)[redo]
+    result.elapsed += new.elapsed
+
+
+def _recount(result):
+    from hyperspy_perovskite.fitting.flags import FLAG_NAMES
+
+    codes, counts = np.unique(np.asarray(result.convergence.data), return_counts=True)
+    result.flag_counts = {
+        FLAG_NAMES[int(k)]: int(n) for k, n in zip(codes, counts, strict=True)
+    }
+
+
 # ---------------------------------------------------------------- finish
 def band_parameters(c):
     """The shape parameters of a band component, in a fixed order."""
