@@ -29,8 +29,7 @@ MAX_MODULE = 600
 #: empties these lists. An entry may only go down.
 ALLOWED_MODULES = {}
 #: "path::qualified function name" -> lines without the docstring.
-ALLOWED_FUNCTIONS = {
-}
+ALLOWED_FUNCTIONS = {}
 
 
 def _sources():
