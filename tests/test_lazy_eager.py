@@ -313,7 +313,10 @@ CASES = {
     ),
     "InSituImageSeries.fringe_intensity": Case(
         lambda lazy: _twin(_movie()[0], lazy),
-        lambda s, **o: s.fringe_intensity(6.36, tile_size=32, **o),
+        lambda s, **o: (
+            s.fringe_intensity(6.36, tile_size=32, **o),
+            s.fringe_intensity(6.36, tile_size=32, direction="auto", **o),
+        ),
     ),
     "InSituImageSeries.stimulus": Case(
         lambda lazy: _twin(_movie()[0], lazy), lambda s: s.stimulus
@@ -622,11 +625,43 @@ def _same_array(a, b, where):
 #: a lazy variance, processing time stamps and elapsed times.
 _SKIP_KEYS = {"_HyperSpy", "_lazy", "elapsed"}
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
-#: Lazy results whose validity mask is not yet in metadata (it would have to
-#: be computed; the NaNs outside validity ARE applied to the lazy data, which
-#: the data comparison checks). Reported as an open item; a lazy result that
-#: does carry ``metadata.Validity`` must carry the eager one.
-LAZY_WITHOUT_VALIDITY = set()
+
+
+def _validity(x):
+    """A Validity from a ``Validity`` metadata node (dict) or itself."""
+    from hyperspy_perovskite.validity import Validity
+
+    if isinstance(x, Validity):
+        return x
+    return Validity(x["mask"], x.get("reasons"), x.get("reason_names", ()))
+
+
+def same_validity(a, b, where):
+    """The stored validity of a lazy result equals the eager one: the mask,
+    and pixel by pixel the reasons (by name: a lazy validity lists every
+    possible reason, an eager one those that apply)."""
+    va, vb = _validity(a), _validity(b).compute()
+    _same_array(va.mask, vb.mask, f"{where}.mask")
+    ra, rb = va.rejected(), vb.rejected()
+    assert set(ra) == set(rb), f"{where}: reasons {sorted(ra)} != {sorted(rb)}"
+    for name in ra:
+        _same_array(ra[name], rb[name], f"{where}: {name}")
+
+
+#: Every stored validity compared (path -> method), for the report below.
+VALIDITY_COMPARED = {}
+#: Methods whose lazy result does not store its validity yet (the NaNs outside
+#: validity ARE applied to the lazy data, which the data comparison checks):
+#: debt for their owner (the EDX engineer), who applies
+#: ``hyperspy_perovskite.validity`` lazily and deletes the line; an entry may
+#: only shrink (an entry whose lazy result has its validity fails).
+LAZY_VALIDITY_MISSING = {
+    "EDSTEMBiasedSpectrum.get_halide_ratio_map",
+    "EDSTEMBiasedSpectrum.get_nonstoichiometry_mask",
+}
+#: While comparing one method of LAZY_VALIDITY_MISSING: the paths skipped.
+_SKIPPED_VALIDITY = []
+_ALLOW_MISSING = [False]
 
 
 def same(a, b, where="result", depth=0):
@@ -656,10 +691,14 @@ def same(a, b, where="result", depth=0):
         a = a if isinstance(a, dict) else a.as_dictionary()
         b = b if isinstance(b, dict) else b.as_dictionary()
         keys = set(a) - _SKIP_KEYS
-        if "Validity" in keys and "Validity" not in b and where.endswith("metadata"):
-            LAZY_WITHOUT_VALIDITY.add(where)
+        if "Validity" in keys and "Validity" not in b and _ALLOW_MISSING[0]:
+            _SKIPPED_VALIDITY.append(where)
             keys.discard("Validity")
         assert keys == set(b) - _SKIP_KEYS, f"{where}: keys {keys} != {set(b)}"
+        if "Validity" in keys and isinstance(a["Validity"], dict):
+            same_validity(a["Validity"], b["Validity"], f"{where}['Validity']")
+            VALIDITY_COMPARED[f"{where}['Validity']"] = True
+            keys.discard("Validity")
         for k in sorted(keys, key=str):
             same(a[k], b[k], f"{where}[{k!r}]", depth + 1)
     elif isinstance(a, (list, tuple)):
@@ -672,8 +711,10 @@ def same(a, b, where="result", depth=0):
         a, bool
     ):
         _same_array(np.asarray(a), np.asarray(b), where)
-    elif type(a).__name__ == "Validity" and b is None:
-        LAZY_WITHOUT_VALIDITY.add(where)
+    elif type(a).__name__ == "Validity":
+        assert b is not None, f"{where}: the lazy result has no validity"
+        same_validity(a, b, where)
+        VALIDITY_COMPARED[where] = True
     elif dataclasses.is_dataclass(a) and not isinstance(a, type):
         assert type(a) is type(b), where
         for f in dataclasses.fields(a):
@@ -799,6 +840,16 @@ def _check_options_signature(name, params):
     )
 
 
+@pytest.fixture
+def _validity_debt(request):
+    """Allow a missing lazy validity for the methods of LAZY_VALIDITY_MISSING."""
+    _ALLOW_MISSING[0] = request.node.callspec.params["name"] in LAZY_VALIDITY_MISSING
+    _SKIPPED_VALIDITY.clear()
+    yield
+    _ALLOW_MISSING[0] = False
+
+
+@pytest.mark.usefixtures("_validity_debt")
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_lazy_equals_eager(name):
     """Eager and lazy input give the same result; the options are honoured.
@@ -818,6 +869,11 @@ def test_lazy_equals_eager(name):
     s_e, before, eager = _run(case, False)
     s_l, _, lazy = _run(case, True)
     same(eager, lazy, name)
+    if name in LAZY_VALIDITY_MISSING:
+        assert _SKIPPED_VALIDITY, (
+            f"{name}: its lazy result stores its validity now: remove it from "
+            "LAZY_VALIDITY_MISSING"
+        )
     if eager is None and lazy is None:  # changed in place (to_eV, setters)
         same(s_e, s_l, f"{name}: the signal changed in place")
     sigs = _signals(eager)
