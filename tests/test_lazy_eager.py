@@ -655,10 +655,7 @@ VALIDITY_COMPARED = {}
 #: debt for their owner (the EDX engineer), who applies
 #: ``hyperspy_perovskite.validity`` lazily and deletes the line; an entry may
 #: only shrink (an entry whose lazy result has its validity fails).
-LAZY_VALIDITY_MISSING = {
-    "EDSTEMBiasedSpectrum.get_halide_ratio_map",
-    "EDSTEMBiasedSpectrum.get_nonstoichiometry_mask",
-}
+LAZY_VALIDITY_MISSING = set()
 #: While comparing one method of LAZY_VALIDITY_MISSING: the paths skipped.
 _SKIPPED_VALIDITY = []
 _ALLOW_MISSING = [False]
