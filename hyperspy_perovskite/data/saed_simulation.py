@@ -275,18 +275,9 @@ def simulate_saed_series(
     >>> truth["families"][:4]
     ['001', '011', '111', '002']
     """
-    if int(n_frames) < 6 or int(size) < 32:
-        raise ValueError(f"Need n_frames >= 6 and size >= 32, got {n_frames}, {size}.")
-    for name, v in (
-        ("frame_interval", frame_interval),
-        ("scale", scale),
-        ("counts", counts),
-        ("ring_width", ring_width),
-        ("halo_width", halo_width),
-        ("rate", rate),
-    ):
-        if not (np.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be positive, got {v}.")
+    _check_inputs(
+        n_frames, size, frame_interval, scale, counts, ring_width, halo_width, rate
+    )
     if avrami_n < 1 or not 0 <= residual < 1:
         raise ValueError("Need avrami_n >= 1 and 0 <= residual < 1.")
     ph = get_phase(phase)
@@ -297,7 +288,6 @@ def simulate_saed_series(
     rings, templates, gr = _family_templates(
         ph, int(size), scale, ring_width, spot_zone, spot_fraction, c0
     )
-    labels = [r[0] for r in rings]
     fade = _fading_mask(rings, fading, ph.name)
     t = np.arange(int(n_frames)) * float(frame_interval)
     X = jmak(t, 1.0 - residual, rate, avrami_n, t0, residual=residual)
@@ -312,64 +302,24 @@ def simulate_saed_series(
     # the direct beam (Gaussian, 1.5 px standard deviation)
     bg_img = counts * background * (1.0 + 4.0 * (0.05 / (gr + 0.05)) ** 2)
     bg_img = bg_img + float(direct_beam) * np.exp(-0.5 * (gr / (1.5 * scale)) ** 2)
-    halo_fraction = halo_integrated / (halo_integrated + integrated.sum(axis=0))
     nb = int(np.ceil(np.hypot(size, size)))
     radial = _radial_sums(np.concatenate([templates, halo_img[None]]), c0, 1.0, nb)
-
-    T = templates.reshape(len(rings), -1).astype(np.float64)
-    H = halo_img.ravel()
-    B = bg_img.ravel()
-    shape = (int(size), int(size))
-
-    def _block(block_info=None):
-        lo, hi = block_info[None]["array-location"][0]
-        out = np.empty((hi - lo,) + shape, dtype=np.float32)
-        for j, i in enumerate(range(lo, hi)):
-            clean = amp[:, i] @ T + halo_amp[i] * H + B
-            if noise:
-                rng = np.random.default_rng([seed, i])
-                clean = rng.poisson(clean)
-            out[j] = clean.reshape(shape)
-        return out
-
-    chunks = (min(int(chunk_frames), int(n_frames)), -1, -1)
-    arr = da.map_blocks(
-        _block,
-        chunks=da.core.normalize_chunks(chunks, (int(n_frames),) + shape),
-        dtype=np.float32,
-        meta=np.empty((0, 0, 0), np.float32),
-    )
-    from hyperspy_perovskite.signals.insitu_diffraction import (
-        InSituSAEDSeries,
-        LazyInSituSAEDSeries,
-    )
-
-    if lazy:
-        s = LazyInSituSAEDSeries(arr)
-    else:
-        s = InSituSAEDSeries(arr.compute())
-    s.metadata.General.title = "Simulated SAED series"
-    tax = s.axes_manager.navigation_axes[0]
-    tax.name, tax.units, tax.scale, tax.offset = "time", "s", float(frame_interval), 0.0
-    for ax, name in zip(s.axes_manager.signal_axes, ("kx", "ky"), strict=True):
-        ax.name, ax.units, ax.scale = name, "k_A^-1", float(scale)
-        ax.offset = -(int(size) // 2) * float(scale)  # origin: frame centre
-    s.metadata.set_item("Acquisition_instrument.TEM.beam_energy", float(beam_energy))
-    s.metadata.set_item("Sample.phase", ph.name)
-    from hyperspy_perovskite.stimulus import attach_stimulus
-
+    arr = _frames(amp, templates, halo_amp, halo_img, bg_img, noise, seed, chunk_frames)
+    s = _series(arr, lazy, frame_interval, size, scale, beam_energy, ph.name)
     tlog = np.arange(0.0, t[-1] + frame_interval, frame_interval / 4)
     v = np.where(tlog >= bias_on, float(bias_voltage), 0.0)
+    from hyperspy_perovskite.stimulus import attach_stimulus
+
     attach_stimulus(s, {"time": tlog, "Bias setpoint": (v, "V")}, inplace=True)
     truth = {
         "time": t,
-        "families": labels,
+        "families": [r[0] for r in rings],
         "d": np.array([1.0 / r[1] for r in rings]),
         "fading": fade,
         "amplitude": amp,
         "integrated": integrated,
         "halo_integrated": halo_integrated,
-        "halo_fraction": halo_fraction,
+        "halo_fraction": halo_integrated / (halo_integrated + integrated.sum(axis=0)),
         "crystalline_fraction": X,
         "t0": float(t0),
         "rate": float(rate),
@@ -385,6 +335,62 @@ def simulate_saed_series(
         "halo_radial": radial[-1],
     }
     return s, truth
+
+
+def _check_inputs(n_frames, size, *positive):
+    if int(n_frames) < 6 or int(size) < 32:
+        raise ValueError(f"Need n_frames >= 6 and size >= 32, got {n_frames}, {size}.")
+    names = ("frame_interval", "scale", "counts", "ring_width", "halo_width", "rate")
+    for name, v in zip(names, positive, strict=True):
+        if not (np.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be positive, got {v}.")
+
+
+def _frames(amp, templates, halo_amp, halo_img, bg_img, noise, seed, chunk_frames):
+    """The movie as a dask array, generated chunk by chunk (deterministic per frame)."""
+    n_frames = amp.shape[1]
+    shape = halo_img.shape
+    T = templates.reshape(templates.shape[0], -1).astype(np.float64)
+    H = halo_img.ravel()
+    B = bg_img.ravel()
+
+    def _block(block_info=None):
+        lo, hi = block_info[None]["array-location"][0]
+        out = np.empty((hi - lo,) + shape, dtype=np.float32)
+        for j, i in enumerate(range(lo, hi)):
+            clean = amp[:, i] @ T + halo_amp[i] * H + B
+            if noise:
+                rng = np.random.default_rng([seed, i])
+                clean = rng.poisson(clean)
+            out[j] = clean.reshape(shape)
+        return out
+
+    chunks = (min(int(chunk_frames), n_frames), -1, -1)
+    return da.map_blocks(
+        _block,
+        chunks=da.core.normalize_chunks(chunks, (n_frames,) + shape),
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0), np.float32),
+    )
+
+
+def _series(arr, lazy, frame_interval, size, scale, beam_energy, phase_name):
+    """The (lazy) InSituSAEDSeries with calibrated axes and metadata."""
+    from hyperspy_perovskite.signals.insitu_diffraction import (
+        InSituSAEDSeries,
+        LazyInSituSAEDSeries,
+    )
+
+    s = LazyInSituSAEDSeries(arr) if lazy else InSituSAEDSeries(arr.compute())
+    s.metadata.General.title = "Simulated SAED series"
+    tax = s.axes_manager.navigation_axes[0]
+    tax.name, tax.units, tax.scale, tax.offset = "time", "s", float(frame_interval), 0.0
+    for ax, name in zip(s.axes_manager.signal_axes, ("kx", "ky"), strict=True):
+        ax.name, ax.units, ax.scale = name, "k_A^-1", float(scale)
+        ax.offset = -(int(size) // 2) * float(scale)  # origin: frame centre
+    s.metadata.set_item("Acquisition_instrument.TEM.beam_energy", float(beam_energy))
+    s.metadata.set_item("Sample.phase", phase_name)
+    return s
 
 
 def _fading_mask(rings, fading, name):

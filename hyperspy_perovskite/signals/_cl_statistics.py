@@ -15,7 +15,7 @@ from hyperspy_perovskite.analysis.cl_emission import SIGMA2FWHM
 from hyperspy_perovskite.analysis.cl_maps import histogram2d_valid, histogram_valid
 from hyperspy_perovskite.components.voigt_emission import voigt_fwhm, voigt_quantities
 from hyperspy_perovskite.signals._base import Options, wrap_navigation_map
-from hyperspy_perovskite.validity import validity_from_fit
+from hyperspy_perovskite.validity import Validity, validity_from_fit
 
 _SQRT2PI = math.sqrt(2.0 * math.pi)
 
@@ -176,6 +176,9 @@ def emission_validity(
     dx = float(np.median(np.abs(np.diff(x)))) if x.size > 1 else 1.0
     w_min = dx if resolution is None else max(dx, resolution / SIGMA2FWHM)
     names, values, std, widths = _band_widths(g, w_min, 0.5 * (hi - lo))
+    if "tau" in names:  # judged apart: its Gaussian limit is a valid band
+        names.remove("tau")
+        values.pop("tau"), std.pop("tau")
     converged = np.asarray(g.A.map["is_set"], bool)
     n_ch = int(switches.sum())
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -220,6 +223,15 @@ def emission_validity(
             ranges={"tail Eu": eu_range, "tail E0": (lo, hi)},
         )
     return band, tail_v, z, size, red
+
+
+def _tau_validity(g, band_v):
+    """The band's validity and ``tau`` identified (else the band is its
+    Gaussian limit, ``tau`` not measured: ``_cl_fit.tau_identified``)."""
+    from hyperspy_perovskite.signals._cl_fit import tau_identified
+
+    ok = tau_identified(g)
+    return band_v & Validity(ok, np.where(ok, 0, 1), ("tau not identified",))
 
 
 def _band_widths(g, w_min, half_range):
@@ -336,9 +348,10 @@ def emission_maps(
     area_units = f"counts {units}" if not ax.is_binned else "counts"
     out = {}
     for name, v, sv, un in _band_quantities(g, units, area_units):
-        out[name] = _map(model, v, f"Emission {name}", un, name, band_v, keep_invalid)
+        vv = _tau_validity(g, band_v) if name == "tau" else band_v
+        out[name] = _map(model, v, f"Emission {name}", un, name, vv, keep_invalid)
         out[f"{name}_std"] = _map(
-            model, sv, f"Emission {name} std", un, f"{name} std", band_v, keep_invalid
+            model, sv, f"Emission {name} std", un, f"{name} std", vv, keep_invalid
         )
     out["reduced_chisq"] = _map(model, red, "Reduced chi-squared", "", "chi2", None)
     out["residual_z"] = _map(model, z, "Residual runs test z", "", "z", None)

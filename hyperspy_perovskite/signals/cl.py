@@ -285,6 +285,7 @@ class CLEmissionMixin:
             num_workers=options.num_workers,
         )
         result = _cl_fit.run_fit(m, s, settings, x1, x2, mask, fit_kwargs)
+        result = _cl_fit.gaussian_limit(m, result, mask, fit_kwargs)
         if settings.n_peaks == 2:
             _cl_fit.order_bands(m, settings.axis)
         _cl_fit.unset_unfitted(m, mask)

@@ -36,6 +36,7 @@ from hyperspy_perovskite.units import parse_quantity
 
 __all__ = ["InSituSAEDSeries", "LazyInSituSAEDSeries"]
 
+from hyperspy_perovskite.signals._saed_dose import SAEDDoseMixin
 from hyperspy_perovskite.signals._saed_indexing import SAEDIndexingMixin
 from hyperspy_perovskite.signals._saed_lattice import SAEDLatticeMixin
 from hyperspy_perovskite.signals._saed_rings import _FMT, SAEDRingsMixin
@@ -44,7 +45,11 @@ _RECIPROCAL_A = {"k_A^-1", "A^-1", "1/A", "Å^-1", "1/Å", "k_Å^-1", "A-1", "Å
 
 
 class InSituSAEDSeries(
-    SAEDRingsMixin, SAEDLatticeMixin, SAEDIndexingMixin, ElectronDiffraction2D
+    SAEDRingsMixin,
+    SAEDLatticeMixin,
+    SAEDIndexingMixin,
+    SAEDDoseMixin,
+    ElectronDiffraction2D,
 ):
     """An SAED movie: ``(time | ky, kx)`` in 1/A, built on pyxem.
 

@@ -332,3 +332,52 @@ def test_off_centre_direct_beam_is_flagged():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         np.testing.assert_allclose(c.check_direct_beam(), 0.0, atol=0.2)
+
+
+# --------------------------------------------------------------------- dose
+def _blank_series(n=5, dt=2.0):
+    s = InSituSAEDSeries(np.zeros((n, 16, 16)))
+    s.axes_manager[0].name, s.axes_manager[0].units = "time", "s"
+    s.axes_manager[0].scale = dt
+    for ax in s.axes_manager.signal_axes:
+        ax.units, ax.scale = "k_A^-1", 0.02
+    return s
+
+
+def test_electron_dose_against_analytic_total():
+    s = _blank_series()
+    # 2 nA on 50 um^2: I / e / A = 2e-9 / 1.602176634e-19 / 5e9 A^2 per s
+    rate = 2e-9 / 1.602176634e-19 / 5e9
+    d = s.electron_dose(beam_current="2 nA", illuminated_area="50 um^2")
+    np.testing.assert_allclose(d.data, rate * 2.0 * np.arange(1, 6), rtol=1e-9)
+    assert d.axes_manager.signal_axes[0].units == "s"
+    assert d.metadata.Dose.dose_units == "e/A^2"
+    # slicing keeps the cumulative dose; per-frame fluence
+    np.testing.assert_allclose(
+        s.inav[3:].electron_dose(dose_rate=rate).data, d.data[3:], rtol=1e-12
+    )
+    f = s.electron_dose(dose_rate=rate, cumulative=False)
+    np.testing.assert_allclose(f.data, rate * 2.0)
+    # the guideline (90 e/A^2/s) and the critical dose are flagged
+    with pytest.warns(UserWarning, match="guideline"):
+        hi = s.electron_dose(dose_rate=100.0)
+    assert hi.metadata.Dose.dose_rate_guideline_exceeded
+    with pytest.warns(UserWarning, match="critical dose"):
+        c = s.electron_dose(dose_rate=1.0, critical_dose=5.0)
+    assert c.metadata.Dose.Regions.frame.critical_frame == 2
+
+
+def test_electron_dose_from_stimulus_and_refusals():
+    s = _blank_series()
+    log = {
+        "time": [0.0, 4.0, 8.0, 10.0],
+        "dose_rate": ([1.0, 1.0, 3.0, 3.0], "e/A^2/s"),
+    }
+    s2 = s.attach_stimulus(log)
+    d = s2.electron_dose()
+    assert np.all(np.diff(d.data) > 0) and d.data[-1] > d.data[0]
+    # a beam current without the illuminated area: no frame area to default to
+    with pytest.raises(ValueError, match="illuminated_area"):
+        s.electron_dose(beam_current="1 nA")
+    with pytest.raises(ValueError):
+        s.electron_dose()  # no source at all
