@@ -134,6 +134,102 @@ def make_bands(phases, g_range, half_width, n_rings=3, sector=None, kpix=None):
 
 
 @njit_cached(nogil=True)
+def _bin_pattern(
+    pix,
+    ky,
+    kx,
+    cx,
+    cy,
+    beam0,
+    keep,
+    aff,
+    sc,
+    template,
+    radii,
+    hw,
+    nhalf,
+    rlo,
+    rhi,
+    acc,
+    cnt,
+    geo,
+    mod,
+    sub,
+    rs,
+    rn,
+):  # pragma: no cover - compiled
+    # one pattern's band pixels into half-sectors and radial sub-bins
+    nb = radii.size
+    acc[:, :] = 0.0
+    cnt[:, :] = 0.0
+    geo[:, :] = 0.0
+    mod[:, :] = 0.0
+    sub[:, :, :] = 0.0
+    rs[:, :] = 0.0
+    rn[:, :] = 0.0
+    a00, a01, a10, a11 = aff[0, 0], aff[0, 1], aff[1, 0], aff[1, 1]
+    for y in range(ky):
+        fy = y - cy
+        for x in range(kx):
+            fx = x - cx
+            r = math.sqrt(fx * fx + fy * fy)
+            if r < rlo or r > rhi:
+                continue
+            # the pixel in the reference frame (the pattern's lattice
+            # mapped back onto the reference's), where mask and matrix
+            # template were measured
+            xr = beam0[0] + a00 * fx + a01 * fy
+            yr = beam0[1] + a10 * fx + a11 * fy
+            xm, ym = int(np.round(xr)), int(np.round(yr))
+            kept = 0 <= ym < ky and 0 <= xm < kx and keep[ym, xm]
+            u = (math.atan2(fy, fx) + math.pi) / (2.0 * math.pi)
+            v = pix[y * kx + x]
+            mv = 0.0
+            if kept and sc != 0.0:
+                x0, y0 = int(math.floor(xr)), int(math.floor(yr))
+                if 0 <= x0 < kx - 1 and 0 <= y0 < ky - 1:
+                    wx, wy = xr - x0, yr - y0
+                    mv = sc * (
+                        template[y0, x0] * (1 - wx) * (1 - wy)
+                        + template[y0, x0 + 1] * wx * (1 - wy)
+                        + template[y0 + 1, x0] * (1 - wx) * wy
+                        + template[y0 + 1, x0 + 1] * wx * wy
+                    )
+            for b in range(nb):
+                d = r - radii[b] + hw[b]
+                if d < 0.0 or d > 2.0 * hw[b]:
+                    continue
+                j = min(int(u * nhalf[b]), nhalf[b] - 1)
+                geo[b, j] += 1.0
+                if kept:
+                    k = int(2.0 * d)
+                    acc[b, j] += v
+                    mod[b, j] += mv
+                    cnt[b, j] += 1.0
+                    sub[b, j, k] += 1.0
+                    rs[b, k] += v - mv
+                    rn[b, k] += 1.0
+
+
+@njit_cached(nogil=True)
+def _expected(b, m, acc, cnt, mod, sub, rs, rn, exp):  # pragma: no cover - compiled
+    # expected counts of each half-sector from the band's radial profile (a
+    # ring's flank or a halo is not uniform in r) of what the matrix leaves,
+    # plus the matrix's own (template) counts; the band's counts and pixels
+    tot = 0.0
+    npx = 0.0
+    for j in range(m):
+        tot += acc[b, j]
+        npx += cnt[b, j]
+        e = mod[b, j]
+        for k in range(sub.shape[2]):
+            if rn[b, k] > 0:
+                e += sub[b, j, k] * rs[b, k] / rn[b, k]
+        exp[j] = e
+    return tot, npx
+
+
+@njit_cached(nogil=True)
 def _sectors(
     flat,
     ky,
@@ -175,73 +271,35 @@ def _sectors(
         cx, cy = centres[i, 0], centres[i, 1]
         if not (np.isfinite(cx) and np.isfinite(cy)):
             cx, cy = beam0[0], beam0[1]
-        a00, a01 = affine[i, 0, 0], affine[i, 0, 1]
-        a10, a11 = affine[i, 1, 0], affine[i, 1, 1]
         sc = mscale[i]
-        acc[:, :] = 0.0
-        cnt[:, :] = 0.0
-        geo[:, :] = 0.0
-        mod[:, :] = 0.0
-        sub[:, :, :] = 0.0
-        rs[:, :] = 0.0
-        rn[:, :] = 0.0
-        for y in range(ky):
-            fy = y - cy
-            for x in range(kx):
-                fx = x - cx
-                r = math.sqrt(fx * fx + fy * fy)
-                if r < rlo or r > rhi:
-                    continue
-                # the pixel in the reference frame (the pattern's lattice
-                # mapped back onto the reference's), where mask and matrix
-                # template were measured
-                xr = beam0[0] + a00 * fx + a01 * fy
-                yr = beam0[1] + a10 * fx + a11 * fy
-                xm, ym = int(np.round(xr)), int(np.round(yr))
-                kept = 0 <= ym < ky and 0 <= xm < kx and keep[ym, xm]
-                u = (math.atan2(fy, fx) + math.pi) / (2.0 * math.pi)
-                v = flat[i, y * kx + x]
-                mv = 0.0
-                if kept and sc != 0.0:
-                    x0, y0 = int(math.floor(xr)), int(math.floor(yr))
-                    if 0 <= x0 < kx - 1 and 0 <= y0 < ky - 1:
-                        wx, wy = xr - x0, yr - y0
-                        mv = sc * (
-                            template[y0, x0] * (1 - wx) * (1 - wy)
-                            + template[y0, x0 + 1] * wx * (1 - wy)
-                            + template[y0 + 1, x0] * (1 - wx) * wy
-                            + template[y0 + 1, x0 + 1] * wx * wy
-                        )
-                for b in range(nb):
-                    d = r - radii[b] + hw[b]
-                    if d < 0.0 or d > 2.0 * hw[b]:
-                        continue
-                    j = min(int(u * nhalf[b]), nhalf[b] - 1)
-                    geo[b, j] += 1.0
-                    if kept:
-                        k = int(2.0 * d)
-                        acc[b, j] += v
-                        mod[b, j] += mv
-                        cnt[b, j] += 1.0
-                        sub[b, j, k] += 1.0
-                        rs[b, k] += v - mv
-                        rn[b, k] += 1.0
+        _bin_pattern(
+            flat[i],
+            ky,
+            kx,
+            cx,
+            cy,
+            beam0,
+            keep,
+            affine[i],
+            sc,
+            template,
+            radii,
+            hw,
+            nhalf,
+            rlo,
+            rhi,
+            acc,
+            cnt,
+            geo,
+            mod,
+            sub,
+            rs,
+            rn,
+        )
         for b in range(nb):
             m = nhalf[b]
             half = m // 2
-            tot = 0.0
-            npx = 0.0
-            for j in range(m):
-                tot += acc[b, j]
-                npx += cnt[b, j]
-                # expected counts of the half-sector from the band's radial
-                # profile (a ring's flank or a halo is not uniform in r) of
-                # what the matrix's spot tails leave, plus those tails
-                e = mod[b, j]
-                for k in range(nsub):
-                    if rn[b, k] > 0:
-                        e += sub[b, j, k] * rs[b, k] / rn[b, k]
-                exp[j] = e
+            tot, npx = _expected(b, m, acc, cnt, mod, sub, rs, rn, exp)
             best = -1e30
             best1 = -1e30
             out[i, b, 5] = np.nan

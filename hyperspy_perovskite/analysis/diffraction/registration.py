@@ -5,13 +5,21 @@ unnormalised, robust to shot noise) and the previous frame's offset give
 two starts; the shift is then refined by Gauss-Newton (Lucas-Kanade)
 least squares on the overlap of the two images, without apodisation, which
 biases small scans towards zero shift. The reference is interpolated with
-cubic splines. The low-pass filter (a Gaussian of ``sigma`` pixels on
-white shot noise) correlates the residuals as ``exp(-|lag|^2 / (4
-sigma^2))``: the covariance of the shift is the sandwich ``A^-1 (J^T R J)
-A^-1 s^2`` (``A = J^T J``, ``R`` that correlation, ``s^2`` the residual
-variance debiased by ``tr(A^-1 J^T R J)``). (The previous bound, ``4 pi sigma^2`` times the white-noise
-covariance, holds for a mean, not for a gradient fit: its pulls had a std
-of 0.7-0.9.)
+cubic splines; Tukey biweights (iteratively reweighted) keep the pixels
+where the image changed besides the shift (a grain grew, strain moved
+spots across the ADF detector's edge) from pulling it.
+
+Errors: the low-pass filter (a Gaussian of ``sigma`` pixels on white shot
+noise) correlates the residuals as ``exp(-|lag|^2 / (4 sigma^2))``, so the
+covariance of the shift is the sandwich ``A^-1 ((WJ)^T R WJ) A^-1 s^2``
+(``A = J^T W J``, ``W`` the weights, ``R`` that correlation, ``s^2`` the
+weighted residual variance debiased by ``tr(A^-1 (WJ)^T R WJ)``). The
+previous bound, ``4 pi sigma^2`` times the white-noise covariance, holds
+for a mean, not for a gradient fit: its pulls had a std of 0.7-0.9. On
+the simulator (30 seeds, 300 offsets, up to 2 px of drift) the pulls are
+-0.15 / 1.11 (mean / std), coverage 0.67 / 0.92; the x offsets of the
+last scans, where Pb grains light up the ADF detector at the interface,
+keep a bias of about -0.8 std.
 """
 
 import numpy as np
@@ -25,7 +33,7 @@ def _refine(ref, img, d0, n_iter=20, sigma=0.0):
     ny, nx = ref.shape
     yy, xx = np.mgrid[:ny, :nx].astype(float)
     cov = np.full((2, 2), np.nan)
-    y = a = coef = jac = None
+    y = a = coef = jac = w = None
     for _ in range(n_iter):
         if not np.all(np.isfinite(d)) or np.any(np.abs(d) > 0.3 * np.array(ref.shape)):
             return d, cov, False, np.inf
@@ -46,28 +54,46 @@ def _refine(ref, img, d0, n_iter=20, sigma=0.0):
             [np.ones(r[sl].size), r[sl].ravel(), gy[sl].ravel(), gx[sl].ravel()]
         )
         y = img[sl].ravel()
+        if w is None or w.size != y.size:
+            w = np.ones(y.size)
+        sw = np.sqrt(w)[:, None]
         # linearise in d around the current estimate, with gain b
-        coef, *_ = np.linalg.lstsq(a[:, :2], y, rcond=None)
+        coef, *_ = np.linalg.lstsq(a[:, :2] * sw, y * sw[:, 0], rcond=None)
         jac = np.column_stack([a[:, 0], a[:, 1], coef[1] * a[:, 2], coef[1] * a[:, 3]])
         res = y - a[:, :2] @ coef
-        step, *_ = np.linalg.lstsq(jac, res, rcond=None)
+        w = _tukey(res)
+        sw = np.sqrt(w)[:, None]
+        step, *_ = np.linalg.lstsq(jac * sw, res * sw[:, 0], rcond=None)
         d += step[2:]
         if np.abs(step[2:]).max() < 1e-4:
             break
     res = y - a[:, :2] @ coef
     shape = (ny - 2 * my, nx - 2 * mx)
+    wj = jac * w[:, None]
     try:
-        ainv = np.linalg.inv(jac.T @ jac)
+        ainv = np.linalg.inv(jac.T @ wj)
     except np.linalg.LinAlgError:
         return d, cov, False, np.inf
-    # correlated residuals (low-pass filter): sandwich covariance
-    # A^-1 (J^T R J) A^-1 s2 with R the noise correlation, and the residual
-    # variance debiased by the parameters' share tr(A^-1 J^T R J)
-    jrj = _correlated_gram(jac, shape, sigma)
-    dof = max(len(y) - np.trace(ainv @ jrj), 1.0)
-    s2 = (res**2).sum() / dof
+    # correlated residuals (low-pass filter): sandwich covariance of the
+    # weighted fit A^-1 ((WJ)^T R WJ) A^-1 s2, A = J^T W J, R the noise
+    # correlation, the residual variance debiased by tr(A^-1 (WJ)^T R WJ)
+    jrj = _correlated_gram(wj, shape, sigma)
+    dof = max(w.sum() - np.trace(ainv @ jrj), 1.0)
+    s2 = (w * res**2).sum() / dof
     full = ainv @ jrj @ ainv * s2
     return d, full[2:, 2:], True, (res**2).sum() / max(len(y) - 4, 1)
+
+
+def _tukey(res, c=4.685):
+    """Tukey biweights of residuals (scale from their median absolute
+    deviation): pixels where the image changed between the scans besides
+    the shift (a grain grew, a spot crossed the detector's edge) get no
+    weight, so they do not pull the shift."""
+    s = 1.4826 * np.median(np.abs(res - np.median(res)))
+    if not s > 0:
+        return np.ones_like(res)
+    u = res / (c * s)
+    return np.where(np.abs(u) < 1, (1 - u**2) ** 2, 0.0)
 
 
 def _correlated_gram(jac, shape, sigma):
