@@ -20,10 +20,11 @@ from hyperspy.signals import Signal2D
 from hyperspy_perovskite.analysis import clusters as cl
 from hyperspy_perovskite.analysis import device_geometry as geo
 from hyperspy_perovskite.analysis import xray_lines as xl
+from hyperspy_perovskite.analysis.eds.quantify import atomic_k_factors as _atomic_k
 from hyperspy_perovskite.metadata import record_processing
 from hyperspy_perovskite.signals._base import as_requested, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import PROFILE_NODES, options_doc
-from hyperspy_perovskite.signals._eds_profiles import _atomic_k, wrap_profiles
+from hyperspy_perovskite.signals._eds_profiles import wrap_profiles
 from hyperspy_perovskite.validity import Validity
 
 __all__ = ["RatiosMixin"]
