@@ -21,7 +21,7 @@ from hyperspy_perovskite.analysis import clusters as cl
 from hyperspy_perovskite.analysis import device_geometry as geo
 from hyperspy_perovskite.analysis import xray_lines as xl
 from hyperspy_perovskite.metadata import record_processing
-from hyperspy_perovskite.signals._base import as_requested, compute, resolve_options
+from hyperspy_perovskite.signals._base import as_requested, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import PROFILE_NODES, options_doc
 from hyperspy_perovskite.signals._eds_profiles import _atomic_k, wrap_profiles
 from hyperspy_perovskite.validity import Validity
@@ -29,6 +29,10 @@ from hyperspy_perovskite.validity import Validity
 __all__ = ["RatiosMixin"]
 
 _HALIDES = ("I", "Br", "Cl", "F")
+
+
+def _where(cond, x, y):
+    return (da.where if isinstance(cond, da.Array) else np.where)(cond, x, y)
 
 
 class RatiosMixin:
@@ -123,8 +127,9 @@ class RatiosMixin:
         -------
         hyperspy.signals.Signal2D
             Spatial axes as signal axes, series axes as navigation;
-            ``metadata.Signal.Noise_properties.variance`` and, for an eager
-            output, ``metadata.Validity``.
+            ``metadata.Signal.Noise_properties.variance`` and
+            ``metadata.Validity`` (lazy for a lazy output: computed with the
+            data by :func:`~hyperspy_perovskite.validity.compute_validity`).
 
         Examples
         --------
@@ -145,33 +150,20 @@ class RatiosMixin:
             kfactors, halide_lines, pb_line, background, n_sigma
         )
         if not keep_invalid:
-            r = (
-                da.where(sig, r, np.nan)
-                if isinstance(r, da.Array)
-                else np.where(sig, r, np.nan)
-            )
-        validity = None
-        if not opts.lazy_output:
-            parts = [r, v, sig]
-            if isinstance(r, da.Array):
-                parts = list(da.compute(*parts, **opts.compute_kwargs))
-            r, v, sig = (np.asarray(a) for a in parts)
-            validity = Validity(
-                sig,
-                np.where(sig, 0, 1).astype(np.uint32),
-                ["halide or Pb not significant"],
-                {"n_sigma": float(n_sigma)},
-            )
-        out = self._wrap_maps(
-            compute(r, opts),
-            compute(v, opts),
-            "X/Pb ratio",
-            "Halide/Pb (atomic)",
-            opts,
-            lines,
+            r = _where(sig, r, np.nan)
+        if not opts.lazy_output and isinstance(r, da.Array):
+            r, v, sig = da.compute(r, v, sig, **opts.compute_kwargs)  # one pass
+        elif opts.lazy_output and not isinstance(r, da.Array):
+            r, v, sig = (da.from_array(np.asarray(a)) for a in (r, v, sig))
+        # the same Validity, lazy (dask mask, stored lazily) or eager
+        validity = Validity(
+            sig,
+            _where(sig, 0, 1).astype(np.uint32),
+            ["halide or Pb not significant"],
+            {"n_sigma": float(n_sigma)},
         )
-        if validity is not None:
-            validity.to_metadata(out.metadata)
+        out = self._wrap_maps(r, v, "X/Pb ratio", "Halide/Pb (atomic)", opts, lines)
+        validity.to_metadata(out.metadata)
         return out
 
     @options_doc()
@@ -309,7 +301,7 @@ class RatiosMixin:
         )
         return out
 
-    @options_doc("show_progressbar", "num_workers")
+    @options_doc()
     def find_pb_clusters(
         self,
         kfactors,
@@ -323,6 +315,7 @@ class RatiosMixin:
         layers=None,
         background=True,
         show_progressbar=None,
+        lazy_output=None,
         num_workers=None,
     ):
         """Detect Pb-rich clusters in the ``X/Pb`` ratio map(s).
@@ -354,7 +347,9 @@ class RatiosMixin:
         Returns
         -------
         dict
-            ``labels`` (Signal2D of int32 labels, series as navigation),
+            ``labels`` (Signal2D of int32 labels, series as navigation; lazy
+            as ``lazy_output`` asks: the labelling of connected pixels needs
+            the whole ratio map, which is computed in either case),
             ``count`` (numpy array, one per map), ``clusters`` (list per map
             of lists of dicts, see
             :func:`~hyperspy_perovskite.analysis.clusters.cluster_properties`),
@@ -370,7 +365,7 @@ class RatiosMixin:
         """
         opts = resolve_options(
             self,
-            lazy_output=False,
+            lazy_output=lazy_output,
             show_progressbar=show_progressbar,
             num_workers=num_workers,
         )
@@ -392,9 +387,11 @@ class RatiosMixin:
         xx, yy, _, _ = self._pixel_grid_nm()
         geom = self._geometry_or_none()
         r = np.where(self._layer_mask(geom, layers, xx, yy), r, np.nan)
-        return self._label_clusters(
+        out = self._label_clusters(
             r, var, nominal, tolerance, n_sigma, min_size, haadf, geom, xx, yy, lines
         )
+        out["labels"] = as_requested(out["labels"], opts)
+        return out
 
     def _geometry_or_none(self):
         from hyperspy_perovskite.metadata import DeviceGeometry
