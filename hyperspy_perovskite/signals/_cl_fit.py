@@ -222,65 +222,65 @@ def build_model(s, settings, x1, x2):
 
 
 # ------------------------------------------------------ gaussian limit
-#: Significance (decay length / its standard error) below which the
-#: exponential tail of an asymmetric band is not identified (as the
-#: amplitudes judged by :func:`emission_validity`).
+#: Significance of the exponential tail of an asymmetric band, in standard
+#: deviations, below which the band is fitted in its Gaussian limit (a
+#: likelihood-ratio test: chi-squared must rise by TAU_N_SIGMA ** 2 without
+#: the tail), as the amplitudes judged by ``emission_validity``.
 TAU_N_SIGMA = 3.0
 
 
-def tau_identified(c, n_sigma=TAU_N_SIGMA):
+def tau_identified(c):
     """Pixels where the decay length ``tau`` of the asymmetric band ``c`` is
-    identified: finite, off its lower bound and ``tau > n_sigma * std``.
-
-    As ``tau -> 0`` an exponentially modified Gaussian becomes its Gaussian
-    and ``tau`` is collinear with the centre (the mean is ``centre + s
-    tau``): where the data do not resolve the tail, ``tau`` sits at its
-    bound with a meaningless error that inflates every other error of the
-    pixel.
-    """
+    identified: finite, with a finite error, and off its lower bound (the
+    error is NaN where :func:`gaussian_limit` fitted the Gaussian limit)."""
     tau = np.asarray(c.tau.map["values"], float)
     std = np.asarray(c.tau.map["std"], float)
     lo = c.tau.bmin if c.tau.bmin is not None else 0.0
     with np.errstate(invalid="ignore"):
-        return (
-            np.isfinite(tau)
-            & np.isfinite(std)
-            & (tau > 10.0 * lo)
-            & (tau > n_sigma * std)
-        )
+        return np.isfinite(tau) & np.isfinite(std) & (tau > 10.0 * lo)
 
 
 def gaussian_limit(m, result, mask, fit_kwargs):
-    """Refit as Gaussians the asymmetric bands whose tail is not identified.
+    """Fit in their Gaussian limit the asymmetric bands whose tail the data
+    do not need.
 
-    In the pixels where :func:`tau_identified` is False for a band, ``tau``
-    is fixed at its lower bound (the Gaussian limit: at ``tau = 1e-6`` the
-    profile differs from the Gaussian by ``O(tau / sigma)``) and the pixel
-    is fitted again from its current values, so that the errors of the
-    other parameters no longer carry the unresolved ``tau`` direction; the
-    ``tau`` error is then NaN (not identified, reported as such by the
-    maps, see :func:`~hyperspy_perovskite.signals._cl_statistics.emission_maps`).
-    The engine's outcome maps in ``result`` are updated for those pixels.
+    As ``tau -> 0`` an exponentially modified Gaussian becomes its Gaussian,
+    and near that limit ``tau`` is nearly collinear with the centre (the
+    mean is ``centre + s tau``) while the profile changes only at higher
+    order in ``tau / sigma``: the linearised errors of ``tau`` and of the
+    centre are then far too small (a Gaussian band fitted as asymmetric
+    gives ``tau`` "significant" at 5 standard deviations and centres 3-6
+    standard deviations off). The tail is therefore judged by a
+    likelihood-ratio test: band by band, every converged pixel is fitted
+    again with ``tau`` fixed at its lower bound (the Gaussian limit: at
+    ``tau = 1e-6`` the profile differs from the Gaussian by ``O(tau /
+    sigma)``); where chi-squared rises by less than ``TAU_N_SIGMA ** 2``
+    over the free fit the Gaussian limit is kept, its ``tau`` error set to
+    NaN (not identified: the maps say so, see
+    :func:`~hyperspy_perovskite.signals._cl_statistics.emission_maps`), and
+    the other errors no longer carry the unresolved direction; elsewhere
+    the free fit is restored. ``result`` is updated.
     """
     from hyperspy_perovskite.components import AsymmetricEmission
 
     bands = [c for c in m if isinstance(c, AsymmetricEmission) and c.tau.free]
-    if not bands:
-        return result
     ok = np.asarray(result.convergence.data) == 0
     if mask is not None:
         ok &= ~mask
-    limit = np.stack([ok & ~tau_identified(c) for c in bands])
-    if not limit.any():
+    if not bands or not ok.any():
         return result
-    # one refit per pattern of fixed tails: only the unresolved tau is fixed
-    for pattern in {tuple(col) for col in limit.reshape(len(bands), -1).T}:
-        if not any(pattern):
-            continue
-        redo = np.all(limit == np.reshape(pattern, (-1,) + (1,) * (limit.ndim - 1)), 0)
-        fixed = [c for c, f in zip(bands, pattern, strict=True) if f]
-        _refit_fixed_tau(m, result, fixed, redo, fit_kwargs)
-    for c, lim in zip(bands, limit, strict=True):
+    free_chisq = np.asarray(m.chisq.data, float).copy()
+    fixed = np.zeros((len(bands),) + ok.shape, bool)
+    for k in range(len(bands)):
+        # pixels differ in the tails already fixed: one refit per pattern
+        for pattern in {tuple(col) for col in fixed[:, ok].T}:
+            here = np.reshape(pattern, (-1,) + (1,) * ok.ndim)
+            redo = ok & np.all(fixed == here, axis=0)
+            trial = [c for j, c in enumerate(bands) if pattern[j] or j == k]
+            kept = _refit_fixed_tau(m, result, trial, redo, free_chisq, fit_kwargs)
+            fixed[k] |= kept
+    for c, lim in zip(bands, fixed, strict=True):
+        c.tau.map["values"][lim] = c.tau.bmin
         c.tau.map["std"][lim] = np.nan
     _recount(result)
     for c in m:
@@ -288,11 +288,16 @@ def gaussian_limit(m, result, mask, fit_kwargs):
     return result
 
 
-def _refit_fixed_tau(m, result, fixed, redo, fit_kwargs):
+def _refit_fixed_tau(m, result, fixed, redo, free_chisq, fit_kwargs):
     """Refit the pixels ``redo`` with the ``tau`` of the bands ``fixed`` held
-    at its lower bound; ``result`` updated there."""
+    at its lower bound; keep that fit where chi-squared exceeds the free fit
+    ``free_chisq`` by less than ``TAU_N_SIGMA ** 2`` (the returned mask),
+    else restore the previous maps."""
     from hyperspy_perovskite.fitting import fast_multifit
 
+    if not redo.any():
+        return redo
+    first = _snapshot(m, result)
     for c in fixed:
         c.tau.map["values"][redo] = c.tau.bmin
         c.tau.free = False
@@ -303,9 +308,19 @@ def _refit_fixed_tau(m, result, fixed, redo, fit_kwargs):
     finally:
         for c in fixed:
             c.tau.free = True
+    flags = np.asarray(new.convergence.data)
+    rise = np.asarray(m.chisq.data, float) - free_chisq
+    kept = redo & (flags == 0) & (rise < TAU_N_SIGMA**2)
+    back = redo & ~kept
+    params = [p for c in m for p in c.parameters]
+    for p, saved in zip(params, first["maps"], strict=True):
+        p.map[back] = saved[back]
+    m.chisq.data[back] = first["chisq"][back]
+    m.dof.data[back] = first["dof"][back]
     for name in ("convergence", "chisq", "reduced_chisq", "iterations"):
-        getattr(result, name).data[redo] = np.asarray(getattr(new, name).data)[redo]
+        getattr(result, name).data[kept] = np.asarray(getattr(new, name).data)[kept]
     result.elapsed += new.elapsed
+    return kept
 
 
 def _recount(result):
