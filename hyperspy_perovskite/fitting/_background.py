@@ -4,13 +4,14 @@ The first ``fast_multifit`` after a fresh install (or an upgrade) compiles
 two independent pieces of machine code: the Levenberg-Marquardt solver,
 shared by every model, and the model's own ``evaluate``. numba compiles with
 Python's global interpreter lock held, so a thread cannot overlap the two;
-a process can. When a fit needs a solver that is not on disk yet,
-:func:`start` launches a Python process
-which compiles the solver into the user cache folder
-(:func:`hyperspy_perovskite.fitting.cache_dir`) while the fitting process
-compiles the model; the fitting process then waits for it (:func:`wait`) and
-loads the solver from the cache. On two cores this takes the solver's compile
-time off the first call.
+a process can. When the engine is imported (or a fit starts) and the solver
+is not on disk, :func:`start` launches a Python process that compiles it into
+the user cache folder (:func:`hyperspy_perovskite.fitting.cache_dir`), while
+the user's process goes on loading data and compiling the model of its first
+fit; the fit then waits for that process (:func:`wait`) and loads the solver
+from the cache. On two cores this takes the solver's compile time off the
+first call. It happens once per installed version of the sources: later
+sessions load the solver from the cache.
 
 The cache stays correct, and nothing is written outside it:
 
@@ -34,6 +35,7 @@ fitting process.
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
@@ -46,7 +48,7 @@ _ENV = "HYPERSPY_PEROVSKITE_BACKGROUND_COMPILE"
 #: Longest wait for the second process (s); then the caller compiles itself.
 _TIMEOUT = 600.0
 
-_PROCESS: dict = {}  # key -> Popen
+_PROCESS: dict = {}  # cache entry (str) -> Popen
 _CHILD = (
     "import sys; from hyperspy_perovskite.fitting._background import _main; "
     "sys.exit(_main(sys.argv[1]))"
@@ -60,7 +62,7 @@ def enabled():
 
 
 def start(key, entry):
-    """Compile the solver under ``key`` in a second process (once per key).
+    """Compile the solver under ``key`` in a second process (once per entry).
 
     Parameters
     ----------
@@ -77,7 +79,7 @@ def start(key, entry):
     if not enabled():
         return False
     with _LOCK:
-        if key in _PROCESS:
+        if str(entry) in _PROCESS:
             return True
         try:
             entry.mkdir(parents=True, exist_ok=True)
@@ -87,10 +89,11 @@ def start(key, entry):
 
             root = str(Path(hyperspy_perovskite.__file__).resolve().parent.parent)
             env = dict(os.environ)
+            env[_ENV] = "0"  # its own import of the engine starts nothing
             env["PYTHONPATH"] = os.pathsep.join(
                 [root, *filter(None, [env.get("PYTHONPATH")])]
             )
-            _PROCESS[key] = subprocess.Popen(
+            _PROCESS[str(entry)] = subprocess.Popen(
                 [sys.executable, "-c", _CHILD, key],
                 cwd=root,
                 env=env,
@@ -103,16 +106,24 @@ def start(key, entry):
     return True
 
 
-def wait(key, timeout=_TIMEOUT):
-    """Wait for the second process compiling ``key`` (if any); True if it succeeded."""
+def wait(entry, timeout=_TIMEOUT):
+    """Wait for the second process compiling into ``entry``; True if it succeeded."""
     with _LOCK:
-        process = _PROCESS.get(key)
+        process = _PROCESS.get(str(entry))
     if process is None:
         return False
     try:
         return process.wait(timeout) == 0
     except subprocess.TimeoutExpired:
         return False
+
+
+@atexit.register
+def _release():
+    # a process still compiling finishes the cache entry on its own; polling
+    # marks the others as reaped (no ResourceWarning at exit)
+    for process in list(_PROCESS.values()):
+        process.poll()
 
 
 def _main(key):

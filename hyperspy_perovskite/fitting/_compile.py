@@ -235,7 +235,7 @@ def fit_block():
                 key = _solver_cache_key()
                 if key is not None:
                     _cache.enable_disk_cache(dispatcher, key)
-                    _background.wait(key)
+                    _background.wait(solver_cache_entry(key))
                 with _optimisation_level(_SOLVER_OPT):
                     dispatcher.compile(_fit_block_args())
                 dispatcher.disable_compile()  # never a per-model specialisation

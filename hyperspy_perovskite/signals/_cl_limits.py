@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hyperspy_perovskite.signals._cl_fit import _snapshot
+from hyperspy_perovskite.signals._cl_start import _snapshot
 
 __all__ = ["gaussian_limit", "limit_identified", "limit_parameter"]
 

@@ -230,7 +230,7 @@ def emission_validity(
 def _limit_validity(g, name, band_v):
     """The band's validity, and for its limit parameter (``tau``, a Voigt's
     ``gamma``) that it is identified (else the band is its Gaussian limit
-    and the parameter is not measured: ``_cl_fit.gaussian_limit``)."""
+    and the parameter is not measured: ``_cl_limits.gaussian_limit``)."""
     lim = limit_parameter(g)
     if lim is None or lim.name != name:
         return band_v

@@ -30,11 +30,11 @@ import numpy as np
 
 from hyperspy_perovskite.analysis import frames as fr
 from hyperspy_perovskite.analysis import xray_lines as xl
+from hyperspy_perovskite.analysis.eds.quantify import atomic_k_factors as _atomic_k
 from hyperspy_perovskite.metadata import DEVICE_SERIES, record_processing
 from hyperspy_perovskite.results import ResultTable
 from hyperspy_perovskite.signals._base import as_requested, compute, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import options_doc
-from hyperspy_perovskite.signals._eds_profiles import _atomic_k
 
 __all__ = ["FramesMixin", "jeol_frame_period"]
 

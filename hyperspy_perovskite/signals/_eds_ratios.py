@@ -17,13 +17,14 @@ import dask.array as da
 import numpy as np
 from hyperspy.signals import Signal2D
 
-from hyperspy_perovskite.analysis import clusters as cl
 from hyperspy_perovskite.analysis import device_geometry as geo
 from hyperspy_perovskite.analysis import xray_lines as xl
+from hyperspy_perovskite.analysis.eds.maps import label_cluster_series
+from hyperspy_perovskite.analysis.eds.quantify import atomic_k_factors as _atomic_k
 from hyperspy_perovskite.metadata import record_processing
 from hyperspy_perovskite.signals._base import as_requested, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import PROFILE_NODES, options_doc
-from hyperspy_perovskite.signals._eds_profiles import _atomic_k, wrap_profiles
+from hyperspy_perovskite.signals._eds_profiles import wrap_profiles
 from hyperspy_perovskite.validity import Validity
 
 __all__ = ["RatiosMixin"]
@@ -420,42 +421,22 @@ class RatiosMixin:
     def _label_clusters(
         self, r, var, nominal, tolerance, n_sigma, min_size, haadf, geom, xx, yy, lines
     ):
-        lead = r.shape[:-2]
-        r2 = r.reshape((-1,) + r.shape[-2:])
-        v2 = var.reshape(r2.shape)
-        h2 = None
-        if haadf is not None:
-            h = np.asarray(haadf.data, dtype=float)
-            if h.shape[-2:] != r.shape[-2:]:
-                raise ValueError(
-                    f"The HAADF image shape {h.shape[-2:]} differs from the map "
-                    f"{r.shape[-2:]}."
-                )
-            h2 = np.broadcast_to(h.reshape((-1,) + h.shape[-2:]), r2.shape)
-        start, end = (None, None) if geom is None else (geom.start, geom.end)
-        interfaces = [] if geom is None else geom.interface_positions
-        labels = np.zeros(r2.shape, dtype=np.int32)
-        counts, props = [], []
-        for i in range(r2.shape[0]):
-            lab, n = cl.label_pb_rich(
-                r2[i], v2[i], nominal, tolerance, n_sigma, min_size
-            )
-            labels[i] = lab
-            counts.append(n)
-            props.append(
-                cl.cluster_properties(
-                    lab,
-                    r2[i],
-                    xx,
-                    yy,
-                    start,
-                    end,
-                    interfaces,
-                    None if h2 is None else h2[i],
-                )
-            )
+        geometry = (
+            None if geom is None else (geom.start, geom.end, geom.interface_positions)
+        )
+        labels, counts, props = label_cluster_series(
+            r,
+            var,
+            nominal,
+            tolerance,
+            n_sigma,
+            min_size,
+            (xx, yy),
+            geometry,
+            None if haadf is None else haadf.data,
+        )
         lab_sig = self._wrap_maps(
-            labels.reshape(r.shape),
+            labels,
             None,
             "Pb-rich clusters (labels)",
             "label",
@@ -464,7 +445,7 @@ class RatiosMixin:
         )
         return {
             "labels": lab_sig,
-            "count": np.asarray(counts).reshape(lead) if lead else np.asarray(counts),
+            "count": counts,
             "clusters": props,
             "labels_of_series": self.metadata.get_item("Device.Series.labels", None),
         }

@@ -14,7 +14,7 @@ def test_second_process_compiles_the_solver_into_the_cache(tmp_path, monkeypatch
     assert _background.start(key, _compile.solver_cache_entry(key))
     assert _background.start(key, _compile.solver_cache_entry(key))  # once per key
     assert len(_background._PROCESS) == 1
-    assert _background.wait(key)
+    assert _background.wait(_compile.solver_cache_entry(key))
     assert _compile.solver_on_disk(key)
     assert all(p.is_relative_to(tmp_path) for p in tmp_path.rglob("*"))
     # a fresh dispatcher of the solver loads that machine code: no compilation
