@@ -336,7 +336,7 @@ CASES = {
     ),
     "EDSTEMBiasedSpectrum.get_frame_times": Case(_fr, lambda s: s.get_frame_times()),
     "EDSTEMBiasedSpectrum.get_frames_before_damage": Case(
-        _fr, lambda s: s.get_frames_before_damage(_fkf(), FRAME_LINES)
+        _fr, lambda s, **o: s.get_frames_before_damage(_fkf(), FRAME_LINES, **o)
     ),
     "EDSTEMBiasedSpectrum.bias_condition": Case(_eds, lambda s: s.bias_condition),
     "EDSTEMBiasedSpectrum.get_take_off_angle": Case(
@@ -397,20 +397,22 @@ CASES = {
     ),
     "EDSTEMBiasedSpectrum.get_accumulated_fraction": Case(
         _eds,
-        lambda s: s.get_accumulated_fraction(
-            "I_La", "SnO2/perovskite", 40.0, layer="perovskite"
+        lambda s, **o: s.get_accumulated_fraction(
+            "I_La", "SnO2/perovskite", 40.0, layer="perovskite", **o
         ),
     ),
     "EDSTEMBiasedSpectrum.get_centroid_shift": Case(
-        _eds, lambda s: s.get_centroid_shift("I_La", layer="perovskite")
+        _eds, lambda s, **o: s.get_centroid_shift("I_La", layer="perovskite", **o)
     ),
     "EDSTEMBiasedSpectrum.get_contact_uptake": Case(
-        _eds, lambda s: s.get_contact_uptake("I_La", "SnO2/perovskite")
+        _eds, lambda s, **o: s.get_contact_uptake("I_La", "SnO2/perovskite", **o)
     ),
     "EDSTEMBiasedSpectrum.get_difference_profile": Case(
-        _eds, lambda s: s.get_difference_profile("Pb_La")
+        _eds, lambda s, **o: s.get_difference_profile("Pb_La", **o)
     ),
-    "EDSTEMBiasedSpectrum.get_kymograph": Case(_eds, lambda s: s.get_kymograph("I_La")),
+    "EDSTEMBiasedSpectrum.get_kymograph": Case(
+        _eds, lambda s, **o: s.get_kymograph("I_La", **o)
+    ),
     # --- SAED series
     "InSituSAEDSeries.amorphous_fraction": Case(
         lambda lazy: _twin(_saed()[0], lazy),
@@ -597,15 +599,7 @@ OPTIONS_NOT_APPLICABLE = {
 #: Methods that compute from the data but do not take every option yet
 #: (debt for their owners; an entry may only shrink): name -> missing options.
 OPTIONS_MISSING = {
-    "EDSTEMBiasedSpectrum.align_frames": ("lazy_output",),
-    "EDSTEMBiasedSpectrum.get_frames_before_damage": OPTIONS,
-    "EDSTEMBiasedSpectrum.get_accumulated_fraction": OPTIONS,
-    "EDSTEMBiasedSpectrum.get_centroid_shift": OPTIONS,
-    "EDSTEMBiasedSpectrum.get_contact_uptake": OPTIONS,
-    "EDSTEMBiasedSpectrum.get_difference_profile": OPTIONS,
-    "EDSTEMBiasedSpectrum.get_kymograph": OPTIONS,
     "Operando4DSTEM.estimate_scan_drift": ("lazy_output",),
-    "EDSTEMBiasedSpectrum.find_pb_clusters": ("lazy_output",),
 }
 
 
@@ -661,10 +655,7 @@ VALIDITY_COMPARED = {}
 #: debt for their owner (the EDX engineer), who applies
 #: ``hyperspy_perovskite.validity`` lazily and deletes the line; an entry may
 #: only shrink (an entry whose lazy result has its validity fails).
-LAZY_VALIDITY_MISSING = {
-    "EDSTEMBiasedSpectrum.get_halide_ratio_map",
-    "EDSTEMBiasedSpectrum.get_nonstoichiometry_mask",
-}
+LAZY_VALIDITY_MISSING = set()
 #: While comparing one method of LAZY_VALIDITY_MISSING: the paths skipped.
 _SKIPPED_VALIDITY = []
 _ALLOW_MISSING = [False]

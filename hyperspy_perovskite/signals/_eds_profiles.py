@@ -15,12 +15,12 @@ import warnings
 
 import dask.array as da
 import numpy as np
-from exspy.material import elements as elements_db
 from hyperspy.signals import Signal1D
 
 from hyperspy_perovskite.analysis import device_geometry as geo
-from hyperspy_perovskite.analysis import eds_quant as eq
-from hyperspy_perovskite.analysis import xray_lines as xl
+from hyperspy_perovskite.analysis.eds.quantify import (
+    quantify_intensities,
+)
 from hyperspy_perovskite.metadata import record_processing
 from hyperspy_perovskite.signals._base import as_requested, compute, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import PROFILE_NODES, options_doc
@@ -422,40 +422,25 @@ class ProfilesMixin:
         var = np.stack(
             [_eager(p.metadata.Signal.Noise_properties.variance.data) for p in profiles]
         )
-        elements = [ln.split("_")[0] for ln in lines]
         toa = self._take_off_angle(take_off_angle) if absorption_correction else None
-        mass_thickness = None
-        if quantification == "CL":
-            acf = np.ones_like(inten)
-            if absorption_correction:
-                t = parse_quantity(thickness, "nm", name="thickness")
-                _, acf = eq.cliff_lorimer_absorption(inten, k, elements, lines, t, toa)
-            kk = np.asarray(_atomic_k(lines, k)).reshape(
-                (-1,) + (1,) * (inten.ndim - 1)
-            )
-        else:
+        dose_bin = None
+        if quantification == "zeta":
             npix = np.asarray(profiles[0].metadata.Device.Profile.pixels_per_bin, float)
             dose_bin = self._zeta_dose(dose) * npix
-            w, mass_thickness, acf = eq.zeta_absorption(
-                inten, k, elements, lines, dose_bin, toa, absorption_correction
-            )
-            kk = (
-                np.asarray(k)
-                / [elements_db[e].General_properties.atomic_weight for e in elements]
-            ).reshape((-1,) + (1,) * (inten.ndim - 1))
-        # atomic fractions: C_i = kk_i I_i ACF_i / sum_j (...) (exSpy's rule)
-        c, cvar = xl.cliff_lorimer_variance(inten * acf, var * acf**2, kk.ravel())
-        values = np.moveaxis(c, 0, -1) * 100.0
-        cvar = np.moveaxis(cvar, 0, -1) * 100.0**2
-        names = list(lines)
-        if mass_thickness is not None:
-            rel = (
-                np.sum(var * (kk * acf) ** 2, axis=0)
-                / np.sum(kk * acf * inten, axis=0) ** 2
-            )
-            values = np.concatenate([values, mass_thickness[..., None]], axis=-1)
-            cvar = np.concatenate([cvar, (mass_thickness**2 * rel)[..., None]], axis=-1)
-            names.append("mass_thickness")
+        values, cvar, names = quantify_intensities(
+            inten,
+            var,
+            lines,
+            k,
+            quantification,
+            thickness=None
+            if thickness is None
+            else parse_quantity(thickness, "nm", name="thickness"),
+            take_off_angle=toa,
+            dose=dose_bin,
+            absorption_correction=absorption_correction,
+        )
+        mass_thickness = values[..., -1] if quantification == "zeta" else None
         out = wrap_profiles(
             *linescan_header(profiles[0], drop_energy=False),
             names,
@@ -577,11 +562,3 @@ def _profile_lines(profiles, xray_lines):
                 f"xray_lines {given} differ from the lines of the profiles {lines}."
             )
     return lines
-
-
-def _atomic_k(lines, k):
-    """exSpy k-factors (weight fractions) -> atomic-fraction factors k / A."""
-    return [
-        kk / elements_db[ln.split("_")[0]].General_properties.atomic_weight
-        for ln, kk in zip(lines, k, strict=True)
-    ]
