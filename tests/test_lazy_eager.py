@@ -602,9 +602,7 @@ OPTIONS_NOT_APPLICABLE = {
 }
 #: Methods that compute from the data but do not take every option yet
 #: (debt for their owners; an entry may only shrink): name -> missing options.
-OPTIONS_MISSING = {
-    "Operando4DSTEM.estimate_scan_drift": ("lazy_output",),
-}
+OPTIONS_MISSING = {}
 
 
 # --------------------------------------------------------------- comparing
