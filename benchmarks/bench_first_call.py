@@ -89,7 +89,14 @@ out = {}
 if mode in ("cold", "warm"):
     m = model(s)
     wall, cpu, r = timed_fast(m)
+    try:
+        import resource
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        background_cpu = ru.ru_utime + ru.ru_stime
+    except ImportError:
+        background_cpu = None
     out.update(
+        background_compile_cpu_s=background_cpu,
         import_hyperspy_s=t_hs - t_start,
         import_engine_s=t_import - t_hs,
         first_call_s=wall,
@@ -152,6 +159,9 @@ def main():
         "warm": warm,
         "multifit": {**ref, "whole_map_s_scaled": multifit_s},
         "cold_total_s": cold["total_s"],
+        # the solver compiled by a second process meanwhile (its CPU time)
+        "cold_total_cpu_with_background_s": cold["total_cpu_s"]
+        + (cold["background_compile_cpu_s"] or 0.0),
         "warm_first_minus_steady_s": warm["first_call_s"] - warm["steady_call_s"],
         "ratio_first_call_vs_multifit": multifit_s / warm["first_call_s"],
         "ratio_steady_vs_multifit": multifit_s / warm["steady_call_s"],

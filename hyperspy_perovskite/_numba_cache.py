@@ -154,6 +154,7 @@ class _KeyedLocator(_CacheLocator):
         if key is None:
             return None
         self = cls(py_func, key)
+        self._py_file = py_file  # named by numba's "cannot cache" warning
         try:
             self.ensure_cache_path()
         except OSError:

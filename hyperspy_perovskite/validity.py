@@ -30,11 +30,12 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
 
-__all__ = ["Validity", "validity_from_fit", "apply_validity"]
+__all__ = ["Validity", "validity_from_fit", "apply_validity", "compute_validity"]
 
 _NODE = "Validity"
 
@@ -54,11 +55,11 @@ class Validity:
     """
 
     def __init__(self, mask, reasons=None, reason_names=(), criteria=None):
-        self.mask = np.asarray(mask, dtype=bool)
+        self.mask = _as_array(mask, bool)
         if reasons is None:
-            reasons = np.where(self.mask, 0, 1).astype(np.uint32)
+            reasons = _where(self.mask, 0, 1).astype(np.uint32)
             reason_names = tuple(reason_names) or ("invalid",)
-        self.reasons = np.asarray(reasons, dtype=np.uint32)
+        self.reasons = _as_array(reasons, np.uint32)
         if self.reasons.shape != self.mask.shape:
             raise ValueError(
                 f"reasons {self.reasons.shape} and mask {self.mask.shape} differ."
@@ -66,29 +67,85 @@ class Validity:
         self.reason_names = tuple(str(r) for r in reason_names)
         self.criteria = dict(criteria or {})
 
+    # -- laziness ------------------------------------------------------------
+    @property
+    def lazy(self):
+        """True when the mask and reasons are dask arrays (a lazy result's)."""
+        return _is_dask(self.mask) or _is_dask(self.reasons)
+
+    def compute(self, **kwargs):
+        """An eager copy: mask and reasons computed in ONE dask pass.
+
+        ``kwargs`` go to :func:`dask.compute` (e.g. ``scheduler``,
+        ``num_workers``). An eager validity is returned as it is.
+
+        Examples
+        --------
+        >>> import dask.array as da
+        >>> from hyperspy_perovskite.validity import Validity
+        >>> v = Validity(da.from_array([True, False]))
+        >>> v.lazy, v.compute().mask.tolist()
+        (True, [True, False])
+        """
+        if not self.lazy:
+            return self
+        import dask
+
+        mask, reasons = dask.compute(self.mask, self.reasons, **kwargs)
+        return Validity(mask, reasons, self.reason_names, self.criteria)
+
+    def _eager(self):
+        return self.compute() if self.lazy else self
+
+    def __getitem__(self, index):
+        """The validity of a slice of the result (numpy indexing)."""
+        return Validity(
+            self.mask[index], self.reasons[index], self.reason_names, self.criteria
+        )
+
     # -- summaries ---------------------------------------------------------
     @property
     def fraction(self):
-        """Fraction of valid pixels (0 for an empty mask)."""
-        return float(self.mask.mean()) if self.mask.size else 0.0
+        """Fraction of valid pixels (0 for an empty mask); computes a lazy one."""
+        mask = self._eager().mask
+        return float(mask.mean()) if mask.size else 0.0
 
     def counts(self):
         """Number of pixels rejected for each reason (a pixel may have several)."""
+        reasons = self._eager().reasons
         return {
-            name: int(np.count_nonzero(self.reasons & np.uint32(1 << i)))
+            name: int(np.count_nonzero(reasons & np.uint32(1 << i)))
             for i, name in enumerate(self.reason_names)
         }
 
     def explain(self, index):
         """The reasons a pixel (flat or tuple index) was rejected."""
+        reasons = self.reasons
         code = int(
-            self.reasons[index]
-            if isinstance(index, tuple)
-            else self.reasons.ravel()[index]
+            reasons[index] if isinstance(index, tuple) else reasons.ravel()[index]
         )
         return [n for i, n in enumerate(self.reason_names) if code & (1 << i)]
 
+    def rejected(self):
+        """``{reason: bool array}`` of the reasons that reject any pixel.
+
+        The comparable content of a validity: independent of the order of
+        ``reason_names`` and of names that reject nothing (a lazy validity
+        keeps every possible reason, an eager one only those that apply).
+        """
+        v = self._eager()
+        out = {}
+        for i, name in enumerate(v.reason_names):
+            hit = (v.reasons & np.uint32(1 << i)) != 0
+            if hit.any():
+                out[name] = hit
+        return out
+
     def __repr__(self):
+        if self.lazy:
+            return (
+                f"<Validity {self.mask.shape}: lazy, {len(self.reason_names)} reasons>"
+            )
         return (
             f"<Validity {self.mask.shape}: {100 * self.fraction:.1f} % valid"
             + "".join(f", {k}: {v}" for k, v in self.counts().items() if v)
@@ -100,19 +157,17 @@ class Validity:
         """``values`` with NaN where not valid (a float copy; dask stays lazy).
 
         ``values`` has the mask's shape, optionally with trailing dimensions.
+        A lazy mask or lazy values give a lazy result.
         """
         if keep_invalid:
             return values
         mask = self.mask.reshape(
             self.mask.shape + (1,) * (values.ndim - self.mask.ndim)
         )
-        try:
+        if _is_dask(values) or _is_dask(mask):
             import dask.array as da
 
-            if isinstance(values, da.Array):
-                return da.where(mask, values.astype(float), np.nan)
-        except ImportError:  # pragma: no cover - dask is a dependency
-            pass
+            return da.where(mask, values.astype(float), np.nan)
         return np.where(mask, np.asarray(values, dtype=float), np.nan)
 
     def __and__(self, other):
@@ -126,17 +181,24 @@ class Validity:
             remap.append(names.index(name))
         if len(names) > 32:
             raise ValueError("More than 32 distinct rejection reasons.")
-        reasons = self.reasons.copy()
+        reasons = self.reasons
         for i, j in enumerate(remap):
-            hit = (other.reasons & np.uint32(1 << i)) != 0
-            reasons[hit] |= np.uint32(1 << j)
+            bit = (other.reasons >> np.uint32(i)) & np.uint32(1)
+            reasons = reasons | (bit << np.uint32(j)).astype(np.uint32)
         return Validity(
             self.mask & other.mask, reasons, names, {**self.criteria, **other.criteria}
         )
 
     # -- persistence -----------------------------------------------------------
     def to_metadata(self, metadata):
-        """Store under ``metadata.Validity`` (survives .hspy and .zspy)."""
+        """Store under ``metadata.Validity`` (survives .hspy and .zspy).
+
+        A lazy validity is stored lazily, as HyperSpy keeps a lazy noise
+        variance: the dask arrays are written chunk by chunk when the result
+        is saved, come back as dask arrays with ``hs.load(..., lazy=True)``
+        and as numpy arrays otherwise. :func:`compute_validity` (or
+        :meth:`compute`) evaluates them.
+        """
         metadata.set_item(f"{_NODE}.mask", self.mask)
         metadata.set_item(f"{_NODE}.reasons", self.reasons)
         metadata.set_item(f"{_NODE}.reason_names", list(self.reason_names))
@@ -146,19 +208,41 @@ class Validity:
 
     @classmethod
     def from_metadata(cls, metadata):
-        """Read ``metadata.Validity``; None if there is none."""
+        """Read ``metadata.Validity``; None if there is none (lazy if stored so)."""
         if not metadata.has_item(f"{_NODE}.mask"):
             return None
         node = metadata.get_item(_NODE)
         criteria = node.get_item("criteria", "{}")
+        reasons = node.get_item("reasons", None)
         return cls(
-            np.asarray(node.mask, dtype=bool),
-            np.asarray(
-                node.get_item("reasons", np.zeros(np.shape(node.mask))), dtype=np.uint32
-            ),
+            node.mask,
+            _where(_as_array(node.mask, bool), 0, 1) if reasons is None else reasons,
             list(node.get_item("reason_names", [])),
             json.loads(criteria) if isinstance(criteria, str) else dict(criteria),
         )
+
+
+def _is_dask(a):
+    try:
+        import dask.array as da
+    except ImportError:  # pragma: no cover - dask is a dependency
+        return False
+    return isinstance(a, da.Array)
+
+
+def _as_array(a, dtype):
+    """A numpy array, or a dask array kept lazy, of ``dtype``."""
+    if _is_dask(a):
+        return a.astype(dtype)
+    return np.asarray(a, dtype=dtype)
+
+
+def _where(cond, x, y):
+    if _is_dask(cond):
+        import dask.array as da
+
+        return da.where(cond, x, y)
+    return np.where(cond, x, y)
 
 
 def _jsonable(value):
@@ -170,7 +254,7 @@ def _jsonable(value):
 
 
 def _finite(a):
-    return np.isfinite(np.asarray(a, dtype=float))
+    return np.isfinite(_as_array(a, float))
 
 
 def validity_from_fit(
@@ -223,43 +307,54 @@ def validity_from_fit(
     std = std or {}
     bounds = bounds or {}
     ranges = ranges or {}
+    lazy = any(
+        _is_dask(x) for x in (*values.values(), *std.values(), converged, reduced_chisq)
+    )
     shape = np.shape(next(iter(values.values())))
     tests = []  # (name, rejected-bool-array)
     if converged is not None:
-        tests.append(("not converged", ~np.asarray(converged, dtype=bool)))
+        tests.append(("not converged", ~_as_array(converged, bool)))
     for name, v in values.items():
-        v = np.asarray(v, dtype=float)
         bad = ~_finite(v)
         if name in std:
-            bad |= ~_finite(std[name])
+            bad = bad | ~_finite(std[name])
         tests.append((f"{name} not finite", bad))
     for name, (lo, hi) in bounds.items():
         tests.append(
             (f"{name} at bound", _at_bound(values[name], lo, hi, bound_tolerance))
         )
     for name in significant:
-        v, s = np.asarray(values[name], float), np.asarray(std.get(name, np.nan), float)
+        v = _as_array(values[name], float)
+        s = _as_array(std[name], float) if name in std else np.nan
         with np.errstate(invalid="ignore"):
-            tests.append((f"{name} not significant", ~(np.abs(v) > n_sigma * s)))
+            tests.append((f"{name} not significant", ~(abs(v) > n_sigma * s)))
     for name, (lo, hi) in ranges.items():
-        v = np.asarray(values[name], float)
+        v = _as_array(values[name], float)
         with np.errstate(invalid="ignore"):
-            out = np.zeros(shape, bool)
+            out = v < -np.inf  # all False, with the laziness of v
             if lo is not None:
-                out |= v < lo
+                out = out | (v < lo)
             if hi is not None:
-                out |= v > hi
+                out = out | (v > hi)
         tests.append((f"{name} out of range", out))
     if reduced_chisq is not None and max_reduced_chisq is not None:
-        r = np.asarray(reduced_chisq, float)
+        r = _as_array(reduced_chisq, float)
         with np.errstate(invalid="ignore"):
             tests.append(("chi-squared", ~(r <= max_reduced_chisq)))
-    tests = [(n, np.broadcast_to(b, shape)) for n, b in tests if np.any(b)]
+    # a lazy validity keeps every reason (which ones fire is known only when
+    # computed); an eager one only those that reject a pixel
+    tests = [
+        (n, _broadcast(b, shape)) for n, b in tests if lazy or np.any(np.asarray(b))
+    ]
     if len(tests) > 32:
         raise ValueError("More than 32 distinct rejection reasons.")
     reasons = np.zeros(shape, np.uint32)
+    if lazy:
+        import dask.array as da
+
+        reasons = da.zeros(shape, dtype=np.uint32)
     for i, (_, bad) in enumerate(tests):
-        reasons[bad] |= np.uint32(1 << i)
+        reasons = reasons | (_as_array(bad, np.uint32) << np.uint32(i))
     criteria = {
         "n_sigma": float(n_sigma),
         "significant": list(significant),
@@ -270,17 +365,25 @@ def validity_from_fit(
     return Validity(reasons == 0, reasons, [n for n, _ in tests], criteria)
 
 
+def _broadcast(a, shape):
+    if _is_dask(a):
+        import dask.array as da
+
+        return da.broadcast_to(a, shape)
+    return np.broadcast_to(a, shape)
+
+
 def _at_bound(value, lo, hi, tol):
-    v = np.asarray(value, float)
-    out = np.zeros(v.shape, bool)
+    v = _as_array(value, float)
+    out = v < -np.inf  # all False, with the laziness of v
     span = (hi - lo) if (lo is not None and hi is not None) else None
     with np.errstate(invalid="ignore"):
         if lo is not None:
             eps = tol * (span if span else max(abs(lo), 1.0))
-            out |= v <= lo + eps
+            out = out | (v <= lo + eps)
         if hi is not None:
             eps = tol * (span if span else max(abs(hi), 1.0))
-            out |= v >= hi - eps
+            out = out | (v >= hi - eps)
     return out
 
 
@@ -299,6 +402,8 @@ def apply_validity(signal, validity, keep_invalid=False):
     >>> int(np.isnan(out.data).sum()), Validity.from_metadata(out.metadata).fraction
     (1, 0.75)
     """
+    if not signal._lazy:
+        validity = validity.compute()  # an eager result carries an eager mask
     out = (
         signal.deepcopy()
         if not signal._lazy
@@ -306,4 +411,84 @@ def apply_validity(signal, validity, keep_invalid=False):
     )
     out.data = validity.apply(out.data, keep_invalid=keep_invalid)
     validity.to_metadata(out.metadata)
+    return out
+
+
+def compute_validity(signal, *, show_progressbar=None, **kwargs):
+    """Compute a lazy signal and every lazy validity it stores, in ONE pass.
+
+    HyperSpy's :meth:`~hyperspy._signals.lazy.LazySignal.compute` evaluates
+    the data only and leaves lazy arrays in metadata as they are (like a lazy
+    noise variance); a lazy result's ``metadata.Validity`` (and any
+    ``<Node>.Validity`` below it) then stays lazy and is computed when read.
+    This function evaluates the data and the masks together, sharing the
+    graph they come from (the work upstream is done once), and stores the
+    computed masks. Also for an eager signal whose validity is still lazy
+    (e.g. after ``s.compute()``).
+
+    Parameters
+    ----------
+    signal : hyperspy.signal.BaseSignal
+        Changed in place (like ``compute``); returns None.
+    show_progressbar : bool, optional
+        HyperSpy's preference when None.
+    **kwargs
+        For :func:`dask.compute` (``scheduler``, ``num_workers``).
+
+    Examples
+    --------
+    >>> import dask.array as da, hyperspy.api as hs, numpy as np
+    >>> from hyperspy_perovskite.validity import Validity, compute_validity
+    >>> raw = da.from_array(np.array([1.0, -1.0, 2.0]))
+    >>> s = hs.signals.Signal1D(da.where(raw > 0, raw, np.nan)).as_lazy()
+    >>> Validity(raw > 0).to_metadata(s.metadata)
+    >>> compute_validity(s, show_progressbar=False)
+    >>> s._lazy, Validity.from_metadata(s.metadata).mask.tolist()
+    (False, [True, False, True])
+    """
+    import dask
+    from hyperspy.defaults_parser import preferences
+
+    nodes, found = [], []
+    for path in _validity_nodes(signal.metadata):
+        v = Validity.from_metadata(_node(signal.metadata, path))
+        if v.lazy:
+            nodes.append(path)
+            found.append(v)
+    arrays = [signal.data] + [a for v in found for a in (v.mask, v.reasons)]
+    if show_progressbar is None:
+        show_progressbar = preferences.General.show_progressbar
+    bar = contextlib.nullcontext()
+    if show_progressbar and any(_is_dask(a) for a in arrays):
+        from dask.diagnostics import ProgressBar
+
+        bar = ProgressBar()
+    with bar:
+        data, *masks = dask.compute(*arrays, **kwargs)
+    if signal._lazy:
+        signal.data = data
+        signal._lazy = False
+        signal._assign_subclass()
+    for k, (path, v) in enumerate(zip(nodes, found, strict=True)):
+        Validity(
+            masks[2 * k], masks[2 * k + 1], v.reason_names, v.criteria
+        ).to_metadata(_node(signal.metadata, path))
+
+
+def _node(metadata, path):
+    return metadata.get_item(path) if path else metadata
+
+
+def _validity_nodes(metadata, prefix="", depth=0):
+    """Paths of the nodes holding a ``Validity`` ("" for the top)."""
+    out = [prefix] if metadata.has_item(f"{_NODE}.mask") else []
+    if depth > 4:
+        return out
+    from hyperspy.misc.utils import DictionaryTreeBrowser
+
+    for key in metadata.keys():
+        value = metadata.get_item(key)
+        if key != _NODE and isinstance(value, DictionaryTreeBrowser):
+            path = f"{prefix}.{key}" if prefix else key
+            out += _validity_nodes(value, path, depth + 1)
     return out

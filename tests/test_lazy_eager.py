@@ -38,6 +38,10 @@ from hyperspy_perovskite.results import ResultTable
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = ("lazy_output", "show_progressbar", "num_workers")
 
+#: the cached inputs and the compiled kernels of every method are shared with
+#: test_units_methods.py: one xdist worker runs them (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("lazy_eager")
+
 
 # ----------------------------------------------------------------- registry
 def _registered_classes():
@@ -313,7 +317,10 @@ CASES = {
     ),
     "InSituImageSeries.fringe_intensity": Case(
         lambda lazy: _twin(_movie()[0], lazy),
-        lambda s, **o: s.fringe_intensity(6.36, tile_size=32, **o),
+        lambda s, **o: (
+            s.fringe_intensity(6.36, tile_size=32, **o),
+            s.fringe_intensity(6.36, tile_size=32, direction="auto", **o),
+        ),
     ),
     "InSituImageSeries.stimulus": Case(
         lambda lazy: _twin(_movie()[0], lazy), lambda s: s.stimulus
@@ -333,7 +340,7 @@ CASES = {
     ),
     "EDSTEMBiasedSpectrum.get_frame_times": Case(_fr, lambda s: s.get_frame_times()),
     "EDSTEMBiasedSpectrum.get_frames_before_damage": Case(
-        _fr, lambda s: s.get_frames_before_damage(_fkf(), FRAME_LINES)
+        _fr, lambda s, **o: s.get_frames_before_damage(_fkf(), FRAME_LINES, **o)
     ),
     "EDSTEMBiasedSpectrum.bias_condition": Case(_eds, lambda s: s.bias_condition),
     "EDSTEMBiasedSpectrum.get_take_off_angle": Case(
@@ -394,20 +401,22 @@ CASES = {
     ),
     "EDSTEMBiasedSpectrum.get_accumulated_fraction": Case(
         _eds,
-        lambda s: s.get_accumulated_fraction(
-            "I_La", "SnO2/perovskite", 40.0, layer="perovskite"
+        lambda s, **o: s.get_accumulated_fraction(
+            "I_La", "SnO2/perovskite", 40.0, layer="perovskite", **o
         ),
     ),
     "EDSTEMBiasedSpectrum.get_centroid_shift": Case(
-        _eds, lambda s: s.get_centroid_shift("I_La", layer="perovskite")
+        _eds, lambda s, **o: s.get_centroid_shift("I_La", layer="perovskite", **o)
     ),
     "EDSTEMBiasedSpectrum.get_contact_uptake": Case(
-        _eds, lambda s: s.get_contact_uptake("I_La", "SnO2/perovskite")
+        _eds, lambda s, **o: s.get_contact_uptake("I_La", "SnO2/perovskite", **o)
     ),
     "EDSTEMBiasedSpectrum.get_difference_profile": Case(
-        _eds, lambda s: s.get_difference_profile("Pb_La")
+        _eds, lambda s, **o: s.get_difference_profile("Pb_La", **o)
     ),
-    "EDSTEMBiasedSpectrum.get_kymograph": Case(_eds, lambda s: s.get_kymograph("I_La")),
+    "EDSTEMBiasedSpectrum.get_kymograph": Case(
+        _eds, lambda s, **o: s.get_kymograph("I_La", **o)
+    ),
     # --- SAED series
     "InSituSAEDSeries.amorphous_fraction": Case(
         lambda lazy: _twin(_saed()[0], lazy),
@@ -593,17 +602,7 @@ OPTIONS_NOT_APPLICABLE = {
 }
 #: Methods that compute from the data but do not take every option yet
 #: (debt for their owners; an entry may only shrink): name -> missing options.
-OPTIONS_MISSING = {
-    "EDSTEMBiasedSpectrum.align_frames": ("lazy_output",),
-    "EDSTEMBiasedSpectrum.get_frames_before_damage": OPTIONS,
-    "EDSTEMBiasedSpectrum.get_accumulated_fraction": OPTIONS,
-    "EDSTEMBiasedSpectrum.get_centroid_shift": OPTIONS,
-    "EDSTEMBiasedSpectrum.get_contact_uptake": OPTIONS,
-    "EDSTEMBiasedSpectrum.get_difference_profile": OPTIONS,
-    "EDSTEMBiasedSpectrum.get_kymograph": OPTIONS,
-    "Operando4DSTEM.estimate_scan_drift": ("lazy_output",),
-    "EDSTEMBiasedSpectrum.find_pb_clusters": ("lazy_output",),
-}
+OPTIONS_MISSING = {}
 
 
 # --------------------------------------------------------------- comparing
@@ -628,11 +627,40 @@ def _same_array(a, b, where):
 #: a lazy variance, processing time stamps and elapsed times.
 _SKIP_KEYS = {"_HyperSpy", "_lazy", "elapsed"}
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
-#: Lazy results whose validity mask is not yet in metadata (it would have to
-#: be computed; the NaNs outside validity ARE applied to the lazy data, which
-#: the data comparison checks). Reported as an open item; a lazy result that
-#: does carry ``metadata.Validity`` must carry the eager one.
-LAZY_WITHOUT_VALIDITY = set()
+
+
+def _validity(x):
+    """A Validity from a ``Validity`` metadata node (dict) or itself."""
+    from hyperspy_perovskite.validity import Validity
+
+    if isinstance(x, Validity):
+        return x
+    return Validity(x["mask"], x.get("reasons"), x.get("reason_names", ()))
+
+
+def same_validity(a, b, where):
+    """The stored validity of a lazy result equals the eager one: the mask,
+    and pixel by pixel the reasons (by name: a lazy validity lists every
+    possible reason, an eager one those that apply)."""
+    va, vb = _validity(a), _validity(b).compute()
+    _same_array(va.mask, vb.mask, f"{where}.mask")
+    ra, rb = va.rejected(), vb.rejected()
+    assert set(ra) == set(rb), f"{where}: reasons {sorted(ra)} != {sorted(rb)}"
+    for name in ra:
+        _same_array(ra[name], rb[name], f"{where}: {name}")
+
+
+#: Every stored validity compared (path -> method), for the report below.
+VALIDITY_COMPARED = {}
+#: Methods whose lazy result does not store its validity yet (the NaNs outside
+#: validity ARE applied to the lazy data, which the data comparison checks):
+#: debt for their owner (the EDX engineer), who applies
+#: ``hyperspy_perovskite.validity`` lazily and deletes the line; an entry may
+#: only shrink (an entry whose lazy result has its validity fails).
+LAZY_VALIDITY_MISSING = set()
+#: While comparing one method of LAZY_VALIDITY_MISSING: the paths skipped.
+_SKIPPED_VALIDITY = []
+_ALLOW_MISSING = [False]
 
 
 def same(a, b, where="result", depth=0):
@@ -662,10 +690,14 @@ def same(a, b, where="result", depth=0):
         a = a if isinstance(a, dict) else a.as_dictionary()
         b = b if isinstance(b, dict) else b.as_dictionary()
         keys = set(a) - _SKIP_KEYS
-        if "Validity" in keys and "Validity" not in b and where.endswith("metadata"):
-            LAZY_WITHOUT_VALIDITY.add(where)
+        if "Validity" in keys and "Validity" not in b and _ALLOW_MISSING[0]:
+            _SKIPPED_VALIDITY.append(where)
             keys.discard("Validity")
         assert keys == set(b) - _SKIP_KEYS, f"{where}: keys {keys} != {set(b)}"
+        if "Validity" in keys and isinstance(a["Validity"], dict):
+            same_validity(a["Validity"], b["Validity"], f"{where}['Validity']")
+            VALIDITY_COMPARED[f"{where}['Validity']"] = True
+            keys.discard("Validity")
         for k in sorted(keys, key=str):
             same(a[k], b[k], f"{where}[{k!r}]", depth + 1)
     elif isinstance(a, (list, tuple)):
@@ -678,8 +710,10 @@ def same(a, b, where="result", depth=0):
         a, bool
     ):
         _same_array(np.asarray(a), np.asarray(b), where)
-    elif type(a).__name__ == "Validity" and b is None:
-        LAZY_WITHOUT_VALIDITY.add(where)
+    elif type(a).__name__ == "Validity":
+        assert b is not None, f"{where}: the lazy result has no validity"
+        same_validity(a, b, where)
+        VALIDITY_COMPARED[where] = True
     elif dataclasses.is_dataclass(a) and not isinstance(a, type):
         assert type(a) is type(b), where
         for f in dataclasses.fields(a):
@@ -805,6 +839,16 @@ def _check_options_signature(name, params):
     )
 
 
+@pytest.fixture
+def _validity_debt(request):
+    """Allow a missing lazy validity for the methods of LAZY_VALIDITY_MISSING."""
+    _ALLOW_MISSING[0] = request.node.callspec.params["name"] in LAZY_VALIDITY_MISSING
+    _SKIPPED_VALIDITY.clear()
+    yield
+    _ALLOW_MISSING[0] = False
+
+
+@pytest.mark.usefixtures("_validity_debt")
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_lazy_equals_eager(name):
     """Eager and lazy input give the same result; the options are honoured.
@@ -824,6 +868,11 @@ def test_lazy_equals_eager(name):
     s_e, before, eager = _run(case, False)
     s_l, _, lazy = _run(case, True)
     same(eager, lazy, name)
+    if name in LAZY_VALIDITY_MISSING:
+        assert _SKIPPED_VALIDITY, (
+            f"{name}: its lazy result stores its validity now: remove it from "
+            "LAZY_VALIDITY_MISSING"
+        )
     if eager is None and lazy is None:  # changed in place (to_eV, setters)
         same(s_e, s_l, f"{name}: the signal changed in place")
     sigs = _signals(eager)

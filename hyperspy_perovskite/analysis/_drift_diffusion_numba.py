@@ -270,3 +270,23 @@ def blurred_transient_values(z, d, s, L, sig):
     for i in range(z.shape[0]):
         out[i] = blurred_transient_point(z[i], d[i], s[i], L, sig)[0]
     return out
+
+
+@njit_cached(nogil=True, error_model="numpy")
+def transient_gradients(z, d, s, L, sig):
+    """``(g, dg/dd, dg/ds)`` of the transient (c_bulk = 1) over flat arrays.
+
+    Blurred (:func:`blurred_transient_point`) when ``sig > 0``, else
+    :func:`_transient_unblurred`; ``L = 0``: semi-infinite layer. Returns an
+    ``(n, 3)`` array: the Jacobian columns of a fitted profile in one pass.
+    """
+    out = np.empty((z.shape[0], 3))
+    for i in range(z.shape[0]):
+        if sig > 0.0:
+            g, _, g_d, g_s = blurred_transient_point(z[i], d[i], s[i], L, sig)
+        else:
+            g, _, g_d, g_s = _transient_unblurred(z[i], d[i], s[i], L)
+        out[i, 0] = g
+        out[i, 1] = g_d
+        out[i, 2] = g_s
+    return out

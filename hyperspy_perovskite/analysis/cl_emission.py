@@ -400,8 +400,11 @@ def emission_starting_values(
     :func:`estimate_tail_on_residual` on what the bands leave, or, for
     ``variant=1``, at Eu = 25 meV (tens of meV for CsPbX3: ref. 33 of Li et al., Nat. Commun. 14, 7612 (2023)) and a tenth of the band height.
 
-    Memory stays bounded: numpy input is processed ``block`` spectra at a
-    time, dask input chunk by chunk.
+    Computed by one compiled pass over the spectra
+    (:mod:`~hyperspy_perovskite.analysis.cl_start_values`; the numpy
+    functions of this module are its reference). Memory stays bounded:
+    numpy input is processed ``block`` spectra at a time, dask input chunk
+    by chunk.
 
     Parameters
     ----------
@@ -441,10 +444,31 @@ def emission_starting_values(
     )
     k = len(STARTING_VALUE_COLUMNS)
     if _is_dask(y):
-        return _map_last_axis(_starting_np, y, k, **kw)
+        return _map_last_axis(_starting_compiled, y, k, **kw)
     y = np.asarray(y)
     flat = y.reshape(-1, y.shape[-1])
     out = np.empty((flat.shape[0], k))
     for i in range(0, flat.shape[0], block):
-        out[i : i + block] = _starting_np(flat[i : i + block], **kw)
+        out[i : i + block] = _starting_compiled(flat[i : i + block], **kw)
     return out.reshape(y.shape[:-1] + (k,))
+
+
+def _starting_compiled(y, x, baseline, n_peaks, tail, variant, binned_width):
+    """:func:`_starting_np` computed by the compiled whole-map pass
+    (:func:`~hyperspy_perovskite.analysis.cl_start_values.starting_values_map`)."""
+    from hyperspy_perovskite.analysis.cl_start_values import starting_values_map
+
+    y = np.asarray(y)
+    flat = y.reshape(-1, y.shape[-1])
+    out = starting_values_map(
+        x,
+        flat,
+        baseline,
+        n_peaks,
+        tail,
+        variant,
+        binned_width,
+        _smooth_width(x.size),
+        EU_CANDIDATES,
+    )
+    return out.reshape(y.shape[:-1] + (out.shape[-1],))

@@ -109,7 +109,7 @@ def strongest_spot(p, n_bands, n_sigma=3.0):
         )
         fallback = (sig - other).argmax(axis=3)
     else:
-        fallback = xp.zeros(owns.shape, int)
+        fallback = xp.zeros(owns.shape, dtype=int)  # dask: 2nd arg is chunks
     sector = xp.where(owns, score.argmax(axis=3), fallback)  # (ny, nx, nb)
     onehot = sector[..., None] == np.arange(K)  # (ny, nx, nb, K)
     power = (q * onehot[None, ..., None]).sum(axis=4)

@@ -107,12 +107,12 @@ def estimate_jmak(t, y):
     return {"A": drop, "k": k, "n": n, "t0": t0, "residual": end}
 
 
-def significant_decrease(t, y, fraction=0.1, nsigma=5.0, min_drop=0.1):
+def significant_decrease(t, y, fraction=0.1, n_sigma=5.0, min_drop=0.1):
     """Whether each trace ends significantly lower than it starts.
 
     Compares the mean of the first and last ``fraction`` of points with
     their standard errors (Welch): a trace *fades* when the drop exceeds
-    ``nsigma`` standard errors and ``min_drop`` of the initial level.
+    ``n_sigma`` standard errors and ``min_drop`` of the initial level.
 
     Returns
     -------
@@ -141,7 +141,7 @@ def significant_decrease(t, y, fraction=0.1, nsigma=5.0, min_drop=0.1):
     drop = a.mean(-1) - b.mean(-1)
     sig = drop / np.where(se > 0, se, np.finfo(float).tiny)
     rel = drop / np.where(a.mean(-1) != 0, a.mean(-1), np.nan)
-    return (sig > nsigma) & (rel > min_drop), rel, sig
+    return (sig > n_sigma) & (rel > min_drop), rel, sig
 
 
 def _residuals_fixed_t0(p, t, y, t0, first_order, residual, w):

@@ -35,6 +35,7 @@ from exspy._misc.eds.utils import get_FWHM_at_Energy
 from exspy.material import elements as elements_db
 
 from hyperspy_perovskite.analysis import drift_diffusion as dd
+from hyperspy_perovskite.data._device_signal import _haadf, _k_factors, _signal
 
 __all__ = ["STACKS", "simulate_device_eds", "element_templates"]
 
@@ -270,29 +271,98 @@ def simulate_device_eds(
     >>> s.metadata.Signal.signal_type, sorted(truth["interfaces"])[0]
     ('EDS_TEM_biased', 'ITO/SnO2')
     """
-    from hyperspy.signals import Signal2D
-
-    from hyperspy_perovskite.signals.eds_biased import EDSTEMBiasedSpectrum
-    from hyperspy_perovskite.stimulus.schema import set_bias_condition
-
-    if stack not in STACKS:
-        raise ValueError(f"stack must be one of {sorted(STACKS)}, got {stack!r}.")
+    _check_inputs(stack, shape, pixel_size, energy_scale, n_channels)
+    _check_physics(mobile_fraction, mobility, temperature, counts_per_pixel)
     cfg = STACKS[stack]
     ny, nx = (int(v) for v in shape)
-    if ny < 2 or nx < 8:
-        raise ValueError("shape must be at least (2, 8) pixels.")
-    if not pixel_size > 0 or not energy_scale > 0 or int(n_channels) < 16:
-        raise ValueError("pixel_size, energy_scale > 0 and n_channels >= 16 needed.")
-    if not 0 <= mobile_fraction <= 1:
-        raise ValueError(f"mobile_fraction must be in [0, 1], got {mobile_fraction}.")
-    if not mobility > 0 or not temperature > 0 or not counts_per_pixel > 0:
-        raise ValueError("mobility, temperature and counts_per_pixel must be > 0.")
     rng = np.random.default_rng(seed)
     series = times is not None
     times = np.atleast_1d(np.asarray(duration if times is None else times, float))
     if np.any(times < 0) or (series and np.any(np.diff(times) <= 0)):
         raise ValueError("times must be >= 0 and strictly increasing.")
+    dev = _device(cfg, nx, ny, pixel_size)
+    if field is None:
+        field = _default_field(cfg, dev, bias, field_fraction)
+    zc, profiles = _mobile_profiles(
+        cfg, dev, bias, times, mobility, temperature, field, pixel_size
+    )
+    r_nm = cluster_radius * pixel_size
+    pristine = _place_clusters(rng, dev, int(n_clusters), False, r_nm, [])
+    biased = (
+        _place_clusters(rng, dev, int(n_clusters_biased), True, r_nm, pristine)
+        if bias != 0
+        else []
+    )
+    comps, cluster_truth = _compositions(
+        cfg, dev, times, (zc, profiles, mobile_fraction),
+        (pristine, biased, r_nm, cluster_halide_ratio),
+    )  # fmt: skip
+    energy = (np.arange(int(n_channels)) + 0.5) * energy_scale
+    templ = element_templates(
+        dev["elements"], energy, energy_resolution_MnKa, beam_energy
+    )
+    expected = _expected_counts(
+        comps, templ, dev["elements"], energy, beam_energy, counts_per_pixel,
+        background_fraction,
+    )  # fmt: skip
+    counts = rng.poisson(expected).astype(np.float32)
+    if not series:
+        counts = counts[0]
+    s = _signal(
+        counts, cfg, dev, stack, (times, series), pixel_size, energy,
+        (energy_resolution_MnKa, beam_energy), bias,
+    )  # fmt: skip
+    default_lines = s.metadata.Sample.xray_lines
+    k = _k_factors(s, default_lines, dev["elements"], energy, templ)
+    if lazy:
+        s = s.as_lazy()
+        s.data = s.data.rechunk((-1,) * (s.data.ndim - 3) + (max(ny // 2, 1), -1, -1))
+    truth = {
+        "layers": [(n, float(t)) for n, t, _ in dev["layers"]],
+        "interfaces": dev["interfaces"],
+        "elements": dev["elements"],
+        "xray_lines": default_lines,
+        "k_factors": k,
+        "mobile": cfg["mobile"],
+        "mobile_fraction": float(mobile_fraction),
+        "mobile_layers": list(cfg["mobile_layers"]),
+        "accumulate_at": cfg["accumulate_at"],
+        **_transport_truth(mobility, temperature, field),
+        "times": times.tolist(),
+        "mobile_profile": {
+            "z": zc + 0.0,
+            "c": profiles,
+            "domain_start": float(dev["dom_lo"]),
+            "domain_thickness": float(dev["dom_thick"]),
+        },
+        "clusters": cluster_truth,
+        "composition": comps,
+        "haadf": _haadf(comps[-1], dev["elements"], pixel_size),
+        "pixel_size": float(pixel_size),
+        "expected_counts": expected if not lazy else None,
+    }
+    return s, truth
 
+
+def _check_inputs(stack, shape, pixel_size, energy_scale, n_channels):
+    if stack not in STACKS:
+        raise ValueError(f"stack must be one of {sorted(STACKS)}, got {stack!r}.")
+    ny, nx = (int(v) for v in shape)
+    if ny < 2 or nx < 8:
+        raise ValueError("shape must be at least (2, 8) pixels.")
+    if not pixel_size > 0 or not energy_scale > 0 or int(n_channels) < 16:
+        raise ValueError("pixel_size, energy_scale > 0 and n_channels >= 16 needed.")
+
+
+def _check_physics(mobile_fraction, mobility, temperature, counts_per_pixel):
+    if not 0 <= mobile_fraction <= 1:
+        raise ValueError(f"mobile_fraction must be in [0, 1], got {mobile_fraction}.")
+    if not mobility > 0 or not temperature > 0 or not counts_per_pixel > 0:
+        raise ValueError("mobility, temperature and counts_per_pixel must be > 0.")
+
+
+def _device(cfg, nx, ny, pixel_size):
+    """Layers rescaled to ``nx * pixel_size`` nm, interfaces, pixel grid."""
     total = nx * pixel_size
     raw = cfg["layers"]
     scale = total / sum(t for _, t, _ in raw)
@@ -303,92 +373,118 @@ def simulate_device_eds(
         f"{a}/{b}": float(bounds[i + 1])
         for i, (a, b) in enumerate(zip(names, names[1:], strict=False))
     }
-    elements = sorted({el for _, _, comp in layers for el in comp})
-    n_el = len(elements)
     x = (np.arange(nx) + 0.5) * pixel_size
-    y = (np.arange(ny) + 0.5) * pixel_size
-    layer_of = np.clip(np.searchsorted(bounds, x, side="right") - 1, 0, len(layers) - 1)
-
-    # mobile halide
     mob_idx = [names.index(n) for n in cfg["mobile_layers"]]
-    dom_lo = bounds[mob_idx[0]]
-    dom_thick = sum(layers[i][1] for i in mob_idx)
-    if field is None:
-        if cfg["mode"] == "potentiostatic":
-            pvk = layers[names.index("perovskite")][1]
-            field = field_fraction * abs(bias) / (pvk * 1e-9)
-        else:
-            field = 7e5 if bias != 0 else 0.0
+    pvk = names.index("perovskite")
+    return {
+        "layers": layers,
+        "names": names,
+        "bounds": bounds,
+        "interfaces": interfaces,
+        "elements": sorted({el for _, _, comp in layers for el in comp}),
+        "x": x,
+        "y": (np.arange(ny) + 0.5) * pixel_size,
+        "total": total,
+        "pixel_size": pixel_size,
+        "layer_of": np.clip(
+            np.searchsorted(bounds, x, side="right") - 1, 0, len(layers) - 1
+        ),
+        "dom_lo": bounds[mob_idx[0]],
+        "dom_thick": sum(layers[i][1] for i in mob_idx),
+        "pvk": (bounds[pvk], bounds[pvk + 1]),
+    }
+
+
+def _default_field(cfg, dev, bias, field_fraction):
+    """Field in the mobile layers (V/m): a fraction of the bias over the
+    perovskite (potentiostatic), 7e5 V/m under a current (galvanostatic)."""
+    if cfg["mode"] == "potentiostatic":
+        pvk = dev["layers"][dev["names"].index("perovskite")][1]
+        return field_fraction * abs(bias) / (pvk * 1e-9)
+    return 7e5 if bias != 0 else 0.0
+
+
+def _mobile_profiles(cfg, dev, bias, times, mobility, temperature, field, pixel):
+    """Cell centres (nm) and the relative mobile-halide profile per time."""
+    # a few cells per pixel (the Scharfetter-Gummel scheme is exact for the
+    # steady state at any cell size); the matrix exponential costs n^3
+    n_cells = int(np.clip(np.ceil(4 * dev["dom_thick"] / pixel), 40, 200))
     profiles = []
     for t in times:
-        # a few cells per pixel (the Scharfetter-Gummel scheme is exact for the
-        # steady state at any cell size); the matrix exponential costs n^3
-        n_cells = int(np.clip(np.ceil(4 * dom_thick / pixel_size), 40, 200))
-        zc, c, _, D, v = _mobile_profile(
-            {**cfg, "layers": layers}, bias, t, mobility, temperature, field, n_cells
+        zc, c, _, _, _ = _mobile_profile(
+            {**cfg, "layers": dev["layers"]},
+            bias,
+            t,
+            mobility,
+            temperature,
+            field,
+            n_cells,
         )
         profiles.append(c)
-    profiles = np.asarray(profiles)
-    mobile = cfg["mobile"]
-    pvk_comp = layers[names.index("perovskite")][2]
-    c_mobile_pvk = pvk_comp[mobile] / sum(pvk_comp.values())
+    return zc, np.asarray(profiles)
 
-    # clusters
-    pvk_lo, pvk_hi = (
-        bounds[names.index("perovskite")],
-        bounds[names.index("perovskite") + 1],
-    )
-    r_nm = cluster_radius * pixel_size
-    margin = r_nm + pixel_size
 
-    def _place(n, near_interface):
-        # as many non-overlapping discs as fit (none in a too small map)
-        out = []
-        y_lo, y_hi = margin, ny * pixel_size - margin
-        x_lo, x_hi = pvk_lo + 2 * margin, pvk_hi - 2 * margin
-        if y_hi <= y_lo or x_hi <= x_lo:
-            return out
-        for _ in range(200 * max(n, 1)):
-            if len(out) >= n:
-                break
-            if near_interface:
-                cx = pvk_lo + margin if rng.integers(2) == 0 else pvk_hi - margin
-                cx += rng.uniform(-0.5, 0.5) * pixel_size
-            else:
-                cx = rng.uniform(x_lo, x_hi)
-            cy = rng.uniform(y_lo, y_hi)
-            if all(np.hypot(cx - o[0], cy - o[1]) > 3 * r_nm for o in placed + out):
-                out.append((cx, cy))
+def _place_clusters(rng, dev, n, near_interface, r_nm, placed):
+    """As many non-overlapping discs as fit (none in a too small map)."""
+    pixel = dev["pixel_size"]
+    margin = r_nm + pixel
+    pvk_lo, pvk_hi = dev["pvk"]
+    out = []
+    y_lo, y_hi = margin, dev["y"].size * pixel - margin
+    x_lo, x_hi = pvk_lo + 2 * margin, pvk_hi - 2 * margin
+    if y_hi <= y_lo or x_hi <= x_lo:
         return out
+    for _ in range(200 * max(n, 1)):
+        if len(out) >= n:
+            break
+        if near_interface:
+            cx = pvk_lo + margin if rng.integers(2) == 0 else pvk_hi - margin
+            cx += rng.uniform(-0.5, 0.5) * pixel
+        else:
+            cx = rng.uniform(x_lo, x_hi)
+        cy = rng.uniform(y_lo, y_hi)
+        if all(np.hypot(cx - o[0], cy - o[1]) > 3 * r_nm for o in placed + out):
+            out.append((cx, cy))
+    return out
 
-    placed = []
-    pristine_clusters = _place(int(n_clusters), False)
-    placed += pristine_clusters
-    bias_clusters = _place(int(n_clusters_biased), True) if bias != 0 else []
-    placed += bias_clusters
 
-    base = np.zeros((ny, nx, n_el))
-    for j in range(nx):
-        comp = layers[layer_of[j]][2]
+def _base_composition(dev, ny):
+    elements = dev["elements"]
+    base = np.zeros((ny, dev["x"].size, len(elements)))
+    for j in range(dev["x"].size):
+        comp = dev["layers"][dev["layer_of"][j]][2]
         tot = sum(comp.values())
         for el, a in comp.items():
             base[:, j, elements.index(el)] = a / tot
-    comps, cluster_truth = [], []
+    return base
+
+
+def _compositions(cfg, dev, times, mobile_profiles, clusters):
+    """Atom fractions ``(n_t, ny, nx, n_el)`` and the clusters of each time."""
+    elements, names = dev["elements"], dev["names"]
+    x, y = dev["x"], dev["y"]
+    zc, profiles, mobile_fraction = mobile_profiles
+    pristine, biased, r_nm, cluster_halide_ratio = clusters
+    mobile = cfg["mobile"]
+    pvk_comp = dev["layers"][names.index("perovskite")][2]
+    c_mobile_pvk = pvk_comp[mobile] / sum(pvk_comp.values())
+    base = _base_composition(dev, y.size)
     xx, yy = np.meshgrid(x, y)
     halides = [h for h in ("Cl", "Br", "I") if h in elements]
     pb = elements.index("Pb")
+    zpix = x - dev["dom_lo"]
+    inside = (zpix >= 0) & (zpix < dev["dom_thick"])
+    fixed = np.where(dev["layer_of"][inside] == names.index("perovskite"), 1.0, 0.0)
+    comps, cluster_truth = [], []
     for k, t in enumerate(times):
         comp = base.copy()
         # mobile halide: c(z) relative to its perovskite fraction
-        zpix = x - dom_lo
-        inside = (zpix >= 0) & (zpix < dom_thick)
         cz = np.interp(zpix[inside], zc, profiles[k])
-        fixed = np.where(layer_of[inside] == names.index("perovskite"), 1.0, 0.0)
         comp[:, inside, elements.index(mobile)] = (
             c_mobile_pvk
             * ((1.0 - mobile_fraction) * fixed + mobile_fraction * cz)[None, :]
         )
-        active = list(pristine_clusters) + (list(bias_clusters) if t > 0 else [])
+        active = list(pristine) + (list(biased) if t > 0 else [])
         info = []
         for i, (cx, cy) in enumerate(active):
             disc = np.hypot(xx - cx, yy - cy) <= r_nm
@@ -396,22 +492,23 @@ def simulate_device_eds(
             f = cluster_halide_ratio * comp[disc][:, pb].mean() / x_now
             for h in halides:
                 comp[disc, elements.index(h)] *= f
-            d_int = min(abs(cx - p) for p in interfaces.values())
+            d_int = min(abs(cx - p) for p in dev["interfaces"].values())
             info.append(
                 {
                     "x": float(cx),
                     "y": float(cy),
                     "radius": float(r_nm),
                     "distance_to_interface": float(d_int),
-                    "formed": "pristine" if i < len(pristine_clusters) else "bias",
+                    "formed": "pristine" if i < len(pristine) else "bias",
                 }
             )
         comps.append(comp)
         cluster_truth.append(info)
-    comps = np.asarray(comps)
+    return np.asarray(comps), cluster_truth
 
-    energy = (np.arange(int(n_channels)) + 0.5) * energy_scale
-    templ = element_templates(elements, energy, energy_resolution_MnKa, beam_energy)
+
+def _expected_counts(comps, templ, elements, energy, beam_energy, counts, bg_frac):
+    """Expected counts: lines (exSpy weights) + Kramers bremsstrahlung."""
     z_num = np.array([elements_db[el].General_properties.Z for el in elements], float)
     zbar = comps @ z_num
     kramers = (beam_energy - energy) / energy
@@ -420,127 +517,15 @@ def simulate_device_eds(
     kramers *= 1.0 - np.exp(-((energy / 0.3) ** 2))
     kramers /= kramers.sum()
     line_total = templ.sum(axis=1)  # counts per atom fraction
-    dose = counts_per_pixel / float(np.mean(comps @ line_total))
+    dose = counts / float(np.mean(comps @ line_total))
     lines_expect = dose * comps @ templ
-    bg_expect = (
-        background_fraction
-        * counts_per_pixel
-        * (zbar / zbar.mean())[..., None]
-        * kramers
-    )
-    expected = lines_expect + bg_expect
-    counts = rng.poisson(expected).astype(np.float32)
-    if not series:
-        counts = counts[0]
+    bg_expect = bg_frac * counts * (zbar / zbar.mean())[..., None] * kramers
+    return lines_expect + bg_expect
 
-    axes = []
-    if series:
-        axes.append(
-            {"name": "Time", "units": "s", "navigate": True, "axis": times}
-            if times.size < 2 or not np.allclose(np.diff(times), times[1] - times[0])
-            else {
-                "name": "Time",
-                "units": "s",
-                "navigate": True,
-                "scale": float(times[1] - times[0]),
-                "offset": float(times[0]),
-                "size": times.size,
-            }
-        )
-    axes += [
-        {
-            "name": "y",
-            "units": "nm",
-            "scale": pixel_size,
-            "offset": pixel_size / 2,
-            "size": ny,
-            "navigate": True,
-        },
-        {
-            "name": "x",
-            "units": "nm",
-            "scale": pixel_size,
-            "offset": pixel_size / 2,
-            "size": nx,
-            "navigate": True,
-        },
-        {
-            "name": "Energy",
-            "units": "keV",
-            "scale": energy_scale,
-            "offset": energy_scale / 2,
-            "size": int(n_channels),
-            "navigate": False,
-        },
-    ]
-    s = EDSTEMBiasedSpectrum(counts, axes=axes)
-    s.metadata.General.title = f"Simulated {stack} cross-section"
-    s.set_microscope_parameters(
-        beam_energy=beam_energy, energy_resolution_MnKa=energy_resolution_MnKa
-    )
-    s.add_elements(elements)
-    default_lines = _default_lines(elements, energy[-1] - 0.3)
-    s.metadata.set_item("Sample.xray_lines", default_lines)
-    if cfg["mode"] == "potentiostatic":
-        set_bias_condition(
-            s,
-            "potentiostatic",
-            voltage=float(bias),
-            duration=float(times.max()),
-            anode=cfg["anode"],
-            cathode=cfg["cathode"],
-            start_time=0.0,
-        )
-    else:
-        set_bias_condition(
-            s,
-            "galvanostatic",
-            current=float(bias),
-            duration=float(times.max()),
-            anode=cfg["anode"],
-            cathode=cfg["cathode"],
-            start_time=0.0,
-        )
-    s.set_device_geometry(
-        (0.0, y[ny // 2]),
-        (total, y[ny // 2]),
-        interfaces=list(interfaces.values()),
-        layers=names,
-    )
-    if series:
-        s.metadata.set_item("Device.Series.times", times.tolist())
-        s.metadata.set_item("Device.Series.times_units", "s")
-    if lazy:
-        s = s.as_lazy()
-        s.data = s.data.rechunk((-1,) * (s.data.ndim - 3) + (max(ny // 2, 1), -1, -1))
 
-    # Cliff-Lorimer factors (exSpy convention: weight fractions,
-    # C_wt,i ~ k_i I_i) of the default lines in exSpy's default windows:
-    # I_i ~ atoms_i * window area, so k_i ~ atomic weight / window area.
-    k = {}
-    for line in default_lines:
-        el = line.split("_")[0]
-        e0, fwhm = s._get_line_energy(line, FWHM_MnKa="auto")
-        win = (energy >= e0 - fwhm) & (energy < e0 + fwhm)
-        a_w = elements_db[el].General_properties.atomic_weight
-        k[line] = a_w / float(templ[elements.index(el), win].sum())
-    ref = min(k.values())
-    k = {ln: v / ref for ln, v in k.items()}
-
-    haadf = Signal2D(comps[-1] @ z_num**1.7)
-    for ax, name in zip(haadf.axes_manager.signal_axes, ("x", "y"), strict=False):
-        ax.name, ax.units, ax.scale, ax.offset = name, "nm", pixel_size, pixel_size / 2
+def _transport_truth(mobility, temperature, field):
     lam = dd.debye_like_length(field, temperature) if field > 0 else np.inf
-    truth = {
-        "layers": [(n, float(t)) for n, t, _ in layers],
-        "interfaces": interfaces,
-        "elements": elements,
-        "xray_lines": default_lines,
-        "k_factors": k,
-        "mobile": mobile,
-        "mobile_fraction": float(mobile_fraction),
-        "mobile_layers": list(cfg["mobile_layers"]),
-        "accumulate_at": cfg["accumulate_at"],
+    return {
         "diffusion_coefficient": float(
             dd.einstein_diffusion_coefficient(mobility, temperature)
         ),
@@ -549,48 +534,4 @@ def simulate_device_eds(
         "velocity": float(mobility * field),
         "decay_length": float(lam),
         "temperature": float(temperature),
-        "times": times.tolist(),
-        "mobile_profile": {
-            "z": zc + 0.0,
-            "c": profiles,
-            "domain_start": float(dom_lo),
-            "domain_thickness": float(dom_thick),
-        },
-        "clusters": cluster_truth,
-        "composition": comps,
-        "haadf": haadf,
-        "pixel_size": float(pixel_size),
-        "expected_counts": expected if not lazy else None,
     }
-    return s, truth
-
-
-def _default_lines(elements, e_max):
-    """Default lines: free of the overlaps that matter where possible (issue 5).
-
-    Pb_La before Pb_Ma (Pb_Ma sits under Au_Ma / S_Ka), Br_Ka before Br_La
-    (Br_La = Al_Ka), I_La (I_Ka is above 20 keV); the light elements (C, N,
-    O) are left out because their windows sit on the detector's low-energy
-    cut-off. A line above ``e_max`` (keV) falls back to the next one.
-    """
-    prefer = {
-        "Pb": ("Pb_La", "Pb_Ma"),
-        "Br": ("Br_Ka", "Br_La"),
-        "I": ("I_La",),
-        "Au": ("Au_La", "Au_Ma"),
-        "Sn": ("Sn_La",),
-        "In": ("In_La",),
-        "Cs": ("Cs_La",),
-        "Cl": ("Cl_Ka",),
-        "Al": ("Al_Ka",),
-        "S": ("S_Ka",),
-    }
-    out = []
-    for el in elements:
-        for line in prefer.get(el, ()):
-            name = line.split("_")[1]
-            e = elements_db[el].Atomic_properties.Xray_lines[name]["energy (keV)"]
-            if e < e_max:
-                out.append(line)
-                break
-    return out

@@ -22,6 +22,10 @@ from hyperspy_perovskite.fitting.registry import (
     supported_components,
 )
 
+# After an install or upgrade, the solver (shared by every model) is compiled
+# into the cache by a second process from now on, while the user loads data
+# and the first fit compiles its model (hyperspy_perovskite.fitting._background)
+_compile.start_solver_compile()
 _compile.prefetch()  # the cached solver, in the background (reads only)
 # numba's typing and target contexts (they import scipy and cffi) are set up
 # here rather than inside the first fit, which then costs what later ones do

@@ -32,6 +32,7 @@ plus one last entry equal to ``len(P)``; ``consts`` is ``(n_components, 4)``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import threading
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, types
 
-from hyperspy_perovskite.fitting import _cache
+from hyperspy_perovskite.fitting import _background, _cache
 from hyperspy_perovskite.fitting import _levenberg_marquardt as _lm
 from hyperspy_perovskite.fitting._kernel_check import check_kernels
 from hyperspy_perovskite.fitting._normal_equations import (
@@ -222,7 +223,9 @@ def fit_block():
 
     It takes the model as a first-class function, so one compiled solver
     serves every model; its machine code is cached on disk, keyed by the
-    engine's sources.
+    engine's sources. When a second process is compiling it
+    (:func:`start_solver_compile`), it is loaded from the cache once that
+    process is done; if it fails, it is compiled here.
     """
     global _FIT_BLOCK
     if _FIT_BLOCK is None:
@@ -232,10 +235,68 @@ def fit_block():
                 key = _solver_cache_key()
                 if key is not None:
                     _cache.enable_disk_cache(dispatcher, key)
-                dispatcher.compile(_fit_block_args())
+                    _background.wait(solver_cache_entry(key))
+                with _optimisation_level(_SOLVER_OPT):
+                    dispatcher.compile(_fit_block_args())
                 dispatcher.disable_compile()  # never a per-model specialisation
                 _FIT_BLOCK = dispatcher
     return _FIT_BLOCK
+
+
+#: LLVM optimisation level of the solver. Its loops run over the few free
+#: parameters (the channel loops are in each model's ``evaluate``, compiled
+#: at numba's default level 3); at level 1 it compiles in a quarter less
+#: time and fits as fast (bench_first_call.py).
+_SOLVER_OPT = 1
+
+
+@contextlib.contextmanager
+def _optimisation_level(level):
+    """Compile at LLVM optimisation ``level`` (numba's ``NUMBA_OPT``) inside.
+
+    Under numba's compiler lock (re-entrant), so that no other thread
+    compiles at this level meanwhile; code compiled inside and linked into
+    later functions is optimised again at their level.
+    """
+    from numba.core import config
+    from numba.core.compiler_lock import global_compiler_lock
+
+    with global_compiler_lock:
+        saved = config.OPT
+        if int(saved) > level:
+            config.OPT = config._OptLevel(level)
+        try:
+            yield
+        finally:
+            config.OPT = saved
+
+
+def solver_cache_entry(key):
+    """The solver's folder in the cache (created on first use)."""
+    return _cache.cache_dir() / "models" / f"fit_block-{key}"
+
+
+def solver_on_disk(key):
+    """True when the solver's machine code for ``key`` is in the cache."""
+    entry = solver_cache_entry(key)
+    return entry.is_dir() and any(entry.glob("*.nbi"))
+
+
+def start_solver_compile():
+    """Have a second process compile the solver, unless it is at hand.
+
+    Called when a fit starts, before its model is compiled: the two compile
+    at once (:mod:`~hyperspy_perovskite.fitting._background`). Nothing
+    happens when the solver is compiled in this process or on disk, or when
+    its code cannot be cached (sources changed since import, no writable
+    cache folder).
+    """
+    if _FIT_BLOCK is not None or not _background.enabled():
+        return
+    key = _solver_cache_key()
+    if key is None or solver_on_disk(key):
+        return
+    _background.start(key, solver_cache_entry(key))
 
 
 _FIT_BLOCK = None
@@ -265,6 +326,7 @@ def _on_disk(dispatcher):
 
 
 def _build(signature, probes=None):
+    start_solver_compile()  # in a second process, while this one compiles
     functions = [f for pair in signature for f in pair if f is not None]
     # the generator (this package) and the kernels' packages
     key = _cache.source_fingerprint([_lm.fit_block, *functions])
@@ -366,7 +428,7 @@ def _prefetch():
         key = _solver_cache_key()
         if key is None:
             return
-        if not (_cache.cache_dir() / "models" / f"fit_block-{key}").is_dir():
+        if not solver_on_disk(key):
             return  # never compiled here: compile on first fit, not now
         fit_block()
         from hyperspy_perovskite.fitting._screen import screen_inputs

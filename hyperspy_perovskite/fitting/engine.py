@@ -11,7 +11,11 @@ import numpy as np
 
 from hyperspy_perovskite.fitting import flags as F
 from hyperspy_perovskite.fitting._cache import cache_once
-from hyperspy_perovskite.fitting._compile import compiled_model, kernel_probes
+from hyperspy_perovskite.fitting._compile import (
+    compiled_model,
+    kernel_probes,
+    start_solver_compile,
+)
 from hyperspy_perovskite.fitting._levenberg_marquardt import workspace
 from hyperspy_perovskite.fitting._schedule import run_blocks
 from hyperspy_perovskite.fitting._screen import screen_inputs
@@ -310,6 +314,7 @@ def fast_multifit(
     True
     """
     t0 = time.perf_counter()
+    start_solver_compile()  # first fit after an install: in a second process
     desc = describe_model(model, bounded=bounded)
     cache_once(screen_inputs)
     signal = model.signal

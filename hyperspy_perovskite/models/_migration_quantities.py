@@ -99,7 +99,8 @@ def _length_correlation(s, comp, offset, x1, x2):
     """Correlation of the fitted ``drift_distance`` and ``length`` per profile.
 
     From the weighted Jacobian of the model at the fitted values over the
-    fitted channels (numerical derivatives of the component), ``(J^T W J)^-1``
+    fitted channels (the component's analytic derivatives,
+    ``DriftDiffusionTransient._jacobian_nd``), ``(J^T W J)^-1``
     with the free parameters ``c_bulk``, ``drift_distance``, ``length`` (and
     the ``Offset``).
     """
@@ -125,13 +126,19 @@ def _length_correlation(s, comp, offset, x1, x2):
                     p.value = saved[n]
         return comp.function_nd(xx, [v[n] for n in names])
 
-    cols = []
-    for n in ("c_bulk", "drift_distance", "length"):
-        h = 1e-6 * np.maximum(np.abs(vals[n]), 1e-3)
-        up, dn = dict(vals), dict(vals)
-        up[n], dn[n] = vals[n] + h, vals[n] - h
-        hh = np.asarray(h)[..., None] if nav else h
-        cols.append((f(up) - f(dn)) / (2 * hh))
+    if hasattr(comp, "_jacobian_nd"):  # analytic: one pass over the profile
+        J = comp._jacobian_nd(xx, vals)
+        if nav == ():
+            J = J.reshape(np.shape(xx) + (3,))
+        cols = [J[..., i] for i in range(3)]
+    else:
+        cols = []
+        for n in ("c_bulk", "drift_distance", "length"):
+            h = 1e-6 * np.maximum(np.abs(vals[n]), 1e-3)
+            up, dn = dict(vals), dict(vals)
+            up[n], dn[n] = vals[n] + h, vals[n] - h
+            hh = np.asarray(h)[..., None] if nav else h
+            cols.append((f(up) - f(dn)) / (2 * hh))
     if offset is not None:
         cols.append(np.ones_like(cols[0]))
     J = np.stack(cols, axis=-1)  # (..., n_channels, n_params)

@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 from hyperspy.misc.utils import DictionaryTreeBrowser
+from hyperspy.model import ModelSpecialSlicers
 from hyperspy.models.model1d import Model1D
 
 from hyperspy_perovskite.fitting import flags as F
@@ -30,6 +31,36 @@ from hyperspy_perovskite.fitting.registry import UnsupportedComponentError, kern
 from hyperspy_perovskite.validity import Validity, apply_validity, validity_from_fit
 
 __all__ = ["PerovskiteModel1D"]
+
+
+class _DomainModelSlicer(ModelSpecialSlicers):
+    """``m.inav[...]`` / ``m.isig[...]`` of a domain model: HyperSpy's slice
+    (a model of whatever class the sliced signal's ``create_model`` gives,
+    with the whitelisted state sliced or copied), rebuilt as the domain
+    model's class from its dictionary (as ``restore`` does), with the fit
+    flags and the validity of the slice."""
+
+    def __getitem__(self, slices):
+        src = self.model
+        nav_dims = src.axes_manager.navigation_dimension
+        array_slices = src.signal._get_array_slices(slices, self.isNavigation)
+        plain = super().__getitem__(slices)
+        for key, flags in src._whitelist.items():
+            # HyperSpy set the domain's whitelisted attributes on the plain
+            # slice (sliced where _slicing_whitelist says so): keep them
+            plain._whitelist.setdefault(key, flags)
+        out = type(src)(plain.signal, dictionary=plain.as_dictionary())
+        validity = src.validity
+        if validity is not None:
+            if self.isNavigation:
+                validity = validity[tuple(array_slices[:nav_dims])]
+            shape = out.chisq.data.shape
+            if validity.mask.size == int(np.prod(shape)):
+                validity = validity[...]
+                validity.mask = validity.mask.reshape(shape)
+                validity.reasons = validity.reasons.reshape(shape)
+            out.validity = validity
+        return out
 
 
 class PerovskiteModel1D(Model1D):
@@ -78,6 +109,9 @@ class PerovskiteModel1D(Model1D):
         self._whitelist["_fit_flags_data"] = None
         self._whitelist["_validity_store"] = None
         self._slicing_whitelist["_fit_flags_data"] = "inav"
+        # slices keep the domain class, the flags and the validity
+        self.inav = _DomainModelSlicer(self, True)
+        self.isig = _DomainModelSlicer(self, False)
         if dictionary is not None:
             self._load_dictionary(dictionary)
 

@@ -33,6 +33,9 @@ from hyperspy_perovskite.validity import Validity
 
 __all__ = ["MigrationModel", "MigrationQuantity"]
 
+#: chi-squared test level below which a fitted profile is flagged a misfit
+_MISFIT_P = 1e-4
+
 _KINDS = ("steady", "transient", "interdiffusion")
 _COMPONENTS = {
     "steady": "DriftDiffusionAccumulation",
@@ -71,7 +74,10 @@ class MigrationModel(PerovskiteModel1D):
     whose accumulation and fitted lengths are significant (above 3 std) and,
     for a closed-layer transient, that are distinguishable from the steady
     state (``D`` and ``mu`` determined) with a reduced chi-squared of at
-    most 4.
+    most 4, and that pass the chi-squared test at ``p >= 1e-4`` (every
+    kind: a profile the model does not describe, e.g. a band crossing a
+    Pb-rich cluster, is flagged "misfit" instead of reporting a biased
+    length with a too small error).
 
     Attributes
     ----------
@@ -313,7 +319,8 @@ class MigrationModel(PerovskiteModel1D):
         )
 
     def _update_migration_validity(self, q, conv, redchi):
-        base = self.update_validity()
+        base = self.update_validity() & self._chisq_validity()
+        self.validity = base
         setup = self._setup
         if setup["kind"] != "transient" or "transient_significance" not in q:
             return
@@ -332,6 +339,35 @@ class MigrationModel(PerovskiteModel1D):
             },
         )
         self.validity = base & extra
+
+    def _chisq_validity(self):
+        """Profiles the model does not describe: the chi-squared test.
+
+        Chi-squared with the fit's weights (Poisson or the supplied
+        variance) exceeds its ``1 - _MISFIT_P`` quantile for the residual
+        degrees of freedom: a feature the model lacks (e.g. a Pb-rich,
+        halide-poor cluster inside the band of an accumulation profile)
+        biases the fitted lengths while the standard deviations, scaled by
+        the reduced chi-squared, do not cover the bias. Pearson's test
+        (Pearson, Phil. Mag. 50, 157 (1900)).
+        """
+        from scipy.stats import chi2
+
+        shape = self.chisq.data.shape
+        n = int(np.count_nonzero(self._channel_switches))
+        dof = n - np.asarray(self.dof.data, dtype=float).reshape(shape)
+        chisq = np.asarray(self.chisq.data, dtype=float).reshape(shape)
+        with np.errstate(invalid="ignore"):
+            p = np.where(dof > 0, chi2.sf(chisq, np.maximum(dof, 1)), np.nan)
+        misfit = np.asarray(p < _MISFIT_P) & np.asarray(self._converged()).reshape(
+            shape
+        )
+        return Validity(
+            ~misfit,
+            misfit.astype(np.uint32),
+            (f"misfit: chi-squared test p < {_MISFIT_P:g}",),
+            {"misfit_p_value": _MISFIT_P},
+        )
 
     @property
     def quantities(self):

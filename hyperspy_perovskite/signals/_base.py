@@ -167,13 +167,17 @@ def as_requested(result, options):
     """Return a finished result signal lazy or eager, as the options ask.
 
     Eager results of lazy computations are computed (with a progress bar if
-    asked); eager results wanted lazy are wrapped without computing anything.
+    asked) together with any lazy validity they carry, in one dask pass
+    (:func:`~hyperspy_perovskite.validity.compute_validity`); eager results
+    wanted lazy are wrapped without computing anything.
     """
+    from hyperspy_perovskite.validity import compute_validity
+
     if options.lazy_output and not result._lazy:
         return result.as_lazy()
     if not options.lazy_output and result._lazy:
-        result.compute(
-            show_progressbar=options.show_progressbar, **options.compute_kwargs
+        compute_validity(
+            result, show_progressbar=options.show_progressbar, **options.compute_kwargs
         )
     return result
 

@@ -18,8 +18,16 @@ from hyperspy_perovskite.analysis.cl_checks import (
     find_spikes,
     remove_spikes,
 )
-from hyperspy_perovskite.analysis.cl_emission import emission_starting_values
 from hyperspy_perovskite.analysis.cl_maps import poisson_variance
+from hyperspy_perovskite.signals._cl_start import (  # noqa: F401  (the fit's steps)
+    STEP_IN_STD,
+    _keep_better,
+    _needs_second_start,
+    _snapshot,
+    run_fit,
+    starting_values,
+    std_tolerance,
+)
 
 BANDS = ("gaussian", "asymmetric", "lorentzian", "voigt")
 TAILS = (False, True, "continuous", "step")
@@ -211,184 +219,6 @@ def build_model(s, settings, x1, x2):
     m.extend(comps)
     m.set_signal_range(x1, x2)
     return m
-
-
-def _width_parameter(c):
-    return c.sigma if hasattr(c, "sigma") else c.gamma
-
-
-# ---------------------------------------------------------- starting values
-def _put(param, values):
-    if param.map is None or param.map.shape != np.shape(values):
-        param._create_array()
-    param.map["values"][:] = values
-    param.map["is_set"][:] = True
-
-
-def _put_band(c, area, centre, sigma):
-    _put(c.A, area)
-    _put(c.centre, centre)
-    if hasattr(c, "gamma") and hasattr(c, "sigma"):
-        # Voigt: the measured FWHM shared equally by its Gaussian and
-        # Lorentzian parts (FWHM_V = 1.6376 f for fG = fL = f, Olivero and
-        # Longbothum 1977)
-        f = sigma * 2.0 * np.sqrt(2.0 * np.log(2.0)) / 1.6376
-        _put(c.sigma, f / (2.0 * np.sqrt(2.0 * np.log(2.0))))
-        _put(c.gamma, 0.5 * f)
-    elif hasattr(c, "gamma"):  # Lorentzian: half width at half maximum
-        _put(c.gamma, sigma * np.sqrt(2.0 * np.log(2.0)))
-    else:
-        _put(c.sigma, sigma)
-    if hasattr(c, "tau"):
-        _put(c.tau, 0.5 * sigma)
-        _put(c.s, np.full(np.shape(area), c.s.value))
-
-
-def starting_values(m, s, settings, x1, x2, variant=0):
-    """Fill every parameter map with vectorised robust estimates.
-
-    ``variant=1`` is the second start of models with local minima: band
-    width from both half-maximum crossings and the tail starting at Eu = 25
-    meV (tens of meV for CsPbX3: ref. 33 of X. Li et al., Nat. Commun. 14,
-    7612 (2023)).
-    """
-    ax = s.axes_manager.signal_axes[0]
-    i1, i2 = ax.value_range_to_indices(x1, x2)
-    x = np.asarray(ax.axis[i1 : i2 + 1], dtype=float)
-    width = 1.0
-    if ax.is_binned:
-        width = ax.scale if ax.is_uniform else np.gradient(ax.axis)[i1 : i2 + 1].mean()
-    bg = settings.background
-    sv = emission_starting_values(
-        x,
-        s.data[..., i1 : i2 + 1],
-        baseline="linear" if bg == "linear" else ("none" if bg == "none" else "offset"),
-        n_peaks=settings.n_peaks,
-        tail=bool(settings.tail),
-        variant=variant,
-        binned_width=width,
-    )
-    centre, sigma, height, area, a0, a1, c2, s2, A2, tA, eu = np.moveaxis(sv, -1, 0)
-    _put_band(m["Emission"], area, centre, sigma)
-    if settings.n_peaks == 2:
-        _put_band(m["Emission_2"], A2, c2, s2)
-    if settings.tail:
-        _start_tail(m, settings, centre, sigma, tA, eu)
-    _start_background(m, bg, a0, a1, x)
-    for c in m:
-        c.fetch_stored_values()
-
-
-def _start_tail(m, settings, centre, sigma, tA, eu):
-    t, g1 = m["Urbach"], m["Emission"]
-    if settings.tail == "step":  # E0 tied to the band centre (rigid tail)
-        t.E0.twin_function_expr = "x"
-        t.E0.twin_inverse_function_expr = "x"
-        t.E0.twin = g1.centre
-    else:  # continuous tail: E0 free, broadened as the band
-        t.sigma.twin_function_expr = "x"
-        t.sigma.twin_inverse_function_expr = "x"
-        t.sigma.twin = _width_parameter(g1)
-        _put(t.sigma, sigma)
-        tA = 2.0 * tA  # g(0) ~ 1/2 for a narrow broadening
-    _put(t.A, tA)
-    _put(t.E0, centre)
-    _put(t.Eu, eu)
-
-
-def _start_background(m, bg, a0, a1, x):
-    if bg == "none":
-        return
-    b = m["Background"]
-    if bg == "linear":
-        _put(b.a0, a0)
-        _put(b.a1, a1)
-        return
-    level = a0 + a1 * 0.5 * (x[0] + x[-1])
-    if type(b).__name__ == "WavelengthOffset":
-        # level seen at the middle of the window -> level in wavelength space
-        from hyperspy_perovskite.components.emission_bands import (
-            WAVELENGTH_OFFSET_CONSTANT,
-        )
-
-        xm = 0.5 * (x[0] + x[-1])
-        level = level * xm**2 / WAVELENGTH_OFFSET_CONSTANT
-    _put(b.offset, level)
-
-
-# ------------------------------------------------------------------- run
-def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
-    """Fit with the engine; a second start where the model has local minima."""
-    from hyperspy_perovskite.fitting import fast_multifit
-
-    starting_values(m, s, settings, x1, x2)
-    result = fast_multifit(m, mask=mask, starting_values="current", **fit_kwargs)
-    if settings.multistart:
-        redo = _needs_second_start(result, mask)
-        if redo.any():
-            first = _snapshot(m, result)
-            starting_values(m, s, settings, x1, x2, variant=1)
-            result = fast_multifit(
-                m, mask=~redo, starting_values="current", **fit_kwargs
-            )
-            _keep_better(m, result, first)
-    return result
-
-
-def _needs_second_start(result, mask):
-    """Pixels a second start may improve: not converged, or a reduced
-    chi-squared above 1.1 times the median of the map (a local minimum)."""
-    flags = np.asarray(result.convergence.data)
-    red = np.asarray(result.reduced_chisq.data, dtype=float)
-    ok = flags == 0
-    typical = np.nanmedian(red[ok]) if ok.any() else np.inf
-    redo = ~ok | ~(red <= 1.1 * typical)
-    if mask is not None:
-        redo &= ~mask
-    return redo
-
-
-def _snapshot(m, result):
-    """Copies of a fitted model's maps, chi-squared and outcome flags."""
-    return {
-        "maps": [p.map.copy() for c in m for p in c.parameters],
-        "chisq": m.chisq.data.copy(),
-        "dof": m.dof.data.copy(),
-        "result": result,
-    }
-
-
-def _keep_better(m, result, first):
-    """Per pixel, restore the first fit where it has the lower chi-squared.
-
-    A converged fit beats one that did not converge; among converged (or
-    among unconverged) fits the lower chi-squared wins. The engine's outcome
-    maps in ``result`` are updated to match.
-    """
-    from hyperspy_perovskite.fitting.flags import FLAG_NAMES
-
-    r0 = first["result"]
-    f0 = np.asarray(r0.convergence.data)
-    f1 = np.asarray(result.convergence.data)
-    c0 = np.nan_to_num(first["chisq"], nan=np.inf)
-    c1 = np.nan_to_num(np.asarray(m.chisq.data, dtype=float), nan=np.inf)
-    ok0, ok1 = f0 == 0, f1 == 0
-    take0 = (ok0 & ~ok1) | ((ok0 == ok1) & (c0 < c1))
-    params = [p for c in m for p in c.parameters]
-    for p, saved in zip(params, first["maps"], strict=True):
-        p.map[take0] = saved[take0]
-    m.chisq.data[take0] = first["chisq"][take0]
-    m.dof.data[take0] = first["dof"][take0]
-    for name in ("convergence", "chisq", "reduced_chisq", "iterations"):
-        new = getattr(result, name)
-        new.data[take0] = np.asarray(getattr(r0, name).data)[take0]
-    codes, counts = np.unique(np.asarray(result.convergence.data), return_counts=True)
-    result.flag_counts = {
-        FLAG_NAMES[int(k)]: int(n) for k, n in zip(codes, counts, strict=True)
-    }
-    result.elapsed += r0.elapsed
-    for c in m:
-        c.fetch_stored_values()
 
 
 # ---------------------------------------------------------------- finish

@@ -23,17 +23,18 @@ for maps acquired as a series of frames (a JEOL ``.pts`` read with
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import dask.array as da
 import numpy as np
 
 from hyperspy_perovskite.analysis import frames as fr
 from hyperspy_perovskite.analysis import xray_lines as xl
+from hyperspy_perovskite.analysis.eds.quantify import atomic_k_factors as _atomic_k
 from hyperspy_perovskite.metadata import DEVICE_SERIES, record_processing
 from hyperspy_perovskite.results import ResultTable
-from hyperspy_perovskite.signals._base import compute, resolve_options
+from hyperspy_perovskite.signals._base import as_requested, compute, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import options_doc
-from hyperspy_perovskite.signals._eds_profiles import _atomic_k
 
 __all__ = ["FramesMixin", "jeol_frame_period"]
 
@@ -120,7 +121,7 @@ class FramesMixin:
             counts = xl.line_intensities(self.data, w)[0].sum(axis=-1)
         return np.asarray(compute(counts, options), dtype=float)
 
-    @options_doc("show_progressbar", "num_workers")
+    @options_doc()
     def align_frames(
         self,
         haadf=None,
@@ -131,6 +132,7 @@ class FramesMixin:
         interpolation="nearest",
         upsample_factor=20,
         show_progressbar=None,
+        lazy_output=None,
         num_workers=None,
     ):
         """Align the frames of a series on the specimen (drift correction).
@@ -171,7 +173,8 @@ class FramesMixin:
             (``applied_x_px``, ``applied_y_px``) in
             ``metadata.Results.Frame_shifts``
             (:class:`~hyperspy_perovskite.results.ResultTable`). Lazy if the
-            input is.
+            input is (or as ``lazy_output`` asks); the shifts are measured
+            from the computed frame images in either case.
 
         Examples
         --------
@@ -187,12 +190,12 @@ class FramesMixin:
         """
         opts = resolve_options(
             self,
-            lazy_output=False,
+            lazy_output=lazy_output,
             show_progressbar=show_progressbar,
             num_workers=num_workers,
         )
         ax = self._frames_axis()
-        maps = self._frame_maps(haadf, xray_lines, opts)
+        maps = self._frame_maps(haadf, xray_lines, replace(opts, lazy_output=False))
         if interpolation not in ("nearest", "bilinear"):
             raise ValueError(
                 f"interpolation must be 'nearest' (whole pixels, raw counts) or "
@@ -245,7 +248,7 @@ class FramesMixin:
             interpolation=interpolation,
             upsample_factor=int(upsample_factor),
         )
-        return out
+        return as_requested(out, opts)
 
     def _shifted_copy(self, shifts):
         """Frames shifted (whole pixels: slices; fractional: bilinear),
@@ -398,15 +401,73 @@ class FramesMixin:
             + ("none" if onset is None else f"frame {onset}"),
         )
 
-    def get_frames_before_damage(self, kfactors, xray_lines, **kwargs):
+    @options_doc()
+    def get_frames_before_damage(
+        self,
+        kfactors,
+        xray_lines,
+        halide_lines=None,
+        pb_line="Pb_La",
+        region=None,
+        background=True,
+        n_reference=2,
+        n_sigma=3.0,
+        show_progressbar=None,
+        lazy_output=None,
+        num_workers=None,
+    ):
         """The frames acquired before the onset of halide loss.
 
         Calls :meth:`get_composition_vs_frame` (same arguments) and returns
         the series cut before the first damaged frame (all frames when no
         loss is found), with the table in ``metadata.Results.Composition_vs_frame``.
-        Raises ``ValueError`` when the very first frames are already damaged.
+
+        Parameters
+        ----------
+        kfactors, xray_lines, halide_lines, pb_line, region, background
+            See :meth:`get_composition_vs_frame`.
+        n_reference, n_sigma
+            See :meth:`get_composition_vs_frame`.
+        %(options)s
+
+        Returns
+        -------
+        EDSTEMBiasedSpectrum
+            The frames before the onset (lazy as ``lazy_output`` asks), with
+            ``metadata.Processing.Damage_onset``.
+
+        Raises
+        ------
+        ValueError
+            When the very first frames are already damaged.
+
+        Examples
+        --------
+        >>> from hyperspy_perovskite.data.frame_simulation import simulate_eds_frames
+        >>> s, truth = simulate_eds_frames(n_frames=4, seed=0)
+        >>> kf = truth["k_factors"]
+        >>> kept = s.get_frames_before_damage(kf, list(kf))
+        >>> kept.axes_manager.navigation_shape[-1] <= 4
+        True
         """
-        table = self.get_composition_vs_frame(kfactors, xray_lines, **kwargs)
+        opts = resolve_options(
+            self,
+            lazy_output=lazy_output,
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
+        )
+        table = self.get_composition_vs_frame(
+            kfactors,
+            xray_lines,
+            halide_lines=halide_lines,
+            pb_line=pb_line,
+            region=region,
+            background=background,
+            n_reference=n_reference,
+            n_sigma=n_sigma,
+            show_progressbar=opts.show_progressbar,
+            num_workers=opts.num_workers,
+        )
         damaged = np.asarray(table["damaged"], dtype=bool)
         n = int(np.argmax(damaged)) if damaged.any() else damaged.size
         if n == 0:
@@ -419,4 +480,4 @@ class FramesMixin:
             onset_frame=None if n == damaged.size else n,
             kept_frames=n,
         )
-        return out
+        return as_requested(out, opts)

@@ -16,6 +16,7 @@ import numpy as np
 from hyperspy.misc.utils import DictionaryTreeBrowser
 
 from hyperspy_perovskite.analysis import device_geometry as geo
+from hyperspy_perovskite.analysis.eds.maps import band_profiles, image_noise_variance
 from hyperspy_perovskite.metadata import DeviceGeometry
 from hyperspy_perovskite.signals._base import (
     OPTIONS_PARAMETERS,
@@ -295,25 +296,13 @@ class GeometryMixin:
         width = _length(width, "width")
         bin_size = max(sx, sy) if bin_size is None else _length(bin_size, "bin_size")
         index, centres, npix = geo.band_bin_index(xx, yy, p0, p1, width, bin_size)
-        keep = index >= 0
-        prof = np.stack(
-            [
-                np.bincount(index[keep], weights=m[keep], minlength=npix.size)
-                for m in maps
-            ]
-        )
-        pvar = np.stack(
-            [
-                np.bincount(index[keep], weights=v[keep], minlength=npix.size)
-                for v in noise
-            ]
-        )
+        prof, pvar = band_profiles(maps, noise, index, npix)
         pos, z = geo.find_interfaces(
-            prof / npix,
+            prof,
             centres,
             n_interfaces,
             smooth=smooth,
-            variance=pvar / npix**2,
+            variance=pvar,
             return_significance=True,
         )
         if layers is not None and len(layers) != n_interfaces + 1:
@@ -349,9 +338,7 @@ class GeometryMixin:
                 raise ValueError(
                     f"The HAADF image shape {img.shape} differs from the map {shape}."
                 )
-            # the HAADF noise: from the pixel-to-pixel scatter (robust MAD)
-            d = np.diff(img, axis=1)
-            noise = (1.4826 * np.median(np.abs(d - np.median(d)))) ** 2 / 2
+            noise = image_noise_variance(img)  # pixel-to-pixel scatter (MAD)
             return img[None], np.full((1,) + shape, max(noise, 1e-30)), "haadf"
         lines = self._lines_in_range(xray_lines)
         w = self._weights(lines, False)

@@ -15,6 +15,8 @@ import numpy as np
 from hyperspy.signals import Signal1D, Signal2D
 
 from hyperspy_perovskite.analysis import migration as mig
+from hyperspy_perovskite.signals._base import as_requested, resolve_options
+from hyperspy_perovskite.signals._eds_geometry import options_doc
 
 __all__ = ["MigrationMixin"]
 
@@ -26,7 +28,9 @@ def _computed(a):
 class MigrationMixin:
     """Migration metrics of a series of maps (see module docstring)."""
 
-    def _series_profile(self, xray_line, width, bin_size, reference, background):
+    def _series_profile(
+        self, xray_line, width, bin_size, reference, background, options=None
+    ):
         if self.axes_manager.navigation_dimension < 3:
             raise ValueError(
                 "Migration metrics need a series: a map with a time/state "
@@ -43,6 +47,8 @@ class MigrationMixin:
             background=background,
             check_overlaps=True,
             lazy_output=False,
+            show_progressbar=None if options is None else options.show_progressbar,
+            num_workers=None if options is None else options.num_workers,
         )[0]
         x = prof.axes_manager.signal_axes[0].axis.astype(float)
         p = _computed(prof.data)
@@ -96,6 +102,7 @@ class MigrationMixin:
                 out.metadata.set_item(node, self.metadata.get_item(node).deepcopy())
         return out
 
+    @options_doc()
     def get_difference_profile(
         self,
         xray_line,
@@ -106,6 +113,9 @@ class MigrationMixin:
         bin_size=None,
         reference=None,
         background=True,
+        show_progressbar=None,
+        lazy_output=None,
+        num_workers=None,
     ):
         """Difference of an element profile between two series entries.
 
@@ -123,6 +133,8 @@ class MigrationMixin:
         width, bin_size, reference, background
             See :meth:`get_element_profiles`.
 
+        %(options)s
+
         Returns
         -------
         hyperspy.signals.Signal1D
@@ -138,8 +150,14 @@ class MigrationMixin:
         >>> d.axes_manager.signal_axes[0].units
         'nm'
         """
+        opts = resolve_options(
+            self,
+            lazy_output=lazy_output,
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
+        )
         prof, x, p, v = self._series_profile(
-            xray_line, width, bin_size, reference, background
+            xray_line, width, bin_size, reference, background, opts
         )
         n = p.shape[0]
         for k in (state_a, state_b):
@@ -163,8 +181,9 @@ class MigrationMixin:
             "fraction per bin" if normalize else "X-ray counts"
         )
         out.metadata.set_item("Device", prof.metadata.Device.deepcopy())
-        return out
+        return as_requested(out, opts)
 
+    @options_doc()
     def get_accumulated_fraction(
         self,
         xray_line,
@@ -175,6 +194,9 @@ class MigrationMixin:
         width=None,
         bin_size=None,
         background=True,
+        show_progressbar=None,
+        lazy_output=None,
+        num_workers=None,
     ):
         """Fraction of an element within ``distance`` of a named interface.
 
@@ -197,14 +219,22 @@ class MigrationMixin:
         width, bin_size, background
             See :meth:`get_element_profiles`.
 
+        %(options)s
+
         Returns
         -------
         hyperspy.signals.Signal1D
             One fraction per series entry, over the series axis, with
             variance.
         """
+        opts = resolve_options(
+            self,
+            lazy_output=lazy_output,
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
+        )
         prof, x, p, v = self._series_profile(
-            xray_line, width, bin_size, interface, background
+            xray_line, width, bin_size, interface, background, opts
         )
         pos = self._interface_in_profile(prof, interface)
         rng = self._layer_range(prof, layer)
@@ -222,8 +252,9 @@ class MigrationMixin:
                 "xray_line": xray_line,
             },
         )
-        return out
+        return as_requested(out, opts)
 
+    @options_doc()
     def get_centroid_shift(
         self,
         xray_line,
@@ -233,6 +264,9 @@ class MigrationMixin:
         bin_size=None,
         reference=None,
         background=True,
+        show_progressbar=None,
+        lazy_output=None,
+        num_workers=None,
     ):
         """Shift of the element's centroid from the reference state (nm).
 
@@ -251,13 +285,21 @@ class MigrationMixin:
         width, bin_size, reference, background
             See :meth:`get_element_profiles` (``width`` and ``bin_size`` in nm).
 
+        %(options)s
+
         Returns
         -------
         hyperspy.signals.Signal1D
             Over the series axis, nm, with variance.
         """
+        opts = resolve_options(
+            self,
+            lazy_output=lazy_output,
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
+        )
         prof, x, p, v = self._series_profile(
-            xray_line, width, bin_size, reference, background
+            xray_line, width, bin_size, reference, background, opts
         )
         rng = self._layer_range(prof, layer)
         r = int(reference_state)
@@ -265,8 +307,10 @@ class MigrationMixin:
             raise ValueError(f"reference_state {r} is outside the series.")
         d, dv = mig.centroid_shift(x, p[r][None], p, v[r][None], v, rng)
         dv = np.where(np.arange(p.shape[0]) == r % p.shape[0], 0.0, dv)
-        return self._series_axis_signal(d, dv, f"{xray_line} centroid shift", "nm")
+        out = self._series_axis_signal(d, dv, f"{xray_line} centroid shift", "nm")
+        return as_requested(out, opts)
 
+    @options_doc()
     def get_kymograph(
         self,
         xray_line,
@@ -276,6 +320,9 @@ class MigrationMixin:
         bin_size=None,
         reference=None,
         background=True,
+        show_progressbar=None,
+        lazy_output=None,
+        num_workers=None,
     ):
         """Position x time map of the change of an element profile.
 
@@ -292,15 +339,23 @@ class MigrationMixin:
         width, bin_size, reference, background
             See :meth:`get_element_profiles` (``width`` and ``bin_size`` in nm).
 
+        %(options)s
+
         Returns
         -------
         hyperspy.signals.Signal2D
             Signal axes: distance (nm) and the series axis; with variance.
         """
+        opts = resolve_options(
+            self,
+            lazy_output=lazy_output,
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
+        )
         if self.axes_manager.navigation_dimension != 3:
             raise ValueError("A kymograph needs exactly one series axis.")
         prof, x, p, v = self._series_profile(
-            xray_line, width, bin_size, reference, background
+            xray_line, width, bin_size, reference, background, opts
         )
         k, kv = mig.kymograph(p, v, reference_state, normalize)
         t_ax = self.axes_manager.navigation_axes[2].get_axis_dictionary()
@@ -316,8 +371,9 @@ class MigrationMixin:
         out.metadata.Signal.quantity = (
             "fraction per bin" if normalize else "X-ray counts"
         )
-        return out
+        return as_requested(out, opts)
 
+    @options_doc()
     def get_contact_uptake(
         self,
         xray_line,
@@ -328,6 +384,9 @@ class MigrationMixin:
         width=None,
         bin_size=None,
         background=True,
+        show_progressbar=None,
+        lazy_output=None,
+        num_workers=None,
     ):
         """Halide that crossed into a metal contact (Cl at Al, Nature (2026), doi:10.1038/s41586-026-10238-8).
 
@@ -350,14 +409,22 @@ class MigrationMixin:
         width, bin_size, background
             See :meth:`get_element_profiles` (``width`` and ``bin_size`` in nm).
 
+        %(options)s
+
         Returns
         -------
         dict
             ``uptake`` and ``fraction``: Signal1D over the series axis with
             variances.
         """
+        opts = resolve_options(
+            self,
+            lazy_output=lazy_output,
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
+        )
         prof, x, p, v = self._series_profile(
-            xray_line, width, bin_size, interface, background
+            xray_line, width, bin_size, interface, background, opts
         )
         pos = self._interface_in_profile(prof, interface)
         bkg = bkg_var = 0.0
@@ -372,210 +439,19 @@ class MigrationMixin:
             bkg_var = float(v[int(background_state)][side].sum() / ref.size**2)
         u, uv, f, fv = mig.contact_uptake(x, p, pos, metal_side, depth, bkg, bkg_var, v)
         return {
-            "uptake": self._series_axis_signal(
-                u, uv, f"{xray_line} in the contact beyond {interface}", "X-ray counts"
+            "uptake": as_requested(
+                self._series_axis_signal(
+                    u,
+                    uv,
+                    f"{xray_line} in the contact beyond {interface}",
+                    "X-ray counts",
+                ),
+                opts,
             ),
-            "fraction": self._series_axis_signal(
-                f, fv, f"{xray_line} fraction in the contact", "fraction"
+            "fraction": as_requested(
+                self._series_axis_signal(
+                    f, fv, f"{xray_line} fraction in the contact", "fraction"
+                ),
+                opts,
             ),
         }
-
-    def _wall_profile(self, xray_line, interface, layer, width, bin_size, series):
-        """Profile of ``xray_line`` from ``interface``, the extent of ``layer``
-        on it (nm) and the side of the wall the layer lies on."""
-        geom = self.get_device_geometry()
-        if layer not in geom.layers:
-            raise ValueError(f"Unknown layer {layer!r}; have {geom.layers}.")
-        if series:
-            prof = self._series_profile(xray_line, width, bin_size, interface, False)[0]
-        else:
-            prof = self.get_element_profiles(
-                [xray_line],
-                width=width,
-                bin_size=bin_size,
-                reference=interface,
-                background=False,
-                check_overlaps=True,
-                lazy_output=False,
-            )[0]
-        lo, hi = self._layer_range(prof, layer)
-        if not (abs(lo) < 1e-9 or abs(hi) < 1e-9):
-            raise ValueError(
-                f"The interface {interface!r} is not a boundary of layer {layer!r}."
-            )
-        side = "right" if abs(lo) < 1e-9 else "left"
-        return prof, lo, hi, side
-
-    def _layer_field(self, field, lo, hi):
-        """``field`` (V/m), or the bias voltage over the layer thickness."""
-        if field is None:
-            bias = self.bias_condition
-            if bias["voltage"] is None:
-                raise ValueError("No voltage in the bias condition: give field= (V/m).")
-            field = abs(bias["voltage"]) / ((hi - lo) * 1e-9)
-        return field
-
-    def fit_accumulation(
-        self,
-        xray_line,
-        interface,
-        layer,
-        field=None,
-        temperature=300.0,
-        width=None,
-        bin_size=None,
-        method="fast",
-        signal_range=None,
-        show_progressbar=None,
-    ):
-        """Fit the steady-state accumulation of an ion at a blocking interface.
-
-        Builds the element profile (raw window counts: Poisson, the
-        bremsstrahlung under the line is the fitted ``Offset``) of every
-        series entry, takes the wall and the fitted range from the device
-        geometry (the bins fully inside ``layer``), and fits MIGRATION's
-        :class:`~hyperspy_perovskite.components.DriftDiffusionAccumulation`
-        through :func:`hyperspy_perovskite.signals.migration_fit.fit_migration_profile`
-        (:func:`~hyperspy_perovskite.fitting.fast_multifit`).
-
-        Parameters
-        ----------
-        xray_line : str
-            e.g. ``"I_La"``.
-        interface : str
-            The blocking interface (the wall), a name of the geometry.
-        layer : str
-            The layer the ions are in (adjacent to ``interface``).
-        field : float, optional
-            Field in the layer (V/m) for ``D / mu = lambda E`` and the
-            Einstein check. Default: the bias condition's voltage over the
-            layer thickness (an upper bound: part of the bias drops at the
-            contacts).
-        temperature : float
-            K.
-        width, bin_size
-            See :meth:`get_element_profiles`.
-        method : {"fast", "multifit"}
-            Fitting engine.
-        signal_range : (float, float), optional
-            Fitted range (nm from ``interface``), clipped to the layer: e.g.
-            drop the bins next to the wall blurred by the probe.
-        show_progressbar : bool, optional
-
-        Returns
-        -------
-        MigrationFit
-            See :func:`~hyperspy_perovskite.signals.migration_fit.fit_migration_profile`
-            (``decay_length`` nm, ``D_over_mu`` V, ``einstein_ratio``).
-        """
-        from hyperspy_perovskite.signals.migration_fit import fit_migration_profile
-
-        prof, lo, hi, side = self._wall_profile(
-            xray_line, interface, layer, width, bin_size, series=False
-        )
-        ax = prof.axes_manager.signal_axes[0]
-        half = 0.5 * abs(ax.scale)
-        # only bins entirely inside the layer (a bin across the wall would
-        # carry the neighbour layer's counts)
-        rng = (lo + half, hi - half)
-        if signal_range is not None:  # within the layer (e.g. past a blur)
-            a, b = sorted(float(v) for v in signal_range)
-            rng = (max(a, rng[0]), min(b, rng[1]))
-        field = self._layer_field(field, lo, hi)
-        return fit_migration_profile(
-            prof,
-            "steady",
-            wall=0.0,
-            side=side,
-            field=field,
-            temperature=temperature,
-            signal_range=rng,
-            method=method,
-            show_progressbar=show_progressbar,
-        )
-
-    def fit_migration_transient(
-        self,
-        xray_line,
-        interface,
-        layer,
-        field=None,
-        temperature=300.0,
-        width=None,
-        bin_size=None,
-        method="fast",
-        signal_range=None,
-        show_progressbar=None,
-    ):
-        """Fit D and the mobility of an ion from the frames of a bias series.
-
-        Builds the element profile of every series entry (raw window counts:
-        Poisson; the immobile part and the bremsstrahlung are the fitted
-        ``Offset``) and fits the exact closed-layer drift-diffusion transient
-        of :class:`~hyperspy_perovskite.components.DriftDiffusionTransient`
-        over ``layer`` (both of its interfaces block the ions), each frame
-        with its own bias time from the series axis, through
-        :func:`hyperspy_perovskite.signals.migration_fit.fit_migration_profile`
-        (:func:`~hyperspy_perovskite.fitting.fast_multifit`). Only frames
-        taken before the depletion front crosses the layer (``t`` below
-        about ``L / (mu E)``) determine ``D`` and ``mu`` separately; later
-        frames give ``lambda`` only (their ``D`` and ``mu`` are NaN), the
-        pristine frame (t = 0) is not fitted.
-
-        Parameters
-        ----------
-        xray_line : str
-            e.g. ``"I_La"``.
-        interface : str
-            The blocking interface the ions drift to (a geometry name).
-        layer : str
-            The layer the ions are in (bounded by ``interface``).
-        field : float, optional
-            Field in the layer (V/m). Default: the bias condition's voltage
-            over the layer thickness (an upper bound: part of the bias drops
-            at the contacts, so ``mu`` is then a lower bound).
-        temperature : float
-            K.
-        width, bin_size
-            See :meth:`get_element_profiles`.
-        method : {"fast", "multifit"}
-        signal_range : (float, float), optional
-            Fitted range (nm from ``interface``), clipped to the layer.
-        show_progressbar : bool, optional
-
-        Returns
-        -------
-        MigrationFit
-            Per frame ``D`` (m^2/s), ``mobility`` (m^2/(V s)),
-            ``decay_length`` (nm), ``einstein_ratio``,
-            ``transient_significance``; ``fit.combined("D")`` averages the
-            frames.
-        """
-        from hyperspy_perovskite.signals.migration_fit import fit_migration_profile
-
-        prof, lo, hi, side = self._wall_profile(
-            xray_line, interface, layer, width, bin_size, series=True
-        )
-        times = self.metadata.get_item("Device.Series.times")
-        time_axes = [
-            ax for ax in prof.axes_manager.navigation_axes if str(ax.units) == "s"
-        ]
-        if times is None and len(time_axes) != 1:
-            raise ValueError(
-                "The series has no bias times: give the maps a navigation axis "
-                "in s (stack_bias_series) to fit the transient."
-            )
-        field = self._layer_field(field, lo, hi)
-        return fit_migration_profile(
-            prof,
-            "transient",
-            wall=0.0,
-            side=side,
-            field=field,
-            time=None if len(time_axes) == 1 else np.asarray(times, dtype=float),
-            temperature=temperature,
-            thickness=hi - lo,
-            signal_range=signal_range,
-            method=method,
-            show_progressbar=show_progressbar,
-        )

@@ -11,16 +11,20 @@ zeta-factor rules, optionally corrected for absorption
 from __future__ import annotations
 
 import copy
-import warnings
 
 import dask.array as da
 import numpy as np
-from exspy.material import elements as elements_db
 from hyperspy.signals import Signal1D
 
 from hyperspy_perovskite.analysis import device_geometry as geo
-from hyperspy_perovskite.analysis import eds_quant as eq
-from hyperspy_perovskite.analysis import xray_lines as xl
+from hyperspy_perovskite.analysis.eds.checks import (
+    LineAbsentWarning,
+    NonPoissonWarning,
+    check_band_counts,
+)
+from hyperspy_perovskite.analysis.eds.quantify import (
+    quantify_intensities,
+)
 from hyperspy_perovskite.metadata import record_processing
 from hyperspy_perovskite.signals._base import as_requested, compute, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import PROFILE_NODES, options_doc
@@ -33,14 +37,6 @@ __all__ = [
     "wrap_profiles",
     "linescan_header",
 ]
-
-
-class LineAbsentWarning(UserWarning):
-    """An X-ray line has no significant net counts: the element may be absent."""
-
-
-class NonPoissonWarning(UserWarning):
-    """The counts are not raw counts (denoised or rescaled): Poisson errors fail."""
 
 
 def _eager(a):
@@ -111,7 +107,7 @@ class ProfilesMixin:
             ).rechunk(-1)
 
             def check(t):
-                self._check_band_counts(
+                check_band_counts(
                     xray_lines, t[0], t[1], t[2], np.array([0.5 * t[3, 0]]), poisson
                 )
                 return np.zeros(())
@@ -125,7 +121,7 @@ class ProfilesMixin:
             if any(isinstance(a, da.Array) for a in parts):
                 parts = da.compute(*parts, **options.compute_kwargs)
             res, var, counts = (np.asarray(a, dtype=float) for a in parts)
-            self._check_band_counts(
+            check_band_counts(
                 xray_lines,
                 res[..., n : 2 * n],
                 var[..., n : 2 * n],
@@ -135,42 +131,6 @@ class ProfilesMixin:
             )
         md = {node: md[node] for node in PROFILE_NODES if node in md}
         return res[..., :n], var[..., :n], (axes[:-1], md)
-
-    def _check_band_counts(self, lines, net, var, gross, counts, poisson, n_sigma=3.0):
-        """Refuse NaN data and empty windows; warn about lines without
-        significant net counts and about summed counts that are not integers."""
-        net = np.asarray(net).reshape((-1, len(lines))).sum(axis=0)
-        sd = np.sqrt(np.asarray(var).reshape((-1, len(lines))).sum(axis=0))
-        gross = np.asarray(gross).reshape((-1, len(lines))).sum(axis=0)
-        for name, v, s, g in zip(lines, net, sd, gross, strict=True):
-            if not (np.isfinite(v) and np.isfinite(g)):
-                raise ValueError(
-                    f"The map holds NaN or infinite values in the channels of "
-                    f"{name}: remove them first (e.g. s.data = np.nan_to_num(s.data))."
-                )
-            if not g > 0:
-                raise ValueError(
-                    f"The band has zero counts in the {name} window: the element "
-                    "is absent there or the band misses the device; widen or move "
-                    "the band, or choose another line."
-                )
-            if not v > n_sigma * s:
-                warnings.warn(
-                    f"The band has no significant net {name} counts ({v:.4g} +- "
-                    f"{s:.3g} after the background, below {n_sigma:g} sigma): the "
-                    "element may be absent, its profile is bremsstrahlung noise.",
-                    LineAbsentWarning,
-                    stacklevel=4,
-                )
-        if poisson and np.any(np.abs(counts - np.round(counts)) > 1e-6):
-            warnings.warn(
-                "The summed counts are not integers: the map is not raw counts "
-                "(denoised, e.g. by PCA, or rescaled), so Poisson uncertainties "
-                "do not apply. Set the map's variance "
-                "(metadata.Signal.Noise_properties.variance) or use the raw map.",
-                NonPoissonWarning,
-                stacklevel=4,
-            )
 
     @options_doc()
     def get_element_profiles(
@@ -422,40 +382,25 @@ class ProfilesMixin:
         var = np.stack(
             [_eager(p.metadata.Signal.Noise_properties.variance.data) for p in profiles]
         )
-        elements = [ln.split("_")[0] for ln in lines]
         toa = self._take_off_angle(take_off_angle) if absorption_correction else None
-        mass_thickness = None
-        if quantification == "CL":
-            acf = np.ones_like(inten)
-            if absorption_correction:
-                t = parse_quantity(thickness, "nm", name="thickness")
-                _, acf = eq.cliff_lorimer_absorption(inten, k, elements, lines, t, toa)
-            kk = np.asarray(_atomic_k(lines, k)).reshape(
-                (-1,) + (1,) * (inten.ndim - 1)
-            )
-        else:
+        dose_bin = None
+        if quantification == "zeta":
             npix = np.asarray(profiles[0].metadata.Device.Profile.pixels_per_bin, float)
             dose_bin = self._zeta_dose(dose) * npix
-            w, mass_thickness, acf = eq.zeta_absorption(
-                inten, k, elements, lines, dose_bin, toa, absorption_correction
-            )
-            kk = (
-                np.asarray(k)
-                / [elements_db[e].General_properties.atomic_weight for e in elements]
-            ).reshape((-1,) + (1,) * (inten.ndim - 1))
-        # atomic fractions: C_i = kk_i I_i ACF_i / sum_j (...) (exSpy's rule)
-        c, cvar = xl.cliff_lorimer_variance(inten * acf, var * acf**2, kk.ravel())
-        values = np.moveaxis(c, 0, -1) * 100.0
-        cvar = np.moveaxis(cvar, 0, -1) * 100.0**2
-        names = list(lines)
-        if mass_thickness is not None:
-            rel = (
-                np.sum(var * (kk * acf) ** 2, axis=0)
-                / np.sum(kk * acf * inten, axis=0) ** 2
-            )
-            values = np.concatenate([values, mass_thickness[..., None]], axis=-1)
-            cvar = np.concatenate([cvar, (mass_thickness**2 * rel)[..., None]], axis=-1)
-            names.append("mass_thickness")
+        values, cvar, names = quantify_intensities(
+            inten,
+            var,
+            lines,
+            k,
+            quantification,
+            thickness=None
+            if thickness is None
+            else parse_quantity(thickness, "nm", name="thickness"),
+            take_off_angle=toa,
+            dose=dose_bin,
+            absorption_correction=absorption_correction,
+        )
+        mass_thickness = values[..., -1] if quantification == "zeta" else None
         out = wrap_profiles(
             *linescan_header(profiles[0], drop_energy=False),
             names,
@@ -577,11 +522,3 @@ def _profile_lines(profiles, xray_lines):
                 f"xray_lines {given} differ from the lines of the profiles {lines}."
             )
     return lines
-
-
-def _atomic_k(lines, k):
-    """exSpy k-factors (weight fractions) -> atomic-fraction factors k / A."""
-    return [
-        kk / elements_db[ln.split("_")[0]].General_properties.atomic_weight
-        for ln, kk in zip(lines, k, strict=True)
-    ]

@@ -17,18 +17,23 @@ import dask.array as da
 import numpy as np
 from hyperspy.signals import Signal2D
 
-from hyperspy_perovskite.analysis import clusters as cl
 from hyperspy_perovskite.analysis import device_geometry as geo
 from hyperspy_perovskite.analysis import xray_lines as xl
+from hyperspy_perovskite.analysis.eds.maps import label_cluster_series
+from hyperspy_perovskite.analysis.eds.quantify import atomic_k_factors as _atomic_k
 from hyperspy_perovskite.metadata import record_processing
-from hyperspy_perovskite.signals._base import as_requested, compute, resolve_options
+from hyperspy_perovskite.signals._base import as_requested, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import PROFILE_NODES, options_doc
-from hyperspy_perovskite.signals._eds_profiles import _atomic_k, wrap_profiles
+from hyperspy_perovskite.signals._eds_profiles import wrap_profiles
 from hyperspy_perovskite.validity import Validity
 
 __all__ = ["RatiosMixin"]
 
 _HALIDES = ("I", "Br", "Cl", "F")
+
+
+def _where(cond, x, y):
+    return (da.where if isinstance(cond, da.Array) else np.where)(cond, x, y)
 
 
 class RatiosMixin:
@@ -123,8 +128,9 @@ class RatiosMixin:
         -------
         hyperspy.signals.Signal2D
             Spatial axes as signal axes, series axes as navigation;
-            ``metadata.Signal.Noise_properties.variance`` and, for an eager
-            output, ``metadata.Validity``.
+            ``metadata.Signal.Noise_properties.variance`` and
+            ``metadata.Validity`` (lazy for a lazy output: computed with the
+            data by :func:`~hyperspy_perovskite.validity.compute_validity`).
 
         Examples
         --------
@@ -145,33 +151,20 @@ class RatiosMixin:
             kfactors, halide_lines, pb_line, background, n_sigma
         )
         if not keep_invalid:
-            r = (
-                da.where(sig, r, np.nan)
-                if isinstance(r, da.Array)
-                else np.where(sig, r, np.nan)
-            )
-        validity = None
-        if not opts.lazy_output:
-            parts = [r, v, sig]
-            if isinstance(r, da.Array):
-                parts = list(da.compute(*parts, **opts.compute_kwargs))
-            r, v, sig = (np.asarray(a) for a in parts)
-            validity = Validity(
-                sig,
-                np.where(sig, 0, 1).astype(np.uint32),
-                ["halide or Pb not significant"],
-                {"n_sigma": float(n_sigma)},
-            )
-        out = self._wrap_maps(
-            compute(r, opts),
-            compute(v, opts),
-            "X/Pb ratio",
-            "Halide/Pb (atomic)",
-            opts,
-            lines,
+            r = _where(sig, r, np.nan)
+        if not opts.lazy_output and isinstance(r, da.Array):
+            r, v, sig = da.compute(r, v, sig, **opts.compute_kwargs)  # one pass
+        elif opts.lazy_output and not isinstance(r, da.Array):
+            r, v, sig = (da.from_array(np.asarray(a)) for a in (r, v, sig))
+        # the same Validity, lazy (dask mask, stored lazily) or eager
+        validity = Validity(
+            sig,
+            _where(sig, 0, 1).astype(np.uint32),
+            ["halide or Pb not significant"],
+            {"n_sigma": float(n_sigma)},
         )
-        if validity is not None:
-            validity.to_metadata(out.metadata)
+        out = self._wrap_maps(r, v, "X/Pb ratio", "Halide/Pb (atomic)", opts, lines)
+        validity.to_metadata(out.metadata)
         return out
 
     @options_doc()
@@ -309,7 +302,7 @@ class RatiosMixin:
         )
         return out
 
-    @options_doc("show_progressbar", "num_workers")
+    @options_doc()
     def find_pb_clusters(
         self,
         kfactors,
@@ -323,6 +316,7 @@ class RatiosMixin:
         layers=None,
         background=True,
         show_progressbar=None,
+        lazy_output=None,
         num_workers=None,
     ):
         """Detect Pb-rich clusters in the ``X/Pb`` ratio map(s).
@@ -354,7 +348,9 @@ class RatiosMixin:
         Returns
         -------
         dict
-            ``labels`` (Signal2D of int32 labels, series as navigation),
+            ``labels`` (Signal2D of int32 labels, series as navigation; lazy
+            as ``lazy_output`` asks: the labelling of connected pixels needs
+            the whole ratio map, which is computed in either case),
             ``count`` (numpy array, one per map), ``clusters`` (list per map
             of lists of dicts, see
             :func:`~hyperspy_perovskite.analysis.clusters.cluster_properties`),
@@ -370,7 +366,7 @@ class RatiosMixin:
         """
         opts = resolve_options(
             self,
-            lazy_output=False,
+            lazy_output=lazy_output,
             show_progressbar=show_progressbar,
             num_workers=num_workers,
         )
@@ -392,9 +388,11 @@ class RatiosMixin:
         xx, yy, _, _ = self._pixel_grid_nm()
         geom = self._geometry_or_none()
         r = np.where(self._layer_mask(geom, layers, xx, yy), r, np.nan)
-        return self._label_clusters(
+        out = self._label_clusters(
             r, var, nominal, tolerance, n_sigma, min_size, haadf, geom, xx, yy, lines
         )
+        out["labels"] = as_requested(out["labels"], opts)
+        return out
 
     def _geometry_or_none(self):
         from hyperspy_perovskite.metadata import DeviceGeometry
@@ -423,42 +421,22 @@ class RatiosMixin:
     def _label_clusters(
         self, r, var, nominal, tolerance, n_sigma, min_size, haadf, geom, xx, yy, lines
     ):
-        lead = r.shape[:-2]
-        r2 = r.reshape((-1,) + r.shape[-2:])
-        v2 = var.reshape(r2.shape)
-        h2 = None
-        if haadf is not None:
-            h = np.asarray(haadf.data, dtype=float)
-            if h.shape[-2:] != r.shape[-2:]:
-                raise ValueError(
-                    f"The HAADF image shape {h.shape[-2:]} differs from the map "
-                    f"{r.shape[-2:]}."
-                )
-            h2 = np.broadcast_to(h.reshape((-1,) + h.shape[-2:]), r2.shape)
-        start, end = (None, None) if geom is None else (geom.start, geom.end)
-        interfaces = [] if geom is None else geom.interface_positions
-        labels = np.zeros(r2.shape, dtype=np.int32)
-        counts, props = [], []
-        for i in range(r2.shape[0]):
-            lab, n = cl.label_pb_rich(
-                r2[i], v2[i], nominal, tolerance, n_sigma, min_size
-            )
-            labels[i] = lab
-            counts.append(n)
-            props.append(
-                cl.cluster_properties(
-                    lab,
-                    r2[i],
-                    xx,
-                    yy,
-                    start,
-                    end,
-                    interfaces,
-                    None if h2 is None else h2[i],
-                )
-            )
+        geometry = (
+            None if geom is None else (geom.start, geom.end, geom.interface_positions)
+        )
+        labels, counts, props = label_cluster_series(
+            r,
+            var,
+            nominal,
+            tolerance,
+            n_sigma,
+            min_size,
+            (xx, yy),
+            geometry,
+            None if haadf is None else haadf.data,
+        )
         lab_sig = self._wrap_maps(
-            labels.reshape(r.shape),
+            labels,
             None,
             "Pb-rich clusters (labels)",
             "label",
@@ -467,7 +445,7 @@ class RatiosMixin:
         )
         return {
             "labels": lab_sig,
-            "count": np.asarray(counts).reshape(lead) if lead else np.asarray(counts),
+            "count": counts,
             "clusters": props,
             "labels_of_series": self.metadata.get_item("Device.Series.labels", None),
         }

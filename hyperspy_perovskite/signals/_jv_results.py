@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dask.array as da
 import numpy as np
 
 from hyperspy_perovskite.analysis.transport import jv as _jv
@@ -68,53 +67,39 @@ class JVFiguresOfMerit:
     the hysteresis index per condition.
     """
 
-    def __init__(self, maps, units, validity, labels, scan, criteria, reasons=None):
+    def __init__(self, maps, units, validity, labels, scan, criteria):
         self.maps = maps
         self.units = units
         self._validity = validity
-        self._reasons = reasons  # lazy bit flags, computed on first use
         self.labels = labels
         self._scan = scan  # (array axis index, directions) or None
         self.criteria = criteria
 
     @property
     def validity(self):
-        """:class:`~hyperspy_perovskite.validity.Validity` per curve (for a lazy
-        result, computed from the lazy reason flags on first use; the lazy
-        maps are NaN outside it but carry no ``metadata.Validity``)."""
-        if self._validity is None and self._reasons is not None:
-            reasons = np.atleast_1d(np.asarray(self._reasons.compute()))
-            self._validity = Validity(reasons == 0, reasons, _jv.REASONS, self.criteria)
+        """:class:`~hyperspy_perovskite.validity.Validity` per curve (a lazy
+        result's, stored lazily in every map's ``metadata.Validity``, is
+        computed here on first use)."""
+        if self._validity is not None and self._validity.lazy:
+            self._validity = self._validity.compute()
         return self._validity
 
     @classmethod
     def from_arrays(cls, values, source, options, criteria):
         """Wrap :func:`~hyperspy_perovskite.analysis.transport.jv.assemble_figures_of_merit`
         output as signals on ``source``'s navigation axes."""
-        validity = lazy_reasons = None
-        reasons = values["reasons"]
-        if isinstance(reasons, np.ndarray):
-            validity = Validity(
-                np.atleast_1d(reasons == 0),
-                np.atleast_1d(reasons),
-                _jv.REASONS,
-                criteria,
-            )
-        else:  # lazy: NaN outside validity applied lazily, as eager does
-            lazy_reasons = reasons
-        maps, units = {}, {}
         nav_shape = tuple(source.axes_manager.navigation_shape[::-1])
+        reasons = values["reasons"].reshape(nav_shape or (1,))
+        # lazy reasons give a lazy validity (NaN applied lazily, mask stored
+        # lazily), computed with each map when an eager output is asked
+        validity = Validity(reasons == 0, reasons, _jv.REASONS, criteria)
+        maps, units = {}, {}
         for name, (title, unit) in QUANTITIES.items():
             for suffix in ("", "_std"):
                 key = name + suffix
                 if key not in values:
                     continue
-                data = values[key].reshape(nav_shape) if not nav_shape else values[key]
-                if not nav_shape:
-                    data = data.reshape((1,))
-                if lazy_reasons is not None:
-                    ok = lazy_reasons.reshape(data.shape) == 0
-                    data = da.where(ok, data, np.nan)
+                data = values[key].reshape(nav_shape or (1,))
                 maps[key] = wrap_navigation_map(
                     data, source, title=title + (" (std)" if suffix else ""),
                     quantity=title, units=unit, options=options, validity=validity,
@@ -127,9 +112,7 @@ class JVFiguresOfMerit:
         for i, ax in enumerate(nav):
             if ax.name == "scan" and len(p.get("scan_directions", [])) == ax.size:
                 scan = (i, list(p["scan_directions"]))
-        return cls(
-            maps, units, validity, _axis_labels(source), scan, criteria, lazy_reasons
-        )
+        return cls(maps, units, validity, _axis_labels(source), scan, criteria)
 
     def __getitem__(self, name):
         if name not in self.maps:

@@ -75,7 +75,7 @@ class SAEDIndexingMixin:
         self,
         phase=None,
         frame=0,
-        nsigma=8.0,
+        n_sigma=8.0,
         min_distance=3,
         g_min=None,
         tolerance=0.03,
@@ -84,7 +84,7 @@ class SAEDIndexingMixin:
         """Find the spots of one frame and index them against ``phase``.
 
         Rings and halo are removed by subtracting the frame's rotational
-        median; spots are local maxima above ``nsigma`` robust standard
+        median; spots are local maxima above ``n_sigma`` robust standard
         deviations of the remainder.
 
         Parameters
@@ -92,7 +92,7 @@ class SAEDIndexingMixin:
         phase : str or Phase, optional
         frame : int
             Frame index.
-        nsigma : float
+        n_sigma : float
             Detection threshold.
         min_distance : int
             Minimum spot separation (pixels).
@@ -145,12 +145,12 @@ class SAEDIndexingMixin:
         peaks = peak_local_max(
             rest,
             min_distance=int(min_distance),
-            threshold_abs=nsigma * max(sigma, 1e-12),
+            threshold_abs=n_sigma * max(sigma, 1e-12),
         )
         peaks = np.array([p for p in peaks if gr[p[0], p[1]] >= g_min])
         if len(peaks) == 0:
             raise ValueError(
-                f"No spot above {nsigma} sigma in frame {frame}; lower nsigma."
+                f"No spot above {n_sigma} sigma in frame {frame}; lower n_sigma."
             )
         g = np.stack(
             [gx[peaks[:, 0], peaks[:, 1]], gy[peaks[:, 0], peaks[:, 1]]], axis=1

@@ -16,17 +16,18 @@ with an extra navigation axis carrying the times (:func:`stack_bias_series`).
 The methods live in mixins grouped by job, each a thin layer over
 :mod:`hyperspy_perovskite.analysis`:
 
-==================================================== ===================================
-module                                               job
-==================================================== ===================================
-:mod:`~hyperspy_perovskite.signals._eds_geometry`    device geometry, stack line scan
-:mod:`~hyperspy_perovskite.signals._eds_lines`       X-ray windows, overlaps
-:mod:`~hyperspy_perovskite.signals._eds_profiles`    element and composition profiles
-:mod:`~hyperspy_perovskite.signals._eds_ratios`      X/Pb ratios, stoichiometry, clusters
-:mod:`~hyperspy_perovskite.signals._eds_migration`   migration metrics and fits
-:mod:`~hyperspy_perovskite.signals._eds_frames`      frame alignment, damage onset
-:mod:`~hyperspy_perovskite.signals._eds_series`      stacking maps into a series
-==================================================== ===================================
+======================================================= ====================================
+module                                                  job
+======================================================= ====================================
+:mod:`~hyperspy_perovskite.signals._eds_geometry`       device geometry, stack line scan
+:mod:`~hyperspy_perovskite.signals._eds_lines`          X-ray windows, overlaps
+:mod:`~hyperspy_perovskite.signals._eds_profiles`       element and composition profiles
+:mod:`~hyperspy_perovskite.signals._eds_ratios`         X/Pb ratios, stoichiometry, clusters
+:mod:`~hyperspy_perovskite.signals._eds_migration`      migration metrics of a series
+:mod:`~hyperspy_perovskite.signals._eds_migration_fits` drift-diffusion profile fits
+:mod:`~hyperspy_perovskite.signals._eds_frames`         frame alignment, damage onset
+:mod:`~hyperspy_perovskite.signals._eds_series`         stacking maps into a series
+======================================================= ====================================
 
 The bias condition lives in ``metadata.Stimulus``
 (:mod:`hyperspy_perovskite.stimulus.schema`), the geometry in
@@ -47,6 +48,7 @@ from hyperspy_perovskite.signals._eds_frames import FramesMixin
 from hyperspy_perovskite.signals._eds_geometry import GeometryMixin, GeometryWarning
 from hyperspy_perovskite.signals._eds_lines import LineOverlapWarning, XrayLinesMixin
 from hyperspy_perovskite.signals._eds_migration import MigrationMixin
+from hyperspy_perovskite.signals._eds_migration_fits import MigrationFitsMixin
 from hyperspy_perovskite.signals._eds_profiles import (
     LineAbsentWarning,
     NonPoissonWarning,
@@ -72,6 +74,7 @@ class EDSTEMBiasedSpectrum(
     ProfilesMixin,
     RatiosMixin,
     MigrationMixin,
+    MigrationFitsMixin,
     FramesMixin,
     EDSTEMSpectrum,
 ):

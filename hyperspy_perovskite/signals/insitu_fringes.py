@@ -132,9 +132,10 @@ class FringeMixin:
             for the d-spacing strongest there
             (:mod:`hyperspy_perovskite.analysis.fringe_spots`); the spot
             directions are in ``metadata.Fringe_tracking.spot_direction``
-            (deg, NaN where a tile has no significant spot) and, for eager
-            results, the tiles with a spot in
-            ``metadata.Fringe_tracking.Validity``.
+            (deg, NaN where a tile has no significant spot) and the tiles
+            with a spot in ``metadata.Fringe_tracking.Validity`` (lazy for
+            a lazy result, see
+            :func:`~hyperspy_perovskite.validity.compute_validity`).
         angular_width : float
             Half-width of the sector, degrees.
         shifts : Signal1D, optional
@@ -312,12 +313,12 @@ class FringeMixin:
         from hyperspy_perovskite.validity import Validity
 
         sector, significant = spots
-        angle = sector_directions(width)[sector]
-        angle = (
-            da.where(significant, angle, np.nan)
-            if isinstance(angle, da.Array)
-            else np.where(significant, angle, np.nan)
-        )
+        centres = sector_directions(width)
+        if isinstance(sector, da.Array):
+            angle = sector.map_blocks(centres.__getitem__, dtype=centres.dtype)
+            angle = da.where(significant, angle, np.nan)
+        else:
+            angle = np.where(significant, centres[sector], np.nan)
         angle = np.moveaxis(angle, -1, 0)  # (nb, ny, nx)
         significant = np.moveaxis(significant, -1, 0)
         if scalar_d:
@@ -332,13 +333,14 @@ class FringeMixin:
                     setattr(ax, key, spec[key])
         direction.metadata.General.title = "Spot direction (deg from x towards +y)"
         out.metadata.set_item("Fringe_tracking.spot_direction", direction)
-        if not isinstance(significant, da.Array):
-            Validity(
-                np.asarray(significant),
-                np.where(significant, 0, 1).astype(np.uint32),
-                ("no significant spot in the tile",),
-                {"n_sigma": 3.0},
-            ).to_metadata(out.metadata.Fringe_tracking)
+        # lazy output: a lazy mask of the same graph, computed with the power
+        # by compute_validity or when read
+        Validity(
+            significant,
+            (~significant).astype(np.uint32),
+            ("no significant spot in the tile",),
+            {"n_sigma": 3.0},
+        ).to_metadata(out.metadata.Fringe_tracking)
 
     def _fringe_rois(self, data, px, d, scalar_d, roi, kw, opts):
         import dask.array as da

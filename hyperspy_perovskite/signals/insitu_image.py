@@ -209,8 +209,9 @@ class InSituImageSeries(FringeMixin, DoseMixin, Signal2D):
         refinement on a central crop (:mod:`hyperspy_perovskite.analysis.drift`):
         fast enough for 4k x 4k movies. Blank or featureless frames (beam
         off, no correlation peak above the noise) get NaN shifts and are
-        listed in ``metadata.Validity`` of the result; they are never given
-        a false shift.
+        listed in ``metadata.Validity`` of the result (a lazy mask for a lazy
+        result, see :func:`~hyperspy_perovskite.validity.compute_validity`);
+        they are never given a false shift.
 
         Parameters
         ----------
@@ -265,22 +266,20 @@ class InSituImageSeries(FringeMixin, DoseMixin, Signal2D):
         shifts = _drift.estimate_shifts(data, ref, upsample=upsample, sigma=sigma)
         ax_x, ax_y = self.axes_manager.signal_axes
         scale = np.array([ax_y.scale, ax_x.scale])
-        validity = None
-        if not opts.lazy_output:
-            shifts = np.asarray(compute(shifts, opts))
-            ok = np.all(np.isfinite(shifts), axis=1)
-            validity = Validity(
-                np.broadcast_to(ok, (2, ok.size)),
-                np.broadcast_to(np.where(ok, 0, 1).astype(np.uint32), (2, ok.size)),
-                ("blank or featureless frame",),
-                {"sigma": -1.0 if sigma is None else float(sigma)},
-            )
-            if blank == "interpolate" and not ok.all():
-                shifts = _drift.fill_blank(shifts)
-        else:
-            if blank == "interpolate":
-                raise ValueError("blank='interpolate' needs an eager result.")
-            shifts = compute(shifts, opts)
+        if opts.lazy_output and blank == "interpolate":
+            raise ValueError("blank='interpolate' needs an eager result.")
+        shifts = compute(shifts, opts)
+        # lazy output: a lazy mask from the same graph (computed with the
+        # shifts by compute_validity, or when read)
+        ok = np.all(np.isfinite(shifts), axis=1)
+        validity = Validity(
+            np.broadcast_to(ok, (2, ok.shape[0])),
+            np.broadcast_to((~ok).astype(np.uint32), (2, ok.shape[0])),
+            ("blank or featureless frame",),
+            {"sigma": -1.0 if sigma is None else float(sigma)},
+        )
+        if blank == "interpolate" and not ok.all():
+            shifts = _drift.fill_blank(shifts)
         shifts = shifts * scale
         md = self._result_metadata("Drift correction shifts", f"Shift ({ax_x.units})")
         md.pop("Stimulus", None)
@@ -296,8 +295,7 @@ class InSituImageSeries(FringeMixin, DoseMixin, Signal2D):
             [{"name": "shift (y, x)", "size": 2}, _axis_dict(ax_t)],
             md,
         )
-        if validity is not None:
-            validity.to_metadata(out.metadata)
+        validity.to_metadata(out.metadata)
         return out
 
     def correct_drift(

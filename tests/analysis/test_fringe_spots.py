@@ -10,6 +10,10 @@ from hyperspy_perovskite.analysis.fringe_spots import sector_directions, stronge
 
 PX, D_PVK, D_PBI2 = 0.5, 6.36, 6.96
 
+#: the compiled tile kernel (one per frame dtype) is shared with test_fringes.py: one
+#: xdist worker runs them (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("fringe_kernels")
+
 
 def _movie(n_frames=4, seed=0, amp=10.0, mean=100.0):
     rng = np.random.default_rng(seed)
@@ -54,6 +58,14 @@ def test_auto_direction_separates_close_phases():
     # lazy gives the same
     lazy = s.as_lazy().fringe_intensity([D_PVK, D_PBI2], direction="auto", **kw)
     np.testing.assert_allclose(np.asarray(lazy.data), auto.data, rtol=1e-5)
+    # with the validity of the spot choice, lazy until computed with the power
+    from hyperspy_perovskite.validity import compute_validity
+
+    assert Validity.from_metadata(lazy.metadata.Fringe_tracking).lazy
+    compute_validity(lazy, show_progressbar=False)
+    lv = Validity.from_metadata(lazy.metadata.Fringe_tracking)
+    assert not lv.lazy
+    np.testing.assert_array_equal(lv.mask, v.mask)
 
 
 def test_strongest_spot_without_own_sector_least_dominated():

@@ -330,12 +330,14 @@ def test_results_work_with_hyperspy_tools(tmp_path):
 
 
 def test_local_cluster():
+    # one worker process: the blocks (and the compiled model) travel to another
+    # process as they would to many; each extra worker only costs start-up
     distributed = pytest.importorskip("distributed")
     s, truth = simulated_emission_map(shape=(8, 8), n_channels=128, seed=12, lazy=True)
     s.data = s.data.rechunk((4, 8, 128))
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster),
     ):

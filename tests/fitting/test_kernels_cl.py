@@ -82,3 +82,52 @@ def test_kernels_no_overflow_far_from_centre():
     f, g = _evaluate(tail, "AEe", [1e6, 1.0, 1e-4], x)
     assert np.all(np.isfinite(f)) and np.all(np.isfinite(g))
     assert f[2] == 0.0 and f[1] == 0.0
+
+
+# --- the continuous Urbach tail's block kernel (issue 10, speed) ---
+def _block_and_point(values, x):
+    from hyperspy_perovskite.components import ContinuousUrbachTail
+
+    spec = kernel_spec(ContinuousUrbachTail())
+    P = np.asarray(values, dtype=float)
+    f0, g0 = _evaluate(spec.kernel, "AEes", P, x)
+    f = np.zeros(x.size)
+    G = np.full((4, x.size), np.nan)
+    spec.block(x, P, 0, np.zeros(4), f, G)
+    return f, G.T, f0, g0
+
+
+_ENERGY = np.linspace(1.45, 1.95, 1024)
+_FROM_NM = np.ascontiguousarray(1239.841984 / np.linspace(850.0, 636.0, 1024))
+TAIL_BLOCK_SETS = [
+    (300.0, 1.72, 0.025, 0.03),  # the benchmark's tail, inside the band
+    (10.0, 1.5, 1e-4, 0.02),  # Eu at its lower bound
+    (10.0, 1.9, 0.05, 0.005),  # sharp edge, long tail
+    (3.0, 1.2, 0.02, 0.03),  # edge below the axis
+    (3.0, 2.3, 0.02, 0.03),  # edge above the axis
+    (5.0, 1.7, 1e-4, 0.03),  # Eu at its bound, far below sigma
+]
+
+
+@pytest.mark.parametrize("x", [_ENERGY, _FROM_NM, _ENERGY[::64].copy()])
+@pytest.mark.parametrize("values", TAIL_BLOCK_SETS)
+def test_continuous_urbach_block_equals_point_kernel(values, x):
+    """Uniform axes (recurrences), a to_eV-like axis (exp per channel) and a
+    short one: the block gives the point kernel's value and derivatives."""
+    f, G, f0, g0 = _block_and_point(values, x)
+    assert np.all(np.isfinite(f)) and np.all(np.isfinite(G))
+    np.testing.assert_allclose(f, f0, rtol=1e-12, atol=1e-13 * np.abs(f0).max())
+    for k in range(4):
+        scale = np.abs(g0[:, k]).max()
+        # the point kernel's own derivatives round at ~1e-7 when Eu << sigma
+        np.testing.assert_allclose(G[:, k], g0[:, k], rtol=1e-9, atol=1e-6 * scale)
+
+
+def test_fast_erfcx_matches_scipy():
+    from scipy.special import erfcx
+
+    from hyperspy_perovskite.components.emission_bands import _erfcx_fast
+
+    a = np.concatenate([np.linspace(0.0, 12.0, 2401), np.logspace(1, 12, 111)])
+    approx = np.array([_erfcx_fast(v) for v in a])
+    np.testing.assert_allclose(approx, erfcx(a), rtol=2e-14)

@@ -172,3 +172,27 @@ def test_emission_band_maps_recover_truth():
     assert abs(np.median(rel)) < 0.01
     assert np.isnan(maps["height"].data[EMPTY])
     assert maps["centre"].metadata.Signal.quantity == "centre (nm)"
+
+
+@pytest.mark.parametrize("cls", [PerovskiteModel1D, EmissionModel])
+def test_slices_keep_class_flags_and_validity(cls):
+    """``m.inav`` / ``m.isig`` give the domain model of the slice (HyperSpy's
+    own slicer returns a plain Model1D), with its flags and validity."""
+    s, m, _ = _fitted(cls)
+    v, flags = m.validity, m.fit_flags.data
+    sl = m.inav[3:6, 0:4]  # x 3..5, y 0..3 (numpy [0:4, 3:6]): holds NAN
+    assert type(sl) is cls
+    np.testing.assert_array_equal(sl.fit_flags.data, flags[0:4, 3:6])
+    np.testing.assert_array_equal(sl.validity.mask, v.mask[0:4, 3:6])
+    assert sl.validity.explain((3, 1)) == v.explain(NAN)  # NAN = (3, 4)
+    np.testing.assert_array_equal(
+        sl.parameter_map(0, "centre").data,
+        m.parameter_map(0, "centre").data[0:4, 3:6],
+    )
+    one = m.inav[EMPTY[1], EMPTY[0]]
+    assert type(one) is cls and not one.validity.mask.any()
+    assert one.fit_flags.data.ravel()[0] == F.EMPTY
+    band = m.isig[50:150]  # integers: the variance signal has no calibration
+    assert type(band) is cls
+    np.testing.assert_array_equal(band.validity.mask, v.mask)
+    assert band.axes_manager.signal_shape[0] < m.axes_manager.signal_shape[0]

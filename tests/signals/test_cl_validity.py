@@ -94,6 +94,57 @@ def test_asymmetric_band_needs_asymmetric_model():
     assert abs(np.median(tau) - 0.05) < 0.005
 
 
+def test_unresolved_tail_fitted_in_its_gaussian_limit():
+    """A Gaussian band fitted as an asymmetric band: its tau is not
+    identified, so the band is refitted in its Gaussian limit (valid, with
+    the errors of a Gaussian fit, not inflated by the unresolved tau) and
+    the tau map is NaN with the reason "tau not identified"."""
+    s, t = simulate_emission_spectra(n_pixels=40, band_photons=1e5, seed=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        gauss = s.emission_maps(s.fit_emission(axis="energy", poisson=True))
+        m = s.fit_emission(axis="energy", band="asymmetric", poisson=True)
+    asym = s.emission_maps(m)
+    v = asym["valid"].data
+    assert v.mean() > 0.9
+    lim = ~np.isfinite(m["Emission"].tau.map["std"])
+    assert lim.mean() > 0.8  # a tail of 1e5 photons is sometimes significant
+    assert np.all(np.isnan(asym["tau"].data[lim]))
+    tau_v = Validity.from_metadata(asym["tau"].metadata)
+    assert tau_v.counts()["tau not identified"] == lim.sum()
+    both = v & lim & gauss["valid"].data
+    ratio = asym["centre_std"].data[both] / gauss["centre_std"].data[both]
+    assert np.all(np.abs(ratio - 1) < 0.05), ratio  # not inflated by tau
+    f1, f2, n = _coverage(
+        asym["centre"].data[v], asym["centre_std"].data[v], t["centre"][v]
+    )
+    assert f1 > 0.5 and f2 > 0.85, (f1, f2, n)
+
+
+def test_voigt_on_resolution_limited_lines_is_their_gaussian_limit():
+    """A Voigt fitted to Gaussian lines: gamma is not needed (Gaussian
+    limit, 'gamma not identified'), the lines stay valid (before: 7 of 60
+    rejected with gamma at its bound) and their centres and areas cover."""
+    s, t = simulate_emission_spectra(
+        n_pixels=40,
+        space="wavelength",
+        wavelength_range=(660, 680),
+        n_channels=800,
+        band_energy=(668, 672),
+        band_sigma=(0.08, 0.12),
+        band_photons=2e4,
+        seed=5,
+    )
+    maps = s.emission_maps(s.fit_emission(band="voigt", poisson=True))
+    assert maps["valid"].data.all()
+    gamma_v = Validity.from_metadata(maps["gamma"].metadata)
+    assert gamma_v.counts()["gamma not identified"] >= 36
+    assert np.all(np.isfinite(maps["fwhm_std"].data))
+    for key, truth in (("centre", t["centre"]), ("area", 2e4 * t["channel_width"])):
+        f1, f2, n = _coverage(maps[key].data, maps[f"{key}_std"].data, truth)
+        assert f1 > 0.5 and f2 > 0.85, (key, f1, f2, n)
+
+
 def test_spikes_removed_and_one_channel_bands_rejected():
     s, t = simulate_emission_spectra(n_pixels=16, n_spikes=6, seed=7)
     before = s.data.copy()

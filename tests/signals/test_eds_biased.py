@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hyperspy.roi import Line2DROI
 
+from hyperspy_perovskite.analysis.eds.quantify import atomic_k_factors as _atomic_k
 from hyperspy_perovskite.data.device_simulation import simulate_device_eds
-from hyperspy_perovskite.signals._eds_profiles import _atomic_k
 from hyperspy_perovskite.signals.eds_biased import (
     EDSTEMBiasedSpectrum,
     LazyEDSTEMBiasedSpectrum,

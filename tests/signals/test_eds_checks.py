@@ -211,3 +211,27 @@ def test_no_pb_rich_pixels_where_there_is_no_pb_real_jeol():
     m = eds.get_nonstoichiometry_mask(kf, ["I_La"], "Pb_La")
     assert m.data.shape == (14, 32, 32)
     assert int(np.sum(m.data == -1)) == 0
+
+
+@pytest.mark.parametrize(
+    "method", ["get_halide_ratio_map", "get_nonstoichiometry_mask"]
+)
+def test_lazy_validity_stored_and_equal_to_eager(sim, method, tmp_path):
+    """The lazy ratio map and mask store their validity (a lazy mask) in
+    metadata; computed, it is the eager one, and it survives save/load."""
+    from hyperspy_perovskite.validity import Validity, compute_validity
+
+    s, t = sim
+    args = (t["k_factors"], ["I_La", "Br_Ka"])
+    eager = getattr(s, method)(*args)
+    lazy = getattr(s.as_lazy(), method)(*args)
+    v_lazy = Validity.from_metadata(lazy.metadata)
+    assert v_lazy.lazy
+    v_eager = Validity.from_metadata(eager.metadata)
+    assert 0 < v_eager.fraction < 1  # the electrodes have no halide or Pb
+    np.testing.assert_array_equal(v_lazy.compute().mask, v_eager.mask)
+    compute_validity(lazy)
+    np.testing.assert_array_equal(lazy.data, eager.data)
+    lazy.save(tmp_path / "r.zspy")
+    back = Validity.from_metadata(hs.load(tmp_path / "r.zspy").metadata)
+    np.testing.assert_array_equal(back.compute().mask, v_eager.mask)

@@ -185,6 +185,12 @@ def test_blank_frame_flagged_and_nan_shift_refused():
         s.correct_drift(sh)
     filled = s.estimate_drift(blank="interpolate")
     assert np.all(np.isfinite(filled.data))
+    # a lazy result stores the same validity, lazily (computed on read)
+    from hyperspy_perovskite.validity import Validity
+
+    lazy = Validity.from_metadata(s.as_lazy().estimate_drift().metadata)
+    assert lazy.lazy
+    np.testing.assert_array_equal(lazy.compute().mask, sh.metadata.Validity.mask)
 
 
 def test_real_stem_movie_frame_axis_refused_until_frame_time_given():
