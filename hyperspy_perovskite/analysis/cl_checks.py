@@ -25,8 +25,12 @@ def _is_dask(a):
     return type(a).__module__.startswith("dask")
 
 
-def _spikes_np(y, n_sigma, width, max_width):
+def _spikes_np(y, n_sigma, width, max_width, compiled=True):
     y = np.asarray(y, dtype=float)
+    if compiled and y.size and np.isfinite(y).all():  # the same, one numba pass
+        from hyperspy_perovskite.analysis._cl_spikes_numba import spikes_and_median
+
+        return spikes_and_median(y, n_sigma, width, max_width)
     med = median_filter(y, size=(1,) * (y.ndim - 1) + (width,), mode="nearest")
     # noise from the median absolute deviation of the residual of each
     # spectrum, floored by Poisson noise of the median for count data

@@ -85,3 +85,23 @@ def test_infinite_channel_read_as_zero(spectra):
     bad = ce.emission_starting_values(x, y, n_peaks=2, tail=True)
     assert np.all(np.isfinite(bad))
     np.testing.assert_allclose(bad[:, [0, 1, 6, 7]], clean[:, [0, 1, 6, 7]], rtol=0.02)
+
+
+@pytest.mark.parametrize("width, max_width", [(7, 2), (5, 1)])
+def test_compiled_spike_screen_equals_numpy(width, max_width):
+    from hyperspy_perovskite.analysis import cl_checks
+
+    rng = np.random.default_rng(3)
+    x = np.arange(300.0)
+    y = rng.poisson(5 + 800 * np.exp(-0.5 * ((x - 150) / 20) ** 2), (60, 300))
+    y = y.astype(float)
+    y[rng.integers(0, 60, 80), rng.integers(0, 300, 80)] += rng.uniform(1e2, 5e3, 80)
+    y[5, 100:102] += 3000  # a two-channel spike
+    y[6, 200:203] += 3000  # three channels: a line, kept
+    y[7, [0, 299]] += 4000  # at the edges
+    y[9] = 0.0
+    ref = cl_checks._spikes_np(y, 8.0, width, max_width, compiled=False)
+    got = cl_checks._spikes_np(y, 8.0, width, max_width)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
+    assert got[0][5, 100:102].all() == (max_width == 2) and not got[0][6].any()
