@@ -76,7 +76,7 @@ def start(key, entry):
     bool
         True when a second process is compiling it (or already did).
     """
-    if not enabled():
+    if not enabled() or not sys.executable:  # embedded Python: no interpreter
         return False
     with _LOCK:
         if str(entry) in _PROCESS:
@@ -101,7 +101,7 @@ def start(key, entry):
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        except OSError:
+        except (OSError, ValueError):
             return False
     return True
 
