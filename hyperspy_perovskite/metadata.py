@@ -39,6 +39,9 @@ node                        what
 ``Diffraction_analysis``    on SAED time traces (``hkl_intensities``,
                             ``amorphous_fraction``): phase, families, ring and
                             halo widths, background order, radial range
+``Diffraction_calibration`` on operando 4D-STEM series and their strain
+                            results: rotation of the pattern relative to the
+                            scan (the device frame of the strain)
 =========================== =================================================
 
 HyperSpy's own nodes (``General``, ``Signal``, ``Acquisition_instrument``,
@@ -61,6 +64,7 @@ __all__ = [
     "DOSE",
     "DRIFT",
     "DIFFRACTION_ANALYSIS",
+    "DIFFRACTION_CALIBRATION",
     "DEVICE_MIGRATION",
     "FRINGE_TRACKING",
     "HOLOGRAPHY",
@@ -86,6 +90,7 @@ DEVICE_PROFILE = "Device.Profile"
 DOSE = "Dose"
 DRIFT = "Drift"
 DIFFRACTION_ANALYSIS = "Diffraction_analysis"
+DIFFRACTION_CALIBRATION = "Diffraction_calibration"
 DEVICE_MIGRATION = "Device.Migration"
 FRINGE_TRACKING = "Fringe_tracking"
 HOLOGRAPHY = "Holography"
@@ -105,6 +110,7 @@ SUITE_NODES = (
     DOSE,
     DRIFT,
     DIFFRACTION_ANALYSIS,
+    DIFFRACTION_CALIBRATION,
     DEVICE_MIGRATION,
     FRINGE_TRACKING,
     HOLOGRAPHY,

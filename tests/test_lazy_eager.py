@@ -38,6 +38,10 @@ from hyperspy_perovskite.results import ResultTable
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = ("lazy_output", "show_progressbar", "num_workers")
 
+#: the cached inputs and the compiled kernels of every method are shared with
+#: test_units_methods.py: one xdist worker runs them (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("lazy_eager")
+
 
 # ----------------------------------------------------------------- registry
 def _registered_classes():
@@ -598,9 +602,7 @@ OPTIONS_NOT_APPLICABLE = {
 }
 #: Methods that compute from the data but do not take every option yet
 #: (debt for their owners; an entry may only shrink): name -> missing options.
-OPTIONS_MISSING = {
-    "Operando4DSTEM.estimate_scan_drift": ("lazy_output",),
-}
+OPTIONS_MISSING = {}
 
 
 # --------------------------------------------------------------- comparing

@@ -17,8 +17,17 @@ import pytest
 
 from hyperspy_perovskite.units import UnitError, ureg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import test_lazy_eager as le  # noqa: E402
+# the module pytest collected (--import-mode=importlib names it
+# tests.test_lazy_eager), so that its cached inputs are shared; imported
+# afresh only when this file runs alone
+le = sys.modules.get("tests.test_lazy_eager")
+if le is None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import test_lazy_eager as le  # noqa: E402
+
+#: the cached inputs and compiled kernels of test_lazy_eager.py are shared:
+#: one xdist worker runs both (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("lazy_eager")
 
 # (name, make(), call(signal, value), number, string, quantity, wrong string)
 ROWS = [
@@ -149,7 +158,229 @@ ROWS = [
         ureg.Quantity(25.0, "degC"),
         "25 V",
     ),
+    (
+        "JVCurve.set_device(area)",
+        lambda: le._twin(le._jv(), False),
+        lambda s, v: (s.set_device(area=v), s.metadata.Device.JV)[1],
+        0.07,
+        "7 mm^2",
+        0.07 * ureg.cm**2,
+        "7 mm",
+    ),
+    (
+        "JVCurve.set_device(irradiance)",
+        lambda: le._twin(le._jv(), False),
+        lambda s, v: (s.set_device(irradiance=v), s.metadata.Device.JV)[1],
+        100.0,
+        "1000 W/m^2",
+        0.1 * ureg.W / ureg.cm**2,
+        "100 mW",
+    ),
+    (
+        "JVCurve.set_device(scan_rate)",
+        lambda: le._twin(le._jv(), False),
+        lambda s, v: (s.set_device(scan_rate=v), s.metadata.Device.JV)[1],
+        0.1,
+        "100 mV/s",
+        0.1 * ureg.V / ureg.s,
+        "100 mV",
+    ),
+    (
+        "JVCurve.figures_of_merit(sigma)",
+        lambda: le._twin(le._jv(), False),
+        lambda s, v: s.figures_of_merit(sigma=v).to_table().to_dict(),
+        0.02,
+        "0.2 A/m^2",
+        0.02 * ureg.mA / ureg.cm**2,
+        "0.02 mA",
+    ),
+    (
+        "InSituImageSeries.electron_dose(beam_current)",
+        lambda: le._twin(le._movie()[0], False),
+        lambda s, v: s.electron_dose(beam_current=v, illuminated_area=1e8),
+        1e-9,
+        "1 nA",
+        1.0 * ureg.nA,
+        "1 nm",
+    ),
+    (
+        "InSituImageSeries.electron_dose(illuminated_area)",
+        lambda: le._twin(le._movie()[0], False),
+        lambda s, v: s.electron_dose(beam_current=1e-9, illuminated_area=v),
+        1e8,
+        "1 um^2",
+        1.0 * ureg.um**2,
+        "1 um",
+    ),
+    (
+        "InSituImageSeries.electron_dose(pre_dose)",
+        lambda: le._twin(le._movie()[0], False),
+        lambda s, v: s.electron_dose(dose_rate=50.0, pre_dose=v),
+        10.0,
+        "1000 e/nm^2",
+        ureg("10 e/angstrom^2"),
+        "10 s",
+    ),
+    (
+        "InSituImageSeries.electron_dose_map(dose_rate)",
+        lambda: le._twin(le._movie()[0], False),
+        lambda s, v: s.electron_dose_map(dose_rate=v),
+        50.0,
+        "5000 e/nm^2/s",
+        ureg("50 e/angstrom^2/s"),
+        "50 V",
+    ),
+    (
+        "InSituImageSeries.electron_dose_map(exposure)",
+        lambda: le._twin(le._movie()[0], False),
+        lambda s, v: s.electron_dose_map(dose_rate=50.0, exposure=v),
+        0.04,
+        "40 ms",
+        0.04 * ureg.s,
+        "40 nm",
+    ),
+    (
+        "InSituImageSeries.electron_dose_map(beam_current)",
+        lambda: le._twin(le._movie()[0], False),
+        lambda s, v: s.electron_dose_map(beam_current=v, illuminated_area=1e8),
+        1e-9,
+        "1 nA",
+        1.0 * ureg.nA,
+        "1 nm",
+    ),
+    (
+        "InSituImageSeries.electron_dose_map(illuminated_area)",
+        lambda: le._twin(le._movie()[0], False),
+        lambda s, v: s.electron_dose_map(beam_current=1e-9, illuminated_area=v),
+        1e8,
+        "1 um^2",
+        1.0 * ureg.um**2,
+        "1 um",
+    ),
+    (
+        "InSituImageSeries.electron_dose_map(pre_dose)",
+        lambda: le._twin(le._movie()[0], False),
+        lambda s, v: s.electron_dose_map(dose_rate=50.0, pre_dose=v),
+        10.0,
+        "1000 e/nm^2",
+        ureg("10 e/angstrom^2"),
+        "10 s",
+    ),
+    (
+        "InSituImageSeries.compare_regions(d_spacing)",
+        lambda: le._twin(le._movie()[0], False),
+        lambda s, v: s.compare_regions(*le._grain_rois(), v),
+        6.36,
+        "0.636 nm",
+        0.636 * ureg.nm,
+        "6.36 eV",
+    ),
 ]
+
+#: Unit-bearing arguments of public methods (test_house_rules.UNIT_ARGS) with
+#: no row yet, by owner: debt that may only shrink (a row removes its entry).
+#: Pixel counts and angles in degrees are listed too: they take plain numbers
+#: only today, which the docstring audit accepts, but the issue asks every
+#: unit-bearing argument to take a string or a quantity.
+MATRIX_MISSING = {
+    # CL / PL
+    "CLSTEMPerovskiteSpectrum.centroid(signal_range)",
+    "CLSTEMPerovskiteSpectrum.edge_distance(min_size)",
+    "CLSTEMPerovskiteSpectrum.edge_profile(edge_width)",
+    "CLSTEMPerovskiteSpectrum.edge_profile(min_size)",
+    "CLSTEMPerovskiteSpectrum.emission_maps(resolution)",
+    "CLSTEMPerovskiteSpectrum.fit_emission(signal_range)",
+    "CLSTEMPerovskiteSpectrum.halide_fraction(centre)",
+    "CLSTEMPerovskiteSpectrum.halide_fraction(centre_std)",
+    "CLSTEMPerovskiteSpectrum.halide_fraction(stokes_shift)",
+    "CLSTEMPerovskiteSpectrum.integrated_intensity_map(signal_range)",
+    "CLSTEMPerovskiteSpectrum.particle_labels(min_size)",
+    "CLSTEMPerovskiteSpectrum.particle_table(centre)",
+    "CLSTEMPerovskiteSpectrum.particle_table(sigma)",
+    "CLSTEMPerovskiteSpectrum.particle_table(min_size)",
+    "CLSTEMPerovskiteSpectrum.segregation_map(centre)",
+    "CLSTEMPerovskiteSpectrum.segregation_map(centre_std)",
+    "CLSTEMPerovskiteSpectrum.segregation_map(min_separation)",
+    "CLSTEMPerovskiteSpectrum.segregation_map(min_shift)",
+    # EDX under bias
+    "EDSTEMBiasedSpectrum.align_frames(max_shift)",
+    "EDSTEMBiasedSpectrum.find_device_geometry(width)",
+    "EDSTEMBiasedSpectrum.find_device_geometry(bin_size)",
+    "EDSTEMBiasedSpectrum.find_pb_clusters(min_size)",
+    "EDSTEMBiasedSpectrum.fit_accumulation(field)",
+    "EDSTEMBiasedSpectrum.fit_accumulation(temperature)",
+    "EDSTEMBiasedSpectrum.fit_accumulation(width)",
+    "EDSTEMBiasedSpectrum.fit_accumulation(bin_size)",
+    "EDSTEMBiasedSpectrum.fit_accumulation(signal_range)",
+    "EDSTEMBiasedSpectrum.fit_migration_transient(field)",
+    "EDSTEMBiasedSpectrum.fit_migration_transient(temperature)",
+    "EDSTEMBiasedSpectrum.fit_migration_transient(width)",
+    "EDSTEMBiasedSpectrum.fit_migration_transient(bin_size)",
+    "EDSTEMBiasedSpectrum.fit_migration_transient(signal_range)",
+    "EDSTEMBiasedSpectrum.get_accumulated_fraction(distance)",
+    "EDSTEMBiasedSpectrum.get_accumulated_fraction(width)",
+    "EDSTEMBiasedSpectrum.get_accumulated_fraction(bin_size)",
+    "EDSTEMBiasedSpectrum.get_centroid_shift(width)",
+    "EDSTEMBiasedSpectrum.get_centroid_shift(bin_size)",
+    "EDSTEMBiasedSpectrum.get_composition_profiles(width)",
+    "EDSTEMBiasedSpectrum.get_composition_profiles(bin_size)",
+    "EDSTEMBiasedSpectrum.get_composition_profiles(take_off_angle)",
+    "EDSTEMBiasedSpectrum.get_composition_profiles(dose)",
+    "EDSTEMBiasedSpectrum.get_contact_uptake(depth)",
+    "EDSTEMBiasedSpectrum.get_contact_uptake(width)",
+    "EDSTEMBiasedSpectrum.get_contact_uptake(bin_size)",
+    "EDSTEMBiasedSpectrum.get_difference_profile(width)",
+    "EDSTEMBiasedSpectrum.get_difference_profile(bin_size)",
+    "EDSTEMBiasedSpectrum.get_element_profiles(width)",
+    "EDSTEMBiasedSpectrum.get_element_profiles(bin_size)",
+    "EDSTEMBiasedSpectrum.get_halide_ratio_profile(width)",
+    "EDSTEMBiasedSpectrum.get_halide_ratio_profile(bin_size)",
+    "EDSTEMBiasedSpectrum.get_kymograph(width)",
+    "EDSTEMBiasedSpectrum.get_kymograph(bin_size)",
+    "EDSTEMBiasedSpectrum.get_stack_linescan(bin_size)",
+    "EDSTEMBiasedSpectrum.set_device_geometry(width)",
+    # in situ image series (pixels and degrees)
+    "InSituImageSeries.estimate_drift(sigma)",
+    "InSituImageSeries.fringe_intensity(tile_size)",
+    "InSituImageSeries.fringe_intensity(angular_width)",
+    # SAED series
+    "InSituSAEDSeries.amorphous_fraction(halo_d)",
+    "InSituSAEDSeries.amorphous_fraction(ring_width)",
+    "InSituSAEDSeries.amorphous_fraction(halo_width)",
+    "InSituSAEDSeries.amorphous_fraction(radial_range)",
+    "InSituSAEDSeries.azimuthal_profile(radial_range)",
+    "InSituSAEDSeries.azimuthal_profile(center)",
+    "InSituSAEDSeries.calibrate(scale)",
+    "InSituSAEDSeries.calibrate(center)",
+    "InSituSAEDSeries.direct_beam_positions(ring_range)",
+    "InSituSAEDSeries.electron_dose(dose_rate)",
+    "InSituSAEDSeries.electron_dose(beam_current)",
+    "InSituSAEDSeries.electron_dose(illuminated_area)",
+    "InSituSAEDSeries.electron_dose(exposure)",
+    "InSituSAEDSeries.electron_dose(critical_dose)",
+    "InSituSAEDSeries.electron_dose(pre_dose)",
+    "InSituSAEDSeries.halo_position(ring_width)",
+    "InSituSAEDSeries.halo_position(halo_width)",
+    "InSituSAEDSeries.halo_position(radial_range)",
+    "InSituSAEDSeries.hkl_intensities(halo_d)",
+    "InSituSAEDSeries.hkl_intensities(ring_width)",
+    "InSituSAEDSeries.hkl_intensities(halo_width)",
+    "InSituSAEDSeries.hkl_intensities(radial_range)",
+    "InSituSAEDSeries.index_spots(min_distance)",
+    "InSituSAEDSeries.index_spots(g_min)",
+    "InSituSAEDSeries.ring_positions(halo_d)",
+    "InSituSAEDSeries.ring_positions(ring_width)",
+    "InSituSAEDSeries.ring_positions(halo_width)",
+    "InSituSAEDSeries.ring_positions(radial_range)",
+    # operando 4D-STEM
+    "Operando4DSTEM.calibrate(scale)",
+    "Operando4DSTEM.calibrate(d_spacing)",
+    "Operando4DSTEM.calibrate(radius)",
+    "Operando4DSTEM.calibrate(detector_pixel_size)",
+    "Operando4DSTEM.calibrate(beam_energy)",
+    "Operando4DSTEM.calibrate(center)",
+    "Operando4DSTEM.estimate_scan_drift(sigma)",
+}
 
 
 def _call(make, call, value):
@@ -172,11 +403,35 @@ def test_number_string_and_quantity_agree(row):
 def test_rows_name_documented_unit_arguments():
     """Each row's argument is one the docstring audit knows carries a unit."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from test_house_rules import UNIT_ARGS
+    from test_house_rules import UNIT_ARGS, UNIT_ARGS_BY_METHOD
 
     methods = le.public_methods()
     for name, *_ in ROWS:
         method, arg = name[:-1].split("(")
         assert method in methods, method
-        assert arg in UNIT_ARGS, arg
+        assert arg in UNIT_ARGS or arg in UNIT_ARGS_BY_METHOD.get(method, ()), arg
     assert np.unique([r[0] for r in ROWS]).size == len(ROWS)
+
+
+def test_matrix_covers_every_unit_argument():
+    """Every unit-bearing argument of every public method has a row, or is in
+    MATRIX_MISSING (which may only shrink)."""
+    import inspect
+
+    from test_house_rules import UNIT_ARGS, UNIT_ARGS_BY_METHOD
+
+    args = set()
+    for key, (cls, name) in le.public_methods().items():
+        fn = inspect.getattr_static(cls, name)
+        if isinstance(fn, property):
+            continue
+        for a in inspect.signature(getattr(fn, "__func__", fn)).parameters:
+            if a in UNIT_ARGS or a in UNIT_ARGS_BY_METHOD.get(key, ()):
+                args.add(f"{key}({a})")
+    rows = {r[0] for r in ROWS}
+    missing = sorted(args - rows - MATRIX_MISSING)
+    assert not missing, f"unit-bearing arguments without a units-matrix row: {missing}"
+    done = sorted(MATRIX_MISSING & rows)
+    assert not done, f"remove from MATRIX_MISSING (they have a row): {done}"
+    stale = sorted(MATRIX_MISSING - args)
+    assert not stale, f"MATRIX_MISSING names no argument (remove): {stale}"

@@ -83,6 +83,7 @@ def _config(
     step,
     beam_energy,
     rotation=0.0,
+    pb_sites=(-3.0, 1.0),
 ):
     rng = np.random.default_rng(seed)
     ny, nx = scan_shape
@@ -117,7 +118,7 @@ def _config(
     n_nuc = max(3, ny // 3)
     nuclei = np.column_stack(
         [
-            x2 + rng.uniform(-3.0, 1.0, n_nuc) * step,
+            x2 + rng.uniform(float(pb_sites[0]), float(pb_sites[1]), n_nuc) * step,
             rng.uniform(-2.0, ny + 2.0, n_nuc) * step,
             pb_onset + np.concatenate([[0.0], rng.exponential(1.5 * dt, n_nuc - 1)]),
             rng.uniform(0, 360, n_nuc),
@@ -201,6 +202,7 @@ def simulate_operando_4dstem(
     beam_energy=300.0,
     detector_pixel_size=55.0,
     detector_rotation=0.0,
+    pb_sites=(-3.0, 1.0),
     calibrated=True,
     lazy=False,
     chunks=None,
@@ -236,6 +238,12 @@ def simulate_operando_4dstem(
         Degrees: the diffraction pattern is turned anticlockwise by this angle
         relative to the scan (a reciprocal vector along the scan x axis
         appears at this angle from kx).
+    pb_sites : (float, float)
+        Range of the Pb nuclei's centres across the stack, in scan steps from
+        the emitter/TPBi interface (negative: inside the emitter). The
+        default puts them on both sides; ``(-2.5, -1.0)`` makes Pb nucleate
+        inside the emitter, under its single-crystal spots (one Pb ring,
+        111, lies on the emitter's 200 ring).
     calibrated : bool
         Calibrate the diffraction axes (1/A, direct beam at 0); otherwise they
         are in pixels and only the camera geometry is in the metadata.
@@ -285,6 +293,7 @@ def simulate_operando_4dstem(
         scan_step,
         beam_energy,
         detector_rotation,
+        pb_sites,
     )
     prof, _ = _spot_profile(max(cfg["disk"], 0.3), 0.7)
     ny, nx = scan_shape

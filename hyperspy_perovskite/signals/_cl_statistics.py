@@ -15,6 +15,7 @@ from hyperspy_perovskite.analysis.cl_emission import SIGMA2FWHM
 from hyperspy_perovskite.analysis.cl_maps import histogram2d_valid, histogram_valid
 from hyperspy_perovskite.components.voigt_emission import voigt_fwhm, voigt_quantities
 from hyperspy_perovskite.signals._base import Options, wrap_navigation_map
+from hyperspy_perovskite.signals._cl_limits import limit_identified, limit_parameter
 from hyperspy_perovskite.validity import Validity, validity_from_fit
 
 _SQRT2PI = math.sqrt(2.0 * math.pi)
@@ -158,7 +159,8 @@ def emission_validity(
     significant (runs test ``z < -n_sigma``) and large (smoothed residual
     above ``max_residual`` of the band height: the model does not describe
     the band), and, when given, the reduced chi-squared is below
-    ``max_reduced_chisq``. The tail is valid where the band is and, in
+    ``max_reduced_chisq``; ``tau`` / a Voigt's ``gamma`` at 0 is the valid
+    Gaussian limit, judged apart. The tail is valid where the band is and, in
     addition, its amplitude is significant, ``Eu`` lies in
     :data:`URBACH_RANGE_EV` and its edge in the fitted range.
 
@@ -176,9 +178,10 @@ def emission_validity(
     dx = float(np.median(np.abs(np.diff(x)))) if x.size > 1 else 1.0
     w_min = dx if resolution is None else max(dx, resolution / SIGMA2FWHM)
     names, values, std, widths = _band_widths(g, w_min, 0.5 * (hi - lo))
-    if "tau" in names:  # judged apart: its Gaussian limit is a valid band
-        names.remove("tau")
-        values.pop("tau"), std.pop("tau")
+    lim = limit_parameter(g)
+    if lim is not None and lim.name in names:  # its Gaussian limit is valid
+        names.remove(lim.name)
+        values.pop(lim.name), std.pop(lim.name)
     converged = np.asarray(g.A.map["is_set"], bool)
     n_ch = int(switches.sum())
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -225,13 +228,15 @@ def emission_validity(
     return band, tail_v, z, size, red
 
 
-def _tau_validity(g, band_v):
-    """The band's validity and ``tau`` identified (else the band is its
-    Gaussian limit, ``tau`` not measured: ``_cl_fit.tau_identified``)."""
-    from hyperspy_perovskite.signals._cl_fit import tau_identified
-
-    ok = tau_identified(g)
-    return band_v & Validity(ok, np.where(ok, 0, 1), ("tau not identified",))
+def _limit_validity(g, name, band_v):
+    """The band's validity, and for its limit parameter (``tau``, a Voigt's
+    ``gamma``) that it is identified (else the band is its Gaussian limit
+    and the parameter is not measured: ``_cl_limits.gaussian_limit``)."""
+    lim = limit_parameter(g)
+    if lim is None or lim.name != name:
+        return band_v
+    ok = limit_identified(lim)
+    return band_v & Validity(ok, np.where(ok, 0, 1), (f"{name} not identified",))
 
 
 def _band_widths(g, w_min, half_range):
@@ -348,7 +353,7 @@ def emission_maps(
     area_units = f"counts {units}" if not ax.is_binned else "counts"
     out = {}
     for name, v, sv, un in _band_quantities(g, units, area_units):
-        vv = _tau_validity(g, band_v) if name == "tau" else band_v
+        vv = _limit_validity(g, name, band_v)
         out[name] = _map(model, v, f"Emission {name}", un, name, vv, keep_invalid)
         out[f"{name}_std"] = _map(
             model, sv, f"Emission {name} std", un, f"{name} std", vv, keep_invalid
@@ -396,7 +401,9 @@ def _band_quantities(g, units, area_units):
         if hasattr(g, "gamma") and hasattr(g, "sigma"):  # Voigt
             s, ss = _param(g, "sigma")[:2]
             gm, sg = _param(g, "gamma")[:2]
-            f, sf, h, sh = voigt_quantities(A, sA, s, ss, gm, sg)
+            # Gaussian limit: gamma fixed at 0, no error of its own
+            fixed = np.isfinite(gm) & ~limit_identified(g.gamma)
+            f, sf, h, sh = voigt_quantities(A, sA, s, ss, gm, np.where(fixed, 0, sg))
             rows += [("fwhm", f, sf, units), ("sigma", s, ss, units)]
             rows += [("gamma", gm, sg, units), ("height", h, sh, "counts")]
         elif hasattr(g, "gamma"):  # Lorentzian: gamma is the half width

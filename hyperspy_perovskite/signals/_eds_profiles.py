@@ -11,13 +11,17 @@ zeta-factor rules, optionally corrected for absorption
 from __future__ import annotations
 
 import copy
-import warnings
 
 import dask.array as da
 import numpy as np
 from hyperspy.signals import Signal1D
 
 from hyperspy_perovskite.analysis import device_geometry as geo
+from hyperspy_perovskite.analysis.eds.checks import (
+    LineAbsentWarning,
+    NonPoissonWarning,
+    check_band_counts,
+)
 from hyperspy_perovskite.analysis.eds.quantify import (
     quantify_intensities,
 )
@@ -33,14 +37,6 @@ __all__ = [
     "wrap_profiles",
     "linescan_header",
 ]
-
-
-class LineAbsentWarning(UserWarning):
-    """An X-ray line has no significant net counts: the element may be absent."""
-
-
-class NonPoissonWarning(UserWarning):
-    """The counts are not raw counts (denoised or rescaled): Poisson errors fail."""
 
 
 def _eager(a):
@@ -111,7 +107,7 @@ class ProfilesMixin:
             ).rechunk(-1)
 
             def check(t):
-                self._check_band_counts(
+                check_band_counts(
                     xray_lines, t[0], t[1], t[2], np.array([0.5 * t[3, 0]]), poisson
                 )
                 return np.zeros(())
@@ -125,7 +121,7 @@ class ProfilesMixin:
             if any(isinstance(a, da.Array) for a in parts):
                 parts = da.compute(*parts, **options.compute_kwargs)
             res, var, counts = (np.asarray(a, dtype=float) for a in parts)
-            self._check_band_counts(
+            check_band_counts(
                 xray_lines,
                 res[..., n : 2 * n],
                 var[..., n : 2 * n],
@@ -135,42 +131,6 @@ class ProfilesMixin:
             )
         md = {node: md[node] for node in PROFILE_NODES if node in md}
         return res[..., :n], var[..., :n], (axes[:-1], md)
-
-    def _check_band_counts(self, lines, net, var, gross, counts, poisson, n_sigma=3.0):
-        """Refuse NaN data and empty windows; warn about lines without
-        significant net counts and about summed counts that are not integers."""
-        net = np.asarray(net).reshape((-1, len(lines))).sum(axis=0)
-        sd = np.sqrt(np.asarray(var).reshape((-1, len(lines))).sum(axis=0))
-        gross = np.asarray(gross).reshape((-1, len(lines))).sum(axis=0)
-        for name, v, s, g in zip(lines, net, sd, gross, strict=True):
-            if not (np.isfinite(v) and np.isfinite(g)):
-                raise ValueError(
-                    f"The map holds NaN or infinite values in the channels of "
-                    f"{name}: remove them first (e.g. s.data = np.nan_to_num(s.data))."
-                )
-            if not g > 0:
-                raise ValueError(
-                    f"The band has zero counts in the {name} window: the element "
-                    "is absent there or the band misses the device; widen or move "
-                    "the band, or choose another line."
-                )
-            if not v > n_sigma * s:
-                warnings.warn(
-                    f"The band has no significant net {name} counts ({v:.4g} +- "
-                    f"{s:.3g} after the background, below {n_sigma:g} sigma): the "
-                    "element may be absent, its profile is bremsstrahlung noise.",
-                    LineAbsentWarning,
-                    stacklevel=4,
-                )
-        if poisson and np.any(np.abs(counts - np.round(counts)) > 1e-6):
-            warnings.warn(
-                "The summed counts are not integers: the map is not raw counts "
-                "(denoised, e.g. by PCA, or rescaled), so Poisson uncertainties "
-                "do not apply. Set the map's variance "
-                "(metadata.Signal.Noise_properties.variance) or use the raw map.",
-                NonPoissonWarning,
-                stacklevel=4,
-            )
 
     @options_doc()
     def get_element_profiles(

@@ -23,6 +23,9 @@ from hyperspy_perovskite.analysis.diffraction.strain import (
 )
 from hyperspy_perovskite.metadata import DeviceGeometry
 from hyperspy_perovskite.signals._base import compute, resolve_options
+from hyperspy_perovskite.signals.operando_4dstem import (
+    diffraction_rotation as stored_rotation,
+)
 from hyperspy_perovskite.validity import Validity
 
 __all__ = ["analyse", "OperandoAnalysis", "COMPONENTS", "to_device_frame"]
@@ -94,7 +97,7 @@ def analyse(
     min_spots=3,
     max_redchi=5.0,
     reference_time="each",
-    diffraction_rotation=0.0,
+    diffraction_rotation=None,
     drift=True,
     halide=None,
     show_progressbar=None,
@@ -142,12 +145,14 @@ def analyse(
     reference_time : {"each", "first"}
         Measure the reference lattice in every scan (cancels camera-length
         and descan drifts) or only in the first.
-    diffraction_rotation : float or str
+    diffraction_rotation : float or str, optional
         Rotation of the diffraction pattern relative to the scan (degrees,
         anticlockwise on the detector: a reciprocal vector along the scan x
         axis appears at this angle from kx; "2 deg" or "0.035 rad" accepted).
         With the stack direction of ``Device.Geometry`` it turns the strain
-        into the device frame (see Returns).
+        into the device frame (see Returns). Default: the value stored by
+        ``calibrate(rotation=...)`` in ``metadata.Diffraction_calibration``,
+        else 0. The value used is stored with every result map.
     drift : bool
         Correct positions for sample drift between scans (from the ADF
         series) when assigning them to bands.
@@ -224,6 +229,8 @@ def analyse(
         off_px, off_std = np.zeros((len(times), 2)), np.zeros((len(times), 2))
     offsets = off_px * step
     s = itf.stack_coordinate(y, x, offsets, geom.start, geom.end)
+    if diffraction_rotation is None:
+        diffraction_rotation = stored_rotation(signal.metadata, 0.0)
     rho = parse_quantity(diffraction_rotation, "degree", name="diffraction_rotation")
     psi = np.degrees(
         np.arctan2(geom.end[1] - geom.start[1], geom.end[0] - geom.start[0])
@@ -242,7 +249,6 @@ def analyse(
         alpha,
         min_cluster,
         phase_width,
-        strain[..., 8] > 0,
     )
     res = OperandoAnalysis(
         signal=signal,
@@ -260,6 +266,7 @@ def analyse(
         times=times,
         plan=plan,
         reference_band=band,
+        rotation=float(rho),
     )
     res._tables(interface_width, phase_width, halide)
     return res
@@ -360,15 +367,14 @@ def _known_layers(geom, layer_phases):
     return out
 
 
-def _products(
-    band_tab, plan, geom, s, layer_phases, alpha, min_cluster, margin, matrix
-):
+def _products(band_tab, plan, geom, s, layer_phases, alpha, min_cluster, margin):
     """Product detection and identification (see :mod:`.products`).
 
     Bands are not tested where a known crystal's own spots can fall in them:
-    where matrix spots were found (``matrix``), bands holding a bright ring
-    of the matrix (its masked spots leak at every strain); inside known
-    layers, bands within a spot's reach of the layer's rings.
+    inside known layers (nanocrystalline: spots at any azimuth), bands within
+    a spot's reach of the layer's rings. The single-crystal matrix's spots
+    are masked and their tails modelled (:mod:`.pipeline`), so its rings are
+    tested inside it.
     """
     if plan.bands is None:
         return None
@@ -376,15 +382,11 @@ def _products(
     pv = prd.band_pvalues(band_tab, b["n_half"])
     usable = np.isfinite(pv)
     reach = b.get("spot_reach", b["half_width"].min())
-    # the matrix's spots are masked out to where their tails vanish
-    # (:func:`~.pipeline.product_mask`), but where the matrix is, a band is
-    # not tested when one of its found reflections (3 % of the strongest)
-    # lies in the band's core: the tails of the masked spot fill the windows
-    # next to it with every change of strain
-    d_f = np.abs(np.subtract.outer(b["centre"], b.get("matrix_found", np.zeros(0))))
-    near_m = (d_f <= 0.5 * b["half_width"][:, None]).any(axis=1)
-    usable &= ~(np.asarray(matrix, bool)[..., None] & near_m)
-    excluded = {"matrix": [float(c) for c in b["centre"][near_m]]}
+    # the matrix's spots are masked out to where their tails vanish and the
+    # tails left beyond the mask are modelled in every pattern from the fitted
+    # lattice (:func:`~.pipeline._matrix_model`): the rings that carry a
+    # matrix reflection are tested inside the matrix too
+    excluded = {}
     for layer, ph in _known_layers(geom, layer_phases).items():
         lo, hi = geom.layer_bounds(layer)
         rings = prd.make_bands(

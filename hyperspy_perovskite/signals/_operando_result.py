@@ -37,6 +37,10 @@ class OperandoAnalysis:
     virtual_images : dict of str to Signal2D
     drift : Signal1D
         Sample offset (time | dy, dx) in nm.
+    diffraction_rotation : float
+        Rotation (degrees) of the pattern relative to the scan used for the
+        device frame; stored in every map's
+        ``metadata.Diffraction_calibration``.
     validity : Validity
         Of the strain maps (time, y, x).
     interface_strain, phase_fractions, onsets, timeline : ResultTable
@@ -60,6 +64,7 @@ class OperandoAnalysis:
         times,
         plan,
         reference_band,
+        rotation=0.0,
     ):
         self._src = signal
         self._strain = strain
@@ -76,11 +81,17 @@ class OperandoAnalysis:
         self.times = times
         self.plan = plan
         self.reference_band = reference_band
+        self.diffraction_rotation = float(rotation)
         self.bias_on = _bias_on(signal)
 
     # ------------------------------------------------------------------ maps
     def _series(self, data, title, quantity, validity=None):
+        from hyperspy_perovskite.signals.operando_4dstem import (
+            set_diffraction_rotation,
+        )
+
         out = self._src._image_series(data, title=title, quantity=quantity)
+        set_diffraction_rotation(out.metadata, self.diffraction_rotation)
         if validity is not None:
             validity.to_metadata(out.metadata)
         return out
@@ -400,6 +411,10 @@ class OperandoAnalysis:
         """
         import hyperspy.api as hs
 
+        from hyperspy_perovskite.signals.operando_4dstem import (
+            set_diffraction_rotation,
+        )
+
         maps = [self.validity.apply(self._strain[..., i]) for i in range(8)]
         names = list(_COMP) + [f"{c}_std" for c in _COMP]
         for k, m in self.phase_maps.items():
@@ -412,6 +427,7 @@ class OperandoAnalysis:
         )
         s.metadata.General.title = "Operando 4D-STEM analysis"
         self.validity.to_metadata(s.metadata)
+        set_diffraction_rotation(s.metadata, self.diffraction_rotation)
         ResultTable({"quantity": names}, title="Quantities").to_metadata(
             s.metadata, "Quantities"
         )

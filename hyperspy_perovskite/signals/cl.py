@@ -19,7 +19,7 @@ from hyperspy_perovskite.analysis.cl_units import (
     check_wavelength_values,
     parse_spectral_unit,
 )
-from hyperspy_perovskite.signals import _cl_axes, _cl_fit, _cl_statistics
+from hyperspy_perovskite.signals import _cl_axes, _cl_fit, _cl_limits, _cl_statistics
 from hyperspy_perovskite.signals._base import (
     OPTIONS_PARAMETERS,
     as_requested,
@@ -285,7 +285,7 @@ class CLEmissionMixin:
             num_workers=options.num_workers,
         )
         result = _cl_fit.run_fit(m, s, settings, x1, x2, mask, fit_kwargs)
-        result = _cl_fit.gaussian_limit(m, result, mask, fit_kwargs)
+        result = _cl_limits.gaussian_limit(m, result, mask, fit_kwargs)
         if settings.n_peaks == 2:
             _cl_fit.order_bands(m, settings.axis)
         _cl_fit.unset_unfitted(m, mask)

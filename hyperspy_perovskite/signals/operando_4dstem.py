@@ -36,6 +36,7 @@ from hyperspy_perovskite.analysis.diffraction.virtual import (
     accumulate,
     build_accumulator,
 )
+from hyperspy_perovskite.metadata import DIFFRACTION_CALIBRATION
 from hyperspy_perovskite.signals._base import (
     OPTIONS_PARAMETERS,
     compute,
@@ -43,7 +44,13 @@ from hyperspy_perovskite.signals._base import (
 )
 from hyperspy_perovskite.units import UnitError, axis_factor, parse_quantity
 
-__all__ = ["Operando4DSTEM", "LazyOperando4DSTEM", "stack_scans"]
+__all__ = [
+    "Operando4DSTEM",
+    "LazyOperando4DSTEM",
+    "stack_scans",
+    "set_diffraction_rotation",
+    "diffraction_rotation",
+]
 
 _PYXEM_UNITS = {"k_A^-1": "1/angstrom", "k_nm^-1": "1/nm", "A^-1": "1/angstrom"}
 
@@ -130,6 +137,7 @@ class Operando4DSTEM(InSituDiffraction2D):
         camera_length=None,
         beam_energy=None,
         center=None,
+        rotation=None,
         inplace=False,
     ):
         """Calibrate the diffraction axes in 1/A with the direct beam at 0.
@@ -147,6 +155,13 @@ class Operando4DSTEM(InSituDiffraction2D):
             See above.
         center : (float, float), optional
             Direct beam (x, y) in pixels; default the centre of the pattern.
+        rotation : float or str, optional
+            Rotation of the diffraction pattern relative to the scan
+            (degrees, anticlockwise on the detector: a reciprocal vector
+            along the scan x axis appears at this angle from kx; "0.035 rad"
+            accepted), stored in ``metadata.Diffraction_calibration`` and
+            used by :meth:`analyse` to give the strain in the device frame.
+            Default: leave the stored value (none: 0).
         %s
 
         Returns
@@ -197,6 +212,10 @@ class Operando4DSTEM(InSituDiffraction2D):
         if not (np.isfinite(scale) and scale > 0):
             raise ValueError(f"scale must be positive (1/A per pixel), got {scale}.")
         out = self if inplace else self._deepcopy_with_new_data(self.data)
+        if rotation is not None:
+            set_diffraction_rotation(
+                out.metadata, parse_quantity(rotation, "degree", name="rotation")
+            )
         for ax, c in zip(out.axes_manager.signal_axes, center, strict=True):
             ax.scale, ax.units, ax.offset = (
                 float(scale),
@@ -322,7 +341,7 @@ class Operando4DSTEM(InSituDiffraction2D):
             )
         s.metadata.General.title = title or f"Virtual {det.name} ({det!r})"
         s.metadata.set_item("Signal.quantity", quantity)
-        for node in ("Stimulus", "Device"):
+        for node in ("Stimulus", "Device", DIFFRACTION_CALIBRATION):
             if self.metadata.has_item(node):
                 s.metadata.add_dictionary(
                     {node: self.metadata.get_item(node).as_dictionary()}
@@ -336,6 +355,7 @@ class Operando4DSTEM(InSituDiffraction2D):
         sigma=1.0,
         images=None,
         show_progressbar=None,
+        lazy_output=None,
         num_workers=None,
     ):
         """Sample drift between scans, from a virtual image series.
@@ -354,6 +374,9 @@ class Operando4DSTEM(InSituDiffraction2D):
             Gaussian low-pass (scan pixels) before correlation.
         images : Signal2D, optional
             A precomputed image series (time | y, x).
+        %s
+        %s
+        %s
 
         Returns
         -------
@@ -361,26 +384,62 @@ class Operando4DSTEM(InSituDiffraction2D):
             (time | 2): the sample offset ``(dy, dx)`` in nm; the sample point
             under scan position ``p`` at time ``t`` is ``p + offset(t)`` and a
             feature appears moved by ``-offset``.
-        """
-        from hyperspy_perovskite.analysis.drift import estimate_shifts
 
+        Examples
+        --------
+        >>> from hyperspy_perovskite.data.operando_4dstem_simulation import (
+        ...     simulate_operando_4dstem)
+        >>> s, truth = simulate_operando_4dstem(n_time=2, scan_shape=(8, 24),
+        ...                                     pattern_size=32)
+        >>> d = s.estimate_scan_drift()
+        >>> d.data.shape, d.axes_manager.navigation_axes[0].units
+        ((2, 2), 's')
+        """
         self._check_series(calibrated=images is None)
+        opts = resolve_options(
+            self,
+            lazy_output=lazy_output,
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
+        )
         if images is None:
             images = self.get_virtual_image_series(
                 show_progressbar=show_progressbar,
                 num_workers=num_workers,
-                lazy_output=False,
+                lazy_output=self._lazy,
             )[detector]
-        frames = np.asarray(images.data, float)
-        shifts = estimate_shifts(frames, frames[0], upsample=upsample, sigma=sigma)
+        frames = images.data
+        n = frames.shape[0]
+        if isinstance(frames, da.Array):
+            # registration on the first frame: the whole series in one block
+            shifts = da.map_blocks(
+                _frame_shifts,
+                frames.rechunk(-1),
+                upsample,
+                sigma,
+                dtype=float,
+                drop_axis=[1, 2],
+                new_axis=[1],
+                chunks=((n,), (2,)),
+            )
+        else:
+            shifts = _frame_shifts(frames, upsample, sigma)
         _, _, _, step = self._scan()
-        return self._drift_signal(np.asarray(shifts) * step)
+        return self._drift_signal(compute(shifts * step, opts))
+
+    estimate_scan_drift.__doc__ %= (
+        OPTIONS_PARAMETERS["show_progressbar"],
+        OPTIONS_PARAMETERS["lazy_output"],
+        OPTIONS_PARAMETERS["num_workers"],
+    )
 
     def _drift_signal(self, offsets):
         import hyperspy.api as hs
 
         ax_t = self.axes_manager.navigation_axes[2]
         s = hs.signals.Signal1D(offsets)
+        if isinstance(offsets, da.Array):
+            s = s.as_lazy()
         s.axes_manager.navigation_axes[0].update_from(
             ax_t, ("name", "units", "scale", "offset")
         )
@@ -409,6 +468,50 @@ class LazyOperando4DSTEM(LazySignal, Operando4DSTEM):
     """Lazy twin of :class:`Operando4DSTEM`."""
 
     _lazy = True
+
+
+def set_diffraction_rotation(metadata, degrees):
+    """Write the pattern's rotation relative to the scan (degrees) into
+    ``metadata.Diffraction_calibration``.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.signals.operando_4dstem import (
+    ...     diffraction_rotation, set_diffraction_rotation)
+    >>> s = hs.signals.Signal2D(np.zeros((2, 4, 4)))
+    >>> set_diffraction_rotation(s.metadata, 12.5)
+    >>> diffraction_rotation(s.metadata)
+    12.5
+    """
+    metadata.set_item(
+        DIFFRACTION_CALIBRATION,
+        {
+            "rotation": float(degrees),
+            "rotation_units": "deg",
+            "frame": "device: strain x along the stack (Device.Geometry start to "
+            "end), y along the interfaces; rotation anticlockwise on the detector",
+        },
+    )
+
+
+def diffraction_rotation(metadata, default=None):
+    """The stored rotation (degrees) of ``metadata.Diffraction_calibration``."""
+    node = metadata.get_item(DIFFRACTION_CALIBRATION)
+    if node is None or not node.has_item("rotation"):
+        return default
+    return parse_quantity(
+        f"{node.rotation} {node.get_item('rotation_units', 'deg')}",
+        "degree",
+        name="Diffraction_calibration.rotation",
+    )
+
+
+def _frame_shifts(frames, upsample, sigma):
+    """Offsets (t, 2) of every frame on the first, in scan pixels."""
+    from hyperspy_perovskite.analysis.drift import estimate_shifts
+
+    f = np.asarray(frames, float)
+    return np.asarray(estimate_shifts(f, f[0], upsample=upsample, sigma=sigma), float)
 
 
 def _vdf_detector(spec, kpix, i):

@@ -121,6 +121,30 @@ def test_unresolved_tail_fitted_in_its_gaussian_limit():
     assert f1 > 0.5 and f2 > 0.85, (f1, f2, n)
 
 
+def test_voigt_on_resolution_limited_lines_is_their_gaussian_limit():
+    """A Voigt fitted to Gaussian lines: gamma is not needed (Gaussian
+    limit, 'gamma not identified'), the lines stay valid (before: 7 of 60
+    rejected with gamma at its bound) and their centres and areas cover."""
+    s, t = simulate_emission_spectra(
+        n_pixels=40,
+        space="wavelength",
+        wavelength_range=(660, 680),
+        n_channels=800,
+        band_energy=(668, 672),
+        band_sigma=(0.08, 0.12),
+        band_photons=2e4,
+        seed=5,
+    )
+    maps = s.emission_maps(s.fit_emission(band="voigt", poisson=True))
+    assert maps["valid"].data.all()
+    gamma_v = Validity.from_metadata(maps["gamma"].metadata)
+    assert gamma_v.counts()["gamma not identified"] >= 36
+    assert np.all(np.isfinite(maps["fwhm_std"].data))
+    for key, truth in (("centre", t["centre"]), ("area", 2e4 * t["channel_width"])):
+        f1, f2, n = _coverage(maps[key].data, maps[f"{key}_std"].data, truth)
+        assert f1 > 0.5 and f2 > 0.85, (key, f1, f2, n)
+
+
 def test_spikes_removed_and_one_channel_bands_rejected():
     s, t = simulate_emission_spectra(n_pixels=16, n_spikes=6, seed=7)
     before = s.data.copy()

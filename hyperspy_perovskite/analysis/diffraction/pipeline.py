@@ -71,6 +71,12 @@ class Plan:
         Pixels used by the product test: the matrix's bright spots are
         masked out to where their tails fall below 0.3 std of the local
         background (:func:`product_mask`).
+    matrix : dict or None
+        The matrix model of the product test: ``template`` (the reference
+        mean's excess over its radial profile on the unmasked pixels,
+        :func:`matrix_template`), ``offsets`` (refined offsets of the
+        strain spots) and ``amplitude`` (their fitted amplitude per pattern
+        in the reference mean: the brightness of the template).
     """
 
     beam: tuple
@@ -90,6 +96,7 @@ class Plan:
     n_det: int
     bands: dict | None = None
     keep_products: np.ndarray | None = None
+    matrix: dict | None = None
 
     @property
     def n_bands(self):
@@ -186,7 +193,11 @@ def make_plan(
     edges = np.arange(lo, hi + 0.25 * kpix, 0.5 * kpix)
     # refine the spot positions on the mean pattern for the lattice basis
     fit = fit_spots(m[None] * max(n_reference, 1), beam, off, half_window)[0]
-    good = fit[1:, 8] > 0
+    # a refined position more than a pixel from the detected maximum is a
+    # fit pulled away (by the direct beam's tail near the beam): keep the
+    # maximum, or the lattice basis (and every mask built on it) is wrong
+    moved = np.hypot(*(fit[1:, :2] - fit[:1, :2] - off).T)
+    good = (fit[1:, 8] > 0) & (moved < 1.0)
     refined = np.where(good[:, None], fit[1:, :2] - fit[:1, :2], off)
     basis = refined
     # mask the matrix's spots out to 2.5 widths (96 % of a spot)
@@ -206,12 +217,16 @@ def make_plan(
         bands = bands((lo, hi))
         keep_products, reach, bright = product_mask(m, beam, refined, keep, radius=mr)
         bands["spot_reach"] = reach * kpix
-        amp = np.where(good, fit[1:, 4], 0.0)
-        found = amp >= 0.03 * amp.max() if amp.size and amp.max() > 0 else amp > 0
         bands["matrix_rings"] = np.unique(np.round(bright * kpix, 5))
-        bands["matrix_found"] = np.unique(
-            np.round(np.hypot(refined[found, 0], refined[found, 1]) * kpix, 5)
-        )
+        ns = len(strain)
+        matrix = {
+            "template": matrix_template(m, beam, keep_products),
+            "offsets": refined[:ns],
+            "amplitude": np.where(good[:ns], fit[1 : ns + 1, 4], np.nan)
+            / max(n_reference, 1),
+        }
+    else:
+        matrix = None
     return Plan(
         tuple(float(v) for v in beam),
         strain,
@@ -230,6 +245,7 @@ def make_plan(
         nd,
         bands,
         keep_products,
+        matrix,
     )
 
 
@@ -324,10 +340,104 @@ def _block(block, plan):
     parts = [spots.reshape(lead + (-1,)), acc, prof]
     if plan.n_bands:
         bands = ring_sectors(
-            block, spots[..., 0, :2], plan.beam, plan.keep_products, plan.bands
+            block,
+            spots[..., 0, :2],
+            plan.beam,
+            plan.keep_products,
+            plan.bands,
+            matrix=_matrix_model(spots, plan),
         )
         parts.append(bands.reshape(lead + (-1,)))
     return np.concatenate(parts, axis=-1)
+
+
+def matrix_template(mean, beam, keep):
+    """The matrix's own pattern on the unmasked pixels: what a ring test sees.
+
+    The excess of the reference mean pattern over its radial profile
+    (mean of the unmasked pixels in rings of 0.5 px about the beam): on the
+    unmasked pixels, the tails of the masked spots and every spot too weak
+    to be found and masked. Scaled to each pattern's brightness and placed by its fitted
+    lattice (:func:`_matrix_model`), it is the product test's expectation
+    of the matrix (:func:`~.products.ring_sectors`).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.diffraction.pipeline import matrix_template
+    >>> m = np.ones((32, 32)); m[16, 26] = 5.0  # a masked spot on a flat background
+    >>> keep = np.ones((32, 32), bool); keep[16, 26] = False
+    >>> e = matrix_template(m, (16.0, 16.0), keep)
+    >>> float(e[16, 26]), float(e[16, 6])
+    (4.0, 0.0)
+    """
+    yy, xx = np.indices(mean.shape)
+    rb = np.round(2 * np.hypot(xx - beam[0], yy - beam[1])).astype(int)
+    k = keep.ravel()
+    s = np.bincount(rb.ravel()[k], mean.ravel()[k], minlength=rb.max() + 1)
+    n = np.bincount(rb.ravel()[k], minlength=rb.max() + 1)
+    prof = s / np.maximum(n, 1)
+    # defined on every pixel (masked ones too): a pattern's kept pixel maps
+    # between reference pixels and is interpolated from its neighbours
+    return mean - prof[rb]
+
+
+def _matrix_model(spots, plan):
+    """Where each pattern's pixels lie in the reference, and its brightness.
+
+    The affine map that takes the reference strain spots to the fitted
+    ones (least squares over the fitted spots, about the fitted beam) is
+    inverted: each pixel's offset from the beam maps back to the reference
+    frame, where the mask and the matrix template were measured (strain
+    and rotation move the mask and the template with the spots). The
+    brightness is the median ratio of the fitted spot amplitudes to the
+    reference's; 0 where fewer than two spots were fitted (no matrix).
+    """
+    mx = plan.matrix
+    lead = spots.shape[:-2]
+    if mx is None:
+        return None
+    ok = spots[..., 1:, 8] > 0
+    q = np.where(ok[..., None], spots[..., 1:, :2] - spots[..., :1, :2], 0.0)
+    o = np.asarray(mx["offsets"], float)
+    w = ok.astype(float)
+    # reference offset = B q: B = (sum w o q^T) (sum w q q^T)^-1 per pattern
+    oq = np.einsum("...k,ki,...kj->...ij", w, o, q)
+    qq = np.einsum("...k,...ki,...kj->...ij", w, q, q)
+    det = qq[..., 0, 0] * qq[..., 1, 1] - qq[..., 0, 1] * qq[..., 1, 0]
+    scale_qq = np.maximum(np.abs(qq).max(axis=(-1, -2)), 1e-12)
+    good = (ok.sum(axis=-1) >= 2) & (np.abs(det) > 1e-3 * scale_qq**2)
+    adj = np.stack(
+        [
+            np.stack([qq[..., 1, 1], -qq[..., 0, 1]], -1),
+            np.stack([-qq[..., 1, 0], qq[..., 0, 0]], -1),
+        ],
+        -2,
+    )
+    b = (
+        np.einsum("...ij,...jk->...ik", oq, adj)
+        / np.where(good, det, 1.0)[..., None, None]
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(ok, spots[..., 1:, 4] / mx["amplitude"], np.nan)
+    scale = _finite_median(np.where(np.isfinite(ratio), ratio, np.nan))
+    # fits on noise (no matrix) give wild maps: a crystal's lattice is
+    # within 10 % of the reference's and its spots are positive
+    good &= np.isfinite(b).all(axis=(-1, -2)) & (
+        np.abs(np.nan_to_num(b, nan=9.0) - np.eye(2)).max(axis=(-1, -2)) < 0.1
+    )
+    good &= np.nan_to_num(scale) > 0
+    b = np.where(good[..., None, None], b, np.eye(2))
+    scale = np.where(good, np.nan_to_num(scale), 0.0)
+    return b.reshape(lead + (2, 2)), scale, mx["template"]
+
+
+def _finite_median(x):
+    """Median over the last axis ignoring NaN (NaN where all are NaN), quietly."""
+    out = np.full(x.shape[:-1], np.nan)
+    has = np.isfinite(x).any(axis=-1)
+    if has.any():
+        out[has] = np.nanmedian(x[has], axis=-1)
+    return out
 
 
 def process(data, plan):

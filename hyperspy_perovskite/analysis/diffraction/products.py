@@ -134,8 +134,118 @@ def make_bands(phases, g_range, half_width, n_rings=3, sector=None, kpix=None):
 
 
 @njit_cached(nogil=True)
+def _bin_pattern(
+    pix,
+    ky,
+    kx,
+    cx,
+    cy,
+    beam0,
+    keep,
+    aff,
+    sc,
+    template,
+    radii,
+    hw,
+    nhalf,
+    rlo,
+    rhi,
+    acc,
+    cnt,
+    geo,
+    mod,
+    sub,
+    rs,
+    rn,
+):  # pragma: no cover - compiled
+    # one pattern's band pixels into half-sectors and radial sub-bins
+    nb = radii.size
+    acc[:, :] = 0.0
+    cnt[:, :] = 0.0
+    geo[:, :] = 0.0
+    mod[:, :] = 0.0
+    sub[:, :, :] = 0.0
+    rs[:, :] = 0.0
+    rn[:, :] = 0.0
+    a00, a01, a10, a11 = aff[0, 0], aff[0, 1], aff[1, 0], aff[1, 1]
+    for y in range(ky):
+        fy = y - cy
+        for x in range(kx):
+            fx = x - cx
+            r = math.sqrt(fx * fx + fy * fy)
+            if r < rlo or r > rhi:
+                continue
+            # the pixel in the reference frame (the pattern's lattice
+            # mapped back onto the reference's), where mask and matrix
+            # template were measured
+            xr = beam0[0] + a00 * fx + a01 * fy
+            yr = beam0[1] + a10 * fx + a11 * fy
+            xm, ym = int(np.round(xr)), int(np.round(yr))
+            kept = 0 <= ym < ky and 0 <= xm < kx and keep[ym, xm]
+            u = (math.atan2(fy, fx) + math.pi) / (2.0 * math.pi)
+            v = pix[y * kx + x]
+            mv = 0.0
+            if kept and sc != 0.0:
+                x0, y0 = int(math.floor(xr)), int(math.floor(yr))
+                if 0 <= x0 < kx - 1 and 0 <= y0 < ky - 1:
+                    wx, wy = xr - x0, yr - y0
+                    mv = sc * (
+                        template[y0, x0] * (1 - wx) * (1 - wy)
+                        + template[y0, x0 + 1] * wx * (1 - wy)
+                        + template[y0 + 1, x0] * (1 - wx) * wy
+                        + template[y0 + 1, x0 + 1] * wx * wy
+                    )
+            for b in range(nb):
+                d = r - radii[b] + hw[b]
+                if d < 0.0 or d > 2.0 * hw[b]:
+                    continue
+                j = min(int(u * nhalf[b]), nhalf[b] - 1)
+                geo[b, j] += 1.0
+                if kept:
+                    k = int(2.0 * d)
+                    acc[b, j] += v
+                    mod[b, j] += mv
+                    cnt[b, j] += 1.0
+                    sub[b, j, k] += 1.0
+                    rs[b, k] += v - mv
+                    rn[b, k] += 1.0
+
+
+@njit_cached(nogil=True)
+def _expected(b, m, acc, cnt, mod, sub, rs, rn, exp):  # pragma: no cover - compiled
+    # expected counts of each half-sector from the band's radial profile (a
+    # ring's flank or a halo is not uniform in r) of what the matrix leaves,
+    # plus the matrix's own (template) counts; the band's counts and pixels
+    tot = 0.0
+    npx = 0.0
+    for j in range(m):
+        tot += acc[b, j]
+        npx += cnt[b, j]
+        e = mod[b, j]
+        for k in range(sub.shape[2]):
+            if rn[b, k] > 0:
+                e += sub[b, j, k] * rs[b, k] / rn[b, k]
+        exp[j] = e
+    return tot, npx
+
+
+@njit_cached(nogil=True)
 def _sectors(
-    flat, ky, kx, centres, beam0, keep, radii, hw, nhalf, cover, guard, out
+    flat,
+    ky,
+    kx,
+    centres,
+    beam0,
+    keep,
+    radii,
+    hw,
+    nhalf,
+    cover,
+    guard,
+    affine,
+    mscale,
+    template,
+    out,
 ):  # pragma: no cover - compiled
     n = flat.shape[0]
     nb = radii.size
@@ -147,6 +257,7 @@ def _sectors(
     acc = np.zeros((nb, mh))
     cnt = np.zeros((nb, mh))
     geo = np.zeros((nb, mh))
+    mod = np.zeros((nb, mh))  # matrix spot tails (model) per half-sector
     sub = np.zeros((nb, mh, nsub))  # kept pixels per half-sector and radial sub-bin
     rs = np.zeros((nb, nsub))  # counts per radial sub-bin (0.5 px)
     rn = np.zeros((nb, nsub))
@@ -160,53 +271,35 @@ def _sectors(
         cx, cy = centres[i, 0], centres[i, 1]
         if not (np.isfinite(cx) and np.isfinite(cy)):
             cx, cy = beam0[0], beam0[1]
-        dx = int(np.round(cx - beam0[0]))
-        dy = int(np.round(cy - beam0[1]))
-        acc[:, :] = 0.0
-        cnt[:, :] = 0.0
-        geo[:, :] = 0.0
-        sub[:, :, :] = 0.0
-        rs[:, :] = 0.0
-        rn[:, :] = 0.0
-        for y in range(ky):
-            fy = y - cy
-            for x in range(kx):
-                fx = x - cx
-                r = math.sqrt(fx * fx + fy * fy)
-                if r < rlo or r > rhi:
-                    continue
-                ym, xm = y - dy, x - dx
-                kept = 0 <= ym < ky and 0 <= xm < kx and keep[ym, xm]
-                u = (math.atan2(fy, fx) + math.pi) / (2.0 * math.pi)
-                v = flat[i, y * kx + x]
-                for b in range(nb):
-                    d = r - radii[b] + hw[b]
-                    if d < 0.0 or d > 2.0 * hw[b]:
-                        continue
-                    j = min(int(u * nhalf[b]), nhalf[b] - 1)
-                    geo[b, j] += 1.0
-                    if kept:
-                        k = int(2.0 * d)
-                        acc[b, j] += v
-                        cnt[b, j] += 1.0
-                        sub[b, j, k] += 1.0
-                        rs[b, k] += v
-                        rn[b, k] += 1.0
+        sc = mscale[i]
+        _bin_pattern(
+            flat[i],
+            ky,
+            kx,
+            cx,
+            cy,
+            beam0,
+            keep,
+            affine[i],
+            sc,
+            template,
+            radii,
+            hw,
+            nhalf,
+            rlo,
+            rhi,
+            acc,
+            cnt,
+            geo,
+            mod,
+            sub,
+            rs,
+            rn,
+        )
         for b in range(nb):
             m = nhalf[b]
             half = m // 2
-            tot = 0.0
-            npx = 0.0
-            for j in range(m):
-                tot += acc[b, j]
-                npx += cnt[b, j]
-                # expected counts of the half-sector from the band's radial
-                # profile (a ring's flank or a halo is not uniform in r)
-                e = 0.0
-                for k in range(nsub):
-                    if rn[b, k] > 0:
-                        e += sub[b, j, k] * rs[b, k] / rn[b, k]
-                exp[j] = e
+            tot, npx = _expected(b, m, acc, cnt, mod, sub, rs, rn, exp)
             best = -1e30
             best1 = -1e30
             out[i, b, 5] = np.nan
@@ -255,7 +348,9 @@ def _sectors(
                     out[i, b, 4] = (j + 1.0) / m * 2.0 * math.pi - math.pi
 
 
-def ring_sectors(patterns, centres, beam0, keep, bands, cover=0.2, guard=0):
+def ring_sectors(
+    patterns, centres, beam0, keep, bands, cover=0.2, guard=0, matrix=None
+):
     """Best Friedel-pair window of every band in every pattern.
 
     Parameters
@@ -266,16 +361,33 @@ def ring_sectors(patterns, centres, beam0, keep, bands, cover=0.2, guard=0):
     beam0 : (float, float)
         Beam position the ``keep`` mask refers to.
     keep : numpy.ndarray of bool, shape (ky, kx)
-        Unmasked pixels (the mask moves with the beam by whole pixels).
+        Unmasked pixels about ``beam0`` (each pattern's pixels are mapped
+        onto it about their own beam, through ``matrix``'s affine map).
     bands : dict
         From :func:`make_bands` with ``kpix`` given.
     cover : float
         A half-sector is usable when this fraction of its pixels is unmasked
         (and so must be its two neighbours).
+    guard : int
+        Half-sectors on each side of a Friedel-pair window that must be
+        usable too.
+    matrix : (affine, scale, template), optional
+        The single-crystal matrix: ``affine`` (..., 2, 2) maps a pixel's
+        offset from the pattern's beam to the reference frame of ``keep``
+        (the pattern's lattice onto the reference's: strain and rotation
+        move the mask with the spots), ``scale`` (...,) the pattern's
+        brightness relative to the reference and ``template`` (ky, kx) the
+        reference's excess over its radial profile on the kept pixels
+        (:func:`~hyperspy_perovskite.analysis.diffraction.pipeline.matrix_template`).
+        The scaled template is added to each window's expected counts and
+        removed from the band's radial profile: the windows are tested
+        against what the matrix leaves there (tails of masked spots, spots
+        too weak to mask). Default: no matrix, the mask moves with the
+        beam.
 
     Returns
     -------
-    numpy.ndarray, shape (..., n_bands, 5)
+    numpy.ndarray, shape (..., n_bands, 7)
         Fields :data:`BAND_FIELDS`.
 
     Examples
@@ -298,7 +410,15 @@ def ring_sectors(patterns, centres, beam0, keep, bands, cover=0.2, guard=0):
     flat = np.ascontiguousarray(patterns.reshape(-1, ky * kx))
     c = np.ascontiguousarray(np.asarray(centres, float).reshape(-1, 2))
     nb = len(bands["centre"])
-    out = np.empty((flat.shape[0], nb, len(BAND_FIELDS)))
+    n = flat.shape[0]
+    if matrix is None:
+        aff, msc, tmpl = np.tile(np.eye(2), (n, 1, 1)), np.zeros(n), np.zeros((1, 1))
+    else:
+        aff, msc, tmpl = matrix
+        aff = np.asarray(aff, float).reshape(n, 2, 2)
+        msc = np.nan_to_num(np.asarray(msc, float).reshape(n))
+        tmpl = np.asarray(tmpl, float)
+    out = np.empty((n, nb, len(BAND_FIELDS)))
     _sectors(
         flat,
         ky,
@@ -311,6 +431,9 @@ def ring_sectors(patterns, centres, beam0, keep, bands, cover=0.2, guard=0):
         np.ascontiguousarray(bands["n_half"], np.int64),
         float(cover),
         int(guard),
+        np.ascontiguousarray(aff),
+        np.ascontiguousarray(msc),
+        np.ascontiguousarray(tmpl),
         out,
     )
     return out.reshape(lead + (nb, len(BAND_FIELDS)))

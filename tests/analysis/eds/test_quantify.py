@@ -23,7 +23,9 @@ def test_composition_recovered_with_honest_errors():
     """Intensities of a known composition (I_i ~ c_i / (k_i / A_i)), Poisson
     draws: exact noise-free, and pulls of the at% with mean ~0, std ~1."""
     c = np.array([0.2, 0.65, 0.15])  # atomic fractions of ABX3-like mix
-    kk = np.array([k / WEIGHTS[ln.split("_")[0]] for ln, k in zip(LINES, K)])
+    kk = np.array(
+        [k / WEIGHTS[ln.split("_")[0]] for ln, k in zip(LINES, K, strict=True)]
+    )
     mean = 2e4 * (c / kk) / np.sum(c / kk)
     v, _, names = quantify_intensities(mean[:, None], mean[:, None], LINES, K)
     assert names == LINES
