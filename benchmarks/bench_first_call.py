@@ -20,9 +20,9 @@ background 50, so no channel is empty), noise variance from
 object. CPU time is printed beside wall time and the load average beside
 both, because the wall clock on a shared machine depends on its load.
 
-In the cold run the solver is compiled by a second process started when the
-engine is imported (:mod:`hyperspy_perovskite.fitting._background`) while
-this one compiles the model; ``background_compile_cpu_s`` is that process's
+In the cold run the solver is compiled by a second process started when
+``fast_multifit`` is imported (:mod:`hyperspy_perovskite.fitting._background`)
+while this one compiles the model; ``background_compile_cpu_s`` is that process's
 CPU time, and ``import_cpu_s`` the CPU time of this process up to the end of
 the imports (when the second process starts).
 
