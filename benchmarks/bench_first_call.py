@@ -20,24 +20,40 @@ background 50, so no channel is empty), noise variance from
 object. CPU time is printed beside wall time and the load average beside
 both, because the wall clock on a shared machine depends on its load.
 
-Figures (2026-12-03, engine session 4; the shared machine was at load 13-17,
-so CPU seconds, old and new code interleaved in the same minutes, are the
-figures to compare; the fit itself runs on one thread while compiling):
+In the cold run the solver is compiled by a second process started when
+``fast_multifit`` is imported (:mod:`hyperspy_perovskite.fitting._background`)
+while this one compiles the model; ``background_compile_cpu_s`` is that process's
+CPU time, and ``import_cpu_s`` the CPU time of this process up to the end of
+the imports (when the second process starts).
 
-- cold, whole process (imports + compile + fit), CPU: 21.5-23.3 s before ->
-  15.4-15.6 s now; first call 18.2-18.9 s -> 12.2-12.4 s. Engine import
-  (after HyperSpy) 1.1-1.4 s -> 0.5-0.7 s (dask is no longer imported for
-  in-memory data). On the idle machine this morning the old code took
-  18.7 s wall in total; the 10 s target is not reached yet.
-- warm, new session: first call minus the following call 0.39-0.46 s CPU
-  before -> 0.15 s now (numba's contexts are set up at import).
-- steady state: identical results (iterations, centres); about 5-9 % more
-  CPU per call under load (the model is called through a pointer).
+Figures. Session 4 (2026-12-03, the idle machine, one run of the old code):
+cold total 13.0 s wall (16.9 s of CPU when re-run at load 12-13 in this
+session, so CPU under that load runs about 1.3 x the idle wall clock), first
+call 9.2 s, warm first call minus steady 0.056 s, steady 922 x ``m.multifit``.
+
+Session 5 (2026-12-03 14:28-14:32 UTC, ``results_first_call.json``; the
+2-core machine was shared at load 14.5, so the wall clock was about seven
+times the CPU time and CPU seconds are the figures to read):
+
+- cold: this process 9.23 s of CPU (imports 1.23 s, first call 4.95 s:
+  the model's compilation and the fit), the second process 7.85 s (its
+  import, then the solver at LLVM -O1); 17.1 s of CPU in all against 16.9 s
+  for the old code in one process. On two free cores the two run at once:
+  the second process ends 1.23 + 7.85 = 9.1 CPU-seconds into the run, the
+  fit follows, about 9.5 CPU-seconds at this load, which by the 1.3 factor
+  above is about 7.3 s on the idle machine (an estimate from CPU times, to
+  be confirmed on an idle machine; the old code's 16.9 s gave the 13.0 s
+  measured there). Wall clock at load 14.5: 92 s.
+- warm, new session: first call minus steady 0.30 s wall at load 14.5
+  (first call 0.31 s of CPU, the fit itself included).
+- steady state: 1179 x ``m.multifit`` (both slowed by the load), the first
+  call of a warm session 976 x.
 
 Usage::
 
     python benchmarks/bench_first_call.py                  # 96 x 96 x 800
     python benchmarks/bench_first_call.py --shape 32 32 --crop 16
+    python benchmarks/bench_first_call.py > benchmarks/results_first_call.json
 """
 
 from __future__ import annotations
@@ -99,6 +115,7 @@ if mode in ("cold", "warm"):
         background_compile_cpu_s=background_cpu,
         import_hyperspy_s=t_hs - t_start,
         import_engine_s=t_import - t_hs,
+        import_cpu_s=c_import - c_start,
         first_call_s=wall,
         first_call_cpu_s=cpu,
         total_s=time.perf_counter() - t_start,

@@ -38,6 +38,10 @@ from hyperspy_perovskite.results import ResultTable
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = ("lazy_output", "show_progressbar", "num_workers")
 
+#: the cached inputs and the compiled kernels of every method are shared with
+#: test_units_methods.py: one xdist worker runs them (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("lazy_eager")
+
 
 # ----------------------------------------------------------------- registry
 def _registered_classes():

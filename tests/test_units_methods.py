@@ -17,8 +17,17 @@ import pytest
 
 from hyperspy_perovskite.units import UnitError, ureg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import test_lazy_eager as le  # noqa: E402
+# the module pytest collected (--import-mode=importlib names it
+# tests.test_lazy_eager), so that its cached inputs are shared; imported
+# afresh only when this file runs alone
+le = sys.modules.get("tests.test_lazy_eager")
+if le is None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import test_lazy_eager as le  # noqa: E402
+
+#: the cached inputs and compiled kernels of test_lazy_eager.py are shared:
+#: one xdist worker runs both (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("lazy_eager")
 
 # (name, make(), call(signal, value), number, string, quantity, wrong string)
 ROWS = [

@@ -20,6 +20,7 @@ import numpy as np
 from hyperspy_perovskite.units import UnitError, parse_quantity
 
 __all__ = [
+    "gain_from_annuli",
     "camera_geometry",
     "beam_offset",
     "ring_center",
@@ -242,3 +243,71 @@ def radial_profiles(frames, centers, bin_width, npt):
         ok = b < npt
         out[i] = np.bincount(b[ok], weights=frames[i][ok], minlength=int(npt))
     return out
+
+
+def gain_from_annuli(frames, centers, r_min=3.0, chunk=64):
+    """Noise variance per unit of signal (detector gain) from pixels at the
+    same distance from the pattern centre.
+
+    In a powder pattern the expected value depends on the radius only
+    (rings, halo and diffuse background are azimuthally uniform), so two
+    pixels at nearly the same radius differ by noise: with the pixels sorted
+    by radius, ``(v_i - v_{i+1})^2`` has expectation ``G (mu_i + mu_{i+1})``
+    for shot noise recorded with ``G`` detector units per electron (the
+    radius changes by ~1 / (2 pi r) px between neighbours, so even sharp
+    rings add little). The median of ``sum d^2 / sum (v_i + v_{i+1})`` over
+    chunks of ``chunk`` pairs is robust to the few chunks that texture or
+    single-crystal spots make uneven (these can only raise it).
+
+    Parameters
+    ----------
+    frames : numpy.ndarray, shape (k, ny, nx)
+    centers : numpy.ndarray, shape (k, 2)
+        Pattern centres (x, y) in pixels.
+    r_min : float
+        Inner radius (px) excluded (direct beam).
+    chunk : int
+        Pairs per chunk.
+
+    Returns
+    -------
+    float
+        ``G``; 1 for counted electrons.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.saed_geometry import gain_from_annuli
+    >>> rng = np.random.default_rng(0)
+    >>> yy, xx = np.mgrid[:64, :64]
+    >>> r = np.hypot(xx - 32, yy - 32)
+    >>> lam = 30 + 300 * np.exp(-0.5 * ((r - 15) / 1.0) ** 2)  # a sharp ring
+    >>> img = 3.0 * rng.poisson(lam, (4, 64, 64))  # 3 units per electron
+    >>> round(gain_from_annuli(img, np.full((4, 2), 32.0)), 1)
+    3.0
+    """
+    frames = np.asarray(frames, float)
+    k, ny, nx = frames.shape
+    yy, xx = np.mgrid[:ny, :nx]
+    ratios = []
+    for f, (cx, cy) in zip(frames, np.asarray(centers, float), strict=True):
+        r = np.hypot(xx - cx, yy - cy).ravel()
+        v = f.ravel()
+        ok = (r >= r_min) & np.isfinite(v)
+        order = np.argsort(r[ok], kind="stable")
+        vs = v[ok][order]
+        d2 = np.diff(vs) ** 2
+        s2 = vs[1:] + vs[:-1]
+        nc = d2.size // chunk
+        if nc == 0:
+            continue
+        num = d2[: nc * chunk].reshape(nc, chunk).sum(1)
+        den = s2[: nc * chunk].reshape(nc, chunk).sum(1)
+        good = den > 0
+        ratios.append(num[good] / den[good])
+    ratios = np.concatenate(ratios) if ratios else np.array([])
+    if ratios.size < 3:
+        raise ValueError(
+            "Too few pixels to estimate the noise level from the frames; pass "
+            "poisson=True for counted electrons."
+        )
+    return float(np.median(ratios))

@@ -17,6 +17,7 @@ from hyperspy_perovskite.analysis.saed_fit import (
     fit_halo_positions,
     poisson_weights,
 )
+from hyperspy_perovskite.analysis.saed_halo import fit_halo_series
 
 __all__ = ["HaloUndetermined", "decompose_series", "group_families"]
 
@@ -129,6 +130,43 @@ def _widths(gs, means, ring_g, wr0, halo, halo_d, ring_width, halo_width, order)
     return wr, wh, halo_g0
 
 
+def _per_frame_halo(
+    gs, Ps, means, ring_g, wr, wh, halo_g0, ring_width, halo_width,
+    background_order, poisson,
+):  # fmt: skip
+    """Widths and halo position together from the mean profiles, then the
+    halo position per frame (the per-frame decomposition of
+    :func:`decompose_series`)."""
+    # widths and halo position together: alternate until they settle
+    for _ in range(2):
+        prev = (wr, wh, halo_g0)
+        halo_g0 = _halo_start(gs, means, ring_g, wr, wh, background_order)
+        wr_f, wh_f = saed.refine_widths(
+            gs, means, ring_g, wr, halo_g0, wh, background_order
+        )
+        wr = wr_f if ring_width is None else ring_width
+        wh = wh_f if halo_width is None else halo_width
+        if np.allclose(prev, (wr, wh, halo_g0), rtol=1e-3):
+            break
+    if halo_width is None:
+        wh, halo_g0 = _halo_from_change(
+            gs, Ps, ring_g, wr, wh, halo_g0, background_order
+        )
+    upper = max(np.ptp(gs) / 4, 3 * wr)
+    if wh >= 0.95 * upper:
+        raise HaloUndetermined(
+            f"the fitted halo width {wh:.3f} 1/A reached its upper bound"
+        )
+    halo_fit = fit_halo_positions(
+        gs, Ps, ring_g, wr, halo_g0, wh, background_order, poisson=poisson
+    )
+    # frames with a strong halo keep their own position; weak ones (where
+    # a noise bump can pull a free position away) use the common one
+    own = halo_fit["valid"] & (halo_fit["amplitude_snr"] >= 10)
+    halo_g = np.where(own, halo_fit["halo_g"], halo_g0)
+    return wr, wh, halo_g0, halo_fit, halo_g
+
+
 def decompose_series(
     g,
     P,
@@ -142,6 +180,9 @@ def decompose_series(
     background_order=3,
     radial_range=None,
     poisson=False,
+    joint=False,
+    noise_gain=None,
+    exposure=None,
 ):
     """Decompose every profile into {hkl} rings, the amorphous halo and background.
 
@@ -166,6 +207,16 @@ def decompose_series(
     radial_range : (float, float) or None
     poisson : bool
         Counted electrons: Poisson-weighted fit and variances.
+    joint : bool
+        Fit the halo shape, the ring width and one background shape shared
+        by all frames jointly (:func:`~.saed_halo.fit_halo_series`, with the
+        covariance of every frame's counts in ``cov_integrated``) instead of
+        a free polynomial background per frame.
+    noise_gain : float, optional
+        Noise variance per unit of signal for ``joint`` when ``poisson`` is
+        False (see :func:`~.saed_halo.fit_halo_series`).
+    exposure : numpy.ndarray, shape (m,), optional
+        Pixels per bin for ``joint`` (whole-pixel profiles).
 
     Returns
     -------
@@ -197,6 +248,12 @@ def decompose_series(
     groups, labels, ring_g = group_families(fams, lo, hi, wr0)
     if not groups:
         raise ValueError("No ring of the phase lies inside the radial range.")
+    if halo and joint:
+        return _decompose_with_halo(
+            gs, Ps, groups, labels, ring_g, wr0, halo_d, ring_width, halo_width,
+            background_order, poisson, (lo, hi), noise_gain,
+            None if exposure is None else np.asarray(exposure, float)[sel],
+        )  # fmt: skip
     means = [Ps[:q].mean(0), Ps[-q:].mean(0)]
     wr, wh, halo_g0 = _widths(
         gs, means, ring_g, wr0, halo, halo_d, ring_width, halo_width, background_order
@@ -204,33 +261,10 @@ def decompose_series(
     halo_fit = None
     halo_g = np.full(n, np.nan if halo_g0 is None else halo_g0)
     if halo and halo_d is None:
-        # widths and halo position together: alternate until they settle
-        for _ in range(2):
-            prev = (wr, wh, halo_g0)
-            halo_g0 = _halo_start(gs, means, ring_g, wr, wh, background_order)
-            wr_f, wh_f = saed.refine_widths(
-                gs, means, ring_g, wr, halo_g0, wh, background_order
-            )
-            wr = wr_f if ring_width is None else ring_width
-            wh = wh_f if halo_width is None else halo_width
-            if np.allclose(prev, (wr, wh, halo_g0), rtol=1e-3):
-                break
-        if halo_width is None:
-            wh, halo_g0 = _halo_from_change(
-                gs, Ps, ring_g, wr, wh, halo_g0, background_order
-            )
-        upper = max(np.ptp(gs) / 4, 3 * wr)
-        if wh >= 0.95 * upper:
-            raise HaloUndetermined(
-                f"the fitted halo width {wh:.3f} 1/A reached its upper bound"
-            )
-        halo_fit = fit_halo_positions(
-            gs, Ps, ring_g, wr, halo_g0, wh, background_order, poisson=poisson
-        )
-        # frames with a strong halo keep their own position; weak ones (where
-        # a noise bump can pull a free position away) use the common one
-        own = halo_fit["valid"] & (halo_fit["amplitude_snr"] >= 10)
-        halo_g = np.where(own, halo_fit["halo_g"], halo_g0)
+        wr, wh, halo_g0, halo_fit, halo_g = _per_frame_halo(
+            gs, Ps, means, ring_g, wr, wh, halo_g0, ring_width, halo_width,
+            background_order, poisson,
+        )  # fmt: skip
     D = np.stack(
         [
             saed.design_matrix(
@@ -277,4 +311,72 @@ def decompose_series(
         "ring_width": float(wr),
         "halo_width": float(wh) if halo else None,
         "radial_range": (float(lo), float(hi)),
+    }
+
+
+def _check_counts(Ps):
+    if np.nanmin(Ps) < -1e-9 * max(np.nanmax(np.abs(Ps)), 1.0):
+        raise ValueError(
+            "poisson=True needs counts (non-negative data); the profiles "
+            "hold negative values (dark-subtracted data?)."
+        )
+
+
+def _decompose_with_halo(
+    gs, Ps, groups, labels, ring_g, wr0, halo_d, ring_width, halo_width, order,
+    poisson, radial_range, noise_gain=None, exposure=None,
+):  # fmt: skip
+    """Rings, halo and shared background fitted jointly (:mod:`.saed_halo`)."""
+    if halo_d is not None and not (np.isfinite(halo_d) and halo_d > 0):
+        raise ValueError(f"halo_d must be a positive d-spacing (A), got {halo_d}.")
+    if poisson:
+        _check_counts(Ps)
+    # starting widths from the mean profiles of the first and last frames
+    q = max(1, Ps.shape[0] // 10)
+    means = [Ps[:q].mean(0), Ps[-q:].mean(0)]
+    wr_s, wh_s, _ = _widths(
+        gs, means, ring_g, wr0, True, halo_d, ring_width, halo_width, order
+    )
+    hf = fit_halo_series(
+        gs,
+        Ps,
+        ring_g,
+        wr_s,
+        halo_g=None if halo_d is None else 1.0 / float(halo_d),
+        halo_width=wh_s,
+        background_order=order,
+        poisson=poisson,
+        fix_centre=halo_d is not None,
+        fix_width=halo_width is not None,
+        fix_ring_width=ring_width is not None,
+        noise_gain=noise_gain,
+        exposure=exposure,
+    )
+    snr = hf["amplitude_snr"]
+    valid = np.isfinite(hf["halo_g_std"]) & (snr > 5.0)
+    if halo_d is not None:
+        valid[:] = False  # a held position is not a measurement
+    cov = hf["cov"]
+    return {
+        "integrated": hf["integrated"],
+        "variance": np.einsum("fii->fi", cov) if poisson else None,
+        "cov_integrated": cov,
+        "labels": labels,
+        "groups": groups,
+        "ring_g": ring_g,
+        "halo_g": hf["halo_g"],
+        "halo_fit": {
+            "halo_g": np.where(valid, hf["halo_g"], np.nan),
+            "halo_g_std": np.where(valid, hf["halo_g_std"], np.nan),
+            "valid": valid,
+            "amplitude_snr": snr,
+        },
+        "coef": hf["coef"],
+        "design": hf["design"],
+        "g": gs,
+        "P": Ps,
+        "ring_width": float(hf["ring_width"]),
+        "halo_width": float(hf["halo_width"]),
+        "radial_range": (float(radial_range[0]), float(radial_range[1])),
+        "joint_fit": hf,
     }

@@ -14,7 +14,8 @@ imports nothing from the rest of the suite.
 from hyperspy_perovskite.fitting import _compile, flags
 from hyperspy_perovskite.fitting._cache import cache_dir
 from hyperspy_perovskite.fitting._kernel_check import KernelError
-from hyperspy_perovskite.fitting.engine import FastFitResult, fast_multifit
+from hyperspy_perovskite.fitting.engine import FastFitResult
+from hyperspy_perovskite.fitting.engine import fast_multifit as _fast_multifit
 from hyperspy_perovskite.fitting.registry import (
     KernelSpec,
     UnsupportedComponentError,
@@ -22,10 +23,6 @@ from hyperspy_perovskite.fitting.registry import (
     supported_components,
 )
 
-# After an install or upgrade, the solver (shared by every model) is compiled
-# into the cache by a second process from now on, while the user loads data
-# and the first fit compiles its model (hyperspy_perovskite.fitting._background)
-_compile.start_solver_compile()
 _compile.prefetch()  # the cached solver, in the background (reads only)
 # numba's typing and target contexts (they import scipy and cffi) are set up
 # here rather than inside the first fit, which then costs what later ones do
@@ -42,3 +39,21 @@ __all__ = [
     "register_kernel",
     "supported_components",
 ]
+
+
+def __getattr__(name):
+    # ``fast_multifit`` is looked up here the first time (``from
+    # hyperspy_perovskite.fitting import fast_multifit``): after an install or
+    # upgrade, a second process starts compiling the solver (shared by every
+    # model) into the cache now, while the user loads data and the first fit
+    # compiles its model (hyperspy_perovskite.fitting._background). Importing
+    # the package for its registry (components do) starts nothing.
+    if name == "fast_multifit":
+        _compile.start_solver_compile()
+        globals()["fast_multifit"] = _fast_multifit
+        return _fast_multifit
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), "fast_multifit"})

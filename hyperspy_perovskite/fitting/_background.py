@@ -4,11 +4,11 @@ The first ``fast_multifit`` after a fresh install (or an upgrade) compiles
 two independent pieces of machine code: the Levenberg-Marquardt solver,
 shared by every model, and the model's own ``evaluate``. numba compiles with
 Python's global interpreter lock held, so a thread cannot overlap the two;
-a process can. When the engine is imported (or a fit starts) and the solver
-is not on disk, :func:`start` launches a Python process that compiles it into
-the user cache folder (:func:`hyperspy_perovskite.fitting.cache_dir`), while
-the user's process goes on loading data and compiling the model of its first
-fit; the fit then waits for that process (:func:`wait`) and loads the solver
+a process can. When ``fast_multifit`` is imported (or a fit starts) and the
+solver is not on disk, :func:`start` launches a Python process that compiles
+it into the user cache folder (:func:`hyperspy_perovskite.fitting.cache_dir`),
+while the user's process goes on loading data and compiling the model of its
+first fit; the fit then waits for that process (:func:`wait`) and loads the solver
 from the cache. On two cores this takes the solver's compile time off the
 first call. It happens once per installed version of the sources: later
 sessions load the solver from the cache.
@@ -76,7 +76,7 @@ def start(key, entry):
     bool
         True when a second process is compiling it (or already did).
     """
-    if not enabled():
+    if not enabled() or not sys.executable:  # embedded Python: no interpreter
         return False
     with _LOCK:
         if str(entry) in _PROCESS:
@@ -101,7 +101,7 @@ def start(key, entry):
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        except OSError:
+        except (OSError, ValueError):
             return False
     return True
 

@@ -159,7 +159,8 @@ def emission_validity(
     significant (runs test ``z < -n_sigma``) and large (smoothed residual
     above ``max_residual`` of the band height: the model does not describe
     the band), and, when given, the reduced chi-squared is below
-    ``max_reduced_chisq``. The tail is valid where the band is and, in
+    ``max_reduced_chisq``; ``tau`` / a Voigt's ``gamma`` at 0 is the valid
+    Gaussian limit, judged apart. The tail is valid where the band is and, in
     addition, its amplitude is significant, ``Eu`` lies in
     :data:`URBACH_RANGE_EV` and its edge in the fitted range.
 

@@ -416,6 +416,13 @@ class InSituSAEDSeries(
             f"Azimuthal profile of {self.metadata.General.title}"
         )
         out.metadata.set_item("Diffraction_analysis.centers", centers)
+        # pixels per bin (small annuli of whole pixels are jagged): the
+        # profile models multiply an intensity per pixel by it
+        ny, nx = ax_y.size, ax_x.size
+        ones = np.ones((1, ny, nx)) if keep is None else keep[None].astype(float)
+        npix = saed_geometry.radial_profiles(ones, centers.mean(0)[None], 1.0, npt)
+        out.metadata.set_item("Diffraction_analysis.pixels_per_bin", npix[0])
+        out.metadata.set_item("Diffraction_analysis.pixels_per_bin_g", ax.axis.copy())
         if radial_range is not None:
             out = out.isig[float(radial_range[0]) : float(radial_range[1])]
         return out

@@ -10,6 +10,10 @@ from hyperspy_perovskite.analysis.fringe_spots import sector_directions, stronge
 
 PX, D_PVK, D_PBI2 = 0.5, 6.36, 6.96
 
+#: the compiled tile kernel (one per frame dtype) is shared with test_fringes.py: one
+#: xdist worker runs them (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("fringe_kernels")
+
 
 def _movie(n_frames=4, seed=0, amp=10.0, mean=100.0):
     rng = np.random.default_rng(seed)

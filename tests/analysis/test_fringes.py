@@ -12,6 +12,10 @@ from hyperspy_perovskite.analysis.fringes import (
     tile_origins,
 )
 
+#: the compiled tile kernel (one per frame dtype) is shared with test_fringe_spots.py:
+#: one xdist worker runs them (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("fringe_kernels")
+
 
 def _fringe(shape, px, d, amp, angle=0.3, phase=0.7, mean=0.0):
     y, x = np.mgrid[: shape[0], : shape[1]] * px

@@ -48,3 +48,17 @@ def test_off_switch_and_solver_at_hand(tmp_path, monkeypatch):
     monkeypatch.setattr(_compile, "_FIT_BLOCK", object())  # compiled here
     _compile.start_solver_compile()
     assert _background._PROCESS == {}  # nothing to do in either case
+
+
+def test_looking_up_fast_multifit_starts_it(monkeypatch):
+    # ``from hyperspy_perovskite.fitting import fast_multifit`` (a fit is
+    # coming) starts the second process; importing the package for its
+    # registry, as components do, does not (tests/fitting/test_import_graph.py)
+    import hyperspy_perovskite.fitting as fitting
+
+    calls = []
+    monkeypatch.setattr(_compile, "start_solver_compile", lambda: calls.append(1))
+    monkeypatch.delitem(vars(fitting), "fast_multifit", raising=False)
+    assert "fast_multifit" in dir(fitting)
+    assert fitting.fast_multifit is fitting.engine.fast_multifit
+    assert calls == [1]

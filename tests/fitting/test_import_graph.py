@@ -64,13 +64,14 @@ import hyperspy.api as hs
 before = set(sys.modules)
 import hyperspy_perovskite.fitting as fitting
 after_import = set(sys.modules)
+started = bool(fitting._background._PROCESS)  # the registry alone starts nothing
 s = hs.signals.Signal1D(np.random.default_rng(0).poisson(50, (3, 64)) + 1.0)
 m = s.create_model()
 m.extend([hs.model.components1D.Gaussian(A=10, sigma=5, centre=30),
           hs.model.components1D.Offset()])
 fitting.fast_multifit(m, show_progressbar=False)
 print(json.dumps({"import": sorted(after_import - before),
-                  "fit": sorted(set(sys.modules) - before)}))
+                  "fit": sorted(set(sys.modules) - before), "started": started}))
 """
 
 
@@ -83,6 +84,7 @@ def test_engine_loads_no_analysis_module():
         cwd=PACKAGE.parent,
     )
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded.pop("started") is False
     for stage, modules in loaded.items():
         ours = [m for m in modules if m.startswith("hyperspy_perovskite.")]
         assert ours, stage  # the probe did load the engine

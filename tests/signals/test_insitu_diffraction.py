@@ -288,9 +288,9 @@ def test_poisson_uncertainty_is_right(series):
     r = fit_kinetics(inten)
     red = r.reduced_chisq.data
     assert 0.6 < red[0] < 1.6 and 0.6 < red[2] < 1.6
-    with pytest.raises(ValueError, match="counts"):
-        neg = s._deepcopy_with_new_data(s.data - 1e4)
-        neg.hkl_intensities(poisson=True, ring_width=0.015, halo_width=0.06)
+    with pytest.raises(ValueError, match="counts"):  # dark-subtracted profile
+        neg = prof._deepcopy_with_new_data(prof.data - 1e4)
+        s.hkl_intensities(poisson=True, ring_width=0.015, halo_width=0.06, profile=neg)
 
 
 def test_attach_stimulus_and_calibration_units():

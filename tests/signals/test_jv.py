@@ -14,6 +14,11 @@ from hyperspy_perovskite.signals.jv import JVCurve, LazyJVCurve
 from hyperspy_perovskite.units import UnitError
 from hyperspy_perovskite.validity import Validity
 
+#: the compiled figures-of-merit kernel is shared with
+#: tests/analysis/transport/test_jv.py: one xdist worker runs them (pyproject: --dist
+#: loadgroup)
+pytestmark = pytest.mark.xdist_group("jv_kernels")
+
 V = np.round(np.arange(-0.1, 1.2 + 1e-9, 0.01), 12)
 
 

@@ -19,6 +19,10 @@ from hyperspy_perovskite.data.jv_simulation import (
     table_s1_params,
 )
 
+#: the compiled figures-of-merit kernel is shared with tests/signals/test_jv.py: one
+#: xdist worker runs them (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("jv_kernels")
+
 
 def _truth(p):
     f = lambda v: simulate_jv([v], **p)[0]  # noqa: E731
