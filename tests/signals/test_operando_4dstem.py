@@ -19,6 +19,10 @@ from hyperspy_perovskite.signals.operando_4dstem import (
 )
 from hyperspy_perovskite.units import UnitError
 
+#: one xdist worker runs the whole module: the session-scoped simulations
+#: below are built once (with ``--dist loadgroup``), not once per worker
+pytestmark = pytest.mark.xdist_group("operando_4dstem")
+
 COMP = ("exx", "eyy", "exy", "theta")
 
 
