@@ -317,9 +317,6 @@ def test_lazy_equals_eager(runs):
     v2 = lazy.get_virtual_image_series()
     assert v2["ADF"]._lazy
     np.testing.assert_allclose(v1["ADF"].data, v2["ADF"].data.compute())
-    d = lazy.estimate_scan_drift()
-    assert d._lazy
-    np.testing.assert_allclose(d.data.compute(), s.estimate_scan_drift().data)
 
 
 def test_calibrate_from_camera_and_reflection():
