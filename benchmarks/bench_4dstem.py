@@ -161,6 +161,13 @@ def main():
     ap.add_argument("--pyxem-patterns", type=int, default=256)
     ap.add_argument("--small", action="store_true")
     ap.add_argument("--dir", default=None)
+    ap.add_argument(
+        "--json",
+        default=os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "results_4dstem.json"
+        ),
+        help="where the figures are written (JSON)",
+    )
     a = ap.parse_args()
     if a.small:
         a.n_time, a.scan, a.pattern, a.pyxem_patterns = 3, 16, 128, 64
@@ -200,6 +207,22 @@ def main():
         f"ratio ours / pyxem: {ratio:.1f}x; 100 GB of {a.pattern}^2 uint16 patterns at our "
         f"rate: {t100 / 3600:.1f} h on this machine (2 shared cores)"
     )
+    for r in (o, dd):
+        r.pop("strain", None)
+        r.pop("offsets", None)
+    result = {
+        "shape": [a.n_time, a.scan, a.scan, a.pattern, a.pattern],
+        "write": w,
+        "ours": o,
+        "distributed": dd,
+        "distributed_equal": bool(same),
+        "pyxem": px,
+        "ratio_patterns_per_s": ratio,
+        "hours_for_100GB": t100 / 3600,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    with open(a.json, "w") as f:
+        json.dump(result, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -420,11 +420,19 @@ class OperandoAnalysis:
         for k, m in self.phase_maps.items():
             maps.append(m.data)
             names.append(f"{k}_possible" if k in self.phases else k)
-        s = hs.stack(
-            [self._series(m, n, n) for m, n in zip(maps, names, strict=True)],
-            new_axis_name="quantity",
-            show_progressbar=False,
+        # one array (quantity, time, y, x); the axes and nodes of one map
+        # (hs.stack deep-copies every map's metadata: seconds for nothing)
+        base = self._series(maps[0], names[0], names[0])
+        s = hs.signals.Signal2D(np.stack([np.asarray(m, float) for m in maps]))
+        s.metadata.add_dictionary(base.metadata.as_dictionary())
+        old = list(base.axes_manager.signal_axes) + list(
+            base.axes_manager.navigation_axes
         )
+        new = list(s.axes_manager.signal_axes) + [s.axes_manager.navigation_axes[0]]
+        for a, b in zip(new, old, strict=True):
+            a.update_from(b, ("name", "units", "scale", "offset"))
+        s.axes_manager.navigation_axes[1].name = "quantity"
+        s.metadata.Signal.quantity = "Value (see Results.Quantities)"
         s.metadata.General.title = "Operando 4D-STEM analysis"
         self.validity.to_metadata(s.metadata)
         set_diffraction_rotation(s.metadata, self.diffraction_rotation)

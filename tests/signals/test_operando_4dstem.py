@@ -286,7 +286,11 @@ def test_save_load_keeps_tables_validity_and_rotation(runs, tmp_path, ext):
     np.testing.assert_allclose(np.asarray(tabs["timeline"]["time"]), r.times)
     assert back.metadata.Diffraction_calibration.rotation == 15.0
     assert back.metadata.Diffraction_calibration.rotation_units == "deg"
-    assert r.strain["exx"].metadata.Diffraction_calibration.rotation == 15.0
+    assert back.axes_manager.navigation_axes[0].units == "s"
+    assert back.data.shape[1] == 5  # (quantity, time, y, x)
+    np.testing.assert_allclose(
+        back.data[0], r.validity.apply(r._strain[..., 0]), equal_nan=True
+    )
     small = s.inav[:3, :2, :2].calibrate(scale=0.02, rotation="0.25 rad")
     f2 = tmp_path / f"series.{ext}"
     small.save(f2)
