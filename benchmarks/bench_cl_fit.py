@@ -17,19 +17,33 @@ Prints one JSON line: spectra per second of each, their ratio, accuracy of
 both against the truth on the crop pixels (and of the fast fit on the whole
 map), and the peak memory (tracemalloc) of the fast fit.
 
-Figures (2026-12-03, engine session 4, one run of
-``--shape 16 16 --crop 3`` at load 12 on the shared 2-core machine): the
-default path runs at 25.5 spectra/s against 2.56/s for ``m.multifit`` (10x),
-far from the 10,000/s and 100x targets. Its centre error is 0.90 meV on the
-crop (multifit 3.55 meV) and its Urbach energy error 9.2 meV (multifit 25.0
-meV, truth 25 meV); on the whole map 65 % of the pixels are fitted, 59 of
-256 stop at the iteration limit. Per pixel: about 35 Levenberg-Marquardt
-iterations of ~67 us each (1024 channels, three quarters of it in the
-continuous tail's erfc/exp per channel), a second start for two thirds of
-the pixels (it turns 83 singular fits of 256 into 14), and 0.57 ms of
-starting values. With the tail edge 20 meV below a band of sigma 25-35 meV
-and Eu = 25 meV, the tail is mostly inside the band: Eu is weakly
-determined, which is what makes the fits long.
+Figures (2026-12-03, clspeed session 5, one run of the default 128 x 128 x
+1024 with an 8 x 8 crop, load average 11.8-13.6 on the shared 2-core
+machine): fit_emission 16,384 spectra in 33.0 s wall (497 spectra/s),
+12.3 s CPU (751 us of CPU per spectrum, about 2,700 spectra/s for two idle
+cores); m.multifit 2.89 spectra/s (135 ms of CPU per spectrum): 172x in
+wall time, 180x in CPU time per spectrum. The 10,000 spectra/s target is
+not reached. Fitted (converged) 94.8 % of the pixels (flags: 15,524
+converged, 772 no peak, 76 iteration limit, 12 singular); main band valid
+in 80.4 %, tail valid in 8.0 %. Median errors on the crop: centre 0.98
+meV (multifit 1.56), minor centre 2.48 meV (3.44), Eu 6.3 meV (25.0: its
+Eu ends at the bound). At the start of the session, on 16 x 16 (same
+load): 23 spectra/s, 7.1 ms CPU per spectrum, 66 % fitted, centre 1.30
+meV, Eu 22.5 meV.
+
+Where the CPU time goes (32 x 32, per spectrum): spike screen 20 us,
+starting values ~45 us, a coarse fit on the window averaged over 8
+channels (~26 iterations of ~6 us), the full-resolution fit from it (~7
+iterations of ~21 us: the tail kernel ~8 us, two Gaussians ~4 us, normal
+equations of 11 parameters over 1024 channels), second starts for the
+~15 % of pixels that did not converge, and model building (sympy, fixed
+~0.2 s per model). With the tail edge 20 meV below a band of sigma 25-35
+meV and Eu = 25 meV the tail is mostly inside the band: at the truth the
+Cramer-Rao standard deviation of Eu is 2.5, 6 and 18 meV for sigma = 25,
+30 and 35 meV (E0: 24, 88 and 286 meV; correlations of Eu with the band
+parameters 0.4-0.9), and the likelihood has a second minimum where the
+tail is a Gaussian of the band's width (Eu -> 0): the fits are long and
+Eu is weakly identified, which the tail validity reports.
 
 Usage::
 

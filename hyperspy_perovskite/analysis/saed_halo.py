@@ -39,7 +39,6 @@ import numpy as np
 
 from hyperspy_perovskite.analysis.saed import design_matrix
 
-_DEBUG = False
 __all__ = ["fit_halo_series", "fraction_with_std"]
 
 
@@ -251,15 +250,6 @@ def _gauss_newton(model, st, floor, max_iter):
             damping *= 10.0
         else:
             break  # no descent: at the minimum
-        if _DEBUG:
-            print(
-                "LM",
-                round(dev_new, 3),
-                damping,
-                round(new["c"], 4),
-                round(new["wh"], 4),
-                round(new["wr"], 5),
-            )
         st, mu, done = new, mu_new, dev - dev_new < 1e-9 * max(dev, 1.0)
         dev = dev_new
         if done:
