@@ -31,6 +31,19 @@ Eu ends at the bound). At the start of the session, on 16 x 16 (same
 load): 23 spectra/s, 7.1 ms CPU per spectrum, 66 % fitted, centre 1.30
 meV, Eu 22.5 meV.
 
+Re-measured by the lead on the idle machine (2026-12-03 15:22 UTC, load
+0.9, same code and defaults, one run): fit_emission 1865 spectra/s (8.8 s
+wall, 12.2 s CPU, 744 us of CPU per spectrum) against m.multifit 12.0
+spectra/s on the crop: 155 x in wall time, 112 x in CPU per spectrum.
+Fitted 94.8 %, band valid 80.4 %, tail valid 8.0 %; median errors on the
+crop: centre 0.98 meV (multifit 1.56), Eu 6.3 meV (25.0). The 10,000
+spectra/s target is not reached. On this scene the reported standard
+deviations of the main band are too small: over the band-valid pixels of a
+24 x 24 map (seed 11) the centre pulls have mean -5.5 and std 6.5; started
+from the truth the same engine ends with a chi-squared lower by a median
+of 28 in 77 % of the pixels (a local minimum where the tail collapses:
+E0 far from the band, Eu near 0), and even there the pulls have std 2.6.
+
 Where the CPU time goes (32 x 32, per spectrum): spike screen 20 us,
 starting values ~45 us, a coarse fit on the window averaged over 8
 channels (~26 iterations of ~6 us), the full-resolution fit from it (~7

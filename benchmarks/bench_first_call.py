@@ -49,6 +49,13 @@ times the CPU time and CPU seconds are the figures to read):
 - steady state: 1179 x ``m.multifit`` (both slowed by the load), the first
   call of a warm session 976 x.
 
+Session 5, confirmed on the idle machine (2026-12-03 15:21 UTC, load 0.5,
+one run, ``results_first_call.json``): cold total **8.37 s** wall (8.49 s
+of CPU in this process, 6.85 s in the second; imports 0.23 s HyperSpy and
+0.82 s the engine, first call 4.63 s), warm first call minus steady
+0.077 s, steady 1144 x ``m.multifit`` and the warm first call 736 x. A
+second idle run gave the same to within a second.
+
 Usage::
 
     python benchmarks/bench_first_call.py                  # 96 x 96 x 800
