@@ -41,7 +41,7 @@ spectra/s target is not reached. On this scene the reported standard
 deviations of the main band are too small: over the band-valid pixels of a
 24 x 24 map (seed 11) the centre pulls have mean -5.5 and std 6.5; started
 from the truth the same engine ends with a chi-squared lower by a median
-of 28 in 77 % of the pixels (a local minimum where the tail collapses:
+of 28 in 79 % of the pixels (a local minimum where the tail collapses:
 E0 far from the band, Eu near 0), and even there the pulls have std 2.6.
 
 Where the CPU time goes (32 x 32, per spectrum): spike screen 20 us,
