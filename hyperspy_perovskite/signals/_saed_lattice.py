@@ -7,6 +7,7 @@ import dask.array as da
 import numpy as np
 
 from hyperspy_perovskite.analysis import saed_fit
+from hyperspy_perovskite.signals._base import resolve_options
 from hyperspy_perovskite.signals._saed_rings import (
     _DECOMP_PARAMS,
     _FMT,
@@ -19,7 +20,7 @@ class SAEDLatticeMixin:
 
     # ------------------------------------------------ positions and lattice
     def _time_result(self, values, std, info, title, quantity, units, lazy_output):
-        lazy_output = self._lazy if lazy_output is None else lazy_output
+        lazy_output = resolve_options(self, lazy_output=lazy_output).lazy_output
         out = self._wrap_time_signal(
             np.ascontiguousarray(values), title, info, lazy_output
         )

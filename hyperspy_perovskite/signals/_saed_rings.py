@@ -23,6 +23,7 @@ from hyperspy_perovskite.crystallography import (
     parse_hkl,
     reflection_families,
 )
+from hyperspy_perovskite.signals._base import resolve_options
 
 _FMT = {
     "show_progressbar": SHOW_PROGRESSBAR_ARG,
@@ -58,11 +59,6 @@ _DECOMP_PARAMS = """phase : str or Phase, optional
             A precomputed :meth:`azimuthal_profile` (saves recomputing it).
         npt : int or None
             Radial bins of the azimuthal profile when it is computed."""
-
-
-def _check_not_both(lazy_output, inplace=False):
-    if lazy_output and inplace:
-        raise ValueError("lazy_output=True and inplace=True cannot be combined.")
 
 
 def _select_families(labels, families, phase):
@@ -274,9 +270,7 @@ class SAEDRingsMixin:
         >>> (inten.data[:, -1] / inten.data[:, 0]).round(1)  # (001), (002) fade
         array([0.2, 1. , 0.2])
         """
-        _check_not_both(lazy_output)
-        if lazy_output is None:
-            lazy_output = self._lazy
+        lazy_output = resolve_options(self, lazy_output=lazy_output).lazy_output
         res, info = self._decompose(
             phase,
             profile,
@@ -382,9 +376,7 @@ class SAEDRingsMixin:
         >>> bool(np.all(std > 0) and np.all(std < 0.05))
         True
         """
-        _check_not_both(lazy_output)
-        if lazy_output is None:
-            lazy_output = self._lazy
+        lazy_output = resolve_options(self, lazy_output=lazy_output).lazy_output
         res, info = self._decompose(
             phase,
             profile,
