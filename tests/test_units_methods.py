@@ -277,6 +277,34 @@ ROWS = [
     ),
 ]
 
+#: Rows by owner, kept apart so that engineers working in parallel do not
+#: edit the same lines. Same tuple layout as ROWS.
+
+#: CL / PL rows.
+ROWS_CL = [
+    # (cl engineer)
+]
+
+
+#: EDS / EELS under bias rows.
+ROWS_EDS = [
+    # (units engineer)
+]
+
+
+#: SAED series rows.
+ROWS_SAED = [
+    # (saed engineer)
+]
+
+
+#: Operando 4D-STEM and in situ image rows.
+ROWS_4DSTEM_IMAGE = [
+    # (units engineer)
+]
+
+ROWS = ROWS + ROWS_CL + ROWS_EDS + ROWS_SAED + ROWS_4DSTEM_IMAGE
+
 #: Unit-bearing arguments of public methods (test_house_rules.UNIT_ARGS) with
 #: no row yet, by owner: debt that may only shrink (a row removes its entry).
 #: Pixel counts and angles in degrees are listed too: they take plain numbers
