@@ -422,6 +422,9 @@ class InSituSAEDSeries(
         ones = np.ones((1, ny, nx)) if keep is None else keep[None].astype(float)
         npix = saed_geometry.radial_profiles(ones, centers.mean(0)[None], 1.0, npt)
         out.metadata.set_item("Diffraction_analysis.pixels_per_bin", npix[0])
+        # and their radii within each bin, for the ring and halo models
+        sub = saed_geometry.pixels_per_subbin((ny, nx), centers.mean(0), npt, 8, keep)
+        out.metadata.set_item("Diffraction_analysis.pixels_per_subbin", sub)
         out.metadata.set_item("Diffraction_analysis.pixels_per_bin_g", ax.axis.copy())
         if radial_range is not None:
             out = out.isig[float(radial_range[0]) : float(radial_range[1])]
