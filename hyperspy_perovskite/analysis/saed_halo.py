@@ -201,7 +201,7 @@ def _deviance(P, mu, floor):
 def _inner(model, c, wh, wr, floor, n_iter=12):
     """Amplitudes, background shape and scales for fixed (c, wh, wr):
     alternating Poisson-weighted least squares (the background shape shared)."""
-    g, P, Phi, r = model.g, model.P, model.Phi, model.r
+    P, Phi, r = model.P, model.Phi, model.r
     R, _ = model.e.rings(model.ring_g, wr)
     H = model.e.halo([c], wh)[0][0]
     X0 = np.column_stack([R, H, Phi])

@@ -23,6 +23,7 @@ from hyperspy_perovskite.crystallography import (
     parse_hkl,
     reflection_families,
 )
+from hyperspy_perovskite.signals import _saed_units as _u
 from hyperspy_perovskite.signals._base import resolve_options
 
 _FMT = {
@@ -34,8 +35,8 @@ _FMT = {
 _DECOMP_PARAMS = """phase : str or Phase, optional
             Library phase (:func:`~hyperspy_perovskite.crystallography.list_phases`);
             default ``metadata.Sample.phase``.
-        halo_d : float or None
-            d-spacing (A) at which to hold the amorphous halo. Default None:
+        halo_d : float, str, pint.Quantity or None
+            d-spacing (A, or ``"0.34 nm"``) at which to hold the amorphous halo. Default None:
             the halo position is fitted in every frame (profile likelihood,
             :func:`~hyperspy_perovskite.analysis.saed_fit.fit_halo_positions`;
             frames without a significant halo keep the position fitted to the
@@ -44,16 +45,18 @@ _DECOMP_PARAMS = """phase : str or Phase, optional
             the (002) spacing; amorphous PbI2 or a different composition puts
             it elsewhere, and a halo held at the wrong place takes intensity
             from the rings beside it.
-        ring_width : float or None
-            Gaussian standard deviation of the rings (1/A); default fitted
+        ring_width : float, str, pint.Quantity or None
+            Gaussian standard deviation of the rings (1/A, or ``"0.15 1/nm"``); default fitted
             (with the halo width) to the mean profiles of the first and last
             10 %% of frames, starting from a fit of the strongest ring.
-        halo_width : float or None
-            Gaussian standard deviation of the halo (1/A); default fitted.
+        halo_width : float, str, pint.Quantity or None
+            Gaussian standard deviation of the halo (1/A, or a string with a
+            unit); default fitted.
         background_order : int
             Polynomial order of the smooth background.
         radial_range : (float, float) or None
-            Range of ``g`` (1/A) used; default from 6 ring widths below the
+            Range of ``g`` (1/A; each a number, a string such as ``"0.1 1/A"``
+            or a quantity) used; default from 6 ring widths below the
             first ring to the inscribed circle of the frame (full rings only).
         profile : Signal1D or None
             A precomputed :meth:`azimuthal_profile` (saves recomputing it).
@@ -127,6 +130,13 @@ class SAEDRingsMixin:
     def _decompose(self, phase, profile, npt, show_progressbar, num_workers, **kw):
         """Run :func:`~hyperspy_perovskite.analysis.saed_series.decompose_series`."""
         self._check_series()
+        if "halo_d" in kw:
+            kw["halo_d"] = _u.spacing(kw["halo_d"], "halo_d")
+        for name in ("ring_width", "halo_width"):
+            if name in kw:
+                kw[name] = _u.reciprocal(kw[name], name)
+        if "radial_range" in kw:
+            kw["radial_range"] = _u.g_range(kw["radial_range"], "radial_range")
         ph = self._phase(phase)
         g, P = self._profile_arrays(profile, npt, show_progressbar, num_workers)
         fams = reflection_families(ph, d_min=1.0 / (g[-1] + 0.1))

@@ -36,6 +36,7 @@ from hyperspy_perovskite.units import parse_quantity
 
 __all__ = ["InSituSAEDSeries", "LazyInSituSAEDSeries"]
 
+from hyperspy_perovskite.signals import _saed_units as _u
 from hyperspy_perovskite.signals._saed_dose import SAEDDoseMixin
 from hyperspy_perovskite.signals._saed_indexing import SAEDIndexingMixin
 from hyperspy_perovskite.signals._saed_lattice import SAEDLatticeMixin
@@ -175,7 +176,8 @@ class InSituSAEDSeries(
         beam_energy : float or str, optional
             Default unit kV.
         center : (float, float), optional
-            Direct-beam position (x, y) in pixels; default the frame centre.
+            Direct-beam position (x, y) in pixels (plain numbers, ``"33 px"``
+            or pixel quantities); default the frame centre.
         inplace : bool
             Calibrate this signal; otherwise return a calibrated copy (the
             data are shared with lazy signals, copied otherwise).
@@ -232,6 +234,7 @@ class InSituSAEDSeries(
         ax_x, ax_y = out.axes_manager.signal_axes
         if center is None:
             center = (ax_x.size // 2, ax_y.size // 2)
+        center = _u.pixel_position(center, "center")
         for ax, c in zip((ax_x, ax_y), center, strict=True):
             ax.scale, ax.units, ax.offset = (
                 float(scale),
@@ -272,13 +275,14 @@ class InSituSAEDSeries(
             centre of the rings (when the beam is blocked, saturated or
             absent), ``"auto"`` the beam where it is seen and the rings
             elsewhere, or given positions ``(x, y)`` / ``(n_frames, 2)`` in
-            pixels (see :meth:`direct_beam_positions`). The centres are
+            pixels (numbers, ``"33 px"`` strings or pixel quantities) (see :meth:`direct_beam_positions`). The centres are
             stored in ``metadata.Diffraction_analysis.centers``.
         npt : int or None
             Number of radial bins; default one per pixel of radius (to the
             furthest corner).
         radial_range : (float, float) or None
-            Radial range in 1/A; default the whole frame.
+            Radial range in 1/A (numbers, strings such as ``"0.1 1/A"`` or
+            quantities); default the whole frame.
         mask : numpy.ndarray of bool or None
             Pixels to exclude (True), e.g. the beam stop.
         %(show_progressbar)s
@@ -300,6 +304,9 @@ class InSituSAEDSeries(
         ((46,), (6,))
         """
         self._check_series()
+        radial_range = _u.g_range(radial_range, "radial_range")
+        if center is not None and center is not False and not isinstance(center, str):
+            center = _u.pixel_position(center, "center")
         if center is None and np.hypot(*self._centre_offset(warn=True)) > 1.0:
             center = "auto"
         if center is not None and center is not False:
@@ -448,8 +455,9 @@ class InSituSAEDSeries(
         search : int
             Beam search radius (px) around the origin of the axes.
         ring_range : (float, float), optional
-            Radii in pixels holding rings for ``"rings"``; default 15 % to 90 %
-            of the largest full circle.
+            Radii holding rings for ``"rings"``: pixels (numbers or ``"20 px"``)
+            or reciprocal lengths (``"0.2 1/A"``, through the calibration);
+            default 15 % to 90 % of the largest full circle.
 
         Returns
         -------
@@ -486,7 +494,10 @@ class InSituSAEDSeries(
             pos = np.stack([ax_x.size / 2 - sh[:, 0], ax_y.size / 2 - sh[:, 1]], 1)
             return pos, np.full((n, 2), np.nan)
         r_in = min(ox, oy, ax_x.size - 1 - ox, ax_y.size - 1 - oy)
-        lo, hi = ring_range if ring_range is not None else (0.15 * r_in, 0.9 * r_in)
+        if ring_range is None:
+            lo, hi = 0.15 * r_in, 0.9 * r_in
+        else:
+            lo, hi = (_u.pixels(v, ax_x.scale, "ring_range") for v in ring_range)
         pos = np.full((n, 2), np.nan)
         std = np.full((n, 2), np.nan)
         for i in range(n):
