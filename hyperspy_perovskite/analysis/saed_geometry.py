@@ -26,6 +26,7 @@ __all__ = [
     "ring_center",
     "radial_profiles",
     "pixels_per_subbin",
+    "steady_centres",
 ]
 
 # plausible ranges of plain numbers in the default units (TEMs run at
@@ -328,6 +329,24 @@ def pixels_per_subbin(shape, center, npt, n_sub=8, keep=None):
         ok &= np.asarray(keep, bool)
     counts = np.bincount(idx[ok], minlength=int(npt) * int(n_sub))
     return counts.reshape(int(npt), int(n_sub)).astype(float)
+
+
+def steady_centres(centers, drift=0.5):
+    """Found centres that agree within ``drift`` px are replaced by their mean.
+
+    Whole pixels are summed into one-pixel radial bins: a centre moved by the
+    scatter of its estimate (~0.01 px) moves the pixels near a bin edge into
+    the next bin, a whole bright ring pixel at a time, which the bin model
+    (the pixels per bin of one centre) cannot follow. A beam that really
+    drifts (by more than ``drift``) keeps its per-frame centres.
+    """
+    ok = np.all(np.isfinite(centers), axis=1)
+    if not ok.any():
+        return centers
+    mean = centers[ok].mean(0)
+    if np.max(np.hypot(*(centers[ok] - mean).T)) <= drift:
+        return np.where(ok[:, None], mean[None], centers)
+    return centers
 
 
 def gain_from_annuli(frames, centers, r_min=3.0, chunk=64):

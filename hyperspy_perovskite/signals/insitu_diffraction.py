@@ -36,6 +36,7 @@ from hyperspy_perovskite.units import parse_quantity
 
 __all__ = ["InSituSAEDSeries", "LazyInSituSAEDSeries"]
 
+from hyperspy_perovskite.signals import _saed_profiles
 from hyperspy_perovskite.signals import _saed_units as _u
 from hyperspy_perovskite.signals._saed_dose import SAEDDoseMixin
 from hyperspy_perovskite.signals._saed_indexing import SAEDIndexingMixin
@@ -369,73 +370,9 @@ class InSituSAEDSeries(
         return off
 
     def _profile_about(self, center, npt, radial_range, mask, lazy_output):
-        ax_x, ax_y = self.axes_manager.signal_axes
-        n = self.axes_manager.navigation_shape[0]
-        if isinstance(center, str):
-            centers, _ = self.direct_beam_positions(method=center)
-        else:
-            centers = np.broadcast_to(np.asarray(center, float), (n, 2)).copy()
-        if not np.all(np.isfinite(centers)):
-            raise ValueError(
-                "No centre found in some frames; use center='rings' or give the "
-                "positions (x, y) in pixels."
-            )
-        if npt is None:
-            npt = int(np.ceil(np.hypot(ax_x.size, ax_y.size)))
-        keep = None if mask is None else ~np.asarray(mask, bool)
-
-        def _block(block, block_info=None):
-            lo = block_info[0]["array-location"][0][0] if block_info else 0
-            f = np.asarray(block, float)
-            if keep is not None:
-                f = f * keep
-            c = centers[lo : lo + f.shape[0]]
-            return saed_geometry.radial_profiles(f, c, 1.0, npt)
-
-        data = self.data
-        if isinstance(data, da.Array):
-            data = data.rechunk({1: -1, 2: -1})
-            prof = da.map_blocks(
-                _block,
-                data,
-                drop_axis=[1, 2],
-                new_axis=1,
-                chunks=(data.chunks[0], (int(npt),)),
-                dtype=float,
-            )
-            if lazy_output is False:
-                prof = prof.compute()
-        else:
-            prof = _block(data)
-        out = Signal1D(prof, metadata=self.metadata.deepcopy().as_dictionary())
-        if isinstance(prof, da.Array):
-            out = out.as_lazy()
-        out.metadata.Signal.signal_type = ""
-        ax = out.axes_manager.signal_axes[0]
-        ax.name, ax.units, ax.scale, ax.offset = (
-            "g",
-            "k_A^-1",
-            ax_x.scale,
-            ax_x.scale / 2,
+        return _saed_profiles.profile_about(
+            self, center, npt, radial_range, mask, lazy_output
         )
-        self._copy_time_nav(out)
-        out.metadata.General.title = (
-            f"Azimuthal profile of {self.metadata.General.title}"
-        )
-        out.metadata.set_item("Diffraction_analysis.centers", centers)
-        # pixels per bin (small annuli of whole pixels are jagged): the
-        # profile models multiply an intensity per pixel by it
-        ny, nx = ax_y.size, ax_x.size
-        ones = np.ones((1, ny, nx)) if keep is None else keep[None].astype(float)
-        npix = saed_geometry.radial_profiles(ones, centers.mean(0)[None], 1.0, npt)
-        out.metadata.set_item("Diffraction_analysis.pixels_per_bin", npix[0])
-        # and their radii within each bin, for the ring and halo models
-        sub = saed_geometry.pixels_per_subbin((ny, nx), centers.mean(0), npt, 8, keep)
-        out.metadata.set_item("Diffraction_analysis.pixels_per_subbin", sub)
-        out.metadata.set_item("Diffraction_analysis.pixels_per_bin_g", ax.axis.copy())
-        if radial_range is not None:
-            out = out.isig[float(radial_range[0]) : float(radial_range[1])]
-        return out
 
     def direct_beam_positions(self, method="auto", search=8, ring_range=None):
         """Centre (x, y) of every frame's pattern, in pixels.
