@@ -412,6 +412,15 @@ ROWS_EDS = [
         6.0 * ureg.px,
         "6 eV",
     ),
+    (
+        "EDSTEMBiasedSpectrum.align_frames(smooth)",
+        lambda: le._twin(le._frames()[0], False),  # 5 nm pixels
+        lambda s, v: s.align_frames(smooth=v),
+        1.5,
+        "7.5 nm",
+        75.0 * ureg.angstrom,
+        "1.5 s",
+    ),
     _eds_row(
         "find_pb_clusters",
         "min_size",
@@ -524,6 +533,33 @@ ROWS_4DSTEM_IMAGE = [
         f"{np.pi / 12!r} rad",
         np.pi / 12 * ureg.rad,
         "15 nm",
+    ),
+    (
+        "InSituImageSeries.fringe_intensity(direction)",
+        lambda: le._twin(le._movie()[0], False),
+        lambda s, v: s.fringe_intensity(6.36, tile_size=32, direction=[v]),
+        90.0,
+        f"{np.pi / 2!r} rad",
+        np.pi / 2 * ureg.rad,
+        "90 nm",
+    ),
+    (
+        "InSituImageSeries.fringe_intensity(step)",
+        lambda: le._twin(le._movie()[0], False),  # 1.2 A pixels
+        lambda s, v: s.fringe_intensity(6.36, tile_size=32, step=v),
+        24,
+        "2.88 nm",
+        28.8 * ureg.angstrom,
+        "24 s",
+    ),
+    (
+        "Operando4DSTEM.calibrate(rotation)",
+        lambda: le._twin(le._4d()[0], False),
+        lambda s, v: s.calibrate(scale=0.04, rotation=v).metadata,
+        2.0,
+        f"{np.pi / 90!r} rad",
+        np.pi / 90 * ureg.rad,
+        "2 nm",
     ),
     (
         "Operando4DSTEM.calibrate(scale)",
