@@ -40,10 +40,19 @@ import numpy as np
 import pint
 from hyperspy.api import _ureg as ureg
 
+from hyperspy_perovskite._unit_tables import (
+    _DIMENSION_NAMES,
+    _PRETTY,
+    _SYMBOLS,
+    _UNCALIBRATED,
+    _WORDS,
+)
+
 __all__ = [
     "UnitError",
     "ureg",
     "parse_quantity",
+    "parse_pixels",
     "parse_unit",
     "axis_factor",
     "axis_values",
@@ -51,58 +60,7 @@ __all__ = [
     "same_dimension",
 ]
 
-#: Unit strings that say "this axis is not calibrated" (not a physical unit).
-_UNCALIBRATED = {
-    "",
-    "<undefined>",
-    "undefined",
-    "none",
-    "px",
-    "pixel",
-    "pixels",
-    "z",
-    "frame",
-    "frames",
-    "index",
-    "channel",
-    "channels",
-    "t.u.",
-    "a.u.",
-    "au",
-    "arb. units",
-}
 
-# spellings pint does not know (instrument files, LaTeX, spreadsheets)
-# characters pint does not know, replaced wherever they stand
-_SYMBOLS = {
-    "µ": "u",  # micro sign
-    "μ": "u",  # Greek mu
-    "\u00c5": "angstrom",  # Latin capital A with ring
-    "\u212b": "angstrom",  # angstrom sign
-    "Ω": "ohm",
-    "°C": "degC",
-    "e⁻": "elementary_charge",
-}
-# whole words of instrument files and spreadsheets (never inside a longer word)
-_WORDS = {
-    "deg C": "degC",
-    "Degrees C": "degC",
-    "Celsius": "degC",
-    "e-": "elementary_charge",
-    "sec": "s",
-    "secs": "s",
-    "seconds": "s",
-    "Seconds": "s",
-    "Milliseconds": "ms",
-    "milliseconds": "ms",
-    "mins": "min",
-    "Volts": "V",
-    "volts": "V",
-    "Amps": "A",
-    "amps": "A",
-    "microns": "um",
-    "micron": "um",
-}
 _WORD_PATTERN = re.compile(
     r"(?<![\w.])("
     + "|".join(re.escape(w) for w in sorted(_WORDS, key=len, reverse=True))
@@ -216,28 +174,6 @@ def parse_unit(unit, *, expected=None, name="unit"):
     return parsed
 
 
-_DIMENSION_NAMES = {
-    "m": "length",
-    "s": "time",
-    "A": "current",
-    "V": "voltage",
-    "eV": "energy",
-    "K": "temperature",
-    "Pa": "pressure",
-    "ohm": "resistance",
-    "W": "power",
-    "1/m": "reciprocal length",
-    "A/m^2": "current density",
-    "elementary_charge/m^2": "electron dose",
-    "elementary_charge/m^2/s": "electron dose rate",
-    "W/m^2": "irradiance",
-    "m^2/s": "diffusivity",
-    "m^2/V/s": "mobility",
-    "V/m": "electric field",
-    "": "dimensionless number",
-}
-
-
 def _describe(dimensionality):
     for unit, label in _DIMENSION_NAMES.items():
         if ureg.parse_units(unit).dimensionality == dimensionality:
@@ -300,6 +236,11 @@ def parse_quantity(value, unit, *, name, default_unit=None):
     """
     default_unit = unit if default_unit is None else default_unit
     if isinstance(value, pint.Quantity):
+        if _pixel_power(value) is not None:
+            raise UnitError(
+                f"{name}: got {value!r}, a number of pixels; expected a value "
+                f"in {unit} such as '1 {unit}' (pixels are not a physical unit)."
+            )
         quantity = ureg.Quantity(value.magnitude, str(value.units))
     elif isinstance(value, str):
         quantity = _parse_string(value, unit, name)
@@ -320,6 +261,147 @@ def parse_quantity(value, unit, *, name, default_unit=None):
     if isinstance(magnitude, np.ndarray):
         return magnitude.astype(float)
     return float(magnitude)
+
+
+#: pint's names of a pixel ("px" is a CSS pixel, 1/96 inch, to pint: never
+#: converted as a length here)
+_PIXEL_NAMES = {"css_pixel", "pixel", "px", "pix", "dot", "pel", "picture_element"}
+_PIXEL_TEXT = re.compile(r"(?:px|pix|pixels?)(?:\s*(?:\*\*|\^)\s*([12])|(²))?")
+
+
+def _pixel_power(value):
+    """The power of a pixel quantity or string unit (``px`` -> 1), else None."""
+    if isinstance(value, pint.Quantity):
+        items = dict(value._units)  # noqa: SLF001 - pint's UnitsContainer
+        if len(items) == 1 and next(iter(items)) in _PIXEL_NAMES:
+            return next(iter(items.values()))
+        return None
+    match = _PIXEL_TEXT.fullmatch(value.strip())
+    if match is None:
+        return None
+    return 2 if match.group(2) else int(match.group(1) or 1)
+
+
+def parse_pixels(value, axes, *, name, power=1):
+    """Convert a pixel-or-length argument to a number of pixels.
+
+    For arguments documented in pixels (a minimum particle size, the sigma of
+    a smoothing, a tile size, a maximum shift, a bin size, the width of a
+    line-scan band): a plain number keeps meaning pixels, and a length (or,
+    for ``power=2``, an area) with a unit is converted through the scale and
+    unit of the signal's axes.
+
+    Parameters
+    ----------
+    value : float, str or pint.Quantity
+        A plain number: pixels (``power=2``: a number of pixels, an area).
+        ``"12 px"``, ``"12 pixels"`` or ``12 * ureg.px``: pixels too. A length
+        such as ``"3 nm"`` or ``"30 Å"`` (``power=1``) or an area such as
+        ``"9 nm^2"`` (``power=2``), as a string or a pint quantity: converted
+        through ``axes``.
+    axes : hyperspy.axes.UniformDataAxis or sequence of them
+        The axis (or axes) the argument is measured along. With ``power=2``
+        give the two axes of the area (one axis means square pixels of its
+        scale). With ``power=1`` and several axes, their pixel sizes must
+        agree (square pixels). Only read for values with a physical unit.
+    name : str
+        The argument's name, for error messages.
+    power : {1, 2}
+        1 for a length, 2 for an area.
+
+    Returns
+    -------
+    float
+        The number of pixels (not rounded: round where the method needs an
+        integer).
+
+    Raises
+    ------
+    UnitError
+        If the value is of the wrong dimension (the message names the
+        argument, the expected units and ``px``), if an axis has no usable
+        length unit (the message says how to set it) or is not uniform, or if
+        ``power=1`` and the pixels are not square.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs, numpy as np
+    >>> from hyperspy_perovskite.units import parse_pixels
+    >>> s = hs.signals.Signal2D(np.zeros((8, 8)))
+    >>> for ax in s.axes_manager.signal_axes:
+    ...     ax.units, ax.scale = "nm", 0.5
+    >>> parse_pixels(4, s.axes_manager[0], name="sigma")
+    4.0
+    >>> parse_pixels("4 px", s.axes_manager[0], name="sigma")
+    4.0
+    >>> parse_pixels("20 A", s.axes_manager[0], name="sigma")
+    4.0
+    >>> parse_pixels("3 nm^2", s.axes_manager.signal_axes, name="min_size", power=2)
+    12.0
+    """
+    if power not in (1, 2):
+        raise ValueError(f"power must be 1 or 2, got {power!r}.")
+    if not isinstance(value, str | pint.Quantity):
+        if value is None or isinstance(value, bool):
+            raise UnitError(f"{name}: a number of pixels is needed, got {value!r}.")
+        return float(_as_number(value, name, "px"))
+    pixels = _pixel_count(value, name, power)
+    if pixels is not None:
+        return pixels
+    length = "nm" if power == 1 else "nm^2"
+    try:
+        magnitude = parse_quantity(value, length, name=name)
+    except UnitError:
+        raise UnitError(
+            f"{name}: got {value!r}; expected a number of pixels (a plain "
+            f"number or '4 px') or a {'length' if power == 1 else 'area'} "
+            f"such as '2 {length}'."
+        ) from None
+    sizes = _pixel_sizes(axes, name, power)
+    if power == 2:
+        return float(magnitude / (sizes[0] * sizes[-1]))
+    if not np.allclose(sizes, sizes[0], rtol=1e-6):
+        raise UnitError(
+            f"{name}: the pixels are not square ({', '.join(f'{x:g}' for x in sizes)}"
+            f" nm), so {value!r} is not one number of pixels; give it in px."
+        )
+    return float(magnitude / sizes[0])
+
+
+def _pixel_count(value, name, power):
+    """A value given in pixels, as a float; None if it carries another unit."""
+    if isinstance(value, pint.Quantity):
+        found, magnitude = _pixel_power(value), value.magnitude
+    else:
+        match = re.fullmatch(r"\s*([-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*(.*)", value)
+        if match is None:
+            return None
+        found = _pixel_power(match.group(2))
+        magnitude = match.group(1)
+    if found is None:
+        return None
+    if found > power:
+        raise UnitError(
+            f"{name}: got {value!r}, an area in pixels; expected a number of "
+            "pixels (a plain number or '4 px') or a length such as '2 nm'."
+        )
+    return float(magnitude)
+
+
+def _pixel_sizes(axes, name, power):
+    """The pixel size in nm of each axis (one axis, or a sequence of them)."""
+    axes = list(axes) if isinstance(axes, list | tuple) else [axes]
+    if not axes or (power == 2 and len(axes) > 2):
+        raise ValueError(f"{name}: give one or two axes, got {len(axes)}.")
+    sizes = []
+    for axis in axes:
+        if not getattr(axis, "is_uniform", False):
+            raise UnitError(
+                f"{name}: {_axis_label(axis)} is not uniform, so a length "
+                "cannot be turned into pixels; give the value in px."
+            )
+        sizes.append(abs(axis.scale) * axis_factor(axis, "nm", name=name))
+    return sizes
 
 
 def _working_unit(unit):
@@ -440,30 +522,6 @@ def axis_values(axis, unit, *, name=None):
     array([ 0., 30., 60.])
     """
     return np.asarray(axis.axis, dtype=float) * axis_factor(axis, unit, name=name)
-
-
-_PRETTY = {
-    "angstrom": "Å",
-    "A": "Å",
-    "um": "µm",
-    "micrometer": "µm",
-    "degC": "°C",
-    "1/A": "Å⁻¹",
-    "1/angstrom": "Å⁻¹",
-    "1/nm": "nm⁻¹",
-    "e/A^2": "e⁻/Å²",
-    "e/A^2/s": "e⁻/(Å² s)",
-    "e/A**2": "e⁻/Å²",
-    "e/A**2/s": "e⁻/(Å² s)",
-    "mA/cm^2": "mA/cm²",
-    "mW/cm^2": "mW/cm²",
-    "cm^2": "cm²",
-    "ohm": "Ω",
-    "Ohm": "Ω",
-    "ohm cm^2": "Ω cm²",
-    "cm^2/s": "cm²/s",
-    "cm^2/(V s)": "cm²/(V s)",
-}
 
 
 def unit_label(unit):

@@ -8,6 +8,7 @@ from hyperspy_perovskite.units import (
     UnitError,
     axis_factor,
     axis_values,
+    parse_pixels,
     parse_quantity,
     parse_unit,
     same_dimension,
@@ -153,3 +154,101 @@ def test_labels():
 )
 def test_instrument_spellings_are_whole_words(text, unit, expected):
     assert parse_quantity(text, unit, name="x") == pytest.approx(expected)
+
+
+def _image(scale=(0.25, 0.25), units=("nm", "nm")):
+    s = hs.signals.Signal2D(np.zeros((4, 6)))
+    for ax, step, unit in zip(s.axes_manager.signal_axes, scale, units, strict=True):
+        ax.scale, ax.units = step, unit
+    return s
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (8, 8.0),
+        (8.5, 8.5),
+        (np.int64(8), 8.0),
+        ("8 px", 8.0),
+        ("8 pixels", 8.0),
+        ("8pixel", 8.0),
+        (8 * ureg.px, 8.0),
+        (8 * ureg.pixel, 8.0),
+        ("2 nm", 8.0),
+        ("20 A", 8.0),
+        ("20 Å", 8.0),
+        ("0.002 um", 8.0),
+        (2 * ureg.nm, 8.0),
+        (2e-9 * ureg.m, 8.0),
+    ],
+)
+def test_parse_pixels_length(value, expected):
+    ax = _image().axes_manager.signal_axes[0]
+    assert parse_pixels(value, ax, name="sigma") == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (10, 10.0),
+        ("10 px", 10.0),
+        ("10 px^2", 10.0),
+        ("10 px²", 10.0),
+        (10 * ureg.px**2, 10.0),
+        ("1.25 nm^2", 10.0),  # 0.25 nm x 0.5 nm pixels: 0.125 nm^2 each
+        ("125 A^2", 10.0),
+        (1.25 * ureg.nm**2, 10.0),
+    ],
+)
+def test_parse_pixels_area(value, expected):
+    axes = _image(scale=(0.25, 0.5)).axes_manager.signal_axes
+    got = parse_pixels(value, axes, name="min_size", power=2)
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_parse_pixels_axis_units_converted():
+    # a micrometre axis with 2 nm pixels: 10 nm is 5 pixels
+    ax = _image(scale=(0.002, 0.002), units=("um", "um")).axes_manager.signal_axes[0]
+    assert parse_pixels("10 nm", ax, name="bin_size") == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("value", ["3 s", "3 nm^2", "3 px^2", 3 * ureg.eV, "3 V"])
+def test_parse_pixels_wrong_dimension(value):
+    ax = _image().axes_manager.signal_axes[0]
+    with pytest.raises(UnitError, match="tile_size") as err:
+        parse_pixels(value, ax, name="tile_size")
+    assert "px" in str(err.value) and "nm" in str(err.value)
+
+
+def test_parse_pixels_area_wrong_dimension():
+    axes = _image().axes_manager.signal_axes
+    with pytest.raises(UnitError, match=r"min_size.*px.*area"):
+        parse_pixels("3 nm", axes, name="min_size", power=2)
+
+
+@pytest.mark.parametrize("units", ["<undefined>", "px", "s"])
+def test_parse_pixels_axis_without_length_unit(units):
+    s = _image(units=(units, units))
+    # a plain number needs no unit on the axis
+    assert parse_pixels(3, s.axes_manager.signal_axes[0], name="sigma") == 3.0
+    with pytest.raises(UnitError, match=r"axes_manager\[0\]\.units = 'nm'"):
+        parse_pixels("3 nm", s.axes_manager.signal_axes[0], name="sigma")
+
+
+def test_parse_pixels_non_square_and_non_uniform():
+    axes = _image(scale=(0.25, 0.5)).axes_manager.signal_axes
+    assert parse_pixels(3, axes, name="sigma") == 3.0
+    with pytest.raises(UnitError, match="not square"):
+        parse_pixels("1 nm", axes, name="sigma")
+    s = _image()
+    s.axes_manager.signal_axes[0].convert_to_non_uniform_axis()
+    with pytest.raises(UnitError, match="not uniform"):
+        parse_pixels("1 nm", s.axes_manager.signal_axes[0], name="sigma")
+
+
+def test_pixel_quantity_is_not_a_length():
+    # pint reads "px" as a CSS pixel (1/96 inch): never a length here
+    with pytest.raises(UnitError, match="pixels"):
+        parse_quantity(3 * ureg.px, "nm", name="width")
+    with pytest.raises(UnitError, match="not a physical unit"):
+        parse_quantity("3 px", "nm", name="width")
