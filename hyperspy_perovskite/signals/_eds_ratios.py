@@ -25,6 +25,7 @@ from hyperspy_perovskite.metadata import record_processing
 from hyperspy_perovskite.signals._base import as_requested, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import PROFILE_NODES, options_doc
 from hyperspy_perovskite.signals._eds_profiles import wrap_profiles
+from hyperspy_perovskite.units import parse_pixels
 from hyperspy_perovskite.validity import Validity
 
 __all__ = ["RatiosMixin"]
@@ -334,10 +335,14 @@ class RatiosMixin:
         ----------
         kfactors, halide_lines, pb_line, background
             See :meth:`get_halide_ratio_map`.
-        nominal, tolerance, n_sigma, min_size
+        nominal, tolerance, n_sigma
             See :func:`~hyperspy_perovskite.analysis.clusters.label_pb_rich`;
             the default flags ``X/Pb < 2.1`` (PbX2 has 2, CsPb2X5 2.5, metallic
-            Pb 0) in groups of at least 8 pixels.
+            Pb 0).
+        min_size : float or str
+            Smallest cluster: a number is in pixels (default 8 pixels), or an
+            area with its unit (``"2000 nm^2"``), converted through the
+            spatial axes.
         haadf : hyperspy.signals.Signal2D, optional
             HAADF image(s) of the same area (same spatial shape).
         layers : sequence of str, optional
@@ -370,7 +375,9 @@ class RatiosMixin:
             show_progressbar=show_progressbar,
             num_workers=num_workers,
         )
-        self._spatial_axes()
+        min_size = parse_pixels(
+            min_size, self._spatial_axes(), name="min_size", power=2
+        )
         lines, r, var, pb, pbvar, _ = self._ratio_arrays(
             kfactors, halide_lines, pb_line, background, n_sigma
         )
