@@ -5,6 +5,8 @@ names of dimensions for error messages and the figure labels of units. Data
 only: every conversion is pint's, through HyperSpy's registry.
 """
 
+import re
+
 #: Unit strings that say "this axis is not calibrated" (not a physical unit).
 _UNCALIBRATED = {
     "",
@@ -37,6 +39,8 @@ _SYMBOLS = {
     "Ω": "ohm",
     "°C": "degC",
     "e⁻": "elementary_charge",
+    "k_A^-1": "1/angstrom",  # pyxem's reciprocal-space axes
+    "k_nm^-1": "1/nm",
 }
 # whole words of instrument files and spreadsheets (never inside a longer word)
 _WORDS = {
@@ -104,3 +108,8 @@ _PRETTY = {
     "cm^2/s": "cm²/s",
     "cm^2/(V s)": "cm²/(V s)",
 }
+
+#: pint's names of a pixel ("px" is a CSS pixel, 1/96 inch, to pint: never
+#: converted as a length here)
+_PIXEL_NAMES = {"css_pixel", "pixel", "px", "pix", "dot", "pel", "picture_element"}
+_PIXEL_TEXT = re.compile(r"(?:px|pix|pixels?)(?:\s*(?:\*\*|\^)\s*([12])|(²))?")

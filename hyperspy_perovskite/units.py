@@ -42,6 +42,8 @@ from hyperspy.api import _ureg as ureg
 
 from hyperspy_perovskite._unit_tables import (
     _DIMENSION_NAMES,
+    _PIXEL_NAMES,
+    _PIXEL_TEXT,
     _PRETTY,
     _SYMBOLS,
     _UNCALIBRATED,
@@ -53,6 +55,7 @@ __all__ = [
     "ureg",
     "parse_quantity",
     "parse_pixels",
+    "parse_position",
     "parse_unit",
     "axis_factor",
     "axis_values",
@@ -260,13 +263,9 @@ def parse_quantity(value, unit, *, name, default_unit=None):
     magnitude = quantity.to(target).magnitude
     if isinstance(magnitude, np.ndarray):
         return magnitude.astype(float)
-    return float(magnitude)
-
-
-#: pint's names of a pixel ("px" is a CSS pixel, 1/96 inch, to pint: never
-#: converted as a length here)
-_PIXEL_NAMES = {"css_pixel", "pixel", "px", "pix", "dot", "pel", "picture_element"}
-_PIXEL_TEXT = re.compile(r"(?:px|pix|pixels?)(?:\s*(?:\*\*|\^)\s*([12])|(²))?")
+    # 15 significant digits: "0.032 um" is 32 nm, not 32.00000000000001
+    # (conversion round-off would move bin edges and pixel counts)
+    return float(f"{float(magnitude):.15g}")
 
 
 def _pixel_power(value):
@@ -287,9 +286,10 @@ def parse_pixels(value, axes, *, name, power=1):
 
     For arguments documented in pixels (a minimum particle size, the sigma of
     a smoothing, a tile size, a maximum shift, a bin size, the width of a
-    line-scan band): a plain number keeps meaning pixels, and a length (or,
-    for ``power=2``, an area) with a unit is converted through the scale and
-    unit of the signal's axes.
+    line-scan band, a radius on a diffraction pattern): a plain number keeps
+    meaning pixels, and a length (or, for ``power=2``, an area) with a unit
+    is converted through the scale and unit of the signal's axes; on
+    reciprocal-space axes (``"1/nm"``, ``"k_A^-1"``) a reciprocal length.
 
     Parameters
     ----------
@@ -298,7 +298,8 @@ def parse_pixels(value, axes, *, name, power=1):
         ``"12 px"``, ``"12 pixels"`` or ``12 * ureg.px``: pixels too. A length
         such as ``"3 nm"`` or ``"30 Å"`` (``power=1``) or an area such as
         ``"9 nm^2"`` (``power=2``), as a string or a pint quantity: converted
-        through ``axes``.
+        through ``axes``; on reciprocal-space axes a reciprocal length such
+        as ``"0.2 1/A"``.
     axes : hyperspy.axes.UniformDataAxis or sequence of them
         The axis (or axes) the argument is measured along. With ``power=2``
         give the two axes of the area (one axis means square pixels of its
@@ -338,6 +339,10 @@ def parse_pixels(value, axes, *, name, power=1):
     4.0
     >>> parse_pixels("3 nm^2", s.axes_manager.signal_axes, name="min_size", power=2)
     12.0
+    >>> k = s.axes_manager[0]
+    >>> k.units, k.scale = "1/nm", 0.05
+    >>> parse_pixels("0.05 1/A", k, name="radius")
+    10.0
     """
     if power not in (1, 2):
         raise ValueError(f"power must be 1 or 2, got {power!r}.")
@@ -348,24 +353,77 @@ def parse_pixels(value, axes, *, name, power=1):
     pixels = _pixel_count(value, name, power)
     if pixels is not None:
         return pixels
-    length = "nm" if power == 1 else "nm^2"
-    try:
-        magnitude = parse_quantity(value, length, name=name)
-    except UnitError:
-        raise UnitError(
-            f"{name}: got {value!r}; expected a number of pixels (a plain "
-            f"number or '4 px') or a {'length' if power == 1 else 'area'} "
-            f"such as '2 {length}'."
-        ) from None
-    sizes = _pixel_sizes(axes, name, power)
+    magnitude, unit = _space_magnitude(value, name, power)
+    sizes = _pixel_sizes(axes, name, power, unit)
     if power == 2:
         return float(magnitude / (sizes[0] * sizes[-1]))
     if not np.allclose(sizes, sizes[0], rtol=1e-6):
         raise UnitError(
             f"{name}: the pixels are not square ({', '.join(f'{x:g}' for x in sizes)}"
-            f" nm), so {value!r} is not one number of pixels; give it in px."
+            f" {unit}), so {value!r} is not one number of pixels; give it in px."
         )
     return float(magnitude / sizes[0])
+
+
+def parse_position(value, axis, *, name):
+    """A position on an axis as a (fractional) pixel index.
+
+    For positions documented in pixels (a beam centre, a point of a
+    pattern): a plain number, ``"15.5 px"`` or ``15.5 * ureg.px`` is the
+    pixel index; a length or reciprocal length with its unit is a position
+    in the axis' calibrated coordinates (offset included), so ``"0 1/A"`` on
+    a diffraction axis is the pixel where ``k = 0``.
+
+    Parameters
+    ----------
+    value : float, str or pint.Quantity
+    axis : hyperspy.axes.UniformDataAxis
+    name : str
+        The argument's name, for error messages.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    UnitError
+        As :func:`parse_pixels`.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs, numpy as np
+    >>> from hyperspy_perovskite.units import parse_position
+    >>> s = hs.signals.Signal2D(np.zeros((8, 8)))
+    >>> ax = s.axes_manager[0]
+    >>> ax.units, ax.scale, ax.offset = "1/nm", 0.5, -2.0
+    >>> parse_position(3, ax, name="center"), parse_position("0 1/nm", ax, name="center")
+    (3.0, 4.0)
+    """
+    if not isinstance(value, str | pint.Quantity) or (
+        _pixel_count(value, name, 1) is not None
+    ):
+        return parse_pixels(value, axis, name=name)
+    magnitude, unit = _space_magnitude(value, name, 1)
+    _pixel_sizes(axis, name, 1, unit)  # uniform, calibrated axis
+    factor = axis_factor(axis, unit, name=name)
+    return float((magnitude / factor - axis.offset) / axis.scale)
+
+
+def _space_magnitude(value, name, power):
+    """``(magnitude, unit)`` of a length (nm) or reciprocal length (1/nm)."""
+    for unit in ("nm", "1/nm"):
+        try:
+            return parse_quantity(value, f"({unit})^{power}", name=name), unit
+        except UnitError:
+            continue
+    kind = "length" if power == 1 else "area"
+    raise UnitError(
+        f"{name}: got {value!r}; expected a number of pixels (a plain number "
+        f"or '4 px') or a {kind} such as '2 nm{'^2' if power == 2 else ''}' "
+        f"(a reciprocal {kind} such as '0.5 1/nm{'^2' if power == 2 else ''}' "
+        "on reciprocal-space axes)."
+    )
 
 
 def _pixel_count(value, name, power):
@@ -388,8 +446,8 @@ def _pixel_count(value, name, power):
     return float(magnitude)
 
 
-def _pixel_sizes(axes, name, power):
-    """The pixel size in nm of each axis (one axis, or a sequence of them)."""
+def _pixel_sizes(axes, name, power, unit):
+    """The pixel size in ``unit`` of each axis (one axis or a sequence)."""
     axes = list(axes) if isinstance(axes, list | tuple) else [axes]
     if not axes or (power == 2 and len(axes) > 2):
         raise ValueError(f"{name}: give one or two axes, got {len(axes)}.")
@@ -400,7 +458,7 @@ def _pixel_sizes(axes, name, power):
                 f"{name}: {_axis_label(axis)} is not uniform, so a length "
                 "cannot be turned into pixels; give the value in px."
             )
-        sizes.append(abs(axis.scale) * axis_factor(axis, "nm", name=name))
+        sizes.append(abs(axis.scale) * axis_factor(axis, unit, name=name))
     return sizes
 
 

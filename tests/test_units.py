@@ -9,6 +9,7 @@ from hyperspy_perovskite.units import (
     axis_factor,
     axis_values,
     parse_pixels,
+    parse_position,
     parse_quantity,
     parse_unit,
     same_dimension,
@@ -246,9 +247,53 @@ def test_parse_pixels_non_square_and_non_uniform():
         parse_pixels("1 nm", s.axes_manager.signal_axes[0], name="sigma")
 
 
+@pytest.mark.parametrize(
+    "value, units", [("0.2 1/A", "k_A^-1"), ("2 1/nm", "1/nm"), (2 / ureg.nm, "1/A")]
+)
+def test_parse_pixels_reciprocal_axes(value, units):
+    # diffraction axes of 0.02 1/A (= 0.2 1/nm) per pixel: 2 1/nm is 10 px
+    s = _image(scale=(0.02, 0.02), units=(units, units))
+    if units == "1/nm":
+        s.axes_manager.signal_axes[0].scale = 0.2
+    got = parse_pixels(value, s.axes_manager.signal_axes[0], name="radius")
+    assert got == pytest.approx(10.0, rel=1e-12)
+    with pytest.raises(UnitError, match="but a length is expected"):
+        parse_pixels("2 nm", s.axes_manager.signal_axes[0], name="radius")
+
+
 def test_pixel_quantity_is_not_a_length():
     # pint reads "px" as a CSS pixel (1/96 inch): never a length here
     with pytest.raises(UnitError, match="pixels"):
         parse_quantity(3 * ureg.px, "nm", name="width")
     with pytest.raises(UnitError, match="not a physical unit"):
         parse_quantity("3 px", "nm", name="width")
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (15.5, 15.5),
+        ("15.5 px", 15.5),
+        (15.5 * ureg.px, 15.5),
+        ("0 1/A", 15.5),
+        (0 / ureg.nm, 15.5),
+        ("0.1 1/A", 15.5 + 0.1 / 0.04),
+        ("1 1/nm", 15.5 + 0.1 / 0.04),
+    ],
+)
+def test_parse_position_on_reciprocal_axis(value, expected):
+    # a 32-px pattern at 0.04 1/A per pixel with the beam (k = 0) at 15.5 px
+    s = _image(scale=(0.04, 0.04), units=("k_A^-1", "k_A^-1"))
+    ax = s.axes_manager.signal_axes[0]
+    ax.offset = -15.5 * 0.04
+    assert parse_position(value, ax, name="center") == pytest.approx(expected)
+
+
+def test_parse_position_errors():
+    s = _image(units=("px", "px"))
+    ax = s.axes_manager.signal_axes[0]
+    assert parse_position(4, ax, name="center") == 4.0
+    with pytest.raises(UnitError, match=r"axes_manager\[0\]\.units = 'nm'"):
+        parse_position("1 nm", ax, name="center")
+    with pytest.raises(UnitError, match="center.*px"):
+        parse_position("1 s", ax, name="center")

@@ -286,9 +286,213 @@ ROWS_CL = [
 ]
 
 
+def _eds_row(method, arg, call, number, text, quantity, wrong):
+    """A row on the cached device map (8 x 32 pixels of 16 nm, 4 times)."""
+    return (
+        f"EDSTEMBiasedSpectrum.{method}({arg})",
+        lambda: le._twin(le._device()[0], False),
+        call,
+        number,
+        text,
+        quantity,
+        wrong,
+    )
+
+
+#: the band arguments (width, bin_size: numbers in nm) of every profile method
+_BAND = {
+    "find_device_geometry": lambda s, **kw: s.find_device_geometry(
+        4, xray_lines=["In_La", "Sn_La", "Pb_La", "Au_La"], **kw
+    ),
+    "fit_accumulation": lambda s, **kw: s.fit_accumulation(
+        "I_La", "SnO2/perovskite", "perovskite", **kw
+    ),
+    "fit_migration_transient": lambda s, **kw: s.fit_migration_transient(
+        "I_La", "SnO2/perovskite", "perovskite", **kw
+    ),
+    "get_accumulated_fraction": lambda s, **kw: s.get_accumulated_fraction(
+        "I_La", "SnO2/perovskite", 40.0, layer="perovskite", **kw
+    ),
+    "get_centroid_shift": lambda s, **kw: s.get_centroid_shift(
+        "I_La", layer="perovskite", **kw
+    ),
+    "get_composition_profiles": lambda s, **kw: s.get_composition_profiles(
+        le._kf(), ["Pb_La", *le.HAL], check_overlaps=False, **kw
+    ),
+    "get_contact_uptake": lambda s, **kw: s.get_contact_uptake(
+        "I_La", "SnO2/perovskite", metal_side="left", background_state=0, **kw
+    ),
+    "get_difference_profile": lambda s, **kw: s.get_difference_profile("Pb_La", **kw),
+    "get_element_profiles": lambda s, **kw: s.get_element_profiles(
+        le.HAL, check_overlaps=False, **kw
+    ),
+    "get_halide_ratio_profile": lambda s, **kw: s.get_halide_ratio_profile(
+        le._kf(), le.HAL, **kw
+    ),
+    "get_kymograph": lambda s, **kw: s.get_kymograph("I_La", **kw),
+}
+
+
+def _band_rows():
+    rows = []
+    for method, run in _BAND.items():
+        rows.append(
+            _eds_row(
+                method,
+                "width",
+                lambda s, v, run=run: run(s, width=v),
+                64.0,
+                "0.064 um",
+                640.0 * ureg.angstrom,
+                "64 eV",
+            )
+        )
+        size = 16.0 if method == "find_device_geometry" else 32.0  # its layers
+        rows.append(
+            _eds_row(
+                method,
+                "bin_size",
+                lambda s, v, run=run: run(s, bin_size=v),
+                size,
+                f"{size / 1000} um",
+                10 * size * ureg.angstrom,
+                f"{size} s",
+            )
+        )
+    return rows
+
+
+def _migration_fit_rows():
+    rows = []
+    for method in ("fit_accumulation", "fit_migration_transient"):
+        run = _BAND[method]
+        rows += [
+            _eds_row(
+                method,
+                "field",
+                lambda s, v, run=run: run(s, field=v),
+                2e6,
+                "2 V/um",
+                2e4 * ureg.V / ureg.cm,
+                "2 V",
+            ),
+            _eds_row(
+                method,
+                "temperature",
+                lambda s, v, run=run: run(s, temperature=v),
+                300.0,
+                "26.85 degC",
+                ureg.Quantity(300.0, "K"),
+                "300 V",
+            ),
+            _eds_row(
+                method,
+                "signal_range",
+                lambda s, v, run=run: run(s, signal_range=v),
+                (40.0, 250.0),
+                ("40 nm", "0.25 um"),
+                (400.0 * ureg.angstrom, 250.0 * ureg.nm),
+                ("40 s", "250 s"),
+            ),
+        ]
+    return rows
+
+
 #: EDS / EELS under bias rows.
 ROWS_EDS = [
     # (units engineer)
+    *_band_rows(),
+    *_migration_fit_rows(),
+    (
+        "EDSTEMBiasedSpectrum.align_frames(max_shift)",
+        lambda: le._twin(le._frames()[0], False),  # 5 nm pixels
+        lambda s, v: s.align_frames(max_shift=v),
+        6.0,
+        "30 nm",
+        6.0 * ureg.px,
+        "6 eV",
+    ),
+    (
+        "EDSTEMBiasedSpectrum.align_frames(smooth)",
+        lambda: le._twin(le._frames()[0], False),  # 5 nm pixels
+        lambda s, v: s.align_frames(smooth=v),
+        1.5,
+        "7.5 nm",
+        75.0 * ureg.angstrom,
+        "1.5 s",
+    ),
+    _eds_row(
+        "find_pb_clusters",
+        "min_size",
+        lambda s, v: s.find_pb_clusters(le._kf(), le.HAL, min_size=v),
+        8,
+        "2048 nm^2",  # 8 pixels of 16 nm x 16 nm
+        0.002048 * ureg.um**2,
+        "8 nm",
+    ),
+    _eds_row(
+        "get_accumulated_fraction",
+        "distance",
+        lambda s, v: s.get_accumulated_fraction(
+            "I_La", "SnO2/perovskite", v, layer="perovskite"
+        ),
+        40.0,
+        "0.04 um",
+        400.0 * ureg.angstrom,
+        "40 s",
+    ),
+    _eds_row(
+        "get_contact_uptake",
+        "depth",
+        lambda s, v: _BAND["get_contact_uptake"](s, depth=v),
+        32.0,
+        "0.032 um",
+        320.0 * ureg.angstrom,
+        "32 eV",
+    ),
+    _eds_row(
+        "get_composition_profiles",
+        "take_off_angle",
+        lambda s, v: _BAND["get_composition_profiles"](
+            s, absorption_correction=True, thickness=150.0, take_off_angle=v
+        ),
+        18.0,
+        f"{np.pi / 10!r} rad",
+        np.pi / 10 * ureg.rad,
+        "18 nm",
+    ),
+    _eds_row(
+        "get_composition_profiles",
+        "dose",
+        lambda s, v: _BAND["get_composition_profiles"](
+            s, quantification="zeta", dose=v
+        ),
+        1e6,
+        "0.1602176634 pC",  # 1e6 elementary charges
+        1e6 * ureg.elementary_charge,
+        "1e6 V",
+    ),
+    _eds_row(
+        "get_stack_linescan",
+        "bin_size",
+        lambda s, v: s.get_stack_linescan(bin_size=v),
+        32.0,
+        "0.032 um",
+        320.0 * ureg.angstrom,
+        "32 eV",
+    ),
+    _eds_row(
+        "set_device_geometry",
+        "width",
+        lambda s, v: (
+            s.set_device_geometry(*le._line(s), interfaces=[100.0], width=v),
+            s.get_device_geometry(),
+        )[1],
+        64.0,
+        "0.064 um",
+        64.0 * ureg.nm,
+        "64 eV",
+    ),
 ]
 
 
@@ -370,6 +574,129 @@ ROWS_SAED = [
 #: Operando 4D-STEM and in situ image rows.
 ROWS_4DSTEM_IMAGE = [
     # (units engineer)
+    (
+        "InSituImageSeries.estimate_drift(sigma)",
+        lambda: le._twin(le._movie()[0], False),  # 1.2 A pixels
+        lambda s, v: s.estimate_drift(sigma=v),
+        2.0,
+        "2.4 A",
+        0.24 * ureg.nm,
+        "2 eV",
+    ),
+    (
+        "InSituImageSeries.fringe_intensity(tile_size)",
+        lambda: le._twin(le._movie()[0], False),
+        lambda s, v: s.fringe_intensity(6.36, tile_size=v),
+        32,
+        "3.84 nm",
+        32 * ureg.px,
+        "32 s",
+    ),
+    (
+        "InSituImageSeries.fringe_intensity(angular_width)",
+        lambda: le._twin(le._movie()[0], False),
+        lambda s, v: s.fringe_intensity(
+            6.36, tile_size=32, direction=[0.0], angular_width=v
+        ),
+        15.0,
+        f"{np.pi / 12!r} rad",
+        np.pi / 12 * ureg.rad,
+        "15 nm",
+    ),
+    (
+        "InSituImageSeries.fringe_intensity(direction)",
+        lambda: le._twin(le._movie()[0], False),
+        lambda s, v: s.fringe_intensity(6.36, tile_size=32, direction=[v]),
+        90.0,
+        f"{np.pi / 2!r} rad",
+        np.pi / 2 * ureg.rad,
+        "90 nm",
+    ),
+    (
+        "InSituImageSeries.fringe_intensity(step)",
+        lambda: le._twin(le._movie()[0], False),  # 1.2 A pixels
+        lambda s, v: s.fringe_intensity(6.36, tile_size=32, step=v),
+        24,
+        "2.88 nm",
+        28.8 * ureg.angstrom,
+        "24 s",
+    ),
+    (
+        "Operando4DSTEM.calibrate(rotation)",
+        lambda: le._twin(le._4d()[0], False),
+        lambda s, v: s.calibrate(scale=0.04, rotation=v).metadata,
+        2.0,
+        f"{np.pi / 90!r} rad",
+        np.pi / 90 * ureg.rad,
+        "2 nm",
+    ),
+    (
+        "Operando4DSTEM.calibrate(scale)",
+        lambda: le._twin(le._4d()[0], False),
+        lambda s, v: s.calibrate(scale=v),
+        0.04,
+        "0.4 1/nm",
+        0.04 / ureg.angstrom,
+        "0.04 nm",
+    ),
+    (
+        "Operando4DSTEM.calibrate(d_spacing)",
+        lambda: le._twin(le._4d()[0], False),
+        lambda s, v: s.calibrate(d_spacing=v),
+        2.9,
+        "0.29 nm",
+        0.29 * ureg.nm,
+        "2.9 1/nm",
+    ),
+    (
+        "Operando4DSTEM.calibrate(radius)",
+        lambda: le._twin(le._4d()[0], False),  # 0.038202 1/A pixels
+        lambda s, v: s.calibrate(d_spacing=2.9, radius=v),
+        9.0,
+        "9 px",
+        9.0 * ureg.px,
+        "9 nm",
+    ),
+    (
+        "Operando4DSTEM.calibrate(detector_pixel_size)",
+        lambda: le._twin(le._4d()[0], False),
+        lambda s, v: s.calibrate(
+            detector_pixel_size=v, camera_length=146.26, beam_energy=300.0
+        ),
+        55.0,
+        "0.055 mm",
+        55e-6 * ureg.m,
+        "55 kV",
+    ),
+    (
+        "Operando4DSTEM.calibrate(beam_energy)",
+        lambda: le._twin(le._4d()[0], False),
+        lambda s, v: s.calibrate(
+            detector_pixel_size=55.0, camera_length=146.26, beam_energy=v
+        ),
+        300.0,
+        "300000 V",
+        300.0 * ureg.kV,
+        "300 nm",
+    ),
+    (
+        "Operando4DSTEM.calibrate(center)",
+        lambda: le._twin(le._4d()[0], False),  # k = 0 at pixel 15.5
+        lambda s, v: s.calibrate(scale=0.04, center=(v, v)),
+        15.5,
+        "0 1/A",
+        0.0 / ureg.nm,
+        "0 nm",
+    ),
+    (
+        "Operando4DSTEM.estimate_scan_drift(sigma)",
+        lambda: le._twin(le._4d()[0], False),  # 1 nm scan pixels
+        lambda s, v: s.estimate_scan_drift(sigma=v),
+        1.0,
+        "10 A",
+        1.0 * ureg.nm,
+        "1 s",
+    ),
 ]
 
 ROWS = ROWS + ROWS_CL + ROWS_EDS + ROWS_SAED + ROWS_4DSTEM_IMAGE
@@ -399,55 +726,6 @@ MATRIX_MISSING = {
     "CLSTEMPerovskiteSpectrum.segregation_map(centre_std)",
     "CLSTEMPerovskiteSpectrum.segregation_map(min_separation)",
     "CLSTEMPerovskiteSpectrum.segregation_map(min_shift)",
-    # EDX under bias
-    "EDSTEMBiasedSpectrum.align_frames(max_shift)",
-    "EDSTEMBiasedSpectrum.find_device_geometry(width)",
-    "EDSTEMBiasedSpectrum.find_device_geometry(bin_size)",
-    "EDSTEMBiasedSpectrum.find_pb_clusters(min_size)",
-    "EDSTEMBiasedSpectrum.fit_accumulation(field)",
-    "EDSTEMBiasedSpectrum.fit_accumulation(temperature)",
-    "EDSTEMBiasedSpectrum.fit_accumulation(width)",
-    "EDSTEMBiasedSpectrum.fit_accumulation(bin_size)",
-    "EDSTEMBiasedSpectrum.fit_accumulation(signal_range)",
-    "EDSTEMBiasedSpectrum.fit_migration_transient(field)",
-    "EDSTEMBiasedSpectrum.fit_migration_transient(temperature)",
-    "EDSTEMBiasedSpectrum.fit_migration_transient(width)",
-    "EDSTEMBiasedSpectrum.fit_migration_transient(bin_size)",
-    "EDSTEMBiasedSpectrum.fit_migration_transient(signal_range)",
-    "EDSTEMBiasedSpectrum.get_accumulated_fraction(distance)",
-    "EDSTEMBiasedSpectrum.get_accumulated_fraction(width)",
-    "EDSTEMBiasedSpectrum.get_accumulated_fraction(bin_size)",
-    "EDSTEMBiasedSpectrum.get_centroid_shift(width)",
-    "EDSTEMBiasedSpectrum.get_centroid_shift(bin_size)",
-    "EDSTEMBiasedSpectrum.get_composition_profiles(width)",
-    "EDSTEMBiasedSpectrum.get_composition_profiles(bin_size)",
-    "EDSTEMBiasedSpectrum.get_composition_profiles(take_off_angle)",
-    "EDSTEMBiasedSpectrum.get_composition_profiles(dose)",
-    "EDSTEMBiasedSpectrum.get_contact_uptake(depth)",
-    "EDSTEMBiasedSpectrum.get_contact_uptake(width)",
-    "EDSTEMBiasedSpectrum.get_contact_uptake(bin_size)",
-    "EDSTEMBiasedSpectrum.get_difference_profile(width)",
-    "EDSTEMBiasedSpectrum.get_difference_profile(bin_size)",
-    "EDSTEMBiasedSpectrum.get_element_profiles(width)",
-    "EDSTEMBiasedSpectrum.get_element_profiles(bin_size)",
-    "EDSTEMBiasedSpectrum.get_halide_ratio_profile(width)",
-    "EDSTEMBiasedSpectrum.get_halide_ratio_profile(bin_size)",
-    "EDSTEMBiasedSpectrum.get_kymograph(width)",
-    "EDSTEMBiasedSpectrum.get_kymograph(bin_size)",
-    "EDSTEMBiasedSpectrum.get_stack_linescan(bin_size)",
-    "EDSTEMBiasedSpectrum.set_device_geometry(width)",
-    # in situ image series (pixels and degrees)
-    "InSituImageSeries.estimate_drift(sigma)",
-    "InSituImageSeries.fringe_intensity(tile_size)",
-    "InSituImageSeries.fringe_intensity(angular_width)",
-    # operando 4D-STEM
-    "Operando4DSTEM.calibrate(scale)",
-    "Operando4DSTEM.calibrate(d_spacing)",
-    "Operando4DSTEM.calibrate(radius)",
-    "Operando4DSTEM.calibrate(detector_pixel_size)",
-    "Operando4DSTEM.calibrate(beam_energy)",
-    "Operando4DSTEM.calibrate(center)",
-    "Operando4DSTEM.estimate_scan_drift(sigma)",
 }
 
 

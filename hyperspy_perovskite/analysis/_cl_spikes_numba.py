@@ -134,5 +134,29 @@ def spikes_and_median(y, n_sigma, width, max_width):
     spikes = np.zeros(flat.shape, dtype=bool)
     med = np.empty(flat.shape)
     if flat.size:
-        _screen(flat, float(n_sigma), int(width), int(max_width), spikes, med)
+        args = (float(n_sigma), int(width), int(max_width))
+        _on_threads(
+            lambda sl: _screen(flat[sl], *args, spikes[sl], med[sl]), flat.shape[0]
+        )
     return spikes.reshape(y.shape), med.reshape(y.shape)
+
+
+#: Fewest spectra per block of the threaded screen.
+MIN_ROWS = 256
+
+
+def _on_threads(run, n_rows):
+    """``run(slice)`` over blocks of rows, on one thread per core (no GIL)."""
+    import os
+
+    threads = os.cpu_count() or 1
+    rows = max(MIN_ROWS, -(-n_rows // (4 * threads)))
+    blocks = [slice(i, min(n_rows, i + rows)) for i in range(0, n_rows, rows)]
+    if threads <= 1 or len(blocks) == 1:
+        for sl in blocks:
+            run(sl)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(run, blocks))

@@ -31,6 +31,10 @@ __all__ = [
     "centroid_shift",
     "kymograph",
     "contact_uptake",
+    "contact_background",
+    "wall_side",
+    "wall_fit_range",
+    "layer_field",
 ]
 
 
@@ -383,14 +387,7 @@ def contact_uptake(
     if depth is None:
         depth = np.inf
     depth = float(depth)
-    if not depth > 0:
-        raise ValueError(f"depth must be a positive length (nm), got {depth!r}.")
-    if metal_side == "right":
-        metal = (x > interface) & (x <= interface + depth)
-    else:
-        metal = (x < interface) & (x >= interface - depth)
-    if not metal.any():
-        raise ValueError("No bin lies inside the metal contact; check interface.")
+    metal = _metal_mask(x, interface, metal_side, depth)
     n_metal = int(metal.sum())
     n_all = x.size
     bkg = float(background)
@@ -406,3 +403,129 @@ def contact_uptake(
     f = M / T
     vf = (R**2 * vM + M**2 * vR - 2 * M * R * cov) / T**4
     return M, vM, f, vf
+
+
+def _metal_mask(x, interface, metal_side, depth):
+    """Bins on the metal side of ``interface``, up to ``depth`` nm into it."""
+    depth = np.inf if depth is None else float(depth)
+    if not depth > 0:
+        raise ValueError(f"depth must be a positive length (nm), got {depth!r}.")
+    if metal_side == "right":
+        metal = (x > interface) & (x <= interface + depth)
+    else:
+        metal = (x < interface) & (x >= interface - depth)
+    if not metal.any():
+        raise ValueError("No bin lies inside the metal contact; check interface.")
+    return metal
+
+
+def contact_background(
+    position, profile, interface, metal_side="right", depth=None, variance=None
+):
+    """Mean counts per bin inside a contact, and the variance of that mean.
+
+    The background level :func:`contact_uptake` subtracts, measured on one
+    profile (e.g. the pristine state, before any halide crossed): the bins
+    on the ``metal_side`` of ``interface`` up to ``depth`` nm into it.
+
+    Parameters
+    ----------
+    position : array ``(n,)``
+        Bin centres (nm).
+    profile : array ``(n,)``
+        Counts per bin.
+    interface : float
+        Contact interface position (nm).
+    metal_side : {"right", "left"}
+    depth : float or None
+        nm; default to the profile end.
+    variance : array ``(n,)`` or None
+        Per-bin variance (None: Poisson).
+
+    Returns
+    -------
+    background, background_variance : float
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.migration import contact_background
+    >>> x = np.arange(10) + 0.5
+    >>> prof = np.array([100.0] * 8 + [4.0, 6.0])
+    >>> contact_background(x, prof, 8.0)
+    (5.0, 2.5)
+    """
+    p = np.asarray(_as_array(profile), dtype=float)
+    x = _position(position, p)
+    var = np.asarray(_variance(p, None if variance is None else _as_array(variance)))
+    metal = _metal_mask(x, float(interface), metal_side, depth)
+    n = int(metal.sum())
+    return float(p[metal].mean()), float(var[metal].sum() / n**2)
+
+
+def wall_side(low, high, tol=1e-9):
+    """Which side of a wall at 0 a layer ``(low, high)`` (nm) lies on.
+
+    Returns ``"right"`` when the layer starts at the wall (``low == 0``),
+    ``"left"`` when it ends there; a layer not bounded by the wall raises.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.migration import wall_side
+    >>> wall_side(0.0, 250.0), wall_side(-250.0, 0.0)
+    ('right', 'left')
+    """
+    if abs(low) < tol:
+        return "right"
+    if abs(high) < tol:
+        return "left"
+    raise ValueError(
+        f"The layer ({low:.4g} to {high:.4g} nm from the interface) is not "
+        "bounded by the interface."
+    )
+
+
+def wall_fit_range(low, high, bin_width, signal_range=None):
+    """Fitted range (nm) of a profile across a layer ``(low, high)``.
+
+    Only bins entirely inside the layer (their centres at least half a bin
+    from its ends: a bin across the interface carries the neighbour
+    layer's counts), clipped to ``signal_range`` (e.g. past the bins
+    blurred by the probe) when given.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.migration import wall_fit_range
+    >>> wall_fit_range(0.0, 200.0, 10.0)
+    (5.0, 195.0)
+    >>> wall_fit_range(0.0, 200.0, 10.0, signal_range=(150.0, 20.0))
+    (20.0, 150.0)
+    """
+    half = 0.5 * abs(float(bin_width))
+    lo, hi = float(low) + half, float(high) - half
+    if signal_range is not None:
+        a, b = sorted(float(v) for v in signal_range)
+        lo, hi = max(a, lo), min(b, hi)
+    if not hi > lo:
+        raise ValueError(
+            f"No bin lies inside the layer within the fitted range ({lo:.4g} to "
+            f"{hi:.4g} nm): widen signal_range or use smaller bins."
+        )
+    return lo, hi
+
+
+def layer_field(voltage, low, high):
+    """Mean field (V/m) of a voltage across a layer from ``low`` to ``high`` nm.
+
+    ``|V| / d``: an upper bound of the field in the layer when part of the
+    bias drops at the contacts.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.migration import layer_field
+    >>> layer_field(1.0, 0.0, 500.0)
+    2000000.0
+    """
+    thickness = (float(high) - float(low)) * 1e-9
+    if not thickness > 0:
+        raise ValueError(f"The layer has no thickness ({low} to {high} nm).")
+    return abs(float(voltage)) / thickness

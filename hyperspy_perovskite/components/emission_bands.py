@@ -33,10 +33,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hyperspy._components.expression import Expression
 from numba import njit
 from scipy.special import erfc, erfcx
 
+from hyperspy_perovskite.components._expression_cache import CachedExpression
 from hyperspy_perovskite.fitting.kernels.builtin import (
     _exp_half_square_outwards,
     _is_uniform,
@@ -126,7 +126,7 @@ def asymmetric_emission_kernel(x, P, o, grad, c):
     return f
 
 
-class AsymmetricEmission(Expression):
+class AsymmetricEmission(CachedExpression):
     r"""Emission band with an exponential tail on one side (exponentially
     modified Gaussian).
 
@@ -374,7 +374,7 @@ def continuous_urbach_block(x, P, o, c, f, G):
         G[o + 3, j] = A * ds
 
 
-class ContinuousUrbachTail(Expression):
+class ContinuousUrbachTail(CachedExpression):
     r"""Urbach tail below a free edge, continuous and smooth at the edge.
 
     .. math::
@@ -451,7 +451,7 @@ def wavelength_offset_kernel(x, P, o, grad, c):
     return P[o] * b
 
 
-class WavelengthOffset(Expression):
+class WavelengthOffset(CachedExpression):
     r"""A level constant in wavelength, on a photon-energy axis.
 
     .. math::

@@ -3,10 +3,10 @@
 import math
 
 import numpy as np
-from hyperspy._components.expression import Expression
 from hyperspy.component import _get_scaling_factor
 
 from hyperspy_perovskite.analysis.cl_emission import SIGMA2FWHM, estimate_band
+from hyperspy_perovskite.components._expression_cache import CachedExpression
 from hyperspy_perovskite.fitting.kernels.builtin import gaussian, gaussian_block
 from hyperspy_perovskite.fitting.registry import register_kernel
 
@@ -27,7 +27,7 @@ def _signal_slice(signal, x1, x2, only_current):
     return axis, x, data
 
 
-class GaussianEmission(Expression):
+class GaussianEmission(CachedExpression):
     r"""Gaussian emission band in the unit of the axis it is fitted on.
 
     .. math::

@@ -3,17 +3,17 @@
 import math
 
 import numpy as np
-from hyperspy._components.expression import Expression
 from numba import njit
 
 from hyperspy_perovskite.analysis.cl_emission import estimate_urbach
+from hyperspy_perovskite.components._expression_cache import CachedExpression
 from hyperspy_perovskite.components.gaussian_emission import _signal_slice
 from hyperspy_perovskite.fitting.registry import register_kernel
 
 __all__ = ["UrbachTail"]
 
 
-class UrbachTail(Expression):
+class UrbachTail(CachedExpression):
     r"""Urbach tail: exponential emission below the band edge.
 
     .. math::

@@ -27,9 +27,10 @@ import cmath
 import math
 
 import numpy as np
-from hyperspy._components.expression import Expression
 from numba import njit
 from scipy.special import wofz
+
+from hyperspy_perovskite.components._expression_cache import CachedExpression
 
 __all__ = ["VoigtEmission", "voigt_fwhm", "voigt_quantities"]
 
@@ -177,7 +178,7 @@ def voigt_quantities(A, A_std, sigma, sigma_std, gamma, gamma_std):
     return fwhm, fwhm_std, A * peak, height_std
 
 
-class VoigtEmission(Expression):
+class VoigtEmission(CachedExpression):
     r"""Voigt emission band: a Lorentzian line convolved with a Gaussian.
 
     .. math::

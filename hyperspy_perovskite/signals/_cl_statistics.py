@@ -14,6 +14,7 @@ from hyperspy_perovskite.analysis.cl_checks import runs_test
 from hyperspy_perovskite.analysis.cl_emission import SIGMA2FWHM
 from hyperspy_perovskite.analysis.cl_maps import histogram2d_valid, histogram_valid
 from hyperspy_perovskite.components.voigt_emission import voigt_fwhm, voigt_quantities
+from hyperspy_perovskite.fitting._residuals import residual_statistics as fast
 from hyperspy_perovskite.signals._base import Options, wrap_navigation_map
 from hyperspy_perovskite.signals._cl_limits import limit_identified, limit_parameter
 from hyperspy_perovskite.validity import Validity, validity_from_fit
@@ -190,7 +191,7 @@ def emission_validity(
         )
     red = np.where(converged, red, np.nan)
     extra = {}
-    z, size = residual_structure(model)
+    z, size = fast(model) or residual_structure(model)  # compiled, else numpy
     z, size = np.where(converged, z, np.nan), np.where(converged, size, np.nan)
     if residual_test:
         # the model misses structure: significant (runs test) AND large

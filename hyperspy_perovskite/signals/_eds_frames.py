@@ -35,6 +35,7 @@ from hyperspy_perovskite.metadata import DEVICE_SERIES, record_processing
 from hyperspy_perovskite.results import ResultTable
 from hyperspy_perovskite.signals._base import as_requested, compute, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import options_doc
+from hyperspy_perovskite.units import parse_pixels
 
 __all__ = ["FramesMixin", "jeol_frame_period"]
 
@@ -146,12 +147,14 @@ class FramesMixin:
             Count only these lines (default: all counts).
         reference : int
             Frame the others are aligned to.
-        smooth : float
-            Gaussian smoothing (pixels) of sparse count maps before the
-            correlation.
-        max_shift : float, optional
-            Largest drift per frame, in pixels (default: a quarter of the
-            smaller map side); larger correlation peaks are ignored.
+        smooth : float or str
+            Gaussian smoothing (sigma) of sparse count maps before the
+            correlation: a number is in pixels; a length with its unit
+            (``"16 nm"``) is converted through the spatial axes.
+        max_shift : float or str, optional
+            Largest drift per frame: a number is in pixels (default: a
+            quarter of the smaller map side), or a length such as
+            ``"0.2 um"``; larger correlation peaks are ignored.
         interpolation : {"nearest", "bilinear"}
             "nearest" (default): each frame is moved by the whole pixels
             nearest to its measured shift, so the counts stay raw (Poisson
@@ -195,6 +198,10 @@ class FramesMixin:
             num_workers=num_workers,
         )
         ax = self._frames_axis()
+        spatial = self._spatial_axes()
+        smooth = parse_pixels(smooth, spatial, name="smooth")
+        if max_shift is not None:
+            max_shift = parse_pixels(max_shift, spatial, name="max_shift")
         maps = self._frame_maps(haadf, xray_lines, replace(opts, lazy_output=False))
         if interpolation not in ("nearest", "bilinear"):
             raise ValueError(

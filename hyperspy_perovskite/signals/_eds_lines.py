@@ -3,7 +3,8 @@
 A mixin of :class:`~hyperspy_perovskite.signals.eds_biased.EDSTEMBiasedSpectrum`.
 Energies follow exSpy: the energy axis may be in keV or eV (exSpy's two
 units); every comparison is made in keV through :mod:`hyperspy_perovskite.units`.
-The array work is in :mod:`hyperspy_perovskite.analysis.xray_lines`.
+The array work is in :mod:`hyperspy_perovskite.analysis.xray_lines` and
+:mod:`hyperspy_perovskite.analysis.eds.windows`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from exspy._misc.eds import utils as eds_utils
 from exspy.material import elements as elements_db
 
 from hyperspy_perovskite.analysis import xray_lines as xl
+from hyperspy_perovskite.analysis.eds.windows import window_channels
 from hyperspy_perovskite.units import UnitError, axis_factor
 
 __all__ = ["XrayLinesMixin", "LineOverlapWarning"]
@@ -88,28 +90,14 @@ class XrayLinesMixin:
             iw = self.estimate_integration_windows(
                 windows_width=integration_windows, xray_lines=xray_lines
             )
-        wins = []
-        for k, (a, b) in enumerate(iw):
-            if a < ax.low_value or b > ax.high_value:
-                raise ValueError(
-                    f"The integration window of {xray_lines[k]} "
-                    f"({a:.4g}..{b:.4g} {ax.units}) extends beyond the energy axis."
-                )
-            i0, i1 = ax.value2index(a), ax.value2index(b)
-            if i1 <= i0:  # window narrower than a channel: the line's channel
-                i0 = ax.value2index(0.5 * (a + b))
-                i1 = i0 + 1
-            wins.append((i0, i1))
-        bws = None
-        if background:
-            bws = []
-            for k, row in enumerate(self._background_windows(xray_lines)):
-                if row[0] < ax.low_value or row[3] > ax.high_value:
-                    raise ValueError(
-                        f"The background windows of {xray_lines[k]} extend "
-                        "beyond the energy axis: use background=False."
-                    )
-                bws.append(tuple(ax.value2index(v) for v in row))
+        wins, bws = window_channels(
+            ax.axis,
+            iw,
+            self._background_windows(xray_lines) if background else None,
+            names=xray_lines,
+            units=str(ax.units),
+            uniform=(ax.offset, ax.scale) if ax.is_uniform else None,
+        )
         return xl.window_weights(ax.size, wins, bws)
 
     def _background_windows(self, xray_lines):

@@ -17,6 +17,7 @@ from hyperspy.signals import Signal1D, Signal2D
 from hyperspy_perovskite.analysis import migration as mig
 from hyperspy_perovskite.signals._base import as_requested, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import options_doc
+from hyperspy_perovskite.units import parse_quantity
 
 __all__ = ["MigrationMixin"]
 
@@ -70,7 +71,7 @@ class MigrationMixin:
         if layer is None:
             return None
         if not isinstance(layer, str):
-            return tuple(float(v) for v in layer)
+            return tuple(parse_quantity(v, "nm", name="layer") for v in layer)
         geom = self.get_device_geometry()
         if layer not in geom.layers:
             raise ValueError(f"Unknown layer {layer!r}; have {geom.layers}.")
@@ -209,13 +210,14 @@ class MigrationMixin:
         xray_line : str
         interface : str
             Interface name of the device geometry.
-        distance : float
-            nm.
+        distance : float or str
+            A number is in nm, or a length with its unit (``"0.03 um"``).
         side : {"right", "left", "both"}
             Side of the interface (along the stack) that is counted.
         layer : str or (float, float), optional
-            Layer name (or nm range from the interface) the fraction refers
-            to; default the whole profile.
+            Layer name (or range from the interface: numbers in nm, or
+            strings with a unit) the fraction refers to; default the whole
+            profile.
         width, bin_size, background
             See :meth:`get_element_profiles`.
 
@@ -233,6 +235,7 @@ class MigrationMixin:
             show_progressbar=show_progressbar,
             num_workers=num_workers,
         )
+        distance = parse_quantity(distance, "nm", name="distance")
         prof, x, p, v = self._series_profile(
             xray_line, width, bin_size, interface, background, opts
         )
@@ -240,7 +243,7 @@ class MigrationMixin:
         rng = self._layer_range(prof, layer)
         f, fv = mig.accumulated_fraction(x, p, pos, distance, side, rng, v)
         out = self._series_axis_signal(
-            f, fv, f"{xray_line} within {distance} nm of {interface}", "fraction"
+            f, fv, f"{xray_line} within {distance:g} nm of {interface}", "fraction"
         )
         out.metadata.set_item(
             "Device.Migration",
@@ -401,8 +404,9 @@ class MigrationMixin:
             The perovskite/contact interface of the device geometry.
         metal_side : {"right", "left"}
             Side of ``interface`` (along the stack) where the contact is.
-        depth : float, optional
-            Depth into the contact counted, in nm; default the whole contact.
+        depth : float or str, optional
+            Depth into the contact counted: a number is in nm, or a length
+            with its unit (``"50 nm"``); default the whole contact.
         background_state : int, optional
             Series entry whose mean counts per bin in the contact are
             subtracted.
@@ -423,20 +427,16 @@ class MigrationMixin:
             show_progressbar=show_progressbar,
             num_workers=num_workers,
         )
+        if depth is not None:
+            depth = parse_quantity(depth, "nm", name="depth")
         prof, x, p, v = self._series_profile(
             xray_line, width, bin_size, interface, background, opts
         )
         pos = self._interface_in_profile(prof, interface)
         bkg = bkg_var = 0.0
         if background_state is not None:
-            side = x > pos if metal_side == "right" else x < pos
-            if depth is not None:
-                side &= np.abs(x - pos) <= depth
-            ref = p[int(background_state)][side]
-            if ref.size == 0:
-                raise ValueError("No bin lies inside the metal contact.")
-            bkg = float(ref.mean())
-            bkg_var = float(v[int(background_state)][side].sum() / ref.size**2)
+            k = int(background_state)
+            bkg, bkg_var = mig.contact_background(x, p[k], pos, metal_side, depth, v[k])
         u, uv, f, fv = mig.contact_uptake(x, p, pos, metal_side, depth, bkg, bkg_var, v)
         return {
             "uptake": as_requested(

@@ -10,7 +10,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from hyperspy_perovskite.analysis import migration as mig
+from hyperspy_perovskite.units import parse_quantity
+
 __all__ = ["MigrationFitsMixin"]
+
+
+def _fit_inputs(field, temperature, signal_range):
+    """``field`` (V/m or None), ``temperature`` (K), ``signal_range`` (nm)."""
+    if field is not None:
+        field = parse_quantity(field, "V/m", name="field")
+    temperature = parse_quantity(temperature, "K", name="temperature")
+    if signal_range is not None:
+        if not isinstance(signal_range, list | tuple | np.ndarray) or (
+            len(signal_range) != 2
+        ):
+            raise ValueError(
+                f"signal_range must be (start, end) in nm, got {signal_range!r}."
+            )
+        signal_range = tuple(
+            parse_quantity(v, "nm", name="signal_range") for v in signal_range
+        )
+    return field, temperature, signal_range
 
 
 class MigrationFitsMixin:
@@ -35,11 +56,12 @@ class MigrationFitsMixin:
                 lazy_output=False,
             )[0]
         lo, hi = self._layer_range(prof, layer)
-        if not (abs(lo) < 1e-9 or abs(hi) < 1e-9):
+        try:
+            side = mig.wall_side(lo, hi)
+        except ValueError:
             raise ValueError(
                 f"The interface {interface!r} is not a boundary of layer {layer!r}."
-            )
-        side = "right" if abs(lo) < 1e-9 else "left"
+            ) from None
         return prof, lo, hi, side
 
     def _layer_field(self, field, lo, hi):
@@ -48,7 +70,7 @@ class MigrationFitsMixin:
             bias = self.bias_condition
             if bias["voltage"] is None:
                 raise ValueError("No voltage in the bias condition: give field= (V/m).")
-            field = abs(bias["voltage"]) / ((hi - lo) * 1e-9)
+            field = mig.layer_field(bias["voltage"], lo, hi)
         return field
 
     def fit_accumulation(
@@ -82,20 +104,22 @@ class MigrationFitsMixin:
             The blocking interface (the wall), a name of the geometry.
         layer : str
             The layer the ions are in (adjacent to ``interface``).
-        field : float, optional
-            Field in the layer (V/m) for ``D / mu = lambda E`` and the
-            Einstein check. Default: the bias condition's voltage over the
+        field : float or str, optional
+            Field in the layer for ``D / mu = lambda E`` and the Einstein
+            check: a number is in V/m, or a string or quantity with a unit
+            (``"2 V/um"``). Default: the bias condition's voltage over the
             layer thickness (an upper bound: part of the bias drops at the
             contacts).
-        temperature : float
-            K.
+        temperature : float or str
+            A number is in K, or ``"25 degC"``.
         width, bin_size
             See :meth:`get_element_profiles`.
         method : {"fast", "multifit"}
             Fitting engine.
         signal_range : (float, float), optional
-            Fitted range (nm from ``interface``), clipped to the layer: e.g.
-            drop the bins next to the wall blurred by the probe.
+            Fitted range from ``interface``, clipped to the layer: e.g.
+            drop the bins next to the wall blurred by the probe. Numbers in
+            nm, or strings or quantities with a unit (``("20 nm", "0.2 um")``).
         show_progressbar : bool, optional
 
         Returns
@@ -106,17 +130,12 @@ class MigrationFitsMixin:
         """
         from hyperspy_perovskite.signals.migration_fit import fit_migration_profile
 
+        field, temperature, signal_range = _fit_inputs(field, temperature, signal_range)
         prof, lo, hi, side = self._wall_profile(
             xray_line, interface, layer, width, bin_size, series=False
         )
-        ax = prof.axes_manager.signal_axes[0]
-        half = 0.5 * abs(ax.scale)
-        # only bins entirely inside the layer (a bin across the wall would
-        # carry the neighbour layer's counts)
-        rng = (lo + half, hi - half)
-        if signal_range is not None:  # within the layer (e.g. past a blur)
-            a, b = sorted(float(v) for v in signal_range)
-            rng = (max(a, rng[0]), min(b, rng[1]))
+        bin_width = prof.axes_manager.signal_axes[0].scale
+        rng = mig.wall_fit_range(lo, hi, bin_width, signal_range)
         field = self._layer_field(field, lo, hi)
         return fit_migration_profile(
             prof,
@@ -166,17 +185,18 @@ class MigrationFitsMixin:
             The blocking interface the ions drift to (a geometry name).
         layer : str
             The layer the ions are in (bounded by ``interface``).
-        field : float, optional
-            Field in the layer (V/m). Default: the bias condition's voltage
+        field : float or str, optional
+            Field in the layer: a number is in V/m, or ``"2 V/um"``. Default: the bias condition's voltage
             over the layer thickness (an upper bound: part of the bias drops
             at the contacts, so ``mu`` is then a lower bound).
-        temperature : float
-            K.
+        temperature : float or str
+            A number is in K, or ``"25 degC"``.
         width, bin_size
             See :meth:`get_element_profiles`.
         method : {"fast", "multifit"}
         signal_range : (float, float), optional
-            Fitted range (nm from ``interface``), clipped to the layer.
+            Fitted range from ``interface``, clipped to the layer: numbers in
+            nm, or strings or quantities with a unit.
         show_progressbar : bool, optional
 
         Returns
@@ -189,6 +209,7 @@ class MigrationFitsMixin:
         """
         from hyperspy_perovskite.signals.migration_fit import fit_migration_profile
 
+        field, temperature, signal_range = _fit_inputs(field, temperature, signal_range)
         prof, lo, hi, side = self._wall_profile(
             xray_line, interface, layer, width, bin_size, series=True
         )

@@ -264,7 +264,7 @@ class ProfilesMixin:
         return k
 
     def _take_off_angle(self, take_off_angle):
-        if take_off_angle == "auto":
+        if isinstance(take_off_angle, str) and take_off_angle == "auto":
             return float(self.get_take_off_angle())
         return parse_quantity(take_off_angle, "degree", name="take_off_angle")
 
@@ -321,9 +321,10 @@ class ProfilesMixin:
             Cliff-Lorimer with absorption.
         take_off_angle : float, str or "auto"
             Degrees; ``"auto"`` reads it from the metadata (exSpy).
-        dose : float, optional
+        dose : float or str, optional
             Electrons per pixel for ``"zeta"`` (``live_time * beam_current /
-            e``); default from ``Acquisition_instrument.TEM`` (exSpy's
+            e``): a number of electrons (e), or a charge with its unit
+            (``"0.16 pC"``, ``"1e6 e"``); default from ``Acquisition_instrument.TEM`` (exSpy's
             ``beam_current`` in nA and ``Detector.EDS.live_time`` in s per
             pixel). Multiplied by the pixels of each bin.
         %(options)s
@@ -430,7 +431,7 @@ class ProfilesMixin:
 
     def _zeta_dose(self, dose):
         if dose is not None:
-            return float(dose)
+            return parse_quantity(dose, "elementary_charge", name="dose")
         from scipy.constants import e
 
         tem = self.metadata.get_item("Acquisition_instrument.TEM")

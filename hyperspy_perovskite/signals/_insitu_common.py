@@ -14,7 +14,7 @@ from hyperspy.signals import Signal2D
 from hyperspy_perovskite.signals._base import compute, resolve_options
 from hyperspy_perovskite.stimulus import dose as _dose
 from hyperspy_perovskite.stimulus.dose_source import resolve_dose_rate
-from hyperspy_perovskite.units import parse_quantity
+from hyperspy_perovskite.units import UnitError, parse_pixels, parse_quantity
 
 # eager data are wrapped in dask chunks of about this size along time, so that
 # the threaded scheduler spreads frames over the cores with bounded memory
@@ -32,6 +32,31 @@ def _options(signal, show_progressbar, lazy_output, num_workers, inplace=False):
         show_progressbar=show_progressbar,
         num_workers=num_workers,
     )
+
+
+def _whole_pixels(value, axes, name):
+    """A pixel count from a number, ``"32 px"`` or a length that is a whole
+    number of pixels through ``axes`` (``"6.4 nm"`` on 0.2 nm pixels)."""
+    px = parse_pixels(value, axes, name=name)
+    if not abs(px - round(px)) <= 1e-6 * max(1.0, abs(px)):
+        raise UnitError(
+            f"{name}: {value!r} is {px:.6g} pixels, not a whole number of "
+            "pixels; give a whole number of px or a multiple of the pixel size."
+        )
+    return int(round(px))
+
+
+def _directions(direction):
+    """Spot directions in degrees: None, "auto", a number (deg), a string or
+    quantity with an angle unit ("0.5 rad"), or a list of them (None kept)."""
+    if direction is None or isinstance(direction, str) and direction == "auto":
+        return direction
+    if isinstance(direction, list | tuple | np.ndarray):
+        return [
+            None if v is None else parse_quantity(v, "degree", name="direction")
+            for v in direction
+        ]
+    return parse_quantity(direction, "degree", name="direction")
 
 
 def _d_spacings(d_spacing):

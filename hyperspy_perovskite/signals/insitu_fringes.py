@@ -14,9 +14,12 @@ from hyperspy_perovskite.signals._base import compute
 from hyperspy_perovskite.signals._insitu_common import (
     _axis_dict,
     _d_spacings,
+    _directions,
     _make_signal,
     _options,
+    _whole_pixels,
 )
+from hyperspy_perovskite.units import parse_quantity
 
 __all__ = ["FringeMixin"]
 
@@ -114,17 +117,21 @@ class FringeMixin:
         roi : RectangularROI, tuple or list of them, optional
             Region(s) of interest in the calibrated units of the image axes
             (default the whole frame).
-        tile_size : int, optional
-            Square tiles of this many pixels, overlapping by half (``step``
-            default ``tile_size // 2``): a crystallinity map per frame.
-        step : int or (int, int), optional
-            Tile step in pixels (default half the tile).
+        tile_size : int or str, optional
+            Square tiles of this many pixels (or a length with its unit that
+            is a whole number of pixels, ``"6.4 nm"``), overlapping by half
+            (``step`` default ``tile_size // 2``): a crystallinity map per
+            frame.
+        step : int or str, optional
+            Tile step in pixels, or a length with its unit (default half the
+            tile).
         background : bool
             Subtract the noise/amorphous background around each band.
         direction : float, list of (float or None) or "auto", optional
             Orientation-selective power: direction of each band's spot
             (reciprocal-lattice vector, normal to the fringes) in degrees from
-            the image x axis towards +y, modulo 180; only the sector within
+            the image x axis towards +y, modulo 180 (numbers in degrees, or
+            strings or quantities with an angle unit); only the sector within
             ``angular_width`` of it (both ``+g`` and ``-g``) counts. Separates
             phases of close d-spacing and different orientation. "auto"
             (tile maps): the strongest spot of every d-spacing in every tile,
@@ -136,8 +143,9 @@ class FringeMixin:
             with a spot in ``metadata.Fringe_tracking.Validity`` (lazy for
             a lazy result, see
             :func:`~hyperspy_perovskite.validity.compute_validity`).
-        angular_width : float
-            Half-width of the sector, degrees.
+        angular_width : float or str
+            Half-width of the sector: a number is in degrees, or an angle
+            with its unit (``"0.26 rad"``).
         shifts : Signal1D, optional
             :meth:`estimate_drift` output (tile mode): the tiles follow the
             specimen instead of the frames being resampled (fast on 4k
@@ -168,6 +176,13 @@ class FringeMixin:
         array([2. , 0.5])
         """
         self._frame_axis()
+        image_axes = self.axes_manager.signal_axes
+        if tile_size is not None:
+            tile_size = _whole_pixels(tile_size, image_axes, "tile_size")
+        if step is not None and np.ndim(step) == 0:
+            step = _whole_pixels(step, image_axes, "step")
+        angular_width = parse_quantity(angular_width, "degree", name="angular_width")
+        direction = _directions(direction)
         opts = _options(self, show_progressbar, lazy_output, num_workers)
         d = _d_spacings(d_spacing)
         scalar_d = not isinstance(d_spacing, (list, tuple, np.ndarray))

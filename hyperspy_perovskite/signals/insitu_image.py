@@ -26,7 +26,7 @@ from hyperspy_perovskite.signals._insitu_common import (
 )
 from hyperspy_perovskite.signals.insitu_fringes import FringeMixin
 from hyperspy_perovskite.stimulus import record as _record
-from hyperspy_perovskite.units import axis_factor
+from hyperspy_perovskite.units import axis_factor, parse_pixels
 
 __all__ = ["InSituImageSeries", "LazyInSituImageSeries"]
 
@@ -221,8 +221,10 @@ class InSituImageSeries(FringeMixin, DoseMixin, Signal2D):
             Register on this region only (calibrated units of the image axes).
         upsample : int
             Precision ``1 / upsample`` pixel.
-        sigma : float or None
-            Gaussian low-pass (pixels) before correlation (default 2).
+        sigma : float, str or None
+            Gaussian low-pass before correlation: a number is in pixels
+            (default 2), or a length with its unit (``"0.5 nm"``), converted
+            through the image axes; None: none.
         blank : {"nan", "interpolate"}
             Shifts of blank frames: NaN (default; :meth:`correct_drift` then
             refuses them) or interpolated in time from their neighbours.
@@ -250,6 +252,8 @@ class InSituImageSeries(FringeMixin, DoseMixin, Signal2D):
         if blank not in ("nan", "interpolate"):
             raise ValueError(f"blank must be 'nan' or 'interpolate', got {blank!r}.")
         ax_t = self._frame_axis()
+        if sigma is not None:
+            sigma = parse_pixels(sigma, self.axes_manager.signal_axes, name="sigma")
         opts = _options(self, show_progressbar, lazy_output, num_workers)
         data = self._dask_frames(copy=opts.lazy_output)
         ys, xs = (slice(None), slice(None)) if roi is None else self._roi_slices(roi)

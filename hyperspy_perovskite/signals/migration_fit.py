@@ -20,6 +20,7 @@ import numpy as np
 from hyperspy.signals import Signal1D
 
 from hyperspy_perovskite.analysis.drift_diffusion import thermal_voltage
+from hyperspy_perovskite.analysis.migration_ranges import layer_end, layer_fit_range
 from hyperspy_perovskite.components import (
     DriftDiffusionAccumulation,
     DriftDiffusionTransient,
@@ -103,74 +104,6 @@ def _resolve_position(value, interfaces, what):
             )
         return float(interfaces[value])
     return float(value)
-
-
-def _layer_end(axis, wall, side, interfaces):
-    """The far end of the layer next to the wall: the next interface of the
-    profile geometry on that side, or ``None`` when the axis ends first."""
-    lo, hi = float(axis.axis.min()), float(axis.axis.max())
-    eps = 1e-9 * max(1.0, abs(wall))
-    others = np.array(list(interfaces.values()), dtype=float)
-    if side == 1:
-        far = others[(others > wall + eps) & (others <= hi)]
-        return float(far.min()) if far.size else None
-    far = others[(others < wall - eps) & (others >= lo)]
-    return float(far.max()) if far.size else None
-
-
-def _range_for_layer(
-    axis, wall, side, signal_range, interfaces, half_layer=False, blur=0.0
-):
-    lo, hi = float(axis.axis.min()), float(axis.axis.max())
-    half_bin = 0.5 * float(np.abs(np.gradient(axis.axis)).max())
-    # the electrode may sit at the edge of the first or last bin
-    if not lo - half_bin <= wall <= hi + half_bin:
-        raise ValueError(
-            f"wall={wall} lies outside the profile ({lo} to {hi} "
-            f"{axis.units}); give the electrode position in the axis units."
-        )
-    # the layer ends at the next interface on its side (profile geometry or
-    # the thickness given)
-    far_end = _layer_end(axis, wall, side, interfaces)
-    if far_end is None:
-        end = hi if side == 1 else lo
-    else:
-        # only bins entirely inside the layer at the far interface too, and
-        # (with a blur) clear of the next layer's blurred signal
-        end = far_end - side * max(half_bin, 3.0 * blur)
-    # with a blur, the bins within 3 std of the wall also hold the blurred
-    # step of the immobile level and of the electrode's own signal
-    start = wall + side * max(half_bin, 3.0 * blur)
-    full = (start, end) if side == 1 else (end, start)
-    if half_layer:
-        # the semi-infinite transient ignores the far electrode: fit the half
-        # of the layer next to the wall (the far half depletes in a closed
-        # layer once d + 3 s approaches the thickness)
-        end = 0.5 * (wall + (end if far_end is None else far_end))
-    layer = (start, end) if side == 1 else (end, start)
-    if signal_range is None:
-        return layer
-    # a range of the user's: never past the layer (the fit would include the
-    # electrode or the next layer)
-    a, b = sorted(float(v) for v in signal_range)
-    lo_l, hi_l = sorted(full)
-    clipped = (max(a, lo_l), min(b, hi_l))
-    x = axis.axis
-    n_given = np.count_nonzero((x >= a - 1e-9) & (x <= b + 1e-9))
-    n_kept = np.count_nonzero((x >= clipped[0] - 1e-9) & (x <= clipped[1] + 1e-9))
-    if n_kept < n_given:
-        warnings.warn(
-            f"signal_range ({a:g}, {b:g}) {axis.units} reaches beyond the layer "
-            f"({lo_l:g}, {hi_l:g}): fitted over ({clipped[0]:g}, {clipped[1]:g}).",
-            UserWarning,
-            stacklevel=3,
-        )
-    if not clipped[1] > clipped[0]:
-        raise ValueError(
-            f"signal_range ({a:g}, {b:g}) lies outside the layer ({lo_l:g}, "
-            f"{hi_l:g}) {axis.units}."
-        )
-    return clipped
 
 
 def _resolution(profile, resolution):
@@ -405,14 +338,15 @@ def fit_migration_profile(
         comp = Interdiffusion(time=t_scalar, resolution=blur)
         rng = signal_range
     else:
-        rng = _range_for_layer(
-            axis,
+        rng = layer_fit_range(
+            axis.axis,
             wall,
             sgn,
             signal_range,
-            interfaces,
+            list(interfaces.values()),
             half_layer=(kind == "transient" and closed is None),
             blur=blur,
+            units=str(axis.units),
         )
         if kind == "steady":
             comp = DriftDiffusionAccumulation(wall=wall, side=side, resolution=blur)
@@ -497,10 +431,10 @@ def _layer(kind, axis, wall, sgn, thickness, interfaces):
             f"for kind={kind!r}; take it from the device geometry."
         )
     wall = _resolve_position(wall, interfaces, "wall")
-    _range_for_layer(axis, wall, sgn, None, {})  # validates the wall
+    layer_fit_range(axis.axis, wall, sgn, units=str(axis.units))  # checks the wall
     if kind == "transient":
         if thickness is None:
-            far = _layer_end(axis, wall, sgn, interfaces)
+            far = layer_end(axis.axis, wall, sgn, list(interfaces.values()))
             closed = None if far is None else abs(far - wall)
         else:
             L = float(thickness)

@@ -30,7 +30,6 @@ import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from pyxem.signals import InSituDiffraction2D
 
-from hyperspy_perovskite.analysis.diffraction import calibration as cal
 from hyperspy_perovskite.analysis.diffraction.virtual import (
     Detector,
     accumulate,
@@ -42,7 +41,13 @@ from hyperspy_perovskite.signals._base import (
     compute,
     resolve_options,
 )
-from hyperspy_perovskite.units import UnitError, axis_factor, parse_quantity
+from hyperspy_perovskite.signals._operando_calibrate import calibration
+from hyperspy_perovskite.units import (
+    UnitError,
+    axis_factor,
+    parse_pixels,
+    parse_quantity,
+)
 
 __all__ = [
     "Operando4DSTEM",
@@ -52,14 +57,11 @@ __all__ = [
     "diffraction_rotation",
 ]
 
-_PYXEM_UNITS = {"k_A^-1": "1/angstrom", "k_nm^-1": "1/nm", "A^-1": "1/angstrom"}
-
 
 def _reciprocal_factor(ax):
     """Factor from an axis' units to 1/A (pyxem's ``k_A^-1`` understood)."""
-    units = _PYXEM_UNITS.get(str(ax.units), str(ax.units))
     try:
-        return parse_quantity(f"1 {units}", "1/angstrom", name="diffraction axis units")
+        return axis_factor(ax, "1/angstrom", name="a diffraction axis")
     except UnitError:
         raise UnitError(
             f"The diffraction axis {ax.name!r} is not calibrated (units "
@@ -144,17 +146,24 @@ class Operando4DSTEM(InSituDiffraction2D):
 
         Give one of: ``scale`` (1/A per pixel); ``d_spacing`` of a known
         reflection (A; the strongest spot family of the mean of the first
-        scan, or the one nearest ``radius`` px); or ``detector_pixel_size``
+        scan, or the one nearest ``radius``); or ``detector_pixel_size``
         (um) and ``camera_length`` (mm) with ``beam_energy`` (kV, default from
-        ``metadata.Acquisition_instrument.TEM.beam_energy``). Strings with
-        units are accepted ("0.2 nm", "146 mm", "300 kV").
+        ``metadata.Acquisition_instrument.TEM.beam_energy``). Plain numbers
+        are in these units; strings and pint quantities with a unit are
+        accepted ("0.2 nm", "146 mm", "300 kV", "300000 V").
 
         Parameters
         ----------
-        scale, d_spacing, radius, detector_pixel_size, camera_length, beam_energy
+        scale, d_spacing, detector_pixel_size, camera_length, beam_energy
             See above.
+        radius : float or str, optional
+            Distance of the reflection from the beam: a number is in pixels,
+            or a reciprocal length on calibrated axes (``"0.3 1/A"``).
         center : (float, float), optional
-            Direct beam (x, y) in pixels; default the centre of the pattern.
+            Direct beam (x, y): numbers (or ``"15.5 px"``) are pixel indices;
+            on calibrated axes a position with its unit (``("0 1/A", "0
+            1/A")`` for the current ``k = 0``). Default the centre of the
+            pattern.
         rotation : float or str, optional
             Rotation of the diffraction pattern relative to the scan
             (degrees, anticlockwise on the detector: a reciprocal vector
@@ -177,40 +186,16 @@ class Operando4DSTEM(InSituDiffraction2D):
         >>> round(c.axes_manager.signal_axes[0].scale, 4)
         0.0191
         """
-        kx, ky = self.axes_manager.signal_axes
-        if center is None:
-            center = ((kx.size - 1) / 2, (ky.size - 1) / 2)
-        if scale is not None:
-            scale = parse_quantity(scale, "1/angstrom", name="scale")
-        elif d_spacing is not None:
-            d = parse_quantity(d_spacing, "angstrom", name="d_spacing")
-            first = self.data[0].reshape((-1,) + self.data.shape[-2:])
-            mean = np.asarray(first.mean(axis=0))
-            r, _, _ = cal.measure_reflection_radius(
-                mean, center, first.shape[0], radius
-            )
-            scale = cal.scale_from_reflection(r, d)
-        elif detector_pixel_size is not None and camera_length is not None:
-            p = parse_quantity(detector_pixel_size, "um", name="detector_pixel_size")
-            L = parse_quantity(camera_length, "mm", name="camera_length")
-            if beam_energy is None:
-                beam_energy = self.metadata.get_item(
-                    "Acquisition_instrument.TEM.beam_energy"
-                )
-                if beam_energy is None:
-                    raise ValueError(
-                        "No beam energy: give beam_energy= (kV) or set "
-                        "metadata.Acquisition_instrument.TEM.beam_energy."
-                    )
-            e = parse_quantity(beam_energy, "kV", name="beam_energy")
-            scale = cal.scale_from_camera(p, L, e)
-        else:
-            raise ValueError(
-                "Give scale= (1/A per pixel), d_spacing= (A) of a known reflection, "
-                "or detector_pixel_size= (um) and camera_length= (mm)."
-            )
-        if not (np.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be positive (1/A per pixel), got {scale}.")
+        scale, center = calibration(
+            self,
+            scale,
+            d_spacing,
+            radius,
+            detector_pixel_size,
+            camera_length,
+            beam_energy,
+            center,
+        )
         out = self if inplace else self._deepcopy_with_new_data(self.data)
         if rotation is not None:
             set_diffraction_rotation(
@@ -370,8 +355,10 @@ class Operando4DSTEM(InSituDiffraction2D):
             Virtual detector of :meth:`get_virtual_image_series` to register.
         upsample : int
             Sub-pixel precision ``1 / upsample`` scan pixel.
-        sigma : float
-            Gaussian low-pass (scan pixels) before correlation.
+        sigma : float or str
+            Gaussian low-pass before correlation: a number is in scan
+            pixels, or a length with its unit (``"2 nm"``), converted through
+            the scan axes.
         images : Signal2D, optional
             A precomputed image series (time | y, x).
         %s
@@ -396,6 +383,7 @@ class Operando4DSTEM(InSituDiffraction2D):
         ((2, 2), 's')
         """
         self._check_series(calibrated=images is None)
+        sigma = parse_pixels(sigma, self.axes_manager.navigation_axes[:2], name="sigma")
         opts = resolve_options(
             self,
             lazy_output=lazy_output,

@@ -166,3 +166,36 @@ def test_inputs_not_modified():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_contact_background_truth_and_error():
+    # a contact (x > 250 nm) holding 4 counts per bin on average: the mean
+    # of Poisson draws and its variance (4 / n_bins) against Monte Carlo
+    mean = np.where(X > 250.0, 4.0, 100.0)
+    draws = _mc(mean, n=2000)
+    got = np.array([mg.contact_background(X, d, 250.0, "right") for d in draws])
+    n_bins = int(np.sum(X > 250.0))
+    assert got[:, 0].mean() == pytest.approx(4.0, abs=4 * np.sqrt(4.0 / n_bins / 2000))
+    assert got[:, 1].mean() == pytest.approx(4.0 / n_bins, rel=0.02)
+    assert got[:, 0].var() == pytest.approx(4.0 / n_bins, rel=0.1)
+    # depth and side: only the 10 nm (5 bins) left of 50 nm
+    b, _ = mg.contact_background(X, X, 50.0, "left", depth=10.0)
+    assert b == pytest.approx(np.mean([41.0, 43.0, 45.0, 47.0, 49.0]))
+    with pytest.raises(ValueError, match="No bin"):
+        mg.contact_background(X, X, 299.5, "right", depth=0.1)
+
+
+def test_wall_side_range_and_field():
+    assert mg.wall_side(0.0, 280.0) == "right"
+    assert mg.wall_side(-280.0, 0.0) == "left"
+    with pytest.raises(ValueError, match="not bounded"):
+        mg.wall_side(-10.0, 270.0)
+    # 16 nm bins over a 0-280 nm layer: centres 8 nm inside each end
+    assert mg.wall_fit_range(0.0, 280.0, 16.0) == (8.0, 272.0)
+    assert mg.wall_fit_range(0.0, 280.0, -16.0, (300.0, 40.0)) == (40.0, 272.0)
+    with pytest.raises(ValueError, match="No bin"):
+        mg.wall_fit_range(0.0, 280.0, 16.0, (275.0, 290.0))
+    # 1 V over 280 nm
+    assert mg.layer_field(-1.0, 0.0, 280.0) == pytest.approx(1.0 / 280e-9)
+    with pytest.raises(ValueError, match="no thickness"):
+        mg.layer_field(1.0, 5.0, 5.0)

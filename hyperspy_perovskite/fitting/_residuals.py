@@ -1,0 +1,266 @@
+"""Residual structure of every pixel of a fitted model, in one compiled pass.
+
+For each pixel the model is evaluated at its stored parameter maps by the
+model's compiled ``evaluate`` (the function the solver calls, compiled when
+the model was fitted: nothing is compiled per model here), and two numbers
+are reduced from the residual ``r = y - model`` without any temporary the
+size of the data:
+
+- the Wald-Wolfowitz runs-test z-score of the residual signs (Wald and
+  Wolfowitz, Ann. Math. Statist. 11, 147 (1940)), exactly as
+  :func:`hyperspy_perovskite.analysis.cl_checks.runs_test`;
+- the largest absolute residual after a ``width``-channel boxcar
+  (``scipy.ndimage.uniform_filter1d``, mode ``"reflect"``), relative to the
+  model's range (largest minus smallest value over the fitted channels).
+
+Blocks of spectra run on threads (the compiled pass holds no GIL).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+from numba import njit
+
+from hyperspy_perovskite.fitting import _cache
+from hyperspy_perovskite.fitting._compile import _COMPILED, EVALUATE_TYPE
+
+__all__ = ["residual_statistics"]
+
+
+@njit(nogil=True, inline="always", _nrt=False)
+def _reflect(j, n):
+    """Index ``j`` of a length-``n`` array extended by mirror reflection
+    (``d c b a | a b c d | d c b a``, scipy.ndimage's ``"reflect"``)."""
+    if 0 <= j < n:
+        return j
+    period = 2 * n
+    j = j % period
+    return j if j < n else period - 1 - j
+
+
+@njit(nogil=True, error_model="numpy", _nrt=False)
+def _residual_block(
+    evaluate, x, Y, PM, binw, src, scale, shift, offsets, consts, width, out,
+    P, grad, f, G, rb, bw, bw2, w, theta, active, M, Mr, JtJ, Jtr,
+):  # fmt: skip
+    """Runs-test z and relative boxcar residual of every row of ``Y``.
+
+    ``PM`` (n_pixels, n_params) holds every parameter (``src`` all -1: the
+    model is evaluated at ``PM``'s row as it is). ``out`` (n_pixels, 2)
+    receives ``z`` and ``size``.
+    """
+    n_pix, n_ch = Y.shape
+    n_p = PM.shape[1]
+    half = width // 2
+    for j in range(n_ch):
+        w[j] = 1.0
+    unit = True
+    for j in range(n_ch):
+        bw[j] = binw[j]
+        bw2[j] = binw[j] * binw[j]
+        if binw[j] != 1.0:
+            unit = False
+    big = np.finfo(np.float64).max
+    for p in range(n_pix):
+        finite_p = True
+        for i in range(n_p):
+            P[i] = PM[p, i]
+            if not math.isfinite(P[i]):
+                finite_p = False
+        if not finite_p:
+            out[p, 0] = np.nan
+            out[p, 1] = np.nan
+            continue
+        y = Y[p]
+        evaluate(
+            theta, P, grad, f, G, rb, bw, bw2, unit, active, M, Mr, JtJ, Jtr,
+            x, y, w, binw, src, scale, shift, offsets, consts,
+        )  # fmt: skip
+        # rb = y - model, the model being f times the bin width (binned axis)
+        lo = np.inf
+        hi = -np.inf
+        model_nan = False
+        pos = 0
+        neg = 0
+        changes = 0
+        prev = 0
+        for j in range(n_ch):
+            r = rb[j]
+            m = f[j] * binw[j]
+            if math.isnan(m):
+                model_nan = True
+            else:
+                lo = min(lo, m)
+                hi = max(hi, m)
+            s = 0
+            if r > 0:
+                s = 1
+                pos += 1
+            elif r < 0:
+                s = -1
+                neg += 1
+            if j == 0:
+                prev = s
+            elif s != 0:
+                if s != prev:
+                    changes += 1
+                prev = s
+        runs = changes + (1 if pos + neg > 0 else 0)
+        n = float(pos + neg)
+        z = np.nan
+        if pos > 0 and neg > 0:
+            mu = 1.0 + 2.0 * pos * neg / n
+            var = (mu - 1.0) * (mu - 2.0) / (n - 1.0)
+            if var > 0:
+                z = (runs - mu) / math.sqrt(var)
+        out[p, 0] = z
+        # boxcar of nan_to_num(r) over `width` channels, reflected at the
+        # ends: a running sum (as scipy's uniform_filter1d)
+        for j in range(n_ch):
+            r = rb[j]
+            if math.isnan(r):
+                rb[j] = 0.0
+            elif r > big:
+                rb[j] = big
+            elif r < -big:
+                rb[j] = -big
+        acc = 0.0
+        for k in range(-half, half + 1):
+            acc += rb[_reflect(k, n_ch)]
+        largest = abs(acc)
+        for j in range(1, n_ch):
+            acc += rb[_reflect(j + half, n_ch)] - rb[_reflect(j - half - 1, n_ch)]
+            a = abs(acc)
+            if a > largest:
+                largest = a
+        largest /= width
+        height = hi - lo
+        out[p, 1] = np.nan if (model_nan or n_ch == 0) else largest / height
+
+
+_COMPILED_PASS = None
+
+
+def _compiled_pass():
+    """:func:`_residual_block`, compiled once for every model (disk cache)."""
+    global _COMPILED_PASS
+    if _COMPILED_PASS is None:
+        from numba import types
+
+        a1, a2 = types.float64[::1], types.float64[:, ::1]
+        i1 = types.int64[::1]
+        key = _cache.source_fingerprint([_residual_block])
+        if key is not None:
+            _cache.enable_disk_cache(
+                _residual_block, _cache.keyed(key, "residual_block")
+            )
+        _residual_block.compile(
+            (EVALUATE_TYPE, a1, a2, a2, a1, i1, a1, a1, i1, a2, types.int64, a2,
+             a1, a1, a1, a2, a1, a1, a1, a1, a1, i1, a2, a1, a2, a1)
+        )  # fmt: skip
+        _residual_block.disable_compile()
+        _COMPILED_PASS = _residual_block
+    return _COMPILED_PASS
+
+
+def _parameter_matrix(desc, flat_index):
+    """(n, n_params) stored values of the pixels ``flat_index``."""
+    out = np.empty((len(flat_index), desc.n_parameters))
+    for i, par in enumerate(desc.parameters):
+        values = np.asarray(par.map["values"], dtype=float).reshape(-1)
+        out[:, i] = values[flat_index]
+    return out
+
+
+def residual_statistics(model, width=5, block=4096, num_workers=None):
+    """Runs-test z and relative smoothed residual of every pixel, compiled.
+
+    Parameters
+    ----------
+    model : hyperspy.models.model1d.Model1D
+        A model whose structure was fitted by
+        :func:`~hyperspy_perovskite.fitting.fast_multifit` in this session
+        (its compiled ``evaluate`` exists).
+    width : int
+        Odd boxcar width in channels.
+    block : int
+        Spectra per block (lazy data are computed block by block).
+    num_workers : int or None
+        Threads (None: one per core).
+
+    Returns
+    -------
+    (z, size) : tuple of numpy.ndarray or None
+        Navigation-shaped maps (NaN where a parameter is not finite), or
+        None when the model's structure has no compiled ``evaluate`` in this
+        session or ``width`` is even (the caller then uses numpy).
+    """
+    from hyperspy_perovskite.fitting.model_description import describe_model
+    from hyperspy_perovskite.fitting.registry import UnsupportedComponentError
+
+    if int(width) % 2 != 1:
+        return None
+    try:
+        desc = describe_model(model, bounded=False)
+    except (UnsupportedComponentError, TypeError, ValueError):
+        return None
+    compiled = _COMPILED.get(tuple(desc.signature))
+    if compiled is None:
+        return None
+    evaluate = compiled.evaluate
+    run = _compiled_pass()
+    switches = np.asarray(model._channel_switches, dtype=bool)
+    ax = model.axis
+    x = np.ascontiguousarray(np.asarray(ax.axis, float)[switches])
+    if ax.is_binned:
+        bw = (
+            np.full(x.size, float(ax.scale))
+            if ax.is_uniform
+            else np.gradient(np.asarray(ax.axis, float))[switches]
+        )
+    else:
+        bw = np.ones(x.size)
+    bw = np.ascontiguousarray(bw, dtype=float)
+    data = model.signal.data
+    nav = model.signal.axes_manager._navigation_shape_in_array
+    n = int(np.prod(nav)) if nav else 1
+    flat = data.reshape(n, data.shape[-1])
+    n_p, n_ch = desc.n_parameters, x.size
+    src = np.full(n_p, -1, dtype=np.int64)
+    ones, zeros = np.ones(n_p), np.zeros(n_p)
+    result = np.full((n, 2), np.nan)
+
+    def one(i0):
+        idx = np.arange(i0, min(n, i0 + block))
+        y = flat[i0 : i0 + idx.size]
+        if not isinstance(y, np.ndarray):
+            y = y.compute()
+        y = np.ascontiguousarray(np.asarray(y)[:, switches], dtype=np.float64)
+        pm = np.ascontiguousarray(_parameter_matrix(desc, idx))
+        out = np.empty((idx.size, 2))
+        run(
+            evaluate, x, y, pm, bw, src, ones, zeros, desc.offsets, desc.consts,
+            int(width), out,
+            np.empty(n_p), np.zeros(n_p), np.empty(n_ch), np.zeros((n_p, n_ch)),
+            np.empty(n_ch), np.empty(n_ch), np.empty(n_ch), np.empty(n_ch),
+            np.empty(0), np.empty(0, np.int64), np.empty((0, 0)), np.empty(0),
+            np.empty((0, 0)), np.empty(0),
+        )  # fmt: skip
+        result[i0 : i0 + idx.size] = out
+
+    threads = int(num_workers) if num_workers else (os.cpu_count() or 1)
+    # several blocks per thread, of at least 256 spectra
+    block = max(256, min(int(block), -(-n // (4 * threads))))
+    starts = list(range(0, n, block))
+    if threads <= 1 or len(starts) == 1:
+        for i0 in starts:
+            one(i0)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(one, starts))
+    return result[:, 0].reshape(nav), result[:, 1].reshape(nav)

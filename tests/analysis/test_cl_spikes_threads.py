@@ -1,0 +1,19 @@
+"""The threaded compiled spike screen equals the numpy reference, block by block."""
+
+import numpy as np
+
+from hyperspy_perovskite.analysis import _cl_spikes_numba, cl_checks
+
+
+def test_threaded_screen_equals_numpy(monkeypatch):
+    monkeypatch.setattr(_cl_spikes_numba, "MIN_ROWS", 7)  # many small blocks
+    rng = np.random.default_rng(5)
+    x = np.arange(200.0)
+    y = rng.poisson(5 + 600 * np.exp(-0.5 * ((x - 90) / 15) ** 2), (6, 9, 200))
+    y = y.astype(float)
+    y[rng.integers(0, 6, 40), rng.integers(0, 9, 40), rng.integers(0, 200, 40)] += 3e3
+    ref = cl_checks._spikes_np(y, 8.0, 7, 2, compiled=False)
+    got = cl_checks._spikes_np(y, 8.0, 7, 2)
+    assert got[0].shape == y.shape and got[0].sum() >= 30
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
