@@ -32,7 +32,7 @@ from hyperspy_perovskite.components._profile_common import (
 )
 from hyperspy_perovskite.metadata import DeviceGeometry
 from hyperspy_perovskite.models.migration import MigrationModel
-from hyperspy_perovskite.units import axis_factor
+from hyperspy_perovskite.units import axis_factor, axis_values, same_dimension
 
 __all__ = ["MigrationFit", "MigrationModel", "fit_migration_profile"]
 
@@ -120,13 +120,14 @@ def _resolution(profile, resolution):
 
 def _times(profile, time, required):
     """Bias time(s) in s: a scalar, a navigation-shaped array, or (``None``)
-    the values of the profile's one navigation axis in s."""
+    the values of the profile's one navigation time axis (s, ms, min, h...)
+    in s."""
     nav = profile.axes_manager.navigation_shape[::-1]
     if time is None:
         axes = [
             ax
             for ax in profile.axes_manager.navigation_axes
-            if str(ax.units).strip() == "s"
+            if same_dimension(str(ax.units), "s")
         ]
         if required and len(axes) == 1 and len(nav) >= 1:
             ax = axes[0]
@@ -135,7 +136,8 @@ def _times(profile, time, required):
             k = len(nav) - 1 - profile.axes_manager.navigation_axes.index(ax)
             shape = [1] * len(nav)
             shape[k] = nav[k]
-            t = np.broadcast_to(ax.axis.astype(float).reshape(shape), nav).copy()
+            t = axis_values(ax, "s", name="bias time").reshape(shape)
+            t = np.broadcast_to(t, nav).copy()
         else:
             return optional_time(None, required=required)
     elif np.ndim(time) == 0:
