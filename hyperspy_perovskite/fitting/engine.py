@@ -511,9 +511,13 @@ def _apply_peak_checks(desc, out, flag_map, x_range, min_peak_significance):
 
 def _update(array, fitted, new):
     """``array[fitted] = new[fitted]`` for an array of any (navigation) shape."""
-    flat = np.array(array, copy=True).reshape(-1)
-    flat[fitted] = new[fitted]
-    array[...] = flat.reshape(np.shape(array))
+    shape = np.shape(array)
+    if fitted.all():  # no copy of the map: write in place
+        array[...] = np.reshape(new, shape)
+        return
+    idx = np.flatnonzero(fitted)
+    if idx.size:
+        array[np.unravel_index(idx, shape)] = new[idx]
 
 
 def _write_maps(model, desc, out, flag_map):
