@@ -156,6 +156,10 @@ UNIT_ARGS_BY_METHOD = {
     "Operando4DSTEM.estimate_scan_drift": {"sigma"},
     "JVCurve.figures_of_merit": {"sigma"},
     "CLSTEMPerovskiteSpectrum.particle_table": {"sigma"},
+    # pixel-or-length and angle arguments (units engineer)
+    "InSituImageSeries.fringe_intensity": {"direction", "step"},
+    "EDSTEMBiasedSpectrum.align_frames": {"smooth"},
+    "Operando4DSTEM.calibrate": {"rotation"},
 }
 _LOOKS_UNIT = re.compile(
     r"dose|energy|current|voltage|thick|distance|width|length|radius|spacing|"

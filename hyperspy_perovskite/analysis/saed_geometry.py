@@ -25,6 +25,8 @@ __all__ = [
     "beam_offset",
     "ring_center",
     "radial_profiles",
+    "pixels_per_subbin",
+    "steady_centres",
 ]
 
 # plausible ranges of plain numbers in the default units (TEMs run at
@@ -130,6 +132,38 @@ def _sector_profiles(img, cx, cy, r_max, n_sectors, sub=4):
     return prof
 
 
+def _symmetry_centre(img, x0, y0, r_max):
+    """Coarse pattern centre (x, y) from the point symmetry of the rings.
+
+    A ring pattern is centrosymmetric about its centre ``c``: correlated with
+    itself rotated by 180 degrees it peaks at a shift of ``2 (c - o)`` (``o``
+    the array centre). Unlike radial shifts of sectors, this cannot lock onto
+    a neighbouring ring when the centre is off by more than the ring spacing.
+    The smooth background is removed (it is symmetric about the beam too, but
+    broad) and only the disc of radius ``r_max`` about ``(x0, y0)`` is used.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    ny, nx = img.shape
+    hp = img - gaussian_filter(img, 3.0)
+    yy, xx = np.mgrid[:ny, :nx]
+    hp = np.where(np.hypot(xx - x0, yy - y0) <= r_max, hp, 0.0)
+    F = np.fft.rfft2(hp)
+    G = np.fft.rfft2(hp[::-1, ::-1])
+    xc = np.fft.fftshift(np.fft.irfft2(F * np.conj(G), s=(ny, nx)))
+    iy, ix = np.unravel_index(int(np.argmax(xc)), xc.shape)
+    sub = []
+    for i, n_, line in ((ix, nx, xc[iy]), (iy, ny, xc[:, ix])):
+        f = 0.0
+        if 0 < i < n_ - 1:
+            a, b, c = line[i - 1], line[i], line[i + 1]
+            den = a - 2 * b + c
+            f = 0.5 * (a - c) / den if den < 0 else 0.0
+        sub.append(i - n_ // 2 + float(np.clip(f, -0.5, 0.5)))
+    # hp[::-1, ::-1] is hp rotated about o = ((n - 1) / 2): shift = 2 (c - o)
+    return np.array([(nx - 1) / 2 + sub[0] / 2, (ny - 1) / 2 + sub[1] / 2])
+
+
 def ring_center(img, x0, y0, r_min, r_max, n_sectors=16, iterations=4):
     """Centre (x, y) of the rings of one pattern, with its standard error (px).
 
@@ -162,6 +196,12 @@ def ring_center(img, x0, y0, r_min, r_max, n_sectors=16, iterations=4):
     """
     img = np.asarray(img, float)
     cx, cy = float(x0), float(y0)
+    # start from the point-symmetry centre: the sector shifts below can lock
+    # onto a neighbouring ring when the start is off by a ring spacing
+    start = _symmetry_centre(img, cx, cy, r_max)
+    max_px = 8
+    if np.hypot(start[0] - cx, start[1] - cy) < 0.5 * r_max:
+        (cx, cy), max_px = start, 3
     sub = 4
     phi = (np.arange(n_sectors) + 0.5) / n_sectors * 2 * np.pi - np.pi
     A = np.stack([np.cos(phi), np.sin(phi)], axis=1)
@@ -171,7 +211,7 @@ def ring_center(img, x0, y0, r_min, r_max, n_sectors=16, iterations=4):
         full = np.nanmean(prof, axis=0)
         lo, hi = int(r_min * sub), int(r_max * sub)
         ref = full[lo:hi] - np.nanmean(full[lo:hi])
-        max_shift = 8 * sub
+        max_shift = max_px * sub
         shifts = np.arange(-max_shift, max_shift + 1)
         delta = np.full(n_sectors, np.nan)
         for k in range(n_sectors):
@@ -189,7 +229,8 @@ def ring_center(img, x0, y0, r_min, r_max, n_sectors=16, iterations=4):
                 continue
             y0_, y1_, y2_ = cc[i - 1], cc[i], cc[i + 1]
             den = y0_ - 2 * y1_ + y2_
-            frac = 0.5 * (y0_ - y2_) / den if den < 0 else 0.0
+            ok_den = np.isfinite(den) and den < 0
+            frac = 0.5 * (y0_ - y2_) / den if ok_den else 0.0
             delta[k] = (shifts[i] + np.clip(frac, -0.5, 0.5)) / sub
         ok = np.isfinite(delta)
         if ok.sum() < 4:
@@ -243,6 +284,69 @@ def radial_profiles(frames, centers, bin_width, npt):
         ok = b < npt
         out[i] = np.bincount(b[ok], weights=frames[i][ok], minlength=int(npt))
     return out
+
+
+def pixels_per_subbin(shape, center, npt, n_sub=8, keep=None):
+    """Pixels of each one-pixel radial bin in ``n_sub`` equal parts of radius.
+
+    The radial distribution of the pixels that :func:`radial_profiles` sums
+    into each bin: about a centre that is not on a pixel corner, a bin of
+    whole pixels holds radii spread unevenly over its width (and small bins
+    are jagged), so a model of a ring as narrow as a pixel must be
+    integrated over this distribution, not evaluated at the bin centre.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Frame shape (ny, nx).
+    center : (float, float)
+        (x, y) in pixels.
+    npt : int
+        Number of one-pixel bins (from radius 0).
+    n_sub : int
+        Sub-bins per bin.
+    keep : numpy.ndarray of bool, optional
+        Pixels used (False: masked).
+
+    Returns
+    -------
+    numpy.ndarray, shape (npt, n_sub)
+        Pixel counts; row sums are the pixels per bin.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.saed_geometry import pixels_per_subbin
+    >>> w = pixels_per_subbin((9, 9), (4.0, 4.0), 3, n_sub=2)
+    >>> w.tolist()
+    [[1.0, 0.0], [8.0, 0.0], [12.0, 4.0]]
+    """
+    ny, nx = shape
+    yy, xx = np.mgrid[:ny, :nx]
+    r = np.hypot(xx - center[0], yy - center[1])
+    idx = np.floor(r * int(n_sub)).astype(int)  # sub-bin of width 1 / n_sub
+    ok = idx < int(npt) * int(n_sub)
+    if keep is not None:
+        ok &= np.asarray(keep, bool)
+    counts = np.bincount(idx[ok], minlength=int(npt) * int(n_sub))
+    return counts.reshape(int(npt), int(n_sub)).astype(float)
+
+
+def steady_centres(centers, drift=0.5):
+    """Found centres that agree within ``drift`` px are replaced by their mean.
+
+    Whole pixels are summed into one-pixel radial bins: a centre moved by the
+    scatter of its estimate (~0.01 px) moves the pixels near a bin edge into
+    the next bin, a whole bright ring pixel at a time, which the bin model
+    (the pixels per bin of one centre) cannot follow. A beam that really
+    drifts (by more than ``drift``) keeps its per-frame centres.
+    """
+    ok = np.all(np.isfinite(centers), axis=1)
+    if not ok.any():
+        return centers
+    mean = centers[ok].mean(0)
+    if np.max(np.hypot(*(centers[ok] - mean).T)) <= drift:
+        return np.where(ok[:, None], mean[None], centers)
+    return centers
 
 
 def gain_from_annuli(frames, centers, r_min=3.0, chunk=64):

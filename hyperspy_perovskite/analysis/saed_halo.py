@@ -42,22 +42,50 @@ from hyperspy_perovskite.analysis.saed import design_matrix
 __all__ = ["fit_halo_series", "fraction_with_std"]
 
 
-def _rings(g, ring_g, wr, e):
-    d = g[:, None] - np.asarray(ring_g, float)[None, :]
-    R = e[:, None] * np.exp(-0.5 * (d / wr) ** 2)
-    return R, R * d**2 / wr**3
+class _Bins:
+    """How an intensity per pixel ``f(g)`` becomes counts per radial bin.
 
+    ``exposure`` (m,): the pixels (or circumference) of bin ``j`` all at its
+    centre, ``counts_j = e_j f(g_j)``. ``exposure`` (m, K): the pixels of bin
+    ``j`` in K equal sub-bins of radius, ``counts_j = sum_k e_jk f(g_jk)``,
+    with ``g_jk`` the sub-bin centres: the bin model integrated over the
+    bin's true pixel-radius distribution (whole pixels summed about an
+    off-centre pattern's centre, where a sharp ring is jagged in the bins).
+    """
 
-def _halo(g, c, w, e):
-    """Halo columns (n, m) for centres ``c`` (n,) and their c- and w-derivatives."""
-    d = g[None, :] - np.asarray(c, float)[:, None]
-    H = e[None, :] * np.exp(-0.5 * (d / w) ** 2)
-    return H, H * d / w**2, H * d**2 / w**3
+    def __init__(self, g, exposure):
+        w = np.asarray(exposure, float)
+        w = w[:, None] if w.ndim == 1 else w
+        if w.shape[0] != g.size or np.any(w < 0) or np.any(w.sum(1) <= 0):
+            raise ValueError(
+                "exposure must be positive, one value (or one row of sub-bins) "
+                "per bin of g."
+            )
+        K = w.shape[1]
+        step = (g[-1] - g[0]) / max(g.size - 1, 1)
+        self.gf = g[:, None] + ((np.arange(K) + 0.5) / K - 0.5)[None, :] * step
+        self.w = w
 
+    def rings(self, ring_g, wr):
+        """Ring columns (m, r) and their ring-width derivative."""
+        d = self.gf[..., None] - np.asarray(ring_g, float)  # (m, K, r)
+        E = self.w[..., None] * np.exp(-0.5 * (d / wr) ** 2)
+        return E.sum(1), (E * d**2).sum(1) / wr**3
 
-def _background_basis(g, order, e):
-    D = design_matrix(g, [], 1.0, None, None, order) / g[:, None] * e[:, None]
-    return D / np.maximum(np.abs(D).max(axis=0), 1e-300)
+    def halo(self, c, w):
+        """Halo columns (n, m) for centres ``c`` (n,), and their c- and
+        w-derivatives."""
+        d = self.gf[None] - np.asarray(c, float)[:, None, None]  # (n, m, K)
+        E = self.w[None] * np.exp(-0.5 * (d / w) ** 2)
+        return E.sum(2), (E * d).sum(2) / w**2, (E * d**2).sum(2) / w**3
+
+    def background(self, order):
+        """Background basis (``saed.design_matrix``'s, per pixel), scaled."""
+        m, K = self.gf.shape
+        gf = self.gf.ravel()
+        D = design_matrix(gf, [], 1.0, None, None, order) / gf[:, None]
+        D = (D.reshape(m, K, -1) * self.w[..., None]).sum(1)
+        return D / np.maximum(np.abs(D).max(axis=0), 1e-300)
 
 
 def _inv(A):
@@ -72,16 +100,16 @@ class _Model:
 
     def __init__(self, g, P, ring_g, Phi, fix, e):
         self.g, self.P, self.ring_g, self.Phi = g, P, np.asarray(ring_g, float), Phi
-        self.e = e  # pixels (or circumference) per bin
+        self.e = e  # _Bins: pixels (or circumference) per bin
         self.fix = fix  # dict: centre, width, ring_width -> bool
         self.n, self.m = P.shape
         self.r = self.ring_g.size
         self.k = Phi.shape[1]
 
     def evaluate(self, st):
-        R, dR = _rings(self.g, self.ring_g, st["wr"], self.e)
+        R, dR = self.e.rings(self.ring_g, st["wr"])
         c_i = np.where(st["own"], st["ci"], st["c"])
-        H, dHc, dHw = _halo(self.g, c_i, st["wh"], self.e)
+        H, dHc, dHw = self.e.halo(c_i, st["wh"])
         B = self.Phi @ st["beta"]
         mu = st["a"] @ R.T + st["h"][:, None] * H + st["s"][:, None] * B[None]
         return mu, (R, dR, H, dHc, dHw, B)
@@ -173,9 +201,9 @@ def _deviance(P, mu, floor):
 def _inner(model, c, wh, wr, floor, n_iter=12):
     """Amplitudes, background shape and scales for fixed (c, wh, wr):
     alternating Poisson-weighted least squares (the background shape shared)."""
-    g, P, Phi, r = model.g, model.P, model.Phi, model.r
-    R, _ = _rings(g, model.ring_g, wr, model.e)
-    H = _halo(g, [c], wh, model.e)[0][0]
+    P, Phi, r = model.P, model.Phi, model.r
+    R, _ = model.e.rings(model.ring_g, wr)
+    H = model.e.halo([c], wh)[0][0]
     X0 = np.column_stack([R, H, Phi])
     Pm = P.mean(0)
     w = _weights(np.maximum(Pm, 0) + 1e-3 * np.abs(Pm).mean(), floor)
@@ -305,11 +333,15 @@ def fit_halo_series(
         used instead of the residuals when ``poisson`` is False: with
         pixel-splitting integration the per-bin residuals read low while
         broad features such as the halo see the full noise.
-    exposure : numpy.ndarray, shape (m,), optional
+    exposure : numpy.ndarray, shape (m,) or (m, K), optional
         Pixels per radial bin (whole-pixel binning, where small annuli are
-        jagged); default proportional to ``g`` (the circumference, as for
-        pixel-splitting integration). Every term of the model is an
-        intensity per pixel times it.
+        jagged), or per sub-bin: row ``j`` counts the pixels of bin ``j``
+        whose radius falls in each of K equal parts of the bin (the model
+        is then integrated over the bin's true pixel-radius distribution,
+        which a ring as narrow as a pixel needs when the pattern centre is
+        not on a pixel corner). Default proportional to ``g`` (the
+        circumference, as for pixel-splitting integration). Every term of
+        the model is an intensity per pixel times it.
     own_centre_snr : float
         Frames whose halo amplitude is at this many standard errors or more
         get their own halo centre; ``np.inf`` shares one centre.
@@ -343,10 +375,8 @@ def fit_halo_series(
     g = np.asarray(g, float)
     P = np.atleast_2d(np.asarray(P, float))
     ring_g = np.atleast_1d(np.asarray(ring_g, float))
-    e = g.copy() if exposure is None else np.asarray(exposure, float)
-    if e.shape != g.shape or np.any(e <= 0):
-        raise ValueError("exposure must be positive, one value per bin of g.")
-    Phi = _background_basis(g, background_order, e)
+    e = _Bins(g, g if exposure is None else exposure)
+    Phi = e.background(background_order)
     fix = {"centre": fix_centre, "width": fix_width, "ring_width": fix_ring_width}
     if (fix_centre and halo_g is None) or (fix_width and halo_width is None):
         raise ValueError("A held halo centre or width needs its value (1/A).")

@@ -237,7 +237,11 @@ def decompose_series(
         raise ValueError(f"ring_width must be positive (1/A), got {ring_width}.")
     if radial_range is None:
         radial_range = (
-            max(fams[0].g - 6 * wr0, g[0] + 2 * step),
+            # the joint fit starts halfway to the first ring at the least:
+            # closer in, a direct beam's tail is not in the background basis
+            max(
+                fams[0].g - 6 * wr0, 0.5 * fams[0].g if joint else 0.0, g[0] + 2 * step
+            ),
             min(r_inscribed, g[-1]),
         )
     lo, hi = radial_range
@@ -332,8 +336,14 @@ def _decompose_with_halo(
     if poisson:
         _check_counts(Ps)
     # starting widths from the mean profiles of the first and last frames
+    # (on full circles: bins cut by the frame edge or jagged bins of whole
+    # pixels rescaled to the circumference the start model assumes)
     q = max(1, Ps.shape[0] // 10)
-    means = [Ps[:q].mean(0), Ps[-q:].mean(0)]
+    Pc = Ps
+    if exposure is not None:
+        e_bin = exposure.sum(1) if exposure.ndim == 2 else exposure
+        Pc = Ps * (gs * e_bin.sum() / gs.sum()) / e_bin
+    means = [Pc[:q].mean(0), Pc[-q:].mean(0)]
     wr_s, wh_s, _ = _widths(
         gs, means, ring_g, wr0, True, halo_d, ring_width, halo_width, order
     )

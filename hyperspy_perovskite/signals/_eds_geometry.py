@@ -16,6 +16,7 @@ import numpy as np
 from hyperspy.misc.utils import DictionaryTreeBrowser
 
 from hyperspy_perovskite.analysis import device_geometry as geo
+from hyperspy_perovskite.analysis import xray_lines as xl
 from hyperspy_perovskite.analysis.eds.maps import band_profiles, image_noise_variance
 from hyperspy_perovskite.metadata import DeviceGeometry
 from hyperspy_perovskite.signals._base import (
@@ -342,13 +343,8 @@ class GeometryMixin:
             return img[None], np.full((1,) + shape, max(noise, 1e-30)), "haadf"
         lines = self._lines_in_range(xray_lines)
         w = self._weights(lines, False)
-        arr = self.data
-        lead = tuple(range(arr.ndim - 3))
-        inten = (
-            da.einsum("...e,el->...l", da.asarray(arr), w)
-            if isinstance(arr, da.Array)
-            else np.asarray(arr, float) @ w
-        )
+        inten = xl.line_intensities(self.data, w)[0]
+        lead = tuple(range(inten.ndim - 3))
         if lead:
             inten = inten.sum(axis=lead)
         inten = np.asarray(compute(inten, resolve_options(self, lazy_output=False)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hyperspy_perovskite.analysis import migration as mig
-from hyperspy_perovskite.units import parse_quantity
+from hyperspy_perovskite.units import parse_quantity, same_dimension
 
 __all__ = ["MigrationFitsMixin"]
 
@@ -215,7 +215,9 @@ class MigrationFitsMixin:
         )
         times = self.metadata.get_item("Device.Series.times")
         time_axes = [
-            ax for ax in prof.axes_manager.navigation_axes if str(ax.units) == "s"
+            ax
+            for ax in prof.axes_manager.navigation_axes
+            if same_dimension(str(ax.units), "s")
         ]
         if times is None and len(time_axes) != 1:
             raise ValueError(

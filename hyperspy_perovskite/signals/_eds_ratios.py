@@ -19,7 +19,11 @@ from hyperspy.signals import Signal2D
 
 from hyperspy_perovskite.analysis import device_geometry as geo
 from hyperspy_perovskite.analysis import xray_lines as xl
-from hyperspy_perovskite.analysis.eds.maps import label_cluster_series
+from hyperspy_perovskite.analysis.eds.maps import (
+    cluster_search_ratio,
+    label_cluster_series,
+    layer_mask,
+)
 from hyperspy_perovskite.analysis.eds.quantify import atomic_k_factors as _atomic_k
 from hyperspy_perovskite.metadata import record_processing
 from hyperspy_perovskite.signals._base import as_requested, resolve_options
@@ -382,16 +386,12 @@ class RatiosMixin:
             kfactors, halide_lines, pb_line, background, n_sigma
         )
         w = self._weights(lines, background)
-        k_at = np.asarray(_atomic_k(lines, self._k_list(kfactors, lines)))
-        # one count's worth of halide variance in every channel of the windows
-        floor = float(np.sum(k_at[:-1] ** 2 * np.sum(w[:, :-1] ** 2, axis=0)))
+        k_at = _atomic_k(lines, self._k_list(kfactors, lines))
         parts = [r, var, pb, pbvar]
         if any(isinstance(a, da.Array) for a in parts):
             parts = da.compute(*parts, **opts.compute_kwargs)
         r, var, pb, pbvar = (np.asarray(a, dtype=float) for a in parts)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.where(pb > n_sigma * np.sqrt(np.abs(pbvar)), r, np.nan)
-            var = var + floor / (k_at[-1] * np.maximum(pb, 1.0)) ** 2
+        r, var = cluster_search_ratio(r, var, pb, pbvar, k_at, w, n_sigma)
         xx, yy, _, _ = self._pixel_grid_nm()
         geom = self._geometry_or_none()
         r = np.where(self._layer_mask(geom, layers, xx, yy), r, np.nan)
@@ -416,14 +416,8 @@ class RatiosMixin:
                 "layers= needs a device geometry with layer names "
                 "(s.set_device_geometry(..., layers=[...]))."
             )
-        inside = np.zeros(xx.shape, dtype=bool)
         s_pix, _ = geo.stack_coordinates(xx, yy, geom.start, geom.end)
-        for n in layers:
-            lo, hi = geom.layer_bounds(n)
-            inside |= (s_pix >= (lo if lo > 0 else -np.inf)) & (
-                s_pix < (hi if hi < geom.length else np.inf)
-            )
-        return inside
+        return layer_mask(s_pix, [geom.layer_bounds(n) for n in layers], geom.length)
 
     def _label_clusters(
         self, r, var, nominal, tolerance, n_sigma, min_size, haadf, geom, xx, yy, lines

@@ -46,6 +46,19 @@ def _whole_pixels(value, axes, name):
     return int(round(px))
 
 
+def _directions(direction):
+    """Spot directions in degrees: None, "auto", a number (deg), a string or
+    quantity with an angle unit ("0.5 rad"), or a list of them (None kept)."""
+    if direction is None or isinstance(direction, str) and direction == "auto":
+        return direction
+    if isinstance(direction, list | tuple | np.ndarray):
+        return [
+            None if v is None else parse_quantity(v, "degree", name="direction")
+            for v in direction
+        ]
+    return parse_quantity(direction, "degree", name="direction")
+
+
 def _d_spacings(d_spacing):
     """d-spacings in A from numbers (A), strings ("0.636 nm") or quantities."""
     items = (

@@ -17,9 +17,10 @@ from hyperspy_perovskite.analysis.diffraction import pipeline as pl
 from hyperspy_perovskite.analysis.diffraction import products as prd
 from hyperspy_perovskite.analysis.diffraction.registration import register_series
 from hyperspy_perovskite.analysis.diffraction.strain import (
-    STRAIN_FIELDS,
-    fit_strain,
-    reference_vectors,
+    STRAIN_REASONS,
+    strain_reasons,
+    strain_series,
+    to_device_frame,
 )
 from hyperspy_perovskite.metadata import DeviceGeometry
 from hyperspy_perovskite.signals._base import compute, resolve_options
@@ -31,7 +32,7 @@ from hyperspy_perovskite.validity import Validity
 __all__ = ["analyse", "OperandoAnalysis", "COMPONENTS", "to_device_frame"]
 
 COMPONENTS = ("exx", "eyy", "exy", "theta")
-_REASONS = ("too few spots", "lattice misfit", "no strain fit")
+_REASONS = STRAIN_REASONS
 
 
 def _geometry(signal, y, x):
@@ -236,7 +237,7 @@ def analyse(
         np.arctan2(geom.end[1] - geom.start[1], geom.end[0] - geom.start[0])
     )
     frame = np.radians(psi + rho)
-    strain, ref_std = _strain(
+    strain, ref_std = strain_series(
         to_device_frame(spots, frame), s, band, ref0, reference_time, min_spots
     )
     validity = _strain_validity(strain, min_spots, max_redchi)
@@ -272,68 +273,9 @@ def analyse(
     return res
 
 
-def to_device_frame(spots, angle):
-    """Spot positions turned from the detector frame into the device frame.
-
-    ``angle`` (rad) is the direction of the device's stack on the detector
-    (stack direction in the scan plus the diffraction rotation); the
-    positions are turned by ``-angle`` so that x runs along the stack. The
-    two position errors become their quadrature mean (the spot fits are
-    isotropic Gaussians, ``sx`` and ``sy`` nearly equal).
-
-    Examples
-    --------
-    >>> from hyperspy_perovskite.signals._operando_analysis import to_device_frame
-    >>> sp = np.zeros((1, 9)); sp[0, :4] = 0.0, 2.0, 0.1, 0.1
-    >>> np.round(to_device_frame(sp, np.pi / 2)[0, :2], 6).tolist()
-    [2.0, -0.0]
-    """
-    if angle == 0:
-        return spots
-    c, s_ = np.cos(angle), np.sin(angle)
-    out = np.array(spots, float, copy=True)
-    x, y = spots[..., 0], spots[..., 1]
-    out[..., 0] = c * x + s_ * y
-    out[..., 1] = -s_ * x + c * y
-    sig = np.sqrt(0.5 * (spots[..., 2] ** 2 + spots[..., 3] ** 2))
-    out[..., 2] = sig
-    out[..., 3] = sig
-    return out
-
-
-def _strain(spots, s, band, ref0, reference_time, min_spots):
-    t = spots.shape[0]
-    out = np.empty(spots.shape[:3] + (len(STRAIN_FIELDS),))
-    ref_std = np.zeros((t, 4))
-    g0 = None
-    w = spots[..., 1:, 6][ref0[None] & (spots[..., 1:, 8] > 0).all(axis=-1)]
-    sw = float(np.nanmedian(w)) if w.size else np.nan
-    srange = (0.6 * sw, 1.6 * sw) if np.isfinite(sw) else (0.0, np.inf)
-    for i in range(t):
-        mask = ((s[i] >= band[0]) & (s[i] <= band[1])) if i else ref0
-        if reference_time == "each" or g0 is None:
-            g0, _ = reference_vectors(spots[i], mask)
-        out[i] = fit_strain(spots[i], g0, min_spots, srange)
-        r = out[i][mask]
-        ok = np.isfinite(r[:, 0])
-        if ok.sum() > 1:
-            # the reference lattice is a mean over the region: its error is common
-            # to every position of the scan
-            ref_std[i] = r[ok, :4].std(axis=0, ddof=1) / np.sqrt(ok.sum())
-    return out, ref_std
-
-
 def _strain_validity(strain, min_spots, max_redchi):
-    n = strain[..., 8]
-    red = strain[..., 9]
-    reasons = np.zeros(n.shape, np.uint32)
-    reasons |= np.where(n < min_spots, 1, 0).astype(np.uint32)
-    reasons |= np.where(np.isfinite(red) & (red > max_redchi), 2, 0).astype(np.uint32)
-    bad = ~np.isfinite(strain[..., :8]).all(axis=-1)
-    reasons |= np.where(bad & (n >= min_spots), 4, 0).astype(np.uint32)
     return Validity(
-        reasons == 0,
-        reasons,
+        *strain_reasons(strain, min_spots, max_redchi),
         _REASONS,
         {"min_spots": int(min_spots), "max_redchi": float(max_redchi)},
     )
@@ -386,23 +328,20 @@ def _products(band_tab, plan, geom, s, layer_phases, alpha, min_cluster, margin)
     # tails left beyond the mask are modelled in every pattern from the fitted
     # lattice (:func:`~.pipeline._matrix_model`): the rings that carry a
     # matrix reflection are tested inside the matrix too
-    excluded = {}
-    for layer, ph in _known_layers(geom, layer_phases).items():
-        lo, hi = geom.layer_bounds(layer)
-        rings = prd.make_bands(
-            [ph], (b["centre"].min() / 2, b["centre"].max() * 1.5), 1e-9, n_rings=50
-        )["centre"]
-        # the layer's own spots reach as far as the matrix's brightest
-        # (measured, :func:`~.pipeline.product_mask`) beyond their ring
-        near = (
-            np.abs(np.subtract.outer(b["centre"], rings))
-            <= b["half_width"][:, None] + reach
-        ).any(axis=1)
-        if near.any():
-            # inside the layer (and within the phase band's half width of it)
-            inside = (s >= lo - margin / 2) & (s <= hi + margin / 2)
-            usable &= ~(inside[..., None] & near)
-            excluded[layer] = [float(c) for c in b["centre"][near]]
+    # the layer's own spots reach as far as the matrix's brightest
+    # (measured, :func:`~.pipeline.product_mask`) beyond their ring
+    k_range = (b["centre"].min() / 2, b["centre"].max() * 1.5)
+    layer_rings = [
+        (
+            layer,
+            geom.layer_bounds(layer),
+            prd.make_bands([ph], k_range, 1e-9, n_rings=50)["centre"],
+        )
+        for layer, ph in _known_layers(geom, layer_phases).items()
+    ]
+    usable, excluded = itf.exclude_layer_rings(
+        usable, b["centre"], b["half_width"], reach, s, layer_rings, margin
+    )
     product, hits, p_min = prd.detect_products(pv, usable, alpha, min_cluster)
     possible, label = prd.identify(product, hits, b["compatible"])
     ntest = usable.sum(axis=-1)

@@ -7,6 +7,7 @@ import numpy as np
 from hyperspy_perovskite.analysis import saed
 from hyperspy_perovskite.crystallography import index_rings, reflection_families
 from hyperspy_perovskite.crystallography import index_spots as _index_spots_fn
+from hyperspy_perovskite.signals import _saed_units as _u
 from hyperspy_perovskite.signals._saed_rings import _FMT
 
 
@@ -94,10 +95,12 @@ class SAEDIndexingMixin:
             Frame index.
         n_sigma : float
             Detection threshold.
-        min_distance : int
-            Minimum spot separation (pixels).
-        g_min : float, optional
-            Ignore spots closer than this to the direct beam (1/A); default
+        min_distance : int, str or pint.Quantity
+            Minimum spot separation: pixels (a plain number, ``"3 px"``) or a
+            reciprocal length (``"0.05 1/A"``, through the calibration).
+        g_min : float, str or pint.Quantity, optional
+            Ignore spots closer than this to the direct beam (1/A, or a string
+            such as ``"0.1 1/A"``); default
             half the largest allowed reciprocal spacing... i.e. ``0.5 / d_max``.
         tolerance, angle_tolerance : float
             See :func:`~hyperspy_perovskite.crystallography.index_spots`.
@@ -117,6 +120,11 @@ class SAEDIndexingMixin:
         from skimage.feature import peak_local_max
 
         self._check_series()
+        scale = self.axes_manager.signal_axes[0].scale
+        min_distance = max(
+            int(round(_u.pixels(min_distance, scale, "min_distance"))), 1
+        )
+        g_min = _u.reciprocal(g_min, "g_min")
         ph = self._phase(phase)
         n = self.axes_manager.navigation_shape[0]
         if not -n <= int(frame) < n:

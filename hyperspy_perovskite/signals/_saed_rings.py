@@ -23,6 +23,7 @@ from hyperspy_perovskite.crystallography import (
     parse_hkl,
     reflection_families,
 )
+from hyperspy_perovskite.signals import _saed_units as _u
 from hyperspy_perovskite.signals._base import resolve_options
 
 _FMT = {
@@ -34,8 +35,8 @@ _FMT = {
 _DECOMP_PARAMS = """phase : str or Phase, optional
             Library phase (:func:`~hyperspy_perovskite.crystallography.list_phases`);
             default ``metadata.Sample.phase``.
-        halo_d : float or None
-            d-spacing (A) at which to hold the amorphous halo. Default None:
+        halo_d : float, str, pint.Quantity or None
+            d-spacing (A, or ``"0.34 nm"``) at which to hold the amorphous halo. Default None:
             the halo position is fitted in every frame (profile likelihood,
             :func:`~hyperspy_perovskite.analysis.saed_fit.fit_halo_positions`;
             frames without a significant halo keep the position fitted to the
@@ -44,16 +45,18 @@ _DECOMP_PARAMS = """phase : str or Phase, optional
             the (002) spacing; amorphous PbI2 or a different composition puts
             it elsewhere, and a halo held at the wrong place takes intensity
             from the rings beside it.
-        ring_width : float or None
-            Gaussian standard deviation of the rings (1/A); default fitted
+        ring_width : float, str, pint.Quantity or None
+            Gaussian standard deviation of the rings (1/A, or ``"0.15 1/nm"``); default fitted
             (with the halo width) to the mean profiles of the first and last
             10 %% of frames, starting from a fit of the strongest ring.
-        halo_width : float or None
-            Gaussian standard deviation of the halo (1/A); default fitted.
+        halo_width : float, str, pint.Quantity or None
+            Gaussian standard deviation of the halo (1/A, or a string with a
+            unit); default fitted.
         background_order : int
             Polynomial order of the smooth background.
         radial_range : (float, float) or None
-            Range of ``g`` (1/A) used; default from 6 ring widths below the
+            Range of ``g`` (1/A; each a number, a string such as ``"0.1 1/A"``
+            or a quantity) used; default from 6 ring widths below the
             first ring to the inscribed circle of the frame (full rings only).
         profile : Signal1D or None
             A precomputed :meth:`azimuthal_profile` (saves recomputing it).
@@ -104,12 +107,36 @@ def _warn_negative(integrated, variance, labels):
         )
 
 
+def _exposure(profile, g):
+    """Pixels per radial bin (and per sub-bin of radius) of a profile of
+    whole pixels summed about the pattern centre, on the bins ``g``; None for
+    pixel-splitting profiles."""
+    md = profile.metadata
+    if not md.has_item("Diffraction_analysis.pixels_per_bin"):
+        return None
+    da_md = md.Diffraction_analysis
+    g_all = np.asarray(da_md.pixels_per_bin_g, float)
+    if md.has_item("Diffraction_analysis.pixels_per_subbin"):
+        sub = np.asarray(da_md.pixels_per_subbin, float)
+        idx = np.clip(np.searchsorted(g_all, g - 1e-6 * abs(g[1] - g[0])), 0, None)
+        if idx.max() < g_all.size and np.allclose(g_all[idx], g, rtol=1e-6):
+            return sub[idx]
+    return np.interp(g, g_all, np.asarray(da_md.pixels_per_bin, float))
+
+
 class SAEDRingsMixin:
     """Ring decomposition methods of an SAED series."""
 
     def _decompose(self, phase, profile, npt, show_progressbar, num_workers, **kw):
         """Run :func:`~hyperspy_perovskite.analysis.saed_series.decompose_series`."""
         self._check_series()
+        if "halo_d" in kw:
+            kw["halo_d"] = _u.spacing(kw["halo_d"], "halo_d")
+        for name in ("ring_width", "halo_width"):
+            if name in kw:
+                kw[name] = _u.reciprocal(kw[name], name)
+        if "radial_range" in kw:
+            kw["radial_range"] = _u.g_range(kw["radial_range"], "radial_range")
         ph = self._phase(phase)
         g, P = self._profile_arrays(profile, npt, show_progressbar, num_workers)
         fams = reflection_families(ph, d_min=1.0 / (g[-1] + 0.1))
@@ -127,12 +154,7 @@ class SAEDRingsMixin:
         if kw.get("joint") and not kw.get("poisson"):
             kw["noise_gain"] = self._noise_gain(profile)
         if kw.get("joint") and profile is not None:
-            md = profile.metadata
-            if md.has_item("Diffraction_analysis.pixels_per_bin"):
-                da_md = md.Diffraction_analysis
-                kw["exposure"] = np.interp(
-                    g, np.asarray(da_md.pixels_per_bin_g), da_md.pixels_per_bin
-                )
+            kw["exposure"] = _exposure(profile, g)
         try:
             res = saed_series.decompose_series(g, P, fams, ph.has_atoms, r_in, **kw)
         except saed_series.HaloUndetermined as err:
@@ -392,21 +414,6 @@ class SAEDRingsMixin:
             poisson=poisson,
             joint=True,
         )
-        if profile is not None and profile.metadata.has_item(
-            "Diffraction_analysis.pixels_per_bin"
-        ):
-            import warnings
-
-            warnings.warn(
-                "This profile sums whole pixels into radial bins (an off-centre "
-                "pattern integrated about its own centre): a sharp ring is "
-                "jagged in such bins, and on simulations the halo fraction came "
-                "out up to 0.3 too high. Centre the pattern on the axes origin "
-                "(s.center_direct_beam / the axes offsets) and integrate with "
-                "s.azimuthal_profile(center=False) (pixel splitting) instead.",
-                UserWarning,
-                stacklevel=2,
-            )
         frac, std = fraction_with_std(res["integrated"], res["cov_integrated"])
         out = self._wrap_time_signal(
             frac,

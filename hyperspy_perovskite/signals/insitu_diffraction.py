@@ -36,6 +36,8 @@ from hyperspy_perovskite.units import parse_quantity
 
 __all__ = ["InSituSAEDSeries", "LazyInSituSAEDSeries"]
 
+from hyperspy_perovskite.signals import _saed_profiles
+from hyperspy_perovskite.signals import _saed_units as _u
 from hyperspy_perovskite.signals._saed_dose import SAEDDoseMixin
 from hyperspy_perovskite.signals._saed_indexing import SAEDIndexingMixin
 from hyperspy_perovskite.signals._saed_lattice import SAEDLatticeMixin
@@ -175,7 +177,8 @@ class InSituSAEDSeries(
         beam_energy : float or str, optional
             Default unit kV.
         center : (float, float), optional
-            Direct-beam position (x, y) in pixels; default the frame centre.
+            Direct-beam position (x, y) in pixels (plain numbers, ``"33 px"``
+            or pixel quantities); default the frame centre.
         inplace : bool
             Calibrate this signal; otherwise return a calibrated copy (the
             data are shared with lazy signals, copied otherwise).
@@ -232,6 +235,7 @@ class InSituSAEDSeries(
         ax_x, ax_y = out.axes_manager.signal_axes
         if center is None:
             center = (ax_x.size // 2, ax_y.size // 2)
+        center = _u.pixel_position(center, "center")
         for ax, c in zip((ax_x, ax_y), center, strict=True):
             ax.scale, ax.units, ax.offset = (
                 float(scale),
@@ -272,13 +276,14 @@ class InSituSAEDSeries(
             centre of the rings (when the beam is blocked, saturated or
             absent), ``"auto"`` the beam where it is seen and the rings
             elsewhere, or given positions ``(x, y)`` / ``(n_frames, 2)`` in
-            pixels (see :meth:`direct_beam_positions`). The centres are
+            pixels (numbers, ``"33 px"`` strings or pixel quantities) (see :meth:`direct_beam_positions`). The centres are
             stored in ``metadata.Diffraction_analysis.centers``.
         npt : int or None
             Number of radial bins; default one per pixel of radius (to the
             furthest corner).
         radial_range : (float, float) or None
-            Radial range in 1/A; default the whole frame.
+            Radial range in 1/A (numbers, strings such as ``"0.1 1/A"`` or
+            quantities); default the whole frame.
         mask : numpy.ndarray of bool or None
             Pixels to exclude (True), e.g. the beam stop.
         %(show_progressbar)s
@@ -300,6 +305,9 @@ class InSituSAEDSeries(
         ((46,), (6,))
         """
         self._check_series()
+        radial_range = _u.g_range(radial_range, "radial_range")
+        if center is not None and center is not False and not isinstance(center, str):
+            center = _u.pixel_position(center, "center")
         if center is None and np.hypot(*self._centre_offset(warn=True)) > 1.0:
             center = "auto"
         if center is not None and center is not False:
@@ -362,70 +370,9 @@ class InSituSAEDSeries(
         return off
 
     def _profile_about(self, center, npt, radial_range, mask, lazy_output):
-        ax_x, ax_y = self.axes_manager.signal_axes
-        n = self.axes_manager.navigation_shape[0]
-        if isinstance(center, str):
-            centers, _ = self.direct_beam_positions(method=center)
-        else:
-            centers = np.broadcast_to(np.asarray(center, float), (n, 2)).copy()
-        if not np.all(np.isfinite(centers)):
-            raise ValueError(
-                "No centre found in some frames; use center='rings' or give the "
-                "positions (x, y) in pixels."
-            )
-        if npt is None:
-            npt = int(np.ceil(np.hypot(ax_x.size, ax_y.size)))
-        keep = None if mask is None else ~np.asarray(mask, bool)
-
-        def _block(block, block_info=None):
-            lo = block_info[0]["array-location"][0][0] if block_info else 0
-            f = np.asarray(block, float)
-            if keep is not None:
-                f = f * keep
-            c = centers[lo : lo + f.shape[0]]
-            return saed_geometry.radial_profiles(f, c, 1.0, npt)
-
-        data = self.data
-        if isinstance(data, da.Array):
-            data = data.rechunk({1: -1, 2: -1})
-            prof = da.map_blocks(
-                _block,
-                data,
-                drop_axis=[1, 2],
-                new_axis=1,
-                chunks=(data.chunks[0], (int(npt),)),
-                dtype=float,
-            )
-            if lazy_output is False:
-                prof = prof.compute()
-        else:
-            prof = _block(data)
-        out = Signal1D(prof, metadata=self.metadata.deepcopy().as_dictionary())
-        if isinstance(prof, da.Array):
-            out = out.as_lazy()
-        out.metadata.Signal.signal_type = ""
-        ax = out.axes_manager.signal_axes[0]
-        ax.name, ax.units, ax.scale, ax.offset = (
-            "g",
-            "k_A^-1",
-            ax_x.scale,
-            ax_x.scale / 2,
+        return _saed_profiles.profile_about(
+            self, center, npt, radial_range, mask, lazy_output
         )
-        self._copy_time_nav(out)
-        out.metadata.General.title = (
-            f"Azimuthal profile of {self.metadata.General.title}"
-        )
-        out.metadata.set_item("Diffraction_analysis.centers", centers)
-        # pixels per bin (small annuli of whole pixels are jagged): the
-        # profile models multiply an intensity per pixel by it
-        ny, nx = ax_y.size, ax_x.size
-        ones = np.ones((1, ny, nx)) if keep is None else keep[None].astype(float)
-        npix = saed_geometry.radial_profiles(ones, centers.mean(0)[None], 1.0, npt)
-        out.metadata.set_item("Diffraction_analysis.pixels_per_bin", npix[0])
-        out.metadata.set_item("Diffraction_analysis.pixels_per_bin_g", ax.axis.copy())
-        if radial_range is not None:
-            out = out.isig[float(radial_range[0]) : float(radial_range[1])]
-        return out
 
     def direct_beam_positions(self, method="auto", search=8, ring_range=None):
         """Centre (x, y) of every frame's pattern, in pixels.
@@ -445,8 +392,9 @@ class InSituSAEDSeries(
         search : int
             Beam search radius (px) around the origin of the axes.
         ring_range : (float, float), optional
-            Radii in pixels holding rings for ``"rings"``; default 15 % to 90 %
-            of the largest full circle.
+            Radii holding rings for ``"rings"``: pixels (numbers or ``"20 px"``)
+            or reciprocal lengths (``"0.2 1/A"``, through the calibration);
+            default 15 % to 90 % of the largest full circle.
 
         Returns
         -------
@@ -483,7 +431,10 @@ class InSituSAEDSeries(
             pos = np.stack([ax_x.size / 2 - sh[:, 0], ax_y.size / 2 - sh[:, 1]], 1)
             return pos, np.full((n, 2), np.nan)
         r_in = min(ox, oy, ax_x.size - 1 - ox, ax_y.size - 1 - oy)
-        lo, hi = ring_range if ring_range is not None else (0.15 * r_in, 0.9 * r_in)
+        if ring_range is None:
+            lo, hi = 0.15 * r_in, 0.9 * r_in
+        else:
+            lo, hi = (_u.pixels(v, ax_x.scale, "ring_range") for v in ring_range)
         pos = np.full((n, 2), np.nan)
         std = np.full((n, 2), np.nan)
         for i in range(n):

@@ -14,6 +14,7 @@ from hyperspy_perovskite.signals._base import compute
 from hyperspy_perovskite.signals._insitu_common import (
     _axis_dict,
     _d_spacings,
+    _directions,
     _make_signal,
     _options,
     _whole_pixels,
@@ -129,7 +130,8 @@ class FringeMixin:
         direction : float, list of (float or None) or "auto", optional
             Orientation-selective power: direction of each band's spot
             (reciprocal-lattice vector, normal to the fringes) in degrees from
-            the image x axis towards +y, modulo 180; only the sector within
+            the image x axis towards +y, modulo 180 (numbers in degrees, or
+            strings or quantities with an angle unit); only the sector within
             ``angular_width`` of it (both ``+g`` and ``-g``) counts. Separates
             phases of close d-spacing and different orientation. "auto"
             (tile maps): the strongest spot of every d-spacing in every tile,
@@ -180,6 +182,7 @@ class FringeMixin:
         if step is not None and np.ndim(step) == 0:
             step = _whole_pixels(step, image_axes, "step")
         angular_width = parse_quantity(angular_width, "degree", name="angular_width")
+        direction = _directions(direction)
         opts = _options(self, show_progressbar, lazy_output, num_workers)
         d = _d_spacings(d_spacing)
         scalar_d = not isinstance(d_spacing, (list, tuple, np.ndarray))

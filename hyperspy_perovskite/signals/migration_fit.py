@@ -20,6 +20,7 @@ import numpy as np
 from hyperspy.signals import Signal1D
 
 from hyperspy_perovskite.analysis.drift_diffusion import thermal_voltage
+from hyperspy_perovskite.analysis.migration_ranges import layer_end, layer_fit_range
 from hyperspy_perovskite.components import (
     DriftDiffusionAccumulation,
     DriftDiffusionTransient,
@@ -31,7 +32,7 @@ from hyperspy_perovskite.components._profile_common import (
 )
 from hyperspy_perovskite.metadata import DeviceGeometry
 from hyperspy_perovskite.models.migration import MigrationModel
-from hyperspy_perovskite.units import axis_factor
+from hyperspy_perovskite.units import axis_factor, axis_values, same_dimension
 
 __all__ = ["MigrationFit", "MigrationModel", "fit_migration_profile"]
 
@@ -105,74 +106,6 @@ def _resolve_position(value, interfaces, what):
     return float(value)
 
 
-def _layer_end(axis, wall, side, interfaces):
-    """The far end of the layer next to the wall: the next interface of the
-    profile geometry on that side, or ``None`` when the axis ends first."""
-    lo, hi = float(axis.axis.min()), float(axis.axis.max())
-    eps = 1e-9 * max(1.0, abs(wall))
-    others = np.array(list(interfaces.values()), dtype=float)
-    if side == 1:
-        far = others[(others > wall + eps) & (others <= hi)]
-        return float(far.min()) if far.size else None
-    far = others[(others < wall - eps) & (others >= lo)]
-    return float(far.max()) if far.size else None
-
-
-def _range_for_layer(
-    axis, wall, side, signal_range, interfaces, half_layer=False, blur=0.0
-):
-    lo, hi = float(axis.axis.min()), float(axis.axis.max())
-    half_bin = 0.5 * float(np.abs(np.gradient(axis.axis)).max())
-    # the electrode may sit at the edge of the first or last bin
-    if not lo - half_bin <= wall <= hi + half_bin:
-        raise ValueError(
-            f"wall={wall} lies outside the profile ({lo} to {hi} "
-            f"{axis.units}); give the electrode position in the axis units."
-        )
-    # the layer ends at the next interface on its side (profile geometry or
-    # the thickness given)
-    far_end = _layer_end(axis, wall, side, interfaces)
-    if far_end is None:
-        end = hi if side == 1 else lo
-    else:
-        # only bins entirely inside the layer at the far interface too, and
-        # (with a blur) clear of the next layer's blurred signal
-        end = far_end - side * max(half_bin, 3.0 * blur)
-    # with a blur, the bins within 3 std of the wall also hold the blurred
-    # step of the immobile level and of the electrode's own signal
-    start = wall + side * max(half_bin, 3.0 * blur)
-    full = (start, end) if side == 1 else (end, start)
-    if half_layer:
-        # the semi-infinite transient ignores the far electrode: fit the half
-        # of the layer next to the wall (the far half depletes in a closed
-        # layer once d + 3 s approaches the thickness)
-        end = 0.5 * (wall + (end if far_end is None else far_end))
-    layer = (start, end) if side == 1 else (end, start)
-    if signal_range is None:
-        return layer
-    # a range of the user's: never past the layer (the fit would include the
-    # electrode or the next layer)
-    a, b = sorted(float(v) for v in signal_range)
-    lo_l, hi_l = sorted(full)
-    clipped = (max(a, lo_l), min(b, hi_l))
-    x = axis.axis
-    n_given = np.count_nonzero((x >= a - 1e-9) & (x <= b + 1e-9))
-    n_kept = np.count_nonzero((x >= clipped[0] - 1e-9) & (x <= clipped[1] + 1e-9))
-    if n_kept < n_given:
-        warnings.warn(
-            f"signal_range ({a:g}, {b:g}) {axis.units} reaches beyond the layer "
-            f"({lo_l:g}, {hi_l:g}): fitted over ({clipped[0]:g}, {clipped[1]:g}).",
-            UserWarning,
-            stacklevel=3,
-        )
-    if not clipped[1] > clipped[0]:
-        raise ValueError(
-            f"signal_range ({a:g}, {b:g}) lies outside the layer ({lo_l:g}, "
-            f"{hi_l:g}) {axis.units}."
-        )
-    return clipped
-
-
 def _resolution(profile, resolution):
     """Blur std in nm: given, from ``Device.Profile.resolution``, or 0."""
     from hyperspy_perovskite.units import parse_quantity
@@ -187,13 +120,14 @@ def _resolution(profile, resolution):
 
 def _times(profile, time, required):
     """Bias time(s) in s: a scalar, a navigation-shaped array, or (``None``)
-    the values of the profile's one navigation axis in s."""
+    the values of the profile's one navigation time axis (s, ms, min, h...)
+    in s."""
     nav = profile.axes_manager.navigation_shape[::-1]
     if time is None:
         axes = [
             ax
             for ax in profile.axes_manager.navigation_axes
-            if str(ax.units).strip() == "s"
+            if same_dimension(str(ax.units), "s")
         ]
         if required and len(axes) == 1 and len(nav) >= 1:
             ax = axes[0]
@@ -202,7 +136,8 @@ def _times(profile, time, required):
             k = len(nav) - 1 - profile.axes_manager.navigation_axes.index(ax)
             shape = [1] * len(nav)
             shape[k] = nav[k]
-            t = np.broadcast_to(ax.axis.astype(float).reshape(shape), nav).copy()
+            t = axis_values(ax, "s", name="bias time").reshape(shape)
+            t = np.broadcast_to(t, nav).copy()
         else:
             return optional_time(None, required=required)
     elif np.ndim(time) == 0:
@@ -405,14 +340,15 @@ def fit_migration_profile(
         comp = Interdiffusion(time=t_scalar, resolution=blur)
         rng = signal_range
     else:
-        rng = _range_for_layer(
-            axis,
+        rng = layer_fit_range(
+            axis.axis,
             wall,
             sgn,
             signal_range,
-            interfaces,
+            list(interfaces.values()),
             half_layer=(kind == "transient" and closed is None),
             blur=blur,
+            units=str(axis.units),
         )
         if kind == "steady":
             comp = DriftDiffusionAccumulation(wall=wall, side=side, resolution=blur)
@@ -497,10 +433,10 @@ def _layer(kind, axis, wall, sgn, thickness, interfaces):
             f"for kind={kind!r}; take it from the device geometry."
         )
     wall = _resolve_position(wall, interfaces, "wall")
-    _range_for_layer(axis, wall, sgn, None, {})  # validates the wall
+    layer_fit_range(axis.axis, wall, sgn, units=str(axis.units))  # checks the wall
     if kind == "transient":
         if thickness is None:
-            far = _layer_end(axis, wall, sgn, interfaces)
+            far = layer_end(axis.axis, wall, sgn, list(interfaces.values()))
             closed = None if far is None else abs(far - wall)
         else:
             L = float(thickness)

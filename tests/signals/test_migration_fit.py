@@ -417,9 +417,15 @@ def test_operando_series_lazy_equals_eager_and_times_given(operando_iodine_profi
     fe = fit_migration_profile(prof, "transient", **kw)
     fl = fit_migration_profile(prof.as_lazy(), "transient", **kw)
     ft = fit_migration_profile(prof, "transient", time=truth["times"], **kw)
+    # the bias times read from a time axis in ms are the same times
+    pm = prof.deepcopy()
+    tax = next(a for a in pm.axes_manager.navigation_axes if a.units == "s")
+    tax.units, tax.axis = "ms", tax.axis * 1e3
+    fm = fit_migration_profile(pm, "transient", **kw)
     for k in ("D", "mobility", "decay_length"):
         np.testing.assert_allclose(fl[k].value, fe[k].value, rtol=1e-6)
         np.testing.assert_allclose(ft[k].value, fe[k].value, rtol=1e-12)
+        np.testing.assert_allclose(fm[k].value, fe[k].value, rtol=1e-9)
     with pytest.raises(ValueError, match="broadcastable"):
         fit_migration_profile(prof, "transient", time=[1.0, 2.0], **kw)
     with pytest.raises(ValueError, match="Every time is 0"):

@@ -22,6 +22,10 @@ from hyperspy_perovskite._numba_cache import njit_cached
 
 __all__ = [
     "STRAIN_FIELDS",
+    "STRAIN_REASONS",
+    "strain_series",
+    "strain_reasons",
+    "to_device_frame",
     "fit_strain",
     "strain_from_gradient",
     "reference_vectors",
@@ -267,3 +271,99 @@ def reference_vectors(spots, mask):
             "or fewer spots."
         )
     return (np.nan_to_num(g) * w).sum(axis=0) / wsum, ok.sum(axis=0)
+
+
+#: Bits of :func:`strain_reasons`.
+STRAIN_REASONS = ("too few spots", "lattice misfit", "no strain fit")
+
+
+def to_device_frame(spots, angle):
+    """Spot positions turned from the detector frame into the device frame.
+
+    ``angle`` (rad) is the direction of the device's stack on the detector
+    (stack direction in the scan plus the diffraction rotation); the
+    positions are turned by ``-angle`` so that x runs along the stack. The
+    two position errors become their quadrature mean (the spot fits are
+    isotropic Gaussians, ``sx`` and ``sy`` nearly equal).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.diffraction.strain import to_device_frame
+    >>> sp = np.zeros((1, 9)); sp[0, :4] = 0.0, 2.0, 0.1, 0.1
+    >>> np.round(to_device_frame(sp, np.pi / 2)[0, :2], 6).tolist()
+    [2.0, -0.0]
+    """
+    if angle == 0:
+        return spots
+    c, s_ = np.cos(angle), np.sin(angle)
+    out = np.array(spots, float, copy=True)
+    x, y = spots[..., 0], spots[..., 1]
+    out[..., 0] = c * x + s_ * y
+    out[..., 1] = -s_ * x + c * y
+    sig = np.sqrt(0.5 * (spots[..., 2] ** 2 + spots[..., 3] ** 2))
+    out[..., 2] = sig
+    out[..., 3] = sig
+    return out
+
+
+def strain_series(spots, s, band, ref0, reference_time, min_spots):
+    """Strain of every pattern of a series against a reference region.
+
+    Parameters
+    ----------
+    spots : array ``(t, ny, nx, n_spots, 9)``
+        Fitted spots (:mod:`~hyperspy_perovskite.analysis.diffraction.pipeline`),
+        the direct beam first.
+    s : array ``(t, ny, nx)``
+        Position along the stack (nm) of every pattern (drift-corrected).
+    band : (float, float)
+        The reference band along the stack (nm), used from the second scan
+        on (the sample drifts).
+    ref0 : array of bool ``(ny, nx)``
+        The reference region in the first scan.
+    reference_time : {"first", "each"}
+        Reference lattice from the first scan, or from each scan.
+    min_spots : int
+
+    Returns
+    -------
+    strain : array ``(t, ny, nx, len(STRAIN_FIELDS))``
+        :func:`fit_strain` of every pattern; spot widths outside 0.6-1.6 times
+        the reference region's median width are not used.
+    reference_std : array ``(t, 4)``
+        Standard error of the reference lattice (mean over the region) of
+        ``exx, eyy, exy, theta``: common to every position of the scan.
+    """
+    t = spots.shape[0]
+    out = np.empty(spots.shape[:3] + (len(STRAIN_FIELDS),))
+    ref_std = np.zeros((t, 4))
+    g0 = None
+    w = spots[..., 1:, 6][ref0[None] & (spots[..., 1:, 8] > 0).all(axis=-1)]
+    sw = float(np.nanmedian(w)) if w.size else np.nan
+    srange = (0.6 * sw, 1.6 * sw) if np.isfinite(sw) else (0.0, np.inf)
+    for i in range(t):
+        mask = ((s[i] >= band[0]) & (s[i] <= band[1])) if i else ref0
+        if reference_time == "each" or g0 is None:
+            g0, _ = reference_vectors(spots[i], mask)
+        out[i] = fit_strain(spots[i], g0, min_spots, srange)
+        r = out[i][mask]
+        ok = np.isfinite(r[:, 0])
+        if ok.sum() > 1:
+            # the reference lattice is a mean over the region: its error is common
+            # to every position of the scan
+            ref_std[i] = r[ok, :4].std(axis=0, ddof=1) / np.sqrt(ok.sum())
+    return out, ref_std
+
+
+def strain_reasons(strain, min_spots, max_redchi):
+    """Validity of strain fits: ``(valid, reasons)`` with the bits of
+    :data:`STRAIN_REASONS` (too few spots, reduced chi-squared above
+    ``max_redchi``, no finite strain)."""
+    n = strain[..., 8]
+    red = strain[..., 9]
+    reasons = np.zeros(n.shape, np.uint32)
+    reasons |= np.where(n < min_spots, 1, 0).astype(np.uint32)
+    reasons |= np.where(np.isfinite(red) & (red > max_redchi), 2, 0).astype(np.uint32)
+    bad = ~np.isfinite(strain[..., :8]).all(axis=-1)
+    reasons |= np.where(bad & (n >= min_spots), 4, 0).astype(np.uint32)
+    return reasons == 0, reasons

@@ -12,7 +12,13 @@ import numpy as np
 
 from hyperspy_perovskite.analysis import clusters as cl
 
-__all__ = ["band_profiles", "image_noise_variance", "label_cluster_series"]
+__all__ = [
+    "band_profiles",
+    "image_noise_variance",
+    "label_cluster_series",
+    "cluster_search_ratio",
+    "layer_mask",
+]
 
 
 def band_profiles(maps, variances, index, n_bins):
@@ -139,3 +145,77 @@ def label_cluster_series(
         )
     counts = np.asarray(counts)
     return labels.reshape(ratio.shape), counts.reshape(lead) if lead else counts, props
+
+
+def cluster_search_ratio(ratio, variance, pb, pb_variance, k_atomic, weights, n_sigma):
+    """The ``X/Pb`` ratio and variance searched for Pb-rich clusters.
+
+    Only pixels with significant Pb net counts (``pb > n_sigma *
+    sqrt(pb_variance)``) are judged (elsewhere NaN); the ratio's variance
+    counts at least one count's worth of halide noise in every channel of
+    the halide windows, so that a metallic Pb grain (no halide) is found
+    while one stray Pb count is not.
+
+    Parameters
+    ----------
+    ratio, variance : numpy.ndarray
+        ``(..., ny, nx)`` halide-to-Pb atomic ratio and its variance.
+    pb, pb_variance : numpy.ndarray
+        Pb net counts and their variance, same shape.
+    k_atomic : sequence of float
+        Atomic k-factors of the halide lines, then Pb's (last).
+    weights : numpy.ndarray
+        ``(n_channels, n_lines)`` window weights, Pb's column last.
+    n_sigma : float
+
+    Returns
+    -------
+    ratio, variance : numpy.ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_perovskite.analysis.eds.maps import cluster_search_ratio
+    >>> w = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> r, v = cluster_search_ratio(np.array([3.0, 0.0]), np.array([0.1, 0.1]),
+    ...                             np.array([100.0, 1.0]), np.array([100.0, 1.0]),
+    ...                             [1.0, 1.0], w, 2.0)
+    >>> r.tolist(), v.tolist()
+    ([3.0, nan], [0.1002, 2.1])
+    """
+    k = np.asarray(k_atomic, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    floor = float(np.sum(k[:-1] ** 2 * np.sum(w[:, :-1] ** 2, axis=0)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(pb > n_sigma * np.sqrt(np.abs(pb_variance)), ratio, np.nan)
+        variance = variance + floor / (k[-1] * np.maximum(pb, 1.0)) ** 2
+    return ratio, variance
+
+
+def layer_mask(stack_position, bounds, length):
+    """Pixels inside any of the layers ``bounds`` along the stack.
+
+    Parameters
+    ----------
+    stack_position : numpy.ndarray
+        Position of every pixel along the stack line (nm from its start).
+    bounds : sequence of (float, float)
+        ``(start, end)`` of each layer along the stack (nm); a layer at an
+        end of the stack extends beyond it (pixels past the line ends
+        belong to the end layers).
+    length : float
+        Length of the stack line (nm).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_perovskite.analysis.eds.maps import layer_mask
+    >>> layer_mask(np.array([-5.0, 5.0, 15.0, 25.0]), [(0.0, 10.0)], 20.0).tolist()
+    [True, True, False, False]
+    """
+    inside = np.zeros(np.shape(stack_position), dtype=bool)
+    for lo, hi in bounds:
+        inside |= (stack_position >= (lo if lo > 0 else -np.inf)) & (
+            stack_position < (hi if hi < length else np.inf)
+        )
+    return inside

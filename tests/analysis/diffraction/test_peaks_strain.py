@@ -124,3 +124,34 @@ def test_find_reference_spots_orders_by_strength():
     off, z = find_reference_spots(m, (32, 32), 50)
     np.testing.assert_allclose(off[:2], [[0, -12], [12, 0]], atol=1)
     assert z[0] > z[1]
+
+
+def test_to_device_frame_rotates_positions():
+    from hyperspy_perovskite.analysis.diffraction.strain import to_device_frame
+
+    sp = np.zeros((2, 9))
+    sp[:, :4] = [[1.0, 0.0, 0.3, 0.4], [0.0, 2.0, 0.1, 0.1]]
+    a = np.radians(30.0)  # the stack at 30 deg on the detector
+    out = to_device_frame(sp, a)
+    # turned by -30 deg: (1, 0) -> (cos 30, -sin 30), (0, 2) -> (2 sin 30, 2 cos 30)
+    np.testing.assert_allclose(out[0, :2], [np.cos(a), -np.sin(a)], atol=1e-12)
+    np.testing.assert_allclose(out[1, :2], [2 * np.sin(a), 2 * np.cos(a)], atol=1e-12)
+    np.testing.assert_allclose(out[0, 2:4], np.sqrt(0.5 * (0.09 + 0.16)))
+    assert to_device_frame(sp, 0.0) is sp
+
+
+def test_strain_reasons_bits():
+    from hyperspy_perovskite.analysis.diffraction.strain import (
+        STRAIN_FIELDS,
+        STRAIN_REASONS,
+        strain_reasons,
+    )
+
+    s = np.zeros((4, len(STRAIN_FIELDS)))
+    s[:, 8] = [5, 2, 5, 5]  # n_spots
+    s[:, 9] = [1.0, 1.0, 30.0, 1.0]  # reduced chi-squared
+    s[3, 0] = np.nan
+    valid, reasons = strain_reasons(s, 3, 10.0)
+    assert valid.tolist() == [True, False, False, False]
+    assert reasons.tolist() == [0, 1, 2, 4]
+    assert len(STRAIN_REASONS) == 3
