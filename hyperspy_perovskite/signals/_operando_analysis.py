@@ -328,23 +328,20 @@ def _products(band_tab, plan, geom, s, layer_phases, alpha, min_cluster, margin)
     # tails left beyond the mask are modelled in every pattern from the fitted
     # lattice (:func:`~.pipeline._matrix_model`): the rings that carry a
     # matrix reflection are tested inside the matrix too
-    excluded = {}
-    for layer, ph in _known_layers(geom, layer_phases).items():
-        lo, hi = geom.layer_bounds(layer)
-        rings = prd.make_bands(
-            [ph], (b["centre"].min() / 2, b["centre"].max() * 1.5), 1e-9, n_rings=50
-        )["centre"]
-        # the layer's own spots reach as far as the matrix's brightest
-        # (measured, :func:`~.pipeline.product_mask`) beyond their ring
-        near = (
-            np.abs(np.subtract.outer(b["centre"], rings))
-            <= b["half_width"][:, None] + reach
-        ).any(axis=1)
-        if near.any():
-            # inside the layer (and within the phase band's half width of it)
-            inside = (s >= lo - margin / 2) & (s <= hi + margin / 2)
-            usable &= ~(inside[..., None] & near)
-            excluded[layer] = [float(c) for c in b["centre"][near]]
+    # the layer's own spots reach as far as the matrix's brightest
+    # (measured, :func:`~.pipeline.product_mask`) beyond their ring
+    k_range = (b["centre"].min() / 2, b["centre"].max() * 1.5)
+    layer_rings = [
+        (
+            layer,
+            geom.layer_bounds(layer),
+            prd.make_bands([ph], k_range, 1e-9, n_rings=50)["centre"],
+        )
+        for layer, ph in _known_layers(geom, layer_phases).items()
+    ]
+    usable, excluded = itf.exclude_layer_rings(
+        usable, b["centre"], b["half_width"], reach, s, layer_rings, margin
+    )
     product, hits, p_min = prd.detect_products(pv, usable, alpha, min_cluster)
     possible, label = prd.identify(product, hits, b["compatible"])
     ntest = usable.sum(axis=-1)

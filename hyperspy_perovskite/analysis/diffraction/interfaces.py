@@ -15,6 +15,7 @@ __all__ = [
     "onset",
     "count_onset",
     "profile_along_stack",
+    "exclude_layer_rings",
 ]
 
 
@@ -227,3 +228,61 @@ def profile_along_stack(values, std, s, edges):
         m, e, n, _ = band_mean(values, std, s, c, h)
         mean[:, i], err[:, i] = m, e
     return mean, err
+
+
+def exclude_layer_rings(usable, centres, half_width, reach, s, layer_rings, margin):
+    """Bands not to test for products where a known layer's spots can fall.
+
+    Inside a known crystalline layer (and within ``margin / 2`` of it), a
+    product band within a spot's reach of one of the layer's own rings
+    (``|centre - ring| <= half_width + reach``) could light up from the
+    layer itself: it is not tested there.
+
+    Parameters
+    ----------
+    usable : array of bool ``(..., n_bands)``
+        Bands testable in each pattern.
+    centres, half_width : array ``(n_bands,)``
+        Band centres and half widths (1/A).
+    reach : float
+        How far beyond its ring a spot reaches (1/A).
+    s : array ``(...)``
+        Position of every pattern along the stack (nm).
+    layer_rings : sequence of (str, (float, float), array)
+        Name, ``(start, end)`` along the stack (nm) and ring positions (1/A)
+        of each known layer.
+    margin : float
+        nm.
+
+    Returns
+    -------
+    usable : array of bool
+        A new mask.
+    excluded : dict
+        ``{layer: [band centres excluded inside it]}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_perovskite.analysis.diffraction.interfaces import (
+    ...     exclude_layer_rings)
+    >>> u, ex = exclude_layer_rings(np.ones((3, 2), bool), np.array([0.30, 0.50]),
+    ...     np.array([0.01, 0.01]), 0.02, np.array([10.0, 50.0, 90.0]),
+    ...     [("perovskite", (40.0, 60.0), np.array([0.31]))], 4.0)
+    >>> u.tolist(), ex
+    ([[True, True], [False, True], [True, True]], {'perovskite': [0.3]})
+    """
+    usable = np.array(usable, dtype=bool, copy=True)
+    centres = np.asarray(centres, dtype=float)
+    half_width = np.asarray(half_width, dtype=float)
+    excluded = {}
+    for layer, (lo, hi), rings in layer_rings:
+        near = (
+            np.abs(np.subtract.outer(centres, np.asarray(rings, dtype=float)))
+            <= half_width[:, None] + reach
+        ).any(axis=1)
+        if near.any():
+            inside = (s >= lo - margin / 2) & (s <= hi + margin / 2)
+            usable &= ~(inside[..., None] & near)
+            excluded[layer] = [float(c) for c in centres[near]]
+    return usable, excluded

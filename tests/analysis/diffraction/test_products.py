@@ -61,3 +61,23 @@ def test_friedel_pair_found_and_identified():
     assert hits[0, :10, 0, 0].all()  # on the 111 band
     pos, lab = identify(prod, hits, b["compatible"])
     assert (lab[0, :10, 0] == 0).all() and (lab[0, 10:, 0] == -3).all()
+
+
+def test_exclude_layer_rings_only_inside_the_layer_and_near_its_rings():
+    from hyperspy_perovskite.analysis.diffraction.interfaces import (
+        exclude_layer_rings,
+    )
+
+    centres = np.array([0.20, 0.33, 0.50])
+    half = np.full(3, 0.01)
+    s = np.linspace(0.0, 100.0, 11)  # patterns every 10 nm along the stack
+    usable = np.ones((11, 3), bool)
+    usable[0, 1] = False  # already untestable stays so
+    rings = [("A", (30.0, 50.0), np.array([0.35])), ("B", (80.0, 100.0), [0.9])]
+    got, excluded = exclude_layer_rings(usable, centres, half, 0.015, s, rings, 10.0)
+    # 0.33 is within 0.01 + 0.015 of A's ring at 0.35; B has no ring nearby
+    inside_a = (s >= 25.0) & (s <= 55.0)
+    assert excluded == {"A": [0.33]}
+    np.testing.assert_array_equal(got[:, 1], usable[:, 1] & ~inside_a)
+    np.testing.assert_array_equal(got[:, [0, 2]], usable[:, [0, 2]])
+    assert usable.all(axis=1)[1:].all()  # the input is not modified
