@@ -78,20 +78,39 @@ import numpy as np
 SQRT2PI = np.sqrt(2 * np.pi)
 
 
-def simulate(shape, n_channels, seed=0):
-    """Two Gaussians + broadened Urbach tail + offset, energy axis, Poisson noise.
+def simulate(shape, n_channels, seed=0, measured="wavelength"):
+    """Two Gaussians + broadened Urbach tail + dark level, Poisson noise.
 
     The tail is an exponential density of states below an edge ``E0`` 20 meV
     under the main band's centre (F. Urbach, Phys. Rev. 92, 1324 (1953)),
     broadened by the band's Gaussian: scipy's exponentially modified normal
     distribution (``scipy.stats.exponnorm``, an implementation independent
     of the suite's kernels).
+
+    ``measured="wavelength"`` (default, what a CL spectrometer records):
+    channels equally spaced in air wavelength over 1.45-1.95 eV (LumiSpy's
+    ``nm2eV``, air index of refraction), counts per channel ``f_E(E)
+    |dE/dlambda|`` (normalised to 1 at the middle of the range) plus a dark
+    level of 3 counts flat in wavelength; ``fit_emission(axis="energy")``
+    converts it with the Jacobian and fits the dark level in wavelength
+    space. ``measured="energy"``: channels equally spaced in photon energy
+    and a flat offset of 3 counts (the scene of earlier sessions).
     """
     import hyperspy.api as hs
     from scipy.stats import exponnorm
 
     rng = np.random.default_rng(seed)
-    E = np.linspace(1.45, 1.95, n_channels)
+    if measured == "wavelength":
+        from lumispy.utils.axes import nm2eV
+
+        lam = np.linspace(630.0, 860.0, 4096)
+        lo, hi = np.interp([1.95, 1.45], nm2eV(lam)[::-1], lam[::-1])
+        lam = np.linspace(lo, hi, n_channels)
+        E = nm2eV(lam)
+        jac = (E / lam) / (E[n_channels // 2] / lam[n_channels // 2])
+    else:
+        E = np.linspace(1.45, 1.95, n_channels)
+        jac = np.ones(n_channels)
     c1 = rng.uniform(1.725, 1.755, shape)
     s1 = rng.uniform(0.025, 0.035, shape)
     A1 = rng.uniform(60.0, 90.0, shape)  # counts eV; height ~ 1000 counts
@@ -123,11 +142,19 @@ def simulate(shape, n_channels, seed=0):
             * eu
             * exponnorm.pdf(-(E - e0[j, :, None]), eu / sig, loc=0.0, scale=sig)
         )
-        mu[j] = rng.poisson(g1 + g2 + tail + 3.0)
+        mu[j] = rng.poisson((g1 + g2 + tail) * jac + 3.0)
     s = hs.signals.Signal1D(mu)
     s.set_signal_type("CL_STEM_perovskite")
     ax = s.axes_manager.signal_axes[0]
-    ax.offset, ax.scale, ax.units, ax.name = E[0], E[1] - E[0], "eV", "Energy"
+    if measured == "wavelength":
+        ax.offset, ax.scale, ax.units, ax.name = (
+            lam[0],
+            lam[1] - lam[0],
+            "nm",
+            "Wavelength",
+        )
+    else:
+        ax.offset, ax.scale, ax.units, ax.name = E[0], E[1] - E[0], "eV", "Energy"
     return s, truth
 
 
@@ -149,6 +176,39 @@ def accuracy(m, truth, sl):
     }
 
 
+def pulls(m, truth, sl, valid):
+    """Pull mean / std and coverage (within 1 and 2 reported std) of the main
+    band's centre and of Eu over the pixels ``valid`` (a (band, tail) pair of
+    navigation masks of the crop ``sl``)."""
+    out = {}
+    for key, comp, name, ok in (
+        ("centre", "Emission", "centre", valid[0]),
+        ("Eu", "Urbach", "Eu", valid[1]),
+    ):
+        p = getattr(m[comp], name).map
+        v, sd = p["values"], p["std"]
+        t = np.broadcast_to(truth[name if key == "centre" else "Eu"], v.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = ((v - t) / sd)[ok]
+        z = z[np.isfinite(z)]
+        out[key] = {
+            "n": int(z.size),
+            "pull_mean": round(float(np.mean(z)), 3) if z.size else None,
+            "pull_std": round(float(np.std(z)), 3) if z.size else None,
+            "within_1_std": round(float(np.mean(np.abs(z) < 1)), 3) if z.size else None,
+            "within_2_std": round(float(np.mean(np.abs(z) < 2)), 3) if z.size else None,
+        }
+    return out
+
+
+def _validity_masks(m):
+    """(band, tail) validity masks of a fitted emission model."""
+    from hyperspy_perovskite.signals._cl_statistics import emission_validity
+
+    band, tail = emission_validity(m)[:2]
+    return band.mask, tail.mask
+
+
 def main(argv=None):
     import hyperspy.api as hs
 
@@ -159,11 +219,13 @@ def main(argv=None):
     p.add_argument("--channels", type=int, default=1024)
     p.add_argument("--crop", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="also write the JSON to this file")
+    p.add_argument("--measured", choices=("wavelength", "energy"), default="wavelength")
     a = p.parse_args(argv)
     hs.preferences.General.show_progressbar = False
     warnings.simplefilter("ignore")
     shape = tuple(a.shape)
-    s, truth = simulate(shape, a.channels, a.seed)
+    s, truth = simulate(shape, a.channels, a.seed, a.measured)
     n = shape[0] * shape[1]
 
     # warm the compiled code on a tiny map (compilation is cached on disk)
@@ -176,6 +238,7 @@ def main(argv=None):
     m_fast = s.fit_emission(**kw)
     t_fast = time.perf_counter() - t0
     cpu_fast = time.process_time() - c0
+    load_after = os.getloadavg()
     tracemalloc.start()  # memory in a second run (tracemalloc slows Python)
     s.inav[: min(shape[0], 32), : min(shape[1], 32)].fit_emission(**kw)
     _, peak = tracemalloc.get_traced_memory()
@@ -185,6 +248,9 @@ def main(argv=None):
     k = a.crop
     crop = s.inav[:k, :k]
     settings = _cl_fit.FitSettings(2, "gaussian", "continuous", "offset", "energy")
+    if a.measured == "wavelength":  # as fit_emission: to_eV, dark level in nm
+        crop = crop.to_eV(inplace=False)
+        settings.converted = True
     ax = crop.axes_manager.signal_axes[0]
     x1, x2 = ax.low_value, ax.high_value
     m = _cl_fit.build_model(crop, settings, x1, x2)
@@ -195,12 +261,22 @@ def main(argv=None):
     t_hs = time.perf_counter() - t0
     cpu_hs = time.process_time() - c0
     sl = (slice(0, k), slice(0, k))
+    band_fast, tail_fast = _validity_masks(m_fast)
+    band_hs, tail_hs = _validity_masks(m)
 
     fast_rate = n / t_fast
     hs_rate = k * k / t_hs
     out = {
         "benchmark": "bench_cl_fit",
-        "model": "GaussianEmission x2 + ContinuousUrbachTail (sigma twinned to the band) + Offset, energy axis",
+        "model": "GaussianEmission x2 + ContinuousUrbachTail (sigma twinned to the "
+        "band) + "
+        + (
+            "WavelengthOffset (dark level in wavelength space)"
+            if a.measured == "wavelength"
+            else "Offset"
+        )
+        + ", energy axis",
+        "measured": a.measured,
         "shape": list(shape) + [a.channels],
         "fast_multifit": {
             "n_spectra": n,
@@ -212,6 +288,16 @@ def main(argv=None):
             "fraction_valid": _valid_fractions(m_fast),
             "accuracy_full_map": accuracy(m_fast, truth, (slice(None), slice(None))),
             "accuracy_crop": accuracy(_crop_model_view(m_fast, k), truth, sl),
+            "pulls_full_map_valid": pulls(m_fast, truth, (), (band_fast, tail_fast)),
+            "pulls_crop_valid": pulls(
+                _crop_model_view(m_fast, k),
+                {
+                    key: np.asarray(v)[sl] if np.ndim(v) else v
+                    for key, v in truth.items()
+                },
+                sl,
+                (band_fast[sl], tail_fast[sl]),
+            ),
             "peak_memory_MB_tracemalloc": round(peak / 2**20, 1),
             "input_MB": round(s.data.nbytes / 2**20, 1),
         },
@@ -223,14 +309,32 @@ def main(argv=None):
             "note": f"timed on a {k}x{k} crop; per-spectrum throughput extrapolated "
             f"to the full map: {n / hs_rate:.0f} s",
             "accuracy_crop": accuracy(m, truth, sl),
+            "fraction_valid_crop": {
+                "band": round(float(np.mean(band_hs)), 4),
+                "tail": round(float(np.mean(tail_hs)), 4),
+            },
+            "pulls_crop_valid": pulls(
+                m,
+                {
+                    key: np.asarray(v)[sl] if np.ndim(v) else v
+                    for key, v in truth.items()
+                },
+                sl,
+                (band_hs, tail_hs),
+            ),
         },
         "ratio_fast_over_multifit": round(fast_rate / hs_rate, 1),
         "ratio_cpu_time_per_spectrum": round((cpu_hs / (k * k)) / (cpu_fast / n), 1),
+        "cpu_over_wall_fast": round(cpu_fast / t_fast, 2),
         "load_average_1_5_15_min_before": [round(v, 2) for v in load],
+        "load_average_1_5_15_min_after_fast": [round(v, 2) for v in load_after],
         "cores": os.cpu_count(),
         "includes": "fast: unit checks, starting values and fit; multifit: fit only",
     }
     print(json.dumps(out))
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(out, f, indent=2)
     return out
 
 

@@ -39,6 +39,7 @@ from scipy.special import erfc, erfcx
 from hyperspy_perovskite.components._expression_cache import CachedExpression
 from hyperspy_perovskite.fitting.kernels.builtin import (
     _exp_half_square_outwards,
+    _exp_smooth_inplace,
     _is_uniform,
 )
 
@@ -266,7 +267,7 @@ def _erfcx_fast(a):
 
 
 @njit(nogil=True, error_model="numpy", _nrt=False)
-def _tail_exponentials(x, e0, sigma, tau, gauss, expo):
+def _tail_exponentials(x, e0, sigma, tau, gauss, expo, scratch):
     """``exp(-u^2 / 2)`` into ``gauss`` and ``exp(d/tau + sigma^2/2tau^2)``
     into ``expo`` (where ``z < 0``, else 0), ``d = x - e0``, ``u = d/sigma``.
 
@@ -276,7 +277,9 @@ def _tail_exponentials(x, e0, sigma, tau, gauss, expo):
     and the exponential downwards from the edge ``z = 0`` by a constant
     ratio below one (values only decrease, so nothing overflows and an
     underflow is harmless), re-anchored with ``exp`` every 64 channels.
-    Other axes call ``exp`` per channel.
+    Other axes take both from the smooth-exponent series
+    (:func:`~hyperspy_perovskite.fitting.kernels.builtin._exp_smooth_inplace`,
+    ``scratch`` its work row).
     """
     n = x.shape[0]
     inv_sigma = 1.0 / sigma
@@ -288,12 +291,19 @@ def _tail_exponentials(x, e0, sigma, tau, gauss, expo):
         and tau > 0.0 and math.isfinite(e0) and _is_uniform(x)
     )  # fmt: skip
     if not fast:
+        # a non-uniform axis (photon energies from equally spaced
+        # wavelengths): both exponentials by the smooth-exponent series
         r = sigma / tau
         for j in range(n):
             d = x[j] - e0
             u = d * inv_sigma
-            gauss[j] = math.exp(-0.5 * u * u)
-            expo[j] = math.exp(min(d / tau + shift, 0.0)) if u + r < 0.0 else 0.0
+            gauss[j] = -0.5 * u * u
+            expo[j] = min(d / tau + shift, 0.0)
+        _exp_smooth_inplace(gauss, scratch, n)
+        _exp_smooth_inplace(expo, scratch, n)
+        for j in range(n):
+            if (x[j] - e0) * inv_sigma + r >= 0.0:
+                expo[j] = 0.0
         return
     h = dx * inv_sigma
     pos = (e0 - x[0]) / dx
@@ -345,7 +355,7 @@ def continuous_urbach_block(x, P, o, c, f, G):
     scaled = G[o]
     gauss = G[o + 2]
     expo = G[o + 3]
-    _tail_exponentials(x, e0, sigma, tau, gauss, expo)
+    _tail_exponentials(x, e0, sigma, tau, gauss, expo, G[o + 1])  # E0 row: scratch
     inv_sigma = 1.0 / sigma
     it = 1.0 / tau
     r = sigma * it
@@ -451,6 +461,17 @@ def wavelength_offset_kernel(x, P, o, grad, c):
     return P[o] * b
 
 
+@njit(nogil=True, error_model="numpy", _nrt=False)
+def wavelength_offset_block(x, P, o, c, f, G):
+    """:func:`wavelength_offset_kernel` over all channels (block contract)."""
+    b = P[o]
+    k = c[0]
+    for j in range(x.shape[0]):
+        g = k / (x[j] * x[j])
+        f[j] += b * g
+        G[o, j] = g
+
+
 class WavelengthOffset(CachedExpression):
     r"""A level constant in wavelength, on a photon-energy axis.
 
@@ -522,6 +543,7 @@ def _register():
         WavelengthOffset,
         wavelength_offset_kernel,
         ("offset",),
+        block=wavelength_offset_block,
         constants=lambda c: (WAVELENGTH_OFFSET_CONSTANT,),
         linear=True,
     )

@@ -169,25 +169,35 @@ def _fit_chunk(
     xtol,
     linear_solve,
 ):
-    """Fit one block of spectra; the unit of work for dask (eager, lazy, distributed)."""
+    """Fit one block of spectra; the unit of work for dask (eager, lazy, distributed).
+
+    Only the spectra that are not masked are copied and fitted (a second
+    start on a few pixels of a map copies those pixels only); masked rows
+    of the result hold the flag ``MASKED``, zero iterations and NaN.
+    """
     nav_shape = data.shape[:-1]
     n = int(np.prod(nav_shape))
-    Y = np.asarray(data).reshape(n, data.shape[-1])[:, selection]
-    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    masked = np.asarray(mask).reshape(n)
+    todo = None if not masked.any() else np.flatnonzero(~masked)
+
+    def rows(a):
+        a = np.asarray(a).reshape(n, a.shape[-1])
+        return a if todo is None else a[todo]
+
+    Y = np.ascontiguousarray(rows(data)[:, selection], dtype=np.float64)
     if variance is None:
         V = np.full((1, 1), np.nan)
     elif np.ndim(variance) == 0:
         V = np.full((1, 1), max(float(variance), min_variance or 0.0))
     else:
-        V = np.asarray(variance).reshape(n, data.shape[-1])[:, selection]
-        V = np.ascontiguousarray(V, dtype=np.float64)
+        V = np.ascontiguousarray(rows(variance)[:, selection], dtype=np.float64)
         if min_variance is not None:
             V = np.maximum(V, min_variance)
-    flags = np.where(np.asarray(mask).reshape(n), F.MASKED, 0).astype(np.int8)
+    flags = np.zeros(Y.shape[0], dtype=np.int8)
     screen_inputs(Y, V, np.inf if saturation is None else float(saturation), flags)
-    P0 = np.ascontiguousarray(np.asarray(p0).reshape(n, -1), dtype=np.float64)
+    P0 = np.ascontiguousarray(rows(p0), dtype=np.float64)
     src, theta_linear = desc_arrays[0], desc_arrays[-1]
-    work = workspace(n, Y.shape[1], P0.shape[1], src, theta_linear)
+    work = workspace(Y.shape[0], Y.shape[1], P0.shape[1], src, theta_linear)
     fit_block(
         x,
         Y,
@@ -203,6 +213,12 @@ def _fit_chunk(
         *work,
     )
     out = work[0]
+    if todo is not None:
+        full = np.full((n, out.shape[1]), np.nan)
+        full[:, -2] = F.MASKED
+        full[:, -1] = 0
+        full[todo] = out
+        out = full
     return out.reshape(nav_shape + (out.shape[-1],))
 
 
@@ -495,9 +511,13 @@ def _apply_peak_checks(desc, out, flag_map, x_range, min_peak_significance):
 
 def _update(array, fitted, new):
     """``array[fitted] = new[fitted]`` for an array of any (navigation) shape."""
-    flat = np.array(array, copy=True).reshape(-1)
-    flat[fitted] = new[fitted]
-    array[...] = flat.reshape(np.shape(array))
+    shape = np.shape(array)
+    if fitted.all():  # no copy of the map: write in place
+        array[...] = np.reshape(new, shape)
+        return
+    idx = np.flatnonzero(fitted)
+    if idx.size:
+        array[np.unravel_index(idx, shape)] = new[idx]
 
 
 def _write_maps(model, desc, out, flag_map):

@@ -101,12 +101,7 @@ def convert_to_eV(signal, inplace, jacobian):
 def window(s, window):
     """``(x1, x2)`` of a spectral range clipped to the axis, checked."""
     ax = s.axes_manager.signal_axes[0]
-    try:
-        x1, x2 = (float(v) for v in window)
-    except (TypeError, ValueError) as err:
-        raise ValueError(
-            f"signal_range must be (start, end) in {ax.units}, got {window!r}."
-        ) from err
+    x1, x2 = parse_range(window, ax.units)
     lo, hi = sorted((ax.low_value, ax.high_value))
     x1, x2 = sorted((x1, x2))
     if x1 == x2 or x2 < lo or x1 > hi:
@@ -115,3 +110,29 @@ def window(s, window):
             f"spectral axis ({lo:.6g}-{hi:.6g} {ax.units}) or is empty."
         )
     return max(x1, lo), min(x2, hi)
+
+
+def parse_range(value, unit, name="signal_range"):
+    """``(start, end)`` in ``unit``: two numbers (in ``unit``), strings or
+    pint quantities (``("690 nm", "0.73 um")``), or one quantity of two
+    values (``[690, 730] * ureg.nm``).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.signals._cl_axes import parse_range
+    >>> parse_range(("0.69 um", 730), "nm")
+    (690.0, 730.0)
+    """
+    from hyperspy_perovskite.units import parse_quantity, ureg
+
+    if isinstance(value, ureg.Quantity):
+        value = np.atleast_1d(parse_quantity(value, unit, name=name))
+    try:
+        x1, x2 = (float(parse_quantity(v, unit, name=name)) for v in value)
+    except (TypeError, ValueError) as err:
+        if type(err).__name__ == "UnitError":
+            raise
+        raise ValueError(
+            f"{name} must be (start, end) in {unit}, got {value!r}."
+        ) from err
+    return x1, x2

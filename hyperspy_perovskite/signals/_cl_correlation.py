@@ -42,6 +42,7 @@ from hyperspy_perovskite.signals._cl_results import (
     edge_vs_core_figure,
     particle_table_as_dict,
 )
+from hyperspy_perovskite.units import parse_pixels, parse_quantity
 
 __all__ = [
     "CLCorrelationMixin",
@@ -149,7 +150,7 @@ class CLCorrelationMixin(CLHalideMixin):
                 data,
                 threshold=threshold,
                 smoothing=smoothing,
-                min_size=min_size,
+                min_size=_min_size_pixels(min_size, src, self),
                 split=split,
             )
         else:
@@ -192,9 +193,9 @@ class CLCorrelationMixin(CLHalideMixin):
             A user particle mask instead of ``haadf``.
         threshold, smoothing, min_size, split
             Passed to :func:`~hyperspy_perovskite.analysis.particles.segment_particles`
-            (``smoothing``: Gaussian sigma in HAADF pixels; ``min_size``: in
-            HAADF pixels; ``split=True`` separates touching particles by a
-            watershed).
+            (``smoothing``: Gaussian sigma in HAADF pixels; ``min_size``: a
+            number of HAADF pixels, or an area such as ``"50 nm^2"``;
+            ``split=True`` separates touching particles by a watershed).
         lazy_output : bool, optional
             Return a lazy signal (default: lazy if this signal is lazy).
 
@@ -309,8 +310,10 @@ class CLCorrelationMixin(CLHalideMixin):
         bins : int or array_like, optional
             Number of distance bins or bin edges (nm); default one bin per CL
             pixel of depth.
-        edge_width : float, optional
-            Depth (nm) of the edge zone; default one CL pixel.
+        edge_width : float, str or pint.Quantity, optional
+            Depth of the edge zone (a number in nm, or ``"2 nm"``,
+            ``"20 Å"``; in CL pixels when the map has no length unit);
+            default one CL pixel.
         valid : array_like of bool or signal, optional
             Pixels to use (e.g. a fit-quality mask); a Parameter's ``is_set``
             map is always applied.
@@ -350,6 +353,12 @@ class CLCorrelationMixin(CLHalideMixin):
         step = float(np.mean(px))
         if edge_width is None:
             edge_width = step
+        elif dunits:
+            edge_width = parse_quantity(edge_width, dunits, name="edge_width")
+        else:  # an uncalibrated map: CL pixels
+            edge_width = step * parse_pixels(
+                edge_width, self.axes_manager.navigation_axes, name="edge_width"
+            )
         if bins is None:
             inside = dist[(labels > 0) & ok & np.isfinite(values)]
             if inside.size == 0:
@@ -448,7 +457,9 @@ class CLCorrelationMixin(CLHalideMixin):
         haadf, mask, threshold, smoothing, min_size, split
             See :meth:`particle_labels`.
         intensity, centre, sigma : Parameter, signal or numpy.ndarray, optional
-            Parameter maps (e.g. an integrated-intensity map, ``m[0].centre``).
+            Parameter maps (e.g. an integrated-intensity map, ``m[0].centre``);
+            ``centre`` and ``sigma`` may also be a string or pint quantity
+            (``"710 nm"``, ``array * ureg.nm``), whose unit the table keeps.
         valid : array_like of bool or signal, optional
             Pixels whose parameters are used.
         alpha : float
@@ -489,7 +500,7 @@ class CLCorrelationMixin(CLHalideMixin):
             if obj is None:
                 maps[name] = None
                 continue
-            v, _, is_set, u = _as_map(obj, shape, name)
+            v, _, is_set, u = _as_map(obj, shape, name, spectral=name != "intensity")
             if is_set is not None:
                 v = np.where(is_set, v, np.nan)
             maps[name] = np.where(ok, v, np.nan)
@@ -543,3 +554,17 @@ class CLCorrelationMixin(CLHalideMixin):
         True
         """
         return edge_vs_core_figure(self, parameter, haadf=haadf, mask=mask, **kwargs)
+
+
+def _min_size_pixels(min_size, src, cl):
+    """``min_size`` as a number of pixels of the segmented image: a plain
+    number is pixels; an area (``"50 nm^2"``) is converted through the
+    image's axes (a signal) or the CL map's (an array on its grid)."""
+    from hyperspy.signal import BaseSignal
+
+    axes = (
+        src.axes_manager.signal_axes
+        if isinstance(src, BaseSignal)
+        else cl.axes_manager.navigation_axes
+    )
+    return max(1, int(round(parse_pixels(min_size, axes, name="min_size", power=2))))

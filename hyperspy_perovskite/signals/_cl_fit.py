@@ -135,12 +135,9 @@ def fit_range(s, signal_range):
     lo, hi = sorted((ax.low_value, ax.high_value))
     if signal_range is None:
         return lo, hi
-    try:
-        x1, x2 = (float(v) for v in signal_range)
-    except (TypeError, ValueError) as err:
-        raise ValueError(
-            f"signal_range must be (start, end) in {ax.units}, got {signal_range!r}."
-        ) from err
+    from hyperspy_perovskite.signals._cl_axes import parse_range
+
+    x1, x2 = parse_range(signal_range, ax.units)
     if not (lo <= min(x1, x2) < max(x1, x2) <= hi):
         raise ValueError(
             f"signal_range {signal_range} must lie within the axis "

@@ -18,7 +18,9 @@ from hyperspy_perovskite.signals._cl_inputs import (
     _as_map,
     _check_lazy_inplace,
     _std_override,
+    _value_in,
 )
+from hyperspy_perovskite.units import parse_quantity
 from hyperspy_perovskite.validity import Validity
 
 __all__ = ["CLHalideMixin"]
@@ -50,21 +52,27 @@ class CLHalideMixin:
 
         Parameters
         ----------
-        centre : Parameter, signal or numpy.ndarray
-            Emission centre map (a model Parameter brings its std and unit).
-        centre_std : signal or numpy.ndarray, optional
+        centre : Parameter, signal, numpy.ndarray, str or pint.Quantity
+            Emission centre map (a model Parameter brings its std and unit;
+            a string or quantity, ``"0.71 um"`` or ``array * ureg.nm``, its
+            unit, converted to ``units`` when given; a single value stands
+            for every pixel).
+        centre_std : signal, numpy.ndarray, str or pint.Quantity, optional
             Its standard deviation (e.g. ``emission_maps(m)["centre_std"]``);
-            overrides the std carried by ``centre``.
+            overrides the std carried by ``centre``; a string or quantity is
+            converted to the unit of ``centre``.
         units : str, optional
-            Unit of ``centre`` (nm, µm, eV, meV, ...); read from the model's
-            signal axis for a Parameter, or ``metadata.Signal.units``.
+            Unit of ``centre`` given as numbers (nm, µm, eV, meV, ...); read
+            from the model's signal axis for a Parameter, or
+            ``metadata.Signal.units``.
         system : str or dict
             ``"CsPb(Br1-xIx)3"``, ``"MAPb(Br1-xIx)3"`` or a dict
             ``{"E_Br", "E_I", "bowing"}`` in eV.
         bowing : float, optional
             Override the bowing parameter (eV).
-        stokes_shift : float
-            Emission energy below the band gap (eV).
+        stokes_shift : float, str or pint.Quantity
+            Emission energy below the band gap (a number in eV, or
+            ``"30 meV"``).
         valid : array of bool or signal, optional
             Pixels where the centre is valid. Default: the
             ``metadata.Validity`` the centre map carries (from
@@ -91,10 +99,13 @@ class CLHalideMixin:
         """
         _check_lazy_inplace(lazy_output)
         shape = self._nav_shape()
-        values, std, is_set, u = _as_map(centre, shape, "centre")
-        if centre_std is not None:
-            std = _std_override(centre_std, shape, "centre_std")
+        values, std, is_set, u = _as_map(
+            centre, shape, "centre", unit=units, spectral=True
+        )
         units = units or u
+        if centre_std is not None:
+            std = _std_override(centre_std, shape, "centre_std", units)
+        stokes_shift = parse_quantity(stokes_shift, "eV", name="stokes_shift")
         if not units:
             raise ValueError(
                 "The unit of the centre map is unknown: pass units='nm' (or 'eV', ...)."
@@ -192,16 +203,20 @@ class CLHalideMixin:
         ----------
         model : hyperspy.models.model1d.Model1D, optional
             A fitted two-peak model.
-        centre, centre_std : Parameter, signal or numpy.ndarray, optional
+        centre, centre_std : Parameter, signal, numpy.ndarray, str or pint.Quantity, optional
             Single-peak centre map and its std, in the unit of the spectral
-            axis (nm or eV; a Parameter brings its std).
+            axis (nm or eV; a Parameter brings its std); a string or quantity
+            (``"0.71 um"``, ``array * ureg.nm``) carries its unit, and
+            ``centre_std`` is then converted to it.
         reference, reference_std : float
             Reference centre and its std, in the unit of ``centre``; default
             the median of the map.
-        min_separation : float, optional
-            Smallest peak separation, in the unit of the spectral axis.
-        min_shift : float
-            Smallest centre shift, in the unit of the spectral axis.
+        min_separation : float, str or pint.Quantity, optional
+            Smallest peak separation: a number in the unit of the model's
+            spectral axis, or ``"2 nm"``, ``"5 meV"``.
+        min_shift : float, str or pint.Quantity
+            Smallest centre shift: a number in the unit of ``centre``, or a
+            string or quantity converted to it.
         n_sigma : float
             Significance of the separation or shift.
         min_fraction : float
@@ -285,7 +300,8 @@ def _two_peak_segregation(model, shape, min_separation, n_sigma, min_fraction):
         ]
         min_sep = np.maximum(sig[0], sig[1])
     else:
-        min_sep = float(min_separation)
+        unit = model.axes_manager.signal_axes[0].units
+        min_sep = _value_in(min_separation, unit, "min_separation")
     seg, sep, sep_std, _ = halide.segregation_from_two_peaks(
         m1["values"],
         m1["std"],
@@ -302,9 +318,7 @@ def _two_peak_segregation(model, shape, min_separation, n_sigma, min_fraction):
     seg = seg & (sep > min_sep) & is_set
     info = {
         "method": "two_peak_fit",
-        "min_separation": "max fitted sigma"
-        if min_separation is None
-        else float(min_separation),
+        "min_separation": "max fitted sigma" if min_separation is None else min_sep,
         "n_sigma": float(n_sigma),
         "min_fraction": float(min_fraction),
     }
@@ -316,9 +330,10 @@ def _shift_segregation(
     centre, centre_std, shape, reference, reference_std, n_sigma, min_shift
 ):
     """Segregation from the shift of a one-peak centre (see ``segregation_map``)."""
-    values, std, is_set, unit = _as_map(centre, shape, "centre")
+    values, std, is_set, unit = _as_map(centre, shape, "centre", spectral=True)
     if centre_std is not None:
-        std = _std_override(centre_std, shape, "centre_std")
+        std = _std_override(centre_std, shape, "centre_std", unit)
+    min_shift = _value_in(min_shift, unit, "min_shift")
     if std is None:
         std = np.zeros(shape)
     if is_set is not None:

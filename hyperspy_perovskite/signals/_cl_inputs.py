@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from hyperspy_perovskite.units import UnitError, parse_quantity
+from hyperspy_perovskite.units import UnitError, parse_quantity, ureg
 
 
 def _length_factor(units, what):
@@ -67,10 +67,69 @@ def _signal_axis_units(parameter):
     return model.axes_manager.signal_axes[0].units
 
 
-def _as_map(obj, shape, name):
-    """(values, std or None, valid or None, units or None) of a parameter map."""
+def _with_unit(obj, shape, name, unit):
+    """Values (broadcast to ``shape``) and unit of a string or pint quantity
+    (a value or a map): converted to ``unit`` when given, else to nm (a
+    wavelength) or eV (a photon energy)."""
+    from hyperspy_perovskite.analysis.cl_units import parse_spectral_unit
+
+    if unit is not None:
+        values = parse_quantity(obj, unit, name=name)
+    else:
+        q = ureg.Quantity(obj) if isinstance(obj, str) else obj
+        try:
+            _, kind, factor = parse_spectral_unit(f"{q.units:~}")
+        except (UnitError, ValueError):
+            raise UnitError(
+                f"{name} was given as {obj!r}: expected a wavelength (e.g. "
+                "'710 nm') or a photon energy (e.g. '1.75 eV')."
+            ) from None
+        values = np.asarray(q.magnitude, float) * factor
+        unit = "nm" if kind == "wavelength" else "eV"
+    values = np.asarray(values, float)
+    if values.shape != shape:
+        values = _broadcast(values, shape, name)
+    return values, unit
+
+
+def _value_in(value, unit, name):
+    """A scalar argument in ``unit`` (the unit of the map it applies to): a
+    plain number is in ``unit``; a string or pint quantity is converted, and
+    refused when ``unit`` is unknown."""
+    if unit:
+        return float(parse_quantity(value, unit, name=name))
+    if isinstance(value, str | ureg.Quantity):
+        raise UnitError(
+            f"{name} was given with a unit ({value!r}) but the unit of the map "
+            "it applies to is unknown: give the map with its unit."
+        )
+    return float(value)
+
+
+def _broadcast(values, shape, name):
+    """A single value stands for every pixel; an array must have ``shape``."""
+    if values.ndim == 0:
+        return np.full(shape, float(values))
+    raise ValueError(
+        f"{name}: array shape {values.shape} does not match the CL navigation "
+        f"shape {shape}."
+    )
+
+
+def _as_map(obj, shape, name, unit=None, spectral=False):
+    """(values, std or None, valid or None, units or None) of a parameter map.
+
+    With ``spectral`` (a position or width on the spectral axis), a string
+    or pint quantity (one value for every pixel, or a map) is converted to
+    ``unit`` when given (else to nm or eV); a plain number is one value for
+    every pixel, in ``unit`` (None: unknown).
+    """
     from hyperspy.component import Parameter
     from hyperspy.signal import BaseSignal
+
+    if spectral and isinstance(obj, str | ureg.Quantity):
+        values, u = _with_unit(obj, shape, name, unit)
+        return values, None, None, u
 
     if isinstance(obj, Parameter):
         m = obj.map
@@ -114,20 +173,29 @@ def _as_map(obj, shape, name):
     ):
         values = np.asarray(obj, float)
         if values.shape != shape:
-            raise ValueError(
-                f"{name}: array shape {values.shape} does not match the CL navigation "
-                f"shape {shape}."
-            )
-        return values, None, None, None
+            values = _broadcast(values, shape, name)
+        return values, None, None, unit
     raise TypeError(
         f"{name} must be a model Parameter, a signal or a numpy array, got "
         f"{type(obj).__name__}."
     )
 
 
-def _std_override(std, shape, name):
-    """A separate standard-deviation map (signal or array) of the CL nav shape."""
+def _std_override(std, shape, name, unit=None):
+    """A separate standard-deviation map (signal or array) of the CL nav shape;
+    a string or pint quantity (one value or a map) is converted to ``unit``
+    (the unit of the map it belongs to)."""
     from hyperspy.signal import BaseSignal
+
+    if isinstance(std, str | ureg.Quantity):
+        if unit is None:
+            raise UnitError(
+                f"{name} was given with a unit ({std!r}) but the unit of the map "
+                "it belongs to is unknown: give the map with its unit."
+            )
+        return _with_unit(std, shape, name, unit)[0]
+    if np.ndim(std) == 0 and not isinstance(std, BaseSignal):
+        return np.full(shape, float(std))
 
     data = (
         _to_numpy(std.data) if isinstance(std, BaseSignal) else np.asarray(std, float)

@@ -222,9 +222,10 @@ class CLEmissionMixin:
             this signal is not modified. The converted intensity is per meV,
             so a band area ``A`` over eV is the wavelength-integrated counts /
             1000.
-        signal_range : tuple of float, optional
-            ``(start, end)`` of the fitted range in the unit of ``axis`` (nm
-            or eV).
+        signal_range : tuple, optional
+            ``(start, end)`` of the fitted range: numbers in the unit of
+            ``axis`` (nm or eV), strings or pint quantities (``("690 nm",
+            "0.73 um")``), or a quantity of two values.
         mask : array of bool, optional
             Navigation-shaped; True pixels are not fitted (their parameters
             are NaN with ``is_set`` False).
@@ -400,9 +401,11 @@ class CLEmissionMixin:
 
         Parameters
         ----------
-        signal_range : tuple of float
-            ``(start, end)`` in nm for a wavelength axis (whatever unit the
-            file uses) or in eV for an energy axis.
+        signal_range : tuple
+            ``(start, end)``: numbers in nm for a wavelength axis (whatever
+            unit the file uses) or in eV for an energy axis, strings or pint
+            quantities (``("0.69 um", "730 nm")``), or a quantity of two
+            values.
         %s
         %s
         %s
@@ -460,8 +463,9 @@ class CLEmissionMixin:
 
         Parameters
         ----------
-        signal_range : tuple of float, optional
-            ``(start, end)`` in nm (wavelength axis) or eV.
+        signal_range : tuple, optional
+            ``(start, end)``: numbers in nm (wavelength axis) or eV, strings
+            or pint quantities, or a quantity of two values.
         subtract_baseline : bool
             Remove each spectrum's 10th percentile first (see
             :func:`~hyperspy_perovskite.analysis.cl_maps.centroid`).

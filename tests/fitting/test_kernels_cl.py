@@ -131,3 +131,50 @@ def test_fast_erfcx_matches_scipy():
     a = np.concatenate([np.linspace(0.0, 12.0, 2401), np.logspace(1, 12, 111)])
     approx = np.array([_erfcx_fast(v) for v in a])
     np.testing.assert_allclose(approx, erfcx(a), rtol=2e-14)
+
+
+def test_smooth_exponent_series_equals_exp():
+    """exp by anchored series steps: equal to np.exp to 1e-14 relative on
+    smooth exponents, exact fallbacks on large steps, underflow, NaN, inf."""
+    from hyperspy_perovskite.fitting.kernels.builtin import _exp_smooth_inplace
+
+    u = (_FROM_NM - 1.74) / 0.03
+    cases = [
+        -0.5 * u * u,  # a Gaussian on a to_eV axis: steps up to ~0.1
+        (_FROM_NM - 1.72) / 0.004,  # an exponential with steps above 1/8
+        np.linspace(-800.0, 5.0, 1000),  # through the underflow
+        np.array([0.0, 0.01, np.nan, 0.02, -np.inf, -1.0, np.inf, 0.5]),
+    ]
+    for a in cases:
+        got = a.copy()
+        _exp_smooth_inplace(got, np.empty(got.size), got.size)
+        want = np.exp(a)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        ok = ~np.isnan(want)
+        np.testing.assert_allclose(got[ok], want[ok], rtol=1e-14, atol=1e-300)
+
+
+def test_gaussian_and_wavelength_offset_blocks_on_a_to_ev_axis():
+    """Non-uniform (to_eV-like) axis: blocks equal the closed forms."""
+    from hyperspy_perovskite.components.emission_bands import (
+        WAVELENGTH_OFFSET_CONSTANT,
+        wavelength_offset_block,
+    )
+    from hyperspy_perovskite.fitting.kernels.builtin import gaussian_block
+
+    x = _FROM_NM
+    A, sigma, centre = 80.0, 0.03, 1.74
+    f = np.zeros(x.size)
+    G = np.full((3, x.size), np.nan)
+    gaussian_block(x, np.array([A, sigma, centre]), 0, np.zeros(4), f, G)
+    u = (x - centre) / sigma
+    g = np.exp(-0.5 * u * u) / (sigma * np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(f, A * g, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(G[0], g, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(G[2], A * g * u / sigma, rtol=1e-12, atol=1e-290)
+    f = np.ones(x.size)
+    G = np.zeros((1, x.size))
+    c = np.array([WAVELENGTH_OFFSET_CONSTANT, 0.0, 0.0, 0.0])
+    wavelength_offset_block(x, np.array([3.0]), 0, c, f, G)
+    np.testing.assert_allclose(G[0], WAVELENGTH_OFFSET_CONSTANT / x**2, rtol=1e-15)
+    np.testing.assert_allclose(f, 1.0 + 3.0 * G[0], rtol=1e-15)
