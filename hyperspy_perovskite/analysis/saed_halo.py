@@ -298,7 +298,7 @@ def fit_halo_series(
     fix_width=False,
     fix_ring_width=False,
     own_centre_snr=5.0,
-    max_iter=60,
+    max_iter=200,
     noise_gain=None,
     exposure=None,
 ):
@@ -352,7 +352,9 @@ def fit_halo_series(
     dict
         ``integrated`` (n, r + 1): counts in each ring and (last) the halo
         over the range of ``g``; ``cov`` (n, r + 1, r + 1) their covariance
-        (shared-shape uncertainty included); ``halo_g``, ``halo_g_std``
+        (shared-shape uncertainty included); ``cov_frame`` the same given the
+        shared shape (the frame-to-frame part, common errors left out: the
+        weights of a fit through time); ``halo_g``, ``halo_g_std``
         (n,): the halo centre used per frame and its standard error;
         ``own_centre`` (n,) bool; ``amplitude_snr`` (n,); ``halo_width``,
         ``ring_width`` (with ``*_std``); ``model`` (n, m); ``background``
@@ -439,6 +441,8 @@ def _results(model, st, W, poisson, noise_gain=None):
         + np.einsum("fjp,fpq,fiq->fij", Gp, Cpq, Gq)
         + np.einsum("fip,pq,fjq->fij", Gq, Si, Gq)
     ) * scale
+    # given the shared shape: what varies from frame to frame only
+    cov_frame = np.einsum("fip,fpq,fjq->fij", Gp, Ai, Gp) * scale
     integrated = np.column_stack([st["a"] * R.sum(0)[None], st["h"] * H.sum(1)])
     var_h = np.maximum(Cpp[:, r, r] * scale, 1e-300)
     var_c = np.where(own, Cpp[:, r + 2, r + 2], Si[k, k]) * scale
@@ -450,6 +454,7 @@ def _results(model, st, W, poisson, noise_gain=None):
     return {
         "integrated": integrated,
         "cov": cov,
+        "cov_frame": cov_frame,
         "halo_g": c_i,
         "halo_g_std": np.sqrt(np.maximum(var_c, 0.0)),
         "own_centre": own.copy(),

@@ -4,13 +4,16 @@ Part of ``fit_emission`` (see :mod:`hyperspy_perovskite.signals._cl_fit`):
 fill the starting values of every pixel from the compiled whole-map
 estimates (:mod:`hyperspy_perovskite.analysis.cl_start_values`), run the
 compiled engine with a tolerance matched to the parameters' standard
-deviations, and a second start only where the first failed.
+deviations, and a second start only where the first failed. The array
+steps are in :mod:`hyperspy_perovskite.analysis.cl_fit_steps`; this module
+writes their results into the model.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from hyperspy_perovskite.analysis import cl_fit_steps as steps
 from hyperspy_perovskite.analysis.cl_emission import emission_starting_values
 
 
@@ -29,15 +32,12 @@ def _put(param, values):
 def _put_band(c, area, centre, sigma):
     _put(c.A, area)
     _put(c.centre, centre)
-    if hasattr(c, "gamma") and hasattr(c, "sigma"):
-        # Voigt: the measured FWHM shared equally by its Gaussian and
-        # Lorentzian parts (FWHM_V = 1.6376 f for fG = fL = f, Olivero and
-        # Longbothum 1977)
-        f = sigma * 2.0 * np.sqrt(2.0 * np.log(2.0)) / 1.6376
-        _put(c.sigma, f / (2.0 * np.sqrt(2.0 * np.log(2.0))))
-        _put(c.gamma, 0.5 * f)
+    if hasattr(c, "gamma") and hasattr(c, "sigma"):  # Voigt
+        sigma_g, gamma = steps.voigt_start_widths(sigma)
+        _put(c.sigma, sigma_g)
+        _put(c.gamma, gamma)
     elif hasattr(c, "gamma"):  # Lorentzian: half width at half maximum
-        _put(c.gamma, sigma * np.sqrt(2.0 * np.log(2.0)))
+        _put(c.gamma, steps.lorentzian_start_gamma(sigma))
     else:
         _put(c.sigma, sigma)
     if hasattr(c, "tau"):
@@ -145,7 +145,7 @@ def _start_background(m, bg, a0, a1, x):
         )
 
         xm = 0.5 * (x[0] + x[-1])
-        level = level * xm**2 / WAVELENGTH_OFFSET_CONSTANT
+        level = steps.wavelength_dark_level(level, xm, WAVELENGTH_OFFSET_CONSTANT)
     _put(b.offset, level)
 
 
@@ -171,7 +171,7 @@ def std_tolerance(m):
     """
     n_ch = int(np.count_nonzero(m._channel_switches))
     n_free = sum(p.free and p.twin is None for c in m for p in c.parameters)
-    return STEP_IN_STD**2 / max(n_ch - n_free, 1)
+    return steps.std_step_ftol(n_ch, n_free, STEP_IN_STD)
 
 
 def start_order(settings):
@@ -255,14 +255,12 @@ def _binned_window(s, x1, x2, k):
     ax = s.axes_manager.signal_axes[0]
     i1, i2 = ax.value_range_to_indices(x1, x2)
     n = (i2 - i1 + 1) // k * k
-    sl = slice(i1, i1 + n)
 
     def binned(a):
-        a = np.asarray(a[..., sl], dtype=float)
-        return a.reshape(a.shape[:-1] + (n // k, k)).mean(-1)
+        return steps.bin_mean(a, i1, n, k)
 
     data = binned(s.data)
-    x = np.asarray(ax.axis[sl], dtype=float).reshape(-1, k).mean(-1)
+    x = binned(np.asarray(ax.axis, dtype=float))
     axes = [dict(a) for a in s.axes_manager._get_axes_dicts()]
     sig = s.axes_manager.signal_indices_in_array[0]
     axes[sig] = {"axis": x, "name": ax.name, "units": ax.units, "navigate": False}
@@ -327,16 +325,12 @@ def _needs_second_start(result, mask, settings=None):
     channels (4.4 %, and more from pixel to pixel with the counts); it only
     picked the brightest pixels.
     """
-    flags = np.asarray(result.convergence.data)
-    ok = flags == 0
-    redo = ~ok
-    if settings is None or settings.tail != "continuous":
-        red = np.asarray(result.reduced_chisq.data, dtype=float)
-        typical = np.nanmedian(red[ok]) if ok.any() else np.inf
-        redo |= ~(red <= 1.1 * typical)
-    if mask is not None:
-        redo &= ~mask
-    return redo
+    return steps.second_start_pixels(
+        result.convergence.data,
+        result.reduced_chisq.data,
+        mask,
+        by_chisq=settings is None or settings.tail != "continuous",
+    )
 
 
 def _snapshot(m, result):
@@ -359,12 +353,9 @@ def _keep_better(m, result, first):
     from hyperspy_perovskite.fitting.flags import FLAG_NAMES
 
     r0 = first["result"]
-    f0 = np.asarray(r0.convergence.data)
-    f1 = np.asarray(result.convergence.data)
-    c0 = np.nan_to_num(first["chisq"], nan=np.inf)
-    c1 = np.nan_to_num(np.asarray(m.chisq.data, dtype=float), nan=np.inf)
-    ok0, ok1 = f0 == 0, f1 == 0
-    take0 = (ok0 & ~ok1) | ((ok0 == ok1) & (c0 < c1))
+    take0 = steps.keep_first(
+        r0.convergence.data, result.convergence.data, first["chisq"], m.chisq.data
+    )
     params = [p for c in m for p in c.parameters]
     for p, saved in zip(params, first["maps"], strict=True):
         p.map[take0] = saved[take0]

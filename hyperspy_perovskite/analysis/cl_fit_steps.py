@@ -1,0 +1,142 @@
+"""Array steps of the emission fit (plain NumPy, no HyperSpy object).
+
+``fit_emission`` (:mod:`hyperspy_perovskite.signals._cl_start`) validates,
+calls these and writes the results into the model: the starting widths of
+Lorentzian and Voigt bands, the dark level of a
+:class:`~hyperspy_perovskite.components.WavelengthOffset`, the binned window
+of the coarse pass, the tolerance of the stopping rule, the pixels a second
+start may improve and, pixel by pixel, which of two fits to keep.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "bin_mean",
+    "keep_first",
+    "lorentzian_start_gamma",
+    "second_start_pixels",
+    "std_step_ftol",
+    "voigt_start_widths",
+    "wavelength_dark_level",
+]
+
+_SIGMA2FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
+
+
+def voigt_start_widths(sigma):
+    """Starting ``(sigma, gamma)`` of a Voigt band of measured width ``sigma``.
+
+    The measured FWHM is shared equally by the Gaussian and Lorentzian parts:
+    ``FWHM_V = 1.6376 f`` for ``fG = fL = f`` (J. J. Olivero and R. L.
+    Longbothum, J. Quant. Spectrosc. Radiat. Transfer 17, 233 (1977)).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_fit_steps import voigt_start_widths
+    >>> s, g = voigt_start_widths(1.0)
+    >>> round(float(s), 4), round(float(g), 4)
+    (0.6107, 0.719)
+    """
+    f = np.asarray(sigma, float) * _SIGMA2FWHM / 1.6376
+    return f / _SIGMA2FWHM, 0.5 * f
+
+
+def lorentzian_start_gamma(sigma):
+    """Half width at half maximum of a Lorentzian of the same FWHM as a
+    Gaussian of standard deviation ``sigma``.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_fit_steps import lorentzian_start_gamma
+    >>> round(float(lorentzian_start_gamma(1.0)), 4)
+    1.1774
+    """
+    return np.asarray(sigma, float) * math.sqrt(2.0 * math.log(2.0))
+
+
+def wavelength_dark_level(level, x_mid, constant):
+    """The level in wavelength space that appears as ``level`` at the photon
+    energy ``x_mid`` after the Jacobian: ``level * x_mid**2 / constant``
+    (``constant``: :data:`~hyperspy_perovskite.components.emission_bands.WAVELENGTH_OFFSET_CONSTANT`).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_fit_steps import wavelength_dark_level
+    >>> float(wavelength_dark_level(2.0, 2.0, 4.0))
+    2.0
+    """
+    return np.asarray(level, float) * x_mid**2 / constant
+
+
+def bin_mean(a, start, n, k):
+    """Mean of ``k`` consecutive channels of ``a[..., start:start + n]``
+    (``n`` a multiple of ``k``): shape ``(..., n // k)``; dask arrays are
+    computed.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_fit_steps import bin_mean
+    >>> bin_mean(np.arange(10.0), 1, 8, 4).tolist()
+    [2.5, 6.5]
+    """
+    a = np.asarray(a[..., start : start + n], dtype=float)
+    return a.reshape(a.shape[:-1] + (n // k, k)).mean(-1)
+
+
+def std_step_ftol(n_channels, n_free, step_in_std):
+    """Relative chi-squared decrease of a step of ``step_in_std`` standard
+    deviations: ``step_in_std ** 2 / dof`` (chi-squared is about ``dof``
+    noise variances).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_fit_steps import std_step_ftol
+    >>> std_step_ftol(1010, 10, 0.1)
+    1e-05
+    """
+    return step_in_std**2 / max(int(n_channels) - int(n_free), 1)
+
+
+def second_start_pixels(flags, reduced_chisq, mask=None, by_chisq=True):
+    """Pixels a second start may improve: those that did not converge
+    (``flags != 0``) and, with ``by_chisq``, those whose reduced chi-squared
+    exceeds 1.1 times the median of the converged pixels (a local minimum);
+    never the ``mask`` pixels.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_fit_steps import second_start_pixels
+    >>> second_start_pixels(np.array([0, 0, 1, 0]), np.array([1.0, 1.0, 1.0, 2.0])).tolist()
+    [False, False, True, True]
+    """
+    ok = np.asarray(flags) == 0
+    redo = ~ok
+    if by_chisq:
+        red = np.asarray(reduced_chisq, dtype=float)
+        typical = np.nanmedian(red[ok]) if ok.any() else np.inf
+        redo |= ~(red <= 1.1 * typical)
+    if mask is not None:
+        redo &= ~np.asarray(mask, bool)
+    return redo
+
+
+def keep_first(flags0, flags1, chisq0, chisq1):
+    """Pixels where the first of two fits is kept: it converged and the
+    second did not, or both (or neither) converged and it has the lower
+    chi-squared (NaN counts as infinite).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.cl_fit_steps import keep_first
+    >>> keep_first(np.array([0, 0, 1]), np.array([1, 0, 0]),
+    ...            np.array([5.0, 1.0, 1.0]), np.array([1.0, 2.0, 2.0])).tolist()
+    [True, True, False]
+    """
+    ok0, ok1 = np.asarray(flags0) == 0, np.asarray(flags1) == 0
+    c0 = np.nan_to_num(np.asarray(chisq0, float), nan=np.inf)
+    c1 = np.nan_to_num(np.asarray(chisq1, float), nan=np.inf)
+    return (ok0 & ~ok1) | ((ok0 == ok1) & (c0 < c1))

@@ -1,0 +1,48 @@
+"""The array steps of the emission fit, against values written here."""
+
+import numpy as np
+from scipy.special import voigt_profile
+
+from hyperspy_perovskite.analysis import cl_fit_steps as steps
+
+
+def test_voigt_start_keeps_the_measured_fwhm():
+    # the Voigt of the starting widths has the FWHM of the measured Gaussian
+    sigma = 2.0
+    s, g = steps.voigt_start_widths(sigma)
+    x = np.linspace(-20, 20, 400001)
+    v = voigt_profile(x, s, g)
+    above = x[v >= 0.5 * v.max()]
+    fwhm = above[-1] - above[0]
+    assert abs(fwhm - 2.0 * np.sqrt(2.0 * np.log(2.0)) * sigma) < 0.01 * fwhm
+
+
+def test_lorentzian_start_has_the_gaussian_fwhm():
+    assert np.isclose(2 * steps.lorentzian_start_gamma(3.0), 2.3548 * 3.0, rtol=1e-4)
+
+
+def test_bin_mean_and_dark_level():
+    a = np.arange(24.0).reshape(2, 12)
+    np.testing.assert_allclose(steps.bin_mean(a, 2, 8, 4), [[3.5, 7.5], [15.5, 19.5]])
+    # a level c / x^2 in energy space seen at x_mid comes back as c
+    assert np.isclose(steps.wavelength_dark_level(7.0 / 1.6**2, 1.6, 1.0), 7.0)
+
+
+def test_second_start_and_keep_first():
+    flags = np.array([0, 0, 0, 1, 0])
+    red = np.array([1.0, 1.05, 1.2, 1.0, np.nan])
+    mask = np.array([False, False, False, False, True])
+    assert steps.second_start_pixels(flags, red, mask).tolist() == [
+        False, False, True, True, False,
+    ]  # fmt: skip
+    assert steps.second_start_pixels(flags, red, by_chisq=False).tolist() == [
+        False, False, False, True, False,
+    ]  # fmt: skip
+    keep = steps.keep_first(
+        np.array([0, 1, 0, 0]),
+        np.array([1, 0, 0, 0]),
+        np.array([9.0, 1.0, 2.0, np.nan]),
+        np.array([1.0, 9.0, 3.0, 1.0]),
+    )
+    assert keep.tolist() == [True, False, True, False]
+    assert np.isclose(steps.std_step_ftol(110, 10, 0.1), 1e-4)
