@@ -760,7 +760,7 @@ ROWS_4DSTEM_IMAGE = [
         ),
         300.0,
         "300000 V",
-        300.0 * ureg.kV,
+        300.0 * ureg.keV,  # the electrons' energy is their voltage
         "300 nm",
     ),
     (
