@@ -617,7 +617,7 @@ ROWS_SAED = [
      *_RANGE),
     ("InSituSAEDSeries.azimuthal_profile(center)", _saed,
      lambda s, v: s.azimuthal_profile(center=v, npt=40), (32.0, 32.0),
-     ("32 px", "32 px"), np.array([32.0, 32.0]) * ureg.px, ("32 nm", 32.0)),
+     ("0 1/A", "32 px"), np.array([32.0, 32.0]) * ureg.px, ("32 nm", 32.0)),
     ("InSituSAEDSeries.calibrate(scale)", _saed,
      lambda s, v: s.calibrate(scale=v), 0.02, "0.2 1/nm", 0.2 / ureg.nm, "0.02 nm"),
     ("InSituSAEDSeries.calibrate(center)", _saed,

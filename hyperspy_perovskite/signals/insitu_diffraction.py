@@ -177,8 +177,9 @@ class InSituSAEDSeries(
         beam_energy : float or str, optional
             Default unit kV.
         center : (float, float), optional
-            Direct-beam position (x, y) in pixels (plain numbers, ``"33 px"``
-            or pixel quantities); default the frame centre.
+            Direct-beam position (x, y) in pixels (plain numbers, ``"33 px"``,
+            pixel quantities, or coordinates of the present calibration such
+            as ``"0 1/A"``); default the frame centre.
         inplace : bool
             Calibrate this signal; otherwise return a calibrated copy (the
             data are shared with lazy signals, copied otherwise).
@@ -235,7 +236,7 @@ class InSituSAEDSeries(
         ax_x, ax_y = out.axes_manager.signal_axes
         if center is None:
             center = (ax_x.size // 2, ax_y.size // 2)
-        center = _u.pixel_position(center, "center")
+        center = _u.pixel_position(center, self.axes_manager.signal_axes, "center")
         for ax, c in zip((ax_x, ax_y), center, strict=True):
             ax.scale, ax.units, ax.offset = (
                 float(scale),
@@ -276,7 +277,8 @@ class InSituSAEDSeries(
             centre of the rings (when the beam is blocked, saturated or
             absent), ``"auto"`` the beam where it is seen and the rings
             elsewhere, or given positions ``(x, y)`` / ``(n_frames, 2)`` in
-            pixels (numbers, ``"33 px"`` strings or pixel quantities) (see :meth:`direct_beam_positions`). The centres are
+            pixels (numbers, ``"33 px"`` strings, pixel quantities or
+            calibrated coordinates such as ``"0 1/A"``) (see :meth:`direct_beam_positions`). The centres are
             stored in ``metadata.Diffraction_analysis.centers``.
         npt : int or None
             Number of radial bins; default one per pixel of radius (to the
@@ -307,7 +309,7 @@ class InSituSAEDSeries(
         self._check_series()
         radial_range = _u.g_range(radial_range, "radial_range")
         if center is not None and center is not False and not isinstance(center, str):
-            center = _u.pixel_position(center, "center")
+            center = _u.pixel_position(center, self.axes_manager.signal_axes, "center")
         if center is None and np.hypot(*self._centre_offset(warn=True)) > 1.0:
             center = "auto"
         if center is not None and center is not False:
@@ -434,7 +436,7 @@ class InSituSAEDSeries(
         if ring_range is None:
             lo, hi = 0.15 * r_in, 0.9 * r_in
         else:
-            lo, hi = (_u.pixels(v, ax_x.scale, "ring_range") for v in ring_range)
+            lo, hi = (_u.pixels(v, ax_x, "ring_range") for v in ring_range)
         pos = np.full((n, 2), np.nan)
         std = np.full((n, 2), np.nan)
         for i in range(n):
