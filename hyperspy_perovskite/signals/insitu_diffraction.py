@@ -437,16 +437,17 @@ class InSituSAEDSeries(
             lo, hi = 0.15 * r_in, 0.9 * r_in
         else:
             lo, hi = (_u.pixels(v, ax_x, "ring_range") for v in ring_range)
-        pos = np.full((n, 2), np.nan)
-        std = np.full((n, 2), np.nan)
-        for i in range(n):
-            img = self.inav[i].data
-            img = np.asarray(img.compute() if isinstance(img, da.Array) else img, float)
-            if method in ("beam", "auto"):
-                pos[i] = saed_geometry.beam_offset(img, ox, oy, search)
-            if method == "rings" or (method == "auto" and np.isnan(pos[i, 0])):
-                pos[i], std[i] = saed_geometry.ring_center(img, ox, oy, lo, hi)
-        return pos, std
+        kw = dict(method=method, origin=(ox, oy), search=search, ring_range=(lo, hi))
+        data = self.data
+        if isinstance(data, da.Array):  # one pass over the chunks (not per frame)
+            data = data.rechunk({1: -1, 2: -1})
+            res = da.map_blocks(
+                saed_geometry.frame_centres, data, **kw, drop_axis=[1, 2],
+                new_axis=1, chunks=(data.chunks[0], (4,)), dtype=float,
+            ).compute()  # fmt: skip
+        else:
+            res = saed_geometry.frame_centres(data, **kw)
+        return res[:, :2], res[:, 2:]
 
     def check_direct_beam(self, frame=0, tolerance=1.0, search=8):
         """Offset (x, y) in pixels of the direct beam from the axes' origin.
