@@ -12,7 +12,13 @@ with rate ``k`` (1/s) and Avrami exponent ``n``; ``n = 1`` is first-order
 
 import numpy as np
 
-__all__ = ["jmak", "estimate_jmak", "significant_decrease", "profile_onset"]
+__all__ = [
+    "jmak",
+    "estimate_jmak",
+    "significant_decrease",
+    "profile_onset",
+    "profile_onset_intervals",
+]
 
 
 def jmak(t, A, k, n, t0, residual=0.0):
@@ -288,3 +294,46 @@ def _root(f, a, b, xtol):
     if fa * fb > 0:
         return a if abs(fa) < abs(fb) else b
     return brentq(f, a, b, xtol=xtol)
+
+
+def profile_onset_intervals(t, data, params, first_order, residual, sigma=None):
+    """:func:`profile_onset` of every trace: 68 % onset intervals.
+
+    Parameters
+    ----------
+    t : array ``(n_t,)``
+        Times (s).
+    data : array ``(..., n_t)``
+        Traces.
+    params : sequence of 5 arrays
+        Fitted ``A, k, n, t0, residual`` (broadcastable to ``data.shape[:-1]``);
+        traces with a non-finite parameter get NaN intervals.
+    first_order, residual : bool
+        As in :func:`profile_onset`.
+    sigma : array like ``data``, optional
+        Standard deviations of the traces.
+
+    Returns
+    -------
+    numpy.ndarray ``(..., 2)``
+        Lower and upper ends of the onset interval.
+    """
+    lead = data.shape[:-1]
+    n_traces = int(np.prod(lead))
+    flat = np.asarray(data).reshape(n_traces, -1)
+    A, k, n, t0, R = (np.broadcast_to(p, lead).ravel() for p in params)
+    sig = None if sigma is None else np.asarray(sigma).reshape(n_traces, -1)
+    out = np.full((n_traces, 2), np.nan)
+    for i in range(n_traces):
+        if not np.all(np.isfinite([A[i], k[i], n[i], t0[i], R[i]])):
+            continue
+        lo, hi, _ = profile_onset(
+            t,
+            flat[i],
+            dict(A=A[i], k=k[i], n=n[i], t0=t0[i], residual=R[i]),
+            first_order=first_order,
+            residual=residual,
+            sigma=None if sig is None else sig[i],
+        )
+        out[i] = lo, hi
+    return out.reshape(lead + (2,))

@@ -7,11 +7,6 @@ amplitudes are solved by weighted least squares for all frames at once
 likelihood, i.e. by minimising chi-squared over a grid and refining the
 minimum by a parabola:
 
-* :func:`fit_halo_positions`: the halo position in every frame (the halo of
-  an amorphous perovskite or of PbI2 sits where the material puts it, not at
-  a fixed ring), with its standard error from the curvature of chi-squared
-  (``sigma^2 = 2 / chi2''``, the profile-likelihood interval for one
-  parameter);
 * :func:`fit_ring_positions`: the position of every ring in every frame with
   its standard error (Gauss-Newton on the ring with the rest of the fitted
   model held);
@@ -26,11 +21,10 @@ fit is unweighted and the noise variance is estimated from the residuals.
 
 import numpy as np
 
-from hyperspy_perovskite.analysis.saed import design_matrix
+from hyperspy_perovskite.analysis.saed_halo import _Bins
 
 __all__ = [
     "batched_wls",
-    "fit_halo_positions",
     "fit_ring_positions",
     "lattice_from_rings",
 ]
@@ -93,197 +87,53 @@ def poisson_weights(D, P):
     return 1.0 / np.maximum(model, 1.0)
 
 
-def _parabola_min(x, y):
-    """Vertex and curvature of the parabola through the minimum of y(x) (per row)."""
-    i = np.clip(np.argmin(y, axis=1), 1, y.shape[1] - 2)
-    r = np.arange(y.shape[0])
-    y0, y1, y2 = y[r, i - 1], y[r, i], y[r, i + 1]
-    h = x[1] - x[0]
-    curv = (y0 - 2 * y1 + y2) / h**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.where(curv > 0, 0.5 * h * (y0 - y2) / (y0 - 2 * y1 + y2), np.nan)
-    at_edge = (np.argmin(y, axis=1) == 0) | (np.argmin(y, axis=1) == y.shape[1] - 1)
-    xm = x[i] + np.clip(shift, -h, h)
-    xm[at_edge] = np.nan
-    return xm, np.where(at_edge, np.nan, curv)
-
-
-def fit_halo_positions(
-    g,
-    P,
-    ring_g,
-    ring_width,
-    halo_g,
-    halo_width,
-    background_order=3,
-    poisson=False,
-    search=2.0,
-    n_grid=33,
-    n_sigma=5.0,
-):
-    """Halo position (1/A) in every frame, with its standard error.
-
-    Parameters
-    ----------
-    g : numpy.ndarray, shape (m,)
-    P : numpy.ndarray, shape (n, m)
-    ring_g : array-like
-        Ring positions (held).
-    ring_width, halo_width : float
-        Gaussian standard deviations (1/A), held.
-    halo_g : float
-        Centre of the search window (1/A), e.g. the position fitted to the
-        mean profile.
-    search : float
-        Half width of the search window in halo widths.
-    poisson : bool
-        Counted electrons (weights ``1 / model``); otherwise unweighted with
-        the noise from the residuals.
-    n_sigma : float
-        A frame's halo position is reported only where its amplitude exceeds
-        ``n_sigma`` standard errors (a position of an absent halo means
-        nothing; 5 because the position is searched over the window, which
-        raises the chance of a noise peak) and the minimum is inside the
-        window.
-
-    Returns
-    -------
-    dict
-        ``halo_g`` (n,), ``halo_g_std`` (n,), ``valid`` (n,) bool,
-        ``amplitude_snr`` (n,).
-
-    Examples
-    --------
-    >>> from hyperspy_perovskite.analysis.saed import design_matrix
-    >>> from hyperspy_perovskite.analysis.saed_fit import fit_halo_positions
-    >>> g = np.linspace(0.1, 0.6, 250)
-    >>> truth = [0.29, 0.30, 0.31]
-    >>> P = np.array([design_matrix(g, [0.2, 0.4], 0.01, h, 0.05, 1)
-    ...               @ [100, 80, 300, 0, 0, 50, 0] for h in truth])
-    >>> res = fit_halo_positions(g, P + 1, [0.2, 0.4], 0.01, 0.30, 0.05, 1)
-    >>> res["halo_g"].round(4).tolist()
-    [0.29, 0.3, 0.31]
-    """
-    g = np.asarray(g, float)
-    P = np.atleast_2d(np.asarray(P, float))
-    n, m = P.shape
-    lo = max(g[0] + 1.5 * halo_width, halo_g - search * halo_width)
-    hi = min(g[-1] - 1.5 * halo_width, halo_g + search * halo_width)
-    if not hi > lo:
-        raise ValueError(
-            "The profile range is too short to locate the halo: it needs 1.5 "
-            "halo widths on each side of the halo."
-        )
-    grid = np.linspace(lo, hi, int(n_grid))
-    D0 = design_matrix(g, ring_g, ring_width, halo_g, halo_width, background_order)
-    W = poisson_weights(D0, P) if poisson else None
-    chi = np.empty((n, grid.size))
-    j = len(np.atleast_1d(ring_g))
-    for k, hg in enumerate(grid):
-        D = design_matrix(g, ring_g, ring_width, hg, halo_width, background_order)
-        coef_k, _, chi[:, k] = batched_wls(D, P, W)
-        # an amorphous halo scatters: a negative one only mimics background
-        chi[coef_k[:, j] < 0, k] = np.inf
-    c = D0.shape[1] + 1
-    chi_min = np.min(chi, axis=1)
-    chi_min = np.where(np.isfinite(chi_min), chi_min, 1.0)
-    if not poisson:  # noise variance from the residuals at the minimum
-        s2 = chi_min / max(m - c, 1)
-        chi = chi / np.maximum(s2, 1e-300)[:, None]
-    # refine on a fine grid around the coarse minimum
-    h = grid[1] - grid[0]
-    best = grid[
-        np.argmin(
-            np.where(
-                np.isfinite(chi), chi, np.nanmax(chi[np.isfinite(chi)], initial=0) + 1
-            ),
-            axis=1,
-        )
-    ]
-    fine = np.linspace(-h, h, 9)
-    chi_f = np.empty((n, fine.size))
-    for k, dx in enumerate(fine):
-        Dk = np.stack(
-            [
-                design_matrix(
-                    g, ring_g, ring_width, b + dx, halo_width, background_order
-                )
-                for b in best
-            ]
-        )
-        chi_f[:, k] = batched_wls(Dk, P, W)[2]
-    if not poisson:
-        chi_f = chi_f / np.maximum(s2, 1e-300)[:, None]
-    xm, curv = _parabola_min(fine, chi_f)
-    hg = best + xm
-    std = np.sqrt(2.0 / curv)
-    # significance of the halo amplitude at the fitted position
-    Dk = np.stack(
-        [
-            design_matrix(
-                g,
-                ring_g,
-                ring_width,
-                b if np.isfinite(b) else halo_g,
-                halo_width,
-                background_order,
-            )
-            for b in hg
-        ]
-    )
-    coef, cov, chi2 = batched_wls(Dk, P, W)
-    var = cov[:, j, j] * (1.0 if poisson else chi2 / max(m - c, 1))
-    snr = coef[:, j] / np.sqrt(np.maximum(var, 1e-300))
-    edge = (np.abs(hg - grid[0]) < h) | (np.abs(hg - grid[-1]) < h)
-    valid = np.isfinite(hg) & np.isfinite(std) & (snr > n_sigma) & ~edge
-    return {
-        "halo_g": np.where(valid, hg, np.nan),
-        "halo_g_std": np.where(valid, std, np.nan),
-        "valid": valid,
-        "amplitude_snr": snr,
-    }
-
-
 def fit_ring_positions(
-    g, P, model_coef, design, ring_g, ring_width, poisson=False, n_sigma=3.0
-):
+    g, P, model_coef, design, ring_g, ring_width, poisson=False, n_sigma=3.0,
+    exposure=None,
+):  # fmt: skip
     """Position (1/A) of every ring in every frame with its standard error.
 
-    Each ring is fitted by Gauss-Newton (position, amplitude and a local
-    linear background, within 2.5 ring widths) to the profile minus the rest
-    of the fitted model (the other rings, the halo and the background held at
-    ``model_coef``).
+        Each ring is fitted by Gauss-Newton (position, amplitude and a local
+        linear background, within 2.5 ring widths) to the profile minus the rest
+        of the fitted model (the other rings, the halo and the background held at
+        ``model_coef``).
 
-    Parameters
-    ----------
-    g : (m,)
-    P : (n, m)
-    model_coef : (n, c)
-        Coefficients of the fitted model (:func:`batched_wls`).
-    design : (m, c) or (n, m, c)
-        Its design matrix; the first ``len(ring_g)`` columns are the rings.
-    ring_g : (r,)
-    ring_width : float
-    poisson : bool
-    n_sigma : float
-        Positions of rings weaker than ``n_sigma`` standard errors are NaN.
+        Parameters
+        ----------
+        g : (m,)
+        P : (n, m)
+        model_coef : (n, c)
+            Coefficients of the fitted model (:func:`batched_wls`).
+        design : (m, c) or (n, m, c)
+            Its design matrix; the first ``len(ring_g)`` columns are the rings.
+        ring_g : (r,)
+        ring_width : float
+        poisson : bool
+        n_sigma : float
+            Positions of rings weaker than ``n_sigma`` standard errors are NaN.
+        exposure : numpy.ndarray, shape (m,) or (m, K), optional
+            Pixels per bin (or per sub-bin of radius) of whole-pixel profiles:
+            the ring is then integrated over each bin's pixel radii (see
+            :func:`~hyperspy_perovskite.analysis.saed_halo.fit_halo_series`);
+            default proportional to ``g``.
 
-    Returns
-    -------
-    position, std : numpy.ndarray, shape (n, r)
+        Returns
+        -------
+        position, std : numpy.ndarray, shape (n, r)
 
-    Examples
-    --------
-    >>> from hyperspy_perovskite.analysis.saed import design_matrix
-    >>> from hyperspy_perovskite.analysis.saed_fit import batched_wls, fit_ring_positions
-    >>> g = np.linspace(0.1, 0.6, 400)
-    >>> P = (design_matrix(g, [0.2, 0.4023], 0.01, None, None, 1)
-    ...      @ [90, 50, 0, 0, 5, 0.0])[None]
-    >>> D = design_matrix(g, [0.2, 0.4], 0.01, None, None, 1)
-    >>> coef, _, _ = batched_wls(D, P)
-    >>> pos, std = fit_ring_positions(g, P + 0.0, coef, D, [0.2, 0.4], 0.01)
-    >>> pos.round(4).tolist()
-    [[0.2, 0.4023]]
+        Examples
+        --------
+        >>> from hyperspy_perovskite.analysis.saed import design_matrix
+    from hyperspy_perovskite.analysis.saed_halo import _Bins
+        >>> from hyperspy_perovskite.analysis.saed_fit import batched_wls, fit_ring_positions
+        >>> g = np.linspace(0.1, 0.6, 400)
+        >>> P = (design_matrix(g, [0.2, 0.4023], 0.01, None, None, 1)
+        ...      @ [90, 50, 0, 0, 5, 0.0])[None]
+        >>> D = design_matrix(g, [0.2, 0.4], 0.01, None, None, 1)
+        >>> coef, _, _ = batched_wls(D, P)
+        >>> pos, std = fit_ring_positions(g, P + 0.0, coef, D, [0.2, 0.4], 0.01)
+        >>> pos.round(4).tolist()
+        [[0.2, 0.4023]]
     """
     g = np.asarray(g, float)
     P = np.atleast_2d(np.asarray(P, float))
@@ -298,6 +148,7 @@ def fit_ring_positions(
         if sel.sum() < 6:
             continue
         gs = g[sel]
+        bins = _Bins(gs, gs if exposure is None else np.asarray(exposure)[sel])
         target = P[:, sel] - full[:, sel] + Dn[:, sel, j] * model_coef[:, j : j + 1]
         w = 1.0 / np.maximum(full[:, sel], 1.0) if poisson else np.ones_like(target)
         c = np.full(n, g0)
@@ -305,9 +156,7 @@ def fit_ring_positions(
         b0 = np.zeros(n)
         b1 = np.zeros(n)
         for _ in range(8):
-            e = np.exp(-0.5 * ((gs[None] - c[:, None]) / ring_width) ** 2)
-            shape = gs[None] * e
-            dshape = shape * (gs[None] - c[:, None]) / ring_width**2
+            shape, dshape, _ = bins.halo(c, ring_width)
             J = np.stack(
                 [
                     shape,
@@ -328,8 +177,7 @@ def fit_ring_positions(
                 b0 + step[:, 2],
                 b1 + step[:, 3],
             )
-        e = np.exp(-0.5 * ((gs[None] - c[:, None]) / ring_width) ** 2)
-        shape = gs[None] * e
+        shape = bins.halo(c, ring_width)[0]
         r = target - (a[:, None] * shape + b0[:, None] + b1[:, None] * (gs - g0))
         cov = np.linalg.inv(np.einsum("fmp,fm,fmq->fpq", J, w, J))
         s2 = 1.0 if poisson else np.sum(w * r**2, axis=1) / max(sel.sum() - 4, 1)

@@ -3,27 +3,22 @@
 :func:`decompose_series` is the computation behind
 :meth:`InSituSAEDSeries.hkl_intensities
 <hyperspy_perovskite.signals.insitu_diffraction.InSituSAEDSeries.hkl_intensities>`,
-``amorphous_fraction``, ``halo_position`` and ``ring_positions``: ring
-widths and the halo shape from the mean profiles (variable projection), the
-halo position per frame (:func:`~.saed_fit.fit_halo_positions`), then the
-linear amplitudes of every frame by (Poisson-)weighted least squares.
+``amorphous_fraction``, ``halo_position`` and ``ring_positions``: starting
+ring and halo widths from the mean profiles (variable projection), then the
+one fit of the whole series with the halo
+(:func:`~.saed_halo.fit_halo_series`: rings, halo and a background shape
+shared by all frames, Poisson maximum likelihood), or, without a halo, the
+linear amplitudes of every frame with a free background by
+(Poisson-)weighted least squares.
 """
 
 import numpy as np
 
 from hyperspy_perovskite.analysis import saed
-from hyperspy_perovskite.analysis.saed_fit import (
-    batched_wls,
-    fit_halo_positions,
-    poisson_weights,
-)
+from hyperspy_perovskite.analysis.saed_fit import batched_wls, poisson_weights
 from hyperspy_perovskite.analysis.saed_halo import fit_halo_series
 
-__all__ = ["HaloUndetermined", "decompose_series", "group_families"]
-
-
-class HaloUndetermined(ValueError):
-    """The halo shape cannot be fitted from these profiles (hold it instead)."""
+__all__ = ["decompose_series", "group_families"]
 
 
 def _ring_width_guess(g, P, fams, has_atoms, q):
@@ -81,34 +76,11 @@ def _halo_start(g, profiles, ring_g, wr, wh, order):
     return float(best)
 
 
-def _halo_from_change(g, Ps, ring_g, wr, wh, hg, order):
-    """Halo width and position from what changes through the series (the
-    leading principal component of the profiles, which uses every frame),
-    where the constant background cancels (it biases a halo fitted to a
-    single profile wide); kept only when the change holds a halo at more
-    than 5 standard errors, else ``(wh, hg)`` are returned unchanged."""
-    if Ps.shape[0] < 3:
-        return wh, hg
-    _, S, Vt = np.linalg.svd(Ps - Ps.mean(0), full_matrices=False)
-    diff = Vt[0] * S[0]
-    for sign in (1.0, -1.0):
-        prof = sign * diff
-        h0 = _halo_start(g, [prof], ring_g, wr, wh, min(order, 1))
-        _, wh1 = saed.refine_widths(g, [prof], ring_g, wr, h0, wh, min(order, 1))
-        h1 = _halo_start(g, [prof], ring_g, wr, wh1, min(order, 1))
-        D = saed.design_matrix(g, ring_g, wr, h1, wh1, min(order, 1))
-        coef, cov, chi2 = batched_wls(D, prof[None])
-        j = len(ring_g)
-        var = cov[0, j, j] * chi2[0] / max(g.size - D.shape[1], 1)
-        if coef[0, j] > 5 * np.sqrt(var):
-            return float(wh1), float(h1)
-    return wh, hg
-
-
 def _widths(gs, means, ring_g, wr0, halo, halo_d, ring_width, halo_width, order):
     """Ring width, halo width and starting halo position from the mean profiles."""
     background_order = order
-    wh = halo_width if halo_width is not None else 5.0 * wr0
+    # a start that fits the range (the halo fit bounds its width at a quarter)
+    wh = halo_width if halo_width is not None else min(5.0 * wr0, np.ptp(gs) / 4)
     halo_g0 = None
     if halo:
         if halo_d is not None:
@@ -130,43 +102,6 @@ def _widths(gs, means, ring_g, wr0, halo, halo_d, ring_width, halo_width, order)
     return wr, wh, halo_g0
 
 
-def _per_frame_halo(
-    gs, Ps, means, ring_g, wr, wh, halo_g0, ring_width, halo_width,
-    background_order, poisson,
-):  # fmt: skip
-    """Widths and halo position together from the mean profiles, then the
-    halo position per frame (the per-frame decomposition of
-    :func:`decompose_series`)."""
-    # widths and halo position together: alternate until they settle
-    for _ in range(2):
-        prev = (wr, wh, halo_g0)
-        halo_g0 = _halo_start(gs, means, ring_g, wr, wh, background_order)
-        wr_f, wh_f = saed.refine_widths(
-            gs, means, ring_g, wr, halo_g0, wh, background_order
-        )
-        wr = wr_f if ring_width is None else ring_width
-        wh = wh_f if halo_width is None else halo_width
-        if np.allclose(prev, (wr, wh, halo_g0), rtol=1e-3):
-            break
-    if halo_width is None:
-        wh, halo_g0 = _halo_from_change(
-            gs, Ps, ring_g, wr, wh, halo_g0, background_order
-        )
-    upper = max(np.ptp(gs) / 4, 3 * wr)
-    if wh >= 0.95 * upper:
-        raise HaloUndetermined(
-            f"the fitted halo width {wh:.3f} 1/A reached its upper bound"
-        )
-    halo_fit = fit_halo_positions(
-        gs, Ps, ring_g, wr, halo_g0, wh, background_order, poisson=poisson
-    )
-    # frames with a strong halo keep their own position; weak ones (where
-    # a noise bump can pull a free position away) use the common one
-    own = halo_fit["valid"] & (halo_fit["amplitude_snr"] >= 10)
-    halo_g = np.where(own, halo_fit["halo_g"], halo_g0)
-    return wr, wh, halo_g0, halo_fit, halo_g
-
-
 def decompose_series(
     g,
     P,
@@ -180,7 +115,6 @@ def decompose_series(
     background_order=3,
     radial_range=None,
     poisson=False,
-    joint=False,
     noise_gain=None,
     exposure=None,
 ):
@@ -199,31 +133,34 @@ def decompose_series(
     r_inscribed : float
         Radius (1/A) of the largest full circle on the detector.
     halo : bool
+        Include the amorphous halo: the whole series is then fitted at once
+        (:func:`~.saed_halo.fit_halo_series`: one halo width, ring width and
+        background shape shared by all frames, the halo centre per frame where
+        the halo is strong, with the covariance of every frame's counts in
+        ``cov_integrated``). Without it, every frame has a free polynomial
+        background.
     halo_d : float or None
-        Fixed halo d-spacing (A); None fits the halo position frame by frame.
+        Fixed halo d-spacing (A); None fits the halo position.
     ring_width, halo_width : float or None
         Fixed widths (1/A); None fits them.
     background_order : int
     radial_range : (float, float) or None
     poisson : bool
         Counted electrons: Poisson-weighted fit and variances.
-    joint : bool
-        Fit the halo shape, the ring width and one background shape shared
-        by all frames jointly (:func:`~.saed_halo.fit_halo_series`, with the
-        covariance of every frame's counts in ``cov_integrated``) instead of
-        a free polynomial background per frame.
     noise_gain : float, optional
-        Noise variance per unit of signal for ``joint`` when ``poisson`` is
-        False (see :func:`~.saed_halo.fit_halo_series`).
-    exposure : numpy.ndarray, shape (m,), optional
-        Pixels per bin for ``joint`` (whole-pixel profiles).
+        Noise variance per unit of signal for the halo fit when ``poisson``
+        is False (see :func:`~.saed_halo.fit_halo_series`).
+    exposure : numpy.ndarray, shape (m,) or (m, K), optional
+        Pixels per bin, or per sub-bin of radius, of whole-pixel profiles
+        (see :func:`~.saed_halo.fit_halo_series`).
 
     Returns
     -------
     dict
         ``integrated`` (n, r [+1]), ``variance`` (or None), ``labels``,
         ``groups``, ``ring_g``, ``halo_g`` (n,) used per frame,
-        ``halo_fit`` (dict of :func:`fit_halo_positions` or None),
+        ``halo_fit`` (dict: ``halo_g``, ``halo_g_std``, ``valid``,
+        ``amplitude_snr`` per frame, or None),
         ``coef``, ``design`` (n, m', c), ``g`` (m',), ``P`` (n, m'),
         ``ring_width``, ``halo_width``, ``radial_range``.
     """
@@ -237,11 +174,9 @@ def decompose_series(
         raise ValueError(f"ring_width must be positive (1/A), got {ring_width}.")
     if radial_range is None:
         radial_range = (
-            # the joint fit starts halfway to the first ring at the least:
+            # the halo fit starts halfway to the first ring at the least:
             # closer in, a direct beam's tail is not in the background basis
-            max(
-                fams[0].g - 6 * wr0, 0.5 * fams[0].g if joint else 0.0, g[0] + 2 * step
-            ),
+            max(fams[0].g - 6 * wr0, 0.5 * fams[0].g if halo else 0.0, g[0] + 2 * step),
             min(r_inscribed, g[-1]),
         )
     lo, hi = radial_range
@@ -252,37 +187,21 @@ def decompose_series(
     groups, labels, ring_g = group_families(fams, lo, hi, wr0)
     if not groups:
         raise ValueError("No ring of the phase lies inside the radial range.")
-    if halo and joint:
+    if halo:
         return _decompose_with_halo(
             gs, Ps, groups, labels, ring_g, wr0, halo_d, ring_width, halo_width,
             background_order, poisson, (lo, hi), noise_gain,
             None if exposure is None else np.asarray(exposure, float)[sel],
         )  # fmt: skip
+    # no halo: rings and a free background per frame, linear
+    q = max(1, Ps.shape[0] // 10)
     means = [Ps[:q].mean(0), Ps[-q:].mean(0)]
-    wr, wh, halo_g0 = _widths(
-        gs, means, ring_g, wr0, halo, halo_d, ring_width, halo_width, background_order
+    wr, _, _ = _widths(
+        gs, means, ring_g, wr0, False, None, ring_width, None, background_order
     )
-    halo_fit = None
-    halo_g = np.full(n, np.nan if halo_g0 is None else halo_g0)
-    if halo and halo_d is None:
-        wr, wh, halo_g0, halo_fit, halo_g = _per_frame_halo(
-            gs, Ps, means, ring_g, wr, wh, halo_g0, ring_width, halo_width,
-            background_order, poisson,
-        )  # fmt: skip
-    D = np.stack(
-        [
-            saed.design_matrix(
-                gs,
-                ring_g,
-                wr,
-                hg if halo else None,
-                wh if halo else None,
-                background_order,
-            )
-            for hg in halo_g
-        ]
-    )
-    n_terms = len(groups) + (1 if halo else 0)
+    D = saed.design_matrix(gs, ring_g, wr, None, None, background_order)
+    D = np.broadcast_to(D, (n,) + D.shape)
+    n_terms = len(groups)
     W = None
     if poisson:
         if np.nanmin(Ps) < -1e-9 * max(np.nanmax(np.abs(Ps)), 1.0):
@@ -303,8 +222,8 @@ def decompose_series(
         "labels": labels,
         "groups": groups,
         "ring_g": ring_g,
-        "halo_g": halo_g if halo else None,
-        "halo_fit": halo_fit,
+        "halo_g": None,
+        "halo_fit": None,
         "coef": coef,
         "cov": cov,
         "chi2": chi2,
@@ -313,7 +232,7 @@ def decompose_series(
         "g": gs,
         "P": Ps,
         "ring_width": float(wr),
-        "halo_width": float(wh) if halo else None,
+        "halo_width": None,
         "radial_range": (float(lo), float(hi)),
     }
 
@@ -369,7 +288,9 @@ def _decompose_with_halo(
     cov = hf["cov"]
     return {
         "integrated": hf["integrated"],
-        "variance": np.einsum("fii->fi", cov) if poisson else None,
+        # frame to frame (the weights of a kinetics fit); the uncertainty of
+        # the shape shared by all frames is in cov_integrated
+        "variance": np.einsum("fii->fi", hf["cov_frame"]) if poisson else None,
         "cov_integrated": cov,
         "labels": labels,
         "groups": groups,
@@ -388,5 +309,6 @@ def _decompose_with_halo(
         "ring_width": float(hf["ring_width"]),
         "halo_width": float(hf["halo_width"]),
         "radial_range": (float(radial_range[0]), float(radial_range[1])),
+        "exposure": exposure,
         "joint_fit": hf,
     }

@@ -67,8 +67,9 @@ def convert_to_eV(signal, inplace, jacobian):
     data = rev.data
     if data.dtype.kind != "f" or data.dtype.itemsize < 4:
         data = data.astype(np.float32)  # float16 overflows in the Jacobian
-    if jacobian:
-        data = data2eV(data, jfactor, evaxis.axis, ax0)
+    if jacobian:  # LumiSpy's Jacobian per channel once, then one product
+        jac = data2eV(np.ones(data.shape[-1]), jfactor, evaxis.axis, ax0)
+        data = data * jac.astype(data.dtype)
     elif not s._lazy:
         data = np.array(data)
     var = s.metadata.get_item("Signal.Noise_properties.variance")

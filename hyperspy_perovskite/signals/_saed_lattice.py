@@ -47,10 +47,12 @@ class SAEDLatticeMixin:
     ):
         """d-spacing (A) of the amorphous halo in every frame, with its error.
 
-        The halo position is fitted frame by frame with the rings of
-        ``phase`` and the background
-        (:func:`~hyperspy_perovskite.analysis.saed_fit.fit_halo_positions`);
-        frames whose halo is not significant (5 standard errors) are NaN.
+        The halo is fitted with the rings of ``phase`` and the background
+        over the whole series at once, as for :meth:`amorphous_fraction`
+        (:func:`~hyperspy_perovskite.analysis.saed_halo.fit_halo_series`);
+        frames whose halo stands at 5 standard errors have their own
+        position, with its standard error from the covariance of the fit;
+        frames whose halo is not significant are NaN.
 
         Parameters
         ----------
@@ -274,6 +276,7 @@ def _ring_fit(res, poisson):
         res["ring_g"],
         res["ring_width"],
         poisson=poisson,
+        exposure=res.get("exposure"),
     )
 
 

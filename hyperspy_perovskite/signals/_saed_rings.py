@@ -36,19 +36,19 @@ _DECOMP_PARAMS = """phase : str or Phase, optional
             Library phase (:func:`~hyperspy_perovskite.crystallography.list_phases`);
             default ``metadata.Sample.phase``.
         halo_d : float, str, pint.Quantity or None
-            d-spacing (A, or ``"0.34 nm"``) at which to hold the amorphous halo. Default None:
-            the halo position is fitted in every frame (profile likelihood,
-            :func:`~hyperspy_perovskite.analysis.saed_fit.fit_halo_positions`;
-            frames without a significant halo keep the position fitted to the
-            mean profiles). “Imaging real-time amorphization of hybrid
+            d-spacing (A, or ``"0.34 nm"``) at which to hold the amorphous
+            halo. Default None: the halo position is fitted with the whole
+            series (:func:`~hyperspy_perovskite.analysis.saed_halo.fit_halo_series`;
+            frames whose halo stands at 5 standard errors get their own
+            position, the others share one). “Imaging real-time amorphization of hybrid
             perovskite solar cells under electrical biasing” saw the halo at
             the (002) spacing; amorphous PbI2 or a different composition puts
             it elsewhere, and a halo held at the wrong place takes intensity
             from the rings beside it.
         ring_width : float, str, pint.Quantity or None
-            Gaussian standard deviation of the rings (1/A, or ``"0.15 1/nm"``); default fitted
-            (with the halo width) to the mean profiles of the first and last
-            10 %% of frames, starting from a fit of the strongest ring.
+            Gaussian standard deviation of the rings (1/A, or
+            ``"0.15 1/nm"``); default fitted with the series (one width for
+            all frames), starting from a fit of the strongest ring.
         halo_width : float, str, pint.Quantity or None
             Gaussian standard deviation of the halo (1/A, or a string with a
             unit); default fitted.
@@ -115,6 +115,21 @@ def _exposure(profile, g):
     if not md.has_item("Diffraction_analysis.pixels_per_bin"):
         return None
     da_md = md.Diffraction_analysis
+    if md.has_item("Diffraction_analysis.centers"):
+        c = np.asarray(da_md.centers, float)
+        drift = float(np.max(np.hypot(*(c - c.mean(0)).T)))
+        if drift > 0.5:
+            import warnings
+
+            warnings.warn(
+                f"The pattern centre moves by up to {drift:.1f} px over the series: "
+                "the whole-pixel bin model uses the pixels of the mean centre, so "
+                "ring and halo counts carry an error beyond their reported std. "
+                "Centre the frames first (pyxem's s.center_direct_beam()) and "
+                "integrate about one centre.",
+                UserWarning,
+                stacklevel=4,
+            )
     g_all = np.asarray(da_md.pixels_per_bin_g, float)
     if md.has_item("Diffraction_analysis.pixels_per_subbin"):
         sub = np.asarray(da_md.pixels_per_subbin, float)
@@ -151,28 +166,12 @@ class SAEDRingsMixin:
             abs(ax_y.low_value),
             abs(ax_y.high_value),
         )
-        if kw.get("joint") and not kw.get("poisson"):
+        halo = kw.get("halo", True)
+        if halo and not kw.get("poisson"):
             kw["noise_gain"] = self._noise_gain(profile)
-        if kw.get("joint") and profile is not None:
+        if halo and profile is not None:
             kw["exposure"] = _exposure(profile, g)
-        try:
-            res = saed_series.decompose_series(g, P, fams, ph.has_atoms, r_in, **kw)
-        except saed_series.HaloUndetermined as err:
-            import warnings
-
-            from hyperspy_perovskite.crystallography import d_spacing
-
-            kw["halo_d"] = d_spacing(ph, "002")
-            warnings.warn(
-                f"The halo position could not be fitted ({err}); it is held at "
-                f"the (002) spacing of {ph.name}, {kw['halo_d']:.3f} A, where "
-                "“Imaging real-time amorphization of hybrid perovskite solar "
-                "cells under electrical biasing” saw it. Pass halo_d= (A) and "
-                "halo_width= (1/A) if you know them.",
-                UserWarning,
-                stacklevel=3,
-            )
-            res = saed_series.decompose_series(g, P, fams, ph.has_atoms, r_in, **kw)
+        res = saed_series.decompose_series(g, P, fams, ph.has_atoms, r_in, **kw)
         res["phase"] = ph
         halo_g = res["halo_g"]
         info = {
@@ -251,8 +250,13 @@ class SAEDRingsMixin:
 
         The azimuthal profile of every frame is decomposed into narrow rings
         at the allowed {hkl} spacings, the amorphous halo and a smooth
-        background (:mod:`hyperspy_perovskite.analysis.saed`; linear least
-        squares with fixed positions and widths, all frames at once). The
+        background. With the halo, the whole series is fitted at once, as
+        for :meth:`amorphous_fraction`
+        (:func:`~hyperspy_perovskite.analysis.saed_halo.fit_halo_series`: one
+        ring width, halo width and background shape shared by all frames,
+        the halo centre per frame where it is strong, Poisson maximum
+        likelihood); without it (``halo=False``), every frame has a free
+        polynomial background (linear least squares). The
         result are the counts in each ring per frame: facet-dependent
         amorphization shows as (001)/(002) fading while (111) stays (“Imaging real-time amorphization of hybrid perovskite solar cells under electrical biasing”).
 
@@ -267,7 +271,10 @@ class SAEDRingsMixin:
         poisson : bool
             The data are counted electrons: propagate the Poisson variance of
             the profiles to each intensity and store it as
-            ``metadata.Signal.Noise_properties.variance`` (then
+            ``metadata.Signal.Noise_properties.variance`` (the variance from
+            frame to frame, given the shape shared by all frames: the
+            uncertainty of that shape is common to every frame and does not
+            move a kinetic rate or onset; then
             :func:`~hyperspy_perovskite.signals.kinetics.fit_kinetics` weights
             the fit by it).
         %(show_progressbar)s
@@ -412,7 +419,6 @@ class SAEDRingsMixin:
             background_order=background_order,
             radial_range=radial_range,
             poisson=poisson,
-            joint=True,
         )
         frac, std = fraction_with_std(res["integrated"], res["cov_integrated"])
         out = self._wrap_time_signal(

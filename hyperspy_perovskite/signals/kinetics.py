@@ -20,7 +20,10 @@ import warnings
 import numpy as np
 from hyperspy.signal import BaseSignal
 
-from hyperspy_perovskite.analysis.kinetics import estimate_jmak, profile_onset
+from hyperspy_perovskite.analysis.kinetics import (
+    estimate_jmak,
+    profile_onset_intervals,
+)
 from hyperspy_perovskite.models.kinetics import KineticsModel
 from hyperspy_perovskite.units import axis_factor, parse_quantity
 
@@ -273,20 +276,5 @@ def _onset_interval(t, data, params, first_order, residual, mode, sigma=None):
     n_traces = int(np.prod(data.shape[:-1]))
     if mode == "covariance" or (mode == "auto" and n_traces > PROFILE_MAX_TRACES):
         return None, "covariance"
-    flat = data.reshape(n_traces, -1)
-    A, k, n, t0, R = (np.broadcast_to(p, data.shape[:-1]).ravel() for p in params)
-    sig = None if sigma is None else np.asarray(sigma).reshape(n_traces, -1)
-    out = np.full((n_traces, 2), np.nan)
-    for i in range(n_traces):
-        if not np.all(np.isfinite([A[i], k[i], n[i], t0[i], R[i]])):
-            continue
-        lo, hi, _ = profile_onset(
-            t,
-            flat[i],
-            dict(A=A[i], k=k[i], n=n[i], t0=t0[i], residual=R[i]),
-            first_order=first_order,
-            residual=residual,
-            sigma=None if sig is None else sig[i],
-        )
-        out[i] = lo, hi
-    return out.reshape(data.shape[:-1] + (2,)), "profile"
+    intervals = profile_onset_intervals(t, data, params, first_order, residual, sigma)
+    return intervals, "profile"

@@ -14,9 +14,11 @@ flags and the validity through ``m.save`` / ``MigrationModel.restore``.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
+import pint
 from hyperspy.signals import Signal1D
 
 from hyperspy_perovskite.analysis.drift_diffusion import thermal_voltage
@@ -32,7 +34,12 @@ from hyperspy_perovskite.components._profile_common import (
 )
 from hyperspy_perovskite.metadata import DeviceGeometry
 from hyperspy_perovskite.models.migration import MigrationModel
-from hyperspy_perovskite.units import axis_factor, axis_values, same_dimension
+from hyperspy_perovskite.units import (
+    axis_factor,
+    axis_values,
+    parse_quantity,
+    same_dimension,
+)
 
 __all__ = ["MigrationFit", "MigrationModel", "fit_migration_profile"]
 
@@ -94,7 +101,32 @@ def _interfaces_nm(profile, nm):
     return {n: (p - ref_pos) / nm for n, p in geom.interfaces.items()}
 
 
-def _resolve_position(value, interfaces, what):
+def _axis_length(value, units, what):
+    """A position or length in the axis units: a number (axis units), or a
+    string or quantity with a unit, converted."""
+    if isinstance(value, str | pint.Quantity):
+        return parse_quantity(value, units, name=what)
+    return float(value)
+
+
+def _with_units(time, thickness, signal_range, temperature, units):
+    """``time`` (s), ``thickness`` and ``signal_range`` (axis ``units``) and
+    ``temperature`` (K) from numbers, strings or quantities."""
+    if isinstance(time, str | pint.Quantity):
+        time = parse_quantity(time, "s", name="time")
+    if thickness is not None:
+        thickness = _axis_length(thickness, units, "thickness")
+    if signal_range is not None:
+        signal_range = tuple(
+            _axis_length(v, units, "signal_range") for v in signal_range
+        )
+    temperature = parse_quantity(temperature, "K", name="temperature")
+    return time, thickness, signal_range, temperature
+
+
+def _resolve_position(value, interfaces, what, units):
+    if isinstance(value, str) and re.match(r"\s*[-+]?[\d.]", value):
+        return _axis_length(value, units, what)  # "120 nm"
     if isinstance(value, str):
         if value not in interfaces:
             raise ValueError(
@@ -103,7 +135,7 @@ def _resolve_position(value, interfaces, what):
                 "Give a position in the axis units instead."
             )
         return float(interfaces[value])
-    return float(value)
+    return _axis_length(value, units, what)
 
 
 def _resolution(profile, resolution):
@@ -193,7 +225,8 @@ def fit_migration_profile(
         "interdiffusion": :class:`~hyperspy_perovskite.components.Interdiffusion`
         -> diffusion length ``2 sqrt(D t)``, interface position, ``D``.
     wall : float or str
-        Blocking-electrode position in the axis units (steady, transient), or
+        Blocking-electrode position: a number in the axis units (steady,
+        transient), a string or quantity with a unit (``"120 nm"``), or
         the name of an interface in the profile's ``metadata.Device.Geometry``
         (as written by ``get_element_profiles``).
     side : {"right", "left"}
@@ -201,18 +234,21 @@ def fit_migration_profile(
     interface : float, str or None
         Starting interface position or name (interdiffusion; default:
         estimated).
-    field : float or None
-        Applied field magnitude in V/m (e.g. bias / layer thickness).
-    time : float, array or None
-        Bias or sintering duration in s: one value, or one per navigation
+    field : float, str or None
+        Applied field magnitude: a number in V/m (e.g. bias / layer
+        thickness), or a string or quantity with a unit (``"2 V/um"``).
+    time : float, str, array or None
+        Bias or sintering duration in s (or one string or quantity with a
+        unit, ``"5 min"``): one value, or one per navigation
         position (an array broadcastable to the navigation shape, e.g. the
         bias times of an operando series). ``None`` for "transient": the
         values of the profile's navigation axis in s (a series from
         ``get_element_profiles``). Entries with ``time == 0`` (the pristine
         state) are not fitted (their quantities are NaN). Required for
         "transient"; "interdiffusion" needs it for ``D``.
-    thickness : float or None
-        Thickness of the layer next to the wall (axis units): the fitted
+    thickness : float, str or None
+        Thickness of the layer next to the wall (a number in the axis units,
+        or ``"280 nm"``): the fitted
         range never goes past ``wall + thickness`` ("steady" and
         "transient"). For "transient" the layer is closed by a second
         blocking electrode there, for the exact closed-layer solution
@@ -220,12 +256,12 @@ def fit_migration_profile(
         ``None``: the distance from the wall to the next interface of the
         profile geometry when there is one (a device layer), otherwise a
         semi-infinite layer. ``numpy.inf`` forces the semi-infinite form.
-    temperature : float
-        K, for the Einstein relation ``D / mu = k_B T / (z q)``.
+    temperature : float or str
+        A number in K (or ``"25 degC"``), for the Einstein relation ``D / mu = k_B T / (z q)``.
     charge_number : int
         Ion charge number (sign ignored).
-    diffusion_coefficient : float or None
-        A known ``D`` (m^2/s, e.g. from a transient or interdiffusion fit);
+    diffusion_coefficient : float, str or None
+        A known ``D`` (a number in m^2/s, or ``"1e-8 cm^2/s"``, e.g. from a transient or interdiffusion fit);
         with ``field`` the steady state then gives the mobility
         ``D / (lambda E)``.
     background : bool or None
@@ -233,7 +269,8 @@ def fit_migration_profile(
         background (default: True for "steady" and the closed-layer
         transient, False otherwise).
     signal_range : (float, float) or None
-        Fitted range; default: the layer next to the wall, up to the next
+        Fitted range (numbers in the axis units, or strings or quantities
+        with a unit); default: the layer next to the wall, up to the next
         interface of the profile geometry or the axis end, without the bins
         that straddle the wall or that interface ("steady", closed-layer
         "transient"); its half next to the wall (semi-infinite "transient":
@@ -315,6 +352,10 @@ def fit_migration_profile(
         raise ValueError(f"method must be 'fast' or 'multifit', got {method!r}.")
     axis, nm = _validate_profile(profile)
     sgn = side_sign(side)
+    units = str(axis.units)
+    time, thickness, signal_range, temperature = _with_units(
+        time, thickness, signal_range, temperature, units
+    )
     t = _times(profile, time, required=(kind == "transient"))
     field, D_known = _check_field_and_D(field, diffusion_coefficient)
     vt = float(thermal_voltage(temperature, charge_number))
@@ -324,8 +365,8 @@ def fit_migration_profile(
             "interdiffusion give signal_range."
         )
     interfaces = _interfaces_nm(profile, nm)
-    if isinstance(interface, str):
-        interface = _resolve_position(interface, interfaces, "interface")
+    if interface is not None:
+        interface = _resolve_position(interface, interfaces, "interface", units)
     wall, closed, interfaces = _layer(kind, axis, wall, sgn, thickness, interfaces)
     if background is None:
         background = kind == "steady" or closed is not None
@@ -406,12 +447,14 @@ def fit_migration_profile(
 
 def _check_field_and_D(field, diffusion_coefficient):
     if field is not None:
-        field = float(field)
+        field = parse_quantity(field, "V/m", name="field")
         if not np.isfinite(field) or field <= 0:
             raise ValueError(f"field must be a positive field in V/m, got {field!r}.")
     D_known = None
     if diffusion_coefficient is not None:
-        D_known = float(diffusion_coefficient)
+        D_known = parse_quantity(
+            diffusion_coefficient, "m^2/s", name="diffusion_coefficient"
+        )
         if not np.isfinite(D_known) or D_known <= 0:
             raise ValueError(
                 f"diffusion_coefficient must be positive (m^2/s), got "
@@ -432,7 +475,7 @@ def _layer(kind, axis, wall, sgn, thickness, interfaces):
             "wall (the blocking-electrode position, axis units) is required "
             f"for kind={kind!r}; take it from the device geometry."
         )
-    wall = _resolve_position(wall, interfaces, "wall")
+    wall = _resolve_position(wall, interfaces, "wall", str(axis.units))
     layer_fit_range(axis.axis, wall, sgn, units=str(axis.units))  # checks the wall
     if kind == "transient":
         if thickness is None:

@@ -53,3 +53,22 @@ def test_significant_decrease():
     assert rel[1] == pytest.approx(0.8, abs=0.05)
     with pytest.raises(ValueError, match="fraction"):
         significant_decrease(np.arange(60.0), y, fraction=0.9)
+
+
+def test_profile_onset_intervals_per_trace():
+    from hyperspy_perovskite.analysis.kinetics import (
+        jmak,
+        profile_onset,
+        profile_onset_intervals,
+    )
+
+    t = np.arange(0.0, 300.0, 5.0)
+    rng = np.random.default_rng(4)
+    truth = dict(A=1.0, k=0.02, n=1.5, t0=60.0, residual=0.05)
+    data = np.stack([jmak(t, **truth) + rng.normal(0, 0.01, t.size) for _ in range(2)])
+    params = [np.array([truth[p], truth[p] if p != "k" else np.nan]) for p in truth]
+    got = profile_onset_intervals(t, data, params, False, True)
+    lo, hi, _ = profile_onset(t, data[0], truth, first_order=False, residual=True)
+    np.testing.assert_allclose(got[0], [lo, hi])
+    assert lo < truth["t0"] < hi
+    assert np.isnan(got[1]).all()  # a trace without a fit has no interval

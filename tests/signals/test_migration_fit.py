@@ -566,3 +566,36 @@ def test_transient_range_bounded_by_thickness_and_clipped_ranges():
     f3 = fit_migration_profile(s.inav[0], "steady", wall=0.0, field=FIELD, thickness=L)
     used3 = s.axes_manager[-1].axis[np.asarray(f3.model._channel_switches)]
     assert used3.max() < L
+
+
+def test_arguments_with_units(steady_counts, transient_counts):
+    """Numbers in the documented units, strings and pint quantities agree;
+    a wrong dimension is refused naming the argument."""
+    from hyperspy_perovskite.units import UnitError, ureg
+
+    s = _signal(steady_counts[0][:2])
+    forms = [
+        dict(wall=0.0, field=FIELD, temperature=T, thickness=250.0,
+             signal_range=(4.0, 200.0), diffusion_coefficient=1e-12),
+        dict(wall="0 nm", field=f"{FIELD * 1e-6} V/um", temperature=f"{T - 273.15} degC",
+             thickness="0.25 um", signal_range=("40 A", "0.2 um"),
+             diffusion_coefficient="1e-8 cm^2/s"),
+        dict(wall=0.0 * ureg.nm, field=FIELD * ureg("V/m"),
+             temperature=ureg.Quantity(T, "K"), thickness=250.0 * ureg.nm,
+             signal_range=(4.0 * ureg.nm, 200.0 * ureg.nm),
+             diffusion_coefficient=1e-12 * ureg("m^2/s")),
+    ]  # fmt: skip
+    fits = [fit_migration_profile(s, "steady", **kw) for kw in forms]
+    for name in ("decay_length", "mobility", "einstein_ratio"):
+        for f in fits[1:]:
+            np.testing.assert_allclose(f[name].value, fits[0][name].value, rtol=1e-9)
+    # the transient's time: "5 min" is 300 s
+    tr = _signal(transient_counts[:2])
+    a = fit_migration_profile(tr, "transient", wall=0.0, field=FIELD, time=TIME)
+    b = fit_migration_profile(
+        tr, "transient", wall=0.0, field=FIELD, time=f"{TIME / 60} min"
+    )
+    np.testing.assert_allclose(b["D"].value, a["D"].value, rtol=1e-9)
+    for kw in ({"field": "2 V"}, {"temperature": "300 V"}, {"thickness": "250 s"}):
+        with pytest.raises(UnitError, match=next(iter(kw))):
+            fit_migration_profile(s, "steady", **{**forms[0], **kw})
