@@ -600,14 +600,17 @@ _DECOMP = [("halo_d", 3.2, "0.32 nm", 0.32 * ureg.nm, "3.2 eV"),
            ("halo_width", 0.06, "0.6 1/nm", 0.6 / ureg.nm, "0.06 s"),
            ("radial_range", *_RANGE)]  # fmt: skip
 # held widths (and halo) keep the fits short; the argument under test overrides
-_FAST = {"background_order": 1, "ring_width": 0.016, "halo_width": 0.06}
+_FAST = {"background_order": 1, "ring_width": 0.016, "halo_width": 0.06,
+         "poisson": True}  # fmt: skip
 
 #: SAED series rows.
 ROWS_SAED = [
     # (saed engineer)
     *[_saed_decomp("amorphous_fraction", *r, halo_d=3.2, **_FAST) for r in _DECOMP],
-    *[_saed_decomp("hkl_intensities", *r, families=["001"], **_FAST) for r in _DECOMP],
-    *[_saed_decomp("ring_positions", *r, families=["111"], **_FAST) for r in _DECOMP],
+    *[_saed_decomp("hkl_intensities", *r, families=["001"], halo_d=3.2, **_FAST)
+      for r in _DECOMP],
+    *[_saed_decomp("ring_positions", *r, families=["111"], halo_d=3.2, **_FAST)
+      for r in _DECOMP],
     *[_saed_decomp("halo_position", *r, **_FAST) for r in _DECOMP[1:]],
     ("InSituSAEDSeries.azimuthal_profile(radial_range)", _saed,
      lambda s, v: s.azimuthal_profile(radial_range=v, center=(32, 32), npt=40),
@@ -757,7 +760,7 @@ ROWS_4DSTEM_IMAGE = [
         ),
         300.0,
         "300000 V",
-        300.0 * ureg.kV,
+        300.0 * ureg.keV,  # the electrons' energy is their voltage
         "300 nm",
     ),
     (

@@ -13,7 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from hyperspy_perovskite.analysis.diffraction import calibration as cal
-from hyperspy_perovskite.units import parse_pixels, parse_position, parse_quantity
+from hyperspy_perovskite.units import (
+    UnitError,
+    parse_pixels,
+    parse_position,
+    parse_quantity,
+)
 
 __all__ = ["calibration"]
 
@@ -26,7 +31,14 @@ def _beam_energy(signal, beam_energy):
                 "No beam energy: give beam_energy= (kV) or set "
                 "metadata.Acquisition_instrument.TEM.beam_energy."
             )
-    return parse_quantity(beam_energy, "kV", name="beam_energy")
+    try:
+        return parse_quantity(beam_energy, "kV", name="beam_energy")
+    except UnitError as voltage_error:
+        # an electron's kinetic energy in keV is its accelerating voltage in kV
+        try:
+            return parse_quantity(beam_energy, "keV", name="beam_energy")
+        except UnitError:
+            raise voltage_error from None
 
 
 def _center(signal, center):

@@ -150,7 +150,8 @@ class Operando4DSTEM(InSituDiffraction2D):
         (um) and ``camera_length`` (mm) with ``beam_energy`` (kV, default from
         ``metadata.Acquisition_instrument.TEM.beam_energy``). Plain numbers
         are in these units; strings and pint quantities with a unit are
-        accepted ("0.2 nm", "146 mm", "300 kV", "300000 V").
+        accepted ("0.2 nm", "146 mm", "300 kV", "300000 V"; the electrons'
+        energy "300 keV" is 300 kV).
 
         Parameters
         ----------
