@@ -32,7 +32,8 @@ def series():
 @pytest.fixture(scope="module")
 def intensities(series):
     s, truth, prof = series
-    return s.hkl_intensities(families=FAMS, profile=prof)
+    # counted electrons (the noise-gain route is tested with amorphous_fraction)
+    return s.hkl_intensities(families=FAMS, profile=prof, poisson=True)
 
 
 # ----------------------------------------------------------------- registry
@@ -271,26 +272,26 @@ def test_calibrate():
     assert raw.azimuthal_profile().axes_manager.signal_axes[0].units == "k_A^-1"
 
 
-def test_poisson_uncertainty_is_right(series):
-    """Intensities are recovered within their propagated Poisson uncertainty."""
+def test_poisson_uncertainty_is_right(series, intensities):
+    """Intensities are recovered within their propagated Poisson uncertainty
+    (the frame-to-frame part: the shared shape's uncertainty is common to all
+    frames of the series and moves no kinetic rate or onset)."""
     from hyperspy_perovskite.signals.kinetics import fit_kinetics
 
     s, truth, prof = series
-    fams = ["001", "111", "002"]
-    inten = s.hkl_intensities(families=fams, profile=prof, poisson=True)
-    var = inten.metadata.Signal.Noise_properties.variance
-    assert var.data.shape == inten.data.shape and np.all(var.data > 0)
-    idx = [truth["families"].index(f) for f in fams]
-    pull = (inten.data - truth["integrated"][idx]) / np.sqrt(var.data)
-    assert np.all(np.abs(pull.mean(axis=1)) < 0.4)
-    # the reported std includes the uncertainty of the shape shared by all
-    # frames (ring width, background), common to the frames of one series:
-    # the scatter over frames does not show it (measured 0.70-0.84)
-    assert np.all((pull.std(axis=1) > 0.6) & (pull.std(axis=1) < 1.3))
+    sel = [FAMS.index(f) for f in ("001", "111", "002")]
+    var = intensities.metadata.Signal.Noise_properties.variance
+    assert var.data.shape == intensities.data.shape and np.all(var.data > 0)
+    idx = [truth["families"].index(FAMS[i]) for i in sel]
+    pull = (intensities.data[sel] - truth["integrated"][idx]) / np.sqrt(var.data[sel])
+    print("pulls", pull.mean(axis=1).round(2), pull.std(axis=1).round(2))
+    assert np.all(np.abs(pull.mean(axis=1)) < 0.5)
+    assert np.all((pull.std(axis=1) > 0.75) & (pull.std(axis=1) < 1.3))
     # weighted kinetics fit: reduced chi-squared ~ 1 for the fading families
-    r = fit_kinetics(inten)
+    r = fit_kinetics(intensities)
     red = r.reduced_chisq.data
-    assert 0.6 < red[0] < 1.6 and 0.6 < red[2] < 1.6
+    print("reduced chi2", red.round(2))
+    assert 0.6 < red[FAMS.index("001")] < 1.6 and 0.6 < red[FAMS.index("002")] < 1.6
     with pytest.raises(ValueError, match="counts"):  # dark-subtracted profile
         neg = prof._deepcopy_with_new_data(prof.data - 1e4)
         s.hkl_intensities(poisson=True, ring_width=0.015, halo_width=0.06, profile=neg)
