@@ -600,21 +600,24 @@ _DECOMP = [("halo_d", 3.2, "0.32 nm", 0.32 * ureg.nm, "3.2 eV"),
            ("halo_width", 0.06, "0.6 1/nm", 0.6 / ureg.nm, "0.06 s"),
            ("radial_range", *_RANGE)]  # fmt: skip
 # held widths (and halo) keep the fits short; the argument under test overrides
-_FAST = {"background_order": 1, "ring_width": 0.016, "halo_width": 0.06}
+_FAST = {"background_order": 1, "ring_width": 0.016, "halo_width": 0.06,
+         "poisson": True}  # fmt: skip
 
 #: SAED series rows.
 ROWS_SAED = [
     # (saed engineer)
     *[_saed_decomp("amorphous_fraction", *r, halo_d=3.2, **_FAST) for r in _DECOMP],
-    *[_saed_decomp("hkl_intensities", *r, families=["001"], **_FAST) for r in _DECOMP],
-    *[_saed_decomp("ring_positions", *r, families=["111"], **_FAST) for r in _DECOMP],
+    *[_saed_decomp("hkl_intensities", *r, families=["001"], halo_d=3.2, **_FAST)
+      for r in _DECOMP],
+    *[_saed_decomp("ring_positions", *r, families=["111"], halo_d=3.2, **_FAST)
+      for r in _DECOMP],
     *[_saed_decomp("halo_position", *r, **_FAST) for r in _DECOMP[1:]],
     ("InSituSAEDSeries.azimuthal_profile(radial_range)", _saed,
      lambda s, v: s.azimuthal_profile(radial_range=v, center=(32, 32), npt=40),
      *_RANGE),
     ("InSituSAEDSeries.azimuthal_profile(center)", _saed,
      lambda s, v: s.azimuthal_profile(center=v, npt=40), (32.0, 32.0),
-     ("32 px", "32 px"), np.array([32.0, 32.0]) * ureg.px, ("32 nm", 32.0)),
+     ("0 1/A", "32 px"), np.array([32.0, 32.0]) * ureg.px, ("32 nm", 32.0)),
     ("InSituSAEDSeries.calibrate(scale)", _saed,
      lambda s, v: s.calibrate(scale=v), 0.02, "0.2 1/nm", 0.2 / ureg.nm, "0.02 nm"),
     ("InSituSAEDSeries.calibrate(center)", _saed,

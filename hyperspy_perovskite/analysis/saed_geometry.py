@@ -27,6 +27,7 @@ __all__ = [
     "radial_profiles",
     "pixels_per_subbin",
     "steady_centres",
+    "frame_centres",
 ]
 
 # plausible ranges of plain numbers in the default units (TEMs run at
@@ -246,6 +247,45 @@ def ring_center(img, x0, y0, r_min, r_max, n_sectors=16, iterations=4):
         if np.hypot(*sol) < 0.01:
             break
     return np.array([cx, cy]), std
+
+
+def frame_centres(frames, method, origin, search, ring_range):
+    """Pattern centre of every frame (the per-block computation of
+    :meth:`~hyperspy_perovskite.signals.insitu_diffraction.InSituSAEDSeries.direct_beam_positions`).
+
+    Parameters
+    ----------
+    frames : numpy.ndarray, shape (n, ny, nx)
+    method : {"beam", "rings", "auto"}
+    origin : (float, float)
+        Pixel (x, y) of the axes' origin, where the search starts.
+    search : int
+        Beam search radius (px).
+    ring_range : (float, float)
+        Radii (px) holding rings.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 4)
+        ``x, y`` and their standard errors (NaN for the beam).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.saed_geometry import frame_centres
+    >>> y, x = np.mgrid[:64, :64]
+    >>> f = np.exp(-((x - 35.0) ** 2 + (y - 30.0) ** 2) / 4.0)[None] * 100 + 1
+    >>> frame_centres(f, "beam", (32, 32), 8, (5, 25))[0, :2].round(1).tolist()
+    [35.0, 30.0]
+    """
+    ox, oy = origin
+    lo, hi = ring_range
+    out = np.full((frames.shape[0], 4), np.nan)
+    for i, img in enumerate(np.asarray(frames, float)):
+        if method in ("beam", "auto"):
+            out[i, :2] = beam_offset(img, ox, oy, search)
+        if method == "rings" or (method == "auto" and np.isnan(out[i, 0])):
+            out[i, :2], out[i, 2:] = ring_center(img, ox, oy, lo, hi)
+    return out
 
 
 def radial_profiles(frames, centers, bin_width, npt):

@@ -92,7 +92,13 @@ def _inv(A):
     """Batched inverse with diagonal scaling (pseudo-inverse if singular)."""
     s = np.sqrt(np.clip(np.einsum("...ii->...i", A), 1e-300, None))
     As = A / s[..., :, None] / s[..., None, :]
-    return np.linalg.pinv(As) / s[..., :, None] / s[..., None, :]
+    try:  # LU is ~5x faster than the SVD of pinv; pinv where singular
+        Ai = np.linalg.inv(As)
+        if not np.all(np.isfinite(Ai)):
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        Ai = np.linalg.pinv(As)
+    return Ai / s[..., :, None] / s[..., None, :]
 
 
 class _Model:
@@ -140,19 +146,26 @@ class _Model:
         mu, cols = self.evaluate(st)
         J, K = self.blocks(st, cols)
         res = self.P - mu
-        A = np.einsum("fmp,fm,fmq->fpq", J, W, J)
+        # normal equations by batched matrix products (BLAS, not einsum)
+        JWt = (J * W[:, :, None]).transpose(0, 2, 1)
+        KW = K * W[:, :, None]
+        A = JWt @ J
         # a frame without its own centre: the column is zero, hold it
         A[~st["own"], -1, -1] = 1.0
         idx = np.arange(A.shape[1])
         A[:, idx, idx] *= 1.0 + damping
-        Bm = np.einsum("fmp,fm,fmq->fpq", J, W, K)
-        u = np.einsum("fmp,fm->fp", J, W * res)
+        Bm = JWt @ K
+        u = (JWt @ res[:, :, None])[:, :, 0]
         Ai = _inv(A)
         AiB = Ai @ Bm
-        D = np.einsum("fmp,fm,fmq->pq", K, W, K)
+        n, m, q = K.shape
+        D = KW.reshape(n * m, q).T @ K.reshape(n * m, q)
         D[np.diag_indices_from(D)] *= 1.0 + damping
-        S = D - np.einsum("fpq,fpr->qr", Bm, AiB)
-        v = np.einsum("fmp,fm->p", K, W * res) - np.einsum("fpq,fp->q", AiB, u)
+        pp = Bm.shape[1]
+        S = D - Bm.reshape(n * pp, q).T @ AiB.reshape(n * pp, q)
+        v = KW.reshape(n * m, q).T @ res.reshape(-1) - AiB.reshape(
+            n * pp, q
+        ).T @ u.reshape(-1)
         # the scale of beta against the s_i is a gauge freedom (S is
         # singular along beta): fix it with a penalty along beta, which
         # leaves every gauge-invariant quantity and its variance unchanged
@@ -165,7 +178,7 @@ class _Model:
                 S[k + j, k + j] = 1.0
         Si = _inv(S)
         dq = Si @ v
-        dp = np.einsum("fpq,fq->fp", Ai, u) - np.einsum("fpq,q->fp", AiB, dq)
+        dp = (Ai @ u[:, :, None])[:, :, 0] - AiB @ dq
         return dp, dq, (Ai, AiB, Si)
 
     def update(self, st, dp, dq, lam):
@@ -212,12 +225,13 @@ def _inner(model, c, wh, wr, floor, n_iter=12):
     W = np.broadcast_to(w, P.shape)
     for _ in range(n_iter):
         X = np.column_stack([R, H, Phi @ beta])
-        A = np.einsum("mc,fm,md->fcd", X, W, X)
-        x = np.einsum("fcd,fd->fc", _inv(A), np.einsum("mc,fm->fc", X, W * P))
+        XW = X.T[None] * W[:, None, :]  # (f, c, m)
+        A = XW @ X
+        x = (_inv(A) @ (XW @ P[:, :, None]))[:, :, 0]
         a, h, s = x[:, :r], x[:, r], x[:, r + 1]
         resid = P - a @ R.T - h[:, None] * H[None]
-        M = np.einsum("f,mk,fm,ml->kl", s**2, Phi, W, Phi)
-        beta = _inv(M) @ np.einsum("f,mk,fm->k", s, Phi, W * resid)
+        M = (Phi.T * ((s**2) @ W)) @ Phi
+        beta = _inv(M) @ (Phi.T @ ((s[:, None] * W * resid).sum(0)))
         mu = a @ R.T + h[:, None] * H[None] + s[:, None] * (Phi @ beta)[None]
         W = _weights(mu, floor)
     return {"a": a, "h": h, "s": s, "beta": beta}, _deviance(P, mu, floor)

@@ -120,10 +120,8 @@ class SAEDIndexingMixin:
         from skimage.feature import peak_local_max
 
         self._check_series()
-        scale = self.axes_manager.signal_axes[0].scale
-        min_distance = max(
-            int(round(_u.pixels(min_distance, scale, "min_distance"))), 1
-        )
+        ax0 = self.axes_manager.signal_axes[0]
+        min_distance = max(int(round(_u.pixels(min_distance, ax0, "min_distance"))), 1)
         g_min = _u.reciprocal(g_min, "g_min")
         ph = self._phase(phase)
         n = self.axes_manager.navigation_shape[0]

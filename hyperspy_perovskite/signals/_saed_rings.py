@@ -115,6 +115,21 @@ def _exposure(profile, g):
     if not md.has_item("Diffraction_analysis.pixels_per_bin"):
         return None
     da_md = md.Diffraction_analysis
+    if md.has_item("Diffraction_analysis.centers"):
+        c = np.asarray(da_md.centers, float)
+        drift = float(np.max(np.hypot(*(c - c.mean(0)).T)))
+        if drift > 0.5:
+            import warnings
+
+            warnings.warn(
+                f"The pattern centre moves by up to {drift:.1f} px over the series: "
+                "the whole-pixel bin model uses the pixels of the mean centre, so "
+                "ring and halo counts carry an error beyond their reported std. "
+                "Centre the frames first (pyxem's s.center_direct_beam()) and "
+                "integrate about one centre.",
+                UserWarning,
+                stacklevel=4,
+            )
     g_all = np.asarray(da_md.pixels_per_bin_g, float)
     if md.has_item("Diffraction_analysis.pixels_per_subbin"):
         sub = np.asarray(da_md.pixels_per_subbin, float)

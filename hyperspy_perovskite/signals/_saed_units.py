@@ -4,15 +4,15 @@ Every argument takes a plain number in its documented unit, a string with a
 unit or a pint quantity (:func:`hyperspy_perovskite.units.parse_quantity`):
 d-spacings in Å, ring and halo widths and radial ranges in 1/Å, and pixel
 arguments (radii, distances, positions) in pixels
-(:func:`hyperspy_perovskite.units.parse_pixels`: a plain number, ``"4 px"``
-or ``4 * ureg.px``); a radius or a distance may also be given as a
-reciprocal length, converted through the calibration (1/Å per pixel).
+(:func:`hyperspy_perovskite.units.parse_pixels` and ``parse_position``: a
+plain number, ``"4 px"`` or ``4 * ureg.px``, or a reciprocal length through
+the calibration of the diffraction axes).
 """
 
 import numpy as np
 import pint
 
-from hyperspy_perovskite.units import UnitError, parse_pixels, parse_quantity
+from hyperspy_perovskite.units import parse_pixels, parse_position, parse_quantity
 
 __all__ = ["spacing", "reciprocal", "g_range", "pixels", "pixel_position"]
 
@@ -47,40 +47,25 @@ def g_range(value, name):
     return (float(vals[0]), float(vals[1]))
 
 
-def pixels(value, scale, name):
+def pixels(value, axis, name):
     """A radius or distance in pixels: a number, ``"4 px"``, ``4 * ureg.px``,
-    or a reciprocal length (``"0.05 1/A"``) divided by ``scale`` (1/Å per
-    pixel)."""
-    if isinstance(value, str | pint.Quantity):
-        try:
-            return parse_quantity(value, "1/angstrom", name=name) / float(scale)
-        except UnitError:
-            pass
-    try:
-        return parse_pixels(value, [], name=name)
-    except (UnitError, ValueError):
-        raise UnitError(
-            f"{name}: got {value!r}; expected a number of pixels (a plain number "
-            "or '4 px') or a reciprocal length such as '0.05 1/A' (converted "
-            f"through the calibration, {float(scale):g} 1/A per pixel)."
-        ) from None
+    or a reciprocal length (``"0.05 1/A"``) through the calibration of
+    ``axis`` (:func:`~hyperspy_perovskite.units.parse_pixels`)."""
+    return parse_pixels(value, axis, name=name)
 
 
-def pixel_position(value, name):
+def pixel_position(value, axes, name):
     """Pixel positions ``(x, y)`` or ``(n, 2)``: plain numbers, ``"35 px"``
-    strings or pixel quantities (a position on the frame has no length)."""
+    strings, pixel quantities, or calibrated coordinates (``"0 1/A"``: the
+    pixel where g = 0) through ``axes`` (x, y)
+    (:func:`~hyperspy_perovskite.units.parse_position`)."""
     if isinstance(value, pint.Quantity) or (
         not isinstance(value, np.ndarray)
         and any(isinstance(v, str | pint.Quantity) for v in _elements(value))
     ):
-        out = []
-        for v in _elements(value):
-            try:
-                out.append(parse_pixels(v, [], name=name))
-            except (UnitError, ValueError):
-                raise UnitError(
-                    f"{name}: got {v!r}; a position on the frame is in pixels "
-                    "(a plain number, '35 px' or 35 * ureg.px)."
-                ) from None
-        return np.asarray(out, float)
+        vals = _elements(value)
+        return np.asarray(
+            [parse_position(v, axes[i % 2], name=name) for i, v in enumerate(vals)],
+            float,
+        )
     return np.asarray(value, float)

@@ -177,8 +177,9 @@ class InSituSAEDSeries(
         beam_energy : float or str, optional
             Default unit kV.
         center : (float, float), optional
-            Direct-beam position (x, y) in pixels (plain numbers, ``"33 px"``
-            or pixel quantities); default the frame centre.
+            Direct-beam position (x, y) in pixels (plain numbers, ``"33 px"``,
+            pixel quantities, or coordinates of the present calibration such
+            as ``"0 1/A"``); default the frame centre.
         inplace : bool
             Calibrate this signal; otherwise return a calibrated copy (the
             data are shared with lazy signals, copied otherwise).
@@ -235,7 +236,7 @@ class InSituSAEDSeries(
         ax_x, ax_y = out.axes_manager.signal_axes
         if center is None:
             center = (ax_x.size // 2, ax_y.size // 2)
-        center = _u.pixel_position(center, "center")
+        center = _u.pixel_position(center, self.axes_manager.signal_axes, "center")
         for ax, c in zip((ax_x, ax_y), center, strict=True):
             ax.scale, ax.units, ax.offset = (
                 float(scale),
@@ -276,7 +277,8 @@ class InSituSAEDSeries(
             centre of the rings (when the beam is blocked, saturated or
             absent), ``"auto"`` the beam where it is seen and the rings
             elsewhere, or given positions ``(x, y)`` / ``(n_frames, 2)`` in
-            pixels (numbers, ``"33 px"`` strings or pixel quantities) (see :meth:`direct_beam_positions`). The centres are
+            pixels (numbers, ``"33 px"`` strings, pixel quantities or
+            calibrated coordinates such as ``"0 1/A"``) (see :meth:`direct_beam_positions`). The centres are
             stored in ``metadata.Diffraction_analysis.centers``.
         npt : int or None
             Number of radial bins; default one per pixel of radius (to the
@@ -307,7 +309,7 @@ class InSituSAEDSeries(
         self._check_series()
         radial_range = _u.g_range(radial_range, "radial_range")
         if center is not None and center is not False and not isinstance(center, str):
-            center = _u.pixel_position(center, "center")
+            center = _u.pixel_position(center, self.axes_manager.signal_axes, "center")
         if center is None and np.hypot(*self._centre_offset(warn=True)) > 1.0:
             center = "auto"
         if center is not None and center is not False:
@@ -434,17 +436,18 @@ class InSituSAEDSeries(
         if ring_range is None:
             lo, hi = 0.15 * r_in, 0.9 * r_in
         else:
-            lo, hi = (_u.pixels(v, ax_x.scale, "ring_range") for v in ring_range)
-        pos = np.full((n, 2), np.nan)
-        std = np.full((n, 2), np.nan)
-        for i in range(n):
-            img = self.inav[i].data
-            img = np.asarray(img.compute() if isinstance(img, da.Array) else img, float)
-            if method in ("beam", "auto"):
-                pos[i] = saed_geometry.beam_offset(img, ox, oy, search)
-            if method == "rings" or (method == "auto" and np.isnan(pos[i, 0])):
-                pos[i], std[i] = saed_geometry.ring_center(img, ox, oy, lo, hi)
-        return pos, std
+            lo, hi = (_u.pixels(v, ax_x, "ring_range") for v in ring_range)
+        kw = dict(method=method, origin=(ox, oy), search=search, ring_range=(lo, hi))
+        data = self.data
+        if isinstance(data, da.Array):  # one pass over the chunks (not per frame)
+            data = data.rechunk({1: -1, 2: -1})
+            res = da.map_blocks(
+                saed_geometry.frame_centres, data, **kw, drop_axis=[1, 2],
+                new_axis=1, chunks=(data.chunks[0], (4,)), dtype=float,
+            ).compute()  # fmt: skip
+        else:
+            res = saed_geometry.frame_centres(data, **kw)
+        return res[:, :2], res[:, 2:]
 
     def check_direct_beam(self, frame=0, tolerance=1.0, search=8):
         """Offset (x, y) in pixels of the direct beam from the axes' origin.

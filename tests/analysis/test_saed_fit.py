@@ -46,7 +46,7 @@ def _pulls(est, std, truth):
 
 def test_halo_position_pulls():
     rng = np.random.default_rng(1)
-    n = 200
+    n = 100
     halo = rng.uniform(0.28, 0.31, n)  # 3.2-3.6 A
     rings = [np.sqrt(CUBIC_N[:8]) / A_FA] * n
     P = _profiles(n, rng, halo, rings)

@@ -120,8 +120,9 @@ def test_every_registered_kernel_has_a_block_branch(cls):
         np.linspace(600.0, 820.0, 4099),  # long: lanes re-anchored, ragged tail
         np.geomspace(600.0, 820.0, 300),  # non-uniform: exp at every channel
         np.r_[np.linspace(600, 650, 50), np.linspace(700, 820, 80)],  # gap
+        492000.0 / np.linspace(820.0, 600.0, 1024),  # spaced as to_eV: series
     ],
-    ids=["uniform", "decreasing", "long", "non-uniform", "with-gap"],
+    ids=["uniform", "decreasing", "long", "non-uniform", "with-gap", "to_eV-like"],
 )
 @pytest.mark.parametrize(
     "sigma, centre",

@@ -103,3 +103,15 @@ def test_off_centre_amorphous_fraction_within_its_error(off_centre_pulls):
     assert abs(p.mean()) < 0.6
     assert 0.6 < p.std() < 1.5
     assert np.mean(np.abs(p) < 2) > 0.85
+
+
+def test_drifting_centre_is_flagged(case):
+    """Per-frame centres more than 0.5 px apart: the whole-pixel bin model (of
+    the mean centre) no longer describes every frame, and the methods say so."""
+    s, _, prof, _ = case
+    drifted = prof.deepcopy()
+    c = np.asarray(drifted.metadata.Diffraction_analysis.centers, float)
+    c[:, 0] += np.linspace(0.0, 2.0, c.shape[0])
+    drifted.metadata.Diffraction_analysis.centers = c
+    with pytest.warns(UserWarning, match="centre moves by up to 1.0 px"):
+        s.amorphous_fraction(profile=drifted, poisson=True)
