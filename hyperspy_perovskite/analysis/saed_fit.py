@@ -93,47 +93,46 @@ def fit_ring_positions(
 ):  # fmt: skip
     """Position (1/A) of every ring in every frame with its standard error.
 
-        Each ring is fitted by Gauss-Newton (position, amplitude and a local
-        linear background, within 2.5 ring widths) to the profile minus the rest
-        of the fitted model (the other rings, the halo and the background held at
-        ``model_coef``).
+    Each ring is fitted by Gauss-Newton (position, amplitude and a local
+    linear background, within 2.5 ring widths) to the profile minus the rest
+    of the fitted model (the other rings, the halo and the background held at
+    ``model_coef``).
 
-        Parameters
-        ----------
-        g : (m,)
-        P : (n, m)
-        model_coef : (n, c)
-            Coefficients of the fitted model (:func:`batched_wls`).
-        design : (m, c) or (n, m, c)
-            Its design matrix; the first ``len(ring_g)`` columns are the rings.
-        ring_g : (r,)
-        ring_width : float
-        poisson : bool
-        n_sigma : float
-            Positions of rings weaker than ``n_sigma`` standard errors are NaN.
-        exposure : numpy.ndarray, shape (m,) or (m, K), optional
-            Pixels per bin (or per sub-bin of radius) of whole-pixel profiles:
-            the ring is then integrated over each bin's pixel radii (see
-            :func:`~hyperspy_perovskite.analysis.saed_halo.fit_halo_series`);
-            default proportional to ``g``.
+    Parameters
+    ----------
+    g : (m,)
+    P : (n, m)
+    model_coef : (n, c)
+        Coefficients of the fitted model (:func:`batched_wls`).
+    design : (m, c) or (n, m, c)
+        Its design matrix; the first ``len(ring_g)`` columns are the rings.
+    ring_g : (r,)
+    ring_width : float
+    poisson : bool
+    n_sigma : float
+        Positions of rings weaker than ``n_sigma`` standard errors are NaN.
+    exposure : numpy.ndarray, shape (m,) or (m, K), optional
+        Pixels per bin (or per sub-bin of radius) of whole-pixel profiles:
+        the ring is then integrated over each bin's pixel radii (see
+        :func:`~hyperspy_perovskite.analysis.saed_halo.fit_halo_series`);
+        default proportional to ``g``.
 
-        Returns
-        -------
-        position, std : numpy.ndarray, shape (n, r)
+    Returns
+    -------
+    position, std : numpy.ndarray, shape (n, r)
 
-        Examples
-        --------
-        >>> from hyperspy_perovskite.analysis.saed import design_matrix
-    from hyperspy_perovskite.analysis.saed_halo import _Bins
-        >>> from hyperspy_perovskite.analysis.saed_fit import batched_wls, fit_ring_positions
-        >>> g = np.linspace(0.1, 0.6, 400)
-        >>> P = (design_matrix(g, [0.2, 0.4023], 0.01, None, None, 1)
-        ...      @ [90, 50, 0, 0, 5, 0.0])[None]
-        >>> D = design_matrix(g, [0.2, 0.4], 0.01, None, None, 1)
-        >>> coef, _, _ = batched_wls(D, P)
-        >>> pos, std = fit_ring_positions(g, P + 0.0, coef, D, [0.2, 0.4], 0.01)
-        >>> pos.round(4).tolist()
-        [[0.2, 0.4023]]
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.saed import design_matrix
+    >>> from hyperspy_perovskite.analysis.saed_fit import batched_wls, fit_ring_positions
+    >>> g = np.linspace(0.1, 0.6, 400)
+    >>> P = (design_matrix(g, [0.2, 0.4023], 0.01, None, None, 1)
+    ...      @ [90, 50, 0, 0, 5, 0.0])[None]
+    >>> D = design_matrix(g, [0.2, 0.4], 0.01, None, None, 1)
+    >>> coef, _, _ = batched_wls(D, P)
+    >>> pos, std = fit_ring_positions(g, P + 0.0, coef, D, [0.2, 0.4], 0.01)
+    >>> pos.round(4).tolist()
+    [[0.2, 0.4023]]
     """
     g = np.asarray(g, float)
     P = np.atleast_2d(np.asarray(P, float))

@@ -238,10 +238,9 @@ class CLEmissionMixin:
             :func:`~hyperspy_perovskite.analysis.cl_checks.counts_check`) and
             a warning says why when they do not. Default (False): an existing
             ``metadata.Signal.Noise_properties.variance`` is used, or the fit
-            is unweighted as ``m.multifit()``; its errors then assume the
-            same noise in every channel, which photon counts do not have (too
-            small where the band is bright), and a warning says so when the
-            data look like counts.
+            is unweighted as ``m.multifit()``; its errors then assume equal
+            noise in every channel (too small where a band of photon counts is
+            bright), and a warning says so when the data look like counts.
         spikes : bool
             Replace one- and two-channel spikes (cosmic rays) by the running
             median before fitting
