@@ -61,8 +61,9 @@ Session 6, idle machine (2026-12-03 18:01 UTC, load 1.3-1.4, one run,
 this process, 6.97 s in the second; imports 0.26 s HyperSpy and 0.93 s the
 engine, first call 5.16 s), warm first call minus steady 0.087 s, steady
 1243 x ``m.multifit`` and the warm first call 729 x. The cold total grew by
-0.7 s against session 5 (imports +0.1 s, first call +0.5 s: this session
-added CL kernels to the compiled set) and stays under the 10 s target.
+0.7 s against session 5 (imports +0.1 s, first call +0.5 s; not
+investigated: one candidate is the Gaussian kernel's new path for
+non-uniform axes, compiled with it) and stays under the 10 s target.
 
 Usage::
 
