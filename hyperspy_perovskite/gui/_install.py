@@ -115,7 +115,10 @@ def uninstall_hyperspyui_plugin(directory=None):
     dirs = _directories(settings)
     if str(directory) in dirs:
         dirs.remove(str(directory))
-        settings.setValue(SETTING, os.pathsep.join(dirs))
+        if dirs:
+            settings.setValue(SETTING, os.pathsep.join(dirs))
+        else:  # leave no empty setting behind
+            settings.remove(SETTING)
         settings.sync()
         removed = True
     return removed
