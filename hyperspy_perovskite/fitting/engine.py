@@ -457,10 +457,7 @@ def _finish(model, desc, out, x, x_range, min_peak_significance, t0):
     chisq = out[:, 2 * n_p].reshape(nav_shape)
     dof_fit = x.size - desc.n_free
     red = chisq / dof_fit if dof_fit > 0 else np.full_like(chisq, np.nan)
-    counts = {
-        F.FLAG_NAMES[int(c)]: int(n)
-        for c, n in zip(*np.unique(flag_map, return_counts=True), strict=True)
-    }
+    counts = F.count_flags(flag_map)
     if counts.get("bad_variance"):
         warnings.warn(
             f"{counts['bad_variance']} pixel(s) were not fitted because their noise "

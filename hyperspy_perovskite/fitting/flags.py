@@ -6,6 +6,8 @@ Only pixels with :data:`CONVERGED` have their parameters marked as set
 no wrong value is ever presented as a fit result.
 """
 
+import numpy as np
+
 NOT_FITTED = -1
 """The pixel has not been fitted by :func:`fast_multifit` (model flags only)."""
 CONVERGED = 0
@@ -45,3 +47,16 @@ FLAG_NAMES = {
 
 #: Codes for which the input was unusable and the values are set to NaN.
 INPUT_REJECTED = (NOT_FINITE_DATA, EMPTY, SATURATED, BAD_VARIANCE, NOT_FINITE_RESULT)
+
+
+def count_flags(flags):
+    """Number of pixels per outcome name in a map of convergence codes.
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.fitting.flags import count_flags
+    >>> count_flags(np.array([[0, 0], [5, 0]]))
+    {'converged': 3, 'singular': 1}
+    """
+    codes, counts = np.unique(np.asarray(flags), return_counts=True)
+    return {FLAG_NAMES[int(c)]: int(n) for c, n in zip(codes, counts, strict=True)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hyperspy_perovskite.signals._cl_start import _snapshot
+from hyperspy_perovskite.signals._cl_start import _restore, _snapshot, _take_outcome
 
 __all__ = ["gaussian_limit", "limit_identified", "limit_parameter"]
 
@@ -115,22 +115,13 @@ def _refit_fixed_limit(m, result, fixed, redo, free_chisq, fit_kwargs):
     flags = np.asarray(new.convergence.data)
     rise = np.asarray(m.chisq.data, float) - free_chisq
     kept = redo & (flags == 0) & (rise < TAU_N_SIGMA**2)
-    back = redo & ~kept
-    params = [p for c in m for p in c.parameters]
-    for p, saved in zip(params, first["maps"], strict=True):
-        p.map[back] = saved[back]
-    m.chisq.data[back] = first["chisq"][back]
-    m.dof.data[back] = first["dof"][back]
-    for name in ("convergence", "chisq", "reduced_chisq", "iterations"):
-        getattr(result, name).data[kept] = np.asarray(getattr(new, name).data)[kept]
+    _restore(m, first, redo & ~kept)
+    _take_outcome(result, new, kept)
     result.elapsed += new.elapsed
     return kept
 
 
 def _recount(result):
-    from hyperspy_perovskite.fitting.flags import FLAG_NAMES
+    from hyperspy_perovskite.fitting.flags import count_flags
 
-    codes, counts = np.unique(np.asarray(result.convergence.data), return_counts=True)
-    result.flag_counts = {
-        FLAG_NAMES[int(k)]: int(n) for k, n in zip(codes, counts, strict=True)
-    }
+    result.flag_counts = count_flags(result.convergence.data)

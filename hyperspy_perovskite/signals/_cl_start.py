@@ -343,6 +343,23 @@ def _snapshot(m, result):
     }
 
 
+def _restore(m, first, where):
+    """Put a :func:`_snapshot`'s maps and chi-squared back at the pixels ``where``."""
+    params = [p for c in m for p in c.parameters]
+    for p, saved in zip(params, first["maps"], strict=True):
+        p.map[where] = saved[where]
+    m.chisq.data[where] = first["chisq"][where]
+    m.dof.data[where] = first["dof"][where]
+
+
+def _take_outcome(result, source, where):
+    """Copy the engine's outcome maps of ``source`` into ``result`` at ``where``."""
+    for name in ("convergence", "chisq", "reduced_chisq", "iterations"):
+        getattr(result, name).data[where] = np.asarray(getattr(source, name).data)[
+            where
+        ]
+
+
 def _keep_better(m, result, first):
     """Per pixel, restore the first fit where it has the lower chi-squared.
 
@@ -350,24 +367,15 @@ def _keep_better(m, result, first):
     among unconverged) fits the lower chi-squared wins. The engine's outcome
     maps in ``result`` are updated to match.
     """
-    from hyperspy_perovskite.fitting.flags import FLAG_NAMES
+    from hyperspy_perovskite.fitting.flags import count_flags
 
     r0 = first["result"]
     take0 = steps.keep_first(
         r0.convergence.data, result.convergence.data, first["chisq"], m.chisq.data
     )
-    params = [p for c in m for p in c.parameters]
-    for p, saved in zip(params, first["maps"], strict=True):
-        p.map[take0] = saved[take0]
-    m.chisq.data[take0] = first["chisq"][take0]
-    m.dof.data[take0] = first["dof"][take0]
-    for name in ("convergence", "chisq", "reduced_chisq", "iterations"):
-        new = getattr(result, name)
-        new.data[take0] = np.asarray(getattr(r0, name).data)[take0]
-    codes, counts = np.unique(np.asarray(result.convergence.data), return_counts=True)
-    result.flag_counts = {
-        FLAG_NAMES[int(k)]: int(n) for k, n in zip(codes, counts, strict=True)
-    }
+    _restore(m, first, take0)
+    _take_outcome(result, r0, take0)
+    result.flag_counts = count_flags(result.convergence.data)
     result.elapsed += r0.elapsed
     for c in m:
         c.fetch_stored_values()
