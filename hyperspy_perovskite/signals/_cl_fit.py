@@ -72,6 +72,7 @@ class FitSettings:
         self.n_peaks, self.bands, self.tail = int(n_peaks), bands, tail
         self.background, self.axis = background, axis
         self.converted = False  # fitted on an energy axis converted by to_eV
+        self.counts = False  # unweighted fit of photon counts (sandwich errors)
 
     @property
     def multistart(self):
@@ -108,7 +109,8 @@ def prepare_signal(signal, settings, poisson, spikes):
         var = poisson_variance(base.data)
         base.set_noise_variance(base._deepcopy_with_new_data(var, copy_variance=False))
     elif signal.get_noise_variance() is None:
-        _warn_unweighted_counts(signal)
+        # unweighted: photon counts get the sandwich errors (finish_fit)
+        settings.counts = counts_check(signal.data)[0]
     if base.data.dtype.kind == "f" and base.data.dtype.itemsize < 4:
         base = base._deepcopy_with_new_data(
             base.data.astype(np.float32), copy_variance=True
@@ -129,30 +131,6 @@ def prepare_signal(signal, settings, poisson, spikes):
             stacklevel=4,
         )
     return s
-
-
-def _warn_unweighted_counts(signal):
-    """Warn when photon counts are fitted unweighted.
-
-    An unweighted fit reports errors for the same noise in every channel
-    (chi-squared / dof); photon counts have their variance where the band
-    is bright, so the errors of the band parameters are too small there. On
-    the two-band + Urbach-tail scene of
-    ``tests/signals/test_cl_tail_inside_band.py`` started from the truth,
-    the centre pulls have a spread of 1.6 unweighted and 1.4 with
-    ``poisson=True`` (cl engineer, session 6).
-    """
-    if not counts_check(signal.data)[0]:
-        return
-    warnings.warn(
-        "fit_emission is unweighted (poisson=False and no noise variance), "
-        "but the data look like photon counts: the reported standard "
-        "deviations assume the same noise in every channel and are too small "
-        "where the band is bright. Use poisson=True, or set the variance "
-        "with s.set_noise_variance(...).",
-        UserWarning,
-        stacklevel=4,
-    )
 
 
 def fit_range(s, signal_range):
@@ -302,3 +280,53 @@ def keep_outcome(m, result):
     from hyperspy_perovskite.signals._cl_statistics import emission_validity
 
     m.validity = emission_validity(m)[0]
+
+
+def finish_fit(m, signal, settings, result, mask, fit_kwargs):
+    """The Gaussian limits (:func:`~hyperspy_perovskite.signals._cl_limits.gaussian_limit`),
+    then the errors of an unweighted fit of photon counts
+    (:func:`count_errors`). Returns the engine's result."""
+    from hyperspy_perovskite.signals._cl_limits import gaussian_limit
+
+    result = gaussian_limit(m, result, mask, fit_kwargs)
+    count_errors(m, signal, settings)
+    return result
+
+
+def count_errors(m, signal, settings):
+    """Sandwich standard deviations of an unweighted fit of photon counts.
+
+    The fit is unweighted (``poisson=False``, no noise variance) and the
+    data pass :func:`~hyperspy_perovskite.analysis.cl_checks.counts_check`:
+    HyperSpy's errors (equal noise in every channel) are replaced by the
+    covariance of the unweighted estimator under Poisson noise,
+    ``(J^T J)^-1 (J^T diag(var) J) (J^T J)^-1`` with ``var`` the fitted
+    model (through the Jacobian after ``to_eV``); see
+    :mod:`hyperspy_perovskite.analysis.cl_uncertainty`. A band's ``tau`` or
+    a Voigt's ``gamma`` held at its Gaussian limit is left out. Returns
+    whether the errors were replaced.
+    """
+    from hyperspy_perovskite.analysis.cl_uncertainty import count_factor, sandwich_std
+    from hyperspy_perovskite.signals._cl_limits import limit_parameter
+
+    if not settings.counts or m.signal.get_noise_variance() is not None:
+        return False
+    g = count_factor(signal, lambda one: one._fit_signal(settings.axis))
+    skip = {}
+    for c in m:
+        lim = limit_parameter(c)
+        if lim is not None and lim.free and lim.map is not None:
+            skip[lim] = ~np.isfinite(np.asarray(lim.map["std"], float))
+    std = sandwich_std(m, g, skip)
+    if std is None:
+        return False
+    for p, v in std.items():
+        old = np.asarray(p.map["std"], float)
+        held = skip.get(p)
+        new = np.where(np.isfinite(old), v, old)
+        if held is not None:
+            new = np.where(held, old, new)
+        p.map["std"][:] = new
+    for c in m:
+        c.fetch_stored_values()
+    return True

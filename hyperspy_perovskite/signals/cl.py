@@ -19,7 +19,7 @@ from hyperspy_perovskite.analysis.cl_units import (
     check_wavelength_values,
     parse_spectral_unit,
 )
-from hyperspy_perovskite.signals import _cl_axes, _cl_fit, _cl_limits, _cl_statistics
+from hyperspy_perovskite.signals import _cl_axes, _cl_fit, _cl_statistics
 from hyperspy_perovskite.signals._base import (
     OPTIONS_PARAMETERS,
     as_requested,
@@ -238,9 +238,9 @@ class CLEmissionMixin:
             :func:`~hyperspy_perovskite.analysis.cl_checks.counts_check`) and
             a warning says why when they do not. Default (False): an existing
             ``metadata.Signal.Noise_properties.variance`` is used, or the fit
-            is unweighted as ``m.multifit()``; its errors then assume equal
-            noise in every channel (too small where a band of photon counts is
-            bright), and a warning says so when the data look like counts.
+            is unweighted as ``m.multifit()``; on data that look like counts
+            its errors are then the sandwich covariance of the unweighted
+            estimator under Poisson noise (``_cl_fit.count_errors``).
         spikes : bool
             Replace one- and two-channel spikes (cosmic rays) by the running
             median before fitting
@@ -288,7 +288,7 @@ class CLEmissionMixin:
             num_workers=options.num_workers,
         )
         result = _cl_fit.run_fit(m, s, settings, x1, x2, mask, fit_kwargs)
-        result = _cl_limits.gaussian_limit(m, result, mask, fit_kwargs)
+        result = _cl_fit.finish_fit(m, self, settings, result, mask, fit_kwargs)
         if settings.n_peaks == 2:
             _cl_fit.order_bands(m, settings.axis)
         _cl_fit.unset_unfitted(m, mask)
