@@ -1,15 +1,13 @@
 """Emission maps, their histograms and 2D histograms as HyperSpy signals.
 
-Thin wrappers: the arrays are computed in
-:mod:`hyperspy_perovskite.analysis.cl_emission`; here they become signals
-with axes, units and titles (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2c-f, S10-S11).
+Thin wrappers: arrays from :mod:`hyperspy_perovskite.analysis.cl_emission` become
+signals with axes, units and titles (Li et al., Nat. Commun. 14, 7612 (2023), Fig. 2c-f, S10-S11).
 """
-
-import math
 
 import numpy as np
 from hyperspy.signals import BaseSignal, Signal1D, Signal2D
 
+from hyperspy_perovskite.analysis import cl_maps
 from hyperspy_perovskite.analysis.cl_checks import runs_test
 from hyperspy_perovskite.analysis.cl_emission import SIGMA2FWHM
 from hyperspy_perovskite.analysis.cl_maps import histogram2d_valid, histogram_valid
@@ -19,7 +17,7 @@ from hyperspy_perovskite.signals._base import Options, wrap_navigation_map
 from hyperspy_perovskite.signals._cl_limits import limit_identified, limit_parameter
 from hyperspy_perovskite.validity import Validity, validity_from_fit
 
-_SQRT2PI = math.sqrt(2.0 * math.pi)
+_SQRT2PI = float(np.sqrt(2.0 * np.pi))
 
 #: Map names of :func:`emission_maps` that carry a ``<name>_std`` partner.
 MAP_NAMES = ("centre", "fwhm", "sigma", "height", "area")
@@ -153,8 +151,9 @@ def emission_validity(
     """Validity of a fitted band (and of its tail) from all its parameters.
 
     A pixel is valid when the fit converged, no parameter is at a bound, the
-    band area exceeds ``n_sigma`` standard deviations, the centre lies in the
-    fitted range, the width is at least the spectral resolution (one channel
+    band area exceeds ``n_sigma`` standard deviations corrected for the
+    look-elsewhere effect (``analysis.cl_maps.band_detection``), the centre
+    lies in the fitted range, the width is at least the resolution (one channel
     when it is not known: a one-channel "band" is a spike or a sharp line)
     and at most half the range, the residuals show no structure that is both
     significant (runs test ``z < -n_sigma``) and large (smoothed residual
@@ -199,6 +198,7 @@ def emission_validity(
         misses = (z < -n_sigma) & (size > max_residual)
         values["residual structure"] = np.where(misses, 1.0, 0.0)
         extra["residual structure"] = (None, 0.5)
+    values["A detection"] = cl_maps.band_detection(values, std, hi - lo, n_sigma)
     band = validity_from_fit(
         values,
         std,
@@ -206,7 +206,7 @@ def emission_validity(
         bounds=_bounds(g, names),
         significant=["A"],
         n_sigma=n_sigma,
-        ranges={"centre": (lo, hi), **widths, **extra},
+        ranges={"centre": (lo, hi), **widths, **extra, "A detection": (1.0, None)},
         reduced_chisq=red,
         max_reduced_chisq=max_reduced_chisq,
     )
