@@ -159,6 +159,12 @@ class DeviceGeometry:
         ``"manual"``, ``"roi"`` or ``"automatic"``.
     confidence : float or None
         For automatic geometry, a figure between 0 and 1.
+    interface_std, interface_width : list of float or None
+        For automatic geometry: the standard deviation (nm) of each interface
+        position and the fitted edge width (Gaussian sigma, nm).
+    interface_valid : list of bool or None
+        For automatic geometry: whether each interface is resolved and
+        significant (the reasons are in ``Device.Geometry.interface_reasons``).
 
     Examples
     --------
@@ -182,6 +188,9 @@ class DeviceGeometry:
     width: float | None = None
     method: str = "manual"
     confidence: float | None = None
+    interface_std: list | None = None
+    interface_width: list | None = None
+    interface_valid: list | None = None
 
     def __post_init__(self):
         self.start = tuple(float(v) for v in self.start)
@@ -273,6 +282,11 @@ class DeviceGeometry:
             node["width"] = self.width
         if self.confidence is not None:
             node["confidence"] = float(self.confidence)
+        for key in ("interface_std", "interface_width", "interface_valid"):
+            value = getattr(self, key)
+            if value is not None:
+                cast = bool if key == "interface_valid" else float
+                node[key] = [cast(v) for v in value]
         if metadata.has_item(DEVICE_GEOMETRY):
             del metadata.Device.Geometry
         metadata.set_item(DEVICE_GEOMETRY, node)
@@ -310,12 +324,20 @@ class DeviceGeometry:
             width,
             g.get_item("method", "manual"),
             g.get_item("confidence", None),
+            *(
+                _list_or_none(g.get_item(key, None))
+                for key in ("interface_std", "interface_width", "interface_valid")
+            ),
         )
 
     @classmethod
     def from_signal(cls, signal, required=True):
         """Read the geometry of a signal (``signal.metadata``)."""
         return cls.from_metadata(signal.metadata, required=required)
+
+
+def _list_or_none(value):
+    return None if value is None else list(value)
 
 
 def record_processing(metadata, step, **parameters):

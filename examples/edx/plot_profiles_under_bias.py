@@ -27,9 +27,11 @@ geom = s.find_device_geometry(
     4, xray_lines=["In_La", "Sn_La", "Pb_La", "Au_La"], layers=layers
 )
 print(f"confidence of the automatic geometry: {geom.confidence:.2f}")
-for name, pos in geom.interfaces.items():
+for name, pos, std in zip(
+    geom.interface_names, geom.interface_positions, geom.interface_std, strict=True
+):
     true = truth["interfaces"][name] - geom.start[0]
-    print(f"{name:25s} found {pos:6.1f} nm   true {true:6.1f} nm")
+    print(f"{name:25s} found {pos:6.1f} +- {std:.1f} nm   true {true:6.1f} nm")
 
 # %%
 # Iodide across the stack, pristine and biased

@@ -201,9 +201,16 @@ def refine_stack_direction(maps, x, y, variances):
 def layering_contrast(maps, x, y, direction, variances):
     """How layered the maps are along ``direction``: 0 (not) to 1 (stripes).
 
-    ``(C_along - C_across) / C_along`` of :func:`profile_contrast` along the
-    direction and perpendicular to it; 0 when the contrast along the
-    direction is not significant (below 5 standard deviations of pure noise).
+    ``(C_along - C_across) / C_along``: ``C_along`` is the
+    :func:`profile_contrast` along the direction; ``C_across`` that of the
+    residual maps (each pixel minus the mean of its bin along the direction)
+    perpendicular to it, i.e. the structure the layers do not explain that
+    varies coherently across the stack (layers at another angle, a second
+    stack). Taking the residuals, not the maps, makes it insensitive to a
+    direction off by a fraction of a degree (the uncertainty on a narrow
+    map), which would otherwise leak the layers' own contrast across. 0 when
+    the contrast along the direction is not significant (below 5 standard
+    deviations of pure noise).
 
     Examples
     --------
@@ -220,11 +227,19 @@ def layering_contrast(maps, x, y, direction, variances):
     u = np.asarray(direction, dtype=float)
     u = u / np.hypot(*u)
     along = profile_contrast(maps, x, y, u, variances)
-    across = profile_contrast(maps, x, y, (-u[1], u[0]), variances)
     dof = len(maps) * max(x.shape + y.shape)
     # pure noise: chi2 - dof has a standard deviation of sqrt(2 dof)
     if not along > 5.0 * np.sqrt(2.0 * dof):
         return 0.0
+    steps = [np.abs(np.diff(x, axis=1)).max(), np.abs(np.diff(y, axis=0)).max()]
+    bin_size = float(min(s for s in steps if s > 0))
+    s = x * u[0] + y * u[1]
+    idx = np.floor((s - s.min()) / bin_size).astype(int)
+    n = np.maximum(np.bincount(idx.ravel()), 1)
+    resid = np.stack(
+        [m - (np.bincount(idx.ravel(), weights=m.ravel()) / n)[idx] for m in maps]
+    )
+    across = profile_contrast(resid, x, y, (-u[1], u[0]), variances)
     return float(np.clip((along - max(across, 0.0)) / along, 0.0, 1.0))
 
 

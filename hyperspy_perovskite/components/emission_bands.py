@@ -39,7 +39,7 @@ from scipy.special import erfc, erfcx
 from hyperspy_perovskite.components._expression_cache import CachedExpression
 from hyperspy_perovskite.fitting.kernels.builtin import (
     _exp_half_square_outwards,
-    _exp_smooth_inplace,
+    _exp_inplace,
     _is_uniform,
 )
 
@@ -277,8 +277,8 @@ def _tail_exponentials(x, e0, sigma, tau, gauss, expo, scratch):
     and the exponential downwards from the edge ``z = 0`` by a constant
     ratio below one (values only decrease, so nothing overflows and an
     underflow is harmless), re-anchored with ``exp`` every 64 channels.
-    Other axes take both from the smooth-exponent series
-    (:func:`~hyperspy_perovskite.fitting.kernels.builtin._exp_smooth_inplace`,
+    Other axes take both from the vectorised ``exp``
+    (:func:`~hyperspy_perovskite.fitting.kernels.builtin._exp_inplace`,
     ``scratch`` its work row).
     """
     n = x.shape[0]
@@ -292,15 +292,15 @@ def _tail_exponentials(x, e0, sigma, tau, gauss, expo, scratch):
     )  # fmt: skip
     if not fast:
         # a non-uniform axis (photon energies from equally spaced
-        # wavelengths): both exponentials by the smooth-exponent series
+        # wavelengths): both exponentials by the vectorised exp
         r = sigma / tau
         for j in range(n):
             d = x[j] - e0
             u = d * inv_sigma
             gauss[j] = -0.5 * u * u
             expo[j] = min(d / tau + shift, 0.0)
-        _exp_smooth_inplace(gauss, scratch, n)
-        _exp_smooth_inplace(expo, scratch, n)
+        _exp_inplace(gauss, scratch, n)
+        _exp_inplace(expo, scratch, n)
         for j in range(n):
             if (x[j] - e0) * inv_sigma + r >= 0.0:
                 expo[j] = 0.0

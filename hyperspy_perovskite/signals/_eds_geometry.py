@@ -18,6 +18,7 @@ from hyperspy.misc.utils import DictionaryTreeBrowser
 from hyperspy_perovskite.analysis import device_geometry as geo
 from hyperspy_perovskite.analysis import xray_lines as xl
 from hyperspy_perovskite.analysis.eds.maps import band_profiles, image_noise_variance
+from hyperspy_perovskite.analysis.interface_fit import fit_interface_steps
 from hyperspy_perovskite.metadata import DeviceGeometry
 from hyperspy_perovskite.signals._base import (
     OPTIONS_PARAMETERS,
@@ -311,24 +312,28 @@ class GeometryMixin:
                 f"{n_interfaces} interfaces need {n_interfaces + 1} layer names, "
                 f"got {len(layers)}."
             )
-        confidence = float(layered * np.mean(z >= n_sigma))
+        s_pix = geo.stack_coordinates(xx, yy, p0, p1)[0]
+        line = float(np.hypot(*np.subtract(p1, p0)))
+        fit = fit_interface_steps(
+            prof, pvar, s_pix, index, centres, bin_size, pos, line, z, n_sigma
+        )
+        confidence = float(layered * np.mean(fit["valid"]))
         g = DeviceGeometry(
-            p0, p1, list(pos), None, list(layers or []), width, "automatic", confidence
+            p0,
+            p1,
+            list(fit["position"]),
+            None,
+            list(layers or []),
+            width,
+            "automatic",
+            confidence,
+            interface_std=list(fit["std"]),
+            interface_width=list(fit["width"]),
+            interface_valid=list(fit["valid"]),
         )
         g.to_metadata(self.metadata)
-        self.metadata.set_item(
-            "Device.Geometry.interface_significance", [float(v) for v in z]
-        )
-        self.metadata.set_item("Device.Geometry.source", method)
-        if confidence < MIN_CONFIDENCE:
-            warnings.warn(
-                f"Automatic device geometry of low confidence ({confidence:.2f}; "
-                f"layered contrast {layered:.2f}, interface steps of "
-                f"{np.round(z, 1).tolist()} sigma for >= {n_sigma:g}): check it "
-                "(s.get_device_geometry()) or set it by hand.",
-                GeometryWarning,
-                stacklevel=2,
-            )
+        _store_interface_fit(self.metadata, z, fit, method)
+        _warn_geometry(g, layered, z, n_sigma, fit)
         return g
 
     def _geometry_maps(self, xray_lines, haadf, shape):
@@ -538,3 +543,47 @@ def _parse_interfaces(interfaces, layers, units):
             "Interfaces must be given in increasing order along the stack."
         )
     return names, pos
+
+
+def _store_interface_fit(metadata, z, fit, source):
+    """The per-interface detail of an automatic geometry (Device.Geometry)."""
+    node = "Device.Geometry."
+    metadata.set_item(node + "interface_significance", [float(v) for v in z])
+    metadata.set_item(
+        node + "interface_width_std", [float(v) for v in fit["width_std"]]
+    )
+    metadata.set_item(
+        node + "interface_reduced_chisq", [float(v) for v in fit["reduced_chisq"]]
+    )
+    metadata.set_item(node + "interface_reasons", [int(v) for v in fit["reasons"]])
+    metadata.set_item(node + "interface_reason_names", list(fit["reason_names"]))
+    metadata.set_item(node + "resolution", [float(v) for v in fit["resolution"]])
+    metadata.set_item(node + "source", source)
+
+
+def _warn_geometry(g, layered, z, n_sigma, fit):
+    """GeometryWarning for an invalid interface or a low confidence."""
+    bad = []
+    for name, r in zip(g.interface_names, fit["reasons"], strict=True):
+        why = [n for i, n in enumerate(fit["reason_names"]) if int(r) >> i & 1]
+        if why:
+            bad.append(f"{name} ({', '.join(why)})")
+    if not bad and g.confidence >= MIN_CONFIDENCE:
+        return
+    res = np.round(fit["resolution"], 1).tolist()
+    warnings.warn(
+        f"Automatic device geometry of low confidence ({g.confidence:.2f}; "
+        f"layered contrast {layered:.2f}, interface steps of "
+        f"{np.round(z, 1).tolist()} sigma for >= {n_sigma:g}). "
+        + (
+            f"Not valid: {'; '.join(bad)}; resolution (thinnest layer told "
+            f"apart) {res} nm at {fit['criteria']['bin_size_nm']:.3g} nm bins: "
+            "a layer thinner than that may be merged or missed, and a reported "
+            "interface may be spurious. Use a finer map (smaller pixels), "
+            if bad
+            else ""
+        )
+        + "check it (s.get_device_geometry()) or set it by hand.",
+        GeometryWarning,
+        stacklevel=3,
+    )

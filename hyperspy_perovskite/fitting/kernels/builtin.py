@@ -15,6 +15,7 @@ kernel against ``component.function`` and against finite differences.
 
 import math
 
+import numpy as np
 from numba import njit
 
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -156,52 +157,61 @@ def _gaussian_channel(
     G[i_centre, j] = v * u * inv_sigma
 
 
-#: Largest step of the exponent taken by :func:`_exp_smooth_inplace`'s series.
-_SMOOTH_STEP = 0.125
-#: Channels between exact ``exp`` anchors in :func:`_exp_smooth_inplace`.
-_SMOOTH_ANCHOR = 32
+_LOG2E = 1.4426950408889634
+# ln 2 in two parts (fdlibm's): n * _LN2_HI is exact for |n| < 2^11
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_ROUND = 6755399441055744.0  # 1.5 * 2^52: x + _ROUND rounds x to an integer
+_ROUND_BITS = 0x4338000000000000  # the bits of _ROUND
+_EXP_LO = -708.3964185322641  # log of the smallest normal number
+_EXP_HI = 709.782712893384  # log of the largest finite number
 
 
 @njit(nogil=True, error_model="numpy", _nrt=False)
-def _exp_smooth_inplace(a, t, n):
-    """``a[j] = exp(a[j])`` for the first ``n`` entries, ``a`` smooth in ``j``.
+def _exp_inplace(a, t, n):
+    """``a[j] = exp(a[j])`` for the first ``n`` entries, without calling ``exp``.
 
-    For exponents that change little from channel to channel (a Gaussian or
-    an exponential on a non-uniform axis, e.g. photon energies converted
-    from equally spaced wavelengths): ``exp`` exactly every
-    :data:`_SMOOTH_ANCHOR` channels, and in between the previous value times
-    ``exp(a[j] - a[j-1])`` from its Taylor series to degree 10 (remainder
-    below 3e-17 for steps up to :data:`_SMOOTH_STEP`; the products add at
-    most ~32 roundings, relative error < 1e-14). A larger or non-finite
-    step, or a value below 1e-280, takes ``exp`` itself. The series of all
-    steps are formed first into the scratch ``t`` (a loop without calls or
-    branches, which vectorises), then one multiplication per channel.
+    Cody and Waite's reduction (W. J. Cody and W. Waite, Software Manual
+    for the Elementary Functions, Prentice-Hall (1980)): ``x = n ln 2 + r``
+    with ``n`` the nearest integer (rounded by adding 1.5 x 2^52) and
+    ``|r| <= ln 2 / 2``, ``exp(r)`` from its Taylor series to degree 13
+    (remainder below 2e-16), times ``2^n`` built from its bits in the
+    scratch ``t`` (viewed as integers). Within 1 ulp of ``np.exp`` for every
+    result above the smallest normal number (tested); smaller results are
+    0; ``inf`` above 709.78, NaN stays NaN. Three loops without calls or
+    branches: they vectorise (numba has no vector ``exp`` without Intel's
+    SVML), about 3x faster than a series of steps on smooth exponents.
     """
-    for j in range(1, n):
-        d = a[j] - a[j - 1]
-        t[j] = 1.0 + d * (
-            1.0 + d * (0.5 + d * (1.0 / 6.0 + d * (1.0 / 24.0 + d * (
-                1.0 / 120.0 + d * (1.0 / 720.0 + d * (1.0 / 5040.0 + d * (
-                    1.0 / 40320.0 + d * (1.0 / 362880.0 + d / 3628800.0)
-                )))
-            ))))
-        )  # fmt: skip
-    j = 0
-    while j < n:
-        prev = a[j]
-        v = math.exp(prev)
-        a[j] = v
-        stop = min(j + _SMOOTH_ANCHOR, n)
-        j += 1
-        while j < stop:
-            cur = a[j]
-            if abs(cur - prev) <= _SMOOTH_STEP and v > 1e-280:
-                v = v * t[j]
-            else:
-                v = math.exp(cur)
-            a[j] = v
-            prev = cur
-            j += 1
+    for j in range(n):
+        v = a[j]
+        c = min(max(v, _EXP_LO), _EXP_HI)
+        k = c * _LOG2E + _ROUND
+        m = k - _ROUND
+        r = (c - m * _LN2_HI) - m * _LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        # 2^n for n <= 0 and 2 x 2^(n - 1) above: every scale is normal
+        up = 1.0 if c > 0.0 else 0.0
+        t[j] = k - up
+        p = p * (1.0 + up) if v <= _EXP_HI else math.inf
+        a[j] = p if v >= _EXP_LO else (0.0 if v < _EXP_LO else v)
+    bits = t[:n].view(np.int64)
+    for j in range(n):
+        bits[j] = (bits[j] - _ROUND_BITS + 1023) << 52
+    for j in range(n):
+        a[j] *= t[j]
 
 
 @njit(nogil=True, error_model="numpy", _nrt=False)
@@ -330,7 +340,7 @@ def gaussian_block(x, P, o, c, f, G):
     the channel nearest the centre by interleaved multiplicative recurrences
     (:func:`_exp_half_square_outwards`, written into the area row of ``G``),
     then one vectorised loop forms the value and the three derivatives.
-    Other axes evaluate ``exp`` at every channel.
+    Other axes take it from :func:`_exp_inplace` (no call of ``exp``).
     """
     i_area = o
     i_sigma = o + 1
@@ -351,7 +361,7 @@ def gaussian_block(x, P, o, c, f, G):
         for j in range(n):
             u = (x[j] - centre) * inv_sigma
             row[j] = -0.5 * u * u
-        _exp_smooth_inplace(row, G[i_sigma], n)  # sigma row: scratch
+        _exp_inplace(row, G[i_sigma], n)  # sigma row: scratch
         for j in range(n):
             _gaussian_channel(
                 x, j, row[j], A, inv_sigma, k, centre, i_area, i_sigma, i_centre, f, G
