@@ -54,8 +54,6 @@ __all__ = [
     "UnitError",
     "ureg",
     "parse_quantity",
-    "parse_pixels",
-    "parse_position",
     "parse_unit",
     "axis_factor",
     "axis_values",
@@ -171,8 +169,8 @@ def parse_unit(unit, *, expected=None, name="unit"):
         raise UnitError(f"{name}: unknown unit {unit!r}.") from exc
     if dimension is not None and parsed.dimensionality != dimension:
         raise UnitError(
-            f"{name}: unit {unit!r} is a {_describe(parsed.dimensionality)}, "
-            f"but a {_describe(dimension)} is expected (e.g. {expected!r})."
+            f"{name}: unit {unit!r} is {_describe_unit(_normalise(unit))}, "
+            f"but {_article(_describe(dimension))} is expected (e.g. {expected!r})."
         )
     return parsed
 
@@ -182,6 +180,33 @@ def _describe(dimensionality):
         if ureg.parse_units(unit).dimensionality == dimensionality:
             return label
     return f"quantity of dimension {dimensionality}"
+
+
+def _describe_unit(text):
+    """What a unit measures, for messages: a standalone ``A`` read both as
+    angstrom and as ampere, keeping the readings of a named kind (``"1/A"``
+    is a reciprocal length, never "1/[current]")."""
+    standalone = r"(?<![A-Za-z])A(?![A-Za-z])"
+    readings = [(text, "")]
+    if re.search(standalone, text):
+        readings = [
+            (re.sub(standalone, "angstrom", text), " (A as Å)"),
+            (text, " (A as ampere)"),
+        ]
+    found = []
+    for candidate, note in readings:
+        try:
+            found.append((_describe(ureg.parse_units(candidate).dimensionality), note))
+        except Exception:  # noqa: BLE001 - an unreadable reading is skipped
+            continue
+    named = [f for f in found if not f[0].startswith("quantity of")] or found[:1]
+    if len(named) == 1:
+        return _article(named[0][0])
+    return " or ".join(f"{_article(label)}{note}" for label, note in named)
+
+
+def _article(label):
+    return ("an " if label[0] in "aeiou" else "a ") + label
 
 
 def same_dimension(unit_a, unit_b):
@@ -279,187 +304,6 @@ def _pixel_power(value):
     if match is None:
         return None
     return 2 if match.group(2) else int(match.group(1) or 1)
-
-
-def parse_pixels(value, axes, *, name, power=1):
-    """Convert a pixel-or-length argument to a number of pixels.
-
-    For arguments documented in pixels (a minimum particle size, the sigma of
-    a smoothing, a tile size, a maximum shift, a bin size, the width of a
-    line-scan band, a radius on a diffraction pattern): a plain number keeps
-    meaning pixels, and a length (or, for ``power=2``, an area) with a unit
-    is converted through the scale and unit of the signal's axes; on
-    reciprocal-space axes (``"1/nm"``, ``"k_A^-1"``) a reciprocal length.
-
-    Parameters
-    ----------
-    value : float, str or pint.Quantity
-        A plain number: pixels (``power=2``: a number of pixels, an area).
-        ``"12 px"``, ``"12 pixels"`` or ``12 * ureg.px``: pixels too. A length
-        such as ``"3 nm"`` or ``"30 Å"`` (``power=1``) or an area such as
-        ``"9 nm^2"`` (``power=2``), as a string or a pint quantity: converted
-        through ``axes``; on reciprocal-space axes a reciprocal length such
-        as ``"0.2 1/A"``.
-    axes : hyperspy.axes.UniformDataAxis or sequence of them
-        The axis (or axes) the argument is measured along. With ``power=2``
-        give the two axes of the area (one axis means square pixels of its
-        scale). With ``power=1`` and several axes, their pixel sizes must
-        agree (square pixels). Only read for values with a physical unit.
-    name : str
-        The argument's name, for error messages.
-    power : {1, 2}
-        1 for a length, 2 for an area.
-
-    Returns
-    -------
-    float
-        The number of pixels (not rounded: round where the method needs an
-        integer).
-
-    Raises
-    ------
-    UnitError
-        If the value is of the wrong dimension (the message names the
-        argument, the expected units and ``px``), if an axis has no usable
-        length unit (the message says how to set it) or is not uniform, or if
-        ``power=1`` and the pixels are not square.
-
-    Examples
-    --------
-    >>> import hyperspy.api as hs, numpy as np
-    >>> from hyperspy_perovskite.units import parse_pixels
-    >>> s = hs.signals.Signal2D(np.zeros((8, 8)))
-    >>> for ax in s.axes_manager.signal_axes:
-    ...     ax.units, ax.scale = "nm", 0.5
-    >>> parse_pixels(4, s.axes_manager[0], name="sigma")
-    4.0
-    >>> parse_pixels("4 px", s.axes_manager[0], name="sigma")
-    4.0
-    >>> parse_pixels("20 A", s.axes_manager[0], name="sigma")
-    4.0
-    >>> parse_pixels("3 nm^2", s.axes_manager.signal_axes, name="min_size", power=2)
-    12.0
-    >>> k = s.axes_manager[0]
-    >>> k.units, k.scale = "1/nm", 0.05
-    >>> parse_pixels("0.05 1/A", k, name="radius")
-    10.0
-    """
-    if power not in (1, 2):
-        raise ValueError(f"power must be 1 or 2, got {power!r}.")
-    if not isinstance(value, str | pint.Quantity):
-        if value is None or isinstance(value, bool):
-            raise UnitError(f"{name}: a number of pixels is needed, got {value!r}.")
-        return float(_as_number(value, name, "px"))
-    pixels = _pixel_count(value, name, power)
-    if pixels is not None:
-        return pixels
-    magnitude, unit = _space_magnitude(value, name, power)
-    sizes = _pixel_sizes(axes, name, power, unit)
-    if power == 2:
-        return float(magnitude / (sizes[0] * sizes[-1]))
-    if not np.allclose(sizes, sizes[0], rtol=1e-6):
-        raise UnitError(
-            f"{name}: the pixels are not square ({', '.join(f'{x:g}' for x in sizes)}"
-            f" {unit}), so {value!r} is not one number of pixels; give it in px."
-        )
-    return float(magnitude / sizes[0])
-
-
-def parse_position(value, axis, *, name):
-    """A position on an axis as a (fractional) pixel index.
-
-    For positions documented in pixels (a beam centre, a point of a
-    pattern): a plain number, ``"15.5 px"`` or ``15.5 * ureg.px`` is the
-    pixel index; a length or reciprocal length with its unit is a position
-    in the axis' calibrated coordinates (offset included), so ``"0 1/A"`` on
-    a diffraction axis is the pixel where ``k = 0``.
-
-    Parameters
-    ----------
-    value : float, str or pint.Quantity
-    axis : hyperspy.axes.UniformDataAxis
-    name : str
-        The argument's name, for error messages.
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    UnitError
-        As :func:`parse_pixels`.
-
-    Examples
-    --------
-    >>> import hyperspy.api as hs, numpy as np
-    >>> from hyperspy_perovskite.units import parse_position
-    >>> s = hs.signals.Signal2D(np.zeros((8, 8)))
-    >>> ax = s.axes_manager[0]
-    >>> ax.units, ax.scale, ax.offset = "1/nm", 0.5, -2.0
-    >>> parse_position(3, ax, name="center"), parse_position("0 1/nm", ax, name="center")
-    (3.0, 4.0)
-    """
-    if not isinstance(value, str | pint.Quantity) or (
-        _pixel_count(value, name, 1) is not None
-    ):
-        return parse_pixels(value, axis, name=name)
-    magnitude, unit = _space_magnitude(value, name, 1)
-    _pixel_sizes(axis, name, 1, unit)  # uniform, calibrated axis
-    factor = axis_factor(axis, unit, name=name)
-    return float((magnitude / factor - axis.offset) / axis.scale)
-
-
-def _space_magnitude(value, name, power):
-    """``(magnitude, unit)`` of a length (nm) or reciprocal length (1/nm)."""
-    for unit in ("nm", "1/nm"):
-        try:
-            return parse_quantity(value, f"({unit})^{power}", name=name), unit
-        except UnitError:
-            continue
-    kind = "length" if power == 1 else "area"
-    raise UnitError(
-        f"{name}: got {value!r}; expected a number of pixels (a plain number "
-        f"or '4 px') or a {kind} such as '2 nm{'^2' if power == 2 else ''}' "
-        f"(a reciprocal {kind} such as '0.5 1/nm{'^2' if power == 2 else ''}' "
-        "on reciprocal-space axes)."
-    )
-
-
-def _pixel_count(value, name, power):
-    """A value given in pixels, as a float; None if it carries another unit."""
-    if isinstance(value, pint.Quantity):
-        found, magnitude = _pixel_power(value), value.magnitude
-    else:
-        match = re.fullmatch(r"\s*([-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*(.*)", value)
-        if match is None:
-            return None
-        found = _pixel_power(match.group(2))
-        magnitude = match.group(1)
-    if found is None:
-        return None
-    if found > power:
-        raise UnitError(
-            f"{name}: got {value!r}, an area in pixels; expected a number of "
-            "pixels (a plain number or '4 px') or a length such as '2 nm'."
-        )
-    return float(magnitude)
-
-
-def _pixel_sizes(axes, name, power, unit):
-    """The pixel size in ``unit`` of each axis (one axis or a sequence)."""
-    axes = list(axes) if isinstance(axes, list | tuple) else [axes]
-    if not axes or (power == 2 and len(axes) > 2):
-        raise ValueError(f"{name}: give one or two axes, got {len(axes)}.")
-    sizes = []
-    for axis in axes:
-        if not getattr(axis, "is_uniform", False):
-            raise UnitError(
-                f"{name}: {_axis_label(axis)} is not uniform, so a length "
-                "cannot be turned into pixels; give the value in px."
-            )
-        sizes.append(abs(axis.scale) * axis_factor(axis, unit, name=name))
-    return sizes
 
 
 def _working_unit(unit):
@@ -596,3 +440,18 @@ def unit_label(unit):
     """
     text = "" if unit is None else str(unit).strip()
     return _PRETTY.get(text, text)
+
+
+#: the argument parsers that moved to :mod:`hyperspy_perovskite.units_arguments`
+_MOVED = ("parse_pixels", "parse_position", "parse_range")
+
+
+def __getattr__(name):
+    """``from hyperspy_perovskite.units import parse_pixels`` keeps working:
+    the argument parsers live in :mod:`hyperspy_perovskite.units_arguments`
+    (imported on first use, so there is no circular import)."""
+    if name in _MOVED:
+        from hyperspy_perovskite import units_arguments
+
+        return getattr(units_arguments, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,17 +4,21 @@ import hyperspy.api as hs
 import numpy as np
 import pytest
 
+from hyperspy_perovskite import units
 from hyperspy_perovskite.units import (
     UnitError,
     axis_factor,
     axis_values,
-    parse_pixels,
-    parse_position,
     parse_quantity,
     parse_unit,
     same_dimension,
     unit_label,
     ureg,
+)
+from hyperspy_perovskite.units_arguments import (
+    parse_pixels,
+    parse_position,
+    parse_range,
 )
 
 # (argument name, working unit, default unit of a plain number, plain number,
@@ -79,6 +83,10 @@ def test_matrix(row, form):
         ("2 blorps", "m", "unknown unit"),
         (None, "nm", "a value in nm is needed"),
         ("2 px", "nm", "not a physical unit"),
+        # a standalone A that fits neither reading: never "1/[current]"
+        ("2 1/A", "nm", "'1/A' is a reciprocal length, but a length is expected"),
+        ("2 A", "1/nm", "a length (A as Å) or a current (A as ampere), but a"),
+        ("2 e/A^2", "s", "an electron dose, but a time is expected"),
     ],
 )
 def test_wrong_units_refused_with_clear_message(value, unit, fragment):
@@ -297,3 +305,52 @@ def test_parse_position_errors():
         parse_position("1 nm", ax, name="center")
     with pytest.raises(UnitError, match="center.*px"):
         parse_position("1 s", ax, name="center")
+
+
+def test_reciprocal_axis_used_as_length_names_a_reciprocal_length():
+    s = hs.signals.Signal1D(np.zeros(4))
+    s.axes_manager[0].units = "1/A"
+    with pytest.raises(UnitError, match="is a reciprocal length, but a length") as e:
+        axis_factor(s.axes_manager[0], "nm", name="distance")
+    assert "current" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "value, unit, expected",
+    [
+        ((690, 730), "nm", (690.0, 730.0)),
+        (("0.69 um", 730), "nm", (690.0, 730.0)),
+        ([690 * ureg.nm, "7300 A"], "nm", (690.0, 730.0)),
+        ([0.69, 0.73] * ureg.um, "nm", (690.0, 730.0)),
+        (np.array([2.0, 1.0]), "eV", (2.0, 1.0)),  # order kept
+        (("0.2 1/nm", "5 1/nm"), "1/angstrom", (0.02, 0.5)),
+        (None, "nm", None),
+    ],
+)
+def test_parse_range_every_form(value, unit, expected):
+    got = parse_range(value, unit, name="signal_range")
+    assert got == (expected if expected is None else pytest.approx(expected))
+
+
+@pytest.mark.parametrize(
+    "value, error, fragment",
+    [
+        ((1, 2, 3), ValueError, "two values (start, end) in nm"),
+        ("690 nm", ValueError, "two values (start, end)"),
+        (5.0, ValueError, "two values (start, end)"),
+        (("690 s", 730), UnitError, "a time, but a length"),
+        (690 * ureg.nm, ValueError, "two values"),
+    ],
+)
+def test_parse_range_errors(value, error, fragment):
+    with pytest.raises(error, match="signal_range") as err:
+        parse_range(value, "nm", name="signal_range")
+    assert fragment in str(err.value)
+
+
+def test_moved_parsers_still_importable_from_units():
+    assert units.parse_pixels is parse_pixels
+    assert units.parse_position is parse_position
+    assert units.parse_range is parse_range
+    with pytest.raises(AttributeError):
+        units.no_such_parser  # noqa: B018

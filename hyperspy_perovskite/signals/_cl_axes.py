@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hyperspy_perovskite.analysis.cl_units import check_monotonic
+from hyperspy_perovskite.units_arguments import parse_range
 
 __all__ = ["convert_to_eV", "normalize_axis", "window"]
 
@@ -102,7 +103,7 @@ def convert_to_eV(signal, inplace, jacobian):
 def window(s, window):
     """``(x1, x2)`` of a spectral range clipped to the axis, checked."""
     ax = s.axes_manager.signal_axes[0]
-    x1, x2 = parse_range(window, ax.units)
+    x1, x2 = parse_range(window, ax.units, name="signal_range")
     lo, hi = sorted((ax.low_value, ax.high_value))
     x1, x2 = sorted((x1, x2))
     if x1 == x2 or x2 < lo or x1 > hi:
@@ -111,29 +112,3 @@ def window(s, window):
             f"spectral axis ({lo:.6g}-{hi:.6g} {ax.units}) or is empty."
         )
     return max(x1, lo), min(x2, hi)
-
-
-def parse_range(value, unit, name="signal_range"):
-    """``(start, end)`` in ``unit``: two numbers (in ``unit``), strings or
-    pint quantities (``("690 nm", "0.73 um")``), or one quantity of two
-    values (``[690, 730] * ureg.nm``).
-
-    Examples
-    --------
-    >>> from hyperspy_perovskite.signals._cl_axes import parse_range
-    >>> parse_range(("0.69 um", 730), "nm")
-    (690.0, 730.0)
-    """
-    from hyperspy_perovskite.units import parse_quantity, ureg
-
-    if isinstance(value, ureg.Quantity):
-        value = np.atleast_1d(parse_quantity(value, unit, name=name))
-    try:
-        x1, x2 = (float(parse_quantity(v, unit, name=name)) for v in value)
-    except (TypeError, ValueError) as err:
-        if type(err).__name__ == "UnitError":
-            raise
-        raise ValueError(
-            f"{name} must be (start, end) in {unit}, got {value!r}."
-        ) from err
-    return x1, x2

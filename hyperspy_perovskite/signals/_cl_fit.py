@@ -139,9 +139,9 @@ def fit_range(s, signal_range):
     lo, hi = sorted((ax.low_value, ax.high_value))
     if signal_range is None:
         return lo, hi
-    from hyperspy_perovskite.signals._cl_axes import parse_range
+    from hyperspy_perovskite.units_arguments import parse_range
 
-    x1, x2 = parse_range(signal_range, ax.units)
+    x1, x2 = parse_range(signal_range, ax.units, name="signal_range")
     if not (lo <= min(x1, x2) < max(x1, x2) <= hi):
         raise ValueError(
             f"signal_range {signal_range} must lie within the axis "

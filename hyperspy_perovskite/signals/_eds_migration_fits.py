@@ -12,6 +12,7 @@ import numpy as np
 
 from hyperspy_perovskite.analysis import migration as mig
 from hyperspy_perovskite.units import parse_quantity, same_dimension
+from hyperspy_perovskite.units_arguments import parse_range
 
 __all__ = ["MigrationFitsMixin"]
 
@@ -21,16 +22,7 @@ def _fit_inputs(field, temperature, signal_range):
     if field is not None:
         field = parse_quantity(field, "V/m", name="field")
     temperature = parse_quantity(temperature, "K", name="temperature")
-    if signal_range is not None:
-        if not isinstance(signal_range, list | tuple | np.ndarray) or (
-            len(signal_range) != 2
-        ):
-            raise ValueError(
-                f"signal_range must be (start, end) in nm, got {signal_range!r}."
-            )
-        signal_range = tuple(
-            parse_quantity(v, "nm", name="signal_range") for v in signal_range
-        )
+    signal_range = parse_range(signal_range, "nm", name="signal_range")
     return field, temperature, signal_range
 
 

@@ -2,8 +2,8 @@
 
 Reads the arguments of :meth:`Operando4DSTEM.calibrate` through the units
 layer (:func:`~hyperspy_perovskite.units.parse_quantity`,
-:func:`~hyperspy_perovskite.units.parse_pixels`,
-:func:`~hyperspy_perovskite.units.parse_position`) and returns the scale in
+:func:`~hyperspy_perovskite.units_arguments.parse_pixels`,
+:func:`~hyperspy_perovskite.units_arguments.parse_position`) and returns the scale in
 1/A per pixel and the direct-beam pixel; the array work is in
 :mod:`hyperspy_perovskite.analysis.diffraction.calibration`.
 """

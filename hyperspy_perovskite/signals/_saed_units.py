@@ -4,7 +4,7 @@ Every argument takes a plain number in its documented unit, a string with a
 unit or a pint quantity (:func:`hyperspy_perovskite.units.parse_quantity`):
 d-spacings in Å, ring and halo widths and radial ranges in 1/Å, and pixel
 arguments (radii, distances, positions) in pixels
-(:func:`hyperspy_perovskite.units.parse_pixels` and ``parse_position``: a
+(:func:`hyperspy_perovskite.units_arguments.parse_pixels` and ``parse_position``: a
 plain number, ``"4 px"`` or ``4 * ureg.px``, or a reciprocal length through
 the calibration of the diffraction axes).
 """
@@ -12,7 +12,12 @@ the calibration of the diffraction axes).
 import numpy as np
 import pint
 
-from hyperspy_perovskite.units import parse_pixels, parse_position, parse_quantity
+from hyperspy_perovskite.units import parse_quantity
+from hyperspy_perovskite.units_arguments import (
+    parse_pixels,
+    parse_position,
+    parse_range,
+)
 
 __all__ = ["spacing", "reciprocal", "g_range", "pixels", "pixel_position"]
 
@@ -38,19 +43,15 @@ def _elements(value):
 
 
 def g_range(value, name):
-    """A range ``(lo, hi)`` in 1/Å (None passes through)."""
-    if value is None:
-        return None
-    vals = [reciprocal(v, name) for v in _elements(value)]
-    if len(vals) != 2:
-        raise ValueError(f"{name} must be two values (lo, hi) in 1/A, got {value!r}.")
-    return (float(vals[0]), float(vals[1]))
+    """A range ``(lo, hi)`` in 1/Å (None passes through;
+    :func:`~hyperspy_perovskite.units_arguments.parse_range`)."""
+    return parse_range(value, "1/angstrom", name=name)
 
 
 def pixels(value, axis, name):
     """A radius or distance in pixels: a number, ``"4 px"``, ``4 * ureg.px``,
     or a reciprocal length (``"0.05 1/A"``) through the calibration of
-    ``axis`` (:func:`~hyperspy_perovskite.units.parse_pixels`)."""
+    ``axis`` (:func:`~hyperspy_perovskite.units_arguments.parse_pixels`)."""
     return parse_pixels(value, axis, name=name)
 
 
@@ -58,7 +59,7 @@ def pixel_position(value, axes, name):
     """Pixel positions ``(x, y)`` or ``(n, 2)``: plain numbers, ``"35 px"``
     strings, pixel quantities, or calibrated coordinates (``"0 1/A"``: the
     pixel where g = 0) through ``axes`` (x, y)
-    (:func:`~hyperspy_perovskite.units.parse_position`)."""
+    (:func:`~hyperspy_perovskite.units_arguments.parse_position`)."""
     if isinstance(value, pint.Quantity) or (
         not isinstance(value, np.ndarray)
         and any(isinstance(v, str | pint.Quantity) for v in _elements(value))
