@@ -551,13 +551,12 @@ class CLEmissionMixin:
     def plot_emission_statistics(maps, bins=30, valid=None, intensity="area"):
         """Figure of histograms and 2D histograms (after Li et al., Nat. Commun. 14, 7612 (2023), Fig. S11).
 
-        Returns
-        -------
-        matplotlib.figure.Figure
+        Returns a :class:`matplotlib.figure.Figure`; see
+        :func:`hyperspy_perovskite.signals._cl_plots.plot_emission_statistics`.
         """
-        return _cl_statistics.plot_emission_statistics(
-            maps, bins=bins, valid=valid, intensity=intensity
-        )
+        from hyperspy_perovskite.signals._cl_plots import plot_emission_statistics as f
+
+        return f(maps, bins=bins, valid=valid, intensity=intensity)
 
 
 class CLSTEMPerovskiteSpectrum(CLCorrelationMixin, CLEmissionMixin, CLSTEMSpectrum):

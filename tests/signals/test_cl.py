@@ -602,3 +602,20 @@ def test_real_attolight_lazy_equals_eager_and_poisson_model_saved(tmp_path):
     np.testing.assert_allclose(
         m2["Emission"].sigma.map["std"], me["Emission"].sigma.map["std"]
     )
+
+
+def test_statistics_figure_readable_with_a_far_valid_pixel():
+    """One valid pixel far from the rest does not squash the histograms: the
+    ranges hold the central 99 % and the panel says how many lie outside."""
+    from hyperspy_perovskite.signals._cl_plots import robust_range
+
+    s, _ = band_map(shape=(10, 10), seed=3)
+    maps = s.emission_maps(s.fit_emission(poisson=True))
+    maps["centre"].data[0, 0] = 795.0  # a far, valid value
+    (lo, hi), n_out = robust_range(maps["centre"].data, maps["valid"].data)
+    assert n_out == 1 and hi < 725.0
+    fig = s.plot_emission_statistics(maps, bins=10)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "1 valid pixel outside" in texts
+    labels = [ax.get_xlabel() for ax in fig.axes] + [ax.get_ylabel() for ax in fig.axes]
+    assert "centre (nm)" in labels and "pixels" in labels
