@@ -207,6 +207,7 @@ _FIT_BLOCK_ARGS = (
     types.float64,  # ftol
     types.float64,  # xtol
     types.boolean,  # linear_solve
+    _A1,  # count_factor
 )
 
 

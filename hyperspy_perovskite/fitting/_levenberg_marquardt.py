@@ -102,7 +102,13 @@ def workspace(n_pix, n_ch, n_p, src, theta_linear):
         np.empty(na),  # dP
         np.empty(nf + na),  # work
     )
-    uncertainty = (np.empty(nf), np.empty(nf), np.empty(nf))
+    uncertainty = (
+        np.empty(nf),  # e
+        np.empty(nf),  # col
+        np.empty(nf),  # diag
+        np.empty(n_ch),  # weights of the sandwich's variance
+        np.empty((nf, nf)),  # J^T diag(var) J
+    )
     out = np.full((n_pix, 2 * n_p + 3), np.nan)
     return out, active, lin, np.ones(n_ch), evaluation, normal, linear, uncertainty
 
@@ -130,6 +136,7 @@ def fit_block(
     ftol,
     xtol,
     linear_solve,
+    count_factor,
     out,
     active,
     lin,
@@ -180,6 +187,10 @@ def fit_block(
     linear_solve : bool
         Move the linear parameters to their exact optimum after every
         accepted step (:func:`_solve_linear_parameters`).
+    count_factor : (n_channels,) or (0,) float64
+        When not empty (unweighted fits of counts only), the reported
+        standard deviations are the sandwich's (:func:`_sandwich_variance`)
+        with channel variance ``count_factor x model``.
     out, active, lin, w, evaluation, normal, linear, uncertainty
         The work arrays of :func:`workspace` (the results go into ``out``).
     """
@@ -217,6 +228,14 @@ def fit_block(
             xtol,
         )  # fmt: skip
         _write_row(out[p], chi2, flag, it, n_ch, desc, evaluation, normal, uncertainty)
+        if count_factor.shape[0] == n_ch and math.isfinite(out[p, 2 * n_p]):
+            ok = _sandwich_variance(
+                model_block, x, Y[p], w, binw, count_factor, desc, evaluation,
+                normal, uncertainty,
+            )  # fmt: skip
+            _write_sandwich(out[p], ok, desc, uncertainty)
+            # the block's channel weights back (the sandwich used its own)
+            unit_weights = _channel_weights(binw, w, evaluation[5], evaluation[6])
 
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
@@ -318,7 +337,7 @@ def _write_row(row, chi2, flag, it, n_ch, desc, ev, normal, uncertainty):
     src, scale, shift, _, _, _, _, _, _ = desc
     P = ev[0]
     JtJ, _, _, _, _, L, _, theta, _ = normal
-    e, col, diag = uncertainty
+    e, col, diag, _, _ = uncertainty
     n_p = P.shape[0]
     nf = theta.shape[0]
     _expand(theta, P, src, scale, shift)
@@ -342,3 +361,64 @@ def _write_row(row, chi2, flag, it, n_ch, desc, ev, normal, uncertainty):
     row[2 * n_p] = chi2
     row[2 * n_p + 1] = flag
     row[2 * n_p + 2] = it
+
+
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
+def _sandwich_variance(
+    model_block, x, y, w, binw, count_factor, desc, ev, normal, uncertainty
+):  # fmt: skip
+    """Diagonal of ``B^-1 S B^-1`` at the fitted point into ``uncertainty[2]``.
+
+    The covariance of the unweighted least-squares estimator when channel
+    ``j`` has variance ``v_j = count_factor_j x model_j`` (photon counts;
+    the "sandwich" of P. J. Huber, Proc. Fifth Berkeley Symp. Math.
+    Statist. Probab. 1, 221 (1967) and H. White, Econometrica 48, 817
+    (1980)): ``B = J^T J`` and ``S = J^T diag(v) J`` from two evaluations
+    of the model at the fitted point (unweighted, then with weights
+    ``sqrt(v)``). False when ``B`` is not positive definite.
+    """
+    f = ev[2]
+    JtJ_t, Jtr_t, A = normal[2], normal[3], normal[4]
+    L, theta = normal[5], normal[7]
+    e, col, diag, sw, S = uncertainty
+    nf = theta.shape[0]
+    n_ch = x.shape[0]
+    unit = _channel_weights(binw, w, ev[5], ev[6])
+    _evaluate(model_block, theta, x, y, w, binw, unit, desc, ev, A, Jtr_t)  # B
+    for j in range(n_ch):
+        v = f[j] * binw[j] * count_factor[j]
+        sw[j] = math.sqrt(v) if v > 0.0 else 0.0
+    _channel_weights(binw, sw, ev[5], ev[6])
+    _evaluate(model_block, theta, x, y, sw, binw, False, desc, ev, JtJ_t, Jtr_t)
+    for a in range(nf):
+        for b in range(nf):
+            S[a, b] = JtJ_t[a, b]
+    # column k of B^-1 (u), then u^T S u
+    for k in range(nf):
+        for i in range(nf):
+            e[i] = 0.0
+        e[k] = 1.0
+        if not _cholesky_solve(A, e, L, col, nf):
+            return False
+        acc = 0.0
+        for a in range(nf):
+            t = 0.0
+            for b in range(nf):
+                t += S[a, b] * col[b]
+            acc += col[a] * t
+        diag[k] = acc
+    return True
+
+
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
+def _write_sandwich(row, ok, desc, uncertainty):
+    """The sandwich's standard deviations into ``row`` (NaN when not ``ok``)."""
+    src, scale = desc[0], desc[1]
+    diag = uncertainty[2]
+    n_p = src.shape[0]
+    for i in range(n_p):
+        s = src[i]
+        if s >= 0:
+            row[n_p + i] = (
+                abs(scale[i]) * math.sqrt(max(diag[s], 0.0)) if ok else math.nan
+            )

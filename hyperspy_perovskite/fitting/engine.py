@@ -168,6 +168,7 @@ def _fit_chunk(
     ftol,
     xtol,
     linear_solve,
+    count_factor,
 ):
     """Fit one block of spectra; the unit of work for dask (eager, lazy, distributed).
 
@@ -210,6 +211,7 @@ def _fit_chunk(
         ftol,
         xtol,
         linear_solve,
+        count_factor,
         *work,
     )
     out = work[0]
@@ -237,6 +239,7 @@ def fast_multifit(
     show_progressbar=None,
     num_workers=None,
     linear_solve=True,
+    count_variance=None,
 ):
     """Fit every navigation pixel of a HyperSpy ``Model1D`` with compiled code.
 
@@ -304,6 +307,15 @@ def fast_multifit(
         variable-projection step): fewer iterations, and models with local
         minima (two bands and a tail) end in lower ones. False gives plain
         Levenberg-Marquardt.
+    count_variance : array or None
+        For unweighted fits (no noise variance set) of photon counts: per
+        channel of the signal axis, the factor ``g`` of the count variance
+        ``g x model`` (ones for counts; after ``to_eV``, the converted
+        spectrum of a spectrum of ones). The standard deviations are then
+        the sandwich's, ``diag((J^T J)^-1 J^T diag(g f) J (J^T J)^-1)^1/2``
+        at the fitted point (Huber 1967; White 1980), not HyperSpy's
+        equal-noise ``diag((J^T J)^-1) chisq / dof``; the values do not
+        change. Two more model evaluations per pixel.
 
     Returns
     -------
@@ -341,6 +353,7 @@ def fast_multifit(
     if saturation is None and np.issubdtype(signal.data.dtype, np.integer):
         saturation = float(np.iinfo(signal.data.dtype).max)
     variance = _noise_variance(signal)
+    count_factor = _count_factor(count_variance, variance, selection, x.size)
     P0 = _starting_parameters(model, desc, nav_shape, starting_values, x_range, mask)
     func = partial(
         _fit_chunk,
@@ -360,6 +373,7 @@ def fast_multifit(
         ftol=float(ftol),
         xtol=float(xtol),
         linear_solve=bool(linear_solve),
+        count_factor=count_factor,
     )
     out = run_blocks(
         func,
@@ -379,6 +393,26 @@ def fast_multifit(
     if callable(store):
         store(result)
     return result
+
+
+def _count_factor(count_variance, variance, selection, n_fitted):
+    """``count_variance`` on the fitted channels (empty array: none)."""
+    if count_variance is None:
+        return np.empty(0)
+    if variance is not None:
+        raise ValueError(
+            "count_variance is for unweighted fits: the signal has a noise "
+            "variance (metadata.Signal.Noise_properties.variance), whose "
+            "weights already give the standard deviations."
+        )
+    g = np.ascontiguousarray(np.asarray(count_variance, dtype=np.float64).ravel())
+    g = np.ascontiguousarray(g[selection]) if g.size > n_fitted else g
+    if g.size != n_fitted or not np.all(np.isfinite(g)) or np.any(g < 0):
+        raise ValueError(
+            "count_variance must hold one finite, non-negative factor per "
+            f"channel of the signal axis ({n_fitted} fitted channels)."
+        )
+    return g
 
 
 def _axis_arrays(model):
