@@ -41,6 +41,8 @@ _SYMBOLS = {
     "e⁻": "elementary_charge",
     "k_A^-1": "1/angstrom",  # pyxem's reciprocal-space axes
     "k_nm^-1": "1/nm",
+    "k_angstrom^-1": "1/angstrom",  # "k_Å^-1" after the Å above
+    "angstrom-1": "1/angstrom",  # "Å-1", exports
 }
 # whole words of instrument files and spreadsheets (never inside a longer word)
 _WORDS = {
@@ -61,6 +63,8 @@ _WORDS = {
     "amps": "A",
     "microns": "um",
     "micron": "um",
+    "A-1": "1/A",  # reciprocal angstrom in exports (A by the expected dimension)
+    "nm-1": "1/nm",
 }
 
 

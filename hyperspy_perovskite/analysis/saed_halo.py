@@ -37,9 +37,24 @@ detector gain, or the bin correlations of pixel-splitting integration).
 
 import numpy as np
 
+from hyperspy_perovskite.analysis._content_cache import ContentCache, digest
 from hyperspy_perovskite.analysis.saed import design_matrix
 
-__all__ = ["fit_halo_series", "fraction_with_std"]
+__all__ = ["fit_halo_series", "fraction_with_std", "clear_cache"]
+
+#: fits kept by :func:`fit_halo_series` (see :func:`clear_cache`)
+_CACHE = ContentCache(4)
+
+
+def clear_cache():
+    """Forget the fits :func:`fit_halo_series` keeps (e.g. before timing it).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis.saed_halo import clear_cache
+    >>> clear_cache()
+    """
+    _CACHE.clear()
 
 
 class _Bins:
@@ -181,6 +196,24 @@ class _Model:
         dp = (Ai @ u[:, :, None])[:, :, 0] - AiB @ dq
         return dp, dq, (Ai, AiB, Si)
 
+    def project(self, st, W):
+        """The per-frame linear parameters (ring amplitudes, halo amplitude,
+        background scale) solved exactly for the shared ones (weighted least
+        squares, one small system per frame): the variable projection that
+        keeps the iterate on the floor of the valley of the bilinear
+        ``s_i * B(beta)`` term, where plain Gauss-Newton steps creep."""
+        R, _ = self.e.rings(self.ring_g, st["wr"])
+        H = self.e.halo(np.where(st["own"], st["ci"], st["c"]), st["wh"])[0]
+        B = self.Phi @ st["beta"]
+        n, m, r = self.n, self.m, self.r
+        X = np.empty((n, m, r + 2))
+        X[:, :, :r] = R[None]
+        X[:, :, r] = H
+        X[:, :, r + 1] = B[None]
+        XW = (X * W[:, :, None]).transpose(0, 2, 1)
+        x = (_inv(XW @ X) @ (XW @ self.P[:, :, None]))[:, :, 0]
+        return dict(st, a=x[:, :r], h=x[:, r], s=x[:, r + 1])
+
     def update(self, st, dp, dq, lam):
         r, k = self.r, self.k
         new = dict(st)
@@ -274,16 +307,20 @@ def _grid_start(model, c0, wh0, wr, floor, fix):
 
 
 def _gauss_newton(model, st, floor, max_iter):
-    """Levenberg-Marquardt (Fisher scoring) on the Poisson deviance."""
+    """Levenberg-Marquardt (Fisher scoring) on the Poisson deviance, each
+    step followed by the projection of the per-frame linear parameters
+    (:meth:`_Model.project`). Returns the state, the weights, the number of
+    iterations and whether the deviance stopped falling (relative change
+    below 1e-9, or no step lowers it) before ``max_iter``."""
     P = model.P
     mu = model.evaluate(st)[0]
     dev = _deviance(P, mu, floor)
     damping = 1e-3
-    for _ in range(max_iter):
+    for it in range(1, max_iter + 1):
         W = _weights(mu, floor)
         for _ in range(12):
             dp, dq, _ = model.step(st, W, damping)
-            new = model.update(st, dp, dq, 1.0)
+            new = model.project(model.update(st, dp, dq, 1.0), W)
             mu_new = model.evaluate(new)[0]
             dev_new = _deviance(P, mu_new, floor)
             if dev_new <= dev:
@@ -291,12 +328,12 @@ def _gauss_newton(model, st, floor, max_iter):
                 break
             damping *= 10.0
         else:
-            break  # no descent: at the minimum
+            return st, _weights(mu, floor), it, True  # no descent: the minimum
         st, mu, done = new, mu_new, dev - dev_new < 1e-9 * max(dev, 1.0)
         dev = dev_new
         if done:
-            break
-    return st, _weights(mu, floor)
+            return st, _weights(mu, floor), it, True
+    return st, _weights(mu, floor), max_iter, False
 
 
 def fit_halo_series(
@@ -318,7 +355,12 @@ def fit_halo_series(
 ):
     """Rings, halo and shared background of every frame, with covariances.
 
-    See the module docstring for the model.
+    See the module docstring for the model. The last few fits are kept
+    (keyed by all the inputs, the profiles' values included, so a change of
+    the data, calibration, centring or any argument fits again): the SAED
+    methods that share one whole-series fit (``ring_positions``,
+    ``identify_phases``, ``amorphous_fraction``, ...) fit it once.
+    :func:`clear_cache` forgets them.
 
     Parameters
     ----------
@@ -360,6 +402,8 @@ def fit_halo_series(
         Frames whose halo amplitude is at this many standard errors or more
         get their own halo centre; ``np.inf`` shares one centre.
     max_iter : int
+        Iterations per stage (shared halo centre, then own centres); the
+        fit converges in about 10 to 20.
 
     Returns
     -------
@@ -373,7 +417,9 @@ def fit_halo_series(
         ``own_centre`` (n,) bool; ``amplitude_snr`` (n,); ``halo_width``,
         ``ring_width`` (with ``*_std``); ``model`` (n, m); ``background``
         (n, m); ``design`` (n, m, r + 2) and ``coef`` (n, r + 2) (rings,
-        halo, background scale); ``chi2`` (Pearson), ``dof``, ``scale``.
+        halo, background scale); ``chi2`` (Pearson), ``dof``, ``scale``;
+        ``iterations`` (of both stages) and ``converged`` (False when
+        ``max_iter`` stopped the last stage while the deviance still fell).
 
     Examples
     --------
@@ -391,6 +437,28 @@ def fit_halo_series(
     g = np.asarray(g, float)
     P = np.atleast_2d(np.asarray(P, float))
     ring_g = np.atleast_1d(np.asarray(ring_g, float))
+    key = digest(
+        g, P, ring_g, ring_width, halo_g, halo_width, background_order, poisson,
+        fix_centre, fix_width, fix_ring_width, own_centre_snr, max_iter,
+        noise_gain, exposure,
+    )  # fmt: skip
+    out = _CACHE.get(key)
+    if out is None:
+        out = _fit(
+            g, P, ring_g, ring_width, halo_g, halo_width, background_order,
+            poisson, (fix_centre, fix_width, fix_ring_width), own_centre_snr,
+            max_iter, noise_gain, exposure,
+        )  # fmt: skip
+        _CACHE.put(key, out)
+    return out
+
+
+def _fit(
+    g, P, ring_g, ring_width, halo_g, halo_width, background_order, poisson, fixes,
+    own_centre_snr, max_iter, noise_gain, exposure,
+):  # fmt: skip
+    """The fit of :func:`fit_halo_series` (no cache)."""
+    fix_centre, fix_width, fix_ring_width = fixes
     e = _Bins(g, g if exposure is None else exposure)
     Phi = e.background(background_order)
     fix = {"centre": fix_centre, "width": fix_width, "ring_width": fix_ring_width}
@@ -405,14 +473,16 @@ def fit_halo_series(
     n = P.shape[0]
     st = dict(lin, c=c, wh=wh, wr=float(ring_width), ci=np.full(n, c))
     st["own"] = np.zeros(n, bool)
-    st, W = _gauss_newton(model, st, floor, max_iter)
+    st, W, n_iter, converged = _gauss_newton(model, st, floor, max_iter)
     out = _results(model, st, W, poisson, noise_gain)
     if not fix_centre and np.isfinite(own_centre_snr):
         own = out["amplitude_snr"] >= own_centre_snr
         if own.any():
             st = dict(st, own=own, ci=np.full(n, st["c"]))
-            st, W = _gauss_newton(model, st, floor, max_iter)
+            st, W, more, converged = _gauss_newton(model, st, floor, max_iter)
+            n_iter += more
             out = _results(model, st, W, poisson, noise_gain)
+    out["iterations"], out["converged"] = n_iter, converged
     return out
 
 

@@ -170,8 +170,7 @@ def show_map(ax, signal, label, unit="", cmap="viridis", valid=None, robust=True
         vmin, vmax = np.percentile(finite, [1, 99])
         if vmin == vmax:
             vmin, vmax = None, None
-    cm = plt.get_cmap(cmap).copy()
-    cm.set_bad("0.85")
+    cm = plt.get_cmap(cmap).with_extremes(bad="0.85")
     im = ax.imshow(data, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])

@@ -18,8 +18,12 @@ under bias, Fig. 2 and S6):
   time.
 
 Requirements: one navigation axis (time, s) and signal axes calibrated in
-1/A (units ``k_A^-1``, pyxem's convention) with the direct beam at the
-origin of the axes (``s.center_direct_beam`` / ``s.calibration.center``).
+1/A (units ``k_A^-1``, pyxem's convention, or any spelling the units layer
+reads as 1/A) with the direct beam at the origin of the axes
+(``s.center_direct_beam`` / ``s.calibration.center``). Axes in another
+reciprocal length (``1/nm``) are converted to 1/A when the series is made
+(same calibration); changed to another unit afterwards, they are refused
+with the conversion to do.
 """
 
 import dask.array as da
@@ -32,7 +36,7 @@ from hyperspy_perovskite.analysis import saed_geometry
 from hyperspy_perovskite.crystallography import (
     get_phase,
 )
-from hyperspy_perovskite.units import parse_quantity
+from hyperspy_perovskite.units import UnitError, axis_factor, parse_quantity
 
 __all__ = ["InSituSAEDSeries", "LazyInSituSAEDSeries"]
 
@@ -42,8 +46,6 @@ from hyperspy_perovskite.signals._saed_dose import SAEDDoseMixin
 from hyperspy_perovskite.signals._saed_indexing import SAEDIndexingMixin
 from hyperspy_perovskite.signals._saed_lattice import SAEDLatticeMixin
 from hyperspy_perovskite.signals._saed_rings import _FMT, SAEDRingsMixin
-
-_RECIPROCAL_A = {"k_A^-1", "A^-1", "1/A", "Å^-1", "1/Å", "k_Å^-1", "A-1", "Å-1"}
 
 
 class InSituSAEDSeries(
@@ -68,6 +70,21 @@ class InSituSAEDSeries(
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._axes_to_reciprocal_angstrom()
+
+    def _axes_to_reciprocal_angstrom(self):
+        """Diffraction axes in another reciprocal length (``1/nm``) become
+        1/A (``k_A^-1``, scale and offset converted, the same calibration):
+        every SAED method reads them in 1/A. Axes that are not a reciprocal
+        length are left for :meth:`_check_series` to refuse."""
+        axes = self.axes_manager.signal_axes
+        try:
+            factors = [float(f"{axis_factor(ax, '1/angstrom'):.15g}") for ax in axes]
+        except UnitError:
+            return
+        for ax, f in zip(axes, factors, strict=True):
+            if abs(f - 1.0) > 1e-12:
+                ax.scale, ax.offset, ax.units = ax.scale * f, ax.offset * f, "k_A^-1"
 
     # ------------------------------------------------------------------ checks
     def _check_series(self):
@@ -78,12 +95,22 @@ class InSituSAEDSeries(
                 "s.transpose(...) or s.inav[...] to get a (time | ky, kx) signal."
             )
         for ax in self.axes_manager.signal_axes:
-            if str(ax.units) not in _RECIPROCAL_A:
-                raise ValueError(
+            try:
+                f = axis_factor(ax, "1/angstrom", name="a diffraction axis")
+            except UnitError as err:
+                raise UnitError(
                     f"The diffraction axes must be calibrated in 1/A (units "
                     f"'k_A^-1'); axis '{ax.name}' has units '{ax.units}'. Set "
                     "ax.scale (1/A per pixel), ax.units = 'k_A^-1' and put the "
-                    "direct beam at the origin (ax.offset)."
+                    "direct beam at the origin (ax.offset), or use "
+                    f"s.calibrate(). ({err})"
+                ) from None
+            if abs(f - 1.0) > 1e-12:  # units changed after the series was made
+                raise UnitError(
+                    f"The diffraction axis '{ax.name}' is in {ax.units} (1 "
+                    f"{ax.units} = {f:g} 1/A); the SAED methods read 1/A. "
+                    "Convert it (same calibration): "
+                    "s.axes_manager.convert_units('signal', units='1/angstrom')."
                 )
         if self.axes_manager.signal_axes[0].scale <= 0:
             raise ValueError(
@@ -546,3 +573,18 @@ class LazyInSituSAEDSeries(LazySignal, InSituSAEDSeries):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._axes_to_reciprocal_angstrom()
+
+    def _axes_to_reciprocal_angstrom(self):
+        """Diffraction axes in another reciprocal length (``1/nm``) become
+        1/A (``k_A^-1``, scale and offset converted, the same calibration):
+        every SAED method reads them in 1/A. Axes that are not a reciprocal
+        length are left for :meth:`_check_series` to refuse."""
+        axes = self.axes_manager.signal_axes
+        try:
+            factors = [float(f"{axis_factor(ax, '1/angstrom'):.15g}") for ax in axes]
+        except UnitError:
+            return
+        for ax, f in zip(axes, factors, strict=True):
+            if abs(f - 1.0) > 1e-12:
+                ax.scale, ax.offset, ax.units = ax.scale * f, ax.offset * f, "k_A^-1"

@@ -93,7 +93,12 @@ def wavelength_case(n_pixels=100, seed=1):
     }
     table = recovery_table(maps, truth, "Wavelength axis: two Gaussian bands")
     t2 = recovery_table(
-        minor, {"minor band area": ("area", t["second_photons"] * w)}, ""
+        minor,
+        {
+            "minor band area": ("area", t["second_photons"] * w),
+            "minor band centre (nm)": ("centre", t["second_centre"]),
+        },
+        "",
     )
     return table, t2
 
@@ -173,6 +178,7 @@ def energy_asymmetric_case(n_pixels=300, seed=3):
     )
     m = s.fit_emission(axis="energy", band="asymmetric", n_peaks=2, poisson=True)
     maps = s.emission_maps(m)
+    minor = s.emission_maps(m, component="Emission_2")
     w = t["channel_width"]
     truth = {
         "centre (eV)": ("centre", t["centre"]),
@@ -180,9 +186,56 @@ def energy_asymmetric_case(n_pixels=300, seed=3):
         "tau (eV)": ("tau", np.full(n_pixels, 0.04)),
         "area": ("area", t["photons"] * w / 1000),
     }
-    return recovery_table(
-        maps, truth, "Energy axis: asymmetric band + minor band"
-    ), None
+    t2 = recovery_table(
+        minor,
+        {
+            "minor band area": ("area", t["second_photons"] * w / 1000),
+            "minor band centre (eV)": ("centre", t["second_centre"]),
+        },
+        "",
+    )
+    return recovery_table(maps, truth, "Energy axis: asymmetric band + minor band"), t2
+
+
+def wavelength_asymmetric_minor_case(n_pixels=150, seed=21):
+    """Asymmetric band (tau 10 nm towards long wavelengths) and a minor
+    Gaussian band 40 nm to the red, inside that tail, fitted as two
+    asymmetric bands on the wavelength axis. Measured (300 pixels, seed 21):
+    coverage 0.72 / 0.96 for the centre but pull spread 4.1 (a few pixels
+    trade the main band's tail for a broader minor band: the "second
+    reading" of the asymmetric + minor band case, issue 10), area and minor
+    band 1.5; strict xfail at the aim until it is flagged or covered."""
+    s, t = simulate_emission_spectra(
+        n_pixels=n_pixels,
+        space="wavelength",
+        band_energy=(700, 720),
+        band_sigma=(8, 12),
+        asymmetry=10.0,
+        second_band=0.15,
+        second_shift=40,
+        seed=seed,
+        **COMMON,
+    )
+    m = s.fit_emission(band="asymmetric", n_peaks=2, poisson=True)
+    maps = s.emission_maps(m)
+    minor = s.emission_maps(m, component="Emission_2")
+    w = t["channel_width"]
+    truth = {
+        "centre (nm)": ("centre", t["centre"]),
+        "sigma (nm)": ("sigma", t["sigma"]),
+        "tau (nm)": ("tau", np.full(n_pixels, 10.0)),
+        "area": ("area", t["photons"] * w),
+    }
+    t2 = recovery_table(
+        minor,
+        {
+            "minor band area": ("area", t["second_photons"] * w),
+            "minor band centre (nm)": ("centre", t["second_centre"]),
+        },
+        "",
+    )
+    title = "Wavelength axis: asymmetric band + minor band"
+    return recovery_table(maps, truth, title), t2
 
 
 def quantum_emitter_case(n_pixels=100, seed=5):
@@ -223,6 +276,7 @@ CASES = {
     "quantum_emitter": (quantum_emitter_case, True),
     "energy_tail": (energy_tail_case, True),
     "energy_asymmetric": (energy_asymmetric_case, True),
+    "wavelength_asymmetric_minor": (wavelength_asymmetric_minor_case, False),
 }
 
 

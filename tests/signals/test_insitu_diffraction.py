@@ -385,3 +385,41 @@ def test_electron_dose_from_stimulus_and_refusals():
         s.electron_dose(beam_current="1 nA")
     with pytest.raises(ValueError):
         s.electron_dose()  # no source at all
+
+
+def test_reciprocal_units_through_the_units_layer(small_pair):
+    """Axes in 1/nm are converted to 1/A when the series is made (the SAED
+    code reads 1/A: a 1/nm axis read as 1/A would put every ring 10x off);
+    every spelling of 1/A is accepted; units changed afterwards are refused
+    with the conversion to do."""
+    from hyperspy_perovskite.units import UnitError
+
+    s, _, _ = small_pair
+    want = s.ring_positions(families=["001"], ring_width=0.016, halo_width=0.06)
+    nm = hs.signals.Signal2D(s.data.copy())
+    nm.axes_manager[0].update_from(s.axes_manager[0], ("scale", "offset", "units"))
+    for a, b in zip(
+        nm.axes_manager.signal_axes, s.axes_manager.signal_axes, strict=True
+    ):
+        a.units, a.scale, a.offset = "1/nm", b.scale * 10, b.offset * 10
+    nm.metadata.Sample = s.metadata.Sample.deepcopy()
+    nm.set_signal_type("insitu_SAED_series")
+    for a, b in zip(
+        nm.axes_manager.signal_axes, s.axes_manager.signal_axes, strict=True
+    ):
+        assert a.units == "k_A^-1"
+        assert a.scale == pytest.approx(b.scale, rel=1e-12)
+        assert a.offset == pytest.approx(b.offset, rel=1e-12)
+    got = nm.ring_positions(families=["001"], ring_width=0.016, halo_width=0.06)
+    np.testing.assert_allclose(got.data, want.data, rtol=1e-9)
+    u = InSituSAEDSeries(np.zeros((2, 16, 16)))
+    for spelling in ("Å⁻¹", "1/angstrom", "A^-1", "k_Å^-1", "Å-1", "1/A"):
+        for ax in u.axes_manager.signal_axes:
+            ax.units, ax.scale, ax.offset = spelling, 0.02, -0.16
+        u._check_series()  # accepted, read as 1/A
+    u.axes_manager.signal_axes[0].units = "1/nm"
+    with pytest.raises(UnitError, match="convert_units"):
+        u._check_series()
+    u.axes_manager.signal_axes[0].units = "nm"
+    with pytest.raises(UnitError, match="1/A"):
+        u._check_series()
