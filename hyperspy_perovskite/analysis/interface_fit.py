@@ -17,7 +17,11 @@ positions (pixel centres along the line, grouped when closer than a quarter
 of a bin): the chi-squared is flat there, and a continuous fit only moves
 single pixels across, fitting noise. The position is then the middle of the
 gap where a sharp step fits best, and its standard deviation the uniform
-spread over that gap, ``gap / sqrt(12)``.
+spread over that gap, ``gap / sqrt(12)``. With fewer than 3 bins on a
+side of the step (a thin neighbouring layer), the linearised standard
+deviation is too small (the levels, width and position are then strongly
+coupled): it is raised to at least the spread over one bin,
+``bin / sqrt(12)``.
 
 Validity (reasons, bit flags, per interface):
 
@@ -271,6 +275,9 @@ def fit_interface_steps(
             )
             if sharp is not None:
                 x0, sx = sharp
+        elif min(np.sum(centres[bins] < x0), np.sum(centres[bins] > x0)) < 3:
+            # levels from 2 bins on a side: the linearised std is too small
+            sx = max(sx, bin_size / np.sqrt(12.0))
         out["position"][k], out["std"][k] = x0, sx
         out["width"][k], out["width_std"][k] = f["sigma"], f["std_sigma"]
         out["reduced_chisq"][k] = f["reduced_chisq"]

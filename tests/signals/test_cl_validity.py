@@ -269,19 +269,36 @@ def test_masked_pixels_unset_and_small_defects():
     np.testing.assert_allclose(c_rev, c, rtol=1e-6)
 
 
-def test_pl_type_and_lazy_twin_fit():
+def test_pl_type_and_lazy_twin_fit(tmp_path):
+    """A PL map is LumiSpy's PLSpectrum with the same analysis: fits, maps NaN
+    outside validity (glass-like dark pixels rejected), lazy == eager, and
+    the type survives save/load."""
+    import lumispy.signals as ls
+
     s, t = simulate_emission_spectra(n_pixels=8, seed=10)
-    pl = hs.signals.Signal1D(s.data)
+    data = s.data.copy()
+    data[6:] = np.random.default_rng(1).poisson(5.0, data[6:].shape)  # no band
+    pl = hs.signals.Signal1D(data)
     pl.axes_manager.signal_axes[0].update_from(
         s.axes_manager.signal_axes[0], ("units", "offset", "scale")
     )
     pl.set_signal_type("PL_perovskite")
     assert type(pl).__name__ == "PLPerovskiteSpectrum"
+    assert isinstance(pl, ls.PLSpectrum) and isinstance(pl, ls.LumiSpectrum)
     lazy = pl.as_lazy()
     assert type(lazy).__name__ == "LazyPLPerovskiteSpectrum"
-    a = pl.emission_maps(pl.fit_emission())["centre"].data
-    b = lazy.emission_maps(lazy.fit_emission())["centre"].data
-    np.testing.assert_allclose(a, b, rtol=1e-6)
+    maps = pl.emission_maps(pl.fit_emission(axis="energy", poisson=True))
+    v = maps["valid"].data
+    assert v[:6].all() and not v[6:].any()
+    assert np.isnan(maps["centre"].data[~v]).all()
+    assert Validity.from_metadata(maps["centre"].metadata).fraction == 0.75
+    z = (maps["centre"].data[v] - t["centre"][:6]) / maps["centre_std"].data[v]
+    assert np.all(np.abs(z) < 4)
+    b = lazy.emission_maps(lazy.fit_emission(axis="energy", poisson=True))
+    b = b["centre"].data
+    np.testing.assert_allclose(maps["centre"].data, b, rtol=1e-6)
+    pl.save(tmp_path / "pl.hspy")
+    assert type(hs.load(tmp_path / "pl.hspy")).__name__ == "PLPerovskiteSpectrum"
 
 
 def test_halide_fraction_uses_validity_of_centre_map():
