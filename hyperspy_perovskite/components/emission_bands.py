@@ -345,7 +345,7 @@ def continuous_urbach_block(x, P, o, c, f, G):
     :func:`_g_and_partials`. The two exponentials come from
     :func:`_tail_exponentials` (written into the rows of ``Eu`` and
     ``sigma`` as scratch), ``erfcx`` from :func:`_erfcx_fast`, so the last
-    loop has no call and vectorises.
+    loops have no call and vectorise.
     """
     A = P[o]
     e0 = P[o + 1]
@@ -367,21 +367,23 @@ def continuous_urbach_block(x, P, o, c, f, G):
         scaled[j] = abs(x[j] * c + b)
     for j in range(n):
         scaled[j] = _erfcx_fast(scaled[j])
+    # one output row per loop, each reading rows it does not write: the
+    # loops vectorise (one loop writing f and four rows of G did not)
+    for j in range(n):  # g, into the area row
+        half = 0.5 * gauss[j] * scaled[j]
+        above = (x[j] - e0) * inv_sigma + r >= 0.0
+        scaled[j] = half if above else expo[j] - half
+    row_e0 = G[o + 1]
     for j in range(n):
-        d = x[j] - e0
-        u = d * inv_sigma
-        gs = gauss[j]
-        half = 0.5 * gs * scaled[j]
-        g = half if u + r >= 0.0 else expo[j] - half
-        nd = gs * k
-        dd = g * it - nd
-        ds = g * r * it - nd * (r - u)
-        dt = -g * (d + sigma * r) * it * it + nd * s2t2
+        g = scaled[j]
         f[j] += A * g
-        G[o, j] = g
-        G[o + 1, j] = -A * dd
-        G[o + 2, j] = A * dt
-        G[o + 3, j] = A * ds
+        row_e0[j] = -A * (g * it - gauss[j] * k)
+    for j in range(n):  # the sigma row (the exponential is no longer needed)
+        u = (x[j] - e0) * inv_sigma
+        expo[j] = A * (scaled[j] * r * it - gauss[j] * k * (r - u))
+    for j in range(n):  # the Eu row, over the Gaussian
+        d = x[j] - e0
+        gauss[j] = A * (-scaled[j] * (d + sigma * r) * it * it + gauss[j] * k * s2t2)
 
 
 class ContinuousUrbachTail(CachedExpression):
