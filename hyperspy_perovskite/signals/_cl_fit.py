@@ -73,6 +73,7 @@ class FitSettings:
         self.background, self.axis = background, axis
         self.converted = False  # fitted on an energy axis converted by to_eV
         self.counts = False  # unweighted fit of photon counts (sandwich errors)
+        self.count_factor = None  # its count variance per model unit, per channel
 
     @property
     def multistart(self):
@@ -109,7 +110,7 @@ def prepare_signal(signal, settings, poisson, spikes):
         var = poisson_variance(base.data)
         base.set_noise_variance(base._deepcopy_with_new_data(var, copy_variance=False))
     elif signal.get_noise_variance() is None:
-        # unweighted: photon counts get the sandwich errors (finish_fit)
+        # unweighted: photon counts get the sandwich errors (count_factor)
         settings.counts = counts_check(signal.data)[0]
     if base.data.dtype.kind == "f" and base.data.dtype.itemsize < 4:
         base = base._deepcopy_with_new_data(
@@ -119,6 +120,8 @@ def prepare_signal(signal, settings, poisson, spikes):
         settings.axis == "energy" and signal._spectral_kind()[1] == "wavelength"
     )
     s = base._fit_signal(settings.axis)
+    if settings.counts:
+        settings.count_factor = count_factor(signal, settings.axis)
     if settings.converted and settings.background in ("linear", "energy_offset"):
         warnings.warn(
             f"background={settings.background!r} fits a "
@@ -284,49 +287,53 @@ def keep_outcome(m, result):
 
 def finish_fit(m, signal, settings, result, mask, fit_kwargs):
     """The Gaussian limits (:func:`~hyperspy_perovskite.signals._cl_limits.gaussian_limit`),
-    then the errors of an unweighted fit of photon counts
-    (:func:`count_errors`). Returns the engine's result."""
+    their refits with the sandwich errors of :func:`count_kwargs`. Returns
+    the engine's result."""
     from hyperspy_perovskite.signals._cl_limits import gaussian_limit
 
-    result = gaussian_limit(m, result, mask, fit_kwargs)
-    count_errors(m, signal, settings)
-    return result
+    return gaussian_limit(m, result, mask, {**fit_kwargs, **count_kwargs(settings)})
 
 
-def count_errors(m, signal, settings):
-    """Sandwich standard deviations of an unweighted fit of photon counts.
-
-    The fit is unweighted (``poisson=False``, no noise variance) and the
-    data pass :func:`~hyperspy_perovskite.analysis.cl_checks.counts_check`:
-    HyperSpy's errors (equal noise in every channel) are replaced by the
-    covariance of the unweighted estimator under Poisson noise,
-    ``(J^T J)^-1 (J^T diag(var) J) (J^T J)^-1`` with ``var`` the fitted
-    model (through the Jacobian after ``to_eV``); see
-    :mod:`hyperspy_perovskite.analysis.cl_uncertainty`. A band's ``tau`` or
-    a Voigt's ``gamma`` held at its Gaussian limit is left out. Returns
-    whether the errors were replaced.
+def count_kwargs(settings):
+    """``{"count_variance": g}`` for an unweighted fit of photon counts
+    (``poisson=False``, no noise variance, data passing
+    :func:`~hyperspy_perovskite.analysis.cl_checks.counts_check`), else
+    ``{}``: the engine then reports the covariance of the unweighted
+    estimator under Poisson noise, ``(J^T J)^-1 (J^T diag(g f) J) (J^T
+    J)^-1`` with ``f`` the fitted model (P. J. Huber, Proc. Fifth Berkeley
+    Symp. Math. Statist. Probab. 1, 221 (1967); H. White, Econometrica 48,
+    817 (1980)), instead of HyperSpy's equal-noise errors (chi-squared /
+    dof times ``(J^T J)^-1``), which are too small where a band of counts is
+    bright. Parameters held fixed (a ``tau`` at its Gaussian limit) are
+    left out, as in the fit.
     """
-    from hyperspy_perovskite.analysis.cl_uncertainty import count_factor, sandwich_std
-    from hyperspy_perovskite.signals._cl_limits import limit_parameter
+    g = settings.count_factor
+    return {} if g is None else {"count_variance": g}
 
-    if not settings.counts or m.signal.get_noise_variance() is not None:
-        return False
-    g = count_factor(signal, lambda one: one._fit_signal(settings.axis))
-    skip = {}
-    for c in m:
-        lim = limit_parameter(c)
-        if lim is not None and lim.free and lim.map is not None:
-            skip[lim] = ~np.isfinite(np.asarray(lim.map["std"], float))
-    std = sandwich_std(m, g, skip)
-    if std is None:
-        return False
-    for p, v in std.items():
-        old = np.asarray(p.map["std"], float)
-        held = skip.get(p)
-        new = np.where(np.isfinite(old), v, old)
-        if held is not None:
-            new = np.where(held, old, new)
-        p.map["std"][:] = new
-    for c in m:
-        c.fetch_stored_values()
-    return True
+
+def count_factor(signal, axis):
+    """Per-channel factor ``g`` of the count variance, ``var = g x model``,
+    on the axis the fit runs on: ones on the measured axis; after
+    ``to_eV`` (``y = J c`` for counts ``c``) the Jacobian ``J``, i.e. the
+    converted spectrum of a spectrum of ones (the data's own conversion).
+
+    Examples
+    --------
+    >>> s = hs.signals.Signal1D(np.ones((2, 5)))
+    >>> s.set_signal_type("CL_STEM_perovskite")
+    >>> ax = s.axes_manager[-1]
+    >>> ax.units, ax.offset, ax.scale = "nm", 600.0, 50.0
+    >>> count_factor(s, "wavelength").tolist()
+    [1.0, 1.0, 1.0, 1.0, 1.0]
+    >>> g = count_factor(s, "energy")  # ~ lambda^2: largest at the red end (first)
+    >>> bool(np.all(np.diff(g) < 0))
+    True
+    """
+    import hyperspy.api as hs
+
+    ax = signal.axes_manager.signal_axes[0]
+    one = hs.signals.Signal1D(
+        np.ones(ax.size), axes=[ax.get_axis_dictionary() | {"navigate": False}]
+    )
+    one.set_signal_type(signal.metadata.Signal.get_item("signal_type", ""))
+    return np.asarray(one._fit_signal(axis).data, dtype=float)

@@ -199,10 +199,12 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     second is :func:`_needs_second_start`.
     """
     from hyperspy_perovskite.fitting import fast_multifit
+    from hyperspy_perovskite.signals._cl_fit import count_kwargs
 
     fit_kwargs = {"ftol": std_tolerance(m), **fit_kwargs}
     first_variant, second_variant = start_order(settings)
     coarse = _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs)
+    fit_kwargs.update(count_kwargs(settings))  # the full-resolution fits
     if coarse is None:
         starting_values(m, s, settings, x1, x2, variant=first_variant)
     result = fast_multifit(m, mask=mask, starting_values="current", **fit_kwargs)

@@ -240,7 +240,7 @@ class CLEmissionMixin:
             ``metadata.Signal.Noise_properties.variance`` is used, or the fit
             is unweighted as ``m.multifit()``; on data that look like counts
             its errors are then the sandwich covariance of the unweighted
-            estimator under Poisson noise (``_cl_fit.count_errors``).
+            estimator under Poisson noise (``_cl_fit.count_kwargs``).
         spikes : bool
             Replace one- and two-channel spikes (cosmic rays) by the running
             median before fitting
