@@ -161,15 +161,16 @@ def test_voigt_on_resolution_limited_lines_is_their_gaussian_limit():
 
 def test_lorentzian_band_on_lifetime_limited_lines():
     """band="lorentzian" (HyperSpy's Lorentzian, half width gamma) on lines
-    whose Gaussian part is far below a channel: centres, gamma and areas
-    recovered within their errors, every line valid."""
+    whose Gaussian part (sigma 0.02-0.03 nm, about one 0.025 nm channel) is
+    far below their Lorentzian width: centres, gamma and areas recovered
+    within their errors, every line valid."""
     s, t = simulate_emission_spectra(
-        n_pixels=40,
+        n_pixels=32,
         space="wavelength",
-        wavelength_range=(660, 680),
-        n_channels=800,
+        wavelength_range=(664, 676),
+        n_channels=480,
         band_energy=(668, 672),
-        band_sigma=(0.002, 0.003),
+        band_sigma=(0.02, 0.03),
         line_gamma=0.15,
         band_photons=2e4,
         seed=13,
