@@ -212,18 +212,9 @@ def residual_statistics(model, width=5, block=4096, num_workers=None):
         return None
     evaluate = compiled.evaluate
     run = _compiled_pass()
-    switches = np.asarray(model._channel_switches, dtype=bool)
-    ax = model.axis
-    x = np.ascontiguousarray(np.asarray(ax.axis, float)[switches])
-    if ax.is_binned:
-        bw = (
-            np.full(x.size, float(ax.scale))
-            if ax.is_uniform
-            else np.gradient(np.asarray(ax.axis, float))[switches]
-        )
-    else:
-        bw = np.ones(x.size)
-    bw = np.ascontiguousarray(bw, dtype=float)
+    from hyperspy_perovskite.fitting.engine import _axis_arrays
+
+    selection, x, bw = _axis_arrays(model)
     data = model.signal.data
     nav = model.signal.axes_manager._navigation_shape_in_array
     n = int(np.prod(nav)) if nav else 1
@@ -238,7 +229,8 @@ def residual_statistics(model, width=5, block=4096, num_workers=None):
         y = flat[i0 : i0 + idx.size]
         if not isinstance(y, np.ndarray):
             y = y.compute()
-        y = np.ascontiguousarray(np.asarray(y)[:, switches], dtype=np.float64)
+        # a slice of contiguous channels is a view: no copy of float64 data
+        y = np.ascontiguousarray(np.asarray(y)[:, selection], dtype=np.float64)
         pm = np.ascontiguousarray(_parameter_matrix(desc, idx))
         out = np.empty((idx.size, 2))
         run(
