@@ -36,7 +36,12 @@ parameters are projected after every step (converges in ~23 iterations,
 0.2-0.3 s CPU on these 100 frames, results within 5e-4 of their std of the
 capped fit's) and the fit is kept by its inputs, so identify_phases reuses
 ring_positions' fit; the cache is cleared before each route run so that
-"warm" repeats the work.
+"warm" repeats the work. Session 7 run (commit 1a7587d, load 3.8 -> 4.8 on
+the 2 shared cores, one run): ring positions + phase identification after
+the profiles 1.75 s CPU warm (1.74 cold; was > 4.8 s CPU for the two halo
+fits alone), 3.6 s wall; centring + profiles 2.1x pyxem in wall time, 2.6x
+in CPU (wall ratios at this load are not comparable with the idle figures
+above); alpha-FAPbI3 identified, peak memory 460 against 887 MB.
 """
 
 import json

@@ -67,7 +67,8 @@ print(
     )
 )
 ax = table.plot(x="area", y="intensity_mean")
-ax.set_ylabel("Mean fitted area A (counts nm)")
+ax.set_xlabel("particle area (nm²)")
+ax.set_ylabel("mean fitted band area A (counts nm)")
 
 # %%
 # The fitted profile against the simulated law sigma(d).

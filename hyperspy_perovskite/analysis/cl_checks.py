@@ -131,7 +131,7 @@ def remove_spikes(y, n_sigma=8.0, width=7, max_width=2):
     return _remove_np(np.asarray(y), n_sigma, width, max_width)
 
 
-def counts_check(y, max_pixels=4096, seed=0):
+def counts_check(y, max_pixels=1024, seed=0):
     """Whether ``y`` looks like photon counts; the reasons when it does not.
 
     Three tests on up to ``max_pixels`` spectra drawn at random: no negative
@@ -190,7 +190,7 @@ def counts_check(y, max_pixels=4096, seed=0):
         reasons.append("values are not integers (scaled data?)")
     dispersion = np.nan
     if sample.shape[-1] > 4 and np.all(sample >= 0):
-        dispersion = _dispersion(sample[:1024], seed)
+        dispersion = _dispersion(sample[:256], seed)  # ~2.6e5 values: 0.3 %
     if np.isfinite(dispersion) and not 0.5 <= dispersion <= 2.0:
         reasons.append(
             f"variance/mean = {dispersion:.3g} (Poisson counts give ~1: gain "

@@ -253,9 +253,19 @@ def edge_vs_core_figure(
         )
         ax.set_xlabel(f"x ({du})")
         ax.set_ylabel(f"y ({du})")
-    im = ax1.imshow(np.where(labels > 0, values, np.nan), extent=extent, cmap="viridis")
+    shown = labels > 0
+    if kwargs.get("valid") is not None:  # invalid fits grey, as in every map
+        v = kwargs["valid"]
+        shown = shown & np.asarray(_to_numpy(getattr(v, "data", v)), bool)
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+    im = ax1.imshow(np.where(shown, values, np.nan), extent=extent, cmap=cmap)
     fig.colorbar(im, ax=ax1, label=label)
-    ax1.set_title(label)
+    ax1.set_title(f"{label}\ngrey: outside particles or not valid", fontsize=9)
+    if dunits:
+        from hyperspy_perovskite.report.figures import add_scale_bar
+
+        for ax in (ax0, ax1):  # axes in data units: one "pixel" is 1 unit
+            add_scale_bar(ax, 1.0, dunits, abs(extent[1] - extent[0]))
     x = prof.axes_manager.signal_axes[0].axis
     var = prof.metadata.Signal.Noise_properties.variance
     ax2.errorbar(

@@ -412,7 +412,7 @@ def _band_quantities(g, units, area_units):
             h = A / (np.pi * w)
             sh = np.abs(h) * np.sqrt((sA / A) ** 2 + (sw / w) ** 2)
             rows += [("fwhm", 2 * w, 2 * sw, units), ("sigma", w, sw, units)]
-            rows.append(("height", h, sh, "counts"))
+            rows += [("gamma", w, sw, units), ("height", h, sh, "counts")]
         else:
             w, sw = _param(g, "sigma")[:2]
             h = A / (w * _SQRT2PI)

@@ -67,8 +67,18 @@ def test_continuous_tail_recovers_free_edge_and_eu():
     assert abs(np.median(eu) - 25.0) < 3.0
     f1, f2, n = _coverage(eu, maps["urbach_energy_std"].data[v], 25.0)
     assert f2 > 0.8, (f1, f2, n)
+    # the edge E0 is free and recovered (measured 0.62 / 0.91 over 47 pixels)
+    e0 = m["Urbach"].E0.map
+    f1, f2, n = _coverage(e0["values"][v], e0["std"][v], t["E0"][v])
+    assert f2 > 0.8, (f1, f2, n)
     # the Urbach map is NaN wherever the tail is not valid
     assert np.all(np.isnan(maps["urbach_energy"].data[~maps["urbach_valid"].data]))
+    # a reduced chi-squared limit rejects with its own reason
+    strict = s.emission_maps(m, max_reduced_chisq=1e-3)
+    assert not strict["valid"].data.any()
+    assert (
+        Validity.from_metadata(strict["valid"].metadata).counts()["chi-squared"] == 48
+    )
 
 
 def test_no_tail_gives_nan_urbach_map():
@@ -147,6 +157,35 @@ def test_voigt_on_resolution_limited_lines_is_their_gaussian_limit():
     for key, truth in (("centre", t["centre"]), ("area", 2e4 * t["channel_width"])):
         f1, f2, n = _coverage(maps[key].data, maps[f"{key}_std"].data, truth)
         assert f1 > 0.5 and f2 > 0.85, (key, f1, f2, n)
+
+
+def test_lorentzian_band_on_lifetime_limited_lines():
+    """band="lorentzian" (HyperSpy's Lorentzian, half width gamma) on lines
+    whose Gaussian part is far below a channel: centres, gamma and areas
+    recovered within their errors, every line valid."""
+    s, t = simulate_emission_spectra(
+        n_pixels=40,
+        space="wavelength",
+        wavelength_range=(660, 680),
+        n_channels=800,
+        band_energy=(668, 672),
+        band_sigma=(0.002, 0.003),
+        line_gamma=0.15,
+        band_photons=2e4,
+        seed=13,
+    )
+    maps = s.emission_maps(s.fit_emission(band="lorentzian", poisson=True))
+    v = maps["valid"].data
+    assert v.mean() > 0.9
+    f1, f2, n = _coverage(
+        maps["centre"].data[v], maps["centre_std"].data[v], t["centre"][v]
+    )
+    assert f1 > 0.5 and f2 > 0.85, (f1, f2, n)
+    assert abs(np.median(maps["gamma"].data[v]) - 0.15) < 0.01  # nm
+    np.testing.assert_array_equal(maps["sigma"].data, maps["gamma"].data)  # HWHM
+    area = 2e4 * t["channel_width"]
+    f1, f2, n = _coverage(maps["area"].data[v], maps["area_std"].data[v], area)
+    assert f1 > 0.5 and f2 > 0.85, (f1, f2, n)
 
 
 def test_spikes_removed_and_one_channel_bands_rejected():

@@ -389,13 +389,16 @@ def test_electron_dose_from_stimulus_and_refusals():
 
 def test_reciprocal_units_through_the_units_layer(small_pair):
     """Axes in 1/nm are converted to 1/A when the series is made (the SAED
-    code reads 1/A: a 1/nm axis read as 1/A would put every ring 10x off);
+    code reads 1/A: a 1/nm axis read as 1/A would put every ring 10x off;
+    the profile, from which every ring quantity follows, is the same);
     every spelling of 1/A is accepted; units changed afterwards are refused
     with the conversion to do."""
     from hyperspy_perovskite.units import UnitError
 
     s, _, _ = small_pair
-    want = s.ring_positions(families=["001"], ring_width=0.016, halo_width=0.06)
+    s = s.inav[:3]
+    beam = ("0 1/A", "0 1/A")  # the pixel where g = 0, through each calibration
+    want = s.azimuthal_profile(center=beam, show_progressbar=False)
     nm = hs.signals.Signal2D(s.data.copy())
     nm.axes_manager[0].update_from(s.axes_manager[0], ("scale", "offset", "units"))
     for a, b in zip(
@@ -410,7 +413,9 @@ def test_reciprocal_units_through_the_units_layer(small_pair):
         assert a.units == "k_A^-1"
         assert a.scale == pytest.approx(b.scale, rel=1e-12)
         assert a.offset == pytest.approx(b.offset, rel=1e-12)
-    got = nm.ring_positions(families=["001"], ring_width=0.016, halo_width=0.06)
+    got = nm.azimuthal_profile(center=beam, show_progressbar=False)
+    g_want = want.axes_manager.signal_axes[0].axis
+    np.testing.assert_allclose(got.axes_manager.signal_axes[0].axis, g_want, rtol=1e-9)
     np.testing.assert_allclose(got.data, want.data, rtol=1e-9)
     u = InSituSAEDSeries(np.zeros((2, 16, 16)))
     for spelling in ("Å⁻¹", "1/angstrom", "A^-1", "k_Å^-1", "Å-1", "1/A"):
