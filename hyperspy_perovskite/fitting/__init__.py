@@ -14,7 +14,6 @@ imports nothing from the rest of the suite.
 from hyperspy_perovskite.fitting import _compile, flags
 from hyperspy_perovskite.fitting._cache import cache_dir
 from hyperspy_perovskite.fitting._kernel_check import KernelError
-from hyperspy_perovskite.fitting._sandwich import sandwich_std
 from hyperspy_perovskite.fitting.engine import FastFitResult
 from hyperspy_perovskite.fitting.engine import fast_multifit as _fast_multifit
 from hyperspy_perovskite.fitting.registry import (
@@ -38,7 +37,6 @@ __all__ = [
     "fast_multifit",
     "flags",
     "register_kernel",
-    "sandwich_std",
     "supported_components",
 ]
 

@@ -108,7 +108,6 @@ def workspace(n_pix, n_ch, n_p, src, theta_linear):
         np.empty(nf),  # diag
         np.empty(n_ch),  # weights of the sandwich's variance
         np.empty((nf, nf)),  # J^T diag(var) J
-        np.ones(nf, dtype=np.bool_),  # parameters in the sandwich
     )
     out = np.full((n_pix, 2 * n_p + 3), np.nan)
     return out, active, lin, np.ones(n_ch), evaluation, normal, linear, uncertainty
@@ -232,7 +231,7 @@ def fit_block(
         if count_factor.shape[0] == n_ch and math.isfinite(out[p, 2 * n_p]):
             ok = _sandwich_variance(
                 model_block, x, Y[p], w, binw, count_factor, desc, evaluation,
-                normal, uncertainty, uncertainty[5],
+                normal, uncertainty,
             )  # fmt: skip
             _write_sandwich(out[p], ok, desc, uncertainty)
             # the block's channel weights back (the sandwich used its own)
@@ -338,7 +337,7 @@ def _write_row(row, chi2, flag, it, n_ch, desc, ev, normal, uncertainty):
     src, scale, shift, _, _, _, _, _, _ = desc
     P = ev[0]
     JtJ, _, _, _, _, L, _, theta, _ = normal
-    e, col, diag, _, _, _ = uncertainty
+    e, col, diag, _, _ = uncertainty
     n_p = P.shape[0]
     nf = theta.shape[0]
     _expand(theta, P, src, scale, shift)
@@ -366,7 +365,7 @@ def _write_row(row, chi2, flag, it, n_ch, desc, ev, normal, uncertainty):
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _sandwich_variance(
-    model_block, x, y, w, binw, count_factor, desc, ev, normal, uncertainty, keep
+    model_block, x, y, w, binw, count_factor, desc, ev, normal, uncertainty
 ):  # fmt: skip
     """Diagonal of ``B^-1 S B^-1`` at the fitted point into ``uncertainty[2]``.
 
@@ -376,14 +375,13 @@ def _sandwich_variance(
     Statist. Probab. 1, 221 (1967) and H. White, Econometrica 48, 817
     (1980)): ``B = J^T J`` and ``S = J^T diag(v) J`` from two evaluations
     of the model at the fitted point (unweighted, then with weights
-    ``sqrt(v)``); ``w`` holds ones. Free parameters whose ``keep`` is False
-    (held, e.g. at a Gaussian limit) are left out. False when ``B`` is not
-    positive definite.
+    ``sqrt(v)``); ``w`` holds ones. False when ``B`` is not positive
+    definite.
     """
     f = ev[2]
     JtJ_t, Jtr_t, A = normal[2], normal[3], normal[4]
     L, theta = normal[5], normal[7]
-    e, col, diag, sw, S, _ = uncertainty
+    e, col, diag, sw, S = uncertainty
     nf = theta.shape[0]
     n_ch = x.shape[0]
     unit = _channel_weights(binw, w, ev[5], ev[6])
@@ -395,10 +393,7 @@ def _sandwich_variance(
     _evaluate(model_block, theta, x, y, sw, binw, False, desc, ev, JtJ_t, Jtr_t)
     for a in range(nf):
         for b in range(nf):
-            held = not (keep[a] and keep[b])
-            S[a, b] = 0.0 if held else JtJ_t[a, b]
-            if held:
-                A[a, b] = 1.0 if a == b else 0.0
+            S[a, b] = JtJ_t[a, b]
     # column k of B^-1 (u: B factored once, L L^T), then u^T S u
     for i in range(nf):
         e[i] = 0.0
@@ -429,12 +424,11 @@ def _sandwich_variance(
 def _write_sandwich(row, ok, desc, uncertainty):
     """The sandwich's standard deviations into ``row`` (NaN when not ``ok``)."""
     src, scale = desc[0], desc[1]
-    diag, keep = uncertainty[2], uncertainty[5]
+    diag = uncertainty[2]
     n_p = src.shape[0]
     for i in range(n_p):
         s = src[i]
         if s >= 0:
-            good = ok and keep[s]
             row[n_p + i] = (
-                abs(scale[i]) * math.sqrt(max(diag[s], 0.0)) if good else math.nan
+                abs(scale[i]) * math.sqrt(max(diag[s], 0.0)) if ok else math.nan
             )

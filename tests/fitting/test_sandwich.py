@@ -101,38 +101,3 @@ def test_count_variance_is_checked():
     s.metadata.set_item("Signal.Noise_properties.variance", 1.0)
     with pytest.raises(ValueError, match="unweighted fits"):
         _fit(s, count_variance=np.ones(64))
-
-
-def test_sandwich_std_of_a_fitted_model_equals_the_engine(counts_map):
-    """fitting.sandwich_std on the maps = fast_multifit(count_variance=...)."""
-    from hyperspy_perovskite.fitting import sandwich_std
-
-    _, _, _, (m, (g, o), _) = counts_map
-    std = sandwich_std(m, np.ones(256))
-    for name, k in NAMES:
-        par = getattr((g, o)[k], name)
-        np.testing.assert_allclose(std[par], par.map["std"], rtol=1e-12)
-
-
-def test_sandwich_std_leaves_held_parameters_out(counts_map):
-    """A parameter held at some pixels: NaN there, and the others' errors
-    equal those of a fit with that parameter fixed."""
-    from hyperspy_perovskite.fitting import sandwich_std
-
-    s, _, _, (m, (g, o), _) = counts_map
-    held = np.zeros((32, 32), bool)
-    held[:4] = True
-    std = sandwich_std(m, np.ones(256), held={g.sigma: held})
-    assert np.all(np.isnan(std[g.sigma][held]))
-    np.testing.assert_allclose(std[g.sigma][~held], g.sigma.map["std"][~held])
-    m2 = s.inav[:, :4].create_model()
-    g2, o2 = c1d.Gaussian(), c1d.Offset()
-    m2.extend([g2, o2])
-    for a, b in ((g2, g), (o2, o)):
-        for p2, p in zip(a.parameters, b.parameters, strict=True):
-            p2.map["values"][:] = p.map["values"][:4]
-            p2.map["is_set"][:] = True
-    g2.sigma.free = False
-    fast_multifit(m2, count_variance=np.ones(256), max_iterations=1)
-    np.testing.assert_allclose(std[g.centre][:4], g2.centre.map["std"], rtol=1e-6)
-    np.testing.assert_allclose(std[o.offset][:4], o2.offset.map["std"], rtol=1e-6)

@@ -71,6 +71,8 @@ import numpy as np
 import pytest
 from scipy.stats import exponnorm
 
+from hyperspy_perovskite.signals._cl_statistics import emission_validity
+
 SQRT2PI = np.sqrt(2 * np.pi)
 
 
@@ -96,20 +98,47 @@ def _scene(n=8, n_channels=1024, seed=11):
     return s, c1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: band errors too small when the tail edge is inside "
-    "the band (local minima, E0 not identified); see bench_cl_fit.py",
-)
-def test_band_centre_pulls_with_tail_inside_band():
-    s, centre = _scene()
+@pytest.fixture(scope="module")
+def fitted():
+    s, centre = _scene(n=16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = s.fit_emission(n_peaks=2, tail=True, axis="energy")
-        valid = np.asarray(m.emission_maps()["valid"].data, bool)
-    c = m["Emission"].centre.map
-    pull = ((c["values"] - centre) / c["std"])[valid]
+    band, tail = emission_validity(m)[:2]
+    return m, centre, band, tail
+
+
+def _calibrated(values, std, truth, valid):
+    """The aim: at least 40 % of the pixels valid; over them, pulls of mean
+    within 0.3 and spread 0.8-1.25, coverage within 1 / 2 std at 0.68 /
+    0.95 within 3 binomial standard deviations."""
+    pull = ((values - truth) / std)[valid]
     pull = pull[np.isfinite(pull)]
-    assert pull.size >= 32
-    assert abs(pull.mean()) < 0.5
-    assert 0.7 < pull.std() < 1.4
+    n = pull.size
+    assert n >= 0.4 * valid.size, f"valid fraction {n / valid.size:.2f}"
+    assert abs(pull.mean()) < 0.3, pull.mean()
+    assert 0.8 < pull.std() < 1.25, pull.std()
+    assert abs(np.mean(np.abs(pull) < 1) - 0.68) <= 3 * np.sqrt(0.68 * 0.32 / n)
+    assert np.mean(np.abs(pull) < 2) >= 0.95 - 3 * np.sqrt(0.95 * 0.05 / n)
+
+
+_DEFECT = pytest.mark.xfail(
+    strict=True,
+    reason="known defect: band errors too small when the tail edge is inside "
+    "the band (the minimum itself is biased, E0 not identified); see the "
+    "module docstring and bench_cl_fit.py",
+)
+
+
+@_DEFECT
+def test_band_centre_pulls_with_tail_inside_band(fitted):
+    m, centre, band, _ = fitted
+    c = m["Emission"].centre.map
+    _calibrated(c["values"], c["std"], centre, band.mask)
+
+
+@_DEFECT
+def test_urbach_energy_pulls_with_tail_inside_band(fitted):
+    m, _, _, tail = fitted
+    eu = m["Urbach"].Eu.map
+    _calibrated(eu["values"], eu["std"], 0.025, tail.mask)
