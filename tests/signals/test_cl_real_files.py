@@ -32,10 +32,8 @@ MODELS = {
 CASES = {
     ("monarc", "two"): 1,
     ("monocl", "asymmetric"): 20,
-    ("monocl", "two"): 40,
     ("monocl", "tail"): 40,
     ("attolight", "asymmetric"): 120,
-    ("attolight", "two"): 120,
     ("attolight", "tail"): 120,
     ("sparc", "two"): 0,
     ("delmic", "tail"): 0,
