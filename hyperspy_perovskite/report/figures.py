@@ -102,16 +102,35 @@ def add_scale_bar(ax, pixel_size, unit, n_pixels_x, fraction=0.25):
     Returns
     -------
     float or None
-        The bar length in ``unit`` (None if the pixel size is unusable).
+        The bar length in ``unit`` (None if the pixel size is unusable); a
+        length unit is labelled in nm, µm or mm, whichever reads best
+        ("200 nm", not "0.0002 mm").
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from hyperspy_perovskite.report.figures import add_scale_bar
+    >>> fig, ax = plt.subplots()
+    >>> _ = ax.imshow(np.zeros((12, 12)))
+    >>> float(round(add_scale_bar(ax, 2.5e-5, "mm", 12), 6))  # labelled "50 nm"
+    5e-05
+    >>> plt.close(fig)
     """
     from matplotlib import font_manager
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
-    length = _nice_length(abs(pixel_size) * n_pixels_x * fraction)
+    to_nm = {"m": 1e9, "mm": 1e6, "um": 1e3, "µm": 1e3, "μm": 1e3, "nm": 1.0}
+    shown_unit, per_unit = unit, 1.0  # a length is labelled in nm, µm or mm
+    if unit in to_nm:
+        width_nm = abs(pixel_size) * to_nm[unit] * n_pixels_x * fraction
+        shown_unit = "nm" if width_nm < 1e3 else ("µm" if width_nm < 1e6 else "mm")
+        per_unit = to_nm[shown_unit] / to_nm[unit]  # `unit`s per shown unit
+    length = _nice_length(abs(pixel_size) * n_pixels_x * fraction / per_unit)
     if length is None:
         return None
-    label = axis_label("", unit).strip().strip("()")
+    label = axis_label("", shown_unit).strip().strip("()")
     text = f"{length:g} {label}".strip()
+    length = length * per_unit  # back to `unit`
     bar = AnchoredSizeBar(
         ax.transData,
         length / abs(pixel_size),
