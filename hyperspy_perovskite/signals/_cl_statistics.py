@@ -14,7 +14,12 @@ from hyperspy_perovskite.analysis.cl_maps import histogram2d_valid, histogram_va
 from hyperspy_perovskite.components.voigt_emission import voigt_fwhm, voigt_quantities
 from hyperspy_perovskite.fitting._residuals import residual_statistics as fast
 from hyperspy_perovskite.signals._base import Options, wrap_navigation_map
-from hyperspy_perovskite.signals._cl_limits import limit_identified, limit_parameter
+from hyperspy_perovskite.signals._cl_limits import (
+    limit_identified,
+    limit_parameter,
+    tail_band,
+    tail_identified,
+)
 from hyperspy_perovskite.validity import Validity, validity_from_fit
 
 _SQRT2PI = float(np.sqrt(2.0 * np.pi))
@@ -162,7 +167,12 @@ def emission_validity(
     ``max_reduced_chisq``; ``tau`` / a Voigt's ``gamma`` at 0 is the valid
     Gaussian limit, judged apart. The tail is valid where the band is and, in
     addition, its amplitude is significant, ``Eu`` lies in
-    :data:`URBACH_RANGE_EV` and its edge in the fitted range.
+    :data:`URBACH_RANGE_EV` and its edge in the fitted range. The band the
+    tail belongs to (the one its width or edge is twinned to) is valid only
+    where that tail is identified (:func:`~hyperspy_perovskite.signals._cl_limits.tail_identified`: tail valid and
+    a free edge within :data:`~hyperspy_perovskite.signals._cl_limits.TAIL_EDGE_REACH` band sigmas of the centre),
+    else rejected as ``"band tail not identified"``: band and tail are not
+    told apart there, and the band's parameters mean nothing.
 
     Returns
     -------
@@ -218,7 +228,7 @@ def emission_validity(
         ts = {f"tail {n}": _param(t, n)[1] for n in tnames}
         eu_range = URBACH_RANGE_EV if ax.units == "eV" else (None, None)
         tb = {f"tail {k}": b for k, b in _bounds(t, tnames).items()}
-        tail_v = band & validity_from_fit(
+        own = validity_from_fit(
             tv,
             ts,
             bounds=tb,
@@ -226,6 +236,9 @@ def emission_validity(
             n_sigma=n_sigma,
             ranges={"tail Eu": eu_range, "tail E0": (lo, hi)},
         )
+        if tail_band(model, t, _band_classes()) is g:  # the band whose edge the tail is
+            band = band & tail_identified(g, t, own)
+        tail_v = band & own
     return band, tail_v, z, size, red
 
 
