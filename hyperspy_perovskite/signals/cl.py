@@ -196,13 +196,8 @@ class CLEmissionMixin:
             with its edge ``E0`` free and its broadening twinned to the band
             width. ``"step"``: :class:`~hyperspy_perovskite.components.UrbachTail`
             with ``E0`` tied to the band centre (biased when the edge is not
-            at the centre). With a tail the band it belongs to is valid only
-            where the tail is identified (amplitude significant, ``Eu`` in
-            range, nothing at a bound, a free edge within 2 band sigmas of
-            the centre); elsewhere band and tail are not told apart and the
-            band is rejected as ``"band tail not identified"``: refit with
-            ``tail=False`` if the spectra hold no resolvable tail, or map the
-            emission centroid / peak energy, which need no decomposition.
+            at the centre). Its band is NaN where the tail is not identified
+            (reason ``"band tail not identified"``: refit with ``tail=False``).
         band : {"gaussian", "asymmetric", "lorentzian", "voigt"} or tuple
             :class:`~hyperspy_perovskite.components.GaussianEmission`,
             :class:`~hyperspy_perovskite.components.AsymmetricEmission` (tail
