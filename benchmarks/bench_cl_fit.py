@@ -22,47 +22,50 @@ Prints one JSON line: spectra per second of each, their ratio, accuracy of
 both against the truth on the crop pixels (and of the fast fit on the whole
 map), and the peak memory (tracemalloc) of the fast fit.
 
-Figures (2026-12-03, clspeed session 6, one run each, 128 x 128 x 1024,
-8 x 8 crop, load average 4-6 on the shared 2-core machine: wall time got
-about one core, CPU/wall 0.49; CPU time per spectrum is the comparable
-figure; results_cl_fit.json):
+Figures (2026-12-03, clspeed session 7, ONE run, 128 x 128 x 1024, 8 x 8
+crop, main 934777a, while the test suite and the docs build ran: load
+average 3.7-4.0, the fast fit got 0.73 core, so CPU time per spectrum is
+the comparable figure; results_cl_fit.json):
 
-* default path (wavelength data, dark level flat in wavelength, fitted on
-  photon energy with the Jacobian): 904 us of CPU per spectrum (537
-  spectra/s wall at that load), against 1335 us (369 spectra/s) for the
-  package as it was at the start of the session on the same scene and
-  load; m.multifit 151 ms of CPU per spectrum: 167x in CPU, 119x in wall
-  time. Same fits as before the session: 93.3 % fitted, band valid 78.9 %,
-  tail valid 8.6 %, median error of the centre 0.93 meV (multifit 1.51 on
-  the crop), Eu 6.6 meV (multifit 25.0: at its bound).
-* energy scene (--measured energy, the scene of earlier sessions): 462 us
-  of CPU per spectrum (744 on the idle machine at the end of the last
-  session), 2128 spectra/s wall at load 4.2 (1865 idle before), 212x
-  m.multifit in CPU and 218x in wall time; 94.8 % fitted, band valid 80.4
-  %, tail valid 8.0 % (unchanged).
+* default path: 745 us of CPU per spectrum (976 spectra/s wall at that
+  load); m.multifit 151 ms of CPU per spectrum: 202x in CPU, 222x in wall
+  time. 91.9 % fitted, band valid 72.1 %, tail valid 6.5 %; median error
+  of the centre 0.95 meV (multifit 1.51 on the crop), Eu 6.9 meV
+  (multifit 25.0: at its bound). Band-valid centre pulls -3.8 / 3.9
+  (within 1 / 2 std 0.41 / 0.48), Eu over tail-valid pixels -0.66 / 2.08
+  (0.82 / 0.89).
+* end of session 6 (idle, load 1.5-1.8): 871 us of CPU per spectrum,
+  2041 spectra/s, 231x / 130x; 93.3 % fitted, band valid 78.9 %. The
+  fits changed since (sandwich errors from the engine, two more model
+  evaluations per pixel; NO_PEAK and validity judged with them; validity
+  rules of issue 10), so fractions and pulls differ from the fit
+  strategy's changes, not from the speed work.
 
-The 10,000 spectra/s target is not reached: on two idle cores it needs
-200 us of CPU per spectrum. The fit itself (the engine's Levenberg-
-Marquardt iterations) now takes most of it: per spectrum about 28 coarse
-iterations on 128 binned channels (~8 us each on the converted axis) and
-12.5 full-resolution iterations (~30 us each: model ~17 us, tail ~13 of
-them, normal equations of 11 parameters over 1024 channels ~4.5 us) plus
-second starts on ~20 % of the pixels; the iteration counts come from the
-weakly identified tail edge (below). Outside the iterations, per spectrum
-(64 x 64, CPU): residual runs test and boxcar (validity) 300 -> ~30-55
-us (one compiled pass through the model's compiled evaluate), model
-building 0.3 s -> ms per model (sympy once per component class), to_eV
-0.2 -> 0.03 s per 4096 spectra (Jacobian in one product), spike screen on
-both cores, masked rows not copied by the engine.
+Speed work of session 7, measured on the 64 x 64 scene at equal fits
+(same iterations, same values to 12 digits): the exponentials of the
+kernels on the non-uniform (to_eV) axis come from a vectorised exp
+(fitting.kernels.builtin._exp_inplace: Cody-Waite reduction, degree-13
+series, 2^n from its bits, within 1 ulp) instead of an anchored series
+with a serial chain; the Urbach tail's last loop is split so that it
+vectorises. Per Levenberg-Marquardt iteration: 7.4 -> 3.4 us on the
+128 binned channels of the coarse pass, 28.8 -> 17.1 us on 1024
+channels; fit_emission 1032 -> 631 us of CPU per spectrum at that
+commit. The sandwich errors run inside the engine's threaded pass
+(fast_multifit(count_variance=g)) instead of a separate single-threaded
+pass (117 us per spectrum, of which 66 in numpy).
 
-Accuracy on this scene (pulls over the band-valid pixels of the whole
-map, default path): centre -5.4 / 6.4 (mean / std), within 1 / 2 std 0.43
-/ 0.50; Eu over tail-valid pixels -0.93 / 2.26, 0.79 / 0.81. m.multifit is
-worse on the crop (centre pulls -8.3 / 8.4, 0.17 / 0.28). The tail edge
-sits 20 meV inside the band (issue 10, tracked by
-tests/signals/test_cl_tail_inside_band.py): the fits are long and the
-band's errors too small; that is the fit strategy's defect, not the
-speed.
+The 10,000 spectra/s target (200 us of CPU per spectrum on two idle
+cores) is not reached. The ceiling is the number of model evaluations:
+per pixel about 27.5 coarse iterations (3.4 us each), 11.7 full-resolution
+iterations plus 2 sandwich evaluations (17 us each), and a second start
+on 23-27 % of the pixels (15.5 iterations); the iterations come from
+pixels crawling along the band <-> tail valley (median 4 full-resolution
+iterations; the 10 % above 36 make 59 % of them). Measured and not
+landed, because they change which minimum a pixel ends in: solving the
+linear parameters at every trial step (coarse 27.5 -> 17.6 iterations,
+but median Eu error 6.7 -> 22 meV, band-centre pulls worse); a small
+starting damping after the coarse pass (full-resolution iterations
+-15 %, band-valid 74.0 -> 71.9 %).
 
 Earlier figures: at the start of session 5, 16 x 16, 7.1 ms of CPU per
 spectrum; end of session 5 (idle, energy scene) 1865 spectra/s, 744 us of
