@@ -79,12 +79,15 @@ class InSituSAEDSeries(
         length are left for :meth:`_check_series` to refuse."""
         axes = self.axes_manager.signal_axes
         try:
-            factors = [float(f"{axis_factor(ax, '1/angstrom'):.15g}") for ax in axes]
+            factors = [axis_factor(ax, "1/angstrom") for ax in axes]
         except UnitError:
             return
         for ax, f in zip(axes, factors, strict=True):
             if abs(f - 1.0) > 1e-12:
-                ax.scale, ax.offset, ax.units = ax.scale * f, ax.offset * f, "k_A^-1"
+                # rounded to 15 significant digits, as units.parse_quantity does
+                ax.scale = float(f"{ax.scale * f:.15g}")
+                ax.offset = float(f"{ax.offset * f:.15g}")
+                ax.units = "k_A^-1"
 
     # ------------------------------------------------------------------ checks
     def _check_series(self):
@@ -570,21 +573,3 @@ class LazyInSituSAEDSeries(LazySignal, InSituSAEDSeries):
     """Lazy :class:`InSituSAEDSeries` (dask), chunked along time."""
 
     _lazy = True
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._axes_to_reciprocal_angstrom()
-
-    def _axes_to_reciprocal_angstrom(self):
-        """Diffraction axes in another reciprocal length (``1/nm``) become
-        1/A (``k_A^-1``, scale and offset converted, the same calibration):
-        every SAED method reads them in 1/A. Axes that are not a reciprocal
-        length are left for :meth:`_check_series` to refuse."""
-        axes = self.axes_manager.signal_axes
-        try:
-            factors = [float(f"{axis_factor(ax, '1/angstrom'):.15g}") for ax in axes]
-        except UnitError:
-            return
-        for ax, f in zip(axes, factors, strict=True):
-            if abs(f - 1.0) > 1e-12:
-                ax.scale, ax.offset, ax.units = ax.scale * f, ax.offset * f, "k_A^-1"

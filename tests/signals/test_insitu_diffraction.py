@@ -428,3 +428,10 @@ def test_reciprocal_units_through_the_units_layer(small_pair):
     u.axes_manager.signal_axes[0].units = "nm"
     with pytest.raises(UnitError, match="1/A"):
         u._check_series()
+    lazy = hs.signals.Signal2D(np.zeros((2, 16, 16))).as_lazy()
+    for ax in lazy.axes_manager.signal_axes:
+        ax.units, ax.scale = "1/nm", 0.1
+    lazy.set_signal_type("insitu_SAED_series")  # the lazy twin converts too
+    assert type(lazy).__name__ == "LazyInSituSAEDSeries"
+    assert [ax.units for ax in lazy.axes_manager.signal_axes] == ["k_A^-1"] * 2
+    assert lazy.axes_manager.signal_axes[0].scale == 0.01
