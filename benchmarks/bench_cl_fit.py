@@ -22,18 +22,24 @@ Prints one JSON line: spectra per second of each, their ratio, accuracy of
 both against the truth on the crop pixels (and of the fast fit on the whole
 map), and the peak memory (tracemalloc) of the fast fit.
 
-Figures (2026-12-03, clspeed session 7, ONE run, 128 x 128 x 1024, 8 x 8
-crop, main 934777a, while the test suite and the docs build ran: load
-average 3.7-4.0, the fast fit got 0.73 core, so CPU time per spectrum is
-the comparable figure; results_cl_fit.json):
+Figures (2026-12-03, session 7, ONE run, 128 x 128 x 1024, 8 x 8 crop,
+main 048557e, machine nearly idle: load 1.2-1.4; results_cl_fit.json):
 
-* default path: 745 us of CPU per spectrum (976 spectra/s wall at that
-  load); m.multifit 151 ms of CPU per spectrum: 202x in CPU, 222x in wall
-  time. 91.9 % fitted, band valid 72.1 %, tail valid 6.5 %; median error
-  of the centre 0.95 meV (multifit 1.51 on the crop), Eu 6.9 meV
-  (multifit 25.0: at its bound). Band-valid centre pulls -3.8 / 3.9
-  (within 1 / 2 std 0.41 / 0.48), Eu over tail-valid pixels -0.66 / 2.08
-  (0.82 / 0.89).
+* default path: 600 us of CPU per spectrum, 2172 spectra/s (the fit uses
+  1.3 cores: starting values, to_eV and wrapping run on one); m.multifit
+  100 ms of CPU per spectrum: 219x in wall time, 167x in CPU. 91.9 %
+  fitted; median error of the centre 0.95 meV (multifit 1.51 on the
+  crop), Eu 6.9 meV (multifit 25.0: at its bound). With the validity rule
+  "band tail not identified" (the band is valid only where its Urbach tail
+  is identified: amplitude above 3 std, Eu in range, nothing at a bound,
+  the edge within 2 band sigmas of the centre), 5.6 % of the pixels are
+  band-valid and their centre pulls are -0.59 / 0.61 (within 1 / 2 std
+  0.79 / 0.98; conservative), Eu -0.05 / 0.58. On this scene the tail's
+  edge sits inside the band and the data do not separate band and tail
+  in most pixels (before the rule: 72 % band-valid, pulls -3.8 / 3.9).
+* the same code under load 3.7-4.0 (clspeed, main 934777a, before the
+  rule): 745 us of CPU per spectrum, 976 spectra/s at 0.73 core, 202x in
+  CPU, 222x in wall time.
 * end of session 6 (idle, load 1.5-1.8): 871 us of CPU per spectrum,
   2041 spectra/s, 231x / 130x; 93.3 % fitted, band valid 78.9 %. The
   fits changed since (sandwich errors from the engine, two more model

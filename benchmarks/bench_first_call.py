@@ -65,6 +65,16 @@ engine, first call 5.16 s), warm first call minus steady 0.087 s, steady
 investigated: one candidate is the Gaussian kernel's new path for
 non-uniform axes, compiled with it) and stays under the 10 s target.
 
+Session 7, nearly idle machine (2026-12-03 20:15 UTC, load 1.2-1.5, one
+run, ``results_first_call.json``): cold total **8.54 s** wall (8.15 s of
+CPU in this process, 7.12 s in the second; imports 0.22 s HyperSpy and
+0.73 s the engine, first call 5.10 s), warm first call minus steady
+0.047 s, steady 982 x ``m.multifit`` and the warm first call 692 x (the
+multifit reference ran faster in this run: 12.1 ms per spectrum, so the
+ratios fell while our times did not grow). The 0.7 s of session 6 is
+gone without a change aimed at it: it was within the run-to-run spread
+of this shared machine, which one run per session cannot resolve.
+
 Usage::
 
     python benchmarks/bench_first_call.py                  # 96 x 96 x 800
