@@ -39,7 +39,9 @@ from numba import njit
 
 from hyperspy_perovskite.fitting._linalg import (
     _LINEAR_SOLVE_MIN_DECREASE,
+    _cholesky_factor,
     _cholesky_solve,
+    _cholesky_substitute,
     _inverse_diagonal,
     _solve_linear_parameters,
 )
@@ -395,21 +397,12 @@ def _sandwich_variance(
         for b in range(nf):
             S[a, b] = JtJ_t[a, b]
     # column k of B^-1 (u: B factored once, L L^T), then u^T S u
-    for i in range(nf):
-        e[i] = 0.0
-    if not _cholesky_solve(A, e, L, col, nf):
+    if not _cholesky_factor(A, L, nf):
         return False
     for k in range(nf):
         for i in range(nf):
-            s = 1.0 if i == k else 0.0
-            for q in range(i):
-                s -= L[i, q] * col[q]
-            col[i] = s / L[i, i]
-        for i in range(nf - 1, -1, -1):
-            s = col[i]
-            for q in range(i + 1, nf):
-                s -= L[q, i] * col[q]
-            col[i] = s / L[i, i]
+            e[i] = 1.0 if i == k else 0.0
+        _cholesky_substitute(L, e, col, nf)
         acc = 0.0
         for a in range(nf):
             t = 0.0

@@ -119,16 +119,12 @@ def _solve_linear_parameters(
     return new_chi2
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
-def _cholesky_solve(A, rhs, L, out, n=-1):
-    """Solve ``A out = rhs`` for symmetric positive definite ``A``.
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
+def _cholesky_factor(A, L, n):
+    """``L L^T = A`` over the leading ``n`` x ``n`` block (lower ``L``).
 
-    Only the leading ``n`` x ``n`` block is used when ``n >= 0`` (no slicing:
-    the engine calls this for tiny systems in its inner loop). Returns False
-    when ``A`` is not positive definite.
+    Returns False when ``A`` is not positive definite.
     """
-    if n < 0:
-        n = A.shape[0]
     for i in range(n):
         for j in range(i + 1):
             s = A[i, j]
@@ -140,7 +136,12 @@ def _cholesky_solve(A, rhs, L, out, n=-1):
                 L[i, i] = math.sqrt(s)
             else:
                 L[i, j] = s / L[j, j]
-    # forward then backward substitution
+    return True
+
+
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
+def _cholesky_substitute(L, rhs, out, n):
+    """Solve ``L L^T out = rhs`` (forward then backward substitution)."""
     for i in range(n):
         s = rhs[i]
         for k in range(i):
@@ -151,6 +152,21 @@ def _cholesky_solve(A, rhs, L, out, n=-1):
         for k in range(i + 1, n):
             s -= L[k, i] * out[k]
         out[i] = s / L[i, i]
+
+
+@njit(nogil=True, error_model="numpy", _nrt=False)
+def _cholesky_solve(A, rhs, L, out, n=-1):
+    """Solve ``A out = rhs`` for symmetric positive definite ``A``.
+
+    Only the leading ``n`` x ``n`` block is used when ``n >= 0`` (no slicing:
+    the engine calls this for tiny systems in its inner loop). Returns False
+    when ``A`` is not positive definite.
+    """
+    if n < 0:
+        n = A.shape[0]
+    if not _cholesky_factor(A, L, n):
+        return False
+    _cholesky_substitute(L, rhs, out, n)
     return True
 
 
@@ -158,11 +174,12 @@ def _cholesky_solve(A, rhs, L, out, n=-1):
 def _inverse_diagonal(A, L, e, col, diag):
     """Diagonal of ``A^-1`` for symmetric positive definite ``A``; False if singular."""
     n = A.shape[0]
+    if not _cholesky_factor(A, L, n):
+        return False
     for k in range(n):
         for i in range(n):
             e[i] = 0.0
         e[k] = 1.0
-        if not _cholesky_solve(A, e, L, col, n):
-            return False
+        _cholesky_substitute(L, e, col, n)
         diag[k] = col[k]
     return True
