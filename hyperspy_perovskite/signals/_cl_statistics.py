@@ -17,6 +17,7 @@ from hyperspy_perovskite.signals._base import Options, wrap_navigation_map
 from hyperspy_perovskite.signals._cl_limits import (
     limit_identified,
     limit_parameter,
+    neighbour_identified,
     tail_band,
     tail_identified,
 )
@@ -172,7 +173,11 @@ def emission_validity(
     where that tail is identified (:func:`~hyperspy_perovskite.signals._cl_limits.tail_identified`: tail valid and
     a free edge within :data:`~hyperspy_perovskite.signals._cl_limits.TAIL_EDGE_REACH` band sigmas of the centre),
     else rejected as ``"band tail not identified"``: band and tail are not
-    told apart there, and the band's parameters mean nothing.
+    told apart there, and the band's parameters mean nothing. Likewise an
+    asymmetric band in its Gaussian limit and a band unresolved from it on
+    its tail side are both rejected as ``"asymmetric tail and minor band not
+    identified"``
+    (:func:`~hyperspy_perovskite.signals._cl_limits.neighbour_identified`).
 
     Returns
     -------
@@ -219,7 +224,7 @@ def emission_validity(
         ranges={"centre": (lo, hi), **widths, **extra, "A detection": (1.0, None)},
         reduced_chisq=red,
         max_reduced_chisq=max_reduced_chisq,
-    )
+    ) & neighbour_identified(model, g, _band_classes())
     t = _find(model, tail, _tail_classes(), required=False)
     tail_v = None
     if t is not None:

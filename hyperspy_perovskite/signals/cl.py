@@ -202,11 +202,12 @@ class CLEmissionMixin:
             :class:`~hyperspy_perovskite.components.GaussianEmission`,
             :class:`~hyperspy_perovskite.components.AsymmetricEmission` (tail
             on the low-energy side), HyperSpy's ``Lorentzian`` or
-            :class:`~hyperspy_perovskite.components.VoigtEmission` (sharp
-            lines of quantum emitters). A tuple gives one shape per band,
-            e.g. ``("asymmetric", "gaussian")``; such bands keep their names
-            (``"Emission"``: the first shape, started on the strongest band)
-            instead of being ordered by energy.
+            :class:`~hyperspy_perovskite.components.VoigtEmission` (quantum emitters). A
+            tuple gives one shape per band (``("asymmetric", "gaussian")``), named
+            (``"Emission"``: the first, on the strongest band), not by energy. An
+            asymmetric band whose ``tau`` is not identified, with another band
+            unresolved on its tail side: both NaN ("asymmetric tail and minor band not
+            identified").
         background : {"offset", "linear", "none", "energy_offset"}
             ``"offset"`` (default) is a level constant in the measured
             space (a detector dark level): an ``Offset`` on the axis the data
@@ -221,8 +222,7 @@ class CLEmissionMixin:
             :meth:`to_eV` with its Jacobian (air wavelengths, as LumiSpy).
             The model then belongs to the converted signal (``m.signal``);
             this signal is not modified. The converted intensity is per meV,
-            so a band area ``A`` over eV is the wavelength-integrated counts /
-            1000.
+            so a band area ``A`` over eV is the wavelength-integrated counts/1000.
         signal_range : tuple, optional
             ``(start, end)`` of the fitted range: numbers in the unit of
             ``axis`` (nm or eV), strings or pint quantities (``("690 nm",
