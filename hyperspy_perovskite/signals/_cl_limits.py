@@ -226,8 +226,8 @@ def neighbour_identified(model, g, classes):
             with np.errstate(invalid="ignore"):
                 near = (side > 0) & (side < _width(a) + _width(h))
             bad |= limit & near
-    name = "asymmetric tail and minor band not identified"
-    return Validity(~bad, np.where(bad, 1, 0), (name,), {})
+    name = ("asymmetric tail and minor band not identified",) if bad.any() else ()
+    return Validity(~bad, np.where(bad, 1, 0), name, {})
 
 
 def _width(c):
