@@ -20,6 +20,7 @@ from scipy.ndimage import uniform_filter1d
 
 from hyperspy_perovskite.analysis.cl_maps import (  # noqa: F401  (moved there)
     QUALITY_FLAGS,
+    SIGMA2FWHM,
     centroid,
     histogram2d_valid,
     histogram_valid,
@@ -36,7 +37,6 @@ __all__ = [
     "STARTING_VALUE_COLUMNS",
 ]
 
-SIGMA2FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
 _SQRT2PI = math.sqrt(2.0 * math.pi)
 _BASELINES = ("offset", "linear", "none")
 

@@ -10,9 +10,9 @@ start may improve and, pixel by pixel, which of two fits to keep.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+
+from hyperspy_perovskite.analysis.cl_maps import SIGMA2FWHM
 
 __all__ = [
     "bin_mean",
@@ -23,8 +23,6 @@ __all__ = [
     "voigt_start_widths",
     "wavelength_dark_level",
 ]
-
-_SIGMA2FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 
 def voigt_start_widths(sigma):
@@ -41,8 +39,8 @@ def voigt_start_widths(sigma):
     >>> round(float(s), 4), round(float(g), 4)
     (0.6107, 0.719)
     """
-    f = np.asarray(sigma, float) * _SIGMA2FWHM / 1.6376
-    return f / _SIGMA2FWHM, 0.5 * f
+    f = np.asarray(sigma, float) * SIGMA2FWHM / 1.6376
+    return f / SIGMA2FWHM, 0.5 * f
 
 
 def lorentzian_start_gamma(sigma):
@@ -55,7 +53,7 @@ def lorentzian_start_gamma(sigma):
     >>> round(float(lorentzian_start_gamma(1.0)), 4)
     1.1774
     """
-    return np.asarray(sigma, float) * math.sqrt(2.0 * math.log(2.0))
+    return np.asarray(sigma, float) * (0.5 * SIGMA2FWHM)
 
 
 def wavelength_dark_level(level, x_mid, constant):

@@ -6,6 +6,8 @@ vectorised over the leading (navigation) axes; dask arrays are processed block
 by block (the spectral axis is one chunk) and stay lazy where stated.
 """
 
+import math
+
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
@@ -18,7 +20,11 @@ __all__ = [
     "poisson_variance",
     "detection_threshold",
     "band_detection",
+    "SIGMA2FWHM",
 ]
+
+#: FWHM of a Gaussian in units of its standard deviation, 2 sqrt(2 ln 2).
+SIGMA2FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 
 def _is_dask(a):
@@ -287,7 +293,7 @@ def band_detection(values, std, window, n_sigma=3.0):
     if "fwhm" in values:
         fwhm = values["fwhm"]
     elif "sigma" in values:
-        fwhm = 2.0 * np.sqrt(2.0 * np.log(2.0)) * np.asarray(values["sigma"], float)
+        fwhm = SIGMA2FWHM * np.asarray(values["sigma"], float)
     else:
         fwhm = 2.0 * np.asarray(values["gamma"], float)
     with np.errstate(invalid="ignore", divide="ignore"):
