@@ -4,21 +4,12 @@ the valid centre map, readable when a few valid pixels lie far from the
 rest."""
 
 import numpy as np
-from hyperspy.signals import BaseSignal
 
 from hyperspy_perovskite.analysis.cl_maps import histogram2d_valid, histogram_valid
 from hyperspy_perovskite.report.figures import axis_label, show_map
+from hyperspy_perovskite.signals._cl_statistics import _units, _valid, _values
 
 __all__ = ["plot_emission_statistics", "robust_range"]
-
-
-def _values(signal):
-    return np.asarray(signal.data, dtype=float)
-
-
-def _units(signal):
-    q = signal.metadata.get_item("Signal.quantity", "")
-    return q[q.index("(") + 1 : -1] if "(" in q and q.endswith(")") else ""
 
 
 def robust_range(values, valid, tail=0.005):
@@ -111,11 +102,3 @@ def _note_outside(ax, n_out, colour="black"):
             fontsize=8,
             color=colour,
         )
-
-
-def _valid(maps, valid):
-    if valid is None:
-        if "valid" not in maps:
-            raise ValueError("Pass `valid=` or maps holding a 'valid' mask.")
-        valid = maps["valid"]
-    return np.asarray(valid.data if isinstance(valid, BaseSignal) else valid, bool)
