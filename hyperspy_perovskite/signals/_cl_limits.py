@@ -179,9 +179,7 @@ def tail_identified(g, t, own):
     ok = own.mask
     if t.E0.twin is None:
         width = getattr(getattr(t, "sigma", None), "twin", None)
-        if width is None:
-            width = g.sigma if hasattr(g, "sigma") else g.gamma
-        s = _values(width)
+        s = _width(g) if width is None else _values(width)
         e0, c = _values(t.E0), _values(g.centre)
         with np.errstate(invalid="ignore"):
             ok = ok & (np.abs(e0 - c) <= TAIL_EDGE_REACH * s)
