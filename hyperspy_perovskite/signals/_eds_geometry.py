@@ -26,6 +26,7 @@ from hyperspy_perovskite.signals._base import (
     resolve_options,
 )
 from hyperspy_perovskite.units import axis_factor, parse_quantity
+from hyperspy_perovskite.validity import Validity
 
 __all__ = ["GeometryMixin", "GeometryWarning", "PROFILE_NODES", "options_doc"]
 
@@ -563,9 +564,10 @@ def _store_interface_fit(metadata, z, fit, source):
 
 def _warn_geometry(g, layered, z, n_sigma, fit):
     """GeometryWarning for an invalid interface or a low confidence."""
+    validity = Validity(fit["valid"], fit["reasons"], fit["reason_names"])
     bad = []
-    for name, r in zip(g.interface_names, fit["reasons"], strict=True):
-        why = [n for i, n in enumerate(fit["reason_names"]) if int(r) >> i & 1]
+    for k, name in enumerate(g.interface_names):
+        why = validity.explain(k)
         if why:
             bad.append(f"{name} ({', '.join(why)})")
     if not bad and g.confidence >= MIN_CONFIDENCE:
