@@ -42,7 +42,8 @@ from hyperspy_perovskite.signals._cl_results import (
     edge_vs_core_figure,
     particle_table_as_dict,
 )
-from hyperspy_perovskite.units import parse_pixels, parse_quantity
+from hyperspy_perovskite.units import parse_quantity
+from hyperspy_perovskite.units_arguments import parse_pixels
 
 __all__ = [
     "CLCorrelationMixin",

@@ -35,7 +35,7 @@ from hyperspy_perovskite.metadata import DEVICE_SERIES, record_processing
 from hyperspy_perovskite.results import ResultTable
 from hyperspy_perovskite.signals._base import as_requested, compute, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import options_doc
-from hyperspy_perovskite.units import parse_pixels
+from hyperspy_perovskite.units_arguments import parse_pixels
 
 __all__ = ["FramesMixin", "jeol_frame_period"]
 

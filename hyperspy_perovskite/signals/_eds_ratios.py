@@ -29,7 +29,7 @@ from hyperspy_perovskite.metadata import record_processing
 from hyperspy_perovskite.signals._base import as_requested, resolve_options
 from hyperspy_perovskite.signals._eds_geometry import PROFILE_NODES, options_doc
 from hyperspy_perovskite.signals._eds_profiles import wrap_profiles
-from hyperspy_perovskite.units import parse_pixels
+from hyperspy_perovskite.units_arguments import parse_pixels
 from hyperspy_perovskite.validity import Validity
 
 __all__ = ["RatiosMixin"]

@@ -14,7 +14,8 @@ from hyperspy.signals import Signal2D
 from hyperspy_perovskite.signals._base import compute, resolve_options
 from hyperspy_perovskite.stimulus import dose as _dose
 from hyperspy_perovskite.stimulus.dose_source import resolve_dose_rate
-from hyperspy_perovskite.units import UnitError, parse_pixels, parse_quantity
+from hyperspy_perovskite.units import UnitError, parse_quantity
+from hyperspy_perovskite.units_arguments import parse_pixels
 
 # eager data are wrapped in dask chunks of about this size along time, so that
 # the threaded scheduler spreads frames over the cores with bounded memory

@@ -26,7 +26,8 @@ from hyperspy_perovskite.signals._insitu_common import (
 )
 from hyperspy_perovskite.signals.insitu_fringes import FringeMixin
 from hyperspy_perovskite.stimulus import record as _record
-from hyperspy_perovskite.units import axis_factor, parse_pixels
+from hyperspy_perovskite.units import axis_factor
+from hyperspy_perovskite.units_arguments import parse_pixels
 
 __all__ = ["InSituImageSeries", "LazyInSituImageSeries"]
 
