@@ -40,6 +40,7 @@ from hyperspy_perovskite.units import (
     parse_quantity,
     same_dimension,
 )
+from hyperspy_perovskite.units_arguments import parse_range
 
 __all__ = ["MigrationFit", "MigrationModel", "fit_migration_profile"]
 
@@ -116,10 +117,7 @@ def _with_units(time, thickness, signal_range, temperature, units):
         time = parse_quantity(time, "s", name="time")
     if thickness is not None:
         thickness = _axis_length(thickness, units, "thickness")
-    if signal_range is not None:
-        signal_range = tuple(
-            _axis_length(v, units, "signal_range") for v in signal_range
-        )
+    signal_range = parse_range(signal_range, units, name="signal_range")
     temperature = parse_quantity(temperature, "K", name="temperature")
     return time, thickness, signal_range, temperature
 
