@@ -315,7 +315,7 @@ def fast_multifit(
         the sandwich's, ``diag((J^T J)^-1 J^T diag(g f) J (J^T J)^-1)^1/2``
         at the fitted point (Huber 1967; White 1980), not HyperSpy's
         equal-noise ``diag((J^T J)^-1) chisq / dof``; the values do not
-        change. Two more model evaluations per pixel.
+        change. One more model evaluation per pixel.
 
     Returns
     -------
