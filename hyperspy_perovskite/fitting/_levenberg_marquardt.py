@@ -42,12 +42,14 @@ from hyperspy_perovskite.fitting._linalg import (
     _cholesky_factor,
     _cholesky_solve,
     _cholesky_substitute,
+    _contract,
     _inverse_diagonal,
     _solve_linear_parameters,
 )
 from hyperspy_perovskite.fitting._normal_equations import (
     _channel_weights,
     _expand,
+    _normal_products,
 )
 from hyperspy_perovskite.fitting.flags import (
     CONVERGED,
@@ -375,12 +377,14 @@ def _sandwich_variance(
     ``j`` has variance ``v_j = count_factor_j x model_j`` (photon counts;
     the "sandwich" of P. J. Huber, Proc. Fifth Berkeley Symp. Math.
     Statist. Probab. 1, 221 (1967) and H. White, Econometrica 48, 817
-    (1980)): ``B = J^T J`` and ``S = J^T diag(v) J`` from two evaluations
-    of the model at the fitted point (unweighted, then with weights
-    ``sqrt(v)``); ``w`` holds ones. False when ``B`` is not positive
-    definite.
+    (1980)): ``B = J^T J`` and ``S = J^T diag(v) J`` from one evaluation
+    of the model at the fitted point (unweighted: ``B``, the model ``f``
+    and the Jacobian rows), ``S`` then from the same rows scaled by
+    ``sqrt(v)`` (:func:`_normal_products`, no second evaluation); ``w``
+    holds ones. False when ``B`` is not positive definite.
     """
-    f = ev[2]
+    f, G, rb, M, Mr = ev[2], ev[3], ev[4], ev[7], ev[8]
+    src, scale, active = desc[0], desc[1], desc[5]
     JtJ_t, Jtr_t, A = normal[2], normal[3], normal[4]
     L, theta = normal[5], normal[7]
     e, col, diag, sw, S = uncertainty
@@ -388,11 +392,17 @@ def _sandwich_variance(
     n_ch = x.shape[0]
     unit = _channel_weights(binw, w, ev[5], ev[6])
     _evaluate(model_block, theta, x, y, w, binw, unit, desc, ev, A, Jtr_t)  # B
+    # the rows of G now hold the Jacobian times the bin width (w is one):
+    # scaled by sqrt(v) they are the rows of S's weighted Jacobian
     for j in range(n_ch):
         v = f[j] * binw[j] * count_factor[j]
         sw[j] = math.sqrt(v) if v > 0.0 else 0.0
-    _channel_weights(binw, sw, ev[5], ev[6])
-    _evaluate(model_block, theta, x, y, sw, binw, False, desc, ev, JtJ_t, Jtr_t)
+    for a in range(active.shape[0]):
+        q = active[a]
+        for j in range(n_ch):
+            G[q, j] *= sw[j]
+    _normal_products(G, rb, active, M, Mr)
+    _contract(M, Mr, active, src, scale, JtJ_t, Jtr_t)
     for a in range(nf):
         for b in range(nf):
             S[a, b] = JtJ_t[a, b]

@@ -144,8 +144,9 @@ def _starting_parameters(model, desc, nav_shape, starting_values, x_range, mask)
     P0 = np.empty((n_pix, desc.n_parameters))
     for i, par in enumerate(desc.parameters):
         values = np.asarray(par.map["values"], dtype=float).reshape(n_pix)
-        is_set = np.asarray(par.map["is_set"], dtype=bool).reshape(n_pix)
-        P0[:, i] = np.where(is_set & np.isfinite(values), values, float(par.value))
+        use = np.asarray(par.map["is_set"], dtype=bool).reshape(n_pix)
+        use = use | _written_by_fit(par, values)
+        P0[:, i] = np.where(use & np.isfinite(values), values, float(par.value))
     for i, j, a, b in desc.fixed_twins:
         P0[:, i] = a * P0[:, j] + b
     return P0
@@ -315,7 +316,7 @@ def fast_multifit(
         the sandwich's, ``diag((J^T J)^-1 J^T diag(g f) J (J^T J)^-1)^1/2``
         at the fitted point (Huber 1967; White 1980), not HyperSpy's
         equal-noise ``diag((J^T J)^-1) chisq / dof``; the values do not
-        change. Two more model evaluations per pixel.
+        change. One more model evaluation per pixel.
 
     Returns
     -------
@@ -564,6 +565,28 @@ def _write_maps(model, desc, out, flag_map):
             _update(par.map["std"], fitted, out[:, n_p + i])
         _update(par.map["values"], fitted, values)
         _update(par.map["is_set"], fitted, converged)
+        _record_written(par, fitted)
     _update(model.chisq.data, fitted, out[:, 2 * n_p])
     _update(model.dof.data, fitted, np.full(out.shape[0], desc.n_free))
     model.fetch_stored_values()
+
+
+# A pixel whose fit did not converge keeps its values with ``is_set`` False
+# (``is_set`` means converged here); a later ``starting_values="current"``
+# fit starts it from those values, not from the parameter's single value.
+# The record holds the values written, so a map changed since (restored,
+# re-created, edited) is trusted only where ``is_set``.
+def _record_written(par, fitted):
+    """Remember the values this fit wrote into ``par``'s map (``fitted`` pixels)."""
+    values = np.asarray(par.map["values"], dtype=float).reshape(-1)
+    prev = _written_by_fit(par, values)
+    written = (fitted | prev) & np.isfinite(values)
+    par._fast_fit_written = (written, values.copy())
+
+
+def _written_by_fit(par, values):
+    """Pixels of ``values`` (flat) that still hold what a fit wrote."""
+    record = getattr(par, "_fast_fit_written", None)
+    if record is None or record[0].shape != values.shape:
+        return np.zeros(values.shape, bool)
+    return record[0] & (values == record[1])

@@ -462,3 +462,25 @@ def test_linear_solve_with_shared_width_and_separate_amplitudes():
     # the same minimum: within 1 % of a standard deviation
     for (ref, _), (fast, std) in zip(*fits, strict=True):
         assert np.all(np.abs(fast - ref) < 0.01 * std)
+
+
+def test_current_start_of_unconverged_pixels_is_their_map():
+    """A pixel whose fit stopped unconverged keeps its values with ``is_set``
+    False; the next ``starting_values="current"`` fit starts from them (a
+    0-iteration fit returns its start), not from the parameter's single
+    value. A map changed since by hand is used only where ``is_set``."""
+    s, _ = simulated_emission_map(shape=(4, 6), n_channels=256, seed=5)
+    m, g, o = _gauss_offset_model(s)
+    r1 = fast_multifit(m, starting_values="estimate", max_iterations=2)
+    failed = np.asarray(r1.convergence.data) == flags.MAX_ITERATIONS
+    assert failed.sum() >= 3 and not g.centre.map["is_set"][failed].any()
+    first = {p: p.map["values"].copy() for p in g.parameters + o.parameters}
+    g.centre.value = 123.0  # the single value an unset pixel would start from
+    fast_multifit(m, starting_values="current", max_iterations=0)
+    for p, v in first.items():
+        np.testing.assert_array_equal(p.map["values"], v, err_msg=p.name)
+    # values edited without is_set are not a fit's: the single value is used
+    g.centre.map["values"][failed] += 1.0
+    g.centre.map["is_set"][:] = False
+    fast_multifit(m, starting_values="current", max_iterations=0)
+    np.testing.assert_array_equal(g.centre.map["values"][failed], 123.0)
