@@ -32,6 +32,66 @@ def _close_figures():
     plt.close("all")
 
 
+# ------------------------------------------------- one worker per shared fixture
+_SHARED = ("module", "package", "session")
+
+
+def _group_names(item):
+    return {
+        str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+        for m in item.iter_markers("xdist_group")
+    }
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Tests that share a module-, package- or session-scoped fixture of this
+    suite run in one xdist worker (``--dist loadgroup``), so the fixture is
+    built (and its numba kernels compiled) once, not once per worker.
+
+    Tests are joined when they use one such fixture (pytest's own, like
+    ``tmp_path_factory``, have no ``baseid`` and join nothing) or carry one
+    ``xdist_group`` name; a joined set without an explicit group is named
+    after the fixtures' module. Explicitly grouped tests keep their marker.
+    Without xdist the marker is inert.
+    """
+    parent = {}
+
+    def find(key):
+        while parent.setdefault(key, key) != key:
+            parent[key] = key = parent[parent[key]]
+        return key
+
+    keys = {}
+    for i, item in enumerate(items):
+        info = getattr(item, "_fixtureinfo", None)
+        shared = [
+            ("fixture", d[-1].baseid, name)
+            for name, d in (info.name2fixturedefs.items() if info else ())
+            if d and d[-1].scope in _SHARED and d[-1].baseid
+        ]
+        shared += [("group", g) for g in _group_names(item)]
+        keys[i] = shared
+        for key in shared:
+            parent[find(("item", i))] = find(key)
+    members = {}
+    for i, shared in keys.items():
+        if shared:
+            members.setdefault(find(("item", i)), []).append(i)
+    for indices in members.values():
+        explicit = set().union(*(_group_names(items[i]) for i in indices))
+        if len(explicit) > 1:
+            continue  # two named groups meet: leave them as they are
+        name = (
+            explicit.pop()
+            if explicit
+            else min(k[1] for i in indices for k in keys[i] if k[0] == "fixture")
+        )
+        for i in indices:
+            if not _group_names(items[i]):
+                items[i].add_marker(pytest.mark.xdist_group(name))
+
+
 # ------------------------------------------- tests write nothing into the tree
 def _tree_state():
     """Untracked/ignored files and the diff of tracked ones (None: not in git).

@@ -85,6 +85,13 @@ def _screen(Y, n_sigma, width, max_width, spikes, med):
         y = Y[p]
         m = med[p]
         _running_median(y, width, m, window)
+        # the noise is at least the Poisson floor: no channel above it, no
+        # spike, and the spectrum's median absolute deviation is not needed
+        candidate = False
+        for j in range(n):
+            candidate |= (y[j] - m[j]) > n_sigma * max(np.sqrt(max(m[j], 0.0)), 1e-12)
+        if not candidate:
+            continue
         for j in range(n):
             absr[j] = abs(y[j] - m[j])
         mad = 1.4826 * np.median(absr)
@@ -103,22 +110,31 @@ def _screen(Y, n_sigma, width, max_width, spikes, med):
             run = 0
 
 
-def spikes_and_median(y, n_sigma, width, max_width):
+def spikes_and_median(y, n_sigma, width, max_width, median=True):
     """``(spikes, median)`` of ``cl_checks._spikes_np`` for finite data.
+
+    The spectra are converted to float64 block by block on the threads (no
+    float copy of the whole map). A spectrum with no channel above
+    ``n_sigma`` times the Poisson floor of its running median (the noise is
+    never below it) has no spike: its median absolute deviation is not
+    computed.
 
     Parameters
     ----------
     y : numpy.ndarray, shape (..., n)
-        Finite spectra.
+        Finite spectra (any real dtype).
     n_sigma : float
     width : int
         Odd running-median width in channels.
     max_width : int
+    median : bool
+        Return the running median (False: None, and no map-sized array of
+        it is made).
 
     Returns
     -------
     spikes : numpy.ndarray of bool, shape of ``y``
-    median : numpy.ndarray of float, shape of ``y``
+    median : numpy.ndarray of float, shape of ``y``, or None
 
     Examples
     --------
@@ -129,16 +145,20 @@ def spikes_and_median(y, n_sigma, width, max_width):
     >>> np.flatnonzero(spikes[0]).tolist(), float(med[0, 7])
     ([7], 10.0)
     """
-    y = np.asarray(y, dtype=np.float64)
-    flat = np.ascontiguousarray(y.reshape(-1, y.shape[-1]))
+    y = np.asarray(y)
+    flat = y.reshape(-1, y.shape[-1])
     spikes = np.zeros(flat.shape, dtype=bool)
-    med = np.empty(flat.shape)
+    med = np.empty(flat.shape) if median else None
+    args = (float(n_sigma), int(width), int(max_width))
+
+    def run(sl):
+        block = np.ascontiguousarray(flat[sl], dtype=np.float64)
+        m = med[sl] if median else np.empty(block.shape)
+        _screen(block, *args, spikes[sl], m)
+
     if flat.size:
-        args = (float(n_sigma), int(width), int(max_width))
-        _on_threads(
-            lambda sl: _screen(flat[sl], *args, spikes[sl], med[sl]), flat.shape[0]
-        )
-    return spikes.reshape(y.shape), med.reshape(y.shape)
+        _on_threads(run, flat.shape[0])
+    return spikes.reshape(y.shape), None if med is None else med.reshape(y.shape)
 
 
 #: Fewest spectra per block of the threaded screen.

@@ -25,12 +25,14 @@ def _is_dask(a):
     return type(a).__module__.startswith("dask")
 
 
-def _spikes_np(y, n_sigma, width, max_width, compiled=True):
-    y = np.asarray(y, dtype=float)
-    if compiled and y.size and np.isfinite(y).all():  # the same, one numba pass
+def _spikes_np(y, n_sigma, width, max_width, compiled=True, median=True):
+    y = np.asarray(y)
+    finite = y.dtype.kind in "iub" or bool(np.isfinite(y).all())
+    if compiled and y.size and finite:  # the same, one numba pass
         from hyperspy_perovskite.analysis._cl_spikes_numba import spikes_and_median
 
-        return spikes_and_median(y, n_sigma, width, max_width)
+        return spikes_and_median(y, n_sigma, width, max_width, median=median)
+    y = np.asarray(y, dtype=float)
     med = median_filter(y, size=(1,) * (y.ndim - 1) + (width,), mode="nearest")
     # noise from the median absolute deviation of the residual of each
     # spectrum, floored by Poisson noise of the median for count data
@@ -91,9 +93,11 @@ def find_spikes(y, n_sigma=8.0, width=7, max_width=2):
 
         y = y.rechunk({y.ndim - 1: -1})
         return da.map_blocks(
-            lambda b: _spikes_np(b, n_sigma, width, max_width)[0], y, dtype=bool
+            lambda b: _spikes_np(b, n_sigma, width, max_width, median=False)[0],
+            y,
+            dtype=bool,
         )
-    return _spikes_np(y, n_sigma, width, max_width)[0]
+    return _spikes_np(y, n_sigma, width, max_width, median=False)[0]
 
 
 def _remove_np(y, n_sigma, width, max_width):

@@ -299,19 +299,43 @@ def starting_values_map(
     out = np.zeros((Y.shape[0], 11))
     cands = np.asarray(candidates, dtype=np.float64)
     powers, base = _integer_powers(cands)
-    if Y.shape[0]:
-        _all_pixels(
-            Y,
-            x,
-            BASELINE_CODES[baseline],
-            int(n_peaks),
-            bool(tail),
-            int(variant),
-            float(binned_width),
-            dx,
-            int(smooth),
-            cands,
-            (powers, base, np.empty(2 * cands.size)),
-            out,
-        )
+    args = (
+        x,
+        BASELINE_CODES[baseline],
+        int(n_peaks),
+        bool(tail),
+        int(variant),
+        float(binned_width),
+        dx,
+        int(smooth),
+        cands,
+    )
+
+    def run(sl):  # one work array per block: blocks run on threads (no GIL)
+        tails = (powers, base, np.empty(2 * cands.size))
+        _all_pixels(Y[sl], *args, tails, out[sl])
+
+    _on_threads(run, Y.shape[0])
     return out
+
+
+#: Fewest spectra per block of the threaded pass.
+MIN_ROWS = 256
+
+
+def _on_threads(run, n_rows):
+    """``run(slice)`` over blocks of rows, one thread per core (the compiled
+    pass releases the GIL); one block when there are few rows."""
+    import os
+
+    threads = os.cpu_count() or 1
+    rows = max(MIN_ROWS, -(-n_rows // threads))
+    blocks = [slice(i, min(n_rows, i + rows)) for i in range(0, n_rows, rows)]
+    if threads <= 1 or len(blocks) <= 1:
+        for sl in blocks:
+            run(sl)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(run, blocks))

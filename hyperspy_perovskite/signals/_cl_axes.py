@@ -66,13 +66,16 @@ def convert_to_eV(signal, inplace, jacobian):
     evaxis, jfactor = axis2eV(ax0)
     rev = s.isig[::-1]
     data = rev.data
-    if data.dtype.kind != "f" or data.dtype.itemsize < 4:
-        data = data.astype(np.float32)  # float16 overflows in the Jacobian
+    dtype = data.dtype
+    if dtype.kind != "f" or dtype.itemsize < 4:
+        dtype = np.dtype(np.float32)  # float16 overflows in the Jacobian
     if jacobian:  # LumiSpy's Jacobian per channel once, then one product
         jac = data2eV(np.ones(data.shape[-1]), jfactor, evaxis.axis, ax0)
-        data = data * jac.astype(data.dtype)
+        data = _times(data, jac.astype(dtype), dtype)
     elif not s._lazy:
-        data = np.array(data)
+        data = np.array(data, dtype=dtype)
+    else:
+        data = data.astype(dtype)
     var = s.metadata.get_item("Signal.Noise_properties.variance")
     new_var = None
     if var is not None:
@@ -98,6 +101,39 @@ def convert_to_eV(signal, inplace, jacobian):
     elif var is not None and not inplace:
         out.set_noise_variance(var)
     return None if inplace else out
+
+
+def _times(data, factor, dtype):
+    """``data.astype(dtype) * factor`` (``factor`` of ``dtype``, per
+    channel): lazy for dask data; for numpy data one pass, in blocks of
+    spectra on one thread per core (NumPy releases the GIL), with the same
+    rounding (the data are cast to ``dtype`` before the product)."""
+    if not isinstance(data, np.ndarray):
+        return data.astype(dtype) * factor
+    import os
+
+    out = np.empty(data.shape, dtype=dtype)
+    flat_in = data.reshape(-1, data.shape[-1])  # a view, or a copy if strided
+    flat_out = out.reshape(-1, data.shape[-1])
+    n = flat_in.shape[0]
+    threads = os.cpu_count() or 1
+    rows = max(256, -(-n // (4 * threads)))
+
+    def run(i0):
+        sl = slice(i0, i0 + rows)
+        np.multiply(flat_in[sl], factor, out=flat_out[sl], dtype=dtype,
+                    casting="unsafe")  # fmt: skip
+
+    starts = range(0, n, rows)
+    if threads <= 1 or len(starts) <= 1:
+        for i0 in starts:
+            run(i0)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(run, starts))
+    return out
 
 
 def window(s, window):

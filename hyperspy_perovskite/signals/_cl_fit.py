@@ -87,12 +87,12 @@ def prepare_signal(signal, settings, poisson, spikes):
     ``signal`` is never modified: a copy is made when anything changes.
     """
     base = signal
-    if spikes and (base._lazy or np.any(find_spikes(base.data))):
+    if spikes:
         # a copy only when there is something to remove (the model then
         # belongs to the copy, as for the energy axis)
-        base = base._deepcopy_with_new_data(
-            remove_spikes(base.data), copy_variance=True
-        )
+        data = _without_spikes(base.data)
+        if data is not None:
+            base = base._deepcopy_with_new_data(data, copy_variance=True)
     if poisson:
         ok, reasons, _ = counts_check(signal.data)
         if not ok:
@@ -134,6 +134,20 @@ def prepare_signal(signal, settings, poisson, spikes):
             stacklevel=4,
         )
     return s
+
+
+def _without_spikes(data):
+    """``remove_spikes(data)``, or None when there is no spike (numpy data):
+    the screen runs once over the map, the median only on the spectra that
+    have a spike. Lazy data: always the lazy ``remove_spikes``."""
+    if not isinstance(data, np.ndarray):
+        return remove_spikes(data)
+    rows = find_spikes(data).any(axis=-1)
+    if not rows.any():
+        return None
+    out = data.astype(np.result_type(data.dtype, np.float32))
+    out[rows] = remove_spikes(data[rows])
+    return out
 
 
 def fit_range(s, signal_range):
