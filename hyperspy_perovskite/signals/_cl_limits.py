@@ -128,7 +128,8 @@ def _refit_fixed_limit(m, result, fixed, redo, free_chisq, fit_kwargs):
         for p in fixed:
             p.free = True
     flags = np.asarray(new.convergence.data)
-    rise = np.asarray(m.chisq.data, float) - free_chisq
+    # in noise variances: an unweighted fit's chi-squared is a sum of squares
+    rise = (np.asarray(m.chisq.data, float) - free_chisq) / _noise_scale(m, free_chisq)
     kept = redo & (flags == 0) & (rise < TAU_N_SIGMA**2)
     _restore(m, first, redo & ~kept)
     _take_outcome(result, new, kept)
