@@ -293,17 +293,23 @@ def _tail_exponentials(x, e0, sigma, tau, gauss, expo, scratch):
     if not fast:
         # a non-uniform axis (photon energies from equally spaced
         # wavelengths): both exponentials by the vectorised exp
+        # (the exponential only below the edge: channels from ``below`` on
+        # all have z >= 0, so none is computed there on an increasing axis)
         r = sigma / tau
+        below = 0
         for j in range(n):
             d = x[j] - e0
             u = d * inv_sigma
             gauss[j] = -0.5 * u * u
             expo[j] = min(d / tau + shift, 0.0)
+            below = max(below, j + 1 if u + r < 0.0 else 0)
         _exp_inplace(gauss, scratch, n)
-        _exp_inplace(expo, scratch, n)
-        for j in range(n):
+        _exp_inplace(expo, scratch, below)
+        for j in range(below):
             if (x[j] - e0) * inv_sigma + r >= 0.0:
                 expo[j] = 0.0
+        for j in range(below, n):
+            expo[j] = 0.0
         return
     h = dx * inv_sigma
     pos = (e0 - x[0]) / dx

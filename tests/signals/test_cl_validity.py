@@ -108,16 +108,20 @@ def test_asymmetric_band_needs_asymmetric_model():
     assert abs(np.median(tau) - 0.05) < 0.005
 
 
-def test_unresolved_tail_fitted_in_its_gaussian_limit():
+@pytest.mark.parametrize("poisson", [True, False])
+def test_unresolved_tail_fitted_in_its_gaussian_limit(poisson):
     """A Gaussian band fitted as an asymmetric band: its tau is not
     identified, so the band is refitted in its Gaussian limit (valid, with
     the errors of a Gaussian fit, not inflated by the unresolved tau) and
-    the tau map is NaN with the reason "tau not identified"."""
+    the tau map is NaN with the reason "tau not identified". Unweighted
+    (the default) too: the likelihood-ratio test counts chi-squared in
+    noise variances, not in squared counts (before: the Gaussian limit
+    kept in 55 % of such pixels, centre pulls -0.85 / 1.72)."""
     s, t = simulate_emission_spectra(n_pixels=40, band_photons=1e5, seed=8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        gauss = s.emission_maps(s.fit_emission(axis="energy", poisson=True))
-        m = s.fit_emission(axis="energy", band="asymmetric", poisson=True)
+        gauss = s.emission_maps(s.fit_emission(axis="energy", poisson=poisson))
+        m = s.fit_emission(axis="energy", band="asymmetric", poisson=poisson)
     asym = s.emission_maps(m)
     v = asym["valid"].data
     assert v.mean() > 0.9

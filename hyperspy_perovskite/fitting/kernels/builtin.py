@@ -138,6 +138,10 @@ def _is_uniform(x):
     if dx == 0.0:
         return False
     tol = 1e-9 * abs(dx)
+    # an axis of photon energies from equally spaced wavelengths shows its
+    # irregular steps at either end: no pass over every channel then
+    if abs((x[n - 1] - x[n - 2]) - dx) > tol or abs((x[2] - x[1]) - dx) > tol:
+        return False
     bad = 0
     for j in range(2, n):
         bad += abs((x[j] - x[j - 1]) - dx) > tol
