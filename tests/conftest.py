@@ -52,8 +52,9 @@ def pytest_collection_modifyitems(config, items):
     Tests are joined when they use one such fixture (pytest's own, like
     ``tmp_path_factory``, have no ``baseid`` and join nothing) or carry one
     ``xdist_group`` name; a joined set without an explicit group is named
-    after the fixtures' module. Explicitly grouped tests keep their marker.
-    Without xdist the marker is inert.
+    after the fixtures' module. Explicitly grouped tests keep their marker;
+    tests marked ``xdist_spread`` are left to "load" (their fixture is built
+    in each worker that runs them). Without xdist the marker is inert.
     """
     parent = {}
 
@@ -64,6 +65,8 @@ def pytest_collection_modifyitems(config, items):
 
     keys = {}
     for i, item in enumerate(items):
+        if item.get_closest_marker("xdist_spread"):
+            continue
         info = getattr(item, "_fixtureinfo", None)
         shared = [
             ("fixture", d[-1].baseid, name)

@@ -81,8 +81,36 @@ def bin_mean(a, start, n, k):
     >>> bin_mean(np.arange(10.0), 1, 8, 4).tolist()
     [2.5, 6.5]
     """
-    a = np.asarray(a[..., start : start + n], dtype=float)
-    return a.reshape(a.shape[:-1] + (n // k, k)).mean(-1)
+    if not isinstance(a, np.ndarray) or a.ndim < 2:
+        a = np.asarray(a[..., start : start + n], dtype=float)
+        return a.reshape(a.shape[:-1] + (n // k, k)).mean(-1)
+    flat = a.reshape(-1, a.shape[-1])
+    out = np.empty((flat.shape[0], n // k))
+
+    def run(sl):  # float64 block by block: no float copy of the whole map
+        b = np.asarray(flat[sl, start : start + n], dtype=float)
+        b.reshape(b.shape[0], n // k, k).mean(-1, out=out[sl])
+
+    _on_threads(run, flat.shape[0])
+    return out.reshape(a.shape[:-1] + (n // k,))
+
+
+def _on_threads(run, n_rows, min_rows=256):
+    """``run(slice)`` over blocks of rows, one thread per core (NumPy
+    releases the GIL); one block when there are few rows."""
+    import os
+
+    threads = os.cpu_count() or 1
+    rows = max(min_rows, -(-n_rows // (4 * threads)))
+    blocks = [slice(i, min(n_rows, i + rows)) for i in range(0, n_rows, rows)]
+    if threads <= 1 or len(blocks) <= 1:
+        for sl in blocks:
+            run(sl)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(run, blocks))
 
 
 def std_step_ftol(n_channels, n_free, step_in_std):

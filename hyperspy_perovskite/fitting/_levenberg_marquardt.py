@@ -226,7 +226,7 @@ def fit_block(
             P[i] = P0[p, i]
         for k in range(nf):
             theta[k] = min(max(P0[p, theta_index[k]], lower[k]), upper[k])
-        chi2, flag, it = _fit_pixel(
+        chi2, flag, it, fresh = _fit_pixel(
             model_block, x, Y[p], w, binw, unit_weights, desc,
             evaluation, normal, lin, linear, linear_solve, max_iterations, ftol,
             xtol,
@@ -235,7 +235,7 @@ def fit_block(
         if count_factor.shape[0] == n_ch and math.isfinite(out[p, 2 * n_p]):
             ok = _sandwich_variance(
                 model_block, x, Y[p], w, binw, count_factor, desc, evaluation,
-                normal, uncertainty,
+                normal, uncertainty, fresh,
             )  # fmt: skip
             _write_sandwich(out[p], ok, desc, uncertainty)
             # the block's channel weights back (the sandwich used its own)
@@ -258,7 +258,8 @@ def _fit_pixel(
     model_block, x, y, w, binw, unit_weights, desc, ev, normal, lin, linear,
     linear_solve, max_iterations, ftol, xtol,
 ):  # fmt: skip
-    """Levenberg-Marquardt from ``theta`` (in ``normal``); ``(chi2, flag, its)``."""
+    """Levenberg-Marquardt from ``theta`` (in ``normal``); ``(chi2, flag, its,
+    fresh)``, ``fresh`` when the last evaluation of the model was at ``theta``."""
     src, scale, _, _, _, active, amplitude_of, lower, upper = desc
     P, _, _, _, _, _, _, M, Mr = ev
     JtJ, Jtr, JtJ_t, Jtr_t, A, L, delta, theta, theta_t = normal
@@ -268,11 +269,14 @@ def _fit_pixel(
         model_block, theta, x, y, w, binw, unit_weights, desc, ev, JtJ, Jtr
     )
     if not math.isfinite(chi2):
-        return chi2, NOT_FINITE_RESULT, 0
+        return chi2, NOT_FINITE_RESULT, 0, False
     if chi2 == 0.0 or nf == 0:
-        return chi2, CONVERGED, 0
+        return chi2, CONVERGED, 0, True
     lam = 0.1
     it = 0
+    # the model's rows in ``ev`` (and ``JtJ``) are those of ``theta``: true
+    # after an accepted evaluation, false after a trial or a linear solve
+    fresh = True
     while it < max_iterations:
         it += 1
         for a in range(nf):
@@ -283,7 +287,7 @@ def _fit_pixel(
         if not _cholesky_solve(A, Jtr, L, delta, nf):
             lam *= 10.0
             if lam > 1e20:
-                return chi2, SINGULAR, it
+                return chi2, SINGULAR, it, fresh
             continue
         # predicted decrease of chi-squared for the linearised model
         pred = 0.0
@@ -291,7 +295,7 @@ def _fit_pixel(
             pred += delta[a] * (lam * max(JtJ[a, a], 1e-300) * delta[a] + Jtr[a])
         if pred <= ftol * chi2:
             # no step can lower chi-squared by a relative ftol (MINPACK's test)
-            return chi2, CONVERGED, it
+            return chi2, CONVERGED, it, fresh
         step = 0.0
         for k in range(nf):
             t = theta[k] + delta[k]
@@ -308,7 +312,9 @@ def _fit_pixel(
         chi2_t = _evaluate(
             model_block, theta_t, x, y, w, binw, unit_weights, desc, ev, JtJ_t, Jtr_t
         )
+        fresh = False
         if math.isfinite(chi2_t) and chi2_t < chi2:
+            fresh = True
             decrease = (chi2 - chi2_t) / chi2
             for k in range(nf):
                 theta[k] = theta_t[k]
@@ -317,22 +323,24 @@ def _fit_pixel(
                     JtJ[k, b] = JtJ_t[k, b]
             chi2 = chi2_t
             if linear_solve and decrease > _LINEAR_SOLVE_MIN_DECREASE:
-                chi2 = _solve_linear_parameters(
+                chi2_t = _solve_linear_parameters(
                     theta, P, chi2, M, Mr, JtJ, Jtr, active, src, scale,
                     amplitude_of, lower, upper,
                     lin, H, b_lin, L_lin, d_lin, fac, dP, work,
                 )  # fmt: skip
+                fresh = chi2_t == chi2  # unmoved
+                chi2 = chi2_t
             lam = max(lam / 5.0, 1e-12)
             if decrease < ftol or step < xtol:
-                return chi2, CONVERGED, it
+                return chi2, CONVERGED, it, fresh
         else:
             if step < xtol:
                 # no step of relative size xtol improves chi-squared
-                return chi2, CONVERGED, it
+                return chi2, CONVERGED, it, fresh
             lam *= 10.0
             if lam > 1e20:
-                return chi2, CONVERGED, it
-    return chi2, MAX_ITERATIONS, it
+                return chi2, CONVERGED, it, fresh
+    return chi2, MAX_ITERATIONS, it, fresh
 
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
@@ -369,7 +377,7 @@ def _write_row(row, chi2, flag, it, n_ch, desc, ev, normal, uncertainty):
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _sandwich_variance(
-    model_block, x, y, w, binw, count_factor, desc, ev, normal, uncertainty
+    model_block, x, y, w, binw, count_factor, desc, ev, normal, uncertainty, fresh
 ):  # fmt: skip
     """Diagonal of ``B^-1 S B^-1`` at the fitted point into ``uncertainty[2]``.
 
@@ -390,8 +398,14 @@ def _sandwich_variance(
     e, col, diag, sw, S = uncertainty
     nf = theta.shape[0]
     n_ch = x.shape[0]
-    unit = _channel_weights(binw, w, ev[5], ev[6])
-    _evaluate(model_block, theta, x, y, w, binw, unit, desc, ev, A, Jtr_t)  # B
+    if fresh:  # the fit's last evaluation was at theta: B = its J^T J
+        JtJ = normal[0]
+        for a in range(nf):
+            for b in range(nf):
+                A[a, b] = JtJ[a, b]
+    else:
+        unit = _channel_weights(binw, w, ev[5], ev[6])
+        _evaluate(model_block, theta, x, y, w, binw, unit, desc, ev, A, Jtr_t)  # B
     # the rows of G now hold the Jacobian times the bin width (w is one):
     # scaled by sqrt(v) they are the rows of S's weighted Jacobian
     for j in range(n_ch):

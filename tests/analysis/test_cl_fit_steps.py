@@ -24,6 +24,10 @@ def test_lorentzian_start_has_the_gaussian_fwhm():
 def test_bin_mean_and_dark_level():
     a = np.arange(24.0).reshape(2, 12)
     np.testing.assert_allclose(steps.bin_mean(a, 2, 8, 4), [[3.5, 7.5], [15.5, 19.5]])
+    # blocks of spectra on threads (integer counts): the one-pass means
+    big = np.random.default_rng(0).poisson(9.0, (3, 300, 40))
+    one = big[..., 1:33].astype(float).reshape(3, 300, 4, 8).mean(-1)
+    np.testing.assert_array_equal(steps.bin_mean(big, 1, 32, 8), one)
     # a level c / x^2 in energy space seen at x_mid comes back as c
     assert np.isclose(steps.wavelength_dark_level(7.0 / 1.6**2, 1.6, 1.0), 7.0)
 

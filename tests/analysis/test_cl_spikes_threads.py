@@ -17,3 +17,19 @@ def test_threaded_screen_equals_numpy(monkeypatch):
     assert got[0].shape == y.shape and got[0].sum() >= 30
     np.testing.assert_array_equal(got[0], ref[0])
     np.testing.assert_array_equal(got[1], ref[1])
+
+
+def test_integer_counts_screened_as_floats(monkeypatch):
+    """Integer counts are converted block by block: the same spikes as their
+    float copy; ``median=False`` keeps no median."""
+    monkeypatch.setattr(_cl_spikes_numba, "MIN_ROWS", 5)
+    rng = np.random.default_rng(6)
+    y = rng.poisson(
+        20 + 400 * np.exp(-0.5 * ((np.arange(120) - 60) / 9) ** 2), (30, 120)
+    )
+    y[rng.integers(0, 30, 12), rng.integers(0, 120, 12)] += 2000
+    ref = cl_checks._spikes_np(y.astype(float), 8.0, 7, 2, compiled=False)
+    spikes, med = cl_checks._spikes_np(y, 8.0, 7, 2, median=False)
+    assert med is None and spikes.sum() >= 10
+    np.testing.assert_array_equal(spikes, ref[0])
+    np.testing.assert_array_equal(cl_checks.find_spikes(y), ref[0])

@@ -105,3 +105,14 @@ def test_compiled_spike_screen_equals_numpy(width, max_width):
     np.testing.assert_array_equal(got[0], ref[0])
     np.testing.assert_array_equal(got[1], ref[1])
     assert got[0][5, 100:102].all() == (max_width == 2) and not got[0][6].any()
+
+
+def test_threaded_blocks_equal_one_pass(spectra, monkeypatch):
+    """Blocks of spectra on threads give the one-pass values exactly."""
+    from hyperspy_perovskite.analysis import cl_start_values
+
+    x, y = spectra
+    args = (x, y, "offset", 2, True, 0, 1.0, 9, ce.EU_CANDIDATES)
+    one = starting_values_map(*args)
+    monkeypatch.setattr(cl_start_values, "MIN_ROWS", 3)  # many small blocks
+    np.testing.assert_array_equal(starting_values_map(*args), one)

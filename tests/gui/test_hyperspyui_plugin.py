@@ -32,6 +32,13 @@ DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")
 PROTOCHIPS = os.path.join(DATA, "protochips", "protochips_electrical.csv")
 INVALID = os.path.join(DATA, "protochips", "invalid_protochips_file.csv")
 
+#: spread over the xdist workers, not grouped by the module's window fixture
+#: (tests/conftest.py): grouped, the module starts beside test_lazy_eager.py
+#: and its early CL fits compile the CL kernels a second time (~30 s CPU on an
+#: empty numba cache); spread, they run after the groups, from the cache. A
+#: second window costs ~3 s.
+pytestmark = pytest.mark.xdist_spread
+
 
 # ------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
