@@ -565,7 +565,7 @@ def _write_maps(model, desc, out, flag_map):
             _update(par.map["std"], fitted, out[:, n_p + i])
         _update(par.map["values"], fitted, values)
         _update(par.map["is_set"], fitted, converged)
-        _record_written(par, fitted)
+        _record_written(par, fitted, converged)
     _update(model.chisq.data, fitted, out[:, 2 * n_p])
     _update(model.dof.data, fitted, np.full(out.shape[0], desc.n_free))
     model.fetch_stored_values()
@@ -574,19 +574,22 @@ def _write_maps(model, desc, out, flag_map):
 # A pixel whose fit did not converge keeps its values with ``is_set`` False
 # (``is_set`` means converged here); a later ``starting_values="current"``
 # fit starts it from those values, not from the parameter's single value.
-# The record holds the values written, so a map changed since (restored,
-# re-created, edited) is trusted only where ``is_set``.
-def _record_written(par, fitted):
-    """Remember the values this fit wrote into ``par``'s map (``fitted`` pixels)."""
+# The record holds those pixels' values (not the converged ones': they are
+# ``is_set``), so a map changed since (restored, re-created, edited) is
+# trusted only where ``is_set``.
+def _record_written(par, fitted, converged):
+    """Remember the values this fit wrote, unconverged, into ``par``'s map."""
     values = np.asarray(par.map["values"], dtype=float).reshape(-1)
-    prev = _written_by_fit(par, values)
-    written = (fitted | prev) & np.isfinite(values)
-    par._fast_fit_written = (written, values.copy())
+    idx = np.flatnonzero(_written_by_fit(par, values) & ~fitted)
+    new = np.flatnonzero(fitted & ~converged & np.isfinite(values))
+    idx = np.concatenate([idx, new])
+    par._fast_fit_written = (values.size, idx, values[idx])
 
 
 def _written_by_fit(par, values):
-    """Pixels of ``values`` (flat) that still hold what a fit wrote."""
+    """Pixels of ``values`` (flat) that still hold what a fit wrote unconverged."""
+    out = np.zeros(values.shape, bool)
     record = getattr(par, "_fast_fit_written", None)
-    if record is None or record[0].shape != values.shape:
-        return np.zeros(values.shape, bool)
-    return record[0] & (values == record[1])
+    if record is not None and record[0] == values.size:
+        out[record[1]] = values[record[1]] == record[2]
+    return out

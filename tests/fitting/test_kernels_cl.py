@@ -109,11 +109,14 @@ TAIL_BLOCK_SETS = [
 ]
 
 
-@pytest.mark.parametrize("x", [_ENERGY, _FROM_NM, _ENERGY[::64].copy()])
+@pytest.mark.parametrize(
+    "x", [_ENERGY, _FROM_NM, _FROM_NM[::-1].copy(), _ENERGY[::64].copy()]
+)
 @pytest.mark.parametrize("values", TAIL_BLOCK_SETS)
 def test_continuous_urbach_block_equals_point_kernel(values, x):
-    """Uniform axes (recurrences), a to_eV-like axis (exp per channel) and a
-    short one: the block gives the point kernel's value and derivatives."""
+    """Uniform axes (recurrences), a to_eV-like axis in either direction
+    (exp per channel, only below the edge) and a short one: the block gives
+    the point kernel's value and derivatives."""
     f, G, f0, g0 = _block_and_point(values, x)
     assert np.all(np.isfinite(f)) and np.all(np.isfinite(G))
     np.testing.assert_allclose(f, f0, rtol=1e-12, atol=1e-13 * np.abs(f0).max())
