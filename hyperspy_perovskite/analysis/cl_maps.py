@@ -141,15 +141,19 @@ def emission_centroid(x, y, background, variance, shifts=(), iterations=30):
     e = np.asarray(y, float) - background
     with np.errstate(invalid="ignore", divide="ignore"):
         c = (e * x).sum(-1) / e.sum(-1)
-        for _ in range(iterations):
-            w = _symmetric(x, c)
-            c = (w * e * x).sum(-1) / (w * e).sum(-1)
+        dx = float(np.median(np.abs(np.diff(x)))) if x.size > 1 else 0.0
+        for _ in range(iterations):  # until no centroid moves by 1e-3 channel
+            new = _windowed(x, e, c)
+            done = not np.any(np.abs(new - c) > 1e-3 * dx)
+            c = new
+            if done:
+                break
         w = _symmetric(x, c)
         total = (w * e).sum(-1)
         var = (w * (x - c[..., None]) ** 2 * variance).sum(-1) / total**2
         # the window follows c: noise in c moves its edges (the fixed point
         # c = F(c, y) has dc = dF / (1 - dF/dc)); dF/dc over a few channels
-        step = 2.0 * float(np.median(np.abs(np.diff(x)))) if x.size > 1 else 0.0
+        step = 2.0 * dx
         f = [_windowed(x, e, c + k * step) for k in (-1.0, 1.0)]
         gain = 1.0 - (f[1] - f[0]) / (2.0 * step) if step > 0 else 1.0
         var = var / gain**2
@@ -166,9 +170,13 @@ def _windowed(x, e, c):
 
 
 def _symmetric(x, c):
-    """1 on the channels within ``min(c - x_min, x_max - c)`` of ``c``."""
+    """Weights of the channels within ``h = min(c - x_min, x_max - c)`` of
+    ``c``: 1 inside, 0 outside, the edge channels by the fraction of their
+    width inside (so that the centroid is a continuous function of the
+    window and its fixed point unique)."""
     h = np.minimum(c - x.min(), x.max() - c)[..., None]
-    return (np.abs(x - c[..., None]) <= h).astype(float)
+    width = np.gradient(x) if x.size > 1 else np.ones(1)
+    return np.clip((h - np.abs(x - c[..., None])) / np.abs(width) + 0.5, 0.0, 1.0)
 
 
 def quality_flags(

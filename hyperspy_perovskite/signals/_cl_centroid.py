@@ -20,24 +20,39 @@ def _background(m, bands):
     return [c for c in m if c.active and c not in bands]
 
 
-def _evaluate(m, comps, x, idx):
-    """Sum of the components ``comps`` of ``m`` at the pixels ``idx``."""
-    from hyperspy_perovskite.signals._cl_statistics import _pixel_model
+def _evaluate(comps, x, idx):
+    """Sum of the components ``comps`` at the pixels ``idx`` (rows x
+    channels): Expression components (parameters in alphabetical order) and
+    HyperSpy's ``Offset``."""
+    total = np.zeros((len(idx), x.size))
+    for c in comps:
+        names = sorted(p.name for p in c.parameters)
+        values = [
+            np.asarray(getattr(c, n).map["values"], float).reshape(-1)[idx][:, None]
+            for n in names
+        ]
+        if hasattr(c, "_f"):
+            total += np.broadcast_to(c._f(x[None, :], *values), total.shape)
+        elif names == ["offset"]:
+            total += values[0]
+        else:
+            raise TypeError(f"Cannot evaluate {type(c).__name__} over a map.")
+    return total
 
-    others = [c for c in m if c not in comps and c.active]
-    for c in others:
-        c.active = False
-    try:
-        return _pixel_model(m, x, idx)
-    finally:
-        for c in others:
-            c.active = True
+
+#: Channels of the running mean that :func:`_variance` compares the data with.
+SMOOTH = 5
 
 
-def _variance(m, y, model, idx):
-    """Noise variance per channel: the signal's own (weighted fit), else
-    counts-like, proportional to the model, scaled so that the residuals'
-    mean square matches (1 for photon counts on their own axis)."""
+def _variance(m, y, idx):
+    """Noise variance per channel: the signal's own (a weighted fit), else
+    photon-count-like, proportional to the locally averaged data, scaled so
+    that the data's scatter about their running mean matches (``y - mean``
+    has the variance ``(1 - 1 / SMOOTH) var`` for a smooth spectrum; the
+    scale is 1 for counts on their own axis, the Jacobian after
+    ``to_eV``)."""
+    from scipy.ndimage import uniform_filter1d
+
     v = m.signal.metadata.get_item("Signal.Noise_properties.variance")
     switches = np.asarray(m._channel_switches, dtype=bool)
     if v is not None and hasattr(v, "data"):
@@ -46,9 +61,10 @@ def _variance(m, y, model, idx):
         return var.astype(float)[:, switches]
     if v is not None:  # one number for every channel
         return np.full_like(y, float(v))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        k = ((y - model) ** 2).sum(-1) / np.clip(model, 0, None).sum(-1)
-    return np.clip(model, 0, None) * k[:, None]
+    mean = np.clip(uniform_filter1d(y, SMOOTH, axis=-1, mode="nearest"), 0, None)
+    scatter = ((y - mean)[:, 2:-2] ** 2).sum(-1) / (1.0 - 1.0 / SMOOTH)
+    k = scatter / mean[:, 2:-2].sum(-1)
+    return mean * k[:, None]
 
 
 def centroid_maps(m, bands, n_sigma=3.0, block=2048):
@@ -92,9 +108,8 @@ def centroid_maps(m, bands, n_sigma=3.0, block=2048):
 
 def _block(m, back, x, y, idx):
     with np.errstate(all="ignore"):
-        model = _evaluate(m, [c for c in m if c.active], x, idx)
-        b = _evaluate(m, back, x, idx) if back else np.zeros_like(y)
-        var = _variance(m, y, model, idx)
+        b = _evaluate(back, x, idx)
+        var = _variance(m, y, idx)
         shifts = []
         for c in back:
             for p in c.parameters:
@@ -103,7 +118,7 @@ def _block(m, back, x, y, idx):
                 keep = p.map["values"].copy()
                 p.map["values"] += np.nan_to_num(p.map["std"])
                 try:
-                    shifts.append(_evaluate(m, back, x, idx) - b)
+                    shifts.append(_evaluate(back, x, idx) - b)
                 finally:
                     p.map["values"] = keep
         return emission_centroid(x, y, b, var, shifts)
