@@ -88,6 +88,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -259,10 +260,11 @@ def main(argv=None):
     m, settings, x1, x2, crop_e = _multifit_model(crop, a.measured)
     cold_hs = _timed(m.multifit)[1:]
 
-    # warm: the whole map our way
-    m_fast, t_fast, cpu_fast = _timed(lambda: s.fit_emission(**kw))
+    # warm: the whole map our way; the engine's calls timed apart
+    with _engine_clock() as engine_time:
+        m_fast, t_fast, cpu_fast = _timed(lambda: s.fit_emission(**kw))
     load_after = os.getloadavg()
-    engine = float(m_fast.fast_fit_result.elapsed)
+    engine, engine_cpu = engine_time
     tracemalloc.start()  # memory in a second run (tracemalloc slows Python)
     s.inav[: min(shape[0], 32), : min(shape[1], 32)].fit_emission(**kw)
     _, peak = tracemalloc.get_traced_memory()
@@ -295,8 +297,11 @@ def main(argv=None):
             "spectra_per_second": round(fast_rate, 1),
             "cpu_seconds": round(cpu_fast, 3),
             "cpu_us_per_spectrum": round(cpu_fast / n * 1e6, 1),
-            "engine_seconds": round(engine, 3),
-            "outside_engine_seconds": round(t_fast - engine, 3),
+            "engine_seconds_wall_cpu": [round(engine, 3), round(engine_cpu, 3)],
+            "outside_engine_seconds_wall_cpu": [
+                round(t_fast - engine, 3),
+                round(cpu_fast - engine_cpu, 3),
+            ],
             "cold_crop_seconds_wall_cpu": [round(v, 3) for v in cold_fast],
             "flag_counts": m_fast.fast_fit_result.flag_counts,
             "fraction_valid": _valid_fractions(m_fast),
@@ -365,6 +370,30 @@ def _timed(f):
     t0 = time.perf_counter()
     out = f()
     return out, time.perf_counter() - t0, time.process_time() - c0
+
+
+@contextlib.contextmanager
+def _engine_clock():
+    """Wall and CPU seconds spent inside ``fitting.fast_multifit`` (all its
+    calls: coarse, full-resolution and second starts) while the block runs:
+    the rest of ``fit_emission`` (spike screen, to_eV, starting values,
+    binning, validity) is the difference from the total."""
+    from hyperspy_perovskite import fitting
+
+    spent = [0.0, 0.0]
+    inner = fitting.fast_multifit
+
+    def timed(*args, **kwargs):
+        out, wall, cpu = _timed(lambda: inner(*args, **kwargs))
+        spent[0] += wall
+        spent[1] += cpu
+        return out
+
+    fitting.fast_multifit = timed
+    try:
+        yield spent
+    finally:
+        fitting.fast_multifit = inner
 
 
 def _multifit_model(crop, measured):
