@@ -22,6 +22,38 @@ Prints one JSON line: spectra per second of each, their ratio, accuracy of
 both against the truth on the crop pixels (and of the fast fit on the whole
 map), and the peak memory (tracemalloc) of the fast fit.
 
+Figures of session 8 (2026-12-03, 128 x 128 x 1024, 8 x 8 crop, machine
+SHARED, load 3.8-4.4 on 2 cores: the fit got 0.6 core, so wall times are
+not idle figures; one run of each, back to back, JSON in the report):
+
+* main 54a4ef3 (clpipe's pipeline work + engspeed's engine work): 523 us
+  of CPU per spectrum, 1182 spectra/s; m.multifit 124 ms of CPU per
+  spectrum: 265x in wall time, 236x in CPU; cold (first call of each way
+  on the crop) 5.7x / 5.8x. 94.7 % fitted; band-valid 5.6 % (the same 918
+  pixels, centre pulls -0.59 / 0.61, Eu -0.05 / 0.58, unchanged); median
+  error of the centre 0.98 meV, Eu 7.3 meV over the fitted pixels (more
+  of them: the added ones are the hard ones, all flagged not valid; on
+  the pixels both versions fit the medians agree within 1 %, 64 x 64,
+  seeds 0-2).
+* the session-start package (3a815e6's results) in the same conditions:
+  640 us of CPU per spectrum, 929 spectra/s, 215x / 182x; 91.9 % fitted,
+  band-valid 5.6 %, medians 0.95 / 6.9 meV.
+* 64 x 64, CPU us per spectrum, session start -> now (stages outside the
+  engine, two runs each at load 5): spike screen 23-24 -> 4.3-4.5 (no
+  median absolute deviation for spectra with nothing above the Poisson
+  floor, float64 per block on threads, one screen), to_eV 9-10 -> 7-8
+  (one threaded cast-and-Jacobian pass; the rest is fixed HyperSpy cost),
+  prepare_signal 42-44 -> 20-25, starting values 25 -> 25-34 (threaded,
+  but now also the binned second start and a larger full-resolution one),
+  whole fit 589-603 -> 442-503. Engine: the binned second start cuts the
+  first full-resolution fit from 11.7 to 7.4 iterations per pixel (full
+  resolution 16.0 -> 12.6 per pixel with both starts; binned 27.5 ->
+  32.3).
+
+Run it on the checkout you mean to measure: ``PYTHONPATH=<checkout>
+python benchmarks/bench_cl_fit.py`` (``sys.path[0]`` is ``benchmarks/``,
+so without it the installed copy of the package is measured).
+
 Figures (2026-12-03, session 7, ONE run, 128 x 128 x 1024, 8 x 8 crop,
 main 048557e, machine nearly idle: load 1.2-1.4; results_cl_fit.json):
 
