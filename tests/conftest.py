@@ -20,6 +20,38 @@ import pytest  # noqa: E402
 
 hs.preferences.General.show_progressbar = False
 
+
+def _import_pyxem_under_a_lock():
+    """Import pyxem in one xdist worker at a time (machine-wide file lock).
+
+    Importing pyxem compiles orix's numba functions into numba's on-disk
+    cache when it is empty (CI: ~35 s). Two workers that compile them at once
+    (both collect the doctests of ``signals/insitu_diffraction.py``, which
+    imports pyxem) can leave a gufunc's wrapper from one process beside its
+    kernel from the other (orix ``qu_multiply_gufunc``, numba 0.68): every
+    later import of pyxem then segfaults, each replacement worker too ("no
+    tests ran"; seen in a cold-cache run). Under the lock the first worker
+    compiles and saves, the next loads the cache.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return
+    import tempfile
+
+    path = os.path.join(tempfile.gettempdir(), "hyperspy_perovskite_pyxem.lock")
+    try:
+        lock = open(path, "a")
+    except OSError:
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        import pyxem  # noqa: F401
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _import_pyxem_under_a_lock()
+
 REALDATA = os.path.join(os.path.dirname(__file__), "data")
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,6 +19,7 @@ photon energy use the refractive index of air (E. R. Peck and K. Reeder,
 J. Opt. Soc. Am. 62, 958 (1972)), as LumiSpy's ``to_eV`` does.
 """
 
+import functools
 import re
 
 import numpy as np
@@ -106,6 +107,13 @@ def parse_spectral_unit(units):
     >>> parse_spectral_unit("meV")
     ('meV', 'energy', 0.001)
     """
+    if isinstance(units, str):  # pint's parse once per spelling
+        return _parse_spectral_unit(units)
+    return _parse_spectral_unit.__wrapped__(units)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_spectral_unit(units):
     how = "Set them, e.g. `s.axes_manager.signal_axes[0].units = 'nm'`."
     if not isinstance(units, str) or units.strip() in ("", "<undefined>"):
         raise UnitError(

@@ -179,8 +179,10 @@ def second_reading(m, result, ok, fit_kwargs):
                 continue
             others = [limit_parameter(b) for b in m if b is not a]
             others = [q for q in others if q is not None and q.free]
-            at_limit = np.array([~limit_identified(q) for q in others], bool)
-            flat = at_limit.reshape(len(others), -1)
+            at_limit = np.zeros((len(others),) + here.shape, bool)
+            for j, q in enumerate(others):
+                at_limit[j] = ~limit_identified(q)
+            flat = at_limit.reshape(len(others), here.size)
             for pattern in {tuple(col) for col in flat[:, here.ravel()].T}:
                 shape = np.reshape(pattern, (-1,) + (1,) * here.ndim)
                 where = here & np.all(at_limit == shape, axis=0)

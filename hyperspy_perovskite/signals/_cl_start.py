@@ -110,13 +110,9 @@ def _start_tail(m, settings, centre, sigma, tA, eu, window):
     """
     t, g1 = m["Urbach"], m["Emission"]
     if settings.tail == "step":  # E0 tied to the band centre (rigid tail)
-        t.E0.twin_function_expr = "x"
-        t.E0.twin_inverse_function_expr = "x"
-        t.E0.twin = g1.centre
+        _twin(t.E0, g1.centre)
     else:  # continuous tail: E0 free, broadened as the band
-        t.sigma.twin_function_expr = "x"
-        t.sigma.twin_inverse_function_expr = "x"
-        t.sigma.twin = _width_parameter(g1)
+        _twin(t.sigma, _width_parameter(g1))
         _put(t.sigma, sigma)
         tA = 2.0 * tA  # g(0) ~ 1/2 for a narrow broadening
         lo, hi = sorted(float(v) for v in window)
@@ -127,6 +123,16 @@ def _start_tail(m, settings, centre, sigma, tA, eu, window):
     _put(t.A, tA)
     _put(t.E0, centre)
     _put(t.Eu, eu)
+
+
+def _twin(p, source):
+    """``p`` twinned to ``source`` (identity), once per model (HyperSpy parses
+    the expressions with sympy every time they are set)."""
+    if p.twin is source and p.twin_function_expr == "x":
+        return
+    p.twin_function_expr = "x"
+    p.twin_inverse_function_expr = "x"
+    p.twin = source
 
 
 def _start_background(m, bg, a0, a1, x):

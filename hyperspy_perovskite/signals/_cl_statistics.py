@@ -353,7 +353,10 @@ def emission_maps(
         residual / band height); ``quality`` (uint32 reasons, 0 = valid,
         names in ``metadata.Validity.reason_names``); ``valid`` (bool); with a
         tail ``urbach_energy`` and ``urbach_energy_std`` (meV on an eV axis),
-        NaN where the tail is not valid. Every map carries its
+        NaN where the tail is not valid, and ``centroid``, ``centroid_std``:
+        the centroid of all the emission (data less fitted background),
+        which needs no band/tail split (use it where the band is "band tail
+        not identified"). Every map carries its
         :class:`~hyperspy_perovskite.validity.Validity`.
     """
     g = _find_band(model, component)
@@ -409,7 +412,24 @@ def emission_maps(
             model, tail_v.mask, "Valid Urbach tail mask", "", "valid", tail_v
         )
         out["urbach_valid"].data = tail_v.mask
+        out.update(_centroid(model, units, n_sigma, keep_invalid))
     return out
+
+
+def _centroid(model, units, n_sigma, keep_invalid):
+    """Emission centroid maps (``_cl_centroid``): estimable where band and
+    tail are not told apart ("band tail not identified")."""
+    from hyperspy_perovskite.signals._cl_centroid import centroid_maps
+
+    bands = [c for c in model if type(c) in _band_classes() + _tail_classes()]
+    c, std, v = centroid_maps(model, bands, n_sigma)
+    title, q = "Emission centroid", "centroid"
+    return {
+        "centroid": _map(model, c, title, units, q, v, keep_invalid),
+        "centroid_std": _map(
+            model, std, f"{title} std", units, f"{q} std", v, keep_invalid
+        ),
+    }
 
 
 def _band_quantities(g, units, area_units):
