@@ -238,8 +238,6 @@ def fit_block(
                 normal, uncertainty, fresh,
             )  # fmt: skip
             _write_sandwich(out[p], ok, desc, uncertainty)
-            # the block's channel weights back (the sandwich used its own)
-            unit_weights = _channel_weights(binw, w, evaluation[5], evaluation[6])
 
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
