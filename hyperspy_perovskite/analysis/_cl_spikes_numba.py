@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from hyperspy_perovskite._numba_cache import njit_cached
+from hyperspy_perovskite._threads import on_threads
 
 __all__ = ["spikes_and_median"]
 
@@ -157,26 +158,5 @@ def spikes_and_median(y, n_sigma, width, max_width, median=True):
         _screen(block, *args, spikes[sl], m)
 
     if flat.size:
-        _on_threads(run, flat.shape[0])
+        on_threads(run, flat.shape[0])
     return spikes.reshape(y.shape), None if med is None else med.reshape(y.shape)
-
-
-#: Fewest spectra per block of the threaded screen.
-MIN_ROWS = 256
-
-
-def _on_threads(run, n_rows):
-    """``run(slice)`` over blocks of rows, on one thread per core (no GIL)."""
-    import os
-
-    threads = os.cpu_count() or 1
-    rows = max(MIN_ROWS, -(-n_rows // (4 * threads)))
-    blocks = [slice(i, min(n_rows, i + rows)) for i in range(0, n_rows, rows)]
-    if threads <= 1 or len(blocks) == 1:
-        for sl in blocks:
-            run(sl)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(run, blocks))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hyperspy_perovskite._threads import on_threads
 from hyperspy_perovskite.analysis.cl_maps import SIGMA2FWHM
 
 __all__ = [
@@ -91,26 +92,8 @@ def bin_mean(a, start, n, k):
         b = np.asarray(flat[sl, start : start + n], dtype=float)
         b.reshape(b.shape[0], n // k, k).mean(-1, out=out[sl])
 
-    _on_threads(run, flat.shape[0])
+    on_threads(run, flat.shape[0])
     return out.reshape(a.shape[:-1] + (n // k,))
-
-
-def _on_threads(run, n_rows, min_rows=256):
-    """``run(slice)`` over blocks of rows, one thread per core (NumPy
-    releases the GIL); one block when there are few rows."""
-    import os
-
-    threads = os.cpu_count() or 1
-    rows = max(min_rows, -(-n_rows // (4 * threads)))
-    blocks = [slice(i, min(n_rows, i + rows)) for i in range(0, n_rows, rows)]
-    if threads <= 1 or len(blocks) <= 1:
-        for sl in blocks:
-            run(sl)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(run, blocks))
 
 
 def std_step_ftol(n_channels, n_free, step_in_std):

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from hyperspy_perovskite._numba_cache import njit_cached
+from hyperspy_perovskite._threads import on_threads
 
 __all__ = ["starting_values_map"]
 
@@ -315,27 +316,5 @@ def starting_values_map(
         tails = (powers, base, np.empty(2 * cands.size))
         _all_pixels(Y[sl], *args, tails, out[sl])
 
-    _on_threads(run, Y.shape[0])
+    on_threads(run, Y.shape[0], blocks_per_thread=1)
     return out
-
-
-#: Fewest spectra per block of the threaded pass.
-MIN_ROWS = 256
-
-
-def _on_threads(run, n_rows):
-    """``run(slice)`` over blocks of rows, one thread per core (the compiled
-    pass releases the GIL); one block when there are few rows."""
-    import os
-
-    threads = os.cpu_count() or 1
-    rows = max(MIN_ROWS, -(-n_rows // threads))
-    blocks = [slice(i, min(n_rows, i + rows)) for i in range(0, n_rows, rows)]
-    if threads <= 1 or len(blocks) <= 1:
-        for sl in blocks:
-            run(sl)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(run, blocks))

@@ -19,11 +19,11 @@ Blocks of spectra run on threads (the compiled pass holds no GIL).
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 from numba import njit
 
+from hyperspy_perovskite._threads import on_threads
 from hyperspy_perovskite.fitting import _cache
 from hyperspy_perovskite.fitting._compile import _COMPILED, EVALUATE_TYPE
 
@@ -224,9 +224,9 @@ def residual_statistics(model, width=5, block=4096, num_workers=None):
     ones, zeros = np.ones(n_p), np.zeros(n_p)
     result = np.full((n, 2), np.nan)
 
-    def one(i0):
-        idx = np.arange(i0, min(n, i0 + block))
-        y = flat[i0 : i0 + idx.size]
+    def one(rows):
+        idx = np.arange(rows.start, rows.stop)
+        y = flat[rows]
         if not isinstance(y, np.ndarray):
             y = y.compute()
         # a slice of contiguous channels is a view: no copy of float64 data
@@ -241,18 +241,7 @@ def residual_statistics(model, width=5, block=4096, num_workers=None):
             np.empty(0), np.empty(0, np.int64), np.empty((0, 0)), np.empty(0),
             np.empty((0, 0)), np.empty(0),
         )  # fmt: skip
-        result[i0 : i0 + idx.size] = out
+        result[rows] = out
 
-    threads = int(num_workers) if num_workers else (os.cpu_count() or 1)
-    # several blocks per thread, of at least 256 spectra
-    block = max(256, min(int(block), -(-n // (4 * threads))))
-    starts = list(range(0, n, block))
-    if threads <= 1 or len(starts) == 1:
-        for i0 in starts:
-            one(i0)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(one, starts))
+    on_threads(one, n, max_rows=block, num_workers=num_workers)
     return result[:, 0].reshape(nav), result[:, 1].reshape(nav)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hyperspy_perovskite._threads import on_threads
 from hyperspy_perovskite.analysis.cl_units import check_monotonic
 from hyperspy_perovskite.units_arguments import parse_range
 
@@ -110,29 +111,15 @@ def _times(data, factor, dtype):
     rounding (the data are cast to ``dtype`` before the product)."""
     if not isinstance(data, np.ndarray):
         return data.astype(dtype) * factor
-    import os
-
     out = np.empty(data.shape, dtype=dtype)
     flat_in = data.reshape(-1, data.shape[-1])  # a view, or a copy if strided
     flat_out = out.reshape(-1, data.shape[-1])
-    n = flat_in.shape[0]
-    threads = os.cpu_count() or 1
-    rows = max(256, -(-n // (4 * threads)))
 
-    def run(i0):
-        sl = slice(i0, i0 + rows)
-        np.multiply(flat_in[sl], factor, out=flat_out[sl], dtype=dtype,
+    def run(rows):
+        np.multiply(flat_in[rows], factor, out=flat_out[rows], dtype=dtype,
                     casting="unsafe")  # fmt: skip
 
-    starts = range(0, n, rows)
-    if threads <= 1 or len(starts) <= 1:
-        for i0 in starts:
-            run(i0)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(run, starts))
+    on_threads(run, flat_in.shape[0])
     return out
 
 

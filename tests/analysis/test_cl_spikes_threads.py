@@ -2,11 +2,12 @@
 
 import numpy as np
 
-from hyperspy_perovskite.analysis import _cl_spikes_numba, cl_checks
+from hyperspy_perovskite import _threads
+from hyperspy_perovskite.analysis import cl_checks
 
 
 def test_threaded_screen_equals_numpy(monkeypatch):
-    monkeypatch.setattr(_cl_spikes_numba, "MIN_ROWS", 7)  # many small blocks
+    monkeypatch.setattr(_threads, "MIN_ROWS", 7)  # many small blocks
     rng = np.random.default_rng(5)
     x = np.arange(200.0)
     y = rng.poisson(5 + 600 * np.exp(-0.5 * ((x - 90) / 15) ** 2), (6, 9, 200))
@@ -22,7 +23,7 @@ def test_threaded_screen_equals_numpy(monkeypatch):
 def test_integer_counts_screened_as_floats(monkeypatch):
     """Integer counts are converted block by block: the same spikes as their
     float copy; ``median=False`` keeps no median."""
-    monkeypatch.setattr(_cl_spikes_numba, "MIN_ROWS", 5)
+    monkeypatch.setattr(_threads, "MIN_ROWS", 5)
     rng = np.random.default_rng(6)
     y = rng.poisson(
         20 + 400 * np.exp(-0.5 * ((np.arange(120) - 60) / 9) ** 2), (30, 120)

@@ -109,10 +109,10 @@ def test_compiled_spike_screen_equals_numpy(width, max_width):
 
 def test_threaded_blocks_equal_one_pass(spectra, monkeypatch):
     """Blocks of spectra on threads give the one-pass values exactly."""
-    from hyperspy_perovskite.analysis import cl_start_values
+    from hyperspy_perovskite import _threads
 
     x, y = spectra
     args = (x, y, "offset", 2, True, 0, 1.0, 9, ce.EU_CANDIDATES)
     one = starting_values_map(*args)
-    monkeypatch.setattr(cl_start_values, "MIN_ROWS", 3)  # many small blocks
+    monkeypatch.setattr(_threads, "MIN_ROWS", 3)  # many small blocks
     np.testing.assert_array_equal(starting_values_map(*args), one)

@@ -1,0 +1,61 @@
+"""Rows of an in-memory array processed on one thread per core.
+
+For passes over spectra whose work releases the GIL (compiled ``nogil``
+functions, NumPy ufuncs); lazy data reach them one dask block at a time.
+"""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["on_threads"]
+
+#: Fewest rows (spectra) per block: below this a thread costs more than it saves.
+MIN_ROWS = 256
+
+
+def on_threads(run, n_rows, *, blocks_per_thread=4, max_rows=None, num_workers=None):
+    """Call ``run(rows)`` for consecutive slices ``rows`` covering ``n_rows``.
+
+    The rows are cut into about ``blocks_per_thread`` blocks per thread (so
+    that a slow block does not leave a core idle), of at least
+    :data:`MIN_ROWS` rows and at most ``max_rows``, and run on ``num_workers`` threads (default: one
+    per core). One block runs in the calling thread.
+
+    Parameters
+    ----------
+    run : callable
+        Called once per block with a ``slice`` of rows; its return value is
+        ignored (write results into preallocated arrays).
+    n_rows : int
+        Number of rows.
+    blocks_per_thread : int
+        Blocks per thread when there are enough rows.
+    max_rows : int, optional
+        Largest block (bounds the memory of a block's work arrays).
+    num_workers : int, optional
+        Threads; ``None`` is ``os.cpu_count()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_perovskite._threads import on_threads
+    >>> x = np.arange(1000.0)
+    >>> out = np.empty_like(x)
+    >>> def double(rows):
+    ...     np.multiply(x[rows], 2.0, out=out[rows])
+    >>> on_threads(double, x.size)
+    >>> bool((out == 2 * x).all())
+    True
+    """
+    threads = int(num_workers) if num_workers else (os.cpu_count() or 1)
+    size = -(-int(n_rows) // (blocks_per_thread * threads))
+    if max_rows is not None:
+        size = min(size, int(max_rows))
+    size = max(MIN_ROWS, size)
+    blocks = [slice(i, min(n_rows, i + size)) for i in range(0, n_rows, size)]
+    if threads <= 1 or len(blocks) <= 1:
+        for rows in blocks:
+            run(rows)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(run, blocks))
