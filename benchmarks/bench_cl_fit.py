@@ -22,6 +22,19 @@ Prints one JSON line: spectra per second of each, their ratio, accuracy of
 both against the truth on the crop pixels (and of the fast fit on the whole
 map), and the peak memory (tracemalloc) of the fast fit.
 
+Figures of session 8 on the nearly idle machine (2026-12-04 00:30 UTC,
+load 0.7-0.8, ONE run, main 55314fa, results_cl_fit.json): 3542 spectra/s
+(4.63 s wall for the map, 1.82 cores busy: 3.53 s wall / 6.73 s CPU in
+the engine, 1.09 / 1.70 s outside it), 515 us of CPU per spectrum;
+m.multifit 95 ms of CPU per spectrum: 338x in wall time, 185x in CPU;
+cold (first call of each way on the crop) 4.6x. 94.7 % fitted; band-valid
+5.6 % (918 pixels, centre pulls -0.59 / 0.61, coverage 0.79 / 0.98; Eu
+-0.05 / 0.58); median error of the centre 0.98 meV, Eu 7.3 meV (m.multifit
+on the crop: 1.51 / 25.0, its Eu at the bound). Against session 7's idle
+run (2172 spectra/s, 600 us): 1.63x the throughput, most of it from both
+cores now busy (1.3 -> 1.82 cores). Issue 10's 10,000 spectra/s needs
+about 200 us of CPU per spectrum: not reached.
+
 Figures of session 8 (2026-12-03, 128 x 128 x 1024, 8 x 8 crop, machine
 SHARED, load 3.8-4.4 on 2 cores: the fit got 0.6 core, so wall times are
 not idle figures; one run of each, back to back, JSON in the report):
