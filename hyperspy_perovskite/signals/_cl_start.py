@@ -211,7 +211,7 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     from hyperspy_perovskite.signals._cl_fit import count_kwargs
 
     fit_kwargs = {"ftol": std_tolerance(m), **fit_kwargs}
-    first_variant, second_variant = start_order(settings)
+    first_variant, _ = start_order(settings)
     coarse, coarse_redo = _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs)
     fit_kwargs.update(count_kwargs(settings))  # the full-resolution fits
     if coarse is None:
@@ -224,12 +224,20 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
         if coarse_redo is not None:  # both binned starts were tried there
             redo |= coarse_redo
         if redo.any():
-            first = _snapshot(m, result)
-            starting_values(m, s, settings, x1, x2, second_variant, pixels=redo)
-            result = fast_multifit(
-                m, mask=~redo, starting_values="current", **fit_kwargs
-            )
-            _keep_better(m, result, first)
+            result = _second_start(m, s, settings, x1, x2, result, redo, fit_kwargs)
+    return result
+
+
+def _second_start(m, s, settings, x1, x2, result, redo, fit_kwargs):
+    """Fit the pixels ``redo`` of ``m`` again from the second start
+    (:func:`start_order`); per pixel the better fit is kept
+    (:func:`_keep_better`). Returns the second fit's (updated) result."""
+    from hyperspy_perovskite.fitting import fast_multifit
+
+    first = _snapshot(m, result)
+    starting_values(m, s, settings, x1, x2, start_order(settings)[1], pixels=redo)
+    result = fast_multifit(m, mask=~redo, starting_values="current", **fit_kwargs)
+    _keep_better(m, result, first)
     return result
 
 
@@ -335,10 +343,7 @@ def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs):
     if settings.multistart:  # the second start, at an eighth of the cost
         redo = _needs_second_start(result, mask, settings)
         if redo.any():
-            first = _snapshot(mc, result)
-            starting_values(mc, b, settings, b1, b2, start_order(settings)[1], redo)
-            result = fast_multifit(mc, mask=~redo, starting_values="current", **kw)
-            _keep_better(mc, result, first)
+            result = _second_start(mc, b, settings, b1, b2, result, redo, kw)
     ok = np.asarray(result.convergence.data) == 0
     for c in m:
         cc = mc[c.name]
