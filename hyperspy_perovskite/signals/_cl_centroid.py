@@ -13,31 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from hyperspy_perovskite.analysis.cl_maps import emission_centroid
+from hyperspy_perovskite.signals._cl_statistics import _pixel_model
 from hyperspy_perovskite.validity import Validity
 
 
 def _background(m, bands):
     return [c for c in m if c.active and c not in bands]
-
-
-def _evaluate(comps, x, idx):
-    """Sum of the components ``comps`` at the pixels ``idx`` (rows x
-    channels): Expression components (parameters in alphabetical order) and
-    HyperSpy's ``Offset``."""
-    total = np.zeros((len(idx), x.size))
-    for c in comps:
-        names = sorted(p.name for p in c.parameters)
-        values = [
-            np.asarray(getattr(c, n).map["values"], float).reshape(-1)[idx][:, None]
-            for n in names
-        ]
-        if hasattr(c, "_f"):
-            total += np.broadcast_to(c._f(x[None, :], *values), total.shape)
-        elif names == ["offset"]:
-            total += values[0]
-        else:
-            raise TypeError(f"Cannot evaluate {type(c).__name__} over a map.")
-    return total
 
 
 #: Channels of the running mean that :func:`_variance` compares the data with.
@@ -108,7 +89,7 @@ def centroid_maps(m, bands, n_sigma=3.0, block=2048):
 
 def _block(m, back, x, y, idx):
     with np.errstate(all="ignore"):
-        b = _evaluate(back, x, idx)
+        b = _pixel_model(back, x, idx)
         var = _variance(m, y, idx)
         shifts = []
         for c in back:
@@ -118,7 +99,7 @@ def _block(m, back, x, y, idx):
                 keep = p.map["values"].copy()
                 p.map["values"] += np.nan_to_num(p.map["std"])
                 try:
-                    shifts.append(_evaluate(back, x, idx) - b)
+                    shifts.append(_pixel_model(back, x, idx) - b)
                 finally:
                     p.map["values"] = keep
         return emission_centroid(x, y, b, var, shifts)

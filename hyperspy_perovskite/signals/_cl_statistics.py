@@ -59,10 +59,12 @@ def _map_signal(model, data, title, units, quantity):
     return _map_signal_from_signal(model.signal, data, title, units, quantity)
 
 
-def _pixel_model(m, x, flat_index):
-    """The model of the pixels ``flat_index`` on channels ``x`` (rows x channels)."""
+def _pixel_model(components, x, flat_index):
+    """The sum of the active ``components`` (a model, or some of its
+    components) at the pixels ``flat_index`` on channels ``x`` (rows x
+    channels)."""
     total = np.zeros((len(flat_index), x.size))
-    for c in m:
+    for c in components:
         if not c.active:
             continue
         names = sorted(p.name for p in c.parameters)
