@@ -15,8 +15,8 @@ import numpy as np
 
 from hyperspy_perovskite.analysis.cl_checks import (
     counts_check,
-    find_spikes,
     remove_spikes,
+    spike_rows,
 )
 from hyperspy_perovskite.analysis.cl_maps import poisson_variance
 from hyperspy_perovskite.signals import _cl_axes
@@ -148,7 +148,7 @@ def _without_spikes(data):
     have a spike. Lazy data: always the lazy ``remove_spikes``."""
     if not isinstance(data, np.ndarray):
         return remove_spikes(data)
-    rows = find_spikes(data).any(axis=-1)
+    rows = spike_rows(data)  # = find_spikes(data).any(axis=-1)
     if not rows.any():
         return None
     out = data.astype(np.result_type(data.dtype, np.float32))
