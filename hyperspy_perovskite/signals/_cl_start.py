@@ -64,12 +64,9 @@ def starting_values(m, s, settings, x1, x2, variant=0, pixels=None, sv=None):
         width = ax.scale if ax.is_uniform else np.gradient(ax.axis)[i1 : i2 + 1].mean()
     bg = settings.background
     if sv is None:
-        data = s.data[..., i1 : i2 + 1]
-        if pixels is not None:
-            data = np.asarray(data)[pixels]
         est = emission_starting_values(
             x,
-            data,
+            s.data[..., i1 : i2 + 1],
             baseline="linear"
             if bg == "linear"
             else ("none" if bg == "none" else "offset"),
@@ -77,6 +74,7 @@ def starting_values(m, s, settings, x1, x2, variant=0, pixels=None, sv=None):
             tail=bool(settings.tail),
             variant=variant,
             binned_width=width,
+            pixels=pixels,  # those spectra only, not copied
         )
         if pixels is None:
             sv = est
