@@ -47,6 +47,7 @@ from hyperspy_perovskite.fitting._kernel_check import check_kernels
 from hyperspy_perovskite.fitting._normal_equations import (
     _REDUCE,
     _expand,
+    _normal_products,
     _residual_and_normal,
 )
 
@@ -278,6 +279,8 @@ def fit_block(counts=False):
                         solver_cache_entry(key),
                         ready=functools.partial(solver_on_disk, key, counts),
                     )
+                if counts:  # the sandwich links it, compiled at its own level
+                    shared_functions(screen=False)
                 with _optimisation_level(_SOLVER_OPT):
                     dispatcher.compile(_fit_block_args(counts))
                 dispatcher.disable_compile()  # never a per-model specialisation
@@ -397,6 +400,7 @@ def _build(signature, probes=None):
         # checked before its first compilation (a cached model was checked
         # in the session that compiled it)
         check_kernels(probes)
+    shared_functions(screen=False)  # loaded if the second process stored it
     evaluate.compile(EVALUATE_TYPE.signature)
     return CompiledModel(signature, block, point, evaluate, cached)
 
@@ -472,6 +476,29 @@ def for_components(components):
     )
 
 
+def shared_functions(screen=True):
+    """Compile (or load from the disk cache) the engine's model-independent
+    functions other than the solver.
+
+    ``_normal_products`` (the normal equations' products, linked into every
+    model's ``evaluate`` and into the sandwich) and, with ``screen``, the
+    input screen (:func:`~._screen.screen_inputs`), each cached on disk
+    under the package's sources (:func:`~._cache.cache_once`). The second
+    process (:mod:`~hyperspy_perovskite.fitting._background`) compiles them
+    beside the solver, so a first fit loads them instead of compiling them.
+    Always at numba's default optimisation level (never inside
+    :func:`_optimisation_level`): the same machine code whoever compiles
+    it.
+    """
+    _cache.cache_once(_normal_products)
+    _normal_products.compile((_A2, _A1, _I1, _A2, _A1))
+    if screen:
+        from hyperspy_perovskite.fitting._screen import screen_inputs
+
+        _cache.cache_once(screen_inputs)
+        screen_inputs.compile((_A2, _A2, types.float64, types.int8[::1]))
+
+
 def _solver_cache_key():
     key = _cache.source_fingerprint([_lm.fit_block])
     return None if key is None else _cache.keyed(key, "fit_block")
@@ -485,10 +512,7 @@ def _prefetch():
         if not solver_on_disk(key):
             return  # never compiled here: compile on first fit, not now
         fit_block()
-        from hyperspy_perovskite.fitting._screen import screen_inputs
-
-        _cache.cache_once(screen_inputs)
-        screen_inputs.compile((_A2, _A2, types.float64, types.int8[::1]))
+        shared_functions()
     except Exception:  # noqa: BLE001 - best effort: the first fit loads it anyway
         pass
 

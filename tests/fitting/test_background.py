@@ -17,6 +17,9 @@ def test_second_process_compiles_the_solver_into_the_cache(tmp_path, monkeypatch
     assert _background.wait(_compile.solver_cache_entry(key))
     assert _compile.solver_on_disk(key, False) and _compile.solver_on_disk(key, True)
     assert all(p.is_relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    # and the model-independent functions a first fit would compile next
+    stored = {p.parent.name.split("-")[0] for p in tmp_path.rglob("*.nbc")}
+    assert {"_normal_products", "screen_inputs"} <= stored, stored
     # fresh dispatchers of both variants load that machine code: no compilation
     for counts, solver in ((False, lm.fit_block), (True, lm.fit_block_counts)):
         fresh = njit(nogil=True, error_model="numpy", _nrt=False)(solver.py_func)
