@@ -34,10 +34,11 @@ from numba.core.caching import (
     FunctionCache,
     _CacheLocator,
 )
+from numba.core.registry import CPUDispatcher
 
 from hyperspy_perovskite._sources import tree_fingerprint
 
-__all__ = ["cache_dir", "njit_cached", "source_fingerprint"]
+__all__ = ["cache_dir", "njit_cached", "njit_internal", "source_fingerprint"]
 
 _ENV = "NUMBA_CACHE_DIR"
 
@@ -238,4 +239,57 @@ def njit_cached(*args, **options):
 
     if args and callable(args[0]) and len(args) == 1:
         return wrap(args[0])
+    return wrap
+
+
+class CompiledOnly(CPUDispatcher):
+    """A numba function compiled without a Python entry point (:func:`njit_internal`)."""
+
+    def __call__(self, *args, **kwargs):
+        name = self.py_func.__qualname__
+        raise TypeError(
+            f"{name} is compiled for numba functions only (no Python entry "
+            "point): call it from a function compiled with numba, or call "
+            f"{name}.py_func for its pure-Python version."
+        )
+
+
+def njit_internal(**options):
+    """``numba.njit`` for a helper that only compiled code calls.
+
+    numba compiles every function with two entry points for callers outside
+    compiled code: a Python wrapper (boxing and unboxing every argument)
+    and a C callback. A helper called only from other numba functions uses
+    neither; without them its first compilation takes less time (the
+    engine's solver, a tenth less; bench_first_call.py). Calling it from
+    Python raises TypeError (numba itself would crash: there is no entry
+    point to call). The machine code of the helper is the same.
+
+    Examples
+    --------
+    >>> from numba import njit
+    >>> from hyperspy_perovskite._numba_cache import njit_internal
+    >>> @njit_internal(nogil=True)
+    ... def half(x):
+    ...     return 0.5 * x
+    >>> @njit
+    ... def use(x):
+    ...     return half(x)
+    >>> use(3.0)
+    1.5
+    >>> half(3.0)
+    Traceback (most recent call last):
+    ...
+    TypeError: half is compiled for numba functions only (no Python entry point): call it from a function compiled with numba, or call half.py_func for its pure-Python version.
+    """
+    from numba import njit
+
+    def wrap(func):
+        dispatcher = njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, **options)(
+            func
+        )
+        if type(dispatcher) is CPUDispatcher:  # not under NUMBA_DISABLE_JIT
+            dispatcher.__class__ = CompiledOnly
+        return dispatcher
+
     return wrap
