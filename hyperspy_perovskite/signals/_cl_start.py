@@ -342,7 +342,7 @@ def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs):
         redo = _needs_second_start(result, mask, settings)
         if redo.any():
             result = _second_start(mc, b, settings, b1, b2, result, redo, kw)
-    ok = np.asarray(result.convergence.data) == 0
+    ok = np.asarray(result.array("convergence")) == 0
     for c in m:
         cc = mc[c.name]
         for p in c.parameters:
@@ -368,8 +368,8 @@ def _needs_second_start(result, mask, settings=None):
     picked the brightest pixels.
     """
     return steps.second_start_pixels(
-        result.convergence.data,
-        result.reduced_chisq.data,
+        result.array("convergence"),
+        result.array("reduced_chisq"),
         mask,
         by_chisq=settings is None or settings.tail != "continuous",
     )
@@ -397,9 +397,7 @@ def _restore(m, first, where):
 def _take_outcome(result, source, where):
     """Copy the engine's outcome maps of ``source`` into ``result`` at ``where``."""
     for name in ("convergence", "chisq", "reduced_chisq", "iterations"):
-        getattr(result, name).data[where] = np.asarray(getattr(source, name).data)[
-            where
-        ]
+        result.array(name)[where] = np.asarray(source.array(name))[where]
 
 
 def _keep_better(m, result, first):
@@ -413,11 +411,14 @@ def _keep_better(m, result, first):
 
     r0 = first["result"]
     take0 = steps.keep_first(
-        r0.convergence.data, result.convergence.data, first["chisq"], m.chisq.data
+        r0.array("convergence"),
+        result.array("convergence"),
+        first["chisq"],
+        m.chisq.data,
     )
     _restore(m, first, take0)
     _take_outcome(result, r0, take0)
-    result.flag_counts = count_flags(result.convergence.data)
+    result.flag_counts = count_flags(result.array("convergence"))
     result.elapsed += r0.elapsed
     for c in m:
         c.fetch_stored_values()
