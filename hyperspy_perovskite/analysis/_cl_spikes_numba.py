@@ -16,7 +16,7 @@ import numpy as np
 from hyperspy_perovskite._numba_cache import njit_cached
 from hyperspy_perovskite._threads import on_threads
 
-__all__ = ["spikes_and_median"]
+__all__ = ["spike_rows", "spikes_and_median"]
 
 
 #: A sorting network of 7 inputs (16 compare-exchanges; checked on all 128
@@ -160,3 +160,53 @@ def spikes_and_median(y, n_sigma, width, max_width, median=True):
     if flat.size:
         on_threads(run, flat.shape[0])
     return spikes.reshape(y.shape), None if med is None else med.reshape(y.shape)
+
+
+def spike_rows(y, n_sigma, width, max_width, reference=None):
+    """Which spectra of ``y`` hold a spike: ``spikes_and_median(...)[0]
+    .any(axis=-1)`` without a map-sized array.
+
+    Each block of spectra is converted to float64, checked finite and
+    screened by its thread; a block with a non-finite value is screened by
+    ``reference(block)`` (the numpy screen, which handles them; the screen
+    is spectrum by spectrum, so a block gives what the whole map would).
+
+    Parameters
+    ----------
+    y : numpy.ndarray, shape (..., n)
+    n_sigma : float
+    width : int
+    max_width : int
+    reference : callable, optional
+        ``reference(block) -> spikes`` for blocks that are not all finite.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape ``y.shape[:-1]``
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.analysis._cl_spikes_numba import spike_rows
+    >>> y = np.full((3, 30), 10.0)
+    >>> y[1, 7] = 900.0
+    >>> spike_rows(y, 8.0, 7, 2).tolist()
+    [False, True, False]
+    """
+    y = np.asarray(y)
+    flat = y.reshape(-1, y.shape[-1])
+    rows = np.zeros(flat.shape[0], dtype=bool)
+    args = (float(n_sigma), int(width), int(max_width))
+    check = y.dtype.kind not in "iub"
+
+    def run(sl):
+        block = np.ascontiguousarray(flat[sl], dtype=np.float64)
+        if check and not np.isfinite(block).all():
+            spikes = reference(flat[sl])
+        else:
+            spikes = np.zeros(block.shape, dtype=bool)
+            _screen(block, *args, spikes, np.empty(block.shape))
+        rows[sl] = spikes.any(axis=-1)
+
+    if flat.size:
+        on_threads(run, flat.shape[0])
+    return rows.reshape(y.shape[:-1])

@@ -100,6 +100,32 @@ def find_spikes(y, n_sigma=8.0, width=7, max_width=2):
     return _spikes_np(y, n_sigma, width, max_width, median=False)[0]
 
 
+def spike_rows(y, n_sigma=8.0, width=7, max_width=2):
+    """``find_spikes(y).any(axis=-1)`` for numpy data, in one threaded pass
+    without a map-sized array (which spectra to clean).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_perovskite.analysis.cl_checks import spike_rows
+    >>> y = np.full((2, 30), 10.0)
+    >>> y[0, 7] = 900.0
+    >>> spike_rows(y).tolist()
+    [True, False]
+    """
+    from hyperspy_perovskite.analysis._cl_spikes_numba import spike_rows as rows
+
+    if width <= 2 * max_width:
+        raise ValueError(
+            f"width ({width} channels) must exceed twice max_width ({max_width})."
+        )
+
+    def reference(block):  # not all finite: the numpy screen
+        return _spikes_np(block, n_sigma, width, max_width, compiled=False)[0]
+
+    return rows(y, n_sigma, width, max_width, reference)
+
+
 def _remove_np(y, n_sigma, width, max_width):
     spikes, med = _spikes_np(y, n_sigma, width, max_width)
     out = np.where(spikes, med, y).astype(np.result_type(y.dtype, np.float32))

@@ -391,6 +391,7 @@ def emission_starting_values(
     variant=0,
     binned_width=1.0,
     block=2048,
+    pixels=None,
 ):
     """Starting values of the emission model of ``fit_emission`` for all pixels.
 
@@ -416,10 +417,14 @@ def emission_starting_values(
     variant : {0, 1}
     binned_width : float
     block : int
+        Largest number of spectra per block of the compiled pass.
+    pixels : array of bool, optional
+        Shaped as ``y``'s leading axes: estimate only these spectra (as
+        ``y[pixels]``, without copying them; dask data are computed).
 
     Returns
     -------
-    numpy.ndarray, shape (..., 11)
+    numpy.ndarray, shape (..., 11), or (n_pixels, 11) with ``pixels``
         Columns :data:`STARTING_VALUE_COLUMNS` (unused columns are 0).
 
     Examples
@@ -443,19 +448,21 @@ def emission_starting_values(
         binned_width=float(binned_width),
     )
     k = len(STARTING_VALUE_COLUMNS)
-    if _is_dask(y):
+    if _is_dask(y) and pixels is None:
         return _map_last_axis(_starting_compiled, y, k, **kw)
     y = np.asarray(y)
-    flat = y.reshape(-1, y.shape[-1])
-    out = np.empty((flat.shape[0], k))
-    for i in range(0, flat.shape[0], block):
-        out[i : i + block] = _starting_compiled(flat[i : i + block], **kw)
-    return out.reshape(y.shape[:-1] + (k,))
+    if pixels is None:
+        return _starting_compiled(y, block=block, **kw)
+    rows = np.flatnonzero(np.asarray(pixels, dtype=bool).reshape(-1))
+    return _starting_compiled(y, block=block, rows=rows, **kw)
 
 
-def _starting_compiled(y, x, baseline, n_peaks, tail, variant, binned_width):
+def _starting_compiled(
+    y, x, baseline, n_peaks, tail, variant, binned_width, block=2048, rows=None
+):
     """:func:`_starting_np` computed by the compiled whole-map pass
-    (:func:`~hyperspy_perovskite.analysis.cl_start_values.starting_values_map`)."""
+    (:func:`~hyperspy_perovskite.analysis.cl_start_values.starting_values_map`),
+    on the spectra ``rows`` of the flattened map only when given."""
     from hyperspy_perovskite.analysis.cl_start_values import starting_values_map
 
     y = np.asarray(y)
@@ -470,5 +477,9 @@ def _starting_compiled(y, x, baseline, n_peaks, tail, variant, binned_width):
         binned_width,
         _smooth_width(x.size),
         EU_CANDIDATES,
+        rows=rows,
+        block=block,
     )
+    if rows is not None:
+        return out
     return out.reshape(y.shape[:-1] + (out.shape[-1],))

@@ -262,14 +262,29 @@ def _all_pixels(Y, x, code, n_peaks, tail, variant, bw, dx, w, cands, tails, out
 
 
 def starting_values_map(
-    x, Y, baseline, n_peaks, tail, variant, binned_width, smooth, candidates
+    x,
+    Y,
+    baseline,
+    n_peaks,
+    tail,
+    variant,
+    binned_width,
+    smooth,
+    candidates,
+    rows=None,
+    block=2048,
 ):
     """Starting values of every spectrum of ``Y`` (``(n_spectra, n)``).
+
+    One pass over the spectra in blocks of at most ``block``, on one thread
+    per core; each block is copied to contiguous float64 by its thread (no
+    copy of the whole map).
 
     Parameters
     ----------
     x : numpy.ndarray, shape (n,)
     Y : numpy.ndarray, shape (n_spectra, n)
+        Any strides and dtype.
     baseline : {"offset", "linear", "none"}
     n_peaks : {1, 2}
     tail : bool
@@ -279,10 +294,15 @@ def starting_values_map(
         Odd boxcar width in channels.
     candidates : sequence of float
         Urbach energies tried for the tail.
+    rows : array of int, optional
+        Only these spectra of ``Y``, in this order (as ``Y[rows]``, without
+        that copy).
+    block : int
+        Largest number of spectra per block.
 
     Returns
     -------
-    numpy.ndarray, shape (n_spectra, 11)
+    numpy.ndarray, shape (n_spectra, 11) or (len(rows), 11)
         Columns of ``cl_emission.STARTING_VALUE_COLUMNS`` (unused ones 0).
 
     Examples
@@ -295,9 +315,9 @@ def starting_values_map(
     700.0 6.0
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
-    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    n_out = Y.shape[0] if rows is None else len(rows)
     dx = abs(float(np.median(np.diff(x)))) if x.size > 1 else 0.0
-    out = np.zeros((Y.shape[0], 11))
+    out = np.zeros((n_out, 11))
     cands = np.asarray(candidates, dtype=np.float64)
     powers, base = _integer_powers(cands)
     args = (
@@ -313,8 +333,9 @@ def starting_values_map(
     )
 
     def run(sl):  # one work array per block: blocks run on threads (no GIL)
+        y = Y[sl] if rows is None else Y[rows[sl]]
         tails = (powers, base, np.empty(2 * cands.size))
-        _all_pixels(Y[sl], *args, tails, out[sl])
+        _all_pixels(np.ascontiguousarray(y, dtype=np.float64), *args, tails, out[sl])
 
-    on_threads(run, Y.shape[0], blocks_per_thread=1)
+    on_threads(run, n_out, max_rows=block)
     return out

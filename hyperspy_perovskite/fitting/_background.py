@@ -25,6 +25,9 @@ The cache stays correct, and nothing is written outside it:
   folder comes first on the path);
 - several processes starting at once (``pytest -n 2``, two notebooks) compile
   the solver once: a lock file beside the cache entry serialises them;
+- the solver has two variants, without and with the sandwich's standard
+  deviations of unweighted fits of counts; the process compiles the first,
+  then the second, and a fit waits only for the variant it needs;
 - when anything fails (no writable cache folder, the process cannot start,
   crashes or times out) the fitting process compiles the solver itself, as it
   would without this module.
@@ -40,6 +43,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 __all__ = ["start", "wait"]
@@ -47,6 +51,8 @@ __all__ = ["start", "wait"]
 _ENV = "HYPERSPY_PEROVSKITE_BACKGROUND_COMPILE"
 #: Longest wait for the second process (s); then the caller compiles itself.
 _TIMEOUT = 600.0
+#: Interval (s) at which a waiting fit looks for the variant it needs.
+_POLL = 0.02
 
 _PROCESS: dict = {}  # cache entry (str) -> Popen
 _CHILD = (
@@ -106,14 +112,40 @@ def start(key, entry):
     return True
 
 
-def wait(entry, timeout=_TIMEOUT):
-    """Wait for the second process compiling into ``entry``; True if it succeeded."""
+def wait(entry, timeout=_TIMEOUT, ready=None):
+    """Wait for the second process compiling into ``entry``.
+
+    Parameters
+    ----------
+    entry : pathlib.Path
+        The entry given to :func:`start`.
+    timeout : float
+        Longest wait (s).
+    ready : callable or None
+        When given, the wait also ends as soon as ``ready()`` is True (the
+        variant the caller needs is stored, while the process goes on with
+        the other).
+
+    Returns
+    -------
+    bool
+        True when the process succeeded or ``ready()`` became True.
+    """
     with _LOCK:
         process = _PROCESS.get(str(entry))
     if process is None:
         return False
+    deadline = time.monotonic() + timeout
+    while ready is not None:
+        if process.poll() is not None:
+            break
+        if ready():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(_POLL)
     try:
-        return process.wait(timeout) == 0
+        return process.wait(max(deadline - time.monotonic(), 0.0)) == 0
     except subprocess.TimeoutExpired:
         return False
 
@@ -127,7 +159,15 @@ def _release():
 
 
 def _main(key):
-    """The second process: compile the solver into the cache under ``key``."""
+    """The second process: compile the solver into the cache under ``key``.
+
+    Both variants (:func:`~hyperspy_perovskite.fitting._compile.fit_block`),
+    the one without the sandwich first: most fits need only that one, and a
+    fit waiting for it loads it as soon as it is stored. Before them, the
+    normal-equation products every model links, and the input screen after
+    the first (:func:`~hyperspy_perovskite.fitting._compile.shared_functions`):
+    the fitting process loads them when it gets there.
+    """
     from hyperspy_perovskite.fitting import _compile
 
     if _compile._solver_cache_key() != key:
@@ -141,6 +181,10 @@ def _main(key):
             fcntl = None
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be at it
-        if not _compile.solver_on_disk(key):
-            _compile.fit_block()
+        _compile.shared_functions(screen=False)
+        for counts in _compile._VARIANTS:
+            if not _compile.solver_on_disk(key, counts):
+                _compile.fit_block(counts)
+            if not counts:
+                _compile.shared_functions()
     return 0

@@ -47,6 +47,7 @@ from hyperspy_perovskite.fitting._kernel_check import check_kernels
 from hyperspy_perovskite.fitting._normal_equations import (
     _REDUCE,
     _expand,
+    _normal_products,
     _residual_and_normal,
 )
 
@@ -158,8 +159,13 @@ class CompiledModel:
 
     @property
     def fit_block(self):
-        """``fit_block(*args)`` of the solver with this model bound first."""
-        return functools.partial(fit_block(), self.evaluate)
+        """``fit_block(*args)`` of the solver with this model bound first.
+
+        The arguments are those of
+        :func:`~._levenberg_marquardt.fit_block` after the model; an empty
+        ``count_factor`` runs the solver without the sandwich (:func:`solve`).
+        """
+        return functools.partial(solve, self.evaluate)
 
     def chi2_and_normal(self, *args):
         """chi-squared and normal equations of this model (``evaluate``)."""
@@ -207,41 +213,79 @@ _FIT_BLOCK_ARGS = (
     types.float64,  # ftol
     types.float64,  # xtol
     types.boolean,  # linear_solve
-    _A1,  # count_factor
 )
 
+#: Position of ``count_factor`` in the solver's arguments after the model.
+_COUNT_FACTOR = len(_FIT_BLOCK_ARGS) - 1
 
-def _fit_block_args():
-    """The solver's argument types: the above, then its work arrays."""
+#: The two compiled variants of the solver: without and with the sandwich.
+_VARIANTS = (False, True)
+
+
+def _fit_block_args(counts=False):
+    """The solver's argument types: the above, ``count_factor`` (an array for
+    the variant with the sandwich, else None), then its work arrays."""
     from numba import typeof
 
     sample = _lm.workspace(1, 2, 2, np.array([0, 1]), np.array([True, False]))
-    return _FIT_BLOCK_ARGS + tuple(typeof(a) for a in sample)
+    return (
+        _FIT_BLOCK_ARGS
+        + (_A1 if counts else types.none,)
+        + tuple(typeof(a) for a in sample)
+    )
 
 
-def fit_block():
+def solve(evaluate, *args):
+    """Run the solver variant that ``args`` need on the model ``evaluate``.
+
+    ``args`` are those of :func:`~._levenberg_marquardt.fit_block` after
+    the model; an empty ``count_factor`` (no sandwich) becomes None for
+    :func:`fit_block`, so most fits never compile or load the sandwich.
+    """
+    count_factor = args[_COUNT_FACTOR]
+    counts = count_factor is not None and count_factor.shape[0] > 0
+    if not counts:
+        args = (*args[:_COUNT_FACTOR], None, *args[_COUNT_FACTOR + 1 :])
+    return fit_block(counts)(evaluate, *args)
+
+
+def fit_block(counts=False):
     """The solver (:func:`~._levenberg_marquardt.fit_block`), compiled once.
 
     It takes the model as a first-class function, so one compiled solver
     serves every model; its machine code is cached on disk, keyed by the
     engine's sources. When a second process is compiling it
     (:func:`start_solver_compile`), it is loaded from the cache once that
-    process is done; if it fails, it is compiled here.
+    process has stored it; if the process fails, it is compiled here.
+
+    Parameters
+    ----------
+    counts : bool
+        The variant with the sandwich's standard deviations
+        (:data:`~._levenberg_marquardt.fit_block_counts`, for unweighted
+        fits of counts) instead of the one without.
     """
-    global _FIT_BLOCK
-    if _FIT_BLOCK is None:
+    counts = bool(counts)
+    solver = _SOLVERS.get(counts)
+    if solver is None:
         with _LOCK:
-            if _FIT_BLOCK is None:
-                dispatcher = _lm.fit_block
+            solver = _SOLVERS.get(counts)
+            if solver is None:
+                dispatcher = _lm.fit_block_counts if counts else _lm.fit_block
                 key = _solver_cache_key()
                 if key is not None:
                     _cache.enable_disk_cache(dispatcher, key)
-                    _background.wait(solver_cache_entry(key))
+                    _background.wait(
+                        solver_cache_entry(key),
+                        ready=functools.partial(solver_on_disk, key, counts),
+                    )
+                if counts:  # the sandwich links it, compiled at its own level
+                    shared_functions(screen=False)
                 with _optimisation_level(_SOLVER_OPT):
-                    dispatcher.compile(_fit_block_args())
+                    dispatcher.compile(_fit_block_args(counts))
                 dispatcher.disable_compile()  # never a per-model specialisation
-                _FIT_BLOCK = dispatcher
-    return _FIT_BLOCK
+                solver = _SOLVERS[counts] = dispatcher
+    return solver
 
 
 #: LLVM optimisation level of the solver. Its loops run over the few free
@@ -272,15 +316,27 @@ def _optimisation_level(level):
             config.OPT = saved
 
 
-def solver_cache_entry(key):
-    """The solver's folder in the cache (created on first use)."""
-    return _cache.cache_dir() / "models" / f"fit_block-{key}"
+def solver_cache_entry(key, counts=False):
+    """The folder of a solver variant in the cache (created on first use).
+
+    The variant without the sandwich's folder also holds the second
+    process's lock file (:mod:`~hyperspy_perovskite.fitting._background`).
+    """
+    name = "fit_block_counts" if counts else "fit_block"
+    return _cache.cache_dir() / "models" / f"{name}-{key}"
 
 
-def solver_on_disk(key):
-    """True when the solver's machine code for ``key`` is in the cache."""
-    entry = solver_cache_entry(key)
-    return entry.is_dir() and any(entry.glob("*.nbi"))
+def solver_on_disk(key, counts=None):
+    """True when the solver's machine code for ``key`` is in the cache.
+
+    ``counts``: that variant (:func:`fit_block`); None: both. An entry
+    counts once numba has written its data file (after its index, each
+    file written whole), so a process that sees it can load it.
+    """
+    if counts is None:
+        return all(solver_on_disk(key, c) for c in _VARIANTS)
+    entry = solver_cache_entry(key, counts)
+    return entry.is_dir() and any(entry.glob("*.nbi")) and any(entry.glob("*.nbc"))
 
 
 def start_solver_compile():
@@ -292,7 +348,7 @@ def start_solver_compile():
     its code cannot be cached (sources changed since import, no writable
     cache folder).
     """
-    if _FIT_BLOCK is not None or not _background.enabled():
+    if len(_SOLVERS) == len(_VARIANTS) or not _background.enabled():
         return
     key = _solver_cache_key()
     if key is None or solver_on_disk(key):
@@ -300,7 +356,7 @@ def start_solver_compile():
     _background.start(key, solver_cache_entry(key))
 
 
-_FIT_BLOCK = None
+_SOLVERS: dict = {}  # counts (bool) -> the compiled solver variant
 
 
 def _signature_names(signature):
@@ -344,6 +400,7 @@ def _build(signature, probes=None):
         # checked before its first compilation (a cached model was checked
         # in the session that compiled it)
         check_kernels(probes)
+    shared_functions(screen=False)  # loaded if the second process stored it
     evaluate.compile(EVALUATE_TYPE.signature)
     return CompiledModel(signature, block, point, evaluate, cached)
 
@@ -419,6 +476,29 @@ def for_components(components):
     )
 
 
+def shared_functions(screen=True):
+    """Compile (or load from the disk cache) the engine's model-independent
+    functions other than the solver.
+
+    ``_normal_products`` (the normal equations' products, linked into every
+    model's ``evaluate`` and into the sandwich) and, with ``screen``, the
+    input screen (:func:`~._screen.screen_inputs`), each cached on disk
+    under the package's sources (:func:`~._cache.cache_once`). The second
+    process (:mod:`~hyperspy_perovskite.fitting._background`) compiles them
+    beside the solver, so a first fit loads them instead of compiling them.
+    Always at numba's default optimisation level (never inside
+    :func:`_optimisation_level`): the same machine code whoever compiles
+    it.
+    """
+    _cache.cache_once(_normal_products)
+    _normal_products.compile((_A2, _A1, _I1, _A2, _A1))
+    if screen:
+        from hyperspy_perovskite.fitting._screen import screen_inputs
+
+        _cache.cache_once(screen_inputs)
+        screen_inputs.compile((_A2, _A2, types.float64, types.int8[::1]))
+
+
 def _solver_cache_key():
     key = _cache.source_fingerprint([_lm.fit_block])
     return None if key is None else _cache.keyed(key, "fit_block")
@@ -432,10 +512,7 @@ def _prefetch():
         if not solver_on_disk(key):
             return  # never compiled here: compile on first fit, not now
         fit_block()
-        from hyperspy_perovskite.fitting._screen import screen_inputs
-
-        _cache.cache_once(screen_inputs)
-        screen_inputs.compile((_A2, _A2, types.float64, types.int8[::1]))
+        shared_functions()
     except Exception:  # noqa: BLE001 - best effort: the first fit loads it anyway
         pass
 

@@ -33,6 +33,7 @@ worse minima.
 """
 
 import math
+import types
 
 import numpy as np
 from numba import njit
@@ -117,7 +118,6 @@ def workspace(n_pix, n_ch, n_p, src, theta_linear):
     return out, active, lin, np.ones(n_ch), evaluation, normal, linear, uncertainty
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
 def fit_block(
     model_block,
     x,
@@ -191,10 +191,12 @@ def fit_block(
     linear_solve : bool
         Move the linear parameters to their exact optimum after every
         accepted step (:func:`_solve_linear_parameters`).
-    count_factor : (n_channels,) or (0,) float64
-        When not empty (unweighted fits of counts only), the reported
+    count_factor : (n_channels,) float64 or None
+        For unweighted fits of counts (:data:`fit_block_counts`), the reported
         standard deviations are the sandwich's (:func:`_sandwich_variance`)
-        with channel variance ``count_factor x model``.
+        with channel variance ``count_factor x model``. None (typed None:
+        :data:`fit_block`) for every other fit: numba then drops the
+        sandwich's code, which :data:`fit_block` never compiles.
     out, active, lin, w, evaluation, normal, linear, uncertainty
         The work arrays of :func:`workspace` (the results go into ``out``).
     """
@@ -232,12 +234,35 @@ def fit_block(
             xtol,
         )  # fmt: skip
         _write_row(out[p], chi2, flag, it, n_ch, desc, evaluation, normal, uncertainty)
+        if count_factor is None:  # typed None: the sandwich is not compiled
+            continue
         if count_factor.shape[0] == n_ch and math.isfinite(out[p, 2 * n_p]):
             ok = _sandwich_variance(
                 model_block, x, Y[p], w, binw, count_factor, desc, evaluation,
                 normal, uncertainty, fresh,
             )  # fmt: skip
             _write_sandwich(out[p], ok, desc, uncertainty)
+
+
+def _twin(func, name):
+    """A copy of the Python function ``func`` under ``name`` (own dispatcher)."""
+    twin = types.FunctionType(
+        func.__code__, func.__globals__, name, func.__defaults__, func.__closure__
+    )
+    twin.__qualname__ = name
+    twin.__doc__ = func.__doc__
+    twin.__module__ = func.__module__
+    return twin
+
+
+_SOLVER_OPTIONS = {"nogil": True, "error_model": "numpy", "_nrt": False}
+#: The solver for every fit except unweighted fits of counts (``count_factor``
+#: None). Its twin :data:`fit_block_counts` (same source, own dispatcher and
+#: cache entry) computes the sandwich's standard deviations. The sandwich
+#: is about 40 % of the solver's compile time: a fit that does not use it
+#: does not wait for it (:mod:`~hyperspy_perovskite.fitting._compile`).
+fit_block_counts = njit(**_SOLVER_OPTIONS)(_twin(fit_block, "fit_block_counts"))
+fit_block = njit(**_SOLVER_OPTIONS)(fit_block)
 
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)

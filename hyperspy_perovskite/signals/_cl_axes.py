@@ -14,7 +14,7 @@ from hyperspy_perovskite._threads import on_threads
 from hyperspy_perovskite.analysis.cl_units import check_monotonic
 from hyperspy_perovskite.units_arguments import parse_range
 
-__all__ = ["convert_to_eV", "normalize_axis", "window"]
+__all__ = ["convert_to_eV", "converted", "normalize_axis", "window"]
 
 
 def _ascending(s, inplace):
@@ -56,22 +56,33 @@ def normalize_axis(signal, inplace):
 
 def convert_to_eV(signal, inplace, jacobian):
     """Wavelength axis to photon energy with the Jacobian (see ``to_eV``)."""
+    return converted(signal, inplace, jacobian)[0]
+
+
+def converted(signal, inplace, jacobian):
+    """``(signal on photon energy, Jacobian per channel)``: the body of
+    :func:`convert_to_eV`, with LumiSpy's Jacobian ``dlambda/dE`` per
+    energy channel (float64; the converted spectrum of a spectrum of ones,
+    whatever ``jacobian``). No copy of the metadata or the data beyond the
+    one converted array (none of them when ``inplace``)."""
     from lumispy.utils.axes import axis2eV, data2eV, var2eV
 
+    ax = signal.axes_manager.signal_axes[0]
     if inplace:
         signal.normalize_spectral_axis(inplace=True)
         s = signal
+    elif check_monotonic(ax.axis) > 0 and ax.units == "nm":
+        s = signal  # already what normalize_spectral_axis makes: not copied
     else:
         s = signal.normalize_spectral_axis(inplace=False)
     ax0 = s.axes_manager.signal_axes[0]
     evaxis, jfactor = axis2eV(ax0)
-    rev = s.isig[::-1]
-    data = rev.data
+    data = s.data[..., ::-1]  # the signal axis is the last of the array
     dtype = data.dtype
     if dtype.kind != "f" or dtype.itemsize < 4:
         dtype = np.dtype(np.float32)  # float16 overflows in the Jacobian
+    jac = data2eV(np.ones(data.shape[-1]), jfactor, evaxis.axis, ax0)
     if jacobian:  # LumiSpy's Jacobian per channel once, then one product
-        jac = data2eV(np.ones(data.shape[-1]), jfactor, evaxis.axis, ax0)
         data = _times(data, jac.astype(dtype), dtype)
     elif not s._lazy:
         data = np.array(data, dtype=dtype)
@@ -80,13 +91,13 @@ def convert_to_eV(signal, inplace, jacobian):
     var = s.metadata.get_item("Signal.Noise_properties.variance")
     new_var = None
     if var is not None:
-        vdata = var.isig[::-1].data if hasattr(var, "isig") else None
+        vdata = var.data[..., ::-1] if hasattr(var, "isig") else None
         if jacobian:
             if vdata is None:
-                vdata = np.full(rev.data.shape, float(var))
+                vdata = np.full(data.shape, float(var))
             new_var = var2eV(vdata, jfactor, evaxis.axis, ax0)
-        elif vdata is not None:
-            new_var = vdata
+        elif vdata is not None:  # not shared with this signal's variance
+            new_var = vdata.copy() if s is signal and not inplace else vdata
     axind = ax0.index_in_axes_manager
     if inplace:
         out = signal
@@ -101,7 +112,7 @@ def convert_to_eV(signal, inplace, jacobian):
             out._reset_variance_linear_model()
     elif var is not None and not inplace:
         out.set_noise_variance(var)
-    return None if inplace else out
+    return (None if inplace else out), np.asarray(jac, dtype=float)
 
 
 def _times(data, factor, dtype):

@@ -15,10 +15,11 @@ import numpy as np
 
 from hyperspy_perovskite.analysis.cl_checks import (
     counts_check,
-    find_spikes,
     remove_spikes,
+    spike_rows,
 )
 from hyperspy_perovskite.analysis.cl_maps import poisson_variance
+from hyperspy_perovskite.signals import _cl_axes
 from hyperspy_perovskite.signals._cl_start import (  # noqa: F401  (the fit's steps)
     STEP_IN_STD,
     _keep_better,
@@ -119,9 +120,14 @@ def prepare_signal(signal, settings, poisson, spikes):
     settings.converted = (
         settings.axis == "energy" and signal._spectral_kind()[1] == "wavelength"
     )
-    s = base._fit_signal(settings.axis)
-    if settings.counts:
-        settings.count_factor = count_factor(signal, settings.axis)
+    if settings.converted:  # base.to_eV(inplace=False), and its Jacobian
+        s, jac = _cl_axes.converted(base, False, True)
+    else:
+        s, jac = base._fit_signal(settings.axis), None
+    if settings.counts:  # = count_factor(signal, settings.axis), already known
+        settings.count_factor = (
+            jac if jac is not None else count_factor(signal, settings.axis)
+        )
     if settings.converted and settings.background in ("linear", "energy_offset"):
         warnings.warn(
             f"background={settings.background!r} fits a "
@@ -142,7 +148,7 @@ def _without_spikes(data):
     have a spike. Lazy data: always the lazy ``remove_spikes``."""
     if not isinstance(data, np.ndarray):
         return remove_spikes(data)
-    rows = find_spikes(data).any(axis=-1)
+    rows = spike_rows(data)  # = find_spikes(data).any(axis=-1)
     if not rows.any():
         return None
     out = data.astype(np.result_type(data.dtype, np.float32))
@@ -291,7 +297,7 @@ def keep_outcome(m, result):
     """Store the final flags and the band validity with a domain model."""
     if not hasattr(m, "_store_fast_fit"):
         return
-    m._fit_flags_data = np.asarray(result.convergence.data, dtype=np.int8).reshape(
+    m._fit_flags_data = np.asarray(result.array("convergence"), dtype=np.int8).reshape(
         m.chisq.data.shape
     )
     from hyperspy_perovskite.signals._cl_statistics import emission_validity

@@ -64,12 +64,9 @@ def starting_values(m, s, settings, x1, x2, variant=0, pixels=None, sv=None):
         width = ax.scale if ax.is_uniform else np.gradient(ax.axis)[i1 : i2 + 1].mean()
     bg = settings.background
     if sv is None:
-        data = s.data[..., i1 : i2 + 1]
-        if pixels is not None:
-            data = np.asarray(data)[pixels]
         est = emission_starting_values(
             x,
-            data,
+            s.data[..., i1 : i2 + 1],
             baseline="linear"
             if bg == "linear"
             else ("none" if bg == "none" else "offset"),
@@ -77,6 +74,7 @@ def starting_values(m, s, settings, x1, x2, variant=0, pixels=None, sv=None):
             tail=bool(settings.tail),
             variant=variant,
             binned_width=width,
+            pixels=pixels,  # those spectra only, not copied
         )
         if pixels is None:
             sv = est
@@ -393,7 +391,7 @@ def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs):
         redo = _needs_second_start(result, mask, settings)
         if redo.any():
             result = _second_start(mc, b, settings, b1, b2, result, redo, kw)
-    ok = np.asarray(result.convergence.data) == 0
+    ok = np.asarray(result.array("convergence")) == 0
     for c in m:
         cc = mc[c.name]
         for p in c.parameters:
@@ -419,8 +417,8 @@ def _needs_second_start(result, mask, settings=None):
     picked the brightest pixels.
     """
     return steps.second_start_pixels(
-        result.convergence.data,
-        result.reduced_chisq.data,
+        result.array("convergence"),
+        result.array("reduced_chisq"),
         mask,
         by_chisq=settings is None or settings.tail != "continuous",
     )
@@ -448,9 +446,7 @@ def _restore(m, first, where):
 def _take_outcome(result, source, where):
     """Copy the engine's outcome maps of ``source`` into ``result`` at ``where``."""
     for name in ("convergence", "chisq", "reduced_chisq", "iterations"):
-        getattr(result, name).data[where] = np.asarray(getattr(source, name).data)[
-            where
-        ]
+        result.array(name)[where] = np.asarray(source.array(name))[where]
 
 
 def _keep_better(m, result, first):
@@ -464,11 +460,14 @@ def _keep_better(m, result, first):
 
     r0 = first["result"]
     take0 = steps.keep_first(
-        r0.convergence.data, result.convergence.data, first["chisq"], m.chisq.data
+        r0.array("convergence"),
+        result.array("convergence"),
+        first["chisq"],
+        m.chisq.data,
     )
     _restore(m, first, take0)
     _take_outcome(result, r0, take0)
-    result.flag_counts = count_flags(result.convergence.data)
+    result.flag_counts = count_flags(result.array("convergence"))
     result.elapsed += r0.elapsed
     for c in m:
         c.fetch_stored_values()

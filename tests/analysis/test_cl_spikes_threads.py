@@ -34,3 +34,24 @@ def test_integer_counts_screened_as_floats(monkeypatch):
     assert med is None and spikes.sum() >= 10
     np.testing.assert_array_equal(spikes, ref[0])
     np.testing.assert_array_equal(cl_checks.find_spikes(y), ref[0])
+
+
+def test_spike_rows_equal_find_spikes_any(monkeypatch):
+    """``spike_rows`` (the fit's screen: which spectra to clean) equals
+    ``find_spikes(y).any(-1)``, block by block, with non-finite spectra in
+    one block (screened there by the numpy reference) and on integer data."""
+    monkeypatch.setattr(_threads, "MIN_ROWS", 4)
+    rng = np.random.default_rng(8)
+    x = np.arange(150.0)
+    y = rng.poisson(5 + 500 * np.exp(-0.5 * ((x - 70) / 12) ** 2), (5, 8, 150))
+    y[rng.integers(0, 5, 9), rng.integers(0, 8, 9), rng.integers(0, 150, 9)] += 3000
+    ref = cl_checks.find_spikes(y).any(axis=-1)
+    assert 3 <= ref.sum() < ref.size
+    np.testing.assert_array_equal(cl_checks.spike_rows(y), ref)
+    f = y.astype(float)
+    f[4, 6, 20] = np.nan  # a spike in a spectrum with a NaN: the numpy screen
+    f[4, 6, 90] += 3000
+    f[0, 1, 100] = np.inf
+    ref = cl_checks.find_spikes(f).any(axis=-1)
+    assert ref.sum() >= 3  # (a spectrum with a NaN has no noise estimate: none)
+    np.testing.assert_array_equal(cl_checks.spike_rows(f), ref)

@@ -116,3 +116,32 @@ def test_threaded_blocks_equal_one_pass(spectra, monkeypatch):
     one = starting_values_map(*args)
     monkeypatch.setattr(_threads, "MIN_ROWS", 3)  # many small blocks
     np.testing.assert_array_equal(starting_values_map(*args), one)
+
+
+@pytest.mark.parametrize("variant", [0, 1])
+def test_pixels_equal_the_selected_spectra(spectra, monkeypatch, variant):
+    """``pixels=`` gives the values of ``y[pixels]`` exactly (no copy of the
+    map made), in small blocks on threads too; dask data as numpy."""
+    import dask.array as da
+
+    from hyperspy_perovskite import _threads
+
+    x, y = spectra
+    cube = y.reshape(4, 10, -1)
+    pixels = np.zeros((4, 10), bool)
+    pixels[[0, 1, 3], [2, 5, 9]] = True
+    pixels[2, :7] = True
+    kw = dict(n_peaks=2, tail=True, variant=variant)
+    ref = ce.emission_starting_values(x, cube[pixels], **kw)
+    monkeypatch.setattr(_threads, "MIN_ROWS", 2)  # several blocks
+    got = ce.emission_starting_values(x, cube, pixels=pixels, block=3, **kw)
+    assert got.shape == (pixels.sum(), ref.shape[-1])
+    np.testing.assert_array_equal(got, ref)
+    lazy = da.from_array(cube, chunks=(2, 5, -1))
+    np.testing.assert_array_equal(
+        ce.emission_starting_values(x, lazy, pixels=pixels, **kw), ref
+    )
+    strided = np.asfortranarray(cube)  # any strides: copied block by block
+    np.testing.assert_array_equal(
+        ce.emission_starting_values(x, strided, pixels=pixels, **kw), ref
+    )

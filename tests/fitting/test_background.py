@@ -15,14 +15,18 @@ def test_second_process_compiles_the_solver_into_the_cache(tmp_path, monkeypatch
     assert _background.start(key, _compile.solver_cache_entry(key))  # once per key
     assert len(_background._PROCESS) == 1
     assert _background.wait(_compile.solver_cache_entry(key))
-    assert _compile.solver_on_disk(key)
+    assert _compile.solver_on_disk(key, False) and _compile.solver_on_disk(key, True)
     assert all(p.is_relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    # a fresh dispatcher of the solver loads that machine code: no compilation
-    fresh = njit(nogil=True, error_model="numpy", _nrt=False)(lm.fit_block.py_func)
-    assert _cache.enable_disk_cache(fresh, key)
-    fresh.compile(_compile._fit_block_args())
-    assert sum(fresh._cache_hits.values()) == 1
-    assert sum(fresh._cache_misses.values()) == 0
+    # and the model-independent functions a first fit would compile next
+    stored = {p.parent.name.split("-")[0] for p in tmp_path.rglob("*.nbc")}
+    assert {"_normal_products", "screen_inputs"} <= stored, stored
+    # fresh dispatchers of both variants load that machine code: no compilation
+    for counts, solver in ((False, lm.fit_block), (True, lm.fit_block_counts)):
+        fresh = njit(nogil=True, error_model="numpy", _nrt=False)(solver.py_func)
+        assert _cache.enable_disk_cache(fresh, key)
+        fresh.compile(_compile._fit_block_args(counts))
+        assert sum(fresh._cache_hits.values()) == 1
+        assert sum(fresh._cache_misses.values()) == 0
 
 
 def test_second_process_refuses_another_key(tmp_path, monkeypatch):
@@ -41,13 +45,22 @@ def test_off_switch_and_solver_at_hand(tmp_path, monkeypatch):
     key = _compile._solver_cache_key()
     assert not _background.start(key, _compile.solver_cache_entry(key))
     monkeypatch.delenv("HYPERSPY_PEROVSKITE_BACKGROUND_COMPILE")
-    entry = _compile.solver_cache_entry(key)
-    entry.mkdir(parents=True)
-    (entry / "fit_block.nbi").touch()  # on disk: loaded when needed
+    started = []
+    monkeypatch.setattr(_background, "start", lambda *a: started.append(a))
+    monkeypatch.setattr(_compile, "_SOLVERS", {})  # none compiled here
+    entries = [_compile.solver_cache_entry(key, c) for c in (False, True)]
+    for entry in entries:
+        entry.mkdir(parents=True)
+        (entry / "fit_block.nbi").touch()
+    (entries[0] / "fit_block.1.nbc").touch()
+    assert not _compile.solver_on_disk(key)  # an index without its data
+    _compile.start_solver_compile()  # one variant missing: compile it
+    assert started == [(key, entries[0])]
+    (entries[1] / "fit_block_counts.1.nbc").touch()  # both on disk
     _compile.start_solver_compile()
-    monkeypatch.setattr(_compile, "_FIT_BLOCK", object())  # compiled here
+    monkeypatch.setattr(_compile, "_SOLVERS", {False: 0, True: 0})  # compiled here
     _compile.start_solver_compile()
-    assert _background._PROCESS == {}  # nothing to do in either case
+    assert len(started) == 1  # nothing to do in either case
 
 
 def test_looking_up_fast_multifit_starts_it(monkeypatch):
@@ -62,3 +75,28 @@ def test_looking_up_fast_multifit_starts_it(monkeypatch):
     assert "fast_multifit" in dir(fitting)
     assert fitting.fast_multifit is fitting.engine.fast_multifit
     assert calls == [1]
+
+
+def test_a_fit_waits_only_for_the_variant_it_needs(tmp_path, monkeypatch):
+    # the second process compiles both variants in turn: a fit that needs the
+    # first loads it once stored, without waiting for the second
+    import subprocess
+    import sys
+    import time
+
+    entry = tmp_path / "entry"
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    monkeypatch.setattr(_background, "_PROCESS", {str(entry): process})
+    try:
+        t0 = time.monotonic()
+        checks = []
+        assert _background.wait(
+            entry, ready=lambda: checks.append(1) or len(checks) > 3
+        )
+        assert time.monotonic() - t0 < 10.0 and process.poll() is None
+        assert not _background.wait(entry, timeout=0.1, ready=lambda: False)
+    finally:
+        process.kill()
+        process.wait()
+    # a process that ends (stored both, or failed) ends the wait too
+    assert not _background.wait(entry, ready=lambda: False)

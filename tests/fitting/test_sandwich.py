@@ -101,3 +101,37 @@ def test_count_variance_is_checked():
     s.metadata.set_item("Signal.Noise_properties.variance", 1.0)
     with pytest.raises(ValueError, match="unweighted fits"):
         _fit(s, count_variance=np.ones(64))
+
+
+def test_only_fits_of_counts_use_the_solver_with_the_sandwich(monkeypatch):
+    """Without ``count_variance`` the solver variant without the sandwich
+    runs (a cold session compiles and waits for less); on the same inputs it
+    writes exactly what the variant with the sandwich writes when given no
+    count factor."""
+    import copy
+
+    from hyperspy_perovskite.fitting import _compile
+
+    calls = []
+    solve = _compile.solve
+
+    def spy(evaluate, *args):
+        calls.append((evaluate, copy.deepcopy(args)))
+        return solve(evaluate, *args)
+
+    monkeypatch.setattr(_compile, "solve", spy)
+    s, _ = simulated_emission_map(shape=(6, 6), n_channels=128, seed=3)
+    _fit(s)
+    _fit(s, count_variance=np.ones(128))
+    assert [args[_compile._COUNT_FACTOR].size for _, args in calls] == [0, 128]
+    assert _compile.fit_block(False) is not _compile.fit_block(True)
+    evaluate, args = calls[0]
+    out = {}
+    for counts in (False, True):
+        run = copy.deepcopy(args)
+        cf = np.empty(0) if counts else None
+        run = (*run[: _compile._COUNT_FACTOR], cf, *run[_compile._COUNT_FACTOR + 1 :])
+        _compile.fit_block(counts)(evaluate, *run)
+        out[counts] = run[_compile._COUNT_FACTOR + 1]  # the result rows
+    assert np.isfinite(out[False][:, :-3]).all()
+    np.testing.assert_array_equal(out[False], out[True])

@@ -16,3 +16,55 @@ def test_times_equals_cast_then_product(dtype):
     ref = data.astype(out_dtype) * jac
     assert got.dtype == ref.dtype
     np.testing.assert_array_equal(got, ref)
+
+
+def _wavelength_map(units="nm", descending=False, variance=False):
+    import hyperspy.api as hs
+
+    rng = np.random.default_rng(3)
+    s = hs.signals.Signal1D(rng.poisson(40.0, (3, 4, 50)).astype(float))
+    s.set_signal_type("CL_STEM_perovskite")
+    ax = s.axes_manager.signal_axes[0]
+    scale = {"nm": 1.0, "um": 1e-3}[units]
+    ax.units, ax.offset, ax.scale = units, 650.0 * scale, 2.0 * scale
+    if descending:
+        s = s.isig[::-1]
+    if variance:
+        s.set_noise_variance(s._deepcopy_with_new_data(s.data + 1.0))
+    return s
+
+
+@pytest.mark.parametrize(
+    "units, descending", [("nm", False), ("um", False), ("nm", True)]
+)
+def test_converted_gives_to_eV_and_its_jacobian(units, descending):
+    """``converted`` is ``to_eV(inplace=False)`` plus the Jacobian that
+    ``count_factor`` computes from a spectrum of ones (the fit takes it from
+    the conversion instead of converting a second signal)."""
+    from hyperspy_perovskite.signals._cl_fit import count_factor
+
+    s = _wavelength_map(units, descending)
+    before = s.data.copy()
+    out, jac = _cl_axes.converted(s, False, True)
+    ref = s.to_eV(inplace=False)
+    np.testing.assert_array_equal(out.data, ref.data)
+    np.testing.assert_array_equal(
+        out.axes_manager.signal_axes[0].axis, ref.axes_manager.signal_axes[0].axis
+    )
+    assert jac.dtype == np.float64
+    np.testing.assert_array_equal(jac, count_factor(s, "energy"))
+    np.testing.assert_array_equal(s.data, before)  # the input is not modified
+    assert s.axes_manager.signal_axes[0].units == units
+
+
+def test_converted_variance_not_shared_with_the_input():
+    """Without the Jacobian the variance is reversed, in a copy: changing
+    the converted signal's variance leaves the input's alone."""
+    s = _wavelength_map(variance=True)
+    var_in = s.metadata.Signal.Noise_properties.variance
+    before = var_in.data.copy()
+    out = s.to_eV(inplace=False, jacobian=False)
+    var_out = out.metadata.Signal.Noise_properties.variance
+    np.testing.assert_array_equal(var_out.data, before[..., ::-1])
+    var_out.data[...] = -1.0
+    np.testing.assert_array_equal(var_in.data, before)
