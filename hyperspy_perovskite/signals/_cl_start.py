@@ -242,7 +242,7 @@ def _reversed_pixels(coarse, mask):
     after 18 (bench_cl_fit's scene, 64 x 64, seed 0, 356 such pixels); the
     other start still follows where the first fails.
     """
-    reverse = np.asarray(coarse.convergence.data) != 0
+    reverse = np.asarray(coarse.array("convergence")) != 0
     if mask is not None:
         reverse &= ~np.asarray(mask, bool)
     return reverse

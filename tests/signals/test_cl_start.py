@@ -58,7 +58,7 @@ def calls():
             {
                 "channels": int(np.count_nonzero(model._channel_switches)),
                 "fitted": fitted,
-                "flags": np.array(result.convergence.data),
+                "flags": np.array(result.array("convergence")),
                 "start_eu": eu,
             }
         )
@@ -113,7 +113,9 @@ def test_start_order_reversed_where_both_binned_starts_failed(calls):
 
 def test_reversed_pixels_never_masked():
     class Result:
-        convergence = hs.signals.BaseSignal(np.array([0, 6, 1, 6], np.int8))
+        def array(self, name):
+            assert name == "convergence"
+            return np.array([0, 6, 1, 6], np.int8)
 
     mask = np.array([False, False, False, True])
     rev = _cl_start._reversed_pixels(Result(), mask)
