@@ -156,29 +156,47 @@ def _tail(x, resid, e0, candidates, powers, base, sums):
     channel; otherwise (``base <= 0``) one ``exp`` per candidate.
     """
     k = candidates.shape[0]
-    sums[:] = 0.0  # [bb_0 .. bb_k-1, br_0 .. br_k-1]
+    n = x.shape[0]
+    # the channels below the edge: exp(d / base) (or d) and the residual
+    ev = sums[2 * k : 2 * k + n]
+    rv = sums[2 * k + n : 2 * k + 2 * n]
+    cnt = 0
     rr = 0.0
-    for j in range(x.shape[0]):
+    for j in range(n):
         d = x[j] - e0
         if d > 0.0:
             continue
         rj = resid[j]
         rr += rj * rj
-        e = math.exp(d / base) if base > 0.0 else 0.0
-        for c in range(k):
-            if base > 0.0:
+        ev[cnt] = math.exp(d / base) if base > 0.0 else d
+        rv[cnt] = rj
+        cnt += 1
+    # candidate by candidate, channels in the same order as one sum over
+    # channels per candidate: the same numbers, with the loop over channels
+    # innermost (independent iterations, one branch pattern per candidate)
+    for c in range(k):
+        bb = 0.0
+        br = 0.0
+        if base > 0.0:
+            m0 = powers[c]
+            for i in range(cnt):
                 b = 1.0
-                q = e
-                m = powers[c]
+                q = ev[i]
+                m = m0
                 while m > 0:  # e ** m by squaring
                     if m & 1:
                         b *= q
                     q *= q
                     m >>= 1
-            else:
-                b = math.exp(d / candidates[c])
-            sums[c] += b * b
-            sums[k + c] += b * rj
+                bb += b * b
+                br += b * rv[i]
+        else:
+            for i in range(cnt):
+                b = math.exp(ev[i] / candidates[c])
+                bb += b * b
+                br += b * rv[i]
+        sums[c] = bb  # [bb_0 .. bb_k-1, br_0 .. br_k-1, work]
+        sums[k + c] = br
     best_cost = np.inf
     best_a = 0.0
     best_eu = candidates[0]
@@ -334,7 +352,7 @@ def starting_values_map(
 
     def run(sl):  # one work array per block: blocks run on threads (no GIL)
         y = Y[sl] if rows is None else Y[rows[sl]]
-        tails = (powers, base, np.empty(2 * cands.size))
+        tails = (powers, base, np.empty(2 * (cands.size + Y.shape[1])))
         _all_pixels(np.ascontiguousarray(y, dtype=np.float64), *args, tails, out[sl])
 
     on_threads(run, n_out, max_rows=block)

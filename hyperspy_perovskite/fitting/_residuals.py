@@ -175,7 +175,7 @@ def _parameter_matrix(desc, flat_index):
     return out
 
 
-def residual_statistics(model, width=5, block=4096, num_workers=None):
+def residual_statistics(model, width=5, block=4096, num_workers=None, pixels=None):
     """Runs-test z and relative smoothed residual of every pixel, compiled.
 
     Parameters
@@ -190,6 +190,9 @@ def residual_statistics(model, width=5, block=4096, num_workers=None):
         Spectra per block (lazy data are computed block by block).
     num_workers : int or None
         Threads (None: one per core).
+    pixels : array of bool, optional
+        Navigation-shaped: evaluate the model only there (NaN elsewhere),
+        e.g. the converged pixels.
 
     Returns
     -------
@@ -223,16 +226,19 @@ def residual_statistics(model, width=5, block=4096, num_workers=None):
     src = np.full(n_p, -1, dtype=np.int64)
     ones, zeros = np.ones(n_p), np.zeros(n_p)
     result = np.full((n, 2), np.nan)
+    # every parameter of every pixel once (NaN rows are not evaluated)
+    params = _parameter_matrix(desc, np.arange(n))
+    if pixels is not None:
+        params[~np.asarray(pixels, dtype=bool).reshape(n)] = np.nan
 
     def one(rows):
-        idx = np.arange(rows.start, rows.stop)
         y = flat[rows]
         if not isinstance(y, np.ndarray):
             y = y.compute()
         # a slice of contiguous channels is a view: no copy of float64 data
         y = np.ascontiguousarray(np.asarray(y)[:, selection], dtype=np.float64)
-        pm = np.ascontiguousarray(_parameter_matrix(desc, idx))
-        out = np.empty((idx.size, 2))
+        pm = np.ascontiguousarray(params[rows])
+        out = np.empty((pm.shape[0], 2))
         run(
             evaluate, x, y, pm, bw, src, ones, zeros, desc.offsets, desc.consts,
             int(width), out,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -17,6 +16,10 @@ from hyperspy_perovskite.fitting._compile import (
     start_solver_compile,
 )
 from hyperspy_perovskite.fitting._levenberg_marquardt import workspace
+from hyperspy_perovskite.fitting._result import (
+    FastFitResult,
+    _navigation_array,
+)
 from hyperspy_perovskite.fitting._schedule import run_blocks
 from hyperspy_perovskite.fitting._screen import screen_inputs
 from hyperspy_perovskite.fitting.model_description import describe_model
@@ -24,74 +27,6 @@ from hyperspy_perovskite.fitting.model_description import describe_model
 __all__ = ["FastFitResult", "fast_multifit"]
 
 _STARTING_VALUES = ("current", "estimate")
-
-
-@dataclass
-class FastFitResult:
-    """What :func:`fast_multifit` measured, besides the filled model.
-
-    Attributes
-    ----------
-    convergence : hyperspy.signal.BaseSignal
-        ``int8`` outcome per navigation pixel (codes in
-        :mod:`hyperspy_perovskite.fitting.flags`; 0 = converged).
-    chisq, reduced_chisq : hyperspy.signal.BaseSignal
-        Weighted chi-squared and chi-squared / (n_channels - n_free) per pixel.
-    iterations : hyperspy.signal.BaseSignal
-        Levenberg-Marquardt iterations used per pixel.
-    n_pixels : int
-    elapsed : float
-        Wall time of the fit in seconds (model analysis included).
-    """
-
-    convergence: object
-    chisq: object
-    reduced_chisq: object
-    iterations: object
-    n_pixels: int
-    elapsed: float
-    flag_counts: dict = field(default_factory=dict)
-
-    @property
-    def spectra_per_second(self):
-        return self.n_pixels / self.elapsed if self.elapsed > 0 else float("inf")
-
-    @property
-    def n_converged(self):
-        return self.flag_counts.get("converged", 0)
-
-    def summary(self):
-        """A JSON-ready dictionary of the fit outcome.
-
-        Examples
-        --------
-        >>> from hyperspy_perovskite.data import simulated_emission_map
-        >>> from hyperspy_perovskite.fitting import fast_multifit
-        >>> s, truth = simulated_emission_map(shape=(4, 4), seed=0)
-        >>> m = s.create_model()
-        >>> m.extend([hs.model.components1D.Gaussian(), hs.model.components1D.Offset()])
-        >>> result = fast_multifit(m, starting_values="estimate")
-        >>> result.summary()["flag_counts"]
-        {'converged': 16}
-        """
-        red = np.asarray(self.reduced_chisq.data, dtype=float)
-        ok = np.asarray(self.convergence.data) == F.CONVERGED
-        return {
-            "n_pixels": int(self.n_pixels),
-            "n_converged": int(self.n_converged),
-            "flag_counts": dict(self.flag_counts),
-            "elapsed_s": float(self.elapsed),
-            "spectra_per_second": float(self.spectra_per_second),
-            "median_reduced_chisq": float(np.median(red[ok])) if ok.any() else None,
-        }
-
-
-def _navigation_signal(model, data, title):
-    if model.signal.axes_manager.navigation_dimension == 0:
-        data = np.reshape(data, (1,))
-    sig = model.signal._get_navigation_signal(data=data)
-    sig.metadata.General.title = f"{model.signal.metadata.General.title} {title}"
-    return sig
 
 
 def _channel_selection(switches):
@@ -500,20 +435,17 @@ def _finish(model, desc, out, x, x_range, min_peak_significance, t0):
             "Poisson counts estimated from the data, pass min_variance=1.",
             stacklevel=3,
         )
-    return FastFitResult(
-        convergence=_navigation_signal(
-            model, flag_map.reshape(nav_shape), "fit convergence flags"
-        ),
-        chisq=_navigation_signal(model, chisq, "chi-squared"),
-        reduced_chisq=_navigation_signal(model, red, "reduced chi-squared"),
-        iterations=_navigation_signal(
-            model,
-            out[:, 2 * n_p + 2].reshape(nav_shape).astype(np.int32),
-            "fit iterations",
+    return FastFitResult(  # the signals are made when first read
+        convergence=_navigation_array(model, flag_map.reshape(nav_shape)),
+        chisq=_navigation_array(model, chisq),
+        reduced_chisq=_navigation_array(model, red),
+        iterations=_navigation_array(
+            model, out[:, 2 * n_p + 2].reshape(nav_shape).astype(np.int32)
         ),
         n_pixels=out.shape[0],
         elapsed=time.perf_counter() - t0,
         flag_counts=counts,
+        model=model,
     )
 
 

@@ -173,7 +173,7 @@ class PerovskiteModel1D(Model1D):
     def _store_fast_fit(self, result):
         """Keep the flags of a :func:`fast_multifit` run (called by the engine)."""
         old = np.asarray(self._fit_flags_data, dtype=np.int8)
-        new = np.asarray(result.convergence.data, dtype=np.int8).reshape(old.shape)
+        new = np.asarray(result.array("convergence"), dtype=np.int8).reshape(old.shape)
         self._fit_flags_data = np.where(new == F.MASKED, old, new).astype(np.int8)
         self.update_validity()
 
@@ -183,17 +183,20 @@ class PerovskiteModel1D(Model1D):
 
         A navigation signal; NaN where the pixel was not fitted.
         """
-        n = int(np.count_nonzero(self._channel_switches))
-        dof = np.asarray(self.dof.data, dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            red = np.where(
-                (n - dof) > 0, np.asarray(self.chisq.data, float) / (n - dof), np.nan
-            )
-        out = self.chisq._deepcopy_with_new_data(red)
+        out = self.chisq._deepcopy_with_new_data(self._reduced_chisq_data())
         out.metadata.General.title = (
             self.signal.metadata.General.title + " reduced chi-squared"
         )
         return out
+
+    def _reduced_chisq_data(self):
+        """The data of :attr:`reduced_chisq` (no signal made)."""
+        n = int(np.count_nonzero(self._channel_switches))
+        dof = np.asarray(self.dof.data, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(
+                (n - dof) > 0, np.asarray(self.chisq.data, float) / (n - dof), np.nan
+            )
 
     def _converged(self):
         """Converged pixels: fit flag 0, or all free parameters set where the
@@ -278,7 +281,7 @@ class PerovskiteModel1D(Model1D):
                 significant=significant,
                 n_sigma=n_sigma,
                 ranges=ranges,
-                reduced_chisq=self.reduced_chisq.data,
+                reduced_chisq=self._reduced_chisq_data(),
                 max_reduced_chisq=max_reduced_chisq,
             )
         self.validity = validity

@@ -297,7 +297,7 @@ def keep_outcome(m, result):
     """Store the final flags and the band validity with a domain model."""
     if not hasattr(m, "_store_fast_fit"):
         return
-    m._fit_flags_data = np.asarray(result.convergence.data, dtype=np.int8).reshape(
+    m._fit_flags_data = np.asarray(result.array("convergence"), dtype=np.int8).reshape(
         m.chisq.data.shape
     )
     from hyperspy_perovskite.signals._cl_statistics import emission_validity

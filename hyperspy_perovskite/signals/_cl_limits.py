@@ -82,7 +82,7 @@ def gaussian_limit(m, result, mask, fit_kwargs):
     """
     bands = [limit_parameter(c) for c in m]
     bands = [p for p in bands if p is not None and p.free]
-    ok = np.asarray(result.convergence.data) == 0
+    ok = np.asarray(result.array("convergence")) == 0
     if mask is not None:
         ok &= ~mask
     if not bands or not ok.any():

@@ -207,7 +207,7 @@ def emission_validity(
         )
     red = np.where(converged, red, np.nan)
     extra = {}
-    z, size = fast(model) or residual_structure(model)  # compiled, else numpy
+    z, size = fast(model, pixels=converged) or residual_structure(model)  # or numpy
     z, size = np.where(converged, z, np.nan), np.where(converged, size, np.nan)
     if residual_test:
         # the model misses structure: significant (runs test) AND large

@@ -484,3 +484,31 @@ def test_current_start_of_unconverged_pixels_is_their_map():
     g.centre.map["is_set"][:] = False
     fast_multifit(m, starting_values="current", max_iterations=0)
     np.testing.assert_array_equal(g.centre.map["values"][failed], 123.0)
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (1, 1)])
+def test_result_maps_made_when_read(shape):
+    """The result's maps are HyperSpy navigation signals made on first read
+    (titled, axes of the navigation space); ``array`` gives their data
+    without making them, and writes through it are the signal's."""
+    s, _ = simulated_emission_map(shape=shape, n_channels=128, seed=2)
+    if shape == (1, 1):
+        s = s.inav[0, 0]  # no navigation axis: maps of one value
+    m, g, _ = _gauss_offset_model(s)
+    result = fast_multifit(m, starting_values="estimate")
+    assert all(isinstance(v, np.ndarray) for v in result._maps.values())
+    flags_ = result.array("convergence")
+    assert flags_.dtype == np.int8 and result.array("iterations").dtype == np.int32
+    nav = s.axes_manager._navigation_shape_in_array or (1,)
+    assert flags_.shape == result.array("chisq").shape == nav
+    flags_[0] = flags.NO_PEAK
+    sig = result.convergence
+    assert sig.data is flags_ and sig.data.flat[0] == flags.NO_PEAK
+    assert sig.metadata.General.title.endswith("fit convergence flags")
+    assert result.convergence is sig  # made once
+    red = result.reduced_chisq
+    if shape != (1, 1):  # a map over the navigation axes of the fitted signal
+        assert red.axes_manager.signal_shape == s.axes_manager.navigation_shape
+    np.testing.assert_array_equal(result.array("reduced_chisq"), red.data)
+    with pytest.raises(KeyError, match="convergence"):
+        result.array("flags")

@@ -69,3 +69,20 @@ def test_not_compiled_or_even_width_falls_back():
     m.append(hs.model.components1D.Polynomial(order=3))
     assert _residuals.residual_statistics(m) is None
     assert _residuals.residual_statistics(m, width=4) is None
+
+
+def test_pixels_evaluated_only_there(fitted):
+    """``pixels=``: the same numbers there, NaN elsewhere (the model is not
+    evaluated outside: emission_validity passes the converged pixels)."""
+    from hyperspy_perovskite import _threads
+
+    m = fitted[1]
+    z, size = _residuals.residual_statistics(m)
+    pixels = np.zeros((5, 6), bool)
+    pixels[::2, 1:4] = True
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_threads, "MIN_ROWS", 4)  # several blocks
+        zp, sizep = _residuals.residual_statistics(m, pixels=pixels, block=5)
+    for a, b in ((zp, z), (sizep, size)):
+        np.testing.assert_array_equal(a, np.where(pixels, b, np.nan))
+    assert np.isfinite(zp[pixels]).all()

@@ -68,3 +68,18 @@ def test_converted_variance_not_shared_with_the_input():
     np.testing.assert_array_equal(var_out.data, before[..., ::-1])
     var_out.data[...] = -1.0
     np.testing.assert_array_equal(var_in.data, before)
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_times_leaves_numpy_hugepage_switch_as_it_was(before):
+    """The converted map is allocated without NumPy's huge-page advice; the
+    process-wide switch is set back to what it was."""
+    switch = np._core.multiarray._set_madvise_hugepage
+    old = switch(before)
+    try:
+        data = np.ones((600, 1800))[:, ::-1]  # > 4 MB: the advice would apply
+        out = _cl_axes._times(data, np.full(1800, 2.0), np.dtype(np.float64))
+        assert switch(before) is before  # unchanged by the call
+    finally:
+        switch(old)
+    np.testing.assert_array_equal(out, 2.0)
