@@ -24,6 +24,7 @@ doctest) are compiled without a disk cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -169,6 +170,36 @@ class _KeyedCacheImpl(CompileResultCacheImpl):
 
 class _KeyedFunctionCache(FunctionCache):
     _impl_class = _KeyedCacheImpl
+
+    def save_overload(self, sig, data):
+        # numba reads the entry's index, picks a data file name for a new
+        # signature, then writes the index and the data file, each whole but
+        # not together: two processes saving different signatures of one
+        # function at once can both pick the same name, and the index then
+        # names one signature's machine code for the other (numba checks
+        # nothing on load: wrong code runs). Under an exclusive lock on the
+        # entry (POSIX; other processes saving into it wait), the index and
+        # its data files stay consistent.
+        with _entry_lock(self._cache_path):
+            super().save_overload(sig, data)
+
+
+@contextlib.contextmanager
+def _entry_lock(folder):
+    """Hold an exclusive lock on the cache entry ``folder`` (POSIX only)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock (numba's own behaviour)
+        yield
+        return
+    try:
+        lock = open(os.path.join(folder, "save.lock"), "a")
+    except OSError:  # read-only or gone: numba's save fails on its own
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def keyed(*parts):

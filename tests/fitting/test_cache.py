@@ -122,3 +122,64 @@ def test_helpers_for_compiled_callers_only(tmp_path, monkeypatch):
     products(G, rb, active, M, Mr)
     np.testing.assert_allclose(M, G[active] @ G[active].T, rtol=1e-12)
     np.testing.assert_allclose(Mr, G[active] @ rb, rtol=1e-12)
+
+
+def _doubled(x):
+    return 2 * x
+
+
+def test_saving_signatures_at_once_keeps_the_index_consistent(tmp_path, monkeypatch):
+    """Two savers of one cache entry (processes; here threads with their own
+    caches, as the lock is per open file) save one after the other: while
+    the first is inside numba's save, the second waits, so each signature's
+    index line names its own machine code."""
+    import threading
+
+    from numba import njit, types
+    from numba.core import caching
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    compiled = njit(_doubled)
+    sigs = [(types.float64,), (types.int64,)]
+    for sig in sigs:
+        compiled.compile(sig)
+    results = [compiled.overloads[sig] for sig in sigs]
+    monkeypatch.setattr(_doubled, "_hspy_cache_key", "r" * 24, raising=False)
+    order, gate, inside = [], threading.Event(), threading.Event()
+    save = caching.IndexDataCacheFile.save
+
+    def slow_save(self, key, data):
+        name = threading.current_thread().name
+        order.append(f"{name} in")
+        if name == "first":
+            inside.set()
+            gate.wait(10)
+        save(self, key, data)
+        order.append(f"{name} out")
+
+    monkeypatch.setattr(caching.IndexDataCacheFile, "save", slow_save)
+    threads = [
+        threading.Thread(
+            name=name,
+            target=nc._KeyedFunctionCache(_doubled).save_overload,
+            args=(sig, result),
+        )
+        for name, sig, result in zip(("first", "second"), sigs, results, strict=True)
+    ]
+    threads[0].start()
+    assert inside.wait(10)
+    threads[1].start()
+    threads[1].join(0.5)
+    assert order == ["first in"]  # the second waits for the lock
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert order == ["first in", "first out", "second in", "second out"]
+    monkeypatch.undo()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    fresh = njit(_doubled)
+    assert nc.enable_disk_cache(fresh, "r" * 24)
+    for sig in sigs:
+        fresh.compile(sig)
+    assert sum(fresh._cache_hits.values()) == 2
+    assert fresh(2.5) == 5.0 and fresh(3) == 6
