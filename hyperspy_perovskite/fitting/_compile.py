@@ -485,7 +485,8 @@ def shared_functions(screen=True):
     input screen (:func:`~._screen.screen_inputs`), each cached on disk
     under the package's sources (:func:`~._cache.cache_once`). The second
     process (:mod:`~hyperspy_perovskite.fitting._background`) compiles them
-    beside the solver, so a first fit loads them instead of compiling them.
+    after the solver without the sandwich: a first fit that gets there
+    later loads them.
     Always at numba's default optimisation level (never inside
     :func:`_optimisation_level`): the same machine code whoever compiles
     it.
