@@ -24,6 +24,7 @@ doctest) are compiled without a disk cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -34,10 +35,11 @@ from numba.core.caching import (
     FunctionCache,
     _CacheLocator,
 )
+from numba.core.registry import CPUDispatcher
 
 from hyperspy_perovskite._sources import tree_fingerprint
 
-__all__ = ["cache_dir", "njit_cached", "source_fingerprint"]
+__all__ = ["cache_dir", "njit_cached", "njit_internal", "source_fingerprint"]
 
 _ENV = "NUMBA_CACHE_DIR"
 
@@ -169,6 +171,36 @@ class _KeyedCacheImpl(CompileResultCacheImpl):
 class _KeyedFunctionCache(FunctionCache):
     _impl_class = _KeyedCacheImpl
 
+    def save_overload(self, sig, data):
+        # numba reads the entry's index, picks a data file name for a new
+        # signature, then writes the index and the data file, each whole but
+        # not together: two processes saving different signatures of one
+        # function at once can both pick the same name, and the index then
+        # names one signature's machine code for the other (numba checks
+        # nothing on load: wrong code runs). Under an exclusive lock on the
+        # entry (POSIX; other processes saving into it wait), the index and
+        # its data files stay consistent.
+        with _entry_lock(self._cache_path):
+            super().save_overload(sig, data)
+
+
+@contextlib.contextmanager
+def _entry_lock(folder):
+    """Hold an exclusive lock on the cache entry ``folder`` (POSIX only)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock (numba's own behaviour)
+        yield
+        return
+    try:
+        lock = open(os.path.join(folder, "save.lock"), "a")
+    except OSError:  # read-only or gone: numba's save fails on its own
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
 
 def keyed(*parts):
     """A short key combining ``parts`` (strings)."""
@@ -238,4 +270,57 @@ def njit_cached(*args, **options):
 
     if args and callable(args[0]) and len(args) == 1:
         return wrap(args[0])
+    return wrap
+
+
+class CompiledOnly(CPUDispatcher):
+    """A numba function compiled without a Python entry point (:func:`njit_internal`)."""
+
+    def __call__(self, *args, **kwargs):
+        name = self.py_func.__qualname__
+        raise TypeError(
+            f"{name} is compiled for numba functions only (no Python entry "
+            "point): call it from a function compiled with numba, or call "
+            f"{name}.py_func for its pure-Python version."
+        )
+
+
+def njit_internal(**options):
+    """``numba.njit`` for a helper that only compiled code calls.
+
+    numba compiles every function with two entry points for callers outside
+    compiled code: a Python wrapper (boxing and unboxing every argument)
+    and a C callback. A helper called only from other numba functions uses
+    neither; without them its first compilation takes less time (the
+    engine's solver, a tenth less; bench_first_call.py). Calling it from
+    Python raises TypeError (numba itself would crash: there is no entry
+    point to call). The machine code of the helper is the same.
+
+    Examples
+    --------
+    >>> from numba import njit
+    >>> from hyperspy_perovskite._numba_cache import njit_internal
+    >>> @njit_internal(nogil=True)
+    ... def half(x):
+    ...     return 0.5 * x
+    >>> @njit
+    ... def use(x):
+    ...     return half(x)
+    >>> use(3.0)
+    1.5
+    >>> half(3.0)
+    Traceback (most recent call last):
+    ...
+    TypeError: half is compiled for numba functions only (no Python entry point): call it from a function compiled with numba, or call half.py_func for its pure-Python version.
+    """
+    from numba import njit
+
+    def wrap(func):
+        dispatcher = njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, **options)(
+            func
+        )
+        if type(dispatcher) is CPUDispatcher:  # not under NUMBA_DISABLE_JIT
+            dispatcher.__class__ = CompiledOnly
+        return dispatcher
+
     return wrap

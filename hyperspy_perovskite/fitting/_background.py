@@ -163,10 +163,13 @@ def _main(key):
 
     Both variants (:func:`~hyperspy_perovskite.fitting._compile.fit_block`),
     the one without the sandwich first: most fits need only that one, and a
-    fit waiting for it loads it as soon as it is stored. Before them, the
-    normal-equation products every model links, and the input screen after
-    the first (:func:`~hyperspy_perovskite.fitting._compile.shared_functions`):
-    the fitting process loads them when it gets there.
+    fit waiting for it loads it as soon as it is stored. Between the two,
+    the other model-independent functions
+    (:func:`~hyperspy_perovskite.fitting._compile.shared_functions`): a first
+    fit that has not compiled them yet loads them. The solver comes first
+    because it is the longer of the two compilations that run at once (the
+    fitting process compiles the model meanwhile, and ``_normal_products``
+    with it when it gets there first).
     """
     from hyperspy_perovskite.fitting import _compile
 
@@ -181,7 +184,6 @@ def _main(key):
             fcntl = None
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be at it
-        _compile.shared_functions(screen=False)
         for counts in _compile._VARIANTS:
             if not _compile.solver_on_disk(key, counts):
                 _compile.fit_block(counts)

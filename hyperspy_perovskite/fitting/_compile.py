@@ -480,23 +480,24 @@ def shared_functions(screen=True):
     """Compile (or load from the disk cache) the engine's model-independent
     functions other than the solver.
 
-    ``_normal_products`` (the normal equations' products, linked into every
-    model's ``evaluate`` and into the sandwich) and, with ``screen``, the
-    input screen (:func:`~._screen.screen_inputs`), each cached on disk
+    With ``screen``, the input screen (:func:`~._screen.screen_inputs`),
+    then ``_normal_products`` (the normal equations' products, linked into
+    every model's ``evaluate`` and into the sandwich), each cached on disk
     under the package's sources (:func:`~._cache.cache_once`). The second
     process (:mod:`~hyperspy_perovskite.fitting._background`) compiles them
-    beside the solver, so a first fit loads them instead of compiling them.
+    after the solver without the sandwich: a first fit that gets there
+    later loads them.
     Always at numba's default optimisation level (never inside
     :func:`_optimisation_level`): the same machine code whoever compiles
     it.
     """
-    _cache.cache_once(_normal_products)
-    _normal_products.compile((_A2, _A1, _I1, _A2, _A1))
-    if screen:
+    if screen:  # first: a first fit needs it after its model, when it may be stored
         from hyperspy_perovskite.fitting._screen import screen_inputs
 
         _cache.cache_once(screen_inputs)
         screen_inputs.compile((_A2, _A2, types.float64, types.int8[::1]))
+    _cache.cache_once(_normal_products)
+    _normal_products.compile((_A2, _A1, _I1, _A2, _A1))
 
 
 def _solver_cache_key():

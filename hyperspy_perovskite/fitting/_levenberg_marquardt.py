@@ -255,7 +255,13 @@ def _twin(func, name):
     return twin
 
 
-_SOLVER_OPTIONS = {"nogil": True, "error_model": "numpy", "_nrt": False}
+# called from Python only: no C callback (compiles faster)
+_SOLVER_OPTIONS = {
+    "nogil": True,
+    "error_model": "numpy",
+    "_nrt": False,
+    "no_cfunc_wrapper": True,
+}
 #: The solver for every fit except unweighted fits of counts (``count_factor``
 #: None). Its twin :data:`fit_block_counts` (same source, own dispatcher and
 #: cache entry) computes the sandwich's standard deviations. The sandwich

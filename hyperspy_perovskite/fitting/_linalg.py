@@ -4,6 +4,8 @@ import math
 
 from numba import njit
 
+from hyperspy_perovskite._numba_cache import njit_internal
+
 # The linear parameters are solved after an accepted step that lowered
 # chi-squared by more than this fraction; closer to the minimum they are
 # already at their optimum and the solve would cost more than it saves.
@@ -27,7 +29,7 @@ def _contract(M, Mr, active, src, scale, JtJ, Jtr):
             JtJ[sa, src[active[ib]]] += ca * scale[active[ib]] * M[ia, ib]
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
+@njit_internal(nogil=True, error_model="numpy", _nrt=False)
 def _solve_linear_parameters(
     theta,
     P,
@@ -154,7 +156,7 @@ def _cholesky_substitute(L, rhs, out, n):
         out[i] = s / L[i, i]
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
+@njit_internal(nogil=True, error_model="numpy", _nrt=False)
 def _cholesky_solve(A, rhs, L, out, n=-1):
     """Solve ``A out = rhs`` for symmetric positive definite ``A``.
 
@@ -170,7 +172,7 @@ def _cholesky_solve(A, rhs, L, out, n=-1):
     return True
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
+@njit_internal(nogil=True, error_model="numpy", _nrt=False)
 def _inverse_diagonal(A, L, e, col, diag):
     """Diagonal of ``A^-1`` for symmetric positive definite ``A``; False if singular."""
     n = A.shape[0]

@@ -9,6 +9,7 @@ through a pointer.
 
 from numba import njit
 
+from hyperspy_perovskite._numba_cache import njit_internal
 from hyperspy_perovskite.fitting._linalg import _contract
 
 
@@ -28,7 +29,7 @@ def _expand(theta, P, src, scale, shift):
 _REDUCE = {"reassoc", "contract"}
 
 
-@njit(nogil=True, error_model="numpy", fastmath=_REDUCE, _nrt=False)
+@njit_internal(nogil=True, error_model="numpy", fastmath=_REDUCE, _nrt=False)
 def _normal_products(G, rb, active, M, Mr):
     """``M = G_a G_a^T`` and ``Mr = G_a rb`` over the ``active`` rows of ``G``.
 

@@ -343,7 +343,17 @@ def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs):
     deviations, at an eighth of the cost per iteration. Its converged
     values replace the starting values of ``m``, which is then fitted on
     the full data (a few iterations); the others start from the binned
-    data's estimates. Models with local minima get their second start
+    data's estimates. The Gaussian widths are corrected for the averaging
+    (:func:`~hyperspy_perovskite.analysis.cl_fit_steps.sheppard_sigma`:
+    ``sigma^2`` less ``(k^2 - 1) d^2 / 12``, 0.07 % of ``sigma`` for 8
+    channels of 0.5 meV under a band of 30 meV, about 0.1 of its standard
+    deviation): measured on bench_cl_fit's scene (64 x 64, seeds 0-5), the
+    full-resolution iterations per pixel fall from 7.9-9.0 to 7.2-8.2,
+    0.1-0.4 % more pixels converge and 0-14 more are band-valid, no
+    chi-squared moves by more than one noise variance, parameters move by
+    at most 0.03 std at the 90th percentile, and the median errors of the
+    centre and of Eu on the pixels converged both ways fall by 0.5-0.8 %
+    and 0.5-1.7 %. Models with local minima get their second start
     (:func:`start_order`) on the binned data too, where the first binned
     fit failed (:func:`_needs_second_start`), the better binned fit kept
     (:func:`_keep_better`). Measured on bench_cl_fit's scene (64 x 64,
@@ -392,11 +402,15 @@ def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs):
         if redo.any():
             result = _second_start(mc, b, settings, b1, b2, result, redo, kw)
     ok = np.asarray(result.array("convergence")) == 0
+    x = s.axes_manager.signal_axes[0].axis
     for c in m:
         cc = mc[c.name]
         for p in c.parameters:
             if p.twin is None and p.free:
                 vals = np.asarray(getattr(cc, p.name).map["values"])
+                if p.name == "sigma" and hasattr(cc, "centre"):  # Sheppard
+                    centre = np.asarray(cc.centre.map["values"])
+                    vals = steps.sheppard_sigma(vals, centre, x, k)
                 p.map["values"][ok] = vals[ok]
     for c in m:
         c.fetch_stored_values()

@@ -74,3 +74,112 @@ def test_njit_cached_writes_in_the_cache_folder_only(tmp_path, monkeypatch):
     written = list((cache / "hyperspy_perovskite").rglob("*.nbi"))
     assert written, "no cache index written"
     assert not list(pkg.rglob("*.nbi")) and not list(pkg.rglob("*.nbc"))
+
+
+def test_helpers_for_compiled_callers_only(tmp_path, monkeypatch):
+    """The engine's helpers compiled without Python entry points (faster to
+    compile) refuse a Python call instead of crashing, and work from the
+    disk cache in compiled callers."""
+    import numpy as np
+    from numba import njit, types
+
+    from hyperspy_perovskite.fitting import _linalg, _normal_equations
+    from hyperspy_perovskite.fitting.kernels import builtin
+
+    helpers = (
+        _linalg._cholesky_solve,
+        _linalg._solve_linear_parameters,
+        _linalg._inverse_diagonal,
+        _normal_equations._normal_products,
+        builtin._exp_inplace,
+        builtin._exp_half_square_outwards,
+    )
+    for helper in helpers:
+        assert isinstance(helper, nc.CompiledOnly)
+    with pytest.raises(TypeError, match="compiled for numba functions only"):
+        _linalg._cholesky_solve(np.eye(2), np.ones(2), np.zeros((2, 2)), np.ones(2))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    py_func = _normal_equations._normal_products.py_func
+    options = dict(nogil=True, error_model="numpy", _nrt=False)
+    sig = (types.float64[:, ::1], types.float64[::1], types.int64[::1]) + (
+        types.float64[:, ::1],
+        types.float64[::1],
+    )
+    stored, loaded = (nc.njit_internal(**options)(py_func) for _ in range(2))
+    for dispatcher in (stored, loaded):
+        assert nc.enable_disk_cache(dispatcher, "k" * 24)
+        dispatcher.compile(sig)
+    assert sum(loaded._cache_hits.values()) == 1
+
+    @njit
+    def products(G, rb, active, M, Mr):
+        loaded(G, rb, active, M, Mr)
+
+    rng = np.random.default_rng(0)
+    G, rb = rng.normal(size=(5, 40)), rng.normal(size=40)
+    active = np.array([0, 2, 3, 4])
+    M, Mr = np.empty((4, 4)), np.empty(4)
+    products(G, rb, active, M, Mr)
+    np.testing.assert_allclose(M, G[active] @ G[active].T, rtol=1e-12)
+    np.testing.assert_allclose(Mr, G[active] @ rb, rtol=1e-12)
+
+
+def _doubled(x):
+    return 2 * x
+
+
+def test_saving_signatures_at_once_keeps_the_index_consistent(tmp_path, monkeypatch):
+    """Two savers of one cache entry (processes; here threads with their own
+    caches, as the lock is per open file) save one after the other: while
+    the first is inside numba's save, the second waits, so each signature's
+    index line names its own machine code."""
+    import threading
+
+    from numba import njit, types
+    from numba.core import caching
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    compiled = njit(_doubled)
+    sigs = [(types.float64,), (types.int64,)]
+    for sig in sigs:
+        compiled.compile(sig)
+    results = [compiled.overloads[sig] for sig in sigs]
+    monkeypatch.setattr(_doubled, "_hspy_cache_key", "r" * 24, raising=False)
+    order, gate, inside = [], threading.Event(), threading.Event()
+    save = caching.IndexDataCacheFile.save
+
+    def slow_save(self, key, data):
+        name = threading.current_thread().name
+        order.append(f"{name} in")
+        if name == "first":
+            inside.set()
+            gate.wait(10)
+        save(self, key, data)
+        order.append(f"{name} out")
+
+    monkeypatch.setattr(caching.IndexDataCacheFile, "save", slow_save)
+    threads = [
+        threading.Thread(
+            name=name,
+            target=nc._KeyedFunctionCache(_doubled).save_overload,
+            args=(sig, result),
+        )
+        for name, sig, result in zip(("first", "second"), sigs, results, strict=True)
+    ]
+    threads[0].start()
+    assert inside.wait(10)
+    threads[1].start()
+    threads[1].join(0.5)
+    assert order == ["first in"]  # the second waits for the lock
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert order == ["first in", "first out", "second in", "second out"]
+    monkeypatch.undo()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    fresh = njit(_doubled)
+    assert nc.enable_disk_cache(fresh, "r" * 24)
+    for sig in sigs:
+        fresh.compile(sig)
+    assert sum(fresh._cache_hits.values()) == 2
+    assert fresh(2.5) == 5.0 and fresh(3) == 6

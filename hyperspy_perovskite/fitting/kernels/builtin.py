@@ -18,6 +18,8 @@ import math
 import numpy as np
 from numba import njit
 
+from hyperspy_perovskite._numba_cache import njit_internal
+
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT2 = math.sqrt(2.0)
 _FOUR_LN2 = 4.0 * math.log(2.0)
@@ -171,7 +173,7 @@ _EXP_LO = -708.3964185322641  # log of the smallest normal number
 _EXP_HI = 709.782712893384  # log of the largest finite number
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
+@njit_internal(nogil=True, error_model="numpy", _nrt=False)
 def _exp_inplace(a, t, n):
     """``a[j] = exp(a[j])`` for the first ``n`` entries, without calling ``exp``.
 
@@ -218,7 +220,7 @@ def _exp_inplace(a, t, n):
         a[j] *= t[j]
 
 
-@njit(nogil=True, error_model="numpy", _nrt=False)
+@njit_internal(nogil=True, error_model="numpy", _nrt=False)
 def _exp_half_square_outwards(v0, h, j_start, direction, count, out):
     """Write ``exp(-v^2 / 2)`` at ``count`` channels from ``j_start`` outwards.
 
