@@ -23,9 +23,10 @@ _RESULT_MAPS = {
 class _ResultMap:
     """A result map as a HyperSpy navigation signal, made on first access.
 
-    Holds the navigation-shaped array and the model signal it belongs to;
-    a fit whose caller only reads the arrays (:meth:`FastFitResult.array`)
-    creates no HyperSpy signal (a few ms each, four per fit).
+    Holds the navigation-shaped array (and, in the result, the fitted
+    signal's navigation axes, not the signal); a fit whose caller only
+    reads the arrays (:meth:`FastFitResult.array`) creates no HyperSpy
+    signal (a few ms each, four per fit).
     """
 
     def __set_name__(self, owner, name):
@@ -36,7 +37,7 @@ class _ResultMap:
             return self
         value = obj._maps[self.name]
         if isinstance(value, np.ndarray) and obj._source is not None:
-            value = _navigation_signal(obj._source, value, _RESULT_MAPS[self.name])
+            value = obj._source.signal(value, _RESULT_MAPS[self.name])
             obj._maps[self.name] = value
         return value
 
@@ -82,7 +83,7 @@ class FastFitResult:
         model=None,
     ):
         # maps: signals, or navigation-shaped arrays of ``model``'s signal
-        self._source = model
+        self._source = None if model is None else _Navigation(model.signal)
         self._maps = {}
         self.convergence, self.chisq = convergence, chisq
         self.reduced_chisq, self.iterations = reduced_chisq, iterations
@@ -159,8 +160,28 @@ def _navigation_array(model, data):
     return data
 
 
-def _navigation_signal(model, data, title):
-    data = _navigation_array(model, data)
-    sig = model.signal._get_navigation_signal(data=data)
-    sig.metadata.General.title = f"{model.signal.metadata.General.title} {title}"
-    return sig
+class _Navigation:
+    """The navigation axes and title of a signal, to make navigation signals
+    of it later without keeping the signal (and its data) alive: what
+    HyperSpy's ``signal._get_navigation_signal(data)`` makes."""
+
+    def __init__(self, signal):
+        am = signal.axes_manager
+        self.dimension = am.navigation_dimension
+        self.axes = am._get_navigation_axes_dicts()
+        self.title = signal.metadata.General.title
+
+    def signal(self, data, title):
+        from hyperspy.signals import BaseSignal, Signal1D, Signal2D
+
+        axes = [dict(a) for a in self.axes]  # HyperSpy may consume them
+        if self.dimension == 0:
+            sig = BaseSignal(data)
+        elif self.dimension == 1:
+            sig = Signal1D(data, axes=axes)
+        elif self.dimension == 2:
+            sig = Signal2D(data, axes=axes)
+        else:
+            sig = BaseSignal(data, axes=axes).T
+        sig.metadata.General.title = f"{self.title} {title}"
+        return sig

@@ -59,12 +59,14 @@ def convert_to_eV(signal, inplace, jacobian):
     return converted(signal, inplace, jacobian)[0]
 
 
-def converted(signal, inplace, jacobian):
+def converted(signal, inplace, jacobian, overwrite=False):
     """``(signal on photon energy, Jacobian per channel)``: the body of
     :func:`convert_to_eV`, with LumiSpy's Jacobian ``dlambda/dE`` per
     energy channel (float64; the converted spectrum of a spectrum of ones,
     whatever ``jacobian``). No copy of the metadata or the data beyond the
-    one converted array (none of them when ``inplace``)."""
+    one converted array (none of them when ``inplace``). ``overwrite``
+    (with ``inplace``): the signal's in-memory data are its own, converted
+    in their own array when the dtype allows (no new array)."""
     from lumispy.utils.axes import axis2eV, data2eV, var2eV
 
     ax = signal.axes_manager.signal_axes[0]
@@ -83,7 +85,9 @@ def converted(signal, inplace, jacobian):
         dtype = np.dtype(np.float32)  # float16 overflows in the Jacobian
     jac = data2eV(np.ones(data.shape[-1]), jfactor, evaxis.axis, ax0)
     if jacobian:  # LumiSpy's Jacobian per channel once, then one product
-        data = _times(data, jac.astype(dtype), dtype)
+        own = inplace and overwrite and isinstance(s.data, np.ndarray)
+        out = s.data if own and s.data.dtype == dtype else None
+        data = _times(data, jac.astype(dtype), dtype, out=out)
     elif not s._lazy:
         data = np.array(data, dtype=dtype)
     else:
@@ -115,14 +119,17 @@ def converted(signal, inplace, jacobian):
     return (None if inplace else out), np.asarray(jac, dtype=float)
 
 
-def _times(data, factor, dtype):
+def _times(data, factor, dtype, out=None):
     """``data.astype(dtype) * factor`` (``factor`` of ``dtype``, per
     channel): lazy for dask data; for numpy data one pass, in blocks of
     spectra on one thread per core (NumPy releases the GIL), with the same
-    rounding (the data are cast to ``dtype`` before the product)."""
+    rounding (the data are cast to ``dtype`` before the product), into
+    ``out`` when given (of ``dtype``; it may be ``data``'s own memory, e.g.
+    ``data`` its channels reversed: NumPy then buffers each block)."""
     if not isinstance(data, np.ndarray):
         return data.astype(dtype) * factor
-    out = _empty_small_pages(data.shape, dtype)
+    if out is None:
+        out = _empty_small_pages(data.shape, dtype)
     flat_in = data.reshape(-1, data.shape[-1])  # a view, or a copy if strided
     flat_out = out.reshape(-1, data.shape[-1])
 

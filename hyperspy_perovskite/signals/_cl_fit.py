@@ -87,13 +87,14 @@ def prepare_signal(signal, settings, poisson, spikes):
 
     ``signal`` is never modified: a copy is made when anything changes.
     """
-    base = signal
+    base, own = signal, False  # own: base's data are a copy made here
     if spikes:
         # a copy only when there is something to remove (the model then
         # belongs to the copy, as for the energy axis)
         data = _without_spikes(base.data)
         if data is not None:
             base = base._deepcopy_with_new_data(data, copy_variance=True)
+            own = True
     if poisson:
         ok, reasons, _ = counts_check(signal.data)
         if not ok:
@@ -117,10 +118,14 @@ def prepare_signal(signal, settings, poisson, spikes):
         base = base._deepcopy_with_new_data(
             base.data.astype(np.float32), copy_variance=True
         )
+        own = True
     settings.converted = (
         settings.axis == "energy" and signal._spectral_kind()[1] == "wavelength"
     )
-    if settings.converted:  # base.to_eV(inplace=False), and its Jacobian
+    if settings.converted and own and isinstance(base.data, np.ndarray):
+        # the copy made here converted in its own array (no second one)
+        s, jac = base, _cl_axes.converted(base, True, True, overwrite=True)[1]
+    elif settings.converted:  # base.to_eV(inplace=False), and its Jacobian
         s, jac = _cl_axes.converted(base, False, True)
     else:
         s, jac = base._fit_signal(settings.axis), None

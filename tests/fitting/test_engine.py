@@ -512,3 +512,40 @@ def test_result_maps_made_when_read(shape):
     np.testing.assert_array_equal(result.array("reduced_chisq"), red.data)
     with pytest.raises(KeyError, match="convergence"):
         result.array("flags")
+
+
+@pytest.mark.parametrize("nav", [(), (5,), (3, 4), (2, 3, 2)])
+def test_result_maps_as_hyperspy_navigation_signals(nav):
+    """The maps made on first read are what HyperSpy's
+    ``_get_navigation_signal`` makes (class, axes, title); the result does
+    not keep the fitted signal (and its data) alive."""
+    import gc
+    import weakref
+
+    rng = np.random.default_rng(0)
+    x = np.linspace(-5, 5, 64)
+    y = 10 * np.exp(-0.5 * x**2) + 2 + rng.normal(0, 0.1, nav + (64,))
+    s = hs.signals.Signal1D(y)
+    s.axes_manager.signal_axes[0].offset = -5.0
+    s.axes_manager.signal_axes[0].scale = 10 / 63
+    for i, ax in enumerate(s.axes_manager.navigation_axes):
+        ax.name, ax.units, ax.scale, ax.offset = f"n{i}", "nm", 0.5 + i, 3.0 * i
+    s.metadata.General.title = "Map"
+    m, g, o = _gauss_offset_model(s)
+    g.centre.value, g.sigma.value, g.A.value = 0.0, 1.0, 25.0
+    result = fast_multifit(m)
+    for name in ("convergence", "chisq", "reduced_chisq", "iterations"):
+        data = result.array(name)
+        ref = s._get_navigation_signal(data=data)
+        sig = getattr(result, name)
+        assert type(sig) is type(ref) and np.shares_memory(sig.data, data)
+        assert sig.data.shape == ref.data.shape
+        assert sig.axes_manager.shape == ref.axes_manager.shape
+        for a, b in zip(sig.axes_manager._axes, ref.axes_manager._axes, strict=True):
+            assert a.get_axis_dictionary() == b.get_axis_dictionary()
+        assert sig.metadata.General.title.startswith("Map ")
+    alive = weakref.ref(s)
+    del s, m, g, o, ref, sig, a, b
+    ax = None  # (an axis keeps its signal alive)
+    gc.collect()
+    assert alive() is None and result.array("chisq") is not None

@@ -83,3 +83,64 @@ def test_times_leaves_numpy_hugepage_switch_as_it_was(before):
     finally:
         switch(old)
     np.testing.assert_array_equal(out, 2.0)
+
+
+def _spiky_map(shape=(3, 4), n=50, descending=False, dtype=float):
+    s = _wavelength_map(descending=descending)
+    if shape != (3, 4) or n != 50:
+        import hyperspy.api as hs
+
+        rng = np.random.default_rng(4)
+        s = hs.signals.Signal1D(rng.poisson(40.0, shape + (n,)).astype(float))
+        s.set_signal_type("CL_STEM_perovskite")
+        ax = s.axes_manager.signal_axes[0]
+        ax.units, ax.offset, ax.scale = "nm", 650.0, 200.0 / n
+    s.data[0, 1, 7] += 5000.0  # cosmic-ray spikes in two spectra
+    s.data[-1, -1, 20] += 3000.0
+    return s._deepcopy_with_new_data(s.data.astype(dtype))
+
+
+@pytest.mark.parametrize(
+    "descending, dtype", [(False, float), (True, float), (False, np.float16)]
+)
+def test_spike_free_copy_converted_in_place(descending, dtype):
+    """fit_emission's signal for wavelength data with spikes: the copy
+    without spikes is converted to energy in its own array, with the values
+    of remove_spikes then to_eV(inplace=False); the input is untouched."""
+    from hyperspy_perovskite.analysis.cl_checks import remove_spikes
+    from hyperspy_perovskite.signals._cl_fit import FitSettings, prepare_signal
+
+    s = _spiky_map(descending=descending, dtype=dtype)
+    before = s.data.copy()
+    clean = remove_spikes(s.data)
+    if dtype == np.float16:
+        clean = clean.astype(np.float32)
+    ref = s._deepcopy_with_new_data(clean).to_eV(inplace=False)
+    settings = FitSettings(1, "gaussian", False, "offset", "energy")
+    got = prepare_signal(s, settings, poisson=False, spikes=True)
+    assert got is not s and got.data.dtype == ref.data.dtype
+    np.testing.assert_array_equal(got.data, ref.data)
+    np.testing.assert_array_equal(
+        got.axes_manager.signal_axes[0].axis, ref.axes_manager.signal_axes[0].axis
+    )
+    np.testing.assert_array_equal(s.data, before)
+    assert s.axes_manager.signal_axes[0].units == "nm"
+
+
+def test_spike_free_copy_needs_no_second_map():
+    """Spikes removed then converted: one map-sized array, not two."""
+    import tracemalloc
+
+    from hyperspy_perovskite.signals._cl_fit import FitSettings, prepare_signal
+
+    s = _spiky_map(shape=(128, 64), n=256)
+    settings = FitSettings(1, "gaussian", False, "offset", "energy")
+    prepare_signal(s.inav[:2, :2], settings, poisson=False, spikes=True)  # warm
+    tracemalloc.start()
+    try:
+        out = prepare_signal(s, settings, poisson=False, spikes=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.data.shape[:-1] == s.data.shape[:-1]
+    assert peak < 1.6 * s.data.nbytes, peak / s.data.nbytes
