@@ -169,7 +169,9 @@ def _main(key):
     fit that has not compiled them yet loads them. The solver comes first
     because it is the longer of the two compilations that run at once (the
     fitting process compiles the model meanwhile, and ``_normal_products``
-    with it when it gets there first).
+    with it when it gets there first). What follows it runs at a lower
+    priority: the fit that needed it is running, and a machine busy with
+    other work gives that fit the CPU first.
     """
     from hyperspy_perovskite.fitting import _compile
 
@@ -188,5 +190,14 @@ def _main(key):
             if not _compile.solver_on_disk(key, counts):
                 _compile.fit_block(counts)
             if not counts:
+                _lower_priority()  # the rest must not slow the user's work
                 _compile.shared_functions()
     return 0
+
+
+def _lower_priority():
+    """Let the user's processes go first from now on (POSIX ``nice``)."""
+    try:
+        os.nice(10)
+    except (AttributeError, OSError):  # Windows, or not permitted
+        pass
