@@ -91,6 +91,33 @@ session; whether it costs the second (or so) it seems to needs more runs
 than one session allows. The 10 s target is missed in these runs. Warm
 first call minus steady 0.079 s; steady 916 x ``m.multifit``.
 
+Session 9 (2026-12-04, ``results_first_call.json``: 05:32 UTC, load 0.90
+at the start and 1.35 at the end, the one quiet minute of the session):
+cold total **6.11 s** wall (imports 0.78 s of CPU, first call 3.34 s wall
+and 3.32 s of CPU; the second process 10.5 s of CPU in all, of which the
+first fit waits for its import and the solver without the sandwich),
+warm first call minus steady 0.080 s, steady 1032 x ``m.multifit`` and
+the warm first call 674 x. No run of the older code at that load: in
+alternating runs at load 2.4-4.4 (other jobs on both cores) the wall clock
+was set by the other jobs (cold total: this code 8.4-18.5 s, mean 14.4 s
+over six; session 7's 048557e 12.6-16.5 s, mean 14.6 s over seven; session
+8's 953b8cf 13.3-19.8 s, mean 16.3 s over four). In CPU seconds, one
+process, empty cache, alternating runs: the solver compiled in 3.9-4.3 s
+for session 7's code, 5.3-5.7 s for 953b8cf (the sandwich path added in
+session 8: ``_normal_products`` and its reduction linked into the solver)
+and 2.9-3.1 s now: the solver is compiled in two variants, the one every
+fit uses without the sandwich (numba drops that code when
+``count_factor`` is typed None) and the one with it, which the second
+process compiles afterwards for ``count_variance`` fits; helpers that only
+compiled code calls are compiled without Python entry points
+(:func:`hyperspy_perovskite._numba_cache.njit_internal`). The second
+process's path to the solver the first fit needs (its import and that
+compilation) went from about 5.3 s of CPU (session 7's code, load 3) to
+4.3-4.9 s, and from about 6.3 s (953b8cf); the fitting process's own path
+(imports, model, fit) is about what it was, 4.1-4.8 s of CPU in these runs
+(session 7's code 4.4-5.0 s), so the two now finish at about the same
+time.
+
 Usage::
 
     python benchmarks/bench_first_call.py                  # 96 x 96 x 800
