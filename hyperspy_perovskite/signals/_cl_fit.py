@@ -88,6 +88,12 @@ def prepare_signal(signal, settings, poisson, spikes):
     ``signal`` is never modified: a copy is made when anything changes.
     """
     base, own = signal, False  # own: base's data are a copy made here
+    counted = None
+    if not poisson and signal.get_noise_variance() is None:
+        # unweighted: photon counts get the sandwich errors (count_factor);
+        # the check runs on its own thread beside the threaded spike screen
+        # and conversion (it is serial NumPy work)
+        counted = _in_background(counts_check, signal.data)
     if spikes:
         # a copy only when there is something to remove (the model then
         # belongs to the copy, as for the energy axis)
@@ -111,9 +117,6 @@ def prepare_signal(signal, settings, poisson, spikes):
             base = base._deepcopy_with_new_data(base.data, copy_variance=False)
         var = poisson_variance(base.data)
         base.set_noise_variance(base._deepcopy_with_new_data(var, copy_variance=False))
-    elif signal.get_noise_variance() is None:
-        # unweighted: photon counts get the sandwich errors (count_factor)
-        settings.counts = counts_check(signal.data)[0]
     if base.data.dtype.kind == "f" and base.data.dtype.itemsize < 4:
         base = base._deepcopy_with_new_data(
             base.data.astype(np.float32), copy_variance=True
@@ -129,6 +132,8 @@ def prepare_signal(signal, settings, poisson, spikes):
         s, jac = _cl_axes.converted(base, False, True)
     else:
         s, jac = base._fit_signal(settings.axis), None
+    if counted is not None:
+        settings.counts = counted()[0]
     if settings.counts:  # = count_factor(signal, settings.axis), already known
         settings.count_factor = (
             jac if jac is not None else count_factor(signal, settings.axis)
@@ -145,6 +150,17 @@ def prepare_signal(signal, settings, poisson, spikes):
             stacklevel=4,
         )
     return s
+
+
+def _in_background(func, *args):
+    """Start ``func(*args)`` on a thread of its own; returns a function that
+    waits for its result (exceptions are raised there)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(func, *args)
+    pool.shutdown(wait=False)
+    return future.result
 
 
 def _without_spikes(data):
