@@ -22,6 +22,36 @@ Prints one JSON line: spectra per second of each, their ratio, accuracy of
 both against the truth on the crop pixels (and of the fast fit on the whole
 map), and the peak memory (tracemalloc) of the fast fit.
 
+Figures of session 9 on the idle machine (2026-12-04 06:03 UTC, load
+0.1-0.8, main fcf98ee, two runs alternating with session 8's code 953b8cf
+in the same minutes; results_cl_fit.json is the second): 5489 / 6027
+spectra/s (2.7-3.0 s wall for the map, 1.86-1.92 cores busy: engine
+2.19-2.43 s wall / 4.28-4.57 s CPU, outside it 0.53-0.56 / 0.94-0.98 s),
+319-339 us of CPU per spectrum; 953b8cf 4296 / 4212 spectra/s, 431-438
+us (engine 5.64-5.74 s CPU, outside 1.43 s): 1.35x the throughput, 0.75x
+the CPU. m.multifit: 440-488x in wall time, 236-254x in CPU; cold (first
+call of each way on the crop) 5.8-7.0x. 95.6 % fitted (94.7 %); band-valid
+5.63 % (922 pixels; 918), centre pulls -0.59 / 0.61 (coverage 0.80 /
+0.98), median errors centre 0.99 meV, Eu 7.4 meV (0.98 / 7.3). Where it
+came from: the full-resolution second start only where the full-resolution
+fit failed, the starts reversed where both binned starts failed, the
+binned widths Sheppard-corrected (full-resolution iterations per pixel
+11.7-13.4 -> 7.2-8.2 on 64 x 64, seeds 0-5); every stage outside the
+engine threaded or removed (starting values in one pass, one to_eV, no
+result signals made, no huge-page advice for the converted map: 87.5 ->
+64 us of CPU per spectrum). Issue 10's 10,000 spectra/s (about 200 us of
+CPU per spectrum) is not reached: the engine's binned pass alone costs
+about 130 us per spectrum, crawling along the band <-> tail valley on the
+94 % of pixels where the data do not tell band and tail apart.
+
+With ``--eu 12`` and ``--eu 50`` (64 x 64, seed 0, both codes the same to
+within the pixel counts): at 12 meV the band-valid pixels (1.1 %) have Eu
+pulls +2.46 / 1.34 (within 1 / 2 std 0.00 / 0.49) and centre pulls -0.97
+/ 1.57 (0.76 / 0.80): NOT at the aim (128 x 128, seed 1: 172 pixels, Eu
++2.44 / 1.42, 0.035 / 0.51); at 50 meV 14 % band-valid, Eu -0.68 / 0.68
+(0.78 / 0.95), centre -0.72 / 0.84 (0.72 / 0.91). m.multifit on the crop:
+median Eu error 12.0 / 50.0 meV (at its bound) against 11.0 / 16.6 meV.
+
 Figures of session 8 on the nearly idle machine (2026-12-04 00:30 UTC,
 load 0.7-0.8, ONE run, main 55314fa, results_cl_fit.json): 3542 spectra/s
 (4.63 s wall for the map, 1.82 cores busy: 3.53 s wall / 6.73 s CPU in
