@@ -118,6 +118,15 @@ compilation) went from about 5.3 s of CPU (session 7's code, load 3) to
 (session 7's code 4.4-5.0 s), so the two now finish at about the same
 time.
 
+Session 9, the lead's runs on the idle machine (06:05 UTC, load 0.7-1.1,
+main 1755cdd against session 8's 953b8cf, alternating, two runs each;
+``results_first_call.json`` is main's second): cold total **5.36 / 5.05
+s** against 7.71 / 7.35 s (first call 2.98 / 3.05 s against 5.78 / 5.17
+s); CPU in both processes 13.7 / 13.4 s against 12.3 / 12.0 s (the second
+process compiles both solver variants: 8.2 s of CPU against 6.4-6.8 s);
+warm first call minus steady 0.050 / 0.044 s; steady 1106 / 976 x
+``m.multifit`` (953b8cf 1048 / 1066 x).
+
 Usage::
 
     python benchmarks/bench_first_call.py                  # 96 x 96 x 800
