@@ -24,7 +24,7 @@ from hyperspy_perovskite.fitting._schedule import run_blocks
 from hyperspy_perovskite.fitting._screen import screen_inputs
 from hyperspy_perovskite.fitting.model_description import describe_model
 
-__all__ = ["FastFitResult", "fast_multifit"]
+__all__ = ["fast_multifit"]
 
 _STARTING_VALUES = ("current", "estimate")
 
