@@ -52,6 +52,14 @@ def _spikes_np(y, n_sigma, width, max_width, compiled=True, median=True):
     return hot & ~wide, med
 
 
+def _check_widths(width, max_width):
+    """The running median must be wider than two spikes side by side."""
+    if width <= 2 * max_width:
+        raise ValueError(
+            f"width ({width} channels) must exceed twice max_width ({max_width})."
+        )
+
+
 def find_spikes(y, n_sigma=8.0, width=7, max_width=2):
     """Channels that hold a cosmic-ray spike.
 
@@ -84,10 +92,7 @@ def find_spikes(y, n_sigma=8.0, width=7, max_width=2):
     >>> np.flatnonzero(find_spikes(y[None])[0]).tolist()
     [20]
     """
-    if width <= 2 * max_width:
-        raise ValueError(
-            f"width ({width} channels) must exceed twice max_width ({max_width})."
-        )
+    _check_widths(width, max_width)
     if _is_dask(y):
         import dask.array as da
 
@@ -115,10 +120,7 @@ def spike_rows(y, n_sigma=8.0, width=7, max_width=2):
     """
     from hyperspy_perovskite.analysis._cl_spikes_numba import spike_rows as rows
 
-    if width <= 2 * max_width:
-        raise ValueError(
-            f"width ({width} channels) must exceed twice max_width ({max_width})."
-        )
+    _check_widths(width, max_width)
 
     def reference(block):  # not all finite: the numpy screen
         return _spikes_np(block, n_sigma, width, max_width, compiled=False)[0]
