@@ -127,7 +127,7 @@ def _refit_fixed_limit(m, result, fixed, redo, free_chisq, fit_kwargs):
     finally:
         for p in fixed:
             p.free = True
-    flags = np.asarray(new.convergence.data)
+    flags = np.asarray(new.array("convergence"))
     # in noise variances: an unweighted fit's chi-squared is a sum of squares
     rise = (np.asarray(m.chisq.data, float) - free_chisq) / _noise_scale(m, free_chisq)
     kept = redo & (flags == 0) & (rise < TAU_N_SIGMA**2)
@@ -229,7 +229,7 @@ def _consensus_refit(m, result, a, h, where, here, held, fit_kwargs):
     finally:
         for q in held:
             q.free = True
-    done = where & (np.asarray(new.convergence.data) == 0)
+    done = where & (np.asarray(new.array("convergence")) == 0)
     tau1, s1 = _values(a.tau), np.array(a.tau.map["std"], float)
     with np.errstate(invalid="ignore"):
         d = (np.asarray(m.chisq.data, float) - chi0) / _noise_scale(m, chi0)
@@ -259,7 +259,7 @@ def _noise_scale(m, chisq):
 def _recount(result):
     from hyperspy_perovskite.fitting.flags import count_flags
 
-    result.flag_counts = count_flags(result.convergence.data)
+    result.flag_counts = count_flags(result.array("convergence"))
 
 
 #: Reach of an Urbach edge, in standard deviations of its band: a fitted
