@@ -15,6 +15,7 @@ import numpy as np
 
 from hyperspy_perovskite._numba_cache import njit_cached
 from hyperspy_perovskite._threads import on_threads
+from hyperspy_perovskite.analysis._select_numba import median
 
 __all__ = ["spike_rows", "spikes_and_median"]
 
@@ -95,7 +96,7 @@ def _screen(Y, n_sigma, width, max_width, spikes, med):
             continue
         for j in range(n):
             absr[j] = abs(y[j] - m[j])
-        mad = 1.4826 * np.median(absr)
+        mad = 1.4826 * median(absr, n)
         for j in range(n):
             noise = max(max(mad, np.sqrt(max(m[j], 0.0))), 1e-12)
             hot[j] = (y[j] - m[j]) > n_sigma * noise

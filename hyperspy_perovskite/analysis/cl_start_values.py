@@ -18,6 +18,7 @@ import numpy as np
 
 from hyperspy_perovskite._numba_cache import njit_cached
 from hyperspy_perovskite._threads import on_threads
+from hyperspy_perovskite.analysis._select_numba import median, select
 
 __all__ = ["starting_values_map"]
 
@@ -25,6 +26,7 @@ _SIGMA2FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
 _SQRT2PI = math.sqrt(2.0 * math.pi)
 #: Baseline codes of :func:`starting_values_map`.
 BASELINE_CODES = {"offset": 0, "linear": 1, "none": 2}
+_NO_BASELINE = BASELINE_CODES["none"]
 
 
 @njit_cached(nogil=True, error_model="numpy")
@@ -42,34 +44,49 @@ def _smooth(y, w, out):
 
 
 @njit_cached(nogil=True, error_model="numpy")
-def _percentile10(ys):
-    """``np.percentile(ys, 10)`` (linear interpolation) by selection, not a sort."""
+def _copy(src, start, n, dst):
+    """``dst[:n] = src[start:start + n]``, returned (a loop: numba's slice
+    assignment compiles its shape-mismatch message, 2.2 s on a fresh install)."""
+    for j in range(n):
+        dst[j] = src[start + j]
+    return dst
+
+
+@njit_cached(nogil=True, error_model="numpy")
+def _percentile10(ys, work):
+    """``np.percentile(ys, 10)`` (linear interpolation) by selection, not a sort.
+
+    The two values around the 10th percentile are those of
+    ``np.partition(ys, lo)`` (NaN last; :func:`~._select_numba.select` on a
+    copy in ``work``, as long as ``ys``).
+    """
     n = ys.shape[0]
     pos = 0.1 * (n - 1)
     lo = int(math.floor(pos))
-    part = np.partition(ys, lo)
-    v = part[lo]
+    _copy(ys, 0, n, work)
+    v = select(work, lo, n)
     if lo + 1 >= n:
         return v
     nxt = np.inf
     for j in range(lo + 1, n):
-        nxt = min(nxt, part[j])
+        nxt = min(nxt, work[j])
     return v + (pos - lo) * (nxt - v)
 
 
 @njit_cached(nogil=True, error_model="numpy")
-def _baseline(ys, x, code):
-    """``(a0, a1)`` of the baseline ``a0 + a1 x`` (see ``cl_emission._baseline``)."""
+def _baseline(ys, x, code, work):
+    """``(a0, a1)`` of the baseline ``a0 + a1 x`` (see ``cl_emission._baseline``;
+    ``work``: a work array as long as ``ys``)."""
     n = ys.shape[0]
     if code == 2:
         return 0.0, 0.0
     if code == 0:
-        return _percentile10(ys), 0.0
+        return _percentile10(ys, work), 0.0
     m = max(2, n // 10)
-    yl = np.median(ys[:m])
-    yr = np.median(ys[n - m :])
-    xl = np.median(x[:m])
-    xr = np.median(x[n - m :])
+    yl = median(_copy(ys, 0, m, work), m)
+    yr = median(_copy(ys, n - m, m, work), m)
+    xl = median(_copy(x, 0, m, work), m)
+    xr = median(_copy(x, n - m, m, work), m)
     a1 = (yr - yl) / (xr - xl)
     return yl - a1 * xl, a1
 
@@ -96,8 +113,8 @@ def _band(y, x, code, binned_width, upper, dx, w, ys, r):
     if w > 1:
         _smooth(y, w, ys)
     else:
-        ys[:] = y
-    a0, a1 = _baseline(ys, x, code)
+        _copy(y, 0, n, ys)
+    a0, a1 = _baseline(ys, x, code, r)  # r: work array until set below
     peak = 0
     for j in range(n):
         r[j] = ys[j] - (a0 + a1 * x[j])
@@ -252,7 +269,9 @@ def _pixel(y, x, code, n_peaks, tail, variant, bw, dx, w, cands, tails, out, wor
     _gaussian_out(resid, x, height, centre, sigma)
     if n_peaks == 2:
         # second band from the residual of the first, kept >= sigma apart
-        c2, s2, _, A2, _, _ = _band(resid, x, 2, bw, False, dx, w, ys, r)
+        # (int64 and bool, not literals: one compilation of _band)
+        none, lower = np.int64(_NO_BASELINE), np.bool_(False)
+        c2, s2, _, A2, _, _ = _band(resid, x, none, bw, lower, dx, w, ys, r)
         if abs(c2 - centre) < sigma:
             c2 = centre + (1.0 if c2 >= centre else -1.0) * 1.5 * sigma
             s2 = sigma
