@@ -243,27 +243,55 @@ def _erfcx_chebyshev_coefficients(degree=20, k=3.75):
     return np.ascontiguousarray(chebyshev.chebinterpolate(scaled, degree))
 
 
-#: Coefficients of :func:`_erfcx_fast` (frozen into the compiled code).
+#: Chebyshev coefficients of :func:`_erfcx_fast`'s function (degree 20).
 _ERFCX_CHEB = _erfcx_chebyshev_coefficients()
 _ERFCX_K = 3.75
+#: The same polynomial in the power basis of ``y`` (frozen into the compiled
+#: code): on ``[-1, 1]`` its coefficients stay below 1.3, so summing it in
+#: this basis loses nothing (within 4e-15 of scipy's ``erfcx``, tested).
+_ERFCX_POWER = np.ascontiguousarray(np.polynomial.chebyshev.cheb2poly(_ERFCX_CHEB))
+assert _ERFCX_POWER.shape == (21,)  # _erfcx_fast's sum is written for degree 20
 
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _erfcx_fast(a):
     """``exp(a^2) erfc(a)`` for ``a >= 0``: no exp or erfc, only arithmetic.
 
-    Clenshaw's sum of :data:`_ERFCX_CHEB` at ``y = (a - k)/(a + k)``,
-    divided by ``1 + 2a``: branch-free, so a loop over channels vectorises.
+    The degree-20 polynomial of :data:`_ERFCX_POWER` at ``y = (a - k)/(a +
+    k)``, divided by ``1 + 2a`` (one division for both quotients), summed
+    by Estrin's scheme (G. Estrin, Proc. Western Joint Computer Conf. 1960,
+    33): independent pairs combined with ``y^2, y^4, y^8, y^16``, a chain of
+    six multiply-adds instead of Horner's twenty (or Clenshaw's forty), so
+    a vectorised loop over channels is not held up by their latency.
+    Branch-free.
     """
-    y = (a - _ERFCX_K) / (a + _ERFCX_K)
-    y2 = 2.0 * y
-    b1 = 0.0
-    b2 = 0.0
-    for k in range(_ERFCX_CHEB.shape[0] - 1, 0, -1):
-        b0 = y2 * b1 - b2 + _ERFCX_CHEB[k]
-        b2 = b1
-        b1 = b0
-    return (y * b1 - b2 + _ERFCX_CHEB[0]) / (1.0 + 2.0 * a)
+    den = 1.0 + 2.0 * a
+    q = 1.0 / ((a + _ERFCX_K) * den)
+    y = (a - _ERFCX_K) * den * q
+    c = _ERFCX_POWER
+    y2 = y * y
+    y4 = y2 * y2
+    y8 = y4 * y4
+    e0 = c[0] + c[1] * y
+    e1 = c[2] + c[3] * y
+    e2 = c[4] + c[5] * y
+    e3 = c[6] + c[7] * y
+    e4 = c[8] + c[9] * y
+    e5 = c[10] + c[11] * y
+    e6 = c[12] + c[13] * y
+    e7 = c[14] + c[15] * y
+    e8 = c[16] + c[17] * y
+    e9 = c[18] + c[19] * y
+    f0 = e0 + e1 * y2
+    f1 = e2 + e3 * y2
+    f2 = e4 + e5 * y2
+    f3 = e6 + e7 * y2
+    f4 = e8 + e9 * y2
+    g0 = f0 + f1 * y4
+    g1 = f2 + f3 * y4
+    g2 = f4 + c[20] * y4
+    s = (g0 + g1 * y8) + g2 * (y8 * y8)
+    return s * (a + _ERFCX_K) * q
 
 
 @njit(nogil=True, error_model="numpy", _nrt=False)
