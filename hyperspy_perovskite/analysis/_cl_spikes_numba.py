@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hyperspy_perovskite._numba_cache import njit_cached
+from hyperspy_perovskite._numba_cache import njit_cached, njit_internal
 from hyperspy_perovskite._threads import on_threads
 from hyperspy_perovskite.analysis._select_numba import median
 
@@ -28,7 +28,7 @@ _NET7 = (
 )  # fmt: skip
 
 
-@njit_cached(nogil=True, error_model="numpy", inline="always")
+@njit_internal(nogil=True, error_model="numpy", inline="always")
 def _median7(a0, a1, a2, a3, a4, a5, a6):
     """Median of 7 values, branch-free (the network of :data:`_NET7`)."""
     a0, a6 = min(a0, a6), max(a0, a6)
@@ -49,7 +49,7 @@ def _median7(a0, a1, a2, a3, a4, a5, a6):
     return a3
 
 
-@njit_cached(nogil=True, error_model="numpy")
+@njit_internal(nogil=True, error_model="numpy")
 def _running_median(y, width, med, window):
     """Median of ``width`` (odd) channels around each channel, edges repeated."""
     n = y.shape[0]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hyperspy_perovskite._numba_cache import njit_cached, njit_internal
+from hyperspy_perovskite._numba_cache import njit_internal
 
 __all__ = ["median", "select"]
 
@@ -77,18 +77,24 @@ def select(a, k, n):
     return a[k]
 
 
-@njit_cached(nogil=True, error_model="numpy")
+@njit_internal(nogil=True, error_model="numpy")
 def median(a, n):
     """Median of ``a[:n]`` (``n >= 1``, no NaN), reordering ``a[:n]`` in place.
 
     The same number as numba's ``np.median(a[:n])``: the middle value for
     odd ``n``, else ``(a + b) / 2`` of the two middle values.
 
+    Compiled code only.
+
     Examples
     --------
     >>> import numpy as np
+    >>> from numba import njit
     >>> from hyperspy_perovskite.analysis._select_numba import median
-    >>> float(median(np.array([4.0, 1.0, 3.0, 2.0]), 4))
+    >>> @njit
+    ... def median_of(a):
+    ...     return median(a.copy(), a.shape[0])
+    >>> float(median_of(np.array([4.0, 1.0, 3.0, 2.0])))
     2.5
     """
     half = n >> 1

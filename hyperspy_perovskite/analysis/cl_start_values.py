@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from hyperspy_perovskite._numba_cache import njit_cached
+from hyperspy_perovskite._numba_cache import njit_cached, njit_internal
 from hyperspy_perovskite._threads import on_threads
 from hyperspy_perovskite.analysis._select_numba import median, select
 
@@ -29,7 +29,7 @@ BASELINE_CODES = {"offset": 0, "linear": 1, "none": 2}
 _NO_BASELINE = BASELINE_CODES["none"]
 
 
-@njit_cached(nogil=True, error_model="numpy")
+@njit_internal(nogil=True, error_model="numpy")
 def _smooth(y, w, out):
     """Boxcar of odd width ``w`` with the edges repeated (as
     ``scipy.ndimage.uniform_filter1d(..., mode="nearest")``)."""
@@ -43,7 +43,7 @@ def _smooth(y, w, out):
         s += y[min(j + h + 1, n - 1)] - y[max(j - h, 0)]
 
 
-@njit_cached(nogil=True, error_model="numpy")
+@njit_internal(nogil=True, error_model="numpy")
 def _copy(src, start, n, dst):
     """``dst[:n] = src[start:start + n]``, returned (a loop: numba's slice
     assignment compiles its shape-mismatch message, 2.2 s on a fresh install)."""
@@ -52,7 +52,7 @@ def _copy(src, start, n, dst):
     return dst
 
 
-@njit_cached(nogil=True, error_model="numpy")
+@njit_internal(nogil=True, error_model="numpy")
 def _percentile10(ys, work):
     """``np.percentile(ys, 10)`` (linear interpolation) by selection, not a sort.
 
@@ -73,7 +73,7 @@ def _percentile10(ys, work):
     return v + (pos - lo) * (nxt - v)
 
 
-@njit_cached(nogil=True, error_model="numpy")
+@njit_internal(nogil=True, error_model="numpy")
 def _baseline(ys, x, code, work):
     """``(a0, a1)`` of the baseline ``a0 + a1 x`` (see ``cl_emission._baseline``;
     ``work``: a work array as long as ``ys``)."""
@@ -91,7 +91,7 @@ def _baseline(ys, x, code, work):
     return yl - a1 * xl, a1
 
 
-@njit_cached(nogil=True, error_model="numpy")
+@njit_internal(nogil=True, error_model="numpy")
 def _cross(r, x, i0, i1, half):
     """Half-maximum crossing interpolated between channels ``i0`` and ``i1``."""
     n = r.shape[0]
@@ -104,7 +104,7 @@ def _cross(r, x, i0, i1, half):
     return x[i0] + t * (x[i1] - x[i0])
 
 
-@njit_cached(nogil=True, error_model="numpy")
+@njit_internal(nogil=True, error_model="numpy")
 def _band(y, x, code, binned_width, upper, dx, w, ys, r):
     """One band and baseline of the spectrum ``y``: ``(centre, sigma, height,
     area, a0, a1)``, as ``cl_emission._estimate_band_np`` (``ys``, ``r``:
@@ -163,7 +163,7 @@ def _band(y, x, code, binned_width, upper, dx, w, ys, r):
     return centre, sigma, h, h * sigma * _SQRT2PI / binned_width, a0, a1
 
 
-@njit_cached(nogil=True, error_model="numpy")
+@njit_internal(nogil=True, error_model="numpy")
 def _tail(x, resid, e0, candidates, powers, base, sums):
     """``(A, Eu)`` of ``estimate_tail_on_residual`` for one spectrum.
 
@@ -241,14 +241,14 @@ def _integer_powers(candidates):
     return np.zeros(c.size, np.int64), 0.0
 
 
-@njit_cached(nogil=True, error_model="numpy")
+@njit_internal(nogil=True, error_model="numpy")
 def _gaussian_out(resid, x, height, centre, sigma):
     for j in range(x.shape[0]):
         u = (x[j] - centre) / sigma
         resid[j] -= height * math.exp(-0.5 * u * u)
 
 
-@njit_cached(nogil=True, error_model="numpy")
+@njit_internal(nogil=True, error_model="numpy")
 def _pixel(y, x, code, n_peaks, tail, variant, bw, dx, w, cands, tails, out, work):
     """All starting values of one spectrum into ``out`` (11 columns)."""
     n = y.shape[0]
