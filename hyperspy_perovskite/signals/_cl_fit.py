@@ -19,6 +19,7 @@ from hyperspy_perovskite.analysis.cl_checks import (
     spike_rows,
 )
 from hyperspy_perovskite.analysis.cl_maps import poisson_variance
+from hyperspy_perovskite.fitting._compile import start_solver_compile
 from hyperspy_perovskite.signals import _cl_axes
 from hyperspy_perovskite.signals._cl_start import (  # noqa: F401  (the fit's steps)
     STEP_IN_STD,
@@ -87,6 +88,9 @@ def prepare_signal(signal, settings, poisson, spikes):
 
     ``signal`` is never modified: a copy is made when anything changes.
     """
+    # a first fit after an install: the solver starts compiling in a second
+    # process now, beside the spike screen and the starting values
+    start_solver_compile()
     base, own = signal, False  # own: base's data are a copy made here
     counted = None
     if not poisson and signal.get_noise_variance() is None:

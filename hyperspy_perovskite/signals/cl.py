@@ -275,11 +275,6 @@ class CLEmissionMixin:
         True
         """
         settings = _cl_fit.FitSettings(n_peaks, band, tail, background, axis)
-        from hyperspy_perovskite.fitting._compile import start_solver_compile
-
-        # a first fit after an install: the solver starts compiling in a
-        # second process now, beside the spike screen and the starting values
-        start_solver_compile()
         options = resolve_options(
             self, show_progressbar=show_progressbar, num_workers=num_workers
         )
