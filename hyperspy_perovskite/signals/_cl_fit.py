@@ -331,12 +331,17 @@ def keep_outcome(m, result):
 
 
 def finish_fit(m, signal, settings, result, mask, fit_kwargs):
-    """The Gaussian limits (:func:`~hyperspy_perovskite.signals._cl_limits.gaussian_limit`),
+    """The Gaussian limits
+    (:func:`~hyperspy_perovskite.signals._cl_limits.gaussian_limit`) and
+    the Urbach energies not resolved below the band width
+    (:func:`~hyperspy_perovskite.signals._cl_urbach.urbach_resolution`),
     their refits with the sandwich errors of :func:`count_kwargs`. Returns
     the engine's result."""
     from hyperspy_perovskite.signals._cl_limits import gaussian_limit
+    from hyperspy_perovskite.signals._cl_urbach import urbach_resolution
 
-    return gaussian_limit(m, result, mask, {**fit_kwargs, **count_kwargs(settings)})
+    kw = {**fit_kwargs, **count_kwargs(settings)}
+    return urbach_resolution(m, gaussian_limit(m, result, mask, kw), mask, kw)
 
 
 def count_kwargs(settings):

@@ -21,6 +21,7 @@ from hyperspy_perovskite.signals._cl_limits import (
     tail_band,
     tail_identified,
 )
+from hyperspy_perovskite.signals._cl_urbach import tail_validity
 from hyperspy_perovskite.validity import Validity, validity_from_fit
 
 _SQRT2PI = float(np.sqrt(2.0 * np.pi))
@@ -170,7 +171,9 @@ def emission_validity(
     ``max_reduced_chisq``; ``tau`` / a Voigt's ``gamma`` at 0 is the valid
     Gaussian limit, judged apart. The tail is valid where the band is and, in
     addition, its amplitude is significant, ``Eu`` lies in
-    :data:`URBACH_RANGE_EV` and its edge in the fitted range. The band the
+    :data:`URBACH_RANGE_EV`, is resolved (else ``"Eu not resolved below the
+    band width"``: :func:`~hyperspy_perovskite.signals._cl_urbach.urbach_resolution`)
+    and its edge in the fitted range. The band the
     tail belongs to (the one its width or edge is twinned to) is valid only
     where that tail is identified (:func:`~hyperspy_perovskite.signals._cl_limits.tail_identified`: tail valid and
     a free edge within :data:`~hyperspy_perovskite.signals._cl_limits.TAIL_EDGE_REACH` band sigmas of the centre),
@@ -230,19 +233,9 @@ def emission_validity(
     t = _find(model, tail, _tail_classes(), required=False)
     tail_v = None
     if t is not None:
-        tnames = ["A", "E0", "Eu"]
-        tv = {f"tail {n}": _param(t, n)[0] for n in tnames}
-        ts = {f"tail {n}": _param(t, n)[1] for n in tnames}
         eu_range = URBACH_RANGE_EV if ax.units == "eV" else (None, None)
-        tb = {f"tail {k}": b for k, b in _bounds(t, tnames).items()}
-        own = validity_from_fit(
-            tv,
-            ts,
-            bounds=tb,
-            significant=["tail A"],
-            n_sigma=n_sigma,
-            ranges={"tail Eu": eu_range, "tail E0": (lo, hi)},
-        )
+        tb = {f"tail {k}": b for k, b in _bounds(t, ["A", "E0", "Eu"]).items()}
+        own = tail_validity(t, eu_range, (lo, hi), tb, n_sigma)
         if tail_band(model, t, _band_classes()) is g:  # the band whose edge the tail is
             band = band & tail_identified(g, t, own)
         tail_v = band & own

@@ -7,6 +7,7 @@ import hyperspy.api as hs
 import numpy as np
 import pytest
 
+from hyperspy_perovskite.signals._cl_urbach import eu_resolved
 from hyperspy_perovskite.signals.cl import (
     CLSEMPerovskiteSpectrum,
     CLSTEMPerovskiteSpectrum,
@@ -351,8 +352,12 @@ def test_urbach_tail_truth_within_uncertainty():
     maps = s.emission_maps(m)
     eu, eu_std = s.urbach_energy_map(m)
     assert maps["urbach_energy"].metadata.Signal.quantity == "Eu (meV)"
-    _z_ok(eu.data, eu_std.data, truth["Eu"] * 1e3)
-    _z_ok(maps["centre"].data, maps["centre_std"].data, truth["centre"])
+    # Eu 25 meV below the band sigma 30 meV: "not resolved" in a few pixels
+    # (2 of 30), NaN there (signals/_cl_urbach.py)
+    ok = eu_resolved(m["Urbach"])
+    assert ok.sum() >= 25 and np.isnan(eu.data[~ok]).all()
+    _z_ok(eu.data[ok], eu_std.data[ok], truth["Eu"] * 1e3)
+    _z_ok(maps["centre"].data[ok], maps["centre_std"].data[ok], truth["centre"][ok])
     # E0 is tied to the band centre
     np.testing.assert_allclose(
         m["Urbach"].E0.map["values"], m["Emission"].centre.map["values"]

@@ -57,6 +57,7 @@ def calls():
         out.append(
             {
                 "channels": int(np.count_nonzero(model._channel_switches)),
+                "eu_free": model["Urbach"].Eu.free,
                 "fitted": fitted,
                 "flags": np.array(result.array("convergence")),
                 "start_eu": eu,
@@ -75,6 +76,8 @@ def calls():
 
 
 def _passes(calls):
+    """The fit's passes (not the refits with Eu held of _cl_urbach)."""
+    calls = [c for c in calls if c["eu_free"]]
     binned = [c for c in calls if c["channels"] == 128]
     full = [c for c in calls if c["channels"] == 1024]
     return binned, full
