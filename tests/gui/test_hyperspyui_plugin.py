@@ -8,6 +8,8 @@ OK button); modal message boxes and the file dialog are intercepted.
 """
 
 import builtins
+import contextlib
+import gc
 import os
 import sys
 
@@ -68,7 +70,8 @@ def ui(settings_dir, tmp_path_factory):
         del builtins._
     from hyperspyui.mainwindow import MainWindow
 
-    window = MainWindow(None, argv=[])
+    with _one_pending_sweep():
+        window = MainWindow(None, argv=[])
     # hyperspyUI replaces hyperspy.signal.BaseSignal by a subclass whose plot()
     # registers the signal; in a shared test process HyperSpy's signal classes
     # already exist without it, and a half-hooked process cannot plot image
@@ -86,6 +89,38 @@ def ui(settings_dir, tmp_path_factory):
     window.deleteLater()
     app.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
     _restore_process(window, saved)
+
+
+@contextlib.contextmanager
+def _one_pending_sweep():
+    """hyperspyUI without a pile-up of its garbage-collection timers.
+
+    hyperspyUI's ``_sweeper`` starts a 1 s timer calling ``gc.collect()`` for
+    every signal removed. The tests remove their signals without running the
+    event loop (:func:`_close_figures`), so the timers piled up and the next
+    test that processed events ran them all: 14 full collections of about
+    1e6 objects (7.9 s) in one test, 52-64 s when the whole module ran.
+    Inside this context, windows made get a sweeper that restarts ONE timer:
+    a collection 1 s after the last removal, as in the application.
+    """
+    from hyperspyui.mainwindowhyperspy import MainWindowHyperspy
+
+    timer = QtCore.QTimer()
+    timer.setSingleShot(True)
+    timer.setInterval(1000)
+    timer.timeout.connect(gc.collect)
+
+    def sweeper(self, removed):
+        del removed
+        timer.start()
+
+    sweeper.timer = timer  # kept alive with the window's bound method
+    saved = MainWindowHyperspy._sweeper
+    MainWindowHyperspy._sweeper = sweeper  # bound by the window's __init__
+    try:
+        yield
+    finally:
+        MainWindowHyperspy._sweeper = saved
 
 
 def _process_globals():
@@ -685,6 +720,7 @@ def test_closing_the_copy_window_by_hand_keeps_the_original(ui, plugin, cl, erro
     assert own and not own & theirs
     copy.signal_plot.close()  # the user closes the copy's spectrum window
     QtWidgets.QApplication.processEvents()
+    gc.collect()  # hyperspyUI's sweep after a removal: the original survives it
     assert original in ui.signals and original.signal is s
     assert original.signal_plot is not None and s._plot.is_active
     assert copy not in ui.signals
