@@ -279,8 +279,9 @@ def fit_block(counts=False):
                         solver_cache_entry(key),
                         ready=functools.partial(solver_on_disk, key, counts),
                     )
-                if counts:  # the sandwich links it, compiled at its own level
-                    shared_functions(screen=False)
+                # both variants link _normal_products (the normal equations
+                # of an accepted step; the sandwich): compiled at its own level
+                shared_functions(screen=False)
                 with _optimisation_level(_SOLVER_OPT):
                     dispatcher.compile(_fit_block_args(counts))
                 dispatcher.disable_compile()  # never a per-model specialisation
@@ -482,7 +483,7 @@ def shared_functions(screen=True):
 
     With ``screen``, the input screen (:func:`~._screen.screen_inputs`),
     then ``_normal_products`` (the normal equations' products, linked into
-    every model's ``evaluate`` and into the sandwich), each cached on disk
+    every model's ``evaluate``, into both solvers and the sandwich), each cached on disk
     under the package's sources (:func:`~._cache.cache_once`). The second
     process (:mod:`~hyperspy_perovskite.fitting._background`) compiles them
     after the solver without the sandwich: a first fit that gets there

@@ -272,14 +272,39 @@ fit_block = njit(**_SOLVER_OPTIONS)(fit_block)
 
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
-def _evaluate(evaluate, theta, x, y, w, binw, unit_weights, desc, ev, JtJ, Jtr):
-    """chi-squared and normal equations at ``theta`` (the model's ``evaluate``)."""
+def _evaluate(
+    evaluate, theta, x, y, w, binw, unit_weights, desc, ev, JtJ, Jtr, normal=True
+):  # fmt: skip
+    """chi-squared and normal equations at ``theta`` (the model's ``evaluate``).
+
+    With ``normal`` False only the model, its gradient rows and chi-squared
+    (no reduction to the normal equations: ``evaluate`` sees no active row,
+    and ``JtJ``, ``Jtr`` are zeroed): a trial step's normal equations are
+    needed only if it is accepted (:func:`_normal_at_trial`).
+    """
     src, scale, shift, offsets, consts, active, _, _, _ = desc
     P, grad, f, G, rb, bw, bw2, M, Mr = ev
+    rows = active if normal else active[:0]
     return evaluate(
-        theta, P, grad, f, G, rb, bw, bw2, unit_weights, active,
+        theta, P, grad, f, G, rb, bw, bw2, unit_weights, rows,
         M, Mr, JtJ, Jtr, x, y, w, binw, src, scale, shift, offsets, consts,
     )  # fmt: skip
+
+
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
+def _normal_at_trial(unit_weights, desc, ev, JtJ, Jtr):
+    """The normal equations of the last evaluation (made with ``normal``
+    False, :func:`_evaluate`) into ``JtJ``, ``Jtr``: the same reduction, on
+    the same rows, as ``evaluate`` makes (``_residual_and_normal``)."""
+    src, scale, active = desc[0], desc[1], desc[5]
+    G, rb, bw, M, Mr = ev[3], ev[4], ev[5], ev[7], ev[8]
+    if not unit_weights:
+        for a in range(active.shape[0]):
+            q = active[a]
+            for j in range(G.shape[1]):
+                G[q, j] *= bw[j]
+    _normal_products(G, rb, active, M, Mr)
+    _contract(M, Mr, active, src, scale, JtJ, Jtr)
 
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
@@ -339,17 +364,18 @@ def _fit_pixel(
             if rel > step:
                 step = rel
         chi2_t = _evaluate(
-            model_block, theta_t, x, y, w, binw, unit_weights, desc, ev, JtJ_t, Jtr_t
-        )
+            model_block, theta_t, x, y, w, binw, unit_weights, desc, ev, JtJ_t,
+            Jtr_t, False,
+        )  # fmt: skip
         fresh = False
         if math.isfinite(chi2_t) and chi2_t < chi2:
             fresh = True
             decrease = (chi2 - chi2_t) / chi2
             for k in range(nf):
                 theta[k] = theta_t[k]
-                Jtr[k] = Jtr_t[k]
-                for b in range(nf):
-                    JtJ[k, b] = JtJ_t[k, b]
+            # normal equations only of an accepted step (a third of the trial
+            # steps are rejected in the binned pass of a two-band + tail fit)
+            _normal_at_trial(unit_weights, desc, ev, JtJ, Jtr)
             chi2 = chi2_t
             if linear_solve and decrease > _LINEAR_SOLVE_MIN_DECREASE:
                 chi2_t = _solve_linear_parameters(
