@@ -22,6 +22,11 @@ Prints one JSON line: spectra per second of each, their ratio, accuracy of
 both against the truth on the crop pixels (and of the fast fit on the whole
 map), and the peak memory (tracemalloc) of the fast fit.
 
+Session 10 (17:26-17:31 UTC, load 6.1-8.2: not idle), 7204491 + 269d0f9 +
+804b5b8 (engine only) against 7204491, alternating, 2 runs each: 268 / 284
+against 313 / 315 us of CPU per spectrum (engine 3.49 / 3.55 against 4.21 /
+4.29 s): 0.86-0.90x; same 922 band-valid pixels and pulls, fitted +3 pixels.
+
 Figures of session 9 on the idle machine (2026-12-04 06:03 UTC, load
 0.1-0.8, main fcf98ee, two runs alternating with session 8's code 953b8cf
 in the same minutes; results_cl_fit.json is the second): 5489 / 6027
