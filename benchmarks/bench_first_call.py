@@ -143,7 +143,13 @@ with 625a6ef: the cold first call 21.8 / 23.0 s of CPU in the fitting
 process for 625a6ef, **12.7 / 12.8 s** now (the second process 10.2-11.3 s
 and 10.3-10.5 s); wall 50.2 / 50.3 s against 33.6 / 33.7 s at that load.
 The warm first call 0.68-0.97 s of CPU in both; m.multifit's first call on
-the crop 6.2-6.7 s of CPU. Where it went (numba's compile events, CPU):
+the crop 6.2-6.7 s of CPU. Again at 17:13-17:18 UTC (load 4.9-5.2, main
+7cf9e4b against 625a6ef, two runs each): 20.4 / 20.5 -> **11.5 / 12.0 s**
+of CPU (wall 47.2 / 44.3 -> 29.2 / 32.5 s; second process 9.3-9.8 s of CPU
+in both); warm first call 0.70-0.73 s of CPU in both (0.72-1.10 s wall),
+against 6.2-6.7 s of CPU (6.9-11.3 s wall) for m.multifit's first call:
+9-13 x faster in a new session with the cache on disk, 0.2-0.34 x (slower)
+on an empty cache. Where it went (numba's compile events, CPU):
 the starting values 11.5 -> 4.7 s (numba's ``np.partition`` compiled its
 argument checks, ``np.unique``, a sort and string formatting: 7.4 s; now a
 hand-written selection), the spike screen 2.5 -> 1.9 s; the solver's second
