@@ -54,6 +54,15 @@ spectrum against 284-292 (+4-6 %; the test's own share, timed in
 process: 1.5 % at 12 meV, 4 % at 25, 10-12 % at 50); wall figures are
 not idle figures (2066-2139 spectra/s; 7cf9e4b 2198 / 3648).
 
+Session 10 on the nearly idle machine (17:50-17:56 UTC, load 0.7-1.0,
+main 428ef45, all of the above, against 625a6ef, ``--eu 25``, two runs each
+alternating): 6643 / 6541 spectra/s against 6088 / 5790, 285 / 287 against
+316 / 326 us of CPU per spectrum (engine 3.69 / 3.73 against 4.25 / 4.38 s
+CPU), 1.09-1.13x the throughput, the Urbach resolution test included;
+507-579x m.multifit in wall time, 270-306x in CPU. Band-valid 1.21 %
+(5.63 %): the Urbach resolution test. Issue 10's 10,000 spectra/s is not
+reached.
+
 Session 10 (17:26-17:31 UTC, load 6.1-8.2: not idle), 7204491 + 269d0f9 +
 804b5b8 (engine only) against 7204491, alternating, 2 runs each: 268 / 284
 against 313 / 315 us of CPU per spectrum (engine 3.49 / 3.55 against 4.21 /

@@ -164,6 +164,14 @@ needs). With an empty cache the two paths take about 21-23 s of CPU in all,
 against about 6.5 s for m.multifit: on 2 cores the first call cannot come
 under about 11 s until those compilations shrink.
 
+Session 10 on the nearly idle machine (2026-12-04 18:00-18:04 UTC, load
+1.2-1.4, main 428ef45 against 625a6ef, this script run from each checkout):
+the CL cold first call (empty cache) **9.9-10.2 s** wall (three runs)
+against 19.0 s for 625a6ef; m.multifit's first call 5.7-6.1 s: HyperSpy
+over ours 0.57-0.59 (625a6ef 0.31), still slower on an empty cache; warm
+cache 0.64-0.70 s against 0.68 s (8.2-9.0 x faster than m.multifit's first
+call); steady 76-83 x.
+
 Usage::
 
     python benchmarks/bench_first_call.py                  # 96 x 96 x 800
