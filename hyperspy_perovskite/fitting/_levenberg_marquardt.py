@@ -51,6 +51,7 @@ from hyperspy_perovskite.fitting._normal_equations import (
     _channel_weights,
     _expand,
     _normal_products,
+    _weighted_normal,
 )
 from hyperspy_perovskite.fitting.flags import (
     CONVERGED,
@@ -295,16 +296,10 @@ def _evaluate(
 def _normal_at_trial(unit_weights, desc, ev, JtJ, Jtr):
     """The normal equations of the last evaluation (made with ``normal``
     False, :func:`_evaluate`) into ``JtJ``, ``Jtr``: the same reduction, on
-    the same rows, as ``evaluate`` makes (``_residual_and_normal``)."""
+    the same rows, as ``evaluate`` makes (:func:`_weighted_normal`)."""
     src, scale, active = desc[0], desc[1], desc[5]
     G, rb, bw, M, Mr = ev[3], ev[4], ev[5], ev[7], ev[8]
-    if not unit_weights:
-        for a in range(active.shape[0]):
-            q = active[a]
-            for j in range(G.shape[1]):
-                G[q, j] *= bw[j]
-    _normal_products(G, rb, active, M, Mr)
-    _contract(M, Mr, active, src, scale, JtJ, Jtr)
+    _weighted_normal(G, rb, bw, unit_weights, active, M, Mr, src, scale, JtJ, Jtr)
 
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
@@ -404,7 +399,7 @@ def _write_row(row, chi2, flag, it, n_ch, desc, ev, normal, uncertainty):
     src, scale, shift, _, _, _, _, _, _ = desc
     P = ev[0]
     JtJ, _, _, _, _, L, _, theta, _ = normal
-    e, col, diag, _, _ = uncertainty
+    _, col, diag, _, _ = uncertainty
     n_p = P.shape[0]
     nf = theta.shape[0]
     _expand(theta, P, src, scale, shift)
@@ -417,7 +412,7 @@ def _write_row(row, chi2, flag, it, n_ch, desc, ev, normal, uncertainty):
         flag = NOT_FINITE_RESULT
     elif nf > 0:
         dof = n_ch - nf
-        if dof > 0 and _inverse_diagonal(JtJ, L, e, col, diag):
+        if dof > 0 and _inverse_diagonal(JtJ, L, col, diag):
             factor = chi2 / dof
             for i in range(n_p):
                 s = src[i]

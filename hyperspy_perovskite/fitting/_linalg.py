@@ -173,13 +173,13 @@ def _cholesky_solve(A, rhs, L, out, n=-1):
 
 
 @njit_internal(nogil=True, error_model="numpy", _nrt=False)
-def _inverse_diagonal(A, L, e, col, diag):
+def _inverse_diagonal(A, L, col, diag):
     """Diagonal of ``A^-1`` for symmetric positive definite ``A``; False if singular.
 
     ``A^-1 = L^-T L^-1``, so its ``k``-th diagonal entry is the squared norm
     of column ``k`` of ``L^-1``, which forward substitution gives from row
     ``k`` on (``n^3 / 6`` multiply-adds in all, not the ``n^3`` of ``n``
-    solves). ``e`` is not used (kept for the callers' work arrays).
+    solves).
     """
     n = A.shape[0]
     if not _cholesky_factor(A, L, n):

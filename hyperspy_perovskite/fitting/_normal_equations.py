@@ -171,15 +171,26 @@ def _residual_and_normal(
             rj = (y[j] - f[j] * binw[j]) * w[j]
             rb[j] = rj
             chi2 += rj * rj
-        # weighted Jacobian rows: G bw (the model's gradients are not used
-        # after this)
+    _weighted_normal(G, rb, bw, unit_weights, active, M, Mr, src, scale, JtJ, Jtr)
+    return chi2
+
+
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
+def _weighted_normal(G, rb, bw, unit_weights, active, M, Mr, src, scale, JtJ, Jtr):
+    """``J^T W J`` and ``J^T W r`` from the model's gradient rows ``G`` and
+    the weighted residual ``rb`` (:func:`_residual_and_normal`, or a trial
+    step's normal equations made only once it is accepted): the rows of the
+    ``active`` parameters scaled in place by ``bw`` (unless
+    ``unit_weights``: the model's gradients are not used after this),
+    reduced (:func:`_normal_products`) and contracted to the free
+    parameters through ``src`` and ``scale``."""
+    if not unit_weights:
         for a in range(active.shape[0]):
             q = active[a]
-            for j in range(n_ch):
+            for j in range(bw.shape[0]):
                 G[q, j] *= bw[j]
     _normal_products(G, rb, active, M, Mr)
     _contract(M, Mr, active, src, scale, JtJ, Jtr)
-    return chi2
 
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)

@@ -13,8 +13,8 @@ def _solve(A, b, L, out):  # the helpers are for compiled callers only
 
 
 @njit
-def _inv_diag(A, L, e, col, diag):
-    return _linalg._inverse_diagonal(A, L, e, col, diag)
+def _inv_diag(A, L, col, diag):
+    return _linalg._inverse_diagonal(A, L, col, diag)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 10, 11])
@@ -29,7 +29,7 @@ def test_cholesky_solve_and_inverse_diagonal_equal_numpy(n):
     assert _solve(A, b, L, out)
     np.testing.assert_allclose(out, np.linalg.solve(A, b), rtol=1e-9)
     diag = np.zeros(n)
-    assert _inv_diag(A, np.zeros((n, n)), np.zeros(n), np.zeros(n), diag)
+    assert _inv_diag(A, np.zeros((n, n)), np.zeros(n), diag)
     np.testing.assert_allclose(diag, np.diag(np.linalg.inv(A)), rtol=1e-9)
 
 
@@ -37,6 +37,6 @@ def test_not_positive_definite_is_refused():
     A = np.array([[1.0, 2.0], [2.0, 1.0]])  # eigenvalues 3 and -1
     z = np.zeros(2)
     assert not _solve(A, np.ones(2), np.zeros((2, 2)), z.copy())
-    assert not _inv_diag(A, np.zeros((2, 2)), z.copy(), z.copy(), z.copy())
+    assert not _inv_diag(A, np.zeros((2, 2)), z.copy(), z.copy())
     A[1, 1] = np.nan
     assert not _solve(A, np.ones(2), np.zeros((2, 2)), z.copy())
