@@ -299,15 +299,22 @@ def tail_identified(g, t, own):
     errors are several times too small), and the pixel is rejected with
     the reason ``"band tail not identified"``.
     """
-    ok = own.mask
-    if t.E0.twin is None:
-        width = getattr(getattr(t, "sigma", None), "twin", None)
-        s = _width(g) if width is None else _values(width)
-        e0, c = _values(t.E0), _values(g.centre)
-        with np.errstate(invalid="ignore"):
-            ok = ok & (np.abs(e0 - c) <= TAIL_EDGE_REACH * s)
+    ok = own.mask & edge_within_reach(g, t)
     reach = {"tail edge reach (band sigma)": TAIL_EDGE_REACH}
     return Validity(ok, np.where(ok, 0, 1), ("band tail not identified",), reach)
+
+
+def edge_within_reach(g, t):
+    """Where the free edge ``E0`` of tail ``t`` lies within
+    :data:`TAIL_EDGE_REACH` band sigmas (its twinned width, else band
+    ``g``'s) of ``g``'s centre; ``True`` for an edge twinned to the band."""
+    if t.E0.twin is not None:
+        return True
+    width = getattr(getattr(t, "sigma", None), "twin", None)
+    s = _width(g) if width is None else _values(width)
+    e0, c = _values(t.E0), _values(g.centre)
+    with np.errstate(invalid="ignore"):
+        return np.abs(e0 - c) <= TAIL_EDGE_REACH * s
 
 
 def _values(p):

@@ -22,7 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from hyperspy_perovskite.signals._cl_limits import TAIL_EDGE_REACH, _noise_scale
+from hyperspy_perovskite.signals._cl_limits import (
+    _noise_scale,
+    _values,
+    edge_within_reach,
+    tail_band,
+)
 from hyperspy_perovskite.signals._cl_start import _restore, _snapshot
 from hyperspy_perovskite.validity import Validity, validity_from_fit
 
@@ -113,19 +118,14 @@ def _free_tails(m):
 
 def _candidates(m, t, n_sigma):
     """Pixels whose tail passes the cheap tests of its validity."""
-    from hyperspy_perovskite.signals._cl_limits import _values, _width, tail_band
     from hyperspy_perovskite.signals._cl_statistics import _band_classes
 
     a, sa = _values(t.A), np.asarray(t.A.map["std"], float)
     eu, seu = _values(t.Eu), np.asarray(t.Eu.map["std"], float)
     with np.errstate(invalid="ignore"):
         out = (a > n_sigma * sa) & np.isfinite(eu) & np.isfinite(seu) & (seu > 0)
-        g = tail_band(m, t, _band_classes())
-        if g is not None and t.E0.twin is None:
-            out &= np.abs(_values(t.E0) - _values(g.centre)) <= TAIL_EDGE_REACH * (
-                _width(g)
-            )
-    return out
+    g = tail_band(m, t, _band_classes())
+    return out if g is None else out & edge_within_reach(g, t)
 
 
 def _profile_rise(m, t, result, where, fit_kwargs):
