@@ -82,32 +82,26 @@ def _residual_block(
         # rb = y - model, the model being f times the bin width (binned axis)
         lo = np.inf
         hi = -np.inf
-        model_nan = False
+        n_nan = 0
         pos = 0
         neg = 0
-        changes = 0
-        prev = 0
-        for j in range(n_ch):
-            r = rb[j]
+        for j in range(n_ch):  # no branch: vectorises
             m = f[j] * binw[j]
-            if math.isnan(m):
-                model_nan = True
-            else:
-                lo = min(lo, m)
-                hi = max(hi, m)
-            s = 0
-            if r > 0:
-                s = 1
-                pos += 1
-            elif r < 0:
-                s = -1
-                neg += 1
-            if j == 0:
-                prev = s
-            elif s != 0:
-                if s != prev:
-                    changes += 1
-                prev = s
+            nan = m != m
+            n_nan += nan
+            lo = min(lo, np.inf if nan else m)
+            hi = max(hi, -np.inf if nan else m)
+            r = rb[j]
+            pos += r > 0.0
+            neg += r < 0.0
+        # sign changes, zeros skipped (branch-free selects: the signs of a
+        # residual are random, so branches on them mispredict)
+        prev = _sign(rb[0]) if n_ch > 0 else 0
+        changes = 0
+        for j in range(1, n_ch):
+            s = _sign(rb[j])
+            changes += (s != 0) & (s != prev)
+            prev = s if s != 0 else prev
         runs = changes + (1 if pos + neg > 0 else 0)
         n = float(pos + neg)
         z = np.nan
@@ -121,24 +115,33 @@ def _residual_block(
         # ends: a running sum (as scipy's uniform_filter1d)
         for j in range(n_ch):
             r = rb[j]
-            if math.isnan(r):
-                rb[j] = 0.0
-            elif r > big:
-                rb[j] = big
-            elif r < -big:
-                rb[j] = -big
+            r = 0.0 if r != r else r
+            rb[j] = min(max(r, -big), big)
         acc = 0.0
         for k in range(-half, half + 1):
             acc += rb[_reflect(k, n_ch)]
         largest = abs(acc)
-        for j in range(1, n_ch):
+        # the first channels, the interior (no reflection), the last ones;
+        # max(largest, NaN) keeps largest, as the comparison it replaces
+        inner = max(n_ch - half, 1)
+        for j in range(1, min(inner, half + 1)):
+            acc += rb[j + half] - rb[_reflect(j - half - 1, n_ch)]
+            largest = max(largest, abs(acc))
+        for j in range(half + 1, inner):
+            acc += rb[j + half] - rb[j - half - 1]
+            largest = max(largest, abs(acc))
+        for j in range(inner, n_ch):
             acc += rb[_reflect(j + half, n_ch)] - rb[_reflect(j - half - 1, n_ch)]
-            a = abs(acc)
-            if a > largest:
-                largest = a
+            largest = max(largest, abs(acc))
         largest /= width
         height = hi - lo
-        out[p, 1] = np.nan if (model_nan or n_ch == 0) else largest / height
+        out[p, 1] = np.nan if (n_nan > 0 or n_ch == 0) else largest / height
+
+
+@njit(nogil=True, inline="always", _nrt=False)
+def _sign(r):
+    """-1, 0 or 1 (0 for NaN), without a branch."""
+    return (r > 0.0) - (r < 0.0)
 
 
 _COMPILED_PASS = None

@@ -86,3 +86,32 @@ def test_pixels_evaluated_only_there(fitted):
     for a, b in ((zp, z), (sizep, size)):
         np.testing.assert_array_equal(a, np.where(pixels, b, np.nan))
     assert np.isfinite(zp[pixels]).all()
+
+
+@pytest.mark.parametrize("n_channels", [3, 4, 9, 40])
+def test_exact_zero_residuals_and_short_windows(n_channels):
+    """Residuals that are exactly zero (skipped by the runs test) and
+    windows not longer than the boxcar (reflected at both ends): the same
+    numbers as the numpy reference, on an Offset model held at exactly 5
+    over integer data."""
+    import hyperspy.api as hs
+
+    from hyperspy_perovskite.fitting import fast_multifit
+
+    rng = np.random.default_rng(n_channels)
+    r = rng.choice([-1.0, 0.0, 0.0, 1.0], size=(6, n_channels))
+    r[0] = 0.0  # no sign at all
+    r[1, :] = 1.0  # one sign only
+    r[2, 0] = 0.0  # a zero first channel
+    r[2, 1:] = np.resize([1.0, -1.0], n_channels - 1)
+    s = hs.signals.Signal1D(5.0 + r)
+    m = s.create_model()
+    m.append(hs.model.components1D.Offset())
+    fast_multifit(m, show_progressbar=False)
+    m[0].offset.map["values"][:] = 5.0
+    z, size = _residuals.residual_statistics(m)
+    z0, size0 = _numpy_reference(m, None)
+    np.testing.assert_array_equal(z, z0)
+    np.testing.assert_array_equal(size, size0)
+    assert np.isnan(z[0]) and np.isnan(z[1])  # no sign change possible
+    assert np.isfinite(z[2]) == (n_channels > 3)  # 2 signs of 3: no variance
