@@ -380,6 +380,7 @@ def recovery(m, truth):
     from hyperspy_perovskite.signals._cl_statistics import emission_validity
 
     EU_NOT_RESOLVED = "Eu not resolved below the band width"  # noqa: N806 (older code: absent)
+    EU_TEST_FAILED = "Eu resolution test failed"  # noqa: N806 (older code: absent)
     band, tail = emission_validity(m)[:2]
     n = band.mask.size
     return {
@@ -388,6 +389,7 @@ def recovery(m, truth):
         "band_valid": int(band.mask.sum()),
         "tail_valid": int(tail.mask.sum()),
         "Eu_not_resolved": tail.counts().get(EU_NOT_RESOLVED, 0),
+        "Eu_test_failed": tail.counts().get(EU_TEST_FAILED, 0),
         "fraction_band_valid": round(float(band.mask.sum()) / n, 4),
         "pulls_valid": pulls(m, truth, (), (band.mask, tail.mask)),
     }

@@ -134,6 +134,26 @@ class EmissionModel(PerovskiteModel1D):
             keep_invalid=keep_invalid,
         )
 
+    def check_urbach_resolution(self, n_sigma=3.0, count_variance=None):
+        """Test that the data resolve the Urbach energies of a model fitted
+        otherwise than by ``fit_emission`` (which tests them after its fit),
+        e.g. by ``m.multifit``: see
+        :func:`~hyperspy_perovskite.signals._cl_urbach.check_urbach_resolution`.
+        Returns the model.
+
+        Examples
+        --------
+        >>> from hyperspy_perovskite.data import simulated_emission_map
+        >>> s, truth = simulated_emission_map(shape=(4, 4), seed=0)
+        >>> s.set_signal_type("CL_STEM_perovskite")
+        >>> m = s.fit_emission()
+        >>> m.check_urbach_resolution() is m  # no Urbach tail: nothing to test
+        True
+        """
+        from hyperspy_perovskite.signals._cl_urbach import check_urbach_resolution
+
+        return check_urbach_resolution(self, n_sigma, count_variance)
+
     def urbach_energy_map(self, component=None, **kwargs):
         """Urbach energy map (meV on an eV axis) and its standard deviation.
 

@@ -172,7 +172,9 @@ def emission_validity(
     Gaussian limit, judged apart. The tail is valid where the band is and, in
     addition, its amplitude is significant, ``Eu`` lies in
     :data:`URBACH_RANGE_EV`, is resolved (else ``"Eu not resolved below the
-    band width"``: :func:`~hyperspy_perovskite.signals._cl_urbach.urbach_resolution`)
+    band width"``: :func:`~hyperspy_perovskite.signals._cl_urbach.urbach_resolution`,
+    which ``fit_emission`` runs; for a model fitted by ``m.multifit`` run
+    :func:`~hyperspy_perovskite.signals._cl_urbach.check_urbach_resolution`)
     and its edge in the fitted range. The band the
     tail belongs to (the one its width or edge is twinned to) is valid only
     where that tail is identified (:func:`~hyperspy_perovskite.signals._cl_limits.tail_identified`: tail valid and

@@ -38,6 +38,7 @@ from hyperspy_perovskite.signals._cl_start import _restore, _snapshot
 from hyperspy_perovskite.validity import Validity, validity_from_fit
 
 __all__ = [
+    "check_urbach_resolution",
     "EU_FALSE_DISCOVERY_RATE",
     "EU_NOT_RESOLVED",
     "EU_TEST_FAILED",
@@ -162,6 +163,43 @@ def urbach_resolution(m, result, mask, fit_kwargs, n_sigma=3.0):
     for c in m:
         c.fetch_stored_values()
     return result
+
+
+def check_urbach_resolution(m, n_sigma=3.0, count_variance=None):
+    """The test of :func:`urbach_resolution` on a model fitted otherwise
+    than by ``fit_emission`` (which runs it after its fit): by HyperSpy's
+    ``m.multifit`` or by ``fast_multifit`` alone.
+
+    Until it is run, such a model's Urbach energies are judged by the
+    amplitude cut alone, and below the band width they can be reported
+    valid and wrong (:func:`urbach_resolution`). The pixels whose free
+    parameters are all set count as converged; the refits run the compiled
+    engine from the model's values. For an unweighted fit of photon counts
+    give ``count_variance`` (per fitted channel, the count variance per unit
+    of the model: ones on the measured axis, the Jacobian after ``to_eV``,
+    :func:`~hyperspy_perovskite.signals._cl_fit.count_factor`); without it
+    the noise scale is the residual mean square, larger for counts where
+    the tail lies (more pixels flagged). The model's errors are used as
+    they are (``m.multifit``'s equal-noise errors: a held ``Eu`` nearer the
+    fit, so also more flagged). Returns ``m``.
+    """
+    ok = np.ones(np.shape(m.chisq.data), bool)
+    for c in m:
+        for p in c.free_parameters if c.active else ():
+            ok &= np.asarray(p.map["is_set"], bool)
+    kw = {} if count_variance is None else {"count_variance": count_variance}
+    urbach_resolution(m, _Outcome(np.where(ok, 0, 1)), None, kw, n_sigma)
+    return m
+
+
+class _Outcome:
+    """The engine's outcome as :func:`urbach_resolution` reads it."""
+
+    def __init__(self, convergence):
+        self._convergence, self.elapsed = convergence, 0.0
+
+    def array(self, name):
+        return self._convergence
 
 
 def _free_tails(m):
