@@ -25,9 +25,9 @@ The cache stays correct, and nothing is written outside it:
   folder comes first on the path);
 - several processes starting at once (``pytest -n 2``, two notebooks) compile
   the solver once: a lock file beside the cache entry serialises them;
-- the solver has two variants, without and with the sandwich's standard
-  deviations of unweighted fits of counts; the process compiles the first,
-  then the second, and a fit waits only for the variant it needs;
+- after the solver it compiles the sandwich's function (the standard
+  deviations of unweighted fits of counts, passed to the solver), and a fit
+  waits only for what it needs;
 - when anything fails (no writable cache folder, the process cannot start,
   crashes or times out) the fitting process compiles the solver itself, as it
   would without this module.
@@ -161,17 +161,18 @@ def _release():
 def _main(key):
     """The second process: compile the solver into the cache under ``key``.
 
-    Both variants (:func:`~hyperspy_perovskite.fitting._compile.fit_block`),
-    the one without the sandwich first: most fits need only that one, and a
-    fit waiting for it loads it as soon as it is stored. Between the two,
-    the other model-independent functions
-    (:func:`~hyperspy_perovskite.fitting._compile.shared_functions`): a first
-    fit that has not compiled them yet loads them. The solver comes first
-    because it is the longer of the two compilations that run at once (the
-    fitting process compiles the model meanwhile, and ``_normal_products``
-    with it when it gets there first). What follows it runs at a lower
-    priority: the fit that needed it is running, and a machine busy with
-    other work gives that fit the CPU first.
+    The solver (:func:`~hyperspy_perovskite.fitting._compile.fit_block`)
+    first: every fit needs it, and a fit waiting for it loads it as soon as
+    it is stored. Then the sandwich's functions
+    (:func:`~hyperspy_perovskite.fitting._compile.sandwich_function`: fits
+    of counts need the sandwich), then the other model-independent
+    functions (:func:`~hyperspy_perovskite.fitting._compile.shared_functions`):
+    a first fit that has not compiled them yet loads them. The solver comes
+    first because it is the longer of the two compilations that run at once
+    (the fitting process compiles the model meanwhile, and
+    ``_normal_products`` with it when it gets there first). What follows
+    the sandwich runs at a lower priority: a machine busy with other work
+    gives the user's fit the CPU first.
     """
     from hyperspy_perovskite.fitting import _compile
 
@@ -186,12 +187,11 @@ def _main(key):
             fcntl = None
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be at it
-        for counts in _compile._VARIANTS:
-            if not _compile.solver_on_disk(key, counts):
-                _compile.fit_block(counts)
-            if not counts:
-                _lower_priority()  # the rest must not slow the user's work
-                _compile.shared_functions()
+        _compile.fit_block()
+        _compile.sandwich_function(False)
+        _compile.sandwich_function(True)
+        _lower_priority()  # the rest must not slow the user's work
+        _compile.shared_functions()
     return 0
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import pathlib
 import threading
 from dataclasses import dataclass
 
@@ -162,8 +163,8 @@ class CompiledModel:
         """``fit_block(*args)`` of the solver with this model bound first.
 
         The arguments are those of
-        :func:`~._levenberg_marquardt.fit_block` after the model; an empty
-        ``count_factor`` runs the solver without the sandwich (:func:`solve`).
+        :func:`~._levenberg_marquardt.fit_block` after the model and
+        without its ``sandwich`` (:func:`solve`).
         """
         return functools.partial(solve, self.evaluate)
 
@@ -215,78 +216,114 @@ _FIT_BLOCK_ARGS = (
     types.boolean,  # linear_solve
 )
 
+_SANDWICH_TYPE_ARGS = (
+    _A1, _A1, _A1, _A2, _A1, _A2, _A1, _I1, _I1, _A1, _A2, _A2, _A2, _A1,
+    _A1, _A1, _A1, _A1, _A2, _A1,
+)  # fmt: skip
+
+#: Type of the solver's ``sandwich`` argument
+#: (:func:`~._levenberg_marquardt.sandwich_deviations` or
+#: :func:`~._levenberg_marquardt.no_sandwich`).
+SANDWICH_TYPE = types.FunctionType(types.void(*_SANDWICH_TYPE_ARGS))
+
 #: Position of ``count_factor`` in the solver's arguments after the model.
 _COUNT_FACTOR = len(_FIT_BLOCK_ARGS) - 1
 
-#: The two compiled variants of the solver: without and with the sandwich.
-_VARIANTS = (False, True)
 
-
-def _fit_block_args(counts=False):
-    """The solver's argument types: the above, ``count_factor`` (an array for
-    the variant with the sandwich, else None), then its work arrays."""
+def _fit_block_args():
+    """The solver's argument types: the above, ``count_factor``, the
+    ``sandwich`` function, then its work arrays."""
     from numba import typeof
 
     sample = _lm.workspace(1, 2, 2, np.array([0, 1]), np.array([True, False]))
-    return (
-        _FIT_BLOCK_ARGS
-        + (_A1 if counts else types.none,)
-        + tuple(typeof(a) for a in sample)
-    )
+    return _FIT_BLOCK_ARGS + (_A1, SANDWICH_TYPE) + tuple(typeof(a) for a in sample)
 
 
 def solve(evaluate, *args):
-    """Run the solver variant that ``args`` need on the model ``evaluate``.
+    """Run the solver on the model ``evaluate``.
 
     ``args`` are those of :func:`~._levenberg_marquardt.fit_block` after
-    the model; an empty ``count_factor`` (no sandwich) becomes None for
-    :func:`fit_block`, so most fits never compile or load the sandwich.
+    the model, without its ``sandwich``: the sandwich's function
+    (:func:`sandwich_function`) is compiled (or loaded) only for fits of
+    counts (a non-empty ``count_factor``).
     """
-    count_factor = args[_COUNT_FACTOR]
-    counts = count_factor is not None and count_factor.shape[0] > 0
-    if not counts:
-        args = (*args[:_COUNT_FACTOR], None, *args[_COUNT_FACTOR + 1 :])
-    return fit_block(counts)(evaluate, *args)
+    k = _COUNT_FACTOR
+    solver = fit_block()
+    sandwich = sandwich_function(args[k].shape[0] > 0)
+    return solver(evaluate, *args[: k + 1], sandwich, *args[k + 1 :])
 
 
-def fit_block(counts=False):
+def fit_block():
     """The solver (:func:`~._levenberg_marquardt.fit_block`), compiled once.
 
-    It takes the model as a first-class function, so one compiled solver
-    serves every model; its machine code is cached on disk, keyed by the
-    engine's sources. When a second process is compiling it
-    (:func:`start_solver_compile`), it is loaded from the cache once that
-    process has stored it; if the process fails, it is compiled here.
-
-    Parameters
-    ----------
-    counts : bool
-        The variant with the sandwich's standard deviations
-        (:data:`~._levenberg_marquardt.fit_block_counts`, for unweighted
-        fits of counts) instead of the one without.
+    It takes the model and the sandwich's function as first-class functions,
+    so one compiled solver serves every model and every fit; its machine
+    code is cached on disk, keyed by the engine's sources. When a second
+    process is compiling it (:func:`start_solver_compile`), it is loaded
+    from the cache once that process has stored it; if the process fails,
+    it is compiled here.
     """
-    counts = bool(counts)
-    solver = _SOLVERS.get(counts)
+    solver = _SOLVERS.get("solver")
     if solver is None:
         with _LOCK:
-            solver = _SOLVERS.get(counts)
+            solver = _SOLVERS.get("solver")
             if solver is None:
-                dispatcher = _lm.fit_block_counts if counts else _lm.fit_block
+                dispatcher = _lm.fit_block
                 key = _solver_cache_key()
                 if key is not None:
                     _cache.enable_disk_cache(dispatcher, key)
                     _background.wait(
                         solver_cache_entry(key),
-                        ready=functools.partial(solver_on_disk, key, counts),
+                        ready=functools.partial(solver_on_disk, key, False),
                     )
-                # both variants link _normal_products (the normal equations
-                # of an accepted step; the sandwich): compiled at its own level
+                # it links _normal_products (the normal equations of an
+                # accepted step): compiled at its own level
                 shared_functions(screen=False)
                 with _optimisation_level(_SOLVER_OPT):
-                    dispatcher.compile(_fit_block_args(counts))
+                    dispatcher.compile(_fit_block_args())
                 dispatcher.disable_compile()  # never a per-model specialisation
-                solver = _SOLVERS[counts] = dispatcher
+                solver = _SOLVERS["solver"] = dispatcher
     return solver
+
+
+def sandwich_function(counts=True):
+    """The solver's ``sandwich`` argument, compiled (or loaded) once.
+
+    With ``counts``, :func:`~._levenberg_marquardt.sandwich_deviations`
+    (the standard deviations of unweighted fits of counts), else the no-op
+    :func:`~._levenberg_marquardt.no_sandwich` of every other fit. Both are
+    cached on disk; a fit of counts waits for the second process
+    (:func:`start_solver_compile`) while it compiles the sandwich.
+    """
+    counts = bool(counts)
+    function = _SOLVERS.get(counts)
+    if function is None:
+        with _LOCK:
+            function = _SOLVERS.get(counts)
+            if function is None:
+                dispatcher = _lm.sandwich_deviations if counts else _lm.no_sandwich
+                _cache.cache_once(dispatcher)
+                key = _solver_cache_key()
+                if counts and key is not None:
+                    _background.wait(
+                        solver_cache_entry(key),
+                        ready=functools.partial(_stored, dispatcher),
+                    )
+                    shared_functions(screen=False)  # it links _normal_products
+                dispatcher.compile(SANDWICH_TYPE.signature)
+                dispatcher.disable_compile()
+                function = _SOLVERS[counts] = dispatcher
+    return function
+
+
+def _stored(dispatcher):
+    """True when a disk-cached ``dispatcher``'s machine code is stored."""
+    path = getattr(getattr(dispatcher, "_cache", None), "_cache_path", None)
+    return path is not None and _entry_stored(pathlib.Path(path))
+
+
+def _entry_stored(entry):  # numba writes the index, then the data, each whole
+    return entry.is_dir() and any(entry.glob("*.nbi")) and any(entry.glob("*.nbc"))
 
 
 #: LLVM optimisation level of the solver. Its loops run over the few free
@@ -317,27 +354,28 @@ def _optimisation_level(level):
             config.OPT = saved
 
 
-def solver_cache_entry(key, counts=False):
-    """The folder of a solver variant in the cache (created on first use).
-
-    The variant without the sandwich's folder also holds the second
-    process's lock file (:mod:`~hyperspy_perovskite.fitting._background`).
-    """
-    name = "fit_block_counts" if counts else "fit_block"
-    return _cache.cache_dir() / "models" / f"{name}-{key}"
+def solver_cache_entry(key):
+    """The solver's folder in the cache (created on first use); it also
+    holds the second process's lock file
+    (:mod:`~hyperspy_perovskite.fitting._background`)."""
+    return _cache.cache_dir() / "models" / f"fit_block-{key}"
 
 
-def solver_on_disk(key, counts=None):
+def solver_on_disk(key, sandwich=True):
     """True when the solver's machine code for ``key`` is in the cache.
 
-    ``counts``: that variant (:func:`fit_block`); None: both. An entry
-    counts once numba has written its data file (after its index, each
-    file written whole), so a process that sees it can load it.
+    With ``sandwich``, the sandwich's function too (everything the second
+    process compiles for a fit of counts). An entry counts once numba has
+    written its data file (after its index, each file written whole), so a
+    process that sees it can load it.
     """
-    if counts is None:
-        return all(solver_on_disk(key, c) for c in _VARIANTS)
-    entry = solver_cache_entry(key, counts)
-    return entry.is_dir() and any(entry.glob("*.nbi")) and any(entry.glob("*.nbc"))
+    if not _entry_stored(solver_cache_entry(key)):
+        return False
+    if not sandwich:
+        return True
+    dispatcher = _lm.sandwich_deviations
+    _cache.cache_once(dispatcher)
+    return _stored(dispatcher)
 
 
 def start_solver_compile():
@@ -345,11 +383,11 @@ def start_solver_compile():
 
     Called when a fit starts, before its model is compiled: the two compile
     at once (:mod:`~hyperspy_perovskite.fitting._background`). Nothing
-    happens when the solver is compiled in this process or on disk, or when
-    its code cannot be cached (sources changed since import, no writable
-    cache folder).
+    happens when the solver and the sandwich are compiled in this process
+    or on disk, or when their code cannot be cached (sources changed since
+    import, no writable cache folder).
     """
-    if len(_SOLVERS) == len(_VARIANTS) or not _background.enabled():
+    if len(_SOLVERS) == 3 or not _background.enabled():
         return
     key = _solver_cache_key()
     if key is None or solver_on_disk(key):
@@ -357,7 +395,7 @@ def start_solver_compile():
     _background.start(key, solver_cache_entry(key))
 
 
-_SOLVERS: dict = {}  # counts (bool) -> the compiled solver variant
+_SOLVERS: dict = {}  # "solver", and the sandwich's functions (True, False)
 
 
 def _signature_names(signature):
@@ -483,11 +521,10 @@ def shared_functions(screen=True):
 
     With ``screen``, the input screen (:func:`~._screen.screen_inputs`),
     then ``_normal_products`` (the normal equations' products, linked into
-    every model's ``evaluate``, into both solvers and the sandwich), each cached on disk
-    under the package's sources (:func:`~._cache.cache_once`). The second
-    process (:mod:`~hyperspy_perovskite.fitting._background`) compiles them
-    after the solver without the sandwich: a first fit that gets there
-    later loads them.
+    every model's ``evaluate``, into the solver and the sandwich), each
+    cached on disk under the package's sources (:func:`~._cache.cache_once`).
+    The second process (:mod:`~hyperspy_perovskite.fitting._background`)
+    compiles them too: a first fit that gets there later loads them.
     Always at numba's default optimisation level (never inside
     :func:`_optimisation_level`): the same machine code whoever compiles
     it.

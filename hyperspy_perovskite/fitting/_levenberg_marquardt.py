@@ -33,7 +33,6 @@ worse minima.
 """
 
 import math
-import types
 
 import numpy as np
 from numba import njit
@@ -142,6 +141,7 @@ def fit_block(
     xtol,
     linear_solve,
     count_factor,
+    sandwich,
     out,
     active,
     lin,
@@ -192,12 +192,17 @@ def fit_block(
     linear_solve : bool
         Move the linear parameters to their exact optimum after every
         accepted step (:func:`_solve_linear_parameters`).
-    count_factor : (n_channels,) float64 or None
-        For unweighted fits of counts (:data:`fit_block_counts`), the reported
-        standard deviations are the sandwich's (:func:`_sandwich_variance`)
-        with channel variance ``count_factor x model``. None (typed None:
-        :data:`fit_block`) for every other fit: numba then drops the
-        sandwich's code, which :data:`fit_block` never compiles.
+    count_factor : (n_channels,) or (0,) float64
+        For unweighted fits of counts, the reported standard deviations are
+        the sandwich's (:func:`sandwich_deviations`) with channel variance
+        ``count_factor x model``; empty for every other fit.
+    sandwich : compiled function
+        :func:`sandwich_deviations` for fits of counts, else
+        :func:`no_sandwich` (never called): a first-class function of type
+        ``SANDWICH_TYPE`` (:mod:`~hyperspy_perovskite.fitting._compile`),
+        compiled apart from the solver, so the solver is compiled once for
+        all fits and the sandwich's code (about 40 % of the solver's compile
+        time when it was compiled inside it) only for fits of counts.
     out, active, lin, w, evaluation, normal, linear, uncertainty
         The work arrays of :func:`workspace` (the results go into ``out``).
     """
@@ -235,25 +240,11 @@ def fit_block(
             xtol,
         )  # fmt: skip
         _write_row(out[p], chi2, flag, it, n_ch, desc, evaluation, normal, uncertainty)
-        if count_factor is None:  # typed None: the sandwich is not compiled
-            continue
         if count_factor.shape[0] == n_ch and math.isfinite(out[p, 2 * n_p]):
-            ok = _sandwich_variance(
-                model_block, x, Y[p], w, binw, count_factor, desc, evaluation,
-                normal, uncertainty, fresh,
+            _sandwich(
+                model_block, sandwich, x, Y[p], w, binw, count_factor, desc,
+                evaluation, normal, uncertainty, fresh, out[p],
             )  # fmt: skip
-            _write_sandwich(out[p], ok, desc, uncertainty)
-
-
-def _twin(func, name):
-    """A copy of the Python function ``func`` under ``name`` (own dispatcher)."""
-    twin = types.FunctionType(
-        func.__code__, func.__globals__, name, func.__defaults__, func.__closure__
-    )
-    twin.__qualname__ = name
-    twin.__doc__ = func.__doc__
-    twin.__module__ = func.__module__
-    return twin
 
 
 # called from Python only: no C callback (compiles faster)
@@ -263,12 +254,6 @@ _SOLVER_OPTIONS = {
     "_nrt": False,
     "no_cfunc_wrapper": True,
 }
-#: The solver for every fit except unweighted fits of counts (``count_factor``
-#: None). Its twin :data:`fit_block_counts` (same source, own dispatcher and
-#: cache entry) computes the sandwich's standard deviations. The sandwich
-#: is about 40 % of the solver's compile time: a fit that does not use it
-#: does not wait for it (:mod:`~hyperspy_perovskite.fitting._compile`).
-fit_block_counts = njit(**_SOLVER_OPTIONS)(_twin(fit_block, "fit_block_counts"))
 fit_block = njit(**_SOLVER_OPTIONS)(fit_block)
 
 
@@ -426,38 +411,58 @@ def _write_row(row, chi2, flag, it, n_ch, desc, ev, normal, uncertainty):
 
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
-def _sandwich_variance(
-    model_block, x, y, w, binw, count_factor, desc, ev, normal, uncertainty, fresh
+def _sandwich(
+    model_block, sandwich, x, y, w, binw, count_factor, desc, ev, normal,
+    uncertainty, fresh, row,
 ):  # fmt: skip
-    """Diagonal of ``B^-1 S B^-1`` at the fitted point into ``uncertainty[2]``.
+    """The sandwich's standard deviations of one fitted pixel into ``row``.
 
-    The covariance of the unweighted least-squares estimator when channel
-    ``j`` has variance ``v_j = count_factor_j x model_j`` (photon counts;
-    the "sandwich" of P. J. Huber, Proc. Fifth Berkeley Symp. Math.
-    Statist. Probab. 1, 221 (1967) and H. White, Econometrica 48, 817
-    (1980)): ``B = J^T J`` and ``S = J^T diag(v) J`` from one evaluation
-    of the model at the fitted point (unweighted: ``B``, the model ``f``
-    and the Jacobian rows), ``S`` then from the same rows scaled by
-    ``sqrt(v)`` (:func:`_normal_products`, no second evaluation); ``w``
-    holds ones. False when ``B`` is not positive definite.
+    ``B = J^T J`` at the fitted point into ``normal[4]``: the fit's own when
+    its last evaluation was there (``fresh``), else from one evaluation of
+    the model (unweighted: ``w`` holds ones); the model ``f`` and the
+    Jacobian rows ``G`` of that evaluation are in ``ev``. Then the compiled
+    ``sandwich`` (:func:`sandwich_deviations`) on them.
     """
-    f, G, rb, M, Mr = ev[2], ev[3], ev[4], ev[7], ev[8]
-    src, scale, active = desc[0], desc[1], desc[5]
-    JtJ_t, Jtr_t, A = normal[2], normal[3], normal[4]
-    L, theta = normal[5], normal[7]
-    e, col, diag, sw, S = uncertainty
-    nf = theta.shape[0]
-    n_ch = x.shape[0]
+    A = normal[4]
     if fresh:  # the fit's last evaluation was at theta: B = its J^T J
         JtJ = normal[0]
+        nf = A.shape[0]
         for a in range(nf):
             for b in range(nf):
                 A[a, b] = JtJ[a, b]
     else:
         unit = _channel_weights(binw, w, ev[5], ev[6])
-        _evaluate(model_block, theta, x, y, w, binw, unit, desc, ev, A, Jtr_t)  # B
-    # the rows of G now hold the Jacobian times the bin width (w is one):
-    # scaled by sqrt(v) they are the rows of S's weighted Jacobian
+        _evaluate(model_block, normal[7], x, y, w, binw, unit, desc, ev, A, normal[3])
+    e, col, diag, sw, S = uncertainty
+    sandwich(
+        binw, count_factor, ev[2], ev[3], ev[4], ev[7], ev[8], desc[5], desc[0],
+        desc[1], A, normal[5], normal[2], normal[3], e, col, diag, sw, S, row,
+    )  # fmt: skip
+
+
+_SANDWICH_OPTIONS = {"nogil": True, "error_model": "numpy", "_nrt": False}
+
+
+@njit(**_SANDWICH_OPTIONS)
+def sandwich_deviations(
+    binw, count_factor, f, G, rb, M, Mr, active, src, scale, B, L, JtJ_t, Jtr_t,
+    e, col, diag, sw, S, row,
+):  # fmt: skip
+    """Square roots of the diagonal of ``B^-1 S B^-1`` into ``row``'s stds.
+
+    The covariance of the unweighted least-squares estimator when channel
+    ``j`` has variance ``v_j = count_factor_j x model_j`` (photon counts;
+    the "sandwich" of P. J. Huber, Proc. Fifth Berkeley Symp. Math.
+    Statist. Probab. 1, 221 (1967) and H. White, Econometrica 48, 817
+    (1980)): ``B = J^T J`` (given, with the model ``f`` and the Jacobian
+    rows ``G`` times the bin width of the same evaluation), ``S = J^T
+    diag(v) J`` from those rows scaled by ``sqrt(v)`` (:func:`_normal_products`,
+    no second evaluation). The standard deviations are NaN when ``B`` is
+    not positive definite. ``G``, ``M``, ``Mr``, ``L`` and the rest are
+    overwritten (work arrays of :func:`workspace`).
+    """
+    nf = B.shape[0]
+    n_ch = f.shape[0]
     for j in range(n_ch):
         v = f[j] * binw[j] * count_factor[j]
         sw[j] = math.sqrt(v) if v > 0.0 else 0.0
@@ -471,27 +476,19 @@ def _sandwich_variance(
         for b in range(nf):
             S[a, b] = JtJ_t[a, b]
     # column k of B^-1 (u: B factored once, L L^T), then u^T S u
-    if not _cholesky_factor(A, L, nf):
-        return False
-    for k in range(nf):
-        for i in range(nf):
-            e[i] = 1.0 if i == k else 0.0
-        _cholesky_substitute(L, e, col, nf)
-        acc = 0.0
-        for a in range(nf):
-            t = 0.0
-            for b in range(nf):
-                t += S[a, b] * col[b]
-            acc += col[a] * t
-        diag[k] = acc
-    return True
-
-
-@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
-def _write_sandwich(row, ok, desc, uncertainty):
-    """The sandwich's standard deviations into ``row`` (NaN when not ``ok``)."""
-    src, scale = desc[0], desc[1]
-    diag = uncertainty[2]
+    ok = _cholesky_factor(B, L, nf)
+    if ok:
+        for k in range(nf):
+            for i in range(nf):
+                e[i] = 1.0 if i == k else 0.0
+            _cholesky_substitute(L, e, col, nf)
+            acc = 0.0
+            for a in range(nf):
+                t = 0.0
+                for b in range(nf):
+                    t += S[a, b] * col[b]
+                acc += col[a] * t
+            diag[k] = acc
     n_p = src.shape[0]
     for i in range(n_p):
         s = src[i]
@@ -499,3 +496,12 @@ def _write_sandwich(row, ok, desc, uncertainty):
             row[n_p + i] = (
                 abs(scale[i]) * math.sqrt(max(diag[s], 0.0)) if ok else math.nan
             )
+
+
+@njit(**_SANDWICH_OPTIONS)
+def no_sandwich(
+    binw, count_factor, f, G, rb, M, Mr, active, src, scale, B, L, JtJ_t, Jtr_t,
+    e, col, diag, sw, S, row,
+):  # fmt: skip
+    """The ``sandwich`` of every fit that is not of counts (never called)."""
+    return

@@ -15,18 +15,23 @@ def test_second_process_compiles_the_solver_into_the_cache(tmp_path, monkeypatch
     assert _background.start(key, _compile.solver_cache_entry(key))  # once per key
     assert len(_background._PROCESS) == 1
     assert _background.wait(_compile.solver_cache_entry(key))
-    assert _compile.solver_on_disk(key, False) and _compile.solver_on_disk(key, True)
+    assert _compile.solver_on_disk(key)  # the solver and the sandwich
     assert all(p.is_relative_to(tmp_path) for p in tmp_path.rglob("*"))
     # and the model-independent functions a first fit would compile next
     stored = {p.parent.name.split("-")[0] for p in tmp_path.rglob("*.nbc")}
-    assert {"_normal_products", "screen_inputs"} <= stored, stored
-    # fresh dispatchers of both variants load that machine code: no compilation
-    for counts, solver in ((False, lm.fit_block), (True, lm.fit_block_counts)):
-        fresh = njit(nogil=True, error_model="numpy", _nrt=False)(solver.py_func)
-        assert _cache.enable_disk_cache(fresh, key)
-        fresh.compile(_compile._fit_block_args(counts))
-        assert sum(fresh._cache_hits.values()) == 1
-        assert sum(fresh._cache_misses.values()) == 0
+    assert {"_normal_products", "screen_inputs", "no_sandwich"} <= stored, stored
+    # fresh dispatchers load that machine code: no compilation
+    fresh = njit(nogil=True, error_model="numpy", _nrt=False)(lm.fit_block.py_func)
+    assert _cache.enable_disk_cache(fresh, key)
+    fresh.compile(_compile._fit_block_args())
+    sandwich = njit(nogil=True, error_model="numpy", _nrt=False)(
+        lm.sandwich_deviations.py_func
+    )
+    _cache.cache_once(sandwich)
+    sandwich.compile(_compile.SANDWICH_TYPE.signature)
+    for function in (fresh, sandwich):
+        assert sum(function._cache_hits.values()) == 1
+        assert sum(function._cache_misses.values()) == 0
 
 
 def test_second_process_refuses_another_key(tmp_path, monkeypatch):
@@ -48,19 +53,23 @@ def test_off_switch_and_solver_at_hand(tmp_path, monkeypatch):
     started = []
     monkeypatch.setattr(_background, "start", lambda *a: started.append(a))
     monkeypatch.setattr(_compile, "_SOLVERS", {})  # none compiled here
-    entries = [_compile.solver_cache_entry(key, c) for c in (False, True)]
-    for entry in entries:
-        entry.mkdir(parents=True)
-        (entry / "fit_block.nbi").touch()
-    (entries[0] / "fit_block.1.nbc").touch()
+    entry = _compile.solver_cache_entry(key)
+    sandwich = _compile._cache.cache_dir() / "models" / "sandwich"
+    monkeypatch.setattr(_compile, "_stored", lambda d: _compile._entry_stored(sandwich))
+    for folder in (entry, sandwich):
+        folder.mkdir(parents=True)
+        (folder / "f.nbi").touch()
     assert not _compile.solver_on_disk(key)  # an index without its data
-    _compile.start_solver_compile()  # one variant missing: compile it
-    assert started == [(key, entries[0])]
-    (entries[1] / "fit_block_counts.1.nbc").touch()  # both on disk
     _compile.start_solver_compile()
-    monkeypatch.setattr(_compile, "_SOLVERS", {False: 0, True: 0})  # compiled here
+    (entry / "fit_block.1.nbc").touch()
+    assert _compile.solver_on_disk(key, sandwich=False)
+    _compile.start_solver_compile()  # the sandwich missing: compile it
+    assert started == [(key, entry)] * 2
+    (sandwich / "f.1.nbc").touch()  # both on disk
     _compile.start_solver_compile()
-    assert len(started) == 1  # nothing to do in either case
+    monkeypatch.setattr(_compile, "_SOLVERS", dict.fromkeys(("solver", 0, 1)))
+    _compile.start_solver_compile()  # compiled here
+    assert len(started) == 2  # nothing to do in either case
 
 
 def test_looking_up_fast_multifit_starts_it(monkeypatch):
@@ -77,9 +86,9 @@ def test_looking_up_fast_multifit_starts_it(monkeypatch):
     assert calls == [1]
 
 
-def test_a_fit_waits_only_for_the_variant_it_needs(tmp_path, monkeypatch):
-    # the second process compiles both variants in turn: a fit that needs the
-    # first loads it once stored, without waiting for the second
+def test_a_fit_waits_only_for_what_it_needs(tmp_path, monkeypatch):
+    # the second process compiles the solver, then the sandwich: a fit that
+    # needs the first loads it once stored, without waiting for the second
     import subprocess
     import sys
     import time

@@ -103,35 +103,41 @@ def test_count_variance_is_checked():
         _fit(s, count_variance=np.ones(64))
 
 
-def test_only_fits_of_counts_use_the_solver_with_the_sandwich(monkeypatch):
-    """Without ``count_variance`` the solver variant without the sandwich
-    runs (a cold session compiles and waits for less); on the same inputs it
-    writes exactly what the variant with the sandwich writes when given no
-    count factor."""
+def test_only_fits_of_counts_use_the_sandwich(monkeypatch):
+    """One solver for all fits: without ``count_variance`` it is given the
+    no-op (a cold session compiles and waits for less), with it the
+    sandwich; given no count factor, the sandwich writes exactly what the
+    no-op does."""
     import copy
 
     from hyperspy_perovskite.fitting import _compile
+    from hyperspy_perovskite.fitting import _levenberg_marquardt as lm
 
-    calls = []
-    solve = _compile.solve
+    calls, asked = [], []
+    solve, function = _compile.solve, _compile.sandwich_function
 
     def spy(evaluate, *args):
         calls.append((evaluate, copy.deepcopy(args)))
         return solve(evaluate, *args)
 
     monkeypatch.setattr(_compile, "solve", spy)
+    monkeypatch.setattr(
+        _compile, "sandwich_function", lambda c: asked.append(c) or function(c)
+    )
     s, _ = simulated_emission_map(shape=(6, 6), n_channels=128, seed=3)
     _fit(s)
     _fit(s, count_variance=np.ones(128))
     assert [args[_compile._COUNT_FACTOR].size for _, args in calls] == [0, 128]
-    assert _compile.fit_block(False) is not _compile.fit_block(True)
+    assert asked == [False, True]
+    assert function(False) is lm.no_sandwich
+    assert function(True) is lm.sandwich_deviations
     evaluate, args = calls[0]
+    k = _compile._COUNT_FACTOR
     out = {}
     for counts in (False, True):
         run = copy.deepcopy(args)
-        cf = np.empty(0) if counts else None
-        run = (*run[: _compile._COUNT_FACTOR], cf, *run[_compile._COUNT_FACTOR + 1 :])
-        _compile.fit_block(counts)(evaluate, *run)
-        out[counts] = run[_compile._COUNT_FACTOR + 1]  # the result rows
+        run = (*run[:k], np.empty(0), function(counts), *run[k + 1 :])
+        _compile.fit_block()(evaluate, *run)
+        out[counts] = run[k + 2]  # the result rows
     assert np.isfinite(out[False][:, :-3]).all()
     np.testing.assert_array_equal(out[False], out[True])
