@@ -161,18 +161,16 @@ def _release():
 def _main(key):
     """The second process: compile the solver into the cache under ``key``.
 
-    The solver (:func:`~hyperspy_perovskite.fitting._compile.fit_block`)
-    first: every fit needs it, and a fit waiting for it loads it as soon as
-    it is stored. Then the sandwich's functions
-    (:func:`~hyperspy_perovskite.fitting._compile.sandwich_function`: fits
-    of counts need the sandwich), then the other model-independent
-    functions (:func:`~hyperspy_perovskite.fitting._compile.shared_functions`):
-    a first fit that has not compiled them yet loads them. The solver comes
-    first because it is the longer of the two compilations that run at once
-    (the fitting process compiles the model meanwhile, and
-    ``_normal_products`` with it when it gets there first). What follows
-    the sandwich runs at a lower priority: a machine busy with other work
-    gives the user's fit the CPU first.
+    In the order a first CL fit (``fit_emission``) needs them: the solver
+    (:func:`~hyperspy_perovskite.fitting._compile.fit_block`), then the
+    other model-independent functions of a fit
+    (:func:`~hyperspy_perovskite.fitting._compile.shared_functions`) and the
+    sandwich's (:func:`~hyperspy_perovskite.fitting._compile.sandwich_function`:
+    fits of counts), then the residual pass of the fit statistics
+    (``_residuals._compiled_pass``). A fit
+    waiting for one of them loads it as soon as it is stored; the fitting
+    process meanwhile compiles its spike screen, starting values and model.
+    All at the user's priority: the first fit waits for each in turn.
     """
     from hyperspy_perovskite.fitting import _compile
 
@@ -187,17 +185,11 @@ def _main(key):
             fcntl = None
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be at it
+        from hyperspy_perovskite.fitting import _residuals
+
         _compile.fit_block()
+        _compile.shared_functions()
         _compile.sandwich_function(False)
         _compile.sandwich_function(True)
-        _lower_priority()  # the rest must not slow the user's work
-        _compile.shared_functions()
+        _residuals._compiled_pass()
     return 0
-
-
-def _lower_priority():
-    """Let the user's processes go first from now on (POSIX ``nice``)."""
-    try:
-        os.nice(10)
-    except (AttributeError, OSError):  # Windows, or not permitted
-        pass

@@ -303,17 +303,23 @@ def sandwich_function(counts=True):
             if function is None:
                 dispatcher = _lm.sandwich_deviations if counts else _lm.no_sandwich
                 _cache.cache_once(dispatcher)
-                key = _solver_cache_key()
-                if counts and key is not None:
-                    _background.wait(
-                        solver_cache_entry(key),
-                        ready=functools.partial(_stored, dispatcher),
-                    )
+                if counts:
+                    from_second_process(dispatcher)
                     shared_functions(screen=False)  # it links _normal_products
                 dispatcher.compile(SANDWICH_TYPE.signature)
                 dispatcher.disable_compile()
                 function = _SOLVERS[counts] = dispatcher
     return function
+
+
+def from_second_process(dispatcher):
+    """Wait while the second process (:func:`start_solver_compile`) runs,
+    until it has stored the disk-cached ``dispatcher`` (it compiles it too);
+    nothing to wait for when no such process runs."""
+    key = _solver_cache_key()
+    if key is not None:
+        ready = functools.partial(_stored, dispatcher)
+        _background.wait(solver_cache_entry(key), ready=ready)
 
 
 def _stored(dispatcher):

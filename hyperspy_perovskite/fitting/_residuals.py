@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from hyperspy_perovskite._threads import on_threads
-from hyperspy_perovskite.fitting import _cache
+from hyperspy_perovskite.fitting import _cache, _compile
 from hyperspy_perovskite.fitting._compile import _COMPILED, EVALUATE_TYPE
 
 __all__ = ["residual_statistics"]
@@ -160,6 +160,7 @@ def _compiled_pass():
             _cache.enable_disk_cache(
                 _residual_block, _cache.keyed(key, "residual_block")
             )
+            _compile.from_second_process(_residual_block)  # it compiles it too
         _residual_block.compile(
             (EVALUATE_TYPE, a1, a2, a2, a1, i1, a1, a1, i1, a2, types.int64, a2,
              a1, a1, a1, a2, a1, a1, a1, a1, a1, i1, a2, a1, a2, a1)
