@@ -222,10 +222,11 @@ def fit_50():
     return _fit(_scene(10, 0.050, 2)[0])
 
 
-def test_failed_refit_says_so(monkeypatch, tmp_path):
+@pytest.mark.parametrize("ext", ["hspy", "zspy"])
+def test_failed_refit_says_so(monkeypatch, tmp_path, ext):
     """A pixel whose profile refit fails (NaN rise) was left valid; now its
     Eu error is infinite and the tail says "Eu resolution test failed",
-    also after .hspy save/load."""
+    also after save/load."""
     inner = _cl_urbach._profile_rise
     failed = []
 
@@ -247,8 +248,8 @@ def test_failed_refit_says_so(monkeypatch, tmp_path):
     assert tail.counts()[EU_TEST_FAILED] == 3
     assert eu_test_failed(t).sum() == 3
     m.store("emission")
-    m.signal.save(tmp_path / "fit.hspy")
-    m2 = hs.load(tmp_path / "fit.hspy").models.restore("emission")
+    m.signal.save(tmp_path / f"fit.{ext}")
+    m2 = hs.load(tmp_path / f"fit.{ext}").models.restore("emission")
     np.testing.assert_array_equal(eu_test_failed(m2["Urbach"]), eu_test_failed(t))
     assert emission_validity(m2)[1].counts()[EU_TEST_FAILED] == 3
 
