@@ -324,7 +324,7 @@ def _tail_exponentials(x, e0, sigma, tau, gauss, expo, scratch):
         # (the exponential only below the edge: channels from ``below`` on
         # all have z >= 0, so none is computed there on an increasing axis)
         r = sigma / tau
-        below = 0
+        below = n - n  # int64, not a literal 0: one compilation of _exp_inplace
         for j in range(n):
             d = x[j] - e0
             u = d * inv_sigma

@@ -145,3 +145,26 @@ def test_pixels_equal_the_selected_spectra(spectra, monkeypatch, variant):
     np.testing.assert_array_equal(
         ce.emission_starting_values(x, strided, pixels=pixels, **kw), ref
     )
+
+
+def test_helpers_compile_once(spectra):
+    """Each compiled helper has one signature: a literal argument (``0``)
+    would compile it a second time on a fresh install (numba specialises
+    on literals), for the same machine code. A fresh copy of the pixel
+    function compiles its helpers (the map function may come from the
+    disk cache)."""
+    from numba import njit
+
+    from hyperspy_perovskite.analysis import cl_start_values as sv
+
+    x, y = spectra
+    pixel = njit(sv._pixel.py_func)
+    powers, base = sv._integer_powers(np.array([0.02, 0.04]))
+    tails = (powers, base, np.empty(2 * (2 + x.size)))
+    for code in (0, 1, 2):
+        pixel(
+            y[0], x, code, 2, True, 0, 1.0, float(x[1] - x[0]), 5,
+            np.array([0.02, 0.04]), tails, np.zeros(11), np.empty((4, x.size)),
+        )  # fmt: skip
+    sigs = sv._copy.signatures
+    assert sigs and all("Literal" not in str(sig) for sig in sigs), sigs

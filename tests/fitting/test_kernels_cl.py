@@ -182,3 +182,20 @@ def test_wavelength_offset_block_on_a_to_ev_axis():
     wavelength_offset_block(x, np.array([3.0]), 0, c, f, G)
     np.testing.assert_allclose(G[0], WAVELENGTH_OFFSET_CONSTANT / x**2, rtol=1e-15)
     np.testing.assert_allclose(f, 1.0 + 3.0 * G[0], rtol=1e-15)
+
+
+def test_vectorised_exp_compiles_once():
+    """The Gaussian and Urbach blocks call ``_exp_inplace`` with one
+    signature (a literal count would compile it again on a fresh install)."""
+    from hyperspy_perovskite.components.emission_bands import continuous_urbach_block
+    from hyperspy_perovskite.fitting.kernels.builtin import _exp_inplace, gaussian_block
+
+    x = np.sort(1.5 + 0.4 * np.random.default_rng(0).random(64))  # non-uniform
+    P = np.array([1.0, 0.03, 1.7, 1.0, 1.65, 0.02, 0.03])  # (A, sigma, centre)
+    for block, o in (
+        (gaussian_block, 0),
+        (continuous_urbach_block, 3),
+    ):  # (A, E0, tau, sigma)
+        G = np.zeros((P.size, x.size))
+        block(x, P, o, np.zeros(4), np.zeros(x.size), G)
+    assert len(_exp_inplace.signatures) == 1, _exp_inplace.signatures
