@@ -37,7 +37,11 @@ def _normal_products(G, rb, active, M, Mr):
     diagonal 4 x 4 tile (10 products) and the four products with ``rb``, one
     sweep per off-diagonal tile gives 16 products, so every load of a row
     serves several products and the accumulators vectorise (Gaussian +
-    Offset: one sweep in all). Rows past the last are repeats of it,
+    Offset: one sweep in all). A last tile of three rows has loops of its
+    own (:func:`_three_row_tiles`, :func:`_tile_four_by_three`: two bands,
+    a continuous tail and an offset have 11 active rows, 77 products
+    instead of 90; 0.52 -> 0.45 us on 128 channels, 3.5-3.6 -> 3.35-3.5 us
+    on 1024); past a last row of one or two, rows are repeats of it,
     computed and not stored. Weights are applied to ``G`` and ``rb`` before
     (:func:`_residual_and_normal`): one code path for weighted and
     unweighted fits.
@@ -46,6 +50,9 @@ def _normal_products(G, rb, active, M, Mr):
     n_ch = G.shape[1]
     last = na - 1
     for ti in range(0, na, 4):
+        if na - ti == 3:  # a last tile of three rows: no repeated row
+            _three_row_tiles(G, rb, active, ti, M, Mr)
+            break
         a0 = active[ti]
         a1 = active[min(ti + 1, last)]
         a2 = active[min(ti + 2, last)]
@@ -78,6 +85,9 @@ def _normal_products(G, rb, active, M, Mr):
             m02, m12, m22, m23, m03, m13, m23, m33,
         )  # fmt: skip
         for tj in range(ti + 4, na, 4):
+            if na - tj == 3:
+                _tile_four_by_three(G, active, ti, tj, M, Mr)
+                continue
             b0 = active[tj]
             b1 = active[min(tj + 1, last)]
             b2 = active[min(tj + 2, last)]
@@ -114,6 +124,77 @@ def _normal_products(G, rb, active, M, Mr):
                 t00, t01, t02, t03, t10, t11, t12, t13,
                 t20, t21, t22, t23, t30, t31, t32, t33,
             )  # fmt: skip
+
+
+@njit(nogil=True, error_model="numpy", fastmath=_REDUCE, inline="always", _nrt=False)
+def _three_row_tiles(G, rb, active, ti, M, Mr):
+    """The diagonal tile of the last three rows ``ti .. ti + 2`` (six
+    products and three with ``rb``, not the ten and four of a tile with a
+    repeated row)."""
+    a0 = active[ti]
+    a1 = active[ti + 1]
+    a2 = active[ti + 2]
+    r0 = r1 = r2 = 0.0
+    m00 = m01 = m02 = m11 = m12 = m22 = 0.0
+    for j in range(G.shape[1]):
+        g0 = G[a0, j]
+        g1 = G[a1, j]
+        g2 = G[a2, j]
+        rj = rb[j]
+        r0 += g0 * rj
+        r1 += g1 * rj
+        r2 += g2 * rj
+        m00 += g0 * g0
+        m01 += g0 * g1
+        m02 += g0 * g2
+        m11 += g1 * g1
+        m12 += g1 * g2
+        m22 += g2 * g2
+    _store_tile(
+        M, Mr, ti, ti, ti + 3, r0, r1, r2, 0.0,
+        m00, m01, m02, 0.0, m01, m11, m12, 0.0,
+        m02, m12, m22, 0.0, 0.0, 0.0, 0.0, 0.0,
+    )  # fmt: skip
+
+
+@njit(nogil=True, error_model="numpy", fastmath=_REDUCE, inline="always", _nrt=False)
+def _tile_four_by_three(G, active, ti, tj, M, Mr):
+    """The off-diagonal tile of rows ``ti .. ti + 3`` by the last three rows
+    ``tj .. tj + 2`` (twelve products, not sixteen)."""
+    a0 = active[ti]
+    a1 = active[ti + 1]
+    a2 = active[ti + 2]
+    a3 = active[ti + 3]
+    b0 = active[tj]
+    b1 = active[tj + 1]
+    b2 = active[tj + 2]
+    t00 = t01 = t02 = t10 = t11 = t12 = 0.0
+    t20 = t21 = t22 = t30 = t31 = t32 = 0.0
+    for j in range(G.shape[1]):
+        g0 = G[a0, j]
+        g1 = G[a1, j]
+        g2 = G[a2, j]
+        g3 = G[a3, j]
+        h0 = G[b0, j]
+        h1 = G[b1, j]
+        h2 = G[b2, j]
+        t00 += g0 * h0
+        t01 += g0 * h1
+        t02 += g0 * h2
+        t10 += g1 * h0
+        t11 += g1 * h1
+        t12 += g1 * h2
+        t20 += g2 * h0
+        t21 += g2 * h1
+        t22 += g2 * h2
+        t30 += g3 * h0
+        t31 += g3 * h1
+        t32 += g3 * h2
+    _store_tile(
+        M, Mr, ti, tj, tj + 3, 0.0, 0.0, 0.0, 0.0,
+        t00, t01, t02, 0.0, t10, t11, t12, 0.0,
+        t20, t21, t22, 0.0, t30, t31, t32, 0.0,
+    )  # fmt: skip
 
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
