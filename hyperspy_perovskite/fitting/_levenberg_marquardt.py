@@ -29,7 +29,12 @@ maps this ends in lower chi-squared minima (median 16 % lower, emission
 centres and Urbach energies closer to the truth); on Gaussian + Offset maps
 it saves a tenth of the model evaluations, about what the solves cost. It is
 not applied at the starting point, where it moved two-band + tail fits into
-worse minima.
+worse minima. Measured and not kept: leaving the linear parameters
+undamped in the step (damping only the others, the step of Kaufman's
+variable projection, L. Kaufman, BIT 15, 49 (1975), to first order): on a
+two-band + continuous-tail map (64 x 64, true Eu 50 meV) the binned pass
+converged in 1002 instead of 3238 of 4096 pixels, fitted pixels
+99.1 -> 69.8 %, band-valid 551 -> 252, CPU per spectrum 317 -> 713 us.
 """
 
 import math
