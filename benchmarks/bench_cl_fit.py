@@ -77,6 +77,30 @@ spectrum against 284-292 (+4-6 %; the test's own share, timed in
 process: 1.5 % at 12 meV, 4 % at 25, 10-12 % at 50); wall figures are
 not idle figures (2066-2139 spectra/s; 7cf9e4b 2198 / 3648).
 
+Session 11 timing (128 x 128, ``--eu 25``, main e1619b2 + the two changes
+below, alternating with a8a4715, the session's start, 18:58-19:08 UTC, load
+5.9-8.1: the fit got a third of a core, so wall figures are not idle
+figures): 288 / 276 against 295 / 357 us of CPU per spectrum (engine 3.88 /
+3.74 against 3.82 / 4.68 s of CPU, outside it 0.83 / 0.77 against 1.02 /
+1.18 s). Measured gains: the residual pass without branches on the residual
+signs (``fitting/_residuals``, 18.9 -> 14.5 us per spectrum, bit-identical)
+and a last tile of three rows in the normal equations (``_normal_products``
+0.52 -> 0.45 us on 128 channels, 3.5-3.6 -> 3.35-3.5 us on 1024; valid sets
+identical). Where the CPU goes now (128 x 128 seed 0, Eu 25 meV, us per
+spectrum of the map, iterations per fitted pixel): binned pass 77 (27.9
+iterations; 22 % of the pixels flagged NO_PEAK, 2.4 % at 100 iterations),
+binned second start 16 (25 % of the pixels, 19.9), full resolution 97 (5.6;
+median 2, 90th percentile 9, 99th 68), full-resolution second start 39
+(11.6 % of the pixels, 23.2), Urbach resolution refits 10 (5.7 %, 10.6);
+outside the engine about 50: residual statistics 14, starting values 14,
+preparing the signal (spike screen, to_eV) 14, binning 3. Kernels at 1024
+channels: Gaussian 1.9 us, continuous Urbach 5.2, normal products 3.4,
+Cholesky (10 x 10) 0.34. 10,000 spectra/s (about 200 us of CPU) needs a
+third fewer engine iterations; every lever that cut them this session also
+changed which pixels end band-valid at Eu 50 meV (see
+``signals/_cl_start._coarse_start`` and ``fitting/_levenberg_marquardt``):
+not reached.
+
 Session 10 on the nearly idle machine (17:50-17:56 UTC, load 0.7-1.0,
 main 428ef45, all of the above, against 625a6ef, ``--eu 25``, two runs each
 alternating): 6643 / 6541 spectra/s against 6088 / 5790, 285 / 287 against
