@@ -22,9 +22,10 @@ both, because the wall clock on a shared machine depends on its load.
 
 In the cold run the solver is compiled by a second process started when
 ``fast_multifit`` is imported (:mod:`hyperspy_perovskite.fitting._background`)
-while this one compiles the model; the first fit loads the solver's variant
-without the sandwich as soon as that process has stored it, and the process
-goes on with the variant with the sandwich (unweighted fits of counts).
+while this one compiles the model; the first fit loads the solver as soon
+as that process has stored it, and the process goes on with the sandwich's
+function (unweighted fits of counts) and the residual pass (session 11;
+until session 10 a second variant of the solver with the sandwich inside).
 ``background_compile_cpu_s`` is that process's CPU time for both (read once
 it has ended, after the steady calls), and ``import_cpu_s`` the CPU time of
 this process up to the end of the imports (when the second process starts).
@@ -172,6 +173,38 @@ over ours 0.57-0.59 (625a6ef 0.31), still slower on an empty cache; warm
 cache 0.64-0.70 s against 0.68 s (8.2-9.0 x faster than m.multifit's first
 call); steady 76-83 x.
 
+Session 11, the CL case (2026-12-04 19:13-19:17 UTC, load 3.6-5.0: three
+helpers shared the 2 cores, so read CPU seconds; main ab306f3 against
+session 10's a8a4715, this script run from each checkout, alternating, two
+runs each). Cold first call, empty cache: **11.2 / 11.5 s** of CPU in the
+fitting process against 12.0 / 12.6 s, the second process **9.9 / 10.2 s**
+against 11.5 / 12.5 s (both 21.1-21.7 s against 23.6-25.1 s); wall 21.4 /
+22.6 s against 23.1 / 25.7 s at that load, m.multifit's first call 6.2-6.9
+s of CPU (6.3-8.2 s wall): HyperSpy over ours 0.30-0.36 (a8a4715
+0.25-0.29) on an empty cache. A new process with the cache on disk: 0.77 /
+0.79 s wall (0.74-0.75 s of CPU) against 0.80 / 0.72 s, 8.3-10.3 x faster
+than m.multifit's first call; steady 0.08-0.12 s. What changed: the
+sandwich's standard deviations are a function of their own that the solver
+calls through a pointer (``_levenberg_marquardt.sandwich_deviations``,
+about 1 s to compile) instead of a second variant of the solver (4.7-5.7
+s), so the second process compiles the solver once; it also compiles the
+residual pass of the fit statistics (0.7-1.3 s that the fitting process
+compiled last); two helpers no longer get a second compilation for a
+literal ``0`` argument (0.5 s). Values unchanged (all parameter maps,
+standard deviations and validity masks of the 64 x 64 bench fit at Eu 12
+and 50 meV bit-identical). Where the rest goes (numba's compile events,
+one process, empty cache, load 4-6): the fitting process compiles the spike
+screen 1.6, the starting values 2.6, the kernels 3.0 (Gaussian 1.3-1.7,
+Urbach 1.5-1.7) and ``evaluate`` 1.1-1.5 s; the second process imports (1.3
+s) and compiles the solver (3.8-5.4), ``_normal_products`` and the input
+screen (0.7), the sandwich (1.0) and the residual pass (0.7-1.2). Those are
+about 18 s of CPU, about 9 s per core at best on 2 free cores: the 6 s of
+m.multifit's first call needs less code to compile, not a better split.
+Compiling at LLVM level 0 (``NUMBA_OPT=0``) saves only about a tenth: the
+time is numba's own typing and lowering (for the solver, profiled: lowering
+about half, type inference a quarter, IR inlining about a tenth), which
+grows with the amount of code.
+
 Usage::
 
     python benchmarks/bench_first_call.py                  # 96 x 96 x 800
@@ -246,8 +279,8 @@ if mode in ("cold", "warm"):
         m = model(s)
         steady.append(timed_fast(m)[0])
     out["steady_call_s"] = float(np.median(steady))
-    # the second process goes on with the solver's other variant (with the
-    # sandwich) after the first fit loaded the one it needs: its CPU time in
+    # the second process goes on with the sandwich and the residual pass
+    # after the first fit loaded the solver: its CPU time in
     # all, once it has ended
     from hyperspy_perovskite.fitting import _background
     for process in list(_background._PROCESS.values()):
