@@ -192,7 +192,17 @@ residual pass of the fit statistics (0.7-1.3 s that the fitting process
 compiled last); two helpers no longer get a second compilation for a
 literal ``0`` argument (0.5 s). Values unchanged (all parameter maps,
 standard deviations and validity masks of the 64 x 64 bench fit at Eu 12
-and 50 meV bit-identical). Where the rest goes (numba's compile events,
+and 50 meV bit-identical). Each process's path
+measured apart (19:35-19:39 UTC, load 2.2-2.5, alternating, two runs
+each): the second process alone (``_background._main`` into an empty
+cache) 8.75 / 8.23 s of CPU against 10.1 / 9.7 s (a8a4715; now with the
+residual pass, which a8a4715's did not compile), and the fitting process's
+first call with the second process's functions already on disk 9.30 /
+9.36 s against 11.07 / 10.93 s (its compilations 8.6 against 10.3 s): on
+2 free cores the first call comes to about 9.5 s against about 11. Later
+pairs at load 2.3-3.4 (19:32-19:36) gave 12.3 / 11.9 s against 14.0 /
+11.6 s of CPU in the fitting process: under other helpers' load single
+runs scatter by about 20 %. Where the rest goes (numba's compile events,
 one process, empty cache, load 4-6): the fitting process compiles the spike
 screen 1.6, the starting values 2.6, the kernels 3.0 (Gaussian 1.3-1.7,
 Urbach 1.5-1.7) and ``evaluate`` 1.1-1.5 s; the second process imports (1.3
