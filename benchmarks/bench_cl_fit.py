@@ -77,15 +77,19 @@ spectrum against 284-292 (+4-6 %; the test's own share, timed in
 process: 1.5 % at 12 meV, 4 % at 25, 10-12 % at 50); wall figures are
 not idle figures (2066-2139 spectra/s; 7cf9e4b 2198 / 3648).
 
-Session 11 timing (128 x 128, ``--eu 25``, main e1619b2 + the two changes
-below, alternating with a8a4715, the session's start, 18:58-19:08 UTC, load
-5.9-8.1: the fit got a third of a core, so wall figures are not idle
-figures): 288 / 276 against 295 / 357 us of CPU per spectrum (engine 3.88 /
-3.74 against 3.82 / 4.68 s of CPU, outside it 0.83 / 0.77 against 1.02 /
-1.18 s). Measured gains: the residual pass without branches on the residual
-signs (``fitting/_residuals``, 18.9 -> 14.5 us per spectrum, bit-identical)
-and a last tile of three rows in the normal equations (``_normal_products``
-0.52 -> 0.45 us on 128 channels, 3.5-3.6 -> 3.35-3.5 us on 1024; valid sets
+Session 11 timing (128 x 128, ``--eu 25``, main a2ac82d, all of this
+session's work, four runs alternating with a8a4715, the session's start,
+19:35-19:39 UTC, load 1.9-2.6: the fit got about one core, so wall figures
+are not idle figures): 296 / 295 / 281 / 290 against 305 / 292 / 281 / 283
+us of CPU per spectrum (means 291 and 290: no change beyond the spread);
+outside the engine 0.94 / 0.90 / 0.87 / 0.82 against 1.03 / 1.05 / 0.94 /
+0.93 s of CPU (-6.5 us per spectrum), the engine 3.74-3.94 against
+3.66-3.97 s (64 x 64, three pairs: 0.91 against 0.92 s); 3425-3628 against
+3272-3587 spectra/s, 264-318x m.multifit in wall time. Measured gains: the
+residual pass without branches on the residual signs
+(``fitting/_residuals``, 18.9 -> 14.5 us per spectrum, bit-identical) and a
+last tile of three rows in the normal equations (``_normal_products`` 0.52
+-> 0.45 us on 128 channels, 3.5-3.6 -> 3.35-3.5 us on 1024; valid sets
 identical). Where the CPU goes now (128 x 128 seed 0, Eu 25 meV, us per
 spectrum of the map, iterations per fitted pixel): binned pass 77 (27.9
 iterations; 22 % of the pixels flagged NO_PEAK, 2.4 % at 100 iterations),
