@@ -71,6 +71,16 @@ class EmissionModel(PerovskiteModel1D):
     True
     """
 
+    def __init__(self, signal1D, dictionary=None, **kwargs):
+        super().__init__(signal1D, dictionary=None, **kwargs)
+        # the Urbach energies judged by the resolution test (NaN: not yet;
+        # signals._cl_urbach.eu_tested), kept by m.store and saved files
+        self._eu_tested = np.full(self.chisq.data.shape, np.nan)
+        self._whitelist["_eu_tested"] = None
+        self._slicing_whitelist["_eu_tested"] = "inav"
+        if dictionary is not None:
+            self._load_dictionary(dictionary)
+
     def emission_maps(
         self,
         component=None,

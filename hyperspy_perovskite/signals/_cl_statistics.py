@@ -21,7 +21,7 @@ from hyperspy_perovskite.signals._cl_limits import (
     tail_band,
     tail_identified,
 )
-from hyperspy_perovskite.signals._cl_urbach import tail_validity
+from hyperspy_perovskite.signals._cl_urbach import eu_tested, tail_validity
 from hyperspy_perovskite.validity import Validity, validity_from_fit
 
 _SQRT2PI = float(np.sqrt(2.0 * np.pi))
@@ -174,7 +174,8 @@ def emission_validity(
     :data:`URBACH_RANGE_EV`, is resolved (else ``"Eu not resolved below the
     band width"``: :func:`~hyperspy_perovskite.signals._cl_urbach.urbach_resolution`,
     which ``fit_emission`` runs; for a model fitted by ``m.multifit`` run
-    :func:`~hyperspy_perovskite.signals._cl_urbach.check_urbach_resolution`)
+    :func:`~hyperspy_perovskite.signals._cl_urbach.check_urbach_resolution`,
+    else ``"Eu resolution not tested (run m.check_urbach_resolution())"``)
     and its edge in the fitted range. The band the
     tail belongs to (the one its width or edge is twinned to) is valid only
     where that tail is identified (:func:`~hyperspy_perovskite.signals._cl_limits.tail_identified`: tail valid and
@@ -237,7 +238,9 @@ def emission_validity(
     if t is not None:
         eu_range = URBACH_RANGE_EV if ax.units == "eV" else (None, None)
         tb = {f"tail {k}": b for k, b in _bounds(t, ["A", "E0", "Eu"]).items()}
-        own = tail_validity(t, eu_range, (lo, hi), tb, n_sigma)
+        own = tail_validity(
+            t, eu_range, (lo, hi), tb, n_sigma, eu_tested(model, t, n_sigma)
+        )
         if tail_band(model, t, _band_classes()) is g:  # the band whose edge the tail is
             band = band & tail_identified(g, t, own)
         tail_v = band & own

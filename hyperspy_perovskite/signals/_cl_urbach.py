@@ -41,6 +41,7 @@ __all__ = [
     "check_urbach_resolution",
     "EU_FALSE_DISCOVERY_RATE",
     "EU_NOT_RESOLVED",
+    "EU_NOT_TESTED",
     "EU_TEST_FAILED",
     "EU_PROFILE_ITERATIONS",
     "EU_PROFILE_RISE",
@@ -54,6 +55,11 @@ __all__ = [
 
 #: The rejection reason of an Urbach energy the data do not resolve.
 EU_NOT_RESOLVED = "Eu not resolved below the band width"
+
+#: The rejection reason of an Urbach energy never put to the test of
+#: :func:`urbach_resolution` (a model fitted by ``m.multifit``, or changed
+#: since the test: :func:`eu_tested`).
+EU_NOT_TESTED = "Eu resolution not tested (run m.check_urbach_resolution())"
 
 #: The rejection reason of an Urbach energy whose resolution refit failed
 #: (singular, not finite: the profile point is unknown).
@@ -165,9 +171,58 @@ def urbach_resolution(m, result, mask, fit_kwargs, n_sigma=3.0):
             passed &= rise >= EU_PROFILE_RISE
         t.Eu.map["std"][where & ~passed & ~failed] = np.nan
         t.Eu.map["std"][failed] = np.inf
+    _record_tested(
+        m, np.ones(ok.shape, bool) if mask is None else ~np.asarray(mask, bool)
+    )
     for c in m:
         c.fetch_stored_values()
     return result
+
+
+def _tested_key(m):
+    """Per pixel, the sum of the free Urbach energies of ``m``'s tails: what
+    :func:`urbach_resolution` records where it judged (:func:`eu_tested`)."""
+    key = np.zeros(np.shape(m.chisq.data))
+    for t in _free_tails(m):
+        key = key + _values(t.Eu)
+    return key
+
+
+def _record_tested(m, judged):
+    """Record, in ``m._eu_tested`` (kept by ``m.store`` and saved files for an
+    :class:`~hyperspy_perovskite.models.EmissionModel`), the Urbach energies
+    that :func:`urbach_resolution` judged at the pixels ``judged``."""
+    key = _tested_key(m)
+    old = getattr(m, "_eu_tested", None)
+    if old is None or np.shape(old) != key.shape:
+        old = np.full(key.shape, np.nan)
+    m._eu_tested = np.where(judged, key, old)
+
+
+def eu_tested(m, t, n_sigma=3.0):
+    """Where the Urbach energy of tail ``t`` of ``m`` needs no test or went
+    through :func:`urbach_resolution` (``fit_emission`` runs it; a model
+    fitted by ``m.multifit`` gets it from :func:`check_urbach_resolution`)
+    and has not changed since. Needing none: a fixed ``Eu``, or a pixel
+    that is not one of the test's candidates (its tail fails the cheaper
+    tests of its validity at ``n_sigma``).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite.data import simulated_emission_map
+    >>> s, truth = simulated_emission_map(shape=(3, 3), seed=0)
+    >>> s.set_signal_type("CL_STEM_perovskite")
+    >>> m = s.fit_emission(tail=True, axis="energy")
+    >>> bool(eu_tested(m, m["Urbach"]).all())
+    True
+    """
+    shape = np.shape(m.chisq.data)
+    if not t.Eu.free:
+        return np.ones(shape, bool)
+    rec = getattr(m, "_eu_tested", None)
+    if rec is None or np.shape(rec) != shape:
+        rec = np.full(shape, np.nan)
+    return (np.asarray(rec, float) == _tested_key(m)) | ~_candidates(m, t, n_sigma)
 
 
 def check_urbach_resolution(m, n_sigma=3.0, count_variance=None):
@@ -175,9 +230,11 @@ def check_urbach_resolution(m, n_sigma=3.0, count_variance=None):
     than by ``fit_emission`` (which runs it after its fit): by HyperSpy's
     ``m.multifit`` or by ``fast_multifit`` alone.
 
-    Until it is run, such a model's Urbach energies are judged by the
-    amplitude cut alone, and below the band width they can be reported
-    valid and wrong (:func:`urbach_resolution`). The pixels whose free
+    Until it is run, the tails of such a model that pass the other tests
+    of their validity are rejected as :data:`EU_NOT_TESTED`
+    (:func:`eu_tested`): judged by the amplitude cut alone, their Urbach
+    energies below the band width would be valid and wrong
+    (:func:`urbach_resolution`). The pixels whose free
     parameters are all set count as converged; the refits run the compiled
     engine from the model's values. For an unweighted fit of photon counts
     give ``count_variance`` (per fitted channel, the count variance per unit
@@ -364,11 +421,13 @@ def eu_test_failed(t):
     return flagged & np.isinf(seu)
 
 
-def tail_validity(t, eu_range, edge_range, bounds, n_sigma):
+def tail_validity(t, eu_range, edge_range, bounds, n_sigma, tested=None):
     """The validity of tail ``t`` on its own: amplitude significant, ``Eu``
     in ``eu_range`` and resolved (:func:`eu_resolved`, else
     :data:`EU_NOT_RESOLVED`, or :data:`EU_TEST_FAILED`), the edge in ``edge_range``, nothing at one of
-    the ``bounds`` (``{"tail <name>": (low, high)}``)."""
+    the ``bounds`` (``{"tail <name>": (low, high)}``), and, where given,
+    ``Eu`` tested (``tested``: :func:`eu_tested`; else
+    :data:`EU_NOT_TESTED`)."""
     names = ["A", "E0", "Eu"]
     values = {
         f"tail {n}": np.asarray(getattr(t, n).map["values"], float) for n in names
@@ -384,6 +443,8 @@ def tail_validity(t, eu_range, edge_range, bounds, n_sigma):
         n_sigma=n_sigma,
         ranges={"tail Eu": eu_range, "tail E0": edge_range},
     )
+    if tested is not None and not tested.all():
+        own = own & Validity(tested, np.where(tested, 0, 1), (EU_NOT_TESTED,))
     if resolved.all():
         return own
     reasons = np.where(resolved, 0, np.where(failed, 2, 1))

@@ -41,6 +41,7 @@ from hyperspy_perovskite.signals import _cl_urbach
 from hyperspy_perovskite.signals._cl_statistics import emission_validity
 from hyperspy_perovskite.signals._cl_urbach import (
     EU_NOT_RESOLVED,
+    EU_NOT_TESTED,
     EU_TEST_FAILED,
     eu_resolved,
     eu_test_failed,
@@ -304,9 +305,42 @@ def test_models_fitted_otherwise_take_the_test_on_request(multifit, n):
     t = m["Urbach"]
     before = emission_validity(m)[1]
     assert eu_resolved(t).all()
+    # until tested, the candidates' Urbach energies are rejected as untested
+    untested = ~_cl_urbach.eu_tested(m, t)
+    assert untested.sum() == before.counts()[EU_NOT_TESTED] >= 2
+    assert not before.mask[untested].any()
     ones = np.ones(s.axes_manager.signal_axes[0].size)
     assert _cl_urbach.check_urbach_resolution(m, count_variance=ones) is m
     after = emission_validity(m)[1]
     unresolved = ~eu_resolved(t)
     assert unresolved.sum() == after.counts()[EU_NOT_RESOLVED] >= 1
-    assert before.mask[unresolved].all() and not after.mask[unresolved].any()
+    assert EU_NOT_TESTED not in after.counts()
+    assert untested[unresolved].all() and not after.mask[unresolved].any()
+    assert after.mask[untested & ~unresolved].any()  # tested: valid now
+
+
+def test_a_changed_urbach_energy_is_untested_again(tmp_path):
+    """The test's record (``m._eu_tested``) holds the judged Urbach energies:
+    a pixel whose ``Eu`` changed since (a new ``m.multifit``) is rejected
+    as untested until the test runs again; the record survives ``m.store``
+    and .hspy/.zspy files."""
+    from hyperspy_perovskite.models import EmissionModel
+
+    s, _ = _scene(10, 0.05, 5)
+    s = s.inav[:6, :6]
+    m = s.fit_emission(tail=True, axis="energy")
+    t = m["Urbach"]
+    assert _cl_urbach.eu_tested(m, t).all()
+    valid = emission_validity(m)[1]
+    i = np.unravel_index(np.flatnonzero(valid.mask)[0], valid.mask.shape)
+    m.store("fit")
+    for ext in ("hspy", "zspy"):
+        m.signal.save(tmp_path / f"fit.{ext}")
+        back = EmissionModel.restore(hs.load(tmp_path / f"fit.{ext}"), "fit")
+        assert _cl_urbach.eu_tested(back, back["Urbach"]).all()
+    t.Eu.map["values"][i] *= 1.01  # as a new fit moves it
+    after = emission_validity(m)[1]
+    assert not after.mask[i] and after.counts().get(EU_NOT_TESTED) == 1
+    assert (~_cl_urbach.eu_tested(m, t)).sum() == 1
+    _cl_urbach.check_urbach_resolution(m)
+    assert _cl_urbach.eu_tested(m, t).all()
