@@ -263,27 +263,25 @@ def fit_block():
     from the cache once that process has stored it; if the process fails,
     it is compiled here.
     """
-    solver = _SOLVERS.get("solver")
-    if solver is None:
-        with _LOCK:
-            solver = _SOLVERS.get("solver")
-            if solver is None:
-                dispatcher = _lm.fit_block
-                key = _solver_cache_key()
-                if key is not None:
-                    _cache.enable_disk_cache(dispatcher, key)
-                    _background.wait(
-                        solver_cache_entry(key),
-                        ready=functools.partial(solver_on_disk, key, False),
-                    )
-                # it links _normal_products (the normal equations of an
-                # accepted step): compiled at its own level
-                shared_functions(screen=False)
-                with _optimisation_level(_SOLVER_OPT):
-                    dispatcher.compile(_fit_block_args())
-                dispatcher.disable_compile()  # never a per-model specialisation
-                solver = _SOLVERS["solver"] = dispatcher
-    return solver
+    return _once(_SOLVERS, "solver", _build_solver)
+
+
+def _build_solver():
+    dispatcher = _lm.fit_block
+    key = _solver_cache_key()
+    if key is not None:
+        _cache.enable_disk_cache(dispatcher, key)
+        _background.wait(
+            solver_cache_entry(key),
+            ready=functools.partial(solver_on_disk, key, False),
+        )
+    # it links _normal_products (the normal equations of an accepted step):
+    # compiled at its own level
+    shared_functions(screen=False)
+    with _optimisation_level(_SOLVER_OPT):
+        dispatcher.compile(_fit_block_args())
+    dispatcher.disable_compile()  # never a per-model specialisation
+    return dispatcher
 
 
 def sandwich_function(counts=True):
@@ -296,20 +294,31 @@ def sandwich_function(counts=True):
     (:func:`start_solver_compile`) while it compiles the sandwich.
     """
     counts = bool(counts)
-    function = _SOLVERS.get(counts)
-    if function is None:
+    return _once(_SOLVERS, counts, functools.partial(_build_sandwich, counts))
+
+
+def _build_sandwich(counts):
+    dispatcher = _lm.sandwich_deviations if counts else _lm.no_sandwich
+    _cache.cache_once(dispatcher)
+    if counts:
+        from_second_process(dispatcher)
+        shared_functions(screen=False)  # it links _normal_products
+    dispatcher.compile(SANDWICH_TYPE.signature)
+    dispatcher.disable_compile()
+    return dispatcher
+
+
+def _once(table, key, build):
+    """``table[key]``, made by ``build()`` on first request: under the lock
+    (one thread compiles, the others wait for it), checked again inside it;
+    later requests take no lock."""
+    value = table.get(key)
+    if value is None:
         with _LOCK:
-            function = _SOLVERS.get(counts)
-            if function is None:
-                dispatcher = _lm.sandwich_deviations if counts else _lm.no_sandwich
-                _cache.cache_once(dispatcher)
-                if counts:
-                    from_second_process(dispatcher)
-                    shared_functions(screen=False)  # it links _normal_products
-                dispatcher.compile(SANDWICH_TYPE.signature)
-                dispatcher.disable_compile()
-                function = _SOLVERS[counts] = dispatcher
-    return function
+            value = table.get(key)
+            if value is None:
+                value = table[key] = build()
+    return value
 
 
 def from_second_process(dispatcher):
@@ -393,7 +402,7 @@ def start_solver_compile():
     or on disk, or when their code cannot be cached (sources changed since
     import, no writable cache folder).
     """
-    if len(_SOLVERS) == 3 or not _background.enabled():
+    if _SOLVERS.keys() >= {"solver", False, True} or not _background.enabled():
         return
     key = _solver_cache_key()
     if key is None or solver_on_disk(key):
@@ -468,13 +477,7 @@ def compiled_model(signature, probes=None):
         If a kernel reads or writes outside its parameters, or allocates.
     """
     signature = tuple(signature)
-    compiled = _COMPILED.get(signature)
-    if compiled is None:
-        with _LOCK:
-            compiled = _COMPILED.get(signature)
-            if compiled is None:
-                compiled = _COMPILED[signature] = _build(signature, probes)
-    return compiled
+    return _once(_COMPILED, signature, functools.partial(_build, signature, probes))
 
 
 def kernel_probes(components, parameters, offsets, consts, x):
