@@ -192,11 +192,17 @@ def _record_tested(m, judged):
     """Record, in ``m._eu_tested`` (kept by ``m.store`` and saved files for an
     :class:`~hyperspy_perovskite.models.EmissionModel`), the Urbach energies
     that :func:`urbach_resolution` judged at the pixels ``judged``."""
-    key = _tested_key(m)
-    old = getattr(m, "_eu_tested", None)
-    if old is None or np.shape(old) != key.shape:
-        old = np.full(key.shape, np.nan)
-    m._eu_tested = np.where(judged, key, old)
+    m._eu_tested = np.where(judged, _tested_key(m), _tested_record(m))
+
+
+def _tested_record(m):
+    """``m._eu_tested``, or NaN (nothing judged) for a model without one of
+    its navigation shape (a plain ``Model1D`` before its first test)."""
+    shape = np.shape(m.chisq.data)
+    rec = getattr(m, "_eu_tested", None)
+    if rec is None or np.shape(rec) != shape:
+        return np.full(shape, np.nan)
+    return np.asarray(rec, float)
 
 
 def eu_tested(m, t, n_sigma=3.0):
@@ -216,13 +222,9 @@ def eu_tested(m, t, n_sigma=3.0):
     >>> bool(eu_tested(m, m["Urbach"]).all())
     True
     """
-    shape = np.shape(m.chisq.data)
     if not t.Eu.free:
-        return np.ones(shape, bool)
-    rec = getattr(m, "_eu_tested", None)
-    if rec is None or np.shape(rec) != shape:
-        rec = np.full(shape, np.nan)
-    return (np.asarray(rec, float) == _tested_key(m)) | ~_candidates(m, t, n_sigma)
+        return np.ones(np.shape(m.chisq.data), bool)
+    return (_tested_record(m) == _tested_key(m)) | ~_candidates(m, t, n_sigma)
 
 
 def check_urbach_resolution(m, n_sigma=3.0, count_variance=None):
@@ -421,12 +423,12 @@ def eu_test_failed(t):
     return flagged & np.isinf(seu)
 
 
-def tail_validity(t, eu_range, edge_range, bounds, n_sigma, tested=None):
+def tail_validity(t, eu_range, edge_range, bounds, n_sigma, tested):
     """The validity of tail ``t`` on its own: amplitude significant, ``Eu``
     in ``eu_range`` and resolved (:func:`eu_resolved`, else
     :data:`EU_NOT_RESOLVED`, or :data:`EU_TEST_FAILED`), the edge in ``edge_range``, nothing at one of
-    the ``bounds`` (``{"tail <name>": (low, high)}``), and, where given,
-    ``Eu`` tested (``tested``: :func:`eu_tested`; else
+    the ``bounds`` (``{"tail <name>": (low, high)}``), and ``Eu`` tested
+    where it needs it (``tested``: :func:`eu_tested`; else
     :data:`EU_NOT_TESTED`)."""
     names = ["A", "E0", "Eu"]
     values = {
@@ -443,7 +445,7 @@ def tail_validity(t, eu_range, edge_range, bounds, n_sigma, tested=None):
         n_sigma=n_sigma,
         ranges={"tail Eu": eu_range, "tail E0": edge_range},
     )
-    if tested is not None and not tested.all():
+    if not tested.all():
         own = own & Validity(tested, np.where(tested, 0, 1), (EU_NOT_TESTED,))
     if resolved.all():
         return own
