@@ -275,9 +275,7 @@ def _build_solver():
             solver_cache_entry(key),
             ready=functools.partial(solver_on_disk, key, False),
         )
-    # it links _normal_products (the normal equations of an accepted step):
-    # compiled at its own level
-    shared_functions(screen=False)
+    shared_functions(screen=False)  # linked in: compiled at their own level
     with _optimisation_level(_SOLVER_OPT):
         dispatcher.compile(_fit_block_args())
     dispatcher.disable_compile()  # never a per-model specialisation
@@ -309,9 +307,8 @@ def _build_sandwich(counts):
 
 
 def _once(table, key, build):
-    """``table[key]``, made by ``build()`` on first request: under the lock
-    (one thread compiles, the others wait for it), checked again inside it;
-    later requests take no lock."""
+    """``table[key]``, made by ``build()`` once: under the lock (the others
+    wait), checked again inside it; later requests take no lock."""
     value = table.get(key)
     if value is None:
         with _LOCK:
