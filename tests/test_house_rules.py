@@ -139,7 +139,7 @@ UNIT_ARGS = {
     "stokes_shift", "beam_energy", "exposure", "critical_dose", "pre_dose",
     "dose_rate", "dose", "beam_current", "illuminated_area", "area",
     "angular_width", "take_off_angle", "temperature", "field", "irradiance",
-    "scan_rate", "min_shift",
+    "scan_rate", "min_shift", "urbach_energy", "urbach_edge",
 }  # fmt: skip
 #: Arguments whose names look unit-bearing but are not (counts, flags, maps
 #: of any quantity, signals that carry their own axes).

@@ -21,6 +21,7 @@ from hyperspy_perovskite.analysis.cl_checks import (
 from hyperspy_perovskite.analysis.cl_maps import poisson_variance
 from hyperspy_perovskite.fitting._compile import start_solver_compile
 from hyperspy_perovskite.signals import _cl_axes
+from hyperspy_perovskite.signals._cl_shared import parse_urbach_energy
 from hyperspy_perovskite.signals._cl_start import (  # noqa: F401  (the fit's steps)
     STEP_IN_STD,
     _keep_better,
@@ -41,7 +42,7 @@ _SQRT2PI = float(np.sqrt(2.0 * np.pi))
 class FitSettings:
     """The checked options of one ``fit_emission`` call."""
 
-    def __init__(self, n_peaks, band, tail, background, axis):
+    def __init__(self, n_peaks, band, tail, background, axis, urbach=(None, None)):
         if isinstance(n_peaks, bool) or n_peaks not in (1, 2):
             raise ValueError(f"n_peaks must be 1 or 2, not {n_peaks!r}.")
         bands = (band,) * int(n_peaks) if isinstance(band, str) else tuple(band)
@@ -72,6 +73,9 @@ class FitSettings:
                 "on the wavelength axis use background='offset'."
             )
         self.n_peaks, self.bands, self.tail = int(n_peaks), bands, tail
+        # Eu and the edge: None (free per pixel) or "held" (_cl_shared)
+        held = parse_urbach_energy(urbach, tail)
+        self.eu_mode, self.eu_value, self.eu_std, self.eu_edge = held
         self.background, self.axis = background, axis
         self.converted = False  # fitted on an energy axis converted by to_eV
         self.counts = False  # unweighted fit of photon counts (sandwich errors)
@@ -253,6 +257,7 @@ def build_model(s, settings, x1, x2):
     if settings.tail:
         t = ContinuousUrbachTail() if settings.tail == "continuous" else UrbachTail()
         t.name = "Urbach"
+        t.Eu.free = settings.eu_mode is None  # else held (_cl_shared)
         comps.append(t)
     bg = settings.background
     if bg == "offset":
@@ -267,6 +272,26 @@ def build_model(s, settings, x1, x2):
         comps.append(b)
     m.extend(comps)
     m.set_signal_range(x1, x2)
+    return m
+
+
+def fit(signal, settings, signal_range, mask, poisson, spikes, fit_kwargs):
+    """The steps of ``fit_emission`` (see its documentation): returns the
+    fitted model."""
+    from hyperspy_perovskite.signals import _cl_shared
+
+    s = prepare_signal(signal, settings, poisson, spikes)
+    x1, x2 = fit_range(s, signal_range)
+    mask = check_mask(s, mask)
+    m = build_model(s, settings, x1, x2)
+    result = run_fit(m, s, settings, x1, x2, mask, fit_kwargs)
+    result = finish_fit(m, signal, settings, result, mask, fit_kwargs)
+    if settings.n_peaks == 2:
+        order_bands(m, settings.axis)
+    _cl_shared.finish_held(m, settings, mask)
+    unset_unfitted(m, mask)
+    m.fast_fit_result = result
+    keep_outcome(m, result)
     return m
 
 

@@ -106,10 +106,13 @@ def _start_tail(m, settings, centre, sigma, tA, eu, window):
     A pixel whose tail ends at such a bound keeps a valid band and an
     invalid tail.
     """
+    from hyperspy_perovskite.signals._cl_shared import edge_twin
+
     t, g1 = m["Urbach"], m["Emission"]
-    if settings.tail == "step":  # E0 tied to the band centre (rigid tail)
-        _twin(t.E0, g1.centre)
-    else:  # continuous tail: E0 free, broadened as the band
+    tie = edge_twin(settings)  # E0 tied to the band centre (rigid tail)
+    if tie is not None:
+        _twin(t.E0, g1.centre, *tie)
+    if settings.tail != "step":  # continuous tail, broadened as the band
         _twin(t.sigma, _width_parameter(g1))
         _put(t.sigma, sigma)
         tA = 2.0 * tA  # g(0) ~ 1/2 for a narrow broadening
@@ -118,18 +121,21 @@ def _start_tail(m, settings, centre, sigma, tA, eu, window):
         t.Eu.bmax = hi - lo
         centre = np.clip(centre, lo, hi)
         eu = np.minimum(eu, hi - lo)
+    if settings.eu_value is not None:  # held (_cl_shared): the same everywhere
+        eu = np.full(np.shape(eu), settings.eu_value)
     _put(t.A, tA)
     _put(t.E0, centre)
     _put(t.Eu, eu)
 
 
-def _twin(p, source):
-    """``p`` twinned to ``source`` (identity), once per model (HyperSpy parses
-    the expressions with sympy every time they are set)."""
-    if p.twin is source and p.twin_function_expr == "x":
+def _twin(p, source, expr="x", inverse="x"):
+    """``p`` twinned to ``source`` (identity, or ``expr`` of ``x``), once per
+    model (HyperSpy parses the expressions with sympy every time they are
+    set)."""
+    if p.twin is source and p.twin_function_expr == expr:
         return
-    p.twin_function_expr = "x"
-    p.twin_inverse_function_expr = "x"
+    p.twin_function_expr = expr
+    p.twin_inverse_function_expr = inverse
     p.twin = source
 
 

@@ -21,6 +21,7 @@ from hyperspy_perovskite.signals._cl_limits import (
     tail_band,
     tail_identified,
 )
+from hyperspy_perovskite.signals._cl_shared import held_tail
 from hyperspy_perovskite.signals._cl_urbach import eu_tested, tail_validity
 from hyperspy_perovskite.validity import Validity, validity_from_fit
 
@@ -241,8 +242,8 @@ def emission_validity(
         own = tail_validity(
             t, eu_range, (lo, hi), tb, n_sigma, eu_tested(model, t, n_sigma)
         )
-        if tail_band(model, t, _band_classes()) is g:  # the band whose edge the tail is
-            band = band & tail_identified(g, t, own)
+        if tail_band(model, t, _band_classes()) is g and not held_tail(t):
+            band = band & tail_identified(g, t, own)  # its tail's band
         tail_v = band & own
     return band, tail_v, z, size, red
 

@@ -173,6 +173,8 @@ class CLEmissionMixin:
         max_iterations=100,
         show_progressbar=None,
         num_workers=None,
+        urbach_energy=None,
+        urbach_edge=None,
     ):
         """Fit emission band(s) to every pixel with the compiled engine.
 
@@ -186,10 +188,8 @@ class CLEmissionMixin:
         Parameters
         ----------
         n_peaks : {1, 2}
-            Number of bands. With two, ``"Emission"`` is always the band at
-            the higher photon energy and ``"Emission_2"`` the lower-energy
-            one, pixel by pixel (the rule every map, histogram and the
-            segregation map use).
+            Number of bands. With two, ``"Emission"`` is the band at the
+            higher photon energy, pixel by pixel (as every map uses it).
         tail : {False, True, "continuous", "step"}
             Add an ``"Urbach"`` tail (needs ``axis="energy"``). True is
             ``"continuous"``: :class:`~hyperspy_perovskite.components.ContinuousUrbachTail`
@@ -253,15 +253,21 @@ class CLEmissionMixin:
             Levenberg-Marquardt iterations per pixel.
         %s
         %s
+        urbach_energy, urbach_edge : None or float, str, (value, std)
+            With ``tail=True``, both or neither: None (default) fits the
+            Urbach energy ``Eu`` and the edge ``E0`` in every pixel; values
+            (eV, or ``"25 meV"``) hold ``Eu`` and the edge's offset below the
+            band centre (``E0 = centre - urbach_edge``) in every pixel, so
+            the band is measured with the tail's shape known: see
+            :mod:`~hyperspy_perovskite.signals._cl_shared`.
 
         Returns
         -------
         hyperspy.models.model1d.Model1D
             The fitted :class:`~hyperspy_perovskite.models.EmissionModel`:
-            the engine's per-pixel outcome is in ``m.fit_flags`` (and
-            ``m.fast_fit_result``), the validity of the main band from every
-            parameter (:meth:`emission_maps`) in ``m.validity``; both survive
-            ``m.store`` and saved files. Pixels that did not converge or were
+            per-pixel outcome in ``m.fit_flags`` (and ``m.fast_fit_result``),
+            the main band's validity (:meth:`emission_maps`) in ``m.validity``,
+            both kept by ``m.store`` and saved files. Pixels not converged or
             masked have ``is_set`` False.
 
         Examples
@@ -274,28 +280,21 @@ class CLEmissionMixin:
         >>> bool(np.all(np.abs(c - truth["centre"]) < 1.0))
         True
         """
-        settings = _cl_fit.FitSettings(n_peaks, band, tail, background, axis)
+        settings = _cl_fit.FitSettings(
+            n_peaks, band, tail, background, axis, (urbach_energy, urbach_edge)
+        )
         options = resolve_options(
             self, show_progressbar=show_progressbar, num_workers=num_workers
         )
-        s = _cl_fit.prepare_signal(self, settings, poisson, spikes)
-        x1, x2 = _cl_fit.fit_range(s, signal_range)
-        mask = _cl_fit.check_mask(s, mask)
-        m = _cl_fit.build_model(s, settings, x1, x2)
         fit_kwargs = dict(
             bounded=bounded,
             max_iterations=max_iterations,
             show_progressbar=options.show_progressbar,
             num_workers=options.num_workers,
         )
-        result = _cl_fit.run_fit(m, s, settings, x1, x2, mask, fit_kwargs)
-        result = _cl_fit.finish_fit(m, self, settings, result, mask, fit_kwargs)
-        if settings.n_peaks == 2:
-            _cl_fit.order_bands(m, settings.axis)
-        _cl_fit.unset_unfitted(m, mask)
-        m.fast_fit_result = result
-        _cl_fit.keep_outcome(m, result)
-        return m
+        return _cl_fit.fit(
+            self, settings, signal_range, mask, poisson, spikes, fit_kwargs
+        )
 
     fit_emission.__doc__ %= (
         OPTIONS_PARAMETERS["show_progressbar"],
