@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from hyperspy_perovskite._numba_cache import njit_cached, njit_internal
+from hyperspy_perovskite._numba_ops import max2, min2
 from hyperspy_perovskite._threads import on_threads
 from hyperspy_perovskite.analysis._select_numba import median
 
@@ -31,21 +32,21 @@ _NET7 = (
 @njit_internal(nogil=True, error_model="numpy", inline="always")
 def _median7(a0, a1, a2, a3, a4, a5, a6):
     """Median of 7 values, branch-free (the network of :data:`_NET7`)."""
-    a0, a6 = min(a0, a6), max(a0, a6)
-    a2, a3 = min(a2, a3), max(a2, a3)
-    a4, a5 = min(a4, a5), max(a4, a5)
-    a0, a2 = min(a0, a2), max(a0, a2)
-    a1, a4 = min(a1, a4), max(a1, a4)
-    a3, a6 = min(a3, a6), max(a3, a6)
-    a0, a1 = min(a0, a1), max(a0, a1)
-    a2, a5 = min(a2, a5), max(a2, a5)
-    a3, a4 = min(a3, a4), max(a3, a4)
-    a1, a2 = min(a1, a2), max(a1, a2)
-    a4, a6 = min(a4, a6), max(a4, a6)
-    a2, a3 = min(a2, a3), max(a2, a3)
-    a4, a5 = min(a4, a5), max(a4, a5)
-    a1, a2 = min(a1, a2), max(a1, a2)
-    a3, a4 = min(a3, a4), max(a3, a4)
+    a0, a6 = min2(a0, a6), max2(a0, a6)
+    a2, a3 = min2(a2, a3), max2(a2, a3)
+    a4, a5 = min2(a4, a5), max2(a4, a5)
+    a0, a2 = min2(a0, a2), max2(a0, a2)
+    a1, a4 = min2(a1, a4), max2(a1, a4)
+    a3, a6 = min2(a3, a6), max2(a3, a6)
+    a0, a1 = min2(a0, a1), max2(a0, a1)
+    a2, a5 = min2(a2, a5), max2(a2, a5)
+    a3, a4 = min2(a3, a4), max2(a3, a4)
+    a1, a2 = min2(a1, a2), max2(a1, a2)
+    a4, a6 = min2(a4, a6), max2(a4, a6)
+    a2, a3 = min2(a2, a3), max2(a2, a3)
+    a4, a5 = min2(a4, a5), max2(a4, a5)
+    a1, a2 = min2(a1, a2), max2(a1, a2)
+    a3, a4 = min2(a3, a4), max2(a3, a4)
     return a3
 
 
@@ -61,13 +62,13 @@ def _running_median(y, width, med, window):
             )
         for j in (0, 1, 2, n - 3, n - 2, n - 1):
             med[j] = _median7(
-                y[max(j - 3, 0)], y[max(j - 2, 0)], y[max(j - 1, 0)], y[j],
-                y[min(j + 1, n - 1)], y[min(j + 2, n - 1)], y[min(j + 3, n - 1)],
+                y[max2(j - 3, 0)], y[max2(j - 2, 0)], y[max2(j - 1, 0)], y[j],
+                y[min2(j + 1, n - 1)], y[min2(j + 2, n - 1)], y[min2(j + 3, n - 1)],
             )  # fmt: skip
         return
     for j in range(n):
         for k in range(width):
-            v = y[min(max(j - h + k, 0), n - 1)]
+            v = y[min2(max2(j - h + k, 0), n - 1)]
             i = k
             while i > 0 and window[i - 1] > v:  # insertion sort
                 window[i] = window[i - 1]
@@ -91,14 +92,14 @@ def _screen(Y, n_sigma, width, max_width, spikes, med):
         # spike, and the spectrum's median absolute deviation is not needed
         candidate = False
         for j in range(n):
-            candidate |= (y[j] - m[j]) > n_sigma * max(np.sqrt(max(m[j], 0.0)), 1e-12)
+            candidate |= (y[j] - m[j]) > n_sigma * max2(np.sqrt(max2(m[j], 0.0)), 1e-12)
         if not candidate:
             continue
         for j in range(n):
             absr[j] = abs(y[j] - m[j])
         mad = 1.4826 * median(absr, n)
         for j in range(n):
-            noise = max(max(mad, np.sqrt(max(m[j], 0.0))), 1e-12)
+            noise = max2(max2(mad, np.sqrt(max2(m[j], 0.0))), 1e-12)
             hot[j] = (y[j] - m[j]) > n_sigma * noise
         # a spike is a run of at most max_width hot channels
         run = 0

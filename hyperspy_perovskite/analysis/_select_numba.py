@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from hyperspy_perovskite._numba_cache import njit_internal
+from hyperspy_perovskite._numba_ops import min2
 
 __all__ = ["median", "select"]
 
@@ -103,5 +104,5 @@ def median(a, n):
     lo = select(a, half - 1, n)
     hi = a[half]
     for j in range(half + 1, n):  # after the selection: the smallest above it
-        hi = min(hi, a[j])
+        hi = min2(hi, a[j])
     return (lo + hi) / 2

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from hyperspy_perovskite._numba_cache import njit_cached, njit_internal
+from hyperspy_perovskite._numba_ops import max2, min2
 from hyperspy_perovskite._threads import on_threads
 from hyperspy_perovskite.analysis._select_numba import median, select
 
@@ -40,10 +41,10 @@ def _smooth(y, w, out):
     h = w // 2
     s = 0.0
     for k in range(-h, h + 1):
-        s += y[min(max(k, 0), n - 1)]
+        s += y[min2(max2(k, 0), n - 1)]
     for j in range(n):
         out[j] = s / w
-        s += y[min(j + h + 1, n - 1)] - y[max(j - h, 0)]
+        s += y[min2(j + h + 1, n - 1)] - y[max2(j - h, 0)]
 
 
 @njit_internal(nogil=True, error_model="numpy")
@@ -65,14 +66,14 @@ def _percentile10(ys, work):
     """
     n = ys.shape[0]
     pos = 0.1 * (n - 1)
-    lo = int(math.floor(pos))
+    lo = math.floor(pos)
     _copy(ys, _ZERO, n, work)
     v = select(work, lo, n)
     if lo + 1 >= n:
         return v
     nxt = np.inf
     for j in range(lo + 1, n):
-        nxt = min(nxt, work[j])
+        nxt = min2(nxt, work[j])
     return v + (pos - lo) * (nxt - v)
 
 
@@ -85,7 +86,7 @@ def _baseline(ys, x, code, work):
         return 0.0, 0.0
     if code == 0:
         return _percentile10(ys, work), 0.0
-    m = max(2, n // 10)
+    m = max2(2, n // 10)
     yl = median(_copy(ys, _ZERO, m, work), m)
     yr = median(_copy(ys, n - m, m, work), m)
     xl = median(_copy(x, _ZERO, m, work), m)
@@ -98,12 +99,12 @@ def _baseline(ys, x, code, work):
 def _cross(r, x, i0, i1, half):
     """Half-maximum crossing interpolated between channels ``i0`` and ``i1``."""
     n = r.shape[0]
-    i0 = min(max(i0, 0), n - 1)
-    i1 = min(max(i1, 0), n - 1)
+    i0 = min2(max2(i0, 0), n - 1)
+    i1 = min2(max2(i1, 0), n - 1)
     r0 = r[i0]
     r1 = r[i1]
     den = r1 - r0 if r1 != r0 else 1.0
-    t = min(max((half - r0) / den, 0.0), 1.0)
+    t = min2(max2((half - r0) / den, 0.0), 1.0)
     return x[i0] + t * (x[i1] - x[i0])
 
 
@@ -141,21 +142,21 @@ def _band(y, x, code, binned_width, upper, dx, w, ys, r):
     xpk = 0.0
     if upper:
         # width from the half above the maximum, centre at the parabola's vertex
-        pm = min(max(peak, 1), n - 2)
+        pm = min2(max2(peak, 1), n - 2)
         den = r[pm - 1] - 2.0 * r[pm] + r[pm + 1]
         shift = 0.5 * (r[pm - 1] - r[pm + 1]) / den if den < 0.0 else 0.0
-        xpk = x[pm] + min(max(shift, -0.5), 0.5) * (x[pm + 1] - x[pm])
+        xpk = x[pm] + min2(max2(shift, -0.5), 0.5) * (x[pm + 1] - x[pm])
         fwhm = 2.0 * abs(xr - xpk)
     box = (w * dx) ** 2 / 12.0  # boxcar broadening
-    sigma = math.sqrt(max((fwhm / _SIGMA2FWHM) ** 2 - box, (0.5 * dx) ** 2))
+    sigma = math.sqrt(max2((fwhm / _SIGMA2FWHM) ** 2 - box, (0.5 * dx) ** 2))
     h = h * math.sqrt(sigma * sigma + box) / sigma
     if upper:
         centre = xpk
     else:
         sw = 0.0
         swx = 0.0
-        for j in range(min(left + 1, peak), max(right - 1, peak) + 1):
-            v = max(r[j], 0.0)
+        for j in range(min2(left + 1, peak), max2(right - 1, peak) + 1):
+            v = max2(r[j], 0.0)
             sw += v
             swx += v * x[j]
         centre = swx / sw if sw > 0.0 else x[peak]
@@ -223,7 +224,7 @@ def _tail(x, resid, e0, candidates, powers, base, sums):
     for c in range(k):
         bb = sums[c]
         br = sums[k + c]
-        a = max(br / (bb if bb > 0.0 else 1.0), 0.0)
+        a = max2(br / (bb if bb > 0.0 else 1.0), 0.0)
         cost = rr - 2.0 * a * br + a * a * bb
         if cost < best_cost:
             best_cost = cost
@@ -262,7 +263,7 @@ def _pixel(y, x, code, n_peaks, tail, variant, bw, dx, w, cands, tails, out, wor
     upper = tail and variant == 0  # a tail widens the lower half
     centre, sigma, height, area, a0, a1 = _band(clean, x, code, bw, upper, dx, w, ys, r)
     span = abs(x[n - 1] - x[0])
-    sigma = min(max(sigma, dx), span / 2.0)
+    sigma = min2(max2(sigma, dx), span / 2.0)
     out[0], out[1], out[2], out[3], out[4], out[5] = centre, sigma, height, area, a0, a1
     if not (n_peaks == 2 or tail):
         return
@@ -278,8 +279,8 @@ def _pixel(y, x, code, n_peaks, tail, variant, bw, dx, w, cands, tails, out, wor
         if abs(c2 - centre) < sigma:
             c2 = centre + (1.0 if c2 >= centre else -1.0) * 1.5 * sigma
             s2 = sigma
-        s2 = min(max(s2, dx), span / 2.0)
-        A2 = max(A2, 0.05 * area)
+        s2 = min2(max2(s2, dx), span / 2.0)
+        A2 = max2(A2, 0.05 * area)
         out[6], out[7], out[8] = c2, s2, A2
         _gaussian_out(resid, x, A2 * bw / (s2 * _SQRT2PI), c2, s2)
     if tail:
@@ -288,7 +289,7 @@ def _pixel(y, x, code, n_peaks, tail, variant, bw, dx, w, cands, tails, out, wor
         else:
             powers, base, sums = tails
             tA, eu = _tail(x, resid, centre, cands, powers, base, sums)
-        out[9] = max(tA, 0.01 * height)
+        out[9] = max2(tA, 0.01 * height)
         out[10] = eu
 
 

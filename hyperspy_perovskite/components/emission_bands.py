@@ -36,6 +36,7 @@ import numpy as np
 from numba import njit
 from scipy.special import erfc, erfcx
 
+from hyperspy_perovskite._numba_ops import max2, min2, to_int
 from hyperspy_perovskite.components._expression_cache import CachedExpression
 from hyperspy_perovskite.fitting.kernels.builtin import (
     _exp_half_square_outwards,
@@ -329,8 +330,8 @@ def _tail_exponentials(x, e0, sigma, tau, gauss, expo, scratch):
             d = x[j] - e0
             u = d * inv_sigma
             gauss[j] = -0.5 * u * u
-            expo[j] = min(d / tau + shift, 0.0)
-            below = max(below, j + 1 if u + r < 0.0 else 0)
+            expo[j] = min2(d / tau + shift, 0.0)
+            below = max2(below, j + 1 if u + r < 0.0 else 0)
         _exp_inplace(gauss, scratch, n)
         _exp_inplace(expo, scratch, below)
         for j in range(below):
@@ -341,7 +342,7 @@ def _tail_exponentials(x, e0, sigma, tau, gauss, expo, scratch):
         return
     h = dx * inv_sigma
     pos = (e0 - x[0]) / dx
-    j0 = 0 if pos < 0.0 else (n - 1 if pos > n - 1 else int(pos + 0.5))
+    j0 = 0 if pos < 0.0 else (n - 1 if pos > n - 1 else to_int(pos + 0.5))
     u0 = (x[j0] - e0) * inv_sigma
     for walk in range(2):  # one call site: one copy of the recurrence
         if walk == 0:
@@ -353,14 +354,14 @@ def _tail_exponentials(x, e0, sigma, tau, gauss, expo, scratch):
     # from one channel above the edge (a margin for rounding) downwards by
     # exp(-dx / tau); the exponent there is at most dx / tau - shift
     pe = (x_edge - x[0]) / dx
-    je = -1 if pe < -1.0 else (n - 1 if pe > n - 2 else int(math.floor(pe)) + 1)
+    je = -1 if pe < -1.0 else (n - 1 if pe > n - 2 else math.floor(pe) + 1)
     for j in range(je + 1, n):
         expo[j] = 0.0
     ratio = math.exp(-dx / tau)
     j = je
     while j >= 0:
-        v = math.exp(min((x[j] - e0) / tau + shift, 700.0))
-        stop = max(j - 64, -1)
+        v = math.exp(min2((x[j] - e0) / tau + shift, 700.0))
+        stop = max2(j - 64, -1)
         while j > stop:
             expo[j] = v
             v *= ratio

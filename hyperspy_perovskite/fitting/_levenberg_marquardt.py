@@ -48,6 +48,7 @@ import math
 import numpy as np
 from numba import njit
 
+from hyperspy_perovskite._numba_ops import max2, min2
 from hyperspy_perovskite.fitting._linalg import (
     _LINEAR_SOLVE_MIN_DECREASE,
     _cholesky_factor,
@@ -244,7 +245,7 @@ def fit_block(
         for i in range(n_p):
             P[i] = P0[p, i]
         for k in range(nf):
-            theta[k] = min(max(P0[p, theta_index[k]], lower[k]), upper[k])
+            theta[k] = min2(max2(P0[p, theta_index[k]], lower[k]), upper[k])
         chi2, flag, it, fresh = _fit_pixel(
             model_block, x, Y[p], w, binw, unit_weights, desc,
             evaluation, normal, lin, linear, linear_solve, max_iterations, ftol,
@@ -337,7 +338,7 @@ def _fit_pixel(
         # predicted decrease of chi-squared for the linearised model
         pred = 0.0
         for a in range(nf):
-            pred += delta[a] * (lam * max(JtJ[a, a], 1e-300) * delta[a] + Jtr[a])
+            pred += delta[a] * (lam * max2(JtJ[a, a], 1e-300) * delta[a] + Jtr[a])
         if pred <= ftol * chi2:
             # no step can lower chi-squared by a relative ftol (MINPACK's test)
             return chi2, CONVERGED, it, fresh
@@ -376,7 +377,7 @@ def _fit_pixel(
                 )  # fmt: skip
                 fresh = chi2_t == chi2  # unmoved
                 chi2 = chi2_t
-            lam = max(lam / 5.0, 1e-12)
+            lam = max2(lam / 5.0, 1e-12)
             if decrease < ftol or step < xtol:
                 return chi2, CONVERGED, it, fresh
         else:
@@ -413,7 +414,9 @@ def _write_row(row, chi2, flag, it, n_ch, desc, ev, normal, uncertainty):
             for i in range(n_p):
                 s = src[i]
                 if s >= 0:
-                    row[n_p + i] = abs(scale[i]) * math.sqrt(max(diag[s], 0.0) * factor)
+                    row[n_p + i] = abs(scale[i]) * math.sqrt(
+                        max2(diag[s], 0.0) * factor
+                    )
         elif flag == CONVERGED:
             flag = SINGULAR
     row[2 * n_p] = chi2
@@ -505,7 +508,7 @@ def sandwich_deviations(
         s = src[i]
         if s >= 0:
             row[n_p + i] = (
-                abs(scale[i]) * math.sqrt(max(diag[s], 0.0)) if ok else math.nan
+                abs(scale[i]) * math.sqrt(max2(diag[s], 0.0)) if ok else math.nan
             )
 
 

@@ -10,6 +10,7 @@ through a pointer.
 from numba import njit
 
 from hyperspy_perovskite._numba_cache import njit_internal
+from hyperspy_perovskite._numba_ops import min2
 from hyperspy_perovskite.fitting._linalg import _contract
 
 
@@ -54,9 +55,9 @@ def _normal_products(G, rb, active, M, Mr):
             _three_row_tiles(G, rb, active, ti, M, Mr)
             break
         a0 = active[ti]
-        a1 = active[min(ti + 1, last)]
-        a2 = active[min(ti + 2, last)]
-        a3 = active[min(ti + 3, last)]
+        a1 = active[min2(ti + 1, last)]
+        a2 = active[min2(ti + 2, last)]
+        a3 = active[min2(ti + 3, last)]
         r0 = r1 = r2 = r3 = 0.0
         m00 = m01 = m02 = m03 = m11 = m12 = m13 = m22 = m23 = m33 = 0.0
         for j in range(n_ch):
@@ -89,9 +90,9 @@ def _normal_products(G, rb, active, M, Mr):
                 _tile_four_by_three(G, active, ti, tj, M, Mr)
                 continue
             b0 = active[tj]
-            b1 = active[min(tj + 1, last)]
-            b2 = active[min(tj + 2, last)]
-            b3 = active[min(tj + 3, last)]
+            b1 = active[min2(tj + 1, last)]
+            b2 = active[min2(tj + 2, last)]
+            b3 = active[min2(tj + 3, last)]
             t00 = t01 = t02 = t03 = t10 = t11 = t12 = t13 = 0.0
             t20 = t21 = t22 = t23 = t30 = t31 = t32 = t33 = 0.0
             for j in range(n_ch):

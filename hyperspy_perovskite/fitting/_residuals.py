@@ -23,6 +23,7 @@ import math
 import numpy as np
 from numba import njit
 
+from hyperspy_perovskite._numba_ops import max2, min2
 from hyperspy_perovskite._threads import on_threads
 from hyperspy_perovskite.fitting import _cache, _compile
 from hyperspy_perovskite.fitting._compile import _COMPILED, EVALUATE_TYPE
@@ -89,8 +90,8 @@ def _residual_block(
             m = f[j] * binw[j]
             nan = m != m
             n_nan += nan
-            lo = min(lo, np.inf if nan else m)
-            hi = max(hi, -np.inf if nan else m)
+            lo = min2(lo, np.inf if nan else m)
+            hi = max2(hi, -np.inf if nan else m)
             r = rb[j]
             pos += r > 0.0
             neg += r < 0.0
@@ -116,23 +117,23 @@ def _residual_block(
         for j in range(n_ch):
             r = rb[j]
             r = 0.0 if r != r else r
-            rb[j] = min(max(r, -big), big)
+            rb[j] = min2(max2(r, -big), big)
         acc = 0.0
         for k in range(-half, half + 1):
             acc += rb[_reflect(k, n_ch)]
         largest = abs(acc)
         # the first channels, the interior (no reflection), the last ones;
         # max(largest, NaN) keeps largest, as the comparison it replaces
-        inner = max(n_ch - half, 1)
-        for j in range(1, min(inner, half + 1)):
+        inner = max2(n_ch - half, 1)
+        for j in range(1, min2(inner, half + 1)):
             acc += rb[j + half] - rb[_reflect(j - half - 1, n_ch)]
-            largest = max(largest, abs(acc))
+            largest = max2(largest, abs(acc))
         for j in range(half + 1, inner):
             acc += rb[j + half] - rb[j - half - 1]
-            largest = max(largest, abs(acc))
+            largest = max2(largest, abs(acc))
         for j in range(inner, n_ch):
             acc += rb[_reflect(j + half, n_ch)] - rb[_reflect(j - half - 1, n_ch)]
-            largest = max(largest, abs(acc))
+            largest = max2(largest, abs(acc))
         largest /= width
         height = hi - lo
         out[p, 1] = np.nan if (n_nan > 0 or n_ch == 0) else largest / height

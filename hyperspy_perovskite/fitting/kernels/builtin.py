@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit
 
 from hyperspy_perovskite._numba_cache import njit_internal
+from hyperspy_perovskite._numba_ops import max2, min2, to_int
 
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT2 = math.sqrt(2.0)
@@ -190,7 +191,7 @@ def _exp_inplace(a, t, n):
     """
     for j in range(n):
         v = a[j]
-        c = min(max(v, _EXP_LO), _EXP_HI)
+        c = min2(max2(v, _EXP_LO), _EXP_HI)
         k = c * _LOG2E + _ROUND
         m = k - _ROUND
         r = (c - m * _LN2_HI) - m * _LN2_LO
@@ -287,7 +288,7 @@ def _exp_half_square_outwards(v0, h, j_start, direction, count, out):
         Q *= rQ
         g7 = g
         Q7 = Q
-        stop = min(s + _REANCHOR, n_steps)
+        stop = min2(s + _REANCHOR, n_steps)
         for step in range(s, stop):
             # a slice with constant, non-negative indices: no wraparound checks
             if direction > 0:
@@ -376,7 +377,7 @@ def gaussian_block(x, P, o, c, f, G):
     dx = x[1] - x[0]
     h = abs(dx) * inv_sigma
     pos = (centre - x[0]) / dx
-    j0 = 0 if pos < 0.0 else (n - 1 if pos > n - 1 else int(pos + 0.5))
+    j0 = 0 if pos < 0.0 else (n - 1 if pos > n - 1 else to_int(pos + 0.5))
     u0 = (x[j0] - centre) * inv_sigma
     # u grows with the channel index when dx > 0: walk up from j0, then down
     up = 1 if dx > 0.0 else -1
