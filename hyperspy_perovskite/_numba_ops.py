@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import operator
 
+import numpy as np
 from numba.core import config, types
 from numba.cpython.builtins import do_minmax
 from numba.extending import intrinsic
 
-__all__ = ["max2", "min2", "to_int"]
+__all__ = ["bits_to_float", "float_bits", "max2", "min2", "to_int"]
 
 
 def _number_pair(typingctx, a, b):
@@ -107,8 +108,51 @@ def to_int(typingctx, x):
     return types.intp(x), codegen
 
 
+@intrinsic
+def float_bits(typingctx, x):
+    """The bits of a float64 as an int64 (``np.float64(x).view(np.int64)``
+    for a scalar, without numba's array ``view``; compiled code only).
+
+    Examples
+    --------
+    >>> from numba import njit
+    >>> from hyperspy_perovskite._numba_ops import bits_to_float, float_bits
+    >>> @njit
+    ... def round_trip(v):
+    ...     return float_bits(v), bits_to_float(float_bits(v))
+    >>> round_trip(1.0)
+    (4607182418800017408, 1.0)
+    """
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(x), codegen
+
+
+@intrinsic
+def bits_to_float(typingctx, i):
+    """The float64 with the bits of the int64 ``i`` (the inverse of
+    :func:`float_bits`; compiled code only)."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(i), codegen
+
+
 if config.DISABLE_JIT:  # plain Python: the builtins
     min2, max2 = min, max
 
     def to_int(x):
         return int(x)
+
+    def float_bits(x):
+        return int(np.float64(x).view(np.int64))
+
+    def bits_to_float(i):
+        return float(np.int64(i).view(np.float64))

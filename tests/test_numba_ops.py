@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from hyperspy_perovskite._numba_ops import max2, min2, to_int
+from hyperspy_perovskite._numba_ops import bits_to_float, float_bits, max2, min2, to_int
 
 _FLOATS = (0.0, -0.0, 1.5, -2.25, 1e-300, np.inf, -np.inf, np.nan)
 _INTS = (0, 1, -3, 7)
@@ -83,3 +83,17 @@ def test_to_int_equals_int(v):
     got = _int_ours(v)
     assert got == _int_builtin(v) == int(v)
     assert isinstance(got, int)
+
+
+@njit
+def _bits(v):
+    return float_bits(v), bits_to_float(float_bits(v))
+
+
+@pytest.mark.parametrize(
+    "v", [1.0, -0.0, 2.5e-310, np.inf, -np.inf, 6755399441055744.0]
+)
+def test_float_bits_are_numpys_view(v):
+    bits, back = _bits(v)
+    assert bits == np.float64(v).view(np.int64)
+    assert np.float64(back).view(np.int64) == bits  # same bits back (NaN too)

@@ -15,11 +15,10 @@ kernel against ``component.function`` and against finite differences.
 
 import math
 
-import numpy as np
 from numba import njit
 
 from hyperspy_perovskite._numba_cache import njit_internal
-from hyperspy_perovskite._numba_ops import max2, min2, to_int
+from hyperspy_perovskite._numba_ops import bits_to_float, float_bits, max2, min2, to_int
 
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT2 = math.sqrt(2.0)
@@ -183,7 +182,7 @@ def _exp_inplace(a, t, n):
     with ``n`` the nearest integer (rounded by adding 1.5 x 2^52) and
     ``|r| <= ln 2 / 2``, ``exp(r)`` from its Taylor series to degree 13
     (remainder below 2e-16), times ``2^n`` built from its bits in the
-    scratch ``t`` (viewed as integers). Within 1 ulp of ``np.exp`` for every
+    scratch ``t`` (its bits as integers). Within 1 ulp of ``np.exp`` for every
     result above the smallest normal number (tested); smaller results are
     0; ``inf`` above 709.78, NaN stays NaN. Three loops without calls or
     branches: they vectorise (numba has no vector ``exp`` without Intel's
@@ -214,9 +213,8 @@ def _exp_inplace(a, t, n):
         t[j] = k - up
         p = p * (1.0 + up) if v <= _EXP_HI else math.inf
         a[j] = p if v >= _EXP_LO else (0.0 if v < _EXP_LO else v)
-    bits = t[:n].view(np.int64)
-    for j in range(n):
-        bits[j] = (bits[j] - _ROUND_BITS + 1023) << 52
+    for j in range(n):  # the bits of t[j], not numba's view (0.1-0.2 s to compile)
+        t[j] = bits_to_float((float_bits(t[j]) - _ROUND_BITS + 1023) << 52)
     for j in range(n):
         a[j] *= t[j]
 
