@@ -78,6 +78,12 @@ class EmissionModel(PerovskiteModel1D):
         self._eu_tested = np.full(self.chisq.data.shape, np.nan)
         self._whitelist["_eu_tested"] = None
         self._slicing_whitelist["_eu_tested"] = "inav"
+        # the tail shape shared by the fitted pixels (signals._cl_shared)
+        self._shared_urbach = {}
+        self._whitelist["_shared_urbach"] = None
+        self._shape_consistent = np.full(self.chisq.data.shape, np.nan)
+        self._whitelist["_shape_consistent"] = None
+        self._slicing_whitelist["_shape_consistent"] = "inav"
         if dictionary is not None:
             self._load_dictionary(dictionary)
 
@@ -143,6 +149,26 @@ class EmissionModel(PerovskiteModel1D):
             max_residual=max_residual,
             keep_invalid=keep_invalid,
         )
+
+    @property
+    def shared_urbach_energy(self):
+        """The Urbach tail shape shared by the fitted pixels of
+        ``fit_emission(urbach_energy="shared")``, or None: ``Eu`` and the
+        edge's offset below the band centre (``edge``) in eV with their
+        standard deviations (``Eu_std``, ``edge_std``; 0 where held), the
+        number of pixels that determined them and how
+        (:func:`~hyperspy_perovskite.signals._cl_shared.shared_fit`). Kept by
+        ``m.store``, saved files and ``m.inav`` (the region's value).
+
+        Examples
+        --------
+        >>> from hyperspy_perovskite.data import simulated_emission_map
+        >>> s, truth = simulated_emission_map(shape=(2, 2), seed=0)
+        >>> s.set_signal_type("CL_STEM_perovskite")
+        >>> s.fit_emission().shared_urbach_energy is None
+        True
+        """
+        return dict(self._shared_urbach) if self._shared_urbach else None
 
     def check_urbach_resolution(self, n_sigma=3.0, count_variance=None):
         """Test that the data resolve the Urbach energies of a model fitted

@@ -279,16 +279,23 @@ def fit(signal, settings, signal_range, mask, poisson, spikes, fit_kwargs):
     """The steps of ``fit_emission`` (see its documentation): returns the
     fitted model."""
     from hyperspy_perovskite.signals import _cl_shared
+    from hyperspy_perovskite.signals._cl_consistency import shape_consistency
 
     s = prepare_signal(signal, settings, poisson, spikes)
     x1, x2 = fit_range(s, signal_range)
     mask = check_mask(s, mask)
     m = build_model(s, settings, x1, x2)
-    result = run_fit(m, s, settings, x1, x2, mask, fit_kwargs)
+    if settings.eu_mode == "shared":
+        result = _cl_shared.shared_fit(m, s, settings, x1, x2, mask, fit_kwargs)
+    else:
+        result = run_fit(m, s, settings, x1, x2, mask, fit_kwargs)
     result = finish_fit(m, signal, settings, result, mask, fit_kwargs)
     if settings.n_peaks == 2:
         order_bands(m, settings.axis)
     _cl_shared.finish_held(m, settings, mask)
+    shape_consistency(
+        m, settings, result, mask, {**fit_kwargs, **count_kwargs(settings)}
+    )
     unset_unfitted(m, mask)
     m.fast_fit_result = result
     keep_outcome(m, result)

@@ -14,6 +14,7 @@ from hyperspy_perovskite.analysis.cl_maps import histogram2d_valid, histogram_va
 from hyperspy_perovskite.components.voigt_emission import voigt_fwhm, voigt_quantities
 from hyperspy_perovskite.fitting._residuals import residual_statistics as fast
 from hyperspy_perovskite.signals._base import Options, wrap_navigation_map
+from hyperspy_perovskite.signals._cl_consistency import consistency_validity
 from hyperspy_perovskite.signals._cl_limits import (
     limit_identified,
     limit_parameter,
@@ -244,6 +245,8 @@ def emission_validity(
         )
         if tail_band(model, t, _band_classes()) is g and not held_tail(t):
             band = band & tail_identified(g, t, own)  # its tail's band
+        shared = consistency_validity(model)  # a shared shape's test
+        band = band if shared is None else band & shared
         tail_v = band & own
     return band, tail_v, z, size, red
 
@@ -413,6 +416,9 @@ def emission_maps(
             model, tail_v.mask, "Valid Urbach tail mask", "", "valid", tail_v
         )
         out["urbach_valid"].data = tail_v.mask
+        if getattr(model, "_shared_urbach", None):  # _cl_shared.shared_fit
+            md = dict(model._shared_urbach)
+            out["urbach_energy"].metadata.set_item("Signal.shared_urbach_energy", md)
         out.update(_centroid(model, units, n_sigma, keep_invalid))
     return out
 

@@ -254,11 +254,12 @@ class CLEmissionMixin:
         %s
         %s
         urbach_energy, urbach_edge : None or float, str, (value, std)
-            With ``tail=True``, both or neither: None (default) fits the
-            Urbach energy ``Eu`` and the edge ``E0`` in every pixel; values
-            (eV, or ``"25 meV"``) hold ``Eu`` and the edge's offset below the
-            band centre (``E0 = centre - urbach_edge``) in every pixel, so
-            the band is measured with the tail's shape known: see
+            With ``tail=True``, both or neither: None fits ``Eu`` and the
+            edge ``E0`` per pixel; values (eV, or ``"25 meV"``) hold ``Eu``
+            and the edge's offset below the band centre (``E0 = centre -
+            urbach_edge``) in every pixel; ``urbach_energy="shared"`` fits
+            one ``Eu`` for all fitted pixels (``m.shared_urbach_energy``),
+            pixels rejecting it flagged. See
             :mod:`~hyperspy_perovskite.signals._cl_shared`.
 
         Returns
