@@ -34,6 +34,11 @@ __all__ = [
     "shape_consistency",
 ]
 
+#: Iterations of the free refit of :func:`shape_consistency`, from the
+#: shared fit's values (chi-squared at any iterate bounds the free minimum
+#: from above: fewer can miss a rejection, not make one).
+CONSISTENCY_ITERATIONS = 20
+
 #: The rejection reason of a pixel whose data reject the shared tail shape.
 SHAPE_DIFFERS = "Eu differs from the shared value"
 
@@ -50,7 +55,6 @@ def shape_consistency(m, settings, result, mask, fit_kwargs):
     from hyperspy_perovskite.signals._cl_start import _restore, _snapshot
     from hyperspy_perovskite.signals._cl_urbach import (
         EU_FALSE_DISCOVERY_RATE,
-        EU_PROFILE_ITERATIONS,
         _curves,
         _unweighted_scale,
         false_discovery_pass,
@@ -74,8 +78,8 @@ def shape_consistency(m, settings, result, mask, fit_kwargs):
                 c.fetch_stored_values()
             kw = dict(fit_kwargs)
             kw["max_iterations"] = min(
-                kw.get("max_iterations") or EU_PROFILE_ITERATIONS,
-                EU_PROFILE_ITERATIONS,
+                kw.get("max_iterations") or CONSISTENCY_ITERATIONS,
+                CONSISTENCY_ITERATIONS,
             )
             new = fast_multifit(m, mask=~ok, starting_values="current", **kw)
             drop = chi0 - np.asarray(m.chisq.data, float)
