@@ -319,6 +319,16 @@ ROWS_CL = [
             lambda s, v: s.fit_emission(signal_range=v, show_progressbar=False)[
                 "Emission"].centre.map["values"],
             *_NM_RANGE, ("690 eV", "730 eV")),
+    _cl_row("fit_emission", "urbach_energy", lambda: le._cl(False),
+            lambda s, v: s.fit_emission(
+                tail=True, axis="energy", urbach_energy=v, urbach_edge=0.02,
+                show_progressbar=False)["Emission"].centre.map["values"],
+            0.025, "25 meV", ureg.Quantity(25, "meV"), "25 nm"),
+    _cl_row("fit_emission", "urbach_edge", lambda: le._cl(False),
+            lambda s, v: s.fit_emission(
+                tail=True, axis="energy", urbach_energy=0.025, urbach_edge=v,
+                show_progressbar=False)["Emission"].centre.map["values"],
+            0.02, "20 meV", ureg.Quantity(0.02, "eV"), "20 s"),
     _cl_row("emission_maps", "resolution", lambda: le._cl(False),
             lambda s, v: s.emission_maps(
                 s.fit_emission(show_progressbar=False), resolution=v)["valid"],
