@@ -75,6 +75,15 @@ band pulls mean / std (within 1 / 2 std) over the valid pixels:
   meV; 4093 and 4095, 4092 shared at 50 meV: validity is no longer a
   property of the noise. 24-30x m.multifit (its crop's model held at the
   crop's shared value; the search is not m.multifit's).
+* the per-pixel test's refit stopping at the fit's own rule (a step below
+  0.1 std, ``_cl_start.std_tolerance``) instead of the engine's default
+  tolerance, alternating with 82a48fc (21:22-21:23 UTC, load 1.8-3.0):
+  shared 204 / 227 against 429 / 404 us of CPU per spectrum, 4655 / 4165
+  against 2302 / 2396 spectra/s (engine 1.8 against 4.7-4.9 s of CPU);
+  the same shared Eu (25.503 meV), 16384 valid, no rejection; the map
+  half 50 / half 12 meV (32 x 32, seeds 0 / 1) 154 / 168 pixels reject
+  the value against 161 / 177 (still rejected for the map), uniform 50
+  meV 4 / 0 against 3 / 0.
 * the default mode against main d5ada2a, alternating (21:05-21:06 UTC,
   load 2.3-2.6): 274.5 / 264.9 against 268.0 / 278.0 us of CPU per
   spectrum, 3641 / 3757 against 3864 / 3765 spectra/s, the same 0
