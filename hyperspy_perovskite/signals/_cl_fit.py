@@ -292,7 +292,9 @@ def fit(signal, settings, signal_range, mask, poisson, spikes, fit_kwargs):
     result = finish_fit(m, signal, settings, result, mask, fit_kwargs)
     if settings.n_peaks == 2:
         order_bands(m, settings.axis)
-    _cl_shared.finish_held(m, settings, mask)
+    _cl_shared.finish_held(
+        m, settings, result, mask, {**fit_kwargs, **count_kwargs(settings)}
+    )
     shape_consistency(
         m, settings, result, mask, {**fit_kwargs, **count_kwargs(settings)}
     )
