@@ -1,4 +1,5 @@
-"""``min``, ``max`` and ``int`` of two numbers for compiled code, compiled once.
+"""``min``, ``max``, ``int`` and a float's bits in compiled code, with no
+function of their own to compile.
 
 numba implements the builtins ``min``, ``max`` and ``int`` as overloads: each
 is a small function of its own, compiled again for every set of compile
@@ -6,15 +7,22 @@ flags of its callers (``_nrt``, ``fastmath``, the Python entry points of
 :func:`~hyperspy_perovskite._numba_cache.njit_internal`: numba keys an
 overload's compilation on the caller's flags as well as on the argument
 types). The package mixes several such sets, so a first CL fit on a fresh
-install compiled them about a dozen times (0.5-0.6 s of its compile time,
-bench_first_call.py). These are numba's own code generation for the same
-operations (``numba.cpython.builtins.do_minmax``, a cast to ``intp``) emitted
-inline at the call, with no function to compile: the same machine
-operations and the same results as the builtins, NaN included
-(``min2(a, b)`` is ``b if b < a else a``, as Python's ``min``).
+install compiled them about a dozen times (0.6-0.7 s of its compile time,
+bench_first_call.py). These emit the builtins' operations inline at the
+call, with no function to compile: both arguments cast to their common
+type, then ``min2(a, b)`` is ``b if b < a else a`` (a compare and a select,
+as numba's ``min`` and Python's, so NaN is returned only where they return
+it) and ``max2`` the same with ``>``; ``to_int`` is numba's cast of a float
+to ``intp``. Only numba's public extension API is used (``intrinsic``, the
+target context's ``cast`` and ``get_function``); the tests compare them
+with the builtins, compiled with and without ``fastmath``.
+
+``float_bits`` and ``bits_to_float`` reinterpret a float64 as an int64 and
+back (an LLVM bitcast), where numba's array ``view`` cost its own
+compilation (0.1-0.2 s).
 
 They can only be called from compiled code (under ``NUMBA_DISABLE_JIT`` they
-are the builtins).
+are the builtins and NumPy's ``view``).
 """
 
 from __future__ import annotations
@@ -23,10 +31,21 @@ import operator
 
 import numpy as np
 from numba.core import config, types
-from numba.cpython.builtins import do_minmax
+from numba.core.typing import signature
 from numba.extending import intrinsic
 
 __all__ = ["bits_to_float", "float_bits", "max2", "min2", "to_int"]
+
+
+def _select(context, builder, sig, args, op):
+    """``b if op(b, a) else a`` after casting both to the return type (the
+    code numba generates for ``min(a, b)`` with ``op`` "<", ``max`` with
+    ">")."""
+    ty = sig.return_type
+    a = context.cast(builder, args[0], sig.args[0], ty)
+    b = context.cast(builder, args[1], sig.args[1], ty)
+    compare = context.get_function(op, signature(types.boolean, ty, ty))
+    return builder.select(compare(builder, (b, a)), b, a)
 
 
 def _number_pair(typingctx, a, b):
@@ -55,7 +74,7 @@ def min2(typingctx, a, b):
         return None
 
     def codegen(context, builder, sig, args):
-        return do_minmax(context, builder, list(sig.args), list(args), operator.lt)
+        return _select(context, builder, sig, args, operator.lt)
 
     return ty(types.unliteral(a), types.unliteral(b)), codegen
 
@@ -79,7 +98,7 @@ def max2(typingctx, a, b):
         return None
 
     def codegen(context, builder, sig, args):
-        return do_minmax(context, builder, list(sig.args), list(args), operator.gt)
+        return _select(context, builder, sig, args, operator.gt)
 
     return ty(types.unliteral(a), types.unliteral(b)), codegen
 
