@@ -215,6 +215,64 @@ time is numba's own typing and lowering (for the solver, profiled: lowering
 about half, type inference a quarter, IR inlining about a tenth), which
 grows with the amount of code.
 
+Session 12, the CL case (2026-12-04; d5ada2a, the session's start, against
+main, this script run from each checkout, alternating; the other helper's
+jobs loaded the 2 cores, so CPU seconds are the steadier figures). Cold
+first call, empty cache, three pairs at 21:17-21:21 UTC (load 1.6-3.7,
+d8fceca): **7.58 / 7.53 / 12.30 s** wall (7.47 / 7.45 / 8.13 s of CPU in the
+fitting process) against 12.69 / 9.12 / 10.04 s (9.51 / 9.03 / 9.93 s); the
+second process 7.76-8.32 against 8.56-8.71 s of CPU; m.multifit's first
+call 5.87-6.37 s: HyperSpy over ours **0.79 / 0.82** / 0.49 against 0.46 /
+0.64 / 0.64 (the first old and the last new run at load 2.4-3.7). Seven
+earlier pairs at load 1.3-3.3 (20:53-21:10 UTC, dca51c2, before the start
+values' change below): 7.9-9.5 s of CPU in the fitting process (mean 8.8)
+against 9.4-10.9 (mean 10.2), the second process 7.8-9.5 (8.8) against
+8.7-10.5 (9.5). One idle run (21:03 UTC, load 0.8, dca51c2, in one
+process with numba's compile events): 8.06 s wall, and the fit never
+waited for the second process. A new process with the cache on disk:
+0.67-0.80 s against 0.66-0.69 s, 8.8-9.3 x faster than m.multifit's first
+call (7.5 x in the loaded run); steady 0.06-0.08 s in both. Values
+unchanged: all parameter maps, standard deviations, validity masks, start
+values and spike masks of the 64 x 64 bench fit at Eu 12 and 50 meV
+bit-identical. What changed (compile CPU measured apart, fresh
+processes, alternating):
+
+- ``min``, ``max`` and ``int`` in compiled code are numba's own code emitted
+  at the call (:mod:`hyperspy_perovskite._numba_ops`): numba compiled the
+  builtins' overloads again for every set of its callers' compile flags
+  (``_nrt``, ``fastmath``, no Python entry point), about a dozen times on
+  this path (0.6-0.7 s over both processes);
+- ``_normal_products`` stores its tiles at one inlined call site instead of
+  three (1.05 -> 0.64 s, in the second process);
+- the start values' and the spike screen's work arrays come from Python,
+  and ``_exp_inplace`` reads the bits of its scratch without numba's array
+  ``view`` (numba's ``np.empty``, ``np.zeros`` and ``view``: 0.3 s);
+- the start values' ``_pixel`` is inlined into its one caller (3.1-3.8 ->
+  2.7-2.9 s).
+
+The two processes now take about as long (the fitting process about 7.5 s
+of CPU to its fit, the second about 7.8 s to the residual pass, its import
+included), so the cold first call is about half their sum: m.multifit's 6 s
+needs about 12 s of CPU in all instead of about 15, another fifth less
+compiled code on both sides (what is left: start values 2.7 and spike
+screen 0.8, kernels 2.2 and ``evaluate`` 1.3 in the fitting process; the
+solver 2.8 with its helpers 1.5, the sandwich 0.8 and the residual pass
+0.9 in the second). Measured and not kept: numba-level inlining of the
+start values' helpers (all nine: 3.6 -> 8.5 s; all but ``_band``: no
+gain), of ``_running_median`` into the spike screen or
+``_tail_exponentials`` into the Urbach block (no gain), of
+``_solve_linear_parameters`` and ``_inverse_diagonal`` into the solver (+1.0
+s); the solver's ``_evaluate``, ``_fit_pixel``, ``_write_row`` and
+``_sandwich`` as functions of their own (0.0-0.1 s less, within the
+spread); ``_store_tile`` as a function of its own (0.58 s, but 0.44 -> 0.53
+us per call on 128 channels) or as straight-line stores (2.5 s); a lower
+LLVM pass level for the start values (within the spread: the level that
+matters is that of numba's machine-code generation, fixed once per
+process, ``NUMBA_OPT=0``: start values 3.0 -> 2.0 s, spike screen 1.5 ->
+1.1 s, but every kernel slower); the NumPy references instead of the
+compiled start values and spike screen (about 30 and 10 times slower on a
+128 x 128 map, and equal only to 1e-9).
+
 Usage::
 
     python benchmarks/bench_first_call.py                  # 96 x 96 x 800
