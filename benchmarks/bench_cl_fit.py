@@ -84,6 +84,13 @@ band pulls mean / std (within 1 / 2 std) over the valid pixels:
   half 50 / half 12 meV (32 x 32, seeds 0 / 1) 154 / 168 pixels reject
   the value against 161 / 177 (still rejected for the map), uniform 50
   meV 4 / 0 against 3 / 0.
+* the subsample of the search drawn over the map instead of every 64th
+  pixel (two columns of a 128 x 128 map): 21:38 UTC, load 2.9-3.4, 4073
+  spectra/s, 219 us of CPU per spectrum; shared Eu 24.56 +- 0.26 (pull
+  -1.75), 13.87 +- 2.15 (+0.87), 50.17 +- 0.14 (+1.24); the same valid
+  counts and band pulls within 0.01; 64 x 64, 10 maps (seeds 200-209):
+  pulls -0.09 / 1.04 (within 1 / 2 std 0.70 / 1.00; every 16th pixel:
+  -0.00 / 1.03, 0.60 / 1.00).
 * the default mode against main d5ada2a, alternating (21:05-21:06 UTC,
   load 2.3-2.6): 274.5 / 264.9 against 268.0 / 278.0 us of CPU per
   spectrum, 3641 / 3757 against 3864 / 3765 spectra/s, the same 0
