@@ -5,11 +5,11 @@ edge's offset below the band centre) for all fitted pixels
 (:func:`~hyperspy_perovskite.signals._cl_shared.shared_fit`). A map of two
 materials would get one average shape, right for neither, and bands biased
 by it (the bias of a held shape 20 % off: ``_cl_shared``). So, after the
-fit, every converged pixel is fitted again with the shape free (``Eu`` and
-the edge free, from the shared fit's values), and the rise of its
-chi-squared from the free to the shared fit is a likelihood ratio, a
-chi-squared of as many degrees of freedom as shared values where the pixel
-agrees; the p-values pass the map's false discovery rate
+fit, every converged pixel is fitted again with ``Eu`` free (from the
+shared fit's values; the edge stays held, as the data do not place it), and
+the rise of its chi-squared from the free to the shared fit is a likelihood
+ratio, a chi-squared of one degree of freedom where the pixel agrees; the
+p-values pass the map's false discovery rate
 (:data:`~hyperspy_perovskite.signals._cl_urbach.EU_FALSE_DISCOVERY_RATE`,
 Benjamini & Hochberg, J. R. Stat. Soc. B 57, 289 (1995)). The pixels that
 reject the shared shape get the validity reason :data:`SHAPE_DIFFERS`

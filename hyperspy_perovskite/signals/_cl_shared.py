@@ -378,7 +378,7 @@ SHARED_MIN_PIXELS = 10
 class _Profile:
     """Chi-squared of the subsample, in noise variances, with the tail shape
     held at ``(Eu, edge)``: the band-bearing pixels of its fit at the first
-    guess, each fit started from the previous point's."""
+    guess, each point fitted from fresh starting values."""
 
     def __init__(self, sub, settings, x1, x2, fit_kwargs, weighted, guess):
         from hyperspy_perovskite.signals._cl_fit import build_model
