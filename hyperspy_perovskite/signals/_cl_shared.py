@@ -9,8 +9,9 @@ near the band sigma no band is valid. The tail's shape is a property of the
 material (film, grain, phase): ``fit_emission(tail=True, axis="energy",
 urbach_energy=..., urbach_edge=...)`` holds the Urbach energy and the
 edge's offset below the band centre (``E0 = centre - urbach_edge``, ``E0``
-twinned to the centre) in every pixel, e.g. from absorption or from a fit of
-the region's summed spectrum. The per-pixel fit then measures the band
+twinned to the centre) in every pixel (``Eu`` from absorption or from
+``urbach_energy="shared"``; the edge from absorption: the emission data
+hardly place it, below). The per-pixel fit then measures the band
 (centre, width, area) and the tail's amplitude, and the band's validity no
 longer waits for the tail's identification
 (:func:`~hyperspy_perovskite.signals._cl_limits.tail_identified` is not
