@@ -137,9 +137,11 @@ class EmissionModel(PerovskiteModel1D):
         ('centre (nm)', 16)
         """
         from hyperspy_perovskite.signals import _cl_statistics
+        from hyperspy_perovskite.signals._cl_limits import warn_unidentified_tails
+        from hyperspy_perovskite.validity import Validity
 
         resolution = _resolution(self.signal, resolution)
-        return _cl_statistics.emission_maps(
+        maps = _cl_statistics.emission_maps(
             self,
             component=component,
             n_sigma=n_sigma,
@@ -149,6 +151,10 @@ class EmissionModel(PerovskiteModel1D):
             max_residual=max_residual,
             keep_invalid=keep_invalid,
         )
+        validity = Validity.from_metadata(maps["valid"].metadata)
+        if validity is not None:
+            warn_unidentified_tails(validity)
+        return maps
 
     @property
     def shared_urbach_energy(self):

@@ -9,6 +9,8 @@ data.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from hyperspy_perovskite.signals._cl_start import _restore, _snapshot, _take_outcome
@@ -16,6 +18,7 @@ from hyperspy_perovskite.validity import Validity
 
 __all__ = [
     "TAIL_EDGE_REACH",
+    "TAIL_NOT_IDENTIFIED",
     "gaussian_limit",
     "limit_identified",
     "limit_parameter",
@@ -23,6 +26,7 @@ __all__ = [
     "tail_band",
     "second_reading",
     "tail_identified",
+    "warn_unidentified_tails",
 ]
 
 
@@ -317,7 +321,55 @@ def tail_identified(g, t, own):
     """
     ok = own.mask & edge_within_reach(g, t)
     reach = {"tail edge reach (band sigma)": TAIL_EDGE_REACH}
-    return Validity(ok, np.where(ok, 0, 1), ("band tail not identified",), reach)
+    return Validity(ok, np.where(ok, 0, 1), (TAIL_NOT_IDENTIFIED,), reach)
+
+
+#: The rejection reason of a band whose Urbach tail the data do not tell
+#: apart from it (:func:`tail_identified`).
+TAIL_NOT_IDENTIFIED = "band tail not identified"
+
+
+def warn_unidentified_tails(validity, stacklevel=3):
+    """Warn when most of a map's bands are rejected because their Urbach
+    tail is not identified pixel by pixel, and say what to do.
+
+    With ``Eu`` and the edge free in every pixel, a band and its tail are
+    often not told apart at a CL map's signal-to-noise (bench_cl_fit's scene,
+    true Eu 25 meV: no band valid of 16384), and a user sees NaN maps.
+    Holding the tail's shape, or sharing ``Eu`` over the map
+    (:mod:`~hyperspy_perovskite.signals._cl_shared`), gives the bands. Warns
+    where the pixels with this reason are at least a tenth of the map and
+    outnumber the valid ones; a lazy ``validity`` is not computed for it.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from hyperspy_perovskite.validity import Validity
+    >>> v = Validity([False, False, True], [1, 1, 0], (TAIL_NOT_IDENTIFIED,))
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     warn_unidentified_tails(v)
+    >>> "urbach_energy='shared'" in str(w[0].message)
+    True
+    """
+    if validity.lazy or TAIL_NOT_IDENTIFIED not in validity.reason_names:
+        return
+    n = validity.counts()[TAIL_NOT_IDENTIFIED]
+    size, valid = validity.mask.size, int(np.count_nonzero(validity.mask))
+    if n < max(1, 0.1 * size) or n <= valid:
+        return
+    warnings.warn(
+        f"{n} of {size} bands ({100 * n / size:.0f} %) are rejected because "
+        f"the band and its Urbach tail are not told apart pixel by pixel "
+        f"('{TAIL_NOT_IDENTIFIED}'; {valid} valid). Where one material fills "
+        "the map (or a mask), hold the tail's shape, fit_emission(tail=True, "
+        "axis='energy', urbach_energy='25 meV', urbach_edge='20 meV') with "
+        "values from absorption, or share the Urbach energy, "
+        "urbach_energy='shared' with the edge given; the 'centroid' map needs "
+        "no band/tail split.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def edge_within_reach(g, t):

@@ -197,7 +197,7 @@ class CLEmissionMixin:
             width. ``"step"``: :class:`~hyperspy_perovskite.components.UrbachTail`
             with ``E0`` tied to the band centre (biased when the edge is not
             at the centre). Its band is NaN where the tail is not identified
-            (reason ``"band tail not identified"``: refit with ``tail=False``).
+            (reason ``"band tail not identified"``: hold or share its shape, below).
         band : {"gaussian", "asymmetric", "lorentzian", "voigt"} or tuple
             :class:`~hyperspy_perovskite.components.GaussianEmission`,
             :class:`~hyperspy_perovskite.components.AsymmetricEmission` (tail
