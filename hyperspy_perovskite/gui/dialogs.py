@@ -182,7 +182,8 @@ class _OkCancelDialog(QtWidgets.QDialog):
 
 
 class FitEmissionDialog(_OkCancelDialog):
-    """Options of :meth:`fit_emission`: bands, tail, background, axis, range."""
+    """Options of :meth:`fit_emission`: bands, tail (its shape free, held or
+    shared), background, axis, range."""
 
     def __init__(self, parent=None):
         super().__init__("Fit emission", parent)
@@ -198,8 +199,16 @@ class FitEmissionDialog(_OkCancelDialog):
         for w in (self.range_start, self.range_end):
             w.setPlaceholderText(tr("whole axis"))
         self.poisson = QtWidgets.QCheckBox(tr("Poisson weights (photon counts)"))
+        # the tail's shape held or shared (fit_emission's urbach_energy and
+        # urbach_edge): empty = free in every pixel
+        self.urbach_energy = QtWidgets.QLineEdit()
+        self.urbach_energy.setPlaceholderText(tr("free per pixel; 25 meV or shared"))
+        self.urbach_edge = QtWidgets.QLineEdit()
+        self.urbach_edge.setPlaceholderText(tr("with a held or shared Eu: 20 meV"))
         self.form.addRow(tr("Gaussian bands"), self.n_peaks)
         self.form.addRow("", self.tail)
+        self.form.addRow(tr("Urbach energy"), self.urbach_energy)
+        self.form.addRow(tr("Edge below band centre"), self.urbach_edge)
         self.form.addRow(tr("Background"), self.background)
         self.form.addRow(tr("Axis"), self.axis)
         self.form.addRow(tr("Range start"), self.range_start)
@@ -213,7 +222,7 @@ class FitEmissionDialog(_OkCancelDialog):
                 "'Urbach tail' needs Axis = energy (the tail is exponential in "
                 "photon energy): choose energy, or untick 'Urbach tail'."
             )
-        return {
+        out = {
             "n_peaks": self.n_peaks.value(),
             "tail": self.tail.isChecked(),
             "background": self.background.currentText(),
@@ -221,6 +230,11 @@ class FitEmissionDialog(_OkCancelDialog):
             "signal_range": parse_range(self.range_start.text(), self.range_end.text()),
             "poisson": self.poisson.isChecked(),
         }
+        for name in ("urbach_energy", "urbach_edge"):  # given: fit_emission parses
+            text = getattr(self, name).text().strip()
+            if text:
+                out[name] = text
+        return out
 
 
 class EmissionMapsDialog(_OkCancelDialog):

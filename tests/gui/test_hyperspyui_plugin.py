@@ -432,6 +432,35 @@ def test_fit_emission_bad_range_shows_error(ui, plugin, cl, errors):
     assert sw.models == []
 
 
+def test_fit_emission_holds_the_tail_shape(ui, plugin, cl, errors):
+    """The dialog's Urbach energy and edge reach fit_emission: held in the
+    model (not free, the value in eV), a half-given shape is refused with
+    fit_emission's own message, and the recorded code repeats the call."""
+    s, _ = cl
+    plugin.add_signal(s)
+    sw = select(ui, s)
+
+    def half(d):
+        d.tail.setChecked(True)
+        d.axis.setCurrentText("energy")
+        d.urbach_energy.setText("25 meV")
+
+    run_dialog(plugin, "fit_emission", half)
+    assert len(errors) == 1 and "urbach_edge" in errors[0]
+
+    def held(d):
+        half(d)
+        d.urbach_edge.setText("20 meV")
+
+    run_dialog(plugin, "fit_emission", held)
+    assert len(errors) == 1
+    m = [mw.model for w in ui.signals for mw in w.models][-1]
+    t = m["Urbach"]
+    assert not t.Eu.free and t.E0.twin is m["Emission"].centre
+    np.testing.assert_allclose(t.Eu.value, 0.025)
+    assert sw.models == []  # the energy fit's model belongs to the converted copy
+
+
 def test_script_api_raises_on_wrong_signal(ui, plugin):
     series = fringe_series()
     with pytest.raises(TypeError, match="CL_STEM_perovskite"):
