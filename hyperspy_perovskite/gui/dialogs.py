@@ -232,6 +232,11 @@ class FitEmissionDialog(_OkCancelDialog):
         }
         for name in ("urbach_energy", "urbach_edge"):  # given: fit_emission parses
             text = getattr(self, name).text().strip()
+            if text and _is_number(text):  # the API reads a bare number in eV
+                raise ValueError(
+                    f"{name}: give the unit, e.g. '{text} meV' (a bare number "
+                    "would be read in eV)."
+                )
             if text:
                 out[name] = text
         return out
@@ -522,3 +527,11 @@ class MigrationFitDialog(_OkCancelDialog):
             "layer": self.layer.currentText(),
             "field": field,
         }
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -141,10 +141,18 @@ class EmissionFitTool(_Tool):
     range_end = t.Float(np.nan)
     poisson = t.Bool(False)
     spikes = t.Bool(True)
+    # the tail's shape held or shared (fit_emission's urbach_energy and
+    # urbach_edge, meV): NaN = free in every pixel
+    urbach_energy = t.Float(np.nan)
+    share_urbach_energy = t.Bool(False)
+    urbach_edge = t.Float(np.nan)
     fields = (
         ("n_peaks", "Bands"),
         ("band", "Band shape"),
         ("tail", "Urbach tail"),
+        ("urbach_energy", "Urbach energy, held"),
+        ("share_urbach_energy", "Urbach energy shared by the map"),
+        ("urbach_edge", "Edge below band centre"),
         ("background", "Background"),
         ("axis", "Fit axis"),
         ("range_start", "Range start"),
@@ -156,7 +164,7 @@ class EmissionFitTool(_Tool):
     def unit_of(self, name):
         if name in ("range_start", "range_end"):
             return "eV" if self.axis == "energy" else "nm"
-        return ""
+        return "meV" if name in ("urbach_energy", "urbach_edge") else ""
 
     def kwargs(self):
         lo, hi = _optional(self.range_start), _optional(self.range_end)
@@ -169,7 +177,7 @@ class EmissionFitTool(_Tool):
             raise ValueError(
                 "An Urbach tail is fitted on the energy axis: set Fit axis to 'energy'."
             )
-        return dict(
+        out = dict(
             n_peaks=self.n_peaks,
             band=self.band,
             tail=False if self.tail == "none" else self.tail,
@@ -179,6 +187,20 @@ class EmissionFitTool(_Tool):
             poisson=self.poisson,
             spikes=self.spikes,
         )
+        return out | self._tail_shape()
+
+    def _tail_shape(self):
+        """``urbach_energy`` / ``urbach_edge`` of ``fit_emission`` where given
+        (``fit_emission`` checks them: both or neither)."""
+        eu, edge = _optional(self.urbach_energy), _optional(self.urbach_edge)
+        out = {}
+        if self.share_urbach_energy:
+            out["urbach_energy"] = "shared"
+        elif eu is not None:
+            out["urbach_energy"] = f"{eu!r} meV"
+        if edge is not None:
+            out["urbach_edge"] = f"{edge!r} meV"
+        return out
 
     def _run(self):
         return self.signal.fit_emission(**self.kwargs())

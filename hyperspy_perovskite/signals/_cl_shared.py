@@ -150,10 +150,19 @@ def _held_eu(value):
     eu, std = value if pair else (value, 0.0)
     eu = parse_quantity(eu, "eV", name="urbach_energy")
     std = parse_quantity(std, "eV", name="urbach_energy std")
+    from hyperspy_perovskite.signals._cl_statistics import URBACH_RANGE_EV
+
     if not (eu > 0 and std >= 0 and np.isfinite([eu, std]).all()):
         raise ValueError(
             "urbach_energy must be a positive Urbach energy (with a standard "
             f"deviation >= 0), or 'shared', not {value!r}."
+        )
+    lo, hi = URBACH_RANGE_EV
+    if not lo <= eu <= hi:  # held out of range: the band's validity would trust it
+        raise ValueError(
+            f"urbach_energy {eu * 1e3:.10g} meV lies outside the physical range "
+            f"of Urbach energies, {lo * 1e3:g}-{hi * 1e3:g} meV (a bare number is "
+            "in eV: write '25 meV' or 0.025)."
         )
     return float(eu), float(std)
 

@@ -448,12 +448,20 @@ def test_fit_emission_holds_the_tail_shape(ui, plugin, cl, errors):
     run_dialog(plugin, "fit_emission", half)
     assert len(errors) == 1 and "urbach_edge" in errors[0]
 
+    def bare(d):
+        half(d)
+        d.urbach_energy.setText("25")  # 25 eV to the API: the unit is asked for
+        d.urbach_edge.setText("20 meV")
+
+    run_dialog(plugin, "fit_emission", bare)
+    assert len(errors) == 2 and "give the unit, e.g. '25 meV'" in errors[1]
+
     def held(d):
         half(d)
         d.urbach_edge.setText("20 meV")
 
     run_dialog(plugin, "fit_emission", held)
-    assert len(errors) == 1
+    assert len(errors) == 2
     m = [mw.model for w in ui.signals for mw in w.models][-1]
     t = m["Urbach"]
     assert not t.Eu.free and t.E0.twin is m["Emission"].centre

@@ -203,6 +203,21 @@ def test_emission_fit_tool_and_model_widgets_on_energy_axis():
     assert not hasattr(axis, "scale") and not hasattr(axis, "offset")
 
 
+def test_emission_fit_tool_passes_the_tail_shape_in_mev():
+    tool = EmissionFitTool(_cl_map())
+    assert tool.label_of("urbach_energy") == "Urbach energy, held (meV)"
+    assert "urbach_energy" not in tool.kwargs()  # NaN: free per pixel
+    tool.tail, tool.axis = "continuous", "energy"
+    tool.urbach_energy, tool.urbach_edge = 25.0, 20.0
+    kw = tool.kwargs()
+    assert kw["urbach_energy"] == "25.0 meV" and kw["urbach_edge"] == "20.0 meV"
+    tool.share_urbach_energy = True
+    assert tool.kwargs()["urbach_energy"] == "shared"
+    tool.share_urbach_energy, tool.urbach_edge = False, np.nan
+    tool.apply_button = True  # the widget's button: fit_emission's error shown
+    assert tool.status.startswith("Error: Give urbach_energy"), tool.status
+
+
 def test_uniform_axis_attributes_leave_uniform_axes_alone():
     s = hs.signals.Signal1D(np.ones(5))
     ax = s.axes_manager[0]

@@ -112,6 +112,8 @@ def test_a_given_std_is_the_maps_and_units_are_parsed():
         (dict(urbach_edge=0.02), ValueError),
         (dict(urbach_energy="25 nm", urbach_edge=0.02), UnitError),
         (dict(urbach_energy=-0.01, urbach_edge=0.02), ValueError),
+        (dict(urbach_energy=25, urbach_edge=0.02), ValueError),  # 25 eV, not meV
+        (dict(urbach_energy="1 meV", urbach_edge=0.02), ValueError),
         (dict(urbach_energy=0.02, urbach_edge=0.02, tail=False), ValueError),
     ],
 )
@@ -120,6 +122,13 @@ def test_bad_arguments_raise(kw, err):
     kw = {"tail": True, "axis": "energy", **kw}
     with pytest.raises(err):
         s.fit_emission(**kw)
+
+
+def test_held_urbach_energy_out_of_range_names_the_unit():
+    """A bare 25 is 25 eV: refused, not fitted as a flat "tail" whose band
+    the validity would trust."""
+    with pytest.raises(ValueError, match=r"25000 meV .*2-200 meV.*'25 meV'"):
+        parse_urbach_energy((25, 0.02), "continuous")
 
 
 def test_parse_urbach_energy_none():
