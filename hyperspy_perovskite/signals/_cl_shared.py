@@ -173,7 +173,20 @@ def _held_edge(value):
     edge = parse_quantity(value, "eV", name="urbach_edge")
     if not np.isfinite(edge):
         raise ValueError(f"urbach_edge must be finite, not {value!r}.")
+    if abs(edge) > EDGE_LIMIT_EV:  # a unit slip: 20 is 20 eV
+        raise ValueError(
+            f"urbach_edge {edge * 1e3:.10g} meV lies further than "
+            f"{EDGE_LIMIT_EV * 1e3:g} meV from the band centre: the edge of the "
+            "band's own tail lies within a few band widths of it (a bare number "
+            "is in eV: write '20 meV' or 0.02)."
+        )
     return float(edge)
+
+
+#: Largest held edge offset from the band centre (eV). The free fit keeps an
+#: edge within ``_cl_limits.TAIL_EDGE_REACH`` = 2 band sigmas of the centre
+#: (CL band sigmas 10-60 meV); beyond 200 meV the "edge" is not the band's.
+EDGE_LIMIT_EV = 0.2
 
 
 def held_tail(t):

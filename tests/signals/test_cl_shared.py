@@ -129,6 +129,8 @@ def test_held_urbach_energy_out_of_range_names_the_unit():
     the validity would trust."""
     with pytest.raises(ValueError, match=r"25000 meV .*2-200 meV.*'25 meV'"):
         parse_urbach_energy((25, 0.02), "continuous")
+    with pytest.raises(ValueError, match=r"20000 meV .*200 meV.*'20 meV'"):
+        parse_urbach_energy(("25 meV", 20), "continuous")
 
 
 def test_parse_urbach_energy_none():
