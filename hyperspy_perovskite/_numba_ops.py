@@ -48,11 +48,20 @@ def _select(context, builder, sig, args, op):
     return builder.select(compare(builder, (b, a)), b, a)
 
 
-def _number_pair(typingctx, a, b):
-    """The common type of two numbers (as the builtins unify them), or None."""
+def _min_or_max(typingctx, a, b, op):
+    """The signature and code generator of ``min2`` (``op`` "<") or ``max2``
+    (">") of two numbers of the common type the builtins unify them to, or
+    None for other arguments."""
     if not all(isinstance(t, (types.Number, types.Boolean)) for t in (a, b)):
         return None
-    return typingctx.unify_types(types.unliteral(a), types.unliteral(b))
+    ty = typingctx.unify_types(types.unliteral(a), types.unliteral(b))
+    if ty is None:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return _select(context, builder, sig, args, op)
+
+    return ty(types.unliteral(a), types.unliteral(b)), codegen
 
 
 @intrinsic
@@ -69,14 +78,7 @@ def min2(typingctx, a, b):
     >>> float(clip_low(2.0)), float(clip_low(-1.0))
     (0.5, -1.0)
     """
-    ty = _number_pair(typingctx, a, b)
-    if ty is None:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return _select(context, builder, sig, args, operator.lt)
-
-    return ty(types.unliteral(a), types.unliteral(b)), codegen
+    return _min_or_max(typingctx, a, b, operator.lt)
 
 
 @intrinsic
@@ -93,14 +95,7 @@ def max2(typingctx, a, b):
     >>> at_least_one(0), at_least_one(7)
     (1, 7)
     """
-    ty = _number_pair(typingctx, a, b)
-    if ty is None:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return _select(context, builder, sig, args, operator.gt)
-
-    return ty(types.unliteral(a), types.unliteral(b)), codegen
+    return _min_or_max(typingctx, a, b, operator.gt)
 
 
 @intrinsic

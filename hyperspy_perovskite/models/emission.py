@@ -151,9 +151,8 @@ class EmissionModel(PerovskiteModel1D):
             max_residual=max_residual,
             keep_invalid=keep_invalid,
         )
-        validity = Validity.from_metadata(maps["valid"].metadata)
-        if validity is not None:
-            warn_unidentified_tails(validity)
+        # the band's validity, which every map carries
+        warn_unidentified_tails(Validity.from_metadata(maps["valid"].metadata))
         return maps
 
     @property

@@ -292,12 +292,9 @@ def fit(signal, settings, signal_range, mask, poisson, spikes, fit_kwargs):
     result = finish_fit(m, signal, settings, result, mask, fit_kwargs)
     if settings.n_peaks == 2:
         order_bands(m, settings.axis)
-    _cl_shared.finish_held(
-        m, settings, result, mask, {**fit_kwargs, **count_kwargs(settings)}
-    )
-    shape_consistency(
-        m, settings, result, mask, {**fit_kwargs, **count_kwargs(settings)}
-    )
+    refit_kwargs = {**fit_kwargs, **count_kwargs(settings)}  # as the fit's errors
+    _cl_shared.finish_held(m, settings, result, mask, refit_kwargs)
+    shape_consistency(m, settings, result, mask, refit_kwargs)
     unset_unfitted(m, mask)
     m.fast_fit_result = result
     keep_outcome(m, result)
