@@ -42,7 +42,7 @@ __all__ = [
 #: Chi-squared at any iterate bounds the free minimum from above: fewer
 #: iterations can miss a rejection, not make one (but a cap of 5 rejected
 #: more pixels of a uniform half, 43 against 23: the count-noise scale of
-#: the change, ``_cl_urbach._unweighted_scale``, depends on how far the
+#: the change, ``_cl_refit.change_scale``, depends on how far the
 #: refit went; not kept).
 CONSISTENCY_ITERATIONS = 20
 
@@ -58,50 +58,31 @@ def shape_consistency(m, settings, result, mask, fit_kwargs):
     ``m.store``, saved files and ``m.inav``) and warn where some pixels
     reject it. The maps are restored (the shared fit is the result);
     ``result`` gains the refit's elapsed time."""
-    from hyperspy_perovskite.fitting import fast_multifit
-    from hyperspy_perovskite.signals._cl_start import (
-        _restore,
-        _snapshot,
-        std_tolerance,
-    )
+    from hyperspy_perovskite.signals._cl_refit import refit
+    from hyperspy_perovskite.signals._cl_start import std_tolerance
     from hyperspy_perovskite.signals._cl_urbach import (
         EU_FALSE_DISCOVERY_RATE,
-        _curves,
-        _unweighted_scale,
         false_discovery_pass,
     )
 
     if settings.eu_mode != "shared":
         return
-    t = m["Urbach"]
     ok = np.asarray(result.array("convergence")) == 0
     if mask is not None:
         ok &= ~np.asarray(mask, bool)
     record = np.full(ok.shape, np.nan)
     if ok.any():
-        first = _snapshot(m, result)
-        chi0 = np.array(m.chisq.data, float)
-        weighted = m.signal.metadata.has_item("Signal.Noise_properties.variance")
-        f0 = _curves(m, ok) if not weighted else None
-        t.Eu.free = True  # the edge stays held
-        try:
-            for c in m:
-                c.fetch_stored_values()
-            kw = {"ftol": std_tolerance(m), **fit_kwargs}  # as the fit's
-            kw["max_iterations"] = min(
-                kw.get("max_iterations") or CONSISTENCY_ITERATIONS,
-                CONSISTENCY_ITERATIONS,
-            )
-            new = fast_multifit(m, mask=~ok, starting_values="current", **kw)
-            drop = chi0 - np.asarray(m.chisq.data, float)
-            if not weighted:
-                drop = drop / _unweighted_scale(m, ok, f0, chi0, fit_kwargs)
-        finally:
-            t.Eu.free = False
-        _restore(m, first, ok)
-        for c in m:
-            c.fetch_stored_values()
-        result.elapsed += new.elapsed
+        with refit(  # the edge stays held; from the shared fit, as the fit stops
+            m,
+            result,
+            ok,
+            fit_kwargs,
+            release=[m["Urbach"].Eu],
+            max_iterations=CONSISTENCY_ITERATIONS,
+            ftol=std_tolerance(m),
+            scale="change",
+        ) as r:
+            drop = -r.rise
         # chi-squared at any iterate bounds the free minimum from above: a
         # refit stopped early can miss a rejection, not make one
         with np.errstate(invalid="ignore"):

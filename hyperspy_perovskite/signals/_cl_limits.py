@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from hyperspy_perovskite.signals._cl_start import _restore, _snapshot, _take_outcome
+from hyperspy_perovskite.signals._cl_refit import refit
 from hyperspy_perovskite.validity import Validity
 
 __all__ = [
@@ -114,30 +114,24 @@ def gaussian_limit(m, result, mask, fit_kwargs):
 def _refit_fixed_limit(m, result, fixed, redo, free_chisq, fit_kwargs):
     """Refit the pixels ``redo`` with the parameters ``fixed`` held at their
     lower bound; keep that fit where chi-squared exceeds the free fit
-    ``free_chisq`` by less than ``TAU_N_SIGMA ** 2`` (the returned mask),
-    else restore the previous maps."""
-    from hyperspy_perovskite.fitting import fast_multifit
-
+    ``free_chisq`` by less than ``TAU_N_SIGMA ** 2`` noise variances
+    (:func:`~._cl_refit.noise_scale`; the returned mask), else restore the
+    previous maps."""
     if not redo.any():
         return redo
-    first = _snapshot(m, result)
-    for p in fixed:
-        p.map["values"][redo] = p.bmin
-        p.free = False
-    try:
-        for c in m:
-            c.fetch_stored_values()
-        new = fast_multifit(m, mask=~redo, starting_values="current", **fit_kwargs)
-    finally:
-        for p in fixed:
-            p.free = True
-    flags = np.asarray(new.array("convergence"))
-    # in noise variances: an unweighted fit's chi-squared is a sum of squares
-    rise = (np.asarray(m.chisq.data, float) - free_chisq) / _noise_scale(m, free_chisq)
-    kept = redo & (flags == 0) & (rise < TAU_N_SIGMA**2)
-    _restore(m, first, redo & ~kept)
-    _take_outcome(result, new, kept)
-    result.elapsed += new.elapsed
+    start = {p: p.bmin for p in fixed}
+    with refit(
+        m,
+        result,
+        redo,
+        fit_kwargs,
+        hold=fixed,
+        start=start,
+        reference=free_chisq,
+        scale="residual",
+    ) as r:
+        kept = redo & (r.flags == 0) & (r.rise < TAU_N_SIGMA**2)
+        r.keep(kept)
     return kept
 
 
@@ -158,7 +152,7 @@ def second_reading(m, result, ok, fit_kwargs):
     neighbour's share of the area (parameters at their Gaussian limit held
     there). Where it converges to a ``tau`` more than two combined
     standard deviations from the first and its chi-squared, in noise
-    variances (:func:`_noise_scale`), is within ``TAU_N_SIGMA ** 2`` of the
+    variances (:func:`~._cl_refit.noise_scale`), is within ``TAU_N_SIGMA ** 2`` of the
     first fit's (the likelihood-ratio level of :func:`gaussian_limit`: the
     data do not tell the two readings apart at ``TAU_N_SIGMA`` standard
     deviations), the ``tau`` error is set NaN and
@@ -200,13 +194,9 @@ def second_reading(m, result, ok, fit_kwargs):
 def _consensus_refit(m, result, a, h, where, here, held, fit_kwargs):
     """One :func:`second_reading` refit of band ``a`` and its neighbour
     ``h`` at the pixels ``where``, from the median shape over ``here``."""
-    from hyperspy_perovskite.fitting import fast_multifit
-
     if not where.any():
         return
-    first = _snapshot(m, result)
     tau0, s0 = np.array(a.tau.map["values"], float), np.array(a.tau.map["std"], float)
-    chi0 = np.array(m.chisq.data, float)
     sg, area = np.array(_width(a)), _values(a.A) + _values(h.A)
     with np.errstate(invalid="ignore", divide="ignore"):
         shape = {
@@ -222,42 +212,17 @@ def _consensus_refit(m, result, a, h, where, here, held, fit_kwargs):
         h.A: shape["share"] * area,
         a.A: (1.0 - shape["share"]) * area,
     }
-    for p, v in start.items():
-        p.map["values"][where] = v[where]
-    for q in held:
-        q.free = False
-    try:
-        for c in m:
-            c.fetch_stored_values()
-        new = fast_multifit(m, mask=~where, starting_values="current", **fit_kwargs)
-    finally:
-        for q in held:
-            q.free = True
-    done = where & (np.asarray(new.array("convergence")) == 0)
-    tau1, s1 = _values(a.tau), np.array(a.tau.map["std"], float)
-    with np.errstate(invalid="ignore"):
-        d = (np.asarray(m.chisq.data, float) - chi0) / _noise_scale(m, chi0)
-        distinct = done & (np.abs(tau1 - tau0) > 2.0 * np.hypot(s0, s1))
-    better = distinct & (d <= -(TAU_N_SIGMA**2))
-    both = distinct & (np.abs(d) < TAU_N_SIGMA**2)
-    _restore(m, first, where & ~better)
-    _take_outcome(result, new, better)
-    result.elapsed += new.elapsed
+    with refit(
+        m, result, where, fit_kwargs, hold=held, start=start, scale="residual"
+    ) as r:
+        done = where & (r.flags == 0)
+        tau1, s1 = _values(a.tau), np.array(a.tau.map["std"], float)
+        with np.errstate(invalid="ignore"):
+            distinct = done & (np.abs(tau1 - tau0) > 2.0 * np.hypot(s0, s1))
+            better = distinct & (r.rise <= -(TAU_N_SIGMA**2))
+            both = distinct & (np.abs(r.rise) < TAU_N_SIGMA**2)
+        r.keep(better)
     a.tau.map["std"][both] = np.nan
-
-
-def _noise_scale(m, chisq):
-    """Noise variance per unit of ``m.chisq``: 1 for a weighted fit (noise
-    variance set, chi-squared in noise variances), else the residual mean
-    square ``chisq / dof`` of each pixel (unweighted: chi-squared is the
-    sum of squared residuals)."""
-    md = m.signal.metadata
-    if md.has_item("Signal.Noise_properties.variance"):
-        return 1.0
-    n_ch = int(np.count_nonzero(m._channel_switches))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dof = n_ch - np.asarray(m.dof.data, float)
-        return np.where(dof > 0, chisq / dof, np.nan)
 
 
 def _recount(result):

@@ -234,33 +234,25 @@ def _carry_eu_std(m, settings, result, fitted, fit_kwargs):
     negligible (its std, 0.14-0.23 meV on 256 pixels, moves the bands by
     under 0.07 of their std at 25-50 meV, from the held-off figures above).
     """
-    from hyperspy_perovskite.fitting import fast_multifit
-    from hyperspy_perovskite.signals._cl_start import (
-        _restore,
-        _snapshot,
-        std_tolerance,
-    )
+    from hyperspy_perovskite.signals._cl_refit import refit
+    from hyperspy_perovskite.signals._cl_start import std_tolerance
 
     ok = fitted & (np.asarray(result.array("convergence")) == 0)
     if not ok.any():
         return
-    first = _snapshot(m, result)
     free = [p for c in m for p in c.parameters if p.free and p.twin is None]
     before = [np.array(p.map["values"], float) for p in free]
     shift = [np.zeros(ok.shape) for _ in free]
-    kw = {"ftol": std_tolerance(m), **fit_kwargs}
+    eu_held = m["Urbach"].Eu
     for sign in (1.0, -1.0):  # the larger change of the two (not linear)
         eu = max(settings.eu_value + sign * settings.eu_std, 0.25 * settings.eu_value)
-        m["Urbach"].Eu.map["values"][ok] = eu
-        for c in m:
-            c.fetch_stored_values()
-        new = fast_multifit(m, mask=~ok, starting_values="current", **kw)
-        done = np.asarray(new.array("convergence")) == 0
-        for k, (p, b) in enumerate(zip(free, before, strict=True)):
-            d = np.where(done, np.abs(p.map["values"] - b), np.nan)
-            shift[k] = np.maximum(shift[k], d) if sign < 0 else d
-        _restore(m, first, ok)
-        result.elapsed += new.elapsed
+        with refit(
+            m, result, ok, fit_kwargs, start={eu_held: eu}, ftol=std_tolerance(m)
+        ) as r:
+            done = r.flags == 0
+            for k, (p, b) in enumerate(zip(free, before, strict=True)):
+                d = np.where(done, np.abs(p.map["values"] - b), np.nan)
+                shift[k] = np.maximum(shift[k], d) if sign < 0 else d
     for p, d in zip(free, shift, strict=True):
         p.map["std"][ok] = np.hypot(p.map["std"], d)[ok]
     for c in m:

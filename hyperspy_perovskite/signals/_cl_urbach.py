@@ -29,12 +29,11 @@ import numpy as np
 from scipy.special import erfc
 
 from hyperspy_perovskite.signals._cl_limits import (
-    _noise_scale,
     _values,
     edge_within_reach,
     tail_band,
 )
-from hyperspy_perovskite.signals._cl_start import _restore, _snapshot
+from hyperspy_perovskite.signals._cl_refit import refit
 from hyperspy_perovskite.validity import Validity, validity_from_fit
 
 __all__ = [
@@ -83,7 +82,7 @@ EU_PROFILE_ITERATIONS = 20
 #: reject ``Eu`` at the profile point. A quadratic profile (the linearised
 #: error right) rises by ``EU_PROFILE_STD ** 2 = 4`` there: in the linear
 #: limit exactly, also for the sandwich errors of an unweighted fit of
-#: counts with the scale of :func:`_unweighted_scale`. Measured rises where
+#: counts with the scale of :func:`~._cl_refit.change_scale`. Measured rises where
 #: the error is right (independent single-band scene of the tests, true Eu
 #: 50 meV): 3.0-5.4 (10-90 %), median 4.2; so the cut is 3 (the claimed
 #: 2-std point at least sqrt(3) = 1.73 std of the profile: the low-side
@@ -285,90 +284,31 @@ def _candidates(m, t, n_sigma):
 
 
 def _profile_rise(m, t, result, where, fit_kwargs):
-    """Chi-squared rise, in noise variances, of the refit of
-    :func:`urbach_resolution` at the pixels ``where``, stopped after at most
-    :data:`EU_PROFILE_ITERATIONS` (NaN elsewhere and where the refit
-    failed otherwise); the maps are restored after."""
-    from hyperspy_perovskite.fitting import fast_multifit
+    """Chi-squared rise, in noise variances (:func:`~._cl_refit.change_scale`),
+    of the refit of :func:`urbach_resolution` at the pixels ``where``,
+    stopped after at most :data:`EU_PROFILE_ITERATIONS` (NaN elsewhere and
+    where the refit failed otherwise); the maps are restored after."""
     from hyperspy_perovskite.fitting import flags as F
 
-    first = _snapshot(m, result)
-    chi0 = np.array(m.chisq.data, float)
-    weighted = m.signal.metadata.has_item("Signal.Noise_properties.variance")
-    counts = not weighted and fit_kwargs.get("count_variance") is not None
-    f0 = _curves(m, where) if counts else None  # for _unweighted_scale
     eu, seu = np.array(t.Eu.map["values"], float), np.array(t.Eu.map["std"], float)
     low = np.maximum(eu - EU_PROFILE_STD * seu, 0.25 * eu)
+    start = {t.Eu: low}
     with np.errstate(invalid="ignore", divide="ignore"):
         if t.E0.free and t.E0.twin is None:  # keep the tail's mean E0 - Eu
-            t.E0.map["values"][where] = (t.E0.map["values"] - eu + low)[where]
-        t.A.map["values"][where] = (t.A.map["values"] * eu / low)[where]
-    t.Eu.map["values"][where] = low[where]
-    t.Eu.free = False
-    try:
-        for c in m:
-            c.fetch_stored_values()
-        kw = dict(fit_kwargs)
-        kw["max_iterations"] = min(
-            kw.get("max_iterations") or EU_PROFILE_ITERATIONS, EU_PROFILE_ITERATIONS
-        )
-        new = fast_multifit(m, mask=~where, starting_values="current", **kw)
-    finally:
-        t.Eu.free = True
-    flags = np.asarray(new.array("convergence"))
-    done = where & ((flags == F.CONVERGED) | (flags == F.MAX_ITERATIONS))
-    rise = np.asarray(m.chisq.data, float) - chi0
-    if not weighted:
-        rise = rise / _unweighted_scale(m, where, f0, chi0, fit_kwargs)
-    _restore(m, first, where)
-    result.elapsed += new.elapsed
-    return np.where(done, rise, np.nan)
-
-
-#: Channel step of the model curves of :func:`_unweighted_scale`: its
-#: scale is a ratio of sums of smooth curves over the band (hundreds of
-#: channels), so every 4th channel gives it; the numpy evaluation of the
-#: curves was 60 % of the test's cost on all channels.
-CURVE_STEP = 4
-
-
-def _curves(m, where):
-    """The fitted model at the pixels ``where`` (rows) on every
-    :data:`CURVE_STEP`-th fitted channel, and the channels' indices."""
-    from hyperspy_perovskite.signals._cl_statistics import _pixel_model
-
-    ax = m.signal.axes_manager.signal_axes[0]
-    channels = np.flatnonzero(np.asarray(m._channel_switches, dtype=bool))
-    channels = channels[::CURVE_STEP]
-    x = np.asarray(ax.axis, float)[channels]
-    return _pixel_model(m, x, np.flatnonzero(where.ravel())), channels
-
-
-def _unweighted_scale(m, where, f0, chi0, fit_kwargs):
-    """Noise variance per unit of an unweighted fit's chi-squared change.
-
-    The fit minimises the sum of squares; between two fits whose models
-    differ by ``d`` the change of that sum is ``sum d**2`` and its noise
-    ``sum d**2 var``, so one noise variance of the change is ``sum d**2
-    var / sum d**2`` (``var = count_variance x model`` for photon counts,
-    where the change lies in the band's wing and not over the whole range;
-    else the residual mean square, :func:`_noise_scale`)."""
-    g = fit_kwargs.get("count_variance")
-    if g is None:
-        return _noise_scale(m, chi0)
-    f0, channels = f0
-    g = np.asarray(g, float)
-    if g.size != np.size(m._channel_switches):  # given on the fitted channels
-        full = np.full(np.size(m._channel_switches), np.nan)
-        full[np.asarray(m._channel_switches, bool)] = g
-        g = full
-    g = g[channels]
-    d2 = (_curves(m, where)[0] - f0) ** 2
-    out = np.full(where.shape, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var = np.maximum(g * f0, 1.0)  # at least one count's variance
-        out.ravel()[np.flatnonzero(where.ravel())] = (d2 * var).sum(-1) / d2.sum(-1)
-    return out
+            start[t.E0] = t.E0.map["values"] - eu + low
+        start[t.A] = t.A.map["values"] * eu / low
+    with refit(
+        m,
+        result,
+        where,
+        fit_kwargs,
+        hold=[t.Eu],
+        start=start,
+        max_iterations=EU_PROFILE_ITERATIONS,
+        scale="change",
+    ) as r:
+        done = where & ((r.flags == F.CONVERGED) | (r.flags == F.MAX_ITERATIONS))
+        return np.where(done, r.rise, np.nan)
 
 
 def false_discovery_pass(p, q):
