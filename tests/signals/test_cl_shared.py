@@ -291,3 +291,24 @@ def test_a_given_std_of_eu_is_carried_into_the_band_errors():
     assert za.mean() > 2.0 and np.mean(np.abs(za) < 2) < 0.5
     assert abs(zc.mean()) < 1.5 and np.mean(np.abs(zc) < 2) > 0.9
     assert zc.size >= 140
+
+
+def test_pixels_without_a_band_are_not_tested():
+    """Band pixels and as many of a dark substrate (the dark level only):
+    the substrate holds no tail, its fits sit at their bounds, and neither
+    test is chi-squared there (``benchmarks/cl_particles.py``: 117 of 2429
+    substrate pixels rejected the shared value by the score test, 22 by the
+    refit). They are not tested (NaN); the band pixels are, as alone."""
+    a, _ = _scene(n=100, seed=41)
+    level = np.median(a.data[:, :20])
+    rng = np.random.default_rng(41)
+    dark = rng.poisson(level, (100, a.data.shape[-1])).astype(a.data.dtype)
+    ax = a.axes_manager.signal_axes[0].get_axis_dictionary() | {"navigate": False}
+    s = hs.signals.Signal1D(
+        np.concatenate([a.data, dark]), axes=[{"size": 200, "navigate": True}, ax]
+    )
+    s.set_signal_type("CL_STEM_perovskite")
+    m = _fit(s, urbach_energy="shared", urbach_edge=EDGE)
+    rec = m._shape_consistent
+    assert np.isnan(rec[100:]).all()
+    assert np.isfinite(rec[:100]).sum() >= 95 and (rec[:100] == 0).sum() <= 3
