@@ -64,7 +64,7 @@ def _chi2_1(stat):
 
 
 @pytest.mark.parametrize(
-    "case", ["weighted", "counts sandwich", "equal noise"], ids=str
+    "case", ["weighted", "one variance", "counts sandwich", "equal noise"], ids=str
 )
 def test_held_at_the_truth_is_chi_squared_one(case):
     """400 pixels: mean 1 +- 0.07 and 5 +- 1.1 % above the 5 % point
@@ -72,6 +72,10 @@ def test_held_at_the_truth_is_chi_squared_one(case):
     for seed in (3, 4):
         if case == "weighted":
             s, truth = _weighted(seed)
+            kw = {}
+        elif case == "one variance":  # the noise variance a number
+            s, truth = _gaussian_noise(seed)
+            s.set_noise_variance(25.0)
             kw = {}
         elif case == "counts sandwich":
             s, truth = _counts(seed)
