@@ -104,43 +104,45 @@ band pulls mean / std (within 1 / 2 std) over the valid pixels:
   spectrum, 3641 / 3757 against 3864 / 3765 spectra/s, the same 0
   band-valid at 25 meV: unchanged (its fits are bit-identical).
 
-Session 13 (item 9, the free model; no speed change landed). Where the
-CPU goes, re-measured on 849e822 (128 x 128 seed 0, Eu 25 meV, load 0.4,
-us of CPU per spectrum of the map, iterations per fitted pixel): binned
-pass 72 (27.9), binned second start 14 (25 % of the pixels, 19.9), full
-resolution 89 (5.6), its second start 38 (11.6 %, 23.2), Urbach
-resolution refits 11 (5.7 %, 10.6), outside the engine about 55; every
-pass keeps 1.85-1.97 of the 2 cores busy. The slow tail (Eu 50 meV):
-pixels above 10 / 20 full-resolution iterations are 15 / 2.6 % of the
-pixels, with 52 / 20 % of the iterations and 11 / 3 of the 2158
-band-valid pixels. Where the binned fit converged with the tail below
-one std (53-58 % of the pixels at 25 and 50 meV) the full-resolution fit
-lowers chi-squared by a median 0.04-0.07 noise variances (90th
-percentile 0.22-0.26): the same minimum, crawled to. Second starts, and
-the binned-pass levers measured and not kept: ``signals/_cl_start``
-(``_second_start``, ``_coarse_start``). The candidate, on branch
-``freefast-absent-tail`` (not on main: it fails the valid-set gate by
-1-2 pixels): those pixels get a full-resolution fit of at most
-one step at a 1-std tolerance, the full fit only where that does not
-converge (their fit then unchanged). Against 34455e0, alternating,
-23:21-23:24 UTC, load 5.5-5.9 (the fit got half a core: wall figures
-are not idle figures): 269 / 255 against 298 / 296 us of CPU per
-spectrum (engine 3.28 / 3.28 against 3.75 / 3.68 s), 328-357x against
-291-296x m.multifit in CPU; fitted 96.5 against 95.6 %, median errors
-centre 0.976 against 0.987 meV, Eu 7.16 against 7.38 meV. Gate (64 x 64
-seeds 0-1 and 128 x 128 seed 0, true Eu 12 / 25 / 50 meV): band-valid
-equal at 12 and 25 meV (0, 0; 17 on 64 x 64 seed 1) and on 64 x 64 seed
-0 at 50 meV (550); 521 -> 520 (64 x 64 seed 1) and 2158 -> 2156 (128 x
-128) at 50 meV; the common valid pixels bit-identical, pulls within
-0.003. The two lost on 128 x 128: a full-resolution fit that crawled 62
-iterations from the binned minimum to one 9 noise variances lower (its
-first step predicted less than one), and one whose two-iteration fit
-ended NO_PEAK and was saved by the second start. Idle, that is about
-240 us and 7,900 spectra/s: 10,000 (about 190 us) also needs, e.g., the
-binned pass's valley crawl shortened without moving it to the full data
-(27.9 iterations per pixel; a looser binned rule moves it, see
-``_coarse_start``), or the full-resolution second start (30 us, 4 of 2158
-band-valid at 50 meV) and about 15 us outside the engine.
+Session 13 (item 9, the free model; no speed change landed). Where the CPU
+goes, re-measured on 849e822 (128 x 128 seed 0, Eu 25 meV, load 0.4, us of
+CPU per spectrum of the map, iterations per fitted pixel): binned pass 72
+(27.9), binned second start 14 (25 % of the pixels, 19.9), full resolution
+89 (5.6), its second start 38 (11.6 %, 23.2), Urbach resolution refits 11
+(5.7 %, 10.6), outside the engine about 55; every pass keeps 1.85-1.97 of
+the 2 cores busy. The slow tail (Eu 50 meV): pixels above 10 / 20
+full-resolution iterations are 15 / 2.6 % of the pixels, with 52 / 20 % of
+the iterations and 11 / 3 of the 2158 band-valid pixels. Where the binned
+fit converged with the tail below one std (53-58 % of the pixels at 25 and
+50 meV) the full-resolution fit lowers chi-squared by a median 0.04-0.07
+noise variances (90th percentile 0.22-0.26): the same minimum, crawled to.
+Second starts, and the binned-pass levers measured and not kept:
+``signals/_cl_start`` (``_second_start``, ``_coarse_start``). The
+candidate, on branch ``freefast-absent-tail`` (not on main: it fails the
+valid-set gate by 1-2 pixels): those pixels get a full-resolution fit of
+at most one step at a 1-std tolerance, the full fit only where that does
+not converge (their fit then unchanged). Against 34455e0, alternating,
+23:21-23:24 UTC, load 5.5-5.9 (the fit got half a core: wall figures are
+not idle figures): 269 / 255 against 298 / 296 us of CPU per spectrum
+(engine 3.28 / 3.28 against 3.75 / 3.68 s), 328-357x against 291-296x
+m.multifit in CPU; fitted 96.5 against 95.6 %, median errors centre 0.976
+against 0.987 meV, Eu 7.16 against 7.38 meV. Idle, against main 6a18ba1,
+alternating, 00:02-00:03 UTC, load 0.1-0.9: 7644 / 7417 against 6788 /
+6817 spectra/s, 244 / 251 against 278 / 277 us of CPU per spectrum (engine
+3.17 / 3.27 against 3.69 / 3.68 s), 577 / 562x against 517 / 519x
+m.multifit in wall time. Gate (64 x 64 seeds 0-1 and 128 x 128 seed 0,
+true Eu 12 / 25 / 50 meV): band-valid equal at 12 and 25 meV (0, 0; 17 on
+64 x 64 seed 1) and on 64 x 64 seed 0 at 50 meV (550); 521 -> 520 (64 x 64
+seed 1) and 2158 -> 2156 (128 x 128) at 50 meV; the common valid pixels
+bit-identical, pulls within 0.003. The two lost on 128 x 128: a
+full-resolution fit that crawled 62 iterations from the binned minimum to
+one 9 noise variances lower (its first step predicted less than one), and
+one whose two-iteration fit ended NO_PEAK and was saved by the second
+start. 10,000 spectra/s (about 190 us) also needs, e.g., the binned pass's
+valley crawl shortened without moving it to the full data (27.9 iterations
+per pixel; a looser binned rule moves it, see ``_coarse_start``), or the
+full-resolution second start (30 us, 4 of 2158 band-valid at 50 meV) and
+about 15 us outside the engine.
 
 Session 11 (main 8d89e43 against a8a4715, ``--eu 25 12 50 8``, seeds 0
 and 1, alternating, load 4.4-8.3): the resolution test also asks for a
