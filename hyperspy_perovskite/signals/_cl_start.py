@@ -15,6 +15,7 @@ import numpy as np
 
 from hyperspy_perovskite.analysis import cl_fit_steps as steps
 from hyperspy_perovskite.analysis.cl_emission import emission_starting_values
+from hyperspy_perovskite.signals._cl_settle import settle, tail_absent
 
 
 def _width_parameter(c):
@@ -209,11 +210,14 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     second is :func:`_needs_second_start` on the full data, the better fit
     kept per pixel (:func:`_keep_better`). With a coarse pass
     (:func:`_coarse_start`), the pixels where both binned starts failed
-    (:func:`_reversed_pixels`) take the starts in the opposite order.
+    (:func:`_reversed_pixels`) take the starts in the opposite order, and
+    those where it converged without a tail get a full-resolution fit of
+    at most one step first (:func:`~hyperspy_perovskite.signals._cl_settle.settle`).
     """
     from hyperspy_perovskite.fitting import fast_multifit
     from hyperspy_perovskite.signals._cl_fit import count_kwargs
 
+    own_ftol = "ftol" in fit_kwargs  # then every pixel is fitted to it
     fit_kwargs = {"ftol": std_tolerance(m), **fit_kwargs}
     first_variant, second_variant = start_order(settings)
     coarse = _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs)
@@ -224,9 +228,16 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     elif settings.multistart:
         reverse = _reversed_pixels(coarse, mask)
         _start_at(m, s, settings, x1, x2, second_variant, reverse)
-    result = fast_multifit(m, mask=mask, starting_values="current", **fit_kwargs)
+    absent = None if coarse is None or own_ftol else coarse.tail_absent
+    settled, at = settle(m, absent, fit_kwargs)
+    full = mask  # the full fit leaves out the settled pixels
+    if at is not None:
+        full = settled if mask is None else np.asarray(mask, bool) | settled
+    result = fast_multifit(m, mask=full, starting_values="current", **fit_kwargs)
     if coarse is not None:
         result.elapsed += coarse.elapsed
+    if at is not None:
+        _merge_outcome(result, at, settled)
     if settings.multistart:
         redo = _needs_second_start(result, mask, settings)
         if redo.any():
@@ -438,6 +449,7 @@ def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs):
         if redo.any():
             result = _second_start(mc, b, settings, b1, b2, result, redo, kw)
     ok = np.asarray(result.array("convergence")) == 0
+    result.tail_absent = tail_absent(mc, settings, ok)
     x = s.axes_manager.signal_axes[0].axis
     for c in m:
         cc = mc[c.name]
@@ -451,6 +463,15 @@ def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs):
     for c in m:
         c.fetch_stored_values()
     return result
+
+
+def _merge_outcome(result, at, pixels):
+    """The outcome of ``at`` at ``pixels`` written into ``result``."""
+    from hyperspy_perovskite.fitting.flags import count_flags
+
+    _take_outcome(result, at, pixels)
+    result.flag_counts = count_flags(result.array("convergence"))
+    result.elapsed += at.elapsed
 
 
 def _needs_second_start(result, mask, settings=None):

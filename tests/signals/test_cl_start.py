@@ -19,7 +19,7 @@ import pytest
 from scipy.stats import exponnorm
 
 from hyperspy_perovskite import fitting
-from hyperspy_perovskite.signals import _cl_start
+from hyperspy_perovskite.signals import _cl_settle, _cl_start
 
 SQRT2PI = np.sqrt(2 * np.pi)
 
@@ -58,11 +58,17 @@ def calls():
             {
                 "channels": int(np.count_nonzero(model._channel_switches)),
                 "eu_free": model["Urbach"].Eu.free,
+                "settle": kwargs.get("max_iterations") == 1,
+                "tail_z": None,
                 "fitted": fitted,
                 "flags": np.array(result.array("convergence")),
                 "start_eu": eu,
             }
         )
+        a = model["Urbach"].A.map
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[-1]["tail_z"] = np.abs(a["values"]) / a["std"]
+        out[-1]["iterations"] = np.array(result.array("iterations"))
         return result
 
     fitting.fast_multifit = recording
@@ -76,11 +82,51 @@ def calls():
 
 
 def _passes(calls):
-    """The fit's passes (not the refits with Eu held of _cl_urbach)."""
-    calls = [c for c in calls if c["eu_free"]]
+    """The fit's passes (not the refits with Eu held of _cl_urbach, nor the
+    one-step fit of the pixels without a binned tail, _cl_settle.settle)."""
+    calls = [c for c in calls if c["eu_free"] and not c["settle"]]
     binned = [c for c in calls if c["channels"] == 128]
     full = [c for c in calls if c["channels"] == 1024]
     return binned, full
+
+
+def _settle(calls):
+    (settle,) = [c for c in calls if c["settle"]]
+    return settle
+
+
+def _first_full_flags(calls):
+    """The first full-resolution outcome of every pixel: its one-step fit
+    where that converged, else its first full fit."""
+    first = _passes(calls)[1][0]
+    settle = _settle(calls)
+    settled = settle["fitted"] & (settle["flags"] == 0)
+    return np.where(settled, settle["flags"], first["flags"])
+
+
+def test_one_step_full_fit_where_the_binned_tail_is_absent(calls):
+    """Pixels whose binned fit converged with the tail's amplitude below
+    TAIL_ABSENT_STD of its std get a full-resolution fit of at most one
+    step at the tolerance of SETTLED_STEP_IN_STD; those it converges are
+    left out of the full fit, the others start it again from the binned
+    values (the start every other pixel has)."""
+    binned, full = _passes(calls)
+    settle = _settle(calls)
+    ended = np.where(binned[1]["fitted"], binned[1]["flags"], binned[0]["flags"])
+    z = np.where(binned[1]["fitted"], binned[1]["tail_z"], binned[0]["tail_z"])
+    absent = (ended == 0) & (z < _cl_settle.TAIL_ABSENT_STD)
+    assert 0 < absent.sum() < absent.size
+    np.testing.assert_array_equal(settle["fitted"], absent)
+    assert np.all(settle["iterations"][absent] <= 1)
+    settled = absent & (settle["flags"] == 0)
+    moving = absent & ~settled
+    assert settled.sum() > moving.sum() > 0
+    np.testing.assert_array_equal(full[0]["fitted"], ~settled)
+    np.testing.assert_array_equal(
+        full[0]["start_eu"][moving], settle["start_eu"][moving]
+    )
+    # their tail is still not there at full resolution: band not identified
+    assert np.median(settle["tail_z"][settled]) < 1.0
 
 
 def test_full_resolution_second_start_only_where_the_full_fit_failed(calls):
@@ -91,12 +137,13 @@ def test_full_resolution_second_start_only_where_the_full_fit_failed(calls):
     converged)."""
     binned, full = _passes(calls)
     assert len(binned) == 2 and len(full) == 2
-    first, second = full
+    second = full[1]
+    first = _first_full_flags(calls)
     binned_redo = binned[1]["fitted"]
     # the case the old union covered is present: binned second start on a
     # pixel whose first full-resolution fit converged
-    assert np.any(binned_redo & (first["flags"] == 0))
-    np.testing.assert_array_equal(second["fitted"], first["flags"] != 0)
+    assert np.any(binned_redo & (first == 0))
+    np.testing.assert_array_equal(second["fitted"], first != 0)
 
 
 def test_start_order_reversed_where_both_binned_starts_failed(calls):
@@ -110,7 +157,7 @@ def test_start_order_reversed_where_both_binned_starts_failed(calls):
     assert both_failed.sum() >= 2
     start = full[0]["start_eu"]
     assert np.all(start[both_failed] != 0.025)
-    again = both_failed & (full[0]["flags"] != 0)
+    again = both_failed & (_first_full_flags(calls) != 0)
     np.testing.assert_allclose(full[1]["start_eu"][again], 0.025)
 
 
@@ -129,3 +176,30 @@ def test_reversed_pixels_never_masked():
         True,
         True,
     ]
+
+
+def test_no_one_step_fit_with_the_callers_ftol(monkeypatch):
+    """A tolerance given to run_fit (``ftol``, as the shared mode's refits
+    give) holds for every pixel: no pixel is settled at the one-step fit's
+    looser tolerance."""
+    from hyperspy_perovskite.signals import _cl_fit
+
+    seen = []
+    inner = fitting.fast_multifit
+
+    def recording(model, **kwargs):
+        seen.append(kwargs.get("max_iterations"))
+        return inner(model, **kwargs)
+
+    monkeypatch.setattr(fitting, "fast_multifit", recording)
+    s = _scene(n=4)
+    settings = _cl_fit.FitSettings(2, "gaussian", True, "offset", "energy")
+    x1, x2 = _cl_fit.fit_range(s, None)
+    for kw, settles in (({"ftol": 1e-6}, False), ({}, True)):
+        m = _cl_fit.build_model(s, settings, x1, x2)
+        seen.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _cl_start.run_fit(m, s, settings, x1, x2, None, kw)
+        assert len(seen) >= 3
+        assert (1 in seen) is settles  # this scene has pixels without a tail

@@ -1,0 +1,88 @@
+"""Pixels whose binned fit found no Urbach tail, and their one-step fit.
+
+Part of ``fit_emission``'s engine passes
+(:func:`hyperspy_perovskite.signals._cl_start.run_fit`): where the binned
+fit (:func:`~hyperspy_perovskite.signals._cl_start._coarse_start`)
+converged without a tail, the full-resolution fit would mostly crawl along
+the band <-> tail valley to the same minimum; it is first tried with at
+most one step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hyperspy_perovskite.analysis import cl_fit_steps as steps
+
+#: Binned tail amplitude, in its standard deviations, below which the
+#: full-resolution fit is first tried with one step (:func:`settle`).
+TAIL_ABSENT_STD = 1.0
+
+
+def tail_absent(mc, settings, ok):
+    """Pixels whose binned fit found no tail (:func:`settle` follows).
+
+    Those where the binned fit (``mc``) converged with a free continuous
+    tail whose amplitude is below :data:`TAIL_ABSENT_STD` standard
+    deviations: the tail is not there at that minimum (Eu -> 0 or a flat
+    Eu, where band and tail are nearly the same function and the
+    amplitude's std is tens of times the value). None without a free tail
+    (held or shared shape: the band does not wait for the tail).
+
+    Measured on bench_cl_fit's scene (session 13, 849e822): 53-58 % of the
+    pixels at true Eu 25 and 50 meV, holding 48-58 % of the first
+    full-resolution iterations and 45-86 % of the full-resolution second
+    start's; their full-resolution fit lowered chi-squared by a median
+    0.04-0.07 noise variances (90th percentile 0.22-0.26): the same
+    minimum, reached by crawling along the band <-> tail valley. Of the
+    band-valid pixels at Eu 50 meV, 6 of 2158 (128 x 128 seed 0) and 0-3
+    of 521-550 (64 x 64) came from such pixels: a full-resolution fit
+    that crawled out to an identified tail (chi-squared 9-92 variances
+    lower), or ended NO_PEAK and was saved by the second start.
+    """
+    if settings.tail != "continuous" or settings.eu_mode is not None:
+        return None
+    a = mc["Urbach"].A.map
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weak = np.abs(a["values"]) < TAIL_ABSENT_STD * a["std"]
+    return ok & weak
+
+
+#: Step, in standard deviations, below which the full-resolution fit of a
+#: pixel whose binned tail is absent stops (:func:`settle`).
+SETTLED_STEP_IN_STD = 1.0
+
+
+def settle(m, absent, fit_kwargs):
+    """Pixels ``absent`` (:func:`tail_absent`) whose full-resolution fit
+    converges at once: the engine's own test with a step below
+    :data:`SETTLED_STEP_IN_STD` standard deviations (chi-squared lower by
+    at most one noise variance), at most one step. Returns ``(settled,
+    result of that fit)``; the other pixels ``absent`` get their starting
+    values back, so that their full fit is the one they had without this
+    test. ``(None, None)`` when there are none.
+
+    A settled pixel keeps a converged full-resolution fit (sandwich errors,
+    chi-squared); its tail stays not significant, its band "band tail not
+    identified". Other pixels' fits are unchanged (bit-identical); lost
+    are the few that would have crawled out of the binned minimum or been
+    saved by the second start (bench_cl_fit's docstring, session 13).
+    """
+    from hyperspy_perovskite.fitting import fast_multifit
+    from hyperspy_perovskite.fitting.flags import CONVERGED
+
+    if absent is None or not absent.any():
+        return None, None
+    kept = [(p, p.map.copy()) for c in m for p in c.parameters]
+    kw = {**fit_kwargs, "max_iterations": 1}
+    n_ch = int(np.count_nonzero(m._channel_switches))
+    n_free = sum(p.free and p.twin is None for c in m for p in c.parameters)
+    kw["ftol"] = steps.std_step_ftol(n_ch, n_free, SETTLED_STEP_IN_STD)
+    at = fast_multifit(m, mask=~absent, starting_values="current", **kw)
+    settled = absent & (np.asarray(at.array("convergence")) == CONVERGED)
+    moving = absent & ~settled
+    for p, saved in kept:  # the others start again from the binned values
+        p.map[moving] = saved[moving]
+    for c in m:
+        c.fetch_stored_values()
+    return settled, at
