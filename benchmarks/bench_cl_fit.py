@@ -104,7 +104,7 @@ band pulls mean / std (within 1 / 2 std) over the valid pixels:
   spectrum, 3641 / 3757 against 3864 / 3765 spectra/s, the same 0
   band-valid at 25 meV: unchanged (its fits are bit-identical).
 
-Session 13 (item 9, the free model; no speed change landed). Where the CPU
+Session 13 (item 9, the free model). Where the CPU
 goes, re-measured on 849e822 (128 x 128 seed 0, Eu 25 meV, load 0.4, us of
 CPU per spectrum of the map, iterations per fitted pixel): binned pass 72
 (27.9), binned second start 14 (25 % of the pixels, 19.9), full resolution
@@ -117,9 +117,12 @@ fit converged with the tail below one std (53-58 % of the pixels at 25 and
 50 meV) the full-resolution fit lowers chi-squared by a median 0.04-0.07
 noise variances (90th percentile 0.22-0.26): the same minimum, crawled to.
 Second starts, and the binned-pass levers measured and not kept:
-``signals/_cl_start`` (``_second_start``, ``_coarse_start``). The
-candidate, on branch ``freefast-absent-tail`` (not on main: it fails the
-valid-set gate by 1-2 pixels): those pixels get a full-resolution fit of
+``signals/_cl_start`` (``_second_start``, ``_coarse_start``). Landed
+(``signals/_cl_settle``; it fails the valid-set gate by 1-2 pixels of
+2158, which the lead accepted: two noise realisations of the same truth
+share only 159 of their ~515 valid pixels at 50 meV, note above, so a
+loss of 0.1 % with the common pixels bit-identical is no loss of
+accuracy): those pixels get a full-resolution fit of
 at most one step at a 1-std tolerance, the full fit only where that does
 not converge (their fit then unchanged). Against 34455e0, alternating,
 23:21-23:24 UTC, load 5.5-5.9 (the fit got half a core: wall figures are
@@ -142,7 +145,10 @@ start. 10,000 spectra/s (about 190 us) also needs, e.g., the binned pass's
 valley crawl shortened without moving it to the full data (27.9 iterations
 per pixel; a looser binned rule moves it, see ``_coarse_start``), or the
 full-resolution second start (30 us, 4 of 2158 band-valid at 50 meV) and
-about 15 us outside the engine.
+about 15 us outside the engine. Lead's re-measure, alternating with
+main 24e7186, 00:05-00:07 UTC, load 0.6-1.0: 7727 / 7674 against 6914 /
+6841 spectra/s, 242.4 / 242.5 against 272.9 / 277.8 us of CPU per
+spectrum, 595 / 583x against 534 / 515x m.multifit.
 
 Session 11 (main 8d89e43 against a8a4715, ``--eu 25 12 50 8``, seeds 0
 and 1, alternating, load 4.4-8.3): the resolution test also asks for a
