@@ -41,6 +41,30 @@ band-valid pixels instead of 550 (512 of the 550 among the 727; pulls of
 Eu -0.78 / 0.89 against -0.70 / 0.69), the same CPU per spectrum
 (316-320 us), and at a true Eu of 25 meV 95.1 % instead of 96.3 % of the
 pixels fitted (0.01); starting at 1.0: 209 band-valid, 393 us.
+Measured and not kept: geodesic acceleration (M. K. Transtrum and J. P.
+Sethna, arXiv:1201.5885 (2012)): after the step ``v``, one more model
+evaluation at ``theta + 0.1 v`` gives the residuals' second directional
+derivative (finite difference, with ``J`` and ``r`` at ``theta`` kept and
+carried through the linear solve exactly), the acceleration ``a`` from the
+same Cholesky factor, step ``v + a / 2`` where ``2 |a| / |v| <= 0.75``
+(norms scaled by ``diag(J^T J)``), else ``v``. On the two-band +
+continuous-tail bench map (64 x 64 seed 0, binned pass of 128 channels,
+load 2-3.4, fit_emission's whole CPU per spectrum): binned iterations per
+pixel 25.2 / 27.5 / 30.2 -> 23.3 / 23.2 / 24.0 at true Eu 12 / 25 / 50 meV,
+but with about two model evaluations per iteration the binned pass's CPU
+68 / 71 / 78 -> 137 / 135 / 140 us per spectrum; more second starts (1469 /
+1051 / 858 -> 2331 / 1892 / 1204 pixels) and full-resolution iterations
+(6.9 -> 9.2 at 25 meV); in all 258 / 247-252 / 260 -> 414 / 408 / 357 us,
+band-valid at 50 meV 550 -> 487. Variants, same map: always accepting the
+acceleration (21.4 / 21.2 iterations at 25 / 50 meV, 125 / 127 us binned,
+band-valid 461 at 50); probing only after an accepted step (22.1 / 23.2,
+114 / 114 us, 485 valid); rejecting the step when ``2 |a| / |v| > 0.75``
+as the paper does (27.6 iterations at 25 meV, 155 us, fitted 97.3 -> 94.2
+%); on the full-resolution pass (1024 channels, 25 meV): 6.88 -> 6.67
+iterations, 49 -> 105 us. A binned iteration costs 2.6 -> 5.8 us with the
+probe, so break-even needs more than half of the iterations gone; the
+second-order step shortens the crawl along the band <-> tail valley by
+8-21 % (prototype: branch ``geodesic-accel``, commit 2abd733).
 """
 
 import math
