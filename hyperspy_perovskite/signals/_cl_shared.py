@@ -260,10 +260,14 @@ def _carry_eu_std(m, settings, result, fitted, fit_kwargs):
 
 
 # ------------------------------------------------------------------ shared
-#: Pixels of the subsample on which the shared Urbach energy is searched
-#: (drawn over the fitted pixels, always the same; all of them on a smaller
-#: map).
+#: Pixels of the subsample on which the shared Urbach energy is searched:
+#: drawn among the band-bearing ones of :data:`SHARED_CANDIDATES` fitted
+#: pixels drawn over the map (always the same; all of them on a smaller map).
 SHARED_PIXELS = 256
+#: Fitted pixels drawn over the map, fitted once at the first guess to find
+#: the band-bearing ones (on a map of particles on a bare substrate about
+#: half are substrate, which fixed no value when drawn directly).
+SHARED_CANDIDATES = 4 * SHARED_PIXELS
 
 
 class SharedShape:
@@ -292,8 +296,8 @@ def shared_fit(m, s, settings, x1, x2, mask, fit_kwargs):
 
     ``Eu`` is the maximum of the map's likelihood with it shared and every
     other parameter per pixel: a profile in ``ln Eu``, each point of which
-    is the subsample (:func:`_subsample`: at most :data:`SHARED_PIXELS`
-    fitted pixels drawn over the map; those with a band above 3 std at 25 meV)
+    is the subsample (at most :data:`SHARED_PIXELS` drawn among the pixels
+    with a band above 3 std at 25 meV of :data:`SHARED_CANDIDATES` drawn)
     fitted from fresh starting values with ``Eu`` held, on channels
     averaged as in ``_cl_start._coarse_start``; Newton steps on quadratics
     fitted to it (:func:`_newton`), and the standard deviation where the
@@ -341,7 +345,7 @@ SEARCH_STEP_IN_STD = 0.01
 
 
 def _subsample(s, settings, mask):
-    """At most :data:`SHARED_PIXELS` fitted pixels of ``s`` as a signal of
+    """At most :data:`SHARED_CANDIDATES` fitted pixels of ``s`` as a signal of
     one navigation axis (computed, for lazy data too), with a noise variance
     where one is known or the data are counts; its settings (unweighted
     count errors off) and whether it is weighted."""
@@ -354,10 +358,10 @@ def _subsample(s, settings, mask):
     nav = s.axes_manager._navigation_shape_in_array
     fitted = np.ones(nav, bool) if mask is None else ~np.asarray(mask, bool)
     flat = np.flatnonzero(fitted.ravel())
-    if flat.size > SHARED_PIXELS:
+    if flat.size > SHARED_CANDIDATES:
         # spread over the whole map (every k-th flat index would take a
         # few columns of it), the same pixels at every call
-        pick = np.random.default_rng(0).choice(flat.size, SHARED_PIXELS, False)
+        pick = np.random.default_rng(0).choice(flat.size, SHARED_CANDIDATES, False)
         flat = flat[np.sort(pick)]
     rows = _rows(s.data, flat, nav)
     ax = s.axes_manager.signal_axes[0].get_axis_dictionary() | {"navigate": False}
@@ -410,6 +414,7 @@ class _Profile:
         a, sa = np.asarray(g.A.map["values"]), np.asarray(g.A.map["std"])
         with np.errstate(invalid="ignore"):
             self.keep = (np.asarray(result.array("convergence")) == 0) & (a > 3 * sa)
+        self.keep = _draw(self.keep)
         if self.keep.sum() < SHARED_MIN_PIXELS:
             raise ValueError(
                 f"Only {int(self.keep.sum())} pixels hold a significant band: "
@@ -440,6 +445,17 @@ class _Profile:
             chi = (np.asarray(self.m.chisq.data, float) / self.scale)[self.keep]
             self.points[key] = float(np.sum(chi)) if np.isfinite(chi).all() else np.inf
         return self.points[key]
+
+
+def _draw(keep):
+    """At most :data:`SHARED_PIXELS` of the pixels ``keep``, drawn at random
+    (the same at every call)."""
+    idx = np.flatnonzero(keep)
+    if idx.size > SHARED_PIXELS:
+        idx = np.sort(np.random.default_rng(0).choice(idx, SHARED_PIXELS, False))
+    out = np.zeros_like(keep)
+    out[idx] = True
+    return out
 
 
 def _search(sub, sub_settings, x1, x2, fit_kwargs, weighted, settings):

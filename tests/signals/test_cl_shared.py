@@ -312,3 +312,27 @@ def test_pixels_without_a_band_are_not_tested():
     rec = m._shape_consistent
     assert np.isnan(rec[100:]).all()
     assert np.isfinite(rec[:100]).sum() >= 95 and (rec[:100] == 0).sum() <= 3
+
+
+def test_subsample_is_drawn_among_band_pixels(monkeypatch):
+    """A quarter of the pixels bear a band, the rest are a dark substrate:
+    the search's pixels are drawn among the band-bearing ones of the
+    candidates (before, drawn over the map, about a quarter of them fixed
+    the value: ``benchmarks/cl_particles.py`` 64 x 64, 38-42 of 256)."""
+    from hyperspy_perovskite.signals import _cl_shared
+
+    monkeypatch.setattr(_cl_shared, "SHARED_PIXELS", 20)
+    monkeypatch.setattr(_cl_shared, "SHARED_CANDIDATES", 160)
+    a, _ = _scene(n=50, seed=43, tail_fraction=0.3)
+    level = np.median(a.data[:, :20])
+    rng = np.random.default_rng(43)
+    dark = rng.poisson(level, (150, a.data.shape[-1])).astype(a.data.dtype)
+    ax = a.axes_manager.signal_axes[0].get_axis_dictionary() | {"navigate": False}
+    s = hs.signals.Signal1D(
+        np.concatenate([dark[:75], a.data, dark[75:]]),
+        axes=[{"size": 200, "navigate": True}, ax],
+    )
+    s.set_signal_type("CL_STEM_perovskite")
+    m = _fit(s, urbach_energy="shared", urbach_edge=EDGE)
+    assert m.shared_urbach_energy["n_pixels"] == 20
+    assert abs(m.shared_urbach_energy["Eu"] - EU) < 4 * m.shared_urbach_energy["Eu_std"]
