@@ -155,11 +155,11 @@ its iterations 25.2 / 27.5 / 30.2 -> 23.3 / 23.2 / 24.0 at true Eu 12 / 25
 / 50 meV, but one more model evaluation per iteration (a binned iteration
 2.6 -> 5.8 us): 258 / 247 / 260 -> 414 / 408 / 357 us of CPU per spectrum
 (64 x 64 seed 0, load 2-3.4), band-valid at 50 meV 550 -> 487; variants
-in ``fitting/_levenberg_marquardt``'s docstring. Outside the engine, on
-that map (load 3.5): spike screen 7, to_eV 5.5, binned window 4, starting
-values 11 (of them the full-resolution ones of the second starts 7: about
-40 us per spectrum they are computed for), residual statistics 14 us per
-spectrum; the binned window's means now 1.6-1.8 instead of 2.7-3.0 us
+in ``fitting/_levenberg_marquardt``'s docstring. Outside the engine
+(128 x 128 seed 0, Eu 25 meV, load 3.5): spike screen 7, to_eV 5.5,
+binned window 4, starting values 11 (7 of them at full resolution, for the
+reversed and second starts: 25-45 us per spectrum they are computed for),
+residual statistics 14 us per spectrum; the binned window's means now 1.6-1.8 instead of 2.7-3.0 us
 (``analysis.cl_fit_steps.bin_mean``, bit-identical maps).
 
 Session 11 (main 8d89e43 against a8a4715, ``--eu 25 12 50 8``, seeds 0
