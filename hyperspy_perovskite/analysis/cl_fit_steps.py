@@ -89,45 +89,12 @@ def bin_mean(a, start, n, k):
     flat = a.reshape(-1, a.shape[-1])
     out = np.empty((flat.shape[0], n // k))
 
-    def run(sl):  # block by block, no float copy of the data
-        _mean_of_groups(flat[sl, start : start + n], k, out[sl])
+    def run(sl):  # float64 block by block: no float copy of the whole map
+        b = np.asarray(flat[sl, start : start + n], dtype=float)
+        b.reshape(b.shape[0], n // k, k).mean(-1, out=out[sl])
 
     on_threads(run, flat.shape[0])
     return out.reshape(a.shape[:-1] + (n // k,))
-
-
-def _mean_of_groups(b, k, out):
-    """Means of ``k`` consecutive columns of ``b`` (``(rows, m k)``, any
-    real dtype) into ``out`` (``(rows, m)`` float64), rounded as
-    ``b.astype(float).reshape(rows, m, k).mean(-1)``, by whole-array
-    additions of the ``k`` strided columns cast to float64 (no float64
-    copy of ``b``).
-
-    NumPy reduces a contiguous last axis of fewer than 8 values in order
-    and one of exactly 8 as the tree ``((0+1)+(2+3))+((4+5)+(6+7))`` (its
-    pairwise summation's unrolled block), then divides by ``k``; its reduce
-    calls an inner loop per output value, which costs more than the sums
-    on groups this short (the coarse pass's bins of ``k <= 8`` channels).
-    Other ``k``: NumPy's own mean.
-    """
-    c = [b[:, i::k] for i in range(k)]
-    f8 = np.float64
-    if k == 8:
-        t = np.empty_like(out)
-        u = np.empty_like(out)
-        np.add(c[0], c[1], out=out, dtype=f8)
-        np.add(out, np.add(c[2], c[3], out=t, dtype=f8), out=out)
-        np.add(c[4], c[5], out=u, dtype=f8)
-        np.add(u, np.add(c[6], c[7], out=t, dtype=f8), out=u)
-        np.add(out, u, out=out)
-    elif 1 <= k < 8:
-        np.copyto(out, c[0], casting="unsafe")
-        for i in range(1, k):
-            np.add(out, c[i], out=out, dtype=f8)
-    else:
-        np.asarray(b, dtype=f8).reshape(b.shape[0], -1, k).mean(-1, out=out)
-        return
-    np.true_divide(out, k, out=out)
 
 
 def sheppard_sigma(sigma, centre, x, k):

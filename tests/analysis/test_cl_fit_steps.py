@@ -33,21 +33,6 @@ def test_bin_mean_and_dark_level():
     assert np.isclose(steps.wavelength_dark_level(7.0 / 1.6**2, 1.6, 1.0), 7.0)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16, np.int64])
-def test_bin_mean_rounds_as_numpy_mean(dtype):
-    # the strided sums give NumPy's mean bit for bit: in order below 8
-    # channels, its pairwise tree at 8, NumPy's own mean above (float32 and
-    # count data sum exactly in float64; float64 data tell the orders apart)
-    rng = np.random.default_rng(3)
-    a = (rng.random((2, 150, 1024)) * 3000).astype(dtype)
-    if dtype == np.float64:
-        a[0, 7, 200] = np.nan  # a NaN stays in its bin
-    for k in range(1, 11):
-        n = 900 // k * k
-        ref = a[..., 100 : 100 + n].astype(float).reshape(2, 150, n // k, k).mean(-1)
-        np.testing.assert_array_equal(steps.bin_mean(a, 100, n, k), ref)
-
-
 def test_second_start_and_keep_first():
     flags = np.array([0, 0, 0, 1, 0])
     red = np.array([1.0, 1.05, 1.2, 1.0, np.nan])
