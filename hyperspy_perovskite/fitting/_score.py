@@ -145,6 +145,7 @@ def score_statistics(
     min_variance=None,
     block=4096,
     num_workers=None,
+    parts=False,
 ):
     """Rao's score statistic for freeing a held ``parameter`` (see the module).
 
@@ -166,14 +167,18 @@ def score_statistics(
         variance).
     block, num_workers
         Spectra per block (lazy data are computed block by block), threads.
+    parts : bool
+        Also return ``d`` (the one Gauss-Newton step of ``parameter``, in
+        its unit) and ``var(d)``, navigation-shaped.
 
     Returns
     -------
     numpy.ndarray or None
-        Navigation-shaped statistic (chi-squared of one degree of freedom
-        where the held value is true; NaN where not tested or not finite),
-        or None when the model's structure has no compiled ``evaluate`` in
-        this session (the caller then refits).
+        Navigation-shaped statistic ``d**2 / var(d)`` (chi-squared of one
+        degree of freedom where the held value is true; NaN where not
+        tested or not finite), or None when the model's structure has no
+        compiled ``evaluate`` in this session (the caller then refits);
+        ``(statistic, d, var(d))`` with ``parts``.
 
     Examples
     --------
@@ -263,7 +268,8 @@ def score_statistics(
     if variance is None and g.size == 0:  # residual mean square of the held fit
         var = var * chi2 / (n_ch - (nf - 1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (d * d / var).reshape(nav)
+        stat = (d * d / var).reshape(nav)
+    return (stat, d.reshape(nav), var.reshape(nav)) if parts else stat
 
 
 def _rows(flat, rows, selection, todo):

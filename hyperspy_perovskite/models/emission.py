@@ -84,6 +84,10 @@ class EmissionModel(PerovskiteModel1D):
         self._shape_consistent = np.full(self.chisq.data.shape, np.nan)
         self._whitelist["_shape_consistent"] = None
         self._slicing_whitelist["_shape_consistent"] = "inav"
+        # each tested pixel's step of Eu and its variance (shared_urbach_test)
+        self._eu_score = np.full(self.chisq.data.shape + (2,), np.nan)
+        self._whitelist["_eu_score"] = None
+        self._slicing_whitelist["_eu_score"] = "inav"
         if dictionary is not None:
             self._load_dictionary(dictionary)
 
@@ -174,6 +178,54 @@ class EmissionModel(PerovskiteModel1D):
         True
         """
         return dict(self._shared_urbach) if self._shared_urbach else None
+
+    def shared_urbach_test(self, regions, false_discovery_rate=None):
+        """Test whether each region of the map agrees with the shared Urbach
+        energy of ``fit_emission(urbach_energy="shared")``: its pixels'
+        score steps of ``Eu`` combined (Stouffer, the shared value's
+        error added), a chi-squared of one degree of freedom per region,
+        Benjamini-Hochberg over the regions. See
+        :func:`~hyperspy_perovskite.signals._cl_region.shared_urbach_test`.
+
+        Parameters
+        ----------
+        regions : array or hyperspy signal
+            Navigation-shaped integer labels (0: no region), e.g. a
+            particle segmentation or a user's mask; lazy ones are computed.
+        false_discovery_rate : float, optional
+            Over the regions (default 0.05).
+
+        Returns
+        -------
+        ResultTable
+            Per label: ``n_pixels``, ``Eu_change`` (meV, with its std),
+            ``statistic``, ``p_value``, ``rejects``.
+
+        Examples
+        --------
+        A map whose left half has a short tail (12 meV) and right half a long
+        one (50 meV): the shared value suits neither half.
+
+        >>> import warnings
+        >>> from hyperspy_perovskite.data.emission_simulation import (
+        ...     simulate_emission_spectra)
+        >>> kw = dict(n_pixels=40, tail_fraction=0.3, edge_offset=0.03)
+        >>> a, _ = simulate_emission_spectra(urbach_energy=0.012, seed=1, **kw)
+        >>> b, _ = simulate_emission_spectra(urbach_energy=0.05, seed=2, **kw)
+        >>> s = hs.stack([a, b], axis=0, show_progressbar=False)
+        >>> s.set_signal_type("CL_STEM_perovskite")
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     m = s.fit_emission(tail=True, axis="energy",
+        ...                        urbach_energy="shared", urbach_edge="30 meV")
+        >>> halves = np.repeat([1, 2], 40)  # a label per pixel
+        >>> t = m.shared_urbach_test(halves)
+        >>> t["rejects"].tolist(), bool(t["Eu_change"][0] < 0 < t["Eu_change"][1])
+        ([True, True], True)
+        """
+        from hyperspy_perovskite.signals._cl_region import shared_urbach_test
+
+        return shared_urbach_test(self, regions, false_discovery_rate)
 
     def check_urbach_resolution(self, n_sigma=3.0, count_variance=None):
         """Test that the data resolve the Urbach energies of a model fitted

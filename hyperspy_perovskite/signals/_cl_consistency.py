@@ -84,7 +84,11 @@ SHAPE_DIFFERS = "Eu differs from the shared value"
 def shape_consistency(m, settings, result, mask, fit_kwargs):
     """Test every converged pixel of a shared-shape fit whose band is
     detected (:func:`band_detected`) against its free tail (see the
-    module); record the outcome in ``m._shape_consistent``
+    module); record each tested pixel's Gauss-Newton step of ``Eu`` and its
+    variance (eV, eV^2) in ``m._eu_score`` (navigation shape + ``(2,)``,
+    NaN where not tested or by the refit; for
+    :func:`~hyperspy_perovskite.signals._cl_region.shared_urbach_test`) and
+    the outcome in ``m._shape_consistent``
     (1 consistent, 0 rejects the shared value, 2 consistent in a map that
     rejects it, :data:`MAP_REJECTS`; NaN not tested; kept by
     ``m.store``, saved files and ``m.inav``) and warn where some pixels
@@ -103,15 +107,19 @@ def shape_consistency(m, settings, result, mask, fit_kwargs):
         ok &= ~np.asarray(mask, bool)
     ok &= band_detected(m)
     record = np.full(ok.shape, np.nan)
+    m._eu_score = np.full(ok.shape + (2,), np.nan)
     if ok.any():
         t0 = time.perf_counter()
         kw = {k: fit_kwargs.get(k) for k in ("count_variance", "min_variance")}
         drop = score_statistics(
-            m, m["Urbach"].Eu, ok, num_workers=fit_kwargs.get("num_workers"), **kw
-        )
+            m, m["Urbach"].Eu, ok, num_workers=fit_kwargs.get("num_workers"),
+            parts=True, **kw,
+        )  # fmt: skip
         if drop is None:  # no compiled model (never after the fit): refit
             drop = _free_refit(m, result, ok, fit_kwargs)
         else:
+            drop, step, var = drop
+            m._eu_score = np.stack([step, var], axis=-1)
             result.elapsed += time.perf_counter() - t0
         with np.errstate(invalid="ignore"):
             p = chi2.sf(np.maximum(np.nan_to_num(drop[ok], nan=0.0), 0.0), 1)

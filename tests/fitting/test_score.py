@@ -113,6 +113,11 @@ def test_held_off_the_truth_is_rejected_and_agrees_with_the_refit():
     assert np.mean(stat > 3.84) > 0.9
     assert 0.9 < np.median(stat / lr) < 1.1
     assert np.corrcoef(stat.ravel(), lr.ravel())[0, 1] > 0.95
+    # the parts: the step towards the truth (sigma held wide: negative)
+    again, step, var = score_statistics(m, sigma, parts=True)
+    np.testing.assert_allclose(again, step**2 / var, rtol=1e-12)
+    held = np.asarray(sigma.map["values"], float)
+    assert np.mean(step < 0) > 0.9 and np.median(np.abs(step) / held) < 0.2
 
 
 def test_pixels_lazy_and_refusals(monkeypatch):
