@@ -159,8 +159,10 @@ in ``fitting/_levenberg_marquardt``'s docstring. Outside the engine
 (128 x 128 seed 0, Eu 25 meV, load 3.5): spike screen 7, to_eV 5.5,
 binned window 4, starting values 11 (7 of them at full resolution, for the
 reversed and second starts: 25-45 us per spectrum they are computed for),
-residual statistics 14 us per spectrum; the binned window's means now 1.6-1.8 instead of 2.7-3.0 us
-(``analysis.cl_fit_steps.bin_mean``, bit-identical maps).
+residual statistics 14 us per spectrum. The binned window's means by
+hand-ordered float64 additions (1.6-1.8 instead of 2.7-3.0 us, bit for
+bit NumPy's order) were reverted: tied to NumPy's internal summation
+order for 1 us the whole fit did not show.
 
 Session 11 (main 8d89e43 against a8a4715, ``--eu 25 12 50 8``, seeds 0
 and 1, alternating, load 4.4-8.3): the resolution test also asks for a
