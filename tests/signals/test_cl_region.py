@@ -169,3 +169,24 @@ def test_survives_store_files_inav_and_lazy_fit(halves, tmp_path, ext):
     np.testing.assert_allclose(
         shared_urbach_test(lazy, labels)["statistic"], t["statistic"], rtol=1e-9
     )
+
+
+def test_labels_from_the_package_particle_segmentation():
+    """A 2-D map, left 12 meV and right 50 meV, labelled by
+    ``s.particle_labels(mask=...)`` (eager and lazy): the left particle
+    rejects the shared value (near the right one's) with a negative change."""
+    a, b = _scene(40, 51, 0.012), _scene(40, 52, 0.05)
+    data = np.concatenate([a.data.reshape(8, 5, -1), b.data.reshape(8, 5, -1)], axis=1)
+    ax = a.axes_manager.signal_axes[0].get_axis_dictionary() | {"navigate": False}
+    nav = [{"size": n, "navigate": True, "name": k} for n, k in ((8, "y"), (10, "x"))]
+    s = hs.signals.Signal1D(data, axes=[*nav, ax])
+    s.set_signal_type("CL_STEM_perovskite")
+    m = _shared(s)
+    mask = np.ones((8, 10), bool)
+    mask[:, 4:6] = False  # two particles
+    labels = s.particle_labels(mask=mask)
+    t = m.shared_urbach_test(labels)
+    assert t.index == ["1", "2"] and t["n_pixels"].tolist() == [32, 32]
+    assert t["rejects"][0] and t["Eu_change"][0] < 0
+    lazy = m.shared_urbach_test(s.particle_labels(mask=mask, lazy_output=True))
+    np.testing.assert_array_equal(lazy["statistic"], t["statistic"])
