@@ -39,42 +39,44 @@ __all__ = [
     "shape_consistency",
 ]
 
-#: The per-pixel test of :func:`shape_consistency`, measured against the
-#: likelihood ratio of a refit with ``Eu`` free (at most 20 iterations from
-#: the shared fit's values, stopping as the fit does; its chi-squared drop
-#: over the count noise of the change, ``_cl_refit.change_scale``), which it
-#: replaced. bench_cl_fit scene, edge held at the truth, unweighted counts
-#: (count sandwich), score / refit:
-#:
-#: * size, uniform maps (true Eu 12 / 25 / 50 meV; 32 x 32 seeds 0-3, 64 x
-#:   64 seeds 0-1): share of p < 0.05 0.035-0.060 (nominal 0.05) / 0.000-
-#:   0.001 at 12 meV, 0.005-0.008 at 25, 0.051-0.073 at 50; mean statistic
-#:   0.94-1.09 (chi-squared_1: 1) / 0.18-0.25, 1.19-1.46, 1.31-1.46 (the
-#:   20-iteration refit stops short where chi-squared is flat in Eu, and
-#:   the count scale of a short change is rough); pixels rejecting after
-#:   the false discovery rate 0-5 of 1024 and 0-4 of 4096 / 0-9 and 0-5;
-#:   the score's 95 / 99 / 99.9 % quantiles over 8192 pixels (64 x 64
-#:   seeds 0-1) 3.79-4.09 / 6.59-6.80 / 10.85-11.84 at 12, 25 and 50 meV,
-#:   chi-squared_1's 3.84 / 6.63 / 10.83 (the refit's 99 % at 50 meV:
-#:   8.2);
-#: * power, maps half 50 / half 12 meV: 32 x 32 seeds 0-3, 165 / 173 / 142
-#:   / 160 against 151 / 160 / 147 / 140 of 1024; 64 x 64 seeds 0-1, 624 /
-#:   700 against 578 / 647 of 4096; particles of two materials
-#:   (``benchmarks/cl_particles.py``, 128 x 128 seeds 0 / 1, shared value
-#:   49.2 / 49.8 meV, pixels with a detected band): 866 / 560 of material 1
-#:   (Eu 25 meV) against 849 / 563, and fewer of material 2 (Eu 50 meV),
-#:   94 / 83 against 119 / 109;
-#: * weighted (``poisson=True``), 32 x 32 seeds 0-1: p < 0.05 0.049-0.063 /
-#:   0.000-0.059 on uniform 12 and 50 meV maps; half maps 157 / 180 against
-#:   122 / 130;
-#: * CPU: the test 19-21 us per spectrum (64 x 64) against 65-180 us for
-#:   the refit; the whole shared fit of bench_cl_fit (128 x 128, 25 meV,
-#:   five alternating pairs, load 1.8-2.9) 140-177 (median 142) against
-#:   232-252 us per spectrum, the same validity (16384 bands valid, none
-#:   rejecting). The pass compiles once per install (1.15 s of CPU, then
-#:   from the disk cache).
-#:
-#: The refit (:func:`_free_refit`) stays for a model with no compiled pass.
+# The per-pixel test of :func:`shape_consistency`, measured against the
+# likelihood ratio of a refit with ``Eu`` free (at most 20 iterations from
+# the shared fit's values, stopping as the fit does; its chi-squared drop
+# over the count noise of the change, ``_cl_refit.change_scale``), which it
+# replaced. bench_cl_fit scene, edge held at the truth, unweighted counts
+# (count sandwich), score / refit:
+#
+# * size, uniform maps (true Eu 12 / 25 / 50 meV; 32 x 32 seeds 0-3, 64 x
+#   64 seeds 0-1): share of p < 0.05 0.035-0.060 (nominal 0.05) / 0.000-
+#   0.001 at 12 meV, 0.005-0.008 at 25, 0.051-0.073 at 50; mean statistic
+#   0.94-1.09 (chi-squared_1: 1) / 0.18-0.25, 1.19-1.46, 1.31-1.46 (the
+#   20-iteration refit stops short where chi-squared is flat in Eu, and
+#   the count scale of a short change is rough); pixels rejecting after
+#   the false discovery rate 0-5 of 1024 and 0-4 of 4096 / 0-9 and 0-5;
+#   the score's 95 / 99 / 99.9 % quantiles over 8192 pixels (64 x 64
+#   seeds 0-1) 3.79-4.09 / 6.59-6.80 / 10.85-11.84 at 12, 25 and 50 meV,
+#   chi-squared_1's 3.84 / 6.63 / 10.83 (the refit's 99 % at 50 meV:
+#   8.2);
+# * power, maps half 50 / half 12 meV: 32 x 32 seeds 0-3, 165 / 173 / 142
+#   / 160 against 151 / 160 / 147 / 140 of 1024; 64 x 64 seeds 0-1, 624 /
+#   700 against 578 / 647 of 4096; particles of two materials
+#   (``benchmarks/cl_particles.py``, 128 x 128 seeds 0 / 1, shared value
+#   49.2 / 49.8 meV, pixels with a detected band): 866 / 560 of material 1
+#   (Eu 25 meV) against 849 / 563, and fewer of material 2 (Eu 50 meV),
+#   94 / 83 against 119 / 109;
+# * weighted (``poisson=True``), 32 x 32 seeds 0-1: p < 0.05 0.049-0.063 /
+#   0.000-0.059 on uniform 12 and 50 meV maps; half maps 157 / 180 against
+#   122 / 130;
+# * CPU: the test 19-21 us per spectrum (64 x 64) against 65-180 us for
+#   the refit; the whole shared fit of bench_cl_fit (128 x 128, 25 meV,
+#   five alternating pairs, load 1.8-2.9) 140-177 (median 142) against
+#   232-252 us per spectrum, the same validity (16384 bands valid, none
+#   rejecting). The pass compiles once per install (1.15 s of CPU, then
+#   from the disk cache).
+#
+# The refit (:func:`_free_refit`) stays for a model with no compiled pass.
+
+#: Iteration cap of the refit with ``Eu`` free (:func:`_free_refit`).
 CONSISTENCY_ITERATIONS = 20
 
 #: The rejection reason of a pixel whose data reject the shared tail shape.
@@ -121,8 +123,8 @@ def shape_consistency(m, settings, result, mask, fit_kwargs):
             drop, step, var = drop
             m._eu_score = np.stack([step, var], axis=-1)
             result.elapsed += time.perf_counter() - t0
-        with np.errstate(invalid="ignore"):
-            p = chi2.sf(np.maximum(np.nan_to_num(drop[ok], nan=0.0), 0.0), 1)
+        ok &= np.isfinite(drop)  # no statistic (A singular): not tested
+        p = chi2.sf(np.maximum(drop[ok], 0.0), 1)
         rejects = false_discovery_pass(p, EU_FALSE_DISCOVERY_RATE)
         whole = rejects.sum() >= max(MAP_REJECTS_MIN, MAP_REJECTS * rejects.size)
         record[ok] = np.where(rejects, 0.0, 2.0 if whole else 1.0)

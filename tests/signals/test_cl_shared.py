@@ -336,3 +336,25 @@ def test_subsample_is_drawn_among_band_pixels(monkeypatch):
     m = _fit(s, urbach_energy="shared", urbach_edge=EDGE)
     assert m.shared_urbach_energy["n_pixels"] == 20
     assert abs(m.shared_urbach_energy["Eu"] - EU) < 4 * m.shared_urbach_energy["Eu_std"]
+
+
+def test_pixel_without_a_score_is_not_tested(monkeypatch):
+    """A pixel whose score cannot be computed (its normal matrix not
+    positive definite: NaN) is not tested: its record is NaN, not
+    "consistent", and it is left out of the false discovery rate's count."""
+    from hyperspy_perovskite.fitting import _score
+
+    real = _score.score_statistics
+
+    def some_nan(*args, **kwargs):
+        drop, step, var = real(*args, **kwargs)
+        drop, step, var = drop.copy(), step.copy(), var.copy()
+        drop.ravel()[:5] = np.nan
+        return drop, step, var
+
+    monkeypatch.setattr(_score, "score_statistics", some_nan)
+    a, _ = _scene(n=30, seed=44, tail_fraction=0.3)
+    m = _fit(a, urbach_energy="shared", urbach_edge=EDGE)
+    rec = m._shape_consistent.ravel()
+    assert np.isnan(rec[:5]).all()
+    assert np.isfinite(rec[5:]).sum() >= 20
