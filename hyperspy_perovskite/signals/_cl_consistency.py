@@ -123,11 +123,13 @@ def shape_consistency(m, settings, result, mask, fit_kwargs):
             drop, step, var = drop
             m._eu_score = np.stack([step, var], axis=-1)
             result.elapsed += time.perf_counter() - t0
-        ok &= np.isfinite(drop)  # no statistic (A singular): not tested
-        p = chi2.sf(np.maximum(drop[ok], 0.0), 1)
+        tested = ok & np.isfinite(drop)  # no statistic (A singular): untested
+        p = chi2.sf(np.maximum(drop[tested], 0.0), 1)
         rejects = false_discovery_pass(p, EU_FALSE_DISCOVERY_RATE)
         whole = rejects.sum() >= max(MAP_REJECTS_MIN, MAP_REJECTS * rejects.size)
-        record[ok] = np.where(rejects, 0.0, 2.0 if whole else 1.0)
+        record[tested] = np.where(rejects, 0.0, 2.0 if whole else 1.0)
+        if whole:  # a band fitted with the rejected shape, tested or not
+            record[ok & ~tested] = 2.0
         _warn(rejects, whole)
     m._shape_consistent = record
 

@@ -341,7 +341,9 @@ def test_subsample_is_drawn_among_band_pixels(monkeypatch):
 def test_pixel_without_a_score_is_not_tested(monkeypatch):
     """A pixel whose score cannot be computed (its normal matrix not
     positive definite: NaN) is not tested: its record is NaN, not
-    "consistent", and it is left out of the false discovery rate's count."""
+    "consistent", and it is left out of the false discovery rate's count
+    (in a map that rejects the shared value it is flagged with the map:
+    ``test_a_map_of_two_tails_is_rejected_with_a_warning[refit]``)."""
     from hyperspy_perovskite.fitting import _score
 
     real = _score.score_statistics
