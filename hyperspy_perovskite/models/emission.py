@@ -166,8 +166,13 @@ class EmissionModel(PerovskiteModel1D):
         edge's offset below the band centre (``edge``) in eV with their
         standard deviations (``Eu_std``, ``edge_std``; 0 where held), the
         number of pixels that determined them and how
-        (:func:`~hyperspy_perovskite.signals._cl_shared.shared_fit`). Kept by
-        ``m.store``, saved files and ``m.inav`` (the region's value).
+        (:func:`~hyperspy_perovskite.signals._cl_shared.shared_fit`), and
+        whether the map rejects the value (``rejected_by_map``: then it
+        holds materials of different tails, ``Eu`` is an average of them and
+        ``Eu_std``, which assumes one material, is not its error; measured on
+        two materials: 0.03-0.10 meV while 0.5-0.8 meV off; fit the regions
+        apart with ``mask``). Kept by ``m.store``, saved files and ``m.inav``
+        (the region's value).
 
         Examples
         --------

@@ -110,6 +110,7 @@ def shape_consistency(m, settings, result, mask, fit_kwargs):
     ok &= band_detected(m)
     record = np.full(ok.shape, np.nan)
     m._eu_score = np.full(ok.shape + (2,), np.nan)
+    whole = False
     if ok.any():
         t0 = time.perf_counter()
         kw = {k: fit_kwargs.get(k) for k in ("count_variance", "min_variance")}
@@ -132,6 +133,8 @@ def shape_consistency(m, settings, result, mask, fit_kwargs):
             record[ok & ~tested] = 2.0
         _warn(rejects, whole)
     m._shape_consistent = record
+    if getattr(m, "_shared_urbach", None):  # its Eu_std assumes one material
+        m._shared_urbach["rejected_by_map"] = bool(whole)
 
 
 #: Significance of the tail's band (area over its std) below which a pixel
@@ -210,8 +213,9 @@ def _warn(rejects, whole):
             if whole
             else ""
         )
-        + ": the map may hold materials of different tails; fit the regions "
-        "apart with mask=... (or give each its value).",
+        + ": the map may hold materials of different tails (then the shared "
+        "value is an average of them and its Eu_std not its error); fit the "
+        "regions apart with mask=... (or give each its value).",
         UserWarning,
         stacklevel=5,
     )

@@ -213,6 +213,7 @@ def test_uniform_map_flags_at_most_the_false_discovery_rate(shared):
     rec = m._shape_consistent
     assert np.isfinite(rec).sum() >= 140
     assert (rec == 0).sum() <= 3 and not (rec == 2).any()
+    assert m.shared_urbach_energy["rejected_by_map"] is False
 
 
 def test_shared_record_survives_store_files_and_inav(shared, tmp_path):
@@ -225,6 +226,9 @@ def test_shared_record_survives_store_files_and_inav(shared, tmp_path):
     m.signal.save(tmp_path / "s.zspy")
     back = hs.load(tmp_path / "s.zspy").models.restore("shared")
     assert back.shared_urbach_energy == sh
+    m.signal.save(tmp_path / "s.hspy")
+    back = hs.load(tmp_path / "s.hspy").models.restore("shared")
+    assert back.shared_urbach_energy == sh and "rejected_by_map" in sh
     np.testing.assert_array_equal(back._shape_consistent, m._shape_consistent)
 
 
@@ -265,6 +269,7 @@ def test_a_map_of_two_tails_is_rejected_with_a_warning(test, monkeypatch):
     assert counts[SHAPE_DIFFERS] >= 5
     assert counts[SHAPE_DIFFERS] + counts[MAP_REJECTED] >= 0.95 * band.mask.size
     assert not band.mask.any() and not tail.mask.any()
+    assert m.shared_urbach_energy["rejected_by_map"] is True
 
 
 def test_lazy_shared_same_value(shared):
