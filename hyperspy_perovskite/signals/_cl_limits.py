@@ -104,7 +104,6 @@ def gaussian_limit(m, result, mask, fit_kwargs):
     for p, lim in zip(bands, fixed, strict=True):
         p.map["values"][lim] = p.bmin
         p.map["std"][lim] = np.nan
-    _recount(result)
     for c in m:
         c.fetch_stored_values()
     second_reading(m, result, ok, fit_kwargs)
@@ -186,7 +185,6 @@ def second_reading(m, result, ok, fit_kwargs):
                 where = here & np.all(at_limit == shape, axis=0)
                 held = [q for q, f in zip(others, pattern, strict=True) if f]
                 _consensus_refit(m, result, a, h, where, here, held, fit_kwargs)
-    _recount(result)
     for c in m:
         c.fetch_stored_values()
 
@@ -223,12 +221,6 @@ def _consensus_refit(m, result, a, h, where, here, held, fit_kwargs):
             both = distinct & (np.abs(r.rise) < TAU_N_SIGMA**2)
         r.keep(better)
     a.tau.map["std"][both] = np.nan
-
-
-def _recount(result):
-    from hyperspy_perovskite.fitting.flags import count_flags
-
-    result.flag_counts = count_flags(result.array("convergence"))
 
 
 #: Reach of an Urbach edge, in standard deviations of its band: a fitted

@@ -162,10 +162,8 @@ def refit(
     finally:
         kept = out.kept if out is not None else np.zeros(np.shape(where), bool)
         _restore(m, first, where & ~kept)
-        if kept.any():
-            _take_outcome(result, out.new, kept)
         if out is not None:
-            result.elapsed += out.new.elapsed
+            _take_outcome(result, out.new, kept)
         for c in m:
             c.fetch_stored_values()
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from hyperspy_perovskite.analysis import cl_fit_steps as steps
-
 #: Binned tail amplitude, in its standard deviations, below which the
 #: full-resolution fit is first tried with one step (:func:`settle`).
 TAIL_ABSENT_STD = 1.0
@@ -70,19 +68,20 @@ def settle(m, absent, fit_kwargs):
     """
     from hyperspy_perovskite.fitting import fast_multifit
     from hyperspy_perovskite.fitting.flags import CONVERGED
+    from hyperspy_perovskite.signals._cl_start import (
+        _restore,
+        _snapshot,
+        std_tolerance,
+    )
 
     if absent is None or not absent.any():
         return None, None
-    kept = [(p, p.map.copy()) for c in m for p in c.parameters]
+    binned = _snapshot(m, None)
     kw = {**fit_kwargs, "max_iterations": 1}
-    n_ch = int(np.count_nonzero(m._channel_switches))
-    n_free = sum(p.free and p.twin is None for c in m for p in c.parameters)
-    kw["ftol"] = steps.std_step_ftol(n_ch, n_free, SETTLED_STEP_IN_STD)
+    kw["ftol"] = std_tolerance(m, SETTLED_STEP_IN_STD)
     at = fast_multifit(m, mask=~absent, starting_values="current", **kw)
     settled = absent & (np.asarray(at.array("convergence")) == CONVERGED)
-    moving = absent & ~settled
-    for p, saved in kept:  # the others start again from the binned values
-        p.map[moving] = saved[moving]
+    _restore(m, binned, absent & ~settled)  # the others start again from it
     for c in m:
         c.fetch_stored_values()
     return settled, at

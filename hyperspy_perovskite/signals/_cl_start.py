@@ -172,8 +172,9 @@ def _start_background(m, bg, a0, a1, x):
 STEP_IN_STD = 0.1
 
 
-def std_tolerance(m):
-    """``ftol`` of the engine for a step of :data:`STEP_IN_STD` std.
+def std_tolerance(m, step_in_std=None):
+    """``ftol`` of the engine for a step of ``step_in_std`` (default
+    :data:`STEP_IN_STD`) standard deviations.
 
     The engine stops when the relative decrease of chi-squared falls below
     ``ftol``; chi-squared is about ``dof`` times the noise variance, so a
@@ -182,7 +183,8 @@ def std_tolerance(m):
     """
     n_ch = int(np.count_nonzero(m._channel_switches))
     n_free = sum(p.free and p.twin is None for c in m for p in c.parameters)
-    return steps.std_step_ftol(n_ch, n_free, STEP_IN_STD)
+    step = STEP_IN_STD if step_in_std is None else step_in_std
+    return steps.std_step_ftol(n_ch, n_free, step)
 
 
 def start_order(settings):
@@ -237,7 +239,7 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     if coarse is not None:
         result.elapsed += coarse.elapsed
     if at is not None:
-        _merge_outcome(result, at, settled)
+        _take_outcome(result, at, settled)
     if settings.multistart:
         redo = _needs_second_start(result, mask, settings)
         if redo.any():
@@ -465,15 +467,6 @@ def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs):
     return result
 
 
-def _merge_outcome(result, at, pixels):
-    """The outcome of ``at`` at ``pixels`` written into ``result``."""
-    from hyperspy_perovskite.fitting.flags import count_flags
-
-    _take_outcome(result, at, pixels)
-    result.flag_counts = count_flags(result.array("convergence"))
-    result.elapsed += at.elapsed
-
-
 def _needs_second_start(result, mask, settings=None):
     """Pixels a second start may improve.
 
@@ -515,9 +508,14 @@ def _restore(m, first, where):
 
 
 def _take_outcome(result, source, where):
-    """Copy the engine's outcome maps of ``source`` into ``result`` at ``where``."""
+    """Merge the engine's outcome ``source`` of a refit into ``result``: its
+    outcome maps at ``where``, the flag counts recounted, its time added."""
+    from hyperspy_perovskite.fitting.flags import count_flags
+
     for name in ("convergence", "chisq", "reduced_chisq", "iterations"):
         result.array(name)[where] = np.asarray(source.array(name))[where]
+    result.flag_counts = count_flags(result.array("convergence"))
+    result.elapsed += source.elapsed
 
 
 def _keep_better(m, result, first):
@@ -527,8 +525,6 @@ def _keep_better(m, result, first):
     among unconverged) fits the lower chi-squared wins. The engine's outcome
     maps in ``result`` are updated to match.
     """
-    from hyperspy_perovskite.fitting.flags import count_flags
-
     r0 = first["result"]
     take0 = steps.keep_first(
         r0.array("convergence"),
@@ -538,7 +534,5 @@ def _keep_better(m, result, first):
     )
     _restore(m, first, take0)
     _take_outcome(result, r0, take0)
-    result.flag_counts = count_flags(result.array("convergence"))
-    result.elapsed += r0.elapsed
     for c in m:
         c.fetch_stored_values()

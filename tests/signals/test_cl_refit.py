@@ -14,6 +14,7 @@ import hyperspy.api as hs
 import numpy as np
 import pytest
 
+from hyperspy_perovskite.fitting.flags import MAX_ITERATIONS, count_flags
 from hyperspy_perovskite.signals._cl_refit import (
     change_scale,
     noise_scale,
@@ -114,6 +115,7 @@ def test_kept_pixels_hold_the_refit_and_its_outcome():
     keep = np.zeros(s0.shape, bool)
     keep[1, 2] = keep[3, 4] = True
     result.array("iterations")[...] = -1
+    result.array("convergence")[0, 0] = MAX_ITERATIONS  # not kept: it stays
     with refit(m, result, where, {}, hold=[sigma], start={sigma: 1.2 * s0}) as r:
         assert r.rise is None  # no scale asked
         chi_refit = np.array(m.chisq.data)
@@ -124,6 +126,10 @@ def test_kept_pixels_hold_the_refit_and_its_outcome():
     np.testing.assert_array_equal(m.chisq.data[~keep], before[1][~keep])
     its = np.asarray(result.array("iterations"))
     assert (its[keep] >= 1).all() and (its[~keep] == -1).all()
+    # the flag counts follow the merged outcome (a failure made up before)
+    flags = np.asarray(result.array("convergence"))
+    assert flags[0, 0] == MAX_ITERATIONS and (flags[keep] == 0).all()
+    assert result.flag_counts == count_flags(flags)
     assert sigma.free
     assert sigma.value == sigma.map["values"][m.axes_manager.indices[::-1]]
 
