@@ -357,12 +357,9 @@ def _subsample(s, settings, mask):
 
     nav = s.axes_manager._navigation_shape_in_array
     fitted = np.ones(nav, bool) if mask is None else ~np.asarray(mask, bool)
-    flat = np.flatnonzero(fitted.ravel())
-    if flat.size > SHARED_CANDIDATES:
-        # spread over the whole map (every k-th flat index would take a
-        # few columns of it), the same pixels at every call
-        pick = np.random.default_rng(0).choice(flat.size, SHARED_CANDIDATES, False)
-        flat = flat[np.sort(pick)]
+    # spread over the whole map (every k-th flat index would take a few
+    # columns of it), the same pixels at every call
+    flat = np.flatnonzero(_draw(fitted.ravel(), SHARED_CANDIDATES))
     rows = _rows(s.data, flat, nav)
     ax = s.axes_manager.signal_axes[0].get_axis_dictionary() | {"navigate": False}
     pix = {"size": rows.shape[0], "name": "pixel", "navigate": True}
@@ -447,12 +444,13 @@ class _Profile:
         return self.points[key]
 
 
-def _draw(keep):
-    """At most :data:`SHARED_PIXELS` of the pixels ``keep``, drawn at random
-    (the same at every call)."""
+def _draw(keep, n=None):
+    """At most ``n`` (default :data:`SHARED_PIXELS`) of the pixels ``keep``
+    (1-D mask), drawn at random (the same at every call)."""
+    n = SHARED_PIXELS if n is None else n
     idx = np.flatnonzero(keep)
-    if idx.size > SHARED_PIXELS:
-        idx = np.sort(np.random.default_rng(0).choice(idx, SHARED_PIXELS, False))
+    if idx.size > n:
+        idx = np.sort(np.random.default_rng(0).choice(idx, n, False))
     out = np.zeros_like(keep)
     out[idx] = True
     return out
