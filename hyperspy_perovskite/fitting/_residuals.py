@@ -180,6 +180,18 @@ def _parameter_matrix(desc, flat_index):
     return out
 
 
+def fitted_rows(flat, rows, selection, todo=None):
+    """The spectra of the block ``rows`` (slice) of ``flat`` (eager or lazy;
+    a lazy block is computed), only the rows ``todo`` (mask) if given, on
+    the fitted channels ``selection``, as contiguous float64 (a slice of
+    contiguous channels of float64 data is a view: no copy)."""
+    y = flat[rows]
+    if not isinstance(y, np.ndarray):
+        y = y.compute()
+    y = np.asarray(y) if todo is None else np.asarray(y)[todo]
+    return np.ascontiguousarray(y[:, selection], dtype=np.float64)
+
+
 def residual_statistics(model, width=5, block=4096, num_workers=None, pixels=None):
     """Runs-test z and relative smoothed residual of every pixel, compiled.
 
@@ -237,11 +249,7 @@ def residual_statistics(model, width=5, block=4096, num_workers=None, pixels=Non
         params[~np.asarray(pixels, dtype=bool).reshape(n)] = np.nan
 
     def one(rows):
-        y = flat[rows]
-        if not isinstance(y, np.ndarray):
-            y = y.compute()
-        # a slice of contiguous channels is a view: no copy of float64 data
-        y = np.ascontiguousarray(np.asarray(y)[:, selection], dtype=np.float64)
+        y = fitted_rows(flat, rows, selection)
         pm = np.ascontiguousarray(params[rows])
         out = np.empty((pm.shape[0], 2))
         run(

@@ -42,7 +42,7 @@ from hyperspy_perovskite.fitting import _cache
 from hyperspy_perovskite.fitting._compile import _COMPILED, EVALUATE_TYPE
 from hyperspy_perovskite.fitting._linalg import _cholesky_factor, _cholesky_substitute
 from hyperspy_perovskite.fitting._normal_equations import _REDUCE, _channel_weights
-from hyperspy_perovskite.fitting._residuals import _parameter_matrix
+from hyperspy_perovskite.fitting._residuals import _parameter_matrix, fitted_rows
 
 __all__ = ["score_statistics"]
 
@@ -246,8 +246,8 @@ def score_statistics(
         todo = np.isfinite(params[rows]).all(axis=1)
         if not todo.any():
             return
-        y = _rows(flat, rows, selection, todo)
-        v = v_all if flat_var is None else _rows(flat_var, rows, selection, todo)
+        y = fitted_rows(flat, rows, selection, todo)
+        v = v_all if flat_var is None else fitted_rows(flat_var, rows, selection, todo)
         if flat_var is not None and min_variance is not None:
             v = np.maximum(v, min_variance)
         out = np.empty((int(todo.sum()), 3))
@@ -270,12 +270,3 @@ def score_statistics(
     with np.errstate(invalid="ignore", divide="ignore"):
         stat = (d * d / var).reshape(nav)
     return (stat, d.reshape(nav), var.reshape(nav)) if parts else stat
-
-
-def _rows(flat, rows, selection, todo):
-    """The rows ``todo`` (mask) of the block ``rows`` (slice) of ``flat``
-    (eager or lazy) on the fitted channels."""
-    y = flat[rows]
-    if not isinstance(y, np.ndarray):
-        y = y.compute()
-    return np.ascontiguousarray(np.asarray(y)[todo][:, selection], dtype=np.float64)
