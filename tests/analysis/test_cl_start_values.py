@@ -160,7 +160,7 @@ def test_helpers_compile_once(spectra):
     x, y = spectra
     pixel = njit(sv._pixel.py_func)
     powers, base = sv._integer_powers(np.array([0.02, 0.04]))
-    tails = (powers, base, np.empty(2 * (2 + x.size)))
+    tails = (powers, base, *sv.tail_work(2, x.size))
     for code in (0, 1, 2):
         pixel(
             y[0], x, code, 2, True, 0, 1.0, float(x[1] - x[0]), 5,
