@@ -124,6 +124,7 @@ from hyperspy_perovskite.fitting._normal_equations import (
     _normal_products,
     _weighted_normal,
 )
+from hyperspy_perovskite.fitting._residual_rows import record_statistics
 from hyperspy_perovskite.fitting.flags import (
     CONVERGED,
     MAX_ITERATIONS,
@@ -135,14 +136,16 @@ from hyperspy_perovskite.fitting.flags import (
 N_EXTRA_COLUMNS = 3  # chisq, flag, iterations
 
 
-def workspace(n_pix, n_ch, n_p, src, theta_linear):
+def workspace(n_pix, n_ch, n_p, src, theta_linear, statistics=False):
     """The arrays :func:`fit_block` works in, allocated once per block.
 
     Allocated here, in Python, so that the compiled solver allocates nothing:
     it runs without numba's reference counting and compiles faster (no
     allocation code to compile). Returns ``(out, active, lin, w,
     evaluation, normal, linear, uncertainty)``; ``out`` is the
-    ``(n_pix, 2 n_p + 3)`` result, NaN-filled.
+    ``(n_pix, 2 n_p + 3)`` result, NaN-filled; with ``statistics`` two
+    more columns, which :func:`fit_block` fills with the residual
+    statistics of each fitted pixel (:mod:`~._residual_rows`).
     """
     nf = int(np.asarray(theta_linear).shape[0])
     active = np.flatnonzero(np.asarray(src) >= 0).astype(np.int64)
@@ -186,7 +189,7 @@ def workspace(n_pix, n_ch, n_p, src, theta_linear):
         np.empty(n_ch),  # weights of the sandwich's variance
         np.empty((nf, nf)),  # J^T diag(var) J
     )
-    out = np.full((n_pix, 2 * n_p + 3), np.nan)
+    out = np.full((n_pix, 2 * n_p + N_EXTRA_COLUMNS + 2 * bool(statistics)), np.nan)
     return out, active, lin, np.ones(n_ch), evaluation, normal, linear, uncertainty
 
 
@@ -312,11 +315,21 @@ def fit_block(
             xtol,
         )  # fmt: skip
         _write_row(out[p], chi2, flag, it, n_ch, desc, evaluation, normal, uncertainty)
-        if count_factor.shape[0] == n_ch and math.isfinite(out[p, 2 * n_p]):
+        if not math.isfinite(out[p, 2 * n_p]):
+            continue
+        sandwiched = count_factor.shape[0] == n_ch
+        if sandwiched:
             _sandwich(
                 model_block, sandwich, x, Y[p], w, binw, count_factor, desc,
                 evaluation, normal, uncertainty, fresh, out[p],
             )  # fmt: skip
+        if out.shape[1] == 2 * n_p + N_EXTRA_COLUMNS + 2:  # residual statistics
+            if not (fresh or sandwiched):  # the model at the fitted point
+                _evaluate(
+                    model_block, theta, x, Y[p], w, binw, unit_weights, desc,
+                    evaluation, normal[2], normal[3], False,
+                )  # fmt: skip
+            record_statistics(Y[p], evaluation, binw, out[p], 2 * n_p + 3)
 
 
 # called from Python only: no C callback (compiles faster)

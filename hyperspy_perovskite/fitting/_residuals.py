@@ -23,23 +23,12 @@ import math
 import numpy as np
 from numba import njit
 
-from hyperspy_perovskite._numba_ops import max2, min2
 from hyperspy_perovskite._threads import on_threads
 from hyperspy_perovskite.fitting import _cache, _compile
 from hyperspy_perovskite.fitting._compile import _COMPILED, EVALUATE_TYPE
+from hyperspy_perovskite.fitting._residual_rows import recorded, row_statistics
 
 __all__ = ["residual_statistics"]
-
-
-@njit(nogil=True, inline="always", _nrt=False)
-def _reflect(j, n):
-    """Index ``j`` of a length-``n`` array extended by mirror reflection
-    (``d c b a | a b c d | d c b a``, scipy.ndimage's ``"reflect"``)."""
-    if 0 <= j < n:
-        return j
-    period = 2 * n
-    j = j % period
-    return j if j < n else period - 1 - j
 
 
 @njit(nogil=True, error_model="numpy", _nrt=False)
@@ -55,7 +44,6 @@ def _residual_block(
     """
     n_pix, n_ch = Y.shape
     n_p = PM.shape[1]
-    half = width // 2
     for j in range(n_ch):
         w[j] = 1.0
     unit = True
@@ -64,7 +52,6 @@ def _residual_block(
         bw2[j] = binw[j] * binw[j]
         if binw[j] != 1.0:
             unit = False
-    big = np.finfo(np.float64).max
     for p in range(n_pix):
         finite_p = True
         for i in range(n_p):
@@ -81,68 +68,7 @@ def _residual_block(
             x, y, w, binw, src, scale, shift, offsets, consts,
         )  # fmt: skip
         # rb = y - model, the model being f times the bin width (binned axis)
-        lo = np.inf
-        hi = -np.inf
-        n_nan = 0
-        pos = 0
-        neg = 0
-        for j in range(n_ch):  # no branch: vectorises
-            m = f[j] * binw[j]
-            nan = m != m
-            n_nan += nan
-            lo = min2(lo, np.inf if nan else m)
-            hi = max2(hi, -np.inf if nan else m)
-            r = rb[j]
-            pos += r > 0.0
-            neg += r < 0.0
-        # sign changes, zeros skipped (branch-free selects: the signs of a
-        # residual are random, so branches on them mispredict)
-        prev = _sign(rb[0]) if n_ch > 0 else 0
-        changes = 0
-        for j in range(1, n_ch):
-            s = _sign(rb[j])
-            changes += (s != 0) & (s != prev)
-            prev = s if s != 0 else prev
-        runs = changes + (1 if pos + neg > 0 else 0)
-        n = float(pos + neg)
-        z = np.nan
-        if pos > 0 and neg > 0:
-            mu = 1.0 + 2.0 * pos * neg / n
-            var = (mu - 1.0) * (mu - 2.0) / (n - 1.0)
-            if var > 0:
-                z = (runs - mu) / math.sqrt(var)
-        out[p, 0] = z
-        # boxcar of nan_to_num(r) over `width` channels, reflected at the
-        # ends: a running sum (as scipy's uniform_filter1d)
-        for j in range(n_ch):
-            r = rb[j]
-            r = 0.0 if r != r else r
-            rb[j] = min2(max2(r, -big), big)
-        acc = 0.0
-        for k in range(-half, half + 1):
-            acc += rb[_reflect(k, n_ch)]
-        largest = abs(acc)
-        # the first channels, the interior (no reflection), the last ones;
-        # max(largest, NaN) keeps largest, as the comparison it replaces
-        inner = max2(n_ch - half, 1)
-        for j in range(1, min2(inner, half + 1)):
-            acc += rb[j + half] - rb[_reflect(j - half - 1, n_ch)]
-            largest = max2(largest, abs(acc))
-        for j in range(half + 1, inner):
-            acc += rb[j + half] - rb[j - half - 1]
-            largest = max2(largest, abs(acc))
-        for j in range(inner, n_ch):
-            acc += rb[_reflect(j + half, n_ch)] - rb[_reflect(j - half - 1, n_ch)]
-            largest = max2(largest, abs(acc))
-        largest /= width
-        height = hi - lo
-        out[p, 1] = np.nan if (n_nan > 0 or n_ch == 0) else largest / height
-
-
-@njit(nogil=True, inline="always", _nrt=False)
-def _sign(r):
-    """-1, 0 or 1 (0 for NaN), without a branch."""
-    return (r > 0.0) - (r < 0.0)
+        row_statistics(rb, f, binw, width, out[p], 0)
 
 
 _COMPILED_PASS = None
@@ -247,10 +173,20 @@ def residual_statistics(model, width=5, block=4096, num_workers=None, pixels=Non
     params = _parameter_matrix(desc, np.arange(n))
     if pixels is not None:
         params[~np.asarray(pixels, dtype=bool).reshape(n)] = np.nan
+    # the solver's statistics where the parameters are those it fitted
+    known = recorded(model, desc, params, selection, width)
+    if known is not None:
+        use, stats = known
+        result[use] = stats[use]
+        params[use] = np.nan  # not evaluated again
 
     def one(rows):
-        y = fitted_rows(flat, rows, selection)
-        pm = np.ascontiguousarray(params[rows])
+        todo = np.isfinite(params[rows]).all(axis=1)
+        if not todo.any():
+            return
+        todo = None if todo.all() else todo  # then only those rows are read
+        y = fitted_rows(flat, rows, selection, todo)
+        pm = np.ascontiguousarray(params[rows] if todo is None else params[rows][todo])
         out = np.empty((pm.shape[0], 2))
         run(
             evaluate, x, y, pm, bw, src, ones, zeros, desc.offsets, desc.consts,
@@ -260,7 +196,10 @@ def residual_statistics(model, width=5, block=4096, num_workers=None, pixels=Non
             np.empty(0), np.empty(0, np.int64), np.empty((0, 0)), np.empty(0),
             np.empty((0, 0)), np.empty(0),
         )  # fmt: skip
-        result[rows] = out
+        if todo is None:
+            result[rows] = out
+        else:
+            result[rows][todo] = out
 
     on_threads(one, n, max_rows=block, num_workers=num_workers)
     return result[:, 0].reshape(nav), result[:, 1].reshape(nav)

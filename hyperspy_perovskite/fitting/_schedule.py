@@ -54,8 +54,11 @@ def _distributed_client():
         return False
 
 
-def run_blocks(func, signal, variance, P0, mask, desc, chunk_pixels, progress, workers):
-    """Fit every block; ``(n_pixels, n_out)`` results.
+def run_blocks(
+    func, signal, variance, P0, mask, desc, chunk_pixels, progress, workers, extra=0
+):
+    """Fit every block; ``(n_pixels, n_out)`` results (``extra`` columns
+    after the solver's ``2 n_p + 3``).
 
     The unit of work is ``func`` on one block of spectra, whatever runs it:
     dask (``map_blocks``) for lazy data or under a dask.distributed client,
@@ -65,7 +68,7 @@ def run_blocks(func, signal, variance, P0, mask, desc, chunk_pixels, progress, w
     """
     nav_shape = tuple(signal.data.shape[:-1])
     n_pix = int(np.prod(nav_shape)) if nav_shape else 1
-    n_out = 2 * desc.n_parameters + 3
+    n_out = 2 * desc.n_parameters + 3 + extra
     if not nav_shape:
         var_1 = np.asarray(variance) if isinstance(variance, np.ndarray) else variance
         out = func(np.asarray(signal.data)[None], var_1, P0, np.zeros(1, bool))

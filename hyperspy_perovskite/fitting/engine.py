@@ -8,6 +8,7 @@ from functools import partial
 
 import numpy as np
 
+from hyperspy_perovskite.fitting import _residual_rows
 from hyperspy_perovskite.fitting import flags as F
 from hyperspy_perovskite.fitting._cache import cache_once
 from hyperspy_perovskite.fitting._compile import (
@@ -105,6 +106,7 @@ def _fit_chunk(
     xtol,
     linear_solve,
     count_factor,
+    statistics=False,
 ):
     """Fit one block of spectra; the unit of work for dask (eager, lazy, distributed).
 
@@ -134,7 +136,8 @@ def _fit_chunk(
     screen_inputs(Y, V, np.inf if saturation is None else float(saturation), flags)
     P0 = np.ascontiguousarray(rows(p0), dtype=np.float64)
     src, theta_linear = desc_arrays[0], desc_arrays[-1]
-    work = workspace(Y.shape[0], Y.shape[1], P0.shape[1], src, theta_linear)
+    n_p = P0.shape[1]
+    work = workspace(Y.shape[0], Y.shape[1], n_p, src, theta_linear, statistics)
     fit_block(
         x,
         Y,
@@ -153,8 +156,8 @@ def _fit_chunk(
     out = work[0]
     if todo is not None:
         full = np.full((n, out.shape[1]), np.nan)
-        full[:, -2] = F.MASKED
-        full[:, -1] = 0
+        full[:, 2 * n_p + 1] = F.MASKED
+        full[:, 2 * n_p + 2] = 0
         full[todo] = out
         out = full
     return out.reshape(nav_shape + (out.shape[-1],))
@@ -291,6 +294,7 @@ def fast_multifit(
     variance = _noise_variance(signal)
     count_factor = _count_factor(count_variance, variance, selection, x.size)
     P0 = _starting_parameters(model, desc, nav_shape, starting_values, x_range, mask)
+    statistics = _residual_rows.wanted(model, binw)  # asked for by fit_emission
     func = partial(
         _fit_chunk,
         selection=selection,
@@ -310,6 +314,7 @@ def fast_multifit(
         xtol=float(xtol),
         linear_solve=bool(linear_solve),
         count_factor=count_factor,
+        statistics=statistics,
     )
     out = run_blocks(
         func,
@@ -321,7 +326,11 @@ def fast_multifit(
         chunk_pixels,
         show_progressbar,
         num_workers,
+        2 * statistics,
     )
+    if statistics:
+        fitted = out[:, 2 * desc.n_parameters + 1] != F.MASKED
+        _residual_rows.remember(model, desc, out, fitted, selection)
     result = _finish(model, desc, out, x, x_range, min_peak_significance, t0)
     # a model class that keeps fit results (flags, validity) with the model,
     # e.g. hyperspy_perovskite.models.PerovskiteModel1D, receives them here

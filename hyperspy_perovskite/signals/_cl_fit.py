@@ -19,6 +19,7 @@ from hyperspy_perovskite.analysis.cl_checks import (
     spike_rows,
 )
 from hyperspy_perovskite.analysis.cl_maps import poisson_variance
+from hyperspy_perovskite.fitting import _residual_rows
 from hyperspy_perovskite.fitting._compile import start_solver_compile
 from hyperspy_perovskite.signals import _cl_axes
 from hyperspy_perovskite.signals._cl_shared import parse_urbach_energy
@@ -285,19 +286,25 @@ def fit(signal, settings, signal_range, mask, poisson, spikes, fit_kwargs):
     x1, x2 = fit_range(s, signal_range)
     mask = check_mask(s, mask)
     m = build_model(s, settings, x1, x2)
-    if settings.eu_mode == "shared":
-        result = _cl_shared.shared_fit(m, s, settings, x1, x2, mask, fit_kwargs)
-    else:
-        result = run_fit(m, s, settings, x1, x2, mask, fit_kwargs)
-    result = finish_fit(m, signal, settings, result, mask, fit_kwargs)
-    if settings.n_peaks == 2:
-        order_bands(m, settings.axis)
-    refit_kwargs = {**fit_kwargs, **count_kwargs(settings)}  # as the fit's errors
-    _cl_shared.finish_held(m, settings, result, mask, refit_kwargs)
-    shape_consistency(m, settings, result, mask, refit_kwargs)
-    unset_unfitted(m, mask)
-    m.fast_fit_result = result
-    keep_outcome(m, result)
+    # the solver keeps the residual statistics of the points it fits: the
+    # validity reads them where the parameters are still those
+    _residual_rows.start_record(m)
+    try:
+        if settings.eu_mode == "shared":
+            result = _cl_shared.shared_fit(m, s, settings, x1, x2, mask, fit_kwargs)
+        else:
+            result = run_fit(m, s, settings, x1, x2, mask, fit_kwargs)
+        result = finish_fit(m, signal, settings, result, mask, fit_kwargs)
+        if settings.n_peaks == 2:
+            order_bands(m, settings.axis)
+        refit_kwargs = {**fit_kwargs, **count_kwargs(settings)}  # as the errors
+        _cl_shared.finish_held(m, settings, result, mask, refit_kwargs)
+        shape_consistency(m, settings, result, mask, refit_kwargs)
+        unset_unfitted(m, mask)
+        m.fast_fit_result = result
+        keep_outcome(m, result)
+    finally:
+        _residual_rows.stop_record(m)
     return m
 
 
