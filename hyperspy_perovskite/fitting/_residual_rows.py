@@ -22,6 +22,7 @@ in both callers, the same floating-point operations).
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -201,6 +202,18 @@ def start_record(model):
 def stop_record(model):
     """Forget the record of :func:`start_record` (the data may change after)."""
     model.__dict__.pop("_residual_record", None)
+
+
+@contextlib.contextmanager
+def paused(model):
+    """No statistics recorded by the fits made in the block (refits whose
+    values are mostly restored after); the record so far is kept."""
+    saved = model.__dict__.pop("_residual_record", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            model._residual_record = saved
 
 
 def wanted(model, binw):

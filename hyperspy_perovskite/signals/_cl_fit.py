@@ -294,7 +294,10 @@ def fit(signal, settings, signal_range, mask, poisson, spikes, fit_kwargs):
             result = _cl_shared.shared_fit(m, s, settings, x1, x2, mask, fit_kwargs)
         else:
             result = run_fit(m, s, settings, x1, x2, mask, fit_kwargs)
-        result = finish_fit(m, signal, settings, result, mask, fit_kwargs)
+        # not the refits of finish_fit: most are restored (the Urbach
+        # profile always), and where one is kept its pixel is evaluated
+        with _residual_rows.paused(m):
+            result = finish_fit(m, signal, settings, result, mask, fit_kwargs)
         if settings.n_peaks == 2:
             order_bands(m, settings.axis)
         refit_kwargs = {**fit_kwargs, **count_kwargs(settings)}  # as the errors

@@ -141,3 +141,28 @@ def test_fit_emission_validity_as_a_full_evaluation():
         np.asarray(m.validity.reasons), np.asarray(again.reasons)
     )
     assert m.validity.reason_names == again.reason_names
+
+
+def test_paused_record_is_kept_and_not_written():
+    """Fits inside ``paused`` record nothing; the record made before is
+    kept and still read where the parameters were restored."""
+    m = _model("plain")
+    _residual_rows.start_record(m)
+    fast_multifit(m, show_progressbar=False)
+    before = {k: v.copy() for k, v in m._residual_record.items() if k != "key"}
+    saved = [p.map.copy() for c in m for p in c.parameters]
+    with _residual_rows.paused(m):
+        assert not hasattr(m, "_residual_record")
+        m[0].centre.map["values"] += 1.0
+        fast_multifit(m, show_progressbar=False)
+    for k, v in before.items():
+        np.testing.assert_array_equal(m._residual_record[k], v)
+    for p, s in zip([p for c in m for p in c.parameters], saved, strict=True):
+        p.map[...] = s
+    from hyperspy_perovskite.fitting.engine import _axis_arrays
+    from hyperspy_perovskite.fitting.model_description import describe_model
+
+    desc = describe_model(m, bounded=False)
+    params = _residuals._parameter_matrix(desc, np.arange(42))
+    use, _ = _residual_rows.recorded(m, desc, params, _axis_arrays(m)[0], 5)
+    assert use.all()

@@ -85,6 +85,38 @@ def test_times_leaves_numpy_hugepage_switch_as_it_was(before):
     np.testing.assert_array_equal(out, 2.0)
 
 
+def test_fresh_map_pages_mapped_in_two_halves(monkeypatch):
+    """The converted map's pages are mapped before it is written: one
+    ``madvise(MADV_POPULATE_WRITE)`` per half, on whole pages inside the
+    array; small arrays and a missing ``madvise`` are left alone."""
+    import sys
+
+    calls = []
+
+    def madvise(start, length, advice):
+        calls.append((start, length, advice))
+        return 0
+
+    monkeypatch.setattr(_cl_axes, "_madvise", lambda: madvise)
+    out = _cl_axes._empty_small_pages((600, 1800), np.dtype(np.float64))
+    if not sys.platform.startswith("linux"):
+        assert calls == []
+        return
+    lo, hi = out.ctypes.data, out.ctypes.data + out.nbytes
+    assert len(calls) == 2 and {c[2] for c in calls} == {23}
+    calls.sort()
+    (s0, n0, _), (s1, n1, _) = calls
+    assert s0 % 4096 == 0 and s1 == s0 + n0 and lo <= s0 < lo + 4096
+    assert hi - 4096 < s1 + n1 <= hi and abs(n0 - n1) <= 4096
+    calls.clear()
+    _cl_axes._empty_small_pages((100, 100), np.dtype(np.float64))  # 80 kB
+    assert calls == []
+    monkeypatch.setattr(_cl_axes, "_madvise", lambda: None)
+    out = _cl_axes._empty_small_pages((600, 1800), np.dtype(np.float64))
+    out[...] = 1.0
+    assert out.shape == (600, 1800) and calls == []
+
+
 def _spiky_map(shape=(3, 4), n=50, descending=False, dtype=float):
     s = _wavelength_map(descending=descending)
     if shape != (3, 4) or n != 50:
