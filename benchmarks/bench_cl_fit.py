@@ -164,6 +164,29 @@ hand-ordered float64 additions (1.6-1.8 instead of 2.7-3.0 us, bit for
 bit NumPy's order) were reverted: tied to NumPy's internal summation
 order for 1 us the whole fit did not show.
 
+Session 14, outside: the part of fit_emission outside fast_multifit,
+exact (cl_same_maps: 0 of 1770 arrays differ after each step). Per stage,
+us of CPU per spectrum of the 128 x 128 map (Eu 25 meV, warm, process CPU
+while the stage runs, the engine's calls left out), 4478f9c -> b6a2c08,
+alternating, load 4.3-4.4: residual statistics (validity) 13.8 -> 0.4
+(the solver records them at each pixel's fitted point,
+``fitting/_residual_rows``: 2.8 us per fitted pixel inside the engine,
+1.17-1.21 full-resolution fits per pixel; every converged pixel of the
+bench reads the record), starting values 11.5 -> 8.9 (``_tail``'s power
+sums, the second band out of the residual only for variant 0), to_eV
+6.3 -> 5.4 (the converted map's pages mapped before the first write),
+spike screen with the counts check beside it 4.8 -> 3.5 (no isfinite
+pass, no block-sized median), binned window 3.4 -> 2.7 (the same code),
+the rest 6 -> 6; outside the engine 45.7 -> 26.6 us (engine 191.5 ->
+193.0, with crawl's 2df548a). Whole bench (``--eu 25``), alternating,
+load 4.6-4.9 (the fit got about one core: wall figures are not idle
+ones): 214.1 / 228.5 / 224.4 against 247.0 / 248.7 / 240.7 us of CPU per
+spectrum, outside the engine 0.422 / 0.484 / 0.434 against 0.859 / 0.862
+/ 0.739 s CPU; the same flag counts. Held (25 meV, edge 20) 87.2 against
+100.4 us, shared 127.4 against 159.4 us, the same valid fractions and
+shared Eu (25.151 meV). Measured and not kept: ``_percentile10`` by a
+sampled bracket or by insertion (its docstring).
+
 Session 11 (main 8d89e43 against a8a4715, ``--eu 25 12 50 8``, seeds 0
 and 1, alternating, load 4.4-8.3): the resolution test also asks for a
 false discovery rate of 0.2 over the map's candidates

@@ -13,7 +13,11 @@ size of the data:
   (``scipy.ndimage.uniform_filter1d``, mode ``"reflect"``), relative to the
   model's range (largest minus smallest value over the fitted channels).
 
-Blocks of spectra run on threads (the compiled pass holds no GIL).
+Blocks of spectra run on threads (the compiled pass holds no GIL). Pixels
+whose parameters are exactly those at which the solver recorded the same
+two numbers during ``fit_emission`` (:mod:`~._residual_rows`) are read from
+that record instead (session 14: 13.8 -> 0.4 us of CPU per spectrum of the
+bench map, the solver's share 2.8 us per fitted pixel).
 """
 
 from __future__ import annotations
