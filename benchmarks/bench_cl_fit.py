@@ -187,6 +187,39 @@ spectrum, outside the engine 0.422 / 0.484 / 0.434 against 0.859 / 0.862
 shared Eu (25.151 meV). Measured and not kept: ``_percentile10`` by a
 sampled bracket or by insertion (its docstring).
 
+Session 14, crawl (item 9, the engine's passes). Re-profiled on main
+4478f9c (64 x 64 seed 0, load 0.6-1.2, us of CPU per spectrum of the map,
+iterations per fitted pixel): true Eu 25 meV: binned 73 (27.5; the 926
+pixels ending NO_PEAK take 23 % of its iterations, the 101 at the cap 9
+%), binned second start 14.5 (1051 pixels, 18.9), one-step fit 16-18
+(2439, 2295 settled), full resolution 48-49 (1801, 6.9), its second start
+24-25 (309, 22.2; the 101 ending NO_PEAK take half its iterations),
+Urbach refits 11.5 (241, 10.9), outside 57-65; 50 meV: 80 (30.2), 15,
+18, 47 (5.5), 16 (175, 24.1), 28 (573, 12.2; 72 at the cap of 20),
+outside 65, band-valid 550. The full-resolution second start's pixels:
+binned fit converged from the first start 170 / 102 (25 / 50 meV), binned
+second start run 20 / 19, reversed 119 / 54; band-valid among them 0 / 1.
+One evaluation of the model and its gradient rows costs 1.31 us on 128
+channels and 9.6 us on 1024, the normal equations 0.62 / 3.4 us more; a
+binned iteration 2.6-2.7 us, of which about 0.8 us is the solver's own
+work (the damped 10 x 10 Cholesky solve 0.59 us). Landed: the Cholesky
+factor column by column (bit-identical) without a copy of the damped
+matrix (``fitting/_linalg``): a binned iteration 2.60-2.93 -> 2.47-2.69
+us, engine CPU 3.07 / 3.05 against 3.21 / 3.17 s on this bench (load
+1.8-2.1), 0 of 1770 arrays differ (``cl_same_maps``); and the binned fit
+of a free tail stopping at a step of 0.2 std (``_cl_start.binned_step``,
+figures there): 128 x 128 seed 0, 243 -> 215 us of CPU per spectrum,
+fitted 96.5 / 94.3 / 99.2 -> 97.6 / 96.5 / 99.3 % at 25 / 12 / 50 meV,
+band-valid at 50 meV 2156 -> 2346 with better pulls, median errors of the
+centre 0.976 -> 0.907 meV and of Eu 7.15 -> 6.29 meV. Measured and not
+kept (numbers in the docstrings named): true variable projection and
+Nielsen's damping update (``fitting/_levenberg_marquardt``: both descend
+further along the band <-> tail valley, to its degenerate end: binned
+NO_PEAK up, band-valid at 50 meV 550 -> 363-466), a binned fit before the
+full-resolution second start (``_cl_start._second_start``: 0-6 us saved,
+fewer converge), the Urbach profile refit at the fit's own tolerance
+(``_cl_urbach.EU_PROFILE_ITERATIONS``: 1-2 %, rises move).
+
 Session 11 (main 8d89e43 against a8a4715, ``--eu 25 12 50 8``, seeds 0
 and 1, alternating, load 4.4-8.3): the resolution test also asks for a
 false discovery rate of 0.2 over the map's candidates

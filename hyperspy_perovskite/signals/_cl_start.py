@@ -222,7 +222,7 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     own_ftol = "ftol" in fit_kwargs  # then every pixel is fitted to it
     fit_kwargs = {"ftol": std_tolerance(m), **fit_kwargs}
     first_variant, second_variant = start_order(settings)
-    coarse = _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs)
+    coarse = _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs, not own_ftol)
     fit_kwargs.update(count_kwargs(settings))  # the full-resolution fits
     reverse = None
     if coarse is None:
@@ -371,7 +371,45 @@ def _binned_window(s, x1, x2, k):
     return b, float(x.min()), float(x.max())
 
 
-def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs):
+#: Step, in standard deviations, below which the binned fit of a free
+#: tail stops (:func:`binned_step`).
+BINNED_STEP_IN_STD = 0.2
+
+
+def binned_step(settings, settles=True):
+    """The binned fit's stopping step, in standard deviations: with a free
+    tail whose binned fit the one-step fit follows (``settles``: the
+    caller gave no ``ftol``) :data:`BINNED_STEP_IN_STD`, else
+    :data:`STEP_IN_STD`.
+
+    With a free tail, the pixels whose binned fit ends without a tail get
+    a full-resolution fit of at most one step at a 1-std tolerance
+    (:func:`~hyperspy_perovskite.signals._cl_settle.settle`), so the
+    binned crawl along the band <-> tail valley to a 0.1-std step mostly
+    bought nothing. Measured (session 14, bench_cl_fit's scene, true Eu
+    25 / 12 / 50 meV, 0.2 against 0.1 std), 128 x 128 seed 0: CPU per
+    spectrum 243 -> 215 us at 25 meV (engine 3.21 -> 2.79 s, load 3.6-4.3;
+    binned iterations 27.5 -> 17.9 per pixel, full-resolution 6.9 -> 9.3
+    on 64 x 64), fitted 96.5 / 94.3 / 99.2 -> 97.6 / 96.5 / 99.3 %,
+    band-valid at 50 meV 2156 -> 2346 with pulls (mean / std, within 1 /
+    2 std) centre -0.83 / 0.95 (0.67 / 0.87) -> -0.76 / 0.93 (0.70 /
+    0.89), area +1.12 / 1.26 (0.61 / 0.80) -> +1.01 / 1.24 (0.65 / 0.82),
+    Eu -0.77 / 0.74 -> -0.70 / 0.72; median errors over the map (25 meV)
+    centre 0.976 -> 0.907 meV, Eu 7.15 -> 6.29 meV. 64 x 64 seeds 0 / 1:
+    226 / 237 against 250 / 243 us, fitted up at every Eu, band-valid at
+    50 meV 550 -> 603 and 520 -> 551, at 25 meV 0 -> 0 and 17 -> 16.
+    Before the one-step fit existed, the same rule cost CPU (the crawl
+    moved to the full data: :func:`_coarse_start`). 0.15 std: 64 x 64
+    seed 0, 179 against 193 us of engine CPU (0.2: 171), band-valid 591;
+    0.3 std: more CPU than 0.1 at 25 meV (full-resolution iterations 13.9
+    per pixel). Held or shared Urbach energies have no one-step fit and
+    keep the fit's own rule.
+    """
+    free = settings.tail == "continuous" and settings.eu_mode is None
+    return BINNED_STEP_IN_STD if free and settles else STEP_IN_STD
+
+
+def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs, settles=True):
     """Starting values of ``m`` from a fit of the same model on binned data.
 
     The model (same components, bounds and twins, same starts) is first
@@ -433,7 +471,9 @@ def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs):
     channels (64 of them): 309 / 280 against 285 / 283 us of CPU per
     spectrum at true Eu 25 / 50 meV, band-valid at 50 meV 2152 against
     2158, fitted pixels 94.6 against 95.6 % at 25 meV; a binned stopping
-    rule 2 or 3 times looser (a step below 0.2 / 0.3 std): binned
+    rule 2 or 3 times looser (a step below 0.2 / 0.3 std; before the
+    one-step fit of :func:`run_fit`, now kept for a free tail:
+    :func:`binned_step`): binned
     iterations per pixel 27.9 -> 18.0 / 14.4, but full-resolution ones
     5.6 -> 9.4 / 12.2 (the crawl along the band <-> tail valley moves to
     the full data), 308 / 339 against about 285 us (band-valid at 50 meV
@@ -454,7 +494,7 @@ def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs):
     sv = starting_values(mc, b, settings, b1, b2, variant=first_variant)
     # the same estimates start the full model (means keep the values)
     starting_values(m, s, settings, x1, x2, sv=sv)
-    kw = {**fit_kwargs, "ftol": std_tolerance(mc)}
+    kw = {**fit_kwargs, "ftol": std_tolerance(mc, binned_step(settings, settles))}
     result = fast_multifit(mc, mask=mask, starting_values="current", **kw)
     if settings.multistart:  # the second start, at an eighth of the cost
         redo = _needs_second_start(result, mask, settings)

@@ -46,7 +46,7 @@ def _scene(n=12, n_channels=1024, seed=3):
 def calls():
     """Each engine call of one fit: channels, pixels fitted, outcome flags
     and the starting Urbach energies."""
-    s = _scene()
+    s = _scene(seed=4)  # a scene with pixels the one-step fit does not settle
     out = []
     inner = fitting.fast_multifit
 
@@ -203,3 +203,35 @@ def test_no_one_step_fit_with_the_callers_ftol(monkeypatch):
             _cl_start.run_fit(m, s, settings, x1, x2, None, kw)
         assert len(seen) >= 3
         assert (1 in seen) is settles  # this scene has pixels without a tail
+
+
+@pytest.mark.parametrize(
+    "kw, held, step",
+    [({}, False, 0.2), ({"ftol": 1e-6}, False, 0.1), ({}, True, 0.1)],
+)
+def test_binned_stopping_step(monkeypatch, kw, held, step):
+    """The binned fit (128 channels) stops at a step of 0.2 std where the
+    one-step fit follows (a free tail, no ``ftol`` of the caller), else at
+    the fit's own 0.1 std (Eu and the edge held): ftol = step^2 / dof."""
+    from hyperspy_perovskite.signals import _cl_fit
+
+    seen = []
+    inner = fitting.fast_multifit
+
+    def recording(model, **kwargs):
+        if np.count_nonzero(model._channel_switches) == 128:
+            seen.append(kwargs.get("ftol"))
+        return inner(model, **kwargs)
+
+    monkeypatch.setattr(fitting, "fast_multifit", recording)
+    s = _scene(n=3)
+    urbach = ("25 meV", "20 meV") if held else (None, None)
+    settings = _cl_fit.FitSettings(2, "gaussian", True, "offset", "energy", urbach)
+    x1, x2 = _cl_fit.fit_range(s, None)
+    m = _cl_fit.build_model(s, settings, x1, x2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _cl_start.run_fit(m, s, settings, x1, x2, None, kw)
+    n_free = sum(p.free and p.twin is None for c in m for p in c.parameters)
+    assert n_free == (8 if held else 10)
+    assert seen and seen[0] == pytest.approx(step**2 / (128 - n_free), rel=1e-12)
