@@ -235,3 +235,22 @@ def test_binned_stopping_step(monkeypatch, kw, held, step):
     n_free = sum(p.free and p.twin is None for c in m for p in c.parameters)
     assert n_free == (8 if held else 10)
     assert seen and seen[0] == pytest.approx(step**2 / (128 - n_free), rel=1e-12)
+
+
+def test_identity_twin_needs_no_expression():
+    """The tail's width twinned to the band's as HyperSpy's identity (empty
+    expression: no sympy parse); values pass through both ways as with "x"."""
+    from hyperspy_perovskite.components import ContinuousUrbachTail, GaussianEmission
+    from hyperspy_perovskite.signals._cl_start import _twin
+
+    t, g = ContinuousUrbachTail(), GaussianEmission()
+    _twin(t.sigma, g.sigma)
+    assert t.sigma.twin is g.sigma and t.sigma.twin_function_expr == ""
+    assert t.sigma._twin_function is None
+    g.sigma.value = 0.031
+    assert t.sigma.value == 0.031
+    t.sigma.value = 0.029
+    assert g.sigma.value == 0.029
+    _twin(t.E0, g.centre, "x - 0.02", "x + 0.02")  # a held edge: parsed
+    g.centre.value = 1.74
+    assert abs(t.E0.value - 1.72) < 1e-12
