@@ -211,8 +211,13 @@ of a free tail stopping at a step of 0.2 std (``_cl_start.binned_step``,
 figures there): 128 x 128 seed 0, 243 -> 215 us of CPU per spectrum,
 fitted 96.5 / 94.3 / 99.2 -> 97.6 / 96.5 / 99.3 % at 25 / 12 / 50 meV,
 band-valid at 50 meV 2156 -> 2346 with better pulls, median errors of the
-centre 0.976 -> 0.907 meV and of Eu 7.15 -> 6.29 meV. Measured and not
-kept (numbers in the docstrings named): true variable projection and
+centre 0.976 -> 0.907 meV and of Eu 7.15 -> 6.29 meV. Alternating with
+4478f9c, this bench at load 2.3-2.5: 211.6 / 215.2 against 244.4 / 229.5
+us. Measured and not kept (numbers in the docstrings named): the
+one-step fit also where the binned fit found a tail, at 0.3 std
+(``_cl_settle.settle``: 181-190 against 201-212 us and more band-valid
+on this scene, but valid pixels of the real test files fall 120 -> 96 and
+29 -> 25, their Urbach energies judged not resolved); true variable projection and
 Nielsen's damping update (``fitting/_levenberg_marquardt``: both descend
 further along the band <-> tail valley, to its degenerate end: binned
 NO_PEAK up, band-valid at 50 meV 550 -> 363-466), a binned fit before the
