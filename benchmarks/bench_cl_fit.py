@@ -185,7 +185,12 @@ spectrum, outside the engine 0.422 / 0.484 / 0.434 against 0.859 / 0.862
 / 0.739 s CPU; the same flag counts. Held (25 meV, edge 20) 87.2 against
 100.4 us, shared 127.4 against 159.4 us, the same valid fractions and
 shared Eu (25.151 meV). Measured and not kept: ``_percentile10`` by a
-sampled bracket or by insertion (its docstring).
+sampled bracket or by insertion (its docstring). Then the tail's width
+twinned as HyperSpy's identity (no sympy parse: 2 x 2.9 ms per fit).
+Final main b2cf53e (with crawl's 2df548a and a5790e1) against 4478f9c,
+alternating, 02:48-02:50 UTC, load 3.4-3.5: 202.5 / 197.8 against 243.9 /
+239.9 us of CPU per spectrum (4719 / 5045 against 4042 / 4150 spectra/s,
+not idle), outside the engine 0.468 / 0.442 against 0.841 / 0.841 s CPU.
 
 Session 14, crawl (item 9, the engine's passes). Re-profiled on main
 4478f9c (64 x 64 seed 0, load 0.6-1.2, us of CPU per spectrum of the map,
