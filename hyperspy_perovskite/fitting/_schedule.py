@@ -71,7 +71,9 @@ def run_blocks(
     n_out = 2 * desc.n_parameters + 3 + extra
     if not nav_shape:
         var_1 = np.asarray(variance) if isinstance(variance, np.ndarray) else variance
-        out = func(np.asarray(signal.data)[None], var_1, P0, np.zeros(1, bool))
+        out = func(
+            np.asarray(signal.data)[None], var_1, P0, np.asarray(mask).reshape(1)
+        )
         return np.asarray(out).reshape(n_pix, n_out)
     P0 = P0.reshape(nav_shape + (desc.n_parameters,))
     eager = isinstance(signal.data, np.ndarray) and not isinstance(

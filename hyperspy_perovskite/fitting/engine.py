@@ -384,6 +384,8 @@ def _navigation_mask(mask, nav_shape):
     if mask is None:
         return np.zeros(nav_shape, dtype=bool)
     mask = np.asarray(mask, dtype=bool)
+    if nav_shape == () and mask.size == 1:  # a lone spectrum's maps are (1,)
+        return mask.reshape(())
     if mask.shape != nav_shape:
         raise ValueError(
             f"mask has shape {mask.shape} but the navigation shape of the "

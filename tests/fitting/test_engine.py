@@ -549,3 +549,26 @@ def test_result_maps_as_hyperspy_navigation_signals(nav):
     ax = None  # (an axis keeps its signal alive)
     gc.collect()
     assert alive() is None and result.array("chisq") is not None
+
+
+@pytest.mark.parametrize("mask", [True, np.array([True]), False, np.array([False])])
+def test_lone_spectrum_honours_its_mask(mask):
+    """A lone spectrum (no navigation axis) is left as it is when masked,
+    whether the mask is a scalar or the (1,) array of a lone spectrum's
+    maps, and fitted when not."""
+    s, _ = simulated_emission_map(shape=(1, 1), seed=0)
+    one = s.inav[0, 0]
+    m = one.create_model()
+    m.extend([hs.model.components1D.Gaussian(), hs.model.components1D.Offset()])
+    m[0].centre.value = float(one.axes_manager.signal_axes[0].axis.mean())
+    m[0].A.value, m[0].sigma.value = 1.0, 10.0
+    start = [float(np.ravel(p.map["values"])[0]) for c in m for p in c.parameters]
+    result = fast_multifit(m, mask=mask, starting_values="current")
+    flag = int(np.ravel(result.array("convergence"))[0])
+    now = [float(np.ravel(p.map["values"])[0]) for c in m for p in c.parameters]
+    if np.any(mask):
+        assert flag == flags.MASKED
+        assert now == start
+    else:
+        assert flag != flags.MASKED
+        assert now != start

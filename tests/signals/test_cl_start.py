@@ -254,3 +254,24 @@ def test_identity_twin_needs_no_expression():
     _twin(t.E0, g.centre, "x - 0.02", "x + 0.02")  # a held edge: parsed
     g.centre.value = 1.74
     assert abs(t.E0.value - 1.72) < 1e-12
+
+
+def test_lone_spectrum_fits_as_a_one_pixel_map():
+    """A lone spectrum (no navigation axis) takes the same passes as the
+    same spectrum in a 1 x 1 map: its second start runs (it raised a
+    ValueError on the (1,) mask) and a settled pixel is not fitted again
+    (the engine ignored the mask of a lone spectrum)."""
+    s = _scene(n=2, seed=0)
+    kw = dict(n_peaks=2, tail=True, axis="energy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for iy in range(2):
+            for ix in range(2):
+                lone = s.inav[ix, iy].fit_emission(**kw)
+                one = s.inav[ix : ix + 1, iy : iy + 1].fit_emission(**kw)
+                for c in lone:
+                    for p in c.parameters:
+                        want = getattr(one[c.name], p.name).map["values"]
+                        np.testing.assert_array_equal(
+                            np.ravel(p.map["values"]), np.ravel(want)
+                        )
