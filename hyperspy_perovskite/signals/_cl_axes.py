@@ -171,17 +171,18 @@ _MADV_POPULATE_WRITE = 23
 _PAGE = 4096
 
 
-def _populated(a, threads=2):
+def _populated(a):
     """``a`` (a fresh array), its pages mapped before it is written.
 
     The first write to each 4 kB page of a fresh array traps into the
     kernel, which maps a zeroed page: for the 128 MB converted map of
     bench_cl_fit 32768 traps, about 55 ms of CPU. ``madvise(...,
-    MADV_POPULATE_WRITE)`` maps them in one call per half of the array, on
-    two threads (session 14, idle: 36-39 ms of CPU, the conversion's first
-    writes then 5 ms). Arrays below 4 MB, other systems, and kernels without
-    the advice (the call fails) are left to the traps: the values are the
-    same either way.
+    MADV_POPULATE_WRITE)`` maps them in one call per thread's share of the
+    array (:func:`~hyperspy_perovskite._threads.on_threads`, one block per
+    thread; session 14, idle, 2 cores: 36-39 ms of CPU, the conversion's
+    first writes then 5 ms). Arrays below 4 MB, other systems, and kernels
+    without the advice (the call fails) are left to the traps: the values
+    are the same either way.
     """
     import sys
 
@@ -192,15 +193,12 @@ def _populated(a, threads=2):
         return a
     start = -(-a.ctypes.data // _PAGE) * _PAGE
     end = (a.ctypes.data + a.nbytes) // _PAGE * _PAGE
-    step = -(-(end - start) // threads // _PAGE) * _PAGE
 
-    def populate(lo):
-        madvise(lo, min(step, end - lo), _MADV_POPULATE_WRITE)
+    def populate(pages):
+        lo = start + pages.start * _PAGE
+        madvise(lo, (pages.stop - pages.start) * _PAGE, _MADV_POPULATE_WRITE)
 
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(populate, range(start, end, step)))
+    on_threads(populate, (end - start) // _PAGE, blocks_per_thread=1)
     return a
 
 

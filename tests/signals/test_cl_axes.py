@@ -87,9 +87,13 @@ def test_times_leaves_numpy_hugepage_switch_as_it_was(before):
 
 def test_fresh_map_pages_mapped_in_two_halves(monkeypatch):
     """The converted map's pages are mapped before it is written: one
-    ``madvise(MADV_POPULATE_WRITE)`` per half, on whole pages inside the
-    array; small arrays and a missing ``madvise`` are left alone."""
+    ``madvise(MADV_POPULATE_WRITE)`` per thread's share (two cores: per
+    half), on whole pages inside the array; small arrays and a missing
+    ``madvise`` are left alone."""
+    import os
     import sys
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
 
     calls = []
 
