@@ -33,6 +33,49 @@ def test_bin_mean_and_dark_level():
     assert np.isclose(steps.wavelength_dark_level(7.0 / 1.6**2, 1.6, 1.0), 7.0)
 
 
+def _numpy_bins(a, start, n, k):
+    rows = a.reshape(-1, a.shape[-1])[:, start : start + n].astype(float)
+    return rows.reshape(a.shape[:-1] + (n // k, k)).mean(-1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [3, 8, 12, 16, 27])
+def test_bin_mean_compiled_is_numpys_mean_bit_for_bit(k, dtype):
+    # the compiled loop (float rows of a map) against NumPy's own mean, on
+    # counts times a Jacobian (the converted map) and on values whose sums
+    # are rounded (another order of the additions gives other bits)
+    rng = np.random.default_rng(k)
+    n = 8 * k
+    jac = np.linspace(0.7, 1.4, n + 5)
+    a = (rng.poisson(40.0, (3, 50, n + 5)) * jac).astype(dtype)
+    a[0, 0] = rng.normal(size=n + 5) * 10.0 ** rng.integers(-5, 6, n + 5)
+    a[0, 1, :4] = -0.0, np.nan, np.inf, -np.inf
+    assert steps._same_as_numpy(k, dtype)
+    got = steps.bin_mean(a, 3, n, k)
+    ref = _numpy_bins(a, 3, n, k)
+    np.testing.assert_array_equal(got.view(np.uint64), ref.view(np.uint64))
+    out = np.empty((150, 8))
+    steps._bins(a.reshape(150, -1), 3, k, out)  # the loop itself
+    np.testing.assert_array_equal(
+        out.view(np.uint64), ref.reshape(150, 8).view(np.uint64)
+    )
+    # a sequential sum is not NumPy's order (the check can tell them apart)
+    if k >= 8 and dtype == np.float64:
+        seq = np.zeros(ref.shape)
+        for i in range(k):
+            seq += a[..., 3 + i : 3 + n : k].astype(float)
+        assert not np.array_equal(seq / k, ref)
+
+
+def test_bin_mean_falls_back_to_numpy_when_the_check_fails(monkeypatch):
+    monkeypatch.setitem(steps._CHECKED, (8, np.dtype(np.float64).str), False)
+    calls = []
+    monkeypatch.setattr(steps, "_bins", lambda *args: calls.append(1))
+    a = np.random.default_rng(1).normal(size=(4, 300, 70))
+    np.testing.assert_array_equal(steps.bin_mean(a, 2, 64, 8), _numpy_bins(a, 2, 64, 8))
+    assert calls == []
+
+
 def test_second_start_and_keep_first():
     flags = np.array([0, 0, 0, 1, 0])
     red = np.array([1.0, 1.05, 1.2, 1.0, np.nan])
