@@ -15,6 +15,7 @@ from hyperspy_perovskite.components.voigt_emission import voigt_fwhm, voigt_quan
 from hyperspy_perovskite.fitting._residuals import residual_statistics as fast
 from hyperspy_perovskite.signals._base import Options, wrap_navigation_map
 from hyperspy_perovskite.signals._cl_consistency import consistency_validity
+from hyperspy_perovskite.signals._cl_curves import pixel_model as _pixel_model
 from hyperspy_perovskite.signals._cl_limits import (
     limit_identified,
     limit_parameter,
@@ -60,30 +61,6 @@ def _map_signal_from_signal(signal, data, title, units, quantity):
 def _map_signal(model, data, title, units, quantity):
     """A map signal with the model's navigation axes."""
     return _map_signal_from_signal(model.signal, data, title, units, quantity)
-
-
-def _pixel_model(components, x, flat_index):
-    """The sum of the active ``components`` (a model, or some of its
-    components) at the pixels ``flat_index`` on channels ``x`` (rows x
-    channels)."""
-    total = np.zeros((len(flat_index), x.size))
-    for c in components:
-        if not c.active:
-            continue
-        names = sorted(p.name for p in c.parameters)
-        values = [
-            np.asarray(getattr(c, n).map["values"], float).reshape(-1)[flat_index][
-                :, None
-            ]
-            for n in names
-        ]
-        if hasattr(c, "_f"):  # Expression: parameters in alphabetical order
-            total += np.broadcast_to(c._f(x[None, :], *values), total.shape)
-        elif names == ["offset"]:  # HyperSpy's Offset
-            total += values[0]
-        else:  # pragma: no cover - components of the emission model only
-            raise TypeError(f"Cannot evaluate {type(c).__name__} over a map.")
-    return total
 
 
 def residual_structure(m, block=4096, width=5):
