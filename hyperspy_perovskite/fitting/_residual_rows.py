@@ -129,6 +129,17 @@ def row_statistics(rb, f, binw, width, row, k):
     (``bench_first_call.py --only cl``, empty cache, load 1.1-1.3: first
     call 12.0 -> 9.8-10.0 s, 7.5-8.0 s without the record), for the same
     values and no measurable cost per call.
+
+    Measured and not kept (session 15): :func:`record_statistics` passed to
+    the solver as a first-class function (as its sandwich is), compiled
+    apart and cached. The solver compiled in 5.08-5.16 s of CPU instead of
+    6.35-6.54 s, but the record itself took 1.56-1.62 s and the residual
+    pass, which then no longer found this function compiled, 2.33 s
+    instead of 1.47-1.61 s: the second process's work rose from about 9.3
+    to 10.3 s, and the cold first call (``bench_first_call.py --only cl``,
+    empty cache, alternating, load 1.6-2.5) was not faster. Most of this
+    function's compile time is numba's typing and lowering, not LLVM:
+    compiled at optimisation level 1 it takes 1.33 s against 1.40 s at 3.
     """
     n_ch = rb.shape[0]
     half = width // 2
