@@ -5,6 +5,7 @@ functions, NumPy ufuncs); lazy data reach them one dask block at a time.
 """
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["on_threads"]
@@ -53,9 +54,34 @@ def on_threads(run, n_rows, *, blocks_per_thread=4, max_rows=None, num_workers=N
         size = min(size, int(max_rows))
     size = max(MIN_ROWS, size)
     blocks = [slice(i, min(n_rows, i + size)) for i in range(0, n_rows, size)]
-    if threads <= 1 or len(blocks) <= 1:
+    if threads <= 1 or len(blocks) <= 1 or getattr(_INSIDE, "block", False):
         for rows in blocks:
             run(rows)
         return
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(run, blocks))
+
+    def block(rows):
+        _INSIDE.block = True
+        try:
+            run(rows)
+        finally:
+            _INSIDE.block = False
+
+    list(_pool(threads).map(block, blocks))
+
+
+_INSIDE = threading.local()  # .block: this thread runs a block of on_threads
+_POOLS: dict = {}  # threads -> ThreadPoolExecutor
+
+
+def _pool(threads):
+    """The kept pool of ``threads`` threads (made on first use; a forked
+    child makes its own, as the parent's threads are not in it)."""
+    pool = _POOLS.get(threads)
+    if pool is None:
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="on_threads")
+        pool = _POOLS.setdefault(threads, pool)
+    return pool
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOLS.clear)

@@ -36,3 +36,43 @@ def test_blocks_run_on_the_threads_asked_for():
     names.clear()
     on_threads(run, 8 * MIN_ROWS, num_workers=1)
     assert names == {threading.main_thread().name}
+
+
+def test_threads_are_kept_and_a_call_inside_a_block_runs_there():
+    idents, inner = set(), []
+
+    def run(rows):
+        idents.add(threading.get_ident())
+
+    on_threads(run, 8 * MIN_ROWS, num_workers=2)
+    first = set(idents)
+    on_threads(run, 8 * MIN_ROWS, num_workers=2)
+    assert idents == first and threading.get_ident() not in first  # kept
+
+    def nested(rows):  # every block of the inner call on the outer's thread
+        me, seen = threading.get_ident(), set()
+        on_threads(lambda r: seen.add(threading.get_ident()), 8 * MIN_ROWS)
+        inner.append(seen == {me})
+
+    on_threads(nested, 8 * MIN_ROWS, num_workers=2)
+    assert len(inner) == 8 and all(inner)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
+def test_a_forked_child_gets_threads_of_its_own():
+    import multiprocessing
+
+    on_threads(lambda rows: None, 8 * MIN_ROWS, num_workers=2)  # the parent's
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        assert pool.apply(_rows_done_in_child, (8 * MIN_ROWS,)) == 8 * MIN_ROWS
+
+
+def _rows_done_in_child(n):
+    done = np.zeros(n, int)
+
+    def run(rows):
+        done[rows] += 1
+
+    on_threads(run, n, num_workers=2)
+    return int(done.sum())
