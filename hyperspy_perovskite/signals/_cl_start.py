@@ -15,7 +15,7 @@ import numpy as np
 
 from hyperspy_perovskite.analysis import cl_fit_steps as steps
 from hyperspy_perovskite.analysis.cl_emission import emission_starting_values
-from hyperspy_perovskite.signals._cl_settle import settle, tail_absent
+from hyperspy_perovskite.signals._cl_settle import binned_tails, one_step_fits
 
 
 def _width_parameter(c):
@@ -232,15 +232,13 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     elif settings.multistart:
         reverse = _reversed_pixels(coarse, mask)
         _start_at(m, s, settings, x1, x2, second_variant, reverse)
-    absent = None if coarse is None or own_ftol else coarse.tail_absent
-    settled, at = settle(m, absent, fit_kwargs)
-    full = mask  # the full fit leaves out the settled pixels
-    if at is not None:
-        full = settled if mask is None else np.asarray(mask, bool) | settled
+    full, done = mask, []  # the full fit leaves out the settled pixels
+    if coarse is not None and not own_ftol:
+        full, done = one_step_fits(m, coarse, mask, fit_kwargs)
     result = fast_multifit(m, mask=full, starting_values="current", **fit_kwargs)
     if coarse is not None:
         result.elapsed += coarse.elapsed
-    if at is not None:
+    for settled, at in done:
         _take_outcome(result, at, settled)
     if settings.multistart:
         redo = _needs_second_start(result, mask, settings)
@@ -507,7 +505,7 @@ def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs, settles=True):
         if redo.any():
             result = _second_start(mc, b, settings, b1, b2, result, redo, kw)
     ok = np.asarray(result.array("convergence")) == 0
-    result.tail_absent = tail_absent(mc, settings, ok)
+    result.tail_absent, result.tail_present = binned_tails(mc, settings, ok)
     x = s.axes_manager.signal_axes[0].axis
     for c in m:
         cc = mc[c.name]

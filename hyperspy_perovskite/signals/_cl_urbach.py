@@ -49,6 +49,7 @@ __all__ = [
     "eu_test_failed",
     "false_discovery_pass",
     "tail_validity",
+    "test_candidates",
     "urbach_resolution",
 ]
 
@@ -276,6 +277,16 @@ def _free_tails(m):
     from hyperspy_perovskite.signals._cl_statistics import _tail_classes
 
     return [c for c in m if type(c) in _tail_classes() and c.Eu.free]
+
+
+def test_candidates(m, n_sigma=3.0):
+    """Pixels where :func:`urbach_resolution` would test a tail of ``m``
+    (a free ``Eu`` whose tail passes the cheap tests of its validity at
+    ``n_sigma``; the convergence not looked at)."""
+    out = np.zeros(np.shape(m.chisq.data), bool)
+    for t in _free_tails(m):
+        out |= _candidates(m, t, n_sigma)
+    return out
 
 
 def _candidates(m, t, n_sigma):

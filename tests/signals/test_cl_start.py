@@ -19,7 +19,7 @@ import pytest
 from scipy.stats import exponnorm
 
 from hyperspy_perovskite import fitting
-from hyperspy_perovskite.signals import _cl_settle, _cl_start
+from hyperspy_perovskite.signals import _cl_settle, _cl_start, _cl_urbach
 
 SQRT2PI = np.sqrt(2 * np.pi)
 
@@ -69,6 +69,7 @@ def calls():
         with np.errstate(invalid="ignore", divide="ignore"):
             out[-1]["tail_z"] = np.abs(a["values"]) / a["std"]
         out[-1]["iterations"] = np.array(result.array("iterations"))
+        out[-1]["candidates"] = _cl_urbach.test_candidates(model)
         return result
 
     fitting.fast_multifit = recording
@@ -90,18 +91,29 @@ def _passes(calls):
     return binned, full
 
 
-def _settle(calls):
-    (settle,) = [c for c in calls if c["settle"]]
-    return settle
+def _settle(calls, present=False):
+    """The one-step fit of the pixels whose binned fit found no tail
+    (``_cl_settle.settle``) or, with ``present``, found one
+    (``_cl_settle.settle_present``)."""
+    absent, found = [c for c in calls if c["settle"]]
+    return found if present else absent
+
+
+def _settled(calls):
+    """Pixels whose one-step fit is their full-resolution fit."""
+    absent, present = _settle(calls), _settle(calls, present=True)
+    settled = absent["fitted"] & (absent["flags"] == 0)
+    return settled | (
+        present["fitted"] & (present["flags"] == 0) & ~present["candidates"]
+    )
 
 
 def _first_full_flags(calls):
     """The first full-resolution outcome of every pixel: its one-step fit
     where that converged, else its first full fit."""
     first = _passes(calls)[1][0]
-    settle = _settle(calls)
-    settled = settle["fitted"] & (settle["flags"] == 0)
-    return np.where(settled, settle["flags"], first["flags"])
+    settled = _settled(calls)
+    return np.where(settled, 0, first["flags"])
 
 
 def test_one_step_full_fit_where_the_binned_tail_is_absent(calls):
@@ -121,12 +133,45 @@ def test_one_step_full_fit_where_the_binned_tail_is_absent(calls):
     settled = absent & (settle["flags"] == 0)
     moving = absent & ~settled
     assert settled.sum() > moving.sum() > 0
-    np.testing.assert_array_equal(full[0]["fitted"], ~settled)
+    np.testing.assert_array_equal(full[0]["fitted"], ~_settled(calls))
     np.testing.assert_array_equal(
         full[0]["start_eu"][moving], settle["start_eu"][moving]
     )
     # their tail is still not there at full resolution: band not identified
     assert np.median(settle["tail_z"][settled]) < 1.0
+
+
+def test_one_step_full_fit_where_the_binned_tail_is_present(calls):
+    """Pixels whose binned fit converged with a tail (amplitude at least
+    TAIL_ABSENT_STD of its std) that is not a candidate of the Urbach
+    resolution test get a full-resolution fit of at most one step at the
+    tolerance of PRESENT_STEP_IN_STD. Those it converges and that are not
+    candidates of the test then keep it; the candidates, and those it does
+    not converge, start the full fit again from the binned values (so the
+    test measures its rise from the fit they had without the step)."""
+    binned, full = _passes(calls)
+    present = _settle(calls, present=True)
+    ended = np.where(binned[1]["fitted"], binned[1]["flags"], binned[0]["flags"])
+    z = np.where(binned[1]["fitted"], binned[1]["tail_z"], binned[0]["tail_z"])
+    binned_tested = np.where(
+        binned[1]["fitted"], binned[1]["candidates"], binned[0]["candidates"]
+    )
+    found = (ended == 0) & (z >= _cl_settle.TAIL_ABSENT_STD)
+    assert (found & binned_tested).any()  # the binned test's candidates
+    found &= ~binned_tested
+    assert 0 < found.sum() < found.size
+    np.testing.assert_array_equal(present["fitted"], found)
+    assert np.all(present["iterations"][found] <= 1)
+    converged = found & (present["flags"] == 0)
+    kept = converged & ~present["candidates"]
+    tested = converged & present["candidates"]
+    assert kept.sum() > 0 and tested.sum() > 0
+    again = found & ~kept
+    assert not full[0]["fitted"][kept].any()
+    assert full[0]["fitted"][again].all()
+    np.testing.assert_array_equal(
+        full[0]["start_eu"][again], present["start_eu"][again]
+    )
 
 
 def test_full_resolution_second_start_only_where_the_full_fit_failed(calls):
