@@ -230,6 +230,41 @@ full-resolution second start (``_cl_start._second_start``: 0-6 us saved,
 fewer converge), the Urbach profile refit at the fit's own tolerance
 (``_cl_urbach.EU_PROFILE_ITERATIONS``: 1-2 %, rises move).
 
+Session 15, engine (item 9, the engine's passes). Re-profiled on main
+17043dc (64 x 64 seed 0, true Eu 25 meV, load 1.7-2, us of CPU per
+spectrum of the map, iterations per fitted pixel, share of trial steps
+rejected): binned pass 51 (17.9, 33 %), its second start 22 (1133
+pixels, 10.5, 28 %), one-step fits 16.4 (2122, 1.0, 0.4 %), full
+resolution 73 (2057, 9.3, 27 %), Urbach refits 12.4 (265, 10.6, 11 %);
+at 50 meV rejected 34 / 29 / 0.4 / 23 / 11 %. One evaluation of this
+model: values 1.20 us and gradient rows 0.18 on 128 binned channels,
+8.4 and 1.2 on 1024; the residual 0.12 / 0.86, the normal products 0.48
+/ 3.4, ``_contract`` 0.15: the values-only trial and ``_contract``'s
+precomputed maps are worth about 1 % together (records in
+``fitting/_normal_equations._weighted_normal`` and
+``fitting/_linalg._contract``), not pursued. Landed: the short
+full-resolution fit (at most 3 steps at 0.3 std) also where the binned
+fit found a tail, except the Urbach resolution test's candidates
+(``signals/_cl_settle.settle_present``: the pixels the test judges keep
+their full fit bit for bit, so its verdicts no longer hang on the
+stopping rule, and the real files keep their valid pixels). Gate against
+17043dc (128 x 128 seed 0; 64 x 64 seeds 0 and 1): fitted 97.57 / 96.46
+/ 99.32 -> 97.89 / 96.56 / 99.40 % at 25 / 12 / 50 meV (up at every Eu
+on 64 x 64 too); band-valid at 50 meV 2346 -> 2337, 603 -> 599, 551 ->
+550 (every valid pixel valid before, with a bit-identical fit), at 25
+meV 16 -> 16 (seed 1); pulls within 0.002; median errors over the map
+centre 0.907 -> 0.860 meV, Eu 6.29 -> 6.00 meV (64 x 64: 0.908 -> 0.866,
+0.920 -> 0.879; 6.37 -> 6.13, 6.40 -> 6.03); cl_same_maps: only the 8
+free-tail cases differ (held, shared, asymmetric and Voigt cases
+identical). CPU per spectrum in the gate's runs (load 4-5): 215.8 ->
+173.5 (128 x 128), 248.5 -> 201.9 and 216.0 -> 209.1 (64 x 64).
+Alternating with 17043dc (``--eu 25``, 04:31-04:33 UTC, load 2.4-2.8,
+not idle): 181.9 / 175.9 against 218.9 / 211.1 us of CPU per spectrum
+(-17 %), engine 2.42 / 2.40 against 3.06 / 2.95 s of CPU, 5420 / 5746
+against 5355 / 4683 spectra/s. Per pass (64 x 64 seed 0, 25 meV, load
+2-4): short fits 16.4 -> 29-30 us (2122 -> 3428 pixels), full resolution
+73 -> 32-34 us (2057 -> 857 pixels); the rest unchanged.
+
 Session 11 (main 8d89e43 against a8a4715, ``--eu 25 12 50 8``, seeds 0
 and 1, alternating, load 4.4-8.3): the resolution test also asks for a
 false discovery rate of 0.2 over the map's candidates

@@ -85,14 +85,17 @@ def one_step_fits(m, coarse, mask, fit_kwargs):
 SETTLED_STEP_IN_STD = 1.0
 
 
-def settle(m, absent, fit_kwargs, step=SETTLED_STEP_IN_STD, keep=None):
+def settle(m, absent, fit_kwargs, step=SETTLED_STEP_IN_STD, keep=None, steps=1):
     """Pixels ``absent`` (:func:`tail_absent`) whose full-resolution fit
     converges at once: the engine's own test with a step below
     :data:`SETTLED_STEP_IN_STD` standard deviations (chi-squared lower by
     at most one noise variance), at most one step. Returns ``(settled,
     result of that fit)``; the other pixels ``absent`` get their starting
     values back, so that their full fit is the one they had without this
-    test. ``(None, None)`` when there are none.
+    test. ``(None, None)`` when there are none. ``step`` (the tolerance, in
+    standard deviations), ``keep`` (a function of the fitted model: the
+    pixels that may settle, default all) and ``steps`` (the most
+    iterations) are those of :func:`settle_present` there.
 
     A settled pixel keeps a converged full-resolution fit (sandwich errors,
     chi-squared); its tail stays not significant, its band "band tail not
@@ -132,7 +135,7 @@ def settle(m, absent, fit_kwargs, step=SETTLED_STEP_IN_STD, keep=None):
     if absent is None or not absent.any():
         return None, None
     binned = _snapshot(m, None)
-    kw = {**fit_kwargs, "max_iterations": 1}
+    kw = {**fit_kwargs, "max_iterations": steps}
     kw["ftol"] = std_tolerance(m, step)
     at = fast_multifit(m, mask=~absent, starting_values="current", **kw)
     settled = absent & (np.asarray(at.array("convergence")) == CONVERGED)
@@ -145,50 +148,52 @@ def settle(m, absent, fit_kwargs, step=SETTLED_STEP_IN_STD, keep=None):
 
 
 #: Step, in standard deviations, below which the full-resolution fit of a
-#: pixel whose binned fit found a tail stops after one step
-#: (:func:`settle_present`).
+#: pixel whose binned fit found a tail stops (:func:`settle_present`).
 PRESENT_STEP_IN_STD = 0.3
+
+#: Most iterations of the short full-resolution fit of :func:`settle_present`.
+PRESENT_STEPS = 3
 
 
 def settle_present(m, present, fit_kwargs):
-    """The one-step fit of :func:`settle` at the pixels ``present``, where
-    the binned fit converged with a tail (:func:`tail_absent`'s other
-    pixels), at a step below :data:`PRESENT_STEP_IN_STD` standard
-    deviations; a pixel whose one-step fit is a candidate of the Urbach
-    resolution test
+    """The short fit of :func:`settle` (at most :data:`PRESENT_STEPS`
+    iterations, a step below :data:`PRESENT_STEP_IN_STD` standard
+    deviations) at the pixels ``present``, where the binned fit converged
+    with a tail that is not a candidate of the Urbach resolution test
+    (:func:`binned_tails`). A pixel whose short fit is such a candidate
     (:func:`~hyperspy_perovskite.signals._cl_urbach.test_candidates`) is
-    not settled: its full fit is the one it had without this step, so
-    the test measures its profile's rise from the same converged fit.
+    not settled: it starts the full fit again from the binned values.
     Returns :func:`settle`'s ``(settled, result)``.
 
     So the test's verdicts do not hang on this stopping rule: a pixel it
-    judges has the fit it had without the one-step fit, bit for bit (its
-    rise from a converged fit), and a settled pixel is not judged (its tail
-    fails the cheaper tests: band not identified). Where the binned fit is
-    already a candidate the one-step fit is not tried
-    (:func:`binned_tails`): 209 of 1688 such pixels at true Eu 25 meV and
-    471 of 1852 at 50 meV became candidates after it (64 x 64 seed 0),
-    each a wasted step.
+    judges has the fit it had without the short fit, bit for bit (its rise
+    measured from the same converged fit), and a settled pixel is not
+    judged (its tail fails the cheaper tests: band not identified). Where
+    the binned fit is already a candidate the short fit is not tried:
+    with one step, 209 of 1688 such pixels at true Eu 25 meV and 471 of
+    1852 at 50 meV became candidates after it (64 x 64 seed 0), each a
+    wasted step.
 
-    Measured (session 15, against main 17043dc, bench_cl_fit's scene,
-    both codes in the same minutes, load 3.8-4.8): 128 x 128 seed 0, 215.8
-    -> 183.8 us of CPU per spectrum at true Eu 25 meV; fitted 97.57 /
-    96.46 / 99.32 -> 97.74 / 96.52 / 99.37 % at 25 / 12 / 50 meV;
+    Measured (session 15, against main 17043dc, bench_cl_fit's scene).
+    With one step: 128 x 128 seed 0 (load 3.8-4.8), fitted 97.57 / 96.46 /
+    99.32 -> 97.74 / 96.52 / 99.37 % at true Eu 25 / 12 / 50 meV,
     band-valid at 50 meV 2346 -> 2338 (pulls within 0.001: centre -0.76 /
-    0.93, Eu -0.70 / 0.72); median errors over the map centre 0.907 ->
-    0.875 meV, Eu 6.29 -> 6.08 meV. 64 x 64 seed 0: 248.5 -> 223.7 us,
-    band-valid at 50 meV 603 -> 600, all 600 among the 603 with
-    bit-identical fits (seed 1: 551 -> 550, at 25 meV 16 -> 16, the same
-    way); fitted up at every Eu. The real files of
-    ``tests/signals/test_cl_real_files.py``: the same valid pixels
-    (Attolight 120 of 120, MonoCL 29 of 67). Per pass, 64 x 64 seed 0 at
-    25 meV (us of CPU per spectrum of the map, load 2): one-step fits 16.8
-    -> 38.0 (2122 -> 3428 pixels), full resolution 78.1 -> 45.9 (2057 ->
-    1115 pixels, 9.3 -> 10.2 iterations), binned passes, second starts
-    and Urbach refits unchanged; 234.7 -> 210.6 in all.
+    0.93, Eu -0.70 / 0.72), median errors over the map centre 0.907 ->
+    0.875 meV, Eu 6.29 -> 6.08 meV; 64 x 64 seeds 0 / 1 band-valid at 50
+    meV 603 -> 600 and 551 -> 550 (every one kept with a bit-identical
+    fit), 16 -> 16 at 25 meV (seed 1); fitted up at every Eu; the real
+    files of ``tests/signals/test_cl_real_files.py`` keep their valid
+    pixels (Attolight 120 of 120, MonoCL 29 of 67). Of the 1306 pixels
+    (64 x 64 seed 0, 25 meV) one step converged 872; with at most 2 / 3 /
+    5 / 10 steps the full fit afterwards had 866 / 857 / 850 / 844 pixels
+    instead of 1223 (one-step fits 1.0 -> 1.1 iterations per pixel),
+    band-valid at 50 meV 599 for 3-10; continuing the full fit from the
+    short fit's point instead of the binned one saves only its first
+    evaluation (8.4 instead of 9.6 iterations per pixel of the full fit).
+    Figures of the landed rule: ``benchmarks/bench_cl_fit.py`` (session
+    15, engine).
     """
     from hyperspy_perovskite.signals._cl_urbach import test_candidates
 
-    return settle(
-        m, present, fit_kwargs, PRESENT_STEP_IN_STD, lambda m: ~test_candidates(m)
-    )
+    keep = lambda m: ~test_candidates(m)  # noqa: E731
+    return settle(m, present, fit_kwargs, PRESENT_STEP_IN_STD, keep, PRESENT_STEPS)
