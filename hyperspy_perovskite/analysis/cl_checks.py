@@ -175,6 +175,11 @@ def counts_check(y, max_pixels=1024, seed=0):
     the same statistic of Poisson counts drawn at the data's own local
     means, so that it holds at one count per channel as at a thousand).
     Scaled, smoothed or background-subtracted data fail one of them.
+    On bench_cl_fit's map it costs 24 ms of CPU (4 of them the integer
+    test, 14 the dispersion with its Poisson reference); ``fit_emission``
+    runs it on a thread of its own.
+    Measured and not kept (session 15): the integer test in one work array
+    and no copy of an all-finite sample, 23.3-24.6 -> 24.0-24.3 ms.
 
     Parameters
     ----------

@@ -162,14 +162,12 @@ def prepare_signal(signal, settings, poisson, spikes):
 
 
 def _in_background(func, *args):
-    """Start ``func(*args)`` on a thread of its own; returns a function that
-    waits for its result (exceptions are raised there)."""
-    from concurrent.futures import ThreadPoolExecutor
+    """Start ``func(*args)`` on a thread of its own (kept for the next fit:
+    :func:`~hyperspy_perovskite._threads._pool` of one thread); returns a
+    function that waits for its result (exceptions are raised there)."""
+    from hyperspy_perovskite._threads import _pool
 
-    pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(func, *args)
-    pool.shutdown(wait=False)
-    return future.result
+    return _pool(1).submit(func, *args).result
 
 
 def _without_spikes(data):
