@@ -6,7 +6,7 @@ functions, NumPy ufuncs); lazy data reach them one dask block at a time.
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["on_threads"]
 
@@ -59,14 +59,43 @@ def on_threads(run, n_rows, *, blocks_per_thread=4, max_rows=None, num_workers=N
             run(rows)
         return
 
-    def block(rows):
-        _INSIDE.block = True
-        try:
-            run(rows)
-        finally:
-            _INSIDE.block = False
+    futures = [submit(threads, run, rows) for rows in blocks]
+    try:
+        for future in futures:
+            future.result()
+    finally:  # after an error, the blocks not started are not run
+        for future in futures:
+            future.cancel()
 
-    list(_pool(threads).map(block, blocks))
+
+def submit(threads, fn, *args):
+    """``fn(*args)`` on the kept pool of ``threads`` threads (:func:`_pool`),
+    as a block of :func:`on_threads`; a :class:`~concurrent.futures.Future`.
+    Called from inside such a block, it runs at once on that thread (a kept
+    thread never waits for the others: no deadlock).
+
+    Examples
+    --------
+    >>> from hyperspy_perovskite._threads import submit
+    >>> submit(2, divmod, 7, 2).result()
+    (3, 1)
+    """
+    if getattr(_INSIDE, "block", False):
+        future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as error:  # raised where the result is read
+            future.set_exception(error)
+        return future
+    return _pool(threads).submit(_as_block, fn, *args)
+
+
+def _as_block(fn, *args):
+    _INSIDE.block = True
+    try:
+        return fn(*args)
+    finally:
+        _INSIDE.block = False
 
 
 _INSIDE = threading.local()  # .block: this thread runs a block of on_threads

@@ -85,3 +85,22 @@ def test_the_fit_s_background_check_runs_on_one_kept_thread():
     assert first == second != threading.get_ident()
     with pytest.raises(ZeroDivisionError):  # raised where the result is read
         _in_background(lambda: 1 / 0)()
+
+
+def test_submit_inside_a_block_runs_there_and_errors_reach_the_caller():
+    from hyperspy_perovskite._threads import submit
+
+    def outer(rows):  # e.g. fast_multifit's blocks called from a block
+        me = threading.get_ident()
+        return [submit(2, threading.get_ident).result() == me for _ in range(4)]
+
+    assert all(submit(2, outer, slice(0, 1)).result())
+    with pytest.raises(ZeroDivisionError):
+        submit(2, lambda: 1 / 0).result()
+    with pytest.raises(ValueError, match="block 3"):
+
+        def run(rows):
+            if rows.start == 3 * MIN_ROWS:
+                raise ValueError("block 3")
+
+        on_threads(run, 8 * MIN_ROWS, num_workers=2)

@@ -96,8 +96,11 @@ def _is_dask(array):
 def _run_threads(
     func, data, variance, P0, mask, n_pix, chunk_pixels, progress, workers
 ):
-    """``func`` on row blocks of in-memory arrays, on a pool of threads."""
-    from concurrent.futures import ThreadPoolExecutor
+    """``func`` on row blocks of in-memory arrays, on the package's kept
+    threads (:func:`~hyperspy_perovskite._threads.submit`: no thread started
+    per call, which waits for the new thread to be scheduled, up to several
+    ms on a loaded machine)."""
+    from hyperspy_perovskite._threads import submit
 
     nav_shape = data.shape[:-1]
     rows = _block_rows(nav_shape, n_pix, chunk_pixels)
@@ -112,10 +115,9 @@ def _run_threads(
     if n_threads <= 1 or len(starts) == 1:
         results = [block(i0) for i0 in starts]
     else:
-        with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            futures = [pool.submit(block, i0) for i0 in starts]
-            _wait_with_progress(futures, progress)
-            results = [f.result() for f in futures]
+        futures = [submit(n_threads, block, i0) for i0 in starts]
+        _wait_with_progress(futures, progress)
+        results = [f.result() for f in futures]
     return np.concatenate([r.reshape(-1, r.shape[-1]) for r in results])
 
 
