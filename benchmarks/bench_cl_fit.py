@@ -462,6 +462,33 @@ but median Eu error 6.7 -> 22 meV, band-centre pulls worse); a small
 starting damping after the coarse pass (full-resolution iterations
 -15 %, band-valid 74.0 -> 71.9 %).
 
+Session 15, outside: the part of fit_emission outside fast_multifit,
+exact (cl_same_maps: 0 of 1770 arrays differ after each step; full suite
+green). Per stage, 128 x 128 seed 0, Eu 25 meV, warm, main 0f44304
+against 17043dc, alternating, 04:52-04:54 UTC, load 1.1-1.4, ms wall /
+ms CPU of the map (second run of each process): the binned window 44-50
+/ 72-82 -> 8.5-8.9 / 13.5-14 (``cl_fit_steps.bin_mean``: a compiled loop
+adding in NumPy's pairwise order, checked against NumPy once per
+process); to_eV 76 / 86-89 -> 42-52 / 80-90 (CPU / wall 1.13-1.17 ->
+1.73-1.89: the threads of ``_threads.on_threads`` are kept, no thread
+start per call, which waits for the new thread to be scheduled: at load
+2.8, 4 starts cost 29 of 79 ms); the Urbach test's model curves 33 /
+39-40 -> 20.5-31 / 33-40 (the tail's NumPy form on threads,
+``signals/_cl_curves``); fast_multifit's blocks and the counts check on
+the kept threads too. Outside the engine (total less fast_multifit):
+0.326 / 0.326 -> 0.224 / 0.267 s wall, 0.464 / 0.445 -> 0.354 / 0.390 s
+CPU (these runs of 0f44304 include engine's settle changes). Whole bench
+(``--eu 25``), alternating, 04:50-04:52 UTC, load 1.2-1.45: 9780 / 9833 /
+10241 against 8368 / 8859 / 7569 spectra/s, 186 / 181 / 174 against 215
+/ 206 / 243 us of CPU per spectrum (both helpers' changes). Held (25 meV,
+edge 20) 95.9 against 94.4 us, shared 139.4 against 147.9 us (load
+1.9-2.6), their maps unchanged. Measured and not kept (records in the
+docstrings): to_eV fused with the spike screen (``_cl_axes._times``:
+114 -> 106 ms CPU), the counts check in one work array (no gain),
+numexpr's forms split on threads (numexpr threads them already). The
+first use after an install compiles ``bin_mean``'s loop: 0.64 s of CPU
+(load 5).
+
 Earlier figures: at the start of session 5, 16 x 16, 7.1 ms of CPU per
 spectrum; end of session 5 (idle, energy scene) 1865 spectra/s, 744 us of
 CPU per spectrum, 155x m.multifit in wall time and 112x in CPU.
