@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from hyperspy_perovskite.analysis.cl_maps import emission_centroid
-from hyperspy_perovskite.signals._cl_statistics import _pixel_model
+from hyperspy_perovskite.signals._cl_curves import pixel_model
 from hyperspy_perovskite.validity import Validity
 
 
@@ -89,7 +89,7 @@ def centroid_maps(m, bands, n_sigma=3.0, block=2048):
 
 def _block(m, back, x, y, idx):
     with np.errstate(all="ignore"):
-        b = _pixel_model(back, x, idx)
+        b = pixel_model(back, x, idx)
         var = _variance(m, y, idx)
         shifts = []
         for c in back:
@@ -99,7 +99,7 @@ def _block(m, back, x, y, idx):
                 keep = p.map["values"].copy()
                 p.map["values"] += np.nan_to_num(p.map["std"])
                 try:
-                    shifts.append(_pixel_model(back, x, idx) - b)
+                    shifts.append(pixel_model(back, x, idx) - b)
                 finally:
                     p.map["values"] = keep
         return emission_centroid(x, y, b, var, shifts)

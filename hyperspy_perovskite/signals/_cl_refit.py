@@ -192,13 +192,13 @@ CURVE_STEP = 4
 def _curves(m, where):
     """The fitted model at the pixels ``where`` (rows) on every
     :data:`CURVE_STEP`-th fitted channel, and the channels' indices."""
-    from hyperspy_perovskite.signals._cl_statistics import _pixel_model
+    from hyperspy_perovskite.signals._cl_curves import pixel_model
 
     ax = m.signal.axes_manager.signal_axes[0]
     channels = np.flatnonzero(np.asarray(m._channel_switches, dtype=bool))
     channels = channels[::CURVE_STEP]
     x = np.asarray(ax.axis, float)[channels]
-    return _pixel_model(m, x, np.flatnonzero(where.ravel())), channels
+    return pixel_model(m, x, np.flatnonzero(where.ravel())), channels
 
 
 def change_scale(m, where, f0, chi0, fit_kwargs):

@@ -15,7 +15,7 @@ from hyperspy_perovskite.components.voigt_emission import voigt_fwhm, voigt_quan
 from hyperspy_perovskite.fitting._residuals import residual_statistics as fast
 from hyperspy_perovskite.signals._base import Options, wrap_navigation_map
 from hyperspy_perovskite.signals._cl_consistency import consistency_validity
-from hyperspy_perovskite.signals._cl_curves import pixel_model as _pixel_model
+from hyperspy_perovskite.signals._cl_curves import pixel_model
 from hyperspy_perovskite.signals._cl_limits import (
     limit_identified,
     limit_parameter,
@@ -90,7 +90,7 @@ def residual_structure(m, block=4096, width=5):
             y = y.compute()
         y = np.asarray(y, float)[:, switches]
         with np.errstate(all="ignore"):
-            model = _pixel_model(m, x, idx)
+            model = pixel_model(m, x, idx)
             r = y - model
             z[idx] = runs_test(r)
             smooth = uniform_filter1d(np.nan_to_num(r), width, axis=-1)
