@@ -511,6 +511,7 @@ import contextlib
 import gc
 import json
 import os
+import sys
 import time
 import tracemalloc
 import warnings
@@ -824,8 +825,10 @@ def main(argv=None):
     # ~300k objects HyperSpy, sympy, numba and dask leave tracked costs
     # 0.1-0.3 s and otherwise lands inside one timed run or not)
     gc.collect()
-    with _engine_clock() as engine_time:
+    with _engine_clock() as engine_time, _stage_timing() as stages:
         m_fast, t_fast, cpu_fast = _timed(lambda: s.fit_emission(**kw))
+    if stages is not None:
+        print(stages.table(), file=sys.stderr)
     load_after = os.getloadavg()
     engine, engine_cpu = engine_time
     tracemalloc.start()  # memory in a second run (tracemalloc slows Python)
@@ -888,6 +891,7 @@ def main(argv=None):
                 sl,
                 (band_fast[sl], tail_fast[sl]),
             ),
+            "stages": None if stages is None else stages.as_dict(),
             "peak_memory_MB_tracemalloc": round(peak / 2**20, 1),
             "input_MB": round(s.data.nbytes / 2**20, 1),
         },
@@ -976,6 +980,20 @@ def _engine_clock():
         yield spent
     finally:
         fitting.fast_multifit = inner
+
+
+@contextlib.contextmanager
+def _stage_timing():
+    """``fit_emission``'s per-stage wall and CPU times
+    (:func:`hyperspy_perovskite.signals._cl_stages.timing`): yields their
+    record, or None with older code (no stages)."""
+    try:
+        from hyperspy_perovskite.signals._cl_stages import timing
+    except ImportError:
+        yield None
+        return
+    with timing() as times:
+        yield times
 
 
 def _multifit_model(crop, measured, fitted=None):

@@ -23,11 +23,10 @@ from hyperspy_perovskite.fitting import _residual_rows
 from hyperspy_perovskite.fitting._compile import start_solver_compile
 from hyperspy_perovskite.signals import _cl_axes
 from hyperspy_perovskite.signals._cl_shared import parse_urbach_energy
+from hyperspy_perovskite.signals._cl_stages import stage
 from hyperspy_perovskite.signals._cl_start import (  # noqa: F401  (the fit's steps)
     STEP_IN_STD,
-    _keep_better,
     _needs_second_start,
-    _snapshot,
     run_fit,
     starting_values,
     std_tolerance,
@@ -106,7 +105,8 @@ def prepare_signal(signal, settings, poisson, spikes):
     if spikes:
         # a copy only when there is something to remove (the model then
         # belongs to the copy, as for the energy axis)
-        data = _without_spikes(base.data)
+        with stage("spike screen"):
+            data = _without_spikes(base.data)
         if data is not None:
             base = base._deepcopy_with_new_data(data, copy_variance=True)
             own = True
@@ -134,15 +134,17 @@ def prepare_signal(signal, settings, poisson, spikes):
     settings.converted = (
         settings.axis == "energy" and signal._spectral_kind()[1] == "wavelength"
     )
-    if settings.converted and own and isinstance(base.data, np.ndarray):
-        # the copy made here converted in its own array (no second one)
-        s, jac = base, _cl_axes.converted(base, True, True, overwrite=True)[1]
-    elif settings.converted:  # base.to_eV(inplace=False), and its Jacobian
-        s, jac = _cl_axes.converted(base, False, True)
-    else:
-        s, jac = base._fit_signal(settings.axis), None
+    with stage("to_eV"):
+        if settings.converted and own and isinstance(base.data, np.ndarray):
+            # the copy made here converted in its own array (no second one)
+            s, jac = base, _cl_axes.converted(base, True, True, overwrite=True)[1]
+        elif settings.converted:  # base.to_eV(inplace=False), and its Jacobian
+            s, jac = _cl_axes.converted(base, False, True)
+        else:
+            s, jac = base._fit_signal(settings.axis), None
     if counted is not None:
-        settings.counts = counted()[0]
+        with stage("counts check (wait)"):
+            settings.counts = counted()[0]
     if settings.counts:  # = count_factor(signal, settings.axis), already known
         settings.count_factor = (
             jac if jac is not None else count_factor(signal, settings.axis)
@@ -280,30 +282,38 @@ def fit(signal, settings, signal_range, mask, poisson, spikes, fit_kwargs):
     from hyperspy_perovskite.signals import _cl_shared
     from hyperspy_perovskite.signals._cl_consistency import shape_consistency
 
-    s = prepare_signal(signal, settings, poisson, spikes)
+    with stage("prepare"):
+        s = prepare_signal(signal, settings, poisson, spikes)
     x1, x2 = fit_range(s, signal_range)
     mask = check_mask(s, mask)
-    m = build_model(s, settings, x1, x2)
+    with stage("build_model"):
+        m = build_model(s, settings, x1, x2)
     # the solver keeps the residual statistics of the points it fits: the
     # validity reads them where the parameters are still those
     _residual_rows.start_record(m)
     try:
         if settings.eu_mode == "shared":
-            result = _cl_shared.shared_fit(m, s, settings, x1, x2, mask, fit_kwargs)
+            with stage("shared_fit"):
+                result = _cl_shared.shared_fit(m, s, settings, x1, x2, mask, fit_kwargs)
         else:
-            result = run_fit(m, s, settings, x1, x2, mask, fit_kwargs)
+            with stage("run_fit"):
+                result = run_fit(m, s, settings, x1, x2, mask, fit_kwargs)
         # not the refits of finish_fit: most are restored (the Urbach
         # profile always), and where one is kept its pixel is evaluated
-        with _residual_rows.paused(m):
+        with _residual_rows.paused(m), stage("finish_fit"):
             result = finish_fit(m, signal, settings, result, mask, fit_kwargs)
         if settings.n_peaks == 2:
-            order_bands(m, settings.axis)
+            with stage("order_bands"):
+                order_bands(m, settings.axis)
         refit_kwargs = {**fit_kwargs, **count_kwargs(settings)}  # as the errors
-        _cl_shared.finish_held(m, settings, result, mask, refit_kwargs)
-        shape_consistency(m, settings, result, mask, refit_kwargs)
+        with stage("finish_held"):
+            _cl_shared.finish_held(m, settings, result, mask, refit_kwargs)
+        with stage("shape_consistency"):
+            shape_consistency(m, settings, result, mask, refit_kwargs)
         unset_unfitted(m, mask)
         m.fast_fit_result = result
-        keep_outcome(m, result)
+        with stage("keep_outcome"):
+            keep_outcome(m, result)
     finally:
         _residual_rows.stop_record(m)
     return m
@@ -380,7 +390,10 @@ def finish_fit(m, signal, settings, result, mask, fit_kwargs):
     from hyperspy_perovskite.signals._cl_urbach import urbach_resolution
 
     kw = {**fit_kwargs, **count_kwargs(settings)}
-    return urbach_resolution(m, gaussian_limit(m, result, mask, kw), mask, kw)
+    with stage("gaussian_limit"):
+        result = gaussian_limit(m, result, mask, kw)
+    with stage("urbach_resolution"):
+        return urbach_resolution(m, result, mask, kw)
 
 
 def count_kwargs(settings):

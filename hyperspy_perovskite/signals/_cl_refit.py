@@ -23,6 +23,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from hyperspy_perovskite.signals._cl_stages import stage
+
 __all__ = ["Refit", "change_scale", "noise_scale", "refit"]
 
 
@@ -117,7 +119,7 @@ def refit(
     (True, True)
     """
     from hyperspy_perovskite.fitting import fast_multifit
-    from hyperspy_perovskite.signals._cl_start import (
+    from hyperspy_perovskite.signals._cl_snapshot import (
         _restore,
         _snapshot,
         _take_outcome,
@@ -144,7 +146,8 @@ def refit(
             if max_iterations is not None:
                 cap = kw.get("max_iterations") or max_iterations
                 kw["max_iterations"] = min(cap, max_iterations)
-            new = fast_multifit(m, mask=~where, starting_values="current", **kw)
+            with stage("engine"):
+                new = fast_multifit(m, mask=~where, starting_values="current", **kw)
         finally:
             for (p, _), w in zip(flips, was, strict=True):
                 p.free = w

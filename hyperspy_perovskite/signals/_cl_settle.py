@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hyperspy_perovskite.signals._cl_stages import stage
+
 #: Binned tail amplitude, in its standard deviations, below which the
 #: full-resolution fit is first tried with one step (:func:`settle`).
 TAIL_ABSENT_STD = 1.0
@@ -126,24 +128,25 @@ def settle(m, absent, fit_kwargs, step=SETTLED_STEP_IN_STD, keep=None, steps=1):
     """
     from hyperspy_perovskite.fitting import fast_multifit
     from hyperspy_perovskite.fitting.flags import CONVERGED
-    from hyperspy_perovskite.signals._cl_start import (
-        _restore,
-        _snapshot,
-        std_tolerance,
-    )
+    from hyperspy_perovskite.signals._cl_snapshot import _restore, _snapshot
+    from hyperspy_perovskite.signals._cl_start import std_tolerance
 
     if absent is None or not absent.any():
         return None, None
-    binned = _snapshot(m, None)
+    with stage("snapshot"):
+        binned = _snapshot(m, None)
     kw = {**fit_kwargs, "max_iterations": steps}
     kw["ftol"] = std_tolerance(m, step)
-    at = fast_multifit(m, mask=~absent, starting_values="current", **kw)
+    with stage("engine"):
+        at = fast_multifit(m, mask=~absent, starting_values="current", **kw)
     settled = absent & (np.asarray(at.array("convergence")) == CONVERGED)
     if keep is not None:
-        settled &= keep(m)
-    _restore(m, binned, absent & ~settled)  # the others start again from it
-    for c in m:
-        c.fetch_stored_values()
+        with stage("keep"):
+            settled &= keep(m)
+    with stage("restore"):
+        _restore(m, binned, absent & ~settled)  # the others start again from it
+        for c in m:
+            c.fetch_stored_values()
     return settled, at
 
 

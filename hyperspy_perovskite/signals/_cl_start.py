@@ -16,6 +16,12 @@ import numpy as np
 from hyperspy_perovskite.analysis import cl_fit_steps as steps
 from hyperspy_perovskite.analysis.cl_emission import emission_starting_values
 from hyperspy_perovskite.signals._cl_settle import binned_tails, one_step_fits
+from hyperspy_perovskite.signals._cl_snapshot import (
+    _keep_better,
+    _snapshot,
+    _take_outcome,
+)
+from hyperspy_perovskite.signals._cl_stages import stage
 
 
 def _width_parameter(c):
@@ -224,18 +230,22 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     own_ftol = "ftol" in fit_kwargs  # then every pixel is fitted to it
     fit_kwargs = {"ftol": std_tolerance(m), **fit_kwargs}
     first_variant, second_variant = start_order(settings)
-    coarse = _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs, not own_ftol)
+    with stage("coarse"):
+        coarse = _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs, not own_ftol)
     fit_kwargs.update(count_kwargs(settings))  # the full-resolution fits
     reverse = None
-    if coarse is None:
-        starting_values(m, s, settings, x1, x2, variant=first_variant)
-    elif settings.multistart:
-        reverse = _reversed_pixels(coarse, mask)
-        _start_at(m, s, settings, x1, x2, second_variant, reverse)
+    with stage("starting values"):
+        if coarse is None:
+            starting_values(m, s, settings, x1, x2, variant=first_variant)
+        elif settings.multistart:
+            reverse = _reversed_pixels(coarse, mask)
+            _start_at(m, s, settings, x1, x2, second_variant, reverse)
     full, done = mask, []  # the full fit leaves out the settled pixels
     if coarse is not None and not own_ftol:
-        full, done = one_step_fits(m, coarse, mask, fit_kwargs)
-    result = fast_multifit(m, mask=full, starting_values="current", **fit_kwargs)
+        with stage("one-step fits"):
+            full, done = one_step_fits(m, coarse, mask, fit_kwargs)
+    with stage("full resolution"), stage("engine"):
+        result = fast_multifit(m, mask=full, starting_values="current", **fit_kwargs)
     if coarse is not None:
         result.elapsed += coarse.elapsed
     for settled, at in done:
@@ -243,9 +253,10 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     if settings.multistart:
         redo = _needs_second_start(result, mask, settings)
         if redo.any():
-            result = _second_start(
-                m, s, settings, x1, x2, result, redo, fit_kwargs, reverse
-            )
+            with stage("second start"):
+                result = _second_start(
+                    m, s, settings, x1, x2, result, redo, fit_kwargs, reverse
+                )
     return result
 
 
@@ -306,15 +317,21 @@ def _second_start(m, s, settings, x1, x2, result, redo, fit_kwargs, reverse=None
     """
     from hyperspy_perovskite.fitting import fast_multifit
 
-    first = _snapshot(m, result)
+    with stage("snapshot"):
+        first = _snapshot(m, result)
     first_variant, second_variant = start_order(settings)
-    if reverse is None or not (redo & reverse).any():
-        starting_values(m, s, settings, x1, x2, second_variant, pixels=redo)
-    else:
-        starting_values(m, s, settings, x1, x2, second_variant, pixels=redo & ~reverse)
-        _start_at(m, s, settings, x1, x2, first_variant, redo & reverse)
-    result = fast_multifit(m, mask=~redo, starting_values="current", **fit_kwargs)
-    _keep_better(m, result, first)
+    with stage("starting values"):
+        if reverse is None or not (redo & reverse).any():
+            starting_values(m, s, settings, x1, x2, second_variant, pixels=redo)
+        else:
+            starting_values(
+                m, s, settings, x1, x2, second_variant, pixels=redo & ~reverse
+            )
+            _start_at(m, s, settings, x1, x2, first_variant, redo & reverse)
+    with stage("engine"):
+        result = fast_multifit(m, mask=~redo, starting_values="current", **fit_kwargs)
+    with stage("keep better"):
+        _keep_better(m, result, first)
     return result
 
 
@@ -492,20 +509,26 @@ def _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs, settles=True):
     k = _coarse_factor(s, settings, x1, x2)
     if k < 2:
         return None
-    b, b1, b2 = _binned_window(s, x1, x2, k)
-    mc = build_model(b, settings, b1, b2)
+    with stage("binned window"):
+        b, b1, b2 = _binned_window(s, x1, x2, k)
+    with stage("build_model"):
+        mc = build_model(b, settings, b1, b2)
     first_variant, _ = start_order(settings)
-    sv = starting_values(mc, b, settings, b1, b2, variant=first_variant)
-    # the same estimates start the full model (means keep the values)
-    starting_values(m, s, settings, x1, x2, sv=sv)
+    with stage("starting values"):
+        sv = starting_values(mc, b, settings, b1, b2, variant=first_variant)
+        # the same estimates start the full model (means keep the values)
+        starting_values(m, s, settings, x1, x2, sv=sv)
     kw = {**fit_kwargs, "ftol": std_tolerance(mc, binned_step(settings, settles))}
-    result = fast_multifit(mc, mask=mask, starting_values="current", **kw)
+    with stage("engine"):
+        result = fast_multifit(mc, mask=mask, starting_values="current", **kw)
     if settings.multistart:  # the second start, at an eighth of the cost
         redo = _needs_second_start(result, mask, settings)
         if redo.any():
-            result = _second_start(mc, b, settings, b1, b2, result, redo, kw)
+            with stage("second start"):
+                result = _second_start(mc, b, settings, b1, b2, result, redo, kw)
     ok = np.asarray(result.array("convergence")) == 0
-    result.tail_absent, result.tail_present = binned_tails(mc, settings, ok)
+    with stage("binned tails"):
+        result.tail_absent, result.tail_present = binned_tails(mc, settings, ok)
     x = s.axes_manager.signal_axes[0].axis
     for c in m:
         cc = mc[c.name]
@@ -540,53 +563,3 @@ def _needs_second_start(result, mask, settings=None):
         mask,
         by_chisq=settings is None or settings.tail != "continuous",
     )
-
-
-def _snapshot(m, result):
-    """Copies of a fitted model's maps, chi-squared and outcome flags."""
-    return {
-        "maps": [p.map.copy() for c in m for p in c.parameters],
-        "chisq": m.chisq.data.copy(),
-        "dof": m.dof.data.copy(),
-        "result": result,
-    }
-
-
-def _restore(m, first, where):
-    """Put a :func:`_snapshot`'s maps and chi-squared back at the pixels ``where``."""
-    params = [p for c in m for p in c.parameters]
-    for p, saved in zip(params, first["maps"], strict=True):
-        p.map[where] = saved[where]
-    m.chisq.data[where] = first["chisq"][where]
-    m.dof.data[where] = first["dof"][where]
-
-
-def _take_outcome(result, source, where):
-    """Merge the engine's outcome ``source`` of a refit into ``result``: its
-    outcome maps at ``where``, the flag counts recounted, its time added."""
-    from hyperspy_perovskite.fitting.flags import count_flags
-
-    for name in ("convergence", "chisq", "reduced_chisq", "iterations"):
-        result.array(name)[where] = np.asarray(source.array(name))[where]
-    result.flag_counts = count_flags(result.array("convergence"))
-    result.elapsed += source.elapsed
-
-
-def _keep_better(m, result, first):
-    """Per pixel, restore the first fit where it has the lower chi-squared.
-
-    A converged fit beats one that did not converge; among converged (or
-    among unconverged) fits the lower chi-squared wins. The engine's outcome
-    maps in ``result`` are updated to match.
-    """
-    r0 = first["result"]
-    take0 = steps.keep_first(
-        r0.array("convergence"),
-        result.array("convergence"),
-        first["chisq"],
-        m.chisq.data,
-    )
-    _restore(m, first, take0)
-    _take_outcome(result, r0, take0)
-    for c in m:
-        c.fetch_stored_values()

@@ -1,0 +1,104 @@
+"""The per-stage timer of ``fit_emission``
+(:mod:`hyperspy_perovskite.signals._cl_stages`)."""
+
+import threading
+import time
+import warnings
+
+import hyperspy.api as hs
+import numpy as np
+import pytest
+
+from hyperspy_perovskite import fitting
+from hyperspy_perovskite.signals import _cl_stages
+from hyperspy_perovskite.signals._cl_stages import stage, timing
+
+
+def _scene(n=6, n_channels=1024, seed=4):
+    """Two bands and a tail on an energy axis (the coarse pass runs)."""
+    rng = np.random.default_rng(seed)
+    E = np.linspace(1.45, 1.95, n_channels)
+    c1 = rng.uniform(1.725, 1.755, (n, n))[..., None]
+    s1 = rng.uniform(0.025, 0.035, (n, n))[..., None]
+    band = 2500.0 * np.exp(-0.5 * ((E - c1) / s1) ** 2)
+    minor = 500.0 * np.exp(-0.5 * ((E - c1 + 0.1) / s1) ** 2)
+    tail = 300.0 * np.exp(np.minimum(E - c1 + 0.02, 0.0) / 0.025)
+    s = hs.signals.Signal1D(rng.poisson(band + minor + tail + 3.0).astype(float))
+    s.set_signal_type("CL_STEM_perovskite")
+    ax = s.axes_manager.signal_axes[0]
+    ax.offset, ax.scale, ax.units, ax.name = E[0], E[1] - E[0], "eV", "Energy"
+    return s
+
+
+def test_off_records_nothing():
+    """Without timing() every stage is the one shared do-nothing context."""
+    assert stage("a") is stage("b") is _cl_stages._NULL
+    with stage("a"):
+        pass
+    assert _cl_stages._ACTIVE is None
+
+
+def test_nested_stages_and_self_times():
+    """Paths join the nesting; a stage's self time is its own less its
+    children's; calls are counted."""
+    with timing() as t:
+        for _ in range(2):
+            with stage("outer"):
+                time.sleep(0.002)
+                with stage("inner"):
+                    time.sleep(0.01)
+    d = t.as_dict(digits=9)
+    assert list(d) == ["outer", "outer/inner"]
+    assert d["outer"]["calls"] == d["outer/inner"]["calls"] == 2
+    assert d["outer/inner"]["wall"] >= 0.02
+    assert d["outer"]["self_wall"] == pytest.approx(
+        d["outer"]["wall"] - d["outer/inner"]["wall"]
+    )
+    assert 0.004 <= d["outer"]["self_wall"] < d["outer/inner"]["wall"]
+    # sleeping costs no CPU
+    assert d["outer/inner"]["thread_cpu"] < 0.5 * d["outer/inner"]["wall"]
+    assert "inner" in t.table().splitlines()[2]
+
+
+def test_other_threads_and_reentry():
+    """A stage entered on another thread is not recorded (it is part of the
+    stage that waits for it); timing() is not reentrant."""
+    with timing() as t:
+        worker = threading.Thread(target=lambda: stage("elsewhere").__enter__())
+        worker.start()
+        worker.join()
+        with pytest.raises(RuntimeError):
+            with timing():
+                pass
+    assert t.stages == {}
+    assert _cl_stages._ACTIVE is None
+
+
+def test_every_engine_call_of_a_fit_is_an_engine_stage(monkeypatch):
+    """Each fast_multifit call of a free-tail fit (binned, second starts,
+    one-step fits, full resolution, Urbach refits) runs inside a stage named
+    "engine", and the stages' wall times add up to the fit's."""
+    s = _scene()
+    n_calls = [0]
+    inner = fitting.fast_multifit
+
+    def counting(*args, **kwargs):
+        n_calls[0] += 1
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(fitting, "fast_multifit", counting)
+    with warnings.catch_warnings(), timing() as t:
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        s.fit_emission(n_peaks=2, tail=True, axis="energy")
+        wall = time.perf_counter() - t0
+    d = t.as_dict(digits=9)
+    engine = [p for p in d if p.rsplit("/", 1)[-1] == "engine"]
+    assert n_calls[0] >= 4
+    assert sum(d[p]["calls"] for p in engine) == n_calls[0]
+    for path in ("prepare/to_eV", "run_fit/coarse/engine", "finish_fit"):
+        assert path in d
+    top = sum(r["wall"] for p, r in d.items() if "/" not in p)
+    assert top <= wall
+    assert top > 0.9 * wall  # the stages cover the fit
+    assert np.isfinite([r["cpu"] for r in d.values()]).all()
