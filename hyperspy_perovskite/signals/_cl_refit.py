@@ -125,12 +125,14 @@ def refit(
         _take_outcome,
     )
 
-    first = _snapshot(m, result)
+    with stage("snapshot"):
+        first = _snapshot(m, result)
     chi0 = np.array(m.chisq.data, float) if reference is None else reference
     weighted = m.signal.metadata.has_item("Signal.Noise_properties.variance")
     counts = scale == "change" and not weighted
     counts &= fit_kwargs.get("count_variance") is not None
-    f0 = _curves(m, where) if counts else None
+    with stage("curves"):
+        f0 = _curves(m, where) if counts else None
     out = None
     try:
         for p, v in (start or {}).items():
@@ -154,7 +156,8 @@ def refit(
         rise = None  # the refit's chi-squared over the reference, if asked
         if scale is not None:
             rise = np.asarray(m.chisq.data, float) - chi0
-            if not weighted:
+        if scale is not None and not weighted:
+            with stage("rise scale"):
                 rise = rise / (
                     change_scale(m, where, f0, chi0, fit_kwargs)
                     if scale == "change"
@@ -164,11 +167,12 @@ def refit(
         yield out
     finally:
         kept = out.kept if out is not None else np.zeros(np.shape(where), bool)
-        _restore(m, first, where & ~kept)
-        if out is not None:
-            _take_outcome(result, out.new, kept)
-        for c in m:
-            c.fetch_stored_values()
+        with stage("restore"):
+            _restore(m, first, where & ~kept)
+            if out is not None:
+                _take_outcome(result, out.new, kept)
+            for c in m:
+                c.fetch_stored_values()
 
 
 def noise_scale(m, chisq):
