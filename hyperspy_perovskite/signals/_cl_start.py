@@ -15,7 +15,11 @@ import numpy as np
 
 from hyperspy_perovskite.analysis import cl_fit_steps as steps
 from hyperspy_perovskite.analysis.cl_emission import emission_starting_values
-from hyperspy_perovskite.signals._cl_settle import binned_tails, one_step_fits
+from hyperspy_perovskite.signals._cl_settle import (
+    binned_tails,
+    one_step_fits,
+    start_later,
+)
 from hyperspy_perovskite.signals._cl_snapshot import (
     _keep_better,
     _snapshot,
@@ -66,37 +70,44 @@ def starting_values(m, s, settings, x1, x2, variant=0, pixels=None, sv=None):
     ax = s.axes_manager.signal_axes[0]
     i1, i2 = ax.value_range_to_indices(x1, x2)
     x = np.asarray(ax.axis[i1 : i2 + 1], dtype=float)
-    width = 1.0
-    if ax.is_binned:
-        width = ax.scale if ax.is_uniform else np.gradient(ax.axis)[i1 : i2 + 1].mean()
-    bg = settings.background
     if sv is None:
-        est = emission_starting_values(
-            x,
-            s.data[..., i1 : i2 + 1],
-            baseline="linear"
-            if bg == "linear"
-            else ("none" if bg == "none" else "offset"),
-            n_peaks=settings.n_peaks,
-            tail=bool(settings.tail),
-            variant=variant,
-            binned_width=width,
-            pixels=pixels,  # those spectra only, not copied
-        )
-        if pixels is None:
-            sv = est
-        else:
-            sv = np.full(np.shape(pixels) + est.shape[-1:], np.nan)
-            sv[pixels] = est
+        sv = estimates(s, settings, x1, x2, variant, pixels)
     centre, sigma, height, area, a0, a1, c2, s2, A2, tA, eu = np.moveaxis(sv, -1, 0)
     _put_band(m["Emission"], area, centre, sigma)
     if settings.n_peaks == 2:
         _put_band(m["Emission_2"], A2, c2, s2)
     if settings.tail:
         _start_tail(m, settings, centre, sigma, tA, eu, (x[0], x[-1]))
-    _start_background(m, bg, a0, a1, x)
+    _start_background(m, settings.background, a0, a1, x)
     for c in m:
         c.fetch_stored_values()
+    return sv
+
+
+def estimates(s, settings, x1, x2, variant=0, pixels=None):
+    """The estimates :func:`starting_values` puts into the model (no model
+    needed: array work only, which may run on another thread)."""
+    ax = s.axes_manager.signal_axes[0]
+    i1, i2 = ax.value_range_to_indices(x1, x2)
+    x = np.asarray(ax.axis[i1 : i2 + 1], dtype=float)
+    width = 1.0
+    if ax.is_binned:
+        width = ax.scale if ax.is_uniform else np.gradient(ax.axis)[i1 : i2 + 1].mean()
+    bg = settings.background
+    est = emission_starting_values(
+        x,
+        s.data[..., i1 : i2 + 1],
+        baseline="linear" if bg == "linear" else ("none" if bg == "none" else "offset"),
+        n_peaks=settings.n_peaks,
+        tail=bool(settings.tail),
+        variant=variant,
+        binned_width=width,
+        pixels=pixels,  # those spectra only, not copied
+    )
+    if pixels is None:
+        return est
+    sv = np.full(np.shape(pixels) + est.shape[-1:], np.nan)
+    sv[pixels] = est
     return sv
 
 
@@ -233,17 +244,21 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     with stage("coarse"):
         coarse = _coarse_start(m, s, settings, x1, x2, mask, fit_kwargs, not own_ftol)
     fit_kwargs.update(count_kwargs(settings))  # the full-resolution fits
-    reverse = None
+    reverse, reversed_starts = None, lambda: None
     with stage("starting values"):
         if coarse is None:
             starting_values(m, s, settings, x1, x2, variant=first_variant)
-        elif settings.multistart:
+        elif settings.multistart:  # made beside the one-step fits
             reverse = _reversed_pixels(coarse, mask)
-            _start_at(m, s, settings, x1, x2, second_variant, reverse)
+            reversed_starts = start_later(
+                m, s, settings, x1, x2, second_variant, reverse
+            )
     full, done = mask, []  # the full fit leaves out the settled pixels
     if coarse is not None and not own_ftol:
         with stage("one-step fits"):
             full, done = one_step_fits(m, coarse, mask, fit_kwargs)
+    with stage("reversed starts"):
+        reversed_starts()
     with stage("full resolution"), stage("engine"):
         result = fast_multifit(m, mask=full, starting_values="current", **fit_kwargs)
     if coarse is not None:
@@ -278,13 +293,13 @@ def _reversed_pixels(coarse, mask):
     return reverse
 
 
-def _start_at(m, s, settings, x1, x2, variant, pixels):
+def _start_at(m, s, settings, x1, x2, variant, pixels, sv=None):
     """Starting values of ``variant`` (:func:`starting_values`) at the
     pixels ``pixels`` only; every other pixel keeps its values."""
     if not pixels.any():
         return
     kept = [(p, p.map["values"].copy()) for c in m for p in c.parameters]
-    starting_values(m, s, settings, x1, x2, variant, pixels=pixels)
+    starting_values(m, s, settings, x1, x2, variant, pixels=pixels, sv=sv)
     for p, values in kept:
         p.map["values"][~pixels] = values[~pixels]
     for c in m:

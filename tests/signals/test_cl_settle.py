@@ -101,3 +101,49 @@ def test_one_snapshot_serves_both_one_step_fits(monkeypatch):
         warnings.simplefilter("ignore")
         _scene(n=6, n_channels=1024).fit_emission(n_peaks=2, tail=True, axis="energy")
     assert len([r for r in taken if r is None]) == 1
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_start_later_puts_what_start_at_puts(lazy):
+    """The reversed pixels' starting values made on a kept thread
+    (start_later, beside the one-step fits) are _start_at's, bit for bit,
+    at those pixels only; lazy data too."""
+    import threading
+    import warnings
+
+    from hyperspy_perovskite.signals import _cl_start
+    from hyperspy_perovskite.signals._cl_fit import FitSettings, build_model
+
+    s = _scene(n=5)
+    if lazy:
+        s = s.as_lazy()
+    settings = FitSettings(2, "gaussian", True, "offset", "energy")
+    ax = s.axes_manager.signal_axes[0]
+    x1, x2 = ax.low_value, ax.high_value
+    pixels = np.random.default_rng(0).random((5, 5)) < 0.4
+    maps = []
+    for later in (False, True):
+        m = build_model(s, settings, x1, x2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _cl_start.starting_values(m, s, settings, x1, x2, variant=1)
+        if later:
+            threads = []
+            inner = _cl_start.estimates
+
+            def recording(*args, inner=inner, threads=threads):
+                threads.append(threading.current_thread())
+                return inner(*args)
+
+            _cl_start.estimates = recording
+            try:
+                _cl_settle.start_later(m, s, settings, x1, x2, 0, pixels)()
+            finally:
+                _cl_start.estimates = inner
+            assert threads and threads[0] is not threading.current_thread()
+        else:
+            _cl_start._start_at(m, s, settings, x1, x2, 0, pixels)
+        maps.append([p.map.copy() for c in m for p in c.parameters])
+    for a, b in zip(*maps, strict=True):
+        assert np.array_equal(a["values"], b["values"], equal_nan=True)
+        assert (a["is_set"] == b["is_set"]).all()
