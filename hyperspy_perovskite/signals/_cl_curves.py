@@ -14,7 +14,7 @@ from hyperspy_perovskite._threads import on_threads
 __all__ = ["pixel_model"]
 
 
-def pixel_model(components, x, flat_index):
+def pixel_model(components, x, flat_index, maps=None):
     """The sum of the active ``components`` (a model, or some of its
     components) at the pixels ``flat_index`` on channels ``x`` (rows x
     channels).
@@ -37,6 +37,9 @@ def pixel_model(components, x, flat_index):
     x : numpy.ndarray, shape (n,)
     flat_index : numpy.ndarray of int
         Flat navigation indices of the pixels.
+    maps : dict, optional
+        ``{parameter: map}``: maps read instead of the parameters' own
+        (e.g. a snapshot's copies); the others are read from the parameters.
 
     Returns
     -------
@@ -61,17 +64,17 @@ def pixel_model(components, x, flat_index):
         f = getattr(c, "_f", None)
         if f is None and names != ["offset"]:  # pragma: no cover - emission only
             raise TypeError(f"Cannot evaluate {type(c).__name__} over a map.")
-        maps = [
-            np.asarray(getattr(c, n).map["values"], float).reshape(-1) for n in names
-        ]
+        params = [getattr(c, n) for n in names]
+        values = [(maps or {}).get(p, p.map)["values"] for p in params]
+        values = [np.asarray(v, float).reshape(-1) for v in values]
 
-        def add(rows, f=f, maps=maps):
-            values = [v[flat_index[rows]][:, None] for v in maps]
+        def add(rows, f=f, values=values):
+            at = [v[flat_index[rows]][:, None] for v in values]
             part = total[rows]  # a view
             if f is None:  # HyperSpy's Offset
-                part += values[0]
+                part += at[0]
             else:  # Expression: parameters in alphabetical order
-                part += np.broadcast_to(f(x[None, :], *values), part.shape)
+                part += np.broadcast_to(f(x[None, :], *at), part.shape)
 
         if f is not None and f is getattr(c, "_stable", None):
             on_threads(add, len(flat_index))
