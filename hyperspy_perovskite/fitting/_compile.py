@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, types
 
-from hyperspy_perovskite.fitting import _background, _cache
+from hyperspy_perovskite.fitting import _addresses, _background, _cache
 from hyperspy_perovskite.fitting import _levenberg_marquardt as _lm
 from hyperspy_perovskite.fitting._kernel_check import check_kernels
 from hyperspy_perovskite.fitting._normal_equations import (
@@ -248,9 +248,10 @@ def solve(evaluate, *args):
     counts (a non-empty ``count_factor``).
     """
     k = _COUNT_FACTOR
-    solver = fit_block()
     sandwich = sandwich_function(args[k].shape[0] > 0)
-    return solver(evaluate, *args[: k + 1], sandwich, *args[k + 1 :])
+    sandwich = _addresses.by_address(sandwich, SANDWICH_TYPE)  # no conversion
+    evaluate = _addresses.by_address(evaluate, EVALUATE_TYPE)  # at each call
+    return fit_block()(evaluate, *args[: k + 1], sandwich, *args[k + 1 :])
 
 
 def fit_block():
@@ -589,10 +590,9 @@ def prefetch():
 def refresh_numba_contexts():
     """Set up numba's CPU typing and target contexts now (about 0.5 s, once).
 
-    numba does it on the first call or compilation of any jitted function;
-    doing it when the engine is imported keeps that fixed cost out of the
-    first fit of a session (which otherwise loads the cached machine code
-    only). It imports scipy and cffi, never dask.
+    numba does it on the first call or compilation of any jitted function; doing it
+    when the engine is imported keeps that fixed cost out of the first fit of a
+    session (which otherwise loads cached machine code). It imports scipy and cffi.
     """
     from numba.core.registry import cpu_target
 

@@ -96,29 +96,101 @@ def _is_dask(array):
 def _run_threads(
     func, data, variance, P0, mask, n_pix, chunk_pixels, progress, workers
 ):
-    """``func`` on row blocks of in-memory arrays, on the package's kept
-    threads (:func:`~hyperspy_perovskite._threads.submit`: no thread started
-    per call, which waits for the new thread to be scheduled, up to several
-    ms on a loaded machine)."""
+    """``func`` on blocks of in-memory arrays, on the package's kept threads
+    (:func:`~hyperspy_perovskite._threads.submit`: no thread started per
+    call, which waits for the new thread to be scheduled, up to several ms
+    on a loaded machine).
+
+    The blocks are ranges of pixels in memory order with equal numbers of
+    pixels to fit (:func:`_balanced_blocks`), so that a pass over a few
+    scattered pixels (second starts, refits) is shared evenly, and small
+    enough that the threads run out of work together.
+    """
     from hyperspy_perovskite._threads import submit
 
-    nav_shape = data.shape[:-1]
-    rows = _block_rows(nav_shape, n_pix, chunk_pixels)
-    starts = range(0, nav_shape[0], rows)
+    n_threads = int(workers) if workers else (os.cpu_count() or 1)
+    flat = _flat_views(data, variance, P0, mask, n_pix)
+    if flat is None:  # pixels not in one memory order: blocks of rows
+        rows = _block_rows(data.shape[:-1], n_pix, chunk_pixels)
+        cuts = [slice(i0, i0 + rows) for i0 in range(0, data.shape[0], rows)]
+    else:
+        data, variance, P0, mask = flat
+        cuts = _balanced_blocks(mask, n_threads, chunk_pixels)
 
-    def block(i0):
-        sl = slice(i0, i0 + rows)
+    def block(sl):
         var = variance[sl] if isinstance(variance, np.ndarray) else variance
         return func(data[sl], var, P0[sl], mask[sl])
 
-    n_threads = int(workers) if workers else (os.cpu_count() or 1)
-    if n_threads <= 1 or len(starts) == 1:
-        results = [block(i0) for i0 in starts]
+    if n_threads <= 1 or len(cuts) == 1:
+        results = [block(sl) for sl in cuts]
     else:
-        futures = [submit(n_threads, block, i0) for i0 in starts]
+        futures = [submit(n_threads, block, sl) for sl in cuts]
         _wait_with_progress(futures, progress)
         results = [f.result() for f in futures]
     return np.concatenate([r.reshape(-1, r.shape[-1]) for r in results])
+
+
+#: Each block takes 1 / (GUIDED_FACTOR x threads) of the pixels left to fit,
+GUIDED_FACTOR = 2
+#: and at most 1 / (LARGEST_SHARE x threads) of the pass's (costly pixels
+#: may be side by side in a map: no block holds a large part of them).
+LARGEST_SHARE = 8
+#: Fewest pixels to fit per block (each block costs about 75 us of set-up).
+MIN_BLOCK_PIXELS = 16
+
+
+def _flat_views(data, variance, P0, mask, n_pix):
+    """``(data, variance, P0, mask)`` with one navigation axis, as views;
+    None when the data's pixels cannot be viewed in one memory order."""
+    try:
+        data = np.reshape(data, (n_pix, data.shape[-1]), copy=False)
+        if isinstance(variance, np.ndarray):
+            variance = np.reshape(variance, data.shape, copy=False)
+    except ValueError:
+        return None
+    return data, variance, P0.reshape(n_pix, -1), np.asarray(mask).reshape(n_pix)
+
+
+def _balanced_blocks(mask, n_threads, chunk_pixels):
+    """Slices of consecutive pixels, each with a share of the unmasked ones.
+
+    Guided self-scheduling (C. D. Polychronopoulos and D. J. Kuck, IEEE
+    Trans. Comput. C-36, 1425 (1987)), with the factor of factoring (S. F.
+    Hummel, E. Schonberg and L. E. Flynn, Commun. ACM 35(8), 90 (1992)):
+    each block holds ``1 / (GUIDED_FACTOR x n_threads)`` of the pixels still
+    to fit and at most ``1 / (LARGEST_SHARE x n_threads)`` of the pass's, but
+    at least :data:`MIN_BLOCK_PIXELS`; never more than ``chunk_pixels``.
+    The threads take the blocks in order as they finish the previous ones:
+    few blocks (each costs a set-up), and the last ones small, so that the
+    threads run out of work together.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask = np.ones(1000, bool)  # True: not fitted
+    >>> mask[500:] = False
+    >>> [int(np.count_nonzero(~mask[b])) for b in _balanced_blocks(mask, 2, 8192)]
+    [32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 29, 22, 17, 16, 16, 16]
+    >>> _balanced_blocks(mask, 2, 8192)[:2]
+    [slice(0, 532, None), slice(532, 564, None)]
+    """
+    todo = np.flatnonzero(~mask)
+    n = mask.size
+    if todo.size == 0:
+        return [slice(0, n)]
+    threads = max(int(n_threads), 1)
+    share = GUIDED_FACTOR * threads
+    cap = -(-todo.size // (LARGEST_SHARE * threads))
+    firsts, left = [], todo.size
+    while left > 0:
+        size = min(
+            int(chunk_pixels), max(MIN_BLOCK_PIXELS, min(cap, -(-left // share)))
+        )
+        left -= size
+        if left > 0:
+            firsts.append(int(todo[todo.size - left]))
+    edges = [0, *firsts, n]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def _wait_with_progress(futures, show_progressbar):

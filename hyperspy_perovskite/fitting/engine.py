@@ -77,14 +77,19 @@ def _starting_parameters(model, desc, nav_shape, starting_values, x_range, mask)
     if starting_values == "estimate":
         _estimate_starting_values(model, desc, x_range, mask)
     n_pix = int(np.prod(nav_shape)) if nav_shape else 1
-    P0 = np.empty((n_pix, desc.n_parameters))
+    todo = np.flatnonzero(~np.asarray(mask, bool).reshape(n_pix))
+    if todo.size == n_pix:
+        todo = slice(None)
+    # the masked pixels' rows are never read (NaN)
+    P0 = np.full((n_pix, desc.n_parameters), np.nan)
     for i, par in enumerate(desc.parameters):
-        values = np.asarray(par.map["values"], dtype=float).reshape(n_pix)
-        use = np.asarray(par.map["is_set"], dtype=bool).reshape(n_pix)
-        use = use | _written_by_fit(par, values)
-        P0[:, i] = np.where(use & np.isfinite(values), values, float(par.value))
+        flat = np.asarray(par.map["values"], dtype=float).reshape(n_pix)
+        values = flat[todo]
+        use = np.asarray(par.map["is_set"], dtype=bool).reshape(n_pix)[todo]
+        use = use | _written_by_fit(par, flat)[todo]
+        P0[todo, i] = np.where(use & np.isfinite(values), values, float(par.value))
     for i, j, a, b in desc.fixed_twins:
-        P0[:, i] = a * P0[:, j] + b
+        P0[todo, i] = a * P0[todo, j] + b
     return P0
 
 
@@ -485,13 +490,18 @@ def _apply_peak_checks(desc, out, flag_map, x_range, min_peak_significance):
 
 
 def _update(array, fitted, new):
-    """``array[fitted] = new[fitted]`` for an array of any (navigation) shape."""
+    """``array[fitted] = new[fitted]`` for an array of any (navigation) shape;
+    ``fitted`` a boolean mask, or the flat indices of its True pixels."""
     shape = np.shape(array)
-    if fitted.all():  # no copy of the map: write in place
+    if fitted.dtype == bool and fitted.all():  # no copy of the map: in place
         array[...] = np.reshape(new, shape)
         return
-    idx = np.flatnonzero(fitted)
-    if idx.size:
+    idx = np.flatnonzero(fitted) if fitted.dtype == bool else fitted
+    if not idx.size:
+        return
+    try:  # a map's field is a strided view: flat without a copy
+        np.reshape(array, -1, copy=False)[idx] = new[idx]
+    except ValueError:
         array[np.unravel_index(idx, shape)] = new[idx]
 
 
@@ -501,16 +511,20 @@ def _write_maps(model, desc, out, flag_map):
     fitted = flag_map != F.MASKED
     rejected = np.isin(flag_map, F.INPUT_REJECTED)
     converged = flag_map == F.CONVERGED
+    where = fitted if fitted.all() else np.flatnonzero(fitted)
+    any_rejected = rejected.any()
     for i, par in enumerate(desc.parameters):
-        values = out[:, i].copy()
+        values = out[:, i]
         if desc.src[i] >= 0:
-            values[rejected] = np.nan
-            _update(par.map["std"], fitted, out[:, n_p + i])
-        _update(par.map["values"], fitted, values)
-        _update(par.map["is_set"], fitted, converged)
+            if any_rejected:
+                values = values.copy()
+                values[rejected] = np.nan
+            _update(par.map["std"], where, out[:, n_p + i])
+        _update(par.map["values"], where, values)
+        _update(par.map["is_set"], where, converged)
         _record_written(par, fitted, converged)
-    _update(model.chisq.data, fitted, out[:, 2 * n_p])
-    _update(model.dof.data, fitted, np.full(out.shape[0], desc.n_free))
+    _update(model.chisq.data, where, out[:, 2 * n_p])
+    _update(model.dof.data, where, np.full(out.shape[0], desc.n_free))
     model.fetch_stored_values()
 
 
