@@ -338,11 +338,12 @@ def _second_start(m, s, settings, x1, x2, result, redo, fit_kwargs, reverse=None
     with stage("starting values"):
         if reverse is None or not (redo & reverse).any():
             starting_values(m, s, settings, x1, x2, second_variant, pixels=redo)
-        else:
+        else:  # the two variants' estimates side by side
+            later = start_later(m, s, settings, x1, x2, first_variant, redo & reverse)
             starting_values(
                 m, s, settings, x1, x2, second_variant, pixels=redo & ~reverse
             )
-            _start_at(m, s, settings, x1, x2, first_variant, redo & reverse)
+            later()
     with stage("engine"):
         result = fast_multifit(m, mask=~redo, starting_values="current", **fit_kwargs)
     with stage("keep better"):
