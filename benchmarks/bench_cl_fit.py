@@ -265,6 +265,47 @@ against 5355 / 4683 spectra/s. Per pass (64 x 64 seed 0, 25 meV, load
 2-4): short fits 16.4 -> 29-30 us (2122 -> 3428 pixels), full resolution
 73 -> 32-34 us (2057 -> 857 pixels); the rest unchanged.
 
+Session 16, engine (item 9: the engine's wall time). Re-profiled on main
+509edaf (128 x 128 seed 0, true Eu 25 meV, us of CPU per spectrum of the
+map, pixels, iterations per fitted pixel: mean, median / 90th / 99th
+percentile, at the cap): binned pass 47.6 (16384, 18.0, 16 / 32 / 55, 13),
+its second start 6.1 (3580, 9.2, 6 / 17 / 45, 6), one-step fits of
+tail-absent pixels 19.2 (8471, 1.0, 149 at their cap of 1), of tail-present
+ones 11.3 (5237, 1.3, 1 / 2 / 3), full resolution 33.7 (3453, 10.0, 5 / 23
+/ 78, 14), its second start 14.9 (821, 20.1, 11 / 56 / 100, 13), Urbach
+refits 10.9 (1025, 10.8, 95 at their cap of 20). Inside each
+fast_multifit call: 1.1-2.2 ms of serial Python before the blocks and
+4.3-8.9 ms after them (writing the maps), about 60 ms per fit; the blocks
+were 8 row slices per pass, so a pass over scattered pixels gave them
+unevenly and a slow block ran alone at the end (full resolution: blocks
+of 404-470 pixels took 64-150 ms). Landed (exact, cl_same_maps 0 of
+1770 arrays differ, 554b42e): blocks by guided self-scheduling over the
+pixels to fit (``fitting/_schedule._balanced_blocks``), the solver's
+model and sandwich functions passed by address (``fitting/_addresses``:
+a block's set-up 190 -> 75 us; the dispatchers' conversion was 144-188 us
+of it), starting values only at the fitted pixels and the maps written
+through flat views (``fitting/engine._write_maps``). Idle time of the
+blocks on 2 cores, simulated from each block's thread CPU in submission
+order (independent of the load): 13-64 -> 3-4 ms per fit; serial Python
+of the 7 calls 58-66 -> 43-46 ms; engine CPU unchanged (2.42-2.61
+against 2.42-2.58 s). Alternating with the parent 099c9c6 (06:31-06:37
+UTC, load 2.3-3.3, the other helper's jobs running: most runs got one
+core, so wall figures are not idle ones): one run of each had both cores,
+engine 1.249 s wall / 2.42 s CPU (CPU / wall 1.94; main 509edaf at the
+session's start 1.319 / 2.46, 1.87; the brief's baseline 1.46 / 2.68,
+1.84), 10660 spectra/s. Measured and not kept: 16 equal blocks per thread
+(simulated idle 4-10 ms, but 218 blocks at 190 us of set-up each, the
+set-up eating the gain before the dispatch fix); guided blocks without
+the largest share (first block a quarter of the pass: a map whose costly
+pixels sit together would leave a core idle). Not pursued: the
+full-resolution second start (64 x 64 seed 0: 104 / 181 pixels at true
+Eu 50 / 25 meV, 28 / 17 iterations each; its fit is kept in 89 / 148 and
+converges in 75 / 108 of them, where the first did not: it is what keeps
+the fitted fraction, 1.8-2.6 % of the map; band-valid among them 2 / 0);
+the sandwich's second factorisation of J^T J (one 10 x 10 Cholesky and
+n^3 / 6 multiply-adds per full-resolution fit, about 0.5 us of 19000
+fits: 10 ms of CPU, a change of the compiled solver for 0.3 %).
+
 Session 11 (main 8d89e43 against a8a4715, ``--eu 25 12 50 8``, seeds 0
 and 1, alternating, load 4.4-8.3): the resolution test also asks for a
 false discovery rate of 0.2 over the map's candidates

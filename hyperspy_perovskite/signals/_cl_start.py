@@ -328,7 +328,12 @@ def _second_start(m, s, settings, x1, x2, result, redo, fit_kwargs, reverse=None
     (binned 26-37 iterations, then 16-17 at full resolution instead of
     22), and fewer of these pixels
     converge (197 -> 183 at 25 meV; fitted 97.3 -> 96.9 %, 99.2 -> 98.9
-    %).
+    %). Session 16 (main 554b42e, 64 x 64 seed 0, true Eu 50 / 25 meV):
+    the binned one on 898 / 915 pixels (first fits: 862 / 884 NO_PEAK),
+    kept in 797 / 772; the full-resolution one on 104 / 181 (28 / 17
+    iterations each), kept in 89 / 148, converged there in 75 / 108 where
+    the first fit had not (1.8 / 2.6 % of the map's pixels), 2 / 0
+    of them band-valid: no sharper trigger keeps the fitted fraction.
     """
     from hyperspy_perovskite.fitting import fast_multifit
 
