@@ -92,7 +92,12 @@ def bin_mean(a, start, n, k):
     not keep it, as tied to NumPy's internals for about 1 us per spectrum
     then; session 15: the check makes a change of NumPy's order fall back
     to NumPy, not give other numbers, and the binned window had become 2.7
-    -> 3.9 us per spectrum of the fit.
+    -> 3.9 us per spectrum of the fit. Session 16: the means are written
+    into an array of small pages mapped beforehand
+    (:func:`~hyperspy_perovskite.signals._cl_axes._empty_small_pages`):
+    NumPy's huge-page advice for the 16 MB of bench_cl_fit's binned map
+    made the binned window take 10-150 ms of wall from call to call on
+    this machine (first touch of fresh huge pages), 11-16 ms without it.
 
     Examples
     --------
@@ -103,8 +108,10 @@ def bin_mean(a, start, n, k):
     if not isinstance(a, np.ndarray) or a.ndim < 2:
         a = np.asarray(a[..., start : start + n], dtype=float)
         return a.reshape(a.shape[:-1] + (n // k, k)).mean(-1)
+    from hyperspy_perovskite.signals._cl_axes import _empty_small_pages
+
     flat = a.reshape(-1, a.shape[-1])
-    out = np.empty((flat.shape[0], n // k))
+    out = _empty_small_pages((flat.shape[0], n // k), np.float64)
     compiled = (
         flat.dtype in (np.float32, np.float64)
         and flat.strides[-1] == flat.itemsize
