@@ -142,13 +142,38 @@ MIN_BLOCK_PIXELS = 16
 def _flat_views(data, variance, P0, mask, n_pix):
     """``(data, variance, P0, mask)`` with one navigation axis, as views;
     None when the data's pixels cannot be viewed in one memory order."""
+    data = view_as(data, (n_pix, data.shape[-1]))
+    if data is None:
+        return None
+    if isinstance(variance, np.ndarray):
+        variance = view_as(variance, data.shape)
+        if variance is None:
+            return None
+    return data, variance, P0.reshape(n_pix, -1), np.asarray(mask).reshape(n_pix)
+
+
+def view_as(array, shape):
+    """``array`` reshaped to ``shape`` as a view, or None where that needs a
+    copy (any NumPy: ``reshape``'s ``copy`` keyword is NumPy 2.1's).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.zeros((4, 6))
+    >>> view_as(a, (24,)).base is a, view_as(a[:, :3], (12,)) is None
+    (True, True)
+    """
     try:
-        data = np.reshape(data, (n_pix, data.shape[-1]), copy=False)
-        if isinstance(variance, np.ndarray):
-            variance = np.reshape(variance, data.shape, copy=False)
+        return np.reshape(array, shape, copy=False)
     except ValueError:
         return None
-    return data, variance, P0.reshape(n_pix, -1), np.asarray(mask).reshape(n_pix)
+    except TypeError:  # NumPy < 2.1
+        view = array.view()
+        try:
+            view.shape = shape
+        except AttributeError:
+            return None
+        return view
 
 
 def _balanced_blocks(mask, n_threads, chunk_pixels):

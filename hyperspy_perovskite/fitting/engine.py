@@ -21,7 +21,7 @@ from hyperspy_perovskite.fitting._result import (
     FastFitResult,
     _navigation_array,
 )
-from hyperspy_perovskite.fitting._schedule import run_blocks
+from hyperspy_perovskite.fitting._schedule import run_blocks, view_as
 from hyperspy_perovskite.fitting._screen import screen_inputs
 from hyperspy_perovskite.fitting.model_description import describe_model
 
@@ -499,10 +499,11 @@ def _update(array, fitted, new):
     idx = np.flatnonzero(fitted) if fitted.dtype == bool else fitted
     if not idx.size:
         return
-    try:  # a map's field is a strided view: flat without a copy
-        np.reshape(array, -1, copy=False)[idx] = new[idx]
-    except ValueError:
+    flat = view_as(array, (-1,))  # a map's field is a strided view
+    if flat is None:
         array[np.unravel_index(idx, shape)] = new[idx]
+    else:
+        flat[idx] = new[idx]
 
 
 def _write_maps(model, desc, out, flag_map):

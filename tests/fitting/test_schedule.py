@@ -103,3 +103,28 @@ def test_scattered_mask_same_fits_on_every_schedule():
         np.testing.assert_array_equal(maps, maps0)
         np.testing.assert_array_equal(result.iterations.data, result0.iterations.data)
     np.testing.assert_allclose(lazy_maps, maps0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("old_numpy", [False, True])
+def test_view_as_views_or_none_on_any_numpy(monkeypatch, old_numpy):
+    """A view where the shape allows one, else None (never a copy), also
+    where ``np.reshape`` has no ``copy`` keyword (NumPy < 2.1)."""
+    from hyperspy_perovskite.fitting._schedule import view_as
+
+    if old_numpy:
+        reshape = np.reshape
+
+        def no_copy_keyword(a, shape, **kwargs):
+            if "copy" in kwargs:
+                raise TypeError("reshape() got an unexpected keyword argument 'copy'")
+            return reshape(a, shape, **kwargs)
+
+        monkeypatch.setattr(np, "reshape", no_copy_keyword)
+    a = np.arange(24.0).reshape(4, 6)
+    flat = view_as(a, (24,))
+    assert flat is not None and np.shares_memory(flat, a)
+    assert view_as(a[:, :3], (12,)) is None
+    maps = np.zeros((3, 4), dtype=[("values", "f8"), ("std", "f8")])
+    values = view_as(maps["values"], (-1,))
+    values[[1, 5]] = 7.0  # written through the view into the map's field
+    assert maps["values"][0, 1] == 7.0 and maps["values"][1, 1] == 7.0
