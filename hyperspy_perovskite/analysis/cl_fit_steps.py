@@ -73,7 +73,7 @@ def wavelength_dark_level(level, x_mid, constant):
     return np.asarray(level, float) * x_mid**2 / constant
 
 
-def bin_mean(a, start, n, k):
+def bin_mean(a, start, n, k, out=None):
     """Mean of ``k`` consecutive channels of ``a[..., start:start + n]``
     (``n`` a multiple of ``k``): shape ``(..., n // k)``; dask arrays are
     computed.
@@ -92,8 +92,10 @@ def bin_mean(a, start, n, k):
     not keep it, as tied to NumPy's internals for about 1 us per spectrum
     then; session 15: the check makes a change of NumPy's order fall back
     to NumPy, not give other numbers, and the binned window had become 2.7
-    -> 3.9 us per spectrum of the fit. Session 16: the means are written
-    into an array of small pages mapped beforehand
+    -> 3.9 us per spectrum of the fit. ``out``: a float64 array of the
+    result's shape that the means of an in-memory map are written into
+    (and returned). Session 16: ``fit_emission``'s binned window gives one
+    of small pages mapped beforehand
     (:func:`~hyperspy_perovskite.signals._cl_axes._empty_small_pages`):
     NumPy's huge-page advice for the 16 MB of bench_cl_fit's binned map
     made the binned window take 10-150 ms of wall from call to call on
@@ -108,10 +110,10 @@ def bin_mean(a, start, n, k):
     if not isinstance(a, np.ndarray) or a.ndim < 2:
         a = np.asarray(a[..., start : start + n], dtype=float)
         return a.reshape(a.shape[:-1] + (n // k, k)).mean(-1)
-    from hyperspy_perovskite.signals._cl_axes import _empty_small_pages
-
     flat = a.reshape(-1, a.shape[-1])
-    out = _empty_small_pages((flat.shape[0], n // k), np.float64)
+    shape = a.shape[:-1] + (n // k,)
+    result = np.empty(shape) if out is None else out
+    out = result.reshape(flat.shape[0], n // k)  # a view: written in place
     compiled = (
         flat.dtype in (np.float32, np.float64)
         and flat.strides[-1] == flat.itemsize
@@ -126,7 +128,7 @@ def bin_mean(a, start, n, k):
         b.reshape(b.shape[0], n // k, k).mean(-1, out=out[sl])
 
     on_threads(run, flat.shape[0])
-    return out.reshape(a.shape[:-1] + (n // k,))
+    return result
 
 
 _CHECKED = {}

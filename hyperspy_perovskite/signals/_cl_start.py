@@ -388,14 +388,19 @@ def _binned_window(s, x1, x2, k):
     """
     import hyperspy.api as hs
 
+    from hyperspy_perovskite.signals._cl_axes import _empty_small_pages
+
     ax = s.axes_manager.signal_axes[0]
     i1, i2 = ax.value_range_to_indices(x1, x2)
     n = (i2 - i1 + 1) // k * k
 
-    def binned(a):
-        return steps.bin_mean(a, i1, n, k)
+    def binned(a, out=None):
+        return steps.bin_mean(a, i1, n, k, out)
 
-    data = binned(s.data)
+    out = None  # small pages (steps.bin_mean)
+    if isinstance(s.data, np.ndarray) and s.data.ndim > 1:
+        out = _empty_small_pages(s.data.shape[:-1] + (n // k,), np.float64)
+    data = binned(s.data, out)
     x = binned(np.asarray(ax.axis, dtype=float))
     axes = [dict(a) for a in s.axes_manager._get_axes_dicts()]
     sig = s.axes_manager.signal_indices_in_array[0]

@@ -320,3 +320,24 @@ def test_lone_spectrum_fits_as_a_one_pixel_map():
                         np.testing.assert_array_equal(
                             np.ravel(p.map["values"]), np.ravel(want)
                         )
+
+
+def test_binned_window_on_small_pages(monkeypatch):
+    """fit_emission's binned window writes the binned map into an array of
+    small pages mapped beforehand (no huge-page advice), NumPy's means."""
+    import hyperspy.api as hs
+
+    from hyperspy_perovskite.signals import _cl_axes
+    from hyperspy_perovskite.signals._cl_start import _binned_window
+
+    made = []
+    inner = _cl_axes._empty_small_pages
+    monkeypatch.setattr(
+        _cl_axes, "_empty_small_pages", lambda *a: made.append(a) or inner(*a)
+    )
+    a = np.random.default_rng(1).poisson(50.0, (40, 50, 512)).astype(float)
+    s = hs.signals.Signal1D(a)
+    ax = s.axes_manager.signal_axes[0]
+    b, _, _ = _binned_window(s, ax.low_value, ax.high_value, 8)
+    assert made == [((40, 50, 64), np.float64)]
+    np.testing.assert_array_equal(b.data, a.reshape(40, 50, 64, 8).mean(-1))
