@@ -530,6 +530,48 @@ numexpr's forms split on threads (numexpr threads them already). The
 first use after an install compiles ``bin_mean``'s loop: 0.64 s of CPU
 (load 5).
 
+Session 16, outside: the part of fit_emission outside fast_multifit,
+exact (cl_same_maps: 0 of 1770 arrays differ after each step; full suite
+green). A per-stage timer (``signals/_cl_stages``: ``with timing() as t:
+s.fit_emission(...)``; off, a stage is one shared null context): wall,
+process CPU and the calling thread's CPU of each stage, nested; this
+bench prints its table to stderr and saves it (``fast_multifit.stages``).
+Outside the engine on 635e86d (128 x 128 seed 0, Eu 25 meV, load 1.3-1.8,
+ms of wall / CPU): spike screen with the counts check beside it 36 / 57,
+to_eV 49 / 87, build_model 8 + 8 (one thread; 81 % HyperSpy's
+``Model1D.__init__``), binned window 24 / 33, starting values 24 / 44
+(binned), 29 / 41 (reversed pixels), 11 / 19 and 21 / 27 (second
+starts), snapshots and restores 22 (one thread), the Urbach test's
+curves 16 / 21 before its refit and 10-12 / 17 after, keep_outcome 6.5;
+each engine call about 10 ms of its calling thread. Landed: the reversed
+pixels' starting values made on a kept thread beside the one-step fits
+(``_cl_settle.start_later``: 29-40 ms of wall -> 2, their CPU now inside
+the one-step fits, where the engine leaves a core idle), the Urbach
+test's first curves beside its refit, from the snapshot
+(``_cl_refit._curves_beside``: 16 -> 0.1 ms), the second start's two
+variants' estimates side by side (17-21 -> 14.5-15.4 ms), one snapshot
+for both one-step fits and ``_restore`` by ``np.copyto(where=)``
+(snapshots, restores and keep-better 22 -> 15-17 ms; a test shows the
+engine writes nothing outside its pixels), ``bin_mean``'s 16 MB output on
+small pages (NumPy's huge-page advice made the binned window 10-150 ms
+from call to call here, 11-16 without it). Whole bench (``--eu 25``,
+both helpers' changes, main d952726 against 509edaf, alternating,
+06:46-06:48 UTC, load 2.0-2.9, the other helper measuring): 10809 / 6310
+/ 6219 against 9366 / 10485 / 5311 spectra/s, 173.3 / 159.0 / 166.3
+against 186.8 / 173.5 / 182.5 us of CPU per spectrum, outside the engine
+0.23-0.34 s wall and 0.33-0.36 s CPU against 0.32-0.63 and 0.49-0.58
+(part of it moved into the engine's calls: the estimates and curves made
+beside them). Held (25 meV, edge 20) 84.0 / 85.1 against 82.6 / 83.9 us,
+shared 126.3 / 131.8 against 127.0 / 128.4 us (minimum of four fits per
+process, load 2.2-2.7), their maps unchanged. Measured and not kept
+(records in the docstrings): ``_g_numpy`` one branch per element
+(slower), to_eV's page mapping fused with its product (no gain); and the
+product of to_eV reading the reversed channels (2.5 times a contiguous
+read: 3.7 against 1.45 ms per 2048 spectra): a contiguous product and a
+reversed copy of each 32 spectra while in cache gives the same values in
+2.84 ms, about 7 ms of CPU per map, not done; the counts check without
+huge pages is slower (24 -> 34-36 ms of CPU).
+
 Earlier figures: at the start of session 5, 16 x 16, 7.1 ms of CPU per
 spectrum; end of session 5 (idle, energy scene) 1865 spectra/s, 744 us of
 CPU per spectrum, 155x m.multifit in wall time and 112x in CPU.
