@@ -49,8 +49,9 @@ def by_address(dispatcher, function_type):
     """``dispatcher`` as a first-class function of ``function_type`` that
     the solver takes without converting it (:class:`_Address`), made once.
 
-    Falls back to ``dispatcher`` itself (numba converts it at each call) if
-    this numba cannot give the address.
+    Falls back to ``dispatcher`` itself (numba converts it at each call, or
+    raises its own error there) whenever the address cannot be had: not a
+    compiled function, no compiled version of that signature, another numba.
 
     Examples
     --------
@@ -71,13 +72,7 @@ def by_address(dispatcher, function_type):
             if found is None:
                 try:
                     found = _Address(dispatcher, function_type)
-                except (
-                    ImportError,
-                    AttributeError,
-                    TypeError,
-                    KeyError,
-                    NotImplementedError,
-                ):
-                    found = dispatcher
+                except Exception:  # noqa: BLE001 (numba converts it per call)
+                    found = dispatcher  # (e.g. compilation disabled, no overload)
                 _ADDRESSES[key] = found
     return found

@@ -24,6 +24,10 @@ def test_no_address_falls_back_to_the_function():
 
     ftype = types.FunctionType(types.float64(types.float64))
     assert by_address(plain, ftype) is plain
+    # a compiled function without that signature, its compilation disabled
+    other = njit("int64(int64)")(lambda v: v)
+    other.disable_compile()
+    assert by_address(other, ftype) is other
 
 
 def test_solver_by_address_gives_the_dispatchers_fit():
