@@ -5,29 +5,21 @@ import threading
 import time
 import warnings
 
-import hyperspy.api as hs
 import numpy as np
 import pytest
 
 from hyperspy_perovskite import fitting
+from hyperspy_perovskite.data.cl_simulation import simulate_cl_map
 from hyperspy_perovskite.signals import _cl_stages
 from hyperspy_perovskite.signals._cl_stages import stage, timing
 
+#: Two bands and an Urbach tail, bright enough for the coarse pass to run.
+_SCENE = {"n_particles": 3, "peak_counts": 300.0, "tail": True, "second_peak": True}
+
 
 def _scene(n=6, n_channels=1024, seed=4):
-    """Two bands and a tail on an energy axis (the coarse pass runs)."""
-    rng = np.random.default_rng(seed)
-    E = np.linspace(1.45, 1.95, n_channels)
-    c1 = rng.uniform(1.725, 1.755, (n, n))[..., None]
-    s1 = rng.uniform(0.025, 0.035, (n, n))[..., None]
-    band = 2500.0 * np.exp(-0.5 * ((E - c1) / s1) ** 2)
-    minor = 500.0 * np.exp(-0.5 * ((E - c1 + 0.1) / s1) ** 2)
-    tail = 300.0 * np.exp(np.minimum(E - c1 + 0.02, 0.0) / 0.025)
-    s = hs.signals.Signal1D(rng.poisson(band + minor + tail + 3.0).astype(float))
-    s.set_signal_type("CL_STEM_perovskite")
-    ax = s.axes_manager.signal_axes[0]
-    ax.offset, ax.scale, ax.units, ax.name = E[0], E[1] - E[0], "eV", "Energy"
-    return s
+    """A CL map in wavelength (:func:`simulate_cl_map`) of ``_SCENE``."""
+    return simulate_cl_map(shape=(n, n), n_channels=n_channels, seed=seed, **_SCENE)[1]
 
 
 def test_off_records_nothing():
