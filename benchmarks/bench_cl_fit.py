@@ -530,6 +530,22 @@ numexpr's forms split on threads (numexpr threads them already). The
 first use after an install compiles ``bin_mean``'s loop: 0.64 s of CPU
 (load 5).
 
+Session 16, lead: the whole bench (``--eu 25``) on the idle machine
+(nothing else running, load 0.8-1.25), main e1c1841 (both helpers'
+changes) alternating run by run with 509edaf, two batches of five pairs,
+07:22-07:25 and 07:30-07:32 UTC: 8756 / 8753 / 10435 / 9191 / 11274 and
+10800 / 10918 / 10998 / 8440 / 9489 against 8416 / 8429 / 8767 / 8303 /
+8399 and 9773 / 9726 / 8684 / 10612 / 10015 spectra/s (medians 9,960
+against 8,730; 5 of 10 runs at 10,000 or more against 2 of 10); three
+more runs of main between the batches 10009 / 10301 / 10184 (all 13 runs
+of main: median 10,184, 8 at 10,000 or more). The same
+code's engine CPU moves between about 2.35 and 3.0 s from run to run
+(both versions; no steal time in /proc/stat): in the fast runs main takes
+166-178 us of CPU per spectrum and 0.24-0.27 s of wall outside the engine,
+509edaf 170-182 us and 0.29-0.42 s. Maps identical (cl_same_maps: 0 of
+1770 arrays differ). Cold first call (empty cache, one pair, load 1.4-1.7):
+9.98 against 10.03 s.
+
 Session 16, outside: the part of fit_emission outside fast_multifit,
 exact (cl_same_maps: 0 of 1770 arrays differ after each step; full suite
 green). A per-stage timer (``signals/_cl_stages``: ``with timing() as t:
