@@ -48,7 +48,7 @@ def on_threads(run, n_rows, *, blocks_per_thread=4, max_rows=None, num_workers=N
     >>> bool((out == 2 * x).all())
     True
     """
-    threads = int(num_workers) if num_workers else (os.cpu_count() or 1)
+    threads = thread_count(num_workers)
     size = -(-int(n_rows) // (blocks_per_thread * threads))
     if max_rows is not None:
         size = min(size, int(max_rows))
@@ -66,6 +66,19 @@ def on_threads(run, n_rows, *, blocks_per_thread=4, max_rows=None, num_workers=N
     finally:  # after an error, the blocks not started are not run
         for future in futures:
             future.cancel()
+
+
+def thread_count(num_workers=None):
+    """Threads to run on: ``num_workers``, or one per core by default.
+
+    Examples
+    --------
+    >>> import os
+    >>> from hyperspy_perovskite._threads import thread_count
+    >>> thread_count(3), thread_count() == (os.cpu_count() or 1)
+    (3, True)
+    """
+    return int(num_workers) if num_workers else (os.cpu_count() or 1)
 
 
 def submit(threads, fn, *args):

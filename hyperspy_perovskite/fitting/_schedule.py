@@ -8,10 +8,11 @@ without importing dask, so that the first fit of a session starts faster).
 
 from __future__ import annotations
 
-import os
 import sys
 
 import numpy as np
+
+from hyperspy_perovskite._threads import thread_count
 
 __all__ = ["run_blocks"]
 
@@ -22,7 +23,7 @@ def _block_rows(nav_shape, n_pix, chunk_pixels):
     Blocks of at most ``chunk_pixels`` spectra, and enough blocks (4 per
     core, of at least 256 spectra) to keep every core busy.
     """
-    per_core = -(-n_pix // (4 * (os.cpu_count() or 1)))
+    per_core = -(-n_pix // (4 * thread_count()))
     rows = max(1, min(int(chunk_pixels), max(256, per_core)))
     inner = int(np.prod(nav_shape[1:])) if len(nav_shape) > 1 else 1
     return max(1, rows // max(inner, 1))
@@ -108,7 +109,7 @@ def _run_threads(
     """
     from hyperspy_perovskite._threads import submit
 
-    n_threads = int(workers) if workers else (os.cpu_count() or 1)
+    n_threads = thread_count(workers)
     flat = _flat_views(data, variance, P0, mask, n_pix)
     if flat is None:  # pixels not in one memory order: blocks of rows
         rows = _block_rows(data.shape[:-1], n_pix, chunk_pixels)

@@ -19,7 +19,6 @@ or, for an unweighted fit of photon counts, :func:`change_scale`).
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 
 import numpy as np
@@ -225,11 +224,11 @@ def _curves_beside(m, where, first):
     map (the Urbach resolution test, idle): 16 ms of wall, 21 ms of CPU,
     before the refit.
     """
-    from hyperspy_perovskite._threads import submit
+    from hyperspy_perovskite._threads import submit, thread_count
 
     params = [p for c in m for p in c.parameters]
     maps = dict(zip(params, first["maps"], strict=True))
-    return submit(os.cpu_count() or 1, _curves, m, where, maps)
+    return submit(thread_count(), _curves, m, where, maps)
 
 
 def change_scale(m, where, f0, chi0, fit_kwargs):

@@ -11,8 +11,6 @@ a candidate of the Urbach resolution test (:func:`settle_present`).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from hyperspy_perovskite.signals._cl_stages import stage
@@ -117,12 +115,12 @@ def start_later(m, s, settings, x1, x2, variant, pixels):
     with it (the first variant's at the reversed pixels here, the second's
     there): 17-21 -> 14.5-15.4 ms of wall.
     """
-    from hyperspy_perovskite._threads import submit
+    from hyperspy_perovskite._threads import submit, thread_count
     from hyperspy_perovskite.signals._cl_start import _start_at, estimates
 
     if not pixels.any():
         return lambda: None
-    work = submit(os.cpu_count() or 1, estimates, s, settings, x1, x2, variant, pixels)
+    work = submit(thread_count(), estimates, s, settings, x1, x2, variant, pixels)
     return lambda: _start_at(m, s, settings, x1, x2, variant, pixels, sv=work.result())
 
 
