@@ -183,4 +183,8 @@ def test_spike_free_copy_needs_no_second_map():
     finally:
         tracemalloc.stop()
     assert out.data.shape[:-1] == s.data.shape[:-1]
-    assert peak < 1.6 * s.data.nbytes, peak / s.data.nbytes
+    # a second map-sized array would take the peak to 2x or more; the rest
+    # (1.3x alone, up to 1.65x in the full suite) is the work arrays of the
+    # spike screen and of the counts check's thread, which tracemalloc counts
+    # with this thread's (1.6 failed once in the full suite, session 16)
+    assert peak < 1.9 * s.data.nbytes, peak / s.data.nbytes
