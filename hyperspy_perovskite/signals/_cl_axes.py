@@ -8,13 +8,16 @@ The signal's spectral axis is validated by the caller
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 
 from hyperspy_perovskite._threads import on_threads
 from hyperspy_perovskite.analysis.cl_units import check_monotonic
 from hyperspy_perovskite.units_arguments import parse_range
 
-__all__ = ["convert_to_eV", "converted", "normalize_axis", "window"]
+__all__ = ["convert_to_eV", "converted", "normalize_axis", "small_pages", "window"]
 
 
 def _ascending(s, inplace):
@@ -152,27 +155,78 @@ def _times(data, factor, dtype, out=None):
 
 
 def _empty_small_pages(shape, dtype):
-    """``np.empty(shape, dtype)`` without NumPy's transparent-huge-page advice.
+    """``np.empty(shape, dtype)`` without NumPy's transparent-huge-page
+    advice (:func:`small_pages`), its pages mapped (:func:`_populated`).
 
-    NumPy asks the kernel for 2 MB pages for arrays of 4 MB or more
-    (``madvise(MADV_HUGEPAGE)``); on a machine whose memory is fragmented
-    the first touch of such a fresh array then waits for the kernel to
-    compact memory. Measured here on the 128 MB converted map of
-    bench_cl_fit (2-core machine, 4 processes each): 310-320 ms of CPU for
-    the first array of a process with the advice, 72-87 ms without it (33-44
-    ms for the next ones with it); the map is converted once per fit, so
-    without. The advice is NumPy's process-wide switch, set back at once.
+    Measured here on the 128 MB converted map of bench_cl_fit (2-core
+    machine, 4 processes each): 310-320 ms of CPU for the first array of a
+    process with the advice, 72-87 ms without it (33-44 ms for the next
+    ones with it); the map is converted once per fit, so without.
     """
-    core = getattr(np, "_core", None) or np.core
-    switch = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
-    if switch is None:
-        return _populated(np.empty(shape, dtype=dtype))
-    old = switch(False)
-    try:
+    with small_pages():
         out = np.empty(shape, dtype=dtype)
-    finally:
-        switch(old)
     return _populated(out)
+
+
+_SWITCH_LOCK = threading.Lock()
+_SWITCH_HELD = [0, None]  # [open small_pages contexts, the switch before them]
+
+
+def _hugepage_switch():
+    """NumPy's process-wide setter of its huge-page advice, or None."""
+    core = getattr(np, "_core", None) or np.core
+    return getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+
+
+@contextlib.contextmanager
+def small_pages():
+    """NumPy's transparent-huge-page advice off while the context is open.
+
+    NumPy asks the kernel for 2 MB pages for every array of 4 MB or more
+    (``madvise(MADV_HUGEPAGE)``). Where the kernel's huge pages are
+    ``madvise`` only and their ``defrag`` is ``madvise`` (a common
+    default; this machine's), the first touch of such an array waits for
+    the kernel to find or compact a free 2 MB page. ``fit_emission``
+    makes its work arrays (the counts check's sample, the binned map, the
+    engine's maps) inside this context: they are made once per fit and read
+    a spectrum at a time, so larger pages save little and their first
+    touch costs much. Session 17, outside (bench_cl_fit's 128 x 128 x 1024
+    map, 2 cores, load 2-4, medians of 4 processes): a process's first
+    full-map fit took 3.07 s of CPU and the later ones 2.84 s (the counts
+    check 92 ms of CPU on its first call, 24 ms after; the binned pass
+    +54 ms); with the advice off for the whole process
+    (``NUMPY_MADVISE_HUGEPAGE=0``) 2.69 and 2.70 s.
+
+    The switch is process-wide, so NumPy's other threads get small pages
+    too while a fit runs (their values are the same; only the page size
+    differs). Contexts may nest and overlap across threads: the first to
+    open turns the advice off, the last to close sets it back to what it
+    was before the first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_perovskite.signals._cl_axes import small_pages
+    >>> with small_pages():
+    ...     a = np.empty((1024, 1024))  # 8 MB, on 4 kB pages
+    >>> a.shape
+    (1024, 1024)
+    """
+    switch = _hugepage_switch()
+    if switch is None:
+        yield
+        return
+    with _SWITCH_LOCK:
+        if _SWITCH_HELD[0] == 0:
+            _SWITCH_HELD[1] = switch(False)
+        _SWITCH_HELD[0] += 1
+    try:
+        yield
+    finally:
+        with _SWITCH_LOCK:
+            _SWITCH_HELD[0] -= 1
+            if _SWITCH_HELD[0] == 0:
+                switch(_SWITCH_HELD[1])
 
 
 #: ``madvise`` advice that maps the pages of a range writable now (Linux

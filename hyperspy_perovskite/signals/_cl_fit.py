@@ -285,7 +285,13 @@ def build_model(s, settings, x1, x2):
 
 def fit(signal, settings, signal_range, mask, poisson, spikes, fit_kwargs):
     """The steps of ``fit_emission`` (see its documentation): returns the
-    fitted model."""
+    fitted model. Its arrays are made on small pages
+    (:func:`~hyperspy_perovskite.signals._cl_axes.small_pages`)."""
+    with _cl_axes.small_pages():
+        return _fit(signal, settings, signal_range, mask, poisson, spikes, fit_kwargs)
+
+
+def _fit(signal, settings, signal_range, mask, poisson, spikes, fit_kwargs):
     from hyperspy_perovskite.signals import _cl_shared
     from hyperspy_perovskite.signals._cl_consistency import shape_consistency
 

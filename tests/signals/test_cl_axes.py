@@ -85,6 +85,89 @@ def test_times_leaves_numpy_hugepage_switch_as_it_was(before):
     np.testing.assert_array_equal(out, 2.0)
 
 
+def _advice():
+    return np._core.multiarray._get_madvise_hugepage()
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_small_pages_nests_and_sets_the_switch_back(before):
+    """Inside ``small_pages`` NumPy's huge-page advice is off, nested
+    contexts keep it off, and the last to close (also on an error) sets
+    it back to what it was before the first."""
+    switch = np._core.multiarray._set_madvise_hugepage
+    old = switch(before)
+    try:
+        with _cl_axes.small_pages():
+            assert _advice() is False
+            with _cl_axes.small_pages():
+                assert _advice() is False
+            assert _advice() is False
+        assert _advice() is before
+        with pytest.raises(KeyError), _cl_axes.small_pages():
+            raise KeyError
+        assert _advice() is before
+    finally:
+        switch(old)
+
+
+def test_small_pages_overlapping_on_two_threads():
+    """A context opened on one thread and closed while another thread's is
+    still open leaves the advice off until that one closes too; then it
+    is back on (a save-and-restore per context would leave it off, or turn
+    it on under the other thread)."""
+    import threading
+
+    switch = np._core.multiarray._set_madvise_hugepage
+    old = switch(True)
+    opened, release, seen = threading.Event(), threading.Event(), []
+
+    def other():
+        with _cl_axes.small_pages():
+            opened.set()
+            release.wait(10)
+            seen.append(_advice())
+
+    try:
+        with _cl_axes.small_pages():
+            worker = threading.Thread(target=other)
+            worker.start()
+            assert opened.wait(10)
+        assert _advice() is False  # the other thread's context is open
+        release.set()
+        worker.join(10)
+        assert seen == [False] and _advice() is True
+    finally:
+        release.set()
+        switch(old)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_fit_emission_makes_its_arrays_on_small_pages(monkeypatch, lazy):
+    """``fit_emission`` runs with the huge-page advice off (the counts
+    check on its own thread too, eager and lazy) and sets it back after."""
+    from hyperspy_perovskite.analysis import cl_checks
+    from hyperspy_perovskite.signals import _cl_fit
+
+    seen = []
+    check, build = cl_checks.counts_check, _cl_fit.build_model
+    monkeypatch.setattr(
+        _cl_fit, "counts_check", lambda *a: seen.append(_advice()) or check(*a)
+    )
+    monkeypatch.setattr(
+        _cl_fit, "build_model", lambda *a: seen.append(_advice()) or build(*a)
+    )
+    s = _wavelength_map()
+    s = s.as_lazy() if lazy else s
+    switch = np._core.multiarray._set_madvise_hugepage
+    old = switch(True)
+    try:
+        s.fit_emission(axis="energy")
+        assert _advice() is True
+    finally:
+        switch(old)
+    assert seen == [False, False]
+
+
 def test_fresh_map_pages_mapped_in_two_halves(monkeypatch):
     """The converted map's pages are mapped before it is written: one
     ``madvise(MADV_POPULATE_WRITE)`` per thread's share (two cores: per
