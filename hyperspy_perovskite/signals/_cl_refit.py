@@ -129,10 +129,6 @@ def refit(
         first = _snapshot(m, result)
     chi0 = np.array(m.chisq.data, float) if reference is None else reference
     weighted = m.signal.metadata.has_item("Signal.Noise_properties.variance")
-    counts = scale == "change" and not weighted
-    counts &= fit_kwargs.get("count_variance") is not None
-    with stage("curves"):  # made beside the refit, from the snapshot
-        f0 = _curves_beside(m, where, first) if counts else None
     out = None
     try:
         for p, v in (start or {}).items():
@@ -156,13 +152,10 @@ def refit(
         rise = None  # the refit's chi-squared over the reference, if asked
         if scale is not None:
             rise = np.asarray(m.chisq.data, float) - chi0
-        if f0 is not None:
-            with stage("curves (wait)"):
-                f0 = f0.result()
         if scale is not None and not weighted:
             with stage("rise scale"):
                 rise = rise / (
-                    change_scale(m, where, f0, chi0, fit_kwargs)
+                    change_scale(m, where, first, chi0, fit_kwargs)
                     if scale == "change"
                     else noise_scale(m, chi0)
                 )
@@ -199,39 +192,27 @@ def noise_scale(m, chisq):
 CURVE_STEP = 4
 
 
-def _curves(m, where, maps=None):
-    """The fitted model at the pixels ``where`` (rows) on every
-    :data:`CURVE_STEP`-th fitted channel, and the channels' indices
-    (``maps``: :func:`~hyperspy_perovskite.signals._cl_curves.pixel_model`'s)."""
-    from hyperspy_perovskite.signals._cl_curves import pixel_model
-
+def _curve_channels(m):
+    """Every :data:`CURVE_STEP`-th fitted channel of ``m``: indices, axis values."""
     ax = m.signal.axes_manager.signal_axes[0]
     channels = np.flatnonzero(np.asarray(m._channel_switches, dtype=bool))
     channels = channels[::CURVE_STEP]
-    x = np.asarray(ax.axis, float)[channels]
-    return pixel_model(m, x, np.flatnonzero(where.ravel()), maps), channels
+    return channels, np.asarray(ax.axis, float)[channels]
 
 
-def _curves_beside(m, where, first):
-    """:func:`_curves` of the fit saved in the snapshot ``first``
-    (:func:`~hyperspy_perovskite.signals._cl_snapshot._snapshot`), on a
-    kept thread: a :class:`~concurrent.futures.Future`.
+def _curves(m, where, maps=None):
+    """The model at the pixels ``where`` (rows) on the channels of
+    :func:`_curve_channels`, by HyperSpy's forms of the components
+    (:func:`~hyperspy_perovskite.signals._cl_curves.pixel_model`; ``maps``
+    its): what :func:`change_scale` falls back to where the model has no
+    compiled ``evaluate``."""
+    from hyperspy_perovskite.signals._cl_curves import pixel_model
 
-    :func:`refit` starts it before its engine call, which changes the
-    maps, not the snapshot: the curves are those of the maps before the
-    refit, bit for bit, made on the core the engine leaves idle while its
-    calling thread prepares and writes its maps. Session 16, bench_cl_fit's
-    map (the Urbach resolution test, idle): 16 ms of wall, 21 ms of CPU,
-    before the refit.
-    """
-    from hyperspy_perovskite._threads import submit, thread_count
-
-    params = [p for c in m for p in c.parameters]
-    maps = dict(zip(params, first["maps"], strict=True))
-    return submit(thread_count(), _curves, m, where, maps)
+    _, x = _curve_channels(m)
+    return pixel_model(m, x, np.flatnonzero(where.ravel()), maps)
 
 
-def change_scale(m, where, f0, chi0, fit_kwargs):
+def change_scale(m, where, first, chi0, fit_kwargs):
     """Noise variance per unit of an unweighted fit's chi-squared change.
 
     The fit minimises the sum of squares; between two fits whose models
@@ -239,21 +220,45 @@ def change_scale(m, where, f0, chi0, fit_kwargs):
     ``sum d**2 var``, so one noise variance of the change is ``sum d**2
     var / sum d**2`` (``var = count_variance x model`` for photon counts,
     where the change lies in the band's wing and not over the whole range;
-    else the residual mean square, :func:`noise_scale`). ``f0``: the
-    first fit's :func:`_curves` at ``where``."""
+    else the residual mean square, :func:`noise_scale`), over the channels
+    of :func:`_curve_channels`. ``first``: the
+    :func:`~hyperspy_perovskite.signals._cl_snapshot._snapshot` of the
+    first fit; the model's maps hold the second.
+
+    The two models of each pixel are made and reduced by the model's
+    compiled ``evaluate`` (:func:`~._cl_change.change_ratio`), else by
+    HyperSpy's forms (:func:`_curves`). Session 17, bench_cl_fit's map
+    (true Eu 25 meV, the Urbach resolution test's 1025 pixels): 33-40 ms
+    of CPU for both curves (the first made on a kept thread beside the
+    refit) -> 8-9 ms; the scales agree to 1.5e-12 relative
+    (``tests/signals/test_cl_change.py``: against HyperSpy's
+    ``component.function``)."""
+    from hyperspy_perovskite.signals._cl_change import change_ratio
+
     g = fit_kwargs.get("count_variance")
     if g is None:
         return noise_scale(m, chi0)
-    f0, channels = f0
+    channels, x = _curve_channels(m)
     g = np.asarray(g, float)
     if g.size != np.size(m._channel_switches):  # given on the fitted channels
         full = np.full(np.size(m._channel_switches), np.nan)
         full[np.asarray(m._channel_switches, bool)] = g
         g = full
     g = g[channels]
-    d2 = (_curves(m, where)[0] - f0) ** 2
+    params = [p for c in m for p in c.parameters]
+    idx = np.flatnonzero(where.ravel())
+    before = {
+        p: np.asarray(saved["values"], float).reshape(-1)[idx]
+        for p, saved in zip(params, first["maps"], strict=True)
+    }
+    after = {p: np.asarray(p.map["values"], float).reshape(-1)[idx] for p in params}
+    ratio = change_ratio(m, x, g, before, after)
+    if ratio is None:
+        f0 = _curves(m, where, dict(zip(params, first["maps"], strict=True)))
+        d2 = (_curves(m, where) - f0) ** 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = np.maximum(g * f0, 1.0)  # at least one count's variance
+            ratio = (d2 * var).sum(-1) / d2.sum(-1)
     out = np.full(where.shape, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var = np.maximum(g * f0, 1.0)  # at least one count's variance
-        out.ravel()[np.flatnonzero(where.ravel())] = (d2 * var).sum(-1) / d2.sum(-1)
+    out.ravel()[idx] = ratio
     return out

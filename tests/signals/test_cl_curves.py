@@ -68,39 +68,3 @@ def test_pixel_model_from_given_maps():
     partial = {p: v for p, v in saved.items() if p is not offset}
     shift = 0.1 * saved[offset]["values"].reshape(-1)[idx][:, None]
     assert np.allclose(_cl_curves.pixel_model(m, x, idx, partial), before + shift)
-
-
-def test_refit_curves_beside_the_engine_are_the_snapshots():
-    """The Urbach resolution test's model curves before its refit, made on
-    a kept thread while the refit runs (``_cl_refit._curves_beside``), are
-    those of the maps the snapshot saved, whatever the maps are when the
-    thread reads them."""
-    import threading
-
-    from hyperspy_perovskite.signals import _cl_refit
-    from hyperspy_perovskite.signals._cl_snapshot import _snapshot
-
-    m, x = _model()
-    where = np.zeros(m.chisq.data.shape, bool)
-    where.flat[[2, 5, 11, 23, 40]] = True
-    expected, channels = _cl_refit._curves(m, where)
-    first = _snapshot(m, None)
-    threads = []
-    inner = _cl_refit._curves
-
-    def recording(*args):
-        threads.append(threading.current_thread())
-        return inner(*args)
-
-    _cl_refit._curves = recording
-    try:
-        future = _cl_refit._curves_beside(m, where, first)
-        for c in m:
-            for p in c.parameters:
-                p.map["values"] *= 0.9  # the refit changes the maps
-        got, got_channels = future.result()
-    finally:
-        _cl_refit._curves = inner
-    assert threads[0] is not threading.current_thread()
-    assert np.array_equal(got, expected)
-    assert np.array_equal(got_channels, channels)

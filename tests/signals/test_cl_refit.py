@@ -187,14 +187,14 @@ def test_change_scale_of_counts_is_the_count_variance_where_the_model_moves():
     sigma = m["Emission"].sigma
     s0 = np.array(sigma.map["values"])
     kw = {"count_variance": g}
-    from hyperspy_perovskite.signals._cl_refit import _curves
+    from hyperspy_perovskite.signals._cl_snapshot import _snapshot
 
-    f0 = _curves(m, where)
+    first = _snapshot(m, result)
     chi0 = np.array(m.chisq.data)
     with refit(
         m, result, where, kw, hold=[sigma], start={sigma: 1.2 * s0}, scale="change"
     ) as r:
-        unit = change_scale(m, where, f0, chi0, kw)
+        unit = change_scale(m, where, first, chi0, kw)
         np.testing.assert_allclose(r.rise, (np.array(m.chisq.data) - chi0) / unit)
     # the band moved, not the flat dark level: its counts weigh, between
     # the dark level and the band's peak (~ 640-960 counts over 40)
