@@ -18,6 +18,19 @@ def test_times_equals_cast_then_product(dtype):
     np.testing.assert_array_equal(got, ref)
 
 
+@pytest.mark.parametrize("rows", [1, 31, 1000, 1201])
+def test_times_reversed_into_its_own_memory(rows):
+    """The reversed channels multiplied into the array they are read from
+    (``converted(..., overwrite=True)``): each block of spectra is read
+    whole before it is written, at any number of spectra."""
+    rng = np.random.default_rng(2)
+    own = rng.poisson(50.0, (rows, 96)).astype(np.float64)
+    ref = own[:, ::-1] * np.linspace(0.5, 2.0, 96)
+    got = _cl_axes._times(own[:, ::-1], np.linspace(0.5, 2.0, 96), own.dtype, out=own)
+    assert got is own
+    np.testing.assert_array_equal(got, ref)
+
+
 def _wavelength_map(units="nm", descending=False, variance=False):
     import hyperspy.api as hs
 
