@@ -1,6 +1,7 @@
 """The threaded compiled spike screen equals the numpy reference, block by block."""
 
 import numpy as np
+import pytest
 
 from hyperspy_perovskite import _threads
 from hyperspy_perovskite.analysis import cl_checks
@@ -36,11 +37,17 @@ def test_integer_counts_screened_as_floats(monkeypatch):
     np.testing.assert_array_equal(cl_checks.find_spikes(y), ref[0])
 
 
-def test_spike_rows_equal_find_spikes_any(monkeypatch):
+@pytest.mark.parametrize("screen_rows", [256, 3])
+def test_spike_rows_equal_find_spikes_any(monkeypatch, screen_rows):
     """``spike_rows`` (the fit's screen: which spectra to clean) equals
     ``find_spikes(y).any(-1)``, block by block, with non-finite spectra in
-    one block (screened there by the numpy reference) and on integer data."""
+    one block (screened there by the numpy reference) and on integer data;
+    also screened 3 spectra at a time (its work array of spike flags
+    cleared after each call that set one)."""
+    from hyperspy_perovskite.analysis import _cl_spikes_numba
+
     monkeypatch.setattr(_threads, "MIN_ROWS", 4)
+    monkeypatch.setattr(_cl_spikes_numba, "_SCREEN_ROWS", screen_rows)
     rng = np.random.default_rng(8)
     x = np.arange(150.0)
     y = rng.poisson(5 + 500 * np.exp(-0.5 * ((x - 70) / 12) ** 2), (5, 8, 150))
