@@ -211,9 +211,9 @@ _FIT_BLOCK_ARGS = (
     _I1,  # amplitude_of
     types.boolean[::1],  # theta_linear
     types.int64,  # max_iterations
-    types.float64,  # ftol
-    types.float64,  # xtol
+    *(types.float64, types.float64),  # ftol, xtol
     types.boolean,  # linear_solve
+    *(_I1, _A1),  # peaks, collapse
 )
 
 _SANDWICH_TYPE_ARGS = (

@@ -109,6 +109,7 @@ import numpy as np
 from numba import njit
 
 from hyperspy_perovskite._numba_ops import max2, min2
+from hyperspy_perovskite.fitting._collapse import collapse_run
 from hyperspy_perovskite.fitting._linalg import (
     _LINEAR_SOLVE_MIN_DECREASE,
     _cholesky_factor,
@@ -128,6 +129,7 @@ from hyperspy_perovskite.fitting._residual_rows import record_statistics
 from hyperspy_perovskite.fitting.flags import (
     CONVERGED,
     MAX_ITERATIONS,
+    NO_PEAK,
     NOT_FINITE_RESULT,
     SINGULAR,
 )
@@ -215,6 +217,8 @@ def fit_block(
     ftol,
     xtol,
     linear_solve,
+    peaks,
+    collapse,
     count_factor,
     sandwich,
     out,
@@ -267,6 +271,8 @@ def fit_block(
     linear_solve : bool
         Move the linear parameters to their exact optimum after every
         accepted step (:func:`_solve_linear_parameters`).
+    peaks, collapse : (n,) int64, (2,) float64
+        The early end of :mod:`~hyperspy_perovskite.fitting._collapse`.
     count_factor : (n_channels,) or (0,) float64
         For unweighted fits of counts, the reported standard deviations are
         the sandwich's (:func:`sandwich_deviations`) with channel variance
@@ -312,7 +318,7 @@ def fit_block(
         chi2, flag, it, fresh = _fit_pixel(
             model_block, x, Y[p], w, binw, unit_weights, desc,
             evaluation, normal, lin, linear, linear_solve, max_iterations, ftol,
-            xtol,
+            xtol, peaks, collapse,
         )  # fmt: skip
         _write_row(out[p], chi2, flag, it, n_ch, desc, evaluation, normal, uncertainty)
         if not math.isfinite(out[p, 2 * n_p]):
@@ -375,10 +381,10 @@ def _normal_at_trial(unit_weights, desc, ev, JtJ, Jtr):
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _fit_pixel(
     model_block, x, y, w, binw, unit_weights, desc, ev, normal, lin, linear,
-    linear_solve, max_iterations, ftol, xtol,
+    linear_solve, max_iterations, ftol, xtol, peaks, collapse,
 ):  # fmt: skip
     """Levenberg-Marquardt from ``theta`` (in ``normal``); ``(chi2, flag, its,
-    fresh)``, ``fresh`` when the last evaluation of the model was at ``theta``."""
+    fresh)``, ``fresh`` when the last evaluation was at ``theta`` (NO_PEAK: ``_collapse``)."""
     src, scale, _, _, _, active, amplitude_of, lower, upper = desc
     P, _, _, _, _, _, _, M, Mr = ev
     JtJ, Jtr, JtJ_t, Jtr_t, _, L, delta, theta, theta_t = normal
@@ -396,7 +402,11 @@ def _fit_pixel(
     # the model's rows in ``ev`` (and ``JtJ``) are those of ``theta``: true
     # after an accepted evaluation, false after a trial or a linear solve
     fresh = True
+    since = -1  # first iteration of a run of collapsed checks (_collapse)
     while it < max_iterations:
+        since = collapse_run(normal, chi2, y, desc, peaks, collapse, it, since)
+        if since == -2:
+            return chi2, NO_PEAK, it, fresh
         it += 1
         # (JtJ + lam diag(JtJ)) delta = Jtr, the damped matrix not copied
         if not _cholesky_solve(JtJ, Jtr, L, delta, nf, lam):

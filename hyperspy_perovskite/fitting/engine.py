@@ -112,6 +112,7 @@ def _fit_chunk(
     linear_solve,
     count_factor,
     statistics=False,
+    collapse=None,
 ):
     """Fit one block of spectra; the unit of work for dask (eager, lazy, distributed).
 
@@ -155,6 +156,7 @@ def _fit_chunk(
         ftol,
         xtol,
         linear_solve,
+        *(collapse or _collapse_rule(None, None)),
         count_factor,
         *work,
     )
@@ -184,6 +186,7 @@ def fast_multifit(
     num_workers=None,
     linear_solve=True,
     count_variance=None,
+    collapse=None,
 ):
     """Fit every navigation pixel of a HyperSpy ``Model1D`` with compiled code.
 
@@ -260,6 +263,11 @@ def fast_multifit(
         at the fitted point (Huber 1967; White 1980), not HyperSpy's
         equal-noise ``diag((J^T J)^-1) chisq / dof``; the values do not
         change. One more model evaluation per pixel.
+    collapse : (float, int) or None
+        ``(significance, iterations)``: end a fit early, flagged ``NO_PEAK``,
+        whose peak amplitude has been below ``significance`` of its standard
+        deviation at every iteration of its second half, from ``iterations``
+        on (:mod:`~hyperspy_perovskite.fitting._collapse`). None: never.
 
     Returns
     -------
@@ -320,6 +328,7 @@ def fast_multifit(
         linear_solve=bool(linear_solve),
         count_factor=count_factor,
         statistics=statistics,
+        collapse=_collapse_rule(desc, collapse),
     )
     out = run_blocks(
         func,
@@ -343,6 +352,15 @@ def fast_multifit(
     if callable(store):
         store(result)
     return result
+
+
+def _collapse_rule(desc, collapse):
+    """The solver's ``(peaks, collapse)`` arrays (no peaks: no rule)."""
+    if collapse is None:
+        return np.empty(0, np.int64), np.zeros(2)
+    significance, iterations = collapse
+    peaks = [i for i in desc.amplitude_index if desc.src[i] >= 0]
+    return np.array(peaks, np.int64), np.array([significance, iterations], float)
 
 
 def _count_factor(count_variance, variance, selection, n_fitted):

@@ -23,7 +23,8 @@ SATURATED = 4
 SINGULAR = 5
 """The covariance could not be estimated (parameters not determined by the data)."""
 NO_PEAK = 6
-"""A peak ended outside the fitted range or its amplitude is not significant."""
+"""A peak ended outside the fitted range or its amplitude is not significant
+(or, with ``fast_multifit(collapse=...)``, has not been for half the fit)."""
 MASKED = 7
 """Excluded by the navigation mask (maps left untouched)."""
 NOT_FINITE_RESULT = 8

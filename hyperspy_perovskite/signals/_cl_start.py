@@ -222,6 +222,11 @@ def start_order(settings):
     return (1, 0) if settings.tail == "continuous" else (0, 1)
 
 
+#: ``fast_multifit``'s ``collapse`` in the first full-resolution fit, which
+#: a second start follows (:func:`run_fit`; measured: ``fitting/_collapse``).
+FULL_COLLAPSE = (1.0, 10)
+
+
 def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     """Fit with the engine; a second start where the model has local minima.
 
@@ -239,6 +244,7 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     from hyperspy_perovskite.signals._cl_fit import count_kwargs
 
     own_ftol = "ftol" in fit_kwargs  # then every pixel is fitted to it
+    free = settings.tail == "continuous" and settings.eu_mode is None
     fit_kwargs = {"ftol": std_tolerance(m), **fit_kwargs}
     first_variant, second_variant = start_order(settings)
     with stage("coarse"):
@@ -260,7 +266,8 @@ def run_fit(m, s, settings, x1, x2, mask, fit_kwargs):
     with stage("reversed starts"):
         reversed_starts()
     with stage("full resolution"), stage("engine"):
-        result = fast_multifit(m, mask=full, starting_values="current", **fit_kwargs)
+        kw = {"collapse": FULL_COLLAPSE, **fit_kwargs} if free else fit_kwargs
+        result = fast_multifit(m, mask=full, starting_values="current", **kw)
     if coarse is not None:
         result.elapsed += coarse.elapsed
     for settled, at in done:

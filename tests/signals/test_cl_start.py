@@ -63,6 +63,7 @@ def calls():
                 "fitted": fitted,
                 "flags": np.array(result.array("convergence")),
                 "start_eu": eu,
+                "collapse": kwargs.get("collapse"),
             }
         )
         a = model["Urbach"].A.map
@@ -189,6 +190,40 @@ def test_full_resolution_second_start_only_where_the_full_fit_failed(calls):
     # pixel whose first full-resolution fit converged
     assert np.any(binned_redo & (first == 0))
     np.testing.assert_array_equal(second["fitted"], first != 0)
+
+
+def test_collapse_ends_only_the_first_full_resolution_fit(calls):
+    """The early end of collapsing fits (``fast_multifit(collapse=...)``)
+    only in the first full-resolution fit of a free tail, which the second
+    start follows; the pixels it ended get that second start."""
+    binned, full = _passes(calls)
+    assert full[0]["collapse"] == _cl_start.FULL_COLLAPSE
+    assert [c for c in calls if c["collapse"] is not None] == [full[0]]
+    ended = full[0]["fitted"] & (full[0]["flags"] == fitting.flags.NO_PEAK)
+    assert full[1]["fitted"][ended].all()
+
+
+@pytest.mark.parametrize("mode", [("25 meV", "20 meV"), ("shared", "20 meV")])
+def test_no_collapse_rule_with_the_tail_held_or_shared(monkeypatch, mode):
+    """Held or shared Urbach energies: no early end (their maps unchanged)."""
+    from hyperspy_perovskite.signals import _cl_fit
+
+    seen = []
+    inner = fitting.fast_multifit
+
+    def recording(model, **kwargs):
+        seen.append(kwargs.get("collapse"))
+        return inner(model, **kwargs)
+
+    monkeypatch.setattr(fitting, "fast_multifit", recording)
+    s = _scene(n=3)
+    settings = _cl_fit.FitSettings(2, "gaussian", True, "offset", "energy", mode)
+    x1, x2 = _cl_fit.fit_range(s, None)
+    m = _cl_fit.build_model(s, settings, x1, x2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _cl_start.run_fit(m, s, settings, x1, x2, None, {})
+    assert len(seen) >= 2 and seen == [None] * len(seen)
 
 
 def test_start_order_reversed_where_both_binned_starts_failed(calls):
