@@ -610,6 +610,49 @@ moment (section 2 of session 16: the same code 8,440-11,274 spectra/s over
 processes of five fits, idle, 08:25 UTC: 9,947 / 10,308 / 10,398 first,
 10,338-11,748 after). The last line on stderr sums the run up.
 
+Session 17, outside (a process's first full-map fit, and the work outside
+the engine; exact: ``cl_same_maps`` 0 of 1770 arrays differ from 7b10c62
+after each step). Why the first fit was the slowest: NumPy's
+transparent-huge-page advice (``madvise(MADV_HUGEPAGE)`` on every array of
+4 MB or more) with this kernel's huge pages and their defrag both
+``madvise``: the first touch of such an array waits for the kernel to
+compact memory. Arrays below glibc's 32 MB mmap ceiling come from fresh
+mappings only in a process's first fit (then from its heap, already
+mapped), so the first fit paid: the counts check (its 8 MB sample and
+temporaries, on its own thread) 68-92 ms of CPU instead of 24, waited for
+58-136 ms after to_eV; the binned pass up to +54 ms; one process in ten
+took 1.2 s for to_eV. With the advice off for the whole process
+(``NUMPY_MADVISE_HUGEPAGE=0``; 4 processes, load 3-4): first / later fits
+2.69 / 2.70 s of CPU against 3.07 / 2.84. Not the cause: numba's dispatch
+(no signature compiled in the first full-map fit), pools and threads (the
+cold crop call makes them). to_eV's spread between fits: the counts
+check's thread runs beside the threaded spike screen and to_eV, its CPU
+counts in theirs and takes a core from them; to_eV alone maps its pages in
+34-40 ms of CPU and multiplies in 30-35, steadily. Landed:
+``fit_emission`` runs inside ``_cl_axes.small_pages`` (the advice off, a
+nesting and thread-safe switch; 64905be); the counts check in blocks of
+32 spectra (87f3ab9: 33-35 -> 27-28 ms of CPU on small pages, where it
+was slower than with huge pages, session 16); to_eV's product read
+forwards and copied reversed per 32 spectra (c84f2ee: 32-35.5 -> 24-25
+ms); ``spike_rows`` 256 spectra per call into one work array (370468d:
+first call 31-35 -> 26 ms, integer data 33-35 -> 30-31). Whole bench
+against 7b10c62, alternating, 5 processes each (09:10-09:18 UTC, load
+5.2-6.1: the fits got about one core; wall figures are not idle ones), us
+of CPU per spectrum: first warm fit 160.2-171.2 (median 166.8) against
+168.9-231.6 (173.0), later fits (median of each process's four) median
+161.5 against 168.6, first / later 1.020 against 1.036; outside the engine
+0.31-0.34 against 0.37-0.50 s of CPU (1.31 in the process whose to_eV
+took 1.2 s); the counts check's wait 0 in every first fit against 7.5-136
+ms in 4 of 5. Per stage (4 processes, 3 fits each, load 5.3-5.7): outside
+the engine the first fit equals the later ones within 2 ms of CPU per
+stage (spike screen with the counts check beside it 58.7 / 58.2, to_eV
+93.5 / 94.3 ms); the engine's first full-map calls still take 0-100 ms
+more CPU than later ones (2,000-5,000 more page faults: its blocks' work
+arrays on the pool threads' fresh heaps; noisy at this load), left. Held
+(25 meV, edge 20) and shared modes, alternating, 2 processes each, load
+3.8-4.4, best of four fits: held 83.3 / 81.8 against 84.9 / 85.3 us,
+shared 128.9 / 130.8 against 128.5 / 139.8 us; maps identical.
+
 Earlier figures: at the start of session 5, 16 x 16, 7.1 ms of CPU per
 spectrum; end of session 5 (idle, energy scene) 1865 spectra/s, 744 us of
 CPU per spectrum, 155x m.multifit in wall time and 112x in CPU.
