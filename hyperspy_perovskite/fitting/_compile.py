@@ -8,9 +8,8 @@ active components. For each signature this module builds, once per session:
   over kernels it does not use), its chi-squared and the normal equations
   (:func:`~._normal_equations._residual_and_normal`), in one compiled
   function cached on disk (:mod:`~hyperspy_perovskite.fitting._cache`);
-- ``model_block(x, P, offsets, consts, grad, f, G)`` and
-  ``model_point(x, P, offsets, consts, grad)`` for checks and tests
-  (compiled on first use only).
+- ``model_block(x, P, offsets, consts, grad, f, G)`` and ``model_point(x, P,
+  offsets, consts, grad)`` for checks and tests (compiled on first use only).
 
 The Levenberg-Marquardt solver of
 :mod:`~hyperspy_perovskite.fitting._levenberg_marquardt` takes ``evaluate``
@@ -214,6 +213,7 @@ _FIT_BLOCK_ARGS = (
     *(types.float64, types.float64),  # ftol, xtol
     types.boolean,  # linear_solve
     *(_I1, _A1),  # peaks, collapse
+    types.float64,  # initial_damping
 )
 
 _SANDWICH_TYPE_ARGS = (

@@ -15,10 +15,9 @@ Parameter standard deviations follow HyperSpy's ``_calculate_parameter_std``:
 
 Algorithm: Levenberg-Marquardt with Marquardt's diagonal scaling
 (Marquardt, J. Soc. Ind. Appl. Math. 11, 431 (1963)); the damping starts at
-0.1, is divided by 5 after an accepted step and multiplied by 10 after a
-rejected one (values chosen on simulated emission maps: fewest iterations
-from ``estimate_parameters`` starting values); a trial step that would cross
-a bound goes halfway to it, so iterates stay feasible.
+0.1 (``initial_damping``), then is divided by 5 after an accepted step, times 10
+after a rejected one (fewest iterations from ``estimate_parameters`` starts on
+simulated emission maps); a trial step across a bound goes halfway to it.
 
 The parameters in which the model is linear (offsets, polynomial
 coefficients, amplitudes of amplitude x shape components) are moved to their
@@ -219,6 +218,7 @@ def fit_block(
     linear_solve,
     peaks,
     collapse,
+    initial_damping,
     count_factor,
     sandwich,
     out,
@@ -271,8 +271,8 @@ def fit_block(
     linear_solve : bool
         Move the linear parameters to their exact optimum after every
         accepted step (:func:`_solve_linear_parameters`).
-    peaks, collapse : (n,) int64, (2,) float64
-        The early end of :mod:`~hyperspy_perovskite.fitting._collapse`.
+    peaks, collapse, initial_damping : (n,) int64, (2,) float64, float
+        The early end of :mod:`~._collapse`; the damping of the first step.
     count_factor : (n_channels,) or (0,) float64
         For unweighted fits of counts, the reported standard deviations are
         the sandwich's (:func:`sandwich_deviations`) with channel variance
@@ -318,7 +318,7 @@ def fit_block(
         chi2, flag, it, fresh = _fit_pixel(
             model_block, x, Y[p], w, binw, unit_weights, desc,
             evaluation, normal, lin, linear, linear_solve, max_iterations, ftol,
-            xtol, peaks, collapse,
+            xtol, peaks, collapse, initial_damping,
         )  # fmt: skip
         _write_row(out[p], chi2, flag, it, n_ch, desc, evaluation, normal, uncertainty)
         if not math.isfinite(out[p, 2 * n_p]):
@@ -381,7 +381,7 @@ def _normal_at_trial(unit_weights, desc, ev, JtJ, Jtr):
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
 def _fit_pixel(
     model_block, x, y, w, binw, unit_weights, desc, ev, normal, lin, linear,
-    linear_solve, max_iterations, ftol, xtol, peaks, collapse,
+    linear_solve, max_iterations, ftol, xtol, peaks, collapse, initial_damping,
 ):  # fmt: skip
     """Levenberg-Marquardt from ``theta`` (in ``normal``); ``(chi2, flag, its,
     fresh)``, ``fresh`` when the last evaluation was at ``theta`` (NO_PEAK: ``_collapse``)."""
@@ -397,7 +397,7 @@ def _fit_pixel(
         return chi2, NOT_FINITE_RESULT, 0, False
     if chi2 == 0.0 or nf == 0:
         return chi2, CONVERGED, 0, True
-    lam = 0.1
+    lam = initial_damping
     it = 0
     # the model's rows in ``ev`` (and ``JtJ``) are those of ``theta``: true
     # after an accepted evaluation, false after a trial or a linear solve

@@ -113,6 +113,7 @@ def _fit_chunk(
     count_factor,
     statistics=False,
     collapse=None,
+    initial_damping=0.1,
 ):
     """Fit one block of spectra; the unit of work for dask (eager, lazy, distributed).
 
@@ -157,6 +158,7 @@ def _fit_chunk(
         xtol,
         linear_solve,
         *(collapse or _collapse_rule(None, None)),
+        initial_damping,
         count_factor,
         *work,
     )
@@ -187,6 +189,7 @@ def fast_multifit(
     linear_solve=True,
     count_variance=None,
     collapse=None,
+    initial_damping=0.1,
 ):
     """Fit every navigation pixel of a HyperSpy ``Model1D`` with compiled code.
 
@@ -268,6 +271,12 @@ def fast_multifit(
         whose peak amplitude has been below ``significance`` of its standard
         deviation at every iteration of its second half, from ``iterations``
         on (:mod:`~hyperspy_perovskite.fitting._collapse`). None: never.
+    initial_damping : float
+        Marquardt's damping ``lambda`` of each pixel's first step, relative
+        to the diagonal of ``J^T J`` (> 0; then divided by 5 after an
+        accepted step, multiplied by 10 after a rejected one). Smaller:
+        nearer the Gauss-Newton step, for refits that start near their
+        minimum (the Urbach resolution test of ``fit_emission``: 1e-4).
 
     Returns
     -------
@@ -294,6 +303,8 @@ def fast_multifit(
     True
     """
     t0 = time.perf_counter()
+    if not (np.isfinite(initial_damping) and initial_damping > 0):
+        raise ValueError(f"initial_damping must be positive, not {initial_damping!r}")
     start_solver_compile()  # first fit after an install: in a second process
     desc = describe_model(model, bounded=bounded)
     cache_once(screen_inputs)
@@ -329,6 +340,7 @@ def fast_multifit(
         count_factor=count_factor,
         statistics=statistics,
         collapse=_collapse_rule(desc, collapse),
+        initial_damping=float(initial_damping),
     )
     out = run_blocks(
         func,

@@ -424,6 +424,48 @@ def test_linear_solve_reaches_the_same_minimum_in_fewer_iterations():
     assert it_vp < it_plain
 
 
+def test_initial_damping_is_the_first_steps_and_defaults_to_the_old_path():
+    """``initial_damping``: 0.1 (the default) is the path fitted before the
+    option, bit for bit; from starts near the minimum (the fit's own
+    values moved by a few standard deviations, as a refit starts) a
+    smaller first damping reaches the same minimum in fewer iterations; a
+    damping that is not positive is refused."""
+    s, _ = simulated_emission_map(shape=(12, 12), n_channels=512, seed=6)
+    m, g, o = _gauss_offset_model(s)
+    g.estimate_parameters(s, 600, 820, only_current=False)
+    o.estimate_parameters(s, 600, 820, only_current=False)
+    fast_multifit(m)
+    params = g.parameters + o.parameters
+    fitted = {p: p.map.copy() for p in params}
+    runs = {}
+    for damping in (None, 0.1, 1e-4):
+        for p in params:
+            p.map[...] = fitted[p]
+        g.centre.map["values"] += 3 * fitted[g.centre]["std"]
+        g.sigma.map["values"] *= 1.1
+        kw = {} if damping is None else {"initial_damping": damping}
+        r = fast_multifit(m, **kw)
+        assert r.n_converged == 144
+        runs[damping] = (
+            {p: p.map.copy() for p in params},
+            r.chisq.data.copy(),
+            r.iterations.data.copy(),
+        )
+    default, same, small = runs[None], runs[0.1], runs[1e-4]
+    for p in params:
+        for f in ("values", "std"):
+            np.testing.assert_array_equal(same[0][p][f], default[0][p][f])
+        # the same minimum: within 1 % of the standard deviation
+        dz = (small[0][p]["values"] - default[0][p]["values"]) / default[0][p]["std"]
+        assert np.max(np.abs(dz)) < 0.01
+    np.testing.assert_array_equal(same[2], default[2])
+    np.testing.assert_allclose(small[1], default[1], rtol=1e-6)
+    assert small[2].mean() < default[2].mean()
+    for bad in (0.0, -1.0, np.nan):
+        with pytest.raises(ValueError, match="initial_damping"):
+            fast_multifit(m, initial_damping=bad)
+
+
 def test_linear_solve_with_shared_width_and_separate_amplitudes():
     """Two Gaussians share sigma (twin) with free amplitudes: the rescaled
     width column mixes both amplitudes; the fit must still match multifit."""
