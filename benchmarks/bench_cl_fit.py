@@ -646,9 +646,10 @@ took 1.2 s); the counts check's wait 0 in every first fit against 7.5-136
 ms in 4 of 5. Per stage (4 processes, 3 fits each, load 5.3-5.7): outside
 the engine the first fit equals the later ones within 2 ms of CPU per
 stage (spike screen with the counts check beside it 58.7 / 58.2, to_eV
-93.5 / 94.3 ms); the engine's first full-map calls still take 0-100 ms
-more CPU than later ones (2,000-5,000 more page faults: its blocks' work
-arrays on the pool threads' fresh heaps; noisy at this load), left. Held
+93.5 / 94.3 ms); the engine's calls show no systematic excess at this
+load (first less later fits of the same process, 9 processes: medians
+-18 to +5 ms of CPU per pass, spread -171 to +118; 2,000-5,000 more page
+faults, its blocks' work arrays on the pool threads' fresh heaps). Held
 (25 meV, edge 20) and shared modes, alternating, 2 processes each, load
 3.8-4.4, best of four fits: held 83.3 / 81.8 against 84.9 / 85.3 us,
 shared 128.9 / 130.8 against 128.5 / 139.8 us; maps identical.
