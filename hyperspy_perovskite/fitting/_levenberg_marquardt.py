@@ -113,9 +113,9 @@ from hyperspy_perovskite.fitting._linalg import (
     _LINEAR_SOLVE_MIN_DECREASE,
     _cholesky_factor,
     _cholesky_solve,
-    _cholesky_substitute,
     _contract,
     _inverse_diagonal,
+    _inverse_from_factor,
     _solve_linear_parameters,
 )
 from hyperspy_perovskite.fitting._normal_equations import (
@@ -565,22 +565,18 @@ def sandwich_deviations(
             G[q, j] *= sw[j]
     _normal_products(G, rb, active, M, Mr)
     _contract(M, Mr, active, src, scale, JtJ_t, Jtr_t)
-    for a in range(nf):
-        for b in range(nf):
-            S[a, b] = JtJ_t[a, b]
-    # column k of B^-1 (u: B factored once, L L^T), then u^T S u
+    # B factored once (L L^T), its inverse into B (S: work), then the
+    # diagonal of B^-1 S B^-1 with S in JtJ_t: entry k is u^T S u, u = B^-1 e_k
     ok = _cholesky_factor(B, L, nf)
     if ok:
+        _inverse_from_factor(L, S, B, nf)
         for k in range(nf):
-            for i in range(nf):
-                e[i] = 1.0 if i == k else 0.0
-            _cholesky_substitute(L, e, col, nf)
             acc = 0.0
             for a in range(nf):
                 t = 0.0
                 for b in range(nf):
-                    t += S[a, b] * col[b]
-                acc += col[a] * t
+                    t += JtJ_t[a, b] * B[b, k]
+                acc += B[k, a] * t
             diag[k] = acc
     n_p = src.shape[0]
     for i in range(n_p):

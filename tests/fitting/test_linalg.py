@@ -98,3 +98,29 @@ def test_damped_solve_is_marquardts_step(lam):
     assert _damped_solve(B, np.ones(2), np.zeros((2, 2)), np.zeros(2), 1.0)
     C = np.array([[-1.0, 0.0], [0.0, 1.0]])
     assert not _damped_solve(C, np.ones(2), np.zeros((2, 2)), np.zeros(2), 10.0)
+
+
+@njit
+def _inverse(A, L, K, C):
+    n = A.shape[0]
+    ok = _linalg._cholesky_factor(A, L, n)
+    if ok:
+        _linalg._inverse_from_factor(L, K, C, n)
+    return ok
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 10, 11])
+def test_inverse_from_the_factor_equals_numpy(n):
+    """The whole inverse from the Cholesky factor (the sandwich's
+    ``B^-1``), symmetric bit for bit, and its diagonal that of
+    :func:`_inverse_diagonal`, on well and badly conditioned systems."""
+    rng = np.random.default_rng(10 + n)
+    X = rng.normal(size=(n, 3 * n)) * np.logspace(0, 6, n)[:, None]
+    A = X @ X.T
+    C = np.full((n, n), np.nan)
+    assert _inverse(A, np.zeros((n, n)), np.zeros((n, n)), C)
+    np.testing.assert_allclose(C, np.linalg.inv(A), rtol=1e-8, atol=0)
+    np.testing.assert_array_equal(C, C.T)
+    diag = np.zeros(n)
+    assert _inv_diag(A, np.zeros((n, n)), np.zeros(n), diag)
+    np.testing.assert_allclose(np.diag(C), diag, rtol=1e-12)
