@@ -654,6 +654,43 @@ faults, its blocks' work arrays on the pool threads' fresh heaps). Held
 3.8-4.4, best of four fits: held 83.3 / 81.8 against 84.9 / 85.3 us,
 shared 128.9 / 130.8 against 128.5 / 139.8 us; maps identical.
 
+Session 17, refits (the Urbach resolution test's refits, item 9). On this
+map at true Eu 25 meV the test refits 1025 candidates with ``Eu`` held two
+std lower; at 7b10c62 it took 218-225 ms of CPU: its engine 196-199 (10.8
+iterations per refit, 95 at the cap of 20; 23 us per refit with none: one
+evaluation and the sandwich), the rise scale's two sets of model curves
+33-40 (HyperSpy's NumPy and numexpr forms, the first on a kept thread
+beside the engine, so counted in its stage), snapshot and restore 4.
+Landed: (1) the curves by the model's compiled ``evaluate``, reduced at
+once (``signals/_cl_change``; 3dfbb89): the rise scale 8.4-9.3 ms, the
+scales equal to 1.5e-12, ``cl_same_maps`` 0 of 1770; (2) the refit's first
+Levenberg-Marquardt step damped at 1e-4 instead of 0.1
+(``fast_multifit(initial_damping=)``; ``_cl_urbach.EU_PROFILE_DAMPING``,
+whose record holds the scan from 1e-2 to 1e-6, the gate and the levers
+not kept), a refit that fails there made again at 0.1 (f2309d6): 64 x 64
+seed 0, iterations per refit 10.6 / 12.3 / 13.2 -> 6.3 / 9.4 / 9.6 at
+true Eu 25 / 50 / 12 meV. Whole bench, main d01537a (all helpers' work)
+against 7b10c62, alternating, three processes each (09:52-09:56 UTC, load
+1.8-3.2): the test 218-225 -> 136-139 ms of CPU (engine 120-123), median
+of five warm fits 160.5 / 160.2 / 163.3 -> 154.3 / 154.7 / 150.8 us of
+CPU per spectrum (the refits' share about 5 us). Gate (``--eu 25 12 50``
+against 3dfbb89): 128 x 128 seed 0 the same counts at every Eu
+(band-valid 0 / 0 / 2337, not resolved 1025 / 140 / 96); 64 x 64 seed 0
+one refit that failed at 0.1 now resolves (50 meV, 599 -> 600), seed 1
+one false-discovery boundary pixel is lost (25 meV, 16 -> 15: its rise
+6.359 -> 6.311 moved its p-value across the bound of the 16th of 268);
+pulls within 0.02; the real files keep 120 of 120 and 29 of 67. Held
+(25 meV, edge 20) and shared modes, best of three fits, load 3.7-4.5:
+84.6 -> 81.0 and 130.8 -> 131.9 us, maps identical. Measured and not kept
+besides those in the record: the refit stopped early where its rise is
+decided (the rise is not monotone in the iterations, its noise scale
+follows the change of the model; at Eu 25 meV 15 % of the iterations could
+go, but a second engine call for the rest costs 23 us per pixel in the
+solver alone, before any iteration); the
+refit without its sandwich errors (7 us per refit, but the errors decide
+its ``NO_PEAK`` flag); fewer candidates (the other validity tests reject
+few of them, and the false discovery rate is over all of them).
+
 Earlier figures: at the start of session 5, 16 x 16, 7.1 ms of CPU per
 spectrum; end of session 5 (idle, energy scene) 1865 spectra/s, 744 us of
 CPU per spectrum, 155x m.multifit in wall time and 112x in CPU.
