@@ -44,7 +44,19 @@ second start), 128 x 128 seed 0 at 12 / 25 / 50 meV: fitted 15821 / 16038
 64 seed 1; the others within 0.2 %). Measured and not kept: 1.0 std from
 iteration 6 (fitted 16038 -> 16009, 15821 -> 15789: -0.2 %, for 750
 iterations more saved), 0.3 std from iteration 10 (half the saving:
-51157 -> 48458 at 25 meV, fitted -7).
+51157 -> 48458 at 25 meV, fitted -7). Also measured on those
+trajectories and not kept: iteration caps instead (128 x 128 seed 0, 25
+meV; iterations saved / converging fits ended): the first full fit at 30
+iterations 5479 / 58, at 50 2225 / 21, and on the pixels whose binned
+fits both failed only (1190 pixels, 18344 iterations; none band-valid at
+any Eu on 128 x 128) at 30 3493 / 33; the second start at 50 2255 / 6
+(at 50 meV 1241 / 13, 3 of them band-valid), every end there a pixel
+lost. The same rule in the binned first fit (``_cl_start._coarse_start``,
+1.0 std from iteration 10): its iterations 294915 -> 244149 at 25 meV but
+the binned second start's 32923 -> 58706, band-valid at 50 meV 2337 ->
+2053, median errors over the map centre 0.860 -> 0.974 meV (25 meV) and
+Eu 20.1 -> 43.7 meV (50 meV): the binned fits that end NO_PEAK still
+carry the full fits' starts.
 """
 
 import math

@@ -403,10 +403,12 @@ def _fit_pixel(
     # after an accepted evaluation, false after a trial or a linear solve
     fresh = True
     since = -1  # first iteration of a run of collapsed checks (_collapse)
+    first = collapse[1] if peaks.shape[0] > 0 else math.inf  # no call before
     while it < max_iterations:
-        since = collapse_run(normal, chi2, y, desc, peaks, collapse, it, since)
-        if since == -2:
-            return chi2, NO_PEAK, it, fresh
+        if 2.0 * it >= first:
+            since = collapse_run(normal, chi2, y, desc, peaks, collapse, it, since)
+            if since == -2:
+                return chi2, NO_PEAK, it, fresh
         it += 1
         # (JtJ + lam diag(JtJ)) delta = Jtr, the damped matrix not copied
         if not _cholesky_solve(JtJ, Jtr, L, delta, nf, lam):
