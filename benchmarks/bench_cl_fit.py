@@ -691,6 +691,47 @@ refit without its sandwich errors (7 us per refit, but the errors decide
 its ``NO_PEAK`` flag); fewer candidates (the other validity tests reject
 few of them, and the false discovery rate is over all of them).
 
+Session 17, fullres (the full-resolution fits of the free tail). At true
+Eu 25 meV (128 x 128 seed 0, main 7b10c62) the first full-resolution fit
+spent 19.0 iterations on each of 791 pixels ending NO_PEAK, its second
+start 29.5 on each of 326; that second start converged 475 of its 821
+pixels (190 of the 407 whose binned fits and first full fit all failed),
+none band-valid at 12 and 25 meV, 4 of 2337 at 50 meV. Landed
+(path-changing, gated; figures in ``fitting/_collapse``):
+``fast_multifit(collapse=(1.0, 10))`` in the first full-resolution fit,
+which ends a fit whose band amplitude has been below 1 std at every
+iteration of its second half, flagged NO_PEAK, and the second start
+follows. Iterations of the first full fit + its second start 58923 /
+51157 / 47668 -> 49373 / 45442 / 41363 at 12 / 25 / 50 meV; fitted
+-0.09 / -0.10 / -0.05 % (64 x 64 seeds 0-1: at most -0.12 %), band-valid
+at 50 meV 2337 -> 2337, 599 -> 598, 550 -> 550, at 25 meV 16 -> 16 (seed
+1), pulls within 0.001, median errors over the map worse by 0.5 % at most; held,
+shared, asymmetric and Voigt maps identical (cl_same_maps); real files
+120 / 120 and 29 / 67 valid. And (rounding level) the sandwich's
+diagonal of B^-1 S B^-1 from B's whole inverse
+(``fitting/_linalg._inverse_from_factor``): 7.5-8.5 -> 6.6-6.7 us per
+sandwich (load 5-6), about 19000 sandwiches per fit. CPU: the two
+full-resolution stages (first fit, per-stage timer) 771 / 781 against
+806 / 840 / 794 ms, alternating 9b65608 with its parent 370468d
+(09:46-09:53 UTC, load 2-3.8; one run of 9b65608 caught a slow host,
+872 ms, 187 us per spectrum in all); the whole fit's medians of five warm
+fits 160.8 / 162.3 against 165.0 / 156.5 / 154.0 us of CPU per spectrum:
+the gain, about 30 ms of CPU per map (1 %), is below this machine's
+run-to-run spread. Alternating with 7b10c62 before the other helpers'
+landings (08:50-08:57 UTC, load 3.1-6.1): first warm fit 165.1 / 161.4 /
+166.3 against 188.3 / 169.0 / 178.0 us. Gaussian + offset
+(``bench_fitting.py --crop 8``): 9.78 / 10.15 against 9.69 / 9.69 us,
+and with the check's call guarded (no call when the rule cannot apply)
+10.05 / 10.19 against 9.62 / 10.30: within the spread. Cold first call
+(``bench_first_call.py --only cl``, empty cache, load 3.6-4.5, main with
+the refits helper's initial damping against 370468d): first-call CPU
+11.2-12.3 against 11.1-11.4 s, the solver's background compile 13.3-14.6
+against 11.9-12.0 s of CPU. Measured and not kept (records in
+``fitting/_collapse``): the rule in the second start (every end a pixel
+lost), at 1.0 std from iteration 6 or 0.3 std from 10, iteration caps,
+and the rule in the binned first fit (band-valid at 50 meV 2337 -> 2053,
+median Eu error 20.1 -> 43.7 meV).
+
 Earlier figures: at the start of session 5, 16 x 16, 7.1 ms of CPU per
 spectrum; end of session 5 (idle, energy scene) 1865 spectra/s, 744 us of
 CPU per spectrum, 155x m.multifit in wall time and 112x in CPU.
