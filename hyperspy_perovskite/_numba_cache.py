@@ -224,6 +224,26 @@ def cache_once(dispatcher):
         enable_disk_cache(dispatcher, keyed(key, dispatcher.py_func.__qualname__))
 
 
+def compile_once(dispatcher, signature, name, cached=None):
+    """``dispatcher`` compiled for ``signature`` alone, its machine code in
+    the disk cache (:func:`enable_disk_cache`, keyed by the package's
+    sources and ``name``), further compilation disabled; returns it.
+
+    For the compiled passes that take a model's ``evaluate`` as an
+    argument (one compiled function serves every model). ``cached``: called
+    with the dispatcher once its disk cache is enabled, before it is
+    compiled (e.g. to wait for a second process that stores it); not
+    called when no cache folder is available.
+    """
+    key = source_fingerprint([dispatcher])
+    if key is not None and enable_disk_cache(dispatcher, keyed(key, name)):
+        if cached is not None:
+            cached(dispatcher)
+    dispatcher.compile(signature)
+    dispatcher.disable_compile()
+    return dispatcher
+
+
 def enable_disk_cache(dispatcher, key):
     """Cache ``dispatcher``'s machine code in :func:`cache_dir` under ``key``.
 

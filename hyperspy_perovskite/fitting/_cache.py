@@ -3,6 +3,7 @@
 from hyperspy_perovskite._numba_cache import (  # noqa: F401
     cache_dir,
     cache_once,
+    compile_once,
     enable_disk_cache,
     keyed,
     njit_cached,

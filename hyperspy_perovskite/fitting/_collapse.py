@@ -62,7 +62,7 @@ carry the full fits' starts.
 import math
 
 from hyperspy_perovskite._numba_cache import njit_internal
-from hyperspy_perovskite.fitting._linalg import _cholesky_factor
+from hyperspy_perovskite.fitting._linalg import _cholesky_factor, _inverse_column_norm
 
 
 @njit_internal(nogil=True, error_model="numpy", _nrt=False)
@@ -74,7 +74,7 @@ def collapsed(JtJ, L, z, theta, chi2, dof, peaks, src, scale, shift, significanc
     or ``dof <= 0`` (nothing can be told).
 
     ``(JtJ^-1)_ss`` is the squared norm of column ``s`` of ``L^-1``
-    (``JtJ = L L^T``), by forward substitution from row ``s`` on.
+    (``JtJ = L L^T``; :func:`~hyperspy_perovskite.fitting._linalg._inverse_column_norm`).
     """
     nf = theta.shape[0]
     if dof <= 0 or not _cholesky_factor(JtJ, L, nf):
@@ -82,16 +82,7 @@ def collapsed(JtJ, L, z, theta, chi2, dof, peaks, src, scale, shift, significanc
     for q in range(peaks.shape[0]):
         p = peaks[q]
         s = src[p]
-        v = 1.0 / L[s, s]
-        z[s] = v
-        acc = v * v
-        for i in range(s + 1, nf):
-            t = 0.0
-            for m in range(s, i):
-                t -= L[i, m] * z[m]
-            v = t / L[i, i]
-            z[i] = v
-            acc += v * v
+        acc = _inverse_column_norm(L, s, nf, z)
         a = scale[p] * theta[s] + shift[p]
         std = abs(scale[p]) * math.sqrt(acc * chi2 / dof)
         if not (abs(a) >= significance * std):  # NaN: weak, as the flag's test

@@ -208,18 +208,27 @@ def _inverse_diagonal(A, L, col, diag):
     if not _cholesky_factor(A, L, n):
         return False
     for k in range(n):
-        z = 1.0 / L[k, k]
-        col[k] = z
-        acc = z * z
-        for i in range(k + 1, n):
-            s = 0.0
-            for m in range(k, i):
-                s -= L[i, m] * col[m]
-            z = s / L[i, i]
-            col[i] = z
-            acc += z * z
-        diag[k] = acc
+        diag[k] = _inverse_column_norm(L, k, n, col)
     return True
+
+
+@njit(nogil=True, error_model="numpy", inline="always", _nrt=False)
+def _inverse_column_norm(L, k, n, col):
+    """Squared norm of column ``k`` of ``L^-1`` (``L`` lower triangular,
+    ``n`` x ``n``): entry ``k`` of the diagonal of ``(L L^T)^-1``. Forward
+    substitution from row ``k`` on; rows ``k..n-1`` of ``col`` hold the
+    column after."""
+    z = 1.0 / L[k, k]
+    col[k] = z
+    acc = z * z
+    for i in range(k + 1, n):
+        s = 0.0
+        for m in range(k, i):
+            s -= L[i, m] * col[m]
+        z = s / L[i, i]
+        col[i] = z
+        acc += z * z
+    return acc
 
 
 @njit(nogil=True, error_model="numpy", inline="always", _nrt=False)

@@ -86,17 +86,13 @@ def _compiled_pass():
 
         a1, a2 = types.float64[::1], types.float64[:, ::1]
         i1 = types.int64[::1]
-        key = _cache.source_fingerprint([_residual_block])
-        if key is not None:
-            _cache.enable_disk_cache(
-                _residual_block, _cache.keyed(key, "residual_block")
-            )
-            _compile.from_second_process(_residual_block)  # it compiles it too
-        _residual_block.compile(
+        _cache.compile_once(
+            _residual_block,
             (EVALUATE_TYPE, a1, a2, a2, a1, i1, a1, a1, i1, a2, types.int64, a2,
-             a1, a1, a1, a2, a1, a1, a1, a1, a1, i1, a2, a1, a2, a1)
+             a1, a1, a1, a2, a1, a1, a1, a1, a1, i1, a2, a1, a2, a1),
+            "residual_block",
+            cached=_compile.from_second_process,  # it compiles it too
         )  # fmt: skip
-        _residual_block.disable_compile()
         _COMPILED_PASS = _residual_block
     return _COMPILED_PASS
 

@@ -99,22 +99,18 @@ def _compiled_pass():
     if _COMPILED_PASS is None:
         from numba import types
 
-        from hyperspy_perovskite import _numba_cache
+        from hyperspy_perovskite._numba_cache import compile_once
         from hyperspy_perovskite.fitting._compile import EVALUATE_TYPE
 
         a1, a2 = types.float64[::1], types.float64[:, ::1]
         i1 = types.int64[::1]
-        key = _numba_cache.source_fingerprint([_change_block])
-        if key is not None:
-            _numba_cache.enable_disk_cache(
-                _change_block, _numba_cache.keyed(key, "change_block")
-            )
-        _change_block.compile(
+        compile_once(
+            _change_block,
             (EVALUATE_TYPE, a1, a2, a2, a1, i1, a2, a1,
              i1, a1, a1, a1, a1, a1, a2, a1, a1, a1, a1, a1, a1, a1, i1,
-             a2, a1, a2, a1)
+             a2, a1, a2, a1),
+            "change_block",
         )  # fmt: skip
-        _change_block.disable_compile()
         _COMPILED_PASS = _change_block
     return _COMPILED_PASS
 
