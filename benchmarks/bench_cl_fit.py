@@ -608,7 +608,16 @@ moment (section 2 of session 16: the same code 8,440-11,274 spectra/s over
 20 idle processes), and the first full-map fit of a process is its slowest
 (178-184 against 160-177 us of CPU per spectrum, main 7b10c62, three
 processes of five fits, idle, 08:25 UTC: 9,947 / 10,308 / 10,398 first,
-10,338-11,748 after). The last line on stderr sums the run up.
+10,338-11,748 after). The last line on stderr sums the run up. The
+session's result (all three helpers' changes, b85f6ed, alternating with
+7b10c62 on the idle machine, load 0.84-1.22, 10:18-10:21 UTC, four
+processes each): medians 11,984 / 11,819 / 12,360 / 12,005 against 11,216
+/ 11,170 / 11,202 / 11,666 spectra/s, first fits 11,559 / 10,922 / 11,461
+/ 11,879 against 10,779 / 10,787 / 10,588 / 11,397, median CPU per
+spectrum 155.3 / 157.7 / 151.7 / 153.8 against 165.6 / 168.2 / 166.3 /
+161.2 us; the whole bench on bc97069 (same maps), three runs: 12,564 /
+11,892 / 11,666 spectra/s, 890-1,078x m.multifit; fitted 97.80 against
+97.89 %, band-valid at 50 meV 2,337 both.
 
 Session 17, outside (a process's first full-map fit, and the work outside
 the engine; exact: ``cl_same_maps`` 0 of 1770 arrays differ from 7b10c62
