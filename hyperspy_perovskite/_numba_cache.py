@@ -230,7 +230,8 @@ def compile_once(dispatcher, signature, name, cached=None):
     sources and ``name``), further compilation disabled; returns it.
 
     For the compiled passes that take a model's ``evaluate`` as an
-    argument (one compiled function serves every model). ``cached``: called
+    argument (one compiled function serves every model: the residual
+    statistics, the score test, the Urbach test's change ratio). ``cached``: called
     with the dispatcher once its disk cache is enabled, before it is
     compiled (e.g. to wait for a second process that stores it); not
     called when no cache folder is available.

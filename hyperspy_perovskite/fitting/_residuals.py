@@ -97,6 +97,27 @@ def _compiled_pass():
     return _COMPILED_PASS
 
 
+def compiled_evaluate(model):
+    """``(description, evaluate)`` of ``model``: its
+    :func:`~hyperspy_perovskite.fitting.model_description.describe_model`
+    (unbounded) and the compiled ``evaluate`` of its structure, which
+    :func:`~hyperspy_perovskite.fitting.fast_multifit` compiled in this
+    session; None when a component has no kernel or the structure was not
+    compiled (the caller then uses NumPy or refits). For the compiled passes
+    that evaluate a fitted model per pixel (this module's,
+    :mod:`~hyperspy_perovskite.fitting._score`,
+    :mod:`~hyperspy_perovskite.signals._cl_change`)."""
+    from hyperspy_perovskite.fitting.model_description import describe_model
+    from hyperspy_perovskite.fitting.registry import UnsupportedComponentError
+
+    try:
+        desc = describe_model(model, bounded=False)
+    except (UnsupportedComponentError, TypeError, ValueError):
+        return None
+    compiled = _COMPILED.get(tuple(desc.signature))
+    return None if compiled is None else (desc, compiled.evaluate)
+
+
 def _parameter_matrix(desc, flat_index):
     """(n, n_params) stored values of the pixels ``flat_index``."""
     out = np.empty((len(flat_index), desc.n_parameters))
@@ -144,19 +165,12 @@ def residual_statistics(model, width=5, block=4096, num_workers=None, pixels=Non
         None when the model's structure has no compiled ``evaluate`` in this
         session or ``width`` is even (the caller then uses numpy).
     """
-    from hyperspy_perovskite.fitting.model_description import describe_model
-    from hyperspy_perovskite.fitting.registry import UnsupportedComponentError
-
     if int(width) % 2 != 1:
         return None
-    try:
-        desc = describe_model(model, bounded=False)
-    except (UnsupportedComponentError, TypeError, ValueError):
+    found = compiled_evaluate(model)
+    if found is None:
         return None
-    compiled = _COMPILED.get(tuple(desc.signature))
-    if compiled is None:
-        return None
-    evaluate = compiled.evaluate
+    desc, evaluate = found
     run = _compiled_pass()
     from hyperspy_perovskite.fitting.engine import _axis_arrays
 

@@ -39,10 +39,14 @@ from numba import njit
 from hyperspy_perovskite._numba_ops import max2
 from hyperspy_perovskite._threads import on_threads
 from hyperspy_perovskite.fitting import _cache
-from hyperspy_perovskite.fitting._compile import _COMPILED, EVALUATE_TYPE
+from hyperspy_perovskite.fitting._compile import EVALUATE_TYPE
 from hyperspy_perovskite.fitting._linalg import _cholesky_factor, _cholesky_substitute
 from hyperspy_perovskite.fitting._normal_equations import _REDUCE, _channel_weights
-from hyperspy_perovskite.fitting._residuals import _parameter_matrix, fitted_rows
+from hyperspy_perovskite.fitting._residuals import (
+    _parameter_matrix,
+    compiled_evaluate,
+    fitted_rows,
+)
 
 __all__ = ["score_statistics"]
 
@@ -124,15 +128,13 @@ def _compiled_pass():
 
         a1, a2 = types.float64[::1], types.float64[:, ::1]
         i1, i = types.int64[::1], types.int64
-        key = _cache.source_fingerprint([_score_block])
-        if key is not None:
-            _cache.enable_disk_cache(_score_block, _cache.keyed(key, "score_block"))
-        _score_block.compile(
+        _cache.compile_once(
+            _score_block,
             (EVALUATE_TYPE, a1, a2, a2, a2, a1, i1, a1, a1, i1, a2, i1, a1, i, a2,
              a1, a1, a1, a2, a1, a1, a1, a1, a1, i1, a2, a1, a2, a1, a2, a1, a1,
-             a1, a1)
+             a1, a1),
+            "score_block",
         )  # fmt: skip
-        _score_block.disable_compile()
         _COMPILED_PASS = _score_block
     return _COMPILED_PASS
 
@@ -199,8 +201,6 @@ def score_statistics(
         _count_factor,
         _noise_variance,
     )
-    from hyperspy_perovskite.fitting.model_description import describe_model
-    from hyperspy_perovskite.fitting.registry import UnsupportedComponentError
 
     if parameter.free or parameter.twin is not None:
         raise ValueError(
@@ -209,14 +209,12 @@ def score_statistics(
         )
     parameter.free = True
     try:
-        desc = describe_model(model, bounded=False)
-    except (UnsupportedComponentError, TypeError, ValueError):
-        return None
+        found = compiled_evaluate(model)
     finally:
         parameter.free = False
-    compiled = _COMPILED.get(tuple(desc.signature))
-    if compiled is None:
+    if found is None:
         return None
+    desc, evaluate = found
     index = next(i for i, p in enumerate(desc.parameters) if p is parameter)
     eta = int(desc.src[index])
     run = _compiled_pass()
@@ -252,7 +250,7 @@ def score_statistics(
             v = np.maximum(v, min_variance)
         out = np.empty((int(todo.sum()), 3))
         run(
-            compiled.evaluate, x, y, v, np.ascontiguousarray(params[rows][todo]),
+            evaluate, x, y, v, np.ascontiguousarray(params[rows][todo]),
             bw, desc.src, desc.scale, desc.shift, desc.offsets, desc.consts,
             desc.theta_index, g, eta, out,
             np.empty(n_p), np.zeros(n_p), np.empty(n_ch), np.zeros((n_p, n_ch)),

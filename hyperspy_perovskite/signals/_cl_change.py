@@ -156,17 +156,12 @@ def change_ratio(m, x, g, before, after):
     >>> change_ratio(m, x, np.zeros(x.size), before, after).round(12).tolist()
     [1.0, 1.0]
     """
-    from hyperspy_perovskite.fitting._compile import _COMPILED
-    from hyperspy_perovskite.fitting.model_description import describe_model
-    from hyperspy_perovskite.fitting.registry import UnsupportedComponentError
+    from hyperspy_perovskite.fitting._residuals import compiled_evaluate
 
-    try:
-        desc = describe_model(m, bounded=False)
-    except (UnsupportedComponentError, TypeError, ValueError):
+    found = compiled_evaluate(m)
+    if found is None:
         return None
-    compiled = _COMPILED.get(tuple(desc.signature))
-    if compiled is None:
-        return None
+    desc, evaluate = found
     run = _compiled_pass()
     P0 = np.column_stack([np.asarray(before[p], float) for p in desc.parameters])
     P1 = np.column_stack([np.asarray(after[p], float) for p in desc.parameters])
@@ -179,7 +174,7 @@ def change_ratio(m, x, g, before, after):
 
     def one(rows):
         run(
-            compiled.evaluate, x, np.ascontiguousarray(P0[rows]),
+            evaluate, x, np.ascontiguousarray(P0[rows]),
             np.ascontiguousarray(P1[rows]), g, desc.offsets, desc.consts,
             out[rows], src, ones, zeros, np.empty(n_p), np.zeros(n_p),
             np.empty(n_ch), np.zeros((n_p, n_ch)), np.empty(n_ch),

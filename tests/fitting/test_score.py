@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from hyperspy_perovskite.data import simulated_emission_map
-from hyperspy_perovskite.fitting import _score, fast_multifit
+from hyperspy_perovskite.fitting import _residuals, fast_multifit
 from hyperspy_perovskite.fitting._score import score_statistics
 
 c1d = hs.model.components1D
@@ -134,5 +134,6 @@ def test_pixels_lazy_and_refusals(monkeypatch):
     np.testing.assert_allclose(score_statistics(m, sigma, block=64), full, rtol=1e-12)
     with pytest.raises(ValueError, match="held parameter"):
         score_statistics(m, m[0].centre)
-    monkeypatch.setattr(_score, "_COMPILED", {})
+    # the compiled models' table that compiled_evaluate reads
+    monkeypatch.setattr(_residuals, "_COMPILED", {})
     assert score_statistics(m, sigma) is None  # not compiled: the caller refits
