@@ -92,6 +92,35 @@ def _passes(calls):
     return binned, full
 
 
+_FAST_MULTIFIT = fitting.fast_multifit
+
+
+def _run_fit_recording(monkeypatch, name, urbach=(None, None), kw=None, n=3):
+    """``run_fit`` of two bands + a continuous tail on ``_scene(n)``
+    (``urbach``: FitSettings' held or shared Urbach energy and edge;
+    ``kw``: run_fit's ``fit_kwargs``). Returns the model and, per engine
+    call, its number of fitted channels and keyword ``name``."""
+    from hyperspy_perovskite.signals import _cl_fit
+
+    seen = []
+    inner = _FAST_MULTIFIT
+
+    def recording(model, **kwargs):
+        channels = int(np.count_nonzero(model._channel_switches))
+        seen.append((channels, kwargs.get(name)))
+        return inner(model, **kwargs)
+
+    monkeypatch.setattr(fitting, "fast_multifit", recording)
+    s = _scene(n=n)
+    settings = _cl_fit.FitSettings(2, "gaussian", True, "offset", "energy", urbach)
+    x1, x2 = _cl_fit.fit_range(s, None)
+    m = _cl_fit.build_model(s, settings, x1, x2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _cl_start.run_fit(m, s, settings, x1, x2, None, kw or {})
+    return m, seen
+
+
 def _settle(calls, present=False):
     """The one-step fit of the pixels whose binned fit found no tail
     (``_cl_settle.settle``) or, with ``present``, found one
@@ -206,24 +235,8 @@ def test_collapse_ends_only_the_first_full_resolution_fit(calls):
 @pytest.mark.parametrize("mode", [("25 meV", "20 meV"), ("shared", "20 meV")])
 def test_no_collapse_rule_with_the_tail_held_or_shared(monkeypatch, mode):
     """Held or shared Urbach energies: no early end (their maps unchanged)."""
-    from hyperspy_perovskite.signals import _cl_fit
-
-    seen = []
-    inner = fitting.fast_multifit
-
-    def recording(model, **kwargs):
-        seen.append(kwargs.get("collapse"))
-        return inner(model, **kwargs)
-
-    monkeypatch.setattr(fitting, "fast_multifit", recording)
-    s = _scene(n=3)
-    settings = _cl_fit.FitSettings(2, "gaussian", True, "offset", "energy", mode)
-    x1, x2 = _cl_fit.fit_range(s, None)
-    m = _cl_fit.build_model(s, settings, x1, x2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _cl_start.run_fit(m, s, settings, x1, x2, None, {})
-    assert len(seen) >= 2 and seen == [None] * len(seen)
+    _, seen = _run_fit_recording(monkeypatch, "collapse", mode)
+    assert len(seen) >= 2 and [v for _, v in seen] == [None] * len(seen)
 
 
 def test_start_order_reversed_where_both_binned_starts_failed(calls):
@@ -262,27 +275,11 @@ def test_no_one_step_fit_with_the_callers_ftol(monkeypatch):
     """A tolerance given to run_fit (``ftol``, as the shared mode's refits
     give) holds for every pixel: no pixel is settled at the one-step fit's
     looser tolerance."""
-    from hyperspy_perovskite.signals import _cl_fit
-
-    seen = []
-    inner = fitting.fast_multifit
-
-    def recording(model, **kwargs):
-        seen.append(kwargs.get("max_iterations"))
-        return inner(model, **kwargs)
-
-    monkeypatch.setattr(fitting, "fast_multifit", recording)
-    s = _scene(n=4)
-    settings = _cl_fit.FitSettings(2, "gaussian", True, "offset", "energy")
-    x1, x2 = _cl_fit.fit_range(s, None)
     for kw, settles in (({"ftol": 1e-6}, False), ({}, True)):
-        m = _cl_fit.build_model(s, settings, x1, x2)
-        seen.clear()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _cl_start.run_fit(m, s, settings, x1, x2, None, kw)
+        _, seen = _run_fit_recording(monkeypatch, "max_iterations", kw=kw, n=4)
         assert len(seen) >= 3
-        assert (1 in seen) is settles  # this scene has pixels without a tail
+        # this scene has pixels without a tail
+        assert (1 in [v for _, v in seen]) is settles
 
 
 @pytest.mark.parametrize(
@@ -293,25 +290,9 @@ def test_binned_stopping_step(monkeypatch, kw, held, step):
     """The binned fit (128 channels) stops at a step of 0.2 std where the
     one-step fit follows (a free tail, no ``ftol`` of the caller), else at
     the fit's own 0.1 std (Eu and the edge held): ftol = step^2 / dof."""
-    from hyperspy_perovskite.signals import _cl_fit
-
-    seen = []
-    inner = fitting.fast_multifit
-
-    def recording(model, **kwargs):
-        if np.count_nonzero(model._channel_switches) == 128:
-            seen.append(kwargs.get("ftol"))
-        return inner(model, **kwargs)
-
-    monkeypatch.setattr(fitting, "fast_multifit", recording)
-    s = _scene(n=3)
     urbach = ("25 meV", "20 meV") if held else (None, None)
-    settings = _cl_fit.FitSettings(2, "gaussian", True, "offset", "energy", urbach)
-    x1, x2 = _cl_fit.fit_range(s, None)
-    m = _cl_fit.build_model(s, settings, x1, x2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _cl_start.run_fit(m, s, settings, x1, x2, None, kw)
+    m, seen = _run_fit_recording(monkeypatch, "ftol", urbach, kw)
+    seen = [v for channels, v in seen if channels == 128]
     n_free = sum(p.free and p.twin is None for c in m for p in c.parameters)
     assert n_free == (8 if held else 10)
     assert seen and seen[0] == pytest.approx(step**2 / (128 - n_free), rel=1e-12)
