@@ -218,7 +218,7 @@ _FIT_BLOCK_ARGS = (
 
 _SANDWICH_TYPE_ARGS = (
     _A1, _A1, _A1, _A2, _A1, _A2, _A1, _I1, _I1, _A1, _A2, _A2, _A2, _A1,
-    _A1, _A1, _A1, _A1, _A2, _A1,
+    _A1, _A1, _A2, _A1,
 )  # fmt: skip
 
 #: Type of the solver's ``sandwich`` argument

@@ -184,7 +184,6 @@ def workspace(n_pix, n_ch, n_p, src, theta_linear, statistics=False):
         np.empty(nf + na),  # work
     )
     uncertainty = (
-        np.empty(nf),  # e
         np.empty(nf),  # col
         np.empty(nf),  # diag
         np.empty(n_ch),  # weights of the sandwich's variance
@@ -477,7 +476,7 @@ def _write_row(row, chi2, flag, it, n_ch, desc, ev, normal, uncertainty):
     src, scale, shift, _, _, _, _, _, _ = desc
     P = ev[0]
     JtJ, _, _, _, _, L, _, theta, _ = normal
-    _, col, diag, _, _ = uncertainty
+    col, diag, _, _ = uncertainty
     n_p = P.shape[0]
     nf = theta.shape[0]
     _expand(theta, P, src, scale, shift)
@@ -528,10 +527,10 @@ def _sandwich(
     else:
         unit = _channel_weights(binw, w, ev[5], ev[6])
         _evaluate(model_block, normal[7], x, y, w, binw, unit, desc, ev, A, normal[3])
-    e, col, diag, sw, S = uncertainty
+    _, diag, sw, S = uncertainty
     sandwich(
         binw, count_factor, ev[2], ev[3], ev[4], ev[7], ev[8], desc[5], desc[0],
-        desc[1], A, normal[5], normal[2], normal[3], e, col, diag, sw, S, row,
+        desc[1], A, normal[5], normal[2], normal[3], diag, sw, S, row,
     )  # fmt: skip
 
 
@@ -541,7 +540,7 @@ _SANDWICH_OPTIONS = {"nogil": True, "error_model": "numpy", "_nrt": False}
 @njit(**_SANDWICH_OPTIONS)
 def sandwich_deviations(
     binw, count_factor, f, G, rb, M, Mr, active, src, scale, B, L, JtJ_t, Jtr_t,
-    e, col, diag, sw, S, row,
+    diag, sw, S, row,
 ):  # fmt: skip
     """Square roots of the diagonal of ``B^-1 S B^-1`` into ``row``'s stds.
 
@@ -592,7 +591,7 @@ def sandwich_deviations(
 @njit(**_SANDWICH_OPTIONS)
 def no_sandwich(
     binw, count_factor, f, G, rb, M, Mr, active, src, scale, B, L, JtJ_t, Jtr_t,
-    e, col, diag, sw, S, row,
+    diag, sw, S, row,
 ):  # fmt: skip
     """The ``sandwich`` of every fit that is not of counts (never called)."""
     return
